@@ -1,0 +1,90 @@
+//! What each command does. Commands print their results on stdout (secrets once); logs go to stderr.
+
+use anyhow::{bail, Context};
+
+use crate::bootstrap::{bootstrap_if_empty, mint_token};
+use crate::config::{AccountCommand, Cli, Command, ServeSettings, StoreSettings, TokenCommand};
+use crate::http::{self, AppState};
+use crate::model::token::{secret_hash, Scopes};
+use crate::store;
+
+/// Runs one command to completion.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve(serve_settings) => serve(&cli.store, &serve_settings).await,
+        Command::Account(AccountCommand::Create { name }) => {
+            let store = store::connect(&cli.store).await?;
+            let account = store.create_account(&name, None).await?;
+            println!("{}", account.token);
+            Ok(())
+        }
+        Command::Token(TokenCommand::Create { account, scope, description }) => {
+            let scopes: Scopes = scope.parse().map_err(anyhow::Error::msg)?;
+            let store = store::connect(&cli.store).await?;
+            let Some(account) = store.get_account(&account).await? else {
+                bail!("no account {account} in this store");
+            };
+            let token = mint_token(store.as_ref(), &account, scopes, &description).await?;
+            eprintln!("created token {} ({}) for {}; the secret is shown only once:", token.id, scopes.as_str(), account.token);
+            println!("{}", token.secret);
+            Ok(())
+        }
+        Command::Token(TokenCommand::Revoke { secret_or_id }) => {
+            let store = store::connect(&cli.store).await?;
+            let revoked = store.revoke_api_token(&secret_hash(&secret_or_id)).await?
+                || store.revoke_api_token(&secret_or_id).await?;
+            if !revoked {
+                bail!("no live token matches; it may be revoked already");
+            }
+            println!("revoked");
+            Ok(())
+        }
+        Command::Migrate => {
+            store::connect(&cli.store).await?;
+            println!("migrations applied");
+            Ok(())
+        }
+    }
+}
+
+/// `costd serve`: open the store, bootstrap an empty one, listen until Ctrl-C or SIGTERM.
+async fn serve(store_settings: &StoreSettings, settings: &ServeSettings) -> anyhow::Result<()> {
+    let store = store::connect(store_settings).await?;
+    if let Some(boot) = bootstrap_if_empty(store.as_ref(), &store_settings.data_dir).await? {
+        println!("created account {} with a \"Default\" workspace", boot.account.token);
+        println!("bootstrap API token (read,write; also in {}):", boot.token_file.display());
+        println!("{}", boot.token.secret);
+    }
+    let listener = tokio::net::TcpListener::bind(settings.listen)
+        .await
+        .with_context(|| format!("failed to listen on {}", settings.listen))?;
+    println!("listening on http://{}", listener.local_addr()?);
+    let state = AppState { store: store.clone(), public_url: settings.public_url.clone() };
+    http::serve(listener, http::app(state), shutdown_signal()).await.context("the HTTP server failed")?;
+    store.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}

@@ -1,0 +1,122 @@
+//! Every setting costd reads: one clap flag per setting, each with its `COSTD_*` environment variable.
+//! The `///` docs double as `--help`. Every command reaches the same store through [`StoreSettings`].
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// costd: a self-hostable cloud-cost engine with a Vantage API v2 compatible HTTP API.
+#[derive(Debug, Parser)]
+#[command(name = "costd", version, about)]
+pub struct Cli {
+    #[command(flatten)]
+    pub store: StoreSettings,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Where the metadata and cost data live; shared by every command.
+#[derive(Clone, Args)]
+pub struct StoreSettings {
+    /// Directory holding the SQLite metadata file, the Parquet cost files and the bootstrap token.
+    #[arg(long, env = "COSTD_DATA_DIR", default_value = "./costd-data", global = true)]
+    pub data_dir: PathBuf,
+    /// Metadata database: `sqlite://PATH` or `postgres://USER@HOST/DB`. Default: `<data-dir>/costd.sqlite3`.
+    #[arg(long, env = "COSTD_DATABASE_URL", global = true)]
+    pub database_url: Option<String>,
+    /// Most connections the metadata pool opens (PostgreSQL; SQLite uses one writer and this many readers).
+    /// A small number suits a 2-core machine: more connections only queue inside the database.
+    #[arg(long, env = "COSTD_DB_MAX_CONNECTIONS", default_value_t = 8, global = true)]
+    pub db_max_connections: u32,
+}
+
+impl StoreSettings {
+    /// The database URL in force: the flag, or the SQLite file inside the data dir.
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.clone(),
+            None => format!("sqlite://{}", self.data_dir.join("costd.sqlite3").display()),
+        }
+    }
+}
+
+/// Database URLs can carry a password: Debug shows the scheme and host, never the credentials.
+impl fmt::Debug for StoreSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let url = self.database_url();
+        let shown = match url.split_once("://") {
+            Some((scheme, rest)) => match rest.rsplit_once('@') {
+                Some((_, host)) => format!("{scheme}://***@{host}"),
+                None => url.clone(),
+            },
+            None => url.clone(),
+        };
+        f.debug_struct("StoreSettings")
+            .field("data_dir", &self.data_dir)
+            .field("database_url", &shown)
+            .field("db_max_connections", &self.db_max_connections)
+            .finish()
+    }
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP API. On an empty store, creates an account, a "Default" workspace and a read/write token.
+    Serve(ServeSettings),
+    /// Manage accounts (tenants).
+    #[command(subcommand)]
+    Account(AccountCommand),
+    /// Manage API tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Apply the metadata store's migrations and exit.
+    Migrate,
+}
+
+/// Settings of `costd serve`.
+#[derive(Debug, Clone, Args)]
+pub struct ServeSettings {
+    /// Address to listen on; port 0 picks a free port (printed at start-up).
+    #[arg(long, env = "COSTD_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Public base URL used in pagination links (e.g. `https://costs.example.com`).
+    /// Default: `http://` plus the request's Host header.
+    #[arg(long, env = "COSTD_PUBLIC_URL")]
+    pub public_url: Option<String>,
+}
+
+/// `costd account …`
+#[derive(Debug, Subcommand)]
+pub enum AccountCommand {
+    /// Create a top-level account with a "Default" workspace; prints its `acct_` token.
+    Create {
+        /// The account's name.
+        #[arg(long)]
+        name: String,
+    },
+}
+
+/// `costd token …`
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Mint an API token for an account; the secret is printed once and stored only as a SHA-256 hash.
+    Create {
+        /// The account (`acct_…`) the token acts for.
+        #[arg(long)]
+        account: String,
+        /// Comma-separated scopes: `read`, `write` or `read,write`.
+        #[arg(long, default_value = "read,write")]
+        scope: String,
+        /// A description shown by `GET /v2/me`.
+        #[arg(long, default_value = "API token")]
+        description: String,
+    },
+    /// Revoke a token, given its secret or its id (`tkn_…`).
+    Revoke {
+        /// The token's secret or id.
+        secret_or_id: String,
+    },
+}

@@ -1,0 +1,48 @@
+//! Bearer-token authentication and scope checks, as one middleware in front of every `/v2` route.
+//!
+//! The secret is hashed (SHA-256) and looked up; the resulting [`Principal`] goes into the request's
+//! extensions. GET/HEAD need the `read` scope, every other method `write`.
+
+use axum::extract::{Request, State};
+use axum::http::{header, Method};
+use axum::middleware::Next;
+use axum::response::Response;
+
+use super::error::ApiError;
+use super::AppState;
+use crate::model::token::secret_hash;
+use crate::store::Principal;
+
+/// Authenticates the request and checks its scope; handlers then read `Extension<Principal>`.
+pub async fn require_token(State(state): State<AppState>, mut req: Request, next: Next) -> Result<Response, ApiError> {
+    let secret = bearer_secret(&req)?;
+    let principal = state
+        .store
+        .principal_for_secret_hash(&secret_hash(secret))
+        .await?
+        .ok_or_else(|| ApiError::Unauthorized("the API token is invalid or has been revoked".into()))?;
+    let needs_write = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    if needs_write && !principal.scopes.write {
+        return Err(ApiError::Forbidden("this API token has no write scope".into()));
+    }
+    if !needs_write && !principal.scopes.read {
+        return Err(ApiError::Forbidden("this API token has no read scope".into()));
+    }
+    tracing::Span::current().record("account", principal.account_token.as_str());
+    req.extensions_mut().insert(principal);
+    Ok(next.run(req).await)
+}
+
+fn bearer_secret(req: &Request) -> Result<&str, ApiError> {
+    let missing = || ApiError::Unauthorized("an Authorization: Bearer <API token> header is required".into());
+    let value = req.headers().get(header::AUTHORIZATION).ok_or_else(missing)?;
+    let value = value.to_str().map_err(|_| missing())?;
+    let (scheme, secret) = value.split_once(' ').ok_or_else(missing)?;
+    if !scheme.eq_ignore_ascii_case("bearer") || secret.trim().is_empty() {
+        return Err(missing());
+    }
+    Ok(secret.trim())
+}
+
+/// The caller, as the auth middleware resolved it.
+pub type Caller = axum::Extension<Principal>;

@@ -1,0 +1,156 @@
+//! `/v2/billing_rules`: list, create, get, update (PUT; `type` is immutable), delete.
+
+use axum::extract::{OriginalUri, Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::get;
+use axum::Router;
+use serde::Serialize;
+
+use super::auth::Caller;
+use super::extract::{Json, Query};
+use super::pagination::{base_url, Links, ListParams, MAX_LIMIT};
+use super::{timestamp, ApiError, AppState, Result};
+use crate::model::billing_rule::{RuleColumns, RuleDefinition, RuleFields, RuleType};
+use crate::store::BillingRuleRow;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/billing_rules", get(list).post(create))
+        .route("/billing_rules/{billing_rule_token}", get(show).put(update).delete(remove))
+}
+
+/// A billing rule as the API shows it: null fields are omitted, amounts are decimal strings.
+#[derive(Serialize)]
+struct BillingRuleBody {
+    token: String,
+    title: String,
+    #[serde(rename = "type")]
+    rule_type: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    start_date: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    end_date: Option<String>,
+    apply_to_all: bool,
+    created_by_token: String,
+    created_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    service: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    category: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    percentage: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    charge_type: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sub_category: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    start_period: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    amount: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sql_query: Option<String>,
+}
+
+impl From<BillingRuleRow> for BillingRuleBody {
+    fn from(r: BillingRuleRow) -> Self {
+        let c = r.columns;
+        let date = |d: Option<chrono::NaiveDate>| d.map(|d| d.to_string());
+        BillingRuleBody {
+            token: r.token,
+            title: c.title,
+            rule_type: c.rule_type,
+            start_date: date(c.start_date),
+            end_date: date(c.end_date),
+            apply_to_all: c.apply_to_all,
+            created_by_token: r.created_by_token,
+            created_at: timestamp(r.created_at),
+            service: c.service,
+            category: c.category,
+            percentage: c.percentage,
+            charge_type: c.charge_type,
+            sub_category: c.sub_category,
+            start_period: date(c.start_period),
+            amount: c.amount,
+            sql_query: c.sql_query,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct BillingRulesBody {
+    billing_rules: Vec<BillingRuleBody>,
+    links: Links,
+}
+
+fn not_found() -> ApiError {
+    ApiError::NotFound("billing rule not found".into())
+}
+
+async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(params): Query<ListParams>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+) -> Result<axum::Json<BillingRulesBody>> {
+    let page = params.page_request(MAX_LIMIT)?;
+    let found = state.store.list_billing_rules(&caller.account_token, page).await?;
+    let links = Links::new(&base_url(state.public_url.as_deref(), &headers), &uri, page, found.total);
+    Ok(axum::Json(BillingRulesBody { billing_rules: found.items.into_iter().map(Into::into).collect(), links }))
+}
+
+async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    Json(fields): Json<RuleFields>,
+) -> Result<(StatusCode, axum::Json<BillingRuleBody>)> {
+    let rule = RuleDefinition::try_from(fields).map_err(ApiError::BadRequest)?;
+    let created = state
+        .store
+        .create_billing_rule(&caller.account_token, &caller.user_token, &RuleColumns::from(&rule))
+        .await?;
+    Ok((StatusCode::CREATED, axum::Json(created.into())))
+}
+
+async fn show(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(token): Path<String>,
+) -> Result<axum::Json<BillingRuleBody>> {
+    let found = state.store.get_billing_rule(&caller.account_token, &token).await?.ok_or_else(not_found)?;
+    Ok(axum::Json(found.into()))
+}
+
+async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(token): Path<String>,
+    Json(mut fields): Json<RuleFields>,
+) -> Result<axum::Json<BillingRuleBody>> {
+    let current = state.store.get_billing_rule(&caller.account_token, &token).await?.ok_or_else(not_found)?;
+    if let Some(requested) = fields.rule_type.take() {
+        let requested = requested.parse::<RuleType>().map_err(ApiError::bad_request)?;
+        if requested.as_str() != current.columns.rule_type {
+            return Err(ApiError::bad_request(format!(
+                "type cannot be changed (this rule is {}); create a new rule instead",
+                current.columns.rule_type
+            )));
+        }
+    }
+    let merged = RuleFields::from(current.columns).overlay(fields);
+    let rule = RuleDefinition::try_from(merged).map_err(ApiError::BadRequest)?;
+    let updated = state
+        .store
+        .update_billing_rule(&caller.account_token, &token, &RuleColumns::from(&rule))
+        .await?
+        .ok_or_else(not_found)?;
+    Ok(axum::Json(updated.into()))
+}
+
+async fn remove(State(state): State<AppState>, caller: Caller, Path(token): Path<String>) -> Result<StatusCode> {
+    if state.store.delete_billing_rule(&caller.account_token, &token).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(not_found())
+    }
+}

@@ -1,0 +1,94 @@
+//! The API's one error type. Every variant renders as Vantage's `{"errors": [...]}`; 500s say only
+//! "internal error" and carry their cause to the logging middleware, which logs it once.
+
+use std::sync::Arc;
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+/// Result of a handler.
+pub type Result<T, E = ApiError> = std::result::Result<T, E>;
+
+/// Everything a request can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 400: the request is malformed or a field is invalid; one sentence per problem.
+    #[error("bad request: {0:?}")]
+    BadRequest(Vec<String>),
+    /// 401: no token, or an unknown or revoked one.
+    #[error("unauthorized: {0}")]
+    Unauthorized(String),
+    /// 403: the token lacks the scope the request needs.
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    /// 404: no such resource for this account (another account's resource answers the same).
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// 405: the path exists but not with this method.
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    /// 409: the request conflicts with the current state.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// 422: the request is well-formed but cannot be carried out (e.g. deleting the last workspace).
+    #[error("unprocessable: {0:?}")]
+    Unprocessable(Vec<String>),
+    /// 500: anything unexpected; the cause is logged, never shown.
+    #[error("internal error")]
+    Internal(#[from] anyhow::Error),
+}
+
+impl ApiError {
+    /// A 400 with one message.
+    pub fn bad_request(msg: impl Into<String>) -> Self {
+        ApiError::BadRequest(vec![msg.into()])
+    }
+
+    /// The status each variant answers with.
+    pub fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+/// The cause of a 500, handed from the response to the logging middleware.
+#[derive(Clone)]
+pub struct InternalCause(pub Arc<anyhow::Error>);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status_code();
+        let messages = match &self {
+            ApiError::BadRequest(m) | ApiError::Unprocessable(m) => m.clone(),
+            ApiError::Unauthorized(m) | ApiError::Forbidden(m) | ApiError::NotFound(m) | ApiError::Conflict(m) => {
+                vec![m.clone()]
+            }
+            ApiError::MethodNotAllowed => vec!["method not allowed for this path".to_string()],
+            ApiError::Internal(_) => vec!["internal error".to_string()],
+        };
+        let mut response = (status, Json(json!({ "errors": messages }))).into_response();
+        if let ApiError::Internal(cause) = self {
+            response.extensions_mut().insert(InternalCause(Arc::new(cause)));
+        }
+        response
+    }
+}
+
+/// Logs the cause chain of every 500, inside the request's span, once.
+pub async fn log_internal_errors(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let response = next.run(req).await;
+    if let Some(InternalCause(cause)) = response.extensions().get::<InternalCause>() {
+        tracing::error!(error = format!("{cause:#}"), "request failed");
+    }
+    response
+}

@@ -1,0 +1,43 @@
+//! `GET /v2/me`: the calling token, its workspaces and the default workspace.
+
+use axum::extract::State;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Serialize;
+
+use super::auth::Caller;
+use super::workspaces::WorkspaceBody;
+use super::{timestamp, AppState, Result};
+use crate::store::PageRequest;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/me", get(me))
+}
+
+#[derive(Serialize)]
+struct MeBody {
+    default_workspace_token: Option<String>,
+    workspaces: Vec<WorkspaceBody>,
+    bearer_token: BearerTokenBody,
+}
+
+#[derive(Serialize)]
+struct BearerTokenBody {
+    description: String,
+    created_at: String,
+    scope: Vec<&'static str>,
+}
+
+async fn me(State(state): State<AppState>, caller: Caller) -> Result<Json<MeBody>> {
+    let all = PageRequest { page: 1, limit: super::pagination::MAX_LIMIT };
+    let workspaces = state.store.list_workspaces(&caller.account_token, all, None).await?;
+    Ok(Json(MeBody {
+        default_workspace_token: workspaces.items.first().map(|w| w.token.clone()),
+        workspaces: workspaces.items.into_iter().map(WorkspaceBody::from).collect(),
+        bearer_token: BearerTokenBody {
+            description: caller.description.clone(),
+            created_at: timestamp(caller.created_at),
+            scope: caller.scopes.names(),
+        },
+    }))
+}

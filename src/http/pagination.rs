@@ -1,0 +1,126 @@
+//! `page`/`limit` parameters and the `links` object every list answers with.
+
+use axum::http::{HeaderMap, Uri};
+use serde::{Deserialize, Serialize};
+
+use super::error::ApiError;
+use crate::store::PageRequest;
+
+/// Default page size when `limit` is absent.
+pub const DEFAULT_LIMIT: u32 = 100;
+/// Largest `limit` of ordinary lists (Vantage's documented maximum).
+pub const MAX_LIMIT: u32 = 1000;
+
+/// The pagination part of a list's query string (plus `q`, which some lists use to search).
+#[derive(Debug, Default, Deserialize)]
+pub struct ListParams {
+    pub page: Option<u32>,
+    pub limit: Option<u32>,
+    /// Search term, for lists that take one (workspaces: by name).
+    pub q: Option<String>,
+}
+
+impl ListParams {
+    /// Checks page ≥ 1 and 1 ≤ limit ≤ `max`.
+    pub fn page_request(&self, max: u32) -> Result<PageRequest, ApiError> {
+        let page = self.page.unwrap_or(1);
+        let limit = self.limit.unwrap_or(DEFAULT_LIMIT.min(max));
+        let mut errors = Vec::new();
+        if page == 0 {
+            errors.push("page must be at least 1".to_string());
+        }
+        if limit == 0 || limit > max {
+            errors.push(format!("limit must be between 1 and {max}"));
+        }
+        if errors.is_empty() {
+            Ok(PageRequest { page, limit })
+        } else {
+            Err(ApiError::BadRequest(errors))
+        }
+    }
+}
+
+/// Vantage's `links`: absolute URLs; `next`/`prev` null at the ends.
+#[derive(Debug, Serialize)]
+pub struct Links {
+    #[serde(rename = "self")]
+    pub self_: String,
+    pub first: String,
+    pub next: Option<String>,
+    pub last: String,
+    pub prev: Option<String>,
+}
+
+impl Links {
+    /// Links for `page` of a list of `total` items, keeping the request's other query parameters.
+    pub fn new(base_url: &str, uri: &Uri, page: PageRequest, total: i64) -> Links {
+        let pairs: Vec<(String, String)> = form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes())
+            .filter(|(k, _)| k != "page")
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        let url_for = |n: u32| {
+            let mut q = form_urlencoded::Serializer::new(String::new());
+            for (k, v) in &pairs {
+                q.append_pair(k, v);
+            }
+            q.append_pair("page", &n.to_string());
+            format!("{base_url}{}?{}", uri.path(), q.finish())
+        };
+        let limit = i64::from(page.limit);
+        let last = u32::try_from(((total + limit - 1) / limit).max(1)).unwrap_or(u32::MAX);
+        Links {
+            self_: format!("{base_url}{uri}"),
+            first: url_for(1),
+            next: (page.page < last).then(|| url_for(page.page + 1)),
+            last: url_for(last),
+            prev: (page.page > 1).then(|| url_for(page.page - 1)),
+        }
+    }
+}
+
+/// The scheme and host links start with: the configured public URL, or `http://` + the Host header.
+pub fn base_url(public_url: Option<&str>, headers: &HeaderMap) -> String {
+    match public_url {
+        Some(url) => url.trim_end_matches('/').to_string(),
+        None => {
+            let host = headers.get(axum::http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
+            format!("http://{host}")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn links(query: &str, page: u32, limit: u32, total: i64) -> Links {
+        let uri: Uri = format!("/v2/billing_rules{query}").parse().unwrap();
+        Links::new("http://h", &uri, PageRequest { page, limit }, total)
+    }
+
+    #[test]
+    fn the_middle_page_links_both_ways_and_keeps_other_params() {
+        let l = links("?limit=2&page=2", 2, 2, 5);
+        assert_eq!(l.self_, "http://h/v2/billing_rules?limit=2&page=2");
+        assert_eq!(l.first, "http://h/v2/billing_rules?limit=2&page=1");
+        assert_eq!(l.next.as_deref(), Some("http://h/v2/billing_rules?limit=2&page=3"));
+        assert_eq!(l.prev.as_deref(), Some("http://h/v2/billing_rules?limit=2&page=1"));
+        assert_eq!(l.last, "http://h/v2/billing_rules?limit=2&page=3");
+    }
+
+    #[test]
+    fn an_empty_list_has_one_page_and_no_next() {
+        let l = links("", 1, 100, 0);
+        assert_eq!(l.last, "http://h/v2/billing_rules?page=1");
+        assert!(l.next.is_none() && l.prev.is_none());
+    }
+
+    #[test]
+    fn page_zero_and_oversized_limits_are_rejected() {
+        let p = ListParams { page: Some(0), limit: Some(1001), q: None };
+        match p.page_request(MAX_LIMIT) {
+            Err(ApiError::BadRequest(e)) => assert_eq!(e.len(), 2),
+            other => panic!("{other:?}"),
+        }
+    }
+}

@@ -1,0 +1,35 @@
+//! Parsed domain types. Request bodies become these through `TryFrom`, collecting every problem as a
+//! sentence that names the field; past this layer a value is valid by construction.
+
+pub mod billing_rule;
+pub mod decimal;
+pub mod token;
+pub mod workspace;
+
+/// The longest name, title or label we store. Vantage documents no limit; 255 keeps rows small and
+/// rejects obvious garbage (a pasted file) with a clear message.
+pub const MAX_TEXT_LEN: usize = 255;
+
+/// Checks a required, human-entered string: present, not blank, at most [`MAX_TEXT_LEN`] characters.
+pub(crate) fn required_text(field: &str, value: Option<String>, errors: &mut Vec<String>) -> Option<String> {
+    match value {
+        None => {
+            errors.push(format!("{field} is required"));
+            None
+        }
+        Some(v) => text(field, v, errors),
+    }
+}
+
+/// Checks a present string: not blank, at most [`MAX_TEXT_LEN`] characters.
+pub(crate) fn text(field: &str, value: String, errors: &mut Vec<String>) -> Option<String> {
+    if value.trim().is_empty() {
+        errors.push(format!("{field} must not be blank"));
+        None
+    } else if value.chars().count() > MAX_TEXT_LEN {
+        errors.push(format!("{field} must be at most {MAX_TEXT_LEN} characters"));
+        None
+    } else {
+        Some(value)
+    }
+}

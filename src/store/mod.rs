@@ -1,0 +1,183 @@
+//! The metadata store: accounts, API tokens, workspaces and billing rules.
+//!
+//! [`Store`] is the one interface the rest of costd uses. Two backends implement it, picked from the URL
+//! scheme by [`connect`]: [`sqlite`] (the zero-setup default) and [`postgres`] (production). Each owns its
+//! migrations, so dialect differences stay in DDL; the queries themselves are the SQL both dialects share,
+//! written once in [`sql`]. Every query that reads or changes a tenant's data takes the account token,
+//! so one account can never reach another's rows: a foreign token simply finds nothing.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use async_trait::async_trait;
+use chrono::{DateTime, SubsecRound, Utc};
+
+use crate::config::StoreSettings;
+use crate::model::billing_rule::RuleColumns;
+use crate::model::token::Scopes;
+use crate::model::workspace::WorkspaceSettings;
+
+#[macro_use]
+mod sql;
+pub mod postgres;
+pub mod sqlite;
+
+/// A shared handle on the store.
+pub type DynStore = Arc<dyn Store>;
+
+/// A tenant: a top-level account, or a managed account of an MSP (with a parent).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    pub token: String,
+    pub name: String,
+    pub parent_account_token: Option<String>,
+    /// The user (`usr_…`) that tokens minted from the CLI act as; shown as `created_by_token`.
+    pub owner_user_token: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Who is calling: resolved from an API token's secret on every request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    /// Public id of the token (`tkn_…`).
+    pub token_id: String,
+    pub account_token: String,
+    pub user_token: String,
+    pub scopes: Scopes,
+    pub description: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// An API token to store; its secret never reaches the store, only the hash.
+#[derive(Debug, Clone)]
+pub struct NewApiToken {
+    pub account_token: String,
+    pub user_token: String,
+    pub secret_hash: String,
+    pub scopes: Scopes,
+    pub description: String,
+}
+
+/// A stored workspace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Workspace {
+    pub token: String,
+    pub settings: WorkspaceSettings,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A stored billing rule.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BillingRuleRow {
+    pub token: String,
+    pub columns: RuleColumns,
+    pub created_by_token: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Which slice of a list to read. `page` counts from 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageRequest {
+    pub page: u32,
+    pub limit: u32,
+}
+
+impl PageRequest {
+    fn offset(&self) -> i64 {
+        i64::from(self.page.saturating_sub(1)) * i64::from(self.limit)
+    }
+}
+
+/// One page of a list and the size of the whole list.
+#[derive(Debug, Clone)]
+pub struct Paged<T> {
+    pub items: Vec<T>,
+    pub total: i64,
+}
+
+/// What deleting a workspace did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WorkspaceDeletion {
+    Deleted,
+    NotFound,
+    /// Refused: an account keeps at least one workspace.
+    LastWorkspace,
+}
+
+/// The metadata store. Every method is tenant-scoped by `account` where data belongs to a tenant.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Creates an account, its owner user and its "Default" workspace in one transaction.
+    async fn create_account(&self, name: &str, parent: Option<&str>) -> anyhow::Result<Account>;
+    async fn get_account(&self, token: &str) -> anyhow::Result<Option<Account>>;
+    async fn count_accounts(&self) -> anyhow::Result<i64>;
+
+    /// Stores a token; returns its public id (`tkn_…`).
+    async fn create_api_token(&self, token: &NewApiToken) -> anyhow::Result<String>;
+    /// The live (not revoked) token with this secret hash.
+    async fn principal_for_secret_hash(&self, secret_hash: &str) -> anyhow::Result<Option<Principal>>;
+    /// Revokes the token with this secret hash or id; false when no live token matched.
+    async fn revoke_api_token(&self, secret_hash_or_id: &str) -> anyhow::Result<bool>;
+
+    async fn create_workspace(&self, account: &str, settings: &WorkspaceSettings) -> anyhow::Result<Workspace>;
+    /// A page of the account's workspaces, oldest first; `name_like` filters by name, case-insensitively.
+    async fn list_workspaces(
+        &self,
+        account: &str,
+        page: PageRequest,
+        name_like: Option<&str>,
+    ) -> anyhow::Result<Paged<Workspace>>;
+    async fn get_workspace(&self, account: &str, token: &str) -> anyhow::Result<Option<Workspace>>;
+    async fn update_workspace(
+        &self,
+        account: &str,
+        token: &str,
+        settings: &WorkspaceSettings,
+    ) -> anyhow::Result<Option<Workspace>>;
+    async fn delete_workspace(&self, account: &str, token: &str) -> anyhow::Result<WorkspaceDeletion>;
+
+    async fn create_billing_rule(
+        &self,
+        account: &str,
+        created_by: &str,
+        rule: &RuleColumns,
+    ) -> anyhow::Result<BillingRuleRow>;
+    /// A page of the account's billing rules, oldest first.
+    async fn list_billing_rules(&self, account: &str, page: PageRequest) -> anyhow::Result<Paged<BillingRuleRow>>;
+    async fn get_billing_rule(&self, account: &str, token: &str) -> anyhow::Result<Option<BillingRuleRow>>;
+    async fn update_billing_rule(
+        &self,
+        account: &str,
+        token: &str,
+        rule: &RuleColumns,
+    ) -> anyhow::Result<Option<BillingRuleRow>>;
+    /// False when the account has no such rule.
+    async fn delete_billing_rule(&self, account: &str, token: &str) -> anyhow::Result<bool>;
+
+    /// Closes every connection; later calls fail. Used at shutdown (and by tests of a broken store).
+    async fn close(&self);
+}
+
+/// Opens the store the settings name, creating the data dir and applying migrations.
+#[tracing::instrument(skip_all, fields(backend))]
+pub async fn connect(settings: &StoreSettings) -> anyhow::Result<DynStore> {
+    let url = settings.database_url();
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        tracing::Span::current().record("backend", "postgres");
+        let store = postgres::PgStore::connect(&url, settings.db_max_connections).await?;
+        Ok(Arc::new(store))
+    } else if let Some(path) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
+        tracing::Span::current().record("backend", "sqlite");
+        std::fs::create_dir_all(&settings.data_dir)
+            .with_context(|| format!("failed to create the data dir {}", settings.data_dir.display()))?;
+        let store = sqlite::SqliteStore::connect(path, settings.db_max_connections).await?;
+        Ok(Arc::new(store))
+    } else {
+        anyhow::bail!("unsupported database URL: use sqlite://PATH or postgres://…")
+    }
+}
+
+/// Now, to the second: the API shows whole seconds, so the store keeps what it shows.
+pub(crate) fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(0)
+}

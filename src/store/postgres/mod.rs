@@ -1,0 +1,33 @@
+//! The PostgreSQL backend: the production metadata store, shared by several costd processes.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use sqlx::postgres::{PgPool, PgPoolOptions};
+
+/// The PostgreSQL-backed store. PostgreSQL handles concurrent writers itself, so reads and writes share
+/// one pool (`read` and `write` are clones of it).
+pub struct PgStore {
+    read: PgPool,
+    write: PgPool,
+}
+
+impl PgStore {
+    /// Connects (a `?options=-c search_path=…` in the URL picks a schema) and applies the migrations.
+    pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Self> {
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections.max(1))
+            // Fail a request fast rather than queue it behind a dead database for the default 30 s.
+            .acquire_timeout(Duration::from_secs(5))
+            .connect(url)
+            .await
+            .context("failed to connect to PostgreSQL")?;
+        sqlx::migrate!("src/store/postgres/migrations")
+            .run(&pool)
+            .await
+            .context("failed to apply the PostgreSQL migrations")?;
+        Ok(PgStore { read: pool.clone(), write: pool })
+    }
+}
+
+impl_store!(PgStore, sqlx::Postgres);

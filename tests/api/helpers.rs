@@ -1,0 +1,197 @@
+//! `TestApp`: a costd server on a port-0 listener over its own temp data dir (and, for PostgreSQL, its
+//! own schema), with an account, a read/write token and typed request helpers.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use costd::bootstrap::mint_token;
+use costd::config::StoreSettings;
+use costd::http::{app, serve, AppState};
+use costd::model::token::Scopes;
+use costd::store::{self, Account, DynStore};
+use reqwest::Method;
+use serde_json::Value;
+use tempfile::TempDir;
+use tokio::sync::oneshot;
+
+/// Which metadata store a test runs on.
+#[derive(Debug, Clone, Copy)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs each named `async fn(TestApp)` once per backend, as `<name>::on_sqlite` and `<name>::on_postgres`.
+macro_rules! on_both_stores {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test]
+                async fn on_sqlite() {
+                    let app = crate::helpers::TestApp::spawn(crate::helpers::Backend::Sqlite).await.unwrap();
+                    super::$name(app).await;
+                }
+
+                #[tokio::test]
+                async fn on_postgres() {
+                    if let Some(app) = crate::helpers::TestApp::spawn(crate::helpers::Backend::Postgres).await {
+                        super::$name(app).await;
+                    }
+                }
+            }
+        )*
+    };
+}
+pub(crate) use on_both_stores;
+
+/// A response as a client sees it.
+#[derive(Debug)]
+pub struct Resp {
+    pub status: u16,
+    pub body: Value,
+    pub text: String,
+}
+
+impl Resp {
+    /// The `errors` array of an error body, asserting the body has Vantage's shape.
+    pub fn errors(&self) -> Vec<String> {
+        let errors = self.body.get("errors").and_then(Value::as_array).unwrap_or_else(|| {
+            panic!("expected {{\"errors\": [...]}}, got {} {}", self.status, self.text)
+        });
+        errors.iter().map(|e| e.as_str().expect("errors are strings").to_string()).collect()
+    }
+
+    /// All errors joined, for `contains` checks.
+    pub fn error_text(&self) -> String {
+        self.errors().join(" | ")
+    }
+}
+
+/// A running costd and what a test needs to talk to it.
+pub struct TestApp {
+    pub base_url: String,
+    pub store: DynStore,
+    pub account: Account,
+    /// A read/write token of `account`.
+    pub token: String,
+    pub client: reqwest::Client,
+    _data_dir: TempDir,
+    _shutdown: oneshot::Sender<()>,
+}
+
+static SCHEMA_SEQ: AtomicU32 = AtomicU32::new(0);
+
+/// PostgreSQL for tests: `COSTD_TEST_DATABASE_URL`, or the local server this project's machines run.
+fn postgres_url() -> String {
+    std::env::var("COSTD_TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+/// A fresh schema for one test; `None` (with a message) when PostgreSQL is unreachable outside CI.
+async fn postgres_schema_url() -> Option<String> {
+    use sqlx::Connection;
+    let base = postgres_url();
+    let mut conn = match sqlx::PgConnection::connect(&base).await {
+        Ok(c) => c,
+        Err(e) if std::env::var("CI").is_err() => {
+            eprintln!("SKIPPED the PostgreSQL half of this test: cannot reach {base}: {e}");
+            return None;
+        }
+        Err(e) => panic!("CI must run the PostgreSQL tests, but {base} is unreachable: {e}"),
+    };
+    let schema = format!(
+        "costd_test_{}_{}_{}",
+        std::process::id(),
+        SCHEMA_SEQ.fetch_add(1, Ordering::Relaxed),
+        rand_suffix()
+    );
+    sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&mut conn).await.expect("create test schema");
+    let _ = conn.close().await;
+    let sep = if base.contains('?') { '&' } else { '?' };
+    Some(format!("{base}{sep}options=-c%20search_path%3D{schema}"))
+}
+
+fn rand_suffix() -> String {
+    costd::model::token::new_token("")[..8].to_string()
+}
+
+impl TestApp {
+    /// Starts costd on `backend`; `None` when that backend cannot run here (PostgreSQL outside CI).
+    pub async fn spawn(backend: Backend) -> Option<TestApp> {
+        let data_dir = tempfile::tempdir().expect("temp dir");
+        let database_url = match backend {
+            Backend::Sqlite => None,
+            Backend::Postgres => Some(postgres_schema_url().await?),
+        };
+        let settings = StoreSettings { data_dir: data_dir.path().to_path_buf(), database_url, db_max_connections: 4 };
+        let store = store::connect(&settings).await.expect("store connects");
+        let account = store.create_account("Test account", None).await.expect("account");
+        let token = mint_token(store.as_ref(), &account, Scopes::READ_WRITE, "test token").await.unwrap().secret;
+
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base_url = format!("http://{}", listener.local_addr().unwrap());
+        let (tx, rx) = oneshot::channel::<()>();
+        let state = AppState { store: store.clone(), public_url: None };
+        tokio::spawn(serve(listener, app(state), async {
+            let _ = rx.await;
+        }));
+        Some(TestApp {
+            base_url,
+            store,
+            account,
+            token,
+            client: reqwest::Client::new(),
+            _data_dir: data_dir,
+            _shutdown: tx,
+        })
+    }
+
+    /// Another top-level account and a read/write token for it.
+    pub async fn other_account(&self) -> (Account, String) {
+        let account = self.store.create_account("Other account", None).await.unwrap();
+        let token = self.mint(&account, "read,write").await;
+        (account, token)
+    }
+
+    /// A new token of `account` with `scopes` (`read`, `write`, `read,write`).
+    pub async fn mint(&self, account: &Account, scopes: &str) -> String {
+        mint_token(self.store.as_ref(), account, scopes.parse().unwrap(), "minted in a test").await.unwrap().secret
+    }
+
+    /// Sends a request with `token` (none when `None`) and an optional raw body.
+    pub async fn send(&self, method: Method, path: &str, token: Option<&str>, body: Option<String>) -> Resp {
+        let mut req = self.client.request(method, format!("{}{path}", self.base_url));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.header("content-type", "application/json").body(b);
+        }
+        let res = req.send().await.expect("request is sent");
+        let status = res.status().as_u16();
+        let text = res.text().await.unwrap();
+        let body = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::Null) };
+        Resp { status, body, text }
+    }
+
+    pub async fn get(&self, path: &str) -> Resp {
+        self.send(Method::GET, path, Some(&self.token), None).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Resp {
+        self.send(Method::POST, path, Some(&self.token), Some(body.to_string())).await
+    }
+
+    pub async fn put(&self, path: &str, body: Value) -> Resp {
+        self.send(Method::PUT, path, Some(&self.token), Some(body.to_string())).await
+    }
+
+    pub async fn delete(&self, path: &str) -> Resp {
+        self.send(Method::DELETE, path, Some(&self.token), None).await
+    }
+
+    /// Creates a billing rule, asserting 201; returns the rule as the API showed it.
+    pub async fn create_rule(&self, body: Value) -> Value {
+        let res = self.post("/v2/billing_rules", body).await;
+        assert_eq!(res.status, 201, "{}", res.text);
+        res.body
+    }
+}

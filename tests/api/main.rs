@@ -1,0 +1,9 @@
+//! costd's integration tests: one binary (one link step with a heavy dependency tree), one module per
+//! resource. Every test runs against SQLite and PostgreSQL, each on its own temp data dir and schema.
+
+mod helpers;
+
+mod auth;
+mod billing_rules;
+mod cli;
+mod workspaces;
