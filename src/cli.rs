@@ -39,6 +39,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("revoked");
             Ok(())
         }
+        Command::Import(settings) => crate::import::run(&cli.store, &settings).await,
         Command::Migrate => {
             store::connect(&cli.store).await?;
             println!("migrations applied");
@@ -50,6 +51,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 /// `costd serve`: open the store, bootstrap an empty one, listen until Ctrl-C or SIGTERM.
 async fn serve(store_settings: &StoreSettings, settings: &ServeSettings) -> anyhow::Result<()> {
     let store = store::connect(store_settings).await?;
+    // One SQLite process owns its data dir; PostgreSQL stores may be shared by several processes,
+    // so only files no ingest could still be writing are swept there.
+    let min_age = if store_settings.database_url().starts_with("postgres") {
+        std::time::Duration::from_secs(3600)
+    } else {
+        std::time::Duration::ZERO
+    };
+    let live = store.all_upload_tokens().await?;
+    crate::engine::uploads::sweep_orphans(&store_settings.data_dir, &live, min_age)?;
     if let Some(boot) = bootstrap_if_empty(store.as_ref(), &store_settings.data_dir).await? {
         println!("created account {} with a \"Default\" workspace", boot.account.token);
         println!("bootstrap API token (read,write; also in {}):", boot.token_file.display());
@@ -59,7 +69,11 @@ async fn serve(store_settings: &StoreSettings, settings: &ServeSettings) -> anyh
         .await
         .with_context(|| format!("failed to listen on {}", settings.listen))?;
     println!("listening on http://{}", listener.local_addr()?);
-    let state = AppState { store: store.clone(), public_url: settings.public_url.clone() };
+    let state = AppState {
+        store: store.clone(),
+        public_url: settings.public_url.clone(),
+        data_dir: store_settings.data_dir.clone(),
+    };
     http::serve(listener, http::app(state), shutdown_signal()).await.context("the HTTP server failed")?;
     store.close().await;
     tracing::info!("stopped");

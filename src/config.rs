@@ -72,6 +72,8 @@ pub enum Command {
     /// Manage API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Import a cost CSV (FOCUS columns; `.csv.gz` and `-` for stdin work) into a custom-provider integration.
+    Import(ImportSettings),
     /// Apply the metadata store's migrations and exit.
     Migrate,
 }
@@ -86,6 +88,22 @@ pub struct ServeSettings {
     /// Default: `http://` plus the request's Host header.
     #[arg(long, env = "COSTD_PUBLIC_URL")]
     pub public_url: Option<String>,
+}
+
+/// Settings of `costd import`.
+#[derive(Debug, Clone, Args)]
+pub struct ImportSettings {
+    /// The custom-provider integration (`accss_crdntl_…`) the costs belong to.
+    #[arg(long)]
+    pub integration: String,
+    /// The CSV file, gzip-compressed or not; `-` reads standard input.
+    pub file: std::path::PathBuf,
+    /// The upload's filename (an earlier upload of the same name is replaced). Default: the file's name.
+    #[arg(long)]
+    pub filename: Option<String>,
+    /// Hide the progress bar (it is hidden anyway when stderr is not a terminal).
+    #[arg(long)]
+    pub quiet: bool,
 }
 
 /// `costd account …`

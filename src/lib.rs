@@ -2,12 +2,12 @@
 //!
 //! Where everything lives (data flows one way: `http` → `model` → `store`/`engine`):
 //! - [`config`]: every setting, as a clap flag with a `COSTD_*` environment variable, and the CLI commands.
-//! - [`cli`]: what each command (`serve`, `account`, `token`, `migrate`) does.
+//! - [`cli`]: what each command (`serve`, `account`, `token`, `migrate`) does; [`import`] is `costd import`.
 //! - [`http`]: the axum application: one module per resource, errors, auth, pagination, extractors.
 //! - [`model`]: parsed domain types (billing rules, workspaces, tokens, money); request bodies become
 //!   these through `TryFrom`, so handlers only ever see valid values.
 //! - [`store`]: the metadata store trait and its SQLite (default) and PostgreSQL backends.
-//! - [`engine`]: the cost engine; today the custom-SQL billing-rule grammar, parsed into a checked form.
+//! - [`engine`]: the cost engine: CSV ingest into Parquet, upload files, the custom-SQL rule grammar.
 //! - [`bootstrap`]: creating accounts and API tokens, shared by `serve` and the CLI.
 //!
 //! Nothing below `http` knows about HTTP, and nothing above `store` knows which database is in use.
@@ -17,6 +17,7 @@ pub mod cli;
 pub mod config;
 pub mod engine;
 pub mod http;
+pub mod import;
 pub mod model;
 pub mod store;
 pub mod telemetry;

@@ -1,4 +1,9 @@
-//! The cost engine. Today it owns the billing-rule grammar ([`rules`]); ingest, VQL and the costs query
-//! (Arrow/DataFusion) join it here, and nothing in it knows about HTTP.
+//! The cost engine; nothing in it knows about HTTP.
+//! - [`ingest`]: cost CSVs (FOCUS columns) streamed into Parquet files of the [`schema`].
+//! - [`uploads`]: where those files live, the orphan sweep, and the scan of an account's live uploads.
+//! - [`rules`]: the billing-rule grammar (custom SQL parsed and checked when a rule is saved).
 
+pub mod ingest;
 pub mod rules;
+pub mod schema;
+pub mod uploads;

@@ -61,3 +61,19 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
             .map_err(|e| ApiError::bad_request(format!("query parameter {}: {}", e.path(), e.inner())))
     }
 }
+
+/// A multipart body; anything else is a 400 that says what to send.
+pub struct Multipart(pub axum::extract::Multipart);
+
+impl<S: Send + Sync> FromRequest<S> for Multipart {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Multipart::from_request(req, state).await.map(Multipart).map_err(|e| {
+            ApiError::bad_request(format!(
+                "the body must be multipart/form-data with the cost file in the field csv ({})",
+                e.body_text()
+            ))
+        })
+    }
+}

@@ -19,9 +19,11 @@ pub mod auth;
 pub mod billing_rules;
 pub mod error;
 pub mod extract;
+pub mod integrations;
 pub mod me;
 pub mod pagination;
 pub mod ping;
+pub mod uploads;
 pub mod workspaces;
 
 pub use error::{ApiError, Result};
@@ -37,6 +39,8 @@ pub struct AppState {
     pub store: DynStore,
     /// Base of absolute URLs in `links`; `None` means `http://` + the request's Host.
     pub public_url: Option<String>,
+    /// Where upload files live (`<data-dir>/uploads`).
+    pub data_dir: std::path::PathBuf,
 }
 
 /// The whole application.
@@ -46,6 +50,8 @@ pub fn app(state: AppState) -> Router {
         .merge(me::router())
         .merge(workspaces::router())
         .merge(billing_rules::router())
+        .merge(integrations::router())
+        .merge(uploads::router())
         .route_layer(from_fn_with_state(state.clone(), auth::require_token));
 
     let trace = TraceLayer::new_for_http()

@@ -3,6 +3,7 @@
 
 pub mod billing_rule;
 pub mod decimal;
+pub mod integration;
 pub mod token;
 pub mod workspace;
 

@@ -95,6 +95,49 @@ pub struct Paged<T> {
     pub total: i64,
 }
 
+/// A custom-provider integration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Integration {
+    pub token: String,
+    /// Always `custom_provider` today.
+    pub provider: String,
+    /// The name given at creation; Vantage shows it as `account_identifier`.
+    pub name: String,
+    pub description: Option<String>,
+    /// `imported` once created (Vantage's value for custom providers).
+    pub status: String,
+    /// When an upload was last added or removed.
+    pub last_updated: Option<DateTime<Utc>>,
+    pub workspace_tokens: Vec<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A committed cost upload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upload {
+    pub token: String,
+    pub integration_token: String,
+    pub filename: String,
+    /// Sum of BilledCost, as the API shows it (`1234.56`).
+    pub amount: String,
+    pub currency: String,
+    pub rows: i64,
+    pub start_date: chrono::NaiveDate,
+    pub end_date: chrono::NaiveDate,
+    pub import_status: String,
+    pub created_by_token: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// What committing an upload did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UploadCommit {
+    /// Recorded; the tokens of earlier uploads with the same filename, now replaced (their files can go).
+    Committed { replaced: Vec<String> },
+    /// The integration no longer exists (deleted while the file was being read): nothing recorded.
+    IntegrationGone,
+}
+
 /// What deleting a workspace did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WorkspaceDeletion {
@@ -153,6 +196,44 @@ pub trait Store: Send + Sync + 'static {
     ) -> anyhow::Result<Option<BillingRuleRow>>;
     /// False when the account has no such rule.
     async fn delete_billing_rule(&self, account: &str, token: &str) -> anyhow::Result<bool>;
+
+    async fn create_integration(
+        &self,
+        account: &str,
+        name: &str,
+        description: Option<&str>,
+    ) -> anyhow::Result<Integration>;
+    /// A page of the account's integrations, oldest first, optionally filtered by provider and name.
+    async fn list_integrations(
+        &self,
+        account: &str,
+        page: PageRequest,
+        provider: Option<&str>,
+        account_identifier: Option<&str>,
+    ) -> anyhow::Result<Paged<Integration>>;
+    async fn get_integration(&self, account: &str, token: &str) -> anyhow::Result<Option<Integration>>;
+    /// The integration with this token in any account, with its account (for the admin CLI).
+    async fn find_integration(&self, token: &str) -> anyhow::Result<Option<(Integration, Account)>>;
+    /// Replaces the integration's workspaces (all must belong to the account: checked by the caller).
+    async fn set_integration_workspaces(
+        &self,
+        account: &str,
+        token: &str,
+        workspace_tokens: &[String],
+    ) -> anyhow::Result<Option<Integration>>;
+    /// Deletes the integration and its uploads; returns the deleted uploads' tokens (`None`: no such integration).
+    async fn delete_integration(&self, account: &str, token: &str) -> anyhow::Result<Option<Vec<String>>>;
+
+    /// Records a finished upload in one transaction, replacing any upload of the same filename.
+    async fn commit_upload(&self, account: &str, upload: &Upload) -> anyhow::Result<UploadCommit>;
+    /// A page of an integration's uploads, oldest first.
+    async fn list_uploads(&self, account: &str, integration: &str, page: PageRequest) -> anyhow::Result<Paged<Upload>>;
+    /// False when the account has no such upload in that integration.
+    async fn delete_upload(&self, account: &str, integration: &str, upload: &str) -> anyhow::Result<bool>;
+    /// The live uploads of these integrations of the account (what a costs query reads).
+    async fn live_uploads(&self, account: &str, integrations: &[String]) -> anyhow::Result<Vec<Upload>>;
+    /// Every live upload's token, in every account (for the start-up sweep of orphan files).
+    async fn all_upload_tokens(&self) -> anyhow::Result<Vec<String>>;
 
     /// Closes every connection; later calls fail. Used at shutdown (and by tests of a broken store).
     async fn close(&self);

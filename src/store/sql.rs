@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 
-use super::{Account, BillingRuleRow, Principal, Workspace};
+use super::{Account, BillingRuleRow, Integration, Principal, Upload, Workspace};
 use crate::model::billing_rule::RuleColumns;
 use crate::model::workspace::WorkspaceSettings;
 
@@ -124,6 +124,82 @@ impl From<RuleRow> for BillingRuleRow {
     }
 }
 
+#[derive(sqlx::FromRow)]
+pub(crate) struct IntegrationRow {
+    token: String,
+    provider: String,
+    name: String,
+    description: Option<String>,
+    status: String,
+    last_updated: Option<DateTime<Utc>>,
+    created_at: DateTime<Utc>,
+}
+
+impl IntegrationRow {
+    pub(crate) fn with_workspaces(self, workspace_tokens: Vec<String>) -> Integration {
+        Integration {
+            token: self.token,
+            provider: self.provider,
+            name: self.name,
+            description: self.description,
+            status: self.status,
+            last_updated: self.last_updated,
+            workspace_tokens,
+            created_at: self.created_at,
+        }
+    }
+
+    pub(crate) fn token(&self) -> &str {
+        &self.token
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct UploadRow {
+    token: String,
+    integration_token: String,
+    filename: String,
+    amount: String,
+    currency: String,
+    row_count: i64,
+    start_date: NaiveDate,
+    end_date: NaiveDate,
+    import_status: String,
+    created_by_token: String,
+    created_at: DateTime<Utc>,
+}
+
+impl From<UploadRow> for Upload {
+    fn from(r: UploadRow) -> Self {
+        Upload {
+            token: r.token,
+            integration_token: r.integration_token,
+            filename: r.filename,
+            amount: r.amount,
+            currency: r.currency,
+            rows: r.row_count,
+            start_date: r.start_date,
+            end_date: r.end_date,
+            import_status: r.import_status,
+            created_by_token: r.created_by_token,
+            created_at: r.created_at,
+        }
+    }
+}
+
+/// Groups `(integration, workspace)` pairs by integration, keeping their order.
+pub(crate) fn group_workspaces(pairs: Vec<(String, String)>) -> std::collections::HashMap<String, Vec<String>> {
+    let mut map: std::collections::HashMap<String, Vec<String>> = std::collections::HashMap::new();
+    for (integration, workspace) in pairs {
+        map.entry(integration).or_default().push(workspace);
+    }
+    map
+}
+
+pub(crate) const INTEGRATION_COLUMNS: &str = "token, provider, name, description, status, last_updated, created_at";
+pub(crate) const UPLOAD_COLUMNS: &str = "token, integration_token, filename, amount, currency, row_count, start_date, \
+     end_date, import_status, created_by_token, created_at";
+
 pub(crate) const ACCOUNT_COLUMNS: &str = "token, name, parent_account_token, owner_user_token, created_at";
 pub(crate) const WORKSPACE_COLUMNS: &str =
     "token, name, enable_currency_conversion, currency, exchange_rate_date, created_at";
@@ -136,9 +212,26 @@ pub(crate) fn like_pattern(term: &str) -> String {
     format!("%{escaped}%")
 }
 
-/// Implements `Store` for `$store`, a struct with `read: Pool<$db>` and `write: Pool<$db>`.
+/// Implements `Store` for `$store`, a struct with `read: Pool<$db>` and `write: Pool<$db>`. `$lock` is the
+/// row-lock clause (`FOR UPDATE` on PostgreSQL; empty on SQLite, whose single writer serialises anyway).
 macro_rules! impl_store {
-    ($store:ty, $db:ty) => {
+    ($store:ty, $db:ty, $lock:literal) => {
+        /// The workspaces of these integrations' rows (all of the account's, then picked per integration).
+        async fn integration_workspaces(
+            pool: &sqlx::Pool<$db>,
+            account: &str,
+        ) -> anyhow::Result<std::collections::HashMap<String, Vec<String>>> {
+            let pairs: Vec<(String, String)> = sqlx::query_as(
+                "SELECT iw.integration_token, iw.workspace_token FROM integration_workspaces iw \
+                 JOIN integrations i ON i.token = iw.integration_token \
+                 WHERE i.account_token = $1 ORDER BY iw.integration_token, iw.position",
+            )
+            .bind(account)
+            .fetch_all(pool)
+            .await?;
+            Ok($crate::store::sql::group_workspaces(pairs))
+        }
+
         /// Inserts a workspace on a connection that may be inside a transaction (account creation).
         async fn insert_workspace(
             conn: &mut <$db as sqlx::Database>::Connection,
@@ -466,6 +559,297 @@ macro_rules! impl_store {
                     .execute(&self.write)
                     .await?;
                 Ok(done.rows_affected() > 0)
+            }
+
+            #[tracing::instrument(skip(self))]
+            async fn create_integration(
+                &self,
+                account: &str,
+                name: &str,
+                description: Option<&str>,
+            ) -> anyhow::Result<$crate::store::Integration> {
+                let token = $crate::model::token::new_token($crate::model::token::prefix::INTEGRATION);
+                let now = $crate::store::now();
+                sqlx::query(
+                    "INSERT INTO integrations (token, account_token, provider, name, description, status, created_at) \
+                     VALUES ($1, $2, 'custom_provider', $3, $4, 'imported', $5)",
+                )
+                .bind(&token)
+                .bind(account)
+                .bind(name)
+                .bind(description)
+                .bind(now)
+                .execute(&self.write)
+                .await?;
+                Ok($crate::store::Integration {
+                    token,
+                    provider: "custom_provider".into(),
+                    name: name.to_string(),
+                    description: description.map(str::to_string),
+                    status: "imported".into(),
+                    last_updated: None,
+                    workspace_tokens: Vec::new(),
+                    created_at: now,
+                })
+            }
+
+            #[tracing::instrument(skip(self))]
+            async fn list_integrations(
+                &self,
+                account: &str,
+                page: $crate::store::PageRequest,
+                provider: Option<&str>,
+                account_identifier: Option<&str>,
+            ) -> anyhow::Result<$crate::store::Paged<$crate::store::Integration>> {
+                let filter = "account_token = $1 AND ($2 IS NULL OR provider = $2) AND ($3 IS NULL OR name = $3)";
+                let sql = format!(
+                    "SELECT {} FROM integrations WHERE {filter} ORDER BY id LIMIT $4 OFFSET $5",
+                    $crate::store::sql::INTEGRATION_COLUMNS
+                );
+                let rows: Vec<$crate::store::sql::IntegrationRow> = sqlx::query_as(&sql)
+                    .bind(account)
+                    .bind(provider)
+                    .bind(account_identifier)
+                    .bind(i64::from(page.limit))
+                    .bind(page.offset())
+                    .fetch_all(&self.read)
+                    .await?;
+                let total: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM integrations WHERE {filter}"))
+                    .bind(account)
+                    .bind(provider)
+                    .bind(account_identifier)
+                    .fetch_one(&self.read)
+                    .await?;
+                let mut workspaces = integration_workspaces(&self.read, account).await?;
+                let items = rows
+                    .into_iter()
+                    .map(|r| {
+                        let ws = workspaces.remove(r.token()).unwrap_or_default();
+                        r.with_workspaces(ws)
+                    })
+                    .collect();
+                Ok($crate::store::Paged { items, total })
+            }
+
+            #[tracing::instrument(skip(self))]
+            async fn get_integration(&self, account: &str, token: &str) -> anyhow::Result<Option<$crate::store::Integration>> {
+                let sql = format!(
+                    "SELECT {} FROM integrations WHERE account_token = $1 AND token = $2",
+                    $crate::store::sql::INTEGRATION_COLUMNS
+                );
+                let row: Option<$crate::store::sql::IntegrationRow> =
+                    sqlx::query_as(&sql).bind(account).bind(token).fetch_optional(&self.read).await?;
+                let Some(row) = row else { return Ok(None) };
+                let workspaces: Vec<String> = sqlx::query_scalar(
+                    "SELECT workspace_token FROM integration_workspaces WHERE integration_token = $1 ORDER BY position",
+                )
+                .bind(token)
+                .fetch_all(&self.read)
+                .await?;
+                Ok(Some(row.with_workspaces(workspaces)))
+            }
+
+            #[tracing::instrument(skip(self))]
+            async fn find_integration(
+                &self,
+                token: &str,
+            ) -> anyhow::Result<Option<($crate::store::Integration, $crate::store::Account)>> {
+                let account: Option<String> =
+                    sqlx::query_scalar("SELECT account_token FROM integrations WHERE token = $1")
+                        .bind(token)
+                        .fetch_optional(&self.read)
+                        .await?;
+                let Some(account) = account else { return Ok(None) };
+                let integration = self.get_integration(&account, token).await?;
+                let account = self.get_account(&account).await?;
+                Ok(integration.zip(account))
+            }
+
+            #[tracing::instrument(skip(self))]
+            async fn set_integration_workspaces(
+                &self,
+                account: &str,
+                token: &str,
+                workspace_tokens: &[String],
+            ) -> anyhow::Result<Option<$crate::store::Integration>> {
+                let mut tx = self.write.begin().await?;
+                let found: Option<i64> = sqlx::query_scalar(&format!(
+                    "SELECT id FROM integrations WHERE account_token = $1 AND token = $2{}",
+                    $lock
+                ))
+                .bind(account)
+                .bind(token)
+                .fetch_optional(&mut *tx)
+                .await?;
+                if found.is_none() {
+                    return Ok(None);
+                }
+                sqlx::query("DELETE FROM integration_workspaces WHERE integration_token = $1")
+                    .bind(token)
+                    .execute(&mut *tx)
+                    .await?;
+                for (position, ws) in workspace_tokens.iter().enumerate() {
+                    sqlx::query(
+                        "INSERT INTO integration_workspaces (integration_token, workspace_token, position) VALUES ($1, $2, $3)",
+                    )
+                    .bind(token)
+                    .bind(ws)
+                    .bind(position as i64)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                tx.commit().await?;
+                self.get_integration(account, token).await
+            }
+
+            #[tracing::instrument(skip(self))]
+            async fn delete_integration(&self, account: &str, token: &str) -> anyhow::Result<Option<Vec<String>>> {
+                let mut tx = self.write.begin().await?;
+                let found: Option<i64> = sqlx::query_scalar(&format!(
+                    "SELECT id FROM integrations WHERE account_token = $1 AND token = $2{}",
+                    $lock
+                ))
+                .bind(account)
+                .bind(token)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let Some(id) = found else { return Ok(None) };
+                let uploads: Vec<String> = sqlx::query_scalar("SELECT token FROM cost_uploads WHERE integration_token = $1")
+                    .bind(token)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                // Uploads and workspace links go with it (ON DELETE CASCADE).
+                sqlx::query("DELETE FROM integrations WHERE id = $1").bind(id).execute(&mut *tx).await?;
+                tx.commit().await?;
+                Ok(Some(uploads))
+            }
+
+            #[tracing::instrument(skip(self, upload), fields(upload = %upload.token))]
+            async fn commit_upload(
+                &self,
+                account: &str,
+                upload: &$crate::store::Upload,
+            ) -> anyhow::Result<$crate::store::UploadCommit> {
+                let mut tx = self.write.begin().await?;
+                // Locking the integration serialises commits (and deletes) of one integration, so two
+                // uploads of the same filename can never both stay.
+                let found: Option<i64> = sqlx::query_scalar(&format!(
+                    "SELECT id FROM integrations WHERE account_token = $1 AND token = $2{}",
+                    $lock
+                ))
+                .bind(account)
+                .bind(&upload.integration_token)
+                .fetch_optional(&mut *tx)
+                .await?;
+                if found.is_none() {
+                    return Ok($crate::store::UploadCommit::IntegrationGone);
+                }
+                let replaced: Vec<String> =
+                    sqlx::query_scalar("SELECT token FROM cost_uploads WHERE integration_token = $1 AND filename = $2")
+                        .bind(&upload.integration_token)
+                        .bind(&upload.filename)
+                        .fetch_all(&mut *tx)
+                        .await?;
+                sqlx::query("DELETE FROM cost_uploads WHERE integration_token = $1 AND filename = $2")
+                    .bind(&upload.integration_token)
+                    .bind(&upload.filename)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query(
+                    "INSERT INTO cost_uploads (token, integration_token, account_token, filename, amount, currency, \
+                     row_count, start_date, end_date, import_status, created_by_token, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                )
+                .bind(&upload.token)
+                .bind(&upload.integration_token)
+                .bind(account)
+                .bind(&upload.filename)
+                .bind(&upload.amount)
+                .bind(&upload.currency)
+                .bind(upload.rows)
+                .bind(upload.start_date)
+                .bind(upload.end_date)
+                .bind(&upload.import_status)
+                .bind(&upload.created_by_token)
+                .bind(upload.created_at)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query("UPDATE integrations SET last_updated = $1 WHERE token = $2")
+                    .bind(upload.created_at)
+                    .bind(&upload.integration_token)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok($crate::store::UploadCommit::Committed { replaced })
+            }
+
+            #[tracing::instrument(skip(self))]
+            async fn list_uploads(
+                &self,
+                account: &str,
+                integration: &str,
+                page: $crate::store::PageRequest,
+            ) -> anyhow::Result<$crate::store::Paged<$crate::store::Upload>> {
+                let sql = format!(
+                    "SELECT {} FROM cost_uploads WHERE account_token = $1 AND integration_token = $2 \
+                     ORDER BY id LIMIT $3 OFFSET $4",
+                    $crate::store::sql::UPLOAD_COLUMNS
+                );
+                let rows: Vec<$crate::store::sql::UploadRow> = sqlx::query_as(&sql)
+                    .bind(account)
+                    .bind(integration)
+                    .bind(i64::from(page.limit))
+                    .bind(page.offset())
+                    .fetch_all(&self.read)
+                    .await?;
+                let total: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM cost_uploads WHERE account_token = $1 AND integration_token = $2",
+                )
+                .bind(account)
+                .bind(integration)
+                .fetch_one(&self.read)
+                .await?;
+                Ok($crate::store::Paged { items: rows.into_iter().map(Into::into).collect(), total })
+            }
+
+            #[tracing::instrument(skip(self))]
+            async fn delete_upload(&self, account: &str, integration: &str, upload: &str) -> anyhow::Result<bool> {
+                let mut tx = self.write.begin().await?;
+                let done = sqlx::query(
+                    "DELETE FROM cost_uploads WHERE account_token = $1 AND integration_token = $2 AND token = $3",
+                )
+                .bind(account)
+                .bind(integration)
+                .bind(upload)
+                .execute(&mut *tx)
+                .await?;
+                if done.rows_affected() > 0 {
+                    sqlx::query("UPDATE integrations SET last_updated = $1 WHERE token = $2")
+                        .bind($crate::store::now())
+                        .bind(integration)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            async fn live_uploads(&self, account: &str, integrations: &[String]) -> anyhow::Result<Vec<$crate::store::Upload>> {
+                let sql = format!(
+                    "SELECT {} FROM cost_uploads WHERE account_token = $1 ORDER BY id",
+                    $crate::store::sql::UPLOAD_COLUMNS
+                );
+                // One statement, so a query sees each upload replacement or delete entirely or not at all.
+                let rows: Vec<$crate::store::sql::UploadRow> = sqlx::query_as(&sql).bind(account).fetch_all(&self.read).await?;
+                Ok(rows
+                    .into_iter()
+                    .map($crate::store::Upload::from)
+                    .filter(|u| integrations.iter().any(|i| i == &u.integration_token))
+                    .collect())
+            }
+
+            async fn all_upload_tokens(&self) -> anyhow::Result<Vec<String>> {
+                Ok(sqlx::query_scalar("SELECT token FROM cost_uploads").fetch_all(&self.read).await?)
             }
 
             async fn close(&self) {

@@ -30,4 +30,4 @@ impl PgStore {
     }
 }
 
-impl_store!(PgStore, sqlx::Postgres);
+impl_store!(PgStore, sqlx::Postgres, " FOR UPDATE");

@@ -50,4 +50,4 @@ impl SqliteStore {
     }
 }
 
-impl_store!(SqliteStore, sqlx::Sqlite);
+impl_store!(SqliteStore, sqlx::Sqlite, "");

@@ -1,0 +1,748 @@
+//! Ingest: a custom-provider cost CSV (FOCUS column names) streamed into one Parquet file.
+//!
+//! The CSV is read as a stream (bounded memory, no row limit) on the calling thread, converted into Arrow
+//! batches of the cost schema, and encoded to Parquet on a second thread, so both cores work. Every row is
+//! checked; problems are collected as `Row N: …` sentences (capped, with a count of the rest) and any
+//! problem discards the output. The output is a temporary file that only [`PendingUpload::persist`]
+//! makes permanent (fsync, then rename), so a failed or interrupted ingest leaves no trace.
+
+pub mod parse;
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::sync_channel;
+use std::sync::Arc;
+
+use anyhow::Context;
+use arrow::array::{ArrayRef, Date32Builder, Decimal128Builder, StringBuilder};
+use arrow::record_batch::RecordBatch;
+use chrono::NaiveDate;
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::WriterProperties;
+
+use super::schema::{cost_schema, AMOUNT_PRECISION, AMOUNT_SCALE};
+use parse::{is_null, CHARGE_CATEGORIES};
+
+/// Rows per Arrow batch handed to the Parquet encoder.
+const BATCH_ROWS: usize = 32 * 1024;
+/// Rows per Parquet row group: large enough for good compression and scan speed, small enough that the
+/// encoder's buffered row group stays far below the memory budget.
+const ROW_GROUP_ROWS: usize = 256 * 1024;
+/// Most row problems listed; the rest are counted.
+pub const MAX_LISTED_ERRORS: usize = 100;
+
+/// Required FOCUS columns.
+pub const REQUIRED: [&str; 4] = ["ChargeCategory", "ChargePeriodStart", "BilledCost", "ServiceName"];
+
+/// Why an ingest failed.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// The file's content is wrong: header problems or `Row N: …` sentences, listed for the client.
+    #[error("the CSV has {} problem(s)", .0.len())]
+    Invalid(Vec<String>),
+    /// Reading the input or writing the output failed.
+    #[error(transparent)]
+    Io(#[from] anyhow::Error),
+}
+
+/// What an ingested file holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IngestSummary {
+    pub rows: u64,
+    /// Sum of BilledCost, unscaled at 18 places (exact).
+    pub amount: i128,
+    /// The file's one BillingCurrency.
+    pub currency: String,
+    /// Earliest and latest ChargePeriodStart dates.
+    pub start_date: NaiveDate,
+    pub end_date: NaiveDate,
+    /// Bytes of (decompressed) CSV read.
+    pub bytes: u64,
+}
+
+/// An ingested file not yet made permanent. Dropping it deletes the file, so every failure path
+/// (an error, a dropped request, a panic) cleans up by itself.
+#[derive(Debug)]
+pub struct PendingUpload {
+    tmp: Option<PathBuf>,
+    pub summary: IngestSummary,
+}
+
+impl PendingUpload {
+    /// Moves the file to `dest` atomically (rename after fsync) and syncs the directory.
+    pub fn persist(mut self, dest: &Path) -> anyhow::Result<()> {
+        let tmp = self.tmp.take().expect("a pending upload is persisted once");
+        std::fs::rename(&tmp, dest).with_context(|| format!("failed to move the upload to {}", dest.display()))?;
+        if let Some(dir) = dest.parent() {
+            File::open(dir).and_then(|d| d.sync_all()).context("failed to sync the uploads directory")?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for PendingUpload {
+    fn drop(&mut self) {
+        if let Some(tmp) = self.tmp.take() {
+            let _ = std::fs::remove_file(tmp);
+        }
+    }
+}
+
+/// Progress of a long ingest: rows converted and input bytes read so far.
+pub trait Progress {
+    fn update(&mut self, rows: u64, bytes: u64);
+}
+
+impl Progress for () {
+    fn update(&mut self, _: u64, _: u64) {}
+}
+
+/// Where each known FOCUS column sits in the header.
+#[derive(Debug, Default)]
+struct Columns {
+    charge_category: usize,
+    charge_period_start: usize,
+    billed_cost: usize,
+    service_name: usize,
+    charge_period_end: Option<usize>,
+    billing_currency: Option<usize>,
+    consumed_quantity: Option<usize>,
+    consumed_unit: Option<usize>,
+    region_id: Option<usize>,
+    resource_id: Option<usize>,
+    resource_name: Option<usize>,
+    resource_type: Option<usize>,
+    service_category: Option<usize>,
+    sub_account_id: Option<usize>,
+    billing_account_id: Option<usize>,
+    tags: Option<usize>,
+}
+
+impl Columns {
+    fn from_header(header: &csv::ByteRecord) -> Result<Columns, Vec<String>> {
+        let names: Vec<String> = header
+            .iter()
+            .enumerate()
+            .map(|(i, h)| {
+                let h = String::from_utf8_lossy(h);
+                // A UTF-8 byte-order mark may precede the first name.
+                let h = if i == 0 { h.trim_start_matches('\u{feff}').to_string() } else { h.to_string() };
+                h.trim().to_ascii_lowercase()
+            })
+            .collect();
+        let find = |name: &str| names.iter().position(|n| n == &name.to_ascii_lowercase());
+        let missing: Vec<&str> = REQUIRED.iter().copied().filter(|c| find(c).is_none()).collect();
+        if !missing.is_empty() {
+            return Err(vec![format!(
+                "Header: missing required column(s) {}; the required columns are {}",
+                missing.join(", "),
+                REQUIRED.join(", ")
+            )]);
+        }
+        Ok(Columns {
+            charge_category: find("ChargeCategory").unwrap_or_default(),
+            charge_period_start: find("ChargePeriodStart").unwrap_or_default(),
+            billed_cost: find("BilledCost").unwrap_or_default(),
+            service_name: find("ServiceName").unwrap_or_default(),
+            charge_period_end: find("ChargePeriodEnd"),
+            billing_currency: find("BillingCurrency"),
+            consumed_quantity: find("ConsumedQuantity"),
+            consumed_unit: find("ConsumedUnit"),
+            region_id: find("RegionId"),
+            resource_id: find("ResourceId"),
+            resource_name: find("ResourceName"),
+            resource_type: find("ResourceType"),
+            service_category: find("ServiceCategory"),
+            sub_account_id: find("SubAccountId"),
+            billing_account_id: find("BillingAccountId"),
+            tags: find("Tags"),
+        })
+    }
+}
+
+/// Arrow builders for one batch of cost rows.
+struct Builders {
+    accrued_at: Date32Builder,
+    amount: Decimal128Builder,
+    currency: StringBuilder,
+    charge_type: StringBuilder,
+    service: StringBuilder,
+    cost_category: StringBuilder,
+    cost_subcategory: StringBuilder,
+    region: StringBuilder,
+    resource_id: StringBuilder,
+    resource_name: StringBuilder,
+    account_id: StringBuilder,
+    billing_account_id: StringBuilder,
+    usage_amount: Decimal128Builder,
+    usage_unit: StringBuilder,
+    tags: StringBuilder,
+    rows: usize,
+}
+
+impl Builders {
+    fn new() -> Self {
+        let decimal = || {
+            Decimal128Builder::with_capacity(BATCH_ROWS)
+                .with_precision_and_scale(AMOUNT_PRECISION, AMOUNT_SCALE)
+                .expect("valid decimal type")
+        };
+        let text = || StringBuilder::with_capacity(BATCH_ROWS, BATCH_ROWS * 16);
+        Builders {
+            accrued_at: Date32Builder::with_capacity(BATCH_ROWS),
+            amount: decimal(),
+            currency: text(),
+            charge_type: text(),
+            service: text(),
+            cost_category: text(),
+            cost_subcategory: text(),
+            region: text(),
+            resource_id: text(),
+            resource_name: text(),
+            account_id: text(),
+            billing_account_id: text(),
+            usage_amount: decimal(),
+            usage_unit: text(),
+            tags: text(),
+            rows: 0,
+        }
+    }
+
+    fn finish(&mut self) -> RecordBatch {
+        self.rows = 0;
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(self.accrued_at.finish()),
+            Arc::new(self.amount.finish()),
+            Arc::new(self.currency.finish()),
+            Arc::new(self.charge_type.finish()),
+            Arc::new(self.service.finish()),
+            Arc::new(self.cost_category.finish()),
+            Arc::new(self.cost_subcategory.finish()),
+            Arc::new(self.region.finish()),
+            Arc::new(self.resource_id.finish()),
+            Arc::new(self.resource_name.finish()),
+            Arc::new(self.account_id.finish()),
+            Arc::new(self.billing_account_id.finish()),
+            Arc::new(self.usage_amount.finish()),
+            Arc::new(self.usage_unit.finish()),
+            Arc::new(self.tags.finish()),
+        ];
+        RecordBatch::try_new(cost_schema(), columns).expect("builders match the cost schema")
+    }
+}
+
+/// Collected row problems: the first [`MAX_LISTED_ERRORS`] listed, the rest counted.
+#[derive(Default)]
+struct Problems {
+    listed: Vec<String>,
+    more: u64,
+}
+
+impl Problems {
+    fn push(&mut self, msg: String) {
+        if self.listed.len() < MAX_LISTED_ERRORS {
+            self.listed.push(msg);
+        } else {
+            self.more += 1;
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.listed.is_empty()
+    }
+
+    fn into_messages(mut self) -> Vec<String> {
+        if self.more > 0 {
+            self.listed.push(format!("... and {} more problem(s)", self.more));
+        }
+        self.listed
+    }
+}
+
+/// Counts bytes as they are read, for progress.
+struct Counting<R> {
+    inner: R,
+    bytes: u64,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.bytes += n as u64;
+        Ok(n)
+    }
+}
+
+/// Opens a possibly gzip-compressed stream: gzip is recognised by its magic bytes, not by a file name.
+pub fn maybe_gunzip<R: Read + Send + 'static>(input: R) -> std::io::Result<Box<dyn Read + Send>> {
+    let mut buffered = BufReader::with_capacity(256 * 1024, input);
+    let head = buffered.fill_buf()?;
+    if head.starts_with(&[0x1f, 0x8b]) {
+        Ok(Box::new(flate2::read::MultiGzDecoder::new(buffered)))
+    } else {
+        Ok(Box::new(buffered))
+    }
+}
+
+/// Reads a cost CSV from `input` into a temporary Parquet file inside `dir`.
+#[tracing::instrument(skip_all, fields(dir = %dir.display()))]
+pub fn ingest_csv(input: impl Read, dir: &Path, progress: &mut dyn Progress) -> Result<PendingUpload, IngestError> {
+    std::fs::create_dir_all(dir).with_context(|| format!("failed to create {}", dir.display()))?;
+    let tmp = dir.join(format!("{}.parquet.tmp", crate::model::token::new_token("ingest_")));
+    // From here on the guard owns the file: every early return removes it.
+    let mut pending = PendingUpload { tmp: Some(tmp.clone()), summary: empty_summary() };
+    let file = File::create(&tmp).with_context(|| format!("failed to create {}", tmp.display()))?;
+    let sync_handle = file.try_clone().context("failed to open the upload file for syncing")?;
+
+    let props = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).expect("valid zstd level")))
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+        .build();
+    let (tx, rx) = sync_channel::<RecordBatch>(2);
+    let encoder = std::thread::Builder::new()
+        .name("parquet-encoder".into())
+        .spawn(move || -> anyhow::Result<()> {
+            let mut writer = ArrowWriter::try_new(file, cost_schema(), Some(props))?;
+            for batch in rx {
+                writer.write(&batch)?;
+            }
+            writer.close()?;
+            Ok(())
+        })
+        .context("failed to start the Parquet encoder thread")?;
+
+    let converted = convert(input, tx, progress);
+    let encoded = encoder.join().map_err(|_| anyhow::anyhow!("the Parquet encoder thread panicked"))?;
+    let summary = converted?;
+    encoded.context("failed to write the upload's Parquet file")?;
+    sync_handle.sync_all().context("failed to sync the upload's Parquet file")?;
+    pending.summary = summary;
+    Ok(pending)
+}
+
+fn empty_summary() -> IngestSummary {
+    let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid date");
+    IngestSummary { rows: 0, amount: 0, currency: String::new(), start_date: epoch, end_date: epoch, bytes: 0 }
+}
+
+/// Parses every row, sending batches while the file is clean; returns the summary or every problem.
+fn convert(
+    input: impl Read,
+    tx: std::sync::mpsc::SyncSender<RecordBatch>,
+    progress: &mut dyn Progress,
+) -> Result<IngestSummary, IngestError> {
+    let mut counting = Counting { inner: input, bytes: 0 };
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .buffer_capacity(256 * 1024)
+        .from_reader(&mut counting);
+    let mut record = csv::ByteRecord::new();
+
+    let header_read = reader.read_byte_record(&mut record).map_err(|e| csv_error(&e, 0))?;
+    if !header_read {
+        return Err(IngestError::Invalid(vec![format!(
+            "The file is empty: expected a header row with {}",
+            REQUIRED.join(", ")
+        )]));
+    }
+    let header_len = record.len();
+    let cols = Columns::from_header(&record).map_err(IngestError::Invalid)?;
+
+    let mut problems = Problems::default();
+    let mut builders = Builders::new();
+    let mut sender = Some(tx);
+    let mut summary = empty_summary();
+    let (mut min_day, mut max_day) = (i32::MAX, i32::MIN);
+    let mut row: u64 = 0;
+
+    loop {
+        match reader.read_byte_record(&mut record) {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(e) => {
+                // An I/O error (a dropped upload) ends the ingest; a CSV syntax error is a row problem.
+                if let csv::ErrorKind::Io(_) = e.kind() {
+                    return Err(IngestError::Io(anyhow::Error::new(e).context("failed to read the CSV")));
+                }
+                row += 1;
+                problems.push(format!("Row {row}: {e}"));
+                continue;
+            }
+        }
+        row += 1;
+        if record.len() == 1 && record.get(0).is_some_and(|f| f.is_empty()) {
+            row -= 1; // a blank line is not a row
+            continue;
+        }
+        if record.len() != header_len {
+            problems.push(format!("Row {row}: has {} fields, the header has {header_len}", record.len()));
+            continue;
+        }
+        let Ok(line) = std::str::from_utf8(record.as_slice()) else {
+            problems.push(format!("Row {row}: is not valid UTF-8"));
+            continue;
+        };
+        let field = |i: usize| -> &str { record.range(i).map_or("", |r| &line[r]) };
+        let optional = |i: Option<usize>| i.map(field).filter(|v| !is_null(v));
+
+        match convert_row(&cols, &field, &optional) {
+            Err(msgs) => {
+                for m in msgs {
+                    problems.push(format!("Row {row}: {m}"));
+                }
+            }
+            Ok(parsed) if problems.is_empty() => {
+                if summary.currency.is_empty() {
+                    summary.currency = parsed.currency.to_string();
+                } else if summary.currency != parsed.currency {
+                    problems.push(format!(
+                        "Row {row}: BillingCurrency {} differs from {} in earlier rows; upload one currency per file",
+                        parsed.currency, summary.currency
+                    ));
+                    continue;
+                }
+                summary.amount = match summary.amount.checked_add(parsed.amount) {
+                    Some(sum) => sum,
+                    None => {
+                        problems.push(format!("Row {row}: the file's total BilledCost overflows"));
+                        continue;
+                    }
+                };
+                min_day = min_day.min(parsed.day);
+                max_day = max_day.max(parsed.day);
+                append(&mut builders, &parsed);
+                if builders.rows == BATCH_ROWS {
+                    if let Some(tx) = &sender {
+                        if tx.send(builders.finish()).is_err() {
+                            sender = None; // the encoder failed; its error is reported after the join
+                        }
+                    }
+                }
+            }
+            // After the first problem nothing more is written; rows are still checked to report them all.
+            Ok(_) => {}
+        }
+        if row % 65_536 == 0 {
+            progress.update(row, reader.position().byte());
+        }
+    }
+    summary.bytes = reader.position().byte();
+    progress.update(row, summary.bytes);
+
+    if row == 0 {
+        problems.push("The file has a header but no data rows".to_string());
+    }
+    if !problems.is_empty() {
+        return Err(IngestError::Invalid(problems.into_messages()));
+    }
+    if builders.rows > 0 {
+        if let Some(tx) = &sender {
+            let _ = tx.send(builders.finish());
+        }
+    }
+    summary.rows = row;
+    summary.start_date = parse::date_from_days(min_day);
+    summary.end_date = parse::date_from_days(max_day);
+    Ok(summary)
+}
+
+fn csv_error(e: &csv::Error, row: u64) -> IngestError {
+    match e.kind() {
+        csv::ErrorKind::Io(_) => IngestError::Io(anyhow::anyhow!("failed to read the CSV: {e}")),
+        _ if row == 0 => IngestError::Invalid(vec![format!("Header: {e}")]),
+        _ => IngestError::Invalid(vec![format!("Row {row}: {e}")]),
+    }
+}
+
+
+/// One valid row, borrowing its text from the CSV record.
+struct Row<'a> {
+    day: i32,
+    amount: i128,
+    currency: &'a str,
+    charge_type: &'a str,
+    service: &'a str,
+    cost_category: Option<&'a str>,
+    cost_subcategory: Option<&'a str>,
+    region: Option<&'a str>,
+    resource_id: Option<&'a str>,
+    resource_name: Option<&'a str>,
+    account_id: Option<&'a str>,
+    billing_account_id: Option<&'a str>,
+    usage_amount: Option<i128>,
+    usage_unit: Option<&'a str>,
+    tags: Option<&'a str>,
+}
+
+fn convert_row<'a>(
+    cols: &Columns,
+    field: &dyn Fn(usize) -> &'a str,
+    optional: &dyn Fn(Option<usize>) -> Option<&'a str>,
+) -> Result<Row<'a>, Vec<String>> {
+    let mut errors = Vec::new();
+    let mut required = |name: &str, i: usize| {
+        let v = field(i).trim();
+        if is_null(v) {
+            errors.push(format!("{name} is required"));
+            None
+        } else {
+            Some(v)
+        }
+    };
+    let charge_type = required("ChargeCategory", cols.charge_category);
+    let start = required("ChargePeriodStart", cols.charge_period_start);
+    let cost = required("BilledCost", cols.billed_cost);
+    let service = required("ServiceName", cols.service_name);
+
+    if let Some(ct) = charge_type {
+        if !CHARGE_CATEGORIES.contains(&ct) {
+            errors.push(format!("ChargeCategory {ct:?} is not one of {}", CHARGE_CATEGORIES.join(", ")));
+        }
+    }
+    let day = start.and_then(|s| parse::date("ChargePeriodStart", s).map_err(|e| errors.push(e)).ok());
+    if let Some(end) = optional(cols.charge_period_end) {
+        if let Err(e) = parse::date("ChargePeriodEnd", end) {
+            errors.push(e);
+        }
+    }
+    let amount = cost.and_then(|c| parse::amount("BilledCost", c).map_err(|e| errors.push(e)).ok());
+    let currency = optional(cols.billing_currency).map(str::trim).unwrap_or("USD");
+    if currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_uppercase()) {
+        errors.push(format!("BillingCurrency {currency:?} is not a three-letter ISO 4217 code like USD"));
+    }
+    let usage_amount = optional(cols.consumed_quantity)
+        .and_then(|q| parse::amount("ConsumedQuantity", q).map_err(|e| errors.push(e)).ok());
+    let usage_unit = optional(cols.consumed_unit);
+    if usage_amount.is_some() && usage_unit.is_none() {
+        errors.push("ConsumedQuantity is given without ConsumedUnit".to_string());
+    }
+    let tags = optional(cols.tags);
+    if let Some(t) = tags {
+        if !is_json_object(t) {
+            errors.push(format!("Tags must be a JSON object like {{\"team\": \"web\"}}, got {}", preview(t)));
+        }
+    }
+    match (errors.is_empty(), day, amount, charge_type, service) {
+        (true, Some(day), Some(amount), Some(charge_type), Some(service)) => Ok(Row {
+            day,
+            amount,
+            currency,
+            charge_type,
+            service,
+            cost_category: optional(cols.service_category),
+            cost_subcategory: optional(cols.resource_type),
+            region: optional(cols.region_id),
+            resource_id: optional(cols.resource_id),
+            resource_name: optional(cols.resource_name),
+            account_id: optional(cols.sub_account_id),
+            billing_account_id: optional(cols.billing_account_id),
+            usage_amount,
+            usage_unit,
+            tags,
+        }),
+        _ => Err(errors),
+    }
+}
+
+/// True when `s` is one JSON object (its contents are checked for syntax, not kept).
+fn is_json_object(s: &str) -> bool {
+    let t = s.trim();
+    t.starts_with('{') && serde_json::from_str::<serde::de::IgnoredAny>(t).is_ok()
+}
+
+fn preview(s: &str) -> String {
+    let short: String = s.chars().take(40).collect();
+    if short.len() < s.len() {
+        format!("{short:?}…")
+    } else {
+        format!("{short:?}")
+    }
+}
+
+fn append(b: &mut Builders, r: &Row<'_>) {
+    b.accrued_at.append_value(r.day);
+    b.amount.append_value(r.amount);
+    b.currency.append_value(r.currency);
+    b.charge_type.append_value(r.charge_type);
+    b.service.append_value(r.service);
+    b.cost_category.append_option(r.cost_category);
+    b.cost_subcategory.append_option(r.cost_subcategory);
+    b.region.append_option(r.region);
+    b.resource_id.append_option(r.resource_id);
+    b.resource_name.append_option(r.resource_name);
+    b.account_id.append_option(r.account_id);
+    b.billing_account_id.append_option(r.billing_account_id);
+    b.usage_amount.append_option(r.usage_amount);
+    b.usage_unit.append_option(r.usage_unit);
+    b.tags.append_option(r.tags);
+    b.rows += 1;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::AsArray;
+    use arrow::datatypes::Decimal128Type;
+
+    const HEADER: &str = "ChargeCategory,ChargePeriodStart,BilledCost,ServiceName,ConsumedQuantity,ConsumedUnit,Tags";
+
+    fn ingest(csv: &[u8]) -> (tempfile::TempDir, Result<PendingUpload, IngestError>) {
+        let dir = tempfile::tempdir().unwrap();
+        let result = ingest_csv(csv, dir.path(), &mut ());
+        (dir, result)
+    }
+
+    fn problems(csv: &str) -> Vec<String> {
+        let (dir, result) = ingest(csv.as_bytes());
+        let problems = match result {
+            Err(IngestError::Invalid(p)) => p,
+            Err(IngestError::Io(e)) => panic!("unexpected I/O error {e:#}"),
+            Ok(_) => panic!("expected problems for {csv:?}"),
+        };
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "a rejected ingest leaves no file");
+        problems
+    }
+
+    fn amounts(path: &Path) -> Vec<i128> {
+        crate::engine::uploads::read_upload(path)
+            .unwrap()
+            .iter()
+            .flat_map(|b| {
+                let col = b.column(1).as_primitive::<Decimal128Type>();
+                (0..col.len()).map(|i| col.value(i)).collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_clean_file_becomes_a_parquet_file_with_exact_amounts() {
+        let csv = format!(
+            "{HEADER}\nUsage,2024-09-01,1245,EC2,3,Hours,{{\"team\":\"web\"}}\nCredit,2024-09-30T10:00:00Z,-$1.23,EC2,NULL,NULL,NULL\n"
+        );
+        let (dir, result) = ingest(csv.as_bytes());
+        let pending = result.unwrap();
+        let s = pending.summary.clone();
+        assert_eq!((s.rows, parse::format_amount(s.amount)), (2, "1243.77".to_string()));
+        assert_eq!((s.start_date.to_string(), s.end_date.to_string()), ("2024-09-01".into(), "2024-09-30".into()));
+        assert_eq!(s.currency, "USD");
+        let dest = dir.path().join("u.parquet");
+        pending.persist(&dest).unwrap();
+        assert_eq!(amounts(&dest), vec![1245 * 10i128.pow(18), -123 * 10i128.pow(16)]);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "only the persisted file remains");
+    }
+
+    #[test]
+    fn dropping_a_pending_upload_removes_its_file() {
+        let (dir, result) = ingest(format!("{HEADER}\nUsage,2024-09-01,1,EC2,,,\n").as_bytes());
+        drop(result.unwrap());
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn the_focus_sample_ingests_as_it_is() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/focus-samples/focus_sample_1000_multicloud_focus1.0.csv");
+        let Ok(bytes) = std::fs::read(&path) else {
+            assert!(std::env::var("CI").is_err(), "CI must have the FOCUS sample at {}", path.display());
+            eprintln!("SKIPPED: no FOCUS sample at {}", path.display());
+            return;
+        };
+        let (_dir, result) = ingest(&bytes);
+        let s = result.unwrap().summary.clone();
+        assert_eq!(s.rows, 1000);
+        assert_eq!(parse::format_amount(s.amount), "20.52022672899");
+        assert_eq!(s.currency, "USD");
+    }
+
+    #[test]
+    fn bom_crlf_and_quoted_newlines_are_fine() {
+        let csv = format!("\u{feff}\"ChargeCategory\",ChargePeriodStart,BilledCost,ServiceName\r\nUsage,2024-09-01,1,\"Multi\nline\"\r\n");
+        let (_dir, result) = ingest(csv.as_bytes());
+        assert_eq!(result.unwrap().summary.rows, 1);
+    }
+
+    #[test]
+    fn each_bad_row_is_reported_with_its_number() {
+        let csv = format!(
+            "{HEADER}\n\
+             usage,2024-09-01,1,EC2,,,\n\
+             Usage,2024-13-01,1,EC2,,,\n\
+             Usage,2024-09-01,1.2.3,EC2,,,\n\
+             Usage,2024-09-01,1,EC2,,,[1]\n\
+             Usage,2024-09-01,1,EC2,5,,\n\
+             Usage,2024-09-01,1\n\
+             Usage,2024-09-01,1,,,,\n\
+             Usage,2024-09-01,\"1,245\",EC2,,,\n"
+        );
+        let p = problems(&csv);
+        let expect = [
+            "Row 1: ChargeCategory \"usage\" is not one of",
+            "Row 2: ChargePeriodStart \"2024-13-01\" is not a date",
+            "Row 3: BilledCost \"1.2.3\" is not a number",
+            "Row 4: Tags must be a JSON object",
+            "Row 5: ConsumedQuantity is given without ConsumedUnit",
+            "Row 6: has 3 fields, the header has 7",
+            "Row 7: ServiceName is required",
+            "Row 8: BilledCost \"1,245\" has a thousands separator",
+        ];
+        assert_eq!(p.len(), expect.len(), "{p:#?}");
+        for (got, want) in p.iter().zip(expect) {
+            assert!(got.starts_with(want), "{got:?} should start with {want:?}");
+        }
+    }
+
+    #[test]
+    fn invalid_utf8_is_a_row_problem() {
+        let mut csv = format!("{HEADER}\nUsage,2024-09-01,1,").into_bytes();
+        csv.extend_from_slice(&[0xff, 0xfe]);
+        csv.extend_from_slice(b",,,\n");
+        assert_eq!(problems_bytes(&csv), vec!["Row 1: is not valid UTF-8"]);
+    }
+
+    fn problems_bytes(csv: &[u8]) -> Vec<String> {
+        match ingest(csv).1 {
+            Err(IngestError::Invalid(p)) => p,
+            _ => panic!("expected problems"),
+        }
+    }
+
+    #[test]
+    fn empty_files_header_only_files_and_missing_columns_are_refused() {
+        assert!(problems("")[0].starts_with("The file is empty"));
+        assert_eq!(problems(&format!("{HEADER}\n")), vec!["The file has a header but no data rows"]);
+        let p = problems("ChargeCategory,BilledCost\nUsage,1\n");
+        assert!(p[0].contains("missing required column(s) ChargePeriodStart, ServiceName"), "{p:?}");
+    }
+
+    #[test]
+    fn mixed_currencies_in_one_file_are_refused() {
+        let csv = "ChargeCategory,ChargePeriodStart,BilledCost,ServiceName,BillingCurrency\n\
+                   Usage,2024-09-01,1,EC2,USD\nUsage,2024-09-01,1,EC2,EUR\n";
+        assert!(problems(csv)[0].starts_with("Row 2: BillingCurrency EUR differs from USD"));
+    }
+
+    #[test]
+    fn the_problem_list_is_capped_with_a_count_of_the_rest() {
+        let mut csv = format!("{HEADER}\n");
+        for _ in 0..250 {
+            csv.push_str("Bogus,2024-09-01,1,EC2,,,\n");
+        }
+        let p = problems(&csv);
+        assert_eq!(p.len(), MAX_LISTED_ERRORS + 1);
+        assert_eq!(p.last().unwrap(), "... and 150 more problem(s)");
+    }
+
+    #[test]
+    fn gzip_input_is_recognised_by_its_magic_bytes() {
+        use std::io::Write;
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(format!("{HEADER}\nUsage,2024-09-01,2.5,EC2,,,\n").as_bytes()).unwrap();
+        let compressed = gz.finish().unwrap();
+        let input = maybe_gunzip(std::io::Cursor::new(compressed)).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let s = ingest_csv(input, dir.path(), &mut ()).unwrap().summary.clone();
+        assert_eq!(parse::format_amount(s.amount), "2.5");
+    }
+}
