@@ -119,3 +119,131 @@ async fn tokens_created_and_revoked_from_the_cli_take_effect() {
     assert!(second.starts_with("acct_"), "{second}");
     served.child.kill().await.unwrap();
 }
+
+async fn create_integration(client: &reqwest::Client, url: &str, token: &str) -> String {
+    let res = client
+        .post(format!("{url}/v2/integrations/custom_provider"))
+        .bearer_auth(token)
+        .body(r#"{"name":"CLI"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 201);
+    let body: serde_json::Value = res.json().await.unwrap();
+    body["token"].as_str().unwrap().to_string()
+}
+
+async fn uploads_of(client: &reqwest::Client, url: &str, token: &str, integration: &str) -> Vec<serde_json::Value> {
+    let res = client.get(format!("{url}/v2/integrations/{integration}/costs")).bearer_auth(token).send().await.unwrap();
+    let body: serde_json::Value = res.json().await.unwrap();
+    body["user_costs_uploads"].as_array().unwrap().clone()
+}
+
+fn files_in(dir: &std::path::Path) -> Vec<String> {
+    std::fs::read_dir(dir.join("uploads"))
+        .map(|e| e.map(|e| e.unwrap().file_name().to_string_lossy().to_string()).collect())
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn import_loads_plain_gzipped_and_piped_files_and_rejects_bad_ones() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let mut served = serve(dir.path()).await;
+    let token = served.bootstrap_token.clone().unwrap();
+    let client = reqwest::Client::new();
+    let integration = create_integration(&client, &served.url, &token).await;
+
+    let csv = crate::uploads::csv(10);
+    let plain = dir.path().join("september.csv");
+    std::fs::write(&plain, &csv).unwrap();
+    let out = costd(&["import", "--integration", &integration, plain.to_str().unwrap()], dir.path()).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.starts_with("imported 10 rows"), "{stdout}");
+    assert!(stdout.contains("12.5 USD, 2024-09-01 to 2024-09-10"), "{stdout}");
+
+    let gz_path = dir.path().join("october.csv.gz");
+    let mut gz = flate2::write::GzEncoder::new(std::fs::File::create(&gz_path).unwrap(), flate2::Compression::fast());
+    gz.write_all(crate::uploads::csv(4).as_bytes()).unwrap();
+    gz.finish().unwrap();
+    let out = costd(&["import", "--integration", &integration, gz_path.to_str().unwrap()], dir.path()).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let mut piped = Command::new(COSTD)
+        .args(["import", "--integration", &integration, "-", "--filename", "piped.csv", "--data-dir"])
+        .arg(dir.path())
+        .env_remove("COSTD_DATABASE_URL")
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use tokio::io::AsyncWriteExt;
+        let mut stdin = piped.stdin.take().unwrap();
+        stdin.write_all(crate::uploads::csv(2).as_bytes()).await.unwrap();
+    }
+    assert!(piped.wait_with_output().await.unwrap().status.success());
+
+    let uploads = uploads_of(&client, &served.url, &token, &integration).await;
+    let names: Vec<&str> = uploads.iter().map(|u| u["filename"].as_str().unwrap()).collect();
+    assert_eq!(names, vec!["september.csv", "october.csv.gz", "piped.csv"]);
+    assert_eq!(uploads[0]["amount"], "12.5");
+
+    let bad = dir.path().join("bad.csv");
+    std::fs::write(&bad, format!("{}\nUsage,2024-09-01,abc,EC2,x\n", crate::uploads::HEADER)).unwrap();
+    let out = costd(&["import", "--integration", &integration, bad.to_str().unwrap()], dir.path()).await;
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Row 1: BilledCost \"abc\" is not a number"));
+    assert_eq!(uploads_of(&client, &served.url, &token, &integration).await.len(), 3, "nothing was imported");
+    assert_eq!(files_in(dir.path()).len(), 3, "{:?}", files_in(dir.path()));
+
+    let out = costd(&["import", "--integration", "accss_crdntl_0000000000000000", plain.to_str().unwrap()], dir.path()).await;
+    assert!(!out.status.success());
+    served.child.kill().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_server_killed_mid_upload_leaves_no_trace_after_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut served = serve(dir.path()).await;
+    let token = served.bootstrap_token.clone().unwrap();
+    let client = reqwest::Client::new();
+    let integration = create_integration(&client, &served.url, &token).await;
+
+    // An upload that trickles in for far longer than the test waits.
+    let header = futures::stream::once(async { Ok::<_, std::io::Error>(format!("{}\n", crate::uploads::HEADER)) });
+    let rows = futures::stream::unfold(0u64, |n| async move {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let chunk: String = (0..500).map(|i| format!("Usage,2024-09-01,1.{i},EC2,us-east-1\n")).collect();
+        Some((Ok(chunk), n + 1))
+    });
+    let body = reqwest::Body::wrap_stream(futures::StreamExt::chain(header, rows));
+    let form = reqwest::multipart::Form::new().part("csv", reqwest::multipart::Part::stream(body).file_name("big.csv"));
+    let upload = tokio::spawn(
+        client.post(format!("{}/v2/integrations/{integration}/costs.csv", served.url)).bearer_auth(&token).multipart(form).send(),
+    );
+
+    // Wait until the ingest has written part of its temporary file, then kill -9.
+    let tmp_seen = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            let tmp = files_in(dir.path()).into_iter().find(|f| f.ends_with(".tmp"));
+            if let Some(tmp) = tmp {
+                return tmp;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("the upload started writing");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    served.child.kill().await.unwrap(); // SIGKILL
+    let _ = upload.await;
+    assert!(files_in(dir.path()).contains(&tmp_seen), "the killed server left its partial file behind");
+
+    let mut again = serve(dir.path()).await;
+    assert!(uploads_of(&client, &again.url, &token, &integration).await.is_empty(), "no partial upload is visible");
+    assert!(files_in(dir.path()).is_empty(), "start-up removed the orphan: {:?}", files_in(dir.path()));
+    again.child.kill().await.unwrap();
+}

@@ -144,6 +144,11 @@ impl TestApp {
         })
     }
 
+    /// The server's data dir.
+    pub fn data_dir(&self) -> std::path::PathBuf {
+        self._data_dir.path().to_path_buf()
+    }
+
     /// Another top-level account and a read/write token for it.
     pub async fn other_account(&self) -> (Account, String) {
         let account = self.store.create_account("Other account", None).await.unwrap();

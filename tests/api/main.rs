@@ -6,4 +6,5 @@ mod helpers;
 mod auth;
 mod billing_rules;
 mod cli;
+mod uploads;
 mod workspaces;

@@ -1,0 +1,249 @@
+//! Custom-provider integrations and cost uploads over real HTTP.
+
+use std::path::PathBuf;
+
+use reqwest::multipart::{Form, Part};
+use serde_json::{json, Value};
+
+use crate::helpers::{on_both_stores, Resp, TestApp};
+
+on_both_stores!(
+    a_custom_provider_integration_is_created_listed_updated_and_deleted,
+    the_focus_sample_uploads_as_it_is_with_its_exact_amount,
+    a_bad_csv_is_422_with_row_numbers_and_stores_nothing,
+    uploads_need_multipart_a_csv_field_and_an_own_integration,
+    the_same_filename_replaces_the_earlier_upload,
+    a_deleted_upload_vanishes_from_scans_and_disk,
+    deleting_an_integration_removes_its_uploads,
+    concurrent_uploads_lose_and_double_nothing,
+);
+
+pub const HEADER: &str = "ChargeCategory,ChargePeriodStart,BilledCost,ServiceName,RegionId";
+
+/// A small clean CSV whose BilledCost sums to `rows` × 1.25.
+pub fn csv(rows: usize) -> String {
+    let mut s = format!("{HEADER}\n");
+    for i in 0..rows {
+        s.push_str(&format!("Usage,2024-09-{:02},1.25,Service {},us-east-1\n", i % 28 + 1, i % 3));
+    }
+    s
+}
+
+pub fn focus_sample() -> Option<Vec<u8>> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/focus-samples/focus_sample_1000_multicloud_focus1.0.csv");
+    match std::fs::read(&path) {
+        Ok(b) => Some(b),
+        Err(_) if std::env::var("CI").is_err() => {
+            eprintln!("SKIPPED: no FOCUS sample at {}", path.display());
+            None
+        }
+        Err(e) => panic!("CI must have the FOCUS sample at {}: {e}", path.display()),
+    }
+}
+
+impl TestApp {
+    pub async fn create_integration(&self, name: &str) -> Value {
+        let res = self.post("/v2/integrations/custom_provider", json!({"name": name, "description": "test"})).await;
+        assert_eq!(res.status, 201, "{}", res.text);
+        res.body
+    }
+
+    pub async fn upload(&self, integration: &str, filename: &str, body: Vec<u8>) -> Resp {
+        self.upload_as(&self.token, integration, filename, body).await
+    }
+
+    pub async fn upload_as(&self, token: &str, integration: &str, filename: &str, body: Vec<u8>) -> Resp {
+        let form = Form::new().text("auto_transform", "false").part("csv", Part::bytes(body).file_name(filename.to_string()));
+        let res = self
+            .client
+            .post(format!("{}/v2/integrations/{integration}/costs.csv", self.base_url))
+            .bearer_auth(token)
+            .multipart(form)
+            .send()
+            .await
+            .unwrap();
+        let status = res.status().as_u16();
+        let text = res.text().await.unwrap();
+        Resp { status, body: serde_json::from_str(&text).unwrap_or(Value::Null), text }
+    }
+
+    /// Files in the uploads directory (committed and temporary).
+    pub fn upload_files(&self) -> Vec<String> {
+        match std::fs::read_dir(self.data_dir().join("uploads")) {
+            Ok(entries) => entries.map(|e| e.unwrap().file_name().to_string_lossy().to_string()).collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    /// Sum of the amounts the engine scans for these integrations, as an exact decimal string.
+    pub async fn scanned_total(&self, integrations: &[&str]) -> (usize, String) {
+        use arrow::array::AsArray;
+        use arrow::datatypes::Decimal128Type;
+        let tokens: Vec<String> = integrations.iter().map(|s| s.to_string()).collect();
+        let scanned =
+            costd::engine::uploads::scan_live_uploads(self.store.as_ref(), &self.data_dir(), &self.account.token, &tokens)
+                .await
+                .unwrap();
+        let (mut rows, mut sum) = (0usize, 0i128);
+        for (_, batches) in scanned {
+            for b in batches {
+                rows += b.num_rows();
+                sum += b.column(1).as_primitive::<Decimal128Type>().iter().map(|v| v.unwrap()).sum::<i128>();
+            }
+        }
+        (rows, costd::engine::ingest::parse::format_amount(sum))
+    }
+}
+
+async fn a_custom_provider_integration_is_created_listed_updated_and_deleted(app: TestApp) {
+    let created = app.create_integration("Datadog").await;
+    let token = created["token"].as_str().unwrap().to_string();
+    assert!(token.starts_with("accss_crdntl_"));
+    assert_eq!(created["provider"], "custom_provider");
+    assert_eq!(created["account_identifier"], "Datadog");
+    assert_eq!(created["status"], "imported");
+    assert_eq!(created["workspace_tokens"], json!([]));
+    assert_eq!(created["managed_account_tokens"], json!([]));
+    assert_eq!(created["last_updated"], Value::Null);
+
+    let list = app.get("/v2/integrations?provider=custom_provider").await;
+    assert_eq!(list.body["integrations"].as_array().unwrap().len(), 1);
+    assert_eq!(app.get("/v2/integrations?provider=aws").await.body["integrations"], json!([]));
+    assert_eq!(app.get(&format!("/v2/integrations/{token}")).await.body, created);
+
+    let ws = app.get("/v2/me").await.body["default_workspace_token"].clone();
+    let updated = app.put(&format!("/v2/integrations/{token}"), json!({"workspace_tokens": [ws]})).await;
+    assert_eq!(updated.status, 200, "{}", updated.text);
+    assert_eq!(updated.body["workspace_tokens"], json!([ws]));
+    let bad = app.put(&format!("/v2/integrations/{token}"), json!({"workspace_tokens": ["wrkspc_0000000000000000"]})).await;
+    assert_eq!(bad.status, 400);
+    assert!(bad.error_text().contains("no workspace wrkspc_0000000000000000"), "{}", bad.text);
+
+    assert_eq!(app.post("/v2/integrations/custom_provider", json!({"description": "no name"})).await.status, 400);
+    assert_eq!(app.delete(&format!("/v2/integrations/{token}")).await.status, 204);
+    assert_eq!(app.get(&format!("/v2/integrations/{token}")).await.status, 404);
+}
+
+async fn the_focus_sample_uploads_as_it_is_with_its_exact_amount(app: TestApp) {
+    let Some(sample) = focus_sample() else { return };
+    let integration = app.create_integration("FOCUS").await["token"].as_str().unwrap().to_string();
+    let res = app.upload(&integration, "focus_sample.csv", sample).await;
+    assert_eq!(res.status, 201, "{}", res.text);
+    assert!(res.body["token"].as_str().unwrap().starts_with("usr_csts_upld_"));
+    assert_eq!(res.body["filename"], "focus_sample.csv");
+    assert_eq!(res.body["amount"], "20.52022672899");
+    assert_eq!(res.body["import_status"], "complete");
+    assert_eq!(res.body["created_by_token"], app.account.owner_user_token.as_str());
+    assert!(res.body["start_date"].as_str().unwrap().starts_with("2024-"));
+
+    let list = app.get(&format!("/v2/integrations/{integration}/costs")).await;
+    assert_eq!(list.body["user_costs_uploads"].as_array().unwrap().len(), 1);
+    assert_eq!(list.body["user_costs_uploads"][0], res.body);
+    assert_eq!(app.scanned_total(&[&integration]).await, (1000, "20.52022672899".to_string()));
+    assert!(app.get(&format!("/v2/integrations/{integration}")).await.body["last_updated"].is_string());
+}
+
+async fn a_bad_csv_is_422_with_row_numbers_and_stores_nothing(app: TestApp) {
+    let integration = app.create_integration("Bad").await["token"].as_str().unwrap().to_string();
+    let body = format!("{HEADER}\nUsage,2024-09-01,1,EC2,x\nNope,2024-09-01,1,EC2,x\nUsage,someday,1,EC2,x\n");
+    let res = app.upload(&integration, "bad.csv", body.into_bytes()).await;
+    assert_eq!(res.status, 422, "{}", res.text);
+    let errors = res.errors();
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert!(errors[0].starts_with("Row 2: ChargeCategory \"Nope\""), "{errors:?}");
+    assert!(errors[1].starts_with("Row 3: ChargePeriodStart \"someday\""), "{errors:?}");
+    for (body, expected) in [("", "The file is empty"), ("Foo,Bar\n1,2\n", "missing required column(s)")] {
+        let res = app.upload(&integration, "bad.csv", body.as_bytes().to_vec()).await;
+        assert_eq!(res.status, 422);
+        assert!(res.error_text().contains(expected), "{}", res.text);
+    }
+    assert_eq!(app.get(&format!("/v2/integrations/{integration}/costs")).await.body["user_costs_uploads"], json!([]));
+    assert_eq!(app.upload_files(), Vec::<String>::new(), "a rejected upload leaves no file");
+}
+
+async fn uploads_need_multipart_a_csv_field_and_an_own_integration(app: TestApp) {
+    let integration = app.create_integration("Mine").await["token"].as_str().unwrap().to_string();
+    let path = format!("/v2/integrations/{integration}/costs.csv");
+    let not_multipart = app.post(&path, json!({"csv": "ChargeCategory"})).await;
+    assert_eq!(not_multipart.status, 400);
+    assert!(not_multipart.error_text().contains("multipart/form-data"), "{}", not_multipart.text);
+
+    let form = Form::new().text("auto_transform", "true");
+    let res = app.client.post(format!("{}{path}", app.base_url)).bearer_auth(&app.token).multipart(form).send().await.unwrap();
+    assert_eq!(res.status().as_u16(), 400);
+    assert!(res.text().await.unwrap().contains("csv"));
+
+    let (_, other) = app.other_account().await;
+    let res = app.upload_as(&other, &integration, "x.csv", csv(1).into_bytes()).await;
+    assert_eq!(res.status, 404);
+    let res = app.send(reqwest::Method::GET, &format!("/v2/integrations/{integration}/costs"), Some(&other), None).await;
+    assert_eq!(res.status, 404);
+    assert_eq!(app.upload("accss_crdntl_0000000000000000", "x.csv", csv(1).into_bytes()).await.status, 404);
+    let read_only = app.mint(&app.account, "read").await;
+    assert_eq!(app.upload_as(&read_only, &integration, "x.csv", csv(1).into_bytes()).await.status, 403);
+}
+
+async fn the_same_filename_replaces_the_earlier_upload(app: TestApp) {
+    let integration = app.create_integration("Replace").await["token"].as_str().unwrap().to_string();
+    let first = app.upload(&integration, "costs.csv", csv(4).into_bytes()).await;
+    assert_eq!(first.body["amount"], "5.0");
+    let other = app.upload(&integration, "other.csv", csv(1).into_bytes()).await;
+    assert_eq!(other.status, 201);
+    let second = app.upload(&integration, "costs.csv", csv(2).into_bytes()).await;
+    assert_eq!(second.status, 201);
+    assert_eq!(second.body["amount"], "2.5");
+
+    let list = app.get(&format!("/v2/integrations/{integration}/costs")).await;
+    let tokens: Vec<&str> = list.body["user_costs_uploads"].as_array().unwrap().iter().map(|u| u["token"].as_str().unwrap()).collect();
+    assert_eq!(tokens, vec![other.body["token"].as_str().unwrap(), second.body["token"].as_str().unwrap()]);
+    assert_eq!(app.scanned_total(&[&integration]).await, (3, "3.75".to_string()));
+    assert_eq!(app.upload_files().len(), 2, "the replaced file is gone: {:?}", app.upload_files());
+}
+
+async fn a_deleted_upload_vanishes_from_scans_and_disk(app: TestApp) {
+    let integration = app.create_integration("Delete").await["token"].as_str().unwrap().to_string();
+    let up = app.upload(&integration, "a.csv", csv(3).into_bytes()).await;
+    let upload = up.body["token"].as_str().unwrap();
+    assert_eq!(app.scanned_total(&[&integration]).await.0, 3);
+    let path = format!("/v2/integrations/{integration}/costs/{upload}");
+    assert_eq!(app.delete(&path).await.status, 204);
+    assert_eq!(app.scanned_total(&[&integration]).await, (0, "0.0".to_string()));
+    assert!(app.upload_files().is_empty());
+    assert_eq!(app.delete(&path).await.status, 404);
+}
+
+async fn deleting_an_integration_removes_its_uploads(app: TestApp) {
+    let gone = app.create_integration("Gone").await["token"].as_str().unwrap().to_string();
+    let kept = app.create_integration("Kept").await["token"].as_str().unwrap().to_string();
+    app.upload(&gone, "a.csv", csv(2).into_bytes()).await;
+    app.upload(&gone, "b.csv", csv(2).into_bytes()).await;
+    app.upload(&kept, "a.csv", csv(1).into_bytes()).await;
+    assert_eq!(app.delete(&format!("/v2/integrations/{gone}")).await.status, 204);
+    assert_eq!(app.upload_files().len(), 1);
+    assert_eq!(app.scanned_total(&[&gone, &kept]).await, (1, "1.25".to_string()));
+}
+
+async fn concurrent_uploads_lose_and_double_nothing(app: TestApp) {
+    let integration = app.create_integration("Busy").await["token"].as_str().unwrap().to_string();
+    // Four distinct files and three racing uploads of one filename.
+    let names = ["a.csv", "b.csv", "c.csv", "d.csv", "same.csv", "same.csv", "same.csv"];
+    let results = futures::future::join_all(names.iter().map(|n| app.upload(&integration, n, csv(100).into_bytes()))).await;
+    assert!(results.iter().all(|r| r.status == 201), "{:?}", results.iter().map(|r| &r.text).collect::<Vec<_>>());
+    let list = app.get(&format!("/v2/integrations/{integration}/costs")).await;
+    assert_eq!(list.body["user_costs_uploads"].as_array().unwrap().len(), 5);
+    assert_eq!(app.scanned_total(&[&integration]).await, (500, "625.0".to_string()));
+    assert_eq!(app.upload_files().len(), 5, "{:?}", app.upload_files());
+
+    // A delete racing an upload: afterwards nothing of the integration remains, whichever won.
+    let integration_path = format!("/v2/integrations/{integration}");
+    let (up, del) = tokio::join!(
+        app.upload(&integration, "late.csv", csv(20_000).into_bytes()),
+        app.delete(&integration_path)
+    );
+    assert_eq!(del.status, 204);
+    assert!(up.status == 201 || up.status == 404, "{}", up.text);
+    assert_eq!(app.scanned_total(&[&integration]).await.0, 0);
+    // A late winner's file is removed by the integration delete or by the upload noticing it is gone.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert!(app.upload_files().is_empty(), "{:?}", app.upload_files());
+}
