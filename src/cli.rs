@@ -70,6 +70,9 @@ async fn serve(store_settings: &StoreSettings, settings: &ServeSettings) -> anyh
         .with_context(|| format!("failed to listen on {}", settings.listen))?;
     println!("listening on http://{}", listener.local_addr()?);
     let state = AppState {
+        auth_cache: std::sync::Arc::new(crate::http::auth::AuthCache::new(std::time::Duration::from_millis(
+            settings.auth_cache_ttl_ms,
+        ))),
         store: store.clone(),
         public_url: settings.public_url.clone(),
         data_dir: store_settings.data_dir.clone(),

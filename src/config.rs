@@ -88,6 +88,10 @@ pub struct ServeSettings {
     /// Default: `http://` plus the request's Host header.
     #[arg(long, env = "COSTD_PUBLIC_URL")]
     pub public_url: Option<String>,
+    /// How long (ms) an authenticated API token is trusted before the store is asked again; a revoked
+    /// token stops working within this time. 0 asks the store on every request.
+    #[arg(long, env = "COSTD_AUTH_CACHE_TTL_MS", default_value_t = 1000)]
+    pub auth_cache_ttl_ms: u64,
 }
 
 /// Settings of `costd import`.

@@ -3,6 +3,10 @@
 //! The secret is hashed (SHA-256) and looked up; the resulting [`Principal`] goes into the request's
 //! extensions. GET/HEAD need the `read` scope, every other method `write`.
 
+use std::collections::HashMap;
+use std::sync::RwLock;
+use std::time::{Duration, Instant};
+
 use axum::extract::{Request, State};
 use axum::http::{header, Method};
 use axum::middleware::Next;
@@ -15,12 +19,19 @@ use crate::store::Principal;
 
 /// Authenticates the request and checks its scope; handlers then read `Extension<Principal>`.
 pub async fn require_token(State(state): State<AppState>, mut req: Request, next: Next) -> Result<Response, ApiError> {
-    let secret = bearer_secret(&req)?;
-    let principal = state
-        .store
-        .principal_for_secret_hash(&secret_hash(secret))
-        .await?
-        .ok_or_else(|| ApiError::Unauthorized("the API token is invalid or has been revoked".into()))?;
+    let hash = secret_hash(bearer_secret(&req)?);
+    let principal = match state.auth_cache.get(&hash) {
+        Some(p) => p,
+        None => {
+            let p = state
+                .store
+                .principal_for_secret_hash(&hash)
+                .await?
+                .ok_or_else(|| ApiError::Unauthorized("the API token is invalid or has been revoked".into()))?;
+            state.auth_cache.put(hash, p.clone());
+            p
+        }
+    };
     let needs_write = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
     if needs_write && !principal.scopes.write {
         return Err(ApiError::Forbidden("this API token has no write scope".into()));
@@ -46,3 +57,39 @@ fn bearer_secret(req: &Request) -> Result<&str, ApiError> {
 
 /// The caller, as the auth middleware resolved it.
 pub type Caller = axum::Extension<Principal>;
+
+/// Recently authenticated tokens, so a busy client costs one store lookup per `ttl` instead of one per
+/// request. Only successes are cached (a new token works at once); a revocation reaches a running
+/// server within `ttl` (1 s by default; `--auth-cache-ttl-ms 0` turns the cache off).
+pub struct AuthCache {
+    ttl: Duration,
+    entries: RwLock<HashMap<String, (Principal, Instant)>>,
+}
+
+/// Most cached tokens; past it the cache starts over, which bounds its memory.
+const AUTH_CACHE_CAPACITY: usize = 10_000;
+
+impl AuthCache {
+    pub fn new(ttl: Duration) -> Self {
+        AuthCache { ttl, entries: RwLock::new(HashMap::new()) }
+    }
+
+    fn get(&self, hash: &str) -> Option<Principal> {
+        if self.ttl.is_zero() {
+            return None;
+        }
+        let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
+        entries.get(hash).filter(|(_, at)| at.elapsed() < self.ttl).map(|(p, _)| p.clone())
+    }
+
+    fn put(&self, hash: String, principal: Principal) {
+        if self.ttl.is_zero() {
+            return;
+        }
+        let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
+        if entries.len() >= AUTH_CACHE_CAPACITY {
+            entries.clear();
+        }
+        entries.insert(hash, (principal, Instant::now()));
+    }
+}

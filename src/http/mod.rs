@@ -35,6 +35,8 @@ pub const MAX_JSON_BODY: usize = 64 * 1024;
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct AppState {
+    /// Recently authenticated tokens (see [`auth::AuthCache`]).
+    pub auth_cache: std::sync::Arc<auth::AuthCache>,
     /// The metadata store.
     pub store: DynStore,
     /// Base of absolute URLs in `links`; `None` means `http://` + the request's Host.
@@ -42,6 +44,21 @@ pub struct AppState {
     /// Where upload files live (`<data-dir>/uploads`).
     pub data_dir: std::path::PathBuf,
 }
+
+impl AppState {
+    /// State with the default auth cache (1 s) and links built from the Host header.
+    pub fn new(store: DynStore, data_dir: std::path::PathBuf) -> Self {
+        AppState {
+            auth_cache: std::sync::Arc::new(auth::AuthCache::new(DEFAULT_AUTH_CACHE_TTL)),
+            store,
+            public_url: None,
+            data_dir,
+        }
+    }
+}
+
+/// How long an authenticated token is trusted without asking the store again.
+pub const DEFAULT_AUTH_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The whole application.
 pub fn app(state: AppState) -> Router {

@@ -216,6 +216,16 @@ pub(crate) fn like_pattern(term: &str) -> String {
 /// row-lock clause (`FOR UPDATE` on PostgreSQL; empty on SQLite, whose single writer serialises anyway).
 macro_rules! impl_store {
     ($store:ty, $db:ty, $lock:literal) => {
+        /// The integration's row id, locked until the transaction ends (`None`: not in this account).
+        async fn lock_integration(
+            conn: &mut <$db as sqlx::Database>::Connection,
+            account: &str,
+            token: &str,
+        ) -> anyhow::Result<Option<i64>> {
+            let sql = format!("SELECT id FROM integrations WHERE account_token = $1 AND token = $2{}", $lock);
+            Ok(sqlx::query_scalar(&sql).bind(account).bind(token).fetch_optional(&mut *conn).await?)
+        }
+
         /// The workspaces of these integrations' rows (all of the account's, then picked per integration).
         async fn integration_workspaces(
             pool: &sqlx::Pool<$db>,
@@ -673,14 +683,7 @@ macro_rules! impl_store {
                 workspace_tokens: &[String],
             ) -> anyhow::Result<Option<$crate::store::Integration>> {
                 let mut tx = self.write.begin().await?;
-                let found: Option<i64> = sqlx::query_scalar(&format!(
-                    "SELECT id FROM integrations WHERE account_token = $1 AND token = $2{}",
-                    $lock
-                ))
-                .bind(account)
-                .bind(token)
-                .fetch_optional(&mut *tx)
-                .await?;
+                let found = lock_integration(&mut *tx, account, token).await?;
                 if found.is_none() {
                     return Ok(None);
                 }
@@ -705,14 +708,7 @@ macro_rules! impl_store {
             #[tracing::instrument(skip(self))]
             async fn delete_integration(&self, account: &str, token: &str) -> anyhow::Result<Option<Vec<String>>> {
                 let mut tx = self.write.begin().await?;
-                let found: Option<i64> = sqlx::query_scalar(&format!(
-                    "SELECT id FROM integrations WHERE account_token = $1 AND token = $2{}",
-                    $lock
-                ))
-                .bind(account)
-                .bind(token)
-                .fetch_optional(&mut *tx)
-                .await?;
+                let found = lock_integration(&mut *tx, account, token).await?;
                 let Some(id) = found else { return Ok(None) };
                 let uploads: Vec<String> = sqlx::query_scalar("SELECT token FROM cost_uploads WHERE integration_token = $1")
                     .bind(token)
@@ -733,14 +729,7 @@ macro_rules! impl_store {
                 let mut tx = self.write.begin().await?;
                 // Locking the integration serialises commits (and deletes) of one integration, so two
                 // uploads of the same filename can never both stay.
-                let found: Option<i64> = sqlx::query_scalar(&format!(
-                    "SELECT id FROM integrations WHERE account_token = $1 AND token = $2{}",
-                    $lock
-                ))
-                .bind(account)
-                .bind(&upload.integration_token)
-                .fetch_optional(&mut *tx)
-                .await?;
+                let found = lock_integration(&mut *tx, account, &upload.integration_token).await?;
                 if found.is_none() {
                     return Ok($crate::store::UploadCommit::IntegrationGone);
                 }

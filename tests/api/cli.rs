@@ -105,6 +105,8 @@ async fn tokens_created_and_revoked_from_the_cli_take_effect() {
 
     let out = costd(&["token", "revoke", &read_only], dir.path()).await;
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // The running server's auth cache trusts a checked token for up to 1 s.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
     assert_eq!(status_of(&client, reqwest::Method::GET, rules.clone(), &read_only).await, 401);
 
     let out = costd(&["token", "revoke", &read_only], dir.path()).await;

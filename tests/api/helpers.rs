@@ -129,7 +129,7 @@ impl TestApp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base_url = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = oneshot::channel::<()>();
-        let state = AppState { store: store.clone(), public_url: None, data_dir: data_dir.path().to_path_buf() };
+        let state = AppState::new(store.clone(), data_dir.path().to_path_buf());
         tokio::spawn(serve(listener, app(state), async {
             let _ = rx.await;
         }));
