@@ -19,6 +19,10 @@ impl PgStore {
             .max_connections(max_connections.max(1))
             // Fail a request fast rather than queue it behind a dead database for the default 30 s.
             .acquire_timeout(Duration::from_secs(5))
+            // No ping per acquire (a network round trip per query); a dead connection fails its query,
+            // and idle connections are recycled before servers or proxies drop them.
+            .test_before_acquire(false)
+            .idle_timeout(Duration::from_secs(60))
             .connect(url)
             .await
             .context("failed to connect to PostgreSQL")?;

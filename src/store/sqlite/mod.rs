@@ -29,8 +29,11 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(5));
+        // A ping before every acquire would double the round trips to SQLite's worker thread; a broken
+        // connection to a local file is not a thing that heals by testing it.
         let write = SqlitePoolOptions::new()
             .max_connections(1)
+            .test_before_acquire(false)
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(options.clone())
             .await
@@ -41,6 +44,7 @@ impl SqliteStore {
             .context("failed to apply the SQLite migrations")?;
         let read = SqlitePoolOptions::new()
             .max_connections(max_readers.max(1))
+            .test_before_acquire(false)
             .min_connections(1)
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(options.read_only(true))
