@@ -20,6 +20,7 @@ pub mod billing_rules;
 pub mod error;
 pub mod extract;
 pub mod integrations;
+pub mod managed_accounts;
 pub mod me;
 pub mod pagination;
 pub mod ping;
@@ -69,6 +70,7 @@ pub fn app(state: AppState) -> Router {
         .merge(billing_rules::router())
         .merge(integrations::router())
         .merge(uploads::router())
+        .merge(managed_accounts::router())
         .route_layer(from_fn_with_state(state.clone(), auth::require_token));
 
     let trace = TraceLayer::new_for_http()

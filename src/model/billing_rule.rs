@@ -501,3 +501,84 @@ mod tests {
         assert!(errors[0].starts_with("sql_query:"), "{errors:?}");
     }
 }
+
+/// The execution group of a stored rule (DESIGN.md "Billing rules"): cost inserts, transforms, monthly inserts.
+pub fn group_of(columns: &RuleColumns) -> RuleGroup {
+    match columns.rule_type.as_str() {
+        "Credit" | "Charge" => RuleGroup::MonthlyInsert,
+        "Custom" => columns
+            .sql_query
+            .as_deref()
+            .and_then(|sql| CustomSql::parse(sql).ok())
+            .map_or(RuleGroup::Transform, |s| s.group()),
+        _ => RuleGroup::Transform,
+    }
+}
+
+pub use crate::engine::rules::custom_sql::RuleGroup;
+
+/// A group's name in messages.
+pub fn group_name(g: RuleGroup) -> &'static str {
+    match g {
+        RuleGroup::CostInsert => "cost insert (INSERT … VALUES)",
+        RuleGroup::Transform => "transform (exclusion, adjustment, UPDATE)",
+        RuleGroup::MonthlyInsert => "monthly insert (credit, charge, INSERT … SELECT)",
+    }
+}
+
+/// Checks that rules are listed group by group: cost inserts, then transforms, then monthly inserts.
+pub fn check_rule_order(rules: &[(String, RuleGroup)]) -> Result<(), String> {
+    let mut highest: Option<RuleGroup> = None;
+    for (token, group) in rules {
+        if let Some(h) = highest {
+            if *group < h {
+                return Err(format!(
+                    "billing_rule_tokens: {token} is a {} rule and must come before every {} rule \
+                     (the order is cost inserts, then transforms, then monthly inserts)",
+                    group_name(*group),
+                    group_name(h)
+                ));
+            }
+        }
+        highest = Some(highest.map_or(*group, |h| h.max(*group)));
+    }
+    Ok(())
+}
+
+/// The rules a managed account runs: its own list, with the parent's `apply_to_all` rules it does not list
+/// added at the end of their group.
+pub fn effective_rules(listed: &[(String, RuleGroup)], apply_to_all: &[(String, RuleGroup)]) -> Vec<String> {
+    let mut all: Vec<(String, RuleGroup)> = listed.to_vec();
+    for (token, group) in apply_to_all {
+        if !all.iter().any(|(t, _)| t == token) {
+            all.push((token.clone(), *group));
+        }
+    }
+    // Stable: listed rules keep their order inside a group; apply_to_all ones land at its end.
+    all.sort_by_key(|(_, g)| *g);
+    all.into_iter().map(|(t, _)| t).collect()
+}
+
+#[cfg(test)]
+mod order_tests {
+    use super::*;
+
+    fn r(t: &str, g: RuleGroup) -> (String, RuleGroup) {
+        (t.to_string(), g)
+    }
+
+    #[test]
+    fn rules_out_of_group_order_name_the_offending_token() {
+        let list = [r("a", RuleGroup::Transform), r("b", RuleGroup::MonthlyInsert), r("c", RuleGroup::Transform)];
+        let e = check_rule_order(&list).unwrap_err();
+        assert!(e.starts_with("billing_rule_tokens: c is a transform"), "{e}");
+        assert!(check_rule_order(&list[..2]).is_ok());
+    }
+
+    #[test]
+    fn apply_to_all_rules_join_the_end_of_their_group() {
+        let listed = [r("t1", RuleGroup::Transform), r("m1", RuleGroup::MonthlyInsert)];
+        let all = [r("t2", RuleGroup::Transform), r("i1", RuleGroup::CostInsert), r("m1", RuleGroup::MonthlyInsert)];
+        assert_eq!(effective_rules(&listed, &all), vec!["i1", "t1", "t2", "m1"]);
+    }
+}

@@ -4,6 +4,7 @@
 pub mod billing_rule;
 pub mod decimal;
 pub mod integration;
+pub mod managed_account;
 pub mod token;
 pub mod workspace;
 

@@ -138,6 +138,28 @@ pub enum UploadCommit {
     IntegrationGone,
 }
 
+/// A managed account as its parent sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManagedAccount {
+    pub account: Account,
+    pub contact_email: String,
+    pub email_domain: Option<String>,
+    /// The parent's integrations whose costs it sees.
+    pub integration_tokens: Vec<String>,
+    /// The parent's billing rules it runs, in the order they were given (apply_to_all rules not included).
+    pub rule_tokens: Vec<String>,
+}
+
+/// The settable parts of a managed account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManagedAccountSettings {
+    pub name: String,
+    pub contact_email: String,
+    pub email_domain: Option<String>,
+    pub integration_tokens: Vec<String>,
+    pub rule_tokens: Vec<String>,
+}
+
 /// What deleting a workspace did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WorkspaceDeletion {
@@ -234,6 +256,27 @@ pub trait Store: Send + Sync + 'static {
     async fn live_uploads(&self, account: &str, integrations: &[String]) -> anyhow::Result<Vec<Upload>>;
     /// Every live upload's token, in every account (for the start-up sweep of orphan files).
     async fn all_upload_tokens(&self) -> anyhow::Result<Vec<String>>;
+
+    /// Creates a managed account of `parent` (with its "Default" workspace and an owner user).
+    async fn create_managed_account(
+        &self,
+        parent: &str,
+        settings: &ManagedAccountSettings,
+    ) -> anyhow::Result<ManagedAccount>;
+    /// A page of `parent`'s managed accounts, oldest first.
+    async fn list_managed_accounts(&self, parent: &str, page: PageRequest) -> anyhow::Result<Paged<ManagedAccount>>;
+    /// The managed account `token` of `parent`.
+    async fn get_managed_account(&self, parent: &str, token: &str) -> anyhow::Result<Option<ManagedAccount>>;
+    async fn update_managed_account(
+        &self,
+        parent: &str,
+        token: &str,
+        settings: &ManagedAccountSettings,
+    ) -> anyhow::Result<Option<ManagedAccount>>;
+    /// Deletes a managed account with its tokens and workspaces; false when `parent` has no such account.
+    async fn delete_managed_account(&self, parent: &str, token: &str) -> anyhow::Result<bool>;
+    /// Every billing rule of the account with `apply_to_all`, oldest first.
+    async fn apply_to_all_rules(&self, account: &str) -> anyhow::Result<Vec<BillingRuleRow>>;
 
     /// Closes every connection; later calls fail. Used at shutdown (and by tests of a broken store).
     async fn close(&self);

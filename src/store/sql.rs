@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 
-use super::{Account, BillingRuleRow, Integration, Principal, Upload, Workspace};
+use super::{Account, BillingRuleRow, Integration, ManagedAccount, Principal, Upload, Workspace};
 use crate::model::billing_rule::RuleColumns;
 use crate::model::workspace::WorkspaceSettings;
 
@@ -15,6 +15,18 @@ pub(crate) struct AccountRow {
     parent_account_token: Option<String>,
     owner_user_token: String,
     created_at: DateTime<Utc>,
+}
+
+impl AccountRow {
+    fn token(&self) -> &str {
+        &self.token
+    }
+}
+
+impl ManagedRow {
+    pub(crate) fn token(&self) -> &str {
+        self.account.token()
+    }
 }
 
 impl From<AccountRow> for Account {
@@ -196,6 +208,26 @@ pub(crate) fn group_workspaces(pairs: Vec<(String, String)>) -> std::collections
     map
 }
 
+#[derive(sqlx::FromRow)]
+pub(crate) struct ManagedRow {
+    #[sqlx(flatten)]
+    account: AccountRow,
+    contact_email: Option<String>,
+    email_domain: Option<String>,
+}
+
+impl ManagedRow {
+    pub(crate) fn into_managed(self, integration_tokens: Vec<String>, rule_tokens: Vec<String>) -> ManagedAccount {
+        ManagedAccount {
+            account: self.account.into(),
+            contact_email: self.contact_email.unwrap_or_default(),
+            email_domain: self.email_domain,
+            integration_tokens,
+            rule_tokens,
+        }
+    }
+}
+
 pub(crate) const INTEGRATION_COLUMNS: &str = "token, provider, name, description, status, last_updated, created_at";
 pub(crate) const UPLOAD_COLUMNS: &str = "token, integration_token, filename, amount, currency, row_count, start_date, \
      end_date, import_status, created_by_token, created_at";
@@ -224,6 +256,53 @@ macro_rules! impl_store {
         ) -> anyhow::Result<Option<i64>> {
             let sql = format!("SELECT id FROM integrations WHERE account_token = $1 AND token = $2{}", $lock);
             Ok(sqlx::query_scalar(&sql).bind(account).bind(token).fetch_optional(&mut *conn).await?)
+        }
+
+        /// Replaces a managed account's integration and rule lists (inside the caller's transaction).
+        async fn set_managed_links(
+            conn: &mut <$db as sqlx::Database>::Connection,
+            account: &str,
+            settings: &$crate::store::ManagedAccountSettings,
+        ) -> anyhow::Result<()> {
+            sqlx::query("DELETE FROM managed_account_integrations WHERE account_token = $1").bind(account).execute(&mut *conn).await?;
+            sqlx::query("DELETE FROM managed_account_rules WHERE account_token = $1").bind(account).execute(&mut *conn).await?;
+            for (position, token) in settings.integration_tokens.iter().enumerate() {
+                sqlx::query("INSERT INTO managed_account_integrations (account_token, integration_token, position) VALUES ($1, $2, $3)")
+                    .bind(account)
+                    .bind(token)
+                    .bind(position as i64)
+                    .execute(&mut *conn)
+                    .await?;
+            }
+            for (position, token) in settings.rule_tokens.iter().enumerate() {
+                sqlx::query("INSERT INTO managed_account_rules (account_token, rule_token, position) VALUES ($1, $2, $3)")
+                    .bind(account)
+                    .bind(token)
+                    .bind(position as i64)
+                    .execute(&mut *conn)
+                    .await?;
+            }
+            Ok(())
+        }
+
+        /// A managed account's row plus its links.
+        async fn load_managed(
+            pool: &sqlx::Pool<$db>,
+            row: $crate::store::sql::ManagedRow,
+        ) -> anyhow::Result<$crate::store::ManagedAccount> {
+            let token = row.token().to_string();
+            let integrations: Vec<String> = sqlx::query_scalar(
+                "SELECT integration_token FROM managed_account_integrations WHERE account_token = $1 ORDER BY position",
+            )
+            .bind(&token)
+            .fetch_all(pool)
+            .await?;
+            let rules: Vec<String> =
+                sqlx::query_scalar("SELECT rule_token FROM managed_account_rules WHERE account_token = $1 ORDER BY position")
+                    .bind(&token)
+                    .fetch_all(pool)
+                    .await?;
+            Ok(row.into_managed(integrations, rules))
         }
 
         /// The workspaces of these integrations' rows (all of the account's, then picked per integration).
@@ -839,6 +918,124 @@ macro_rules! impl_store {
 
             async fn all_upload_tokens(&self) -> anyhow::Result<Vec<String>> {
                 Ok(sqlx::query_scalar("SELECT token FROM cost_uploads").fetch_all(&self.read).await?)
+            }
+
+            #[tracing::instrument(skip(self, settings))]
+            async fn create_managed_account(
+                &self,
+                parent: &str,
+                settings: &$crate::store::ManagedAccountSettings,
+            ) -> anyhow::Result<$crate::store::ManagedAccount> {
+                use $crate::model::token::{new_token, prefix};
+                let now = $crate::store::now();
+                let token = new_token(prefix::ACCOUNT);
+                let mut tx = self.write.begin().await?;
+                sqlx::query(
+                    "INSERT INTO accounts (token, name, parent_account_token, owner_user_token, created_at, contact_email, email_domain) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(&token)
+                .bind(&settings.name)
+                .bind(parent)
+                .bind(new_token(prefix::USER))
+                .bind(now)
+                .bind(&settings.contact_email)
+                .bind(&settings.email_domain)
+                .execute(&mut *tx)
+                .await?;
+                let default = $crate::model::workspace::WorkspaceSettings::default_named("Default");
+                insert_workspace(&mut *tx, &token, &default, now).await?;
+                set_managed_links(&mut *tx, &token, settings).await?;
+                tx.commit().await?;
+                self.get_managed_account(parent, &token).await?.ok_or_else(|| anyhow::anyhow!("the new managed account vanished"))
+            }
+
+            #[tracing::instrument(skip(self))]
+            async fn list_managed_accounts(
+                &self,
+                parent: &str,
+                page: $crate::store::PageRequest,
+            ) -> anyhow::Result<$crate::store::Paged<$crate::store::ManagedAccount>> {
+                let sql = format!(
+                    "SELECT {}, contact_email, email_domain FROM accounts WHERE parent_account_token = $1 ORDER BY id LIMIT $2 OFFSET $3",
+                    $crate::store::sql::ACCOUNT_COLUMNS
+                );
+                let rows: Vec<$crate::store::sql::ManagedRow> = sqlx::query_as(&sql)
+                    .bind(parent)
+                    .bind(i64::from(page.limit))
+                    .bind(page.offset())
+                    .fetch_all(&self.read)
+                    .await?;
+                let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM accounts WHERE parent_account_token = $1")
+                    .bind(parent)
+                    .fetch_one(&self.read)
+                    .await?;
+                let mut items = Vec::with_capacity(rows.len());
+                for row in rows {
+                    items.push(load_managed(&self.read, row).await?);
+                }
+                Ok($crate::store::Paged { items, total })
+            }
+
+            #[tracing::instrument(skip(self))]
+            async fn get_managed_account(&self, parent: &str, token: &str) -> anyhow::Result<Option<$crate::store::ManagedAccount>> {
+                let sql = format!(
+                    "SELECT {}, contact_email, email_domain FROM accounts WHERE parent_account_token = $1 AND token = $2",
+                    $crate::store::sql::ACCOUNT_COLUMNS
+                );
+                let row: Option<$crate::store::sql::ManagedRow> =
+                    sqlx::query_as(&sql).bind(parent).bind(token).fetch_optional(&self.read).await?;
+                match row {
+                    Some(row) => Ok(Some(load_managed(&self.read, row).await?)),
+                    None => Ok(None),
+                }
+            }
+
+            #[tracing::instrument(skip(self, settings))]
+            async fn update_managed_account(
+                &self,
+                parent: &str,
+                token: &str,
+                settings: &$crate::store::ManagedAccountSettings,
+            ) -> anyhow::Result<Option<$crate::store::ManagedAccount>> {
+                let mut tx = self.write.begin().await?;
+                let done = sqlx::query(
+                    "UPDATE accounts SET name = $3, contact_email = $4, email_domain = $5 \
+                     WHERE parent_account_token = $1 AND token = $2",
+                )
+                .bind(parent)
+                .bind(token)
+                .bind(&settings.name)
+                .bind(&settings.contact_email)
+                .bind(&settings.email_domain)
+                .execute(&mut *tx)
+                .await?;
+                if done.rows_affected() == 0 {
+                    return Ok(None);
+                }
+                set_managed_links(&mut *tx, token, settings).await?;
+                tx.commit().await?;
+                self.get_managed_account(parent, token).await
+            }
+
+            #[tracing::instrument(skip(self))]
+            async fn delete_managed_account(&self, parent: &str, token: &str) -> anyhow::Result<bool> {
+                let done = sqlx::query("DELETE FROM accounts WHERE parent_account_token = $1 AND token = $2")
+                    .bind(parent)
+                    .bind(token)
+                    .execute(&self.write)
+                    .await?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            async fn apply_to_all_rules(&self, account: &str) -> anyhow::Result<Vec<$crate::store::BillingRuleRow>> {
+                let sql = format!(
+                    "SELECT {} FROM billing_rules WHERE account_token = $1 AND apply_to_all = $2 ORDER BY id",
+                    $crate::store::sql::RULE_COLUMNS
+                );
+                let rows: Vec<$crate::store::sql::RuleRow> =
+                    sqlx::query_as(&sql).bind(account).bind(true).fetch_all(&self.read).await?;
+                Ok(rows.into_iter().map(Into::into).collect())
             }
 
             async fn close(&self) {

@@ -6,5 +6,6 @@ mod helpers;
 mod auth;
 mod billing_rules;
 mod cli;
+mod managed_accounts;
 mod uploads;
 mod workspaces;
