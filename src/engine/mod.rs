@@ -3,7 +3,9 @@
 //! - [`uploads`]: where those files live, the orphan sweep, and the scan of an account's live uploads.
 //! - [`rules`]: the billing-rule grammar (custom SQL parsed and checked when a rule is saved).
 
+pub mod costs;
 pub mod ingest;
 pub mod rules;
 pub mod schema;
 pub mod uploads;
+pub mod vql;

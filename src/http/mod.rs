@@ -17,6 +17,7 @@ use crate::store::DynStore;
 
 pub mod auth;
 pub mod billing_rules;
+pub mod costs;
 pub mod error;
 pub mod extract;
 pub mod integrations;
@@ -71,6 +72,7 @@ pub fn app(state: AppState) -> Router {
         .merge(integrations::router())
         .merge(uploads::router())
         .merge(managed_accounts::router())
+        .merge(costs::router())
         .route_layer(from_fn_with_state(state.clone(), auth::require_token));
 
     let trace = TraceLayer::new_for_http()

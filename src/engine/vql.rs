@@ -1,0 +1,182 @@
+//! VQL, Vantage's filter language, parsed with sqlparser's expression parser and compiled to a DataFusion
+//! expression over the costs columns. A bad filter is an error sentence that says where.
+//!
+//! Fields: `costs.provider`, `service`, `region`, `account_id`, `provider_account_id`, `category`,
+//! `subcategory`, `resource_id`, `charge_type`. Operators: `=`, `!=`, `<>`, `IN`, `NOT IN`, `LIKE`,
+//! `NOT LIKE`, `~*`, `!~*`, `AND`, `OR`, `NOT`, parentheses. Strings take single quotes. AND and OR may not
+//! be mixed in one parenthesised group (Vantage's rule, which keeps precedence from surprising anyone).
+
+use std::ops::Not;
+
+use datafusion::functions::expr_fn as f;
+use datafusion::logical_expr::{col, lit, Expr};
+use sqlparser::ast::{self as sql, BinaryOperator, UnaryOperator};
+use sqlparser::dialect::PostgreSqlDialect;
+use sqlparser::parser::Parser;
+
+use super::schema::col as c;
+
+/// Longest filter accepted.
+pub const MAX_FILTER_LEN: usize = 8 * 1024;
+
+/// A VQL field: its column and whether LIKE/regex matching makes sense on it.
+fn field(name: &str) -> Option<(&'static str, bool)> {
+    Some(match name {
+        "provider" => ("provider", false),
+        "service" => (c::SERVICE, true),
+        "region" => (c::REGION, true),
+        "account_id" => (c::ACCOUNT_ID, true),
+        "provider_account_id" => (c::BILLING_ACCOUNT_ID, true),
+        "category" => (c::COST_CATEGORY, true),
+        "subcategory" => (c::COST_SUBCATEGORY, true),
+        "resource_id" => (c::RESOURCE_ID, true),
+        "charge_type" => (c::CHARGE_TYPE, false),
+        _ => return None,
+    })
+}
+
+const FIELDS: &str = "costs.provider, costs.service, costs.region, costs.account_id, costs.provider_account_id, \
+                      costs.category, costs.subcategory, costs.resource_id, costs.charge_type";
+
+/// Parses and compiles a filter.
+pub fn compile(filter: &str) -> Result<Expr, String> {
+    if filter.len() > MAX_FILTER_LEN {
+        return Err(format!("filter must be at most {MAX_FILTER_LEN} characters"));
+    }
+    let dialect = PostgreSqlDialect {};
+    let parsed = Parser::new(&dialect)
+        .try_with_sql(filter)
+        .and_then(|mut p| {
+            let e = p.parse_expr()?;
+            p.expect_token(&sqlparser::tokenizer::Token::EOF)?;
+            Ok(e)
+        })
+        .map_err(|e| format!("filter could not be parsed: {e}"))?;
+    to_expr(&parsed)
+}
+
+fn column(e: &sql::Expr) -> Result<(&'static str, bool, String), String> {
+    let parts: Vec<&sql::Ident> = match e {
+        sql::Expr::CompoundIdentifier(ids) => ids.iter().collect(),
+        sql::Expr::Identifier(id) => vec![id],
+        other => return Err(format!("filter: expected a field like costs.service, found {other}")),
+    };
+    if let Some(q) = parts.iter().find(|p| p.quote_style == Some('"')) {
+        return Err(format!("filter: \"{}\" uses double quotes; strings take single quotes ('{}')", q.value, q.value));
+    }
+    let name = match parts.as_slice() {
+        [table, f] if table.value == "costs" => f.value.as_str(),
+        [f] => f.value.as_str(),
+        _ => "",
+    };
+    let shown = parts.iter().map(|p| p.value.as_str()).collect::<Vec<_>>().join(".");
+    let (col_name, like_ok) = field(name).ok_or_else(|| format!("filter: unknown field {shown}; fields are {FIELDS}"))?;
+    Ok((col_name, like_ok, shown))
+}
+
+fn string(e: &sql::Expr) -> Result<String, String> {
+    match e {
+        sql::Expr::Value(v) => match &v.value {
+            sql::Value::SingleQuotedString(s) => Ok(s.clone()),
+            other => Err(format!("filter: expected a 'single-quoted' string, found {other}")),
+        },
+        sql::Expr::Identifier(id) if id.quote_style == Some('"') => {
+            Err(format!("filter: \"{}\" uses double quotes; strings take single quotes ('{}')", id.value, id.value))
+        }
+        other => Err(format!("filter: expected a 'single-quoted' string, found {other}")),
+    }
+}
+
+/// AND and OR may not be mixed without parentheses: `a AND b OR c` is ambiguous to a reader.
+fn check_not_mixed(op: &BinaryOperator, side: &sql::Expr) -> Result<(), String> {
+    if let sql::Expr::BinaryOp { op: inner, .. } = side {
+        let mixed = matches!((op, inner), (BinaryOperator::And, BinaryOperator::Or) | (BinaryOperator::Or, BinaryOperator::And));
+        if mixed {
+            return Err(format!("filter: AND and OR are mixed in one group near `{side}`; add parentheses"));
+        }
+    }
+    Ok(())
+}
+
+fn to_expr(e: &sql::Expr) -> Result<Expr, String> {
+    match e {
+        sql::Expr::Nested(inner) => to_expr(inner),
+        sql::Expr::UnaryOp { op: UnaryOperator::Not, expr } => Ok(to_expr(expr)?.not()),
+        sql::Expr::BinaryOp { left, op, right } => match op {
+            BinaryOperator::And | BinaryOperator::Or => {
+                check_not_mixed(op, left)?;
+                check_not_mixed(op, right)?;
+                let (l, r) = (to_expr(left)?, to_expr(right)?);
+                Ok(if *op == BinaryOperator::And { l.and(r) } else { l.or(r) })
+            }
+            BinaryOperator::Eq | BinaryOperator::NotEq => {
+                let (column, _, _) = column(left)?;
+                let value = string(right)?;
+                let eq = col(column).eq(lit(value));
+                Ok(if *op == BinaryOperator::Eq { eq } else { eq.not() })
+            }
+            BinaryOperator::PGRegexIMatch | BinaryOperator::PGRegexNotIMatch => {
+                let (column, like_ok, shown) = column(left)?;
+                if !like_ok {
+                    return Err(format!("filter: {shown} does not support ~* matching; use = or IN"));
+                }
+                let pattern = string(right)?;
+                regex::Regex::new(&format!("(?i){pattern}")).map_err(|e| format!("filter: bad pattern '{pattern}': {e}"))?;
+                let m = f::regexp_like(col(column), lit(pattern), Some(lit("i")));
+                Ok(if *op == BinaryOperator::PGRegexIMatch { m } else { m.not() })
+            }
+            other => Err(format!("filter: the operator {other} is not supported near `{e}`")),
+        },
+        sql::Expr::InList { expr, list, negated } => {
+            let (column, _, _) = column(expr)?;
+            if list.is_empty() {
+                return Err(format!("filter: IN () needs at least one value near `{e}`"));
+            }
+            let values = list.iter().map(|v| string(v).map(lit)).collect::<Result<Vec<_>, _>>()?;
+            Ok(col(column).in_list(values, *negated))
+        }
+        sql::Expr::Like { negated, expr, pattern, any: false, escape_char: None } => {
+            let (column, like_ok, shown) = column(expr)?;
+            if !like_ok {
+                return Err(format!("filter: {shown} does not support LIKE; use = or IN"));
+            }
+            let like = col(column).like(lit(string(pattern)?));
+            Ok(if *negated { like.not() } else { like })
+        }
+        other => Err(format!("filter: `{other}` is not a VQL condition; compare a field with = 'value'")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn common_filters_compile() {
+        for f in [
+            "costs.provider = 'custom_provider'",
+            "costs.service = 'EC2' AND costs.region IN ('us-east-1', 'eu-west-1')",
+            "(costs.service LIKE '%S3%' OR costs.service ~* 'lambda') AND costs.charge_type != 'Tax'",
+            "NOT (costs.account_id = '1')",
+            "costs.region NOT IN ('x') AND costs.resource_id NOT LIKE 'i-%'",
+        ] {
+            compile(f).unwrap_or_else(|e| panic!("{f}: {e}"));
+        }
+    }
+
+    #[test]
+    fn bad_filters_say_what_is_wrong() {
+        let cases = [
+            ("costs.service = \"EC2\"", "double quotes"),
+            ("costs.owner = 'me'", "unknown field costs.owner"),
+            ("(costs.service = 'EC2'", "could not be parsed"),
+            ("costs.service = 'a' AND costs.region = 'b' OR costs.region = 'c'", "mixed"),
+            ("costs.provider LIKE 'aw%'", "does not support LIKE"),
+            ("costs.service IN ()", "could not be parsed"),
+        ];
+        for (f, expected) in cases {
+            let e = compile(f).unwrap_err();
+            assert!(e.contains(expected), "{f}: expected {expected:?} in {e:?}");
+        }
+    }
+}

@@ -1,0 +1,174 @@
+//! `GET /v2/costs` over real HTTP: raw costs for the parent, rules applied in order for a managed
+//! account, every expected total worked out by hand in the comments.
+
+use serde_json::{json, Value};
+
+use crate::helpers::{on_both_stores, TestApp};
+
+on_both_stores!(
+    the_parent_sees_raw_costs_grouped_and_binned,
+    a_managed_account_sees_its_costs_with_its_rules_applied_in_order,
+    bad_costs_parameters_are_400_saying_what_is_wrong,
+    costs_page_with_links,
+);
+
+const A: &str = "ChargeCategory,ChargePeriodStart,BilledCost,ServiceName,RegionId,SubAccountId
+Usage,2024-07-05,100,EC2,us-east-1,111
+Usage,2024-07-20,50,S3,us-east-1,111
+Tax,2024-07-31,10,EC2,us-east-1,111
+Usage,2024-08-10,200,EC2,eu-west-1,222
+Credit,2024-08-15,-20,EC2,eu-west-1,222
+";
+const B: &str = "ChargeCategory,ChargePeriodStart,BilledCost,ServiceName
+Usage,2024-07-05,1000,RDS
+";
+const RANGE: &str = "start_date=2024-07-01&end_date=2024-08-31";
+
+/// Integrations A and B of the app's account, with their costs uploaded.
+async fn arrange(app: &TestApp) -> (String, String) {
+    let a = app.create_integration("A").await["token"].as_str().unwrap().to_string();
+    let b = app.create_integration("B").await["token"].as_str().unwrap().to_string();
+    assert_eq!(app.upload(&a, "a.csv", A.as_bytes().to_vec()).await.status, 201);
+    assert_eq!(app.upload(&b, "b.csv", B.as_bytes().to_vec()).await.status, 201);
+    (a, b)
+}
+
+/// (accrued_at, service, amount) of each row.
+fn rows(body: &Value) -> Vec<(String, String, String)> {
+    body["costs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["accrued_at"].as_str().unwrap().to_string(),
+                r["service"].as_str().unwrap_or("").to_string(),
+                r["amount"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn row(d: &str, s: &str, a: &str) -> (String, String, String) {
+    (d.to_string(), s.to_string(), a.to_string())
+}
+
+async fn the_parent_sees_raw_costs_grouped_and_binned(app: TestApp) {
+    arrange(&app).await;
+    let res = app.get(&format!("/v2/costs?{RANGE}&groupings=service&date_bin=month&order=asc")).await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    // July: EC2 100 + Tax 10 = 110, S3 50, RDS 1000; August: EC2 200 (the -20 credit is hidden by default).
+    assert_eq!(
+        rows(&res.body),
+        vec![
+            row("2024-07-01", "EC2", "110.0"),
+            row("2024-07-01", "RDS", "1000.0"),
+            row("2024-07-01", "S3", "50.0"),
+            row("2024-08-01", "EC2", "200.0")
+        ]
+    );
+    assert_eq!(res.body["total_cost"], json!({"amount": "1360.0", "currency": "USD"}));
+    assert_eq!(res.body["costs"][0]["currency"], "USD");
+    assert!(res.body["costs"][0].get("provider").is_none(), "only the grouped dimensions are returned");
+
+    // Credits shown, tax hidden: 1360 − 20 − 10 = 1330.
+    let res = app.get(&format!("/v2/costs?{RANGE}&settings[include_credits]=true&settings[include_tax]=false")).await;
+    assert_eq!(res.body["total_cost"]["amount"], "1330.0", "{}", res.text);
+    // Default groupings are provider, service, account_id; default bin is day, newest first.
+    assert_eq!(res.body["costs"][0]["provider"], "custom_provider");
+    assert_eq!(res.body["costs"][0]["accrued_at"], "2024-08-15");
+
+    let res = app.get(&format!("/v2/costs?{RANGE}&filter=costs.service%20%3D%20%27EC2%27%20AND%20costs.region%20%3D%20%27us-east-1%27")).await;
+    assert_eq!(res.body["total_cost"]["amount"], "110.0", "{}", res.text);
+}
+
+async fn a_managed_account_sees_its_costs_with_its_rules_applied_in_order(app: TestApp) {
+    let (a, _b) = arrange(&app).await;
+    let mut rules = Vec::new();
+    for body in [
+        json!({"type": "exclusion", "title": "no tax", "charge_type": "tax"}),
+        json!({"type": "adjustment", "title": "75%", "percentage": 75}),
+        json!({"type": "custom", "title": "double EU", "sql_query": "UPDATE costs SET amount = amount * 2 WHERE region = 'eu-west-1'"}),
+        json!({"type": "credit", "title": "credit", "service": "Support", "category": "Credit", "sub_category": "Monthly",
+               "amount": 10, "start_date": "2024-07-01"}),
+        json!({"type": "charge", "title": "fee", "service": "MSP Fee", "category": "Fee", "sub_category": "Monthly",
+               "amount": 5, "start_date": "2024-07-01", "end_date": "2024-12-31"}),
+    ] {
+        rules.push(app.create_rule(body).await["token"].as_str().unwrap().to_string());
+    }
+    let managed = app
+        .post("/v2/managed_accounts", json!({"name": "Acme", "contact_email": "ops@acme.com",
+            "access_credential_tokens": [a], "billing_rule_tokens": rules}))
+        .await;
+    assert_eq!(managed.status, 201, "{}", managed.text);
+    let account = app.store.get_account(managed.body["token"].as_str().unwrap()).await.unwrap().unwrap();
+    let token = app.mint(&account, "read").await;
+    let get = |q: String| {
+        let (app, token) = (&app, token.clone());
+        async move { app.send(reqwest::Method::GET, &q, Some(&token), None).await }
+    };
+
+    // A's rows: EC2 100, S3 50, Tax 10 (July); EC2 200 eu-west-1, Credit −20 eu-west-1 (August).
+    // Exclusion drops the Tax row; 75% gives 75, 37.5, 150, −15; the UPDATE doubles eu-west-1: 300, −30;
+    // the credit adds −10 in July and August, the charge +5 in July and August. Credits are hidden by default.
+    let res = get(format!("/v2/costs?{RANGE}&groupings=service&date_bin=month&order=asc")).await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    assert_eq!(
+        rows(&res.body),
+        vec![
+            row("2024-07-01", "EC2", "75.0"),
+            row("2024-07-01", "MSP Fee", "5.0"),
+            row("2024-07-01", "S3", "37.5"),
+            row("2024-08-01", "EC2", "300.0"),
+            row("2024-08-01", "MSP Fee", "5.0")
+        ]
+    );
+    // 75 + 37.5 + 300 + 5 + 5 = 422.5; never B's RDS 1000.
+    assert_eq!(res.body["total_cost"]["amount"], "422.5");
+
+    // With credits: 422.5 − 30 − 10 − 10 = 372.5.
+    let res = get(format!("/v2/costs?{RANGE}&groupings=service,charge_type&date_bin=month&settings[include_credits]=true")).await;
+    assert_eq!(res.body["total_cost"]["amount"], "372.5", "{}", res.text);
+    let support: Vec<&Value> = res.body["costs"].as_array().unwrap().iter().filter(|r| r["service"] == "Support").collect();
+    assert_eq!(support.len(), 2);
+    assert!(support.iter().all(|r| r["amount"] == "-10.0" && r["charge_type"] == "Credit"));
+
+    // A VQL filter applies to what the customer sees: EC2 75 + 300.
+    let res = get(format!("/v2/costs?{RANGE}&filter=costs.service%20%3D%20%27EC2%27")).await;
+    assert_eq!(res.body["total_cost"]["amount"], "375.0", "{}", res.text);
+
+    // The parent still sees raw costs.
+    let raw = app.get(&format!("/v2/costs?{RANGE}")).await;
+    assert_eq!(raw.body["total_cost"]["amount"], "1360.0");
+}
+
+async fn bad_costs_parameters_are_400_saying_what_is_wrong(app: TestApp) {
+    for (q, expected) in [
+        ("groupings=owner", "unknown grouping"),
+        ("date_bin=year", "date_bin must be"),
+        ("limit=5001", "limit must be between 1 and 5000"),
+        ("page=0", "page must be"),
+        ("start_date=2024-08-01&end_date=2024-07-01", "must not be before"),
+        ("start_date=someday", "start_date must be a date"),
+        ("order=sideways", "order must be asc or desc"),
+        ("filter=costs.service%20%3D%20%22EC2%22", "double quotes"),
+        ("filter=costs.owner%20%3D%20%27x%27", "unknown field"),
+        ("filter=(costs.service%20%3D%20%27x%27", "could not be parsed"),
+        ("settings[include_tax]=maybe", "must be true or false"),
+    ] {
+        let res = app.get(&format!("/v2/costs?{q}")).await;
+        assert_eq!(res.status, 400, "{q}: {}", res.text);
+        assert!(res.error_text().contains(expected), "{q}: expected {expected:?} in {}", res.text);
+    }
+    assert_eq!(app.get("/v2/costs?workspace_token=wrkspc_0000000000000000").await.status, 404);
+}
+
+async fn costs_page_with_links(app: TestApp) {
+    arrange(&app).await;
+    let res = app.get(&format!("/v2/costs?{RANGE}&groupings=service&date_bin=month&order=asc&limit=3&page=2")).await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    assert_eq!(rows(&res.body), vec![row("2024-08-01", "EC2", "200.0")]);
+    assert_eq!(res.body["total_cost"]["amount"], "1360.0", "the total covers every page");
+    assert_eq!(res.body["links"]["next"], Value::Null);
+    assert!(res.body["links"]["prev"].as_str().unwrap().contains("page=1"));
+}
