@@ -40,12 +40,95 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Import(settings) => crate::import::run(&cli.store, &settings).await,
+        Command::Query(settings) => query(&cli.store, &settings).await,
         Command::Migrate => {
             store::connect(&cli.store).await?;
             println!("migrations applied");
             Ok(())
         }
     }
+}
+
+/// `costd query`: the flags become the same query string `GET /v2/costs` takes, so both check and default
+/// alike; the result prints as a table, CSV or JSON.
+async fn query(store_settings: &StoreSettings, settings: &crate::config::QuerySettings) -> anyhow::Result<()> {
+    use crate::engine::costs::round_total;
+    use crate::engine::ingest::parse::format_amount;
+
+    let format = settings.format.as_str();
+    if !["table", "csv", "json"].contains(&format) {
+        bail!("--format must be table, csv or json");
+    }
+    let mut q = form_urlencoded::Serializer::new(String::new());
+    for (key, value) in [
+        ("filter", &settings.filter),
+        ("groupings", &settings.groupings),
+        ("date_bin", &settings.date_bin),
+        ("start_date", &settings.start_date),
+        ("end_date", &settings.end_date),
+        ("order", &settings.order),
+    ] {
+        if let Some(v) = value {
+            q.append_pair(key, v);
+        }
+    }
+    if settings.include_credits {
+        q.append_pair("settings[include_credits]", "true");
+    }
+    let params = crate::query::parse_params(&q.finish()).map_err(|e| anyhow::anyhow!(e.join("\n")))?;
+    let store = store::connect(store_settings).await?;
+    let source = crate::query::cost_source(store.as_ref(), &store_settings.data_dir, &settings.account, settings.workspace.as_deref())
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let result = crate::engine::costs::run(&source, &params.query).await.map_err(|e| anyhow::anyhow!("{e:#}"))?;
+
+    let groupings = &params.query.groupings;
+    let mut header: Vec<String> = vec!["accrued_at".into()];
+    header.extend(groupings.iter().cloned());
+    header.extend(["amount".to_string(), "currency".to_string()]);
+    let rows: Vec<Vec<String>> = result
+        .rows
+        .iter()
+        .map(|r| {
+            let mut row = vec![r.accrued_at.to_string()];
+            row.extend(r.dimensions.iter().map(|(_, v)| v.clone().unwrap_or_default()));
+            row.extend([format_amount(r.amount), r.currency.clone()]);
+            row
+        })
+        .collect();
+    let totals: Vec<String> = result.totals.iter().map(|(c, t)| format!("{} {c}", round_total(*t))).collect();
+    match format {
+        "csv" => {
+            let mut w = csv::Writer::from_writer(std::io::stdout());
+            w.write_record(&header)?;
+            for row in &rows {
+                w.write_record(row)?;
+            }
+            w.flush()?;
+        }
+        "json" => {
+            let costs: Vec<serde_json::Value> = rows
+                .iter()
+                .map(|row| serde_json::Value::Object(header.iter().cloned().zip(row.iter().cloned().map(serde_json::Value::String)).collect()))
+                .collect();
+            let total = result.totals.first().map(|(c, t)| serde_json::json!({"amount": round_total(*t), "currency": c}));
+            println!("{}", serde_json::to_string_pretty(&serde_json::json!({"total_cost": total, "costs": costs}))?);
+        }
+        _ => {
+            let widths: Vec<usize> = (0..header.len())
+                .map(|i| rows.iter().map(|r| r[i].chars().count()).chain([header[i].len()]).max().unwrap_or(0))
+                .collect();
+            let line = |cells: &[String]| {
+                cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect::<Vec<_>>().join("  ").trim_end().to_string()
+            };
+            println!("{}", line(&header));
+            for row in &rows {
+                println!("{}", line(row));
+            }
+            println!("total: {}", if totals.is_empty() { "0.0".to_string() } else { totals.join(", ") });
+        }
+    }
+    Ok(())
 }
 
 /// `costd serve`: open the store, bootstrap an empty one, listen until Ctrl-C or SIGTERM.
@@ -73,6 +156,7 @@ async fn serve(store_settings: &StoreSettings, settings: &ServeSettings) -> anyh
         auth_cache: std::sync::Arc::new(crate::http::auth::AuthCache::new(std::time::Duration::from_millis(
             settings.auth_cache_ttl_ms,
         ))),
+        costs_cache: Default::default(),
         store: store.clone(),
         public_url: settings.public_url.clone(),
         data_dir: store_settings.data_dir.clone(),

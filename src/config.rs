@@ -74,6 +74,8 @@ pub enum Command {
     Token(TokenCommand),
     /// Import a cost CSV (FOCUS columns; `.csv.gz` and `-` for stdin work) into a custom-provider integration.
     Import(ImportSettings),
+    /// Print an account's costs, as `GET /v2/costs` computes them for its tokens.
+    Query(QuerySettings),
     /// Apply the metadata store's migrations and exit.
     Migrate,
 }
@@ -108,6 +110,41 @@ pub struct ImportSettings {
     /// Hide the progress bar (it is hidden anyway when stderr is not a terminal).
     #[arg(long)]
     pub quiet: bool,
+}
+
+/// Settings of `costd query`: the flags of `GET /v2/costs`, with the same defaults and checks.
+#[derive(Debug, Clone, Args)]
+pub struct QuerySettings {
+    /// The account (`acct_…`) whose view to compute: a managed account sees its rules applied.
+    #[arg(long)]
+    pub account: String,
+    /// A VQL filter, e.g. `costs.service = 'EC2'`.
+    #[arg(long)]
+    pub filter: Option<String>,
+    /// Comma-separated groupings (default provider,service,account_id).
+    #[arg(long)]
+    pub groupings: Option<String>,
+    /// day, week, month or quarter (default day).
+    #[arg(long)]
+    pub date_bin: Option<String>,
+    /// First day, e.g. 2024-07-01 (default: the 1st of this month).
+    #[arg(long)]
+    pub start_date: Option<String>,
+    /// Last day (default: the end of this month).
+    #[arg(long)]
+    pub end_date: Option<String>,
+    /// asc or desc by date (default desc).
+    #[arg(long)]
+    pub order: Option<String>,
+    /// Only the integrations of this workspace.
+    #[arg(long)]
+    pub workspace: Option<String>,
+    /// Show credits (hidden by default, as in the API).
+    #[arg(long)]
+    pub include_credits: bool,
+    /// table, csv or json.
+    #[arg(long, default_value = "table")]
+    pub format: String,
 }
 
 /// `costd account …`

@@ -252,6 +252,47 @@ pub async fn run(source: &CostSource, query: &CostQuery) -> Result<CostResult, C
     Ok(CostResult { rows, totals })
 }
 
+/// Results of recent queries. The key is a hash of everything a result depends on: the live upload files
+/// (an upload's token is in its path, so a new, replaced or deleted upload changes the key), the rules
+/// with their every field, and the query. A change to any of them is a new key, so nothing is ever
+/// invalidated by hand and nothing stale can be served.
+pub struct ResultCache {
+    entries: std::sync::Mutex<std::collections::HashMap<u64, Arc<CostResult>>>,
+}
+
+/// Most cached results (each is the grouped result, not the cost rows); past it the cache starts over.
+const RESULT_CACHE_CAPACITY: usize = 256;
+
+impl Default for ResultCache {
+    fn default() -> Self {
+        ResultCache { entries: std::sync::Mutex::new(std::collections::HashMap::new()) }
+    }
+}
+
+impl ResultCache {
+    fn key(source: &CostSource, query: &CostQuery) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        format!("{source:?}|{query:?}").hash(&mut h);
+        h.finish()
+    }
+
+    /// The result of `query` over `source`, from the cache or computed.
+    pub async fn run(&self, source: &CostSource, query: &CostQuery) -> Result<Arc<CostResult>, CostError> {
+        let key = Self::key(source, query);
+        if let Some(hit) = self.entries.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+            return Ok(hit.clone());
+        }
+        let result = Arc::new(run(source, query).await?);
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if entries.len() >= RESULT_CACHE_CAPACITY {
+            entries.clear();
+        }
+        entries.insert(key, result.clone());
+        Ok(result)
+    }
+}
+
 /// `total_cost.amount`: rounded to 2 places, half away from zero.
 pub fn round_total(unscaled: i128) -> String {
     let step = 10i128.pow(16); // 18 places → 2 places

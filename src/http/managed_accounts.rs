@@ -11,7 +11,8 @@ use super::auth::Caller;
 use super::extract::{Json, Query};
 use super::pagination::{base_url, Links, ListParams, MAX_LIMIT};
 use super::{ApiError, AppState, Result};
-use crate::model::billing_rule::{check_rule_order, effective_rules, group_of, RuleGroup};
+use crate::model::billing_rule::{check_rule_order, group_of, RuleGroup};
+use crate::query::effective_rule_tokens;
 use crate::model::managed_account::ManagedAccountFields;
 use crate::store::{ManagedAccount, ManagedAccountSettings, Store};
 
@@ -59,18 +60,6 @@ async fn rule_groups(store: &dyn Store, parent: &str, tokens: &[String]) -> Resu
     } else {
         Err(ApiError::BadRequest(unknown))
     }
-}
-
-/// The rules a managed account runs, in order, as (token, group).
-pub(crate) async fn effective_rule_tokens(store: &dyn Store, parent: &str, listed: &[String]) -> Result<Vec<String>> {
-    let groups = rule_groups(store, parent, listed).await.map_err(|e| match e {
-        // A listed rule that vanished was detached by its delete; this only races with that delete.
-        ApiError::BadRequest(_) => ApiError::Conflict("a billing rule of this account changed; retry".into()),
-        other => other,
-    })?;
-    let all: Vec<(String, RuleGroup)> =
-        store.apply_to_all_rules(parent).await?.into_iter().map(|r| (r.token, group_of(&r.columns))).collect();
-    Ok(effective_rules(&groups, &all))
 }
 
 async fn body(store: &dyn Store, m: ManagedAccount) -> Result<ManagedAccountBody> {

@@ -39,6 +39,8 @@ pub const MAX_JSON_BODY: usize = 64 * 1024;
 pub struct AppState {
     /// Recently authenticated tokens (see [`auth::AuthCache`]).
     pub auth_cache: std::sync::Arc<auth::AuthCache>,
+    /// Results of recent costs queries (see [`crate::engine::costs::ResultCache`]).
+    pub costs_cache: std::sync::Arc<crate::engine::costs::ResultCache>,
     /// The metadata store.
     pub store: DynStore,
     /// Base of absolute URLs in `links`; `None` means `http://` + the request's Host.
@@ -52,6 +54,7 @@ impl AppState {
     pub fn new(store: DynStore, data_dir: std::path::PathBuf) -> Self {
         AppState {
             auth_cache: std::sync::Arc::new(auth::AuthCache::new(DEFAULT_AUTH_CACHE_TTL)),
+            costs_cache: Default::default(),
             store,
             public_url: None,
             data_dir,

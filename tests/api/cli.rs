@@ -249,3 +249,47 @@ async fn a_server_killed_mid_upload_leaves_no_trace_after_restart() {
     assert!(files_in(dir.path()).is_empty(), "start-up removed the orphan: {:?}", files_in(dir.path()));
     again.child.kill().await.unwrap();
 }
+
+#[tokio::test]
+async fn query_prints_the_costs_as_a_table_csv_and_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut served = serve(dir.path()).await;
+    let token = served.bootstrap_token.clone().unwrap();
+    let account = served.account.clone().unwrap();
+    let client = reqwest::Client::new();
+    let integration = create_integration(&client, &served.url, &token).await;
+    let file = dir.path().join("costs.csv");
+    std::fs::write(&file, crate::uploads::csv(10)).unwrap(); // 10 rows × 1.25 in September, services 0–2
+    let out = costd(&["import", "--integration", &integration, file.to_str().unwrap()], dir.path()).await;
+    assert!(out.status.success());
+    served.child.kill().await.unwrap();
+
+    let args = ["query", "--account", &account, "--groupings", "service", "--date-bin", "month", "--start-date", "2024-09-01", "--end-date", "2024-09-30"];
+    let run = |format: &'static str| {
+        let mut a: Vec<&str> = args.to_vec();
+        a.extend(["--format", format]);
+        let a: Vec<String> = a.into_iter().map(String::from).collect();
+        let dir = dir.path().to_path_buf();
+        async move {
+            let refs: Vec<&str> = a.iter().map(String::as_str).collect();
+            let out = costd(&refs, &dir).await;
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            String::from_utf8(out.stdout).unwrap()
+        }
+    };
+    let csv = run("csv").await;
+    // Services 0, 1, 2 take rows 0,3,6,9 / 1,4,7 / 2,5,8: 4, 3 and 3 rows of 1.25.
+    assert_eq!(
+        csv,
+        "accrued_at,service,amount,currency\n2024-09-01,Service 0,5.0,USD\n2024-09-01,Service 1,3.75,USD\n2024-09-01,Service 2,3.75,USD\n"
+    );
+    let table = run("table").await;
+    assert!(table.lines().last().unwrap() == "total: 12.5 USD", "{table}");
+    let json: serde_json::Value = serde_json::from_str(&run("json").await).unwrap();
+    assert_eq!(json["total_cost"]["amount"], "12.5");
+    assert_eq!(json["costs"].as_array().unwrap().len(), 3);
+
+    let out = costd(&["query", "--account", &account, "--date-bin", "fortnight"], dir.path()).await;
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("date_bin must be"));
+}

@@ -1,0 +1,182 @@
+//! Issue 4's figures: `GET /v2/costs?groupings=service&date_bin=month` over 2,000,000 cost rows (90 days)
+//! for a managed account with 5 rules (exclusion, adjustment, custom UPDATE with a WHERE, credit, charge),
+//! against DuckDB running the equivalent single SQL statement over the same rows in its own database
+//! file. Prints both times, their ratio (goal ≤ 1.0), a repeated query's time, and costd's peak RSS.
+//!
+//! Run: `cargo bench --bench costs`. Inputs are generated into `bench-data/` (shared with the ingest bench).
+
+mod support;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use costd::config::StoreSettings;
+use serde_json::json;
+use support::{bench_dir, ensure_duckdb, generate_focus_csv};
+
+const COSTD: &str = env!("CARGO_BIN_EXE_costd");
+const ROWS: u64 = 2_000_000;
+const QUERY: &str = "/v2/costs?groupings=service&date_bin=month&start_date=2024-07-01&end_date=2024-09-30";
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    let csv = bench_dir().join(format!("focus_{ROWS}.csv"));
+    generate_focus_csv(&csv, ROWS, 90).unwrap();
+    ensure_duckdb();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let dir = tempfile::Builder::new().prefix("costs-").tempdir_in(bench_dir()).unwrap();
+
+    // Arrange: an MSP account, its integration with the rows, and a managed account with 5 rules.
+    let settings = StoreSettings { data_dir: dir.path().to_path_buf(), database_url: None, db_max_connections: 2 };
+    let (parent, integration) = rt.block_on(async {
+        let store = costd::store::connect(&settings).await.unwrap();
+        let parent = store.create_account("MSP", None).await.unwrap();
+        let integration = store.create_integration(&parent.token, "AWS", None).await.unwrap().token;
+        store.close().await;
+        (parent, integration)
+    });
+    let status = Command::new(COSTD)
+        .args(["import", "--quiet", "--integration", &integration])
+        .arg(&csv)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .env("RUST_LOG", "warn")
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = Command::new(COSTD)
+        .args(["token", "create", "--account", &parent.token, "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let parent_token = String::from_utf8(out.stdout).unwrap().trim().to_string();
+
+    let mut child = Command::new(COSTD)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()));
+    let url = loop {
+        let line = lines.next().expect("serve prints where it listens").unwrap();
+        if let Some(u) = line.strip_prefix("listening on ") {
+            break u.to_string();
+        }
+    };
+
+    let (first, repeated, total) = rt.block_on(async {
+        let client = reqwest::Client::new();
+        let post = |path: &str, body: serde_json::Value| {
+            client.post(format!("{url}{path}")).bearer_auth(&parent_token).json(&body).send()
+        };
+        let mut rules = Vec::new();
+        for body in [
+            json!({"type": "exclusion", "title": "no tax", "charge_type": "Tax"}),
+            json!({"type": "adjustment", "title": "90%", "percentage": 90}),
+            json!({"type": "custom", "title": "us-east markup", "sql_query": "UPDATE costs SET amount = amount * 1.1 WHERE region = 'us-east-1'"}),
+            json!({"type": "credit", "title": "credit", "service": "Support", "category": "Credit", "sub_category": "Monthly", "amount": 100, "start_date": "2024-07-01"}),
+            json!({"type": "charge", "title": "fee", "service": "MSP Fee", "category": "Fee", "sub_category": "Monthly", "amount": 250, "start_date": "2024-07-01"}),
+        ] {
+            let res: serde_json::Value = post("/v2/billing_rules", body).await.unwrap().json().await.unwrap();
+            rules.push(res["token"].as_str().unwrap().to_string());
+        }
+        let managed: serde_json::Value = post(
+            "/v2/managed_accounts",
+            json!({"name": "Customer", "contact_email": "ops@customer.com", "access_credential_tokens": [integration], "billing_rule_tokens": rules}),
+        )
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+        let managed_token = managed["token"].as_str().unwrap().to_string();
+        let out = Command::new(COSTD)
+            .args(["token", "create", "--account", &managed_token, "--scope", "read", "--data-dir"])
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        let token = String::from_utf8(out.stdout).unwrap().trim().to_string();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+
+        let timed = || async {
+            let started = Instant::now();
+            let res = client.get(format!("{url}{QUERY}")).bearer_auth(&token).send().await.unwrap();
+            assert_eq!(res.status().as_u16(), 200);
+            let body: serde_json::Value = res.json().await.unwrap();
+            (started.elapsed(), body)
+        };
+        let (first, body) = timed().await;
+        let mut repeats = Vec::new();
+        for _ in 0..5 {
+            repeats.push(timed().await.0);
+        }
+        repeats.sort();
+        (first, repeats[2], body["total_cost"]["amount"].as_str().unwrap().to_string())
+    });
+    let peak_rss_mib = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap()
+        .lines()
+        .find(|l| l.starts_with("VmHWM"))
+        .and_then(|l| l.split_whitespace().nth(1).and_then(|kb| kb.parse::<f64>().ok()))
+        .unwrap_or(0.0)
+        / 1024.0;
+    let _ = child.kill();
+
+    let (duck, duck_total) = duckdb(&csv);
+    println!("costd GET {QUERY}: first {:.3} s, repeated (median of 5) {:.4} s, total_cost {total}", first.as_secs_f64(), repeated.as_secs_f64());
+    println!("DuckDB equivalent SQL: {:.3} s (best of 3), total {duck_total}", duck.as_secs_f64());
+    println!(
+        "ratio costd/DuckDB = {:.2} (goal <= 1.0); costd peak RSS {peak_rss_mib:.0} MiB (goal < 1024)",
+        first.as_secs_f64() / duck.as_secs_f64()
+    );
+}
+
+/// Loads the CSV into a DuckDB database file (untimed), then times the same query as one statement.
+fn duckdb(csv: &std::path::Path) -> (Duration, String) {
+    let db = bench_dir().join("costs_2000000.duckdb");
+    let script = format!(
+        r#"
+import duckdb, os, time
+db = '{db}'
+con = duckdb.connect(db)
+con.execute('SET threads = 2')
+if not con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = 'costs'").fetchone()[0]:
+    con.execute("CREATE TABLE costs AS SELECT CAST(ChargePeriodStart AS DATE) AS accrued_at, CAST(BilledCost AS DECIMAL(38,18)) AS amount, ChargeCategory AS charge_type, ServiceName AS service, RegionId AS region FROM read_csv('{csv}')")
+q = '''
+WITH base AS (SELECT * FROM costs WHERE accrued_at BETWEEN DATE '2024-07-01' AND DATE '2024-09-30'),
+excl AS (SELECT * FROM base WHERE lower(charge_type) <> 'tax'),
+adj AS (SELECT accrued_at, CAST(amount * 0.90 AS DECIMAL(38,18)) AS amount, charge_type, service, region FROM excl),
+upd AS (SELECT accrued_at, CASE WHEN region = 'us-east-1' THEN CAST(amount * 1.1 AS DECIMAL(38,18)) ELSE amount END AS amount, charge_type, service, region FROM adj),
+months AS (SELECT CAST(m AS DATE) AS accrued_at FROM generate_series(DATE '2024-07-01', DATE '2024-09-01', INTERVAL 1 MONTH) t(m)),
+alls AS (
+  SELECT * FROM upd
+  UNION ALL SELECT accrued_at, CAST(-100 AS DECIMAL(38,18)), 'Credit', 'Support', NULL FROM months
+  UNION ALL SELECT accrued_at, CAST(250 AS DECIMAL(38,18)), 'Fee', 'MSP Fee', NULL FROM months)
+SELECT date_trunc('month', accrued_at) AS month, service, sum(amount) AS amount
+FROM alls WHERE charge_type NOT IN ('Credit', 'Refund')
+GROUP BY 1, 2 ORDER BY 1 DESC, 2
+'''
+best = None
+for _ in range(3):
+    t = time.perf_counter()
+    rows = con.execute(q).fetchall()
+    e = time.perf_counter() - t
+    best = e if best is None else min(best, e)
+print(best)
+print(sum(r[2] for r in rows))
+"#,
+        db = db.display(),
+        csv = csv.display()
+    );
+    let out = Command::new("python3").args(["-c", &script]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let mut lines = text.lines();
+    let secs: f64 = lines.next().unwrap().trim().parse().unwrap();
+    (Duration::from_secs_f64(secs), lines.next().unwrap_or("").to_string())
+}
