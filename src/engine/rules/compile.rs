@@ -141,16 +141,120 @@ fn apply_rule(ctx: &SessionContext, costs: DataFrame, step: &RuleStep, window: W
                         }
                         replace_columns(costs, replaced)?
                     }
-                    CustomStatement::InsertValues { .. } | CustomStatement::InsertSelect { .. } => {
-                        return Err(DataFusionError::NotImplemented(
-                            "custom INSERT rules are accepted but not yet applied by the costs engine".into(),
-                        ))
+                    CustomStatement::InsertValues { columns, rows } => {
+                        insert_values(ctx, costs, step, columns, rows, window, currency)?
+                    }
+                    CustomStatement::InsertSelect { columns, projection, selection, group_by, having } => {
+                        let parts = SelectParts { columns, projection, selection: selection.as_ref(), group_by, having: having.as_ref() };
+                        insert_select(costs, step, parts, window, currency)?
                     }
                 };
             }
             Ok(costs)
         }
     }
+}
+
+/// The value of a column an INSERT does not list: the rule's own line-item defaults.
+fn default_value(name: &str, step: &RuleStep, window: Window, currency: &str) -> Expr {
+    match name {
+        c::ACCRUED_AT => date_lit(step.rule.start_date.unwrap_or(window.start).max(window.start)),
+        c::AMOUNT => lit(ScalarValue::Decimal128(Some(0), 38, AMOUNT_SCALE)),
+        c::CURRENCY => lit(currency.to_string()),
+        c::CHARGE_TYPE => lit("Fee"),
+        c::RESOURCE_ID => lit(step.token.clone()),
+        "provider" => lit("billing_rule"),
+        _ => lit(ScalarValue::Null),
+    }
+}
+
+/// Inserted rows keep to the query's window and the rule's dates.
+fn keep_in_window(inserted: DataFrame, step: &RuleStep, window: Window) -> Result<DataFrame> {
+    inserted.filter(col(c::ACCRUED_AT).between(date_lit(window.start), date_lit(window.end)).and(in_rule_range(&step.rule)))
+}
+
+/// SELECT * FROM costs UNION ALL VALUES (…) — literal rows, unlisted columns from [`default_value`].
+fn insert_values(
+    ctx: &SessionContext,
+    costs: DataFrame,
+    step: &RuleStep,
+    columns: &[String],
+    rows: &[Vec<sql::Expr>],
+    window: Window,
+    currency: &str,
+) -> Result<DataFrame> {
+    let fields: Vec<(String, arrow::datatypes::DataType)> =
+        costs.schema().fields().iter().map(|f| (f.name().clone(), f.data_type().clone())).collect();
+    let mut values = Vec::with_capacity(rows.len());
+    for row in rows {
+        let mut exprs = Vec::with_capacity(fields.len());
+        for (name, ty) in &fields {
+            let value = match columns.iter().position(|c| column_of(c) == name) {
+                Some(i) => to_expr(&row[i])?,
+                None => default_value(name, step, window, currency),
+            };
+            exprs.push(cast(value, ty.clone()));
+        }
+        values.push(exprs);
+    }
+    let plan = datafusion::logical_expr::LogicalPlanBuilder::values(values)?.build()?;
+    let inserted = DataFrame::new(ctx.state(), plan);
+    let names: Vec<String> = inserted.schema().fields().iter().map(|f| f.name().clone()).collect();
+    let renamed = inserted.select(names.iter().zip(&fields).map(|(from, (to, _))| col(from.as_str()).alias(to.as_str())).collect::<Vec<_>>())?;
+    costs.union(keep_in_window(renamed, step, window)?)
+}
+
+/// The parts of a checked `INSERT INTO costs (…) SELECT …`.
+struct SelectParts<'a> {
+    columns: &'a [String],
+    projection: &'a [sql::Expr],
+    selection: Option<&'a sql::Expr>,
+    group_by: &'a [sql::Expr],
+    having: Option<&'a sql::Expr>,
+}
+
+/// SELECT * FROM costs UNION ALL (SELECT … FROM costs WHERE … GROUP BY month(accrued_at), … HAVING …):
+/// the aggregate runs per calendar month; an unlisted accrued_at is the month's 1st.
+fn insert_select(costs: DataFrame, step: &RuleStep, parts: SelectParts<'_>, window: Window, currency: &str) -> Result<DataFrame> {
+    let fields: Vec<(String, arrow::datatypes::DataType)> =
+        costs.schema().fields().iter().map(|f| (f.name().clone(), f.data_type().clone())).collect();
+    let month = cast(
+        f::date_trunc(lit("month"), cast(col(c::ACCRUED_AT), arrow::datatypes::DataType::Timestamp(arrow::datatypes::TimeUnit::Second, None))),
+        arrow::datatypes::DataType::Date32,
+    );
+    let mut source = costs.clone().filter(in_rule_range(&step.rule))?;
+    if let Some(cond) = parts.selection {
+        source = source.filter(to_expr(cond)?)?;
+    }
+    let mut group_exprs = vec![month.alias("__month")];
+    for (i, g) in parts.group_by.iter().enumerate() {
+        // A grouped column keeps its name, so the SELECT list can name it.
+        let name = match g {
+            sql::Expr::Identifier(id) => column_of(&id.value.to_ascii_lowercase()).to_string(),
+            sql::Expr::CompoundIdentifier(ids) => column_of(&ids.last().map(|i| i.value.to_ascii_lowercase()).unwrap_or_default()).to_string(),
+            _ => format!("__group{i}"),
+        };
+        group_exprs.push(to_expr(g)?.alias(name));
+    }
+    let mut aggs = Vec::new();
+    let projection = parts.projection.iter().map(|p| to_expr_over_groups(p, &mut aggs)).collect::<Result<Vec<_>>>()?;
+    let having = parts.having.map(|h| to_expr_over_groups(h, &mut aggs)).transpose()?;
+    let mut grouped = source.aggregate(group_exprs, aggs)?;
+    if let Some(h) = having {
+        grouped = grouped.filter(h)?;
+    }
+    let exprs: Vec<Expr> = fields
+        .iter()
+        .map(|(name, ty)| {
+            let value = match parts.columns.iter().position(|c| column_of(c) == name) {
+                Some(i) => projection[i].clone(),
+                None if name == c::ACCRUED_AT => col("__month"),
+                None => default_value(name, step, window, currency),
+            };
+            cast(value, ty.clone()).alias(name.as_str())
+        })
+        .collect();
+    costs.union(keep_in_window(grouped.select(exprs)?, step, window)?)
 }
 
 /// Re-projects every column, replacing the named ones (all computed from the row before the change, as an
@@ -230,6 +334,16 @@ fn union_line_items(
 
 /// A checked custom-SQL expression as a DataFusion expression.
 pub fn to_expr(e: &sql::Expr) -> Result<Expr> {
+    convert(e, &mut Vec::new(), false)
+}
+
+/// Like [`to_expr`], but each aggregate call becomes a reference to a column `__aggN`, and the aggregate
+/// itself (aliased `__aggN`) is pushed to `aggs` for the Aggregate step underneath.
+fn to_expr_over_groups(e: &sql::Expr, aggs: &mut Vec<Expr>) -> Result<Expr> {
+    convert(e, aggs, true)
+}
+
+fn convert(e: &sql::Expr, aggs: &mut Vec<Expr>, allow_aggs: bool) -> Result<Expr> {
     let unsupported = |what: &dyn std::fmt::Display| DataFusionError::Plan(format!("cannot compile {what}"));
     Ok(match e {
         sql::Expr::Identifier(id) => col(column_of(&id.value.to_ascii_lowercase())),
@@ -248,7 +362,7 @@ pub fn to_expr(e: &sql::Expr) -> Result<Expr> {
             sql::Value::Null => lit(ScalarValue::Null),
             other => return Err(unsupported(other)),
         },
-        sql::Expr::Nested(inner) => to_expr(inner)?,
+        sql::Expr::Nested(inner) => convert(inner, aggs, allow_aggs)?,
         sql::Expr::BinaryOp { left, op, right } => {
             let op = match op {
                 BinaryOperator::Plus => Operator::Plus,
@@ -266,18 +380,18 @@ pub fn to_expr(e: &sql::Expr) -> Result<Expr> {
                 BinaryOperator::Or => Operator::Or,
                 other => return Err(unsupported(other)),
             };
-            binary_expr(to_expr(left)?, op, to_expr(right)?)
+            binary_expr(convert(left, aggs, allow_aggs)?, op, convert(right, aggs, allow_aggs)?)
         }
         sql::Expr::UnaryOp { op, expr } => match op {
-            UnaryOperator::Not => to_expr(expr)?.not(),
-            UnaryOperator::Minus => Expr::Negative(Box::new(to_expr(expr)?)),
-            UnaryOperator::Plus => to_expr(expr)?,
+            UnaryOperator::Not => convert(expr, aggs, allow_aggs)?.not(),
+            UnaryOperator::Minus => Expr::Negative(Box::new(convert(expr, aggs, allow_aggs)?)),
+            UnaryOperator::Plus => convert(expr, aggs, allow_aggs)?,
             other => return Err(unsupported(other)),
         },
-        sql::Expr::IsNull(inner) => to_expr(inner)?.is_null(),
-        sql::Expr::IsNotNull(inner) => to_expr(inner)?.is_not_null(),
+        sql::Expr::IsNull(inner) => convert(inner, aggs, allow_aggs)?.is_null(),
+        sql::Expr::IsNotNull(inner) => convert(inner, aggs, allow_aggs)?.is_not_null(),
         sql::Expr::Like { negated, expr, pattern, .. } => {
-            let like = to_expr(expr)?.like(to_expr(pattern)?);
+            let like = convert(expr, aggs, allow_aggs)?.like(convert(pattern, aggs, allow_aggs)?);
             if *negated {
                 like.not()
             } else {
@@ -285,10 +399,10 @@ pub fn to_expr(e: &sql::Expr) -> Result<Expr> {
             }
         }
         sql::Expr::InList { expr, list, negated } => {
-            to_expr(expr)?.in_list(list.iter().map(to_expr).collect::<Result<Vec<_>>>()?, *negated)
+            convert(expr, aggs, allow_aggs)?.in_list(list.iter().map(|x| convert(x, aggs, allow_aggs)).collect::<Result<Vec<_>>>()?, *negated)
         }
         sql::Expr::Between { expr, negated, low, high } => {
-            let between = to_expr(expr)?.between(to_expr(low)?, to_expr(high)?);
+            let between = convert(expr, aggs, allow_aggs)?.between(convert(low, aggs, allow_aggs)?, convert(high, aggs, allow_aggs)?);
             if *negated {
                 between.not()
             } else {
@@ -296,36 +410,60 @@ pub fn to_expr(e: &sql::Expr) -> Result<Expr> {
             }
         }
         sql::Expr::Case { operand, conditions, else_result } => {
-            let mut arms = conditions.iter();
-            let first = arms.next().ok_or_else(|| unsupported(&"CASE without WHEN"))?;
-            let cond = |w: &sql::Expr| -> Result<Expr> {
-                Ok(match operand {
-                    Some(o) => to_expr(o)?.eq(to_expr(w)?),
-                    None => to_expr(w)?,
-                })
+            let operand = match operand {
+                Some(o) => Some(convert(o, aggs, allow_aggs)?),
+                None => None,
             };
-            let mut builder = when(cond(&first.condition)?, to_expr(&first.result)?);
-            for arm in arms {
-                builder = builder.when(cond(&arm.condition)?, to_expr(&arm.result)?);
+            let mut arms = Vec::with_capacity(conditions.len());
+            for w in conditions {
+                let c = convert(&w.condition, aggs, allow_aggs)?;
+                let c = match &operand {
+                    Some(o) => o.clone().eq(c),
+                    None => c,
+                };
+                arms.push((c, convert(&w.result, aggs, allow_aggs)?));
+            }
+            let mut arms = arms.into_iter();
+            let (c0, r0) = arms.next().ok_or_else(|| unsupported(&"CASE without WHEN"))?;
+            let mut builder = when(c0, r0);
+            for (c, r) in arms {
+                builder = builder.when(c, r);
             }
             match else_result {
-                Some(e) => builder.otherwise(to_expr(e)?)?,
+                Some(e) => builder.otherwise(convert(e, aggs, allow_aggs)?)?,
                 None => builder.end()?,
             }
         }
         sql::Expr::Function(func) => {
             let name = func.name.to_string().to_ascii_uppercase();
-            let args: Vec<Expr> = match &func.args {
-                sql::FunctionArguments::List(list) => list
-                    .args
-                    .iter()
-                    .map(|a| match a {
-                        sql::FunctionArg::Unnamed(sql::FunctionArgExpr::Expr(e)) => to_expr(e),
-                        other => Err(unsupported(other)),
-                    })
-                    .collect::<Result<_>>()?,
-                _ => Vec::new(),
-            };
+            let is_aggregate = matches!(name.as_str(), "SUM" | "COUNT" | "MIN" | "MAX");
+            if is_aggregate && !allow_aggs {
+                return Err(unsupported(&name));
+            }
+            let mut args: Vec<Expr> = Vec::new();
+            if let sql::FunctionArguments::List(list) = &func.args {
+                for a in &list.args {
+                    match a {
+                        // Inside an aggregate the arguments are row-level expressions.
+                        sql::FunctionArg::Unnamed(sql::FunctionArgExpr::Expr(e)) => args.push(convert(e, aggs, allow_aggs && !is_aggregate)?),
+                        sql::FunctionArg::Unnamed(sql::FunctionArgExpr::Wildcard) => args.push(lit(1i64)),
+                        other => return Err(unsupported(other)),
+                    }
+                }
+            }
+            if is_aggregate {
+                use datafusion::functions_aggregate::expr_fn as agg;
+                let arg = args.into_iter().next().ok_or_else(|| unsupported(&name))?;
+                let call = match name.as_str() {
+                    "SUM" => agg::sum(arg),
+                    "COUNT" => agg::count(arg),
+                    "MIN" => agg::min(arg),
+                    _ => agg::max(arg),
+                };
+                let alias = format!("__agg{}", aggs.len());
+                aggs.push(call.alias(alias.as_str()));
+                return Ok(col(alias.as_str()));
+            }
             let mut args = args.into_iter();
             match name.as_str() {
                 "COALESCE" => f::coalesce(args.collect()),
@@ -337,4 +475,138 @@ pub fn to_expr(e: &sql::Expr) -> Result<Expr> {
         }
         other => return Err(unsupported(other)),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::billing_rule::RuleFields;
+    use arrow::array::AsArray;
+    use arrow::datatypes::{Date32Type, Decimal128Type};
+    use serde_json::json;
+
+    const ONE: i128 = 1_000_000_000_000_000_000;
+
+    /// A small costs table: July EC2 100 (us-east-1) and Tax 10; August S3 50 (eu-west-1).
+    fn table(ctx: &SessionContext, amounts: [i128; 3]) -> DataFrame {
+        let d = |s: &str| days_since_epoch(NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap());
+        let text = |v: [Option<&str>; 3]| Arc::new(StringArray::from(v.to_vec())) as ArrayRef;
+        let schema = crate::engine::schema::cost_schema();
+        let columns: Vec<ArrayRef> = schema
+            .fields()
+            .iter()
+            .map(|f| match f.name().as_str() {
+                c::ACCRUED_AT => Arc::new(Date32Array::from(vec![d("2024-07-05"), d("2024-07-10"), d("2024-08-01")])) as ArrayRef,
+                c::AMOUNT => Arc::new(Decimal128Array::from(amounts.to_vec()).with_precision_and_scale(38, 18).unwrap()) as ArrayRef,
+                c::CURRENCY => text([Some("USD"); 3]),
+                c::CHARGE_TYPE => text([Some("Usage"), Some("Tax"), Some("Usage")]),
+                c::SERVICE => text([Some("EC2"), Some("EC2"), Some("S3")]),
+                c::REGION => text([Some("us-east-1"), Some("us-east-1"), Some("eu-west-1")]),
+                _ => arrow::array::new_null_array(f.data_type(), 3),
+            })
+            .collect();
+        let batch = RecordBatch::try_new(schema, columns).unwrap();
+        ctx.read_batch(batch).unwrap().with_column("provider", lit("custom_provider")).unwrap()
+    }
+
+    fn step(body: serde_json::Value) -> RuleStep {
+        let rule = RuleDefinition::try_from(serde_json::from_value::<RuleFields>(body).unwrap()).unwrap();
+        RuleStep { token: "bllng_rule_test".into(), rule }
+    }
+
+    /// (date, charge_type, service, amount) rows after the rules, sorted.
+    async fn run_with(amounts: [i128; 3], rules: Vec<RuleStep>) -> Vec<(String, String, String, i128)> {
+        let ctx = SessionContext::new();
+        let window = Window {
+            start: NaiveDate::from_ymd_opt(2024, 7, 1).unwrap(),
+            end: NaiveDate::from_ymd_opt(2024, 8, 31).unwrap(),
+        };
+        let df = apply_rules(&ctx, table(&ctx, amounts), &rules, window, "USD").unwrap();
+        let mut out = Vec::new();
+        for b in df.collect().await.unwrap() {
+            let dates = b.column_by_name(c::ACCRUED_AT).unwrap().as_primitive::<Date32Type>();
+            let amounts = b.column_by_name(c::AMOUNT).unwrap().as_primitive::<Decimal128Type>();
+            let types = arrow::compute::cast(b.column_by_name(c::CHARGE_TYPE).unwrap(), &arrow::datatypes::DataType::Utf8).unwrap();
+            let services = arrow::compute::cast(b.column_by_name(c::SERVICE).unwrap(), &arrow::datatypes::DataType::Utf8).unwrap();
+            for i in 0..b.num_rows() {
+                out.push((
+                    crate::engine::ingest::parse::date_from_days(dates.value(i)).to_string(),
+                    types.as_string::<i32>().value(i).to_string(),
+                    services.as_string::<i32>().value(i).to_string(),
+                    amounts.value(i),
+                ));
+            }
+        }
+        out.sort();
+        out
+    }
+
+    async fn run(rules: Vec<RuleStep>) -> Vec<(String, String, String, i128)> {
+        run_with([100 * ONE, 10 * ONE, 50 * ONE], rules).await
+    }
+
+    fn r(d: &str, t: &str, s: &str, a: i128) -> (String, String, String, i128) {
+        (d.into(), t.into(), s.into(), a)
+    }
+
+    #[tokio::test]
+    async fn an_exclusion_removes_its_charge_type_within_its_dates() {
+        let all = run(vec![step(json!({"type": "exclusion", "title": "t", "charge_type": "TAX"}))]).await;
+        assert_eq!(all, vec![r("2024-07-05", "Usage", "EC2", 100 * ONE), r("2024-08-01", "Usage", "S3", 50 * ONE)]);
+        let bounded = run(vec![step(json!({"type": "exclusion", "title": "t", "charge_type": "Tax", "end_date": "2024-07-06"}))]).await;
+        assert_eq!(bounded.len(), 3, "the Tax row of 07-10 is after the rule's end");
+    }
+
+    #[tokio::test]
+    async fn an_adjustment_shows_its_percentage_and_rounds_half_away_from_zero() {
+        let got = run(vec![step(json!({"type": "adjustment", "title": "t", "percentage": 75}))]).await;
+        assert_eq!(got.iter().map(|x| x.3).collect::<Vec<_>>(), vec![75 * ONE, 75 * ONE / 10, 375 * ONE / 10]);
+        // 1.000000000000000005 × 50% = 0.5000000000000000025 → 0.500000000000000003
+        let got = run_with([ONE + 5, ONE, ONE], vec![step(json!({"type": "adjustment", "title": "t", "percentage": 50}))]).await;
+        assert_eq!(got[0].3, ONE / 2 + 3);
+    }
+
+    #[tokio::test]
+    async fn a_custom_update_changes_only_rows_matching_its_where() {
+        let got = run(vec![step(json!({"type": "custom", "title": "t",
+            "sql_query": "UPDATE costs SET amount = amount * 2, service = 'S3 (doubled)' WHERE service = 'S3'"}))])
+        .await;
+        assert_eq!(got[2], r("2024-08-01", "Usage", "S3 (doubled)", 100 * ONE));
+        assert_eq!(got[0].3, 100 * ONE);
+    }
+
+    #[tokio::test]
+    async fn credits_and_charges_add_one_line_item_per_covered_month() {
+        let got = run(vec![
+            step(json!({"type": "credit", "title": "c", "service": "Support", "category": "Credit", "sub_category": "M",
+                "amount": 10, "start_date": "2024-07-01"})),
+            step(json!({"type": "charge", "title": "f", "service": "MSP", "category": "Fee", "sub_category": "M",
+                "amount": -5, "start_date": "2024-07-01", "end_date": "2024-07-31"})),
+        ])
+        .await;
+        let inserted: Vec<_> = got.into_iter().filter(|x| x.2 == "Support" || x.2 == "MSP").collect();
+        assert_eq!(
+            inserted,
+            vec![r("2024-07-01", "Credit", "Support", -10 * ONE), r("2024-07-01", "Fee", "MSP", 5 * ONE), r("2024-08-01", "Credit", "Support", -10 * ONE)]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_custom_insert_values_adds_its_rows() {
+        let got = run(vec![step(json!({"type": "custom", "title": "t",
+            "sql_query": "INSERT INTO costs (accrued_at, amount, service) VALUES ('2024-07-15', 42.5, 'Setup'), ('2025-01-01', 1, 'Later')"}))])
+        .await;
+        assert!(got.contains(&r("2024-07-15", "Fee", "Setup", 425 * ONE / 10)), "{got:?}");
+        assert_eq!(got.len(), 4, "the 2025 row is outside the query's window");
+    }
+
+    #[tokio::test]
+    async fn a_custom_insert_select_aggregates_per_calendar_month() {
+        let got = run(vec![step(json!({"type": "custom", "title": "t",
+            "sql_query": "INSERT INTO costs (service, amount) SELECT 'Support', SUM(amount) * 0.1 FROM costs WHERE cost_type = 'Usage'"}))])
+        .await;
+        let support: Vec<_> = got.into_iter().filter(|x| x.2 == "Support").collect();
+        // July: 100 × 0.1 (the Tax row is not Usage); August: 50 × 0.1.
+        assert_eq!(support, vec![r("2024-07-01", "Fee", "Support", 10 * ONE), r("2024-08-01", "Fee", "Support", 5 * ONE)]);
+    }
 }

@@ -345,6 +345,22 @@ fn check_select(select: &Select, columns: Vec<String>) -> Result<CustomStatement
     if let Some(h) = &select.having {
         check_expr(h, with_aggregates)?;
     }
+    // Outside an aggregate, the SELECT list may only name columns it groups by (per month, per group).
+    let grouped: Vec<String> = group_by
+        .iter()
+        .filter_map(|g| match g {
+            Expr::Identifier(id) => Some(id.value.to_ascii_lowercase()),
+            Expr::CompoundIdentifier(ids) => ids.last().map(|i| i.value.to_ascii_lowercase()),
+            _ => None,
+        })
+        .collect();
+    for e in projection.iter().chain(select.having.iter()) {
+        let mut bare = Vec::new();
+        bare_columns(e, &mut bare);
+        if let Some(c) = bare.iter().find(|c| !grouped.contains(c)) {
+            return refuse(format!("{c} must be inside SUM/COUNT/MIN/MAX or listed in GROUP BY"));
+        }
+    }
     Ok(CustomStatement::InsertSelect {
         columns,
         projection,
@@ -352,6 +368,51 @@ fn check_select(select: &Select, columns: Vec<String>) -> Result<CustomStatement
         group_by,
         having: select.having.clone(),
     })
+}
+
+/// Column names referenced outside any aggregate call.
+fn bare_columns(e: &Expr, out: &mut Vec<String>) {
+    match e {
+        Expr::Identifier(id) => out.push(id.value.to_ascii_lowercase()),
+        Expr::CompoundIdentifier(ids) => out.extend(ids.last().map(|i| i.value.to_ascii_lowercase())),
+        Expr::Function(f) if AGGREGATES.contains(&f.name.to_string().to_ascii_uppercase().as_str()) => {}
+        Expr::Function(f) => {
+            if let FunctionArguments::List(list) = &f.args {
+                for a in &list.args {
+                    if let FunctionArg::Unnamed(FunctionArgExpr::Expr(inner)) = a {
+                        bare_columns(inner, out);
+                    }
+                }
+            }
+        }
+        Expr::BinaryOp { left, right, .. } => {
+            bare_columns(left, out);
+            bare_columns(right, out);
+        }
+        Expr::UnaryOp { expr, .. } | Expr::Nested(expr) | Expr::IsNull(expr) | Expr::IsNotNull(expr) => bare_columns(expr, out),
+        Expr::Like { expr, pattern, .. } => {
+            bare_columns(expr, out);
+            bare_columns(pattern, out);
+        }
+        Expr::InList { expr, list, .. } => {
+            bare_columns(expr, out);
+            list.iter().for_each(|x| bare_columns(x, out));
+        }
+        Expr::Between { expr, low, high, .. } => {
+            bare_columns(expr, out);
+            bare_columns(low, out);
+            bare_columns(high, out);
+        }
+        Expr::Case { operand, conditions, else_result } => {
+            operand.iter().for_each(|o| bare_columns(o, out));
+            for w in conditions {
+                bare_columns(&w.condition, out);
+                bare_columns(&w.result, out);
+            }
+            else_result.iter().for_each(|x| bare_columns(x, out));
+        }
+        _ => {}
+    }
 }
 
 /// What an expression may contain where it stands.
@@ -566,6 +627,12 @@ mod tests {
         assert!(err("INSERT INTO costs (amount) VALUES (amount)").contains("VALUES cannot refer"));
         assert!(err("INSERT INTO costs (amount, service) VALUES (1)").contains("1 values for 2 columns"));
         assert!(err("INSERT INTO costs VALUES (1)").contains("must list its columns"));
+    }
+
+    #[test]
+    fn insert_select_may_only_name_grouped_columns_outside_aggregates() {
+        assert!(err("INSERT INTO costs (service, amount) SELECT service, SUM(amount) FROM costs").contains("service must be inside"));
+        CustomSql::parse("INSERT INTO costs (service, amount) SELECT service, SUM(amount) FROM costs GROUP BY service").unwrap();
     }
 
     #[test]
