@@ -90,8 +90,10 @@ pub fn parse_params(raw: &str) -> Result<Params, Vec<String>> {
                         if !list.iter().any(|x| x == g) {
                             list.push(g.to_string());
                         }
-                    } else if g == "tagged" || g.starts_with("tag:") {
-                        errors.push(format!("groupings: {g} is not supported yet"));
+                    } else if g == "tagged" || g.strip_prefix("tag:").is_some_and(|k| !k.is_empty()) {
+                        if !list.iter().any(|x| x == g) {
+                            list.push(g.to_string());
+                        }
                     } else {
                         let valid: Vec<&str> = GROUPINGS.iter().map(|(n, _)| *n).collect();
                         errors.push(format!("groupings: unknown grouping {g:?}; valid: {}", valid.join(", ")));

@@ -197,8 +197,14 @@ pub async fn run(source: &CostSource, query: &CostQuery) -> Result<CostResult, C
     };
     let mut group_exprs = vec![bin.alias("bin")];
     for g in &query.groupings {
-        let column = GROUPINGS.iter().find(|(name, _)| name == g).map(|(_, col)| *col).unwrap_or(c::SERVICE);
-        group_exprs.push(col(column).alias(format!("g_{g}")));
+        let expr = if g == "tagged" {
+            super::tags::tagged()
+        } else if let Some(key) = g.strip_prefix("tag:") {
+            super::tags::tag_value(key)
+        } else {
+            col(GROUPINGS.iter().find(|(name, _)| name == g).map(|(_, col)| *col).unwrap_or(c::SERVICE))
+        };
+        group_exprs.push(expr.alias(format!("g_{g}")));
     }
     group_exprs.push(col(c::CURRENCY).alias("cur"));
     let mut sort: Vec<SortExpr> = vec![col("bin").sort(!query.descending, false)];

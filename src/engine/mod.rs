@@ -7,5 +7,6 @@ pub mod costs;
 pub mod ingest;
 pub mod rules;
 pub mod schema;
+pub mod tags;
 pub mod uploads;
 pub mod vql;

@@ -36,7 +36,7 @@ fn field(name: &str) -> Option<(&'static str, bool)> {
 }
 
 const FIELDS: &str = "costs.provider, costs.service, costs.region, costs.account_id, costs.provider_account_id, \
-                      costs.category, costs.subcategory, costs.resource_id, costs.charge_type";
+                      costs.category, costs.subcategory, costs.resource_id, costs.charge_type, tags.name, tags.value";
 
 /// Parses and compiles a filter.
 pub fn compile(filter: &str) -> Result<Expr, String> {
@@ -98,7 +98,75 @@ fn check_not_mixed(op: &BinaryOperator, side: &sql::Expr) -> Result<(), String> 
     Ok(())
 }
 
+/// `tags.name` or `tags.value`, if `e` names one.
+fn tag_field(e: &sql::Expr) -> Option<&'static str> {
+    let sql::Expr::CompoundIdentifier(ids) = e else { return None };
+    let names: Vec<&str> = ids.iter().map(|i| i.value.as_str()).collect();
+    match names.as_slice() {
+        ["tags", "name"] | ["costs", "tags", "name"] => Some("name"),
+        ["tags", "value"] | ["costs", "tags", "value"] => Some("value"),
+        _ => None,
+    }
+}
+
+/// `tags.name = 'k'` / `tags.value = 'v'` as (field, value).
+fn tag_comparison(e: &sql::Expr) -> Option<(&'static str, String)> {
+    let sql::Expr::BinaryOp { left, op: BinaryOperator::Eq, right } = e else { return None };
+    let field = tag_field(left)?;
+    string(right).ok().map(|v| (field, v))
+}
+
+fn tag_expr(e: &sql::Expr) -> Option<Result<Expr, String>> {
+    use super::tags::{has_tag, untagged};
+    match e {
+        sql::Expr::BinaryOp { left, op: BinaryOperator::And, right } => {
+            // `tags.name = 'k' AND tags.value = 'v'` is one tag, k = v.
+            match (tag_comparison(left), tag_comparison(right)) {
+                (Some(("name", k)), Some(("value", v))) | (Some(("value", v)), Some(("name", k))) => {
+                    Some(Ok(has_tag(Some(&k), Some(&v))))
+                }
+                _ => None,
+            }
+        }
+        sql::Expr::BinaryOp { left, op, right } if tag_field(left).is_some() => {
+            let field = tag_field(left).expect("checked");
+            let negate = match op {
+                BinaryOperator::Eq => false,
+                BinaryOperator::NotEq => true,
+                other => return Some(Err(format!("filter: tags.{field} supports = and != only, not {other}"))),
+            };
+            let cond = match right.as_ref() {
+                sql::Expr::Value(v) if v.value == sql::Value::Null && field == "name" => Ok(untagged()),
+                _ => string(right).map(|v| if field == "name" { has_tag(Some(&v), None) } else { has_tag(None, Some(&v)) }),
+            };
+            Some(cond.map(|c| if negate { c.not() } else { c }))
+        }
+        sql::Expr::InList { expr, list, negated } => {
+            let sql::Expr::Tuple(fields) = expr.as_ref() else { return None };
+            if fields.len() != 2 || tag_field(&fields[0]) != Some("name") || tag_field(&fields[1]) != Some("value") {
+                return Some(Err(format!("filter: a tuple IN takes (tags.name, tags.value), near `{e}`")));
+            }
+            let mut any = Vec::new();
+            for item in list {
+                let sql::Expr::Tuple(pair) = item else {
+                    return Some(Err(format!("filter: expected ('name', 'value') pairs near `{item}`")));
+                };
+                match (pair.first().map(string), pair.get(1).map(string), pair.len()) {
+                    (Some(Ok(k)), Some(Ok(v)), 2) => any.push(has_tag(Some(&k), Some(&v))),
+                    _ => return Some(Err(format!("filter: expected ('name', 'value') pairs near `{item}`"))),
+                }
+            }
+            let cond = any.into_iter().reduce(|a, b| a.or(b))?;
+            Some(Ok(if *negated { cond.not() } else { cond }))
+        }
+        _ => None,
+    }
+}
+
 fn to_expr(e: &sql::Expr) -> Result<Expr, String> {
+    if let Some(tag) = tag_expr(e) {
+        return tag;
+    }
     match e {
         sql::Expr::Nested(inner) => to_expr(inner),
         sql::Expr::UnaryOp { op: UnaryOperator::Not, expr } => Ok(to_expr(expr)?.not()),
@@ -158,6 +226,9 @@ mod tests {
             "costs.service = 'EC2' AND costs.region IN ('us-east-1', 'eu-west-1')",
             "(costs.service LIKE '%S3%' OR costs.service ~* 'lambda') AND costs.charge_type != 'Tax'",
             "NOT (costs.account_id = '1')",
+            "tags.name = 'env' AND tags.value = 'prod'",
+            "(tags.name, tags.value) IN (('env', 'prod'), ('team', 'web'))",
+            "tags.name = NULL",
             "costs.region NOT IN ('x') AND costs.resource_id NOT LIKE 'i-%'",
         ] {
             compile(f).unwrap_or_else(|e| panic!("{f}: {e}"));

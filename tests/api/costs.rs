@@ -10,6 +10,8 @@ on_both_stores!(
     a_managed_account_sees_its_costs_with_its_rules_applied_in_order,
     bad_costs_parameters_are_400_saying_what_is_wrong,
     costs_page_with_links,
+    tags_group_and_filter_costs,
+    managed_accounts_never_see_each_others_costs,
 );
 
 const A: &str = "ChargeCategory,ChargePeriodStart,BilledCost,ServiceName,RegionId,SubAccountId
@@ -171,4 +173,64 @@ async fn costs_page_with_links(app: TestApp) {
     assert_eq!(res.body["total_cost"]["amount"], "1360.0", "the total covers every page");
     assert_eq!(res.body["links"]["next"], Value::Null);
     assert!(res.body["links"]["prev"].as_str().unwrap().contains("page=1"));
+}
+
+async fn tags_group_and_filter_costs(app: TestApp) {
+    let integration = app.create_integration("Tagged").await["token"].as_str().unwrap().to_string();
+    let csv = "ChargeCategory,ChargePeriodStart,BilledCost,ServiceName,Tags\n\
+               Usage,2024-07-05,10,EC2,\"{\"\"env\"\": \"\"prod\"\"}\"\n\
+               Usage,2024-07-06,5,EC2,\"{\"\"env\"\": \"\"dev\"\", \"\"team\"\": \"\"web\"\"}\"\n\
+               Usage,2024-07-07,1,EC2,NULL\n";
+    assert_eq!(app.upload(&integration, "t.csv", csv.as_bytes().to_vec()).await.status, 201);
+    let q = "start_date=2024-07-01&end_date=2024-07-31&date_bin=month";
+
+    let res = app.get(&format!("/v2/costs?{q}&groupings=tag:env")).await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    let mut by_env: Vec<(String, String)> = res.body["costs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["tag:env"].as_str().unwrap_or("(none)").to_string(), r["amount"].as_str().unwrap().to_string()))
+        .collect();
+    by_env.sort();
+    assert_eq!(by_env, vec![("(none)".into(), "1.0".into()), ("dev".into(), "5.0".into()), ("prod".into(), "10.0".into())]);
+
+    let res = app.get(&format!("/v2/costs?{q}&groupings=tagged&order=asc")).await;
+    let tagged: Vec<(String, String)> = res.body["costs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["tagged"].as_str().unwrap().to_string(), r["amount"].as_str().unwrap().to_string()))
+        .collect();
+    assert!(tagged.contains(&("true".into(), "15.0".into())) && tagged.contains(&("false".into(), "1.0".into())), "{tagged:?}");
+
+    for (filter, total) in [
+        ("tags.name = 'env' AND tags.value = 'prod'", "10.0"),
+        ("(tags.name, tags.value) IN (('env', 'prod'), ('team', 'web'))", "15.0"),
+        ("tags.name = NULL", "1.0"),
+        ("tags.name = 'team'", "5.0"),
+    ] {
+        let encoded: String = form_urlencoded::byte_serialize(filter.as_bytes()).collect();
+        let res = app.get(&format!("/v2/costs?{q}&filter={encoded}")).await;
+        assert_eq!(res.body["total_cost"]["amount"], total, "{filter}: {}", res.text);
+    }
+}
+
+async fn managed_accounts_never_see_each_others_costs(app: TestApp) {
+    let (a, b) = arrange(&app).await;
+    let mut tokens = Vec::new();
+    for (name, integration) in [("A", &a), ("B", &b)] {
+        let m = app
+            .post("/v2/managed_accounts", json!({"name": name, "contact_email": "ops@x.io", "access_credential_tokens": [integration]}))
+            .await;
+        let account = app.store.get_account(m.body["token"].as_str().unwrap()).await.unwrap().unwrap();
+        tokens.push(app.mint(&account, "read").await);
+    }
+    let total = |token: String| {
+        let app = &app;
+        async move { app.send(reqwest::Method::GET, &format!("/v2/costs?{RANGE}"), Some(&token), None).await.body["total_cost"]["amount"].clone() }
+    };
+    // A: 100 + 50 + 10 + 200 = 360 (its credit hidden); B: 1000.
+    assert_eq!(total(tokens[0].clone()).await, "360.0");
+    assert_eq!(total(tokens[1].clone()).await, "1000.0");
 }

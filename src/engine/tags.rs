@@ -1,0 +1,103 @@
+//! Tags: each cost row keeps its FOCUS Tags object as JSON text; these scalar functions read it for
+//! `tag:<key>` groupings, the `tagged` grouping and VQL's `tags.name` / `tags.value` conditions.
+
+use std::sync::{Arc, OnceLock};
+
+use arrow::array::{Array, AsArray, BooleanArray, StringArray};
+use arrow::datatypes::DataType;
+use datafusion::logical_expr::{col, create_udf, lit, ColumnarValue, Expr, ScalarUDF, Volatility};
+use serde_json::{Map, Value};
+
+use super::schema::col as c;
+
+fn object(text: &str) -> Option<Map<String, Value>> {
+    serde_json::from_str::<Map<String, Value>>(text).ok()
+}
+
+fn as_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// `tag_value(tags, key)`: the row's value of tag `key`, or null.
+fn tag_value_udf() -> &'static ScalarUDF {
+    static UDF: OnceLock<ScalarUDF> = OnceLock::new();
+    UDF.get_or_init(|| {
+        create_udf(
+            "tag_value",
+            vec![DataType::Utf8, DataType::Utf8],
+            DataType::Utf8,
+            Volatility::Immutable,
+            Arc::new(|args: &[ColumnarValue]| {
+                let arrays = ColumnarValue::values_to_arrays(args)?;
+                let tags = arrays[0].as_string::<i32>();
+                let keys = arrays[1].as_string::<i32>();
+                let out: StringArray = (0..tags.len())
+                    .map(|i| {
+                        if tags.is_null(i) || keys.is_null(i) {
+                            return None;
+                        }
+                        object(tags.value(i)).and_then(|m| m.get(keys.value(i)).map(as_text))
+                    })
+                    .collect();
+                Ok(ColumnarValue::Array(Arc::new(out)))
+            }),
+        )
+    })
+}
+
+/// `tag_match(tags, name, value)`: the row has a tag `name` (any name when null) whose value is `value`
+/// (any value when null).
+fn tag_match_udf() -> &'static ScalarUDF {
+    static UDF: OnceLock<ScalarUDF> = OnceLock::new();
+    UDF.get_or_init(|| {
+        create_udf(
+            "tag_match",
+            vec![DataType::Utf8, DataType::Utf8, DataType::Utf8],
+            DataType::Boolean,
+            Volatility::Immutable,
+            Arc::new(|args: &[ColumnarValue]| {
+                let arrays = ColumnarValue::values_to_arrays(args)?;
+                let (tags, names, values) =
+                    (arrays[0].as_string::<i32>(), arrays[1].as_string::<i32>(), arrays[2].as_string::<i32>());
+                let out: BooleanArray = (0..tags.len())
+                    .map(|i| {
+                        let Some(m) = (!tags.is_null(i)).then(|| object(tags.value(i))).flatten() else {
+                            return Some(false);
+                        };
+                        let name = (!names.is_null(i)).then(|| names.value(i));
+                        let value = (!values.is_null(i)).then(|| values.value(i));
+                        Some(m.iter().any(|(k, v)| name.is_none_or(|n| n == k) && value.is_none_or(|want| want == as_text(v))))
+                    })
+                    .collect();
+                Ok(ColumnarValue::Array(Arc::new(out)))
+            }),
+        )
+    })
+}
+
+/// The value of tag `key` (for a `tag:<key>` grouping).
+pub fn tag_value(key: &str) -> Expr {
+    tag_value_udf().call(vec![col(c::TAGS), lit(key.to_string())])
+}
+
+/// `'true'` when the row has at least one tag, else `'false'` (the `tagged` grouping).
+pub fn tagged() -> Expr {
+    let has = tag_match_udf().call(vec![col(c::TAGS), lit(datafusion::common::ScalarValue::Utf8(None)), lit(datafusion::common::ScalarValue::Utf8(None))]);
+    datafusion::logical_expr::when(has, lit("true")).otherwise(lit("false")).expect("a valid CASE")
+}
+
+/// Rows with a tag `name` whose value is `value` (either may be `None`: any).
+pub fn has_tag(name: Option<&str>, value: Option<&str>) -> Expr {
+    let text = |v: Option<&str>| lit(datafusion::common::ScalarValue::Utf8(v.map(str::to_string)));
+    tag_match_udf().call(vec![col(c::TAGS), text(name), text(value)])
+}
+
+/// Rows with no tags at all (`tags.name = NULL`).
+pub fn untagged() -> Expr {
+    use std::ops::Not;
+    has_tag(None, None).not()
+}
+
