@@ -128,7 +128,11 @@ fn main() {
     let _ = child.kill();
 
     let (duck, duck_total) = duckdb(&csv);
-    println!("costd GET {QUERY}: first {:.3} s, repeated (median of 5) {:.4} s, total_cost {total}", first.as_secs_f64(), repeated.as_secs_f64());
+    println!(
+        "costd GET {QUERY}: first {:.3} s, repeated (median of 5) {:.4} s, total_cost {total}",
+        first.as_secs_f64(),
+        repeated.as_secs_f64()
+    );
     println!("DuckDB equivalent SQL: {:.3} s (best of 3), total {duck_total}", duck.as_secs_f64());
     println!(
         "ratio costd/DuckDB = {:.2} (goal <= 1.0); costd peak RSS {peak_rss_mib:.0} MiB (goal < 1024)",

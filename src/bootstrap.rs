@@ -64,8 +64,7 @@ pub async fn bootstrap_if_empty(store: &dyn Store, data_dir: &Path) -> anyhow::R
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("failed to create the data dir {}", data_dir.display()))?;
     let token_file = data_dir.join("bootstrap-token");
-    write_private(&token_file, &token.secret)
-        .with_context(|| format!("failed to write {}", token_file.display()))?;
+    write_private(&token_file, &token.secret).with_context(|| format!("failed to write {}", token_file.display()))?;
     Ok(Some(Bootstrap { account, token, token_file }))
 }
 

@@ -25,7 +25,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 bail!("no account {account} in this store");
             };
             let token = mint_token(store.as_ref(), &account, scopes, &description).await?;
-            eprintln!("created token {} ({}) for {}; the secret is shown only once:", token.id, scopes.as_str(), account.token);
+            eprintln!(
+                "created token {} ({}) for {}; the secret is shown only once:",
+                token.id,
+                scopes.as_str(),
+                account.token
+            );
             println!("{}", token.secret);
             Ok(())
         }
@@ -77,9 +82,14 @@ async fn query(store_settings: &StoreSettings, settings: &crate::config::QuerySe
     }
     let params = crate::query::parse_params(&q.finish()).map_err(|e| anyhow::anyhow!(e.join("\n")))?;
     let store = store::connect(store_settings).await?;
-    let source = crate::query::cost_source(store.as_ref(), &store_settings.data_dir, &settings.account, settings.workspace.as_deref())
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let source = crate::query::cost_source(
+        store.as_ref(),
+        &store_settings.data_dir,
+        &settings.account,
+        settings.workspace.as_deref(),
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
     let result = crate::engine::costs::run(&source, &params.query).await.map_err(|e| anyhow::anyhow!("{e:#}"))?;
 
     let groupings = &params.query.groupings;
@@ -109,9 +119,14 @@ async fn query(store_settings: &StoreSettings, settings: &crate::config::QuerySe
         "json" => {
             let costs: Vec<serde_json::Value> = rows
                 .iter()
-                .map(|row| serde_json::Value::Object(header.iter().cloned().zip(row.iter().cloned().map(serde_json::Value::String)).collect()))
+                .map(|row| {
+                    serde_json::Value::Object(
+                        header.iter().cloned().zip(row.iter().cloned().map(serde_json::Value::String)).collect(),
+                    )
+                })
                 .collect();
-            let total = result.totals.first().map(|(c, t)| serde_json::json!({"amount": round_total(*t), "currency": c}));
+            let total =
+                result.totals.first().map(|(c, t)| serde_json::json!({"amount": round_total(*t), "currency": c}));
             println!("{}", serde_json::to_string_pretty(&serde_json::json!({"total_cost": total, "costs": costs}))?);
         }
         _ => {
@@ -119,7 +134,14 @@ async fn query(store_settings: &StoreSettings, settings: &crate::config::QuerySe
                 .map(|i| rows.iter().map(|r| r[i].chars().count()).chain([header[i].len()]).max().unwrap_or(0))
                 .collect();
             let line = |cells: &[String]| {
-                cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect::<Vec<_>>().join("  ").trim_end().to_string()
+                cells
+                    .iter()
+                    .zip(&widths)
+                    .map(|(c, w)| format!("{c:<w$}"))
+                    .collect::<Vec<_>>()
+                    .join("  ")
+                    .trim_end()
+                    .to_string()
             };
             println!("{}", line(&header));
             for row in &rows {

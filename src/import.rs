@@ -37,7 +37,9 @@ pub async fn run(store_settings: &StoreSettings, settings: &ImportSettings) -> a
     let filename = match &settings.filename {
         Some(f) => f.clone(),
         None if from_stdin => "stdin.csv".to_string(),
-        None => settings.file.file_name().map(|f| f.to_string_lossy().to_string()).unwrap_or_else(|| "costs.csv".into()),
+        None => {
+            settings.file.file_name().map(|f| f.to_string_lossy().to_string()).unwrap_or_else(|| "costs.csv".into())
+        }
     };
     let (input, size): (Box<dyn Read + Send>, Option<u64>) = if from_stdin {
         (Box::new(std::io::stdin()), None)
@@ -49,7 +51,11 @@ pub async fn run(store_settings: &StoreSettings, settings: &ImportSettings) -> a
     };
     let compressed = settings.file.extension().is_some_and(|e| e == "gz");
 
-    let bar = if settings.quiet { ProgressBar::hidden() } else { ProgressBar::with_draw_target(size, ProgressDrawTarget::stderr()) };
+    let bar = if settings.quiet {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::with_draw_target(size, ProgressDrawTarget::stderr())
+    };
     bar.set_style(
         ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {bytes}/{total_bytes} {msg}")
             .expect("valid progress template"),
@@ -116,4 +122,3 @@ pub async fn run(store_settings: &StoreSettings, settings: &ImportSettings) -> a
     );
     Ok(())
 }
-

@@ -61,7 +61,8 @@ pub fn parse_params(raw: &str) -> Result<Params, Vec<String>> {
     let mut errors = Vec::new();
     let today = Utc::now().date_naive();
     let month_start = NaiveDate::from_ymd_opt(today.year(), today.month(), 1).expect("valid date");
-    let month_end = month_start.checked_add_months(chrono::Months::new(1)).expect("valid date").pred_opt().expect("valid date");
+    let month_end =
+        month_start.checked_add_months(chrono::Months::new(1)).expect("valid date").pred_opt().expect("valid date");
     let (mut start, mut end) = (month_start, month_end);
     let (mut groupings, mut date_bin, mut descending) = (None::<Vec<String>>, DateBin::Day, true);
     let (mut page, mut limit) = (1u32, 100u32);
@@ -76,7 +77,9 @@ pub fn parse_params(raw: &str) -> Result<Params, Vec<String>> {
                 Err(e) => errors.push(e),
             },
             "filter" => {}
-            "cost_report_token" => errors.push("cost_report_token: cost reports are not supported yet; pass a VQL filter".into()),
+            "cost_report_token" => {
+                errors.push("cost_report_token: cost reports are not supported yet; pass a VQL filter".into())
+            }
             "workspace_token" => workspace_token = Some(v.to_string()),
             "start_date" | "end_date" => match NaiveDate::parse_from_str(v.get(..10).unwrap_or(v), "%Y-%m-%d") {
                 Ok(d) if key == "start_date" => start = d,
@@ -119,7 +122,9 @@ pub fn parse_params(raw: &str) -> Result<Params, Vec<String>> {
             },
             "settings[include_credits]" => settings.include_credits = parse_bool(&key, v, &mut errors).unwrap_or(false),
             "settings[include_refunds]" => settings.include_refunds = parse_bool(&key, v, &mut errors).unwrap_or(false),
-            "settings[include_discounts]" => settings.include_discounts = parse_bool(&key, v, &mut errors).unwrap_or(true),
+            "settings[include_discounts]" => {
+                settings.include_discounts = parse_bool(&key, v, &mut errors).unwrap_or(true)
+            }
             "settings[include_tax]" => settings.include_tax = parse_bool(&key, v, &mut errors).unwrap_or(true),
             _ => {}
         }
@@ -182,7 +187,9 @@ pub async fn cost_source(
                         .into_iter()
                         // An integration in no workspace shows in every workspace.
                         .filter(|i| {
-                            workspace.is_none_or(|ws| i.workspace_tokens.is_empty() || i.workspace_tokens.iter().any(|w| w == ws))
+                            workspace.is_none_or(|ws| {
+                                i.workspace_tokens.is_empty() || i.workspace_tokens.iter().any(|w| w == ws)
+                            })
                         })
                         .map(|i| i.token),
                 );

@@ -140,9 +140,8 @@ fn date_lit(d: NaiveDate) -> Expr {
 
 /// The session every query runs in: two partitions, one per core of the machines we target.
 fn session() -> SessionContext {
-    let config = SessionConfig::new().with_target_partitions(
-        std::thread::available_parallelism().map_or(2, |n| n.get()),
-    );
+    let config =
+        SessionConfig::new().with_target_partitions(std::thread::available_parallelism().map_or(2, |n| n.get()));
     SessionContext::new_with_config(config)
 }
 
@@ -168,7 +167,12 @@ pub async fn run(source: &CostSource, query: &CostQuery) -> Result<CostResult, C
     // WHERE charge_type NOT IN (the kinds the settings hide)
     let mut hidden = Vec::new();
     let s = query.settings;
-    for (shown, kind) in [(s.include_credits, "Credit"), (s.include_refunds, "Refund"), (s.include_discounts, "Discount"), (s.include_tax, "Tax")] {
+    for (shown, kind) in [
+        (s.include_credits, "Credit"),
+        (s.include_refunds, "Refund"),
+        (s.include_discounts, "Discount"),
+        (s.include_tax, "Tax"),
+    ] {
         if !shown {
             hidden.push(lit(kind));
         }
@@ -190,7 +194,13 @@ pub async fn run(source: &CostSource, query: &CostQuery) -> Result<CostResult, C
                 _ => "quarter",
             };
             cast(
-                f::date_trunc(lit(unit), cast(col(c::ACCRUED_AT), arrow::datatypes::DataType::Timestamp(arrow::datatypes::TimeUnit::Second, None))),
+                f::date_trunc(
+                    lit(unit),
+                    cast(
+                        col(c::ACCRUED_AT),
+                        arrow::datatypes::DataType::Timestamp(arrow::datatypes::TimeUnit::Second, None),
+                    ),
+                ),
                 arrow::datatypes::DataType::Date32,
             )
         }
@@ -218,18 +228,25 @@ pub async fn run(source: &CostSource, query: &CostQuery) -> Result<CostResult, C
     let mut totals: Vec<(String, i128)> = Vec::new();
     for batch in &batches {
         let bins = batch.column_by_name("bin").expect("bin column").as_primitive::<Date32Type>();
-        let cur = arrow::compute::cast(batch.column_by_name("cur").expect("currency column"), &arrow::datatypes::DataType::Utf8)
-            .map_err(|e| CostError::Engine(e.into()))?;
+        let cur = arrow::compute::cast(
+            batch.column_by_name("cur").expect("currency column"),
+            &arrow::datatypes::DataType::Utf8,
+        )
+        .map_err(|e| CostError::Engine(e.into()))?;
         let cur = cur.as_string::<i32>();
-        let total_col = arrow::compute::cast(batch.column_by_name("total").expect("total column"), &super::schema::amount_type())
-            .map_err(|e| CostError::Engine(e.into()))?;
+        let total_col =
+            arrow::compute::cast(batch.column_by_name("total").expect("total column"), &super::schema::amount_type())
+                .map_err(|e| CostError::Engine(e.into()))?;
         let totals_col = total_col.as_primitive::<Decimal128Type>();
         let dims: Vec<Arc<dyn Array>> = query
             .groupings
             .iter()
             .map(|g| {
-                arrow::compute::cast(batch.column_by_name(&format!("g_{g}")).expect("grouping column"), &arrow::datatypes::DataType::Utf8)
-                    .map_err(|e| CostError::Engine(e.into()))
+                arrow::compute::cast(
+                    batch.column_by_name(&format!("g_{g}")).expect("grouping column"),
+                    &arrow::datatypes::DataType::Utf8,
+                )
+                .map_err(|e| CostError::Engine(e.into()))
             })
             .collect::<Result<_, _>>()?;
         for i in 0..batch.num_rows() {

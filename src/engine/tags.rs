@@ -62,16 +62,19 @@ fn tag_match_udf() -> &'static ScalarUDF {
                 let arrays = ColumnarValue::values_to_arrays(args)?;
                 let (tags, names, values) =
                     (arrays[0].as_string::<i32>(), arrays[1].as_string::<i32>(), arrays[2].as_string::<i32>());
-                let out: BooleanArray = (0..tags.len())
-                    .map(|i| {
-                        let Some(m) = (!tags.is_null(i)).then(|| object(tags.value(i))).flatten() else {
-                            return Some(false);
-                        };
-                        let name = (!names.is_null(i)).then(|| names.value(i));
-                        let value = (!values.is_null(i)).then(|| values.value(i));
-                        Some(m.iter().any(|(k, v)| name.is_none_or(|n| n == k) && value.is_none_or(|want| want == as_text(v))))
-                    })
-                    .collect();
+                let out: BooleanArray =
+                    (0..tags.len())
+                        .map(|i| {
+                            let Some(m) = (!tags.is_null(i)).then(|| object(tags.value(i))).flatten() else {
+                                return Some(false);
+                            };
+                            let name = (!names.is_null(i)).then(|| names.value(i));
+                            let value = (!values.is_null(i)).then(|| values.value(i));
+                            Some(m.iter().any(|(k, v)| {
+                                name.is_none_or(|n| n == k) && value.is_none_or(|want| want == as_text(v))
+                            }))
+                        })
+                        .collect();
                 Ok(ColumnarValue::Array(Arc::new(out)))
             }),
         )
@@ -85,7 +88,11 @@ pub fn tag_value(key: &str) -> Expr {
 
 /// `'true'` when the row has at least one tag, else `'false'` (the `tagged` grouping).
 pub fn tagged() -> Expr {
-    let has = tag_match_udf().call(vec![col(c::TAGS), lit(datafusion::common::ScalarValue::Utf8(None)), lit(datafusion::common::ScalarValue::Utf8(None))]);
+    let has = tag_match_udf().call(vec![
+        col(c::TAGS),
+        lit(datafusion::common::ScalarValue::Utf8(None)),
+        lit(datafusion::common::ScalarValue::Utf8(None)),
+    ]);
     datafusion::logical_expr::when(has, lit("true")).otherwise(lit("false")).expect("a valid CASE")
 }
 
@@ -100,4 +107,3 @@ pub fn untagged() -> Expr {
     use std::ops::Not;
     has_tag(None, None).not()
 }
-

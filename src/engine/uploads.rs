@@ -53,8 +53,7 @@ pub fn sweep_orphans(data_dir: &Path, live_tokens: &[String], min_age: Duration)
     for entry in entries {
         let entry = entry?;
         let name = entry.file_name().to_string_lossy().to_string();
-        let orphan = name.ends_with(".tmp")
-            || name.strip_suffix(".parquet").is_some_and(|token| !live.contains(token));
+        let orphan = name.ends_with(".tmp") || name.strip_suffix(".parquet").is_some_and(|token| !live.contains(token));
         let old_enough = entry
             .metadata()
             .and_then(|m| m.modified())

@@ -70,7 +70,8 @@ fn column(e: &sql::Expr) -> Result<(&'static str, bool, String), String> {
         _ => "",
     };
     let shown = parts.iter().map(|p| p.value.as_str()).collect::<Vec<_>>().join(".");
-    let (col_name, like_ok) = field(name).ok_or_else(|| format!("filter: unknown field {shown}; fields are {FIELDS}"))?;
+    let (col_name, like_ok) =
+        field(name).ok_or_else(|| format!("filter: unknown field {shown}; fields are {FIELDS}"))?;
     Ok((col_name, like_ok, shown))
 }
 
@@ -90,7 +91,10 @@ fn string(e: &sql::Expr) -> Result<String, String> {
 /// AND and OR may not be mixed without parentheses: `a AND b OR c` is ambiguous to a reader.
 fn check_not_mixed(op: &BinaryOperator, side: &sql::Expr) -> Result<(), String> {
     if let sql::Expr::BinaryOp { op: inner, .. } = side {
-        let mixed = matches!((op, inner), (BinaryOperator::And, BinaryOperator::Or) | (BinaryOperator::Or, BinaryOperator::And));
+        let mixed = matches!(
+            (op, inner),
+            (BinaryOperator::And, BinaryOperator::Or) | (BinaryOperator::Or, BinaryOperator::And)
+        );
         if mixed {
             return Err(format!("filter: AND and OR are mixed in one group near `{side}`; add parentheses"));
         }
@@ -137,7 +141,8 @@ fn tag_expr(e: &sql::Expr) -> Option<Result<Expr, String>> {
             };
             let cond = match right.as_ref() {
                 sql::Expr::Value(v) if v.value == sql::Value::Null && field == "name" => Ok(untagged()),
-                _ => string(right).map(|v| if field == "name" { has_tag(Some(&v), None) } else { has_tag(None, Some(&v)) }),
+                _ => string(right)
+                    .map(|v| if field == "name" { has_tag(Some(&v), None) } else { has_tag(None, Some(&v)) }),
             };
             Some(cond.map(|c| if negate { c.not() } else { c }))
         }
@@ -189,7 +194,8 @@ fn to_expr(e: &sql::Expr) -> Result<Expr, String> {
                     return Err(format!("filter: {shown} does not support ~* matching; use = or IN"));
                 }
                 let pattern = string(right)?;
-                regex::Regex::new(&format!("(?i){pattern}")).map_err(|e| format!("filter: bad pattern '{pattern}': {e}"))?;
+                regex::Regex::new(&format!("(?i){pattern}"))
+                    .map_err(|e| format!("filter: bad pattern '{pattern}': {e}"))?;
                 let m = f::regexp_like(col(column), lit(pattern), Some(lit("i")));
                 Ok(if *op == BinaryOperator::PGRegexIMatch { m } else { m.not() })
             }

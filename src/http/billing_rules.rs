@@ -105,10 +105,8 @@ async fn create(
     Json(fields): Json<RuleFields>,
 ) -> Result<(StatusCode, axum::Json<BillingRuleBody>)> {
     let rule = RuleDefinition::try_from(fields).map_err(ApiError::BadRequest)?;
-    let created = state
-        .store
-        .create_billing_rule(&caller.account_token, &caller.user_token, &RuleColumns::from(&rule))
-        .await?;
+    let created =
+        state.store.create_billing_rule(&caller.account_token, &caller.user_token, &RuleColumns::from(&rule)).await?;
     Ok((StatusCode::CREATED, axum::Json(created.into())))
 }
 

@@ -39,12 +39,13 @@ async fn costs_handler(
     headers: HeaderMap,
 ) -> Result<axum::Json<CostsBody>> {
     let params = parse_params(uri.query().unwrap_or_default()).map_err(ApiError::BadRequest)?;
-    let source = cost_source(state.store.as_ref(), &state.data_dir, &caller.account_token, params.workspace_token.as_deref())
-        .await
-        .map_err(|e| match e {
-            SourceError::WorkspaceNotFound => ApiError::NotFound("workspace not found".into()),
-            SourceError::Store(e) => ApiError::Internal(e),
-        })?;
+    let source =
+        cost_source(state.store.as_ref(), &state.data_dir, &caller.account_token, params.workspace_token.as_deref())
+            .await
+            .map_err(|e| match e {
+                SourceError::WorkspaceNotFound => ApiError::NotFound("workspace not found".into()),
+                SourceError::Store(e) => ApiError::Internal(e),
+            })?;
     let result = state.costs_cache.run(&source, &params.query).await.map_err(|e| match e {
         CostError::Unsupported(msg) => ApiError::Unprocessable(vec![msg]),
         CostError::Engine(e) => ApiError::Internal(e),

@@ -77,7 +77,12 @@ async fn list(
     let page = ListParams { page: params.page, limit: params.limit, q: None }.page_request(MAX_LIMIT)?;
     let found = state
         .store
-        .list_integrations(&caller.account_token, page, params.provider.as_deref(), params.account_identifier.as_deref())
+        .list_integrations(
+            &caller.account_token,
+            page,
+            params.provider.as_deref(),
+            params.account_identifier.as_deref(),
+        )
         .await?;
     let links = Links::new(&base_url(state.public_url.as_deref(), &headers), &uri, page, found.total);
     Ok(axum::Json(IntegrationsBody { integrations: found.items.into_iter().map(Into::into).collect(), links }))

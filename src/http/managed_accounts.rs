@@ -12,8 +12,8 @@ use super::extract::{Json, Query};
 use super::pagination::{base_url, Links, ListParams, MAX_LIMIT};
 use super::{ApiError, AppState, Result};
 use crate::model::billing_rule::{check_rule_order, group_of, RuleGroup};
-use crate::query::effective_rule_tokens;
 use crate::model::managed_account::ManagedAccountFields;
+use crate::query::effective_rule_tokens;
 use crate::store::{ManagedAccount, ManagedAccountSettings, Store};
 
 pub fn router() -> Router<AppState> {
@@ -79,7 +79,8 @@ async fn body(store: &dyn Store, m: ManagedAccount) -> Result<ManagedAccountBody
 /// Checks that the caller may manage accounts and that every named integration and rule is its own,
 /// with the rules in group order.
 async fn validate(state: &AppState, parent: &str, settings: &ManagedAccountSettings) -> Result<()> {
-    let caller = state.store.get_account(parent).await?.ok_or_else(|| anyhow::anyhow!("the caller's account vanished"))?;
+    let caller =
+        state.store.get_account(parent).await?.ok_or_else(|| anyhow::anyhow!("the caller's account vanished"))?;
     if caller.parent_account_token.is_some() {
         return Err(ApiError::Forbidden("a managed account cannot have managed accounts".into()));
     }
@@ -149,11 +150,8 @@ async fn update(
     });
     let settings = ManagedAccountSettings::try_from(current_fields.overlay(fields)).map_err(ApiError::BadRequest)?;
     validate(&state, &caller.account_token, &settings).await?;
-    let updated = state
-        .store
-        .update_managed_account(&caller.account_token, &token, &settings)
-        .await?
-        .ok_or_else(not_found)?;
+    let updated =
+        state.store.update_managed_account(&caller.account_token, &token, &settings).await?.ok_or_else(not_found)?;
     Ok(axum::Json(body(state.store.as_ref(), updated).await?))
 }
 

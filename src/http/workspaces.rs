@@ -95,11 +95,8 @@ async fn update(
     let current = state.store.get_workspace(&caller.account_token, &token).await?.ok_or_else(not_found)?;
     let merged = WorkspaceFields::from(current.settings).overlay(fields);
     let settings = WorkspaceSettings::try_from(merged).map_err(ApiError::BadRequest)?;
-    let updated = state
-        .store
-        .update_workspace(&caller.account_token, &token, &settings)
-        .await?
-        .ok_or_else(not_found)?;
+    let updated =
+        state.store.update_workspace(&caller.account_token, &token, &settings).await?.ok_or_else(not_found)?;
     Ok(axum::Json(updated.into()))
 }
 

@@ -57,9 +57,7 @@ impl std::str::FromStr for RuleType {
             "credit" => Ok(RuleType::Credit),
             "charge" => Ok(RuleType::Charge),
             "custom" => Ok(RuleType::Custom),
-            _ => Err(format!(
-                "type must be one of exclusion, adjustment, credit, charge, custom (got {s:?})"
-            )),
+            _ => Err(format!("type must be one of exclusion, adjustment, credit, charge, custom (got {s:?})")),
         }
     }
 }
@@ -215,8 +213,9 @@ impl TryFrom<RuleFields> for RuleDefinition {
                 let charge_type = required_text("charge_type", f.charge_type, &mut errors);
                 charge_type.map(|charge_type| BillingRule::Exclusion { charge_type })
             }
-            RuleType::Adjustment => parse_percentage(f.percentage, &mut errors)
-                .map(|percentage| BillingRule::Adjustment { percentage }),
+            RuleType::Adjustment => {
+                parse_percentage(f.percentage, &mut errors).map(|percentage| BillingRule::Adjustment { percentage })
+            }
             RuleType::Credit | RuleType::Charge => {
                 let service = required_text("service", f.service, &mut errors);
                 let category = required_text("category", f.category, &mut errors);
@@ -482,9 +481,7 @@ mod tests {
     fn an_update_overlays_and_reparses_the_stored_rule() {
         let d = parse(json!({"type": "adjustment", "title": "x", "percentage": 75})).unwrap();
         let stored = RuleFields::from(RuleColumns::from(&d));
-        let updated = stored
-            .clone()
-            .overlay(serde_json::from_value(json!({"percentage": "80.5"})).unwrap());
+        let updated = stored.clone().overlay(serde_json::from_value(json!({"percentage": "80.5"})).unwrap());
         let d2 = RuleDefinition::try_from(updated).unwrap();
         assert_eq!(d2.rule, BillingRule::Adjustment { percentage: "80.5".parse().unwrap() });
         let bad = stored.overlay(serde_json::from_value(json!({"percentage": "lots"})).unwrap());

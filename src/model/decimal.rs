@@ -19,11 +19,7 @@ pub fn from_json(field: &str, value: &Value) -> Result<Decimal, String> {
 
 /// Parses decimal text, plain (`300`, `-4.25`) or scientific (`1.5E-7`).
 pub fn parse(field: &str, text: &str) -> Result<Decimal, String> {
-    let parsed = if text.contains(['e', 'E']) {
-        Decimal::from_scientific(text)
-    } else {
-        text.parse::<Decimal>()
-    };
+    let parsed = if text.contains(['e', 'E']) { Decimal::from_scientific(text) } else { text.parse::<Decimal>() };
     let value = parsed.map_err(|_| format!("{field} must be a number, got {text:?}"))?;
     if value.scale() > MAX_SCALE && value.normalize().scale() > MAX_SCALE {
         return Err(format!("{field} has more than {MAX_SCALE} decimal places"));

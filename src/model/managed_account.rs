@@ -69,13 +69,9 @@ impl TryFrom<ManagedAccountFields> for ManagedAccountSettings {
         let integration_tokens = token_list("access_credential_tokens", f.access_credential_tokens, &mut errors);
         let rule_tokens = token_list("billing_rule_tokens", f.billing_rule_tokens, &mut errors);
         match (name, contact_email) {
-            (Some(name), Some(contact_email)) if errors.is_empty() => Ok(ManagedAccountSettings {
-                name,
-                contact_email,
-                email_domain,
-                integration_tokens,
-                rule_tokens,
-            }),
+            (Some(name), Some(contact_email)) if errors.is_empty() => {
+                Ok(ManagedAccountSettings { name, contact_email, email_domain, integration_tokens, rule_tokens })
+            }
             _ => Err(errors),
         }
     }

@@ -103,8 +103,8 @@ mod tests {
 
     #[test]
     fn a_workspace_needs_only_a_name() {
-        let s = WorkspaceSettings::try_from(WorkspaceFields { name: Some("Prod".into()), ..Default::default() })
-            .unwrap();
+        let s =
+            WorkspaceSettings::try_from(WorkspaceFields { name: Some("Prod".into()), ..Default::default() }).unwrap();
         assert_eq!(s.currency, "USD");
         assert_eq!(s.exchange_rate_date, "daily_rate");
         assert!(s.enable_currency_conversion);

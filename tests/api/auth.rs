@@ -58,7 +58,9 @@ async fn a_read_only_token_reads_but_cannot_write(app: TestApp) {
     assert_eq!(app.send(Method::GET, &path, Some(&read_only), None).await.status, 200);
     assert_eq!(app.send(Method::GET, "/v2/billing_rules", Some(&read_only), None).await.status, 200);
     let body = Some(json!({"type": "exclusion", "title": "y", "charge_type": "Tax"}).to_string());
-    for (method, target) in [(Method::POST, "/v2/billing_rules"), (Method::PUT, path.as_str()), (Method::DELETE, path.as_str())] {
+    for (method, target) in
+        [(Method::POST, "/v2/billing_rules"), (Method::PUT, path.as_str()), (Method::DELETE, path.as_str())]
+    {
         let res = app.send(method.clone(), target, Some(&read_only), body.clone()).await;
         assert_eq!(res.status, 403, "{method} {target}: {}", res.text);
         assert!(res.error_text().contains("write scope"), "{}", res.text);

@@ -68,9 +68,11 @@ async fn each_rule_type_is_created_with_vantage_fields(app: TestApp) {
             reqwest::Method::POST,
             "/v2/billing_rules",
             Some(&app.token),
-            Some(r#"{"type":"credit","title":"t","service":"s","category":"c","sub_category":"d",
+            Some(
+                r#"{"type":"credit","title":"t","service":"s","category":"c","sub_category":"d",
                 "start_date":"2024-01-01","amount":0.123456789012345678}"#
-                .into()),
+                    .into(),
+            ),
         )
         .await;
     assert_eq!(precise.status, 201, "{}", precise.text);
@@ -126,8 +128,11 @@ async fn missing_fields_for_the_type_are_named(app: TestApp) {
         (json!({"type": "exclusion"}), "title is required"),
         (json!({"type": "exclusion", "title": "x"}), "charge_type is required"),
         (json!({"type": "adjustment", "title": "x"}), "percentage is required"),
-        (json!({"type": "credit", "title": "x", "service": "s", "category": "c", "sub_category": "d",
-            "amount": 1}), "start_date (or start_period) is required"),
+        (
+            json!({"type": "credit", "title": "x", "service": "s", "category": "c", "sub_category": "d",
+            "amount": 1}),
+            "start_date (or start_period) is required",
+        ),
         (json!({"type": "charge", "title": "x", "start_date": "2024-01-01"}), "amount is required"),
         (json!({"type": "custom", "title": "x"}), "sql_query is required"),
         (json!({"type": "rebate", "title": "x"}), "type must be one of"),
@@ -156,11 +161,21 @@ async fn malformed_and_mistyped_bodies_answer_400_in_vantage_shape(app: TestApp)
         (r#"{"type": "adjustment", "title": "x", "percentage": "abc"}"#.into(), "percentage must be a number"),
         (r#"{"type": "adjustment", "title": "x", "percentage": true}"#.into(), "percentage must be a number"),
         (r#"{"type": "adjustment", "title": "x", "percentage": 100000}"#.into(), "percentage must be at most 1000"),
-        (r#"{"type": "credit", "title": "x", "service": "s", "category": "c", "sub_category": "d",
-            "start_date": "2024-01-01", "amount": 1e30}"#.into(), "amount"),
+        (
+            r#"{"type": "credit", "title": "x", "service": "s", "category": "c", "sub_category": "d",
+            "start_date": "2024-01-01", "amount": 1e30}"#
+                .into(),
+            "amount",
+        ),
         (format!(r#"{{"type": "exclusion", "title": "{}", "charge_type": "Tax"}}"#, "t".repeat(300)), "at most 255"),
-        (format!(r#"{{"type": "exclusion", "title": "x", "charge_type": "{}"}}"#, "t".repeat(70_000)), "larger than the 64 KiB"),
-        (r#"{"type": "exclusion", "title": "x", "charge_type": "Tax", "start_date": "yesterday"}"#.into(), "start_date must be a date"),
+        (
+            format!(r#"{{"type": "exclusion", "title": "x", "charge_type": "{}"}}"#, "t".repeat(70_000)),
+            "larger than the 64 KiB",
+        ),
+        (
+            r#"{"type": "exclusion", "title": "x", "charge_type": "Tax", "start_date": "yesterday"}"#.into(),
+            "start_date must be a date",
+        ),
     ];
     for (body, expected) in cases {
         let res = raw(&body).await;
@@ -204,7 +219,8 @@ async fn lists_page_with_links_and_past_the_end_is_empty(app: TestApp) {
     }
     let res = app.get("/v2/billing_rules?limit=2&page=2").await;
     assert_eq!(res.status, 200);
-    let listed: Vec<&str> = res.body["billing_rules"].as_array().unwrap().iter().map(|r| r["token"].as_str().unwrap()).collect();
+    let listed: Vec<&str> =
+        res.body["billing_rules"].as_array().unwrap().iter().map(|r| r["token"].as_str().unwrap()).collect();
     assert_eq!(listed, vec![tokens[2].as_str(), tokens[3].as_str()], "oldest first");
     let links = &res.body["links"];
     let base = format!("{}/v2/billing_rules", app.base_url);
@@ -254,7 +270,10 @@ async fn another_accounts_rules_answer_404_and_never_list(app: TestApp) {
 async fn concurrent_creates_lose_no_writes(app: TestApp) {
     let creates = (0..64).map(|i| {
         let app = &app;
-        async move { app.post("/v2/billing_rules", json!({"type": "exclusion", "title": format!("r{i}"), "charge_type": "Tax"})).await }
+        async move {
+            app.post("/v2/billing_rules", json!({"type": "exclusion", "title": format!("r{i}"), "charge_type": "Tax"}))
+                .await
+        }
     });
     let results = futures::future::join_all(creates).await;
     let created = results.iter().filter(|r| r.status == 201).count();

@@ -201,7 +201,8 @@ async fn import_loads_plain_gzipped_and_piped_files_and_rejects_bad_ones() {
     assert_eq!(uploads_of(&client, &served.url, &token, &integration).await.len(), 3, "nothing was imported");
     assert_eq!(files_in(dir.path()).len(), 3, "{:?}", files_in(dir.path()));
 
-    let out = costd(&["import", "--integration", "accss_crdntl_0000000000000000", plain.to_str().unwrap()], dir.path()).await;
+    let out =
+        costd(&["import", "--integration", "accss_crdntl_0000000000000000", plain.to_str().unwrap()], dir.path()).await;
     assert!(!out.status.success());
     served.child.kill().await.unwrap();
 }
@@ -224,7 +225,11 @@ async fn a_server_killed_mid_upload_leaves_no_trace_after_restart() {
     let body = reqwest::Body::wrap_stream(futures::StreamExt::chain(header, rows));
     let form = reqwest::multipart::Form::new().part("csv", reqwest::multipart::Part::stream(body).file_name("big.csv"));
     let upload = tokio::spawn(
-        client.post(format!("{}/v2/integrations/{integration}/costs.csv", served.url)).bearer_auth(&token).multipart(form).send(),
+        client
+            .post(format!("{}/v2/integrations/{integration}/costs.csv", served.url))
+            .bearer_auth(&token)
+            .multipart(form)
+            .send(),
     );
 
     // Wait until the ingest has written part of its temporary file, then kill -9.
@@ -264,7 +269,19 @@ async fn query_prints_the_costs_as_a_table_csv_and_json() {
     assert!(out.status.success());
     served.child.kill().await.unwrap();
 
-    let args = ["query", "--account", &account, "--groupings", "service", "--date-bin", "month", "--start-date", "2024-09-01", "--end-date", "2024-09-30"];
+    let args = [
+        "query",
+        "--account",
+        &account,
+        "--groupings",
+        "service",
+        "--date-bin",
+        "month",
+        "--start-date",
+        "2024-09-01",
+        "--end-date",
+        "2024-09-30",
+    ];
     let run = |format: &'static str| {
         let mut a: Vec<&str> = args.to_vec();
         a.extend(["--format", format]);

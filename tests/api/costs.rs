@@ -80,7 +80,11 @@ async fn the_parent_sees_raw_costs_grouped_and_binned(app: TestApp) {
     assert_eq!(res.body["costs"][0]["provider"], "custom_provider");
     assert_eq!(res.body["costs"][0]["accrued_at"], "2024-08-15");
 
-    let res = app.get(&format!("/v2/costs?{RANGE}&filter=costs.service%20%3D%20%27EC2%27%20AND%20costs.region%20%3D%20%27us-east-1%27")).await;
+    let res = app
+        .get(&format!(
+            "/v2/costs?{RANGE}&filter=costs.service%20%3D%20%27EC2%27%20AND%20costs.region%20%3D%20%27us-east-1%27"
+        ))
+        .await;
     assert_eq!(res.body["total_cost"]["amount"], "110.0", "{}", res.text);
 }
 
@@ -99,8 +103,11 @@ async fn a_managed_account_sees_its_costs_with_its_rules_applied_in_order(app: T
         rules.push(app.create_rule(body).await["token"].as_str().unwrap().to_string());
     }
     let managed = app
-        .post("/v2/managed_accounts", json!({"name": "Acme", "contact_email": "ops@acme.com",
-            "access_credential_tokens": [a], "billing_rule_tokens": rules}))
+        .post(
+            "/v2/managed_accounts",
+            json!({"name": "Acme", "contact_email": "ops@acme.com",
+            "access_credential_tokens": [a], "billing_rule_tokens": rules}),
+        )
         .await;
     assert_eq!(managed.status, 201, "{}", managed.text);
     let account = app.store.get_account(managed.body["token"].as_str().unwrap()).await.unwrap().unwrap();
@@ -129,9 +136,12 @@ async fn a_managed_account_sees_its_costs_with_its_rules_applied_in_order(app: T
     assert_eq!(res.body["total_cost"]["amount"], "422.5");
 
     // With credits: 422.5 − 30 − 10 − 10 = 372.5.
-    let res = get(format!("/v2/costs?{RANGE}&groupings=service,charge_type&date_bin=month&settings[include_credits]=true")).await;
+    let res =
+        get(format!("/v2/costs?{RANGE}&groupings=service,charge_type&date_bin=month&settings[include_credits]=true"))
+            .await;
     assert_eq!(res.body["total_cost"]["amount"], "372.5", "{}", res.text);
-    let support: Vec<&Value> = res.body["costs"].as_array().unwrap().iter().filter(|r| r["service"] == "Support").collect();
+    let support: Vec<&Value> =
+        res.body["costs"].as_array().unwrap().iter().filter(|r| r["service"] == "Support").collect();
     assert_eq!(support.len(), 2);
     assert!(support.iter().all(|r| r["amount"] == "-10.0" && r["charge_type"] == "Credit"));
 
@@ -193,7 +203,10 @@ async fn tags_group_and_filter_costs(app: TestApp) {
         .map(|r| (r["tag:env"].as_str().unwrap_or("(none)").to_string(), r["amount"].as_str().unwrap().to_string()))
         .collect();
     by_env.sort();
-    assert_eq!(by_env, vec![("(none)".into(), "1.0".into()), ("dev".into(), "5.0".into()), ("prod".into(), "10.0".into())]);
+    assert_eq!(
+        by_env,
+        vec![("(none)".into(), "1.0".into()), ("dev".into(), "5.0".into()), ("prod".into(), "10.0".into())]
+    );
 
     let res = app.get(&format!("/v2/costs?{q}&groupings=tagged&order=asc")).await;
     let tagged: Vec<(String, String)> = res.body["costs"]
@@ -202,7 +215,10 @@ async fn tags_group_and_filter_costs(app: TestApp) {
         .iter()
         .map(|r| (r["tagged"].as_str().unwrap().to_string(), r["amount"].as_str().unwrap().to_string()))
         .collect();
-    assert!(tagged.contains(&("true".into(), "15.0".into())) && tagged.contains(&("false".into(), "1.0".into())), "{tagged:?}");
+    assert!(
+        tagged.contains(&("true".into(), "15.0".into())) && tagged.contains(&("false".into(), "1.0".into())),
+        "{tagged:?}"
+    );
 
     for (filter, total) in [
         ("tags.name = 'env' AND tags.value = 'prod'", "10.0"),
@@ -221,14 +237,21 @@ async fn managed_accounts_never_see_each_others_costs(app: TestApp) {
     let mut tokens = Vec::new();
     for (name, integration) in [("A", &a), ("B", &b)] {
         let m = app
-            .post("/v2/managed_accounts", json!({"name": name, "contact_email": "ops@x.io", "access_credential_tokens": [integration]}))
+            .post(
+                "/v2/managed_accounts",
+                json!({"name": name, "contact_email": "ops@x.io", "access_credential_tokens": [integration]}),
+            )
             .await;
         let account = app.store.get_account(m.body["token"].as_str().unwrap()).await.unwrap().unwrap();
         tokens.push(app.mint(&account, "read").await);
     }
     let total = |token: String| {
         let app = &app;
-        async move { app.send(reqwest::Method::GET, &format!("/v2/costs?{RANGE}"), Some(&token), None).await.body["total_cost"]["amount"].clone() }
+        async move {
+            app.send(reqwest::Method::GET, &format!("/v2/costs?{RANGE}"), Some(&token), None).await.body["total_cost"]
+                ["amount"]
+                .clone()
+        }
     };
     // A: 100 + 50 + 10 + 200 = 360 (its credit hidden); B: 1000.
     assert_eq!(total(tokens[0].clone()).await, "360.0");

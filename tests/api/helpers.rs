@@ -54,9 +54,11 @@ pub struct Resp {
 impl Resp {
     /// The `errors` array of an error body, asserting the body has Vantage's shape.
     pub fn errors(&self) -> Vec<String> {
-        let errors = self.body.get("errors").and_then(Value::as_array).unwrap_or_else(|| {
-            panic!("expected {{\"errors\": [...]}}, got {} {}", self.status, self.text)
-        });
+        let errors = self
+            .body
+            .get("errors")
+            .and_then(Value::as_array)
+            .unwrap_or_else(|| panic!("expected {{\"errors\": [...]}}, got {} {}", self.status, self.text));
         errors.iter().map(|e| e.as_str().expect("errors are strings").to_string()).collect()
     }
 
@@ -97,12 +99,8 @@ async fn postgres_schema_url() -> Option<String> {
         }
         Err(e) => panic!("CI must run the PostgreSQL tests, but {base} is unreachable: {e}"),
     };
-    let schema = format!(
-        "costd_test_{}_{}_{}",
-        std::process::id(),
-        SCHEMA_SEQ.fetch_add(1, Ordering::Relaxed),
-        rand_suffix()
-    );
+    let schema =
+        format!("costd_test_{}_{}_{}", std::process::id(), SCHEMA_SEQ.fetch_add(1, Ordering::Relaxed), rand_suffix());
     sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&mut conn).await.expect("create test schema");
     let _ = conn.close().await;
     let sep = if base.contains('?') { '&' } else { '?' };

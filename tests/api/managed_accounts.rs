@@ -26,8 +26,11 @@ async fn exclusion(app: &TestApp) -> String {
 }
 
 async fn credit(app: &TestApp) -> String {
-    rule(app, json!({"type": "credit", "title": "credit", "service": "Support", "category": "Credit",
-        "sub_category": "Monthly", "amount": 10, "start_date": "2024-07-01"}))
+    rule(
+        app,
+        json!({"type": "credit", "title": "credit", "service": "Support", "category": "Credit",
+        "sub_category": "Monthly", "amount": 10, "start_date": "2024-07-01"}),
+    )
     .await
 }
 
@@ -35,8 +38,11 @@ async fn a_managed_account_is_created_listed_updated_and_deleted(app: TestApp) {
     let integration = app.create_integration("AWS").await["token"].as_str().unwrap().to_string();
     let (ex, cr) = (exclusion(&app).await, credit(&app).await);
     let res = app
-        .post("/v2/managed_accounts", json!({"name": "Acme", "contact_email": "ops@acme.com",
-            "access_credential_tokens": [integration], "billing_rule_tokens": [ex, cr]}))
+        .post(
+            "/v2/managed_accounts",
+            json!({"name": "Acme", "contact_email": "ops@acme.com",
+            "access_credential_tokens": [integration], "billing_rule_tokens": [ex, cr]}),
+        )
         .await;
     assert_eq!(res.status, 201, "{}", res.text);
     let m = res.body;
@@ -51,7 +57,9 @@ async fn a_managed_account_is_created_listed_updated_and_deleted(app: TestApp) {
     assert_eq!(list.body["managed_accounts"].as_array().unwrap().len(), 1);
     assert_eq!(app.get(&format!("/v2/managed_accounts/{token}")).await.body, m);
 
-    let updated = app.put(&format!("/v2/managed_accounts/{token}"), json!({"name": "Acme Inc", "billing_rule_tokens": [cr]})).await;
+    let updated = app
+        .put(&format!("/v2/managed_accounts/{token}"), json!({"name": "Acme Inc", "billing_rule_tokens": [cr]}))
+        .await;
     assert_eq!(updated.status, 200, "{}", updated.text);
     assert_eq!(updated.body["name"], "Acme Inc");
     assert_eq!(tokens(&updated.body["billing_rule_tokens"]), vec![cr.clone()]);
@@ -64,7 +72,10 @@ async fn a_managed_account_is_created_listed_updated_and_deleted(app: TestApp) {
 async fn rules_out_of_group_order_are_400_naming_the_token(app: TestApp) {
     let (ex, cr) = (exclusion(&app).await, credit(&app).await);
     let res = app
-        .post("/v2/managed_accounts", json!({"name": "Acme", "contact_email": "ops@acme.com", "billing_rule_tokens": [cr, ex]}))
+        .post(
+            "/v2/managed_accounts",
+            json!({"name": "Acme", "contact_email": "ops@acme.com", "billing_rule_tokens": [cr, ex]}),
+        )
         .await;
     assert_eq!(res.status, 400, "{}", res.text);
     assert!(res.error_text().contains(&format!("{ex} is a transform")), "{}", res.text);
@@ -73,10 +84,14 @@ async fn rules_out_of_group_order_are_400_naming_the_token(app: TestApp) {
 async fn apply_to_all_rules_join_every_managed_account_at_their_group_end(app: TestApp) {
     let (ex, cr) = (exclusion(&app).await, credit(&app).await);
     let m = app
-        .post("/v2/managed_accounts", json!({"name": "Acme", "contact_email": "ops@acme.com", "billing_rule_tokens": [ex, cr]}))
+        .post(
+            "/v2/managed_accounts",
+            json!({"name": "Acme", "contact_email": "ops@acme.com", "billing_rule_tokens": [ex, cr]}),
+        )
         .await
         .body;
-    let everywhere = rule(&app, json!({"type": "adjustment", "title": "markup", "percentage": 110, "apply_to_all": true})).await;
+    let everywhere =
+        rule(&app, json!({"type": "adjustment", "title": "markup", "percentage": 110, "apply_to_all": true})).await;
     let got = app.get(&format!("/v2/managed_accounts/{}", m["token"].as_str().unwrap())).await;
     assert_eq!(tokens(&got.body["billing_rule_tokens"]), vec![ex.clone(), everywhere.clone(), cr.clone()]);
     let later = app.post("/v2/managed_accounts", json!({"name": "Later", "contact_email": "a@later.io"})).await;
@@ -86,7 +101,10 @@ async fn apply_to_all_rules_join_every_managed_account_at_their_group_end(app: T
 async fn deleting_a_rule_detaches_it_everywhere(app: TestApp) {
     let (ex, cr) = (exclusion(&app).await, credit(&app).await);
     let m = app
-        .post("/v2/managed_accounts", json!({"name": "Acme", "contact_email": "ops@acme.com", "billing_rule_tokens": [ex, cr]}))
+        .post(
+            "/v2/managed_accounts",
+            json!({"name": "Acme", "contact_email": "ops@acme.com", "billing_rule_tokens": [ex, cr]}),
+        )
         .await
         .body;
     assert_eq!(app.delete(&format!("/v2/billing_rules/{ex}")).await.status, 204);
@@ -98,13 +116,23 @@ async fn unknown_and_foreign_tokens_are_refused(app: TestApp) {
     let (other_account, other) = app.other_account().await;
     let _ = other_account;
     let theirs = app
-        .send(reqwest::Method::POST, "/v2/billing_rules", Some(&other), Some(json!({"type": "exclusion", "title": "x", "charge_type": "Tax"}).to_string()))
+        .send(
+            reqwest::Method::POST,
+            "/v2/billing_rules",
+            Some(&other),
+            Some(json!({"type": "exclusion", "title": "x", "charge_type": "Tax"}).to_string()),
+        )
         .await
         .body["token"]
         .as_str()
         .unwrap()
         .to_string();
-    let res = app.post("/v2/managed_accounts", json!({"name": "Acme", "contact_email": "ops@acme.com", "billing_rule_tokens": [theirs]})).await;
+    let res = app
+        .post(
+            "/v2/managed_accounts",
+            json!({"name": "Acme", "contact_email": "ops@acme.com", "billing_rule_tokens": [theirs]}),
+        )
+        .await;
     assert_eq!(res.status, 400);
     assert!(res.error_text().contains("no billing rule"), "{}", res.text);
     let res = app
@@ -125,7 +153,12 @@ async fn a_managed_account_cannot_manage_accounts(app: TestApp) {
     let account = app.store.get_account(m["token"].as_str().unwrap()).await.unwrap().unwrap();
     let token = app.mint(&account, "read,write").await;
     let res = app
-        .send(reqwest::Method::POST, "/v2/managed_accounts", Some(&token), Some(json!({"name": "Sub", "contact_email": "a@b.co"}).to_string()))
+        .send(
+            reqwest::Method::POST,
+            "/v2/managed_accounts",
+            Some(&token),
+            Some(json!({"name": "Sub", "contact_email": "a@b.co"}).to_string()),
+        )
         .await;
     assert_eq!(res.status, 403, "{}", res.text);
 }

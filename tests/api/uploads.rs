@@ -30,7 +30,8 @@ pub fn csv(rows: usize) -> String {
 }
 
 pub fn focus_sample() -> Option<Vec<u8>> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/focus-samples/focus_sample_1000_multicloud_focus1.0.csv");
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/focus-samples/focus_sample_1000_multicloud_focus1.0.csv");
     match std::fs::read(&path) {
         Ok(b) => Some(b),
         Err(_) if std::env::var("CI").is_err() => {
@@ -53,7 +54,8 @@ impl TestApp {
     }
 
     pub async fn upload_as(&self, token: &str, integration: &str, filename: &str, body: Vec<u8>) -> Resp {
-        let form = Form::new().text("auto_transform", "false").part("csv", Part::bytes(body).file_name(filename.to_string()));
+        let form =
+            Form::new().text("auto_transform", "false").part("csv", Part::bytes(body).file_name(filename.to_string()));
         let res = self
             .client
             .post(format!("{}/v2/integrations/{integration}/costs.csv", self.base_url))
@@ -80,10 +82,14 @@ impl TestApp {
         use arrow::array::AsArray;
         use arrow::datatypes::Decimal128Type;
         let tokens: Vec<String> = integrations.iter().map(|s| s.to_string()).collect();
-        let scanned =
-            costd::engine::uploads::scan_live_uploads(self.store.as_ref(), &self.data_dir(), &self.account.token, &tokens)
-                .await
-                .unwrap();
+        let scanned = costd::engine::uploads::scan_live_uploads(
+            self.store.as_ref(),
+            &self.data_dir(),
+            &self.account.token,
+            &tokens,
+        )
+        .await
+        .unwrap();
         let (mut rows, mut sum) = (0usize, 0i128);
         for (_, batches) in scanned {
             for b in batches {
@@ -115,7 +121,8 @@ async fn a_custom_provider_integration_is_created_listed_updated_and_deleted(app
     let updated = app.put(&format!("/v2/integrations/{token}"), json!({"workspace_tokens": [ws]})).await;
     assert_eq!(updated.status, 200, "{}", updated.text);
     assert_eq!(updated.body["workspace_tokens"], json!([ws]));
-    let bad = app.put(&format!("/v2/integrations/{token}"), json!({"workspace_tokens": ["wrkspc_0000000000000000"]})).await;
+    let bad =
+        app.put(&format!("/v2/integrations/{token}"), json!({"workspace_tokens": ["wrkspc_0000000000000000"]})).await;
     assert_eq!(bad.status, 400);
     assert!(bad.error_text().contains("no workspace wrkspc_0000000000000000"), "{}", bad.text);
 
@@ -169,14 +176,22 @@ async fn uploads_need_multipart_a_csv_field_and_an_own_integration(app: TestApp)
     assert!(not_multipart.error_text().contains("multipart/form-data"), "{}", not_multipart.text);
 
     let form = Form::new().text("auto_transform", "true");
-    let res = app.client.post(format!("{}{path}", app.base_url)).bearer_auth(&app.token).multipart(form).send().await.unwrap();
+    let res = app
+        .client
+        .post(format!("{}{path}", app.base_url))
+        .bearer_auth(&app.token)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status().as_u16(), 400);
     assert!(res.text().await.unwrap().contains("csv"));
 
     let (_, other) = app.other_account().await;
     let res = app.upload_as(&other, &integration, "x.csv", csv(1).into_bytes()).await;
     assert_eq!(res.status, 404);
-    let res = app.send(reqwest::Method::GET, &format!("/v2/integrations/{integration}/costs"), Some(&other), None).await;
+    let res =
+        app.send(reqwest::Method::GET, &format!("/v2/integrations/{integration}/costs"), Some(&other), None).await;
     assert_eq!(res.status, 404);
     assert_eq!(app.upload("accss_crdntl_0000000000000000", "x.csv", csv(1).into_bytes()).await.status, 404);
     let read_only = app.mint(&app.account, "read").await;
@@ -194,7 +209,8 @@ async fn the_same_filename_replaces_the_earlier_upload(app: TestApp) {
     assert_eq!(second.body["amount"], "2.5");
 
     let list = app.get(&format!("/v2/integrations/{integration}/costs")).await;
-    let tokens: Vec<&str> = list.body["user_costs_uploads"].as_array().unwrap().iter().map(|u| u["token"].as_str().unwrap()).collect();
+    let tokens: Vec<&str> =
+        list.body["user_costs_uploads"].as_array().unwrap().iter().map(|u| u["token"].as_str().unwrap()).collect();
     assert_eq!(tokens, vec![other.body["token"].as_str().unwrap(), second.body["token"].as_str().unwrap()]);
     assert_eq!(app.scanned_total(&[&integration]).await, (3, "3.75".to_string()));
     assert_eq!(app.upload_files().len(), 2, "the replaced file is gone: {:?}", app.upload_files());
@@ -227,7 +243,8 @@ async fn concurrent_uploads_lose_and_double_nothing(app: TestApp) {
     let integration = app.create_integration("Busy").await["token"].as_str().unwrap().to_string();
     // Four distinct files and three racing uploads of one filename.
     let names = ["a.csv", "b.csv", "c.csv", "d.csv", "same.csv", "same.csv", "same.csv"];
-    let results = futures::future::join_all(names.iter().map(|n| app.upload(&integration, n, csv(100).into_bytes()))).await;
+    let results =
+        futures::future::join_all(names.iter().map(|n| app.upload(&integration, n, csv(100).into_bytes()))).await;
     assert!(results.iter().all(|r| r.status == 201), "{:?}", results.iter().map(|r| &r.text).collect::<Vec<_>>());
     let list = app.get(&format!("/v2/integrations/{integration}/costs")).await;
     assert_eq!(list.body["user_costs_uploads"].as_array().unwrap().len(), 5);
@@ -236,10 +253,8 @@ async fn concurrent_uploads_lose_and_double_nothing(app: TestApp) {
 
     // A delete racing an upload: afterwards nothing of the integration remains, whichever won.
     let integration_path = format!("/v2/integrations/{integration}");
-    let (up, del) = tokio::join!(
-        app.upload(&integration, "late.csv", csv(20_000).into_bytes()),
-        app.delete(&integration_path)
-    );
+    let (up, del) =
+        tokio::join!(app.upload(&integration, "late.csv", csv(20_000).into_bytes()), app.delete(&integration_path));
     assert_eq!(del.status, 204);
     assert!(up.status == 201 || up.status == 404, "{}", up.text);
     assert_eq!(app.scanned_total(&[&integration]).await.0, 0);

@@ -12,8 +12,13 @@ on_both_stores!(
 );
 
 async fn a_workspace_can_be_created_listed_updated_and_deleted(app: TestApp) {
-    let res = app.post("/v2/workspaces", json!({"name": "Ellingson Mineral Corporation", "currency": "jpy",
-        "exchange_rate_date": "end_of_billing_period_rate"})).await;
+    let res = app
+        .post(
+            "/v2/workspaces",
+            json!({"name": "Ellingson Mineral Corporation", "currency": "jpy",
+        "exchange_rate_date": "end_of_billing_period_rate"}),
+        )
+        .await;
     assert_eq!(res.status, 201, "{}", res.text);
     let ws = res.body;
     assert!(ws["token"].as_str().unwrap().starts_with("wrkspc_"));
@@ -73,6 +78,7 @@ async fn another_accounts_workspace_answers_404(app: TestApp) {
         assert_eq!(app.send(method.clone(), &path, Some(&other), body).await.status, 404, "{method}");
     }
     let theirs = app.send(reqwest::Method::GET, "/v2/workspaces", Some(&other), None).await;
-    let names: Vec<&str> = theirs.body["workspaces"].as_array().unwrap().iter().map(|w| w["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> =
+        theirs.body["workspaces"].as_array().unwrap().iter().map(|w| w["name"].as_str().unwrap()).collect();
     assert_eq!(names, vec!["Default"]);
 }

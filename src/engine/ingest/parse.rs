@@ -6,7 +6,8 @@ use chrono::{DateTime, NaiveDate};
 use crate::engine::schema::AMOUNT_SCALE;
 
 /// FOCUS ChargeCategory values (1.0 plus 1.x Purchase and Adjustment), case-sensitive as the spec says.
-pub const CHARGE_CATEGORIES: [&str; 8] = ["Usage", "Credit", "Refund", "Discount", "Tax", "Fee", "Purchase", "Adjustment"];
+pub const CHARGE_CATEGORIES: [&str; 8] =
+    ["Usage", "Credit", "Refund", "Discount", "Tax", "Fee", "Purchase", "Adjustment"];
 
 const SCALE: u32 = AMOUNT_SCALE as u32;
 /// Largest magnitude a `Decimal128(38, _)` holds: 10^38 − 1.

@@ -98,14 +98,26 @@ fn column_of(name: &str) -> &'static str {
 }
 
 /// Applies the rules, in order, to `costs` (rows already limited to `window`).
-pub fn apply_rules(ctx: &SessionContext, mut costs: DataFrame, rules: &[RuleStep], window: Window, currency: &str) -> Result<DataFrame> {
+pub fn apply_rules(
+    ctx: &SessionContext,
+    mut costs: DataFrame,
+    rules: &[RuleStep],
+    window: Window,
+    currency: &str,
+) -> Result<DataFrame> {
     for step in rules {
         costs = apply_rule(ctx, costs, step, window, currency)?;
     }
     Ok(costs)
 }
 
-fn apply_rule(ctx: &SessionContext, costs: DataFrame, step: &RuleStep, window: Window, currency: &str) -> Result<DataFrame> {
+fn apply_rule(
+    ctx: &SessionContext,
+    costs: DataFrame,
+    step: &RuleStep,
+    window: Window,
+    currency: &str,
+) -> Result<DataFrame> {
     let rule = &step.rule;
     match &rule.rule {
         // SELECT * FROM costs WHERE NOT (lower(charge_type) = lower('X') AND accrued_at IN range)
@@ -145,7 +157,13 @@ fn apply_rule(ctx: &SessionContext, costs: DataFrame, step: &RuleStep, window: W
                         insert_values(ctx, costs, step, columns, rows, window, currency)?
                     }
                     CustomStatement::InsertSelect { columns, projection, selection, group_by, having } => {
-                        let parts = SelectParts { columns, projection, selection: selection.as_ref(), group_by, having: having.as_ref() };
+                        let parts = SelectParts {
+                            columns,
+                            projection,
+                            selection: selection.as_ref(),
+                            group_by,
+                            having: having.as_ref(),
+                        };
                         insert_select(costs, step, parts, window, currency)?
                     }
                 };
@@ -170,7 +188,8 @@ fn default_value(name: &str, step: &RuleStep, window: Window, currency: &str) ->
 
 /// Inserted rows keep to the query's window and the rule's dates.
 fn keep_in_window(inserted: DataFrame, step: &RuleStep, window: Window) -> Result<DataFrame> {
-    inserted.filter(col(c::ACCRUED_AT).between(date_lit(window.start), date_lit(window.end)).and(in_rule_range(&step.rule)))
+    inserted
+        .filter(col(c::ACCRUED_AT).between(date_lit(window.start), date_lit(window.end)).and(in_rule_range(&step.rule)))
 }
 
 /// SELECT * FROM costs UNION ALL VALUES (…) — literal rows, unlisted columns from [`default_value`].
@@ -200,7 +219,9 @@ fn insert_values(
     let plan = datafusion::logical_expr::LogicalPlanBuilder::values(values)?.build()?;
     let inserted = DataFrame::new(ctx.state(), plan);
     let names: Vec<String> = inserted.schema().fields().iter().map(|f| f.name().clone()).collect();
-    let renamed = inserted.select(names.iter().zip(&fields).map(|(from, (to, _))| col(from.as_str()).alias(to.as_str())).collect::<Vec<_>>())?;
+    let renamed = inserted.select(
+        names.iter().zip(&fields).map(|(from, (to, _))| col(from.as_str()).alias(to.as_str())).collect::<Vec<_>>(),
+    )?;
     costs.union(keep_in_window(renamed, step, window)?)
 }
 
@@ -215,11 +236,20 @@ struct SelectParts<'a> {
 
 /// SELECT * FROM costs UNION ALL (SELECT … FROM costs WHERE … GROUP BY month(accrued_at), … HAVING …):
 /// the aggregate runs per calendar month; an unlisted accrued_at is the month's 1st.
-fn insert_select(costs: DataFrame, step: &RuleStep, parts: SelectParts<'_>, window: Window, currency: &str) -> Result<DataFrame> {
+fn insert_select(
+    costs: DataFrame,
+    step: &RuleStep,
+    parts: SelectParts<'_>,
+    window: Window,
+    currency: &str,
+) -> Result<DataFrame> {
     let fields: Vec<(String, arrow::datatypes::DataType)> =
         costs.schema().fields().iter().map(|f| (f.name().clone(), f.data_type().clone())).collect();
     let month = cast(
-        f::date_trunc(lit("month"), cast(col(c::ACCRUED_AT), arrow::datatypes::DataType::Timestamp(arrow::datatypes::TimeUnit::Second, None))),
+        f::date_trunc(
+            lit("month"),
+            cast(col(c::ACCRUED_AT), arrow::datatypes::DataType::Timestamp(arrow::datatypes::TimeUnit::Second, None)),
+        ),
         arrow::datatypes::DataType::Date32,
     );
     let mut source = costs.clone().filter(in_rule_range(&step.rule))?;
@@ -231,7 +261,9 @@ fn insert_select(costs: DataFrame, step: &RuleStep, parts: SelectParts<'_>, wind
         // A grouped column keeps its name, so the SELECT list can name it.
         let name = match g {
             sql::Expr::Identifier(id) => column_of(&id.value.to_ascii_lowercase()).to_string(),
-            sql::Expr::CompoundIdentifier(ids) => column_of(&ids.last().map(|i| i.value.to_ascii_lowercase()).unwrap_or_default()).to_string(),
+            sql::Expr::CompoundIdentifier(ids) => {
+                column_of(&ids.last().map(|i| i.value.to_ascii_lowercase()).unwrap_or_default()).to_string()
+            }
             _ => format!("__group{i}"),
         };
         group_exprs.push(to_expr(g)?.alias(name));
@@ -314,9 +346,13 @@ fn union_line_items(
         .fields()
         .iter()
         .map(|field| match field.name().as_str() {
-            c::ACCRUED_AT => Arc::new(Date32Array::from(months.iter().map(|m| days_since_epoch(*m)).collect::<Vec<_>>())) as ArrayRef,
+            c::ACCRUED_AT => {
+                Arc::new(Date32Array::from(months.iter().map(|m| days_since_epoch(*m)).collect::<Vec<_>>())) as ArrayRef
+            }
             c::AMOUNT => Arc::new(
-                Decimal128Array::from(vec![amount; n]).with_precision_and_scale(38, AMOUNT_SCALE).expect("valid decimal"),
+                Decimal128Array::from(vec![amount; n])
+                    .with_precision_and_scale(38, AMOUNT_SCALE)
+                    .expect("valid decimal"),
             ) as ArrayRef,
             c::CURRENCY => text(currency),
             c::CHARGE_TYPE => text(if credit { "Credit" } else { "Fee" }),
@@ -398,11 +434,11 @@ fn convert(e: &sql::Expr, aggs: &mut Vec<Expr>, allow_aggs: bool) -> Result<Expr
                 like
             }
         }
-        sql::Expr::InList { expr, list, negated } => {
-            convert(expr, aggs, allow_aggs)?.in_list(list.iter().map(|x| convert(x, aggs, allow_aggs)).collect::<Result<Vec<_>>>()?, *negated)
-        }
+        sql::Expr::InList { expr, list, negated } => convert(expr, aggs, allow_aggs)?
+            .in_list(list.iter().map(|x| convert(x, aggs, allow_aggs)).collect::<Result<Vec<_>>>()?, *negated),
         sql::Expr::Between { expr, negated, low, high } => {
-            let between = convert(expr, aggs, allow_aggs)?.between(convert(low, aggs, allow_aggs)?, convert(high, aggs, allow_aggs)?);
+            let between = convert(expr, aggs, allow_aggs)?
+                .between(convert(low, aggs, allow_aggs)?, convert(high, aggs, allow_aggs)?);
             if *negated {
                 between.not()
             } else {
@@ -445,7 +481,9 @@ fn convert(e: &sql::Expr, aggs: &mut Vec<Expr>, allow_aggs: bool) -> Result<Expr
                 for a in &list.args {
                     match a {
                         // Inside an aggregate the arguments are row-level expressions.
-                        sql::FunctionArg::Unnamed(sql::FunctionArgExpr::Expr(e)) => args.push(convert(e, aggs, allow_aggs && !is_aggregate)?),
+                        sql::FunctionArg::Unnamed(sql::FunctionArgExpr::Expr(e)) => {
+                            args.push(convert(e, aggs, allow_aggs && !is_aggregate)?)
+                        }
                         sql::FunctionArg::Unnamed(sql::FunctionArgExpr::Wildcard) => args.push(lit(1i64)),
                         other => return Err(unsupported(other)),
                     }
@@ -496,8 +534,13 @@ mod tests {
             .fields()
             .iter()
             .map(|f| match f.name().as_str() {
-                c::ACCRUED_AT => Arc::new(Date32Array::from(vec![d("2024-07-05"), d("2024-07-10"), d("2024-08-01")])) as ArrayRef,
-                c::AMOUNT => Arc::new(Decimal128Array::from(amounts.to_vec()).with_precision_and_scale(38, 18).unwrap()) as ArrayRef,
+                c::ACCRUED_AT => {
+                    Arc::new(Date32Array::from(vec![d("2024-07-05"), d("2024-07-10"), d("2024-08-01")])) as ArrayRef
+                }
+                c::AMOUNT => {
+                    Arc::new(Decimal128Array::from(amounts.to_vec()).with_precision_and_scale(38, 18).unwrap())
+                        as ArrayRef
+                }
                 c::CURRENCY => text([Some("USD"); 3]),
                 c::CHARGE_TYPE => text([Some("Usage"), Some("Tax"), Some("Usage")]),
                 c::SERVICE => text([Some("EC2"), Some("EC2"), Some("S3")]),
@@ -526,8 +569,11 @@ mod tests {
         for b in df.collect().await.unwrap() {
             let dates = b.column_by_name(c::ACCRUED_AT).unwrap().as_primitive::<Date32Type>();
             let amounts = b.column_by_name(c::AMOUNT).unwrap().as_primitive::<Decimal128Type>();
-            let types = arrow::compute::cast(b.column_by_name(c::CHARGE_TYPE).unwrap(), &arrow::datatypes::DataType::Utf8).unwrap();
-            let services = arrow::compute::cast(b.column_by_name(c::SERVICE).unwrap(), &arrow::datatypes::DataType::Utf8).unwrap();
+            let types =
+                arrow::compute::cast(b.column_by_name(c::CHARGE_TYPE).unwrap(), &arrow::datatypes::DataType::Utf8)
+                    .unwrap();
+            let services =
+                arrow::compute::cast(b.column_by_name(c::SERVICE).unwrap(), &arrow::datatypes::DataType::Utf8).unwrap();
             for i in 0..b.num_rows() {
                 out.push((
                     crate::engine::ingest::parse::date_from_days(dates.value(i)).to_string(),
@@ -553,7 +599,9 @@ mod tests {
     async fn an_exclusion_removes_its_charge_type_within_its_dates() {
         let all = run(vec![step(json!({"type": "exclusion", "title": "t", "charge_type": "TAX"}))]).await;
         assert_eq!(all, vec![r("2024-07-05", "Usage", "EC2", 100 * ONE), r("2024-08-01", "Usage", "S3", 50 * ONE)]);
-        let bounded = run(vec![step(json!({"type": "exclusion", "title": "t", "charge_type": "Tax", "end_date": "2024-07-06"}))]).await;
+        let bounded =
+            run(vec![step(json!({"type": "exclusion", "title": "t", "charge_type": "Tax", "end_date": "2024-07-06"}))])
+                .await;
         assert_eq!(bounded.len(), 3, "the Tax row of 07-10 is after the rule's end");
     }
 
@@ -562,7 +610,9 @@ mod tests {
         let got = run(vec![step(json!({"type": "adjustment", "title": "t", "percentage": 75}))]).await;
         assert_eq!(got.iter().map(|x| x.3).collect::<Vec<_>>(), vec![75 * ONE, 75 * ONE / 10, 375 * ONE / 10]);
         // 1.000000000000000005 × 50% = 0.5000000000000000025 → 0.500000000000000003
-        let got = run_with([ONE + 5, ONE, ONE], vec![step(json!({"type": "adjustment", "title": "t", "percentage": 50}))]).await;
+        let got =
+            run_with([ONE + 5, ONE, ONE], vec![step(json!({"type": "adjustment", "title": "t", "percentage": 50}))])
+                .await;
         assert_eq!(got[0].3, ONE / 2 + 3);
     }
 
@@ -578,8 +628,10 @@ mod tests {
     #[tokio::test]
     async fn credits_and_charges_add_one_line_item_per_covered_month() {
         let got = run(vec![
-            step(json!({"type": "credit", "title": "c", "service": "Support", "category": "Credit", "sub_category": "M",
-                "amount": 10, "start_date": "2024-07-01"})),
+            step(
+                json!({"type": "credit", "title": "c", "service": "Support", "category": "Credit", "sub_category": "M",
+                "amount": 10, "start_date": "2024-07-01"}),
+            ),
             step(json!({"type": "charge", "title": "f", "service": "MSP", "category": "Fee", "sub_category": "M",
                 "amount": -5, "start_date": "2024-07-01", "end_date": "2024-07-31"})),
         ])
@@ -587,7 +639,11 @@ mod tests {
         let inserted: Vec<_> = got.into_iter().filter(|x| x.2 == "Support" || x.2 == "MSP").collect();
         assert_eq!(
             inserted,
-            vec![r("2024-07-01", "Credit", "Support", -10 * ONE), r("2024-07-01", "Fee", "MSP", 5 * ONE), r("2024-08-01", "Credit", "Support", -10 * ONE)]
+            vec![
+                r("2024-07-01", "Credit", "Support", -10 * ONE),
+                r("2024-07-01", "Fee", "MSP", 5 * ONE),
+                r("2024-08-01", "Credit", "Support", -10 * ONE)
+            ]
         );
     }
 
@@ -607,6 +663,9 @@ mod tests {
         .await;
         let support: Vec<_> = got.into_iter().filter(|x| x.2 == "Support").collect();
         // July: 100 × 0.1 (the Tax row is not Usage); August: 50 × 0.1.
-        assert_eq!(support, vec![r("2024-07-01", "Fee", "Support", 10 * ONE), r("2024-08-01", "Fee", "Support", 5 * ONE)]);
+        assert_eq!(
+            support,
+            vec![r("2024-07-01", "Fee", "Support", 10 * ONE), r("2024-08-01", "Fee", "Support", 5 * ONE)]
+        );
     }
 }

@@ -15,8 +15,8 @@
 use std::fmt;
 
 use sqlparser::ast::{
-    BinaryOperator, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, GroupByExpr, Insert, ObjectName,
-    Query, Select, SelectFlavor, SelectItem, SetExpr, Statement, UnaryOperator, Value,
+    BinaryOperator, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, GroupByExpr, Insert, ObjectName, Query,
+    Select, SelectFlavor, SelectItem, SetExpr, Statement, UnaryOperator, Value,
 };
 use sqlparser::dialect::GenericDialect;
 use sqlparser::parser::Parser;
@@ -107,9 +107,8 @@ impl CustomSql {
     /// Parses and checks a rule's SQL.
     pub fn parse(sql: &str) -> Result<CustomSql, GrammarError> {
         let dialect = GenericDialect {};
-        let tokens = Tokenizer::new(&dialect, sql)
-            .tokenize()
-            .map_err(|e| GrammarError(format!("could not be parsed: {e}")))?;
+        let tokens =
+            Tokenizer::new(&dialect, sql).tokenize().map_err(|e| GrammarError(format!("could not be parsed: {e}")))?;
         if tokens.iter().any(|t| {
             matches!(t, Token::Whitespace(Whitespace::SingleLineComment { .. } | Whitespace::MultiLineComment(_)))
         }) {
@@ -313,11 +312,7 @@ fn check_select(select: &Select, columns: Vec<String>) -> Result<CustomStatement
         _ => return refuse("SELECT may read only the table costs, once"),
     }
     if select.projection.len() != columns.len() {
-        return refuse(format!(
-            "SELECT gives {} values for {} columns",
-            select.projection.len(),
-            columns.len()
-        ));
+        return refuse(format!("SELECT gives {} values for {} columns", select.projection.len(), columns.len()));
     }
     let with_aggregates = ExprContext { columns: true, aggregates: true };
     let row_level = ExprContext { columns: true, aggregates: false };
@@ -389,7 +384,9 @@ fn bare_columns(e: &Expr, out: &mut Vec<String>) {
             bare_columns(left, out);
             bare_columns(right, out);
         }
-        Expr::UnaryOp { expr, .. } | Expr::Nested(expr) | Expr::IsNull(expr) | Expr::IsNotNull(expr) => bare_columns(expr, out),
+        Expr::UnaryOp { expr, .. } | Expr::Nested(expr) | Expr::IsNull(expr) | Expr::IsNotNull(expr) => {
+            bare_columns(expr, out)
+        }
         Expr::Like { expr, pattern, .. } => {
             bare_columns(expr, out);
             bare_columns(pattern, out);
@@ -552,7 +549,9 @@ mod tests {
     fn vantage_example_update_is_accepted() {
         let rule = CustomSql::parse("UPDATE costs SET costs.amount = costs.amount * 0.95").unwrap();
         assert_eq!(rule.group(), RuleGroup::Transform);
-        assert!(matches!(&rule.statements()[0], CustomStatement::Update { assignments, .. } if assignments[0].0 == "amount"));
+        assert!(
+            matches!(&rule.statements()[0], CustomStatement::Update { assignments, .. } if assignments[0].0 == "amount")
+        );
     }
 
     #[test]
@@ -631,8 +630,10 @@ mod tests {
 
     #[test]
     fn insert_select_may_only_name_grouped_columns_outside_aggregates() {
-        assert!(err("INSERT INTO costs (service, amount) SELECT service, SUM(amount) FROM costs").contains("service must be inside"));
-        CustomSql::parse("INSERT INTO costs (service, amount) SELECT service, SUM(amount) FROM costs GROUP BY service").unwrap();
+        assert!(err("INSERT INTO costs (service, amount) SELECT service, SUM(amount) FROM costs")
+            .contains("service must be inside"));
+        CustomSql::parse("INSERT INTO costs (service, amount) SELECT service, SUM(amount) FROM costs GROUP BY service")
+            .unwrap();
     }
 
     #[test]
