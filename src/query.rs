@@ -204,7 +204,7 @@ pub async fn cost_source(
     let uploads = store.live_uploads(&owner, &integrations).await?;
     Ok(CostSource {
         currency: uploads.first().map(|u| u.currency.clone()).unwrap_or_else(|| "USD".into()),
-        files: uploads.iter().map(|u| upload_path(data_dir, &u.token)).collect(),
+        files: uploads.iter().map(|u| (u.integration_token.clone(), upload_path(data_dir, &u.token))).collect(),
         rules,
     })
 }

@@ -20,6 +20,9 @@ use super::ingest::parse::{date_from_days, days_since_epoch, format_amount};
 use super::rules::compile::{apply_rules, RuleStep, Window};
 use super::schema::{col as c, cost_schema};
 
+/// The column naming each row's integration (not returned; read by VQL's `custom_provider:<token>`).
+pub const INTEGRATION: &str = "integration";
+
 /// How rows are binned in time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DateBin {
@@ -89,8 +92,8 @@ pub struct CostQuery {
 /// Where the costs come from and what shapes them.
 #[derive(Debug, Clone, Default)]
 pub struct CostSource {
-    /// Parquet files of the live uploads.
-    pub files: Vec<PathBuf>,
+    /// Parquet files of the live uploads, each with its integration's token.
+    pub files: Vec<(String, PathBuf)>,
     /// Rules to run, in order.
     pub rules: Vec<RuleStep>,
     /// Currency of inserted line items (the uploads' currency; USD when there are none).
@@ -149,13 +152,28 @@ fn session() -> SessionContext {
 #[tracing::instrument(skip_all, fields(files = source.files.len(), rules = source.rules.len()))]
 pub async fn run(source: &CostSource, query: &CostQuery) -> Result<CostResult, CostError> {
     let ctx = session();
-    // SELECT *, 'custom_provider' AS provider FROM uploads WHERE accrued_at BETWEEN start AND end
-    let raw: DataFrame = if source.files.is_empty() {
-        ctx.read_batch(RecordBatch::new_empty(cost_schema()))?
-    } else {
-        let paths: Vec<String> = source.files.iter().map(|p| p.display().to_string()).collect();
-        ctx.read_parquet(paths, ParquetReadOptions::default().schema(&cost_schema())).await?
+    // SELECT *, '<integration>' AS integration FROM <its uploads> UNION ALL … (one scan per integration,
+    // so VQL can name `custom_provider:<integration token>`)
+    let mut raw: Option<DataFrame> = None;
+    let mut integrations: Vec<&str> = source.files.iter().map(|(i, _)| i.as_str()).collect();
+    integrations.dedup();
+    for integration in integrations {
+        let paths: Vec<String> =
+            source.files.iter().filter(|(i, _)| i == integration).map(|(_, p)| p.display().to_string()).collect();
+        let scan = ctx
+            .read_parquet(paths, ParquetReadOptions::default().schema(&cost_schema()))
+            .await?
+            .with_column(INTEGRATION, lit(integration.to_string()))?;
+        raw = Some(match raw {
+            Some(df) => df.union(scan)?,
+            None => scan,
+        });
+    }
+    let raw = match raw {
+        Some(df) => df,
+        None => ctx.read_batch(RecordBatch::new_empty(cost_schema()))?.with_column(INTEGRATION, lit(""))?,
     };
+    // … WHERE accrued_at BETWEEN start AND end, with provider 'custom_provider'
     let costs = raw
         .with_column("provider", lit("custom_provider"))?
         .filter(col(c::ACCRUED_AT).between(date_lit(query.start), date_lit(query.end)))?;

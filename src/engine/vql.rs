@@ -75,6 +75,16 @@ fn column(e: &sql::Expr) -> Result<(&'static str, bool, String), String> {
     Ok((col_name, like_ok, shown))
 }
 
+/// `column = 'value'`; a provider of `custom_provider:<integration token>` names one integration.
+fn equals(column: &str, value: String) -> Expr {
+    match value.strip_prefix("custom_provider:") {
+        Some(integration) if column == "provider" => col("provider")
+            .eq(lit("custom_provider"))
+            .and(col(super::costs::INTEGRATION).eq(lit(integration.to_string()))),
+        _ => col(column).eq(lit(value)),
+    }
+}
+
 fn string(e: &sql::Expr) -> Result<String, String> {
     match e {
         sql::Expr::Value(v) => match &v.value {
@@ -184,8 +194,7 @@ fn to_expr(e: &sql::Expr) -> Result<Expr, String> {
             }
             BinaryOperator::Eq | BinaryOperator::NotEq => {
                 let (column, _, _) = column(left)?;
-                let value = string(right)?;
-                let eq = col(column).eq(lit(value));
+                let eq = equals(column, string(right)?);
                 Ok(if *op == BinaryOperator::Eq { eq } else { eq.not() })
             }
             BinaryOperator::PGRegexIMatch | BinaryOperator::PGRegexNotIMatch => {
@@ -206,8 +215,13 @@ fn to_expr(e: &sql::Expr) -> Result<Expr, String> {
             if list.is_empty() {
                 return Err(format!("filter: IN () needs at least one value near `{e}`"));
             }
-            let values = list.iter().map(|v| string(v).map(lit)).collect::<Result<Vec<_>, _>>()?;
-            Ok(col(column).in_list(values, *negated))
+            let values = list.iter().map(string).collect::<Result<Vec<_>, _>>()?;
+            if column == "provider" {
+                let any =
+                    values.into_iter().map(|v| equals(column, v)).reduce(|a, b| a.or(b)).expect("a non-empty list");
+                return Ok(if *negated { any.not() } else { any });
+            }
+            Ok(col(column).in_list(values.into_iter().map(lit).collect(), *negated))
         }
         sql::Expr::Like { negated, expr, pattern, any: false, escape_char: None } => {
             let (column, like_ok, shown) = column(expr)?;

@@ -56,7 +56,7 @@ fn row(d: &str, s: &str, a: &str) -> (String, String, String) {
 }
 
 async fn the_parent_sees_raw_costs_grouped_and_binned(app: TestApp) {
-    arrange(&app).await;
+    let (_a, b) = arrange(&app).await;
     let res = app.get(&format!("/v2/costs?{RANGE}&groupings=service&date_bin=month&order=asc")).await;
     assert_eq!(res.status, 200, "{}", res.text);
     // July: EC2 100 + Tax 10 = 110, S3 50, RDS 1000; August: EC2 200 (the -20 credit is hidden by default).
@@ -86,6 +86,12 @@ async fn the_parent_sees_raw_costs_grouped_and_binned(app: TestApp) {
         ))
         .await;
     assert_eq!(res.body["total_cost"]["amount"], "110.0", "{}", res.text);
+
+    // One integration by name: custom_provider:<token> (B holds only the RDS 1000).
+    let filter: String =
+        form_urlencoded::byte_serialize(format!("costs.provider = 'custom_provider:{b}'").as_bytes()).collect();
+    let res = app.get(&format!("/v2/costs?{RANGE}&filter={filter}")).await;
+    assert_eq!(res.body["total_cost"]["amount"], "1000.0", "{}", res.text);
 }
 
 async fn a_managed_account_sees_its_costs_with_its_rules_applied_in_order(app: TestApp) {

@@ -114,6 +114,8 @@ fn rand_suffix() -> String {
 impl TestApp {
     /// Starts costd on `backend`; `None` when that backend cannot run here (PostgreSQL outside CI).
     pub async fn spawn(backend: Backend) -> Option<TestApp> {
+        // 500s log their cause; a failing test shows it.
+        let _ = tracing_subscriber::fmt().with_test_writer().with_env_filter("costd=error").try_init();
         let data_dir = tempfile::tempdir().expect("temp dir");
         let database_url = match backend {
             Backend::Sqlite => None,

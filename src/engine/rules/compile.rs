@@ -340,7 +340,10 @@ fn union_line_items(
     unscaled.rescale(AMOUNT_SCALE as u32);
     let amount = unscaled.mantissa() * if credit { -1 } else { 1 };
     debug_assert!(amount.abs() < 10i128.pow(38) / scale * scale);
-    let schema = costs.schema().as_arrow().clone();
+    // Inserted rows leave unknown columns null, so every field of their batch is nullable.
+    let schema = arrow::datatypes::Schema::new(
+        costs.schema().as_arrow().fields().iter().map(|f| f.as_ref().clone().with_nullable(true)).collect::<Vec<_>>(),
+    );
     let text = |v: &str| Arc::new(StringArray::from(vec![Some(v); n])) as ArrayRef;
     let columns: Vec<ArrayRef> = schema
         .fields()
