@@ -120,9 +120,11 @@ fn apply_rule(
 ) -> Result<DataFrame> {
     let rule = &step.rule;
     match &rule.rule {
-        // SELECT * FROM costs WHERE NOT (lower(charge_type) = lower('X') AND accrued_at IN range)
+        // SELECT * FROM costs WHERE NOT (charge_type ILIKE 'X' AND accrued_at IN range)
         BillingRule::Exclusion { charge_type } => {
-            let hit = f::lower(col(c::CHARGE_TYPE)).eq(lit(charge_type.to_lowercase())).and(in_rule_range(rule));
+            // ILIKE without wildcards is Arrow's case-insensitive equality: no lower-cased copy of the column.
+            let pattern = charge_type.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+            let hit = col(c::CHARGE_TYPE).ilike(lit(pattern)).and(in_rule_range(rule));
             costs.filter(hit.not())
         }
         // SELECT …, CASE WHEN in range THEN amount * pct / 100 ELSE amount END AS amount FROM costs
