@@ -66,9 +66,9 @@ async fn costs_handler(
     let costs = result
         .rows
         .iter()
-        .cloned()
         .skip(skip)
         .take(params.page.limit as usize)
+        .cloned()
         .map(|r| {
             let mut m = Map::new();
             m.insert("accrued_at".into(), Value::String(r.accrued_at.to_string()));
