@@ -53,21 +53,8 @@ fn main() {
         .unwrap();
     let parent_token = String::from_utf8(out.stdout).unwrap().trim().to_string();
 
-    let mut child = Command::new(COSTD)
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(dir.path())
-        .env("RUST_LOG", "warn")
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let (mut child, url) = support::serve(COSTD, dir.path());
     let pid = child.id();
-    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()));
-    let url = loop {
-        let line = lines.next().expect("serve prints where it listens").unwrap();
-        if let Some(u) = line.strip_prefix("listening on ") {
-            break u.to_string();
-        }
-    };
 
     let (first, repeated, total) = rt.block_on(async {
         let client = reqwest::Client::new();

@@ -112,20 +112,7 @@ fn http_upload_p50(rt: &tokio::runtime::Runtime) {
     generate_focus_csv(&csv, 10_000, 30).unwrap();
     let body = std::fs::read(&csv).unwrap();
     let dir = tempfile::Builder::new().prefix("serve-").tempdir_in(bench_dir()).unwrap();
-    let mut child = Command::new(COSTD)
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(dir.path())
-        .env("RUST_LOG", "warn")
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()));
-    let url = loop {
-        let line = lines.next().expect("serve prints where it listens").unwrap();
-        if let Some(u) = line.strip_prefix("listening on ") {
-            break u.to_string();
-        }
-    };
+    let (mut child, url) = support::serve(COSTD, dir.path());
     let token = std::fs::read_to_string(dir.path().join("bootstrap-token")).unwrap().trim().to_string();
     let times = rt.block_on(async {
         let client = reqwest::Client::new();

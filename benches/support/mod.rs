@@ -152,3 +152,22 @@ pub fn ensure_duckdb() {
         assert!(status.map(|s| s.success()).unwrap_or(false), "pip install duckdb failed");
     }
 }
+
+/// `costd serve` (release) on a free port over `data_dir`; returns the child and its base URL.
+pub fn serve(costd: &str, data_dir: &Path) -> (std::process::Child, String) {
+    let mut child = Command::new(costd)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data_dir)
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("costd serve starts");
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().expect("piped stdout")));
+    let url = loop {
+        let line = lines.next().expect("serve prints where it listens").expect("readable stdout");
+        if let Some(u) = line.strip_prefix("listening on ") {
+            break u.to_string();
+        }
+    };
+    (child, url)
+}
