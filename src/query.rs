@@ -8,7 +8,7 @@ use crate::engine::costs::{CostQuery, CostSource, DateBin, Settings, GROUPINGS};
 use crate::engine::rules::compile::RuleStep;
 use crate::engine::uploads::upload_path;
 use crate::model::billing_rule::{effective_rules, group_of, RuleDefinition, RuleFields, RuleGroup};
-use crate::store::{PageRequest, Store};
+use crate::store::{BillingRuleRow, PageRequest, Store};
 
 /// Largest `limit` of `/v2/costs`.
 pub const MAX_COSTS_LIMIT: u32 = 5000;
@@ -25,18 +25,24 @@ pub enum SourceError {
 }
 
 /// The rules a managed account runs, in order: its listed rules (those still existing) with the
-/// parent's `apply_to_all` rules added at the end of their group.
-pub async fn effective_rule_tokens(store: &dyn Store, parent: &str, listed: &[String]) -> anyhow::Result<Vec<String>> {
-    let mut groups: Vec<(String, RuleGroup)> = Vec::with_capacity(listed.len());
+/// parent's `apply_to_all` rules added at the end of their group. Each rule is read from the store once.
+pub async fn effective_rules_of(
+    store: &dyn Store,
+    parent: &str,
+    listed: &[String],
+) -> anyhow::Result<Vec<BillingRuleRow>> {
+    let mut rows: Vec<BillingRuleRow> = Vec::with_capacity(listed.len());
     for t in listed {
         // A rule deleted meanwhile is detached by its delete; skipping it here is the same outcome.
-        if let Some(rule) = store.get_billing_rule(parent, t).await? {
-            groups.push((t.clone(), group_of(&rule.columns)));
-        }
+        rows.extend(store.get_billing_rule(parent, t).await?);
     }
-    let all: Vec<(String, RuleGroup)> =
-        store.apply_to_all_rules(parent).await?.into_iter().map(|r| (r.token, group_of(&r.columns))).collect();
-    Ok(effective_rules(&groups, &all))
+    let apply_to_all = store.apply_to_all_rules(parent).await?;
+    let groups = |rows: &[BillingRuleRow]| -> Vec<(String, RuleGroup)> {
+        rows.iter().map(|r| (r.token.clone(), group_of(&r.columns))).collect()
+    };
+    let order = effective_rules(&groups(&rows), &groups(&apply_to_all));
+    rows.extend(apply_to_all);
+    Ok(order.into_iter().filter_map(|t| rows.iter().position(|r| r.token == t).map(|i| rows[i].clone())).collect())
 }
 
 /// The query string, checked; every problem is listed.
@@ -167,8 +173,8 @@ pub async fn cost_source(
                 .await?
                 .ok_or_else(|| anyhow::anyhow!("a managed account without its parent link"))?;
             let mut rules = Vec::new();
-            for token in effective_rule_tokens(store, &parent, &managed.rule_tokens).await? {
-                let Some(row) = store.get_billing_rule(&parent, &token).await? else { continue };
+            for row in effective_rules_of(store, &parent, &managed.rule_tokens).await? {
+                let token = row.token;
                 let rule = RuleDefinition::try_from(RuleFields::from(row.columns))
                     .map_err(|e| anyhow::anyhow!("stored rule {token} no longer parses: {}", e.join("; ")))?;
                 rules.push(RuleStep { token, rule });

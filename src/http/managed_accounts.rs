@@ -13,7 +13,7 @@ use super::pagination::{base_url, Links, ListParams, MAX_LIMIT};
 use super::{ApiError, AppState, Result};
 use crate::model::billing_rule::{check_rule_order, group_of, RuleGroup};
 use crate::model::managed_account::ManagedAccountFields;
-use crate::query::effective_rule_tokens;
+use crate::query::effective_rules_of;
 use crate::store::{ManagedAccount, ManagedAccountSettings, Store};
 
 pub fn router() -> Router<AppState> {
@@ -64,7 +64,8 @@ async fn rule_groups(store: &dyn Store, parent: &str, tokens: &[String]) -> Resu
 
 async fn body(store: &dyn Store, m: ManagedAccount) -> Result<ManagedAccountBody> {
     let parent = m.account.parent_account_token.clone().unwrap_or_default();
-    let billing_rule_tokens = effective_rule_tokens(store, &parent, &m.rule_tokens).await?;
+    let billing_rule_tokens =
+        effective_rules_of(store, &parent, &m.rule_tokens).await?.into_iter().map(|r| r.token).collect();
     Ok(ManagedAccountBody {
         token: m.account.token,
         name: m.account.name,

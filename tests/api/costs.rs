@@ -116,8 +116,7 @@ async fn a_managed_account_sees_its_costs_with_its_rules_applied_in_order(app: T
         )
         .await;
     assert_eq!(managed.status, 201, "{}", managed.text);
-    let account = app.store.get_account(managed.body["token"].as_str().unwrap()).await.unwrap().unwrap();
-    let token = app.mint(&account, "read").await;
+    let token = app.mint_for(managed.body["token"].as_str().unwrap(), "read").await;
     let get = |q: String| {
         let (app, token) = (&app, token.clone());
         async move { app.send(reqwest::Method::GET, &q, Some(&token), None).await }
@@ -243,13 +242,11 @@ async fn managed_accounts_never_see_each_others_costs(app: TestApp) {
     let mut tokens = Vec::new();
     for (name, integration) in [("A", &a), ("B", &b)] {
         let m = app
-            .post(
-                "/v2/managed_accounts",
+            .create_managed_account(
                 json!({"name": name, "contact_email": "ops@x.io", "access_credential_tokens": [integration]}),
             )
             .await;
-        let account = app.store.get_account(m.body["token"].as_str().unwrap()).await.unwrap().unwrap();
-        tokens.push(app.mint(&account, "read").await);
+        tokens.push(app.mint_for(m["token"].as_str().unwrap(), "read").await);
     }
     let total = |token: String| {
         let app = &app;

@@ -161,6 +161,19 @@ impl TestApp {
         mint_token(self.store.as_ref(), account, scopes.parse().unwrap(), "minted in a test").await.unwrap().secret
     }
 
+    /// Creates a managed account of the app's account, asserting 201; returns it as the API showed it.
+    pub async fn create_managed_account(&self, body: Value) -> Value {
+        let res = self.post("/v2/managed_accounts", body).await;
+        assert_eq!(res.status, 201, "{}", res.text);
+        res.body
+    }
+
+    /// A new token with `scopes` for the account whose token is `account_token` (e.g. a managed account).
+    pub async fn mint_for(&self, account_token: &str, scopes: &str) -> String {
+        let account = self.store.get_account(account_token).await.unwrap().expect("the account exists");
+        self.mint(&account, scopes).await
+    }
+
     /// Sends a request with `token` (none when `None`) and an optional raw body.
     pub async fn send(&self, method: Method, path: &str, token: Option<&str>, body: Option<String>) -> Resp {
         let mut req = self.client.request(method, format!("{}{path}", self.base_url));

@@ -84,12 +84,10 @@ async fn rules_out_of_group_order_are_400_naming_the_token(app: TestApp) {
 async fn apply_to_all_rules_join_every_managed_account_at_their_group_end(app: TestApp) {
     let (ex, cr) = (exclusion(&app).await, credit(&app).await);
     let m = app
-        .post(
-            "/v2/managed_accounts",
+        .create_managed_account(
             json!({"name": "Acme", "contact_email": "ops@acme.com", "billing_rule_tokens": [ex, cr]}),
         )
-        .await
-        .body;
+        .await;
     let everywhere =
         rule(&app, json!({"type": "adjustment", "title": "markup", "percentage": 110, "apply_to_all": true})).await;
     let got = app.get(&format!("/v2/managed_accounts/{}", m["token"].as_str().unwrap())).await;
@@ -101,12 +99,10 @@ async fn apply_to_all_rules_join_every_managed_account_at_their_group_end(app: T
 async fn deleting_a_rule_detaches_it_everywhere(app: TestApp) {
     let (ex, cr) = (exclusion(&app).await, credit(&app).await);
     let m = app
-        .post(
-            "/v2/managed_accounts",
+        .create_managed_account(
             json!({"name": "Acme", "contact_email": "ops@acme.com", "billing_rule_tokens": [ex, cr]}),
         )
-        .await
-        .body;
+        .await;
     assert_eq!(app.delete(&format!("/v2/billing_rules/{ex}")).await.status, 204);
     let got = app.get(&format!("/v2/managed_accounts/{}", m["token"].as_str().unwrap())).await;
     assert_eq!(tokens(&got.body["billing_rule_tokens"]), vec![cr]);
@@ -149,9 +145,8 @@ async fn unknown_and_foreign_tokens_are_refused(app: TestApp) {
 }
 
 async fn a_managed_account_cannot_manage_accounts(app: TestApp) {
-    let m = app.post("/v2/managed_accounts", json!({"name": "Acme", "contact_email": "ops@acme.com"})).await.body;
-    let account = app.store.get_account(m["token"].as_str().unwrap()).await.unwrap().unwrap();
-    let token = app.mint(&account, "read,write").await;
+    let m = app.create_managed_account(json!({"name": "Acme", "contact_email": "ops@acme.com"})).await;
+    let token = app.mint_for(m["token"].as_str().unwrap(), "read,write").await;
     let res = app
         .send(
             reqwest::Method::POST,
