@@ -4,6 +4,8 @@
 //! file. Prints both times, their ratio (goal ≤ 1.0), a repeated query's time, and costd's peak RSS.
 //!
 //! Run: `cargo bench --bench costs`. Inputs are generated into `bench-data/` (shared with the ingest bench).
+//! With `COSTD_BENCH_KEEP=1` the data dir and the managed account's token are kept and printed, so the
+//! same query can be profiled afterwards (`costd query --account … --data-dir …` under `perf`).
 
 mod support;
 
@@ -103,6 +105,9 @@ fn main() {
             repeats.push(timed().await.0);
         }
         repeats.sort();
+        if std::env::var_os("COSTD_BENCH_KEEP").is_some() {
+            println!("kept: --data-dir {} --account {managed_token}", dir.path().display());
+        }
         (first, repeats[2], body["total_cost"]["amount"].as_str().unwrap().to_string())
     });
     let peak_rss_mib = std::fs::read_to_string(format!("/proc/{pid}/status"))
@@ -113,6 +118,9 @@ fn main() {
         .unwrap_or(0.0)
         / 1024.0;
     let _ = child.kill();
+    if std::env::var_os("COSTD_BENCH_KEEP").is_some() {
+        let _ = dir.keep();
+    }
 
     let (duck, duck_float, duck_total) = duckdb(&csv);
     println!(

@@ -11,14 +11,14 @@ use datafusion::common::ScalarValue;
 use datafusion::dataframe::DataFrame;
 use datafusion::error::DataFusionError;
 use datafusion::execution::options::ParquetReadOptions;
-use datafusion::functions::expr_fn as f;
 use datafusion::functions_aggregate::expr_fn::sum;
-use datafusion::logical_expr::{cast, col, lit, Expr, SortExpr};
+use datafusion::logical_expr::{col, lit, Expr, SortExpr};
 use datafusion::prelude::{SessionConfig, SessionContext};
 
+use super::dates;
 use super::ingest::parse::{date_from_days, days_since_epoch, format_amount};
 use super::rules::compile::{apply_rules, RuleStep, Window};
-use super::schema::{col as c, cost_schema};
+use super::schema::{col as c, scan_schema};
 
 /// The column naming each row's integration (not returned; read by VQL's `custom_provider:<token>`).
 pub const INTEGRATION: &str = "integration";
@@ -161,7 +161,7 @@ pub async fn run(source: &CostSource, query: &CostQuery) -> Result<CostResult, C
         let paths: Vec<String> =
             source.files.iter().filter(|(i, _)| i == integration).map(|(_, p)| p.display().to_string()).collect();
         let scan = ctx
-            .read_parquet(paths, ParquetReadOptions::default().schema(&cost_schema()))
+            .read_parquet(paths, ParquetReadOptions::default().schema(&scan_schema()))
             .await?
             .with_column(INTEGRATION, lit(integration.to_string()))?;
         raw = Some(match raw {
@@ -171,7 +171,7 @@ pub async fn run(source: &CostSource, query: &CostQuery) -> Result<CostResult, C
     }
     let raw = match raw {
         Some(df) => df,
-        None => ctx.read_batch(RecordBatch::new_empty(cost_schema()))?.with_column(INTEGRATION, lit(""))?,
+        None => ctx.read_batch(RecordBatch::new_empty(scan_schema()))?.with_column(INTEGRATION, lit(""))?,
     };
     // … WHERE accrued_at BETWEEN start AND end, with provider 'custom_provider'
     let costs = raw
@@ -205,23 +205,9 @@ pub async fn run(source: &CostSource, query: &CostQuery) -> Result<CostResult, C
     // SELECT bin(accrued_at) AS accrued_at, <groupings>, currency, sum(amount) … GROUP BY … ORDER BY accrued_at
     let bin = match query.date_bin {
         DateBin::Day => col(c::ACCRUED_AT),
-        other => {
-            let unit = match other {
-                DateBin::Week => "week",
-                DateBin::Month => "month",
-                _ => "quarter",
-            };
-            cast(
-                f::date_trunc(
-                    lit(unit),
-                    cast(
-                        col(c::ACCRUED_AT),
-                        arrow::datatypes::DataType::Timestamp(arrow::datatypes::TimeUnit::Second, None),
-                    ),
-                ),
-                arrow::datatypes::DataType::Date32,
-            )
-        }
+        DateBin::Week => dates::bin(dates::Unit::Week, col(c::ACCRUED_AT)),
+        DateBin::Month => dates::bin(dates::Unit::Month, col(c::ACCRUED_AT)),
+        DateBin::Quarter => dates::bin(dates::Unit::Quarter, col(c::ACCRUED_AT)),
     };
     let mut group_exprs = vec![bin.alias("bin")];
     for g in &query.groupings {
@@ -240,7 +226,13 @@ pub async fn run(source: &CostSource, query: &CostQuery) -> Result<CostResult, C
         sort.push(col(format!("g_{g}")).sort(true, true));
     }
     let grouped = costs.aggregate(group_exprs, vec![sum(col(c::AMOUNT)).alias("total")])?.sort(sort)?;
-    let batches = grouped.collect().await?;
+    let task_ctx = grouped.task_ctx();
+    let plan = grouped.create_physical_plan().await?;
+    let batches = datafusion::physical_plan::collect(plan.clone(), Arc::new(task_ctx)).await?;
+    tracing::debug!(
+        plan = %datafusion::physical_plan::display::DisplayableExecutionPlan::with_metrics(plan.as_ref()).indent(true),
+        "costs plan, with the time and rows of each step"
+    );
 
     let mut rows = Vec::new();
     let mut totals: Vec<(String, i128)> = Vec::new();

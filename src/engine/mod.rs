@@ -2,8 +2,10 @@
 //! - [`ingest`]: cost CSVs (FOCUS columns) streamed into Parquet files of the [`schema`].
 //! - [`uploads`]: where those files live, the orphan sweep, and the scan of an account's live uploads.
 //! - [`rules`]: the billing-rule grammar (custom SQL parsed and checked when a rule is saved).
+//! - [`dates`]: week, month and quarter bins of dates, as plan functions.
 
 pub mod costs;
+pub mod dates;
 pub mod ingest;
 pub mod rules;
 pub mod schema;

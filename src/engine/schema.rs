@@ -37,7 +37,14 @@ pub fn cost_schema() -> SchemaRef {
     static SCHEMA: OnceLock<SchemaRef> = OnceLock::new();
     SCHEMA
         .get_or_init(|| {
-            let text = |name: &str, nullable: bool| Field::new(name, DataType::Utf8, nullable);
+            let text = |name: &str, nullable: bool| {
+                let ty = if LOW_CARDINALITY.contains(&name) {
+                    DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8))
+                } else {
+                    DataType::Utf8
+                };
+                Field::new(name, ty, nullable)
+            };
             Arc::new(Schema::new(vec![
                 Field::new(col::ACCRUED_AT, DataType::Date32, false),
                 Field::new(col::AMOUNT, amount_type(), false),
@@ -56,6 +63,41 @@ pub fn cost_schema() -> SchemaRef {
                 // The FOCUS Tags object as JSON text: keys vary per row, and queries read few of them.
                 text(col::TAGS, true),
             ]))
+        })
+        .clone()
+}
+
+/// Text columns with few distinct values per file (names of services, regions, accounts, charge types …).
+/// Files store them as dictionaries, and their Arrow schema says so, so queries read them back as
+/// dictionaries: a filter then compares each distinct value once and moves 4-byte keys.
+const LOW_CARDINALITY: [&str; 9] = [
+    col::CURRENCY,
+    col::CHARGE_TYPE,
+    col::SERVICE,
+    col::COST_CATEGORY,
+    col::COST_SUBCATEGORY,
+    col::REGION,
+    col::ACCOUNT_ID,
+    col::BILLING_ACCOUNT_ID,
+    col::USAGE_UNIT,
+];
+
+/// The schema queries read upload files with: [`cost_schema`] with its other text columns as `Utf8View`,
+/// which points into Parquet's pages instead of copying each row's bytes.
+pub fn scan_schema() -> SchemaRef {
+    static SCHEMA: OnceLock<SchemaRef> = OnceLock::new();
+    SCHEMA
+        .get_or_init(|| {
+            Arc::new(Schema::new(
+                cost_schema()
+                    .fields()
+                    .iter()
+                    .map(|f| match f.data_type() {
+                        DataType::Utf8 => f.as_ref().clone().with_data_type(DataType::Utf8View),
+                        _ => f.as_ref().clone(),
+                    })
+                    .collect::<Vec<_>>(),
+            ))
         })
         .clone()
 }

@@ -15,7 +15,8 @@ use std::sync::mpsc::sync_channel;
 use std::sync::Arc;
 
 use anyhow::Context;
-use arrow::array::{ArrayRef, Date32Builder, Decimal128Builder, StringBuilder};
+use arrow::array::{ArrayRef, Date32Builder, Decimal128Builder, StringBuilder, StringDictionaryBuilder};
+use arrow::datatypes::Int32Type;
 use arrow::record_batch::RecordBatch;
 use chrono::NaiveDate;
 use parquet::arrow::ArrowWriter;
@@ -162,22 +163,25 @@ impl Columns {
     }
 }
 
+/// A builder of a dictionary-encoded text column (see [`super::schema::cost_schema`]).
+type LowCardinality = StringDictionaryBuilder<Int32Type>;
+
 /// Arrow builders for one batch of cost rows.
 struct Builders {
     accrued_at: Date32Builder,
     amount: Decimal128Builder,
-    currency: StringBuilder,
-    charge_type: StringBuilder,
-    service: StringBuilder,
-    cost_category: StringBuilder,
-    cost_subcategory: StringBuilder,
-    region: StringBuilder,
+    currency: LowCardinality,
+    charge_type: LowCardinality,
+    service: LowCardinality,
+    cost_category: LowCardinality,
+    cost_subcategory: LowCardinality,
+    region: LowCardinality,
     resource_id: StringBuilder,
     resource_name: StringBuilder,
-    account_id: StringBuilder,
-    billing_account_id: StringBuilder,
+    account_id: LowCardinality,
+    billing_account_id: LowCardinality,
     usage_amount: Decimal128Builder,
-    usage_unit: StringBuilder,
+    usage_unit: LowCardinality,
     tags: StringBuilder,
     rows: usize,
 }
@@ -190,21 +194,22 @@ impl Builders {
                 .expect("valid decimal type")
         };
         let text = || StringBuilder::with_capacity(BATCH_ROWS, BATCH_ROWS * 16);
+        let low = || LowCardinality::with_capacity(BATCH_ROWS, 64, 1024);
         Builders {
             accrued_at: Date32Builder::with_capacity(BATCH_ROWS),
             amount: decimal(),
-            currency: text(),
-            charge_type: text(),
-            service: text(),
-            cost_category: text(),
-            cost_subcategory: text(),
-            region: text(),
+            currency: low(),
+            charge_type: low(),
+            service: low(),
+            cost_category: low(),
+            cost_subcategory: low(),
+            region: low(),
             resource_id: text(),
             resource_name: text(),
-            account_id: text(),
-            billing_account_id: text(),
+            account_id: low(),
+            billing_account_id: low(),
             usage_amount: decimal(),
-            usage_unit: text(),
+            usage_unit: low(),
             tags: text(),
             rows: 0,
         }

@@ -247,13 +247,7 @@ fn insert_select(
 ) -> Result<DataFrame> {
     let fields: Vec<(String, arrow::datatypes::DataType)> =
         costs.schema().fields().iter().map(|f| (f.name().clone(), f.data_type().clone())).collect();
-    let month = cast(
-        f::date_trunc(
-            lit("month"),
-            cast(col(c::ACCRUED_AT), arrow::datatypes::DataType::Timestamp(arrow::datatypes::TimeUnit::Second, None)),
-        ),
-        arrow::datatypes::DataType::Date32,
-    );
+    let month = crate::engine::dates::bin(crate::engine::dates::Unit::Month, col(c::ACCRUED_AT));
     let mut source = costs.clone().filter(in_rule_range(&step.rule))?;
     if let Some(cond) = parts.selection {
         source = source.filter(to_expr(cond)?)?;
@@ -346,27 +340,34 @@ fn union_line_items(
     let schema = arrow::datatypes::Schema::new(
         costs.schema().as_arrow().fields().iter().map(|f| f.as_ref().clone().with_nullable(true)).collect::<Vec<_>>(),
     );
-    let text = |v: &str| Arc::new(StringArray::from(vec![Some(v); n])) as ArrayRef;
     let columns: Vec<ArrayRef> = schema
         .fields()
         .iter()
-        .map(|field| match field.name().as_str() {
-            c::ACCRUED_AT => {
-                Arc::new(Date32Array::from(months.iter().map(|m| days_since_epoch(*m)).collect::<Vec<_>>())) as ArrayRef
+        .map(|field| {
+            // Text in the costs' own string type (Utf8View when read from upload files).
+            let text = |v: &str| {
+                let strings = StringArray::from(vec![Some(v); n]);
+                arrow::compute::cast(&strings, field.data_type()).expect("text casts to any string type")
+            };
+            match field.name().as_str() {
+                c::ACCRUED_AT => {
+                    Arc::new(Date32Array::from(months.iter().map(|m| days_since_epoch(*m)).collect::<Vec<_>>()))
+                        as ArrayRef
+                }
+                c::AMOUNT => Arc::new(
+                    Decimal128Array::from(vec![amount; n])
+                        .with_precision_and_scale(38, AMOUNT_SCALE)
+                        .expect("valid decimal"),
+                ) as ArrayRef,
+                c::CURRENCY => text(currency),
+                c::CHARGE_TYPE => text(if credit { "Credit" } else { "Fee" }),
+                c::SERVICE => text(&item.service),
+                c::COST_CATEGORY => text(&item.category),
+                c::COST_SUBCATEGORY => text(&item.sub_category),
+                c::RESOURCE_ID => text(&step.token),
+                "provider" => text("billing_rule"),
+                _ => arrow::array::new_null_array(field.data_type(), n),
             }
-            c::AMOUNT => Arc::new(
-                Decimal128Array::from(vec![amount; n])
-                    .with_precision_and_scale(38, AMOUNT_SCALE)
-                    .expect("valid decimal"),
-            ) as ArrayRef,
-            c::CURRENCY => text(currency),
-            c::CHARGE_TYPE => text(if credit { "Credit" } else { "Fee" }),
-            c::SERVICE => text(&item.service),
-            c::COST_CATEGORY => text(&item.category),
-            c::COST_SUBCATEGORY => text(&item.sub_category),
-            c::RESOURCE_ID => text(&step.token),
-            "provider" => text("billing_rule"),
-            _ => arrow::array::new_null_array(field.data_type(), n),
         })
         .collect();
     let batch = RecordBatch::try_new(Arc::new(schema), columns)?;
@@ -533,8 +534,11 @@ mod tests {
     /// A small costs table: July EC2 100 (us-east-1) and Tax 10; August S3 50 (eu-west-1).
     fn table(ctx: &SessionContext, amounts: [i128; 3]) -> DataFrame {
         let d = |s: &str| days_since_epoch(NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap());
-        let text = |v: [Option<&str>; 3]| Arc::new(StringArray::from(v.to_vec())) as ArrayRef;
-        let schema = crate::engine::schema::cost_schema();
+        // Text as the costs query reads it from upload files.
+        let text = |v: [Option<&str>; 3]| {
+            arrow::compute::cast(&StringArray::from(v.to_vec()), &arrow::datatypes::DataType::Utf8View).unwrap()
+        };
+        let schema = crate::engine::schema::scan_schema();
         let columns: Vec<ArrayRef> = schema
             .fields()
             .iter()
