@@ -2,8 +2,10 @@
 //! - [`ingest`]: cost CSVs (FOCUS columns) streamed into Parquet files of the [`schema`].
 //! - [`uploads`]: where those files live, the orphan sweep, and the scan of an account's live uploads.
 //! - [`rules`]: the billing-rule grammar (custom SQL parsed and checked when a rule is saved).
+//! - [`amounts`]: exact amount × factor for rules, without the cast DataFusion would add.
 //! - [`dates`]: week, month and quarter bins of dates, as plan functions.
 
+pub mod amounts;
 pub mod costs;
 pub mod dates;
 pub mod ingest;

@@ -20,7 +20,7 @@ use arrow::datatypes::Int32Type;
 use arrow::record_batch::RecordBatch;
 use chrono::NaiveDate;
 use parquet::arrow::ArrowWriter;
-use parquet::basic::{Compression, ZstdLevel};
+use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 
 use super::schema::{cost_schema, AMOUNT_PRECISION, AMOUNT_SCALE};
@@ -302,7 +302,7 @@ pub fn ingest_csv(input: impl Read, dir: &Path, progress: &mut dyn Progress) -> 
     let sync_handle = file.try_clone().context("failed to open the upload file for syncing")?;
 
     let props = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).expect("valid zstd level")))
+        .set_compression(Compression::LZ4_RAW)
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
         .build();
     let (tx, rx) = sync_channel::<RecordBatch>(2);

@@ -19,8 +19,9 @@ use rust_decimal::Decimal;
 use sqlparser::ast::{self as sql, BinaryOperator, UnaryOperator};
 
 use super::custom_sql::{CustomStatement, RuleGroup};
+use crate::engine::amounts;
 use crate::engine::ingest::parse::days_since_epoch;
-use crate::engine::schema::{amount_type, col as c, AMOUNT_SCALE};
+use crate::engine::schema::{col as c, AMOUNT_SCALE};
 use crate::model::billing_rule::{BillingRule, LineItem, RuleDefinition};
 
 type Result<T> = std::result::Result<T, DataFusionError>;
@@ -71,10 +72,6 @@ fn decimal_lit(d: Decimal) -> Expr {
     let d = d.normalize();
     let digits = d.mantissa().unsigned_abs().to_string().len().max(d.scale() as usize + 1) as u8;
     lit(ScalarValue::Decimal128(Some(d.mantissa()), digits.min(38), d.scale() as i8))
-}
-
-fn to_amount(e: Expr) -> Expr {
-    cast(e, amount_type())
 }
 
 /// The costs columns custom SQL may name, mapped to the stored schema.
@@ -129,8 +126,9 @@ fn apply_rule(
         }
         // SELECT …, CASE WHEN in range THEN amount * pct / 100 ELSE amount END AS amount FROM costs
         BillingRule::Adjustment { percentage } => {
-            let factor = decimal_lit(*percentage / Decimal::from(100));
-            let adjusted = when(in_rule_range(rule), to_amount(col(c::AMOUNT) * factor)).otherwise(col(c::AMOUNT))?;
+            let factor = *percentage / Decimal::from(100);
+            let adjusted =
+                when(in_rule_range(rule), amounts::times(col(c::AMOUNT), factor)).otherwise(col(c::AMOUNT))?;
             replace_columns(costs, vec![(c::AMOUNT, adjusted)])
         }
         BillingRule::Credit(item) => union_line_items(ctx, costs, step, item, true, window, currency),
@@ -150,7 +148,11 @@ fn apply_rule(
                         for (column, value) in assignments {
                             let target = column_of(column);
                             let ty = col(target).get_type(&schema)?;
-                            let new = when(cond.clone(), cast(to_expr(value)?, ty)).otherwise(col(target))?;
+                            let value = match amount_factor(value) {
+                                Some(factor) if target == c::AMOUNT => amounts::times(col(c::AMOUNT), factor),
+                                _ => cast(to_expr(value)?, ty),
+                            };
+                            let new = when(cond.clone(), value).otherwise(col(target))?;
                             replaced.push((target, new));
                         }
                         replace_columns(costs, replaced)?
@@ -372,6 +374,34 @@ fn union_line_items(
         .collect();
     let batch = RecordBatch::try_new(Arc::new(schema), columns)?;
     costs.union(ctx.read_batch(batch)?)
+}
+
+/// The factor of `amount * <number>` or `<number> * amount`, the usual custom UPDATE, which then runs as
+/// one exact multiply (same result as the generic path's multiply and cast, overflow an error).
+fn amount_factor(e: &sql::Expr) -> Option<Decimal> {
+    let is_amount = |e: &sql::Expr| match e {
+        sql::Expr::Identifier(id) => id.value.eq_ignore_ascii_case("amount"),
+        sql::Expr::CompoundIdentifier(ids) => ids.last().is_some_and(|i| i.value.eq_ignore_ascii_case("amount")),
+        _ => false,
+    };
+    let number = |e: &sql::Expr| match e {
+        sql::Expr::Value(v) => match &v.value {
+            sql::Value::Number(n, _) => n
+                .parse::<i64>()
+                .map(Decimal::from)
+                .ok()
+                .or_else(|| Decimal::from_scientific(n).ok())
+                .or_else(|| n.parse().ok()),
+            _ => None,
+        },
+        _ => None,
+    };
+    match e {
+        sql::Expr::Nested(inner) => amount_factor(inner),
+        sql::Expr::BinaryOp { left, op: BinaryOperator::Multiply, right } if is_amount(left) => number(right),
+        sql::Expr::BinaryOp { left, op: BinaryOperator::Multiply, right } if is_amount(right) => number(left),
+        _ => None,
+    }
 }
 
 /// A checked custom-SQL expression as a DataFusion expression.
