@@ -124,14 +124,29 @@ pub enum CostError {
     /// The query is fine but the engine cannot run one of the rules yet.
     #[error("{0}")]
     Unsupported(String),
+    /// An upload file listed for the query was gone when it was read: a concurrent replace or delete.
+    /// Listing the files again finds what replaced it.
+    #[error("an upload file was replaced or deleted during the query: {0}")]
+    FileGone(String),
     #[error(transparent)]
     Engine(#[from] anyhow::Error),
 }
 
 impl From<DataFusionError> for CostError {
     fn from(e: DataFusionError) -> Self {
+        let gone = match e.find_root() {
+            DataFusionError::ObjectStore(os) => matches!(**os, datafusion::object_store::Error::NotFound { .. }),
+            DataFusionError::IoError(io) => io.kind() == std::io::ErrorKind::NotFound,
+            _ => false,
+        };
         match e {
+            _ if gone => CostError::FileGone(e.find_root().to_string()),
             DataFusionError::NotImplemented(msg) => CostError::Unsupported(msg),
+            DataFusionError::ArrowError(arrow, _)
+                if matches!(*arrow, arrow::error::ArrowError::ArithmeticOverflow(_)) =>
+            {
+                CostError::Unsupported(arrow.to_string())
+            }
             other => CostError::Engine(anyhow::Error::new(other).context("the costs query failed")),
         }
     }
@@ -233,6 +248,11 @@ pub async fn run(source: &CostSource, query: &CostQuery) -> Result<CostResult, C
         plan = %datafusion::physical_plan::display::DisplayableExecutionPlan::with_metrics(plan.as_ref()).indent(true),
         "costs plan, with the time and rows of each step"
     );
+    // DataFusion skips a listed path that no longer exists. Upload files are never re-created under the same
+    // name, so a file still there now was there for the whole query; one that is gone may be missing from it.
+    if let Some((_, gone)) = source.files.iter().find(|(_, path)| !path.exists()) {
+        return Err(CostError::FileGone(gone.display().to_string()));
+    }
 
     let mut rows = Vec::new();
     let mut totals: Vec<(String, i128)> = Vec::new();
@@ -337,6 +357,31 @@ pub fn round_total(unscaled: i128) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn quarter() -> CostQuery {
+        CostQuery {
+            start: NaiveDate::from_ymd_opt(2024, 7, 1).unwrap(),
+            end: NaiveDate::from_ymd_opt(2024, 9, 30).unwrap(),
+            groupings: vec!["service".into()],
+            date_bin: DateBin::Month,
+            descending: false,
+            settings: Settings::default(),
+            filter: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_file_gone_under_the_query_is_told_apart_from_other_failures() {
+        let dir = tempfile::tempdir().unwrap();
+        let source = CostSource {
+            files: vec![("accss_crdntl_1".into(), dir.path().join("usr_csts_upld_gone.parquet"))],
+            ..CostSource::default()
+        };
+        match run(&source, &quarter()).await {
+            Err(CostError::FileGone(msg)) => assert!(msg.contains("usr_csts_upld_gone"), "{msg}"),
+            other => panic!("expected FileGone, got {other:?}"),
+        }
+    }
 
     #[test]
     fn totals_round_half_away_from_zero() {

@@ -39,17 +39,32 @@ async fn costs_handler(
     headers: HeaderMap,
 ) -> Result<axum::Json<CostsBody>> {
     let params = parse_params(uri.query().unwrap_or_default()).map_err(ApiError::BadRequest)?;
-    let source =
-        cost_source(state.store.as_ref(), &state.data_dir, &caller.account_token, params.workspace_token.as_deref())
-            .await
-            .map_err(|e| match e {
-                SourceError::WorkspaceNotFound => ApiError::NotFound("workspace not found".into()),
-                SourceError::Store(e) => ApiError::Internal(e),
-            })?;
-    let result = state.costs_cache.run(&source, &params.query).await.map_err(|e| match e {
-        CostError::Unsupported(msg) => ApiError::Unprocessable(vec![msg]),
-        CostError::Engine(e) => ApiError::Internal(e),
-    })?;
+    // A concurrent replace or delete of an upload can remove a file this query listed; the files are then
+    // listed again, once.
+    let mut retried = false;
+    let (source, result) = loop {
+        let source = cost_source(
+            state.store.as_ref(),
+            &state.data_dir,
+            &caller.account_token,
+            params.workspace_token.as_deref(),
+        )
+        .await
+        .map_err(|e| match e {
+            SourceError::WorkspaceNotFound => ApiError::NotFound("workspace not found".into()),
+            SourceError::Store(e) => ApiError::Internal(e),
+        })?;
+        match state.costs_cache.run(&source, &params.query).await {
+            Ok(result) => break (source, result),
+            Err(CostError::FileGone(msg)) if !retried => {
+                tracing::info!(%msg, "an upload changed under a costs query; listing the files again");
+                retried = true;
+            }
+            Err(CostError::Unsupported(msg)) => return Err(ApiError::Unprocessable(vec![msg])),
+            Err(e @ CostError::FileGone(_)) => return Err(ApiError::Internal(e.into())),
+            Err(CostError::Engine(e)) => return Err(ApiError::Internal(e)),
+        }
+    };
     let (amount, currency) = match result.totals.as_slice() {
         [] => (0, source.currency.clone()),
         [(cur, total)] => (*total, cur.clone()),

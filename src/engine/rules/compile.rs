@@ -565,10 +565,11 @@ mod tests {
     fn table(ctx: &SessionContext, amounts: [i128; 3]) -> DataFrame {
         let d = |s: &str| days_since_epoch(NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap());
         // Text as the costs query reads it from upload files.
-        let text = |v: [Option<&str>; 3]| {
-            arrow::compute::cast(&StringArray::from(v.to_vec()), &arrow::datatypes::DataType::Utf8View).unwrap()
-        };
         let schema = crate::engine::schema::scan_schema();
+        let text_of = |name: &str, v: [Option<&str>; 3]| {
+            let ty = schema.field_with_name(name).unwrap().data_type();
+            arrow::compute::cast(&StringArray::from(v.to_vec()), ty).unwrap()
+        };
         let columns: Vec<ArrayRef> = schema
             .fields()
             .iter()
@@ -580,10 +581,10 @@ mod tests {
                     Arc::new(Decimal128Array::from(amounts.to_vec()).with_precision_and_scale(38, 18).unwrap())
                         as ArrayRef
                 }
-                c::CURRENCY => text([Some("USD"); 3]),
-                c::CHARGE_TYPE => text([Some("Usage"), Some("Tax"), Some("Usage")]),
-                c::SERVICE => text([Some("EC2"), Some("EC2"), Some("S3")]),
-                c::REGION => text([Some("us-east-1"), Some("us-east-1"), Some("eu-west-1")]),
+                c::CURRENCY => text_of(c::CURRENCY, [Some("USD"); 3]),
+                c::CHARGE_TYPE => text_of(c::CHARGE_TYPE, [Some("Usage"), Some("Tax"), Some("Usage")]),
+                c::SERVICE => text_of(c::SERVICE, [Some("EC2"), Some("EC2"), Some("S3")]),
+                c::REGION => text_of(c::REGION, [Some("us-east-1"), Some("us-east-1"), Some("eu-west-1")]),
                 _ => arrow::array::new_null_array(f.data_type(), 3),
             })
             .collect();
