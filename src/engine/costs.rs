@@ -134,20 +134,27 @@ pub enum CostError {
 
 impl From<DataFusionError> for CostError {
     fn from(e: DataFusionError) -> Self {
-        let gone = match e.find_root() {
+        let root = e.find_root();
+        let gone = match root {
             DataFusionError::ObjectStore(os) => matches!(**os, datafusion::object_store::Error::NotFound { .. }),
             DataFusionError::IoError(io) => io.kind() == std::io::ErrorKind::NotFound,
             _ => false,
         };
-        match e {
-            _ if gone => CostError::FileGone(e.find_root().to_string()),
-            DataFusionError::NotImplemented(msg) => CostError::Unsupported(msg),
-            DataFusionError::ArrowError(arrow, _)
-                if matches!(*arrow, arrow::error::ArrowError::ArithmeticOverflow(_)) =>
-            {
-                CostError::Unsupported(arrow.to_string())
-            }
-            other => CostError::Engine(anyhow::Error::new(other).context("the costs query failed")),
+        // An amount beyond Decimal128(38, 18) after a rule: the query is fine, these costs and rules are not.
+        let overflow = match root {
+            DataFusionError::ArrowError(arrow, _) => match arrow.as_ref() {
+                arrow::error::ArrowError::ArithmeticOverflow(msg) => Some(msg.clone()),
+                _ => None,
+            },
+            _ => None,
+        };
+        if gone {
+            return CostError::FileGone(root.to_string());
+        }
+        match (e, overflow) {
+            (_, Some(msg)) => CostError::Unsupported(msg),
+            (DataFusionError::NotImplemented(msg), _) => CostError::Unsupported(msg),
+            (other, _) => CostError::Engine(anyhow::Error::new(other).context("the costs query failed")),
         }
     }
 }

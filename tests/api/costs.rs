@@ -12,6 +12,7 @@ on_both_stores!(
     costs_page_with_links,
     tags_group_and_filter_costs,
     managed_accounts_never_see_each_others_costs,
+    a_rule_that_pushes_an_amount_past_38_digits_is_422_not_a_wrapped_number,
 );
 
 const A: &str = "ChargeCategory,ChargePeriodStart,BilledCost,ServiceName,RegionId,SubAccountId
@@ -259,4 +260,21 @@ async fn managed_accounts_never_see_each_others_costs(app: TestApp) {
     // A: 100 + 50 + 10 + 200 = 360 (its credit hidden); B: 1000.
     assert_eq!(total(tokens[0].clone()).await, "360.0");
     assert_eq!(total(tokens[1].clone()).await, "1000.0");
+}
+
+async fn a_rule_that_pushes_an_amount_past_38_digits_is_422_not_a_wrapped_number(app: TestApp) {
+    let a = app.create_integration("A").await["token"].as_str().unwrap().to_string();
+    // The largest amount an upload takes: 20 digits before the point, 18 after.
+    let csv = "ChargeCategory,ChargePeriodStart,BilledCost,ServiceName\nUsage,2024-07-05,99999999999999999999.5,EC2\n";
+    assert_eq!(app.upload(&a, "big.csv", csv.as_bytes().to_vec()).await.status, 201);
+    let triple = app.create_rule(json!({"type": "adjustment", "title": "x1000", "percentage": 1000})).await;
+    let managed = app
+        .create_managed_account(json!({"name": "Big", "contact_email": "ops@big.com",
+            "access_credential_tokens": [a], "billing_rule_tokens": [triple["token"]]}))
+        .await;
+    let token = app.mint_for(managed["token"].as_str().unwrap(), "read").await;
+    // 99999999999999999999.5 × 10 has 21 digits before the point: beyond Decimal128(38, 18).
+    let res = app.send(reqwest::Method::GET, &format!("/v2/costs?{RANGE}&groupings=service"), Some(&token), None).await;
+    assert_eq!(res.status, 422, "{}", res.text);
+    assert!(res.text.contains("does not fit an amount"), "{}", res.text);
 }
