@@ -210,6 +210,7 @@ pub async fn cost_source(
     let uploads = store.live_uploads(&owner, &integrations).await?;
     Ok(CostSource {
         currency: uploads.first().map(|u| u.currency.clone()).unwrap_or_else(|| "USD".into()),
+        one_currency: uploads.windows(2).all(|pair| pair[0].currency == pair[1].currency),
         files: uploads.iter().map(|u| (u.integration_token.clone(), upload_path(data_dir, &u.token))).collect(),
         rules,
     })

@@ -98,6 +98,9 @@ pub struct CostSource {
     pub rules: Vec<RuleStep>,
     /// Currency of inserted line items (the uploads' currency; USD when there are none).
     pub currency: String,
+    /// Every upload is in `currency`, so unless a rule sets a currency every row is, and the query need
+    /// not group by it.
+    pub one_currency: bool,
 }
 
 /// One grouped, binned row.
@@ -242,7 +245,9 @@ pub async fn run(source: &CostSource, query: &CostQuery) -> Result<CostResult, C
         };
         group_exprs.push(expr.alias(format!("g_{g}")));
     }
-    group_exprs.push(col(c::CURRENCY).alias("cur"));
+    // Grouping by a text column costs a row encoding per row; a currency known in advance is a constant.
+    let fixed_currency = source.one_currency && !source.rules.iter().any(RuleStep::sets_currency);
+    group_exprs.push(if fixed_currency { lit(currency.to_string()) } else { col(c::CURRENCY) }.alias("cur"));
     let mut sort: Vec<SortExpr> = vec![col("bin").sort(!query.descending, false)];
     for g in &query.groupings {
         sort.push(col(format!("g_{g}")).sort(true, true));

@@ -13,6 +13,7 @@ on_both_stores!(
     tags_group_and_filter_costs,
     managed_accounts_never_see_each_others_costs,
     a_rule_that_pushes_an_amount_past_38_digits_is_422_not_a_wrapped_number,
+    a_rule_that_sets_a_currency_shows_it_per_row,
 );
 
 const A: &str = "ChargeCategory,ChargePeriodStart,BilledCost,ServiceName,RegionId,SubAccountId
@@ -277,4 +278,27 @@ async fn a_rule_that_pushes_an_amount_past_38_digits_is_422_not_a_wrapped_number
     let res = app.send(reqwest::Method::GET, &format!("/v2/costs?{RANGE}&groupings=service"), Some(&token), None).await;
     assert_eq!(res.status, 422, "{}", res.text);
     assert!(res.text.contains("does not fit an amount"), "{}", res.text);
+}
+
+async fn a_rule_that_sets_a_currency_shows_it_per_row(app: TestApp) {
+    let (a, _b) = arrange(&app).await;
+    let eur = app
+        .create_rule(json!({"type": "custom", "title": "S3 in EUR",
+            "sql_query": "UPDATE costs SET currency = 'EUR' WHERE service = 'S3'"}))
+        .await;
+    let managed = app
+        .create_managed_account(json!({"name": "Euro", "contact_email": "ops@euro.com",
+            "access_credential_tokens": [a], "billing_rule_tokens": [eur["token"]]}))
+        .await;
+    let token = app.mint_for(managed["token"].as_str().unwrap(), "read").await;
+    let query =
+        format!("/v2/costs?{RANGE}&groupings=service&date_bin=month&order=asc&filter=costs.service%20%3D%20%27S3%27");
+    let res = app.send(reqwest::Method::GET, &query, Some(&token), None).await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    assert_eq!(res.body["costs"][0]["currency"], "EUR", "{}", res.text);
+    assert_eq!(res.body["total_cost"]["currency"], "EUR", "{}", res.text);
+    // Without the filter the rows are in two currencies, which one total cannot sum.
+    let res = app.send(reqwest::Method::GET, &format!("/v2/costs?{RANGE}"), Some(&token), None).await;
+    assert_eq!(res.status, 422, "{}", res.text);
+    assert!(res.text.contains("several currencies"), "{}", res.text);
 }

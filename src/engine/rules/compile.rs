@@ -34,6 +34,23 @@ pub struct RuleStep {
 }
 
 impl RuleStep {
+    /// Whether the step can give a row a currency other than its upload's (a custom UPDATE or INSERT
+    /// naming the currency column).
+    pub fn sets_currency(&self) -> bool {
+        let names = |columns: &[String]| columns.iter().any(|c| column_of(c) == c::CURRENCY);
+        match &self.rule.rule {
+            BillingRule::Custom(sql) => sql.statements().iter().any(|statement| match statement {
+                CustomStatement::Update { assignments, .. } => {
+                    assignments.iter().any(|(column, _)| column_of(column) == c::CURRENCY)
+                }
+                CustomStatement::InsertValues { columns, .. } | CustomStatement::InsertSelect { columns, .. } => {
+                    names(columns)
+                }
+            }),
+            _ => false,
+        }
+    }
+
     /// The group the step runs in.
     pub fn group(&self) -> RuleGroup {
         match &self.rule.rule {
@@ -590,6 +607,15 @@ mod tests {
             .collect();
         let batch = RecordBatch::try_new(schema, columns).unwrap();
         ctx.read_batch(batch).unwrap().with_column("provider", lit("custom_provider")).unwrap()
+    }
+
+    #[test]
+    fn only_custom_sql_naming_the_currency_can_set_it() {
+        let custom = |sql: &str| step(json!({"type": "custom", "title": "t", "sql_query": sql}));
+        assert!(custom("UPDATE costs SET currency = 'EUR'").sets_currency());
+        assert!(custom("INSERT INTO costs (amount, currency) VALUES (1, 'EUR')").sets_currency());
+        assert!(!custom("UPDATE costs SET amount = amount * 2 WHERE currency = 'USD'").sets_currency());
+        assert!(!step(json!({"type": "adjustment", "title": "t", "percentage": 50})).sets_currency());
     }
 
     fn step(body: serde_json::Value) -> RuleStep {
