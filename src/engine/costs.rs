@@ -124,7 +124,8 @@ pub struct CostResult {
 /// Why a costs query failed.
 #[derive(Debug, thiserror::Error)]
 pub enum CostError {
-    /// The query is fine but the engine cannot run one of the rules yet.
+    /// The query is fine but the engine cannot run one of the rules yet, or a rule takes an amount past
+    /// `Decimal128(38, 18)`.
     #[error("{0}")]
     Unsupported(String),
     /// An upload file listed for the query was gone when it was read: a concurrent replace or delete.
@@ -262,8 +263,10 @@ pub async fn run(source: &CostSource, query: &CostQuery) -> Result<CostResult, C
     );
     // DataFusion skips a listed path that no longer exists. Upload files are never re-created under the same
     // name, so a file still there now was there for the whole query; one that is gone may be missing from it.
-    if let Some((_, gone)) = source.files.iter().find(|(_, path)| !path.exists()) {
-        return Err(CostError::FileGone(gone.display().to_string()));
+    for (_, path) in &source.files {
+        if !tokio::fs::try_exists(path).await.unwrap_or(false) {
+            return Err(CostError::FileGone(path.display().to_string()));
+        }
     }
 
     let mut rows = Vec::new();
