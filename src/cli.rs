@@ -82,15 +82,16 @@ async fn query(store_settings: &StoreSettings, settings: &crate::config::QuerySe
     }
     let params = crate::query::parse_params(&q.finish()).map_err(|e| anyhow::anyhow!(e.join("\n")))?;
     let store = store::connect(store_settings).await?;
-    let source = crate::query::cost_source(
-        store.as_ref(),
-        &store_settings.data_dir,
-        &settings.account,
-        settings.workspace.as_deref(),
-    )
-    .await
-    .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let result = crate::engine::costs::run(&source, &params.query).await.map_err(|e| anyhow::anyhow!("{e:#}"))?;
+    let ctx = crate::service::costs::CostsContext {
+        store,
+        files: crate::engine::uploads::UploadFiles::new(&store_settings.data_dir),
+        cache: Default::default(),
+        timeout: crate::http::DEFAULT_QUERY_TIMEOUT,
+    };
+    let answer = crate::service::costs::costs(&ctx, &settings.account, settings.workspace.as_deref(), &params.query)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e:#}"))?;
+    let result = answer.result;
 
     let groupings = &params.query.groupings;
     let mut header: Vec<String> = vec!["accrued_at".into()];
@@ -155,16 +156,18 @@ async fn query(store_settings: &StoreSettings, settings: &crate::config::QuerySe
 
 /// `costd serve`: open the store, bootstrap an empty one, listen until Ctrl-C or SIGTERM.
 async fn serve(store_settings: &StoreSettings, settings: &ServeSettings) -> anyhow::Result<()> {
+    use std::time::Duration;
+    let query_timeout = Duration::from_secs(settings.query_timeout_secs.max(1));
+    let grace = Duration::from_secs(settings.file_grace_secs);
+    if grace <= query_timeout {
+        bail!(
+            "--file-grace-secs ({}) must exceed --query-timeout-secs ({}): a file must outlive every query that may \
+             read it",
+            settings.file_grace_secs,
+            settings.query_timeout_secs
+        );
+    }
     let store = store::connect(store_settings).await?;
-    // One SQLite process owns its data dir; PostgreSQL stores may be shared by several processes,
-    // so only files no ingest could still be writing are swept there.
-    let min_age = if store_settings.database_url().starts_with("postgres") {
-        std::time::Duration::from_secs(3600)
-    } else {
-        std::time::Duration::ZERO
-    };
-    let live = store.all_upload_tokens().await?;
-    crate::engine::uploads::sweep_orphans(&store_settings.data_dir, &live, min_age)?;
     if let Some(boot) = bootstrap_if_empty(store.as_ref(), &store_settings.data_dir).await? {
         println!("created account {} with a \"Default\" workspace", boot.account.token);
         println!("bootstrap API token (read,write; also in {}):", boot.token_file.display());
@@ -174,16 +177,28 @@ async fn serve(store_settings: &StoreSettings, settings: &ServeSettings) -> anyh
         .await
         .with_context(|| format!("failed to listen on {}", settings.listen))?;
     println!("listening on http://{}", listener.local_addr()?);
-    let state = AppState {
-        auth_cache: std::sync::Arc::new(crate::http::auth::AuthCache::new(std::time::Duration::from_millis(
-            settings.auth_cache_ttl_ms,
-        ))),
-        costs_cache: Default::default(),
-        store: store.clone(),
-        public_url: settings.public_url.clone(),
-        data_dir: store_settings.data_dir.clone(),
-    };
+    let mut state = AppState::new(store.clone(), &store_settings.data_dir);
+    state.auth_cache =
+        std::sync::Arc::new(crate::http::auth::AuthCache::new(Duration::from_millis(settings.auth_cache_ttl_ms)));
+    state.public_url = settings.public_url.clone();
+    state.max_upload_bytes = (settings.max_upload_bytes > 0).then_some(settings.max_upload_bytes);
+    state.query_timeout = query_timeout;
+
+    // The janitor removes files of replaced and deleted uploads (and of crashed ingests) once no query can
+    // read them: at start-up, then every minute or so.
+    let (stop_janitor, janitor_stopped) = tokio::sync::oneshot::channel::<()>();
+    let janitor = tokio::spawn(crate::service::files::run(
+        store.clone(),
+        state.files.clone(),
+        grace,
+        (grace / 4).clamp(Duration::from_secs(1), Duration::from_secs(60)),
+        async {
+            let _ = janitor_stopped.await;
+        },
+    ));
     http::serve(listener, http::app(state), shutdown_signal()).await.context("the HTTP server failed")?;
+    let _ = stop_janitor.send(());
+    let _ = janitor.await;
     store.close().await;
     tracing::info!("stopped");
     Ok(())

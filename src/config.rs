@@ -94,6 +94,18 @@ pub struct ServeSettings {
     /// token stops working within this time. 0 asks the store on every request.
     #[arg(long, env = "COSTD_AUTH_CACHE_TTL_MS", default_value_t = 1000)]
     pub auth_cache_ttl_ms: u64,
+    /// Largest upload accepted, in bytes of (decompressed) CSV; a larger one is refused with 413 and leaves
+    /// nothing behind. 0 means no limit. `costd import` has no limit.
+    #[arg(long, env = "COSTD_MAX_UPLOAD_BYTES", default_value_t = 8 * 1024 * 1024 * 1024)]
+    pub max_upload_bytes: u64,
+    /// A costs query still running after this many seconds is stopped (503).
+    #[arg(long, env = "COSTD_QUERY_TIMEOUT_SECS", default_value_t = 300)]
+    pub query_timeout_secs: u64,
+    /// How long (s) the file of a replaced or deleted upload is kept for queries of other processes
+    /// (PostgreSQL nodes, `costd query`) that may still read it. Queries of this process are tracked
+    /// exactly; this must exceed the query timeout.
+    #[arg(long, env = "COSTD_FILE_GRACE_SECS", default_value_t = 900)]
+    pub file_grace_secs: u64,
 }
 
 /// Settings of `costd import`.

@@ -8,10 +8,10 @@ use anyhow::{bail, Context};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::config::{ImportSettings, StoreSettings};
-use crate::engine::ingest::{ingest_csv, maybe_gunzip, parse::format_amount, IngestError, Progress};
-use crate::engine::uploads::{remove_upload_files, upload_path, uploads_dir};
-use crate::model::token::{new_token, prefix};
-use crate::store::{self, Upload, UploadCommit};
+use crate::engine::ingest::{ingest_csv, maybe_gunzip, IngestError, Limits, Progress};
+use crate::engine::uploads::UploadFiles;
+use crate::service::uploads::{upload, NewUpload, UploadError};
+use crate::store;
 
 /// Shows rows and input throughput while an ingest runs.
 struct Bar {
@@ -60,60 +60,43 @@ pub async fn run(store_settings: &StoreSettings, settings: &ImportSettings) -> a
         ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {bytes}/{total_bytes} {msg}")
             .expect("valid progress template"),
     );
-    let dir = uploads_dir(&store_settings.data_dir);
     let started = Instant::now();
     let mut progress = Bar { bar: bar.clone(), started };
-    let result = tokio::task::spawn_blocking(move || {
+    let files = UploadFiles::new(&store_settings.data_dir);
+    let new = NewUpload {
+        account: account.token.clone(),
+        integration: integration.token.clone(),
+        filename,
+        created_by: account.owner_user_token.clone(),
+    };
+    let ingest = move |tmp: std::path::PathBuf| {
         let input = maybe_gunzip(input).map_err(|e| IngestError::Io(e.into()))?;
-        ingest_csv(input, &dir, &mut progress)
-    })
-    .await
-    .context("the import task failed")?;
+        // The command line is the operator's own: no size limit.
+        ingest_csv(input, &tmp, Limits::default(), &mut progress)
+    };
+    let result = upload(store.as_ref(), &files, new, ingest).await;
     bar.finish_and_clear();
-    let pending = match result {
-        Ok(p) => p,
-        Err(IngestError::Invalid(problems)) => {
+    let (record, csv_bytes) = match result {
+        Ok(done) => (done.record, done.csv_bytes),
+        Err(UploadError::Invalid(problems)) => {
             for p in &problems {
                 eprintln!("{p}");
             }
             bail!("{} rejected: nothing was imported", settings.file.display());
         }
-        Err(IngestError::Io(e)) => return Err(e),
-    };
-
-    let s = pending.summary.clone();
-    let record = Upload {
-        token: new_token(prefix::COSTS_UPLOAD),
-        integration_token: integration.token.clone(),
-        filename,
-        amount: format_amount(s.amount),
-        currency: s.currency.clone(),
-        rows: i64::try_from(s.rows).unwrap_or(i64::MAX),
-        start_date: s.start_date,
-        end_date: s.end_date,
-        import_status: "complete".into(),
-        created_by_token: account.owner_user_token.clone(),
-        created_at: store::now(),
-    };
-    pending.persist(&upload_path(&store_settings.data_dir, &record.token))?;
-    match store.commit_upload(&account.token, &record).await {
-        Ok(UploadCommit::Committed { replaced }) => remove_upload_files(&store_settings.data_dir, &replaced),
-        Ok(UploadCommit::IntegrationGone) => {
-            remove_upload_files(&store_settings.data_dir, &[record.token]);
-            bail!("the integration was deleted during the import: nothing was imported");
+        Err(UploadError::IntegrationNotFound) => {
+            bail!("the integration was deleted during the import: nothing was imported")
         }
-        Err(e) => {
-            remove_upload_files(&store_settings.data_dir, &[record.token]);
-            return Err(e);
-        }
-    }
+        Err(e @ UploadError::TooLarge(_)) => bail!("{e}"),
+        Err(UploadError::Internal(e)) => return Err(e),
+    };
     let secs = started.elapsed().as_secs_f64();
     let shown = if compressed { "decompressed " } else { "" };
+    let mb = csv_bytes as f64 / 1e6;
     println!(
-        "imported {} rows ({:.1} MB {shown}CSV) in {secs:.1} s ({:.1} MB/s): {} {}, {} to {}, upload {}",
-        s.rows,
-        s.bytes as f64 / 1e6,
-        s.bytes as f64 / 1e6 / secs.max(1e-3),
+        "imported {} rows ({mb:.1} MB {shown}CSV) in {secs:.1} s ({:.1} MB/s): {} {}, {} to {}, upload {}",
+        record.rows,
+        mb / secs.max(1e-3),
         record.amount,
         record.currency,
         record.start_date,

@@ -6,7 +6,9 @@
 //! - [`http`]: the axum application: one module per resource, errors, auth, pagination, extractors.
 //! - [`model`]: parsed domain types (billing rules, workspaces, tokens, money); request bodies become
 //!   these through `TryFrom`, so handlers only ever see valid values.
-//! - [`query`]: the costs query shared by `GET /v2/costs` and `costd query` (parameters, cost source).
+//! - [`service`]: what a request or command does, once for both: uploads (ingest → commit → retire), the
+//!   janitor of upload files, the costs query over a pinned snapshot with its result cache.
+//! - [`query`]: the costs query's parameters, shared by `GET /v2/costs` and `costd query`.
 //! - [`store`]: the metadata store trait and its SQLite (default) and PostgreSQL backends.
 //! - [`engine`]: the cost engine: CSV ingest into Parquet, upload files, the custom-SQL rule grammar.
 //! - [`bootstrap`]: creating accounts and API tokens, shared by `serve` and the CLI.
@@ -21,5 +23,6 @@ pub mod http;
 pub mod import;
 pub mod model;
 pub mod query;
+pub mod service;
 pub mod store;
 pub mod telemetry;

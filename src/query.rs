@@ -1,49 +1,15 @@
-//! The costs query as both the API and `costd query` run it: parameters (a Vantage query string) checked
-//! into a [`CostQuery`], and the caller's [`CostSource`]: which integrations' uploads it sees and which
-//! billing rules shape them.
+//! The costs query's parameters as both the API and `costd query` take them: a Vantage query string
+//! checked into a [`CostQuery`], every problem listed.
 
 use chrono::{Datelike, NaiveDate, Utc};
 
-use crate::engine::costs::{CostQuery, CostSource, DateBin, Settings, GROUPINGS};
-use crate::engine::rules::compile::RuleStep;
-use crate::engine::uploads::upload_path;
-use crate::model::billing_rule::{effective_rules, group_of, RuleDefinition, RuleFields, RuleGroup};
-use crate::store::{BillingRuleRow, PageRequest, Store};
+use crate::engine::costs::{CostQuery, DateBin, Settings, GROUPINGS};
+use crate::engine::vql::Filter;
+use crate::store::PageRequest;
 
 /// Largest `limit` of `/v2/costs`.
 pub const MAX_COSTS_LIMIT: u32 = 5000;
 const DEFAULT_GROUPINGS: [&str; 3] = ["provider", "service", "account_id"];
-
-/// Why a cost source could not be assembled.
-#[derive(Debug, thiserror::Error)]
-pub enum SourceError {
-    /// The named workspace is not the caller's.
-    #[error("workspace not found")]
-    WorkspaceNotFound,
-    #[error(transparent)]
-    Store(#[from] anyhow::Error),
-}
-
-/// The rules a managed account runs, in order: its listed rules (those still existing) with the
-/// parent's `apply_to_all` rules added at the end of their group. Each rule is read from the store once.
-pub async fn effective_rules_of(
-    store: &dyn Store,
-    parent: &str,
-    listed: &[String],
-) -> anyhow::Result<Vec<BillingRuleRow>> {
-    let mut rows: Vec<BillingRuleRow> = Vec::with_capacity(listed.len());
-    for t in listed {
-        // A rule deleted meanwhile is detached by its delete; skipping it here is the same outcome.
-        rows.extend(store.get_billing_rule(parent, t).await?);
-    }
-    let apply_to_all = store.apply_to_all_rules(parent).await?;
-    let groups = |rows: &[BillingRuleRow]| -> Vec<(String, RuleGroup)> {
-        rows.iter().map(|r| (r.token.clone(), group_of(&r.columns))).collect()
-    };
-    let order = effective_rules(&groups(&rows), &groups(&apply_to_all));
-    rows.extend(apply_to_all);
-    Ok(order.into_iter().filter_map(|t| rows.iter().position(|r| r.token == t).map(|i| rows[i].clone())).collect())
-}
 
 /// The query string, checked; every problem is listed.
 pub struct Params {
@@ -78,7 +44,7 @@ pub fn parse_params(raw: &str) -> Result<Params, Vec<String>> {
     for (key, value) in form_urlencoded::parse(raw.as_bytes()) {
         let v = value.trim();
         match key.as_ref() {
-            "filter" if !v.is_empty() => match costs_filter(v) {
+            "filter" if !v.is_empty() => match Filter::parse(v) {
                 Ok(e) => filter = Some(e),
                 Err(e) => errors.push(e),
             },
@@ -146,72 +112,5 @@ pub fn parse_params(raw: &str) -> Result<Params, Vec<String>> {
         query: CostQuery { start, end, groupings, date_bin, descending, settings, filter },
         workspace_token,
         page: PageRequest { page, limit },
-    })
-}
-
-fn costs_filter(v: &str) -> Result<datafusion::logical_expr::Expr, String> {
-    crate::engine::vql::compile(v)
-}
-
-/// The costs `account` sees: for a managed account, its integrations' uploads (owned by its parent) with
-/// its rules; for a top-level account, all its integrations' raw uploads. `workspace`, when given, must be
-/// the caller's; a top-level account then sees the integrations in that workspace (or in none).
-pub async fn cost_source(
-    store: &dyn Store,
-    data_dir: &std::path::Path,
-    account: &str,
-    workspace: Option<&str>,
-) -> Result<CostSource, SourceError> {
-    let acct = store.get_account(account).await?.ok_or_else(|| anyhow::anyhow!("no account {account}"))?;
-    if let Some(ws) = workspace {
-        store.get_workspace(account, ws).await?.ok_or(SourceError::WorkspaceNotFound)?;
-    }
-    let (owner, integrations, rules) = match acct.parent_account_token {
-        Some(parent) => {
-            let managed = store
-                .get_managed_account(&parent, account)
-                .await?
-                .ok_or_else(|| anyhow::anyhow!("a managed account without its parent link"))?;
-            let mut rules = Vec::new();
-            for row in effective_rules_of(store, &parent, &managed.rule_tokens).await? {
-                let token = row.token;
-                let rule = RuleDefinition::try_from(RuleFields::from(row.columns))
-                    .map_err(|e| anyhow::anyhow!("stored rule {token} no longer parses: {}", e.join("; ")))?;
-                rules.push(RuleStep { token, rule });
-            }
-            (parent, managed.integration_tokens, rules)
-        }
-        None => {
-            let mut integrations = Vec::new();
-            let mut page = 1;
-            loop {
-                let found = store.list_integrations(account, PageRequest { page, limit: 1000 }, None, None).await?;
-                let done = found.items.len() < 1000;
-                integrations.extend(
-                    found
-                        .items
-                        .into_iter()
-                        // An integration in no workspace shows in every workspace.
-                        .filter(|i| {
-                            workspace.is_none_or(|ws| {
-                                i.workspace_tokens.is_empty() || i.workspace_tokens.iter().any(|w| w == ws)
-                            })
-                        })
-                        .map(|i| i.token),
-                );
-                if done {
-                    break;
-                }
-                page += 1;
-            }
-            (account.to_string(), integrations, Vec::new())
-        }
-    };
-    let uploads = store.live_uploads(&owner, &integrations).await?;
-    Ok(CostSource {
-        currency: uploads.first().map(|u| u.currency.clone()).unwrap_or_else(|| "USD".into()),
-        one_currency: uploads.windows(2).all(|pair| pair[0].currency == pair[1].currency),
-        files: uploads.iter().map(|u| (u.integration_token.clone(), upload_path(data_dir, &u.token))).collect(),
-        rules,
     })
 }

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::datatypes::DataType;
 use arrow::datatypes::{Date32Type, Decimal128Type};
 use chrono::NaiveDate;
 use datafusion::common::ScalarValue;
@@ -12,7 +13,7 @@ use datafusion::dataframe::DataFrame;
 use datafusion::error::DataFusionError;
 use datafusion::execution::options::ParquetReadOptions;
 use datafusion::functions_aggregate::expr_fn::sum;
-use datafusion::logical_expr::{col, lit, Expr, SortExpr};
+use datafusion::logical_expr::{cast, col, lit, Expr, SortExpr};
 use datafusion::prelude::{SessionConfig, SessionContext};
 
 use super::dates;
@@ -24,7 +25,7 @@ use super::schema::{col as c, scan_schema};
 pub const INTEGRATION: &str = "integration";
 
 /// How rows are binned in time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum DateBin {
     Day,
     Week,
@@ -61,7 +62,7 @@ pub const GROUPINGS: [(&str, &str); 10] = [
 ];
 
 /// Which charge types show (Vantage's `settings[include_*]`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Settings {
     pub include_credits: bool,
     pub include_refunds: bool,
@@ -85,8 +86,8 @@ pub struct CostQuery {
     pub date_bin: DateBin,
     pub descending: bool,
     pub settings: Settings,
-    /// A compiled VQL filter over the costs columns.
-    pub filter: Option<Expr>,
+    /// A checked VQL filter over the costs columns.
+    pub filter: Option<super::vql::Filter>,
 }
 
 /// Where the costs come from and what shapes them.
@@ -124,47 +125,63 @@ pub struct CostResult {
 /// Why a costs query failed.
 #[derive(Debug, thiserror::Error)]
 pub enum CostError {
-    /// The query is fine but the engine cannot run one of the rules yet, or a rule takes an amount past
-    /// `Decimal128(38, 18)`.
+    /// The costs and rules are fine but an amount (a row after a rule, or a sum) does not fit
+    /// `Decimal128(38, 18)`: the one way data, rather than a query or a rule, can fail a query.
     #[error("{0}")]
-    Unsupported(String),
-    /// An upload file listed for the query was gone when it was read: a concurrent replace or delete.
-    /// Listing the files again finds what replaced it.
-    #[error("an upload file was replaced or deleted during the query: {0}")]
-    FileGone(String),
+    Overflow(String),
     #[error(transparent)]
     Engine(#[from] anyhow::Error),
 }
 
 impl From<DataFusionError> for CostError {
     fn from(e: DataFusionError) -> Self {
-        let root = e.find_root();
-        let gone = match root {
-            DataFusionError::ObjectStore(os) => matches!(**os, datafusion::object_store::Error::NotFound { .. }),
-            DataFusionError::IoError(io) => io.kind() == std::io::ErrorKind::NotFound,
-            _ => false,
-        };
-        // An amount beyond Decimal128(38, 18) after a rule: the query is fine, these costs and rules are not.
-        let overflow = match root {
+        let overflow = match e.find_root() {
             DataFusionError::ArrowError(arrow, _) => match arrow.as_ref() {
                 arrow::error::ArrowError::ArithmeticOverflow(msg) => Some(msg.clone()),
                 _ => None,
             },
             _ => None,
         };
-        if gone {
-            return CostError::FileGone(root.to_string());
-        }
-        match (e, overflow) {
-            (_, Some(msg)) => CostError::Unsupported(msg),
-            (DataFusionError::NotImplemented(msg), _) => CostError::Unsupported(msg),
-            (other, _) => CostError::Engine(anyhow::Error::new(other).context("the costs query failed")),
+        match overflow {
+            Some(msg) => CostError::Overflow(msg),
+            None => CostError::Engine(anyhow::Error::new(e).context("the costs query failed")),
         }
     }
 }
 
+/// Sums back to amounts: a sum beyond 38 digits is an overflow, never a null or a truncated number.
+fn narrow_totals(totals: &dyn Array) -> Result<arrow::array::ArrayRef, CostError> {
+    let options = arrow::compute::CastOptions { safe: false, ..Default::default() };
+    arrow::compute::cast_with_options(totals, &super::schema::amount_type(), &options).map_err(|e| match e {
+        arrow::error::ArrowError::CastError(_) | arrow::error::ArrowError::InvalidArgumentError(_) => {
+            CostError::Overflow(format!("a total does not fit an amount (at most 38 digits, 18 after the point): {e}"))
+        }
+        other => CostError::Engine(other.into()),
+    })
+}
+
+/// The result column of the `i`-th grouping.
+fn grouping_column(i: usize) -> String {
+    format!("g{i}")
+}
+
 fn date_lit(d: NaiveDate) -> Expr {
     lit(ScalarValue::Date32(Some(days_since_epoch(d))))
+}
+
+/// The files of each integration, each integration once, in the order integrations first appear. Files of
+/// one integration need not be adjacent (the store lists uploads in commit order), and each file must be
+/// read exactly once.
+fn files_by_integration(files: &[(String, PathBuf)]) -> Vec<(&str, Vec<String>)> {
+    let mut grouped: Vec<(&str, Vec<String>)> = Vec::new();
+    for (integration, path) in files {
+        let path = path.display().to_string();
+        match grouped.iter_mut().find(|(i, _)| i == integration) {
+            Some((_, paths)) => paths.push(path),
+            None => grouped.push((integration.as_str(), vec![path])),
+        }
+    }
+    grouped
 }
 
 /// The session every query runs in: two partitions, one per core of the machines we target.
@@ -181,11 +198,7 @@ pub async fn run(source: &CostSource, query: &CostQuery) -> Result<CostResult, C
     // SELECT *, '<integration>' AS integration FROM <its uploads> UNION ALL … (one scan per integration,
     // so VQL can name `custom_provider:<integration token>`)
     let mut raw: Option<DataFrame> = None;
-    let mut integrations: Vec<&str> = source.files.iter().map(|(i, _)| i.as_str()).collect();
-    integrations.dedup();
-    for integration in integrations {
-        let paths: Vec<String> =
-            source.files.iter().filter(|(i, _)| i == integration).map(|(_, p)| p.display().to_string()).collect();
+    for (integration, paths) in files_by_integration(&source.files) {
         let scan = ctx
             .read_parquet(paths, ParquetReadOptions::default().schema(&scan_schema()))
             .await?
@@ -225,7 +238,7 @@ pub async fn run(source: &CostSource, query: &CostQuery) -> Result<CostResult, C
         costs = costs.filter(col(c::CHARGE_TYPE).in_list(hidden, true))?;
     }
     if let Some(filter) = &query.filter {
-        costs = costs.filter(filter.clone())?;
+        costs = costs.filter(filter.expr().clone())?;
     }
 
     // SELECT bin(accrued_at) AS accrued_at, <groupings>, currency, sum(amount) … GROUP BY … ORDER BY accrued_at
@@ -236,7 +249,7 @@ pub async fn run(source: &CostSource, query: &CostQuery) -> Result<CostResult, C
         DateBin::Quarter => dates::bin(dates::Unit::Quarter, col(c::ACCRUED_AT)),
     };
     let mut group_exprs = vec![bin.alias("bin")];
-    for g in &query.groupings {
+    for (i, g) in query.groupings.iter().enumerate() {
         let expr = if g == "tagged" {
             super::tags::tagged()
         } else if let Some(key) = g.strip_prefix("tag:") {
@@ -244,16 +257,20 @@ pub async fn run(source: &CostSource, query: &CostQuery) -> Result<CostResult, C
         } else {
             col(GROUPINGS.iter().find(|(name, _)| name == g).map(|(_, col)| *col).unwrap_or(c::SERVICE))
         };
-        group_exprs.push(expr.alias(format!("g_{g}")));
+        // Positional names: a grouping's own text (`tag:kubernetes.io/cluster`) is no safe column name.
+        group_exprs.push(expr.alias(grouping_column(i)));
     }
     // Grouping by a text column costs a row encoding per row; a currency known in advance is a constant.
     let fixed_currency = source.one_currency && !source.rules.iter().any(RuleStep::sets_currency);
     group_exprs.push(if fixed_currency { lit(currency.to_string()) } else { col(c::CURRENCY) }.alias("cur"));
     let mut sort: Vec<SortExpr> = vec![col("bin").sort(!query.descending, false)];
-    for g in &query.groupings {
-        sort.push(col(format!("g_{g}")).sort(true, true));
+    for i in 0..query.groupings.len() {
+        sort.push(col(grouping_column(i)).sort(true, true));
     }
-    let grouped = costs.aggregate(group_exprs, vec![sum(col(c::AMOUNT)).alias("total")])?.sort(sort)?;
+    // DataFusion sums decimals with wrapping adds; in 256 bits no number of 38-digit amounts can wrap, and
+    // the cast back to 38 digits below fails rather than truncates.
+    let wide = cast(col(c::AMOUNT), DataType::Decimal256(76, super::schema::AMOUNT_SCALE));
+    let grouped = costs.aggregate(group_exprs, vec![sum(wide).alias("total")])?.sort(sort)?;
     let task_ctx = grouped.task_ctx();
     let plan = grouped.create_physical_plan().await?;
     let batches = datafusion::physical_plan::collect(plan.clone(), Arc::new(task_ctx)).await?;
@@ -261,11 +278,11 @@ pub async fn run(source: &CostSource, query: &CostQuery) -> Result<CostResult, C
         plan = %datafusion::physical_plan::display::DisplayableExecutionPlan::with_metrics(plan.as_ref()).indent(true),
         "costs plan, with the time and rows of each step"
     );
-    // DataFusion skips a listed path that no longer exists. Upload files are never re-created under the same
-    // name, so a file still there now was there for the whole query; one that is gone may be missing from it.
+    // DataFusion skips a listed path that does not exist. Upload files are immutable and pinned for the
+    // query, so a missing one is lost data: fail loudly rather than answer short.
     for (_, path) in &source.files {
         if !tokio::fs::try_exists(path).await.unwrap_or(false) {
-            return Err(CostError::FileGone(path.display().to_string()));
+            return Err(CostError::Engine(anyhow::anyhow!("the upload file {} is missing", path.display())));
         }
     }
 
@@ -279,16 +296,12 @@ pub async fn run(source: &CostSource, query: &CostQuery) -> Result<CostResult, C
         )
         .map_err(|e| CostError::Engine(e.into()))?;
         let cur = cur.as_string::<i32>();
-        let total_col =
-            arrow::compute::cast(batch.column_by_name("total").expect("total column"), &super::schema::amount_type())
-                .map_err(|e| CostError::Engine(e.into()))?;
+        let total_col = narrow_totals(batch.column_by_name("total").expect("total column"))?;
         let totals_col = total_col.as_primitive::<Decimal128Type>();
-        let dims: Vec<Arc<dyn Array>> = query
-            .groupings
-            .iter()
-            .map(|g| {
+        let dims: Vec<Arc<dyn Array>> = (0..query.groupings.len())
+            .map(|i| {
                 arrow::compute::cast(
-                    batch.column_by_name(&format!("g_{g}")).expect("grouping column"),
+                    batch.column_by_name(&grouping_column(i)).expect("grouping column"),
                     &arrow::datatypes::DataType::Utf8,
                 )
                 .map_err(|e| CostError::Engine(e.into()))
@@ -320,47 +333,6 @@ pub async fn run(source: &CostSource, query: &CostQuery) -> Result<CostResult, C
     Ok(CostResult { rows, totals })
 }
 
-/// Results of recent queries. The key is a hash of everything a result depends on: the live upload files
-/// (an upload's token is in its path, so a new, replaced or deleted upload changes the key), the rules
-/// with their every field, and the query. A change to any of them is a new key, so nothing is ever
-/// invalidated by hand and nothing stale can be served.
-pub struct ResultCache {
-    entries: std::sync::Mutex<std::collections::HashMap<u64, Arc<CostResult>>>,
-}
-
-/// Most cached results (each is the grouped result, not the cost rows); past it the cache starts over.
-const RESULT_CACHE_CAPACITY: usize = 256;
-
-impl Default for ResultCache {
-    fn default() -> Self {
-        ResultCache { entries: std::sync::Mutex::new(std::collections::HashMap::new()) }
-    }
-}
-
-impl ResultCache {
-    fn key(source: &CostSource, query: &CostQuery) -> u64 {
-        use std::hash::{Hash, Hasher};
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        format!("{source:?}|{query:?}").hash(&mut h);
-        h.finish()
-    }
-
-    /// The result of `query` over `source`, from the cache or computed.
-    pub async fn run(&self, source: &CostSource, query: &CostQuery) -> Result<Arc<CostResult>, CostError> {
-        let key = Self::key(source, query);
-        if let Some(hit) = self.entries.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
-            return Ok(hit.clone());
-        }
-        let result = Arc::new(run(source, query).await?);
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        if entries.len() >= RESULT_CACHE_CAPACITY {
-            entries.clear();
-        }
-        entries.insert(key, result.clone());
-        Ok(result)
-    }
-}
-
 /// `total_cost.amount`: rounded to 2 places, half away from zero.
 pub fn round_total(unscaled: i128) -> String {
     let step = 10i128.pow(16); // 18 places → 2 places
@@ -386,15 +358,15 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_file_gone_under_the_query_is_told_apart_from_other_failures() {
+    async fn a_missing_upload_file_fails_the_query_instead_of_answering_short() {
         let dir = tempfile::tempdir().unwrap();
         let source = CostSource {
             files: vec![("accss_crdntl_1".into(), dir.path().join("usr_csts_upld_gone.parquet"))],
             ..CostSource::default()
         };
         match run(&source, &quarter()).await {
-            Err(CostError::FileGone(msg)) => assert!(msg.contains("usr_csts_upld_gone"), "{msg}"),
-            other => panic!("expected FileGone, got {other:?}"),
+            Err(CostError::Engine(e)) => assert!(e.to_string().contains("usr_csts_upld_gone"), "{e}"),
+            other => panic!("expected an engine error, got {other:?}"),
         }
     }
 

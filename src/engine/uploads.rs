@@ -1,73 +1,152 @@
-//! Where uploads' Parquet files live, the start-up sweep of orphans, and the scan of live uploads that
-//! the costs query builds on.
+//! Upload files: where they live, and who may still read them.
 //!
-//! Layout: `<data-dir>/uploads/<upload token>.parquet`, plus `*.parquet.tmp` files while an ingest runs.
-//! A file is live exactly when the store has a row for its token: the store is the source of truth, and
-//! the file is written (and fsynced) before that row is committed.
+//! Layout: `<data-dir>/uploads/<upload token>.parquet`, plus `<upload token>.parquet.tmp` while its ingest
+//! runs. A file is written once and never changed: replacing or deleting an upload only retires its file
+//! in the store, and the janitor (`service::files`) removes a retired file when no query can still read it.
+//!
+//! "No query can still read it" has two halves:
+//! - in this process, [`UploadFiles`] counts readers per file ([`Pins`]). A query lists its uploads and pins
+//!   them under the *gate*'s shared side; the janitor takes the gate's exclusive side while it decides, so a
+//!   file listed by a query is always pinned before the janitor can see it unpinned;
+//! - other processes sharing the store (PostgreSQL nodes, a `costd query` beside `costd serve`) are covered
+//!   by age: a retired file is kept for a grace period longer than any query may run.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
+use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
 use arrow::record_batch::RecordBatch;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
-use crate::store::{Store, Upload};
-
-/// The directory of upload files.
-pub fn uploads_dir(data_dir: &Path) -> PathBuf {
-    data_dir.join("uploads")
+/// The upload files of one data dir, with their in-process readers.
+#[derive(Debug)]
+pub struct UploadFiles {
+    dir: PathBuf,
+    /// Readers (queries) and writers (uploads in flight) per upload token.
+    pins: Mutex<HashMap<String, usize>>,
+    /// Shared while a query lists and pins its files (and an upload pins its token); exclusive while the
+    /// janitor decides what to remove.
+    gate: tokio::sync::RwLock<()>,
 }
 
-/// The Parquet file of a committed upload.
-pub fn upload_path(data_dir: &Path, upload_token: &str) -> PathBuf {
-    uploads_dir(data_dir).join(format!("{upload_token}.parquet"))
+/// Files held open for reading or writing; dropping this releases them.
+#[derive(Debug)]
+pub struct Pins {
+    files: Arc<UploadFiles>,
+    tokens: Vec<String>,
 }
 
-/// Removes the files of uploads that are no longer live (after a delete or a replacement). A file that is
-/// already gone is fine: the sweep at start-up may have taken it.
-pub fn remove_upload_files(data_dir: &Path, tokens: &[String]) {
-    for token in tokens {
-        let path = upload_path(data_dir, token);
-        if let Err(e) = std::fs::remove_file(&path) {
-            if e.kind() != std::io::ErrorKind::NotFound {
-                tracing::warn!(path = %path.display(), error = %e, "could not remove an upload file");
+impl Drop for Pins {
+    fn drop(&mut self) {
+        let mut pins = self.files.pins.lock().unwrap_or_else(|e| e.into_inner());
+        for token in &self.tokens {
+            if let Some(n) = pins.get_mut(token) {
+                *n -= 1;
+                if *n == 0 {
+                    pins.remove(token);
+                }
             }
         }
     }
 }
 
-/// Deletes temporary files and files of no live upload, older than `min_age`. A single process (SQLite)
-/// sweeps everything at start-up; processes sharing a store (PostgreSQL) pass an age that no ingest in
-/// flight on another process can reach. Returns how many files were removed.
-#[tracing::instrument(skip(live_tokens))]
-pub fn sweep_orphans(data_dir: &Path, live_tokens: &[String], min_age: Duration) -> anyhow::Result<usize> {
-    let dir = uploads_dir(data_dir);
-    let entries = match std::fs::read_dir(&dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
-        Err(e) => return Err(e).with_context(|| format!("failed to list {}", dir.display())),
-    };
-    let live: std::collections::HashSet<&str> = live_tokens.iter().map(String::as_str).collect();
-    let mut removed = 0;
-    for entry in entries {
-        let entry = entry?;
-        let name = entry.file_name().to_string_lossy().to_string();
-        let orphan = name.ends_with(".tmp") || name.strip_suffix(".parquet").is_some_and(|token| !live.contains(token));
-        let old_enough = entry
-            .metadata()
-            .and_then(|m| m.modified())
-            .map(|t| SystemTime::now().duration_since(t).unwrap_or_default() >= min_age)
-            .unwrap_or(true);
-        if orphan && old_enough {
-            std::fs::remove_file(entry.path()).with_context(|| format!("failed to remove orphan {name}"))?;
-            removed += 1;
+impl UploadFiles {
+    /// The upload files under `data_dir`.
+    pub fn new(data_dir: &Path) -> Arc<UploadFiles> {
+        Arc::new(UploadFiles {
+            dir: data_dir.join("uploads"),
+            pins: Mutex::new(HashMap::new()),
+            gate: tokio::sync::RwLock::new(()),
+        })
+    }
+
+    /// The directory of upload files.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The Parquet file of upload `token`.
+    pub fn path(&self, token: &str) -> PathBuf {
+        self.dir.join(format!("{token}.parquet"))
+    }
+
+    /// Where the ingest of upload `token` writes before the file is made permanent.
+    pub fn tmp_path(&self, token: &str) -> PathBuf {
+        self.dir.join(format!("{token}.parquet.tmp"))
+    }
+
+    fn pin_now(self: &Arc<Self>, tokens: Vec<String>) -> Pins {
+        let mut pins = self.pins.lock().unwrap_or_else(|e| e.into_inner());
+        for token in &tokens {
+            *pins.entry(token.clone()).or_default() += 1;
         }
+        Pins { files: self.clone(), tokens }
     }
-    if removed > 0 {
-        tracing::info!(removed, "removed orphan upload files");
+
+    /// Runs `list` (a store read of live uploads) and pins what it returns, as one step the janitor cannot
+    /// come between. The pins last as long as the returned [`Pins`].
+    pub async fn list_and_pin<T, F>(
+        self: &Arc<Self>,
+        list: F,
+        tokens: impl Fn(&T) -> Vec<String>,
+    ) -> anyhow::Result<(T, Pins)>
+    where
+        F: std::future::Future<Output = anyhow::Result<T>>,
+    {
+        let _shared = self.gate.read().await;
+        let listed = list.await?;
+        let pins = self.pin_now(tokens(&listed));
+        Ok((listed, pins))
     }
-    Ok(removed)
+
+    /// Pins a new upload's token for its ingest, persist and commit.
+    pub async fn pin_new(self: &Arc<Self>, token: &str) -> Pins {
+        let _shared = self.gate.read().await;
+        self.pin_now(vec![token.to_string()])
+    }
+
+    /// Holds the janitor's side of the gate: no query lists or pins files until it is dropped.
+    pub async fn exclusive(&self) -> tokio::sync::RwLockWriteGuard<'_, ()> {
+        self.gate.write().await
+    }
+
+    /// Whether any reader or writer in this process holds `token` (call with [`Self::exclusive`] held).
+    pub fn is_pinned(&self, token: &str) -> bool {
+        self.pins.lock().unwrap_or_else(|e| e.into_inner()).contains_key(token)
+    }
+
+    /// Every token pinned now (the janitor copies this under [`Self::exclusive`]).
+    pub fn pinned_tokens(&self) -> std::collections::HashSet<String> {
+        self.pins.lock().unwrap_or_else(|e| e.into_inner()).keys().cloned().collect()
+    }
+
+    /// How many tokens are pinned now (for tests and logs).
+    pub fn pinned_count(&self) -> usize {
+        self.pins.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+}
+
+/// What a file in the uploads directory is, from its name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FileKind {
+    /// `<token>.parquet`: a committed (or about to be committed) upload.
+    Upload(String),
+    /// `<token>.parquet.tmp`: an ingest in flight, or one that died.
+    Temporary(String),
+    /// Anything else: never touched.
+    Other,
+}
+
+/// Classifies a file name of the uploads directory.
+pub fn file_kind(name: &str) -> FileKind {
+    if let Some(token) = name.strip_suffix(".parquet.tmp") {
+        FileKind::Temporary(token.to_string())
+    } else if let Some(token) = name.strip_suffix(".parquet") {
+        FileKind::Upload(token.to_string())
+    } else {
+        FileKind::Other
+    }
 }
 
 /// Reads every row of one upload's file as Arrow batches of the cost schema.
@@ -77,26 +156,44 @@ pub fn read_upload(path: &Path) -> anyhow::Result<Vec<RecordBatch>> {
     Ok(reader.collect::<Result<Vec<_>, _>>()?)
 }
 
-/// The cost rows of the live uploads of `integrations` in `account`, with the upload each came from.
-/// Which uploads are live is read in one store statement, so a concurrent replace or delete is seen
-/// entirely or not at all.
-pub async fn scan_live_uploads(
-    store: &dyn Store,
-    data_dir: &Path,
-    account: &str,
-    integrations: &[String],
-) -> anyhow::Result<Vec<(Upload, Vec<RecordBatch>)>> {
-    let uploads = store.live_uploads(account, integrations).await?;
-    let data_dir = data_dir.to_path_buf();
-    tokio::task::spawn_blocking(move || {
-        uploads
-            .into_iter()
-            .map(|u| {
-                let batches = read_upload(&upload_path(&data_dir, &u.token))?;
-                Ok((u, batches))
-            })
-            .collect()
-    })
-    .await
-    .context("the upload scan panicked")?
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn pins_count_readers_and_release_on_drop() {
+        let files = UploadFiles::new(Path::new("/nonexistent"));
+        let (_, first) = files
+            .list_and_pin(async { Ok(vec!["u1".to_string(), "u2".to_string()]) }, |v: &Vec<String>| v.clone())
+            .await
+            .unwrap();
+        let second = files.pin_new("u1").await;
+        assert!(files.is_pinned("u1") && files.is_pinned("u2"));
+        drop(first);
+        assert!(files.is_pinned("u1") && !files.is_pinned("u2"));
+        drop(second);
+        assert_eq!(files.pinned_count(), 0);
+    }
+
+    #[tokio::test]
+    async fn the_janitor_side_of_the_gate_holds_back_new_pins() {
+        let files = UploadFiles::new(Path::new("/nonexistent"));
+        let exclusive = files.exclusive().await;
+        let pin = tokio::spawn({
+            let files = files.clone();
+            async move { files.pin_new("u1").await }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        assert!(!files.is_pinned("u1"), "no pin while the janitor decides");
+        drop(exclusive);
+        let _pin = pin.await.unwrap();
+        assert!(files.is_pinned("u1"));
+    }
+
+    #[test]
+    fn file_names_tell_uploads_from_temporaries() {
+        assert_eq!(file_kind("usr_csts_upld_1.parquet"), FileKind::Upload("usr_csts_upld_1".into()));
+        assert_eq!(file_kind("usr_csts_upld_1.parquet.tmp"), FileKind::Temporary("usr_csts_upld_1".into()));
+        assert_eq!(file_kind("notes.txt"), FileKind::Other);
+    }
 }

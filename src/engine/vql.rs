@@ -38,8 +38,38 @@ fn field(name: &str) -> Option<(&'static str, bool)> {
 const FIELDS: &str = "costs.provider, costs.service, costs.region, costs.account_id, costs.provider_account_id, \
                       costs.category, costs.subcategory, costs.resource_id, costs.charge_type, tags.name, tags.value";
 
+/// A checked VQL filter: its text (what a cache key or a log shows) and its compiled form, which stays
+/// inside the engine.
+#[derive(Clone)]
+pub struct Filter {
+    text: String,
+    expr: Expr,
+}
+
+impl Filter {
+    /// Parses and compiles a filter; the error says what is wrong and where.
+    pub fn parse(text: &str) -> Result<Filter, String> {
+        Ok(Filter { text: text.to_string(), expr: compile(text)? })
+    }
+
+    /// The filter as written.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    pub(crate) fn expr(&self) -> &Expr {
+        &self.expr
+    }
+}
+
+impl std::fmt::Debug for Filter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Filter").field(&self.text).finish()
+    }
+}
+
 /// Parses and compiles a filter.
-pub fn compile(filter: &str) -> Result<Expr, String> {
+fn compile(filter: &str) -> Result<Expr, String> {
     if filter.len() > MAX_FILTER_LEN {
         return Err(format!("filter must be at most {MAX_FILTER_LEN} characters"));
     }

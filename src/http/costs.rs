@@ -11,9 +11,10 @@ use serde_json::{Map, Value};
 use super::auth::Caller;
 use super::pagination::{base_url, Links};
 use super::{ApiError, AppState, Result};
-use crate::engine::costs::{round_total, CostError};
+use crate::engine::costs::round_total;
 use crate::engine::ingest::parse::format_amount;
-use crate::query::{cost_source, parse_params, SourceError};
+use crate::query::parse_params;
+use crate::service::costs::{costs, CostsError};
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/costs", get(costs_handler))
@@ -32,6 +33,17 @@ struct CostsBody {
     links: Links,
 }
 
+impl From<CostsError> for ApiError {
+    fn from(e: CostsError) -> Self {
+        match e {
+            CostsError::WorkspaceNotFound => ApiError::NotFound("workspace not found".into()),
+            CostsError::Overflow(msg) => ApiError::Unprocessable(vec![msg]),
+            e @ CostsError::TimedOut(_) => ApiError::Unavailable(e.to_string()),
+            CostsError::Internal(e) => ApiError::Internal(e),
+        }
+    }
+}
+
 async fn costs_handler(
     State(state): State<AppState>,
     caller: Caller,
@@ -39,34 +51,11 @@ async fn costs_handler(
     headers: HeaderMap,
 ) -> Result<axum::Json<CostsBody>> {
     let params = parse_params(uri.query().unwrap_or_default()).map_err(ApiError::BadRequest)?;
-    // A concurrent replace or delete of an upload can remove a file this query listed; the files are then
-    // listed again, once.
-    let mut retried = false;
-    let (source, result) = loop {
-        let source = cost_source(
-            state.store.as_ref(),
-            &state.data_dir,
-            &caller.account_token,
-            params.workspace_token.as_deref(),
-        )
-        .await
-        .map_err(|e| match e {
-            SourceError::WorkspaceNotFound => ApiError::NotFound("workspace not found".into()),
-            SourceError::Store(e) => ApiError::Internal(e),
-        })?;
-        match state.costs_cache.run(&source, &params.query).await {
-            Ok(result) => break (source, result),
-            Err(CostError::FileGone(msg)) if !retried => {
-                tracing::info!(%msg, "an upload changed under a costs query; listing the files again");
-                retried = true;
-            }
-            Err(CostError::Unsupported(msg)) => return Err(ApiError::Unprocessable(vec![msg])),
-            Err(e @ CostError::FileGone(_)) => return Err(ApiError::Internal(e.into())),
-            Err(CostError::Engine(e)) => return Err(ApiError::Internal(e)),
-        }
-    };
+    let answer =
+        costs(&state.costs_context(), &caller.account_token, params.workspace_token.as_deref(), &params.query).await?;
+    let result = answer.result;
     let (amount, currency) = match result.totals.as_slice() {
-        [] => (0, source.currency.clone()),
+        [] => (0, answer.currency),
         [(cur, total)] => (*total, cur.clone()),
         several => {
             let names: Vec<&str> = several.iter().map(|(c, _)| c.as_str()).collect();

@@ -32,9 +32,16 @@ pub enum ApiError {
     /// 409: the request conflicts with the current state.
     #[error("conflict: {0}")]
     Conflict(String),
+    /// 413: the uploaded file is larger than the configured limit.
+    #[error("payload too large: {0}")]
+    PayloadTooLarge(String),
     /// 422: the request is well-formed but cannot be carried out (e.g. deleting the last workspace).
     #[error("unprocessable: {0:?}")]
     Unprocessable(Vec<String>),
+    /// 503: the server gave up on the request (a costs query past its time limit); trying later or asking for
+    /// less may work.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
     /// 500: anything unexpected; the cause is logged, never shown.
     #[error("internal error")]
     Internal(#[from] anyhow::Error),
@@ -55,7 +62,9 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -70,9 +79,12 @@ impl IntoResponse for ApiError {
         let status = self.status_code();
         let messages = match &self {
             ApiError::BadRequest(m) | ApiError::Unprocessable(m) => m.clone(),
-            ApiError::Unauthorized(m) | ApiError::Forbidden(m) | ApiError::NotFound(m) | ApiError::Conflict(m) => {
-                vec![m.clone()]
-            }
+            ApiError::Unauthorized(m)
+            | ApiError::Forbidden(m)
+            | ApiError::NotFound(m)
+            | ApiError::Conflict(m)
+            | ApiError::PayloadTooLarge(m)
+            | ApiError::Unavailable(m) => vec![m.clone()],
             ApiError::MethodNotAllowed => vec!["method not allowed for this path".to_string()],
             ApiError::Internal(_) => vec!["internal error".to_string()],
         };

@@ -10,7 +10,6 @@ use super::auth::Caller;
 use super::extract::{Json, Query};
 use super::pagination::{base_url, Links, ListParams, MAX_LIMIT};
 use super::{timestamp, ApiError, AppState, Result};
-use crate::engine::uploads::remove_upload_files;
 use crate::model::integration::{workspace_list, CustomProviderFields, IntegrationUpdateFields, NewCustomProvider};
 use crate::store::Integration;
 
@@ -136,7 +135,7 @@ async fn update(
 }
 
 async fn remove(State(state): State<AppState>, caller: Caller, Path(token): Path<String>) -> Result<StatusCode> {
-    let uploads = state.store.delete_integration(&caller.account_token, &token).await?.ok_or_else(not_found)?;
-    remove_upload_files(&state.data_dir, &uploads);
+    // The uploads' files are retired with them; the janitor removes them once no query reads them.
+    state.store.delete_integration(&caller.account_token, &token).await?.ok_or_else(not_found)?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -13,7 +13,7 @@ use super::pagination::{base_url, Links, ListParams, MAX_LIMIT};
 use super::{ApiError, AppState, Result};
 use crate::model::billing_rule::{check_rule_order, group_of, RuleGroup};
 use crate::model::managed_account::ManagedAccountFields;
-use crate::query::effective_rules_of;
+use crate::service::costs::effective_rules_of;
 use crate::store::{ManagedAccount, ManagedAccountSettings, Store};
 
 pub fn router() -> Router<AppState> {

@@ -39,28 +39,48 @@ pub const MAX_JSON_BODY: usize = 64 * 1024;
 pub struct AppState {
     /// Recently authenticated tokens (see [`auth::AuthCache`]).
     pub auth_cache: std::sync::Arc<auth::AuthCache>,
-    /// Results of recent costs queries (see [`crate::engine::costs::ResultCache`]).
-    pub costs_cache: std::sync::Arc<crate::engine::costs::ResultCache>,
     /// The metadata store.
     pub store: DynStore,
+    /// Upload files and their readers (see [`crate::engine::uploads::UploadFiles`]).
+    pub files: std::sync::Arc<crate::engine::uploads::UploadFiles>,
+    /// Results of recent costs queries (see [`crate::service::costs::ResultCache`]).
+    pub costs_cache: std::sync::Arc<crate::service::costs::ResultCache>,
     /// Base of absolute URLs in `links`; `None` means `http://` + the request's Host.
     pub public_url: Option<String>,
-    /// Where upload files live (`<data-dir>/uploads`).
-    pub data_dir: std::path::PathBuf,
+    /// Most bytes of (decompressed) CSV one upload may hold; `None`: no limit.
+    pub max_upload_bytes: Option<u64>,
+    /// A costs query still running after this is stopped with a 503.
+    pub query_timeout: std::time::Duration,
 }
 
 impl AppState {
-    /// State with the default auth cache (1 s) and links built from the Host header.
-    pub fn new(store: DynStore, data_dir: std::path::PathBuf) -> Self {
+    /// State with the default auth cache (1 s), links built from the Host header, no upload limit and the
+    /// default query time limit.
+    pub fn new(store: DynStore, data_dir: &std::path::Path) -> Self {
         AppState {
             auth_cache: std::sync::Arc::new(auth::AuthCache::new(DEFAULT_AUTH_CACHE_TTL)),
-            costs_cache: Default::default(),
             store,
+            files: crate::engine::uploads::UploadFiles::new(data_dir),
+            costs_cache: Default::default(),
             public_url: None,
-            data_dir,
+            max_upload_bytes: None,
+            query_timeout: DEFAULT_QUERY_TIMEOUT,
+        }
+    }
+
+    /// What the costs service needs from this state.
+    pub fn costs_context(&self) -> crate::service::costs::CostsContext {
+        crate::service::costs::CostsContext {
+            store: self.store.clone(),
+            files: self.files.clone(),
+            cache: self.costs_cache.clone(),
+            timeout: self.query_timeout,
         }
     }
 }
+
+/// How long a costs query may run before it is stopped (and the floor of the janitor's grace period).
+pub const DEFAULT_QUERY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// How long an authenticated token is trusted without asking the store again.
 pub const DEFAULT_AUTH_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(1);

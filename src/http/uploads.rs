@@ -2,9 +2,10 @@
 //! `POST /v2/integrations/{t}/costs.csv` (multipart `csv`), `GET /v2/integrations/{t}/costs`,
 //! `DELETE /v2/integrations/{t}/costs/{upload}`.
 //!
-//! The `csv` part is streamed, chunk by chunk, into the ingest running on a blocking thread; no body
-//! limit applies and memory stays bounded. Only after the whole part arrived, every row passed and the
-//! Parquet file is on disk is the upload recorded, in one store transaction.
+//! The `csv` part is streamed, chunk by chunk, into the ingest running on a blocking thread; memory stays
+//! bounded and the size limit (`--max-upload-bytes`) counts the decompressed CSV. Only after the whole part
+//! arrived, every row passed and the Parquet file is on disk is the upload recorded, in one store
+//! transaction (`service::uploads`).
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, OriginalUri, Path, State};
@@ -19,16 +20,16 @@ use super::extract::{Multipart, Query};
 use super::integrations::not_found as integration_not_found;
 use super::pagination::{base_url, Links, ListParams, MAX_LIMIT};
 use super::{timestamp, ApiError, AppState, Result};
-use crate::engine::ingest::{ingest_csv, maybe_gunzip, parse::format_amount, IngestError};
-use crate::engine::uploads::{remove_upload_files, upload_path, uploads_dir};
-use crate::model::token::{new_token, prefix};
-use crate::store::{Upload, UploadCommit};
+use crate::engine::ingest::{ingest_csv, maybe_gunzip, IngestError, Limits};
+use crate::service::uploads::{upload as service_upload, NewUpload, UploadError};
+use crate::store::Upload;
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route(
             "/integrations/{integration_token}/costs.csv",
-            // No size limit: an upload is a stream of any length (Vantage stops at 2 MB; we do not).
+            // No body limit here: an upload is a stream, limited by `--max-upload-bytes` as it is read
+            // (Vantage stops at 2 MB; we do not).
             post(upload).layer(DefaultBodyLimit::disable()),
         )
         .route("/integrations/{integration_token}/costs", get(list))
@@ -72,6 +73,17 @@ struct UploadsBody {
 /// Chunks buffered between the request body and the ingest thread (each at most a few hundred KiB).
 const CHUNKS_IN_FLIGHT: usize = 8;
 
+impl From<UploadError> for ApiError {
+    fn from(e: UploadError) -> Self {
+        match e {
+            UploadError::IntegrationNotFound => integration_not_found(),
+            UploadError::Invalid(problems) => ApiError::Unprocessable(problems),
+            e @ UploadError::TooLarge(_) => ApiError::PayloadTooLarge(e.to_string()),
+            UploadError::Internal(e) => ApiError::Internal(e),
+        }
+    }
+}
+
 async fn upload(
     State(state): State<AppState>,
     caller: Caller,
@@ -83,90 +95,57 @@ async fn upload(
     let multipart_error = |e: axum::extract::multipart::MultipartError| {
         ApiError::bad_request(format!("the multipart body could not be read: {}", e.body_text()))
     };
-    let mut ingested = None;
+    let mut uploaded = None;
     while let Some(mut field) = multipart.next_field().await.map_err(multipart_error)? {
         if field.name() != Some("csv") {
             // `auto_transform` and unknown parts: FOCUS columns are read as they are.
             continue;
         }
-        if ingested.is_some() {
+        if uploaded.is_some() {
             return Err(ApiError::bad_request("send one csv file per upload"));
         }
         let filename = field.file_name().filter(|f| !f.trim().is_empty()).unwrap_or("costs.csv").to_string();
+        let new = NewUpload {
+            account: caller.account_token.clone(),
+            integration: integration.clone(),
+            filename,
+            created_by: caller.user_token.clone(),
+        };
+        // The part streams, chunk by chunk, into the ingest on its blocking thread.
         let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(CHUNKS_IN_FLIGHT);
-        let dir = uploads_dir(&state.data_dir);
-        let ingest = tokio::task::spawn_blocking(move || {
+        let limits = Limits { max_bytes: state.max_upload_bytes };
+        let ingest = move |tmp: std::path::PathBuf| {
             let chunks = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|c| (c, rx)) });
             let body = SyncIoBridge::new(StreamReader::new(Box::pin(chunks)));
             let input = maybe_gunzip(body).map_err(|e| IngestError::Io(e.into()))?;
-            ingest_csv(input, &dir, &mut ())
-        });
-        let mut body_error = None;
-        loop {
-            match field.chunk().await {
-                Ok(Some(chunk)) => {
-                    if tx.send(Ok(chunk)).await.is_err() {
-                        break; // the ingest stopped early; its result says why
+            ingest_csv(input, &tmp, limits, &mut ())
+        };
+        // Dropping `tx` when the body ends (or breaks) is the ingest's end of input.
+        let pump = async move {
+            loop {
+                match field.chunk().await {
+                    Ok(Some(chunk)) => {
+                        if tx.send(Ok(chunk)).await.is_err() {
+                            return None; // the ingest stopped early; its result says why
+                        }
+                    }
+                    Ok(None) => return None,
+                    Err(e) => {
+                        let _ = tx.send(Err(std::io::Error::other("the upload was interrupted"))).await;
+                        return Some(e);
                     }
                 }
-                Ok(None) => break,
-                Err(e) => {
-                    let _ = tx.send(Err(std::io::Error::other("the upload was interrupted"))).await;
-                    body_error = Some(e);
-                    break;
-                }
             }
-        }
-        drop(tx);
-        let result = ingest.await.map_err(|e| anyhow::anyhow!("the ingest task failed: {e}"))?;
+        };
+        let (result, body_error) = tokio::join!(service_upload(state.store.as_ref(), &state.files, new, ingest), pump);
         if let Some(e) = body_error {
             return Err(multipart_error(e));
         }
-        ingested = Some((filename, result));
+        uploaded = Some(result?.record);
     }
-    let Some((filename, result)) = ingested else {
-        return Err(ApiError::bad_request("the multipart field csv (the cost file) is required"));
-    };
-    let pending = match result {
-        Ok(p) => p,
-        Err(IngestError::Invalid(problems)) => return Err(ApiError::Unprocessable(problems)),
-        Err(IngestError::Io(e)) => return Err(ApiError::Internal(e)),
-    };
-
-    let s = pending.summary.clone();
-    let record = Upload {
-        token: new_token(prefix::COSTS_UPLOAD),
-        integration_token: integration.clone(),
-        filename,
-        amount: format_amount(s.amount),
-        currency: s.currency,
-        rows: i64::try_from(s.rows).unwrap_or(i64::MAX),
-        start_date: s.start_date,
-        end_date: s.end_date,
-        import_status: "complete".into(),
-        created_by_token: caller.user_token.clone(),
-        created_at: crate::store::now(),
-    };
-    let path = upload_path(&state.data_dir, &record.token);
-    let persist = tokio::task::spawn_blocking({
-        let path = path.clone();
-        move || pending.persist(&path)
-    });
-    persist.await.map_err(|e| anyhow::anyhow!("the persist task failed: {e}"))??;
-    match state.store.commit_upload(&caller.account_token, &record).await {
-        Ok(UploadCommit::Committed { replaced }) => {
-            remove_upload_files(&state.data_dir, &replaced);
-            tracing::info!(upload = %record.token, rows = record.rows, "upload committed");
-            Ok((StatusCode::CREATED, axum::Json(record.into())))
-        }
-        Ok(UploadCommit::IntegrationGone) => {
-            remove_upload_files(&state.data_dir, &[record.token]);
-            Err(integration_not_found())
-        }
-        Err(e) => {
-            remove_upload_files(&state.data_dir, &[record.token]);
-            Err(e.into())
-        }
+    match uploaded {
+        Some(record) => Ok((StatusCode::CREATED, axum::Json(record.into()))),
+        None => Err(ApiError::bad_request("the multipart field csv (the cost file) is required")),
     }
 }
 
@@ -190,8 +169,8 @@ async fn remove(
     caller: Caller,
     Path((integration, upload)): Path<(String, String)>,
 ) -> Result<StatusCode> {
+    // The file is retired with the row; the janitor removes it once no query reads it.
     if state.store.delete_upload(&caller.account_token, &integration, &upload).await? {
-        remove_upload_files(&state.data_dir, &[upload]);
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::NotFound("costs upload not found".into()))

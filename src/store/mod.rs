@@ -132,7 +132,7 @@ pub struct Upload {
 /// What committing an upload did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UploadCommit {
-    /// Recorded; the tokens of earlier uploads with the same filename, now replaced (their files can go).
+    /// Recorded; the tokens of earlier uploads with the same filename, now replaced (and retired).
     Committed { replaced: Vec<String> },
     /// The integration no longer exists (deleted while the file was being read): nothing recorded.
     IntegrationGone,
@@ -243,19 +243,24 @@ pub trait Store: Send + Sync + 'static {
         token: &str,
         workspace_tokens: &[String],
     ) -> anyhow::Result<Option<Integration>>;
-    /// Deletes the integration and its uploads; returns the deleted uploads' tokens (`None`: no such integration).
+    /// Deletes the integration and its uploads, retiring their files; returns the deleted uploads' tokens
+    /// (`None`: no such integration).
     async fn delete_integration(&self, account: &str, token: &str) -> anyhow::Result<Option<Vec<String>>>;
 
-    /// Records a finished upload in one transaction, replacing any upload of the same filename.
+    /// Records a finished upload in one transaction, replacing (and retiring) any upload of the same filename.
     async fn commit_upload(&self, account: &str, upload: &Upload) -> anyhow::Result<UploadCommit>;
     /// A page of an integration's uploads, oldest first.
     async fn list_uploads(&self, account: &str, integration: &str, page: PageRequest) -> anyhow::Result<Paged<Upload>>;
-    /// False when the account has no such upload in that integration.
+    /// Deletes an upload and retires its file; false when the account has no such upload in that integration.
     async fn delete_upload(&self, account: &str, integration: &str, upload: &str) -> anyhow::Result<bool>;
-    /// The live uploads of these integrations of the account (what a costs query reads).
+    /// The live uploads of these integrations of the account (what a costs query reads), in one statement.
     async fn live_uploads(&self, account: &str, integrations: &[String]) -> anyhow::Result<Vec<Upload>>;
-    /// Every live upload's token, in every account (for the start-up sweep of orphan files).
+    /// Every live upload's token, in every account (for the janitor's sweep of orphan files).
     async fn all_upload_tokens(&self) -> anyhow::Result<Vec<String>>;
+    /// Uploads whose files were retired (replaced or deleted), with when, oldest first.
+    async fn retired_uploads(&self) -> anyhow::Result<Vec<(String, DateTime<Utc>)>>;
+    /// Forgets retired uploads whose files are gone.
+    async fn forget_retired_uploads(&self, tokens: &[String]) -> anyhow::Result<()>;
 
     /// Creates a managed account of `parent` (with its "Default" workspace and an owner user).
     async fn create_managed_account(

@@ -258,6 +258,23 @@ macro_rules! impl_store {
             Ok(sqlx::query_scalar(&sql).bind(account).bind(token).fetch_optional(&mut *conn).await?)
         }
 
+        /// Records uploads as retired (inside the caller's transaction): their files go once no query needs them.
+        async fn retire_uploads(
+            conn: &mut <$db as sqlx::Database>::Connection,
+            tokens: &[String],
+        ) -> anyhow::Result<()> {
+            // Full precision: the janitor compares this with the grace period.
+            let now = chrono::Utc::now();
+            for token in tokens {
+                sqlx::query("INSERT INTO retired_uploads (token, retired_at) VALUES ($1, $2)")
+                    .bind(token)
+                    .bind(now)
+                    .execute(&mut *conn)
+                    .await?;
+            }
+            Ok(())
+        }
+
         /// Replaces a managed account's integration and rule lists (inside the caller's transaction).
         async fn set_managed_links(
             conn: &mut <$db as sqlx::Database>::Connection,
@@ -793,6 +810,7 @@ macro_rules! impl_store {
                     .bind(token)
                     .fetch_all(&mut *tx)
                     .await?;
+                retire_uploads(&mut *tx, &uploads).await?;
                 // Uploads and workspace links go with it (ON DELETE CASCADE).
                 sqlx::query("DELETE FROM integrations WHERE id = $1").bind(id).execute(&mut *tx).await?;
                 tx.commit().await?;
@@ -823,6 +841,7 @@ macro_rules! impl_store {
                     .bind(&upload.filename)
                     .execute(&mut *tx)
                     .await?;
+                retire_uploads(&mut *tx, &replaced).await?;
                 sqlx::query(
                     "INSERT INTO cost_uploads (token, integration_token, account_token, filename, amount, currency, \
                      row_count, start_date, end_date, import_status, created_by_token, created_at) \
@@ -892,6 +911,7 @@ macro_rules! impl_store {
                 .execute(&mut *tx)
                 .await?;
                 if done.rows_affected() > 0 {
+                    retire_uploads(&mut *tx, &[upload.to_string()]).await?;
                     sqlx::query("UPDATE integrations SET last_updated = $1 WHERE token = $2")
                         .bind($crate::store::now())
                         .bind(integration)
@@ -918,6 +938,21 @@ macro_rules! impl_store {
 
             async fn all_upload_tokens(&self) -> anyhow::Result<Vec<String>> {
                 Ok(sqlx::query_scalar("SELECT token FROM cost_uploads").fetch_all(&self.read).await?)
+            }
+
+            async fn retired_uploads(&self) -> anyhow::Result<Vec<(String, chrono::DateTime<chrono::Utc>)>> {
+                Ok(sqlx::query_as("SELECT token, retired_at FROM retired_uploads ORDER BY retired_at")
+                    .fetch_all(&self.read)
+                    .await?)
+            }
+
+            async fn forget_retired_uploads(&self, tokens: &[String]) -> anyhow::Result<()> {
+                let mut tx = self.write.begin().await?;
+                for token in tokens {
+                    sqlx::query("DELETE FROM retired_uploads WHERE token = $1").bind(token).execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+                Ok(())
             }
 
             #[tracing::instrument(skip(self, settings))]

@@ -17,9 +17,14 @@ struct Served {
 }
 
 async fn serve(data_dir: &std::path::Path) -> Served {
+    serve_with(data_dir, &[]).await
+}
+
+async fn serve_with(data_dir: &std::path::Path, flags: &[&str]) -> Served {
     let mut child = Command::new(COSTD)
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(data_dir)
+        .args(flags)
         .env_remove("COSTD_DATABASE_URL")
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
@@ -249,9 +254,17 @@ async fn a_server_killed_mid_upload_leaves_no_trace_after_restart() {
     let _ = upload.await;
     assert!(files_in(dir.path()).contains(&tmp_seen), "the killed server left its partial file behind");
 
-    let mut again = serve(dir.path()).await;
+    // A short grace period, so the janitor may take the orphan once it is 2 s old (in production the grace
+    // period covers queries of other processes sharing the data).
+    let mut again = serve_with(dir.path(), &["--query-timeout-secs", "1", "--file-grace-secs", "2"]).await;
     assert!(uploads_of(&client, &again.url, &token, &integration).await.is_empty(), "no partial upload is visible");
-    assert!(files_in(dir.path()).is_empty(), "start-up removed the orphan: {:?}", files_in(dir.path()));
+    let cleaned = tokio::time::timeout(Duration::from_secs(20), async {
+        while !files_in(dir.path()).is_empty() {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    })
+    .await;
+    assert!(cleaned.is_ok(), "the janitor removed the orphan: {:?}", files_in(dir.path()));
     again.child.kill().await.unwrap();
 }
 

@@ -14,6 +14,8 @@ on_both_stores!(
     managed_accounts_never_see_each_others_costs,
     a_rule_that_pushes_an_amount_past_38_digits_is_422_not_a_wrapped_number,
     a_rule_that_sets_a_currency_shows_it_per_row,
+    uploads_interleaved_across_integrations_count_once,
+    tag_keys_as_real_exports_write_them_group_and_filter,
 );
 
 const A: &str = "ChargeCategory,ChargePeriodStart,BilledCost,ServiceName,RegionId,SubAccountId
@@ -301,4 +303,83 @@ async fn a_rule_that_sets_a_currency_shows_it_per_row(app: TestApp) {
     let res = app.send(reqwest::Method::GET, &format!("/v2/costs?{RANGE}"), Some(&token), None).await;
     assert_eq!(res.status, 422, "{}", res.text);
     assert!(res.text.contains("several currencies"), "{}", res.text);
+}
+
+async fn uploads_interleaved_across_integrations_count_once(app: TestApp) {
+    let a = app.create_integration("A").await["token"].as_str().unwrap().to_string();
+    let b = app.create_integration("B").await["token"].as_str().unwrap().to_string();
+    let one = |amount: &str| {
+        format!("ChargeCategory,ChargePeriodStart,BilledCost,ServiceName\nUsage,2024-07-05,{amount},EC2\n")
+    };
+    // A, then B, then A again: A's two files are not adjacent in the store's order.
+    assert_eq!(app.upload(&a, "a1.csv", one("1").into_bytes()).await.status, 201);
+    assert_eq!(app.upload(&b, "b.csv", one("10").into_bytes()).await.status, 201);
+    assert_eq!(app.upload(&a, "a2.csv", one("100").into_bytes()).await.status, 201);
+    let res = app.get(&format!("/v2/costs?{RANGE}&groupings=service")).await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    assert_eq!(res.body["total_cost"]["amount"], "111.0", "{}", res.text);
+    // The same through a managed account that sees both integrations.
+    let m = app
+        .create_managed_account(
+            json!({"name": "Both", "contact_email": "ops@x.io", "access_credential_tokens": [b, a]}),
+        )
+        .await;
+    let token = app.mint_for(m["token"].as_str().unwrap(), "read").await;
+    let res = app.send(reqwest::Method::GET, &format!("/v2/costs?{RANGE}"), Some(&token), None).await;
+    assert_eq!(res.body["total_cost"]["amount"], "111.0", "{}", res.text);
+    // Each integration by name sees only its own.
+    for (integration, total) in [(&a, "101.0"), (&b, "10.0")] {
+        let filter: String =
+            form_urlencoded::byte_serialize(format!("costs.provider = 'custom_provider:{integration}'").as_bytes())
+                .collect();
+        let res = app.get(&format!("/v2/costs?{RANGE}&filter={filter}")).await;
+        assert_eq!(res.body["total_cost"]["amount"], total, "{}", res.text);
+    }
+}
+
+async fn tag_keys_as_real_exports_write_them_group_and_filter(app: TestApp) {
+    let integration = app.create_integration("Real tags").await["token"].as_str().unwrap().to_string();
+    // Keys with upper case, dots, slashes, spaces, non-ASCII letters and both kinds of quotes.
+    let keys = ["Environment", "kubernetes.io/cluster", "Cost Center", "Kostenstelle/Größe", "it's \"quoted\""];
+    let mut csv = String::from("ChargeCategory,ChargePeriodStart,BilledCost,ServiceName,Tags\n");
+    for (i, key) in keys.iter().enumerate() {
+        let tags = serde_json::to_string(&json!({ *key: format!("v{i}"), "other": "x" })).unwrap();
+        csv.push_str(&format!("Usage,2024-07-0{},{},EC2,\"{}\"\n", i + 1, 10 * (i + 1), tags.replace('"', "\"\"")));
+    }
+    let res = app.upload(&integration, "t.csv", csv.into_bytes()).await;
+    assert_eq!(res.status, 201, "{}", res.text);
+    let q = "start_date=2024-07-01&end_date=2024-07-31&date_bin=month";
+    for (i, key) in keys.iter().enumerate() {
+        let grouping = format!("tag:{key}");
+        let encoded: String = form_urlencoded::byte_serialize(grouping.as_bytes()).collect();
+        let res = app.get(&format!("/v2/costs?{q}&groupings={encoded}")).await;
+        assert_eq!(res.status, 200, "{key}: {}", res.text);
+        let mut seen: Vec<(Option<String>, String)> = res.body["costs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| (r[grouping.as_str()].as_str().map(str::to_string), r["amount"].as_str().unwrap().to_string()))
+            .collect();
+        seen.sort();
+        let total: u32 = (1..=keys.len() as u32).map(|n| 10 * n).sum();
+        let own = 10 * (i as u32 + 1);
+        assert_eq!(
+            seen,
+            vec![(None, format!("{}.0", total - own)), (Some(format!("v{i}")), format!("{own}.0"))],
+            "{key}"
+        );
+        // tags.name / tags.value with the same key; a quote in VQL is doubled inside the string.
+        let vql_key = key.replace('\'', "''");
+        for (filter, expected) in [
+            (format!("tags.name = '{vql_key}'"), format!("{own}.0")),
+            (format!("tags.name = '{vql_key}' AND tags.value = 'v{i}'"), format!("{own}.0")),
+            (format!("(tags.name, tags.value) IN (('{vql_key}', 'v{i}'))"), format!("{own}.0")),
+            (format!("tags.name = '{vql_key}' AND tags.value = 'nope'"), "0.0".to_string()),
+        ] {
+            let encoded: String = form_urlencoded::byte_serialize(filter.as_bytes()).collect();
+            let res = app.get(&format!("/v2/costs?{q}&groupings=service&filter={encoded}")).await;
+            assert_eq!(res.status, 200, "{filter}: {}", res.text);
+            assert_eq!(res.body["total_cost"]["amount"], expected.as_str(), "{filter}: {}", res.text);
+        }
+    }
 }

@@ -76,6 +76,8 @@ pub struct TestApp {
     /// A read/write token of `account`.
     pub token: String,
     pub client: reqwest::Client,
+    /// The server's upload files (shared with it, so tests can run the janitor as the server would).
+    pub files: std::sync::Arc<costd::engine::uploads::UploadFiles>,
     _data_dir: TempDir,
     _shutdown: oneshot::Sender<()>,
 }
@@ -129,7 +131,8 @@ impl TestApp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base_url = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = oneshot::channel::<()>();
-        let state = AppState::new(store.clone(), data_dir.path().to_path_buf());
+        let state = AppState::new(store.clone(), data_dir.path());
+        let files = state.files.clone();
         tokio::spawn(serve(listener, app(state), async {
             let _ = rx.await;
         }));
@@ -139,9 +142,15 @@ impl TestApp {
             account,
             token,
             client: reqwest::Client::new(),
+            files,
             _data_dir: data_dir,
             _shutdown: tx,
         })
+    }
+
+    /// One janitor pass with no grace period (this process is the only reader): what it removed.
+    pub async fn collect_files(&self) -> costd::service::files::Collected {
+        costd::service::files::collect(self.store.as_ref(), &self.files, std::time::Duration::ZERO).await.unwrap()
     }
 
     /// The server's data dir.

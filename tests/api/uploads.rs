@@ -16,6 +16,8 @@ on_both_stores!(
     a_deleted_upload_vanishes_from_scans_and_disk,
     deleting_an_integration_removes_its_uploads,
     concurrent_uploads_lose_and_double_nothing,
+    hostile_bytes_are_422_with_the_row_never_a_panic,
+    a_truncated_file_is_refused_whole,
 );
 
 pub const HEADER: &str = "ChargeCategory,ChargePeriodStart,BilledCost,ServiceName,RegionId";
@@ -82,14 +84,10 @@ impl TestApp {
         use arrow::array::AsArray;
         use arrow::datatypes::Decimal128Type;
         let tokens: Vec<String> = integrations.iter().map(|s| s.to_string()).collect();
-        let scanned = costd::engine::uploads::scan_live_uploads(
-            self.store.as_ref(),
-            &self.data_dir(),
-            &self.account.token,
-            &tokens,
-        )
-        .await
-        .unwrap();
+        let scanned =
+            costd::service::uploads::scan_live_uploads(self.store.as_ref(), &self.files, &self.account.token, &tokens)
+                .await
+                .unwrap();
         let (mut rows, mut sum) = (0usize, 0i128);
         for (_, batches) in scanned {
             for b in batches {
@@ -213,6 +211,8 @@ async fn the_same_filename_replaces_the_earlier_upload(app: TestApp) {
         list.body["user_costs_uploads"].as_array().unwrap().iter().map(|u| u["token"].as_str().unwrap()).collect();
     assert_eq!(tokens, vec![other.body["token"].as_str().unwrap(), second.body["token"].as_str().unwrap()]);
     assert_eq!(app.scanned_total(&[&integration]).await, (3, "3.75".to_string()));
+    assert_eq!(app.upload_files().len(), 3, "the replaced file stays until the janitor's pass");
+    assert_eq!(app.collect_files().await.retired, 1);
     assert_eq!(app.upload_files().len(), 2, "the replaced file is gone: {:?}", app.upload_files());
 }
 
@@ -224,6 +224,7 @@ async fn a_deleted_upload_vanishes_from_scans_and_disk(app: TestApp) {
     let path = format!("/v2/integrations/{integration}/costs/{upload}");
     assert_eq!(app.delete(&path).await.status, 204);
     assert_eq!(app.scanned_total(&[&integration]).await, (0, "0.0".to_string()));
+    assert_eq!(app.collect_files().await.retired, 1);
     assert!(app.upload_files().is_empty());
     assert_eq!(app.delete(&path).await.status, 404);
 }
@@ -235,6 +236,7 @@ async fn deleting_an_integration_removes_its_uploads(app: TestApp) {
     app.upload(&gone, "b.csv", csv(2).into_bytes()).await;
     app.upload(&kept, "a.csv", csv(1).into_bytes()).await;
     assert_eq!(app.delete(&format!("/v2/integrations/{gone}")).await.status, 204);
+    assert_eq!(app.collect_files().await.retired, 2);
     assert_eq!(app.upload_files().len(), 1);
     assert_eq!(app.scanned_total(&[&gone, &kept]).await, (1, "1.25".to_string()));
 }
@@ -249,6 +251,7 @@ async fn concurrent_uploads_lose_and_double_nothing(app: TestApp) {
     let list = app.get(&format!("/v2/integrations/{integration}/costs")).await;
     assert_eq!(list.body["user_costs_uploads"].as_array().unwrap().len(), 5);
     assert_eq!(app.scanned_total(&[&integration]).await, (500, "625.0".to_string()));
+    app.collect_files().await;
     assert_eq!(app.upload_files().len(), 5, "{:?}", app.upload_files());
 
     // A delete racing an upload: afterwards nothing of the integration remains, whichever won.
@@ -258,7 +261,68 @@ async fn concurrent_uploads_lose_and_double_nothing(app: TestApp) {
     assert_eq!(del.status, 204);
     assert!(up.status == 201 || up.status == 404, "{}", up.text);
     assert_eq!(app.scanned_total(&[&integration]).await.0, 0);
-    // A late winner's file is removed by the integration delete or by the upload noticing it is gone.
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    // A late winner's file is retired with the integration, or removed by the upload noticing it is gone.
+    app.collect_files().await;
     assert!(app.upload_files().is_empty(), "{:?}", app.upload_files());
+}
+
+/// Uploads `body` and returns the response, asserting nothing was kept.
+async fn refused(app: &TestApp, integration: &str, body: Vec<u8>) -> Resp {
+    let res = app.upload(integration, "hostile.csv", body).await;
+    let listed = app.get(&format!("/v2/integrations/{integration}/costs")).await;
+    assert_eq!(listed.body["user_costs_uploads"], json!([]), "nothing is kept after {}", res.text);
+    res
+}
+
+async fn hostile_bytes_are_422_with_the_row_never_a_panic(app: TestApp) {
+    let integration = app.create_integration("Hostile").await["token"].as_str().unwrap().to_string();
+    let mut cases: Vec<(Vec<u8>, &str)> = Vec::new();
+    // A non-ASCII letter inside a date.
+    cases.push((format!("{HEADER}\nUsage,2024-09-0\u{e9},1,EC2,x\n").into_bytes(), "Row 1: ChargePeriodStart"));
+    cases.push((
+        format!("{HEADER}\nUsage,2024-09-01T10:0\u{e9}:00Z,1,EC2,x\n").into_bytes(),
+        "Row 1: ChargePeriodStart",
+    ));
+    // One two-byte character split across two fields: the row's bytes are valid UTF-8, each field is not.
+    let mut split = format!("{HEADER}\nUsage,2024-09-01,1,EC").into_bytes();
+    split.extend_from_slice(&[0xc3, b',', 0xa9]);
+    split.extend_from_slice(b"x\n");
+    cases.push((split, "Row 1: ServiceName is not valid UTF-8"));
+    // The gzip signature followed by something that is not gzip.
+    let mut not_gzip = vec![0x1f, 0x8b];
+    not_gzip.extend_from_slice(b"this is not a gzip stream at all");
+    cases.push((not_gzip, "gzip"));
+    // A gzip stream cut short.
+    let mut gz = {
+        use std::io::Write;
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        e.write_all(csv(2000).as_bytes()).unwrap();
+        e.finish().unwrap()
+    };
+    gz.truncate(gz.len() / 2);
+    cases.push((gz, "gzip"));
+    // A field far past the documented limit.
+    let long = "x".repeat(costd::engine::ingest::MAX_FIELD_BYTES + 1);
+    cases.push((
+        format!("{HEADER}\nUsage,2024-09-01,1,EC2,x\nUsage,2024-09-01,1,{long},x\n").into_bytes(),
+        "Row 2: a field is longer than",
+    ));
+    for (body, expected) in cases {
+        let res = refused(&app, &integration, body).await;
+        assert_eq!(res.status, 422, "{expected}: {}", res.text);
+        assert!(res.error_text().contains(expected), "expected {expected:?} in {}", res.text);
+    }
+    assert_eq!(app.upload_files(), Vec::<String>::new(), "a refused upload leaves no file");
+}
+
+async fn a_truncated_file_is_refused_whole(app: TestApp) {
+    let integration = app.create_integration("Cut").await["token"].as_str().unwrap().to_string();
+    // The file ends inside a quoted field: the cut could have dropped any number of rows.
+    let body = format!("{HEADER}\nUsage,2024-09-01,1,EC2,x\nUsage,2024-09-02,2,\"EC2 with a\nnewline");
+    let res = refused(&app, &integration, body.into_bytes()).await;
+    assert_eq!(res.status, 422, "{}", res.text);
+    assert!(res.error_text().contains("ends inside a quoted field"), "{}", res.text);
+    // Closed quotes are fine, with or without a final newline.
+    let body = format!("{HEADER}\nUsage,2024-09-01,1,EC2,x\nUsage,2024-09-02,2,\"EC2 with a\nnewline\",x");
+    assert_eq!(app.upload(&integration, "ok.csv", body.into_bytes()).await.status, 201);
 }

@@ -6,10 +6,13 @@
 //! problem discards the output. The output is a temporary file that only [`PendingUpload::persist`]
 //! makes permanent (fsync, then rename), so a failed or interrupted ingest leaves no trace.
 
+pub mod guard;
 pub mod parse;
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
+
+pub use guard::{Limits, StreamProblem};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::sync_channel;
 use std::sync::Arc;
@@ -34,6 +37,10 @@ const ROW_GROUP_ROWS: usize = 256 * 1024;
 /// Most row problems listed; the rest are counted.
 pub const MAX_LISTED_ERRORS: usize = 100;
 
+/// Longest field accepted, in bytes. Real exports' longest fields (resource ids, tag objects) are a few
+/// KiB; past this a row is refused, and memory stays bounded however long a broken field runs.
+pub const MAX_FIELD_BYTES: usize = 64 * 1024;
+
 /// Required FOCUS columns.
 pub const REQUIRED: [&str; 4] = ["ChargeCategory", "ChargePeriodStart", "BilledCost", "ServiceName"];
 
@@ -43,6 +50,9 @@ pub enum IngestError {
     /// The file's content is wrong: header problems or `Row N: …` sentences, listed for the client.
     #[error("the CSV has {} problem(s)", .0.len())]
     Invalid(Vec<String>),
+    /// The file is larger than [`Limits::max_bytes`].
+    #[error("the file is larger than the upload limit of {0} bytes")]
+    TooLarge(u64),
     /// Reading the input or writing the output failed.
     #[error(transparent)]
     Io(#[from] anyhow::Error),
@@ -74,8 +84,10 @@ pub struct PendingUpload {
 impl PendingUpload {
     /// Moves the file to `dest` atomically (rename after fsync) and syncs the directory.
     pub fn persist(mut self, dest: &Path) -> anyhow::Result<()> {
-        let tmp = self.tmp.take().expect("a pending upload is persisted once");
-        std::fs::rename(&tmp, dest).with_context(|| format!("failed to move the upload to {}", dest.display()))?;
+        let tmp = self.tmp.as_ref().expect("a pending upload is persisted once");
+        // On failure the temporary file stays owned by `self`, whose drop removes it.
+        std::fs::rename(tmp, dest).with_context(|| format!("failed to move the upload to {}", dest.display()))?;
+        self.tmp = None;
         if let Some(dir) = dest.parent() {
             File::open(dir).and_then(|d| d.sync_all()).context("failed to sync the uploads directory")?;
         }
@@ -103,6 +115,8 @@ impl Progress for () {
 /// Where each known FOCUS column sits in the header.
 #[derive(Debug, Default)]
 struct Columns {
+    /// Every header name as written (trimmed), to name a field in a row problem.
+    names: Vec<String>,
     charge_category: usize,
     charge_period_start: usize,
     billed_cost: usize,
@@ -123,16 +137,17 @@ struct Columns {
 
 impl Columns {
     fn from_header(header: &csv::ByteRecord) -> Result<Columns, Vec<String>> {
-        let names: Vec<String> = header
+        let written: Vec<String> = header
             .iter()
             .enumerate()
             .map(|(i, h)| {
                 let h = String::from_utf8_lossy(h);
                 // A UTF-8 byte-order mark may precede the first name.
                 let h = if i == 0 { h.trim_start_matches('\u{feff}').to_string() } else { h.to_string() };
-                h.trim().to_ascii_lowercase()
+                h.trim().to_string()
             })
             .collect();
+        let names: Vec<String> = written.iter().map(|n| n.to_ascii_lowercase()).collect();
         let find = |name: &str| names.iter().position(|n| n == &name.to_ascii_lowercase());
         let missing: Vec<&str> = REQUIRED.iter().copied().filter(|c| find(c).is_none()).collect();
         if !missing.is_empty() {
@@ -143,6 +158,7 @@ impl Columns {
             )]);
         }
         Ok(Columns {
+            names: written,
             charge_category: find("ChargeCategory").unwrap_or_default(),
             charge_period_start: find("ChargePeriodStart").unwrap_or_default(),
             billed_cost: find("BilledCost").unwrap_or_default(),
@@ -266,36 +282,30 @@ impl Problems {
     }
 }
 
-/// Counts bytes as they are read, for progress.
-struct Counting<R> {
-    inner: R,
-    bytes: u64,
-}
-
-impl<R: Read> Read for Counting<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.bytes += n as u64;
-        Ok(n)
-    }
-}
-
 /// Opens a possibly gzip-compressed stream: gzip is recognised by its magic bytes, not by a file name.
+/// Errors of the decompressor surface as [`StreamProblem::Gzip`].
 pub fn maybe_gunzip<R: Read + Send + 'static>(input: R) -> std::io::Result<Box<dyn Read + Send>> {
     let mut buffered = BufReader::with_capacity(256 * 1024, input);
     let head = buffered.fill_buf()?;
     if head.starts_with(&[0x1f, 0x8b]) {
-        Ok(Box::new(flate2::read::MultiGzDecoder::new(buffered)))
+        Ok(Box::new(guard::Gunzip::new(buffered, 256 * 1024)))
     } else {
         Ok(Box::new(buffered))
     }
 }
 
-/// Reads a cost CSV from `input` into a temporary Parquet file inside `dir`.
-#[tracing::instrument(skip_all, fields(dir = %dir.display()))]
-pub fn ingest_csv(input: impl Read, dir: &Path, progress: &mut dyn Progress) -> Result<PendingUpload, IngestError> {
-    std::fs::create_dir_all(dir).with_context(|| format!("failed to create {}", dir.display()))?;
-    let tmp = dir.join(format!("{}.parquet.tmp", crate::model::token::new_token("ingest_")));
+/// Reads a cost CSV from `input` into the temporary Parquet file `tmp` (its directory is created).
+#[tracing::instrument(skip_all, fields(tmp = %tmp.display()))]
+pub fn ingest_csv(
+    input: impl Read,
+    tmp: &Path,
+    limits: Limits,
+    progress: &mut dyn Progress,
+) -> Result<PendingUpload, IngestError> {
+    if let Some(dir) = tmp.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("failed to create {}", dir.display()))?;
+    }
+    let tmp = tmp.to_path_buf();
     // From here on the guard owns the file: every early return removes it.
     let mut pending = PendingUpload { tmp: Some(tmp.clone()), summary: empty_summary() };
     let file = File::create(&tmp).with_context(|| format!("failed to create {}", tmp.display()))?;
@@ -318,7 +328,7 @@ pub fn ingest_csv(input: impl Read, dir: &Path, progress: &mut dyn Progress) -> 
         })
         .context("failed to start the Parquet encoder thread")?;
 
-    let converted = convert(input, tx, progress);
+    let converted = convert(input, limits, tx, progress);
     let encoded = encoder.join().map_err(|_| anyhow::anyhow!("the Parquet encoder thread panicked"))?;
     let summary = converted?;
     encoded.context("failed to write the upload's Parquet file")?;
@@ -335,18 +345,23 @@ fn empty_summary() -> IngestSummary {
 /// Parses every row, sending batches while the file is clean; returns the summary or every problem.
 fn convert(
     input: impl Read,
+    limits: Limits,
     tx: std::sync::mpsc::SyncSender<RecordBatch>,
     progress: &mut dyn Progress,
 ) -> Result<IngestSummary, IngestError> {
-    let mut counting = Counting { inner: input, bytes: 0 };
+    let mut guarded = guard::Guard::new(input, limits);
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
         .buffer_capacity(256 * 1024)
-        .from_reader(&mut counting);
+        .from_reader(&mut guarded);
     let mut record = csv::ByteRecord::new();
 
-    let header_read = reader.read_byte_record(&mut record).map_err(|e| csv_error(&e, 0))?;
+    let header_read = match reader.read_byte_record(&mut record) {
+        Ok(read) => read,
+        Err(e) if matches!(e.kind(), csv::ErrorKind::Io(_)) => return Err(stream_error(e, Problems::default())),
+        Err(e) => return Err(IngestError::Invalid(vec![format!("Header: {e}")])),
+    };
     if !header_read {
         return Err(IngestError::Invalid(vec![format!(
             "The file is empty: expected a header row with {}",
@@ -368,9 +383,10 @@ fn convert(
             Ok(true) => {}
             Ok(false) => break,
             Err(e) => {
-                // An I/O error (a dropped upload) ends the ingest; a CSV syntax error is a row problem.
+                // An I/O error (a dropped upload, bad gzip, a cut file) ends the ingest; a CSV syntax error
+                // is a row problem.
                 if let csv::ErrorKind::Io(_) = e.kind() {
-                    return Err(IngestError::Io(anyhow::Error::new(e).context("failed to read the CSV")));
+                    return Err(stream_error(e, problems));
                 }
                 row += 1;
                 problems.push(format!("Row {row}: {e}"));
@@ -386,10 +402,24 @@ fn convert(
             problems.push(format!("Row {row}: has {} fields, the header has {header_len}", record.len()));
             continue;
         }
-        let Ok(line) = std::str::from_utf8(record.as_slice()) else {
-            problems.push(format!("Row {row}: is not valid UTF-8"));
+        // The row's bytes as text, once; each field must also start and end on a character boundary (a
+        // two-byte character split by a comma is valid UTF-8 as a whole and invalid in each field).
+        let line = std::str::from_utf8(record.as_slice()).ok().filter(|line| {
+            (0..record.len()).all(|i| {
+                record.range(i).is_some_and(|r| line.is_char_boundary(r.start) && line.is_char_boundary(r.end))
+            })
+        });
+        let Some(line) = line else {
+            let bad = (0..record.len()).find(|&i| std::str::from_utf8(record.get(i).unwrap_or_default()).is_err());
+            let name = bad.and_then(|i| cols.names.get(i)).map_or("a field", String::as_str);
+            problems.push(format!("Row {row}: {name} is not valid UTF-8"));
             continue;
         };
+        if let Some(i) = (0..record.len()).find(|&i| record.get(i).is_some_and(|f| f.len() > MAX_FIELD_BYTES)) {
+            let name = cols.names.get(i).map_or("a field", String::as_str);
+            problems.push(format!("Row {row}: a field is longer than {MAX_FIELD_BYTES} bytes ({name})"));
+            continue;
+        }
         let field = |i: usize| -> &str { record.range(i).map_or("", |r| &line[r]) };
         let optional = |i: Option<usize>| i.map(field).filter(|v| !is_null(v));
 
@@ -434,7 +464,8 @@ fn convert(
             progress.update(row, reader.position().byte());
         }
     }
-    summary.bytes = reader.position().byte();
+    drop(reader);
+    summary.bytes = guarded.bytes_read();
     progress.update(row, summary.bytes);
 
     if row == 0 {
@@ -454,11 +485,22 @@ fn convert(
     Ok(summary)
 }
 
-fn csv_error(e: &csv::Error, row: u64) -> IngestError {
-    match e.kind() {
-        csv::ErrorKind::Io(_) => IngestError::Io(anyhow::anyhow!("failed to read the CSV: {e}")),
-        _ if row == 0 => IngestError::Invalid(vec![format!("Header: {e}")]),
-        _ => IngestError::Invalid(vec![format!("Row {row}: {e}")]),
+/// What an I/O error under the parser means: a problem with the file ([`StreamProblem`]: listed after the
+/// row problems found before it), or a failure to read the input (a dropped upload).
+fn stream_error(e: csv::Error, problems: Problems) -> IngestError {
+    let csv::ErrorKind::Io(io) = e.kind() else { unreachable!("called for I/O errors only") };
+    match StreamProblem::of(io) {
+        Some(StreamProblem::TooLarge { limit }) => IngestError::TooLarge(*limit),
+        Some(problem) => {
+            let problem = match problem {
+                StreamProblem::Gzip(_) => format!("The file is not readable: {problem}"),
+                other => other.to_string(),
+            };
+            let mut messages = problems.into_messages();
+            messages.push(problem);
+            IngestError::Invalid(messages)
+        }
+        None => IngestError::Io(anyhow::Error::new(e).context("failed to read the CSV")),
     }
 }
 
@@ -595,7 +637,7 @@ mod tests {
 
     fn ingest(csv: &[u8]) -> (tempfile::TempDir, Result<PendingUpload, IngestError>) {
         let dir = tempfile::tempdir().unwrap();
-        let result = ingest_csv(csv, dir.path(), &mut ());
+        let result = ingest_csv(csv, &dir.path().join("u.parquet.tmp"), Limits::default(), &mut ());
         (dir, result)
     }
 
@@ -604,6 +646,7 @@ mod tests {
         let problems = match result {
             Err(IngestError::Invalid(p)) => p,
             Err(IngestError::Io(e)) => panic!("unexpected I/O error {e:#}"),
+            Err(IngestError::TooLarge(l)) => panic!("unexpected size limit {l}"),
             Ok(_) => panic!("expected problems for {csv:?}"),
         };
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "a rejected ingest leaves no file");
@@ -703,7 +746,7 @@ mod tests {
         let mut csv = format!("{HEADER}\nUsage,2024-09-01,1,").into_bytes();
         csv.extend_from_slice(&[0xff, 0xfe]);
         csv.extend_from_slice(b",,,\n");
-        assert_eq!(problems_bytes(&csv), vec!["Row 1: is not valid UTF-8"]);
+        assert_eq!(problems_bytes(&csv), vec!["Row 1: ServiceName is not valid UTF-8"]);
     }
 
     fn problems_bytes(csv: &[u8]) -> Vec<String> {
@@ -747,7 +790,8 @@ mod tests {
         let compressed = gz.finish().unwrap();
         let input = maybe_gunzip(std::io::Cursor::new(compressed)).unwrap();
         let dir = tempfile::tempdir().unwrap();
-        let s = ingest_csv(input, dir.path(), &mut ()).unwrap().summary.clone();
+        let s =
+            ingest_csv(input, &dir.path().join("u.parquet.tmp"), Limits::default(), &mut ()).unwrap().summary.clone();
         assert_eq!(parse::format_amount(s.amount), "2.5");
     }
 }

@@ -103,12 +103,13 @@ pub fn date(field: &str, s: &str) -> Result<i32, String> {
     let bad = || format!("{field} {s:?} is not a date or timestamp like 2024-09-01T00:00:00Z");
     let t = s.trim();
     let b = t.as_bytes();
+    // Bytes, not characters: the first ten must be ASCII before `t` is sliced anywhere.
     if b.len() < 10 || b[4] != b'-' || b[7] != b'-' {
         return Err(bad());
     }
     let num = |r: std::ops::Range<usize>| -> Option<u32> {
-        let part = &t[r];
-        part.bytes().all(|c| c.is_ascii_digit()).then(|| part.parse().ok()).flatten()
+        let part = &b[r];
+        part.iter().all(u8::is_ascii_digit).then(|| part.iter().fold(0u32, |n, d| n * 10 + u32::from(d - b'0')))
     };
     let (y, m, d) = (num(0..4).ok_or_else(bad)?, num(5..7).ok_or_else(bad)?, num(8..10).ok_or_else(bad)?);
     let date = NaiveDate::from_ymd_opt(y as i32, m, d).ok_or_else(bad)?;
@@ -223,7 +224,19 @@ mod tests {
 
     #[test]
     fn bad_dates_are_refused() {
-        for s in ["2024-13-01", "2024-02-30", "yesterday", "2024/09/01", "2024-09-01X", "2024-09-01 25:00:00", ""] {
+        for s in [
+            "2024-13-01",
+            "2024-02-30",
+            "yesterday",
+            "2024/09/01",
+            "2024-09-01X",
+            "2024-09-01 25:00:00",
+            "",
+            "2024-09-0\u{e9}",
+            "\u{e9}024-09-01",
+            "2024-09-01T10:0\u{e9}:00Z",
+            "2024-09-01T10:00:00+0\u{e9}",
+        ] {
             assert!(date("ChargePeriodStart", s).is_err(), "{s}");
         }
     }

@@ -1,0 +1,335 @@
+//! The costs query as `GET /v2/costs` and `costd query` both run it: which uploads and rules the caller
+//! sees, read as one snapshot of the store, computed by the engine (or taken from the result cache).
+//!
+//! A query sees exactly the uploads that were live when it listed them: their files are immutable and
+//! pinned until the query ends (see `engine::uploads`), so a concurrent replace or delete changes the
+//! next query's snapshot, never this one's.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::engine::costs::{CostError, CostQuery, CostResult, CostSource, DateBin, Settings};
+use crate::engine::rules::compile::RuleStep;
+use crate::engine::uploads::UploadFiles;
+use crate::model::billing_rule::{effective_rules, group_of, RuleColumns, RuleDefinition, RuleFields, RuleGroup};
+use crate::store::{BillingRuleRow, PageRequest, Store, Upload};
+
+/// Why a costs query gave no result.
+#[derive(Debug, thiserror::Error)]
+pub enum CostsError {
+    /// The named workspace is not the caller's.
+    #[error("workspace not found")]
+    WorkspaceNotFound,
+    /// An amount does not fit `Decimal128(38, 18)` after the rules or in a sum.
+    #[error("{0}")]
+    Overflow(String),
+    /// The query ran past the configured time limit and was stopped.
+    #[error("the costs query took longer than {} s and was stopped; narrow its dates or filter", .0.as_secs())]
+    TimedOut(Duration),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl From<CostError> for CostsError {
+    fn from(e: CostError) -> Self {
+        match e {
+            CostError::Overflow(msg) => CostsError::Overflow(msg),
+            CostError::Engine(e) => CostsError::Internal(e),
+        }
+    }
+}
+
+/// What the costs service needs, shared by every query of a process.
+#[derive(Clone)]
+pub struct CostsContext {
+    pub store: crate::store::DynStore,
+    pub files: Arc<UploadFiles>,
+    pub cache: Arc<ResultCache>,
+    /// A query still running after this is stopped (so no query outlives the janitor's grace period).
+    pub timeout: Duration,
+}
+
+/// A query's answer.
+#[derive(Debug, Clone)]
+pub struct CostsAnswer {
+    pub result: Arc<CostResult>,
+    /// The currency a total of nothing is shown in (the uploads' currency, or USD).
+    pub currency: String,
+}
+
+/// The costs `account` sees, for `query`, restricted to `workspace` when given.
+#[tracing::instrument(skip_all, fields(account))]
+pub async fn costs(
+    ctx: &CostsContext,
+    account: &str,
+    workspace: Option<&str>,
+    query: &CostQuery,
+) -> Result<CostsAnswer, CostsError> {
+    let view = view_of(ctx.store.as_ref(), account, workspace).await?;
+    let (uploads, pins) = ctx
+        .files
+        .list_and_pin(ctx.store.live_uploads(&view.owner, &view.integrations), |uploads: &Vec<Upload>| {
+            uploads.iter().map(|u| u.token.clone()).collect()
+        })
+        .await?;
+    let source = CostSource {
+        currency: uploads.first().map(|u| u.currency.clone()).unwrap_or_else(|| "USD".into()),
+        one_currency: uploads.windows(2).all(|pair| pair[0].currency == pair[1].currency),
+        files: uploads.iter().map(|u| (u.integration_token.clone(), ctx.files.path(&u.token))).collect(),
+        rules: view.rules,
+    };
+    let key = CacheKey::new(account, workspace, &uploads, &source, query);
+    let result = tokio::time::timeout(ctx.timeout, ctx.cache.run(key, &source, query))
+        .await
+        .map_err(|_| CostsError::TimedOut(ctx.timeout))??;
+    drop(pins);
+    Ok(CostsAnswer { result, currency: source.currency })
+}
+
+/// Whose uploads a caller sees and which rules shape them.
+struct View {
+    /// The account owning the integrations (a managed account's parent).
+    owner: String,
+    integrations: Vec<String>,
+    rules: Vec<RuleStep>,
+}
+
+/// For a managed account: its integrations (owned by its parent) with its rules; for a top-level account:
+/// all its integrations (those in `workspace`, or in none, when a workspace is named), raw.
+async fn view_of(store: &dyn Store, account: &str, workspace: Option<&str>) -> Result<View, CostsError> {
+    let acct = store.get_account(account).await?.ok_or_else(|| anyhow::anyhow!("no account {account}"))?;
+    if let Some(ws) = workspace {
+        store.get_workspace(account, ws).await?.ok_or(CostsError::WorkspaceNotFound)?;
+    }
+    match acct.parent_account_token {
+        Some(parent) => {
+            let managed = store
+                .get_managed_account(&parent, account)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("a managed account without its parent link"))?;
+            let mut rules = Vec::new();
+            for row in effective_rules_of(store, &parent, &managed.rule_tokens).await? {
+                let token = row.token;
+                let rule = RuleDefinition::try_from(RuleFields::from(row.columns))
+                    .map_err(|e| anyhow::anyhow!("stored rule {token} no longer parses: {}", e.join("; ")))?;
+                rules.push(RuleStep { token, rule });
+            }
+            Ok(View { owner: parent, integrations: managed.integration_tokens, rules })
+        }
+        None => {
+            let mut integrations = Vec::new();
+            let mut page = 1;
+            loop {
+                let found = store.list_integrations(account, PageRequest { page, limit: 1000 }, None, None).await?;
+                let done = found.items.len() < 1000;
+                integrations.extend(
+                    found
+                        .items
+                        .into_iter()
+                        // An integration in no workspace shows in every workspace.
+                        .filter(|i| {
+                            workspace.is_none_or(|ws| {
+                                i.workspace_tokens.is_empty() || i.workspace_tokens.iter().any(|w| w == ws)
+                            })
+                        })
+                        .map(|i| i.token),
+                );
+                if done {
+                    break;
+                }
+                page += 1;
+            }
+            Ok(View { owner: account.to_string(), integrations, rules: Vec::new() })
+        }
+    }
+}
+
+/// The rules a managed account runs, in order: its listed rules (those still existing) with the
+/// parent's `apply_to_all` rules added at the end of their group. Each rule is read from the store once.
+pub async fn effective_rules_of(
+    store: &dyn Store,
+    parent: &str,
+    listed: &[String],
+) -> anyhow::Result<Vec<BillingRuleRow>> {
+    let mut rows: Vec<BillingRuleRow> = Vec::with_capacity(listed.len());
+    for t in listed {
+        // A rule deleted meanwhile is detached by its delete; skipping it here is the same outcome.
+        rows.extend(store.get_billing_rule(parent, t).await?);
+    }
+    let apply_to_all = store.apply_to_all_rules(parent).await?;
+    let groups = |rows: &[BillingRuleRow]| -> Vec<(String, RuleGroup)> {
+        rows.iter().map(|r| (r.token.clone(), group_of(&r.columns))).collect()
+    };
+    let order = effective_rules(&groups(&rows), &groups(&apply_to_all));
+    rows.extend(apply_to_all);
+    Ok(order.into_iter().filter_map(|t| rows.iter().position(|r| r.token == t).map(|i| rows[i].clone())).collect())
+}
+
+/// Everything a result depends on, compared whole on every hit (never reduced to a hash alone): the
+/// tenant, the upload files (immutable, so their tokens name their content), each rule with every field,
+/// and every query parameter.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct CacheKey {
+    account: String,
+    workspace: Option<String>,
+    /// (integration, upload) per file, in scan order.
+    uploads: Vec<(String, String)>,
+    /// Each rule's token and stored fields, in run order.
+    rules: Vec<(String, String)>,
+    query: QueryKey,
+}
+
+/// A [`CostQuery`] in comparable form.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct QueryKey {
+    start: chrono::NaiveDate,
+    end: chrono::NaiveDate,
+    groupings: Vec<String>,
+    date_bin: DateBin,
+    descending: bool,
+    settings: Settings,
+    filter: Option<String>,
+}
+
+impl CacheKey {
+    fn new(
+        account: &str,
+        workspace: Option<&str>,
+        uploads: &[Upload],
+        source: &CostSource,
+        query: &CostQuery,
+    ) -> CacheKey {
+        CacheKey {
+            account: account.to_string(),
+            workspace: workspace.map(str::to_string),
+            uploads: uploads.iter().map(|u| (u.integration_token.clone(), u.token.clone())).collect(),
+            rules: source
+                .rules
+                .iter()
+                .map(|step| (step.token.clone(), format!("{:?}", RuleColumns::from(&step.rule))))
+                .collect(),
+            query: QueryKey {
+                start: query.start,
+                end: query.end,
+                groupings: query.groupings.clone(),
+                date_bin: query.date_bin,
+                descending: query.descending,
+                settings: query.settings,
+                filter: query.filter.as_ref().map(|f| f.text().to_string()),
+            },
+        }
+    }
+}
+
+/// Results of recent queries. A change to anything a result depends on is a new key, so nothing is ever
+/// invalidated by hand and nothing stale can be served.
+#[derive(Default)]
+pub struct ResultCache {
+    entries: Mutex<HashMap<CacheKey, Arc<CostResult>>>,
+}
+
+/// Most cached results (each is the grouped result, not the cost rows); past it the cache starts over.
+const RESULT_CACHE_CAPACITY: usize = 256;
+
+impl ResultCache {
+    /// The result for `key`, from the cache or computed from `source` and `query`.
+    pub async fn run(
+        &self,
+        key: CacheKey,
+        source: &CostSource,
+        query: &CostQuery,
+    ) -> Result<Arc<CostResult>, CostError> {
+        if let Some(hit) = self.entries.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+            return Ok(hit.clone());
+        }
+        let result = Arc::new(crate::engine::costs::run(source, query).await?);
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if entries.len() >= RESULT_CACHE_CAPACITY {
+            entries.clear();
+        }
+        entries.insert(key, result.clone());
+        Ok(result)
+    }
+
+    /// How many results are cached.
+    pub fn len(&self) -> usize {
+        self.entries.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn upload(integration: &str, token: &str) -> Upload {
+        Upload {
+            token: token.into(),
+            integration_token: integration.into(),
+            filename: "f.csv".into(),
+            amount: "1.0".into(),
+            currency: "USD".into(),
+            rows: 1,
+            start_date: chrono::NaiveDate::from_ymd_opt(2024, 7, 1).unwrap(),
+            end_date: chrono::NaiveDate::from_ymd_opt(2024, 7, 1).unwrap(),
+            import_status: "complete".into(),
+            created_by_token: "usr_1".into(),
+            created_at: chrono::Utc::now(),
+        }
+    }
+
+    fn query(filter: Option<&str>) -> CostQuery {
+        CostQuery {
+            start: chrono::NaiveDate::from_ymd_opt(2024, 7, 1).unwrap(),
+            end: chrono::NaiveDate::from_ymd_opt(2024, 7, 31).unwrap(),
+            groupings: vec!["service".into()],
+            date_bin: DateBin::Month,
+            descending: true,
+            settings: Settings::default(),
+            filter: filter.map(|f| crate::engine::vql::Filter::parse(f).unwrap()),
+        }
+    }
+
+    #[test]
+    fn the_cache_key_covers_tenant_uploads_and_every_query_parameter() {
+        let source = CostSource::default();
+        let uploads = [upload("accss_crdntl_a", "usr_csts_upld_1")];
+        let base = CacheKey::new("acct_1", None, &uploads, &source, &query(None));
+        assert_eq!(base, CacheKey::new("acct_1", None, &uploads, &source, &query(None)));
+        assert_ne!(base, CacheKey::new("acct_2", None, &uploads, &source, &query(None)), "another tenant");
+        assert_ne!(base, CacheKey::new("acct_1", Some("wrkspc_1"), &uploads, &source, &query(None)));
+        let replaced = [upload("accss_crdntl_a", "usr_csts_upld_2")];
+        assert_ne!(base, CacheKey::new("acct_1", None, &replaced, &source, &query(None)), "a replaced upload");
+        let moved = [upload("accss_crdntl_b", "usr_csts_upld_1")];
+        assert_ne!(base, CacheKey::new("acct_1", None, &moved, &source, &query(None)));
+        let filtered = query(Some("costs.service = 'EC2'"));
+        assert_ne!(base, CacheKey::new("acct_1", None, &uploads, &source, &filtered));
+        let mut credits = query(None);
+        credits.settings.include_credits = true;
+        assert_ne!(base, CacheKey::new("acct_1", None, &uploads, &source, &credits));
+    }
+
+    #[test]
+    fn the_cache_key_covers_every_field_of_every_rule() {
+        let step = |pct: i64| RuleStep {
+            token: "bllng_rule_1".into(),
+            rule: RuleDefinition::try_from(
+                serde_json::from_value::<RuleFields>(
+                    serde_json::json!({"type": "adjustment", "title": "t", "percentage": pct}),
+                )
+                .unwrap(),
+            )
+            .unwrap(),
+        };
+        let key = |pct| {
+            let source = CostSource { rules: vec![step(pct)], ..CostSource::default() };
+            CacheKey::new("acct_1", None, &[], &source, &query(None))
+        };
+        assert_eq!(key(75), key(75));
+        assert_ne!(key(75), key(76), "an edited rule keeps its token but changes the key");
+    }
+}

@@ -1,0 +1,11 @@
+//! The service layer: what a request or a command does, once, for both the HTTP API and the CLI.
+//! Handlers and commands turn their input into these calls and their results into output; below this
+//! layer, `store` keeps metadata and `engine` computes.
+//!
+//! - [`uploads`]: ingest → persist → commit → retire, the one path by which cost files enter.
+//! - [`files`]: the janitor, which removes upload files no query can still read.
+//! - [`costs`]: the costs query: which uploads and rules a caller sees, read as one snapshot, cached.
+
+pub mod costs;
+pub mod files;
+pub mod uploads;

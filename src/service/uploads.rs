@@ -1,0 +1,154 @@
+//! Uploads: a cost CSV becomes a committed upload through one pipeline, shared by
+//! `POST /v2/integrations/{t}/costs.csv` and `costd import`:
+//! ingest (blocking thread, into `<token>.parquet.tmp`) → persist (fsync, rename) → commit (one store
+//! transaction, which retires the upload it replaces) → the file is live. The new token is pinned
+//! throughout, so the janitor never takes a file that is about to be committed.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context;
+
+use crate::engine::ingest::{parse::format_amount, IngestError, PendingUpload};
+use crate::engine::uploads::UploadFiles;
+use crate::model::token::{new_token, prefix};
+use crate::store::{Store, Upload, UploadCommit};
+
+/// Who uploads what, where.
+#[derive(Debug, Clone)]
+pub struct NewUpload {
+    /// The account owning the integration.
+    pub account: String,
+    pub integration: String,
+    /// The upload's filename (an earlier upload of the same name in the integration is replaced).
+    pub filename: String,
+    /// The user shown as `created_by_token`.
+    pub created_by: String,
+}
+
+/// A committed upload.
+#[derive(Debug, Clone)]
+pub struct Uploaded {
+    pub record: Upload,
+    /// Bytes of (decompressed) CSV read.
+    pub csv_bytes: u64,
+}
+
+/// Why an upload was not recorded.
+#[derive(Debug, thiserror::Error)]
+pub enum UploadError {
+    /// The integration is not the account's (or was deleted while the file was read).
+    #[error("integration not found")]
+    IntegrationNotFound,
+    /// The file's content is wrong: one sentence per problem (`Row N: …`).
+    #[error("the file has {} problem(s)", .0.len())]
+    Invalid(Vec<String>),
+    /// The file is larger than the configured limit, in bytes.
+    #[error("the file is larger than the upload limit of {0} bytes")]
+    TooLarge(u64),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl From<IngestError> for UploadError {
+    fn from(e: IngestError) -> Self {
+        match e {
+            IngestError::Invalid(problems) => UploadError::Invalid(problems),
+            IngestError::TooLarge(limit) => UploadError::TooLarge(limit),
+            IngestError::Io(e) => UploadError::Internal(e),
+        }
+    }
+}
+
+/// Ingests with `ingest` (run on a blocking thread, given the temporary file to write) and records the
+/// result. Nothing is recorded unless every row passed; a failure leaves no file behind.
+#[tracing::instrument(skip_all, fields(integration = %new.integration, upload))]
+pub async fn upload<F>(
+    store: &dyn Store,
+    files: &Arc<UploadFiles>,
+    new: NewUpload,
+    ingest: F,
+) -> Result<Uploaded, UploadError>
+where
+    F: FnOnce(PathBuf) -> Result<PendingUpload, IngestError> + Send + 'static,
+{
+    store.get_integration(&new.account, &new.integration).await?.ok_or(UploadError::IntegrationNotFound)?;
+    let token = new_token(prefix::COSTS_UPLOAD);
+    tracing::Span::current().record("upload", token.as_str());
+    let _pinned = files.pin_new(&token).await;
+
+    let tmp = files.tmp_path(&token);
+    let pending = tokio::task::spawn_blocking(move || ingest(tmp)).await.context("the ingest task failed")??;
+    let s = pending.summary.clone();
+    let record = Upload {
+        token,
+        integration_token: new.integration,
+        filename: new.filename,
+        amount: format_amount(s.amount),
+        currency: s.currency,
+        rows: i64::try_from(s.rows).unwrap_or(i64::MAX),
+        start_date: s.start_date,
+        end_date: s.end_date,
+        import_status: "complete".into(),
+        created_by_token: new.created_by,
+        created_at: crate::store::now(),
+    };
+    let path = files.path(&record.token);
+    tokio::task::spawn_blocking({
+        let path = path.clone();
+        move || pending.persist(&path)
+    })
+    .await
+    .context("the persist task failed")??;
+
+    match store.commit_upload(&new.account, &record).await {
+        Ok(UploadCommit::Committed { replaced }) => {
+            tracing::info!(rows = record.rows, replaced = replaced.len(), "upload committed");
+            Ok(Uploaded { record, csv_bytes: s.bytes })
+        }
+        Ok(UploadCommit::IntegrationGone) => {
+            // Never committed, and pinned by us: nobody else can know this file.
+            remove_quietly(&path).await;
+            Err(UploadError::IntegrationNotFound)
+        }
+        // The commit may or may not have happened (a connection lost after COMMIT): the file stays, and the
+        // janitor removes it after the grace period if no upload row names it.
+        Err(e) => Err(e.context("failed to record the upload").into()),
+    }
+}
+
+async fn remove_quietly(path: &Path) {
+    if let Err(e) = tokio::fs::remove_file(path).await {
+        if e.kind() != std::io::ErrorKind::NotFound {
+            tracing::warn!(path = %path.display(), error = %e, "could not remove an upload file");
+        }
+    }
+}
+
+/// The cost rows of the live uploads of `integrations` in `account`, with the upload each came from,
+/// read as one snapshot (for tests and tools that look at what the engine scans).
+pub async fn scan_live_uploads(
+    store: &dyn Store,
+    files: &Arc<UploadFiles>,
+    account: &str,
+    integrations: &[String],
+) -> anyhow::Result<Vec<(Upload, Vec<arrow::record_batch::RecordBatch>)>> {
+    let (uploads, pins) = files
+        .list_and_pin(store.live_uploads(account, integrations), |uploads: &Vec<Upload>| {
+            uploads.iter().map(|u| u.token.clone()).collect()
+        })
+        .await?;
+    let files = files.clone();
+    tokio::task::spawn_blocking(move || {
+        let _pins = pins;
+        uploads
+            .into_iter()
+            .map(|u| {
+                let batches = crate::engine::uploads::read_upload(&files.path(&u.token))?;
+                Ok((u, batches))
+            })
+            .collect()
+    })
+    .await
+    .context("the upload scan panicked")?
+}
