@@ -66,7 +66,7 @@ pub async fn run(store_settings: &StoreSettings, settings: &ImportSettings) -> a
     let new = NewUpload {
         account: account.token.clone(),
         integration: integration.token.clone(),
-        filename,
+        filename: Some(filename),
         created_by: account.owner_user_token.clone(),
     };
     let ingest = move |tmp: std::path::PathBuf| {

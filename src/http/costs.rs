@@ -38,6 +38,7 @@ impl From<CostsError> for ApiError {
         match e {
             CostsError::WorkspaceNotFound => ApiError::NotFound("workspace not found".into()),
             CostsError::Overflow(msg) => ApiError::Unprocessable(vec![msg]),
+            e @ CostsError::InvalidRule { .. } => ApiError::Unprocessable(vec![e.to_string()]),
             e @ CostsError::TimedOut(_) => ApiError::Unavailable(e.to_string()),
             CostsError::Internal(e) => ApiError::Internal(e),
         }

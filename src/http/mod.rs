@@ -20,6 +20,7 @@ pub mod billing_rules;
 pub mod costs;
 pub mod error;
 pub mod extract;
+pub mod form;
 pub mod integrations;
 pub mod managed_accounts;
 pub mod me;

@@ -7,16 +7,19 @@
 //! arrived, every row passed and the Parquet file is on disk is the upload recorded, in one store
 //! transaction (`service::uploads`).
 
-use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, OriginalUri, Path, State};
+use axum::body::{Body, Bytes};
+use axum::extract::{DefaultBodyLimit, FromRequest, OriginalUri, Path, Request, State};
+use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{delete, get, post};
 use axum::Router;
+use futures::StreamExt;
 use serde::Serialize;
 use tokio_util::io::{StreamReader, SyncIoBridge};
 
 use super::auth::Caller;
 use super::extract::{Multipart, Query};
+use super::form::{sniff_boundary, UrlEncodedCsv};
 use super::integrations::not_found as integration_not_found;
 use super::pagination::{base_url, Links, ListParams, MAX_LIMIT};
 use super::{timestamp, ApiError, AppState, Result};
@@ -88,10 +91,81 @@ async fn upload(
     State(state): State<AppState>,
     caller: Caller,
     Path(integration): Path<String>,
-    Multipart(mut multipart): Multipart,
+    request: Request,
 ) -> Result<(StatusCode, axum::Json<UploadBody>)> {
     state.store.get_integration(&caller.account_token, &integration).await?.ok_or_else(integration_not_found)?;
+    let content_type =
+        request.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default().to_ascii_lowercase();
+    let new = |filename: Option<String>| NewUpload {
+        account: caller.account_token.clone(),
+        integration: integration.clone(),
+        filename,
+        created_by: caller.user_token.clone(),
+    };
+    let record = if content_type.starts_with("application/x-www-form-urlencoded") {
+        upload_form(&state, new(None), request.into_body()).await?
+    } else if content_type.starts_with("multipart/form-data") {
+        let request = with_boundary(request).await?;
+        let multipart = Multipart::from_request(request, &state).await?.0;
+        upload_multipart(&state, new, multipart).await?
+    } else {
+        return Err(ApiError::bad_request(
+            "the body must be multipart/form-data or application/x-www-form-urlencoded with the cost file in the \
+             field csv",
+        ));
+    };
+    Ok((StatusCode::CREATED, axum::Json(record.into())))
+}
 
+/// A multipart request whose Content-Type lacks its boundary, with the boundary read from the body's first
+/// line (Vantage's TypeScript client sends `multipart/form-data` bare); any other request as it is.
+async fn with_boundary(request: Request) -> Result<Request> {
+    let has_boundary = request
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.to_ascii_lowercase().contains("boundary="));
+    if has_boundary {
+        return Ok(request);
+    }
+    let (mut parts, body) = request.into_parts();
+    let mut stream = body.into_data_stream();
+    let mut head = Vec::new();
+    let boundary = loop {
+        if let Some(found) = sniff_boundary(&head) {
+            break found.map_err(ApiError::bad_request)?;
+        }
+        match stream.next().await {
+            Some(Ok(chunk)) => head.extend_from_slice(&chunk),
+            Some(Err(e)) => return Err(ApiError::bad_request(format!("the upload could not be read: {e}"))),
+            None => return Err(ApiError::bad_request("the multipart body ends before its first boundary")),
+        }
+    };
+    let value = format!("multipart/form-data; boundary={boundary}");
+    parts.headers.insert(CONTENT_TYPE, value.parse().map_err(|_| ApiError::bad_request("bad multipart boundary"))?);
+    let rest = futures::stream::once(async move { Ok::<_, axum::Error>(Bytes::from(head)) }).chain(stream);
+    Ok(Request::from_parts(parts, Body::from_stream(rest)))
+}
+
+/// The ingest of a body that arrives as a stream of chunks on a channel (filled by the request's pump).
+fn channel_ingest(
+    rx: tokio::sync::mpsc::Receiver<std::io::Result<Bytes>>,
+    limits: Limits,
+) -> impl FnOnce(std::path::PathBuf) -> std::result::Result<crate::engine::ingest::PendingUpload, IngestError> + Send + 'static
+{
+    move |tmp: std::path::PathBuf| {
+        let chunks = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|c| (c, rx)) });
+        let body = SyncIoBridge::new(StreamReader::new(Box::pin(chunks)));
+        let input = maybe_gunzip(body).map_err(|e| IngestError::Io(e.into()))?;
+        ingest_csv(input, &tmp, limits, &mut ())
+    }
+}
+
+async fn upload_multipart(
+    state: &AppState,
+    new: impl Fn(Option<String>) -> NewUpload,
+    mut multipart: axum::extract::Multipart,
+) -> Result<Upload> {
     let multipart_error = |e: axum::extract::multipart::MultipartError| {
         ApiError::bad_request(format!("the multipart body could not be read: {}", e.body_text()))
     };
@@ -104,23 +178,11 @@ async fn upload(
         if uploaded.is_some() {
             return Err(ApiError::bad_request("send one csv file per upload"));
         }
-        let filename = field.file_name().filter(|f| !f.trim().is_empty()).unwrap_or("costs.csv").to_string();
-        let new = NewUpload {
-            account: caller.account_token.clone(),
-            integration: integration.clone(),
-            filename,
-            created_by: caller.user_token.clone(),
-        };
+        let filename = field.file_name().map(str::trim).filter(|f| !f.is_empty()).map(str::to_string);
         // The part streams, chunk by chunk, into the ingest on its blocking thread.
         let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(CHUNKS_IN_FLIGHT);
-        let limits = Limits { max_bytes: state.max_upload_bytes };
-        let ingest = move |tmp: std::path::PathBuf| {
-            let chunks = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|c| (c, rx)) });
-            let body = SyncIoBridge::new(StreamReader::new(Box::pin(chunks)));
-            let input = maybe_gunzip(body).map_err(|e| IngestError::Io(e.into()))?;
-            ingest_csv(input, &tmp, limits, &mut ())
-        };
-        // Dropping `tx` when the body ends (or breaks) is the ingest's end of input.
+        let ingest = channel_ingest(rx, Limits { max_bytes: state.max_upload_bytes });
+        // Dropping `tx` when the part ends (or breaks) is the ingest's end of input.
         let pump = async move {
             loop {
                 match field.chunk().await {
@@ -137,16 +199,45 @@ async fn upload(
                 }
             }
         };
-        let (result, body_error) = tokio::join!(service_upload(state.store.as_ref(), &state.files, new, ingest), pump);
+        let (result, body_error) =
+            tokio::join!(service_upload(state.store.as_ref(), &state.files, new(filename), ingest), pump);
         if let Some(e) = body_error {
             return Err(multipart_error(e));
         }
         uploaded = Some(result?.record);
     }
-    match uploaded {
-        Some(record) => Ok((StatusCode::CREATED, axum::Json(record.into()))),
-        None => Err(ApiError::bad_request("the multipart field csv (the cost file) is required")),
-    }
+    uploaded.ok_or_else(|| ApiError::bad_request("the multipart field csv (the cost file) is required"))
+}
+
+/// A form-urlencoded body: the `csv` field's value, decoded as it streams, is the file.
+async fn upload_form(state: &AppState, new: NewUpload, body: Body) -> Result<Upload> {
+    let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(CHUNKS_IN_FLIGHT);
+    let ingest = channel_ingest(rx, Limits { max_bytes: state.max_upload_bytes });
+    let pump = async move {
+        let mut stream = body.into_data_stream();
+        let mut decoder = UrlEncodedCsv::default();
+        while let Some(chunk) = stream.next().await {
+            let chunk = match chunk {
+                Ok(c) => c,
+                Err(e) => {
+                    let _ = tx.send(Err(std::io::Error::other("the upload was interrupted"))).await;
+                    return Err(format!("the upload could not be read: {e}"));
+                }
+            };
+            let mut decoded = Vec::with_capacity(chunk.len());
+            if let Err(e) = decoder.feed(&chunk, &mut decoded) {
+                let _ = tx.send(Err(std::io::Error::other("the form body is malformed"))).await;
+                return Err(e);
+            }
+            if !decoded.is_empty() && tx.send(Ok(Bytes::from(decoded))).await.is_err() {
+                return Ok(()); // the ingest stopped early; its result says why
+            }
+        }
+        decoder.finish()
+    };
+    let (result, body_error) = tokio::join!(service_upload(state.store.as_ref(), &state.files, new, ingest), pump);
+    body_error.map_err(ApiError::bad_request)?;
+    Ok(result?.record)
 }
 
 async fn list(

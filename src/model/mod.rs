@@ -1,6 +1,7 @@
 //! Parsed domain types. Request bodies become these through `TryFrom`, collecting every problem as a
 //! sentence that names the field; past this layer a value is valid by construction.
 
+pub mod amount;
 pub mod billing_rule;
 pub mod decimal;
 pub mod integration;

@@ -24,6 +24,9 @@ pub enum CostsError {
     /// An amount does not fit `Decimal128(38, 18)` after the rules or in a sum.
     #[error("{0}")]
     Overflow(String),
+    /// A rule stored under older, looser checks no longer passes them: it must be updated.
+    #[error("billing rule {token} is no longer valid ({}); update it", .problems.join("; "))]
+    InvalidRule { token: String, problems: Vec<String> },
     /// The query ran past the configured time limit and was stopped.
     #[error("the costs query took longer than {} s and was stopped; narrow its dates or filter", .0.as_secs())]
     TimedOut(Duration),
@@ -112,7 +115,7 @@ async fn view_of(store: &dyn Store, account: &str, workspace: Option<&str>) -> R
             for row in effective_rules_of(store, &parent, &managed.rule_tokens).await? {
                 let token = row.token;
                 let rule = RuleDefinition::try_from(RuleFields::from(row.columns))
-                    .map_err(|e| anyhow::anyhow!("stored rule {token} no longer parses: {}", e.join("; ")))?;
+                    .map_err(|problems| CostsError::InvalidRule { token: token.clone(), problems })?;
                 rules.push(RuleStep { token, rule });
             }
             Ok(View { owner: parent, integrations: managed.integration_tokens, rules })

@@ -20,8 +20,10 @@ pub struct NewUpload {
     /// The account owning the integration.
     pub account: String,
     pub integration: String,
-    /// The upload's filename (an earlier upload of the same name in the integration is replaced).
-    pub filename: String,
+    /// The upload's filename: an earlier upload of the same name in the integration is replaced. An upload
+    /// without one (a form field, a part with no filename) never replaces another: it is named after its
+    /// token.
+    pub filename: Option<String>,
     /// The user shown as `created_by_token`.
     pub created_by: String,
 }
@@ -81,9 +83,9 @@ where
     let pending = tokio::task::spawn_blocking(move || ingest(tmp)).await.context("the ingest task failed")??;
     let s = pending.summary.clone();
     let record = Upload {
+        filename: new.filename.unwrap_or_else(|| format!("{token}.csv")),
         token,
         integration_token: new.integration,
-        filename: new.filename,
         amount: format_amount(s.amount),
         currency: s.currency,
         rows: i64::try_from(s.rows).unwrap_or(i64::MAX),

@@ -12,6 +12,7 @@ on_both_stores!(
     missing_fields_for_the_type_are_named,
     malformed_and_mistyped_bodies_answer_400_in_vantage_shape,
     custom_sql_outside_the_grammar_is_refused_when_created_or_updated,
+    custom_sql_of_the_wrong_types_is_refused_when_saved_naming_column_and_value,
     lists_page_with_links_and_past_the_end_is_empty,
     another_accounts_rules_answer_404_and_never_list,
     concurrent_creates_lose_no_writes,
@@ -280,4 +281,29 @@ async fn concurrent_creates_lose_no_writes(app: TestApp) {
     assert_eq!(created, 64);
     let list = app.get("/v2/billing_rules?limit=1000").await;
     assert_eq!(list.body["billing_rules"].as_array().unwrap().len(), created);
+}
+
+async fn custom_sql_of_the_wrong_types_is_refused_when_saved_naming_column_and_value(app: TestApp) {
+    for (sql, expected) in [
+        ("UPDATE costs SET accrued_at = 'not a date'", "'not a date' is not a date"),
+        ("INSERT INTO costs (amount, service) VALUES ('abc', 'x')", "amount is a number, but 'abc' is text"),
+        ("UPDATE costs SET amount = COALESCE(amount / 0, 0)", "divides by zero"),
+        ("UPDATE costs SET amount = amount * 1e400", "too large"),
+        ("UPDATE costs SET amount = amount / usage_amount", "amount can never be NULL"),
+        ("UPDATE costs SET service = amount", "service is text, but amount is a number"),
+        ("UPDATE costs SET amount = amount WHERE accrued_at > 'tomorrow'", "'tomorrow' is not a date"),
+    ] {
+        let res = app.post("/v2/billing_rules", json!({"type": "custom", "title": "x", "sql_query": sql})).await;
+        assert_eq!(res.status, 400, "{sql}: {}", res.text);
+        assert!(res.error_text().contains(expected), "{sql}: expected {expected:?} in {}", res.text);
+        assert!(res.error_text().starts_with("sql_query: "), "{}", res.text);
+    }
+    // An update is checked the same way, and leaves the rule as it was.
+    let rule = app
+        .create_rule(json!({"type": "custom", "title": "x", "sql_query": "UPDATE costs SET amount = amount * 2"}))
+        .await;
+    let path = format!("/v2/billing_rules/{}", rule["token"].as_str().unwrap());
+    let res = app.put(&path, json!({"sql_query": "UPDATE costs SET accrued_at = 'soon'"})).await;
+    assert_eq!(res.status, 400, "{}", res.text);
+    assert_eq!(app.get(&path).await.body["sql_query"], "UPDATE costs SET amount = amount * 2");
 }

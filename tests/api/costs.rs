@@ -16,6 +16,8 @@ on_both_stores!(
     a_rule_that_sets_a_currency_shows_it_per_row,
     uploads_interleaved_across_integrations_count_once,
     tag_keys_as_real_exports_write_them_group_and_filter,
+    every_kind_of_accepted_custom_rule_runs_and_gives_exact_amounts,
+    a_stored_rule_that_no_longer_passes_the_checks_is_named_in_a_422,
 );
 
 const A: &str = "ChargeCategory,ChargePeriodStart,BilledCost,ServiceName,RegionId,SubAccountId
@@ -382,4 +384,64 @@ async fn tag_keys_as_real_exports_write_them_group_and_filter(app: TestApp) {
             assert_eq!(res.body["total_cost"]["amount"], expected.as_str(), "{filter}: {}", res.text);
         }
     }
+}
+
+async fn every_kind_of_accepted_custom_rule_runs_and_gives_exact_amounts(app: TestApp) {
+    let (a, _b) = arrange(&app).await;
+    // A's July rows: EC2 100 (us-east-1), S3 50, Tax 10; August: EC2 200 (eu-west-1), Credit −20.
+    let cases: Vec<(&str, &str)> = vec![
+        // Exact division: 100/3 = 33.333333333333333333, 50/3 = 16.666666666666666667, 10/3, 200/3.
+        ("UPDATE costs SET amount = amount / 3 WHERE cost_type <> 'Credit'", "120.0"),
+        // Division by a column that is NULL or zero gives NULL, which COALESCE turns into 0.
+        ("UPDATE costs SET amount = COALESCE(amount / usage_amount, 0)", "0.0"),
+        // 100.5 + 50.25→50.3 + 10.05→10.1 + 201.0 (half away from zero at one place).
+        ("UPDATE costs SET amount = ROUND(amount * 1.005, 1)", "361.9"),
+        ("UPDATE costs SET amount = CASE WHEN region = 'eu-west-1' THEN amount % 7 ELSE amount - 0.01 END", "163.97"),
+        ("UPDATE costs SET amount = amount * -1 WHERE accrued_at BETWEEN '2024-07-01' AND '2024-07-31'", "40.0"),
+        ("UPDATE costs SET service = UPPER(service) || '' WHERE service LIKE 'S%'", "IGNORED"),
+        ("UPDATE costs SET region = NULL, service = COALESCE(region, 'none')", "360.0"),
+        ("INSERT INTO costs (accrued_at, amount, service, region) VALUES ('2024-07-04', 0.5, 'Setup', NULL)", "360.5"),
+        ("INSERT INTO costs (service, amount) SELECT MIN(service), COUNT(*) FROM costs WHERE region IS NOT NULL", "365.0"),
+        ("INSERT INTO costs (service, amount, accrued_at) SELECT 'Max', MAX(amount), MAX(accrued_at) FROM costs GROUP BY region HAVING SUM(amount) > 100", "660.0"),
+    ];
+    for (sql, total) in cases {
+        let res = app.post("/v2/billing_rules", json!({"type": "custom", "title": "x", "sql_query": sql})).await;
+        if total == "IGNORED" {
+            // `||` is not part of the grammar: refused when saved, never at query time.
+            assert_eq!(res.status, 400, "{sql}: {}", res.text);
+            continue;
+        }
+        assert_eq!(res.status, 201, "{sql}: {}", res.text);
+        let managed = app
+            .create_managed_account(json!({"name": "M", "contact_email": "m@x.io",
+                "access_credential_tokens": [a], "billing_rule_tokens": [res.body["token"]]}))
+            .await;
+        let token = app.mint_for(managed["token"].as_str().unwrap(), "read").await;
+        let res =
+            app.send(reqwest::Method::GET, &format!("/v2/costs?{RANGE}&groupings=service"), Some(&token), None).await;
+        assert_eq!(res.status, 200, "{sql}: {}", res.text);
+        assert_eq!(res.body["total_cost"]["amount"], total, "{sql}: {}", res.text);
+    }
+}
+
+async fn a_stored_rule_that_no_longer_passes_the_checks_is_named_in_a_422(app: TestApp) {
+    let (a, _b) = arrange(&app).await;
+    // As an older costd could have stored it, before rules were type-checked.
+    let columns = costd::model::billing_rule::RuleColumns {
+        title: "old".into(),
+        rule_type: "Custom".into(),
+        sql_query: Some("UPDATE costs SET accrued_at = 'not a date'".into()),
+        ..Default::default()
+    };
+    let stored =
+        app.store.create_billing_rule(&app.account.token, &app.account.owner_user_token, &columns).await.unwrap();
+    let managed = app
+        .create_managed_account(json!({"name": "Old", "contact_email": "m@x.io",
+            "access_credential_tokens": [a], "billing_rule_tokens": [stored.token]}))
+        .await;
+    let token = app.mint_for(managed["token"].as_str().unwrap(), "read").await;
+    let res = app.send(reqwest::Method::GET, &format!("/v2/costs?{RANGE}"), Some(&token), None).await;
+    assert_eq!(res.status, 422, "{}", res.text);
+    assert!(res.error_text().contains(&format!("billing rule {} is no longer valid", stored.token)), "{}", res.text);
+    assert!(res.error_text().contains("'not a date' is not a date"), "{}", res.text);
 }

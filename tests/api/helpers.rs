@@ -116,6 +116,11 @@ fn rand_suffix() -> String {
 impl TestApp {
     /// Starts costd on `backend`; `None` when that backend cannot run here (PostgreSQL outside CI).
     pub async fn spawn(backend: Backend) -> Option<TestApp> {
+        Self::spawn_with(backend, |_| {}).await
+    }
+
+    /// Like [`TestApp::spawn`], with the server's state changed by `configure` (limits, time-outs).
+    pub async fn spawn_with(backend: Backend, configure: impl FnOnce(&mut AppState)) -> Option<TestApp> {
         // 500s log their cause; a failing test shows it.
         let _ = tracing_subscriber::fmt().with_test_writer().with_env_filter("costd=error").try_init();
         let data_dir = tempfile::tempdir().expect("temp dir");
@@ -131,7 +136,8 @@ impl TestApp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base_url = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = oneshot::channel::<()>();
-        let state = AppState::new(store.clone(), data_dir.path());
+        let mut state = AppState::new(store.clone(), data_dir.path());
+        configure(&mut state);
         let files = state.files.clone();
         tokio::spawn(serve(listener, app(state), async {
             let _ = rx.await;

@@ -18,6 +18,7 @@ on_both_stores!(
     concurrent_uploads_lose_and_double_nothing,
     hostile_bytes_are_422_with_the_row_never_a_panic,
     a_truncated_file_is_refused_whole,
+    uploads_arrive_as_vantage_clients_send_them,
 );
 
 pub const HEADER: &str = "ChargeCategory,ChargePeriodStart,BilledCost,ServiceName,RegionId";
@@ -325,4 +326,109 @@ async fn a_truncated_file_is_refused_whole(app: TestApp) {
     // Closed quotes are fine, with or without a final newline.
     let body = format!("{HEADER}\nUsage,2024-09-01,1,EC2,x\nUsage,2024-09-02,2,\"EC2 with a\nnewline\",x");
     assert_eq!(app.upload(&integration, "ok.csv", body.into_bytes()).await.status, 201);
+}
+
+async fn uploads_arrive_as_vantage_clients_send_them(app: TestApp) {
+    let integration = app.create_integration("Clients").await["token"].as_str().unwrap().to_string();
+    let url = format!("{}/v2/integrations/{integration}/costs.csv", app.base_url);
+    // vantage-python: httpx `data={"csv": …}`, a form-urlencoded body (a form Vantage's spec lists).
+    let body = form_urlencoded::Serializer::new(String::new())
+        .append_pair("auto_transform", "false")
+        .append_pair("csv", &csv(3))
+        .finish();
+    let res = app
+        .client
+        .post(&url)
+        .bearer_auth(&app.token)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 201);
+    let first: Value = res.json().await.unwrap();
+    assert_eq!(first["amount"], "3.75");
+    assert_eq!(first["filename"], format!("{}.csv", first["token"].as_str().unwrap()), "named after its token");
+
+    // @vantage-sh/vantage-client: FormData sent with its own `Content-Type: multipart/form-data` header, which
+    // has no boundary; the boundary is the body's first line.
+    let boundary = "----formdata-undici-0123456789";
+    let mut body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"csv\"; filename=\"blob\"\r\n\
+         Content-Type: application/octet-stream\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend_from_slice(csv(2).as_bytes());
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    let res = app
+        .client
+        .post(&url)
+        .bearer_auth(&app.token)
+        .header("content-type", "multipart/form-data")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 201);
+    let second: Value = res.json().await.unwrap();
+    assert_eq!((second["amount"].as_str(), second["filename"].as_str()), (Some("2.5"), Some("blob")));
+
+    // Unnamed uploads never replace each other: both count.
+    assert_eq!(app.scanned_total(&[&integration]).await, (5, "6.25".to_string()));
+
+    // Broken bodies are 400s that say what is wrong, and leave nothing.
+    for (content_type, body, expected) in [
+        ("application/x-www-form-urlencoded", "auto_transform=true".to_string(), "field csv"),
+        ("application/x-www-form-urlencoded", "csv=abc%2".to_string(), "%-escape"),
+        (
+            "multipart/form-data",
+            "no boundary here at all, just text that goes on and on past eighty bytes....".to_string(),
+            "boundary",
+        ),
+        ("text/csv", csv(1), "multipart/form-data or application/x-www-form-urlencoded"),
+    ] {
+        let res = app
+            .client
+            .post(&url)
+            .bearer_auth(&app.token)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status().as_u16(), 400, "{content_type}");
+        let text = res.text().await.unwrap();
+        assert!(text.contains(expected), "{content_type}: expected {expected:?} in {text}");
+    }
+    assert_eq!(
+        app.get(&format!("/v2/integrations/{integration}/costs")).await.body["user_costs_uploads"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+}
+
+#[tokio::test]
+async fn an_upload_over_the_size_limit_is_413_and_leaves_nothing() {
+    for backend in [crate::helpers::Backend::Sqlite, crate::helpers::Backend::Postgres] {
+        let Some(app) = TestApp::spawn_with(backend, |s| s.max_upload_bytes = Some(1000)).await else { continue };
+        let integration = app.create_integration("Limited").await["token"].as_str().unwrap().to_string();
+        assert_eq!(app.upload(&integration, "small.csv", csv(10).into_bytes()).await.status, 201);
+        let res = app.upload(&integration, "big.csv", csv(100).into_bytes()).await;
+        assert_eq!(res.status, 413, "{}", res.text);
+        assert!(res.error_text().contains("larger than the upload limit of 1000 bytes"), "{}", res.text);
+        // The limit counts the CSV, so a small gzip of a large file is refused too.
+        let gz = {
+            use std::io::Write;
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+            e.write_all(csv(100).as_bytes()).unwrap();
+            e.finish().unwrap()
+        };
+        assert!(gz.len() < 1000);
+        assert_eq!(app.upload(&integration, "big.csv.gz", gz).await.status, 413);
+        let listed = app.get(&format!("/v2/integrations/{integration}/costs")).await;
+        assert_eq!(listed.body["user_costs_uploads"].as_array().unwrap().len(), 1);
+        assert_eq!(app.upload_files().len(), 1, "{:?}", app.upload_files());
+    }
 }

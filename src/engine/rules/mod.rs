@@ -1,5 +1,4 @@
-//! Billing rules as the engine sees them. [`custom_sql`] parses and checks custom SQL rules when they are
-//! created, so the costs query can compile them into plan steps without ever failing on their grammar.
+//! Billing rules as the engine runs them: [`compile`] turns each rule (custom SQL arrives already parsed
+//! and type-checked by `model::billing_rule::custom_sql`) into plan steps over the costs table.
 
 pub mod compile;
-pub mod custom_sql;

@@ -16,7 +16,9 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::{decimal, required_text};
-use crate::engine::rules::custom_sql::CustomSql;
+
+pub mod custom_sql;
+use custom_sql::CustomSql;
 
 /// The five rule types. Accepted in any case, shown capitalised as in Vantage's examples.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -512,7 +514,7 @@ pub fn group_of(columns: &RuleColumns) -> RuleGroup {
     }
 }
 
-pub use crate::engine::rules::custom_sql::RuleGroup;
+pub use custom_sql::RuleGroup;
 
 /// A group's name in messages.
 pub fn group_name(g: RuleGroup) -> &'static str {
