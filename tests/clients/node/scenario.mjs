@@ -1,0 +1,160 @@
+// Vantage's TypeScript client (@vantage-sh/vantage-client), unmodified, against costd.
+//
+// Drives every endpoint costd implements with only the base URL changed, and checks the answers a user
+// would rely on: exact amounts, rules applied for a managed account, errors as VantageAPIError with their
+// messages. Run by tests/clients/run.sh, which starts costd and sets COSTD_URL, COSTD_TOKEN, COSTD_BIN,
+// COSTD_DATA_DIR and COSTD_DATABASE_URL.
+import { execFileSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { APIV2Client, VantageAPIError } from "@vantage-sh/vantage-client";
+
+const URL = process.env.COSTD_URL;
+const SAMPLE = process.env.COSTD_FOCUS_SAMPLE;
+const SMALL = `ChargeCategory,ChargePeriodStart,BilledCost,ServiceName,RegionId
+Usage,2024-07-05,100,EC2,us-east-1
+Tax,2024-07-06,10,EC2,us-east-1
+Usage,2024-07-07,50.5,S3,eu-west-1
+`;
+const JULY = { start_date: "2024-07-01", end_date: "2024-07-31" };
+let checks = 0;
+
+function check(cond, what) {
+  checks += 1;
+  if (!cond) throw new Error(`check failed: ${what}`);
+}
+
+async function expectError(status, fn, contains = "") {
+  try {
+    await fn();
+  } catch (e) {
+    check(e instanceof VantageAPIError, `a VantageAPIError, got ${e}`);
+    check(e.status === status, `expected ${status}, got ${e.status}: ${e.body}`);
+    check(Array.isArray(e.errors) && e.errors.length > 0, `errors in ${e.body}`);
+    check(e.errors.join(" | ").includes(contains), `expected ${contains} in ${e.errors}`);
+    return e;
+  }
+  throw new Error(`expected a ${status}`);
+}
+
+function mint(account, scope) {
+  const args = ["token", "create", "--account", account, "--scope", scope, "--data-dir", process.env.COSTD_DATA_DIR];
+  if (process.env.COSTD_DATABASE_URL) args.push("--database-url", process.env.COSTD_DATABASE_URL);
+  return execFileSync(process.env.COSTD_BIN, args, { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
+}
+
+const client = new APIV2Client(process.env.COSTD_TOKEN, false, URL);
+
+// ping, me
+await client.ping.get();
+const me = await client.me.get();
+check(me.default_workspace_token.startsWith("wrkspc_"), `me ${JSON.stringify(me)}`);
+check([...me.bearer_token.scope].sort().join() === "read,write", "scopes");
+
+// workspaces
+let ws = await client.workspaces.create({ name: "Node WS" });
+check(ws.name === "Node WS", "create workspace");
+check((await client.workspaces.get(ws.token)).token === ws.token, "get workspace");
+ws = await client.workspaces.update(ws.token, { name: "Node WS 2" });
+check(ws.name === "Node WS 2", "update workspace");
+check((await client.workspaces.list({})).workspaces.some((w) => w.token === ws.token), "list workspaces");
+await client.workspaces.delete(ws.token);
+await expectError(404, () => client.workspaces.get(ws.token));
+
+// integrations and uploads (FormData with the client's own bare multipart Content-Type)
+const small = await client.integrations.createCustomProviderIntegration({ name: "Node small", description: "d" });
+const sample = await client.integrations.createCustomProviderIntegration({ name: "Node sample" });
+check(small.provider === "custom_provider" && small.status === "imported", "create integration");
+const listed = (await client.integrations.list({ provider: "custom_provider" })).integrations.map((i) => i.token);
+check(listed.includes(small.token) && listed.includes(sample.token), "list integrations");
+check((await client.integrations.get(small.token)).account_identifier === "Node small", "get integration");
+const updated = await client.integrations.update(small.token, { workspace_tokens: [me.default_workspace_token] });
+check(updated.workspace_tokens[0] === me.default_workspace_token, "update integration");
+
+const up = await client.integrations.createUserCostsUploadViaCsv(small.token, {
+  csv: new File([SMALL], "small.csv", { type: "text/csv" }),
+  auto_transform: false,
+});
+check(up.amount === "160.5" && up.filename === "small.csv", `upload ${JSON.stringify(up)}`);
+const focus = await client.integrations.createUserCostsUploadViaCsv(sample.token, {
+  csv: new Blob([readFileSync(SAMPLE)]),
+});
+check(focus.amount === "20.52022672899", `FOCUS sample ${focus.amount}`);
+check((await client.integrations.getUserCostsUploads(small.token)).user_costs_uploads.length === 1, "list uploads");
+const bad = await expectError(
+  422,
+  () =>
+    client.integrations.createUserCostsUploadViaCsv(small.token, {
+      csv: new File(["ChargeCategory,ChargePeriodStart,BilledCost,ServiceName\nUsage,2024-07-0é,1,EC2\n"], "bad.csv"),
+    }),
+  "Row 1",
+);
+check(bad.errors[0].includes("ChargePeriodStart"), `${bad.errors}`);
+
+// billing rules
+const rules = [];
+for (const body of [
+  { type: "exclusion", title: "No tax", charge_type: "Tax" },
+  { type: "adjustment", title: "75%", percentage: 75 },
+  { type: "custom", title: "Double EU", sql_query: "UPDATE costs SET amount = amount * 2 WHERE region = 'eu-west-1'" },
+  { type: "credit", title: "Credit", service: "Support", category: "Credit", sub_category: "Monthly", amount: 10, start_date: "2024-07-01" },
+  { type: "charge", title: "Fee", service: "MSP", category: "Fee", sub_category: "Monthly", amount: 5, start_date: "2024-07-01", end_date: "2024-12-31" },
+]) {
+  rules.push(await client.billingRules.create(body));
+}
+check(rules.map((r) => r.type).join() === "Exclusion,Adjustment,Custom,Credit,Charge", "rule types");
+check((await client.billingRules.get(rules[0].token)).charge_type === "Tax", "get rule");
+check((await client.billingRules.update(rules[0].token, { title: "No tax at all" })).title === "No tax at all", "update rule");
+check((await client.billingRules.list({ limit: 2 })).billing_rules.length === 2, "list rules");
+await expectError(
+  400,
+  () => client.billingRules.create({ type: "custom", title: "bad", sql_query: "INSERT INTO costs (amount) VALUES ('abc')" }),
+  "amount is a number",
+);
+
+// managed accounts
+let managed = await client.managedAccounts.create({
+  name: "Node Acme",
+  contact_email: "ops@acme.example",
+  access_credential_tokens: [small.token],
+  billing_rule_tokens: rules.map((r) => r.token),
+});
+check(managed.billing_rule_tokens.join() === rules.map((r) => r.token).join(), "create managed");
+check((await client.managedAccounts.get(managed.token)).access_credential_tokens[0] === small.token, "get managed");
+managed = await client.managedAccounts.update(managed.token, { name: "Node Acme Inc" });
+check(managed.name === "Node Acme Inc", "update managed");
+check((await client.managedAccounts.list({})).managed_accounts.some((m) => m.token === managed.token), "list managed");
+
+// costs, raw for the parent
+const costs = await client.costs.list({ ...JULY, groupings: ["service"], date_bin: "month", order: "asc" });
+check(costs.total_cost.amount === "160.5", `parent total ${JSON.stringify(costs.total_cost)}`);
+check(costs.costs.map((c) => `${c.service}=${c.amount}`).join() === "EC2=110.0,S3=50.5", JSON.stringify(costs.costs));
+const sept = await client.costs.list({
+  start_date: "2024-09-01",
+  end_date: "2024-09-30",
+  groupings: ["provider", "service"],
+  "settings[include_credits]": true,
+});
+check(sept.total_cost.amount === "20.52", `sample total ${sept.total_cost.amount}`);
+const paged = await client.costs.list({ ...JULY, groupings: ["service", "region"], limit: 1, page: 2 });
+check(paged.costs.length === 1 && paged.links.prev && paged.links.next, JSON.stringify(paged.links));
+await expectError(400, () => client.costs.list({ ...JULY, groupings: ["owner"] }), "unknown grouping");
+
+// costs as the managed account sees them (see the Python scenario for the arithmetic)
+const mine = new APIV2Client(mint(managed.token, "read"), false, URL);
+check((await mine.costs.list({ ...JULY, groupings: ["service"] })).total_cost.amount === "155.75", "managed total");
+const withCredits = await mine.costs.list({ ...JULY, "settings[include_credits]": true });
+check(withCredits.total_cost.amount === "145.75", `with credits ${withCredits.total_cost.amount}`);
+await expectError(403, () => mine.billingRules.create({ type: "exclusion", title: "x", charge_type: "Tax" }));
+await expectError(404, () => mine.integrations.get(small.token));
+
+// deletes
+await client.integrations.deleteUserCostsUpload(small.token, up.token);
+check((await client.costs.list(JULY)).total_cost.amount === "0.0", "costs after deleting the upload");
+await client.managedAccounts.delete(managed.token);
+for (const r of rules) await client.billingRules.delete(r.token);
+await client.integrations.delete(small.token);
+await client.integrations.delete(sample.token);
+await expectError(404, () => client.billingRules.get(rules[0].token));
+await expectError(401, () => new APIV2Client("cstd_not_a_token", false, URL).me.get());
+const version = JSON.parse(readFileSync("node_modules/@vantage-sh/vantage-client/package.json", "utf8")).version;
+console.log(`node client (@vantage-sh/vantage-client ${version}): ${checks} checks passed`);

@@ -1,0 +1,185 @@
+"""Vantage's Python client (vantage-python, strict pydantic models), unmodified, against costd.
+
+Drives every endpoint costd implements with only the base URL changed, and checks the answers a user would
+rely on: exact amounts, rules applied for a managed account, errors as VantageAPIError with their messages.
+Run by tests/clients/run.sh, which starts costd and sets COSTD_URL, COSTD_TOKEN, COSTD_BIN, COSTD_DATA_DIR
+and COSTD_DATABASE_URL.
+"""
+
+import importlib.metadata
+import os
+import subprocess
+import sys
+
+from vantage import (
+    Client,
+    CreateBillingRule,
+    CreateCustomProviderIntegration,
+    CreateManagedAccount,
+    CreateWorkspace,
+    UpdateBillingRule,
+    UpdateIntegration,
+    UpdateManagedAccount,
+    UpdateWorkspace,
+    VantageAPIError,
+)
+
+URL = os.environ["COSTD_URL"]
+SAMPLE = os.environ["COSTD_FOCUS_SAMPLE"]
+SMALL = """ChargeCategory,ChargePeriodStart,BilledCost,ServiceName,RegionId
+Usage,2024-07-05,100,EC2,us-east-1
+Tax,2024-07-06,10,EC2,us-east-1
+Usage,2024-07-07,50.5,S3,eu-west-1
+"""
+JULY = {"start_date": "2024-07-01", "end_date": "2024-07-31"}
+checks = 0
+
+
+def check(cond, what):
+    global checks
+    checks += 1
+    if not cond:
+        raise AssertionError(what)
+
+
+def expect_error(status, fn, contains=""):
+    try:
+        fn()
+    except VantageAPIError as e:
+        check(e.status == status, f"expected {status}, got {e.status}: {e.body}")
+        check(isinstance(e.errors, list) and e.errors, f"errors list in {e.body}")
+        check(contains in " | ".join(e.errors), f"expected {contains!r} in {e.errors}")
+        return e
+    raise AssertionError(f"expected a {status}")
+
+
+def mint(account, scope):
+    cmd = [os.environ["COSTD_BIN"], "token", "create", "--account", account, "--scope", scope,
+           "--data-dir", os.environ["COSTD_DATA_DIR"]]
+    if os.environ.get("COSTD_DATABASE_URL"):
+        cmd += ["--database-url", os.environ["COSTD_DATABASE_URL"]]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True)  # stderr: costd's note about the secret
+    return out.stdout.strip()
+
+
+def main():
+    client = Client(os.environ["COSTD_TOKEN"], base_url=URL)
+
+    # ping, me
+    check(client.ping.ping() is None, "ping")
+    me = client.me.get()
+    check(me.default_workspace_token.startswith("wrkspc_"), f"me: {me}")
+    check(sorted(me.bearer_token.scope) == ["read", "write"], f"scopes {me.bearer_token.scope}")
+
+    # workspaces
+    ws = client.workspaces.create(CreateWorkspace(name="Python WS"))
+    check(ws.name == "Python WS" and ws.token.startswith("wrkspc_"), f"{ws}")
+    check(client.workspaces.get(ws.token).token == ws.token, "get workspace")
+    ws = client.workspaces.update(ws.token, UpdateWorkspace(name="Python WS 2"))
+    check(ws.name == "Python WS 2", "update workspace")
+    check(any(w.token == ws.token for w in client.workspaces.list().workspaces), "list workspaces")
+    # vantage-python 0.5.0 has no workspaces.delete; its own raw request method sends the same call.
+    client.request("DELETE", f"/v2/workspaces/{ws.token}")
+    expect_error(404, lambda: client.workspaces.get(ws.token))
+
+    # integrations and uploads
+    small = client.integrations.create_custom_provider(CreateCustomProviderIntegration(name="Python small", description="d"))
+    sample = client.integrations.create_custom_provider(CreateCustomProviderIntegration(name="Python sample"))
+    check(small.provider == "custom_provider" and small.status == "imported", f"{small}")
+    listed = client.integrations.list(provider="custom_provider").integrations
+    check({small.token, sample.token} <= {i.token for i in listed}, "list integrations")
+    check(client.integrations.get(small.token).account_identifier == "Python small", "get integration")
+    updated = client.integrations.update(small.token, UpdateIntegration(workspace_tokens=[me.default_workspace_token]))
+    check(updated.workspace_tokens == [me.default_workspace_token], f"{updated}")
+
+    up = client.integrations.create_user_costs_upload_via_csv(small.token, {"csv": SMALL})
+    check(up.amount == "160.5" and up.start_date == "2024-07-05", f"{up}")
+    with open(SAMPLE, encoding="utf-8") as f:
+        focus = client.integrations.create_user_costs_upload_via_csv(sample.token, {"csv": f.read(), "auto_transform": False})
+    check(focus.amount == "20.52022672899", f"FOCUS sample: {focus.amount}")
+    check(len(client.integrations.get_user_costs_uploads(small.token).user_costs_uploads) == 1, "list uploads")
+    bad = expect_error(422, lambda: client.integrations.create_user_costs_upload_via_csv(
+        small.token, {"csv": "ChargeCategory,ChargePeriodStart,BilledCost,ServiceName\nUsage,2024-07-0é,1,EC2\n"}), "Row 1")
+    check("ChargePeriodStart" in bad.errors[0], f"{bad.errors}")
+
+    # billing rules: every type, read, update, list, errors
+    rules = [
+        client.billing_rules.create(CreateBillingRule(type="exclusion", title="No tax", charge_type="Tax")),
+        client.billing_rules.create(CreateBillingRule(type="adjustment", title="75%", percentage=75.0)),
+        client.billing_rules.create(CreateBillingRule(
+            type="custom", title="Double EU", sql_query="UPDATE costs SET amount = amount * 2 WHERE region = 'eu-west-1'")),
+        client.billing_rules.create(CreateBillingRule(
+            type="credit", title="Credit", service="Support", category="Credit", sub_category="Monthly", amount=10,
+            start_date="2024-07-01")),
+        client.billing_rules.create(CreateBillingRule(
+            type="charge", title="Fee", service="MSP", category="Fee", sub_category="Monthly", amount=5,
+            start_date="2024-07-01", end_date="2024-12-31")),
+    ]
+    check([r.type for r in rules] == ["Exclusion", "Adjustment", "Custom", "Credit", "Charge"], "rule types")
+    check(rules[1].percentage == "75.0", f"percentage {rules[1].percentage}")
+    check(client.billing_rules.get(rules[0].token).charge_type == "Tax", "get rule")
+    renamed = client.billing_rules.update(rules[0].token, UpdateBillingRule(title="No tax at all"))
+    check(renamed.title == "No tax at all", "update rule")
+    check(len(client.billing_rules.list(limit=2).billing_rules) == 2, "list rules with a limit")
+    expect_error(400, lambda: client.billing_rules.create(CreateBillingRule(
+        type="custom", title="bad", sql_query="UPDATE costs SET accrued_at = 'not a date'")), "not a date")
+    expect_error(400, lambda: client.billing_rules.create(CreateBillingRule(type="adjustment", title="no pct")), "percentage")
+
+    # managed accounts
+    managed = client.managed_accounts.create(CreateManagedAccount(
+        name="Py Acme", contact_email="ops@acme.example", access_credential_tokens=[small.token],
+        billing_rule_tokens=[r.token for r in rules]))
+    check(managed.billing_rule_tokens == [r.token for r in rules], f"{managed}")
+    check(client.managed_accounts.get(managed.token).access_credential_tokens == [small.token], "get managed")
+    managed = client.managed_accounts.update(managed.token, UpdateManagedAccount(name="Py Acme Inc"))
+    check(managed.name == "Py Acme Inc", "update managed")
+    check(any(m.token == managed.token for m in client.managed_accounts.list().managed_accounts), "list managed")
+    expect_error(400, lambda: client.managed_accounts.update(managed.token, UpdateManagedAccount(
+        billing_rule_tokens=[rules[3].token, rules[0].token])), "order")
+
+    # costs, raw for the parent: July 100 + 10 + 50.5; September is the FOCUS sample
+    costs = client.costs.list(groupings=["service"], date_bin="month", order="asc", **JULY)
+    check(costs.total_cost.amount == "160.5" and costs.total_cost.currency == "USD", f"{costs.total_cost}")
+    check([(c.service, c.amount) for c in costs.costs] == [("EC2", "110.0"), ("S3", "50.5")], f"{costs.costs}")
+    sept = client.costs.list(start_date="2024-09-01", end_date="2024-09-30", groupings=["provider"],
+                             settings_include_credits=True)
+    check(sept.total_cost.amount == "20.52", f"sample total {sept.total_cost.amount}")
+    paged = client.costs.list(groupings=["service", "region"], date_bin="day", limit=1, page=2, **JULY)
+    check(len(paged.costs) == 1 and paged.links.prev and paged.links.next, f"{paged.links}")
+    filtered = client.costs.list(filter="costs.service = 'EC2' AND costs.charge_type = 'Tax'", **JULY)
+    check(filtered.total_cost.amount == "10.0", f"{filtered.total_cost}")
+    expect_error(400, lambda: client.costs.list(filter="costs.owner = 'me'", **JULY), "unknown field")
+
+    # costs as the managed account sees them: Tax excluded; 75%: EC2 75, S3 37.875; S3 doubled (eu-west-1)
+    # 75.75; the July fee +5; the credit −10 only with credits shown.
+    mine = Client(mint(managed.token, "read"), base_url=URL)
+    seen = mine.costs.list(groupings=["service"], **JULY)
+    check(seen.total_cost.amount == "155.75", f"managed total {seen.total_cost.amount}")
+    with_credits = mine.costs.list(groupings=["service", "charge_type"], settings_include_credits=True, **JULY)
+    check(with_credits.total_cost.amount == "145.75", f"{with_credits.total_cost.amount}")
+    check(sorted((c.service, c.amount) for c in with_credits.costs if c.service in ("Support", "MSP"))
+          == [("MSP", "5.0"), ("Support", "-10.0")], f"{with_credits.costs}")
+    expect_error(403, lambda: mine.billing_rules.create(CreateBillingRule(type="exclusion", title="x", charge_type="Tax")))
+    expect_error(404, lambda: mine.integrations.get(small.token))
+
+    # deletes: the upload's costs vanish at once; then everything goes
+    client.integrations.delete_user_costs_upload(small.token, up.token)
+    check(client.costs.list(**JULY).total_cost.amount == "0.0", "costs after deleting the upload")
+    expect_error(404, lambda: client.integrations.delete_user_costs_upload(small.token, up.token))
+    client.managed_accounts.delete(managed.token)
+    for r in rules:
+        client.billing_rules.delete(r.token)
+    client.integrations.delete(small.token)
+    client.integrations.delete(sample.token)
+    expect_error(404, lambda: client.billing_rules.get(rules[0].token))
+    expect_error(401, lambda: Client("cstd_not_a_token", base_url=URL).me.get())
+    version = importlib.metadata.version("vantage-python")
+    print(f"python client (vantage-python {version}): {checks} checks passed")
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except AssertionError as e:
+        print(f"python client scenario FAILED: {e}", file=sys.stderr)
+        sys.exit(1)
