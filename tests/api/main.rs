@@ -8,6 +8,7 @@ mod billing_rules;
 mod cli;
 mod consistency;
 mod costs;
+mod differential;
 mod managed_accounts;
 mod uploads;
 mod workspaces;
