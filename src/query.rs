@@ -114,3 +114,52 @@ pub fn parse_params(raw: &str) -> Result<Params, Vec<String>> {
         page: PageRequest { page, limit },
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_defaults_are_this_month_by_day_newest_first() {
+        let p = parse_params("").unwrap();
+        assert_eq!(p.query.groupings, vec!["provider", "service", "account_id"]);
+        assert_eq!((p.query.date_bin, p.query.descending), (DateBin::Day, true));
+        assert_eq!(p.query.start.day(), 1);
+        assert_eq!((p.page.page, p.page.limit), (1, 100));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_query_string_is_parsed_or_refused_without_panicking(s in "\\PC{0,120}") {
+            let _ = parse_params(&s);
+        }
+
+        #[test]
+        fn well_formed_parameters_parse(
+            groupings in proptest::collection::vec(proptest::sample::select(vec![
+                "account_id", "billing_account_id", "charge_type", "cost_category", "cost_subcategory", "provider",
+                "region", "resource_id", "service", "usage_unit", "tagged", "tag:kubernetes.io/cluster", "tag:Cost Center",
+            ]), 1..4),
+            bin in proptest::sample::select(vec!["day", "week", "month", "quarter"]),
+            limit in 1u32..=5000,
+            page in 1u32..100,
+            flags in proptest::prelude::any::<[bool; 4]>(),
+        ) {
+            let mut q = form_urlencoded::Serializer::new(String::new());
+            q.append_pair("groupings", &groupings.join(","));
+            q.append_pair("date_bin", bin);
+            q.append_pair("start_date", "2024-01-01");
+            q.append_pair("end_date", "2024-12-31");
+            q.append_pair("limit", &limit.to_string());
+            q.append_pair("page", &page.to_string());
+            for (name, on) in ["include_credits", "include_refunds", "include_discounts", "include_tax"].iter().zip(flags) {
+                q.append_pair(&format!("settings[{name}]"), &on.to_string());
+            }
+            let p = parse_params(&q.finish());
+            proptest::prop_assert!(p.is_ok(), "{:?}", p.err());
+            let p = p.unwrap();
+            proptest::prop_assert_eq!((p.page.limit, p.page.page), (limit, page));
+            proptest::prop_assert_eq!(p.query.settings.include_credits, flags[0]);
+        }
+    }
+}

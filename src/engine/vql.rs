@@ -300,4 +300,52 @@ mod tests {
             assert!(e.contains(expected), "{f}: expected {expected:?} in {e:?}");
         }
     }
+
+    fn quoted(s: &str) -> String {
+        format!("'{}'", s.replace('\'', "''"))
+    }
+
+    fn condition() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let field = proptest::sample::select(vec![
+            "costs.provider",
+            "costs.service",
+            "costs.region",
+            "costs.account_id",
+            "costs.provider_account_id",
+            "costs.category",
+            "costs.subcategory",
+            "costs.resource_id",
+            "costs.charge_type",
+        ]);
+        let text = "\\PC{0,12}";
+        prop_oneof![
+            (field.clone(), proptest::sample::select(vec!["=", "!=", "<>"]), text)
+                .prop_map(|(f, op, v)| format!("{f} {op} {}", quoted(&v))),
+            (field, proptest::collection::vec(text, 1..4), any::<bool>()).prop_map(|(f, vs, not)| {
+                let list: Vec<String> = vs.iter().map(|v| quoted(v)).collect();
+                format!("{f} {}IN ({})", if not { "NOT " } else { "" }, list.join(", "))
+            }),
+            (text, text).prop_map(|(k, v)| format!("tags.name = {} AND tags.value = {}", quoted(&k), quoted(&v))),
+            (text, text).prop_map(|(k, v)| format!("(tags.name, tags.value) IN (({}, {}))", quoted(&k), quoted(&v))),
+            (proptest::sample::select(vec!["costs.service", "costs.region"]), "[a-z%_]{0,8}")
+                .prop_map(|(f, p)| format!("{f} LIKE {}", quoted(&p))),
+        ]
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_text_compiles_or_is_refused_without_panicking(s in "\\PC{0,80}") {
+            let _ = Filter::parse(&s);
+        }
+
+        #[test]
+        fn filters_built_from_the_grammar_compile(
+            conds in proptest::collection::vec(condition(), 1..4),
+            and in proptest::prelude::any::<bool>(),
+        ) {
+            let joined = conds.iter().map(|c| format!("({c})")).collect::<Vec<_>>().join(if and { " AND " } else { " OR " });
+            proptest::prop_assert!(Filter::parse(&joined).is_ok(), "{} did not compile: {:?}", joined, Filter::parse(&joined).err());
+        }
+    }
 }

@@ -132,4 +132,26 @@ mod tests {
         assert_eq!(format(20_520_226_728_990_000_000), "20.52022672899");
         assert_eq!(format(0), "0.0");
     }
+
+    proptest::proptest! {
+        #[test]
+        fn any_text_parses_or_is_refused_without_panicking(s in ".{0,40}") {
+            let _ = parse("BilledCost", &s);
+        }
+
+        #[test]
+        fn every_amount_formats_and_parses_back_to_itself(v in -MAX_UNSCALED..=MAX_UNSCALED) {
+            proptest::prop_assert_eq!(parse("BilledCost", &format(v)).unwrap(), v);
+        }
+
+        #[test]
+        fn scientific_and_dollar_spellings_read_the_same(mantissa in -10i64.pow(12)..10i64.pow(12), places in 0u32..10) {
+            let plain = rust_decimal::Decimal::new(mantissa, places);
+            let expected = parse("BilledCost", &plain.to_string()).unwrap();
+            let sci = format!("{mantissa}E-{places}");
+            proptest::prop_assert_eq!(parse("BilledCost", &sci).unwrap(), expected);
+            let dollars = if mantissa < 0 { format!("-${}", plain.abs()) } else { format!("${plain}") };
+            proptest::prop_assert_eq!(parse("BilledCost", &dollars).unwrap(), expected);
+        }
+    }
 }

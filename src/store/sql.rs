@@ -902,6 +902,11 @@ macro_rules! impl_store {
             #[tracing::instrument(skip(self))]
             async fn delete_upload(&self, account: &str, integration: &str, upload: &str) -> anyhow::Result<bool> {
                 let mut tx = self.write.begin().await?;
+                // The integration first, as every writer of its uploads locks it: taking the upload row first
+                // deadlocks against a commit replacing that upload (which holds the integration).
+                if lock_integration(&mut *tx, account, integration).await?.is_none() {
+                    return Ok(false);
+                }
                 let done = sqlx::query(
                     "DELETE FROM cost_uploads WHERE account_token = $1 AND integration_token = $2 AND token = $3",
                 )

@@ -37,20 +37,48 @@ struct Row {
 /// A random rule, with what the API is sent and what the reference does.
 #[derive(Debug, Clone)]
 enum Rule {
-    Exclusion { charge_type: String, range: Range },
-    Adjustment { percentage: Decimal, range: Range },
-    Credit { amount: Decimal, start: NaiveDate, end: Option<NaiveDate> },
-    Charge { amount: Decimal, start: NaiveDate, end: Option<NaiveDate> },
+    Exclusion {
+        charge_type: String,
+        range: Range,
+    },
+    Adjustment {
+        percentage: Decimal,
+        range: Range,
+    },
+    Credit {
+        amount: Decimal,
+        start: NaiveDate,
+        end: Option<NaiveDate>,
+    },
+    Charge {
+        amount: Decimal,
+        start: NaiveDate,
+        end: Option<NaiveDate>,
+    },
     /// `UPDATE costs SET amount = amount * k WHERE service = s`
-    Scale { factor: Decimal, service: String },
+    Scale {
+        factor: Decimal,
+        service: String,
+    },
     /// `UPDATE costs SET amount = amount / d WHERE region = r`
-    Divide { divisor: Decimal, region: String },
+    Divide {
+        divisor: Decimal,
+        region: String,
+    },
     /// `UPDATE costs SET service = 'Renamed' WHERE cost_type = t`
-    Rename { charge_type: String },
+    Rename {
+        charge_type: String,
+    },
     /// `INSERT INTO costs (accrued_at, amount, service) VALUES (day, amount, 'Setup')`
-    InsertValues { day: NaiveDate, amount: Decimal },
+    InsertValues {
+        day: NaiveDate,
+        amount: Decimal,
+    },
     /// `INSERT INTO costs (service, amount) SELECT 'Share', SUM(amount) * k FROM costs WHERE cost_type = 'Usage'`
-    InsertShare { factor: Decimal, range: Range },
+    InsertShare {
+        factor: Decimal,
+        range: Range,
+    },
 }
 
 /// A rule's optional start and end dates.
@@ -79,7 +107,11 @@ impl Range {
 fn group(rule: &Rule) -> u8 {
     match rule {
         Rule::InsertValues { .. } => 0,
-        Rule::Exclusion { .. } | Rule::Adjustment { .. } | Rule::Scale { .. } | Rule::Divide { .. } | Rule::Rename { .. } => 1,
+        Rule::Exclusion { .. }
+        | Rule::Adjustment { .. }
+        | Rule::Scale { .. }
+        | Rule::Divide { .. }
+        | Rule::Rename { .. } => 1,
         Rule::Credit { .. } | Rule::Charge { .. } | Rule::InsertShare { .. } => 2,
     }
 }
@@ -120,9 +152,15 @@ impl Rule {
                 }
                 b
             }
-            Rule::Scale { factor, service } => custom(&format!("UPDATE costs SET amount = amount * {factor} WHERE service = '{service}'")),
-            Rule::Divide { divisor, region } => custom(&format!("UPDATE costs SET amount = amount / {divisor} WHERE region = '{region}'")),
-            Rule::Rename { charge_type } => custom(&format!("UPDATE costs SET service = 'Renamed' WHERE cost_type = '{charge_type}'")),
+            Rule::Scale { factor, service } => {
+                custom(&format!("UPDATE costs SET amount = amount * {factor} WHERE service = '{service}'"))
+            }
+            Rule::Divide { divisor, region } => {
+                custom(&format!("UPDATE costs SET amount = amount / {divisor} WHERE region = '{region}'"))
+            }
+            Rule::Rename { charge_type } => {
+                custom(&format!("UPDATE costs SET service = 'Renamed' WHERE cost_type = '{charge_type}'"))
+            }
             Rule::InsertValues { day, amount } => {
                 custom(&format!("INSERT INTO costs (accrued_at, amount, service) VALUES ('{day}', {amount}, 'Setup')"))
             }
@@ -207,7 +245,13 @@ impl Rule {
             Rule::InsertValues { day, amount } => {
                 let mut rows = rows;
                 if in_window(*day) {
-                    rows.push(Row { day: *day, charge_type: "Fee".into(), service: "Setup".into(), region: String::new(), amount: *amount });
+                    rows.push(Row {
+                        day: *day,
+                        charge_type: "Fee".into(),
+                        service: "Setup".into(),
+                        region: String::new(),
+                        amount: *amount,
+                    });
                 }
                 rows
             }
@@ -302,7 +346,11 @@ struct Shown {
     refunds: bool,
 }
 
-fn reference(files: &[Vec<Row>], rules: &[Rule], shown: Shown) -> (BTreeMap<(String, String, String), Decimal>, Decimal) {
+fn reference(
+    files: &[Vec<Row>],
+    rules: &[Rule],
+    shown: Shown,
+) -> (BTreeMap<(String, String, String), Decimal>, Decimal) {
     let window = (date(START), date(END));
     let mut rows: Vec<Row> =
         files.iter().flatten().filter(|r| r.day >= window.0 && r.day <= window.1).cloned().collect();
@@ -316,7 +364,8 @@ fn reference(files: &[Vec<Row>], rules: &[Rule], shown: Shown) -> (BTreeMap<(Str
         if hidden {
             continue;
         }
-        *grouped.entry((first_of(r.day).to_string(), r.service.clone(), r.charge_type.clone())).or_default() += r.amount;
+        *grouped.entry((first_of(r.day).to_string(), r.service.clone(), r.charge_type.clone())).or_default() +=
+            r.amount;
         total += r.amount;
     }
     (grouped, total)
@@ -343,8 +392,11 @@ async fn compare(app: &TestApp, files: &[Vec<Row>], rules: &[Rule], shown: Shown
         tokens.push(res.body["token"].clone());
     }
     let managed = app
-        .post("/v2/managed_accounts", json!({"name": "R", "contact_email": "r@x.io",
-            "access_credential_tokens": [integration], "billing_rule_tokens": tokens}))
+        .post(
+            "/v2/managed_accounts",
+            json!({"name": "R", "contact_email": "r@x.io",
+            "access_credential_tokens": [integration], "billing_rule_tokens": tokens}),
+        )
         .await;
     prop_assert_eq!(managed.status, 201, "{}", managed.text);
     let token = app.mint_for(managed.body["token"].as_str().unwrap(), "read").await;

@@ -19,6 +19,7 @@ on_both_stores!(
     hostile_bytes_are_422_with_the_row_never_a_panic,
     a_truncated_file_is_refused_whole,
     uploads_arrive_as_vantage_clients_send_them,
+    a_delete_racing_a_replace_of_the_same_upload_never_fails,
 );
 
 pub const HEADER: &str = "ChargeCategory,ChargePeriodStart,BilledCost,ServiceName,RegionId";
@@ -430,5 +431,50 @@ async fn an_upload_over_the_size_limit_is_413_and_leaves_nothing() {
         let listed = app.get(&format!("/v2/integrations/{integration}/costs")).await;
         assert_eq!(listed.body["user_costs_uploads"].as_array().unwrap().len(), 1);
         assert_eq!(app.upload_files().len(), 1, "{:?}", app.upload_files());
+    }
+}
+
+async fn a_delete_racing_a_replace_of_the_same_upload_never_fails(app: TestApp) {
+    let integration = app.create_integration("Race").await["token"].as_str().unwrap().to_string();
+    let mut current =
+        app.upload(&integration, "same.csv", csv(5).into_bytes()).await.body["token"].as_str().unwrap().to_string();
+    for _ in 0..25 {
+        // The replace locks the integration and then the upload's row; the delete must take them in that order
+        // too, or PostgreSQL finds a deadlock and one of them fails.
+        let path = format!("/v2/integrations/{integration}/costs/{current}");
+        let (replaced, deleted) =
+            tokio::join!(app.upload(&integration, "same.csv", csv(5).into_bytes()), app.delete(&path));
+        assert_eq!(replaced.status, 201, "{}", replaced.text);
+        assert!(deleted.status == 204 || deleted.status == 404, "{} {}", deleted.status, deleted.text);
+        current = replaced.body["token"].as_str().unwrap().to_string();
+    }
+    let listed = app.get(&format!("/v2/integrations/{integration}/costs")).await;
+    assert_eq!(listed.body["user_costs_uploads"].as_array().unwrap().len(), 1);
+
+    // The same race at the store, without the ingest between them, many times: no deadlock, no error.
+    let record = |token: String| costd::store::Upload {
+        token,
+        integration_token: integration.clone(),
+        filename: "same.csv".into(),
+        amount: "1.0".into(),
+        currency: "USD".into(),
+        rows: 1,
+        start_date: chrono::NaiveDate::from_ymd_opt(2024, 9, 1).unwrap(),
+        end_date: chrono::NaiveDate::from_ymd_opt(2024, 9, 1).unwrap(),
+        import_status: "complete".into(),
+        created_by_token: app.account.owner_user_token.clone(),
+        created_at: chrono::Utc::now(),
+    };
+    let account = app.account.token.clone();
+    for i in 0..200 {
+        let next = format!("usr_csts_upld_race{i:08}");
+        let upload = record(next.clone());
+        let (committed, deleted) = tokio::join!(
+            app.store.commit_upload(&account, &upload),
+            app.store.delete_upload(&account, &integration, &current)
+        );
+        committed.unwrap();
+        deleted.unwrap();
+        current = next;
     }
 }

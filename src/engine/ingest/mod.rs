@@ -794,4 +794,51 @@ mod tests {
             ingest_csv(input, &dir.path().join("u.parquet.tmp"), Limits::default(), &mut ()).unwrap().summary.clone();
         assert_eq!(parse::format_amount(s.amount), "2.5");
     }
+
+    fn outcome(bytes: &[u8]) -> Result<Option<IngestSummary>, String> {
+        let dir = tempfile::tempdir().unwrap();
+        let result = ingest_csv(bytes, &dir.path().join("u.parquet.tmp"), Limits::default(), &mut ());
+        let left = std::fs::read_dir(dir.path()).unwrap().count();
+        match result {
+            Ok(p) => Ok(Some(p.summary.clone())),
+            Err(IngestError::Invalid(_)) if left == 0 => Ok(None),
+            Err(IngestError::Invalid(_)) => Err(format!("a refused file left {left} file(s)")),
+            Err(other) => Err(format!("in-memory input failed with {other:?}")),
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 128, ..Default::default() })]
+        #[test]
+        fn any_bytes_are_imported_or_refused_whole_without_panicking(
+            header in proptest::sample::select(vec!["", HEADER, "ChargeCategory,ChargePeriodStart,BilledCost,ServiceName"]),
+            body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..400),
+        ) {
+            let mut bytes = format!("{header}\n").into_bytes();
+            bytes.extend_from_slice(&body);
+            proptest::prop_assert!(outcome(&bytes).is_ok(), "{:?}", outcome(&bytes));
+        }
+
+        #[test]
+        fn csv_shaped_noise_is_imported_or_refused_whole_without_panicking(
+            cells in proptest::collection::vec(proptest::sample::select(vec![
+                "Usage", "Tax", "2024-09-01", "2024-09-0\u{e9}", "1.5", "$-2", "1e400", "EC2", "\"", "\"\"", ",", "\n", "\r\n",
+                "NULL", "{\"a\":1}", "\u{feff}", "\u{1f4b8}", "", "9999999999999999999999",
+            ]), 0..60)
+        ) {
+            let bytes = format!("{HEADER}\n{}", cells.concat()).into_bytes();
+            proptest::prop_assert!(outcome(&bytes).is_ok(), "{:?}", outcome(&bytes));
+        }
+
+        #[test]
+        fn clean_rows_sum_to_the_exact_total(amounts in proptest::collection::vec(-10i128.pow(24)..10i128.pow(24), 1..50)) {
+            let mut csv = String::from("ChargeCategory,ChargePeriodStart,BilledCost,ServiceName\n");
+            for a in &amounts {
+                csv.push_str(&format!("Usage,2024-09-01,{},EC2\n", parse::format_amount(*a)));
+            }
+            let summary = outcome(csv.as_bytes()).unwrap().expect("a clean file imports");
+            proptest::prop_assert_eq!(summary.amount, amounts.iter().sum::<i128>());
+            proptest::prop_assert_eq!(summary.rows, amounts.len() as u64);
+        }
+    }
 }

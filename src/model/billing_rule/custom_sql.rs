@@ -1247,4 +1247,22 @@ mod tests {
         let deep = format!("UPDATE costs SET amount = {}amount{}", "(".repeat(500), ")".repeat(500));
         assert!(!err(&deep).is_empty());
     }
+
+    proptest::proptest! {
+        #[test]
+        fn any_text_is_accepted_or_refused_without_panicking(s in "\\PC{0,120}") {
+            let _ = CustomSql::parse(&s);
+        }
+
+        #[test]
+        fn sql_shaped_noise_is_accepted_or_refused_without_panicking(
+            words in proptest::collection::vec(proptest::sample::select(vec![
+                "UPDATE", "costs", "SET", "amount", "=", "*", "/", "WHERE", "service", "'x'", "1e400", "0", "(", ")",
+                "CASE", "WHEN", "THEN", "ELSE", "END", "INSERT", "INTO", "VALUES", "SELECT", "SUM(", "FROM", "GROUP",
+                "BY", ",", "NULL", "AND", "OR", "NOT", "IN", "LIKE", "accrued_at", "'2024-07-01'", "COALESCE(", ";",
+            ]), 0..40)
+        ) {
+            let _ = CustomSql::parse(&words.join(" "));
+        }
+    }
 }

@@ -1,0 +1,377 @@
+//! Soak: a costd server on 127.0.0.1 under writers (uploads that replace earlier ones, deletes), readers
+//! (costs queries for the parent and for a managed account with rules, upload lists) and the janitor, with
+//! the server killed (SIGKILL) and restarted halfway through. Bounded in time. Prints every answer by status
+//! class, and whether the final costs total equals the exact sum of the uploads the API lists.
+//!
+//! Run: `cargo bench --bench soak` (both stores; PostgreSQL at 127.0.0.1:5432, database `test`, skipped when
+//! unreachable). `COSTD_SOAK_SECS` sets the run's length (default 60 s, the kill at half of it),
+//! `COSTD_SOAK_BACKENDS=sqlite` one store. The exit code is non-zero on any 5xx or a wrong total.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rust_decimal::Decimal;
+use serde_json::{json, Value};
+use support::SplitMix;
+
+const COSTD: &str = env!("CARGO_BIN_EXE_costd");
+const WRITERS: usize = 6;
+const READERS: usize = 4;
+/// Filenames each writer cycles through (a re-upload of a name replaces the earlier upload).
+const FILES: u64 = 6;
+const ROWS_PER_FILE: u64 = 300;
+const RANGE: &str = "start_date=2024-07-01&end_date=2024-09-30";
+
+/// Answers by status class, plus requests that got no answer (the server was down).
+#[derive(Default)]
+struct Tally {
+    classes: Mutex<BTreeMap<String, usize>>,
+    /// Non-2xx answers by request and status (e.g. `delete upload 404`: a delete that lost a race).
+    others: Mutex<BTreeMap<String, usize>>,
+    five_hundreds: Mutex<Vec<String>>,
+}
+
+impl Tally {
+    fn count(&self, what: &str, status: Option<u16>, body: &str) {
+        let class = match status {
+            Some(s) => format!("{}xx", s / 100),
+            None => "no answer".to_string(),
+        };
+        *self.classes.lock().unwrap().entry(class).or_default() += 1;
+        if let Some(s) = status.filter(|s| !(200..300).contains(s)) {
+            *self.others.lock().unwrap().entry(format!("{what} {s}")).or_default() += 1;
+        }
+        if status.is_some_and(|s| s >= 500) {
+            let mut seen = self.five_hundreds.lock().unwrap();
+            if seen.len() < 10 {
+                seen.push(format!("{what}: {} {body}", status.unwrap()));
+            }
+        }
+    }
+}
+
+struct Server {
+    child: Child,
+    url: String,
+}
+
+fn start(data_dir: &std::path::Path, port: u16, database_url: Option<&str>) -> Server {
+    let mut cmd = Command::new(COSTD);
+    cmd.args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
+        .arg(data_dir)
+        // A short grace period, so the janitor removes retired files while readers run.
+        .args(["--query-timeout-secs", "10", "--file-grace-secs", "12"])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped());
+    match database_url {
+        Some(url) => cmd.args(["--database-url", url]),
+        None => cmd.env_remove("COSTD_DATABASE_URL"),
+    };
+    let mut child = cmd.spawn().expect("costd serve starts");
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()));
+    let url = loop {
+        let line = lines.next().expect("serve prints where it listens").unwrap();
+        if let Some(u) = line.strip_prefix("listening on ") {
+            break u.to_string();
+        }
+    };
+    // Keep draining stdout so the child never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    Server { child, url }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn file_of(rng: &mut SplitMix) -> (String, Decimal) {
+    let mut csv = String::from("ChargeCategory,ChargePeriodStart,BilledCost,ServiceName,RegionId\n");
+    let mut total = Decimal::ZERO;
+    for _ in 0..ROWS_PER_FILE {
+        let credit = rng.below(10) == 0;
+        let cents = rng.below(1_000_000) as i64;
+        let amount = Decimal::new(if credit { -cents } else { cents }, 4);
+        total += amount;
+        let day = 1 + rng.below(28);
+        let month = 7 + rng.below(3);
+        let service = ["EC2", "S3", "RDS", "Lambda"][rng.below(4) as usize];
+        let region = ["us-east-1", "eu-west-1"][rng.below(2) as usize];
+        let kind = if credit { "Credit" } else { "Usage" };
+        csv.push_str(&format!("{kind},2024-{month:02}-{day:02},{amount},{service},{region}\n"));
+    }
+    (csv, total)
+}
+
+async fn soak(backend: &str, database_url: Option<String>, secs: u64) -> bool {
+    let data = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let server = Arc::new(Mutex::new(start(data.path(), port, database_url.as_deref())));
+    let url = server.lock().unwrap().url.clone();
+    let token = std::fs::read_to_string(data.path().join("bootstrap-token")).unwrap().trim().to_string();
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
+    let post = |path: &str, body: Value| client.post(format!("{url}{path}")).bearer_auth(&token).json(&body).send();
+
+    // Two integrations, and a managed account over both with an exclusion, an adjustment and a fee.
+    let mut integrations = Vec::new();
+    for name in ["A", "B"] {
+        let res: Value =
+            post("/v2/integrations/custom_provider", json!({"name": name})).await.unwrap().json().await.unwrap();
+        integrations.push(res["token"].as_str().unwrap().to_string());
+    }
+    let mut rules = Vec::new();
+    for body in [
+        json!({"type": "exclusion", "title": "no credits", "charge_type": "credit"}),
+        json!({"type": "adjustment", "title": "90%", "percentage": 90}),
+        json!({"type": "charge", "title": "fee", "service": "MSP", "category": "Fee", "sub_category": "M", "amount": 5, "start_date": "2024-07-01"}),
+    ] {
+        let res: Value = post("/v2/billing_rules", body).await.unwrap().json().await.unwrap();
+        rules.push(res["token"].clone());
+    }
+    let managed: Value = post(
+        "/v2/managed_accounts",
+        json!({"name": "M", "contact_email": "m@x.io", "access_credential_tokens": integrations, "billing_rule_tokens": rules}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let mut mint = Command::new(COSTD);
+    mint.args(["token", "create", "--scope", "read", "--account", managed["token"].as_str().unwrap(), "--data-dir"])
+        .arg(data.path());
+    if let Some(u) = &database_url {
+        mint.args(["--database-url", u]);
+    }
+    let managed_token = String::from_utf8(mint.output().unwrap().stdout).unwrap().trim().to_string();
+
+    let tally = Arc::new(Tally::default());
+    let stop = Arc::new(AtomicBool::new(false));
+    let uploads_done = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for w in 0..WRITERS {
+        let (client, url, token, integrations, tally, stop, done) = (
+            client.clone(),
+            url.clone(),
+            token.clone(),
+            integrations.clone(),
+            tally.clone(),
+            stop.clone(),
+            uploads_done.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let mut rng = SplitMix::new(0x50A4 + w as u64);
+            while !stop.load(Ordering::Relaxed) {
+                let integration = &integrations[rng.below(2) as usize];
+                let name = format!("w{w}-f{}.csv", rng.below(FILES));
+                if rng.below(5) == 0 {
+                    // Delete one of the integration's uploads, if there is one.
+                    let list = client
+                        .get(format!("{url}/v2/integrations/{integration}/costs"))
+                        .bearer_auth(&token)
+                        .send()
+                        .await;
+                    let Ok(list) = list else {
+                        tally.count("list", None, "");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    };
+                    let status = list.status().as_u16();
+                    let body: Value = list.json().await.unwrap_or(Value::Null);
+                    tally.count("list uploads", Some(status), &body.to_string());
+                    let victim =
+                        body["user_costs_uploads"].as_array().and_then(|u| u.first()).and_then(|u| u["token"].as_str());
+                    if let Some(victim) = victim {
+                        let res = client
+                            .delete(format!("{url}/v2/integrations/{integration}/costs/{victim}"))
+                            .bearer_auth(&token)
+                            .send()
+                            .await;
+                        match res {
+                            Ok(r) => tally.count("delete upload", Some(r.status().as_u16()), ""),
+                            Err(_) => tally.count("delete upload", None, ""),
+                        }
+                    }
+                } else {
+                    let (csv, _) = file_of(&mut rng);
+                    let form = reqwest::multipart::Form::new()
+                        .part("csv", reqwest::multipart::Part::bytes(csv.into_bytes()).file_name(name));
+                    let res = client
+                        .post(format!("{url}/v2/integrations/{integration}/costs.csv"))
+                        .bearer_auth(&token)
+                        .multipart(form)
+                        .send()
+                        .await;
+                    match res {
+                        Ok(r) => {
+                            let status = r.status().as_u16();
+                            tally.count("upload", Some(status), &r.text().await.unwrap_or_default());
+                            if status == 201 {
+                                done.fetch_add(1, Ordering::Relaxed);
+                            }
+                        }
+                        Err(_) => {
+                            tally.count("upload", None, "");
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                        }
+                    }
+                }
+            }
+        }));
+    }
+    for r in 0..READERS {
+        let (client, url, token, managed_token, tally, stop) =
+            (client.clone(), url.clone(), token.clone(), managed_token.clone(), tally.clone(), stop.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut q = r;
+            while !stop.load(Ordering::Relaxed) {
+                let groupings = ["service", "region", "charge_type", "service,region", "provider"][q % 5];
+                let bin = ["day", "month", "week"][q % 3];
+                let who = if q % 2 == 0 { &token } else { &managed_token };
+                q += 1;
+                let res = client
+                    .get(format!(
+                        "{url}/v2/costs?{RANGE}&groupings={groupings}&date_bin={bin}&settings[include_credits]=true"
+                    ))
+                    .bearer_auth(who)
+                    .send()
+                    .await;
+                match res {
+                    Ok(r) => {
+                        let status = r.status().as_u16();
+                        tally.count("costs", Some(status), &r.text().await.unwrap_or_default());
+                    }
+                    Err(_) => {
+                        tally.count("costs", None, "");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                }
+            }
+        }));
+    }
+
+    // Halfway: SIGKILL, then a restart on the same port and data.
+    let started = Instant::now();
+    tokio::time::sleep(Duration::from_secs(secs / 2)).await;
+    {
+        let mut s = server.lock().unwrap();
+        s.child.kill().unwrap(); // SIGKILL
+        let _ = s.child.wait();
+    }
+    let killed_at = started.elapsed();
+    let restarted = start(data.path(), port, database_url.as_deref());
+    let down_for = started.elapsed() - killed_at;
+    *server.lock().unwrap() = restarted;
+    tokio::time::sleep(Duration::from_secs(secs - secs / 2)).await;
+    stop.store(true, Ordering::Relaxed);
+    for t in tasks {
+        t.await.unwrap();
+    }
+
+    // Quiet now: the total must be the exact sum of the uploads the API lists.
+    let mut expected = Decimal::ZERO;
+    let mut listed = 0;
+    for integration in &integrations {
+        let list: Value = client
+            .get(format!("{url}/v2/integrations/{integration}/costs?limit=1000"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        for u in list["user_costs_uploads"].as_array().unwrap() {
+            expected += u["amount"].as_str().unwrap().parse::<Decimal>().unwrap();
+            listed += 1;
+        }
+    }
+    let costs: Value = client
+        .get(format!("{url}/v2/costs?{RANGE}&groupings=service&date_bin=month&limit=5000&settings[include_credits]=true&settings[include_refunds]=true"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let exact: Decimal = costs["costs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["amount"].as_str().unwrap().parse::<Decimal>().unwrap())
+        .sum();
+    let total = costs["total_cost"]["amount"].as_str().unwrap().to_string();
+    let rounded = expected.round_dp_with_strategy(2, rust_decimal::RoundingStrategy::MidpointAwayFromZero);
+    let total_ok = exact == expected && total.parse::<Decimal>().unwrap() == rounded;
+
+    // Files: after a janitor pass past the grace period, exactly the live uploads' files remain.
+    tokio::time::sleep(Duration::from_secs(15)).await;
+    let files = std::fs::read_dir(data.path().join("uploads")).map(|d| d.count()).unwrap_or(0);
+
+    let classes = tally.classes.lock().unwrap().clone();
+    let five = classes.get("5xx").copied().unwrap_or(0);
+    println!(
+        "soak on {backend}: {secs} s, {WRITERS} writers, {READERS} readers, SIGKILL at {:.1} s, back in {:.1} s",
+        killed_at.as_secs_f64(),
+        down_for.as_secs_f64()
+    );
+    for (class, n) in &classes {
+        println!("  {class:>9}: {n}");
+    }
+    for (what, n) in tally.others.lock().unwrap().iter() {
+        println!("      {what}: {n}");
+    }
+    println!("  uploads committed: {}", uploads_done.load(Ordering::Relaxed));
+    println!(
+        "  final total: {total} (exact {exact}) vs sum of {listed} listed uploads {expected}: {}",
+        if total_ok { "EQUAL" } else { "DIFFERENT" }
+    );
+    println!(
+        "  files on disk after the janitor: {files} for {listed} live uploads{}",
+        if files == listed { "" } else { " (MISMATCH)" }
+    );
+    for e in tally.five_hundreds.lock().unwrap().iter() {
+        println!("  5xx: {e}");
+    }
+    let _ = server.lock().unwrap().child.kill();
+    five == 0 && total_ok && files == listed
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    let secs: u64 = std::env::var("COSTD_SOAK_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(60).max(4);
+    let backends = std::env::var("COSTD_SOAK_BACKENDS").unwrap_or_else(|_| "sqlite postgres".into());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let mut ok = true;
+    for backend in backends.split_whitespace() {
+        let database_url = match backend {
+            "postgres" => {
+                let base = std::env::var("COSTD_TEST_DATABASE_URL")
+                    .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+                let schema = format!("costd_soak_{}", std::process::id());
+                let created = rt.block_on(async {
+                    use sqlx::Connection;
+                    let mut conn = sqlx::PgConnection::connect(&base).await.ok()?;
+                    sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&mut conn).await.ok()
+                });
+                if created.is_none() {
+                    println!("soak on postgres: SKIPPED, {base} is unreachable");
+                    continue;
+                }
+                Some(format!("{base}?options=-c%20search_path%3D{schema}"))
+            }
+            _ => None,
+        };
+        ok &= rt.block_on(soak(backend, database_url, secs));
+    }
+    if !ok {
+        std::process::exit(1);
+    }
+}
