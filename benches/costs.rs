@@ -13,7 +13,7 @@ mod support;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use costd::config::StoreSettings;
+use costd::store::StoreSettings;
 use serde_json::json;
 use support::{bench_dir, ensure_duckdb, generate_focus_csv};
 

@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use costd::config::StoreSettings;
+use costd::store::StoreSettings;
 use support::{bench_dir, ensure_duckdb, generate_focus_csv, measure};
 
 const COSTD: &str = env!("CARGO_BIN_EXE_costd");

@@ -5,7 +5,7 @@ use anyhow::{bail, Context};
 use crate::bootstrap::{bootstrap_if_empty, mint_token};
 use crate::config::{AccountCommand, Cli, Command, ServeSettings, StoreSettings, TokenCommand};
 use crate::http::{self, AppState};
-use crate::model::token::{secret_hash, Scopes};
+use crate::model::token::{secret_hash, AccountToken, Scopes};
 use crate::store;
 
 /// Runs one command to completion.
@@ -21,7 +21,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Token(TokenCommand::Create { account, scope, description }) => {
             let scopes: Scopes = scope.parse().map_err(anyhow::Error::msg)?;
             let store = store::connect(&cli.store).await?;
-            let Some(account) = store.get_account(&account).await? else {
+            let token =
+                AccountToken::parse(&account).with_context(|| format!("{account} is not an account token (acct_…)"))?;
+            let Some(account) = store.get_account(&token).await? else {
                 bail!("no account {account} in this store");
             };
             let token = mint_token(store.as_ref(), &account, scopes, &description).await?;
@@ -88,7 +90,9 @@ async fn query(store_settings: &StoreSettings, settings: &crate::config::QuerySe
         cache: Default::default(),
         timeout: crate::http::DEFAULT_QUERY_TIMEOUT,
     };
-    let answer = crate::service::costs::costs(&ctx, &settings.account, settings.workspace.as_deref(), &params.query)
+    let account = AccountToken::parse(&settings.account)
+        .with_context(|| format!("{} is not an account token (acct_…)", settings.account))?;
+    let answer = crate::service::costs::costs(&ctx, &account, settings.workspace.as_deref(), &params.query)
         .await
         .map_err(|e| anyhow::anyhow!("{e:#}"))?;
     let result = answer.result;

@@ -1,11 +1,11 @@
 //! Every setting costd reads: one clap flag per setting, each with its `COSTD_*` environment variable.
 //! The `///` docs double as `--help`. Every command reaches the same store through [`StoreSettings`].
 
-use std::fmt;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+
+pub use crate::store::StoreSettings;
 
 /// costd: a self-hostable cloud-cost engine with a Vantage API v2 compatible HTTP API.
 #[derive(Debug, Parser)]
@@ -15,50 +15,6 @@ pub struct Cli {
     pub store: StoreSettings,
     #[command(subcommand)]
     pub command: Command,
-}
-
-/// Where the metadata and cost data live; shared by every command.
-#[derive(Clone, Args)]
-pub struct StoreSettings {
-    /// Directory holding the SQLite metadata file, the Parquet cost files and the bootstrap token.
-    #[arg(long, env = "COSTD_DATA_DIR", default_value = "./costd-data", global = true)]
-    pub data_dir: PathBuf,
-    /// Metadata database: `sqlite://PATH` or `postgres://USER@HOST/DB`. Default: `<data-dir>/costd.sqlite3`.
-    #[arg(long, env = "COSTD_DATABASE_URL", global = true)]
-    pub database_url: Option<String>,
-    /// Most connections the metadata pool opens (PostgreSQL; SQLite uses one writer and this many readers).
-    /// A small number suits a 2-core machine: more connections only queue inside the database.
-    #[arg(long, env = "COSTD_DB_MAX_CONNECTIONS", default_value_t = 8, global = true)]
-    pub db_max_connections: u32,
-}
-
-impl StoreSettings {
-    /// The database URL in force: the flag, or the SQLite file inside the data dir.
-    pub fn database_url(&self) -> String {
-        match &self.database_url {
-            Some(url) => url.clone(),
-            None => format!("sqlite://{}", self.data_dir.join("costd.sqlite3").display()),
-        }
-    }
-}
-
-/// Database URLs can carry a password: Debug shows the scheme and host, never the credentials.
-impl fmt::Debug for StoreSettings {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let url = self.database_url();
-        let shown = match url.split_once("://") {
-            Some((scheme, rest)) => match rest.rsplit_once('@') {
-                Some((_, host)) => format!("{scheme}://***@{host}"),
-                None => url.clone(),
-            },
-            None => url.clone(),
-        };
-        f.debug_struct("StoreSettings")
-            .field("data_dir", &self.data_dir)
-            .field("database_url", &shown)
-            .field("db_max_connections", &self.db_max_connections)
-            .finish()
-    }
 }
 
 /// The commands.

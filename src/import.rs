@@ -10,6 +10,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use crate::config::{ImportSettings, StoreSettings};
 use crate::engine::ingest::{ingest_csv, maybe_gunzip, IngestError, Limits, Progress};
 use crate::engine::uploads::UploadFiles;
+use crate::model::token::IntegrationToken;
 use crate::service::uploads::{upload, NewUpload, UploadError};
 use crate::store;
 
@@ -30,7 +31,11 @@ impl Progress for Bar {
 /// Runs `costd import`.
 pub async fn run(store_settings: &StoreSettings, settings: &ImportSettings) -> anyhow::Result<()> {
     let store = store::connect(store_settings).await?;
-    let Some((integration, account)) = store.find_integration(&settings.integration).await? else {
+    let found = match IntegrationToken::parse(&settings.integration) {
+        Some(token) => store.find_integration(&token).await?,
+        None => None,
+    };
+    let Some((integration, account)) = found else {
         bail!("no integration {} in this store", settings.integration);
     };
     let from_stdin = settings.file.as_os_str() == "-";

@@ -1,19 +1,25 @@
 //! costd: a self-hostable cloud-cost engine whose HTTP API is the Vantage API v2.
 //!
-//! Where everything lives (data flows one way: `http` → `model` → `store`/`engine`):
-//! - [`config`]: every setting, as a clap flag with a `COSTD_*` environment variable, and the CLI commands.
-//! - [`cli`]: what each command (`serve`, `account`, `token`, `migrate`) does; [`import`] is `costd import`.
-//! - [`http`]: the axum application: one module per resource, errors, auth, pagination, extractors.
-//! - [`model`]: parsed domain types (billing rules, workspaces, tokens, money); request bodies become
-//!   these through `TryFrom`, so handlers only ever see valid values.
+//! Where everything lives (ARCHITECTURE.md has the picture). Calls go one way:
+//! `http`, `cli` → `service` → `model`, `store`, `engine`; `store` and `engine` use `model` and nothing above.
+//! - [`http`]: the axum application: one module per resource (extract → service → response), errors, auth,
+//!   pagination, extractors, the upload body forms Vantage's clients send.
+//! - [`cli`] and [`import`]: the commands (`serve`, `account`, `token`, `import`, `query`, `migrate`);
+//!   [`config`] holds every flag with its `COSTD_*` variable.
 //! - [`service`]: what a request or command does, once for both: uploads (ingest → commit → retire), the
-//!   janitor of upload files, the costs query over a pinned snapshot with its result cache.
-//! - [`query`]: the costs query's parameters, shared by `GET /v2/costs` and `costd query`.
-//! - [`store`]: the metadata store trait and its SQLite (default) and PostgreSQL backends.
-//! - [`engine`]: the cost engine: CSV ingest into Parquet, upload files, the custom-SQL rule grammar.
+//!   costs query over a pinned snapshot with its result cache, managed accounts, the upload-file janitor.
+//! - [`query`]: the costs query's parameters (a Vantage query string), shared by `GET /v2/costs` and
+//!   `costd query`.
+//! - [`model`]: parsed domain types, no I/O: billing rules with the typed custom-SQL grammar, managed
+//!   accounts, workspaces, tokens, exact amounts. Request bodies become these through `TryFrom`.
+//! - [`store`]: the metadata store, one trait per resource, with SQLite (default) and PostgreSQL backends
+//!   written once in `store/sql/`.
+//! - [`engine`]: the cost data: CSV ingest into Parquet, upload files and their readers, the rule compiler,
+//!   exact amount kernels, VQL, the DataFusion costs query and the runtime it runs on.
 //! - [`bootstrap`]: creating accounts and API tokens, shared by `serve` and the CLI.
 //!
-//! Nothing below `http` knows about HTTP, and nothing above `store` knows which database is in use.
+//! Nothing below `http` knows about HTTP, nothing above `store` knows which database is in use, and
+//! DataFusion types never leave `engine`.
 
 pub mod bootstrap;
 pub mod cli;

@@ -4,12 +4,14 @@
 //! - [`rules`]: the billing-rule grammar (custom SQL parsed and checked when a rule is saved).
 //! - [`amounts`]: exact amount × factor for rules, without the cast DataFusion would add.
 //! - [`dates`]: week, month and quarter bins of dates, as plan functions.
+//! - [`runtime`]: the Tokio runtime queries run on, apart from the one serving requests.
 
 pub mod amounts;
 pub mod costs;
 pub mod dates;
 pub mod ingest;
 pub mod rules;
+pub mod runtime;
 pub mod schema;
 pub mod tags;
 pub mod uploads;

@@ -9,8 +9,9 @@ use serde::Serialize;
 use super::auth::Caller;
 use super::extract::{Json, Query};
 use super::pagination::{base_url, Links, ListParams, MAX_LIMIT};
-use super::{timestamp, ApiError, AppState, Result};
+use super::{path_token, timestamp, ApiError, AppState, Result};
 use crate::model::billing_rule::{RuleColumns, RuleDefinition, RuleFields, RuleType};
+use crate::model::token::RuleToken;
 use crate::store::BillingRuleRow;
 
 pub fn router() -> Router<AppState> {
@@ -22,7 +23,7 @@ pub fn router() -> Router<AppState> {
 /// A billing rule as the API shows it: null fields are omitted, amounts are decimal strings.
 #[derive(Serialize)]
 struct BillingRuleBody {
-    token: String,
+    token: RuleToken,
     title: String,
     #[serde(rename = "type")]
     rule_type: String,
@@ -58,7 +59,7 @@ impl From<BillingRuleRow> for BillingRuleBody {
         BillingRuleBody {
             token: r.token,
             title: c.title,
-            rule_type: c.rule_type,
+            rule_type: c.rule_type.as_str().to_string(),
             start_date: date(c.start_date),
             end_date: date(c.end_date),
             apply_to_all: c.apply_to_all,
@@ -113,8 +114,9 @@ async fn create(
 async fn show(
     State(state): State<AppState>,
     caller: Caller,
-    Path(token): Path<String>,
+    Path(text): Path<String>,
 ) -> Result<axum::Json<BillingRuleBody>> {
+    let token = path_token(&text, RuleToken::parse, not_found)?;
     let found = state.store.get_billing_rule(&caller.account_token, &token).await?.ok_or_else(not_found)?;
     Ok(axum::Json(found.into()))
 }
@@ -122,13 +124,14 @@ async fn show(
 async fn update(
     State(state): State<AppState>,
     caller: Caller,
-    Path(token): Path<String>,
+    Path(text): Path<String>,
     Json(mut fields): Json<RuleFields>,
 ) -> Result<axum::Json<BillingRuleBody>> {
+    let token = path_token(&text, RuleToken::parse, not_found)?;
     let current = state.store.get_billing_rule(&caller.account_token, &token).await?.ok_or_else(not_found)?;
     if let Some(requested) = fields.rule_type.take() {
         let requested = requested.parse::<RuleType>().map_err(ApiError::bad_request)?;
-        if requested.as_str() != current.columns.rule_type {
+        if requested != current.columns.rule_type {
             return Err(ApiError::bad_request(format!(
                 "type cannot be changed (this rule is {}); create a new rule instead",
                 current.columns.rule_type
@@ -145,7 +148,8 @@ async fn update(
     Ok(axum::Json(updated.into()))
 }
 
-async fn remove(State(state): State<AppState>, caller: Caller, Path(token): Path<String>) -> Result<StatusCode> {
+async fn remove(State(state): State<AppState>, caller: Caller, Path(text): Path<String>) -> Result<StatusCode> {
+    let token = path_token(&text, RuleToken::parse, not_found)?;
     if state.store.delete_billing_rule(&caller.account_token, &token).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {

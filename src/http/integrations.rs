@@ -9,8 +9,9 @@ use serde::{Deserialize, Serialize};
 use super::auth::Caller;
 use super::extract::{Json, Query};
 use super::pagination::{base_url, Links, ListParams, MAX_LIMIT};
-use super::{timestamp, ApiError, AppState, Result};
+use super::{path_token, timestamp, ApiError, AppState, Result};
 use crate::model::integration::{workspace_list, CustomProviderFields, IntegrationUpdateFields, NewCustomProvider};
+use crate::model::token::IntegrationToken;
 use crate::store::Integration;
 
 pub fn router() -> Router<AppState> {
@@ -23,7 +24,7 @@ pub fn router() -> Router<AppState> {
 /// An integration as the API shows it.
 #[derive(Serialize)]
 pub(crate) struct IntegrationBody {
-    token: String,
+    token: IntegrationToken,
     provider: String,
     account_identifier: String,
     status: String,
@@ -100,8 +101,9 @@ async fn create_custom_provider(
 async fn show(
     State(state): State<AppState>,
     caller: Caller,
-    Path(token): Path<String>,
+    Path(text): Path<String>,
 ) -> Result<axum::Json<IntegrationBody>> {
+    let token = path_token(&text, IntegrationToken::parse, not_found)?;
     let found = state.store.get_integration(&caller.account_token, &token).await?.ok_or_else(not_found)?;
     Ok(axum::Json(found.into()))
 }
@@ -109,9 +111,10 @@ async fn show(
 async fn update(
     State(state): State<AppState>,
     caller: Caller,
-    Path(token): Path<String>,
+    Path(text): Path<String>,
     Json(fields): Json<IntegrationUpdateFields>,
 ) -> Result<axum::Json<IntegrationBody>> {
+    let token = path_token(&text, IntegrationToken::parse, not_found)?;
     let current = state.store.get_integration(&caller.account_token, &token).await?.ok_or_else(not_found)?;
     let Some(requested) = fields.workspace_tokens else {
         return Ok(axum::Json(current.into()));
@@ -134,7 +137,8 @@ async fn update(
     Ok(axum::Json(updated.into()))
 }
 
-async fn remove(State(state): State<AppState>, caller: Caller, Path(token): Path<String>) -> Result<StatusCode> {
+async fn remove(State(state): State<AppState>, caller: Caller, Path(text): Path<String>) -> Result<StatusCode> {
+    let token = path_token(&text, IntegrationToken::parse, not_found)?;
     // The uploads' files are retired with them; the janitor removes them once no query reads them.
     state.store.delete_integration(&caller.account_token, &token).await?.ok_or_else(not_found)?;
     Ok(StatusCode::NO_CONTENT)

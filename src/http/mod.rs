@@ -126,6 +126,16 @@ pub async fn serve(
     axum::serve(listener, app).with_graceful_shutdown(shutdown).await
 }
 
+/// A token from the path, of the kind the route names. Text that is no such token cannot name a resource
+/// of the caller's: it is `not_found` without asking the store.
+pub(crate) fn path_token<T>(
+    text: &str,
+    parse: impl Fn(&str) -> Option<T>,
+    not_found: impl FnOnce() -> ApiError,
+) -> Result<T> {
+    parse(text).ok_or_else(not_found)
+}
+
 /// Formats a timestamp as the API shows it: `2024-07-02T15:26:52Z`.
 pub(crate) fn timestamp(t: chrono::DateTime<chrono::Utc>) -> String {
     t.format("%Y-%m-%dT%H:%M:%SZ").to_string()

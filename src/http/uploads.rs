@@ -22,8 +22,9 @@ use super::extract::{Multipart, Query};
 use super::form::{sniff_boundary, UrlEncodedCsv};
 use super::integrations::not_found as integration_not_found;
 use super::pagination::{base_url, Links, ListParams, MAX_LIMIT};
-use super::{timestamp, ApiError, AppState, Result};
+use super::{path_token, timestamp, ApiError, AppState, Result};
 use crate::engine::ingest::{ingest_csv, maybe_gunzip, IngestError, Limits};
+use crate::model::token::{IntegrationToken, UploadToken};
 use crate::service::uploads::{upload as service_upload, NewUpload, UploadError};
 use crate::store::Upload;
 
@@ -42,7 +43,7 @@ pub fn router() -> Router<AppState> {
 /// A costs upload as the API shows it.
 #[derive(Serialize)]
 struct UploadBody {
-    token: String,
+    token: UploadToken,
     filename: String,
     amount: String,
     start_date: String,
@@ -90,9 +91,10 @@ impl From<UploadError> for ApiError {
 async fn upload(
     State(state): State<AppState>,
     caller: Caller,
-    Path(integration): Path<String>,
+    Path(text): Path<String>,
     request: Request,
 ) -> Result<(StatusCode, axum::Json<UploadBody>)> {
+    let integration = path_token(&text, IntegrationToken::parse, integration_not_found)?;
     state.store.get_integration(&caller.account_token, &integration).await?.ok_or_else(integration_not_found)?;
     let content_type =
         request.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default().to_ascii_lowercase();
@@ -178,7 +180,9 @@ async fn upload_multipart(
         if uploaded.is_some() {
             return Err(ApiError::bad_request("send one csv file per upload"));
         }
-        let filename = field.file_name().map(str::trim).filter(|f| !f.is_empty()).map(str::to_string);
+        // `blob` is the name FormData gives every Blob (Vantage's TypeScript client): no name the user chose,
+        // and two such uploads must not replace each other.
+        let filename = field.file_name().map(str::trim).filter(|f| !f.is_empty() && *f != "blob").map(str::to_string);
         // The part streams, chunk by chunk, into the ingest on its blocking thread.
         let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(CHUNKS_IN_FLIGHT);
         let ingest = channel_ingest(rx, Limits { max_bytes: state.max_upload_bytes });
@@ -243,11 +247,12 @@ async fn upload_form(state: &AppState, new: NewUpload, body: Body) -> Result<Upl
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
-    Path(integration): Path<String>,
+    Path(text): Path<String>,
     Query(params): Query<ListParams>,
     OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
 ) -> Result<axum::Json<UploadsBody>> {
+    let integration = path_token(&text, IntegrationToken::parse, integration_not_found)?;
     let page = params.page_request(MAX_LIMIT)?;
     state.store.get_integration(&caller.account_token, &integration).await?.ok_or_else(integration_not_found)?;
     let found = state.store.list_uploads(&caller.account_token, &integration, page).await?;
@@ -260,6 +265,9 @@ async fn remove(
     caller: Caller,
     Path((integration, upload)): Path<(String, String)>,
 ) -> Result<StatusCode> {
+    let not_found = || ApiError::NotFound("costs upload not found".into());
+    let integration = path_token(&integration, IntegrationToken::parse, not_found)?;
+    let upload = path_token(&upload, UploadToken::parse, not_found)?;
     // The file is retired with the row; the janitor removes it once no query reads it.
     if state.store.delete_upload(&caller.account_token, &integration, &upload).await? {
         Ok(StatusCode::NO_CONTENT)

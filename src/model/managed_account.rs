@@ -2,8 +2,18 @@
 
 use serde::Deserialize;
 
+use super::token::{IntegrationToken, RuleToken};
 use super::{required_text, text};
-use crate::store::ManagedAccountSettings;
+
+/// The settable parts of a managed account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManagedAccountSettings {
+    pub name: String,
+    pub contact_email: String,
+    pub email_domain: Option<String>,
+    pub integration_tokens: Vec<IntegrationToken>,
+    pub rule_tokens: Vec<RuleToken>,
+}
 
 /// Create or update fields as sent; unknown (MSP invoicing) fields are ignored.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -34,19 +44,27 @@ impl From<ManagedAccountSettings> for ManagedAccountFields {
             name: Some(s.name),
             contact_email: Some(s.contact_email),
             email_domain: s.email_domain,
-            access_credential_tokens: Some(s.integration_tokens),
-            billing_rule_tokens: Some(s.rule_tokens),
+            access_credential_tokens: Some(s.integration_tokens.into_iter().map(String::from).collect()),
+            billing_rule_tokens: Some(s.rule_tokens.into_iter().map(String::from).collect()),
         }
     }
 }
 
-fn token_list(field: &str, tokens: Option<Vec<String>>, errors: &mut Vec<String>) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
+/// A list of tokens of one kind (`what` names it in messages): each once, each of that kind (a token of
+/// another kind cannot be one of the account's, so it reads as not found).
+fn token_list<T: PartialEq + std::fmt::Display>(
+    field: &str,
+    what: &str,
+    tokens: Option<Vec<String>>,
+    parse: impl Fn(&str) -> Option<T>,
+    errors: &mut Vec<String>,
+) -> Vec<T> {
+    let mut out: Vec<T> = Vec::new();
     for t in tokens.unwrap_or_default() {
-        match text(field, t, errors) {
+        match parse(t.trim()) {
             Some(t) if out.contains(&t) => errors.push(format!("{field}: {t} is listed twice")),
             Some(t) => out.push(t),
-            None => {}
+            None => errors.push(format!("{field}: no {what} {t} in this account")),
         }
     }
     out
@@ -66,8 +84,15 @@ impl TryFrom<ManagedAccountFields> for ManagedAccountSettings {
             }
         }
         let email_domain = f.email_domain.and_then(|d| text("email_domain", d, &mut errors));
-        let integration_tokens = token_list("access_credential_tokens", f.access_credential_tokens, &mut errors);
-        let rule_tokens = token_list("billing_rule_tokens", f.billing_rule_tokens, &mut errors);
+        let integration_tokens = token_list(
+            "access_credential_tokens",
+            "integration",
+            f.access_credential_tokens,
+            IntegrationToken::parse,
+            &mut errors,
+        );
+        let rule_tokens =
+            token_list("billing_rule_tokens", "billing rule", f.billing_rule_tokens, RuleToken::parse, &mut errors);
         match (name, contact_email) {
             (Some(name), Some(contact_email)) if errors.is_empty() => {
                 Ok(ManagedAccountSettings { name, contact_email, email_domain, integration_tokens, rule_tokens })
@@ -99,10 +124,16 @@ mod tests {
         let e = ManagedAccountSettings::try_from(ManagedAccountFields {
             name: Some("Acme".into()),
             contact_email: Some("a@acme.com".into()),
-            billing_rule_tokens: Some(vec!["x".into(), "x".into()]),
+            billing_rule_tokens: Some(vec!["bllng_rule_01".into(), "bllng_rule_01".into(), "acct_01".into()]),
             ..Default::default()
         })
         .unwrap_err();
-        assert_eq!(e, vec!["billing_rule_tokens: x is listed twice"]);
+        assert_eq!(
+            e,
+            vec![
+                "billing_rule_tokens: bllng_rule_01 is listed twice",
+                "billing_rule_tokens: no billing rule acct_01 in this account"
+            ]
+        );
     }
 }

@@ -25,6 +25,112 @@ pub fn new_token(prefix: &str) -> String {
     format!("{prefix}{}", hex::encode(bytes))
 }
 
+/// Declares a resource token type: a `String` that is known to be that resource's token, so a store or
+/// service call cannot take an integration for an account.
+macro_rules! token_type {
+    ($(#[$doc:meta])* $name:ident, $prefix:expr) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            /// The prefix every token of this kind starts with.
+            pub const PREFIX: &'static str = $prefix;
+
+            /// A new random token.
+            pub fn generate() -> Self {
+                $name(new_token($prefix))
+            }
+
+            /// Text from outside (a path, a flag) as this kind of token: `None` unless it has the prefix and
+            /// nothing but letters, digits and underscores, so a wrong kind of token is "not found" at once.
+            pub fn parse(text: &str) -> Option<Self> {
+                let ok = text.len() > $prefix.len()
+                    && text.len() <= 64
+                    && text.starts_with($prefix)
+                    && text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+                ok.then(|| $name(text.to_string()))
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        /// A token read back from the store (which only ever holds tokens it issued).
+        impl From<String> for $name {
+            fn from(s: String) -> Self {
+                $name(s)
+            }
+        }
+
+        impl From<&str> for $name {
+            fn from(s: &str) -> Self {
+                $name(s.to_string())
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(t: $name) -> String {
+                t.0
+            }
+        }
+
+        impl std::ops::Deref for $name {
+            type Target = str;
+            fn deref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl PartialEq<str> for $name {
+            fn eq(&self, other: &str) -> bool {
+                self.0 == other
+            }
+        }
+
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                self.0 == *other
+            }
+        }
+    };
+}
+
+token_type!(
+    /// An account (a tenant, or a managed account of one): `acct_…`.
+    AccountToken,
+    prefix::ACCOUNT
+);
+token_type!(
+    /// A billing rule: `bllng_rule_…`.
+    RuleToken,
+    prefix::BILLING_RULE
+);
+token_type!(
+    /// A custom-provider integration (Vantage's access credential): `accss_crdntl_…`.
+    IntegrationToken,
+    prefix::INTEGRATION
+);
+token_type!(
+    /// A cost upload: `usr_csts_upld_…`.
+    UploadToken,
+    prefix::COSTS_UPLOAD
+);
+
 /// A new API token secret: 128 random bits, so a hash lookup is as strong as a password check.
 pub fn new_secret() -> String {
     let mut bytes = [0u8; 16];
@@ -110,5 +216,14 @@ mod tests {
         assert_eq!("read".parse::<Scopes>().unwrap().as_str(), "read");
         assert!("admin".parse::<Scopes>().is_err());
         assert!("".parse::<Scopes>().is_err());
+    }
+
+    #[test]
+    fn a_token_of_another_kind_does_not_parse() {
+        assert!(IntegrationToken::parse("accss_crdntl_0123456789abcdef").is_some());
+        assert!(IntegrationToken::parse("acct_0123456789abcdef").is_none());
+        assert!(IntegrationToken::parse("accss_crdntl_").is_none());
+        assert!(IntegrationToken::parse("accss_crdntl_x'; DROP TABLE").is_none());
+        assert!(AccountToken::generate().starts_with("acct_"));
     }
 }

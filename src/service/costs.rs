@@ -12,8 +12,9 @@ use std::time::Duration;
 use crate::engine::costs::{CostError, CostQuery, CostResult, CostSource, DateBin, Settings};
 use crate::engine::rules::compile::RuleStep;
 use crate::engine::uploads::UploadFiles;
-use crate::model::billing_rule::{effective_rules, group_of, RuleColumns, RuleDefinition, RuleFields, RuleGroup};
-use crate::store::{BillingRuleRow, PageRequest, Store, Upload};
+use crate::model::billing_rule::{RuleColumns, RuleDefinition, RuleFields};
+use crate::model::token::{AccountToken, IntegrationToken, RuleToken, UploadToken};
+use crate::store::{PageRequest, Store, Upload};
 
 /// Why a costs query gave no result.
 #[derive(Debug, thiserror::Error)]
@@ -26,7 +27,7 @@ pub enum CostsError {
     Overflow(String),
     /// A rule stored under older, looser checks no longer passes them: it must be updated.
     #[error("billing rule {token} is no longer valid ({}); update it", .problems.join("; "))]
-    InvalidRule { token: String, problems: Vec<String> },
+    InvalidRule { token: RuleToken, problems: Vec<String> },
     /// The query ran past the configured time limit and was stopped.
     #[error("the costs query took longer than {} s and was stopped; narrow its dates or filter", .0.as_secs())]
     TimedOut(Duration),
@@ -65,7 +66,7 @@ pub struct CostsAnswer {
 #[tracing::instrument(skip_all, fields(account))]
 pub async fn costs(
     ctx: &CostsContext,
-    account: &str,
+    account: &AccountToken,
     workspace: Option<&str>,
     query: &CostQuery,
 ) -> Result<CostsAnswer, CostsError> {
@@ -73,13 +74,13 @@ pub async fn costs(
     let (uploads, pins) = ctx
         .files
         .list_and_pin(ctx.store.live_uploads(&view.owner, &view.integrations), |uploads: &Vec<Upload>| {
-            uploads.iter().map(|u| u.token.clone()).collect()
+            uploads.iter().map(|u| u.token.to_string()).collect()
         })
         .await?;
     let source = CostSource {
         currency: uploads.first().map(|u| u.currency.clone()).unwrap_or_else(|| "USD".into()),
         one_currency: uploads.windows(2).all(|pair| pair[0].currency == pair[1].currency),
-        files: uploads.iter().map(|u| (u.integration_token.clone(), ctx.files.path(&u.token))).collect(),
+        files: uploads.iter().map(|u| (u.integration_token.to_string(), ctx.files.path(&u.token))).collect(),
         rules: view.rules,
     };
     let key = CacheKey::new(account, workspace, &uploads, &source, query);
@@ -93,14 +94,14 @@ pub async fn costs(
 /// Whose uploads a caller sees and which rules shape them.
 struct View {
     /// The account owning the integrations (a managed account's parent).
-    owner: String,
-    integrations: Vec<String>,
+    owner: AccountToken,
+    integrations: Vec<IntegrationToken>,
     rules: Vec<RuleStep>,
 }
 
 /// For a managed account: its integrations (owned by its parent) with its rules; for a top-level account:
 /// all its integrations (those in `workspace`, or in none, when a workspace is named), raw.
-async fn view_of(store: &dyn Store, account: &str, workspace: Option<&str>) -> Result<View, CostsError> {
+async fn view_of(store: &dyn Store, account: &AccountToken, workspace: Option<&str>) -> Result<View, CostsError> {
     let acct = store.get_account(account).await?.ok_or_else(|| anyhow::anyhow!("no account {account}"))?;
     if let Some(ws) = workspace {
         store.get_workspace(account, ws).await?.ok_or(CostsError::WorkspaceNotFound)?;
@@ -112,7 +113,7 @@ async fn view_of(store: &dyn Store, account: &str, workspace: Option<&str>) -> R
                 .await?
                 .ok_or_else(|| anyhow::anyhow!("a managed account without its parent link"))?;
             let mut rules = Vec::new();
-            for row in effective_rules_of(store, &parent, &managed.rule_tokens).await? {
+            for row in super::managed_accounts::effective_rules_of(store, &parent, &managed.rule_tokens).await? {
                 let token = row.token;
                 let rule = RuleDefinition::try_from(RuleFields::from(row.columns))
                     .map_err(|problems| CostsError::InvalidRule { token: token.clone(), problems })?;
@@ -143,30 +144,9 @@ async fn view_of(store: &dyn Store, account: &str, workspace: Option<&str>) -> R
                 }
                 page += 1;
             }
-            Ok(View { owner: account.to_string(), integrations, rules: Vec::new() })
+            Ok(View { owner: account.clone(), integrations, rules: Vec::new() })
         }
     }
-}
-
-/// The rules a managed account runs, in order: its listed rules (those still existing) with the
-/// parent's `apply_to_all` rules added at the end of their group. Each rule is read from the store once.
-pub async fn effective_rules_of(
-    store: &dyn Store,
-    parent: &str,
-    listed: &[String],
-) -> anyhow::Result<Vec<BillingRuleRow>> {
-    let mut rows: Vec<BillingRuleRow> = Vec::with_capacity(listed.len());
-    for t in listed {
-        // A rule deleted meanwhile is detached by its delete; skipping it here is the same outcome.
-        rows.extend(store.get_billing_rule(parent, t).await?);
-    }
-    let apply_to_all = store.apply_to_all_rules(parent).await?;
-    let groups = |rows: &[BillingRuleRow]| -> Vec<(String, RuleGroup)> {
-        rows.iter().map(|r| (r.token.clone(), group_of(&r.columns))).collect()
-    };
-    let order = effective_rules(&groups(&rows), &groups(&apply_to_all));
-    rows.extend(apply_to_all);
-    Ok(order.into_iter().filter_map(|t| rows.iter().position(|r| r.token == t).map(|i| rows[i].clone())).collect())
 }
 
 /// Everything a result depends on, compared whole on every hit (never reduced to a hash alone): the
@@ -174,12 +154,12 @@ pub async fn effective_rules_of(
 /// and every query parameter.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct CacheKey {
-    account: String,
+    account: AccountToken,
     workspace: Option<String>,
     /// (integration, upload) per file, in scan order.
-    uploads: Vec<(String, String)>,
+    uploads: Vec<(IntegrationToken, UploadToken)>,
     /// Each rule's token and stored fields, in run order.
-    rules: Vec<(String, String)>,
+    rules: Vec<(RuleToken, String)>,
     query: QueryKey,
 }
 
@@ -197,14 +177,14 @@ struct QueryKey {
 
 impl CacheKey {
     fn new(
-        account: &str,
+        account: &AccountToken,
         workspace: Option<&str>,
         uploads: &[Upload],
         source: &CostSource,
         query: &CostQuery,
     ) -> CacheKey {
         CacheKey {
-            account: account.to_string(),
+            account: account.clone(),
             workspace: workspace.map(str::to_string),
             uploads: uploads.iter().map(|u| (u.integration_token.clone(), u.token.clone())).collect(),
             rules: source
@@ -246,7 +226,9 @@ impl ResultCache {
         if let Some(hit) = self.entries.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
             return Ok(hit.clone());
         }
-        let result = Arc::new(crate::engine::costs::run(source, query).await?);
+        let (source, query) = (source.clone(), query.clone());
+        let computed = crate::engine::runtime::run(async move { crate::engine::costs::run(&source, &query).await });
+        let result = Arc::new(computed.await??);
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         if entries.len() >= RESULT_CACHE_CAPACITY {
             entries.clear();
@@ -301,19 +283,19 @@ mod tests {
     fn the_cache_key_covers_tenant_uploads_and_every_query_parameter() {
         let source = CostSource::default();
         let uploads = [upload("accss_crdntl_a", "usr_csts_upld_1")];
-        let base = CacheKey::new("acct_1", None, &uploads, &source, &query(None));
-        assert_eq!(base, CacheKey::new("acct_1", None, &uploads, &source, &query(None)));
-        assert_ne!(base, CacheKey::new("acct_2", None, &uploads, &source, &query(None)), "another tenant");
-        assert_ne!(base, CacheKey::new("acct_1", Some("wrkspc_1"), &uploads, &source, &query(None)));
+        let base = CacheKey::new(&"acct_1".into(), None, &uploads, &source, &query(None));
+        assert_eq!(base, CacheKey::new(&"acct_1".into(), None, &uploads, &source, &query(None)));
+        assert_ne!(base, CacheKey::new(&"acct_2".into(), None, &uploads, &source, &query(None)), "another tenant");
+        assert_ne!(base, CacheKey::new(&"acct_1".into(), Some("wrkspc_1"), &uploads, &source, &query(None)));
         let replaced = [upload("accss_crdntl_a", "usr_csts_upld_2")];
-        assert_ne!(base, CacheKey::new("acct_1", None, &replaced, &source, &query(None)), "a replaced upload");
+        assert_ne!(base, CacheKey::new(&"acct_1".into(), None, &replaced, &source, &query(None)), "a replaced upload");
         let moved = [upload("accss_crdntl_b", "usr_csts_upld_1")];
-        assert_ne!(base, CacheKey::new("acct_1", None, &moved, &source, &query(None)));
+        assert_ne!(base, CacheKey::new(&"acct_1".into(), None, &moved, &source, &query(None)));
         let filtered = query(Some("costs.service = 'EC2'"));
-        assert_ne!(base, CacheKey::new("acct_1", None, &uploads, &source, &filtered));
+        assert_ne!(base, CacheKey::new(&"acct_1".into(), None, &uploads, &source, &filtered));
         let mut credits = query(None);
         credits.settings.include_credits = true;
-        assert_ne!(base, CacheKey::new("acct_1", None, &uploads, &source, &credits));
+        assert_ne!(base, CacheKey::new(&"acct_1".into(), None, &uploads, &source, &credits));
     }
 
     #[test]
@@ -330,7 +312,7 @@ mod tests {
         };
         let key = |pct| {
             let source = CostSource { rules: vec![step(pct)], ..CostSource::default() };
-            CacheKey::new("acct_1", None, &[], &source, &query(None))
+            CacheKey::new(&"acct_1".into(), None, &[], &source, &query(None))
         };
         assert_eq!(key(75), key(75));
         assert_ne!(key(75), key(76), "an edited rule keeps its token but changes the key");

@@ -36,7 +36,7 @@ pub struct Collected {
 pub async fn collect(store: &dyn Store, files: &Arc<UploadFiles>, grace: Duration) -> anyhow::Result<Collected> {
     let exclusive = files.exclusive().await;
     let pinned: HashSet<String> = files.pinned_tokens();
-    let live: HashSet<String> = store.all_upload_tokens().await?.into_iter().collect();
+    let live: HashSet<String> = store.all_upload_tokens().await?.into_iter().map(String::from).collect();
     let retired = store.retired_uploads().await?;
     let now = chrono::Utc::now();
     let grace_chrono = chrono::Duration::from_std(grace).unwrap_or(chrono::Duration::MAX);
@@ -45,14 +45,14 @@ pub async fn collect(store: &dyn Store, files: &Arc<UploadFiles>, grace: Duratio
     let mut forget = Vec::new();
     let mut remove = Vec::new();
     for (token, retired_at) in &retired {
-        if pinned.contains(token) || now.signed_duration_since(*retired_at) < grace_chrono {
+        if pinned.contains(token.as_str()) || now.signed_duration_since(*retired_at) < grace_chrono {
             collected.kept += 1;
         } else {
             remove.push(files.path(token));
             forget.push(token.clone());
         }
     }
-    let retired_tokens: HashSet<String> = retired.iter().map(|(t, _)| t.clone()).collect();
+    let retired_tokens: HashSet<String> = retired.iter().map(|(t, _)| t.to_string()).collect();
     let dir = files.dir().to_path_buf();
     let removable = move |name: &str, age: Duration| match file_kind(name) {
         FileKind::Upload(t) => {

@@ -5,7 +5,9 @@
 //! - [`uploads`]: ingest → persist → commit → retire, the one path by which cost files enter.
 //! - [`files`]: the janitor, which removes upload files no query can still read.
 //! - [`costs`]: the costs query: which uploads and rules a caller sees, read as one snapshot, cached.
+//! - [`managed_accounts`]: an MSP's customers, checked, with the rules each one runs.
 
 pub mod costs;
 pub mod files;
+pub mod managed_accounts;
 pub mod uploads;

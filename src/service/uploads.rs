@@ -11,15 +11,15 @@ use anyhow::Context;
 
 use crate::engine::ingest::{parse::format_amount, IngestError, PendingUpload};
 use crate::engine::uploads::UploadFiles;
-use crate::model::token::{new_token, prefix};
+use crate::model::token::{AccountToken, IntegrationToken, UploadToken};
 use crate::store::{Store, Upload, UploadCommit};
 
 /// Who uploads what, where.
 #[derive(Debug, Clone)]
 pub struct NewUpload {
     /// The account owning the integration.
-    pub account: String,
-    pub integration: String,
+    pub account: AccountToken,
+    pub integration: IntegrationToken,
     /// The upload's filename: an earlier upload of the same name in the integration is replaced. An upload
     /// without one (a form field, a part with no filename) never replaces another: it is named after its
     /// token.
@@ -75,7 +75,7 @@ where
     F: FnOnce(PathBuf) -> Result<PendingUpload, IngestError> + Send + 'static,
 {
     store.get_integration(&new.account, &new.integration).await?.ok_or(UploadError::IntegrationNotFound)?;
-    let token = new_token(prefix::COSTS_UPLOAD);
+    let token = UploadToken::generate();
     tracing::Span::current().record("upload", token.as_str());
     let _pinned = files.pin_new(&token).await;
 
@@ -132,12 +132,12 @@ async fn remove_quietly(path: &Path) {
 pub async fn scan_live_uploads(
     store: &dyn Store,
     files: &Arc<UploadFiles>,
-    account: &str,
-    integrations: &[String],
+    account: &AccountToken,
+    integrations: &[IntegrationToken],
 ) -> anyhow::Result<Vec<(Upload, Vec<arrow::record_batch::RecordBatch>)>> {
     let (uploads, pins) = files
         .list_and_pin(store.live_uploads(account, integrations), |uploads: &Vec<Upload>| {
-            uploads.iter().map(|u| u.token.clone()).collect()
+            uploads.iter().map(|u| u.token.to_string()).collect()
         })
         .await?;
     let files = files.clone();

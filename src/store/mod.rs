@@ -1,6 +1,6 @@
 //! The metadata store: accounts, API tokens, workspaces and billing rules.
 //!
-//! [`Store`] is the one interface the rest of costd uses. Two backends implement it, picked from the URL
+//! [`Store`] is the one interface the rest of costd uses (the sum of one trait per resource). Two backends implement it, picked from the URL
 //! scheme by [`connect`]: [`sqlite`] (the zero-setup default) and [`postgres`] (production). Each owns its
 //! migrations, so dialect differences stay in DDL; the queries themselves are the SQL both dialects share,
 //! written once in [`sql`]. Every query that reads or changes a tenant's data takes the account token,
@@ -8,13 +8,17 @@
 
 use std::sync::Arc;
 
+use std::fmt;
+use std::path::PathBuf;
+
 use anyhow::Context;
 use async_trait::async_trait;
 use chrono::{DateTime, SubsecRound, Utc};
+use clap::Args;
 
-use crate::config::StoreSettings;
 use crate::model::billing_rule::RuleColumns;
-use crate::model::token::Scopes;
+pub use crate::model::managed_account::ManagedAccountSettings;
+use crate::model::token::{AccountToken, IntegrationToken, RuleToken, Scopes, UploadToken};
 use crate::model::workspace::WorkspaceSettings;
 
 #[macro_use]
@@ -22,15 +26,99 @@ mod sql;
 pub mod postgres;
 pub mod sqlite;
 
+/// Where the metadata and cost data live: every command's flags (and `COSTD_*` variables) for the store.
+#[derive(Clone, Args)]
+pub struct StoreSettings {
+    /// Directory holding the SQLite metadata file, the Parquet cost files and the bootstrap token.
+    #[arg(long, env = "COSTD_DATA_DIR", default_value = "./costd-data", global = true)]
+    pub data_dir: PathBuf,
+    /// Metadata database: `sqlite://PATH` or `postgres://USER@HOST/DB`. Default: `<data-dir>/costd.sqlite3`.
+    #[arg(long, env = "COSTD_DATABASE_URL", global = true)]
+    pub database_url: Option<String>,
+    /// Most connections the metadata pool opens (PostgreSQL; SQLite uses one writer and this many readers).
+    /// A small number suits a 2-core machine: more connections only queue inside the database.
+    #[arg(long, env = "COSTD_DB_MAX_CONNECTIONS", default_value_t = 8, global = true)]
+    pub db_max_connections: u32,
+}
+
+impl StoreSettings {
+    /// The database URL in force: the flag, or the SQLite file inside the data dir.
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.clone(),
+            None => format!("sqlite://{}", self.data_dir.join("costd.sqlite3").display()),
+        }
+    }
+}
+
+/// Database URLs can carry a password: Debug shows the scheme and host, never the credentials.
+impl fmt::Debug for StoreSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let url = self.database_url();
+        let shown = match url.split_once("://") {
+            Some((scheme, rest)) => match rest.rsplit_once('@') {
+                Some((_, host)) => format!("{scheme}://***@{host}"),
+                None => url.clone(),
+            },
+            None => url.clone(),
+        };
+        f.debug_struct("StoreSettings")
+            .field("data_dir", &self.data_dir)
+            .field("database_url", &shown)
+            .field("db_max_connections", &self.db_max_connections)
+            .finish()
+    }
+}
+
+/// Resource tokens bind and decode as the text they are, on either backend.
+macro_rules! token_columns {
+    ($($t:ty),*) => {$(
+        impl<DB: sqlx::Database> sqlx::Type<DB> for $t
+        where
+            String: sqlx::Type<DB>,
+        {
+            fn type_info() -> DB::TypeInfo {
+                <String as sqlx::Type<DB>>::type_info()
+            }
+            fn compatible(ty: &DB::TypeInfo) -> bool {
+                <String as sqlx::Type<DB>>::compatible(ty)
+            }
+        }
+
+        impl<'q, DB: sqlx::Database> sqlx::Encode<'q, DB> for $t
+        where
+            String: sqlx::Encode<'q, DB>,
+        {
+            fn encode_by_ref(
+                &self,
+                buf: &mut <DB as sqlx::Database>::ArgumentBuffer<'q>,
+            ) -> Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
+                <String as sqlx::Encode<'q, DB>>::encode_by_ref(&self.as_str().to_string(), buf)
+            }
+        }
+
+        impl<'r, DB: sqlx::Database> sqlx::Decode<'r, DB> for $t
+        where
+            String: sqlx::Decode<'r, DB>,
+        {
+            fn decode(value: <DB as sqlx::Database>::ValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
+                Ok(<String as sqlx::Decode<'r, DB>>::decode(value)?.into())
+            }
+        }
+    )*};
+}
+
+token_columns!(AccountToken, RuleToken, IntegrationToken, UploadToken);
+
 /// A shared handle on the store.
 pub type DynStore = Arc<dyn Store>;
 
 /// A tenant: a top-level account, or a managed account of an MSP (with a parent).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Account {
-    pub token: String,
+    pub token: AccountToken,
     pub name: String,
-    pub parent_account_token: Option<String>,
+    pub parent_account_token: Option<AccountToken>,
     /// The user (`usr_…`) that tokens minted from the CLI act as; shown as `created_by_token`.
     pub owner_user_token: String,
     pub created_at: DateTime<Utc>,
@@ -41,7 +129,7 @@ pub struct Account {
 pub struct Principal {
     /// Public id of the token (`tkn_…`).
     pub token_id: String,
-    pub account_token: String,
+    pub account_token: AccountToken,
     pub user_token: String,
     pub scopes: Scopes,
     pub description: String,
@@ -51,7 +139,7 @@ pub struct Principal {
 /// An API token to store; its secret never reaches the store, only the hash.
 #[derive(Debug, Clone)]
 pub struct NewApiToken {
-    pub account_token: String,
+    pub account_token: AccountToken,
     pub user_token: String,
     pub secret_hash: String,
     pub scopes: Scopes,
@@ -69,7 +157,7 @@ pub struct Workspace {
 /// A stored billing rule.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BillingRuleRow {
-    pub token: String,
+    pub token: RuleToken,
     pub columns: RuleColumns,
     pub created_by_token: String,
     pub created_at: DateTime<Utc>,
@@ -98,7 +186,7 @@ pub struct Paged<T> {
 /// A custom-provider integration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Integration {
-    pub token: String,
+    pub token: IntegrationToken,
     /// Always `custom_provider` today.
     pub provider: String,
     /// The name given at creation; Vantage shows it as `account_identifier`.
@@ -115,8 +203,8 @@ pub struct Integration {
 /// A committed cost upload.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Upload {
-    pub token: String,
-    pub integration_token: String,
+    pub token: UploadToken,
+    pub integration_token: IntegrationToken,
     pub filename: String,
     /// Sum of BilledCost, as the API shows it (`1234.56`).
     pub amount: String,
@@ -133,7 +221,7 @@ pub struct Upload {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UploadCommit {
     /// Recorded; the tokens of earlier uploads with the same filename, now replaced (and retired).
-    Committed { replaced: Vec<String> },
+    Committed { replaced: Vec<UploadToken> },
     /// The integration no longer exists (deleted while the file was being read): nothing recorded.
     IntegrationGone,
 }
@@ -145,19 +233,9 @@ pub struct ManagedAccount {
     pub contact_email: String,
     pub email_domain: Option<String>,
     /// The parent's integrations whose costs it sees.
-    pub integration_tokens: Vec<String>,
+    pub integration_tokens: Vec<IntegrationToken>,
     /// The parent's billing rules it runs, in the order they were given (apply_to_all rules not included).
-    pub rule_tokens: Vec<String>,
-}
-
-/// The settable parts of a managed account.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ManagedAccountSettings {
-    pub name: String,
-    pub contact_email: String,
-    pub email_domain: Option<String>,
-    pub integration_tokens: Vec<String>,
-    pub rule_tokens: Vec<String>,
+    pub rule_tokens: Vec<RuleToken>,
 }
 
 /// What deleting a workspace did.
@@ -169,122 +247,208 @@ pub enum WorkspaceDeletion {
     LastWorkspace,
 }
 
-/// The metadata store. Every method is tenant-scoped by `account` where data belongs to a tenant.
+/// The metadata store: one trait per resource, each implemented by both backends (`store/sql/<resource>.rs`).
+/// Every method is tenant-scoped by `account` where data belongs to a tenant. Methods of the parts are
+/// callable on `dyn Store` without importing them.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
-    /// Creates an account, its owner user and its "Default" workspace in one transaction.
-    async fn create_account(&self, name: &str, parent: Option<&str>) -> anyhow::Result<Account>;
-    async fn get_account(&self, token: &str) -> anyhow::Result<Option<Account>>;
-    async fn count_accounts(&self) -> anyhow::Result<i64>;
+pub trait Store:
+    AccountStore
+    + TokenStore
+    + WorkspaceStore
+    + RuleStore
+    + IntegrationStore
+    + UploadStore
+    + ManagedAccountStore
+    + Send
+    + Sync
+    + 'static
+{
+    /// Closes every connection; later calls fail. Used at shutdown (and by tests of a broken store).
+    async fn close(&self);
+}
 
+/// Accounts (tenants).
+#[async_trait]
+pub trait AccountStore: Send + Sync {
+    /// Creates an account, its owner user and its "Default" workspace in one transaction.
+    async fn create_account(&self, name: &str, parent: Option<&AccountToken>) -> anyhow::Result<Account>;
+    async fn get_account(&self, token: &AccountToken) -> anyhow::Result<Option<Account>>;
+    async fn count_accounts(&self) -> anyhow::Result<i64>;
+}
+
+/// API tokens, kept as hashes of their secrets.
+#[async_trait]
+pub trait TokenStore: Send + Sync {
     /// Stores a token; returns its public id (`tkn_…`).
     async fn create_api_token(&self, token: &NewApiToken) -> anyhow::Result<String>;
     /// The live (not revoked) token with this secret hash.
     async fn principal_for_secret_hash(&self, secret_hash: &str) -> anyhow::Result<Option<Principal>>;
     /// Revokes the token with this secret hash or id; false when no live token matched.
     async fn revoke_api_token(&self, secret_hash_or_id: &str) -> anyhow::Result<bool>;
+}
 
-    async fn create_workspace(&self, account: &str, settings: &WorkspaceSettings) -> anyhow::Result<Workspace>;
+/// An account's workspaces.
+#[async_trait]
+pub trait WorkspaceStore: Send + Sync {
+    async fn create_workspace(&self, account: &AccountToken, settings: &WorkspaceSettings)
+        -> anyhow::Result<Workspace>;
     /// A page of the account's workspaces, oldest first; `name_like` filters by name, case-insensitively.
     async fn list_workspaces(
         &self,
-        account: &str,
+        account: &AccountToken,
         page: PageRequest,
         name_like: Option<&str>,
     ) -> anyhow::Result<Paged<Workspace>>;
-    async fn get_workspace(&self, account: &str, token: &str) -> anyhow::Result<Option<Workspace>>;
+    async fn get_workspace(&self, account: &AccountToken, token: &str) -> anyhow::Result<Option<Workspace>>;
     async fn update_workspace(
         &self,
-        account: &str,
+        account: &AccountToken,
         token: &str,
         settings: &WorkspaceSettings,
     ) -> anyhow::Result<Option<Workspace>>;
-    async fn delete_workspace(&self, account: &str, token: &str) -> anyhow::Result<WorkspaceDeletion>;
+    async fn delete_workspace(&self, account: &AccountToken, token: &str) -> anyhow::Result<WorkspaceDeletion>;
+}
 
+/// An account's billing rules.
+#[async_trait]
+pub trait RuleStore: Send + Sync {
     async fn create_billing_rule(
         &self,
-        account: &str,
+        account: &AccountToken,
         created_by: &str,
         rule: &RuleColumns,
     ) -> anyhow::Result<BillingRuleRow>;
     /// A page of the account's billing rules, oldest first.
-    async fn list_billing_rules(&self, account: &str, page: PageRequest) -> anyhow::Result<Paged<BillingRuleRow>>;
-    async fn get_billing_rule(&self, account: &str, token: &str) -> anyhow::Result<Option<BillingRuleRow>>;
+    async fn list_billing_rules(
+        &self,
+        account: &AccountToken,
+        page: PageRequest,
+    ) -> anyhow::Result<Paged<BillingRuleRow>>;
+    async fn get_billing_rule(
+        &self,
+        account: &AccountToken,
+        token: &RuleToken,
+    ) -> anyhow::Result<Option<BillingRuleRow>>;
+    /// The account's rules among `tokens`, in one read (unknown tokens are left out; any order).
+    async fn get_billing_rules(
+        &self,
+        account: &AccountToken,
+        tokens: &[RuleToken],
+    ) -> anyhow::Result<Vec<BillingRuleRow>>;
     async fn update_billing_rule(
         &self,
-        account: &str,
-        token: &str,
+        account: &AccountToken,
+        token: &RuleToken,
         rule: &RuleColumns,
     ) -> anyhow::Result<Option<BillingRuleRow>>;
     /// False when the account has no such rule.
-    async fn delete_billing_rule(&self, account: &str, token: &str) -> anyhow::Result<bool>;
+    async fn delete_billing_rule(&self, account: &AccountToken, token: &RuleToken) -> anyhow::Result<bool>;
+    /// Every billing rule of the account with `apply_to_all`, oldest first.
+    async fn apply_to_all_rules(&self, account: &AccountToken) -> anyhow::Result<Vec<BillingRuleRow>>;
+}
 
+/// An account's custom-provider integrations.
+#[async_trait]
+pub trait IntegrationStore: Send + Sync {
     async fn create_integration(
         &self,
-        account: &str,
+        account: &AccountToken,
         name: &str,
         description: Option<&str>,
     ) -> anyhow::Result<Integration>;
     /// A page of the account's integrations, oldest first, optionally filtered by provider and name.
     async fn list_integrations(
         &self,
-        account: &str,
+        account: &AccountToken,
         page: PageRequest,
         provider: Option<&str>,
         account_identifier: Option<&str>,
     ) -> anyhow::Result<Paged<Integration>>;
-    async fn get_integration(&self, account: &str, token: &str) -> anyhow::Result<Option<Integration>>;
+    async fn get_integration(
+        &self,
+        account: &AccountToken,
+        token: &IntegrationToken,
+    ) -> anyhow::Result<Option<Integration>>;
     /// The integration with this token in any account, with its account (for the admin CLI).
-    async fn find_integration(&self, token: &str) -> anyhow::Result<Option<(Integration, Account)>>;
+    async fn find_integration(&self, token: &IntegrationToken) -> anyhow::Result<Option<(Integration, Account)>>;
     /// Replaces the integration's workspaces (all must belong to the account: checked by the caller).
     async fn set_integration_workspaces(
         &self,
-        account: &str,
-        token: &str,
+        account: &AccountToken,
+        token: &IntegrationToken,
         workspace_tokens: &[String],
     ) -> anyhow::Result<Option<Integration>>;
     /// Deletes the integration and its uploads, retiring their files; returns the deleted uploads' tokens
     /// (`None`: no such integration).
-    async fn delete_integration(&self, account: &str, token: &str) -> anyhow::Result<Option<Vec<String>>>;
+    async fn delete_integration(
+        &self,
+        account: &AccountToken,
+        token: &IntegrationToken,
+    ) -> anyhow::Result<Option<Vec<UploadToken>>>;
+}
 
+/// Cost uploads and the retired files the janitor removes.
+#[async_trait]
+pub trait UploadStore: Send + Sync {
     /// Records a finished upload in one transaction, replacing (and retiring) any upload of the same filename.
-    async fn commit_upload(&self, account: &str, upload: &Upload) -> anyhow::Result<UploadCommit>;
+    async fn commit_upload(&self, account: &AccountToken, upload: &Upload) -> anyhow::Result<UploadCommit>;
     /// A page of an integration's uploads, oldest first.
-    async fn list_uploads(&self, account: &str, integration: &str, page: PageRequest) -> anyhow::Result<Paged<Upload>>;
+    async fn list_uploads(
+        &self,
+        account: &AccountToken,
+        integration: &IntegrationToken,
+        page: PageRequest,
+    ) -> anyhow::Result<Paged<Upload>>;
     /// Deletes an upload and retires its file; false when the account has no such upload in that integration.
-    async fn delete_upload(&self, account: &str, integration: &str, upload: &str) -> anyhow::Result<bool>;
+    async fn delete_upload(
+        &self,
+        account: &AccountToken,
+        integration: &IntegrationToken,
+        upload: &UploadToken,
+    ) -> anyhow::Result<bool>;
     /// The live uploads of these integrations of the account (what a costs query reads), in one statement.
-    async fn live_uploads(&self, account: &str, integrations: &[String]) -> anyhow::Result<Vec<Upload>>;
+    async fn live_uploads(
+        &self,
+        account: &AccountToken,
+        integrations: &[IntegrationToken],
+    ) -> anyhow::Result<Vec<Upload>>;
     /// Every live upload's token, in every account (for the janitor's sweep of orphan files).
-    async fn all_upload_tokens(&self) -> anyhow::Result<Vec<String>>;
+    async fn all_upload_tokens(&self) -> anyhow::Result<Vec<UploadToken>>;
     /// Uploads whose files were retired (replaced or deleted), with when, oldest first.
-    async fn retired_uploads(&self) -> anyhow::Result<Vec<(String, DateTime<Utc>)>>;
+    async fn retired_uploads(&self) -> anyhow::Result<Vec<(UploadToken, DateTime<Utc>)>>;
     /// Forgets retired uploads whose files are gone.
-    async fn forget_retired_uploads(&self, tokens: &[String]) -> anyhow::Result<()>;
+    async fn forget_retired_uploads(&self, tokens: &[UploadToken]) -> anyhow::Result<()>;
+}
 
+/// An MSP's managed accounts with their integration and rule links.
+#[async_trait]
+pub trait ManagedAccountStore: Send + Sync {
     /// Creates a managed account of `parent` (with its "Default" workspace and an owner user).
     async fn create_managed_account(
         &self,
-        parent: &str,
+        parent: &AccountToken,
         settings: &ManagedAccountSettings,
     ) -> anyhow::Result<ManagedAccount>;
-    /// A page of `parent`'s managed accounts, oldest first.
-    async fn list_managed_accounts(&self, parent: &str, page: PageRequest) -> anyhow::Result<Paged<ManagedAccount>>;
+    /// A page of `parent`'s managed accounts, oldest first, with their links (a fixed number of reads).
+    async fn list_managed_accounts(
+        &self,
+        parent: &AccountToken,
+        page: PageRequest,
+    ) -> anyhow::Result<Paged<ManagedAccount>>;
     /// The managed account `token` of `parent`.
-    async fn get_managed_account(&self, parent: &str, token: &str) -> anyhow::Result<Option<ManagedAccount>>;
+    async fn get_managed_account(
+        &self,
+        parent: &AccountToken,
+        token: &AccountToken,
+    ) -> anyhow::Result<Option<ManagedAccount>>;
     async fn update_managed_account(
         &self,
-        parent: &str,
-        token: &str,
+        parent: &AccountToken,
+        token: &AccountToken,
         settings: &ManagedAccountSettings,
     ) -> anyhow::Result<Option<ManagedAccount>>;
     /// Deletes a managed account with its tokens and workspaces; false when `parent` has no such account.
-    async fn delete_managed_account(&self, parent: &str, token: &str) -> anyhow::Result<bool>;
-    /// Every billing rule of the account with `apply_to_all`, oldest first.
-    async fn apply_to_all_rules(&self, account: &str) -> anyhow::Result<Vec<BillingRuleRow>>;
-
-    /// Closes every connection; later calls fail. Used at shutdown (and by tests of a broken store).
-    async fn close(&self);
+    async fn delete_managed_account(&self, parent: &AccountToken, token: &AccountToken) -> anyhow::Result<bool>;
 }
 
 /// Opens the store the settings name, creating the data dir and applying migrations.

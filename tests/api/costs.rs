@@ -429,9 +429,19 @@ async fn a_stored_rule_that_no_longer_passes_the_checks_is_named_in_a_422(app: T
     // As an older costd could have stored it, before rules were type-checked.
     let columns = costd::model::billing_rule::RuleColumns {
         title: "old".into(),
-        rule_type: "Custom".into(),
+        rule_type: costd::model::billing_rule::RuleType::Custom,
+        group: costd::model::billing_rule::RuleGroup::Transform,
+        charge_type: None,
+        percentage: None,
+        service: None,
+        category: None,
+        sub_category: None,
+        amount: None,
+        start_period: None,
+        start_date: None,
+        end_date: None,
+        apply_to_all: false,
         sql_query: Some("UPDATE costs SET accrued_at = 'not a date'".into()),
-        ..Default::default()
     };
     let stored =
         app.store.create_billing_rule(&app.account.token, &app.account.owner_user_token, &columns).await.unwrap();

@@ -4,9 +4,9 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use costd::bootstrap::mint_token;
-use costd::config::StoreSettings;
 use costd::http::{app, serve, AppState};
 use costd::model::token::Scopes;
+use costd::store::StoreSettings;
 use costd::store::{self, Account, DynStore};
 use reqwest::Method;
 use serde_json::Value;
@@ -185,7 +185,7 @@ impl TestApp {
 
     /// A new token with `scopes` for the account whose token is `account_token` (e.g. a managed account).
     pub async fn mint_for(&self, account_token: &str, scopes: &str) -> String {
-        let account = self.store.get_account(account_token).await.unwrap().expect("the account exists");
+        let account = self.store.get_account(&account_token.into()).await.unwrap().expect("the account exists");
         self.mint(&account, scopes).await
     }
 

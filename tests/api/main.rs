@@ -6,6 +6,7 @@ mod helpers;
 mod auth;
 mod billing_rules;
 mod cli;
+mod clients;
 mod consistency;
 mod costs;
 mod differential;

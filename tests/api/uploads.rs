@@ -85,7 +85,7 @@ impl TestApp {
     pub async fn scanned_total(&self, integrations: &[&str]) -> (usize, String) {
         use arrow::array::AsArray;
         use arrow::datatypes::Decimal128Type;
-        let tokens: Vec<String> = integrations.iter().map(|s| s.to_string()).collect();
+        let tokens: Vec<costd::model::token::IntegrationToken> = integrations.iter().map(|s| (*s).into()).collect();
         let scanned =
             costd::service::uploads::scan_live_uploads(self.store.as_ref(), &self.files, &self.account.token, &tokens)
                 .await
@@ -372,7 +372,12 @@ async fn uploads_arrive_as_vantage_clients_send_them(app: TestApp) {
         .unwrap();
     assert_eq!(res.status().as_u16(), 201);
     let second: Value = res.json().await.unwrap();
-    assert_eq!((second["amount"].as_str(), second["filename"].as_str()), (Some("2.5"), Some("blob")));
+    assert_eq!(second["amount"], "2.5");
+    assert_eq!(
+        second["filename"],
+        format!("{}.csv", second["token"].as_str().unwrap()),
+        "FormData's `blob` is no name"
+    );
 
     // Unnamed uploads never replace each other: both count.
     assert_eq!(app.scanned_total(&[&integration]).await, (5, "6.25".to_string()));
@@ -452,7 +457,9 @@ async fn a_delete_racing_a_replace_of_the_same_upload_never_fails(app: TestApp) 
     assert_eq!(listed.body["user_costs_uploads"].as_array().unwrap().len(), 1);
 
     // The same race at the store, without the ingest between them, many times: no deadlock, no error.
-    let record = |token: String| costd::store::Upload {
+    let integration = costd::model::token::IntegrationToken::from(integration.as_str());
+    let mut current = costd::model::token::UploadToken::from(current.as_str());
+    let record = |token: costd::model::token::UploadToken| costd::store::Upload {
         token,
         integration_token: integration.clone(),
         filename: "same.csv".into(),
@@ -467,7 +474,7 @@ async fn a_delete_racing_a_replace_of_the_same_upload_never_fails(app: TestApp) 
     };
     let account = app.account.token.clone();
     for i in 0..200 {
-        let next = format!("usr_csts_upld_race{i:08}");
+        let next = costd::model::token::UploadToken::from(format!("usr_csts_upld_race{i:08}"));
         let upload = record(next.clone());
         let (committed, deleted) = tokio::join!(
             app.store.commit_upload(&account, &upload),

@@ -30,7 +30,7 @@ type Result<T> = std::result::Result<T, DataFusionError>;
 /// A rule to run, with the token that names its inserted rows.
 #[derive(Debug, Clone)]
 pub struct RuleStep {
-    pub token: String,
+    pub token: crate::model::token::RuleToken,
     pub rule: RuleDefinition,
 }
 
@@ -46,11 +46,7 @@ impl RuleStep {
 
     /// The group the step runs in.
     pub fn group(&self) -> RuleGroup {
-        match &self.rule.rule {
-            BillingRule::Custom(sql) => sql.group(),
-            BillingRule::Credit(_) | BillingRule::Charge(_) => RuleGroup::MonthlyInsert,
-            _ => RuleGroup::Transform,
-        }
+        self.rule.group()
     }
 }
 
@@ -183,7 +179,7 @@ fn default_value(name: &str, step: &RuleStep, window: Window, currency: &str) ->
         c::AMOUNT => lit(ScalarValue::Decimal128(Some(0), 38, AMOUNT_SCALE)),
         c::CURRENCY => lit(currency.to_string()),
         c::CHARGE_TYPE => lit("Fee"),
-        c::RESOURCE_ID => lit(step.token.clone()),
+        c::RESOURCE_ID => lit(step.token.to_string()),
         "provider" => lit("billing_rule"),
         _ => lit(ScalarValue::Null),
     }
@@ -362,7 +358,7 @@ fn union_line_items(
                 c::SERVICE => text(&item.service),
                 c::COST_CATEGORY => text(&item.category),
                 c::COST_SUBCATEGORY => text(&item.sub_category),
-                c::RESOURCE_ID => text(&step.token),
+                c::RESOURCE_ID => text(step.token.as_str()),
                 "provider" => text("billing_rule"),
                 _ => arrow::array::new_null_array(field.data_type(), n),
             }
@@ -571,7 +567,7 @@ mod tests {
 
     fn step(body: serde_json::Value) -> RuleStep {
         let rule = RuleDefinition::try_from(serde_json::from_value::<RuleFields>(body).unwrap()).unwrap();
-        RuleStep { token: "bllng_rule_test".into(), rule }
+        RuleStep { token: String::from("bllng_rule_test").into(), rule }
     }
 
     /// (date, charge_type, service, amount) rows after the rules, sorted.

@@ -247,6 +247,30 @@ pub enum RuleGroup {
     MonthlyInsert,
 }
 
+impl RuleGroup {
+    /// How the store keeps it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RuleGroup::CostInsert => "cost_insert",
+            RuleGroup::Transform => "transform",
+            RuleGroup::MonthlyInsert => "monthly_insert",
+        }
+    }
+}
+
+impl std::str::FromStr for RuleGroup {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "cost_insert" => Ok(RuleGroup::CostInsert),
+            "transform" => Ok(RuleGroup::Transform),
+            "monthly_insert" => Ok(RuleGroup::MonthlyInsert),
+            other => Err(format!("unknown rule group {other:?}")),
+        }
+    }
+}
+
 /// One checked statement of a custom rule, in the form the engine compiles.
 #[derive(Debug, Clone, PartialEq)]
 pub enum CustomStatement {
@@ -308,10 +332,15 @@ fn refuse<T>(msg: impl Into<String>) -> Result<T, GrammarError> {
 
 /// Deepest expression nesting accepted: far beyond any real rule, and a bound on the checker's recursion.
 const MAX_DEPTH: usize = 64;
+/// Deepest nesting of parentheses accepted in the text (see [`crate::model::nesting_depth`]).
+const MAX_NESTING: usize = 24;
 
 impl CustomSql {
     /// Parses and checks a rule's SQL.
     pub fn parse(sql: &str) -> Result<CustomSql, GrammarError> {
+        if crate::model::nesting_depth(sql) > MAX_NESTING {
+            return refuse(format!("nests parentheses more than {MAX_NESTING} levels deep"));
+        }
         let dialect = GenericDialect {};
         let tokens =
             Tokenizer::new(&dialect, sql).tokenize().map_err(|e| GrammarError(format!("could not be parsed: {e}")))?;

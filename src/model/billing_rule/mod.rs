@@ -125,6 +125,17 @@ pub struct RuleDefinition {
     pub apply_to_all: bool,
 }
 
+impl RuleDefinition {
+    /// The group the rule runs in among a managed account's rules (DESIGN.md "Billing rules").
+    pub fn group(&self) -> RuleGroup {
+        match &self.rule {
+            BillingRule::Custom(sql) => sql.group(),
+            BillingRule::Credit(_) | BillingRule::Charge(_) => RuleGroup::MonthlyInsert,
+            BillingRule::Exclusion { .. } | BillingRule::Adjustment { .. } => RuleGroup::Transform,
+        }
+    }
+}
+
 /// The fields of a create or update request, as sent. Unknown fields are ignored, as Vantage does,
 /// so clients that send every attribute (Terraform) work unchanged.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -309,11 +320,12 @@ fn parse_amount(value: Option<Value>, errors: &mut Vec<String>) -> Option<Decima
 }
 
 /// A rule as the store keeps it and the API returns it: flat, text-valued, nulls where a type has no field.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RuleColumns {
     pub title: String,
-    /// Capitalised type name.
-    pub rule_type: String,
+    pub rule_type: RuleType,
+    /// The group it runs in, kept when the rule is saved so nobody parses its SQL again to know it.
+    pub group: RuleGroup,
     pub charge_type: Option<String>,
     /// Decimal string, as the API shows it (`75.0`).
     pub percentage: Option<String>,
@@ -333,12 +345,19 @@ impl From<&RuleDefinition> for RuleColumns {
     fn from(d: &RuleDefinition) -> Self {
         let mut c = RuleColumns {
             title: d.title.clone(),
-            rule_type: d.rule.rule_type().as_str().to_string(),
+            rule_type: d.rule.rule_type(),
+            group: d.group(),
+            charge_type: None,
+            percentage: None,
+            service: None,
+            category: None,
+            sub_category: None,
+            amount: None,
             start_period: d.start_period,
             start_date: d.start_date,
             end_date: d.end_date,
             apply_to_all: d.apply_to_all,
-            ..Default::default()
+            sql_query: None,
         };
         match &d.rule {
             BillingRule::Exclusion { charge_type } => c.charge_type = Some(charge_type.clone()),
@@ -359,7 +378,7 @@ impl From<RuleColumns> for RuleFields {
     fn from(c: RuleColumns) -> Self {
         let date = |d: Option<NaiveDate>| d.map(|d| d.to_string());
         RuleFields {
-            rule_type: Some(c.rule_type),
+            rule_type: Some(c.rule_type.as_str().to_string()),
             title: Some(c.title),
             // start_date is derived from start_period when only the latter was given; re-deriving keeps it so.
             start_date: if c.start_period.is_some() && c.start_date == c.start_period {
@@ -501,16 +520,14 @@ mod tests {
     }
 }
 
-/// The execution group of a stored rule (DESIGN.md "Billing rules"): cost inserts, transforms, monthly inserts.
-pub fn group_of(columns: &RuleColumns) -> RuleGroup {
-    match columns.rule_type.as_str() {
-        "Credit" | "Charge" => RuleGroup::MonthlyInsert,
-        "Custom" => columns
-            .sql_query
-            .as_deref()
-            .and_then(|sql| CustomSql::parse(sql).ok())
-            .map_or(RuleGroup::Transform, |s| s.group()),
-        _ => RuleGroup::Transform,
+/// The group of a rule stored before groups were kept with it (its SQL is parsed once, when it is read).
+pub fn legacy_group(rule_type: RuleType, sql_query: Option<&str>) -> RuleGroup {
+    match rule_type {
+        RuleType::Credit | RuleType::Charge => RuleGroup::MonthlyInsert,
+        RuleType::Custom => {
+            sql_query.and_then(|sql| CustomSql::parse(sql).ok()).map_or(RuleGroup::Transform, |s| s.group())
+        }
+        RuleType::Exclusion | RuleType::Adjustment => RuleGroup::Transform,
     }
 }
 
@@ -526,7 +543,7 @@ pub fn group_name(g: RuleGroup) -> &'static str {
 }
 
 /// Checks that rules are listed group by group: cost inserts, then transforms, then monthly inserts.
-pub fn check_rule_order(rules: &[(String, RuleGroup)]) -> Result<(), String> {
+pub fn check_rule_order<T: fmt::Display>(rules: &[(T, RuleGroup)]) -> Result<(), String> {
     let mut highest: Option<RuleGroup> = None;
     for (token, group) in rules {
         if let Some(h) = highest {
@@ -546,8 +563,8 @@ pub fn check_rule_order(rules: &[(String, RuleGroup)]) -> Result<(), String> {
 
 /// The rules a managed account runs: its own list, with the parent's `apply_to_all` rules it does not list
 /// added at the end of their group.
-pub fn effective_rules(listed: &[(String, RuleGroup)], apply_to_all: &[(String, RuleGroup)]) -> Vec<String> {
-    let mut all: Vec<(String, RuleGroup)> = listed.to_vec();
+pub fn effective_rules<T: Clone + PartialEq>(listed: &[(T, RuleGroup)], apply_to_all: &[(T, RuleGroup)]) -> Vec<T> {
+    let mut all: Vec<(T, RuleGroup)> = listed.to_vec();
     for (token, group) in apply_to_all {
         if !all.iter().any(|(t, _)| t == token) {
             all.push((token.clone(), *group));

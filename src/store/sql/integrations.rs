@@ -1,0 +1,203 @@
+//! Custom-provider integrations, with their workspaces; deleting one retires its uploads' files.
+
+use chrono::{DateTime, Utc};
+
+use crate::model::token::IntegrationToken;
+use crate::store::Integration;
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct IntegrationRow {
+    token: IntegrationToken,
+    provider: String,
+    name: String,
+    description: Option<String>,
+    status: String,
+    last_updated: Option<DateTime<Utc>>,
+    created_at: DateTime<Utc>,
+}
+
+impl IntegrationRow {
+    pub(crate) fn with_workspaces(self, workspace_tokens: Vec<String>) -> Integration {
+        Integration {
+            token: self.token,
+            provider: self.provider,
+            name: self.name,
+            description: self.description,
+            status: self.status,
+            last_updated: self.last_updated,
+            workspace_tokens,
+            created_at: self.created_at,
+        }
+    }
+
+    pub(crate) fn token(&self) -> &str {
+        &self.token
+    }
+}
+
+/// Groups `(integration, workspace)` pairs by integration, keeping their order.
+pub(crate) fn group_workspaces(pairs: Vec<(String, String)>) -> std::collections::HashMap<String, Vec<String>> {
+    let mut map: std::collections::HashMap<String, Vec<String>> = std::collections::HashMap::new();
+    for (integration, workspace) in pairs {
+        map.entry(integration).or_default().push(workspace);
+    }
+    map
+}
+
+/// Implements `IntegrationStore` for a backend (see [`impl_store!`](super)).
+macro_rules! impl_integrations {
+    ($store:ty, $db:ty, $lock:literal) => {
+        #[async_trait::async_trait]
+        impl $crate::store::IntegrationStore for $store {
+            #[tracing::instrument(skip(self))]
+            async fn create_integration(
+                &self,
+                account: &$crate::model::token::AccountToken,
+                name: &str,
+                description: Option<&str>,
+            ) -> anyhow::Result<$crate::store::Integration> {
+                let token = $crate::model::token::IntegrationToken::generate();
+                let now = $crate::store::now();
+                sqlx::query(
+                    "INSERT INTO integrations (token, account_token, provider, name, description, status, created_at) \
+                     VALUES ($1, $2, 'custom_provider', $3, $4, 'imported', $5)",
+                )
+                .bind(&token)
+                .bind(account)
+                .bind(name)
+                .bind(description)
+                .bind(now)
+                .execute(&self.write)
+                .await?;
+                Ok($crate::store::Integration {
+                    token,
+                    provider: "custom_provider".into(),
+                    name: name.to_string(),
+                    description: description.map(str::to_string),
+                    status: "imported".into(),
+                    last_updated: None,
+                    workspace_tokens: Vec::new(),
+                    created_at: now,
+                })
+            }
+
+            #[tracing::instrument(skip(self))]
+            async fn list_integrations(
+                &self,
+                account: &$crate::model::token::AccountToken,
+                page: $crate::store::PageRequest,
+                provider: Option<&str>,
+                account_identifier: Option<&str>,
+            ) -> anyhow::Result<$crate::store::Paged<$crate::store::Integration>> {
+                let filter = "account_token = $1 AND ($2 IS NULL OR provider = $2) AND ($3 IS NULL OR name = $3)";
+                let sql = format!(
+                    "SELECT {} FROM integrations WHERE {filter} ORDER BY id LIMIT $4 OFFSET $5",
+                    $crate::store::sql::INTEGRATION_COLUMNS
+                );
+                let rows: Vec<$crate::store::sql::IntegrationRow> = sqlx::query_as(&sql)
+                    .bind(account)
+                    .bind(provider)
+                    .bind(account_identifier)
+                    .bind(i64::from(page.limit))
+                    .bind(page.offset())
+                    .fetch_all(&self.read)
+                    .await?;
+                let total: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM integrations WHERE {filter}"))
+                    .bind(account)
+                    .bind(provider)
+                    .bind(account_identifier)
+                    .fetch_one(&self.read)
+                    .await?;
+                let mut workspaces = integration_workspaces(&self.read, account).await?;
+                let items = rows
+                    .into_iter()
+                    .map(|r| {
+                        let ws = workspaces.remove(r.token()).unwrap_or_default();
+                        r.with_workspaces(ws)
+                    })
+                    .collect();
+                Ok($crate::store::Paged { items, total })
+            }
+
+            #[tracing::instrument(skip(self))]
+            async fn get_integration(&self, account: &$crate::model::token::AccountToken, token: &$crate::model::token::IntegrationToken) -> anyhow::Result<Option<$crate::store::Integration>> {
+                let sql = format!(
+                    "SELECT {} FROM integrations WHERE account_token = $1 AND token = $2",
+                    $crate::store::sql::INTEGRATION_COLUMNS
+                );
+                let row: Option<$crate::store::sql::IntegrationRow> =
+                    sqlx::query_as(&sql).bind(account).bind(token).fetch_optional(&self.read).await?;
+                let Some(row) = row else { return Ok(None) };
+                let workspaces: Vec<String> = sqlx::query_scalar(
+                    "SELECT workspace_token FROM integration_workspaces WHERE integration_token = $1 ORDER BY position",
+                )
+                .bind(token)
+                .fetch_all(&self.read)
+                .await?;
+                Ok(Some(row.with_workspaces(workspaces)))
+            }
+
+            #[tracing::instrument(skip(self))]
+            async fn find_integration(
+                &self,
+                token: &$crate::model::token::IntegrationToken,
+            ) -> anyhow::Result<Option<($crate::store::Integration, $crate::store::Account)>> {
+                let account: Option<$crate::model::token::AccountToken> =
+                    sqlx::query_scalar("SELECT account_token FROM integrations WHERE token = $1")
+                        .bind(token)
+                        .fetch_optional(&self.read)
+                        .await?;
+                let Some(account) = account else { return Ok(None) };
+                let integration = self.get_integration(&account, token).await?;
+                let account = $crate::store::AccountStore::get_account(self, &account).await?;
+                Ok(integration.zip(account))
+            }
+
+            #[tracing::instrument(skip(self))]
+            async fn set_integration_workspaces(
+                &self,
+                account: &$crate::model::token::AccountToken,
+                token: &$crate::model::token::IntegrationToken,
+                workspace_tokens: &[String],
+            ) -> anyhow::Result<Option<$crate::store::Integration>> {
+                let mut tx = self.write.begin().await?;
+                let found = lock_integration(&mut *tx, account, token).await?;
+                if found.is_none() {
+                    return Ok(None);
+                }
+                sqlx::query("DELETE FROM integration_workspaces WHERE integration_token = $1")
+                    .bind(token)
+                    .execute(&mut *tx)
+                    .await?;
+                for (position, ws) in workspace_tokens.iter().enumerate() {
+                    sqlx::query(
+                        "INSERT INTO integration_workspaces (integration_token, workspace_token, position) VALUES ($1, $2, $3)",
+                    )
+                    .bind(token)
+                    .bind(ws)
+                    .bind(position as i64)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                tx.commit().await?;
+                self.get_integration(account, token).await
+            }
+
+            #[tracing::instrument(skip(self))]
+            async fn delete_integration(&self, account: &$crate::model::token::AccountToken, token: &$crate::model::token::IntegrationToken) -> anyhow::Result<Option<Vec<$crate::model::token::UploadToken>>> {
+                let mut tx = self.write.begin().await?;
+                let found = lock_integration(&mut *tx, account, token).await?;
+                let Some(id) = found else { return Ok(None) };
+                let uploads: Vec<$crate::model::token::UploadToken> = sqlx::query_scalar("SELECT token FROM cost_uploads WHERE integration_token = $1")
+                    .bind(token)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                retire_uploads(&mut *tx, &uploads).await?;
+                // Uploads and workspace links go with it (ON DELETE CASCADE).
+                sqlx::query("DELETE FROM integrations WHERE id = $1").bind(id).execute(&mut *tx).await?;
+                tx.commit().await?;
+                Ok(Some(uploads))
+            }
+        }
+    };
+}

@@ -1,0 +1,158 @@
+//! Managed accounts of an MSP, with their ordered integration and rule links (a page's links in two reads).
+
+use super::accounts::AccountRow;
+use crate::model::token::{IntegrationToken, RuleToken};
+use crate::store::ManagedAccount;
+
+impl ManagedRow {
+    pub(crate) fn token(&self) -> &crate::model::token::AccountToken {
+        self.account.token()
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct ManagedRow {
+    #[sqlx(flatten)]
+    account: AccountRow,
+    contact_email: Option<String>,
+    email_domain: Option<String>,
+}
+
+impl ManagedRow {
+    pub(crate) fn into_managed(
+        self,
+        integration_tokens: Vec<IntegrationToken>,
+        rule_tokens: Vec<RuleToken>,
+    ) -> ManagedAccount {
+        ManagedAccount {
+            account: self.account.into(),
+            contact_email: self.contact_email.unwrap_or_default(),
+            email_domain: self.email_domain,
+            integration_tokens,
+            rule_tokens,
+        }
+    }
+}
+
+/// Implements `ManagedAccountStore` for a backend (see [`impl_store!`](super)).
+macro_rules! impl_managed_accounts {
+    ($store:ty, $db:ty, $lock:literal) => {
+        #[async_trait::async_trait]
+        impl $crate::store::ManagedAccountStore for $store {
+            #[tracing::instrument(skip(self, settings))]
+            async fn create_managed_account(
+                &self,
+                parent: &$crate::model::token::AccountToken,
+                settings: &$crate::store::ManagedAccountSettings,
+            ) -> anyhow::Result<$crate::store::ManagedAccount> {
+                use $crate::model::token::{new_token, prefix};
+                let now = $crate::store::now();
+                let token = $crate::model::token::AccountToken::generate();
+                let mut tx = self.write.begin().await?;
+                sqlx::query(
+                    "INSERT INTO accounts (token, name, parent_account_token, owner_user_token, created_at, contact_email, email_domain) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(&token)
+                .bind(&settings.name)
+                .bind(parent)
+                .bind(new_token(prefix::USER))
+                .bind(now)
+                .bind(&settings.contact_email)
+                .bind(&settings.email_domain)
+                .execute(&mut *tx)
+                .await?;
+                let default = $crate::model::workspace::WorkspaceSettings::default_named("Default");
+                insert_workspace(&mut *tx, &token, &default, now).await?;
+                set_managed_links(&mut *tx, &token, settings).await?;
+                tx.commit().await?;
+                self.get_managed_account(parent, &token).await?.ok_or_else(|| anyhow::anyhow!("the new managed account vanished"))
+            }
+
+            #[tracing::instrument(skip(self))]
+            async fn list_managed_accounts(
+                &self,
+                parent: &$crate::model::token::AccountToken,
+                page: $crate::store::PageRequest,
+            ) -> anyhow::Result<$crate::store::Paged<$crate::store::ManagedAccount>> {
+                let sql = format!(
+                    "SELECT {}, contact_email, email_domain FROM accounts WHERE parent_account_token = $1 ORDER BY id LIMIT $2 OFFSET $3",
+                    $crate::store::sql::ACCOUNT_COLUMNS
+                );
+                let rows: Vec<$crate::store::sql::ManagedRow> = sqlx::query_as(&sql)
+                    .bind(parent)
+                    .bind(i64::from(page.limit))
+                    .bind(page.offset())
+                    .fetch_all(&self.read)
+                    .await?;
+                let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM accounts WHERE parent_account_token = $1")
+                    .bind(parent)
+                    .fetch_one(&self.read)
+                    .await?;
+                // Two reads for the whole page's links, not two per account.
+                let tokens: Vec<$crate::model::token::AccountToken> = rows.iter().map(|r| r.token().clone()).collect();
+                let mut integrations = links_of(&self.read, "managed_account_integrations", "integration_token", &tokens).await?;
+                let mut rules = links_of(&self.read, "managed_account_rules", "rule_token", &tokens).await?;
+                let items = rows
+                    .into_iter()
+                    .map(|row| {
+                        let token = row.token().clone();
+                        row.into_managed(integrations.remove(&token).unwrap_or_default(), rules.remove(&token).unwrap_or_default())
+                    })
+                    .collect();
+                Ok($crate::store::Paged { items, total })
+            }
+
+            #[tracing::instrument(skip(self))]
+            async fn get_managed_account(&self, parent: &$crate::model::token::AccountToken, token: &$crate::model::token::AccountToken) -> anyhow::Result<Option<$crate::store::ManagedAccount>> {
+                let sql = format!(
+                    "SELECT {}, contact_email, email_domain FROM accounts WHERE parent_account_token = $1 AND token = $2",
+                    $crate::store::sql::ACCOUNT_COLUMNS
+                );
+                let row: Option<$crate::store::sql::ManagedRow> =
+                    sqlx::query_as(&sql).bind(parent).bind(token).fetch_optional(&self.read).await?;
+                match row {
+                    Some(row) => Ok(Some(load_managed(&self.read, row).await?)),
+                    None => Ok(None),
+                }
+            }
+
+            #[tracing::instrument(skip(self, settings))]
+            async fn update_managed_account(
+                &self,
+                parent: &$crate::model::token::AccountToken,
+                token: &$crate::model::token::AccountToken,
+                settings: &$crate::store::ManagedAccountSettings,
+            ) -> anyhow::Result<Option<$crate::store::ManagedAccount>> {
+                let mut tx = self.write.begin().await?;
+                let done = sqlx::query(
+                    "UPDATE accounts SET name = $3, contact_email = $4, email_domain = $5 \
+                     WHERE parent_account_token = $1 AND token = $2",
+                )
+                .bind(parent)
+                .bind(token)
+                .bind(&settings.name)
+                .bind(&settings.contact_email)
+                .bind(&settings.email_domain)
+                .execute(&mut *tx)
+                .await?;
+                if done.rows_affected() == 0 {
+                    return Ok(None);
+                }
+                set_managed_links(&mut *tx, token, settings).await?;
+                tx.commit().await?;
+                self.get_managed_account(parent, token).await
+            }
+
+            #[tracing::instrument(skip(self))]
+            async fn delete_managed_account(&self, parent: &$crate::model::token::AccountToken, token: &$crate::model::token::AccountToken) -> anyhow::Result<bool> {
+                let done = sqlx::query("DELETE FROM accounts WHERE parent_account_token = $1 AND token = $2")
+                    .bind(parent)
+                    .bind(token)
+                    .execute(&self.write)
+                    .await?;
+                Ok(done.rows_affected() > 0)
+            }
+        }
+    };
+}

@@ -1,0 +1,82 @@
+//! API tokens: stored as a hash of the secret, resolved to a caller, revoked.
+
+use chrono::{DateTime, Utc};
+
+use crate::model::token::AccountToken;
+use crate::store::Principal;
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct PrincipalRow {
+    token: String,
+    account_token: AccountToken,
+    user_token: String,
+    scopes: String,
+    description: String,
+    created_at: DateTime<Utc>,
+}
+
+impl TryFrom<PrincipalRow> for Principal {
+    type Error = anyhow::Error;
+
+    fn try_from(r: PrincipalRow) -> anyhow::Result<Self> {
+        Ok(Principal {
+            token_id: r.token,
+            account_token: r.account_token,
+            user_token: r.user_token,
+            scopes: r.scopes.parse().map_err(|e: String| anyhow::anyhow!("stored token scopes are invalid: {e}"))?,
+            description: r.description,
+            created_at: r.created_at,
+        })
+    }
+}
+
+/// Implements `TokenStore` for a backend (see [`impl_store!`](super)).
+macro_rules! impl_tokens {
+    ($store:ty, $db:ty, $lock:literal) => {
+        #[async_trait::async_trait]
+        impl $crate::store::TokenStore for $store {
+            #[tracing::instrument(skip_all, fields(account = %token.account_token))]
+            async fn create_api_token(&self, token: &$crate::store::NewApiToken) -> anyhow::Result<String> {
+                let id = $crate::model::token::new_token($crate::model::token::prefix::API_TOKEN_ID);
+                sqlx::query(
+                    "INSERT INTO api_tokens (token, account_token, user_token, secret_hash, scopes, description, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(&id)
+                .bind(&token.account_token)
+                .bind(&token.user_token)
+                .bind(&token.secret_hash)
+                .bind(token.scopes.as_str())
+                .bind(&token.description)
+                .bind($crate::store::now())
+                .execute(&self.write)
+                .await?;
+                Ok(id)
+            }
+
+            async fn principal_for_secret_hash(&self, secret_hash: &str) -> anyhow::Result<Option<$crate::store::Principal>> {
+                let row: Option<$crate::store::sql::PrincipalRow> = sqlx::query_as(
+                    "SELECT token, account_token, user_token, scopes, description, created_at \
+                     FROM api_tokens WHERE secret_hash = $1 AND revoked_at IS NULL",
+                )
+                .bind(secret_hash)
+                .fetch_optional(&self.read)
+                .await?;
+                row.map(TryInto::try_into).transpose()
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn revoke_api_token(&self, secret_hash_or_id: &str) -> anyhow::Result<bool> {
+                let done = sqlx::query(
+                    "UPDATE api_tokens SET revoked_at = $1 \
+                     WHERE (secret_hash = $2 OR token = $2) AND revoked_at IS NULL",
+                )
+                .bind($crate::store::now())
+                .bind(secret_hash_or_id)
+                .execute(&self.write)
+                .await?;
+                Ok(done.rows_affected() > 0)
+            }
+        }
+    };
+}

@@ -1,0 +1,202 @@
+//! Cost uploads: committed (replacing and retiring the upload of the same filename), listed, deleted (retired), read as one snapshot; retired files for the janitor.
+
+use chrono::{DateTime, NaiveDate, Utc};
+
+use crate::model::token::{IntegrationToken, UploadToken};
+use crate::store::Upload;
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct UploadRow {
+    token: UploadToken,
+    integration_token: IntegrationToken,
+    filename: String,
+    amount: String,
+    currency: String,
+    row_count: i64,
+    start_date: NaiveDate,
+    end_date: NaiveDate,
+    import_status: String,
+    created_by_token: String,
+    created_at: DateTime<Utc>,
+}
+
+impl From<UploadRow> for Upload {
+    fn from(r: UploadRow) -> Self {
+        Upload {
+            token: r.token,
+            integration_token: r.integration_token,
+            filename: r.filename,
+            amount: r.amount,
+            currency: r.currency,
+            rows: r.row_count,
+            start_date: r.start_date,
+            end_date: r.end_date,
+            import_status: r.import_status,
+            created_by_token: r.created_by_token,
+            created_at: r.created_at,
+        }
+    }
+}
+
+/// Implements `UploadStore` for a backend (see [`impl_store!`](super)).
+macro_rules! impl_uploads {
+    ($store:ty, $db:ty, $lock:literal) => {
+        #[async_trait::async_trait]
+        impl $crate::store::UploadStore for $store {
+            #[tracing::instrument(skip(self, upload), fields(upload = %upload.token))]
+            async fn commit_upload(
+                &self,
+                account: &$crate::model::token::AccountToken,
+                upload: &$crate::store::Upload,
+            ) -> anyhow::Result<$crate::store::UploadCommit> {
+                let mut tx = self.write.begin().await?;
+                // Locking the integration serialises commits (and deletes) of one integration, so two
+                // uploads of the same filename can never both stay.
+                let found = lock_integration(&mut *tx, account, &upload.integration_token).await?;
+                if found.is_none() {
+                    return Ok($crate::store::UploadCommit::IntegrationGone);
+                }
+                let replaced: Vec<$crate::model::token::UploadToken> =
+                    sqlx::query_scalar("SELECT token FROM cost_uploads WHERE integration_token = $1 AND filename = $2")
+                        .bind(&upload.integration_token)
+                        .bind(&upload.filename)
+                        .fetch_all(&mut *tx)
+                        .await?;
+                sqlx::query("DELETE FROM cost_uploads WHERE integration_token = $1 AND filename = $2")
+                    .bind(&upload.integration_token)
+                    .bind(&upload.filename)
+                    .execute(&mut *tx)
+                    .await?;
+                retire_uploads(&mut *tx, &replaced).await?;
+                sqlx::query(
+                    "INSERT INTO cost_uploads (token, integration_token, account_token, filename, amount, currency, \
+                     row_count, start_date, end_date, import_status, created_by_token, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                )
+                .bind(&upload.token)
+                .bind(&upload.integration_token)
+                .bind(account)
+                .bind(&upload.filename)
+                .bind(&upload.amount)
+                .bind(&upload.currency)
+                .bind(upload.rows)
+                .bind(upload.start_date)
+                .bind(upload.end_date)
+                .bind(&upload.import_status)
+                .bind(&upload.created_by_token)
+                .bind(upload.created_at)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query("UPDATE integrations SET last_updated = $1 WHERE token = $2")
+                    .bind(upload.created_at)
+                    .bind(&upload.integration_token)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok($crate::store::UploadCommit::Committed { replaced })
+            }
+
+            #[tracing::instrument(skip(self))]
+            async fn list_uploads(
+                &self,
+                account: &$crate::model::token::AccountToken,
+                integration: &$crate::model::token::IntegrationToken,
+                page: $crate::store::PageRequest,
+            ) -> anyhow::Result<$crate::store::Paged<$crate::store::Upload>> {
+                let sql = format!(
+                    "SELECT {} FROM cost_uploads WHERE account_token = $1 AND integration_token = $2 \
+                     ORDER BY id LIMIT $3 OFFSET $4",
+                    $crate::store::sql::UPLOAD_COLUMNS
+                );
+                let rows: Vec<$crate::store::sql::UploadRow> = sqlx::query_as(&sql)
+                    .bind(account)
+                    .bind(integration)
+                    .bind(i64::from(page.limit))
+                    .bind(page.offset())
+                    .fetch_all(&self.read)
+                    .await?;
+                let total: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM cost_uploads WHERE account_token = $1 AND integration_token = $2",
+                )
+                .bind(account)
+                .bind(integration)
+                .fetch_one(&self.read)
+                .await?;
+                Ok($crate::store::Paged { items: rows.into_iter().map(Into::into).collect(), total })
+            }
+
+            #[tracing::instrument(skip(self))]
+            async fn delete_upload(
+                &self,
+                account: &$crate::model::token::AccountToken,
+                integration: &$crate::model::token::IntegrationToken,
+                upload: &$crate::model::token::UploadToken,
+            ) -> anyhow::Result<bool> {
+                let mut tx = self.write.begin().await?;
+                // The integration first, as every writer of its uploads locks it: taking the upload row first
+                // deadlocks against a commit replacing that upload (which holds the integration).
+                if lock_integration(&mut *tx, account, integration).await?.is_none() {
+                    return Ok(false);
+                }
+                let done = sqlx::query(
+                    "DELETE FROM cost_uploads WHERE account_token = $1 AND integration_token = $2 AND token = $3",
+                )
+                .bind(account)
+                .bind(integration)
+                .bind(upload)
+                .execute(&mut *tx)
+                .await?;
+                if done.rows_affected() > 0 {
+                    retire_uploads(&mut *tx, std::slice::from_ref(upload)).await?;
+                    sqlx::query("UPDATE integrations SET last_updated = $1 WHERE token = $2")
+                        .bind($crate::store::now())
+                        .bind(integration)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            async fn live_uploads(
+                &self,
+                account: &$crate::model::token::AccountToken,
+                integrations: &[$crate::model::token::IntegrationToken],
+            ) -> anyhow::Result<Vec<$crate::store::Upload>> {
+                let sql = format!(
+                    "SELECT {} FROM cost_uploads WHERE account_token = $1 ORDER BY id",
+                    $crate::store::sql::UPLOAD_COLUMNS
+                );
+                // One statement, so a query sees each upload replacement or delete entirely or not at all.
+                let rows: Vec<$crate::store::sql::UploadRow> =
+                    sqlx::query_as(&sql).bind(account).fetch_all(&self.read).await?;
+                Ok(rows
+                    .into_iter()
+                    .map($crate::store::Upload::from)
+                    .filter(|u| integrations.iter().any(|i| i == &u.integration_token))
+                    .collect())
+            }
+
+            async fn all_upload_tokens(&self) -> anyhow::Result<Vec<$crate::model::token::UploadToken>> {
+                Ok(sqlx::query_scalar("SELECT token FROM cost_uploads").fetch_all(&self.read).await?)
+            }
+
+            async fn retired_uploads(
+                &self,
+            ) -> anyhow::Result<Vec<($crate::model::token::UploadToken, chrono::DateTime<chrono::Utc>)>> {
+                Ok(sqlx::query_as("SELECT token, retired_at FROM retired_uploads ORDER BY retired_at")
+                    .fetch_all(&self.read)
+                    .await?)
+            }
+
+            async fn forget_retired_uploads(&self, tokens: &[$crate::model::token::UploadToken]) -> anyhow::Result<()> {
+                let mut tx = self.write.begin().await?;
+                for token in tokens {
+                    sqlx::query("DELETE FROM retired_uploads WHERE token = $1").bind(token).execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+        }
+    };
+}
