@@ -36,7 +36,7 @@ fn main() {
     let (parent, integration) = rt.block_on(async {
         let store = costd::store::connect(&settings).await.unwrap();
         let parent = store.create_account("MSP", None).await.unwrap();
-        let integration = store.create_integration(&parent.token, "AWS", None).await.unwrap().token;
+        let integration = store.create_integration(&parent.token, "AWS", None).await.unwrap().token.to_string();
         store.close().await;
         (parent, integration)
     });

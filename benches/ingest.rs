@@ -32,7 +32,7 @@ fn fresh_store(rt: &tokio::runtime::Runtime, name: &str) -> (tempfile::TempDir, 
     let integration = rt.block_on(async {
         let store = costd::store::connect(&settings).await.unwrap();
         let account = store.create_account("bench", None).await.unwrap();
-        let token = store.create_integration(&account.token, "bench", None).await.unwrap().token;
+        let token = store.create_integration(&account.token, "bench", None).await.unwrap().token.to_string();
         store.close().await;
         token
     });

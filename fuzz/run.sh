@@ -10,9 +10,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-600}
-targets=(ingest_csv vql custom_sql costs_params)
+shift || true
+# Targets to run (default: all four); e.g. `fuzz/run.sh 600 vql custom_sql`.
+targets=("$@")
+[ ${#targets[@]} -gt 0 ] || targets=(ingest_csv vql custom_sql costs_params)
 export RUSTC_BOOTSTRAP=1
-cargo fuzz build -s none "${targets[@]/#/}" >/dev/null 2>&1 || cargo fuzz build -s none
+cargo fuzz build -s none
 mkdir -p fuzz/logs
 run() {
     local t=$1

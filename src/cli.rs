@@ -60,7 +60,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 /// alike; the result prints as a table, CSV or JSON.
 async fn query(store_settings: &StoreSettings, settings: &crate::config::QuerySettings) -> anyhow::Result<()> {
     use crate::engine::costs::round_total;
-    use crate::engine::ingest::parse::format_amount;
 
     let format = settings.format.as_str();
     if !["table", "csv", "json"].contains(&format) {
@@ -107,7 +106,7 @@ async fn query(store_settings: &StoreSettings, settings: &crate::config::QuerySe
         .map(|r| {
             let mut row = vec![r.accrued_at.to_string()];
             row.extend(r.dimensions.iter().map(|(_, v)| v.clone().unwrap_or_default()));
-            row.extend([format_amount(r.amount), r.currency.clone()]);
+            row.extend([r.amount.to_string(), r.currency.clone()]);
             row
         })
         .collect();

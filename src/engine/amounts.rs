@@ -19,8 +19,7 @@ use rust_decimal::Decimal;
 
 use super::schema::{amount_type, AMOUNT_PRECISION, AMOUNT_SCALE};
 
-/// Largest magnitude a `Decimal128(38, _)` holds: 10^38 − 1.
-const MAX_UNSCALED: i128 = 10i128.pow(AMOUNT_PRECISION as u32) - 1;
+use crate::model::amount::MAX_UNSCALED;
 
 /// `amount × factor`, as an amount (`Decimal128(38, 18)`).
 pub fn times(amount: Expr, factor: Decimal) -> Expr {

@@ -17,9 +17,10 @@ use datafusion::logical_expr::{cast, col, lit, Expr, SortExpr};
 use datafusion::prelude::{SessionConfig, SessionContext};
 
 use super::dates;
-use super::ingest::parse::{date_from_days, days_since_epoch, format_amount};
+use super::ingest::parse::{date_from_days, days_since_epoch};
 use super::rules::compile::{apply_rules, RuleStep, Window};
 use super::schema::{col as c, scan_schema};
+use crate::model::amount::Amount;
 
 /// The column naming each row's integration (not returned; read by VQL's `custom_provider:<token>`).
 pub const INTEGRATION: &str = "integration";
@@ -108,8 +109,7 @@ pub struct CostSource {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CostRow {
     pub accrued_at: NaiveDate,
-    /// Exact, unscaled at 18 places.
-    pub amount: i128,
+    pub amount: Amount,
     pub currency: String,
     /// (grouping name, value) in the order asked.
     pub dimensions: Vec<(String, Option<String>)>,
@@ -119,7 +119,7 @@ pub struct CostRow {
 #[derive(Debug, Clone)]
 pub struct CostResult {
     pub rows: Vec<CostRow>,
-    pub totals: Vec<(String, i128)>,
+    pub totals: Vec<(String, Amount)>,
 }
 
 /// Why a costs query failed.
@@ -287,7 +287,7 @@ pub async fn run(source: &CostSource, query: &CostQuery) -> Result<CostResult, C
     }
 
     let mut rows = Vec::new();
-    let mut totals: Vec<(String, i128)> = Vec::new();
+    let mut totals: Vec<(String, Amount)> = Vec::new();
     for batch in &batches {
         let bins = batch.column_by_name("bin").expect("bin column").as_primitive::<Date32Type>();
         let cur = arrow::compute::cast(
@@ -309,9 +309,16 @@ pub async fn run(source: &CostSource, query: &CostQuery) -> Result<CostResult, C
             .collect::<Result<_, _>>()?;
         for i in 0..batch.num_rows() {
             let amount = if totals_col.is_null(i) { 0 } else { totals_col.value(i) };
+            let amount = Amount::from_unscaled(amount).expect("narrowed to an amount above");
             let currency = cur.value(i).to_string();
             match totals.iter_mut().find(|(c, _)| c == &currency) {
-                Some((_, t)) => *t += amount,
+                Some((_, t)) => {
+                    *t = t.checked_add(amount).ok_or_else(|| {
+                        CostError::Overflow(format!(
+                            "the {currency} total does not fit an amount (at most 38 digits, 18 after the point)"
+                        ))
+                    })?
+                }
                 None => totals.push((currency.clone(), amount)),
             }
             rows.push(CostRow {
@@ -333,12 +340,9 @@ pub async fn run(source: &CostSource, query: &CostQuery) -> Result<CostResult, C
     Ok(CostResult { rows, totals })
 }
 
-/// `total_cost.amount`: rounded to 2 places, half away from zero.
-pub fn round_total(unscaled: i128) -> String {
-    let step = 10i128.pow(16); // 18 places → 2 places
-    let half = step / 2;
-    let rounded = if unscaled >= 0 { (unscaled + half) / step } else { (unscaled - half) / step };
-    format_amount(rounded * step)
+/// `total_cost.amount`: rounded to 2 places, half away from zero (DESIGN.md "Money").
+pub fn round_total(total: Amount) -> String {
+    total.rounded(2).to_string()
 }
 
 #[cfg(test)]
@@ -373,9 +377,10 @@ mod tests {
     #[test]
     fn totals_round_half_away_from_zero() {
         let one = 10i128.pow(18);
-        assert_eq!(round_total(one * 1005 / 1000), "1.01");
-        assert_eq!(round_total(-one * 1005 / 1000), "-1.01");
-        assert_eq!(round_total(one * 1004 / 1000), "1.0");
-        assert_eq!(round_total(0), "0.0");
+        let a = |v: i128| Amount::from_unscaled(v).unwrap();
+        assert_eq!(round_total(a(one * 1005 / 1000)), "1.01");
+        assert_eq!(round_total(a(-one * 1005 / 1000)), "-1.01");
+        assert_eq!(round_total(a(one * 1004 / 1000)), "1.0");
+        assert_eq!(round_total(Amount::ZERO), "0.0");
     }
 }

@@ -6,7 +6,7 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 
 /// Precision and scale of every amount: `Decimal128(38, 18)` (DESIGN.md "Money").
 pub const AMOUNT_PRECISION: u8 = 38;
-pub const AMOUNT_SCALE: i8 = 18;
+pub const AMOUNT_SCALE: i8 = crate::model::amount::SCALE as i8;
 
 /// Column names, in file order.
 pub mod col {

@@ -12,7 +12,6 @@ use super::auth::Caller;
 use super::pagination::{base_url, Links};
 use super::{ApiError, AppState, Result};
 use crate::engine::costs::round_total;
-use crate::engine::ingest::parse::format_amount;
 use crate::query::parse_params;
 use crate::service::costs::{costs, CostsError};
 
@@ -56,7 +55,7 @@ async fn costs_handler(
         costs(&state.costs_context(), &caller.account_token, params.workspace_token.as_deref(), &params.query).await?;
     let result = answer.result;
     let (amount, currency) = match result.totals.as_slice() {
-        [] => (0, answer.currency),
+        [] => (crate::model::amount::Amount::ZERO, answer.currency),
         [(cur, total)] => (*total, cur.clone()),
         several => {
             let names: Vec<&str> = several.iter().map(|(c, _)| c.as_str()).collect();
@@ -77,7 +76,7 @@ async fn costs_handler(
         .map(|r| {
             let mut m = Map::new();
             m.insert("accrued_at".into(), Value::String(r.accrued_at.to_string()));
-            m.insert("amount".into(), Value::String(format_amount(r.amount)));
+            m.insert("amount".into(), Value::String(r.amount.to_string()));
             m.insert("currency".into(), Value::String(r.currency));
             for (name, value) in r.dimensions {
                 if let Some(v) = value {

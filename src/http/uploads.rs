@@ -45,7 +45,7 @@ pub fn router() -> Router<AppState> {
 struct UploadBody {
     token: UploadToken,
     filename: String,
-    amount: String,
+    amount: crate::model::amount::Amount,
     start_date: String,
     end_date: String,
     import_status: String,

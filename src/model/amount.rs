@@ -7,6 +7,57 @@ pub const SCALE: u32 = 18;
 /// Largest unscaled magnitude a `Decimal128(38, _)` holds: 10^38 − 1 (just under 10^20 at 18 places).
 pub const MAX_UNSCALED: i128 = 99_999_999_999_999_999_999_999_999_999_999_999_999;
 
+/// An exact amount: unscaled `i128` at [`SCALE`] places, never beyond ±[`MAX_UNSCALED`] (what Arrow's
+/// `Decimal128(38, 18)` holds). Shown as the API shows amounts (`1000.0`, `20.52022672899`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Amount(i128);
+
+impl Amount {
+    pub const ZERO: Amount = Amount(0);
+
+    /// The amount with this unscaled value, if it is within range.
+    pub fn from_unscaled(unscaled: i128) -> Option<Amount> {
+        (unscaled.unsigned_abs() <= MAX_UNSCALED as u128).then_some(Amount(unscaled))
+    }
+
+    /// The unscaled value at [`SCALE`] places (what Arrow stores).
+    pub fn unscaled(self) -> i128 {
+        self.0
+    }
+
+    /// Parses text as [`parse`] does.
+    pub fn parse(field: &str, s: &str) -> Result<Amount, String> {
+        parse(field, s).map(Amount)
+    }
+
+    /// The sum, if it is within range.
+    pub fn checked_add(self, other: Amount) -> Option<Amount> {
+        self.0.checked_add(other.0).and_then(Amount::from_unscaled)
+    }
+
+    /// Rounded to `places` (at most [`SCALE`]) decimal places, half away from zero.
+    pub fn rounded(self, places: u32) -> Amount {
+        let step = 10i128.pow(SCALE - places.min(SCALE));
+        let half = step / 2;
+        let units = if self.0 >= 0 { (self.0 + half) / step } else { (self.0 - half) / step };
+        // Rounding 10^38 − 1 up would leave the range; it stays at the largest multiple of `step` inside it.
+        Amount::from_unscaled(units * step).unwrap_or(Amount(self.0 / step * step))
+    }
+}
+
+impl std::fmt::Display for Amount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&format(self.0))
+    }
+}
+
+/// Amounts go out as decimal strings (DESIGN.md "Wire format").
+impl serde::Serialize for Amount {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&format(self.0))
+    }
+}
+
 /// Parses an amount into its unscaled `Decimal128(38, 18)` value, exactly.
 ///
 /// Accepts `1245`, `-456`, `+1.5`, `$1.23`, `-$1.23`, `$-1.23`, `1.5E-7`. Refuses thousands separators
@@ -153,5 +204,17 @@ mod tests {
             let dollars = if mantissa < 0 { format!("-${}", plain.abs()) } else { format!("${plain}") };
             proptest::prop_assert_eq!(parse("BilledCost", &dollars).unwrap(), expected);
         }
+    }
+
+    #[test]
+    fn amounts_round_half_away_from_zero_and_stay_in_range() {
+        let a = |s: &str| Amount::parse("x", s).unwrap();
+        assert_eq!(a("1.005").rounded(2).to_string(), "1.01");
+        assert_eq!(a("-1.005").rounded(2).to_string(), "-1.01");
+        assert_eq!(a("1.004").rounded(2).to_string(), "1.0");
+        assert_eq!(a("0").rounded(2).to_string(), "0.0");
+        assert_eq!(Amount::from_unscaled(MAX_UNSCALED).unwrap().rounded(2).unscaled() % 10i128.pow(16), 0);
+        assert!(a("99999999999999999999").checked_add(a("1")).is_none());
+        assert!(Amount::from_unscaled(MAX_UNSCALED + 1).is_none());
     }
 }

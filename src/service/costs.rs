@@ -256,7 +256,7 @@ mod tests {
             token: token.into(),
             integration_token: integration.into(),
             filename: "f.csv".into(),
-            amount: "1.0".into(),
+            amount: crate::model::amount::Amount::parse("amount", "1.0").unwrap(),
             currency: "USD".into(),
             rows: 1,
             start_date: chrono::NaiveDate::from_ymd_opt(2024, 7, 1).unwrap(),

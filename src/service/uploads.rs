@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 
-use crate::engine::ingest::{parse::format_amount, IngestError, PendingUpload};
+use crate::engine::ingest::{IngestError, PendingUpload};
 use crate::engine::uploads::UploadFiles;
 use crate::model::token::{AccountToken, IntegrationToken, UploadToken};
 use crate::store::{Store, Upload, UploadCommit};
@@ -86,7 +86,7 @@ where
         filename: new.filename.unwrap_or_else(|| format!("{token}.csv")),
         token,
         integration_token: new.integration,
-        amount: format_amount(s.amount),
+        amount: s.amount,
         currency: s.currency,
         rows: i64::try_from(s.rows).unwrap_or(i64::MAX),
         start_date: s.start_date,

@@ -110,6 +110,42 @@ macro_rules! token_columns {
 
 token_columns!(AccountToken, RuleToken, IntegrationToken, UploadToken);
 
+/// Amounts are stored as the exact text the API shows (`1234.56`): never summed by the database, and
+/// never a float on their way there or back.
+impl<DB: sqlx::Database> sqlx::Type<DB> for crate::model::amount::Amount
+where
+    String: sqlx::Type<DB>,
+{
+    fn type_info() -> DB::TypeInfo {
+        <String as sqlx::Type<DB>>::type_info()
+    }
+    fn compatible(ty: &DB::TypeInfo) -> bool {
+        <String as sqlx::Type<DB>>::compatible(ty)
+    }
+}
+
+impl<'q, DB: sqlx::Database> sqlx::Encode<'q, DB> for crate::model::amount::Amount
+where
+    String: sqlx::Encode<'q, DB>,
+{
+    fn encode_by_ref(
+        &self,
+        buf: &mut <DB as sqlx::Database>::ArgumentBuffer<'q>,
+    ) -> Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
+        <String as sqlx::Encode<'q, DB>>::encode_by_ref(&self.to_string(), buf)
+    }
+}
+
+impl<'r, DB: sqlx::Database> sqlx::Decode<'r, DB> for crate::model::amount::Amount
+where
+    String: sqlx::Decode<'r, DB>,
+{
+    fn decode(value: <DB as sqlx::Database>::ValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
+        let text = <String as sqlx::Decode<'r, DB>>::decode(value)?;
+        Ok(crate::model::amount::Amount::parse("stored amount", &text)?)
+    }
+}
+
 /// A shared handle on the store.
 pub type DynStore = Arc<dyn Store>;
 
@@ -206,8 +242,8 @@ pub struct Upload {
     pub token: UploadToken,
     pub integration_token: IntegrationToken,
     pub filename: String,
-    /// Sum of BilledCost, as the API shows it (`1234.56`).
-    pub amount: String,
+    /// Sum of BilledCost.
+    pub amount: crate::model::amount::Amount,
     pub currency: String,
     pub rows: i64,
     pub start_date: chrono::NaiveDate,

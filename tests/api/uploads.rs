@@ -463,7 +463,7 @@ async fn a_delete_racing_a_replace_of_the_same_upload_never_fails(app: TestApp) 
         token,
         integration_token: integration.clone(),
         filename: "same.csv".into(),
-        amount: "1.0".into(),
+        amount: costd::model::amount::Amount::parse("amount", "1.0").unwrap(),
         currency: "USD".into(),
         rows: 1,
         start_date: chrono::NaiveDate::from_ymd_opt(2024, 9, 1).unwrap(),

@@ -27,6 +27,7 @@ use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 
 use super::schema::{cost_schema, AMOUNT_PRECISION, AMOUNT_SCALE};
+use crate::model::amount::Amount;
 use parse::{is_null, CHARGE_CATEGORIES};
 
 /// Rows per Arrow batch handed to the Parquet encoder.
@@ -62,8 +63,8 @@ pub enum IngestError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IngestSummary {
     pub rows: u64,
-    /// Sum of BilledCost, unscaled at 18 places (exact).
-    pub amount: i128,
+    /// Sum of BilledCost, exact.
+    pub amount: Amount,
     /// The file's one BillingCurrency.
     pub currency: String,
     /// Earliest and latest ChargePeriodStart dates.
@@ -339,7 +340,14 @@ pub fn ingest_csv(
 
 fn empty_summary() -> IngestSummary {
     let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid date");
-    IngestSummary { rows: 0, amount: 0, currency: String::new(), start_date: epoch, end_date: epoch, bytes: 0 }
+    IngestSummary {
+        rows: 0,
+        amount: Amount::ZERO,
+        currency: String::new(),
+        start_date: epoch,
+        end_date: epoch,
+        bytes: 0,
+    }
 }
 
 /// Parses every row, sending batches while the file is clean; returns the summary or every problem.
@@ -507,7 +515,7 @@ fn stream_error(e: csv::Error, problems: Problems) -> IngestError {
 /// One valid row, borrowing its text from the CSV record.
 struct Row<'a> {
     day: i32,
-    amount: i128,
+    amount: Amount,
     currency: &'a str,
     charge_type: &'a str,
     service: &'a str,
@@ -554,7 +562,7 @@ fn convert_row<'a>(
             errors.push(e);
         }
     }
-    let amount = cost.and_then(|c| parse::amount("BilledCost", c).map_err(|e| errors.push(e)).ok());
+    let amount = cost.and_then(|c| Amount::parse("BilledCost", c).map_err(|e| errors.push(e)).ok());
     let currency = optional(cols.billing_currency).map(str::trim).unwrap_or("USD");
     if currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_uppercase()) {
         errors.push(format!("BillingCurrency {currency:?} is not a three-letter ISO 4217 code like USD"));
@@ -610,7 +618,7 @@ fn preview(s: &str) -> String {
 
 fn append(b: &mut Builders, r: &Row<'_>) {
     b.accrued_at.append_value(r.day);
-    b.amount.append_value(r.amount);
+    b.amount.append_value(r.amount.unscaled());
     b.currency.append_value(r.currency);
     b.charge_type.append_value(r.charge_type);
     b.service.append_value(r.service);
@@ -672,7 +680,7 @@ mod tests {
         let (dir, result) = ingest(csv.as_bytes());
         let pending = result.unwrap();
         let s = pending.summary.clone();
-        assert_eq!((s.rows, parse::format_amount(s.amount)), (2, "1243.77".to_string()));
+        assert_eq!((s.rows, s.amount.to_string()), (2, "1243.77".to_string()));
         assert_eq!((s.start_date.to_string(), s.end_date.to_string()), ("2024-09-01".into(), "2024-09-30".into()));
         assert_eq!(s.currency, "USD");
         let dest = dir.path().join("u.parquet");
@@ -700,7 +708,7 @@ mod tests {
         let (_dir, result) = ingest(&bytes);
         let s = result.unwrap().summary.clone();
         assert_eq!(s.rows, 1000);
-        assert_eq!(parse::format_amount(s.amount), "20.52022672899");
+        assert_eq!(s.amount.to_string(), "20.52022672899");
         assert_eq!(s.currency, "USD");
     }
 
@@ -792,7 +800,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let s =
             ingest_csv(input, &dir.path().join("u.parquet.tmp"), Limits::default(), &mut ()).unwrap().summary.clone();
-        assert_eq!(parse::format_amount(s.amount), "2.5");
+        assert_eq!(s.amount.to_string(), "2.5");
     }
 
     fn outcome(bytes: &[u8]) -> Result<Option<IngestSummary>, String> {
@@ -837,7 +845,7 @@ mod tests {
                 csv.push_str(&format!("Usage,2024-09-01,{},EC2\n", parse::format_amount(*a)));
             }
             let summary = outcome(csv.as_bytes()).unwrap().expect("a clean file imports");
-            proptest::prop_assert_eq!(summary.amount, amounts.iter().sum::<i128>());
+            proptest::prop_assert_eq!(summary.amount.unscaled(), amounts.iter().sum::<i128>());
             proptest::prop_assert_eq!(summary.rows, amounts.len() as u64);
         }
     }

@@ -10,7 +10,7 @@ pub(crate) struct UploadRow {
     token: UploadToken,
     integration_token: IntegrationToken,
     filename: String,
-    amount: String,
+    amount: crate::model::amount::Amount,
     currency: String,
     row_count: i64,
     start_date: NaiveDate,
