@@ -3,7 +3,8 @@
 
 use chrono::{Datelike, NaiveDate, Utc};
 
-use crate::engine::costs::{CostQuery, DateBin, Settings, GROUPINGS};
+use crate::engine::costs::{CostQuery, DateBin, Settings};
+use crate::engine::schema::groupings as column_groupings;
 use crate::engine::vql::Filter;
 use crate::store::PageRequest;
 
@@ -61,7 +62,7 @@ pub fn parse_params(raw: &str) -> Result<Params, Vec<String>> {
             "groupings" | "groupings[]" => {
                 let list = groupings.get_or_insert_with(Vec::new);
                 for g in v.split(',').map(str::trim).filter(|g| !g.is_empty()) {
-                    if GROUPINGS.iter().any(|(name, _)| *name == g) {
+                    if column_groupings().any(|(name, _)| name == g) {
                         if !list.iter().any(|x| x == g) {
                             list.push(g.to_string());
                         }
@@ -70,7 +71,8 @@ pub fn parse_params(raw: &str) -> Result<Params, Vec<String>> {
                             list.push(g.to_string());
                         }
                     } else {
-                        let valid: Vec<&str> = GROUPINGS.iter().map(|(n, _)| *n).collect();
+                        let mut valid: Vec<&str> = column_groupings().map(|(n, _)| n).collect();
+                        valid.sort_unstable();
                         errors.push(format!("groupings: unknown grouping {g:?}; valid: {}", valid.join(", ")));
                     }
                 }

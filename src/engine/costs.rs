@@ -48,20 +48,6 @@ impl std::str::FromStr for DateBin {
     }
 }
 
-/// The groupings `GET /v2/costs` accepts, with the column each reads.
-pub const GROUPINGS: [(&str, &str); 10] = [
-    ("account_id", c::ACCOUNT_ID),
-    ("billing_account_id", c::BILLING_ACCOUNT_ID),
-    ("charge_type", c::CHARGE_TYPE),
-    ("cost_category", c::COST_CATEGORY),
-    ("cost_subcategory", c::COST_SUBCATEGORY),
-    ("provider", "provider"),
-    ("region", c::REGION),
-    ("resource_id", c::RESOURCE_ID),
-    ("service", c::SERVICE),
-    ("usage_unit", c::USAGE_UNIT),
-];
-
 /// Which charge types show (Vantage's `settings[include_*]`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Settings {
@@ -82,7 +68,7 @@ impl Default for Settings {
 pub struct CostQuery {
     pub start: NaiveDate,
     pub end: NaiveDate,
-    /// Grouping names from [`GROUPINGS`], in the order given.
+    /// Grouping names ([`super::schema::groupings`], `tagged`, `tag:<key>`), in the order given.
     pub groupings: Vec<String>,
     pub date_bin: DateBin,
     pub descending: bool,
@@ -214,7 +200,7 @@ pub async fn run(source: &CostSource, query: &CostQuery) -> Result<CostResult, C
     };
     // … WHERE accrued_at BETWEEN start AND end, with provider 'custom_provider'
     let costs = raw
-        .with_column("provider", lit("custom_provider"))?
+        .with_column(c::PROVIDER, lit("custom_provider"))?
         .filter(col(c::ACCRUED_AT).between(date_lit(query.start), date_lit(query.end)))?;
 
     let window = Window { start: query.start, end: query.end };
@@ -255,7 +241,10 @@ pub async fn run(source: &CostSource, query: &CostQuery) -> Result<CostResult, C
         } else if let Some(key) = g.strip_prefix("tag:") {
             super::tags::tag_value(key)
         } else {
-            col(GROUPINGS.iter().find(|(name, _)| name == g).map(|(_, col)| *col).unwrap_or(c::SERVICE))
+            match super::schema::groupings().find(|(name, _)| name == g) {
+                Some((_, column)) => col(column),
+                None => return Err(CostError::Engine(anyhow::anyhow!("unknown grouping {g}"))),
+            }
         };
         // Positional names: a grouping's own text (`tag:kubernetes.io/cluster`) is no safe column name.
         group_exprs.push(expr.alias(grouping_column(i)));

@@ -1,8 +1,12 @@
-//! The Arrow schema of stored cost rows (DESIGN.md "Cost data" mapping), shared by ingest and queries.
+//! The cost columns, once: [`FIELDS`] says for each where it comes from (its FOCUS column), how it is kept
+//! (the Arrow schema of upload files), and what the costs query's groupings, VQL and custom SQL call it.
+//! Ingest, the schema, groupings, VQL fields and the rule compiler all read this table.
 
 use std::sync::{Arc, OnceLock};
 
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+
+use crate::model::billing_rule::custom_sql::CostColumn;
 
 /// Precision and scale of every amount: `Decimal128(38, 18)` (DESIGN.md "Money").
 pub const AMOUNT_PRECISION: u8 = 38;
@@ -25,6 +29,8 @@ pub mod col {
     pub const USAGE_AMOUNT: &str = "usage_amount";
     pub const USAGE_UNIT: &str = "usage_unit";
     pub const TAGS: &str = "tags";
+    /// Not in files: every row of a custom-provider upload is `custom_provider`.
+    pub const PROVIDER: &str = "provider";
 }
 
 /// The decimal type of amounts.
@@ -32,55 +38,231 @@ pub fn amount_type() -> DataType {
     DataType::Decimal128(AMOUNT_PRECISION, AMOUNT_SCALE)
 }
 
+/// How a column's values are read from a cost file and kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A FOCUS date or timestamp, kept as the UTC date (`Date32`).
+    Date,
+    /// An exact amount (`Decimal128(38, 18)`).
+    Amount,
+    /// Text; `low_cardinality` text (names of services, regions, accounts …) is stored as a dictionary, so
+    /// a filter compares each distinct value once and queries move 4-byte keys.
+    Text { low_cardinality: bool },
+}
+
+/// A check beyond the kind, for the columns that have one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Check {
+    None,
+    /// One of FOCUS's ChargeCategory values, case-sensitive.
+    ChargeCategory,
+    /// A three-letter ISO 4217 code.
+    Currency,
+    /// A JSON object (FOCUS Tags).
+    JsonObject,
+    /// Needs the named FOCUS column in the same row (a quantity needs its unit).
+    Needs(&'static str),
+}
+
+/// Where a column's values live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stored {
+    /// A column of every upload file, under this name.
+    File(&'static str),
+    /// Computed by the query, under this name (the provider, from the integration).
+    Derived(&'static str),
+    /// Read and checked, not kept.
+    No,
+}
+
+/// One cost column: the single place that says where it comes from, how it is kept, and what every
+/// interface calls it. Adding a column is a line here, plus its parsing if its kind needs new parsing.
+#[derive(Debug, Clone, Copy)]
+pub struct CostField {
+    pub stored: Stored,
+    /// The FOCUS CSV column it is read from, if any.
+    pub focus: Option<&'static str>,
+    pub kind: Kind,
+    /// A row must have a value (the upload is refused otherwise).
+    pub required: bool,
+    /// The value of a row that has none.
+    pub default: Option<&'static str>,
+    pub check: Check,
+    /// Its name in `GET /v2/costs?groupings=`.
+    pub grouping: Option<&'static str>,
+    /// Its VQL field (`costs.<name>`) and whether LIKE and `~*` make sense on it.
+    pub vql: Option<(&'static str, bool)>,
+    /// Its column in custom SQL rules.
+    pub sql: Option<CostColumn>,
+}
+
+const fn text(stored: Stored, focus: Option<&'static str>, low_cardinality: bool) -> CostField {
+    CostField {
+        stored,
+        focus,
+        kind: Kind::Text { low_cardinality },
+        required: false,
+        default: None,
+        check: Check::None,
+        grouping: None,
+        vql: None,
+        sql: None,
+    }
+}
+
+/// Every cost column, stored ones in file order (DESIGN.md "Cost data" mapping).
+pub const FIELDS: [CostField; 17] = [
+    CostField {
+        kind: Kind::Date,
+        required: true,
+        sql: Some(CostColumn::AccruedAt),
+        ..text(Stored::File(col::ACCRUED_AT), Some("ChargePeriodStart"), false)
+    },
+    CostField {
+        kind: Kind::Amount,
+        required: true,
+        sql: Some(CostColumn::Amount),
+        ..text(Stored::File(col::AMOUNT), Some("BilledCost"), false)
+    },
+    CostField {
+        default: Some("USD"),
+        check: Check::Currency,
+        sql: Some(CostColumn::Currency),
+        ..text(Stored::File(col::CURRENCY), Some("BillingCurrency"), true)
+    },
+    CostField {
+        required: true,
+        check: Check::ChargeCategory,
+        grouping: Some("charge_type"),
+        vql: Some(("charge_type", false)),
+        sql: Some(CostColumn::CostType),
+        ..text(Stored::File(col::CHARGE_TYPE), Some("ChargeCategory"), true)
+    },
+    CostField {
+        required: true,
+        grouping: Some("service"),
+        vql: Some(("service", true)),
+        sql: Some(CostColumn::Service),
+        ..text(Stored::File(col::SERVICE), Some("ServiceName"), true)
+    },
+    CostField {
+        grouping: Some("cost_category"),
+        vql: Some(("category", true)),
+        sql: Some(CostColumn::CostCategory),
+        ..text(Stored::File(col::COST_CATEGORY), Some("ServiceCategory"), true)
+    },
+    CostField {
+        grouping: Some("cost_subcategory"),
+        vql: Some(("subcategory", true)),
+        sql: Some(CostColumn::CostSubCategory),
+        ..text(Stored::File(col::COST_SUBCATEGORY), Some("ResourceType"), true)
+    },
+    CostField {
+        grouping: Some("region"),
+        vql: Some(("region", true)),
+        sql: Some(CostColumn::Region),
+        ..text(Stored::File(col::REGION), Some("RegionId"), true)
+    },
+    CostField {
+        grouping: Some("resource_id"),
+        vql: Some(("resource_id", true)),
+        sql: Some(CostColumn::ResourceId),
+        ..text(Stored::File(col::RESOURCE_ID), Some("ResourceId"), false)
+    },
+    text(Stored::File(col::RESOURCE_NAME), Some("ResourceName"), false),
+    CostField {
+        grouping: Some("account_id"),
+        vql: Some(("account_id", true)),
+        sql: Some(CostColumn::AccountId),
+        ..text(Stored::File(col::ACCOUNT_ID), Some("SubAccountId"), true)
+    },
+    CostField {
+        grouping: Some("billing_account_id"),
+        vql: Some(("provider_account_id", true)),
+        sql: Some(CostColumn::BillingAccountId),
+        ..text(Stored::File(col::BILLING_ACCOUNT_ID), Some("BillingAccountId"), true)
+    },
+    CostField {
+        kind: Kind::Amount,
+        check: Check::Needs("ConsumedUnit"),
+        sql: Some(CostColumn::UsageAmount),
+        ..text(Stored::File(col::USAGE_AMOUNT), Some("ConsumedQuantity"), false)
+    },
+    CostField {
+        grouping: Some("usage_unit"),
+        sql: Some(CostColumn::UsageUnit),
+        ..text(Stored::File(col::USAGE_UNIT), Some("ConsumedUnit"), true)
+    },
+    // The FOCUS Tags object as JSON text: keys vary per row, and queries read few of them.
+    CostField { check: Check::JsonObject, ..text(Stored::File(col::TAGS), Some("Tags"), false) },
+    CostField { kind: Kind::Date, ..text(Stored::No, Some("ChargePeriodEnd"), false) },
+    CostField {
+        grouping: Some("provider"),
+        vql: Some(("provider", false)),
+        sql: Some(CostColumn::Provider),
+        ..text(Stored::Derived(col::PROVIDER), None, false)
+    },
+];
+
+/// The stored (or derived) column of a custom-SQL column.
+pub fn column_of(column: CostColumn) -> &'static str {
+    FIELDS
+        .iter()
+        .find(|f| f.sql == Some(column))
+        .and_then(|f| match f.stored {
+            Stored::File(name) | Stored::Derived(name) => Some(name),
+            Stored::No => None,
+        })
+        .expect("every custom-SQL column is a stored or derived cost field")
+}
+
+/// The groupings `GET /v2/costs` takes from columns, with the column each reads (`tagged` and `tag:<key>`
+/// read the tags instead).
+pub fn groupings() -> impl Iterator<Item = (&'static str, &'static str)> {
+    FIELDS.iter().filter_map(|f| match (f.grouping, f.stored) {
+        (Some(g), Stored::File(name) | Stored::Derived(name)) => Some((g, name)),
+        _ => None,
+    })
+}
+
+/// The column a VQL field reads, and whether LIKE and `~*` make sense on it.
+pub fn vql_field(name: &str) -> Option<(&'static str, bool)> {
+    FIELDS.iter().find_map(|f| match (f.vql, f.stored) {
+        (Some((n, like)), Stored::File(col) | Stored::Derived(col)) if n == name => Some((col, like)),
+        _ => None,
+    })
+}
+
+/// The columns of every upload file, in order.
+pub fn file_fields() -> impl Iterator<Item = (&'static str, &'static CostField)> {
+    FIELDS.iter().filter_map(|f| match f.stored {
+        Stored::File(name) => Some((name, f)),
+        _ => None,
+    })
+}
+
 /// The schema of every upload's Parquet file.
 pub fn cost_schema() -> SchemaRef {
     static SCHEMA: OnceLock<SchemaRef> = OnceLock::new();
     SCHEMA
         .get_or_init(|| {
-            let text = |name: &str, nullable: bool| {
-                let ty = if LOW_CARDINALITY.contains(&name) {
-                    DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8))
-                } else {
-                    DataType::Utf8
-                };
-                Field::new(name, ty, nullable)
-            };
-            Arc::new(Schema::new(vec![
-                Field::new(col::ACCRUED_AT, DataType::Date32, false),
-                Field::new(col::AMOUNT, amount_type(), false),
-                text(col::CURRENCY, false),
-                text(col::CHARGE_TYPE, false),
-                text(col::SERVICE, false),
-                text(col::COST_CATEGORY, true),
-                text(col::COST_SUBCATEGORY, true),
-                text(col::REGION, true),
-                text(col::RESOURCE_ID, true),
-                text(col::RESOURCE_NAME, true),
-                text(col::ACCOUNT_ID, true),
-                text(col::BILLING_ACCOUNT_ID, true),
-                Field::new(col::USAGE_AMOUNT, amount_type(), true),
-                text(col::USAGE_UNIT, true),
-                // The FOCUS Tags object as JSON text: keys vary per row, and queries read few of them.
-                text(col::TAGS, true),
-            ]))
+            let fields: Vec<Field> = file_fields()
+                .map(|(name, f)| {
+                    let ty = match f.kind {
+                        Kind::Date => DataType::Date32,
+                        Kind::Amount => amount_type(),
+                        Kind::Text { low_cardinality: true } => {
+                            DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8))
+                        }
+                        Kind::Text { low_cardinality: false } => DataType::Utf8,
+                    };
+                    Field::new(name, ty, !f.required && f.default.is_none())
+                })
+                .collect();
+            Arc::new(Schema::new(fields))
         })
         .clone()
 }
-
-/// Text columns with few distinct values per file (names of services, regions, accounts, charge types …).
-/// Files store them as dictionaries, and their Arrow schema says so, so queries read them back as
-/// dictionaries: a filter then compares each distinct value once and moves 4-byte keys.
-const LOW_CARDINALITY: [&str; 9] = [
-    col::CURRENCY,
-    col::CHARGE_TYPE,
-    col::SERVICE,
-    col::COST_CATEGORY,
-    col::COST_SUBCATEGORY,
-    col::REGION,
-    col::ACCOUNT_ID,
-    col::BILLING_ACCOUNT_ID,
-    col::USAGE_UNIT,
-];
 
 /// The schema queries read upload files with: [`cost_schema`] with its other text columns as `Utf8View`,
 /// which points into Parquet's pages instead of copying each row's bytes.
@@ -100,4 +282,55 @@ pub fn scan_schema() -> SchemaRef {
             ))
         })
         .clone()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upload_files_keep_the_schema_they_were_written_with() {
+        let schema = cost_schema();
+        let described: Vec<String> =
+            schema.fields().iter().map(|f| format!("{} {} {}", f.name(), f.data_type(), f.is_nullable())).collect();
+        let dict = "Dictionary(Int32, Utf8)";
+        assert_eq!(
+            described,
+            [
+                "accrued_at Date32 false".to_string(),
+                "amount Decimal128(38, 18) false".into(),
+                format!("currency {dict} false"),
+                format!("charge_type {dict} false"),
+                format!("service {dict} false"),
+                format!("cost_category {dict} true"),
+                format!("cost_subcategory {dict} true"),
+                format!("region {dict} true"),
+                "resource_id Utf8 true".into(),
+                "resource_name Utf8 true".into(),
+                format!("account_id {dict} true"),
+                format!("billing_account_id {dict} true"),
+                "usage_amount Decimal128(38, 18) true".into(),
+                format!("usage_unit {dict} true"),
+                "tags Utf8 true".into(),
+            ]
+        );
+    }
+
+    #[test]
+    fn every_interface_name_is_unique_and_every_sql_column_has_a_field() {
+        for column in CostColumn::ALL {
+            column_of(column); // panics if a custom-SQL column has no field
+        }
+        let unique = |names: Vec<&str>| {
+            let mut sorted = names.clone();
+            sorted.sort_unstable();
+            sorted.dedup();
+            assert_eq!(sorted.len(), names.len(), "{names:?}");
+        };
+        unique(FIELDS.iter().filter_map(|f| f.grouping).collect());
+        unique(FIELDS.iter().filter_map(|f| f.vql.map(|(n, _)| n)).collect());
+        unique(FIELDS.iter().filter_map(|f| f.focus).collect());
+        assert_eq!(groupings().count(), 10, "the ten column groupings Vantage documents");
+        assert_eq!(vql_field("provider_account_id"), Some((col::BILLING_ACCOUNT_ID, true)));
+    }
 }

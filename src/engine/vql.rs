@@ -14,32 +14,24 @@ use sqlparser::ast::{self as sql, BinaryOperator, UnaryOperator};
 use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::parser::Parser;
 
-use super::schema::col as c;
-
 /// Longest filter accepted.
 pub const MAX_FILTER_LEN: usize = 8 * 1024;
 /// Deepest nesting of parentheses accepted; real filters use two to four levels (see
 /// [`crate::model::nesting_depth`] for why there is a limit at all).
 pub const MAX_FILTER_NESTING: usize = 8;
 
-/// A VQL field: its column and whether LIKE/regex matching makes sense on it.
+/// A VQL field: its column and whether LIKE/regex matching makes sense on it (from [`super::schema::FIELDS`]).
 fn field(name: &str) -> Option<(&'static str, bool)> {
-    Some(match name {
-        "provider" => ("provider", false),
-        "service" => (c::SERVICE, true),
-        "region" => (c::REGION, true),
-        "account_id" => (c::ACCOUNT_ID, true),
-        "provider_account_id" => (c::BILLING_ACCOUNT_ID, true),
-        "category" => (c::COST_CATEGORY, true),
-        "subcategory" => (c::COST_SUBCATEGORY, true),
-        "resource_id" => (c::RESOURCE_ID, true),
-        "charge_type" => (c::CHARGE_TYPE, false),
-        _ => return None,
-    })
+    super::schema::vql_field(name)
 }
 
-const FIELDS: &str = "costs.provider, costs.service, costs.region, costs.account_id, costs.provider_account_id, \
-                      costs.category, costs.subcategory, costs.resource_id, costs.charge_type, tags.name, tags.value";
+/// The fields a filter may name, for messages.
+fn fields() -> String {
+    let mut names: Vec<String> =
+        super::schema::FIELDS.iter().filter_map(|f| f.vql).map(|(n, _)| format!("costs.{n}")).collect();
+    names.extend(["tags.name".to_string(), "tags.value".to_string()]);
+    names.join(", ")
+}
 
 /// A checked VQL filter: its text (what a cache key or a log shows) and its compiled form, which stays
 /// inside the engine.
@@ -107,7 +99,7 @@ fn column(e: &sql::Expr) -> Result<(&'static str, bool, String), String> {
     };
     let shown = parts.iter().map(|p| p.value.as_str()).collect::<Vec<_>>().join(".");
     let (col_name, like_ok) =
-        field(name).ok_or_else(|| format!("filter: unknown field {shown}; fields are {FIELDS}"))?;
+        field(name).ok_or_else(|| format!("filter: unknown field {shown}; fields are {}", fields()))?;
     Ok((col_name, like_ok, shown))
 }
 

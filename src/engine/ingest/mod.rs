@@ -26,7 +26,7 @@ use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 
-use super::schema::{cost_schema, AMOUNT_PRECISION, AMOUNT_SCALE};
+use super::schema::{col, cost_schema, Check, Kind, Stored, AMOUNT_PRECISION, AMOUNT_SCALE, FIELDS};
 use crate::model::amount::Amount;
 use parse::{is_null, CHARGE_CATEGORIES};
 
@@ -42,8 +42,10 @@ pub const MAX_LISTED_ERRORS: usize = 100;
 /// KiB; past this a row is refused, and memory stays bounded however long a broken field runs.
 pub const MAX_FIELD_BYTES: usize = 64 * 1024;
 
-/// Required FOCUS columns.
-pub const REQUIRED: [&str; 4] = ["ChargeCategory", "ChargePeriodStart", "BilledCost", "ServiceName"];
+/// The FOCUS columns every file must have (from [`FIELDS`]).
+pub fn required_columns() -> Vec<&'static str> {
+    FIELDS.iter().filter(|f| f.required).filter_map(|f| f.focus).collect()
+}
 
 /// Why an ingest failed.
 #[derive(Debug, thiserror::Error)]
@@ -113,27 +115,21 @@ impl Progress for () {
     fn update(&mut self, _: u64, _: u64) {}
 }
 
-/// Where each known FOCUS column sits in the header.
-#[derive(Debug, Default)]
+/// Where each cost field's FOCUS column sits in the header, and which fields the summary reads.
+#[derive(Debug)]
 struct Columns {
     /// Every header name as written (trimmed), to name a field in a row problem.
     names: Vec<String>,
-    charge_category: usize,
-    charge_period_start: usize,
-    billed_cost: usize,
-    service_name: usize,
-    charge_period_end: Option<usize>,
-    billing_currency: Option<usize>,
-    consumed_quantity: Option<usize>,
-    consumed_unit: Option<usize>,
-    region_id: Option<usize>,
-    resource_id: Option<usize>,
-    resource_name: Option<usize>,
-    resource_type: Option<usize>,
-    service_category: Option<usize>,
-    sub_account_id: Option<usize>,
-    billing_account_id: Option<usize>,
-    tags: Option<usize>,
+    /// For each of [`FIELDS`], the header position of its FOCUS column.
+    at: [Option<usize>; FIELDS.len()],
+    accrued_at: usize,
+    amount: usize,
+    currency: usize,
+}
+
+/// The position in [`FIELDS`] of the field stored as `name`.
+fn field_index(name: &'static str) -> usize {
+    FIELDS.iter().position(|f| f.stored == Stored::File(name)).expect("a stored cost field")
 }
 
 impl Columns {
@@ -150,107 +146,104 @@ impl Columns {
             .collect();
         let names: Vec<String> = written.iter().map(|n| n.to_ascii_lowercase()).collect();
         let find = |name: &str| names.iter().position(|n| n == &name.to_ascii_lowercase());
-        let missing: Vec<&str> = REQUIRED.iter().copied().filter(|c| find(c).is_none()).collect();
+        let required = required_columns();
+        let missing: Vec<&str> = required.iter().copied().filter(|c| find(c).is_none()).collect();
         if !missing.is_empty() {
             return Err(vec![format!(
                 "Header: missing required column(s) {}; the required columns are {}",
                 missing.join(", "),
-                REQUIRED.join(", ")
+                required.join(", ")
             )]);
+        }
+        let mut at = [None; FIELDS.len()];
+        for (k, f) in FIELDS.iter().enumerate() {
+            at[k] = f.focus.and_then(find);
         }
         Ok(Columns {
             names: written,
-            charge_category: find("ChargeCategory").unwrap_or_default(),
-            charge_period_start: find("ChargePeriodStart").unwrap_or_default(),
-            billed_cost: find("BilledCost").unwrap_or_default(),
-            service_name: find("ServiceName").unwrap_or_default(),
-            charge_period_end: find("ChargePeriodEnd"),
-            billing_currency: find("BillingCurrency"),
-            consumed_quantity: find("ConsumedQuantity"),
-            consumed_unit: find("ConsumedUnit"),
-            region_id: find("RegionId"),
-            resource_id: find("ResourceId"),
-            resource_name: find("ResourceName"),
-            resource_type: find("ResourceType"),
-            service_category: find("ServiceCategory"),
-            sub_account_id: find("SubAccountId"),
-            billing_account_id: find("BillingAccountId"),
-            tags: find("Tags"),
+            at,
+            accrued_at: field_index(col::ACCRUED_AT),
+            amount: field_index(col::AMOUNT),
+            currency: field_index(col::CURRENCY),
         })
     }
 }
 
-/// A builder of a dictionary-encoded text column (see [`super::schema::cost_schema`]).
+/// A builder of a dictionary-encoded text column (see [`super::schema::Kind::Text`]).
 type LowCardinality = StringDictionaryBuilder<Int32Type>;
 
-/// Arrow builders for one batch of cost rows.
+/// The Arrow builder of one stored column.
+enum ColumnBuilder {
+    Date(Date32Builder),
+    Amount(Decimal128Builder),
+    Low(LowCardinality),
+    Text(StringBuilder),
+}
+
+/// Arrow builders for one batch of cost rows: one per stored field, in file order.
 struct Builders {
-    accrued_at: Date32Builder,
-    amount: Decimal128Builder,
-    currency: LowCardinality,
-    charge_type: LowCardinality,
-    service: LowCardinality,
-    cost_category: LowCardinality,
-    cost_subcategory: LowCardinality,
-    region: LowCardinality,
-    resource_id: StringBuilder,
-    resource_name: StringBuilder,
-    account_id: LowCardinality,
-    billing_account_id: LowCardinality,
-    usage_amount: Decimal128Builder,
-    usage_unit: LowCardinality,
-    tags: StringBuilder,
+    /// (position in [`FIELDS`], its builder).
+    columns: Vec<(usize, ColumnBuilder)>,
     rows: usize,
 }
 
 impl Builders {
     fn new() -> Self {
-        let decimal = || {
-            Decimal128Builder::with_capacity(BATCH_ROWS)
-                .with_precision_and_scale(AMOUNT_PRECISION, AMOUNT_SCALE)
-                .expect("valid decimal type")
-        };
-        let text = || StringBuilder::with_capacity(BATCH_ROWS, BATCH_ROWS * 16);
-        let low = || LowCardinality::with_capacity(BATCH_ROWS, 64, 1024);
-        Builders {
-            accrued_at: Date32Builder::with_capacity(BATCH_ROWS),
-            amount: decimal(),
-            currency: low(),
-            charge_type: low(),
-            service: low(),
-            cost_category: low(),
-            cost_subcategory: low(),
-            region: low(),
-            resource_id: text(),
-            resource_name: text(),
-            account_id: low(),
-            billing_account_id: low(),
-            usage_amount: decimal(),
-            usage_unit: low(),
-            tags: text(),
-            rows: 0,
+        let columns = FIELDS
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| matches!(f.stored, Stored::File(_)))
+            .map(|(k, f)| {
+                let builder = match f.kind {
+                    Kind::Date => ColumnBuilder::Date(Date32Builder::with_capacity(BATCH_ROWS)),
+                    Kind::Amount => ColumnBuilder::Amount(
+                        Decimal128Builder::with_capacity(BATCH_ROWS)
+                            .with_precision_and_scale(AMOUNT_PRECISION, AMOUNT_SCALE)
+                            .expect("valid decimal type"),
+                    ),
+                    Kind::Text { low_cardinality: true } => {
+                        ColumnBuilder::Low(LowCardinality::with_capacity(BATCH_ROWS, 64, 1024))
+                    }
+                    Kind::Text { low_cardinality: false } => {
+                        ColumnBuilder::Text(StringBuilder::with_capacity(BATCH_ROWS, BATCH_ROWS * 16))
+                    }
+                };
+                (k, builder)
+            })
+            .collect();
+        Builders { columns, rows: 0 }
+    }
+
+    fn append(&mut self, row: &Row<'_>) {
+        for (k, builder) in &mut self.columns {
+            match (builder, row.values[*k]) {
+                (ColumnBuilder::Date(b), Value::Date(d)) => b.append_value(d),
+                (ColumnBuilder::Amount(b), Value::Amount(a)) => b.append_value(a.unscaled()),
+                (ColumnBuilder::Low(b), Value::Text(t)) => b.append_value(t),
+                (ColumnBuilder::Text(b), Value::Text(t)) => b.append_value(t),
+                (ColumnBuilder::Date(b), _) => b.append_null(),
+                (ColumnBuilder::Amount(b), _) => b.append_null(),
+                (ColumnBuilder::Low(b), _) => b.append_null(),
+                (ColumnBuilder::Text(b), _) => b.append_null(),
+            }
         }
+        self.rows += 1;
     }
 
     fn finish(&mut self) -> RecordBatch {
         self.rows = 0;
-        let columns: Vec<ArrayRef> = vec![
-            Arc::new(self.accrued_at.finish()),
-            Arc::new(self.amount.finish()),
-            Arc::new(self.currency.finish()),
-            Arc::new(self.charge_type.finish()),
-            Arc::new(self.service.finish()),
-            Arc::new(self.cost_category.finish()),
-            Arc::new(self.cost_subcategory.finish()),
-            Arc::new(self.region.finish()),
-            Arc::new(self.resource_id.finish()),
-            Arc::new(self.resource_name.finish()),
-            Arc::new(self.account_id.finish()),
-            Arc::new(self.billing_account_id.finish()),
-            Arc::new(self.usage_amount.finish()),
-            Arc::new(self.usage_unit.finish()),
-            Arc::new(self.tags.finish()),
-        ];
+        let columns: Vec<ArrayRef> = self
+            .columns
+            .iter_mut()
+            .map(|(_, b)| -> ArrayRef {
+                match b {
+                    ColumnBuilder::Date(b) => Arc::new(b.finish()),
+                    ColumnBuilder::Amount(b) => Arc::new(b.finish()),
+                    ColumnBuilder::Low(b) => Arc::new(b.finish()),
+                    ColumnBuilder::Text(b) => Arc::new(b.finish()),
+                }
+            })
+            .collect();
         RecordBatch::try_new(cost_schema(), columns).expect("builders match the cost schema")
     }
 }
@@ -373,7 +366,7 @@ fn convert(
     if !header_read {
         return Err(IngestError::Invalid(vec![format!(
             "The file is empty: expected a header row with {}",
-            REQUIRED.join(", ")
+            required_columns().join(", ")
         )]));
     }
     let header_len = record.len();
@@ -429,9 +422,7 @@ fn convert(
             continue;
         }
         let field = |i: usize| -> &str { record.range(i).map_or("", |r| &line[r]) };
-        let optional = |i: Option<usize>| i.map(field).filter(|v| !is_null(v));
-
-        match convert_row(&cols, &field, &optional) {
+        match convert_row(&cols, &field) {
             Err(msgs) => {
                 for m in msgs {
                     problems.push(format!("Row {row}: {m}"));
@@ -456,7 +447,7 @@ fn convert(
                 };
                 min_day = min_day.min(parsed.day);
                 max_day = max_day.max(parsed.day);
-                append(&mut builders, &parsed);
+                builders.append(&parsed);
                 if builders.rows == BATCH_ROWS {
                     if let Some(tx) = &sender {
                         if tx.send(builders.finish()).is_err() {
@@ -512,91 +503,96 @@ fn stream_error(e: csv::Error, problems: Problems) -> IngestError {
     }
 }
 
-/// One valid row, borrowing its text from the CSV record.
+/// One parsed field of a row.
+#[derive(Debug, Clone, Copy)]
+enum Value<'a> {
+    Null,
+    /// Days since 1970-01-01.
+    Date(i32),
+    Amount(Amount),
+    Text(&'a str),
+}
+
+/// One valid row: a value per field of [`FIELDS`], borrowing its text from the CSV record, and the three
+/// the file's summary needs.
 struct Row<'a> {
+    values: [Value<'a>; FIELDS.len()],
     day: i32,
     amount: Amount,
     currency: &'a str,
-    charge_type: &'a str,
-    service: &'a str,
-    cost_category: Option<&'a str>,
-    cost_subcategory: Option<&'a str>,
-    region: Option<&'a str>,
-    resource_id: Option<&'a str>,
-    resource_name: Option<&'a str>,
-    account_id: Option<&'a str>,
-    billing_account_id: Option<&'a str>,
-    usage_amount: Option<i128>,
-    usage_unit: Option<&'a str>,
-    tags: Option<&'a str>,
 }
 
-fn convert_row<'a>(
-    cols: &Columns,
-    field: &dyn Fn(usize) -> &'a str,
-    optional: &dyn Fn(Option<usize>) -> Option<&'a str>,
-) -> Result<Row<'a>, Vec<String>> {
-    let mut errors = Vec::new();
-    let mut required = |name: &str, i: usize| {
-        let v = field(i).trim();
-        if is_null(v) {
-            errors.push(format!("{name} is required"));
-            None
-        } else {
-            Some(v)
+/// A text field's own check.
+fn check_text(check: Check, focus: &str, v: &str) -> Result<(), String> {
+    match check {
+        Check::ChargeCategory if !CHARGE_CATEGORIES.contains(&v) => {
+            Err(format!("{focus} {v:?} is not one of {}", CHARGE_CATEGORIES.join(", ")))
         }
-    };
-    let charge_type = required("ChargeCategory", cols.charge_category);
-    let start = required("ChargePeriodStart", cols.charge_period_start);
-    let cost = required("BilledCost", cols.billed_cost);
-    let service = required("ServiceName", cols.service_name);
+        Check::Currency if v.len() != 3 || !v.bytes().all(|b| b.is_ascii_uppercase()) => {
+            Err(format!("{focus} {v:?} is not a three-letter ISO 4217 code like USD"))
+        }
+        Check::JsonObject if !is_json_object(v) => {
+            Err(format!("{focus} must be a JSON object like {{\"team\": \"web\"}}, got {}", preview(v)))
+        }
+        _ => Ok(()),
+    }
+}
 
-    if let Some(ct) = charge_type {
-        if !CHARGE_CATEGORIES.contains(&ct) {
-            errors.push(format!("ChargeCategory {ct:?} is not one of {}", CHARGE_CATEGORIES.join(", ")));
+fn convert_row<'a>(cols: &Columns, field: &dyn Fn(usize) -> &'a str) -> Result<Row<'a>, Vec<String>> {
+    let mut errors = Vec::new();
+    let mut values = [Value::Null; FIELDS.len()];
+    for (k, f) in FIELDS.iter().enumerate() {
+        let Some(focus) = f.focus else { continue };
+        let raw = cols.at[k].map(field);
+        // Required fields and codes are read trimmed; other text is kept as the file writes it.
+        let text = if f.required {
+            raw.map(str::trim).filter(|v| !is_null(v))
+        } else {
+            raw.filter(|v| !is_null(v)).map(|v| if f.check == Check::Currency { v.trim() } else { v })
+        };
+        let Some(v) = text.or(f.default) else {
+            if f.required {
+                errors.push(format!("{focus} is required"));
+            }
+            continue;
+        };
+        values[k] = match f.kind {
+            Kind::Date => match parse::date(focus, v) {
+                Ok(d) => Value::Date(d),
+                Err(e) => {
+                    errors.push(e);
+                    Value::Null
+                }
+            },
+            Kind::Amount => match Amount::parse(focus, v) {
+                Ok(a) => Value::Amount(a),
+                Err(e) => {
+                    errors.push(e);
+                    Value::Null
+                }
+            },
+            Kind::Text { .. } => {
+                if let Err(e) = check_text(f.check, focus, v) {
+                    errors.push(e);
+                }
+                Value::Text(v)
+            }
+        };
+    }
+    for (k, f) in FIELDS.iter().enumerate() {
+        if let (Check::Needs(other), Some(focus)) = (f.check, f.focus) {
+            let has_other =
+                FIELDS.iter().zip(&values).any(|(g, v)| g.focus == Some(other) && !matches!(v, Value::Null));
+            if !matches!(values[k], Value::Null) && !has_other {
+                errors.push(format!("{focus} is given without {other}"));
+            }
         }
     }
-    let day = start.and_then(|s| parse::date("ChargePeriodStart", s).map_err(|e| errors.push(e)).ok());
-    if let Some(end) = optional(cols.charge_period_end) {
-        if let Err(e) = parse::date("ChargePeriodEnd", end) {
-            errors.push(e);
+    match (errors.is_empty(), values[cols.accrued_at], values[cols.amount], values[cols.currency]) {
+        (true, Value::Date(day), Value::Amount(amount), Value::Text(currency)) => {
+            Ok(Row { values, day, amount, currency })
         }
-    }
-    let amount = cost.and_then(|c| Amount::parse("BilledCost", c).map_err(|e| errors.push(e)).ok());
-    let currency = optional(cols.billing_currency).map(str::trim).unwrap_or("USD");
-    if currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_uppercase()) {
-        errors.push(format!("BillingCurrency {currency:?} is not a three-letter ISO 4217 code like USD"));
-    }
-    let usage_amount = optional(cols.consumed_quantity)
-        .and_then(|q| parse::amount("ConsumedQuantity", q).map_err(|e| errors.push(e)).ok());
-    let usage_unit = optional(cols.consumed_unit);
-    if usage_amount.is_some() && usage_unit.is_none() {
-        errors.push("ConsumedQuantity is given without ConsumedUnit".to_string());
-    }
-    let tags = optional(cols.tags);
-    if let Some(t) = tags {
-        if !is_json_object(t) {
-            errors.push(format!("Tags must be a JSON object like {{\"team\": \"web\"}}, got {}", preview(t)));
-        }
-    }
-    match (errors.is_empty(), day, amount, charge_type, service) {
-        (true, Some(day), Some(amount), Some(charge_type), Some(service)) => Ok(Row {
-            day,
-            amount,
-            currency,
-            charge_type,
-            service,
-            cost_category: optional(cols.service_category),
-            cost_subcategory: optional(cols.resource_type),
-            region: optional(cols.region_id),
-            resource_id: optional(cols.resource_id),
-            resource_name: optional(cols.resource_name),
-            account_id: optional(cols.sub_account_id),
-            billing_account_id: optional(cols.billing_account_id),
-            usage_amount,
-            usage_unit,
-            tags,
-        }),
+        (true, ..) => Err(vec!["a required value is missing".into()]),
         _ => Err(errors),
     }
 }
@@ -614,25 +610,6 @@ fn preview(s: &str) -> String {
     } else {
         format!("{short:?}")
     }
-}
-
-fn append(b: &mut Builders, r: &Row<'_>) {
-    b.accrued_at.append_value(r.day);
-    b.amount.append_value(r.amount.unscaled());
-    b.currency.append_value(r.currency);
-    b.charge_type.append_value(r.charge_type);
-    b.service.append_value(r.service);
-    b.cost_category.append_option(r.cost_category);
-    b.cost_subcategory.append_option(r.cost_subcategory);
-    b.region.append_option(r.region);
-    b.resource_id.append_option(r.resource_id);
-    b.resource_name.append_option(r.resource_name);
-    b.account_id.append_option(r.account_id);
-    b.billing_account_id.append_option(r.billing_account_id);
-    b.usage_amount.append_option(r.usage_amount);
-    b.usage_unit.append_option(r.usage_unit);
-    b.tags.append_option(r.tags);
-    b.rows += 1;
 }
 
 #[cfg(test)]

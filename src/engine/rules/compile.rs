@@ -75,22 +75,7 @@ fn in_rule_range(rule: &RuleDefinition) -> Expr {
 
 /// The stored column a custom-SQL column reads and writes.
 fn column_of(column: CostColumn) -> &'static str {
-    match column {
-        CostColumn::AccruedAt => c::ACCRUED_AT,
-        CostColumn::Amount => c::AMOUNT,
-        CostColumn::Currency => c::CURRENCY,
-        CostColumn::UsageAmount => c::USAGE_AMOUNT,
-        CostColumn::UsageUnit => c::USAGE_UNIT,
-        CostColumn::Provider => "provider",
-        CostColumn::BillingAccountId => c::BILLING_ACCOUNT_ID,
-        CostColumn::AccountId => c::ACCOUNT_ID,
-        CostColumn::Service => c::SERVICE,
-        CostColumn::Region => c::REGION,
-        CostColumn::ResourceId => c::RESOURCE_ID,
-        CostColumn::CostCategory => c::COST_CATEGORY,
-        CostColumn::CostSubCategory => c::COST_SUBCATEGORY,
-        CostColumn::CostType => c::CHARGE_TYPE,
-    }
+    crate::engine::schema::column_of(column)
 }
 
 /// Applies the rules, in order, to `costs` (rows already limited to `window`).
