@@ -273,32 +273,26 @@ async fn soak(backend: &str, database_url: Option<String>, secs: u64) -> bool {
     }
 
     // Quiet now: the total must be the exact sum of the uploads the API lists.
+    let get_json = |path: String| {
+        let (client, url, token) = (&client, &url, &token);
+        async move {
+            client.get(format!("{url}{path}")).bearer_auth(token).send().await.unwrap().json::<Value>().await.unwrap()
+        }
+    };
     let mut expected = Decimal::ZERO;
     let mut listed = 0;
     for integration in &integrations {
-        let list: Value = client
-            .get(format!("{url}/v2/integrations/{integration}/costs?limit=1000"))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let list = get_json(format!("/v2/integrations/{integration}/costs?limit=1000")).await;
         for u in list["user_costs_uploads"].as_array().unwrap() {
             expected += u["amount"].as_str().unwrap().parse::<Decimal>().unwrap();
             listed += 1;
         }
     }
-    let costs: Value = client
-        .get(format!("{url}/v2/costs?{RANGE}&groupings=service&date_bin=month&limit=5000&settings[include_credits]=true&settings[include_refunds]=true"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let costs = get_json(format!(
+        "/v2/costs?{RANGE}&groupings=service&date_bin=month&limit=5000&settings[include_credits]=true\
+         &settings[include_refunds]=true"
+    ))
+    .await;
     let exact: Decimal = costs["costs"]
         .as_array()
         .unwrap()

@@ -70,8 +70,14 @@ impl fmt::Debug for StoreSettings {
     }
 }
 
-/// Resource tokens bind and decode as the text they are, on either backend.
-macro_rules! token_columns {
+/// Domain types the store keeps as text (typed tokens, exact amounts): they bind and decode as that text on
+/// either backend, so the SQL binds them as they are.
+trait StoredText: Sized {
+    fn to_stored(&self) -> String;
+    fn from_stored(text: String) -> Result<Self, sqlx::error::BoxDynError>;
+}
+
+macro_rules! stored_as_text {
     ($($t:ty),*) => {$(
         impl<DB: sqlx::Database> sqlx::Type<DB> for $t
         where
@@ -93,7 +99,7 @@ macro_rules! token_columns {
                 &self,
                 buf: &mut <DB as sqlx::Database>::ArgumentBuffer<'q>,
             ) -> Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
-                <String as sqlx::Encode<'q, DB>>::encode_by_ref(&self.as_str().to_string(), buf)
+                <String as sqlx::Encode<'q, DB>>::encode_by_ref(&self.to_stored(), buf)
             }
         }
 
@@ -102,49 +108,39 @@ macro_rules! token_columns {
             String: sqlx::Decode<'r, DB>,
         {
             fn decode(value: <DB as sqlx::Database>::ValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
-                Ok(<String as sqlx::Decode<'r, DB>>::decode(value)?.into())
+                <$t>::from_stored(<String as sqlx::Decode<'r, DB>>::decode(value)?)
             }
         }
     )*};
 }
 
-token_columns!(AccountToken, RuleToken, IntegrationToken, UploadToken);
-
-/// Amounts are stored as the exact text the API shows (`1234.56`): never summed by the database, and
-/// never a float on their way there or back.
-impl<DB: sqlx::Database> sqlx::Type<DB> for crate::model::amount::Amount
-where
-    String: sqlx::Type<DB>,
-{
-    fn type_info() -> DB::TypeInfo {
-        <String as sqlx::Type<DB>>::type_info()
-    }
-    fn compatible(ty: &DB::TypeInfo) -> bool {
-        <String as sqlx::Type<DB>>::compatible(ty)
-    }
+macro_rules! token_text {
+    ($($t:ty),*) => {$(
+        impl StoredText for $t {
+            fn to_stored(&self) -> String {
+                self.as_str().to_string()
+            }
+            fn from_stored(text: String) -> Result<Self, sqlx::error::BoxDynError> {
+                Ok(text.into())
+            }
+        }
+    )*};
 }
 
-impl<'q, DB: sqlx::Database> sqlx::Encode<'q, DB> for crate::model::amount::Amount
-where
-    String: sqlx::Encode<'q, DB>,
-{
-    fn encode_by_ref(
-        &self,
-        buf: &mut <DB as sqlx::Database>::ArgumentBuffer<'q>,
-    ) -> Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
-        <String as sqlx::Encode<'q, DB>>::encode_by_ref(&self.to_string(), buf)
-    }
-}
+token_text!(AccountToken, RuleToken, IntegrationToken, UploadToken);
 
-impl<'r, DB: sqlx::Database> sqlx::Decode<'r, DB> for crate::model::amount::Amount
-where
-    String: sqlx::Decode<'r, DB>,
-{
-    fn decode(value: <DB as sqlx::Database>::ValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
-        let text = <String as sqlx::Decode<'r, DB>>::decode(value)?;
+/// Amounts are stored as the exact text the API shows (`1234.56`): never summed by the database, and never
+/// a float on their way there or back.
+impl StoredText for crate::model::amount::Amount {
+    fn to_stored(&self) -> String {
+        self.to_string()
+    }
+    fn from_stored(text: String) -> Result<Self, sqlx::error::BoxDynError> {
         Ok(crate::model::amount::Amount::parse("stored amount", &text)?)
     }
 }
+
+stored_as_text!(AccountToken, RuleToken, IntegrationToken, UploadToken, crate::model::amount::Amount);
 
 /// A shared handle on the store.
 pub type DynStore = Arc<dyn Store>;
