@@ -120,8 +120,12 @@ impl Progress for () {
 struct Columns {
     /// Every header name as written (trimmed), to name a field in a row problem.
     names: Vec<String>,
-    /// For each of [`FIELDS`], the header position of its FOCUS column.
-    at: [Option<usize>; FIELDS.len()],
+    /// (position in [`FIELDS`], header position) of every field whose FOCUS column the file has.
+    present: Vec<(usize, usize)>,
+    /// (field, the field it needs) for [`Check::Needs`], both positions in [`FIELDS`].
+    needs: Vec<(usize, usize)>,
+    /// (field, its default) for fields with a default whose column the file lacks.
+    absent_defaults: Vec<(usize, &'static str)>,
     accrued_at: usize,
     amount: usize,
     currency: usize,
@@ -155,13 +159,28 @@ impl Columns {
                 required.join(", ")
             )]);
         }
-        let mut at = [None; FIELDS.len()];
-        for (k, f) in FIELDS.iter().enumerate() {
-            at[k] = f.focus.and_then(find);
-        }
+        let present = FIELDS.iter().enumerate().filter_map(|(k, f)| f.focus.and_then(find).map(|i| (k, i))).collect();
+        let needs = FIELDS
+            .iter()
+            .enumerate()
+            .filter_map(|(k, f)| match f.check {
+                Check::Needs(other) => FIELDS.iter().position(|g| g.focus == Some(other)).map(|j| (k, j)),
+                _ => None,
+            })
+            .collect();
+        let absent_defaults = FIELDS
+            .iter()
+            .enumerate()
+            .filter_map(|(k, f)| match (f.default, f.focus.and_then(find)) {
+                (Some(d), None) => Some((k, d)),
+                _ => None,
+            })
+            .collect();
         Ok(Columns {
             names: written,
-            at,
+            present,
+            needs,
+            absent_defaults,
             accrued_at: field_index(col::ACCRUED_AT),
             amount: field_index(col::AMOUNT),
             currency: field_index(col::CURRENCY),
@@ -214,9 +233,10 @@ impl Builders {
         Builders { columns, rows: 0 }
     }
 
-    fn append(&mut self, row: &Row<'_>) {
+    #[inline]
+    fn append(&mut self, values: &[Value<'_>; FIELDS.len()]) {
         for (k, builder) in &mut self.columns {
-            match (builder, row.values[*k]) {
+            match (builder, values[*k]) {
                 (ColumnBuilder::Date(b), Value::Date(d)) => b.append_value(d),
                 (ColumnBuilder::Amount(b), Value::Amount(a)) => b.append_value(a.unscaled()),
                 (ColumnBuilder::Low(b), Value::Text(t)) => b.append_value(t),
@@ -422,7 +442,8 @@ fn convert(
             continue;
         }
         let field = |i: usize| -> &str { record.range(i).map_or("", |r| &line[r]) };
-        match convert_row(&cols, &field) {
+        let mut values = [Value::Null; FIELDS.len()];
+        match convert_row(&cols, field, &mut values) {
             Err(msgs) => {
                 for m in msgs {
                     problems.push(format!("Row {row}: {m}"));
@@ -447,7 +468,7 @@ fn convert(
                 };
                 min_day = min_day.min(parsed.day);
                 max_day = max_day.max(parsed.day);
-                builders.append(&parsed);
+                builders.append(&values);
                 if builders.rows == BATCH_ROWS {
                     if let Some(tx) = &sender {
                         if tx.send(builders.finish()).is_err() {
@@ -513,10 +534,8 @@ enum Value<'a> {
     Text(&'a str),
 }
 
-/// One valid row: a value per field of [`FIELDS`], borrowing its text from the CSV record, and the three
-/// the file's summary needs.
+/// What the file's summary needs of a valid row (the row's values stay in the caller's buffer).
 struct Row<'a> {
-    values: [Value<'a>; FIELDS.len()],
     day: i32,
     amount: Amount,
     currency: &'a str,
@@ -538,12 +557,18 @@ fn check_text(check: Check, focus: &str, v: &str) -> Result<(), String> {
     }
 }
 
-fn convert_row<'a>(cols: &Columns, field: &dyn Fn(usize) -> &'a str) -> Result<Row<'a>, Vec<String>> {
+/// Parses one row into `values` (a value per field of [`FIELDS`], all `Null` on entry).
+#[inline]
+fn convert_row<'a>(
+    cols: &Columns,
+    field: impl Fn(usize) -> &'a str,
+    values: &mut [Value<'a>; FIELDS.len()],
+) -> Result<Row<'a>, Vec<String>> {
     let mut errors = Vec::new();
-    let mut values = [Value::Null; FIELDS.len()];
-    for (k, f) in FIELDS.iter().enumerate() {
-        let Some(focus) = f.focus else { continue };
-        let raw = cols.at[k].map(field);
+    for &(k, at) in &cols.present {
+        let f = &FIELDS[k];
+        let focus = f.focus.unwrap_or_default();
+        let raw = Some(field(at));
         // Required fields and codes are read trimmed; other text is kept as the file writes it.
         let text = if f.required {
             raw.map(str::trim).filter(|v| !is_null(v))
@@ -579,19 +604,17 @@ fn convert_row<'a>(cols: &Columns, field: &dyn Fn(usize) -> &'a str) -> Result<R
             }
         };
     }
-    for (k, f) in FIELDS.iter().enumerate() {
-        if let (Check::Needs(other), Some(focus)) = (f.check, f.focus) {
-            let has_other =
-                FIELDS.iter().zip(&values).any(|(g, v)| g.focus == Some(other) && !matches!(v, Value::Null));
-            if !matches!(values[k], Value::Null) && !has_other {
-                errors.push(format!("{focus} is given without {other}"));
-            }
+    for &(k, j) in &cols.needs {
+        if !matches!(values[k], Value::Null) && matches!(values[j], Value::Null) {
+            let (f, g) = (FIELDS[k].focus.unwrap_or_default(), FIELDS[j].focus.unwrap_or_default());
+            errors.push(format!("{f} is given without {g}"));
         }
     }
+    for &(k, default) in &cols.absent_defaults {
+        values[k] = Value::Text(default);
+    }
     match (errors.is_empty(), values[cols.accrued_at], values[cols.amount], values[cols.currency]) {
-        (true, Value::Date(day), Value::Amount(amount), Value::Text(currency)) => {
-            Ok(Row { values, day, amount, currency })
-        }
+        (true, Value::Date(day), Value::Amount(amount), Value::Text(currency)) => Ok(Row { day, amount, currency }),
         (true, ..) => Err(vec!["a required value is missing".into()]),
         _ => Err(errors),
     }
