@@ -177,8 +177,7 @@ impl Rule {
     }
 
     /// What the rule does to the rows (already limited to the query's window).
-    fn apply(&self, rows: Vec<Row>, window: (NaiveDate, NaiveDate), token: &str) -> Vec<Row> {
-        let _ = token;
+    fn apply(&self, rows: Vec<Row>, window: (NaiveDate, NaiveDate)) -> Vec<Row> {
         let in_window = |d: NaiveDate| d >= window.0 && d <= window.1;
         match self {
             Rule::Exclusion { charge_type, range } => rows
@@ -355,7 +354,7 @@ fn reference(
     let mut rows: Vec<Row> =
         files.iter().flatten().filter(|r| r.day >= window.0 && r.day <= window.1).cloned().collect();
     for rule in rules {
-        rows = rule.apply(rows, window, "");
+        rows = rule.apply(rows, window);
     }
     let mut grouped: BTreeMap<(String, String, String), Decimal> = BTreeMap::new();
     let mut total = Decimal::ZERO;

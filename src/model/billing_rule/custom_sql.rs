@@ -1012,18 +1012,16 @@ fn function(f: &sql::Function, e: &Expr, ctx: Ctx, expected: Option<ValueType>) 
     // Inside an aggregate only row-level expressions are allowed: no SUM(SUM(x)).
     let inner = Ctx { aggregates: ctx.aggregates && !is_aggregate, ..ctx };
     let mut args: Vec<&Expr> = Vec::with_capacity(list.args.len());
-    let mut star = false;
     for arg in &list.args {
         match arg {
             FunctionArg::Unnamed(FunctionArgExpr::Expr(a)) => args.push(a),
-            FunctionArg::Unnamed(FunctionArgExpr::Wildcard) if name == "COUNT" => star = true,
+            FunctionArg::Unnamed(FunctionArgExpr::Wildcard) if name == "COUNT" => {} // COUNT(*): no argument
             other => return refuse(format!("the argument {other} of {name} is not allowed")),
         }
     }
     match name.as_str() {
         "COUNT" => {
             let arg = args.first().map(|a| check_expr(a, inner, None)).transpose()?;
-            let _ = star;
             Ok(Typed::new(RuleExpr::Aggregate(AggFn::Count, arg.map(|a| Box::new(a.expr))), ValueType::Number, false))
         }
         "SUM" => {
