@@ -3,7 +3,7 @@
 use anyhow::{bail, Context};
 
 use crate::bootstrap::{bootstrap_if_empty, mint_token};
-use crate::config::{AccountCommand, Cli, Command, ServeSettings, StoreSettings, TokenCommand};
+use crate::config::{AccountCommand, Cli, Command, InvoiceCommand, ServeSettings, StoreSettings, TokenCommand};
 use crate::http::{self, AppState};
 use crate::model::token::{secret_hash, AccountToken, Scopes};
 use crate::store;
@@ -48,6 +48,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Import(settings) => crate::import::run(&cli.store, &settings).await,
         Command::Query(settings) => query(&cli.store, &settings).await,
+        Command::Invoice(command) => invoice(&cli.store, command).await,
         Command::Migrate => {
             store::connect(&cli.store).await?;
             println!("migrations applied");
@@ -157,6 +158,100 @@ async fn query(store_settings: &StoreSettings, settings: &crate::config::QuerySe
     Ok(())
 }
 
+/// The costs service for a command (no result cache: one query per process).
+async fn costs_context(store_settings: &StoreSettings) -> anyhow::Result<crate::service::costs::CostsContext> {
+    Ok(crate::service::costs::CostsContext {
+        store: store::connect(store_settings).await?,
+        files: crate::engine::uploads::UploadFiles::new(&store_settings.data_dir),
+        cache: Default::default(),
+        timeout: crate::http::DEFAULT_QUERY_TIMEOUT,
+    })
+}
+
+fn account_arg(text: &str) -> anyhow::Result<AccountToken> {
+    AccountToken::parse(text).with_context(|| format!("{text} is not an account token (acct_…)"))
+}
+
+/// `costd invoice …`: the invoicing service, as the MSP account named.
+async fn invoice(store_settings: &StoreSettings, command: InvoiceCommand) -> anyhow::Result<()> {
+    use crate::model::invoice::invoice_number;
+    use crate::render::invoice::money;
+    use crate::service::invoices as invoicing;
+    let show = |e: invoicing::InvoiceError| anyhow::anyhow!("{e}");
+    match command {
+        InvoiceCommand::Create { account, managed_account, start, end } => {
+            let ctx = costs_context(store_settings).await?;
+            let msp = account_arg(&account)?;
+            eprintln!("computing the invoice of {managed_account} for {start}..{end}");
+            let fields = invoicing::InvoiceFields {
+                account_token: Some(managed_account),
+                billing_period_start: Some(start),
+                billing_period_end: Some(end),
+            };
+            let created = invoicing::create(&ctx, &msp, fields, chrono::Utc::now().date_naive()).await.map_err(show)?;
+            let d = &created.document;
+            println!(
+                "{} {} {} {} ({} lines, due {})",
+                invoice_number(created.number),
+                created.token,
+                d.currency,
+                money(d.total),
+                d.lines.len(),
+                d.due_on
+            );
+        }
+        InvoiceCommand::List { account, managed_account } => {
+            let store = store::connect(store_settings).await?;
+            let msp = account_arg(&account)?;
+            let mut page = 1;
+            println!("number\ttoken\taccount\tperiod\tstatus\ttotal");
+            loop {
+                let request = store::PageRequest { page, limit: 1000 };
+                let found =
+                    invoicing::list(store.as_ref(), &msp, managed_account.as_deref(), request).await.map_err(show)?;
+                for i in &found.items {
+                    println!(
+                        "{}\t{}\t{}\t{}..{}\t{}\t{} {}",
+                        invoice_number(i.number),
+                        i.token,
+                        i.account_token,
+                        i.period.start,
+                        i.period.end,
+                        i.status.as_str(),
+                        i.document.currency,
+                        money(i.document.total)
+                    );
+                }
+                if found.items.len() < 1000 {
+                    break;
+                }
+                page += 1;
+            }
+        }
+        InvoiceCommand::Download { account, invoice, format, output } => {
+            let store = store::connect(store_settings).await?;
+            let msp = account_arg(&account)?;
+            let token = crate::model::token::InvoiceToken::parse(&invoice)
+                .with_context(|| format!("{invoice} is not an invoice token (invc_…)"))?;
+            let found = invoicing::get(store.as_ref(), &msp, &token).await.map_err(show)?;
+            let (bytes, ext) = match format.as_str() {
+                "pdf" => (crate::render::invoice::pdf(&found), "pdf"),
+                "csv" => (crate::render::invoice::csv(&found)?, "csv"),
+                other => bail!("--format must be pdf or csv, got {other:?}"),
+            };
+            let path = output.unwrap_or_else(|| format!("{}.{ext}", invoice_number(found.number)).into());
+            if path.as_os_str() == "-" {
+                use std::io::Write;
+                std::io::stdout().write_all(&bytes)?;
+            } else {
+                std::fs::write(&path, &bytes).with_context(|| format!("failed to write {}", path.display()))?;
+                eprintln!("wrote {} ({} bytes)", path.display(), bytes.len());
+            }
+        }
+    }
+    Ok(())
+}
+
 /// `costd serve`: open the store, bootstrap an empty one, listen until Ctrl-C or SIGTERM.
 async fn serve(store_settings: &StoreSettings, settings: &ServeSettings) -> anyhow::Result<()> {
     use std::time::Duration;
@@ -170,6 +265,10 @@ async fn serve(store_settings: &StoreSettings, settings: &ServeSettings) -> anyh
             settings.query_timeout_secs
         );
     }
+    let mailer = match &settings.smtp_url {
+        Some(url) => Some(std::sync::Arc::new(crate::mail::Mailer::new(url, &settings.smtp_from)?)),
+        None => None,
+    };
     let store = store::connect(store_settings).await?;
     if let Some(boot) = bootstrap_if_empty(store.as_ref(), &store_settings.data_dir).await? {
         println!("created account {} with a \"Default\" workspace", boot.account.token);
@@ -186,6 +285,8 @@ async fn serve(store_settings: &StoreSettings, settings: &ServeSettings) -> anyh
     state.public_url = settings.public_url.clone();
     state.max_upload_bytes = (settings.max_upload_bytes > 0).then_some(settings.max_upload_bytes);
     state.query_timeout = query_timeout;
+    state.mailer = mailer;
+    state.download_ttl = Duration::from_secs(settings.download_url_ttl_secs.max(1));
 
     // The janitor removes files of replaced and deleted uploads (and of crashed ingests) once no query can
     // read them: at start-up, then every minute or so.

@@ -32,6 +32,9 @@ pub enum Command {
     Import(ImportSettings),
     /// Print an account's costs, as `GET /v2/costs` computes them for its tokens.
     Query(QuerySettings),
+    /// MSP invoices: create one for a managed account and period, list them, write one's PDF or CSV.
+    #[command(subcommand)]
+    Invoice(InvoiceCommand),
     /// Apply the metadata store's migrations and exit.
     Migrate,
 }
@@ -62,6 +65,16 @@ pub struct ServeSettings {
     /// exactly; this must exceed the query timeout.
     #[arg(long, env = "COSTD_FILE_GRACE_SECS", default_value_t = 900)]
     pub file_grace_secs: u64,
+    /// SMTP server invoices are sent through: `smtp://host:25` (add `?tls=required` for STARTTLS) or
+    /// `smtps://user:password@host:465`. Without it, sending an invoice answers 400.
+    #[arg(long, env = "COSTD_SMTP_URL")]
+    pub smtp_url: Option<String>,
+    /// The sender address of invoice emails (replies go to the billing profile's first billing email).
+    #[arg(long, env = "COSTD_SMTP_FROM", default_value = "costd <invoices@localhost>")]
+    pub smtp_from: String,
+    /// How long (s) an invoice download link works.
+    #[arg(long, env = "COSTD_DOWNLOAD_URL_TTL_SECS", default_value_t = 3600)]
+    pub download_url_ttl_secs: u64,
 }
 
 /// Settings of `costd import`.
@@ -123,6 +136,48 @@ pub enum AccountCommand {
         /// The account's name.
         #[arg(long)]
         name: String,
+    },
+}
+
+/// `costd invoice …`: the same service as `/v2/invoices`, acting as the MSP account given.
+#[derive(Debug, Subcommand)]
+pub enum InvoiceCommand {
+    /// Create a draft invoice of a managed account for a period; prints its number, token and total.
+    Create {
+        /// The MSP account (`acct_…`) that invoices.
+        #[arg(long)]
+        account: String,
+        /// The managed account (`acct_…`) invoiced.
+        #[arg(long)]
+        managed_account: String,
+        /// First day of the billing period (YYYY-MM-DD).
+        #[arg(long)]
+        start: String,
+        /// Last day of the billing period (YYYY-MM-DD), included.
+        #[arg(long)]
+        end: String,
+    },
+    /// List the MSP account's invoices, newest first.
+    List {
+        #[arg(long)]
+        account: String,
+        /// Only this managed account's invoices.
+        #[arg(long)]
+        managed_account: Option<String>,
+    },
+    /// Write an invoice's PDF or CSV to a file (default: its number, e.g. INV-000001.pdf).
+    Download {
+        #[arg(long)]
+        account: String,
+        /// The invoice (`invc_…`).
+        #[arg(long)]
+        invoice: String,
+        /// pdf or csv.
+        #[arg(long, default_value = "pdf")]
+        format: String,
+        /// Where to write it (`-`: stdout).
+        #[arg(long)]
+        output: Option<std::path::PathBuf>,
     },
 }
 

@@ -7,7 +7,8 @@
 //! - [`cli`] and [`import`]: the commands (`serve`, `account`, `token`, `import`, `query`, `migrate`);
 //!   [`config`] holds every flag with its `COSTD_*` variable.
 //! - [`service`]: what a request or command does, once for both: uploads (ingest → commit → retire), the
-//!   costs query over a pinned snapshot with its result cache, managed accounts, the upload-file janitor.
+//!   costs query over a pinned snapshot with its result cache, managed accounts, invoicing (billing profiles,
+//!   invoices, signed download links), the upload-file janitor.
 //! - [`query`]: the costs query's parameters (a Vantage query string), shared by `GET /v2/costs` and
 //!   `costd query`.
 //! - [`model`]: parsed domain types, no I/O: billing rules with the typed custom-SQL grammar, managed
@@ -16,6 +17,8 @@
 //!   written once in `store/sql/`.
 //! - [`engine`]: the cost data: CSV ingest into Parquet, upload files and their readers, the rule compiler,
 //!   exact amount kernels, VQL, the DataFusion costs query and the runtime it runs on.
+//! - [`render`]: documents for people (an invoice's PDF and CSV), pure functions of stored data;
+//!   [`mail`]: sending them through SMTP.
 //! - [`bootstrap`]: creating accounts and API tokens, shared by `serve` and the CLI.
 //!
 //! Nothing below `http` knows about HTTP, nothing above `store` knows which database is in use, and
@@ -27,8 +30,10 @@ pub mod config;
 pub mod engine;
 pub mod http;
 pub mod import;
+pub mod mail;
 pub mod model;
 pub mod query;
+pub mod render;
 pub mod service;
 pub mod store;
 pub mod telemetry;

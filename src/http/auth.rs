@@ -1,7 +1,8 @@
 //! Bearer-token authentication and scope checks, as one middleware in front of every `/v2` route.
 //!
 //! The secret is hashed (SHA-256) and looked up; the resulting [`Principal`] goes into the request's
-//! extensions. GET/HEAD need the `read` scope, every other method `write`.
+//! extensions. GET/HEAD need the `read` scope, every other method `write`
+//! (except the POSTs Vantage documents as reads: an invoice's download link).
 
 use std::collections::HashMap;
 use std::sync::RwLock;
@@ -16,6 +17,13 @@ use super::error::ApiError;
 use super::AppState;
 use crate::model::token::secret_hash;
 use crate::store::Principal;
+
+/// POSTs that only read, which Vantage's spec gives the `read` scope: asking for an invoice's download link.
+fn reads_by_post(path: &str) -> bool {
+    // Inside the `/v2` nest the prefix is already stripped.
+    let path = path.strip_prefix("/v2").unwrap_or(path);
+    path.starts_with("/invoices/") && path.ends_with("/download")
+}
 
 /// Authenticates the request and checks its scope; handlers then read `Extension<Principal>`.
 pub async fn require_token(State(state): State<AppState>, mut req: Request, next: Next) -> Result<Response, ApiError> {
@@ -32,7 +40,8 @@ pub async fn require_token(State(state): State<AppState>, mut req: Request, next
             p
         }
     };
-    let needs_write = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    let needs_write =
+        !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) && !reads_by_post(req.uri().path());
     if needs_write && !principal.scopes.write {
         return Err(ApiError::Forbidden("this API token has no write scope".into()));
     }

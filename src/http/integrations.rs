@@ -74,7 +74,7 @@ async fn list(
     OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
 ) -> Result<axum::Json<IntegrationsBody>> {
-    let page = ListParams { page: params.page, limit: params.limit, q: None }.page_request(MAX_LIMIT)?;
+    let page = ListParams { page: params.page, limit: params.limit, ..Default::default() }.page_request(MAX_LIMIT)?;
     let found = state
         .store
         .list_integrations(

@@ -8,11 +8,12 @@ use axum::Router;
 use serde::Serialize;
 
 use super::auth::Caller;
+use super::billing_profiles::{BillingInformationBody, BusinessInformationBody};
 use super::extract::{Json, Query};
 use super::pagination::{base_url, Links, ListParams, MAX_LIMIT};
 use super::{path_token, ApiError, AppState, Result};
 use crate::model::managed_account::ManagedAccountFields;
-use crate::model::token::{AccountToken, IntegrationToken, RuleToken};
+use crate::model::token::{AccountToken, BillingProfileToken, IntegrationToken, RuleToken};
 use crate::service::managed_accounts::{self as managed, ManagedError, ManagedView};
 
 pub fn router() -> Router<AppState> {
@@ -32,6 +33,13 @@ struct ManagedAccountBody {
     billing_rule_tokens: Vec<RuleToken>,
     #[serde(skip_serializing_if = "Option::is_none")]
     email_domain: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    msp_billing_profile_token: Option<BillingProfileToken>,
+    payment_terms_days: u32,
+    /// Always false: costd invoices the integrations the MSP assigns (true is refused, never ignored).
+    include_managed_account_integrations: bool,
+    billing_information_attributes: BillingInformationBody,
+    business_information_attributes: BusinessInformationBody,
 }
 
 #[derive(Serialize)]
@@ -54,7 +62,14 @@ impl From<ManagedError> for ApiError {
 impl From<ManagedView> for ManagedAccountBody {
     fn from(v: ManagedView) -> Self {
         let m = v.account;
+        let owner = m.account.token.to_string();
+        let invoicing = m.invoicing;
         ManagedAccountBody {
+            msp_billing_profile_token: invoicing.billing_profile,
+            payment_terms_days: invoicing.payment_terms_days,
+            include_managed_account_integrations: false,
+            billing_information_attributes: BillingInformationBody::new(&owner, invoicing.billing),
+            business_information_attributes: BusinessInformationBody::new(&owner, invoicing.custom_fields),
             token: m.account.token,
             name: m.account.name,
             contact_email: m.contact_email,

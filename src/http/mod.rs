@@ -16,12 +16,15 @@ use tracing::Level;
 use crate::store::DynStore;
 
 pub mod auth;
+pub mod billing_profiles;
 pub mod billing_rules;
 pub mod costs;
 pub mod error;
 pub mod extract;
+pub mod files;
 pub mod form;
 pub mod integrations;
+pub mod invoices;
 pub mod managed_accounts;
 pub mod me;
 pub mod pagination;
@@ -52,6 +55,12 @@ pub struct AppState {
     pub max_upload_bytes: Option<u64>,
     /// A costs query still running after this is stopped with a 503.
     pub query_timeout: std::time::Duration,
+    /// Where invoices are emailed through; `None`: sending answers 400.
+    pub mailer: Option<std::sync::Arc<crate::mail::Mailer>>,
+    /// Signs download links; its key comes from the store on first use.
+    pub signer: std::sync::Arc<tokio::sync::OnceCell<crate::service::signed::UrlSigner>>,
+    /// How long a download link works.
+    pub download_ttl: std::time::Duration,
 }
 
 impl AppState {
@@ -66,7 +75,21 @@ impl AppState {
             public_url: None,
             max_upload_bytes: None,
             query_timeout: DEFAULT_QUERY_TIMEOUT,
+            mailer: None,
+            signer: Default::default(),
+            download_ttl: crate::service::signed::DEFAULT_TTL,
         }
+    }
+
+    /// The download-link signer, its key read from (or first made in) the store.
+    pub async fn signer(&self) -> anyhow::Result<&crate::service::signed::UrlSigner> {
+        let store = self.store.clone();
+        self.signer
+            .get_or_try_init(|| async move {
+                let key = store.server_secret(crate::service::signed::KEY_NAME).await?;
+                Ok(crate::service::signed::UrlSigner::new(&key))
+            })
+            .await
     }
 
     /// What the costs service needs from this state.
@@ -96,8 +119,12 @@ pub fn app(state: AppState) -> Router {
         .merge(integrations::router())
         .merge(uploads::router())
         .merge(managed_accounts::router())
+        .merge(billing_profiles::router())
+        .merge(invoices::router())
         .merge(costs::router())
-        .route_layer(from_fn_with_state(state.clone(), auth::require_token));
+        .route_layer(from_fn_with_state(state.clone(), auth::require_token))
+        // Signed links carry their own authority: no API token.
+        .merge(files::router());
 
     let trace = TraceLayer::new_for_http()
         .make_span_with(|req: &Request| {

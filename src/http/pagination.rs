@@ -18,6 +18,8 @@ pub struct ListParams {
     pub limit: Option<u32>,
     /// Search term, for lists that take one (workspaces: by name).
     pub q: Option<String>,
+    /// Invoices of one managed account.
+    pub managed_account_token: Option<String>,
 }
 
 impl ListParams {
@@ -117,7 +119,7 @@ mod tests {
 
     #[test]
     fn page_zero_and_oversized_limits_are_rejected() {
-        let p = ListParams { page: Some(0), limit: Some(1001), q: None };
+        let p = ListParams { page: Some(0), limit: Some(1001), ..Default::default() };
         match p.page_request(MAX_LIMIT) {
             Err(ApiError::BadRequest(e)) => assert_eq!(e.len(), 2),
             other => panic!("{other:?}"),

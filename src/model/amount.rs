@@ -35,6 +35,50 @@ impl Amount {
         self.0.checked_add(other.0).and_then(Amount::from_unscaled)
     }
 
+    /// The difference, if it is within range.
+    pub fn checked_sub(self, other: Amount) -> Option<Amount> {
+        self.0.checked_sub(other.0).and_then(Amount::from_unscaled)
+    }
+
+    /// The amount with the opposite sign.
+    pub fn neg(self) -> Amount {
+        Amount(-self.0)
+    }
+
+    /// `self × factor`, back at [`SCALE`] places rounded half away from zero (through 256 bits, so any
+    /// factor with at most 28 places is exact until that one rounding); `None` beyond the range.
+    pub fn times(self, factor: rust_decimal::Decimal) -> Option<Amount> {
+        use arrow::datatypes::i256;
+        let divisor = i256::from_i128(10i128.checked_pow(factor.scale())?);
+        let product = i256::from_i128(self.0).checked_mul(i256::from_i128(factor.mantissa()))?;
+        let magnitude = product.checked_abs()?;
+        let (quotient, remainder) = (magnitude.checked_div(divisor)?, magnitude.checked_rem(divisor)?);
+        let rounded =
+            if remainder >= divisor.checked_sub(remainder)? { quotient.checked_add(i256::ONE)? } else { quotient };
+        let signed = if product.is_negative() { rounded.checked_neg()? } else { rounded };
+        Amount::from_unscaled(signed.to_i128()?)
+    }
+
+    /// `percentage` percent of the amount (`8.25` gives 8.25 %), rounded as [`Amount::times`] rounds.
+    pub fn percent(self, percentage: rust_decimal::Decimal) -> Option<Amount> {
+        self.times(percentage.checked_div(rust_decimal::Decimal::ONE_HUNDRED)?)
+    }
+
+    /// The amount as an exact decimal, when it fits one (28 digits); `None` beyond.
+    pub fn to_decimal(self) -> Option<rust_decimal::Decimal> {
+        rust_decimal::Decimal::try_from_i128_with_scale(self.0, SCALE).ok().map(|d| d.normalize())
+    }
+
+    /// An exact decimal as an amount, if it fits (at most [`SCALE`] places kept exactly: more is refused).
+    pub fn from_decimal(value: rust_decimal::Decimal) -> Option<Amount> {
+        let value = value.normalize();
+        if value.scale() > SCALE {
+            return None;
+        }
+        let unscaled = value.mantissa().checked_mul(10i128.checked_pow(SCALE - value.scale())?)?;
+        Amount::from_unscaled(unscaled)
+    }
+
     /// Rounded to `places` (at most [`SCALE`]) decimal places, half away from zero.
     pub fn rounded(self, places: u32) -> Amount {
         let step = 10i128.pow(SCALE - places.min(SCALE));
@@ -55,6 +99,14 @@ impl std::fmt::Display for Amount {
 impl serde::Serialize for Amount {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(&format(self.0))
+    }
+}
+
+/// Amounts come back from stored documents (an invoice's lines) as the strings they were written as.
+impl<'de> serde::Deserialize<'de> for Amount {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Amount::parse("amount", &text).map_err(serde::de::Error::custom)
     }
 }
 
@@ -174,6 +226,19 @@ mod tests {
         assert!(parse("BilledCost", "1e400").unwrap_err().contains("too large"));
         assert!(parse("BilledCost", "100000000000000000000000").unwrap_err().contains("too large"));
         assert_eq!(parse("BilledCost", "99999999999999999999.999999999999999999").unwrap(), MAX_UNSCALED);
+    }
+
+    #[test]
+    fn percentages_of_amounts_are_exact_until_one_rounding_half_away_from_zero() {
+        let a = Amount::parse("a", "1000.005").unwrap();
+        let p = rust_decimal::Decimal::new(825, 2);
+        assert_eq!(a.percent(p).unwrap().to_string(), "82.5004125");
+        let tiny = Amount::parse("a", "0.000000000000000005").unwrap();
+        assert_eq!(tiny.percent(rust_decimal::Decimal::new(10, 0)).unwrap().to_string(), "0.000000000000000001");
+        assert_eq!(tiny.neg().percent(rust_decimal::Decimal::new(10, 0)).unwrap().to_string(), "-0.000000000000000001");
+        let big = Amount::from_unscaled(MAX_UNSCALED).unwrap();
+        assert!(big.percent(rust_decimal::Decimal::new(200, 0)).is_none());
+        assert_eq!(big.percent(rust_decimal::Decimal::ONE_HUNDRED), Some(big));
     }
 
     #[test]

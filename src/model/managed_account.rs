@@ -2,7 +2,9 @@
 
 use serde::Deserialize;
 
-use super::token::{IntegrationToken, RuleToken};
+use super::billing_profile::{BillingInformation, BillingInformationFields, BusinessInformationFields, CustomField};
+use super::invoice::{DEFAULT_PAYMENT_TERMS_DAYS, MAX_PAYMENT_TERMS_DAYS};
+use super::token::{BillingProfileToken, IntegrationToken, RuleToken};
 use super::{required_text, text};
 
 /// The settable parts of a managed account.
@@ -13,9 +15,33 @@ pub struct ManagedAccountSettings {
     pub email_domain: Option<String>,
     pub integration_tokens: Vec<IntegrationToken>,
     pub rule_tokens: Vec<RuleToken>,
+    pub invoicing: Invoicing,
 }
 
-/// Create or update fields as sent; unknown (MSP invoicing) fields are ignored.
+/// How an MSP invoices a managed account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invoicing {
+    /// The MSP's profile its invoices are issued under (required to invoice it).
+    pub billing_profile: Option<BillingProfileToken>,
+    /// Days from an invoice's date to its due date.
+    pub payment_terms_days: u32,
+    /// The customer's billing details printed on its invoices (its name alone when empty).
+    pub billing: BillingInformation,
+    pub custom_fields: Vec<CustomField>,
+}
+
+impl Default for Invoicing {
+    fn default() -> Self {
+        Invoicing {
+            billing_profile: None,
+            payment_terms_days: DEFAULT_PAYMENT_TERMS_DAYS,
+            billing: BillingInformation::default(),
+            custom_fields: Vec::new(),
+        }
+    }
+}
+
+/// Create or update fields as sent.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct ManagedAccountFields {
     pub name: Option<String>,
@@ -23,31 +49,12 @@ pub struct ManagedAccountFields {
     pub email_domain: Option<String>,
     pub access_credential_tokens: Option<Vec<String>>,
     pub billing_rule_tokens: Option<Vec<String>>,
-}
-
-impl ManagedAccountFields {
-    /// These fields with every field that `update` sets replacing this one's.
-    pub fn overlay(self, update: ManagedAccountFields) -> ManagedAccountFields {
-        ManagedAccountFields {
-            name: update.name.or(self.name),
-            contact_email: update.contact_email.or(self.contact_email),
-            email_domain: update.email_domain.or(self.email_domain),
-            access_credential_tokens: update.access_credential_tokens.or(self.access_credential_tokens),
-            billing_rule_tokens: update.billing_rule_tokens.or(self.billing_rule_tokens),
-        }
-    }
-}
-
-impl From<ManagedAccountSettings> for ManagedAccountFields {
-    fn from(s: ManagedAccountSettings) -> Self {
-        ManagedAccountFields {
-            name: Some(s.name),
-            contact_email: Some(s.contact_email),
-            email_domain: s.email_domain,
-            access_credential_tokens: Some(s.integration_tokens.into_iter().map(String::from).collect()),
-            billing_rule_tokens: Some(s.rule_tokens.into_iter().map(String::from).collect()),
-        }
-    }
+    /// A billing profile's token; an empty string unlinks.
+    pub msp_billing_profile_token: Option<String>,
+    pub payment_terms_days: Option<i64>,
+    pub include_managed_account_integrations: Option<bool>,
+    pub billing_information_attributes: Option<BillingInformationFields>,
+    pub business_information_attributes: Option<BusinessInformationFields>,
 }
 
 /// A list of tokens of one kind (`what` names it in messages): each once, each of that kind (a token of
@@ -73,33 +80,111 @@ fn token_list<T: PartialEq + std::fmt::Display>(
 impl TryFrom<ManagedAccountFields> for ManagedAccountSettings {
     type Error = Vec<String>;
 
+    /// A new managed account from a create request.
     fn try_from(f: ManagedAccountFields) -> Result<Self, Self::Error> {
+        ManagedAccountSettings::apply(None, f)
+    }
+}
+
+impl ManagedAccountSettings {
+    /// These settings with an update request applied: what it sends replaces, the rest stays; the result is
+    /// checked as a create would be.
+    pub fn update(&self, fields: ManagedAccountFields) -> Result<Self, Vec<String>> {
+        ManagedAccountSettings::apply(Some(self), fields)
+    }
+
+    fn apply(base: Option<&ManagedAccountSettings>, f: ManagedAccountFields) -> Result<Self, Vec<String>> {
         let mut errors = Vec::new();
-        let name = required_text("name", f.name, &mut errors);
-        let contact_email = required_text("contact_email", f.contact_email, &mut errors);
+        let name = required_text("name", f.name.or_else(|| base.map(|b| b.name.clone())), &mut errors);
+        let contact_email = required_text(
+            "contact_email",
+            f.contact_email.or_else(|| base.map(|b| b.contact_email.clone())),
+            &mut errors,
+        );
         if let Some(e) = &contact_email {
-            let valid = e.split_once('@').is_some_and(|(user, domain)| !user.is_empty() && domain.contains('.'));
-            if !valid {
+            if !super::billing_profile::is_email(e) {
                 errors.push(format!("contact_email must be an email address, got {e:?}"));
             }
         }
-        let email_domain = f.email_domain.and_then(|d| text("email_domain", d, &mut errors));
-        let integration_tokens = token_list(
-            "access_credential_tokens",
-            "integration",
-            f.access_credential_tokens,
-            IntegrationToken::parse,
+        let email_domain = match f.email_domain {
+            Some(d) => text("email_domain", d, &mut errors),
+            None => base.and_then(|b| b.email_domain.clone()),
+        };
+        let integration_tokens = match f.access_credential_tokens {
+            Some(list) => {
+                token_list("access_credential_tokens", "integration", Some(list), IntegrationToken::parse, &mut errors)
+            }
+            None => base.map(|b| b.integration_tokens.clone()).unwrap_or_default(),
+        };
+        let rule_tokens = match f.billing_rule_tokens {
+            Some(list) => token_list("billing_rule_tokens", "billing rule", Some(list), RuleToken::parse, &mut errors),
+            None => base.map(|b| b.rule_tokens.clone()).unwrap_or_default(),
+        };
+        let invoicing = apply_invoicing(
+            base.map(|b| &b.invoicing),
+            f.msp_billing_profile_token,
+            f.payment_terms_days,
+            f.include_managed_account_integrations,
+            f.billing_information_attributes,
+            f.business_information_attributes,
             &mut errors,
         );
-        let rule_tokens =
-            token_list("billing_rule_tokens", "billing rule", f.billing_rule_tokens, RuleToken::parse, &mut errors);
         match (name, contact_email) {
-            (Some(name), Some(contact_email)) if errors.is_empty() => {
-                Ok(ManagedAccountSettings { name, contact_email, email_domain, integration_tokens, rule_tokens })
-            }
+            (Some(name), Some(contact_email)) if errors.is_empty() => Ok(ManagedAccountSettings {
+                name,
+                contact_email,
+                email_domain,
+                integration_tokens,
+                rule_tokens,
+                invoicing,
+            }),
             _ => Err(errors),
         }
     }
+}
+
+/// The invoicing fields of a request over the stored ones.
+fn apply_invoicing(
+    base: Option<&Invoicing>,
+    profile: Option<String>,
+    terms: Option<i64>,
+    include_own: Option<bool>,
+    billing: Option<BillingInformationFields>,
+    business: Option<BusinessInformationFields>,
+    errors: &mut Vec<String>,
+) -> Invoicing {
+    let base = base.cloned().unwrap_or_default();
+    let billing_profile = match profile.as_deref().map(str::trim) {
+        None => base.billing_profile,
+        Some("") => None,
+        Some(t) => BillingProfileToken::parse(t).or_else(|| {
+            errors.push(format!("msp_billing_profile_token: no billing profile {t} in this account"));
+            None
+        }),
+    };
+    let payment_terms_days = match terms {
+        None => base.payment_terms_days,
+        Some(d) if (0..=i64::from(MAX_PAYMENT_TERMS_DAYS)).contains(&d) => d as u32,
+        Some(d) => {
+            errors.push(format!("payment_terms_days must be between 0 and {MAX_PAYMENT_TERMS_DAYS}, got {d}"));
+            base.payment_terms_days
+        }
+    };
+    if include_own == Some(true) {
+        // Never accepted and ignored: costd invoices what the MSP assigns, and says so.
+        errors.push(
+            "include_managed_account_integrations: costd invoices only the integrations the MSP assigns \
+             (access_credential_tokens); a managed account's own integrations cannot be included"
+                .to_string(),
+        );
+    }
+    let billing = match billing {
+        Some(b) => b.apply(&base.billing, "billing_information_attributes", errors),
+        None => base.billing,
+    };
+    let custom_fields =
+        business.and_then(|b| b.custom_fields("business_information_attributes", errors)).unwrap_or(base.custom_fields);
+    Invoicing { billing_profile, payment_terms_days, billing, custom_fields }
 }
 
 #[cfg(test)]

@@ -2,9 +2,11 @@
 //! sentence that names the field; past this layer a value is valid by construction.
 
 pub mod amount;
+pub mod billing_profile;
 pub mod billing_rule;
 pub mod decimal;
 pub mod integration;
+pub mod invoice;
 pub mod managed_account;
 pub mod token;
 pub mod workspace;

@@ -12,6 +12,8 @@ pub mod prefix {
     pub const INTEGRATION: &str = "accss_crdntl_";
     pub const COSTS_UPLOAD: &str = "usr_csts_upld_";
     pub const REPORT: &str = "rprt_";
+    pub const BILLING_PROFILE: &str = "bllng_prfl_";
+    pub const INVOICE: &str = "invc_";
     /// Public id of an API token (safe to show and log, unlike its secret).
     pub const API_TOKEN_ID: &str = "tkn_";
     /// Prefix of API token secrets, so a leaked one is recognisable in logs and secret scanners.
@@ -130,6 +132,24 @@ token_type!(
     UploadToken,
     prefix::COSTS_UPLOAD
 );
+
+token_type!(
+    /// An MSP billing profile: `bllng_prfl_…`.
+    BillingProfileToken,
+    prefix::BILLING_PROFILE
+);
+token_type!(
+    /// An invoice: `invc_…`.
+    InvoiceToken,
+    prefix::INVOICE
+);
+
+/// The token of a part of a resource (a billing profile's billing information, say): `prefix` and the
+/// owner's random digits, so it is stable without being stored and unique as its owner is.
+pub fn part_token(prefix: &str, owner: &str) -> String {
+    let digits = owner.rsplit('_').next().unwrap_or(owner);
+    format!("{prefix}{digits}")
+}
 
 /// A new API token secret: 128 random bits, so a hash lookup is as strong as a password check.
 pub fn new_secret() -> String {

@@ -69,14 +69,7 @@ pub async fn update(
     fields: ManagedAccountFields,
 ) -> Result<ManagedView, ManagedError> {
     let current = store.get_managed_account(parent, token).await?.ok_or(ManagedError::NotFound)?;
-    let current_fields = ManagedAccountFields::from(ManagedAccountSettings {
-        name: current.account.name,
-        contact_email: current.contact_email,
-        email_domain: current.email_domain,
-        integration_tokens: current.integration_tokens,
-        rule_tokens: current.rule_tokens,
-    });
-    let settings = ManagedAccountSettings::try_from(current_fields.overlay(fields)).map_err(ManagedError::Invalid)?;
+    let settings = current.settings().update(fields).map_err(ManagedError::Invalid)?;
     validate(store, parent, &settings).await?;
     let updated = store.update_managed_account(parent, token, &settings).await?.ok_or(ManagedError::NotFound)?;
     one(store, parent, updated).await
@@ -167,6 +160,11 @@ async fn validate(
     for t in &settings.integration_tokens {
         if store.get_integration(parent, t).await?.is_none() {
             errors.push(format!("access_credential_tokens: no integration {t} in this account"));
+        }
+    }
+    if let Some(profile) = &settings.invoicing.billing_profile {
+        if store.get_billing_profile(parent, profile).await?.is_none() {
+            errors.push(format!("msp_billing_profile_token: no billing profile {profile} in this account"));
         }
     }
     let rules = store.get_billing_rules(parent, &settings.rule_tokens).await?;

@@ -16,9 +16,13 @@ use async_trait::async_trait;
 use chrono::{DateTime, SubsecRound, Utc};
 use clap::Args;
 
+use crate::model::billing_profile::BillingProfileSettings;
 use crate::model::billing_rule::RuleColumns;
+use crate::model::invoice::{BillingPeriod, InvoiceDocument, InvoiceStatus};
 pub use crate::model::managed_account::ManagedAccountSettings;
-use crate::model::token::{AccountToken, IntegrationToken, RuleToken, Scopes, UploadToken};
+use crate::model::token::{
+    AccountToken, BillingProfileToken, IntegrationToken, InvoiceToken, RuleToken, Scopes, UploadToken,
+};
 use crate::model::workspace::WorkspaceSettings;
 
 #[macro_use]
@@ -127,7 +131,7 @@ macro_rules! token_text {
     )*};
 }
 
-token_text!(AccountToken, RuleToken, IntegrationToken, UploadToken);
+token_text!(AccountToken, RuleToken, IntegrationToken, UploadToken, BillingProfileToken, InvoiceToken);
 
 /// Amounts are stored as the exact text the API shows (`1234.56`): never summed by the database, and never
 /// a float on their way there or back.
@@ -140,7 +144,15 @@ impl StoredText for crate::model::amount::Amount {
     }
 }
 
-stored_as_text!(AccountToken, RuleToken, IntegrationToken, UploadToken, crate::model::amount::Amount);
+stored_as_text!(
+    AccountToken,
+    RuleToken,
+    IntegrationToken,
+    UploadToken,
+    BillingProfileToken,
+    InvoiceToken,
+    crate::model::amount::Amount
+);
 
 /// A shared handle on the store.
 pub type DynStore = Arc<dyn Store>;
@@ -268,6 +280,85 @@ pub struct ManagedAccount {
     pub integration_tokens: Vec<IntegrationToken>,
     /// The parent's billing rules it runs, in the order they were given (apply_to_all rules not included).
     pub rule_tokens: Vec<RuleToken>,
+    pub invoicing: crate::model::managed_account::Invoicing,
+}
+
+impl ManagedAccount {
+    /// Its settings, as an update request changes them.
+    pub fn settings(&self) -> ManagedAccountSettings {
+        ManagedAccountSettings {
+            name: self.account.name.clone(),
+            contact_email: self.contact_email.clone(),
+            email_domain: self.email_domain.clone(),
+            integration_tokens: self.integration_tokens.clone(),
+            rule_tokens: self.rule_tokens.clone(),
+            invoicing: self.invoicing.clone(),
+        }
+    }
+}
+
+/// A stored billing profile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BillingProfile {
+    pub token: BillingProfileToken,
+    pub settings: BillingProfileSettings,
+    /// Managed accounts linked to it.
+    pub managed_accounts_count: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// What deleting a billing profile did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProfileDeletion {
+    Deleted,
+    NotFound,
+    /// Refused: this many managed accounts are linked to it.
+    InUse(i64),
+}
+
+/// A stored invoice.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invoice {
+    pub token: InvoiceToken,
+    /// 1, 2, 3… per MSP account, without gaps.
+    pub number: i64,
+    pub msp_account_token: AccountToken,
+    /// The managed account invoiced.
+    pub account_token: AccountToken,
+    /// Its name when the invoice was made.
+    pub account_name: String,
+    pub period: BillingPeriod,
+    pub status: InvoiceStatus,
+    pub document: InvoiceDocument,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// An invoice to number and record.
+#[derive(Debug, Clone)]
+pub struct NewInvoice {
+    pub account_token: AccountToken,
+    pub account_name: String,
+    pub period: BillingPeriod,
+    pub document: InvoiceDocument,
+}
+
+/// What creating an invoice did.
+#[derive(Debug, Clone)]
+pub enum InvoiceCreate {
+    Created(Invoice),
+    /// Refused, numbering nothing: this invoice of the same account already covers part of the period.
+    Overlaps(Invoice),
+}
+
+/// What a conditional change to an invoice did.
+#[derive(Debug, Clone)]
+pub enum InvoiceChange {
+    Done(Invoice),
+    /// Refused: the invoice is in this status.
+    Refused(InvoiceStatus),
+    NotFound,
 }
 
 /// What deleting a workspace did.
@@ -291,6 +382,8 @@ pub trait Store:
     + IntegrationStore
     + UploadStore
     + ManagedAccountStore
+    + BillingProfileStore
+    + InvoiceStore
     + Send
     + Sync
     + 'static
@@ -481,6 +574,73 @@ pub trait ManagedAccountStore: Send + Sync {
     ) -> anyhow::Result<Option<ManagedAccount>>;
     /// Deletes a managed account with its tokens and workspaces; false when `parent` has no such account.
     async fn delete_managed_account(&self, parent: &AccountToken, token: &AccountToken) -> anyhow::Result<bool>;
+}
+
+/// An MSP's billing profiles.
+#[async_trait]
+pub trait BillingProfileStore: Send + Sync {
+    async fn create_billing_profile(
+        &self,
+        account: &AccountToken,
+        settings: &BillingProfileSettings,
+    ) -> anyhow::Result<BillingProfile>;
+    /// A page of the account's profiles, oldest first.
+    async fn list_billing_profiles(
+        &self,
+        account: &AccountToken,
+        page: PageRequest,
+    ) -> anyhow::Result<Paged<BillingProfile>>;
+    async fn get_billing_profile(
+        &self,
+        account: &AccountToken,
+        token: &BillingProfileToken,
+    ) -> anyhow::Result<Option<BillingProfile>>;
+    async fn update_billing_profile(
+        &self,
+        account: &AccountToken,
+        token: &BillingProfileToken,
+        settings: &BillingProfileSettings,
+    ) -> anyhow::Result<Option<BillingProfile>>;
+    /// Deletes a profile no managed account is linked to.
+    async fn delete_billing_profile(
+        &self,
+        account: &AccountToken,
+        token: &BillingProfileToken,
+    ) -> anyhow::Result<ProfileDeletion>;
+}
+
+/// An MSP's invoices, and the server secret that signs their download links.
+#[async_trait]
+pub trait InvoiceStore: Send + Sync {
+    /// Numbers and records an invoice in one transaction: the next number of `msp` (a counter row locked
+    /// until commit, so concurrent creates queue and a refused or failed create uses no number), unless an
+    /// invoice of the same account overlaps the period.
+    async fn create_invoice(&self, msp: &AccountToken, invoice: &NewInvoice) -> anyhow::Result<InvoiceCreate>;
+    /// A page of `msp`'s invoices, newest number first, optionally of one managed account.
+    async fn list_invoices(
+        &self,
+        msp: &AccountToken,
+        account: Option<&AccountToken>,
+        page: PageRequest,
+    ) -> anyhow::Result<Paged<Invoice>>;
+    async fn get_invoice(&self, msp: &AccountToken, token: &InvoiceToken) -> anyhow::Result<Option<Invoice>>;
+    /// Replaces a draft's document (its number and period stay); refused once it is sent.
+    async fn regenerate_invoice(
+        &self,
+        msp: &AccountToken,
+        token: &InvoiceToken,
+        document: &InvoiceDocument,
+    ) -> anyhow::Result<InvoiceChange>;
+    /// Moves an invoice to `to` if its status is one of `from`.
+    async fn set_invoice_status(
+        &self,
+        msp: &AccountToken,
+        token: &InvoiceToken,
+        from: &[InvoiceStatus],
+        to: InvoiceStatus,
+    ) -> anyhow::Result<InvoiceChange>;
+    /// The random secret called `name`, made on first use and the same for every process on this store.
+    async fn server_secret(&self, name: &str) -> anyhow::Result<String>;
 }
 
 /// Opens the store the settings name, creating the data dir and applying migrations.

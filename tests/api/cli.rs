@@ -323,3 +323,83 @@ async fn query_prints_the_costs_as_a_table_csv_and_json() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("date_bin must be"));
 }
+
+async fn post_json(client: &reqwest::Client, url: String, token: &str, body: serde_json::Value) -> serde_json::Value {
+    let res = client.post(url).bearer_auth(token).body(body.to_string()).send().await.unwrap();
+    assert!(res.status().is_success(), "{}", res.status());
+    res.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn invoices_are_created_listed_and_downloaded_from_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut served = serve(dir.path()).await;
+    let (url, token) = (served.url.clone(), served.bootstrap_token.clone().unwrap());
+    let msp = served.account.clone().unwrap();
+    let client = reqwest::Client::new();
+    let integration = create_integration(&client, &url, &token).await;
+    let csv = dir.path().join("sept.csv");
+    std::fs::write(&csv, "ChargeCategory,ChargePeriodStart,BilledCost,ServiceName\nUsage,2024-09-02,12.345,EC2\n")
+        .unwrap();
+    let out = costd(&["import", "--integration", &integration, csv.to_str().unwrap(), "--quiet"], dir.path()).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let profile =
+        post_json(&client, format!("{url}/v2/billing_profiles"), &token, serde_json::json!({"nickname": "P"})).await;
+    let managed = post_json(
+        &client,
+        format!("{url}/v2/managed_accounts"),
+        &token,
+        serde_json::json!({"name": "Acme", "contact_email": "a@acme.example", "access_credential_tokens": [integration],
+            "msp_billing_profile_token": profile["token"]}),
+    )
+    .await;
+    let managed = managed["token"].as_str().unwrap();
+
+    let args = [
+        "invoice",
+        "create",
+        "--account",
+        &msp,
+        "--managed-account",
+        managed,
+        "--start",
+        "2024-09-01",
+        "--end",
+        "2024-09-30",
+    ];
+    let out = costd(&args, dir.path()).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let line = String::from_utf8(out.stdout).unwrap();
+    assert!(line.starts_with("INV-000001 invc_") && line.contains("USD 12.35"), "{line}");
+    let invoice = line.split_whitespace().nth(1).unwrap().to_string();
+    let again = costd(&args, dir.path()).await;
+    assert!(!again.status.success() && String::from_utf8_lossy(&again.stderr).contains("already covers"));
+
+    let out = costd(&["invoice", "list", "--account", &msp], dir.path()).await;
+    let listed = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        listed
+            .lines()
+            .nth(1)
+            .unwrap()
+            .starts_with(&format!("INV-000001\t{invoice}\t{managed}\t2024-09-01..2024-09-30\tdraft")),
+        "{listed}"
+    );
+
+    let pdf = dir.path().join("out.pdf");
+    let out = costd(
+        &["invoice", "download", "--account", &msp, "--invoice", &invoice, "--output", pdf.to_str().unwrap()],
+        dir.path(),
+    )
+    .await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(std::fs::read(&pdf).unwrap().starts_with(b"%PDF-"));
+    let out = costd(
+        &["invoice", "download", "--account", &msp, "--invoice", &invoice, "--format", "csv", "--output", "-"],
+        dir.path(),
+    )
+    .await;
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("INV-000001,cost,custom_provider,EC2,Usage,,12.345,USD"), "{text}");
+    served.child.kill().await.unwrap();
+}

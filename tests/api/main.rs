@@ -10,6 +10,7 @@ mod clients;
 mod consistency;
 mod costs;
 mod differential;
+mod invoices;
 mod managed_accounts;
 mod uploads;
 mod workspaces;

@@ -29,7 +29,11 @@ export COSTD_FOCUS_SAMPLE=${COSTD_FOCUS_SAMPLE:-$root/../shared/focus-samples/fo
 pg_base=${COSTD_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}
 backends=${*:-sqlite postgres}
 server=""
-cleanup() { [ -n "$server" ] && kill "$server" 2>/dev/null || true; }
+smtp=""
+cleanup() {
+    [ -n "$server" ] && kill "$server" 2>/dev/null || true
+    [ -n "$smtp" ] && kill "$smtp" 2>/dev/null || true
+}
 trap cleanup EXIT
 
 for backend in $backends; do
@@ -52,7 +56,17 @@ for backend in $backends; do
         export COSTD_DATABASE_URL="$pg_base${sep}options=-c%20search_path%3D$schema"
         url_args=(--database-url "$COSTD_DATABASE_URL")
     fi
-    RUST_LOG=warn "$bin" serve --listen 127.0.0.1:0 --data-dir "$data" "${url_args[@]}" >"$data/serve.out" 2>"$data/serve.err" &
+    # A real SMTP server (aiosmtpd, from PyPI) that invoices are sent through, into a Maildir.
+    smtp_port=$("$venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    "$venv/bin/python" -m aiosmtpd -n -l "127.0.0.1:$smtp_port" -c aiosmtpd.handlers.Mailbox "$data/mail" &
+    smtp=$!
+    for _ in $(seq 1 100); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$smtp_port") 2>/dev/null && break
+        sleep 0.1
+    done
+    export COSTD_SMTP_MAILDIR="$data/mail"
+    RUST_LOG=warn "$bin" serve --listen 127.0.0.1:0 --data-dir "$data" --smtp-url "smtp://127.0.0.1:$smtp_port" \
+        "${url_args[@]}" >"$data/serve.out" 2>"$data/serve.err" &
     server=$!
     for _ in $(seq 1 100); do
         grep -q '^listening on ' "$data/serve.out" 2>/dev/null && break
@@ -72,6 +86,8 @@ for backend in $backends; do
     "$venv/bin/python" "$here/python/scenario.py" || status=1
     kill "$server" && wait "$server" 2>/dev/null || true
     server=""
+    kill "$smtp" && wait "$smtp" 2>/dev/null || true
+    smtp=""
     if [ "$status" -ne 0 ]; then
         echo "clients: FAILED on $backend; server log:" >&2
         tail -50 "$data/serve.err" >&2

@@ -1,8 +1,29 @@
 //! Managed accounts of an MSP, with their ordered integration and rule links (a page's links in two reads).
 
 use super::accounts::AccountRow;
-use crate::model::token::{IntegrationToken, RuleToken};
+use crate::model::billing_profile::{BillingInformation, CustomField};
+use crate::model::managed_account::Invoicing;
+use crate::model::token::{BillingProfileToken, IntegrationToken, RuleToken};
 use crate::store::ManagedAccount;
+
+/// The columns a managed account adds to its account row.
+pub(crate) const MANAGED_COLUMNS: &str =
+    "contact_email, email_domain, msp_billing_profile_token, payment_terms_days, invoicing_details";
+
+/// A managed account's billing details as stored (JSON in `invoicing_details`).
+#[derive(serde::Serialize, serde::Deserialize, Default)]
+pub(crate) struct InvoicingDetails {
+    billing: BillingInformation,
+    custom_fields: Vec<CustomField>,
+}
+
+impl InvoicingDetails {
+    pub(crate) fn json(invoicing: &Invoicing) -> String {
+        let details =
+            InvoicingDetails { billing: invoicing.billing.clone(), custom_fields: invoicing.custom_fields.clone() };
+        serde_json::to_string(&details).expect("plain data serialises")
+    }
+}
 
 impl ManagedRow {
     pub(crate) fn token(&self) -> &crate::model::token::AccountToken {
@@ -16,6 +37,9 @@ pub(crate) struct ManagedRow {
     account: AccountRow,
     contact_email: Option<String>,
     email_domain: Option<String>,
+    msp_billing_profile_token: Option<BillingProfileToken>,
+    payment_terms_days: Option<i32>,
+    invoicing_details: Option<String>,
 }
 
 impl ManagedRow {
@@ -24,12 +48,24 @@ impl ManagedRow {
         integration_tokens: Vec<IntegrationToken>,
         rule_tokens: Vec<RuleToken>,
     ) -> ManagedAccount {
+        // Written by `InvoicingDetails::json` only; a row from before invoicing has none.
+        let details: InvoicingDetails =
+            self.invoicing_details.as_deref().and_then(|d| serde_json::from_str(d).ok()).unwrap_or_default();
+        let invoicing = Invoicing {
+            billing_profile: self.msp_billing_profile_token,
+            payment_terms_days: self
+                .payment_terms_days
+                .map_or(crate::model::invoice::DEFAULT_PAYMENT_TERMS_DAYS, |d| d.max(0) as u32),
+            billing: details.billing,
+            custom_fields: details.custom_fields,
+        };
         ManagedAccount {
             account: self.account.into(),
             contact_email: self.contact_email.unwrap_or_default(),
             email_domain: self.email_domain,
             integration_tokens,
             rule_tokens,
+            invoicing,
         }
     }
 }
@@ -50,8 +86,8 @@ macro_rules! impl_managed_accounts {
                 let token = $crate::model::token::AccountToken::generate();
                 let mut tx = self.write.begin().await?;
                 sqlx::query(
-                    "INSERT INTO accounts (token, name, parent_account_token, owner_user_token, created_at, contact_email, email_domain) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    "INSERT INTO accounts (token, name, parent_account_token, owner_user_token, created_at, contact_email, email_domain, \
+                     msp_billing_profile_token, payment_terms_days, invoicing_details) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
                 )
                 .bind(&token)
                 .bind(&settings.name)
@@ -60,6 +96,9 @@ macro_rules! impl_managed_accounts {
                 .bind(now)
                 .bind(&settings.contact_email)
                 .bind(&settings.email_domain)
+                .bind(&settings.invoicing.billing_profile)
+                .bind(settings.invoicing.payment_terms_days as i32)
+                .bind($crate::store::sql::InvoicingDetails::json(&settings.invoicing))
                 .execute(&mut *tx)
                 .await?;
                 let default = $crate::model::workspace::WorkspaceSettings::default_named("Default");
@@ -76,8 +115,9 @@ macro_rules! impl_managed_accounts {
                 page: $crate::store::PageRequest,
             ) -> anyhow::Result<$crate::store::Paged<$crate::store::ManagedAccount>> {
                 let sql = format!(
-                    "SELECT {}, contact_email, email_domain FROM accounts WHERE parent_account_token = $1 ORDER BY id LIMIT $2 OFFSET $3",
-                    $crate::store::sql::ACCOUNT_COLUMNS
+                    "SELECT {}, {} FROM accounts WHERE parent_account_token = $1 ORDER BY id LIMIT $2 OFFSET $3",
+                    $crate::store::sql::ACCOUNT_COLUMNS,
+                    $crate::store::sql::MANAGED_COLUMNS
                 );
                 let rows: Vec<$crate::store::sql::ManagedRow> = sqlx::query_as(&sql)
                     .bind(parent)
@@ -106,8 +146,9 @@ macro_rules! impl_managed_accounts {
             #[tracing::instrument(skip(self))]
             async fn get_managed_account(&self, parent: &$crate::model::token::AccountToken, token: &$crate::model::token::AccountToken) -> anyhow::Result<Option<$crate::store::ManagedAccount>> {
                 let sql = format!(
-                    "SELECT {}, contact_email, email_domain FROM accounts WHERE parent_account_token = $1 AND token = $2",
-                    $crate::store::sql::ACCOUNT_COLUMNS
+                    "SELECT {}, {} FROM accounts WHERE parent_account_token = $1 AND token = $2",
+                    $crate::store::sql::ACCOUNT_COLUMNS,
+                    $crate::store::sql::MANAGED_COLUMNS
                 );
                 let row: Option<$crate::store::sql::ManagedRow> =
                     sqlx::query_as(&sql).bind(parent).bind(token).fetch_optional(&self.read).await?;
@@ -126,14 +167,17 @@ macro_rules! impl_managed_accounts {
             ) -> anyhow::Result<Option<$crate::store::ManagedAccount>> {
                 let mut tx = self.write.begin().await?;
                 let done = sqlx::query(
-                    "UPDATE accounts SET name = $3, contact_email = $4, email_domain = $5 \
-                     WHERE parent_account_token = $1 AND token = $2",
+                    "UPDATE accounts SET name = $3, contact_email = $4, email_domain = $5, msp_billing_profile_token = $6, \
+                     payment_terms_days = $7, invoicing_details = $8 WHERE parent_account_token = $1 AND token = $2",
                 )
                 .bind(parent)
                 .bind(token)
                 .bind(&settings.name)
                 .bind(&settings.contact_email)
                 .bind(&settings.email_domain)
+                .bind(&settings.invoicing.billing_profile)
+                .bind(settings.invoicing.payment_terms_days as i32)
+                .bind($crate::store::sql::InvoicingDetails::json(&settings.invoicing))
                 .execute(&mut *tx)
                 .await?;
                 if done.rows_affected() == 0 {

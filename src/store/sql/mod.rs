@@ -8,7 +8,11 @@
 #[macro_use]
 mod accounts;
 #[macro_use]
+mod billing_profiles;
+#[macro_use]
 mod integrations;
+#[macro_use]
+mod invoices;
 #[macro_use]
 mod managed_accounts;
 #[macro_use]
@@ -21,8 +25,10 @@ mod uploads;
 mod workspaces;
 
 pub(crate) use accounts::AccountRow;
+pub(crate) use billing_profiles::{settings_json, ProfileRow, PROFILE_COLUMNS};
 pub(crate) use integrations::{group_workspaces, IntegrationRow};
-pub(crate) use managed_accounts::ManagedRow;
+pub(crate) use invoices::{document_json, status_in, InvoiceRow, INVOICE_COLUMNS};
+pub(crate) use managed_accounts::{InvoicingDetails, ManagedRow, MANAGED_COLUMNS};
 pub(crate) use rules::RuleRow;
 pub(crate) use tokens::PrincipalRow;
 pub(crate) use uploads::UploadRow;
@@ -199,6 +205,8 @@ macro_rules! impl_store {
         impl_integrations!($store, $db, $lock);
         impl_uploads!($store, $db, $lock);
         impl_managed_accounts!($store, $db, $lock);
+        impl_billing_profiles!($store, $db, $lock);
+        impl_invoices!($store, $db, $lock);
 
         #[async_trait::async_trait]
         impl $crate::store::Store for $store {

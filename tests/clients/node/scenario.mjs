@@ -147,6 +147,48 @@ check(withCredits.total_cost.amount === "145.75", `with credits ${withCredits.to
 await expectError(403, () => mine.billingRules.create({ type: "exclusion", title: "x", charge_type: "Tax" }));
 await expectError(404, () => mine.integrations.get(small.token));
 
+// invoicing: a billing profile, the managed account linked to it, an invoice of July (145.75 with every kind
+// of cost, plus 5 % tax = 153.0375 → 153.04), its files through signed links, sending when SMTP is there
+const profile = await client.billingProfiles.create({
+  nickname: "Node US",
+  billing_information_attributes: { company_name: "Node MSP Inc", country_code: "US", billing_email: ["b@nodemsp.example"] },
+  invoice_adjustment_attributes: {
+    adjustment_items: [{ name: "Sales tax", adjustment_type: "charge", calculation_type: "percentage", amount: 5 }],
+  },
+});
+check(profile.token.startsWith("bllng_prfl_") && profile.managed_accounts_count === "0", `profile ${JSON.stringify(profile)}`);
+check((await client.billingProfiles.update(profile.token, { nickname: "Node US 2" })).nickname === "Node US 2", "update profile");
+check((await client.billingProfiles.list({})).billing_profiles.some((p) => p.token === profile.token), "list profiles");
+const linked = await client.managedAccounts.update(managed.token, {
+  msp_billing_profile_token: profile.token,
+  billing_information_attributes: { company_name: "Node Acme", billing_email: ["ap@nodeacme.example"] },
+});
+check(linked.msp_billing_profile_token === profile.token && linked.payment_terms_days === 10, "linked");
+const invoice = await client.invoices.create({
+  account_token: managed.token,
+  billing_period_start: "2024-07-01",
+  billing_period_end: "2024-07-31",
+});
+check(invoice.total === "153.04" && invoice.status === "draft", `invoice ${JSON.stringify(invoice)}`);
+check((await client.invoices.get(invoice.token)).invoice_number === invoice.invoice_number, "get invoice");
+check((await client.invoices.list({ managed_account_token: managed.token })).invoices.length === 1, "list invoices");
+check((await client.invoices.regenerateInvoice(invoice.token)).total === "153.04", "regenerate");
+const pdfUrl = (await client.invoices.downloadInvoice(invoice.token, { file_type: "pdf" })).download_url;
+const pdf = Buffer.from(await (await fetch(pdfUrl)).arrayBuffer());
+check(pdf.subarray(0, 5).toString() === "%PDF-", "a PDF");
+const csvUrl = (await client.invoices.downloadInvoice(invoice.token, { file_type: "csv" })).download_url;
+check((await (await fetch(csvUrl)).text()).trim().endsWith("153.04,USD"), "the CSV total");
+check((await client.invoices.getCostReport(invoice.token)).cost_report_url.includes("/cost_report.csv?"), "cost report");
+await expectError(400, () => client.invoices.create({ account_token: managed.token, billing_period_start: "2024-13-01", billing_period_end: "2024-07-31" }), "billing_period_start");
+if (process.env.COSTD_SMTP_MAILDIR) {
+  check((await client.invoices.sendInvoice(invoice.token)).recipients[0] === "ap@nodeacme.example", "sent");
+  await expectError(409, () => client.invoices.regenerateInvoice(invoice.token), "cannot be regenerated");
+  await client.invoices.sendAndApproveInvoice(invoice.token);
+  check((await client.invoices.get(invoice.token)).status === "approved", "approved");
+}
+await client.managedAccounts.update(managed.token, { msp_billing_profile_token: "" });
+await client.billingProfiles.delete(profile.token);
+
 // deletes
 await client.integrations.deleteUserCostsUpload(small.token, up.token);
 check((await client.costs.list(JULY)).total_cost.amount === "0.0", "costs after deleting the upload");

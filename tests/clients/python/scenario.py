@@ -6,13 +6,26 @@ Run by tests/clients/run.sh, which starts costd and sets COSTD_URL, COSTD_TOKEN,
 and COSTD_DATABASE_URL.
 """
 
+import glob
 import importlib.metadata
+import mailbox
 import os
+import shutil
 import subprocess
 import sys
+import urllib.request
 
 from vantage import (
+    AdjustmentItem,
+    BankingInformation,
+    BillingInformation,
+    BillingInformationAttributes,
     Client,
+    CreateBillingProfile,
+    CreateInvoice,
+    DownloadInvoiceRequest,
+    InvoiceAdjustment,
+    UpdateBillingProfile,
     CreateBillingRule,
     CreateCustomProviderIntegration,
     CreateManagedAccount,
@@ -60,6 +73,90 @@ def mint(account, scope):
         cmd += ["--database-url", os.environ["COSTD_DATABASE_URL"]]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True)  # stderr: costd's note about the secret
     return out.stdout.strip()
+
+
+def fetch(url):
+    with urllib.request.urlopen(url) as r:
+        return r.read()
+
+
+def pdf_text(data):
+    if not shutil.which("pdftotext"):
+        check(not os.environ.get("CI"), "CI must have pdftotext (poppler-utils)")
+        print("python client: SKIPPED the PDF text check (no pdftotext)")
+        return None
+    return subprocess.run(["pdftotext", "-layout", "-", "-"], input=data, capture_output=True, check=True).stdout.decode()
+
+
+def invoicing(client, managed, mine):
+    """Billing profiles and invoices through client.billing_profiles and client.invoices, with the models."""
+    profile = client.billing_profiles.create(CreateBillingProfile(
+        nickname="Py EU",
+        billing_information_attributes=BillingInformation(
+            token="", company_name="Py MSP Ltd", country_code="gb", address_line_1="1 High St", address_line_2=None,
+            city="London", state=None, postal_code="EC1A 1BB", billing_email=["billing@pymsp.example"]),
+        banking_information_attributes=BankingInformation(
+            token="", bank_name="Py Bank", beneficiary_name="Py MSP Ltd", tax_id="GB123456789"),
+        invoice_adjustment_attributes=InvoiceAdjustment(token="", adjustment_items=[
+            AdjustmentItem(name="VAT", adjustment_type="charge", calculation_type="percentage", amount="10")])))
+    check(profile.token.startswith("bllng_prfl_") and profile.billing_information_attributes.country_code == "GB",
+          f"{profile}")
+    check(profile.invoice_adjustment_attributes.adjustment_items[0].amount == "10.0", f"{profile}")
+    check(client.billing_profiles.get(profile.token).nickname == "Py EU", "get profile")
+    check(client.billing_profiles.update(profile.token, UpdateBillingProfile(nickname="Py UK")).nickname == "Py UK",
+          "update profile")
+    check(any(p.token == profile.token for p in client.billing_profiles.list().billing_profiles), "list profiles")
+    m = client.managed_accounts.update(managed.token, UpdateManagedAccount(
+        msp_billing_profile_token=profile.token, payment_terms_days=15,
+        billing_information_attributes=BillingInformationAttributes(
+            company_name="Py Acme Inc", billing_email=["ap@pyacme.example"])))
+    check(m.msp_billing_profile_token == profile.token and m.payment_terms_days == 15, f"{m}")
+    check(client.billing_profiles.get(profile.token).managed_accounts_count == "1", "profile in use")
+    expect_error(409, lambda: client.billing_profiles.delete(profile.token), "used by 1 managed account")
+
+    # July as the managed account sees it, every kind of cost: 145.75; plus 10 % VAT = 160.325 → 160.33.
+    invoice = client.invoices.create(CreateInvoice(
+        billing_period_start="2024-07-01", billing_period_end="2024-07-31", account_token=managed.token))
+    check(invoice.status == "draft" and invoice.total == "160.33", f"{invoice}")
+    check(invoice.account_name == "Py Acme Inc" and invoice.msp_account_token == managed.parent_account_token,
+          f"{invoice}")
+    check(client.invoices.get(invoice.token).invoice_number == invoice.invoice_number, "get invoice")
+    listed = client.invoices.list(managed_account_token=managed.token).invoices
+    check([i.token for i in listed] == [invoice.token], f"{listed}")
+    check(client.invoices.regenerate(invoice.token).invoice_number == invoice.invoice_number, "regenerate")
+    expect_error(409, lambda: client.invoices.create(CreateInvoice(
+        billing_period_start="2024-07-15", billing_period_end="2024-08-14", account_token=managed.token)), "already")
+    expect_error(400, lambda: client.invoices.create(CreateInvoice(
+        billing_period_start="2024-08-31", billing_period_end="2024-08-01", account_token=managed.token)),
+        "must not be before")
+    expect_error(403, lambda: mine.invoices.list())
+
+    pdf = fetch(client.invoices.download(invoice.token, DownloadInvoiceRequest(file_type="pdf")).download_url)
+    check(pdf.startswith(b"%PDF-"), "a PDF")
+    text = pdf_text(pdf)
+    if text is not None:
+        check(invoice.invoice_number in text and "USD 160.33" in text and "Py MSP Ltd" in text, text)
+    csv = fetch(client.invoices.download(invoice.token, DownloadInvoiceRequest(file_type="csv")).download_url).decode()
+    check(csv.strip().endswith("160.33,USD"), csv)
+    report = fetch(client.invoices.get_cost_report(invoice.token).cost_report_url).decode()
+    check(report.startswith("date,provider,service,charge_type,amount,currency"), report)
+
+    maildir = os.environ.get("COSTD_SMTP_MAILDIR")
+    if maildir:
+        sent = client.invoices.send(invoice.token)
+        check(sent.recipients == ["ap@pyacme.example"], f"{sent}")
+        check(client.invoices.get(invoice.token).status == "sent", "sent")
+        messages = list(mailbox.Maildir(maildir, create=False))
+        check(any(invoice.invoice_number in (msg["Subject"] or "") and msg["To"] == "ap@pyacme.example"
+                  for msg in messages), f"the email arrived: {[msg['Subject'] for msg in messages]}")
+        expect_error(409, lambda: client.invoices.regenerate(invoice.token), "cannot be regenerated")
+        check(client.invoices.send_and_approve(invoice.token).recipients == ["ap@pyacme.example"], "approve")
+        check(client.invoices.get(invoice.token).status == "approved", "approved")
+    else:
+        expect_error(400, lambda: client.invoices.send(invoice.token), "--smtp-url")
+    client.managed_accounts.update(managed.token, UpdateManagedAccount(msp_billing_profile_token=""))
+    client.billing_profiles.delete(profile.token)
+    expect_error(404, lambda: client.billing_profiles.get(profile.token))
 
 
 def main():
@@ -161,6 +258,8 @@ def main():
           == [("MSP", "5.0"), ("Support", "-10.0")], f"{with_credits.costs}")
     expect_error(403, lambda: mine.billing_rules.create(CreateBillingRule(type="exclusion", title="x", charge_type="Tax")))
     expect_error(404, lambda: mine.integrations.get(small.token))
+
+    invoicing(client, managed, mine)
 
     # deletes: the upload's costs vanish at once; then everything goes
     client.integrations.delete_user_costs_upload(small.token, up.token)

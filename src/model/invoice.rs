@@ -1,0 +1,360 @@
+//! Invoices: the billing period a request names, the status life cycle, and the invoice document — the
+//! cost lines, the adjustment lines and the total, computed exactly and stored whole, so a sent invoice
+//! never changes when costs or rules do.
+//!
+//! Money: every cost line is the exact sum (18 places) of the managed account's costs for that provider,
+//! service and charge type with its billing rules applied. The subtotal is their exact sum; a percentage
+//! adjustment is that percentage of the subtotal (exact to 18 places); the total is the subtotal plus the
+//! adjustments, rounded **once**, at the end, to 2 places, half away from zero. So the total differs from
+//! `GET /v2/costs`' `total_cost` (the same sum, rounded the same way) only by the adjustments.
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+
+use super::amount::Amount;
+use super::billing_profile::{
+    AdjustmentItem, AdjustmentType, BankingInformation, BillingInformation, Calculation, CustomField,
+};
+
+/// Where an invoice is in its life:
+///
+/// ```text
+///   create ──▶ draft ──send──▶ sent ──send_and_approve──▶ approved
+///               │ ▲                                          ▲
+///               └─┘ regenerate                               │
+///               └───────────────send_and_approve─────────────┘
+/// ```
+/// A draft can be regenerated (new lines from today's costs and rules; same number). Sending freezes it:
+/// a sent or approved invoice's lines never change again, and `send` on one re-sends the same document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum InvoiceStatus {
+    Draft,
+    Sent,
+    Approved,
+}
+
+impl InvoiceStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InvoiceStatus::Draft => "draft",
+            InvoiceStatus::Sent => "sent",
+            InvoiceStatus::Approved => "approved",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<InvoiceStatus> {
+        match s {
+            "draft" => Some(InvoiceStatus::Draft),
+            "sent" => Some(InvoiceStatus::Sent),
+            "approved" => Some(InvoiceStatus::Approved),
+            _ => None,
+        }
+    }
+
+    /// Frozen: its document is final.
+    pub fn is_frozen(self) -> bool {
+        self != InvoiceStatus::Draft
+    }
+
+    /// The status after `send` (a re-send keeps an approved invoice approved).
+    pub fn after_send(self) -> InvoiceStatus {
+        match self {
+            InvoiceStatus::Draft | InvoiceStatus::Sent => InvoiceStatus::Sent,
+            InvoiceStatus::Approved => InvoiceStatus::Approved,
+        }
+    }
+}
+
+/// The longest period one invoice may cover: a year (an invoice spanning more is surely a wrong date).
+pub const MAX_PERIOD_DAYS: i64 = 366;
+
+/// A billing period, both ends included (as `GET /v2/costs`' start_date and end_date).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BillingPeriod {
+    pub start: NaiveDate,
+    pub end: NaiveDate,
+}
+
+impl BillingPeriod {
+    /// Parses `billing_period_start` and `billing_period_end` (`YYYY-MM-DD`).
+    pub fn parse(start: Option<&str>, end: Option<&str>) -> Result<BillingPeriod, Vec<String>> {
+        let mut errors = Vec::new();
+        let mut date = |field: &str, v: Option<&str>| match v.map(str::trim) {
+            None | Some("") => {
+                errors.push(format!("{field} is required (YYYY-MM-DD)"));
+                None
+            }
+            Some(v) => match NaiveDate::parse_from_str(v, "%Y-%m-%d") {
+                Ok(d) => Some(d),
+                Err(_) => {
+                    errors.push(format!("{field} must be a date (YYYY-MM-DD), got {v:?}"));
+                    None
+                }
+            },
+        };
+        let start = date("billing_period_start", start);
+        let end = date("billing_period_end", end);
+        let (Some(start), Some(end)) = (start, end) else { return Err(errors) };
+        if end < start {
+            return Err(vec![format!("billing_period_end ({end}) must not be before billing_period_start ({start})")]);
+        }
+        if (end - start).num_days() >= MAX_PERIOD_DAYS {
+            return Err(vec![format!(
+                "the billing period {start}..{end} is longer than a year; invoice each period separately"
+            )]);
+        }
+        Ok(BillingPeriod { start, end })
+    }
+
+    pub fn overlaps(&self, other: &BillingPeriod) -> bool {
+        self.start <= other.end && other.start <= self.end
+    }
+}
+
+/// Who an invoice is from or to, as printed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Party {
+    pub name: String,
+    pub billing: BillingInformation,
+    pub custom_fields: Vec<CustomField>,
+}
+
+/// One cost line: the costs of one provider, service and charge type in the period.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CostLine {
+    pub provider: String,
+    pub service: String,
+    pub charge_type: String,
+    pub amount: Amount,
+}
+
+/// One adjustment line, with its signed amount.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdjustmentLine {
+    pub name: String,
+    pub adjustment_type: AdjustmentType,
+    pub calculation_type: Calculation,
+    /// The percentage or fixed amount as configured.
+    #[serde(with = "rust_decimal::serde::str")]
+    pub rate: rust_decimal::Decimal,
+    /// What it adds (negative: subtracts).
+    pub amount: Amount,
+}
+
+/// An invoice's content, as generated and as stored: what the PDF and CSV print and what `total` is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvoiceDocument {
+    pub seller: Party,
+    pub buyer: Party,
+    pub banking: Option<BankingInformation>,
+    pub issued_on: NaiveDate,
+    pub due_on: NaiveDate,
+    pub payment_terms_days: u32,
+    pub currency: String,
+    pub lines: Vec<CostLine>,
+    /// Exact sum of the cost lines.
+    pub subtotal: Amount,
+    pub adjustments: Vec<AdjustmentLine>,
+    /// Subtotal plus adjustments, rounded once to 2 places, half away from zero.
+    pub total: Amount,
+}
+
+/// What goes into an invoice before it is computed.
+#[derive(Debug, Clone)]
+pub struct InvoiceInput {
+    pub seller: Party,
+    pub buyer: Party,
+    pub banking: Option<BankingInformation>,
+    pub issued_on: NaiveDate,
+    pub payment_terms_days: u32,
+    pub currency: String,
+    /// (provider, service, charge_type, amount) rows, in any order and possibly repeating a key.
+    pub costs: Vec<(String, String, String, Amount)>,
+    pub adjustments: Vec<AdjustmentItem>,
+}
+
+/// The default payment terms (Vantage's: "Defaults to 10").
+pub const DEFAULT_PAYMENT_TERMS_DAYS: u32 = 10;
+
+/// Most days of payment terms accepted.
+pub const MAX_PAYMENT_TERMS_DAYS: u32 = 365;
+
+impl InvoiceDocument {
+    /// Computes the invoice: lines summed per (provider, service, charge type) and sorted by provider,
+    /// service, charge type; adjustments in the profile's order; the total rounded once. `Err` names an
+    /// amount that does not fit (38 digits).
+    pub fn compute(input: InvoiceInput) -> Result<InvoiceDocument, String> {
+        let too_big = || "the invoice's amounts do not fit 38 digits".to_string();
+        let mut sums: std::collections::BTreeMap<(String, String, String), Amount> = Default::default();
+        for (provider, service, charge_type, amount) in input.costs {
+            let slot = sums.entry((provider, service, charge_type)).or_insert(Amount::ZERO);
+            *slot = slot.checked_add(amount).ok_or_else(too_big)?;
+        }
+        let lines: Vec<CostLine> = sums
+            .into_iter()
+            .map(|((provider, service, charge_type), amount)| CostLine { provider, service, charge_type, amount })
+            .collect();
+        let subtotal = lines.iter().try_fold(Amount::ZERO, |acc, l| acc.checked_add(l.amount)).ok_or_else(too_big)?;
+        let mut adjustments = Vec::with_capacity(input.adjustments.len());
+        let mut total = subtotal;
+        for item in input.adjustments {
+            let magnitude = match item.calculation_type {
+                Calculation::Fixed => Amount::from_decimal(item.amount),
+                Calculation::Percentage => subtotal.percent(item.amount),
+            }
+            .ok_or_else(too_big)?;
+            let amount = match item.adjustment_type {
+                AdjustmentType::Charge => magnitude,
+                AdjustmentType::Credit | AdjustmentType::Discount => magnitude.neg(),
+            };
+            total = total.checked_add(amount).ok_or_else(too_big)?;
+            adjustments.push(AdjustmentLine {
+                name: item.name,
+                adjustment_type: item.adjustment_type,
+                calculation_type: item.calculation_type,
+                rate: item.amount,
+                amount,
+            });
+        }
+        let due_on = input.issued_on + chrono::Duration::days(i64::from(input.payment_terms_days));
+        Ok(InvoiceDocument {
+            seller: input.seller,
+            buyer: input.buyer,
+            banking: input.banking,
+            issued_on: input.issued_on,
+            due_on,
+            payment_terms_days: input.payment_terms_days,
+            currency: input.currency,
+            lines,
+            subtotal,
+            adjustments,
+            total: total.rounded(2),
+        })
+    }
+}
+
+/// Formats an invoice number: `INV-000042`. Numbers count from 1 per MSP account with no gaps.
+pub fn invoice_number(n: i64) -> String {
+    format!("INV-{n:06}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::str::FromStr;
+
+    use proptest::prelude::*;
+    use rust_decimal::Decimal;
+
+    fn a(s: &str) -> Amount {
+        Amount::parse("a", s).unwrap()
+    }
+
+    fn input(costs: Vec<(&str, &str, &str, &str)>, adjustments: Vec<AdjustmentItem>) -> InvoiceInput {
+        InvoiceInput {
+            seller: Party::default(),
+            buyer: Party::default(),
+            banking: None,
+            issued_on: NaiveDate::from_ymd_opt(2024, 10, 1).unwrap(),
+            payment_terms_days: 10,
+            currency: "USD".into(),
+            costs: costs.into_iter().map(|(p, s, c, x)| (p.into(), s.into(), c.into(), a(x))).collect(),
+            adjustments,
+        }
+    }
+
+    fn item(t: AdjustmentType, c: Calculation, amount: &str) -> AdjustmentItem {
+        AdjustmentItem { name: "x".into(), adjustment_type: t, calculation_type: c, amount: amount.parse().unwrap() }
+    }
+
+    #[test]
+    fn lines_group_by_provider_service_and_charge_type_and_the_total_rounds_once() {
+        let doc = InvoiceDocument::compute(input(
+            vec![
+                ("aws", "EC2", "Usage", "0.004"),
+                ("aws", "EC2", "Usage", "0.001"),
+                ("aws", "S3", "Usage", "0.0049"),
+                ("azure", "VM", "Tax", "1"),
+            ],
+            vec![
+                item(AdjustmentType::Charge, Calculation::Percentage, "10"),
+                item(AdjustmentType::Discount, Calculation::Fixed, "0.5"),
+            ],
+        ))
+        .unwrap();
+        assert_eq!(doc.lines.len(), 3);
+        assert_eq!(doc.lines[0].amount.to_string(), "0.005");
+        assert_eq!(doc.subtotal.to_string(), "1.0099");
+        assert_eq!(doc.adjustments[0].amount.to_string(), "0.10099");
+        assert_eq!(doc.adjustments[1].amount.to_string(), "-0.5");
+        // 1.0099 + 0.10099 − 0.5 = 0.61089 → 0.61 (rounding each line first would give 1.01 + 0.10 − 0.50).
+        assert_eq!(doc.total.to_string(), "0.61");
+        assert_eq!(doc.due_on, NaiveDate::from_ymd_opt(2024, 10, 11).unwrap());
+    }
+
+    #[test]
+    fn half_a_cent_rounds_away_from_zero_both_ways() {
+        let up = InvoiceDocument::compute(input(vec![("p", "s", "c", "10.005")], vec![])).unwrap();
+        assert_eq!(up.total.to_string(), "10.01");
+        let down = InvoiceDocument::compute(input(vec![("p", "s", "c", "-10.005")], vec![])).unwrap();
+        assert_eq!(down.total.to_string(), "-10.01");
+    }
+
+    #[test]
+    fn periods_must_be_real_ordered_and_at_most_a_year() {
+        assert!(BillingPeriod::parse(Some("2024-09-01"), Some("2024-09-30")).is_ok());
+        let e = BillingPeriod::parse(Some("2024-13-01"), None).unwrap_err();
+        assert_eq!(e.len(), 2);
+        assert!(
+            BillingPeriod::parse(Some("2024-09-30"), Some("2024-09-01")).unwrap_err()[0].contains("must not be before")
+        );
+        assert!(
+            BillingPeriod::parse(Some("2024-01-01"), Some("2025-01-01")).unwrap_err()[0].contains("longer than a year")
+        );
+    }
+
+    proptest! {
+        /// The invoice total is the exact sum of the costs plus each adjustment (a percentage of that exact
+        /// sum), rounded once: checked against rust_decimal arithmetic.
+        #[test]
+        fn the_total_is_the_rounded_exact_sum_of_costs_and_adjustments(
+            costs in proptest::collection::vec((0u8..3, 0u8..3, -1_000_000_000i64..1_000_000_000, 0u32..9), 0..40),
+            adjustments in proptest::collection::vec((0u8..3, any::<bool>(), 0u32..100_000, 2u32..6), 0..4),
+        ) {
+            let costs: Vec<(String, String, String, Amount)> = costs
+                .iter()
+                .map(|(p, s, m, scale)| {
+                    let d = Decimal::new(*m, *scale);
+                    (format!("p{p}"), format!("s{s}"), "Usage".to_string(), Amount::from_decimal(d).unwrap())
+                })
+                .collect();
+            let items: Vec<AdjustmentItem> = adjustments
+                .iter()
+                .map(|(t, pct, m, scale)| AdjustmentItem {
+                    name: "adj".into(),
+                    adjustment_type: [AdjustmentType::Charge, AdjustmentType::Credit, AdjustmentType::Discount][*t as usize],
+                    calculation_type: if *pct { Calculation::Percentage } else { Calculation::Fixed },
+                    amount: Decimal::new(i64::from(*m), *scale),
+                })
+                .collect();
+            // Through text: an amount at 18 places can exceed what a Decimal holds; its digits never do.
+            let d = |a: Amount| Decimal::from_str(&a.to_string()).unwrap();
+            let subtotal: Decimal = costs.iter().map(|c| d(c.3)).sum();
+            let mut expected = subtotal;
+            for i in &items {
+                let magnitude = match i.calculation_type {
+                    Calculation::Fixed => i.amount,
+                    Calculation::Percentage => (subtotal * i.amount / Decimal::ONE_HUNDRED)
+                        .round_dp_with_strategy(18, rust_decimal::RoundingStrategy::MidpointAwayFromZero),
+                };
+                expected += if i.adjustment_type == AdjustmentType::Charge { magnitude } else { -magnitude };
+            }
+            let expected = expected.round_dp_with_strategy(2, rust_decimal::RoundingStrategy::MidpointAwayFromZero);
+            let doc = InvoiceDocument::compute(InvoiceInput { costs, adjustments: items, ..input(vec![], vec![]) }).unwrap();
+            prop_assert_eq!(d(doc.subtotal), subtotal);
+            prop_assert_eq!(d(doc.total), expected.normalize());
+            let line_sum: Decimal = doc.lines.iter().map(|l| d(l.amount)).sum();
+            prop_assert_eq!(line_sum, subtotal);
+        }
+    }
+}

@@ -1,0 +1,262 @@
+//! An invoice as the files a customer receives: a PDF (seller and customer details, number, dates,
+//! period, one line per provider, service and charge type, the adjustments, the total and how to pay) and
+//! a CSV of the same lines. Both are rendered from the stored document, so a frozen invoice renders the
+//! same every time.
+//!
+//! Amounts print exactly as computed (cost lines keep every decimal the data has, at least two); only the
+//! total is rounded, once, to cents, as [`crate::model::invoice`] documents.
+
+use super::pdf::{fit, Document, Font, PAGE_HEIGHT};
+use crate::model::amount::Amount;
+use crate::model::billing_profile::{AdjustmentType, Calculation};
+use crate::model::invoice::{invoice_number, InvoiceStatus, Party};
+use crate::store::Invoice;
+
+/// An invoice's files.
+pub struct Files {
+    /// `INV-000042`: the files' name without extension.
+    pub stem: String,
+    pub pdf: Vec<u8>,
+    pub csv: Vec<u8>,
+}
+
+impl Files {
+    pub fn of(invoice: &Invoice) -> anyhow::Result<Files> {
+        Ok(Files { stem: invoice_number(invoice.number), pdf: pdf(invoice), csv: csv(invoice)? })
+    }
+}
+
+/// `1234.5` as `1,234.50`: thousands grouped, every decimal kept, at least two.
+pub fn money(amount: Amount) -> String {
+    let text = amount.to_string();
+    let (sign, digits) = match text.strip_prefix('-') {
+        Some(rest) => ("-", rest),
+        None => ("", text.as_str()),
+    };
+    let (whole, fraction) = digits.split_once('.').unwrap_or((digits, ""));
+    let mut grouped = String::new();
+    for (i, c) in whole.chars().enumerate() {
+        if i > 0 && (whole.len() - i) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(c);
+    }
+    let fraction = format!("{fraction:0<2}");
+    format!("{sign}{grouped}.{fraction}")
+}
+
+fn adjustment_label(name: &str, kind: AdjustmentType, calculation: Calculation, rate: rust_decimal::Decimal) -> String {
+    let how = match calculation {
+        Calculation::Percentage => format!("{}% of subtotal", rate.normalize()),
+        Calculation::Fixed => "fixed".to_string(),
+    };
+    format!("{name} ({}, {how})", kind.as_str())
+}
+
+fn status_label(status: InvoiceStatus) -> &'static str {
+    match status {
+        InvoiceStatus::Draft => "DRAFT",
+        InvoiceStatus::Sent => "Sent",
+        InvoiceStatus::Approved => "Approved",
+    }
+}
+
+/// The CSV: one row per cost line, then the subtotal, each adjustment and the total.
+pub fn csv(invoice: &Invoice) -> anyhow::Result<Vec<u8>> {
+    let d = &invoice.document;
+    let number = invoice_number(invoice.number);
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record([
+        "invoice_number",
+        "line_type",
+        "provider",
+        "service",
+        "charge_type",
+        "description",
+        "amount",
+        "currency",
+    ])?;
+    for l in &d.lines {
+        let amount = l.amount.to_string();
+        w.write_record([&number, "cost", &l.provider, &l.service, &l.charge_type, "", &amount, &d.currency])?;
+    }
+    w.write_record([&number, "subtotal", "", "", "", "Subtotal", &d.subtotal.to_string(), &d.currency])?;
+    for a in &d.adjustments {
+        let label = adjustment_label(&a.name, a.adjustment_type, a.calculation_type, a.rate);
+        w.write_record([&number, "adjustment", "", "", "", &label, &a.amount.to_string(), &d.currency])?;
+    }
+    let total = d.total.rounded(2);
+    w.write_record([
+        &number,
+        "total",
+        "",
+        "",
+        "",
+        "Total (rounded once to 2 decimals, half away from zero)",
+        &money(total).replace(',', ""),
+        &d.currency,
+    ])?;
+    Ok(w.into_inner()?)
+}
+
+const LEFT: f32 = 50.0;
+const RIGHT: f32 = 545.0;
+/// Lowest baseline for a line item before a new page starts.
+const BOTTOM: f32 = 90.0;
+
+/// Lines of a party's block: name, address, emails, custom fields.
+fn party_lines(p: &Party) -> Vec<(Font, String)> {
+    let mut lines = vec![(Font::Bold, p.name.clone())];
+    lines.extend(p.billing.address_lines().into_iter().map(|l| (Font::Regular, l)));
+    if let Some(emails) = &p.billing.billing_email {
+        lines.push((Font::Regular, emails.join(", ")));
+    }
+    for f in &p.custom_fields {
+        lines.push((Font::Regular, format!("{}: {}", f.name, f.value.as_deref().unwrap_or(""))));
+    }
+    lines
+}
+
+/// The PDF.
+pub fn pdf(invoice: &Invoice) -> Vec<u8> {
+    let d = &invoice.document;
+    let number = invoice_number(invoice.number);
+    let mut doc = Document::new(&format!("Invoice {number}"));
+    let mut y = PAGE_HEIGHT - 60.0;
+
+    // Seller, top left; the invoice's identity, top right.
+    let mut left_y = y;
+    for (font, line) in party_lines(&d.seller) {
+        let size = if font == Font::Bold { 14.0 } else { 9.0 };
+        doc.text(LEFT, left_y, font, size, 0.0, &fit(&line, font, size, 280.0));
+        left_y -= if font == Font::Bold { 16.0 } else { 12.0 };
+    }
+    doc.text_right(RIGHT, y, Font::Bold, 22.0, 0.0, "INVOICE");
+    let mut right_y = y - 22.0;
+    let facts = [
+        ("Invoice number", number.clone()),
+        ("Status", status_label(invoice.status).to_string()),
+        ("Invoice date", d.issued_on.to_string()),
+        ("Due date", d.due_on.to_string()),
+        ("Billing period", format!("{} to {}", invoice.period.start, invoice.period.end)),
+        ("Currency", d.currency.clone()),
+    ];
+    for (label, value) in facts {
+        doc.text_right(RIGHT - 120.0, right_y, Font::Regular, 9.0, 0.35, label);
+        doc.text_right(RIGHT, right_y, Font::Bold, 9.0, 0.0, &value);
+        right_y -= 13.0;
+    }
+    y = left_y.min(right_y) - 18.0;
+
+    // Bill to.
+    doc.text(LEFT, y, Font::Bold, 9.0, 0.35, "BILL TO");
+    y -= 14.0;
+    for (font, line) in party_lines(&d.buyer) {
+        let size = if font == Font::Bold { 11.0 } else { 9.0 };
+        doc.text(LEFT, y, font, size, 0.0, &fit(&line, font, size, 400.0));
+        y -= 12.0;
+    }
+    doc.text(LEFT, y, Font::Regular, 8.0, 0.35, &format!("Account {}", invoice.account_token));
+    y -= 26.0;
+
+    // Line items.
+    let columns =
+        [(LEFT + 4.0, "Provider", 90.0), (LEFT + 100.0, "Service", 200.0), (LEFT + 310.0, "Charge type", 80.0)];
+    let header = |doc: &mut Document, y: f32| {
+        doc.fill(LEFT, y - 5.0, RIGHT - LEFT, 17.0, 0.92);
+        for (x, title, _) in columns {
+            doc.text(x, y, Font::Bold, 9.0, 0.0, title);
+        }
+        doc.text_right(RIGHT - 4.0, y, Font::Bold, 9.0, 0.0, &format!("Amount ({})", d.currency));
+    };
+    header(&mut doc, y);
+    y -= 18.0;
+    if d.lines.is_empty() {
+        doc.text(LEFT + 4.0, y, Font::Regular, 9.0, 0.35, "No costs in this period.");
+        y -= 14.0;
+    }
+    for line in &d.lines {
+        if y < BOTTOM {
+            doc.new_page();
+            y = PAGE_HEIGHT - 60.0;
+            doc.text(LEFT, y, Font::Bold, 11.0, 0.0, &format!("Invoice {number} (continued)"));
+            y -= 24.0;
+            header(&mut doc, y);
+            y -= 18.0;
+        }
+        let values = [&line.provider, &line.service, &line.charge_type];
+        for ((x, _, width), value) in columns.iter().zip(values) {
+            let shown = if value.is_empty() { "(none)" } else { value.as_str() };
+            doc.text(*x, y, Font::Regular, 9.0, 0.0, &fit(shown, Font::Regular, 9.0, *width));
+        }
+        doc.text_right(RIGHT - 4.0, y, Font::Regular, 9.0, 0.0, &money(line.amount));
+        y -= 13.0;
+    }
+
+    // Totals; kept together on one page with the payment details.
+    let needed = 40.0 + 13.0 * d.adjustments.len() as f32 + 110.0;
+    if y - needed < 40.0 {
+        doc.new_page();
+        y = PAGE_HEIGHT - 60.0;
+        doc.text(LEFT, y, Font::Bold, 11.0, 0.0, &format!("Invoice {number} (continued)"));
+        y -= 24.0;
+    }
+    doc.rule(LEFT, RIGHT, y + 6.0, 0.6, 0.6);
+    y -= 8.0;
+    doc.text_right(RIGHT - 130.0, y, Font::Regular, 9.0, 0.0, "Subtotal");
+    doc.text_right(RIGHT - 4.0, y, Font::Regular, 9.0, 0.0, &money(d.subtotal));
+    y -= 13.0;
+    for a in &d.adjustments {
+        let label = adjustment_label(&a.name, a.adjustment_type, a.calculation_type, a.rate);
+        doc.text_right(RIGHT - 130.0, y, Font::Regular, 9.0, 0.0, &fit(&label, Font::Regular, 9.0, 300.0));
+        doc.text_right(RIGHT - 4.0, y, Font::Regular, 9.0, 0.0, &money(a.amount));
+        y -= 13.0;
+    }
+    y -= 4.0;
+    doc.fill(RIGHT - 250.0, y - 7.0, 250.0, 22.0, 0.92);
+    doc.text_right(RIGHT - 130.0, y, Font::Bold, 12.0, 0.0, "Total due");
+    doc.text_right(RIGHT - 4.0, y, Font::Bold, 12.0, 0.0, &format!("{} {}", d.currency, money(d.total.rounded(2))));
+    y -= 34.0;
+
+    // How to pay.
+    doc.text(LEFT, y, Font::Bold, 9.0, 0.35, "PAYMENT");
+    y -= 13.0;
+    let mut pay = vec![format!("Payment due within {} days, by {}.", d.payment_terms_days, d.due_on)];
+    if let Some(b) = &d.banking {
+        let fields = [
+            ("Bank", &b.bank_name),
+            ("Beneficiary", &b.beneficiary_name),
+            ("IBAN", &b.iban),
+            ("SWIFT/BIC", &b.swift_bic),
+            ("Account number", &b.account_number),
+            ("Routing number", &b.routing_number),
+            ("Tax ID", &b.tax_id),
+        ];
+        pay.extend(fields.iter().filter_map(|(label, v)| v.as_ref().map(|v| format!("{label}: {v}"))));
+    }
+    pay.push(format!("Please quote {number} with your payment."));
+    for line in pay {
+        doc.text(LEFT, y, Font::Regular, 9.0, 0.0, &line);
+        y -= 12.0;
+    }
+
+    // Footer on every page.
+    doc.footer(|page, of| {
+        format!("{number} - page {page} of {of} - amounts are exact; the total is rounded once to 2 decimals, half away from zero")
+    });
+    doc.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn money_groups_thousands_and_keeps_every_decimal() {
+        let a = |s: &str| Amount::parse("a", s).unwrap();
+        assert_eq!(money(a("1234567.5")), "1,234,567.50");
+        assert_eq!(money(a("-20.52022672899")), "-20.52022672899");
+        assert_eq!(money(a("0")), "0.00");
+        assert_eq!(money(a("999")), "999.00");
+    }
+}

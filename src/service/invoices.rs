@@ -1,0 +1,380 @@
+//! MSP invoicing: billing profiles, and invoices computed from a managed account's costs with its billing
+//! rules applied — the same query `GET /v2/costs` runs for that account — then numbered, stored whole,
+//! rendered (PDF, CSV), sent by email and frozen. The life cycle is [`InvoiceStatus`]'s.
+
+use chrono::NaiveDate;
+use serde::Deserialize;
+
+use super::costs::{costs, CostsContext, CostsError};
+use crate::engine::costs::{CostQuery, DateBin, Settings};
+use crate::model::billing_profile::{BillingProfileFields, BillingProfileSettings};
+use crate::model::invoice::{BillingPeriod, InvoiceDocument, InvoiceInput, InvoiceStatus, Party};
+use crate::model::token::{AccountToken, BillingProfileToken, InvoiceToken};
+use crate::store::{
+    BillingProfile, Invoice, InvoiceChange, InvoiceCreate, ManagedAccount, NewInvoice, PageRequest, Paged,
+    ProfileDeletion, Store,
+};
+
+/// Why an invoicing request was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum InvoiceError {
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// The caller is a managed account: invoicing is the MSP's.
+    #[error("{0}")]
+    Forbidden(String),
+    /// Bad fields: one sentence each.
+    #[error("{}", .0.join("; "))]
+    Invalid(Vec<String>),
+    /// The request conflicts with what exists (an overlapping invoice, a profile in use, a sent invoice).
+    #[error("{0}")]
+    Conflict(String),
+    /// The costs cannot be invoiced as they are (several currencies, an amount overflow, an invalid rule).
+    #[error("{0}")]
+    Unprocessable(String),
+    /// The costs query ran past its time limit.
+    #[error("{0}")]
+    Unavailable(String),
+    /// The SMTP server refused or could not be reached; nothing was recorded as sent.
+    #[error("the invoice could not be sent: {0}")]
+    SendFailed(String),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl From<CostsError> for InvoiceError {
+    fn from(e: CostsError) -> Self {
+        match e {
+            CostsError::WorkspaceNotFound => InvoiceError::NotFound("workspace"),
+            e @ (CostsError::Overflow(_) | CostsError::InvalidRule { .. }) => {
+                InvoiceError::Unprocessable(e.to_string())
+            }
+            e @ CostsError::TimedOut(_) => InvoiceError::Unavailable(e.to_string()),
+            CostsError::Internal(e) => InvoiceError::Internal(e),
+        }
+    }
+}
+
+/// Only a top-level (MSP) account invoices.
+async fn require_msp(store: &dyn Store, caller: &AccountToken) -> Result<(), InvoiceError> {
+    let account = store.get_account(caller).await?.ok_or_else(|| anyhow::anyhow!("the caller's account vanished"))?;
+    if account.parent_account_token.is_some() {
+        return Err(InvoiceError::Forbidden("invoicing is for MSP accounts; a managed account cannot invoice".into()));
+    }
+    Ok(())
+}
+
+pub async fn list_profiles(
+    store: &dyn Store,
+    caller: &AccountToken,
+    page: PageRequest,
+) -> Result<Paged<BillingProfile>, InvoiceError> {
+    require_msp(store, caller).await?;
+    Ok(store.list_billing_profiles(caller, page).await?)
+}
+
+pub async fn get_profile(
+    store: &dyn Store,
+    caller: &AccountToken,
+    token: &BillingProfileToken,
+) -> Result<BillingProfile, InvoiceError> {
+    store.get_billing_profile(caller, token).await?.ok_or(InvoiceError::NotFound("billing profile"))
+}
+
+pub async fn create_profile(
+    store: &dyn Store,
+    caller: &AccountToken,
+    fields: BillingProfileFields,
+) -> Result<BillingProfile, InvoiceError> {
+    require_msp(store, caller).await?;
+    let settings = BillingProfileSettings::create(fields).map_err(InvoiceError::Invalid)?;
+    Ok(store.create_billing_profile(caller, &settings).await?)
+}
+
+pub async fn update_profile(
+    store: &dyn Store,
+    caller: &AccountToken,
+    token: &BillingProfileToken,
+    fields: BillingProfileFields,
+) -> Result<BillingProfile, InvoiceError> {
+    let current = get_profile(store, caller, token).await?;
+    let settings = current.settings.update(fields).map_err(InvoiceError::Invalid)?;
+    store.update_billing_profile(caller, token, &settings).await?.ok_or(InvoiceError::NotFound("billing profile"))
+}
+
+pub async fn delete_profile(
+    store: &dyn Store,
+    caller: &AccountToken,
+    token: &BillingProfileToken,
+) -> Result<(), InvoiceError> {
+    match store.delete_billing_profile(caller, token).await? {
+        ProfileDeletion::Deleted => Ok(()),
+        ProfileDeletion::NotFound => Err(InvoiceError::NotFound("billing profile")),
+        ProfileDeletion::InUse(n) => Err(InvoiceError::Conflict(format!(
+            "billing profile {token} is used by {n} managed account(s); link them to another profile first"
+        ))),
+    }
+}
+
+/// `POST /v2/invoices` as sent.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct InvoiceFields {
+    pub account_token: Option<String>,
+    pub billing_period_start: Option<String>,
+    pub billing_period_end: Option<String>,
+}
+
+/// Creates (numbers and stores) a draft invoice of a managed account for a period.
+#[tracing::instrument(skip_all, fields(msp = %caller))]
+pub async fn create(
+    ctx: &CostsContext,
+    caller: &AccountToken,
+    fields: InvoiceFields,
+    today: NaiveDate,
+) -> Result<Invoice, InvoiceError> {
+    let store = ctx.store.as_ref();
+    require_msp(store, caller).await?;
+    let mut errors = Vec::new();
+    let period = BillingPeriod::parse(fields.billing_period_start.as_deref(), fields.billing_period_end.as_deref())
+        .map_err(|e| errors.extend(e))
+        .ok();
+    let account = match fields.account_token.as_deref().map(str::trim) {
+        None | Some("") => {
+            errors.push("account_token is required (the managed account to invoice)".to_string());
+            None
+        }
+        Some(t) => {
+            let found = match AccountToken::parse(t) {
+                Some(token) => store.get_managed_account(caller, &token).await?,
+                None => None,
+            };
+            if found.is_none() {
+                errors.push(format!("account_token: no managed account {t} in this account"));
+            }
+            found
+        }
+    };
+    let (Some(period), Some(account)) = (period, account) else { return Err(InvoiceError::Invalid(errors)) };
+    let document = generate(ctx, caller, &account, &period, today).await?;
+    let new = NewInvoice {
+        account_token: account.account.token.clone(),
+        account_name: account.account.name.clone(),
+        period,
+        document,
+    };
+    match store.create_invoice(caller, &new).await? {
+        InvoiceCreate::Created(invoice) => Ok(invoice),
+        InvoiceCreate::Overlaps(other) => Err(InvoiceError::Conflict(format!(
+            "invoice {} ({}) already covers {}..{} for {}; regenerate it, or invoice a period that does not overlap",
+            crate::model::invoice::invoice_number(other.number),
+            other.token,
+            other.period.start,
+            other.period.end,
+            other.account_token
+        ))),
+    }
+}
+
+/// The invoice document for a managed account and period: its costs with its rules applied, grouped by
+/// provider, service and charge type, with its billing profile's seller details and adjustments.
+async fn generate(
+    ctx: &CostsContext,
+    msp: &AccountToken,
+    account: &ManagedAccount,
+    period: &BillingPeriod,
+    today: NaiveDate,
+) -> Result<InvoiceDocument, InvoiceError> {
+    let store = ctx.store.as_ref();
+    let Some(profile_token) = &account.invoicing.billing_profile else {
+        return Err(InvoiceError::Invalid(vec![format!(
+            "managed account {} has no billing profile: set its msp_billing_profile_token first",
+            account.account.token
+        )]));
+    };
+    let profile = store
+        .get_billing_profile(msp, profile_token)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("managed account {} links a missing billing profile", account.account.token))?;
+    let msp_account = store.get_account(msp).await?.ok_or_else(|| anyhow::anyhow!("the MSP account vanished"))?;
+    let query = invoice_query(period, DateBin::Month);
+    let answer = costs(ctx, &account.account.token, None, &query).await?;
+    let currency = match answer.result.totals.as_slice() {
+        [] => answer.currency.clone(),
+        [(currency, _)] => currency.clone(),
+        several => {
+            let names: Vec<&str> = several.iter().map(|(c, _)| c.as_str()).collect();
+            return Err(InvoiceError::Unprocessable(format!(
+                "the costs of {} for {}..{} are in several currencies ({}); an invoice has one",
+                account.account.token,
+                period.start,
+                period.end,
+                names.join(", ")
+            )));
+        }
+    };
+    let costs = answer
+        .result
+        .rows
+        .iter()
+        .map(|row| {
+            let dim = |i: usize| row.dimensions.get(i).and_then(|(_, v)| v.clone()).unwrap_or_default();
+            (dim(0), dim(1), dim(2), row.amount)
+        })
+        .collect();
+    let settings = profile.settings;
+    let seller = Party {
+        name: settings.billing.company_name.clone().unwrap_or_else(|| msp_account.name.clone()),
+        billing: settings.billing,
+        custom_fields: settings.custom_fields,
+    };
+    let buyer = Party {
+        name: account.invoicing.billing.company_name.clone().unwrap_or_else(|| account.account.name.clone()),
+        billing: account.invoicing.billing.clone(),
+        custom_fields: account.invoicing.custom_fields.clone(),
+    };
+    InvoiceDocument::compute(InvoiceInput {
+        seller,
+        buyer,
+        banking: settings.banking,
+        issued_on: today,
+        payment_terms_days: account.invoicing.payment_terms_days,
+        currency,
+        costs,
+        adjustments: settings.adjustments,
+    })
+    .map_err(InvoiceError::Unprocessable)
+}
+
+/// The costs query behind an invoice: the period, by provider, service and charge type, with every kind
+/// of cost (credits and refunds included: an invoice bills what the rules produce, all of it).
+pub fn invoice_query(period: &BillingPeriod, date_bin: DateBin) -> CostQuery {
+    CostQuery {
+        start: period.start,
+        end: period.end,
+        groupings: vec!["provider".into(), "service".into(), "charge_type".into()],
+        date_bin,
+        descending: false,
+        settings: Settings { include_credits: true, include_refunds: true, include_discounts: true, include_tax: true },
+        filter: None,
+    }
+}
+
+pub async fn list(
+    store: &dyn Store,
+    caller: &AccountToken,
+    managed_account: Option<&str>,
+    page: PageRequest,
+) -> Result<Paged<Invoice>, InvoiceError> {
+    require_msp(store, caller).await?;
+    let filter = match managed_account.map(str::trim).filter(|t| !t.is_empty()) {
+        None => None,
+        Some(t) => match AccountToken::parse(t) {
+            Some(token) => Some(token),
+            // No account has that token, so it has no invoices.
+            None => return Ok(Paged { items: Vec::new(), total: 0 }),
+        },
+    };
+    Ok(store.list_invoices(caller, filter.as_ref(), page).await?)
+}
+
+pub async fn get(store: &dyn Store, caller: &AccountToken, token: &InvoiceToken) -> Result<Invoice, InvoiceError> {
+    store.get_invoice(caller, token).await?.ok_or(InvoiceError::NotFound("invoice"))
+}
+
+/// Recomputes a draft from today's costs, rules and profile; its number and period stay.
+#[tracing::instrument(skip_all, fields(invoice = %token))]
+pub async fn regenerate(
+    ctx: &CostsContext,
+    caller: &AccountToken,
+    token: &InvoiceToken,
+    today: NaiveDate,
+) -> Result<Invoice, InvoiceError> {
+    let store = ctx.store.as_ref();
+    let invoice = get(store, caller, token).await?;
+    if invoice.status.is_frozen() {
+        return Err(frozen(&invoice));
+    }
+    let account = store.get_managed_account(caller, &invoice.account_token).await?.ok_or_else(|| {
+        InvoiceError::Conflict(format!(
+            "the managed account {} of this invoice no longer exists",
+            invoice.account_token
+        ))
+    })?;
+    let document = generate(ctx, caller, &account, &invoice.period, today).await?;
+    match store.regenerate_invoice(caller, token, &document).await? {
+        InvoiceChange::Done(i) => Ok(i),
+        InvoiceChange::Refused(_) => Err(frozen(&invoice)),
+        InvoiceChange::NotFound => Err(InvoiceError::NotFound("invoice")),
+    }
+}
+
+fn frozen(invoice: &Invoice) -> InvoiceError {
+    InvoiceError::Conflict(format!(
+        "invoice {} is {} and cannot be regenerated: a sent invoice is final",
+        crate::model::invoice::invoice_number(invoice.number),
+        invoice.status.as_str()
+    ))
+}
+
+/// Who receives an invoice: the customer's billing emails, or its contact email.
+pub async fn recipients(
+    store: &dyn Store,
+    caller: &AccountToken,
+    invoice: &Invoice,
+) -> Result<Vec<String>, InvoiceError> {
+    let from_document = invoice.document.buyer.billing.billing_email.clone().unwrap_or_default();
+    if !from_document.is_empty() {
+        return Ok(from_document);
+    }
+    match store.get_managed_account(caller, &invoice.account_token).await? {
+        Some(account) => {
+            Ok(account.invoicing.billing.billing_email.clone().unwrap_or_else(|| vec![account.contact_email]))
+        }
+        None => Err(InvoiceError::Conflict(format!(
+            "the managed account {} of this invoice no longer exists and the invoice names no billing email",
+            invoice.account_token
+        ))),
+    }
+}
+
+/// Sends an invoice by email (PDF and CSV attached) to the customer's billing emails, and records it as
+/// sent (`approve`: approved). The status changes first, so the document emailed is the one frozen; if
+/// the email fails, the status goes back and nothing is recorded as sent.
+#[tracing::instrument(skip_all, fields(invoice = %token, approve))]
+pub async fn send(
+    store: &dyn Store,
+    mailer: Option<&crate::mail::Mailer>,
+    caller: &AccountToken,
+    token: &InvoiceToken,
+    approve: bool,
+) -> Result<(Invoice, Vec<String>), InvoiceError> {
+    let invoice = get(store, caller, token).await?;
+    let Some(mailer) = mailer else {
+        return Err(InvoiceError::Invalid(vec![
+            "costd has no SMTP server to send invoices through: start it with --smtp-url (COSTD_SMTP_URL), \
+             or download the invoice and send it yourself"
+                .into(),
+        ]));
+    };
+    let to = recipients(store, caller, &invoice).await?;
+    let target = if approve { InvoiceStatus::Approved } else { invoice.status.after_send() };
+    let sent = match store.set_invoice_status(caller, token, &[invoice.status], target).await? {
+        InvoiceChange::Done(i) => i,
+        InvoiceChange::Refused(now) => {
+            return Err(InvoiceError::Conflict(format!(
+                "invoice {} changed to {} while being sent; try again",
+                crate::model::invoice::invoice_number(invoice.number),
+                now.as_str()
+            )))
+        }
+        InvoiceChange::NotFound => return Err(InvoiceError::NotFound("invoice")),
+    };
+    let files = crate::render::invoice::Files::of(&sent)?;
+    if let Err(e) = mailer.send_invoice(&to, &sent, &files).await {
+        if sent.status != invoice.status {
+            store.set_invoice_status(caller, token, &[sent.status], invoice.status).await?;
+        }
+        return Err(InvoiceError::SendFailed(format!("{e:#}")));
+    }
+    Ok((sent, to))
+}
