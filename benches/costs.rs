@@ -13,7 +13,6 @@ mod support;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use costd::store::StoreSettings;
 use serde_json::json;
 use support::{bench_dir, ensure_duckdb, generate_focus_csv};
 
@@ -32,29 +31,7 @@ fn main() {
     let dir = tempfile::Builder::new().prefix("costs-").tempdir_in(bench_dir()).unwrap();
 
     // Arrange: an MSP account, its integration with the rows, and a managed account with 5 rules.
-    let settings = StoreSettings { data_dir: dir.path().to_path_buf(), database_url: None, db_max_connections: 2 };
-    let (parent, integration) = rt.block_on(async {
-        let store = costd::store::connect(&settings).await.unwrap();
-        let parent = store.create_account("MSP", None).await.unwrap();
-        let integration = store.create_integration(&parent.token, "AWS", None).await.unwrap().token.to_string();
-        store.close().await;
-        (parent, integration)
-    });
-    let status = Command::new(COSTD)
-        .args(["import", "--quiet", "--integration", &integration])
-        .arg(&csv)
-        .arg("--data-dir")
-        .arg(dir.path())
-        .env("RUST_LOG", "warn")
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let out = Command::new(COSTD)
-        .args(["token", "create", "--account", &parent.token, "--data-dir"])
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    let parent_token = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let (_, integration, parent_token) = support::msp_with_rows(COSTD, dir.path(), &csv);
 
     // Set up the rules and the managed account through the API, then stop that server.
     let (mut child, url) = support::serve(COSTD, dir.path());

@@ -171,3 +171,34 @@ pub fn serve(costd: &str, data_dir: &Path) -> (std::process::Child, String) {
     };
     (child, url)
 }
+
+/// An MSP account over a fresh SQLite store in `data_dir`, an integration holding `csv` (imported by the
+/// `costd` binary) and a read/write API token: (account token, integration token, API token).
+pub fn msp_with_rows(costd: &str, data_dir: &Path, csv: &Path) -> (String, String, String) {
+    let rt = tokio::runtime::Runtime::new().expect("a runtime");
+    let settings =
+        costd::store::StoreSettings { data_dir: data_dir.to_path_buf(), database_url: None, db_max_connections: 2 };
+    let (parent, integration) = rt.block_on(async {
+        let store = costd::store::connect(&settings).await.unwrap();
+        let parent = store.create_account("MSP", None).await.unwrap();
+        let integration = store.create_integration(&parent.token, "AWS", None).await.unwrap().token.to_string();
+        store.close().await;
+        (parent.token.to_string(), integration)
+    });
+    let status = Command::new(costd)
+        .args(["import", "--quiet", "--integration", &integration])
+        .arg(csv)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .env("RUST_LOG", "warn")
+        .status()
+        .unwrap();
+    assert!(status.success(), "costd import failed");
+    let out = Command::new(costd)
+        .args(["token", "create", "--account", &parent, "--data-dir"])
+        .arg(data_dir)
+        .output()
+        .unwrap();
+    let token = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    (parent, integration, token)
+}

@@ -128,19 +128,6 @@ pub struct BillingProfileSettings {
     pub adjustments: Vec<AdjustmentItem>,
 }
 
-/// `billing_information_attributes` as sent (every key optional; `token`/`id` ignored).
-#[derive(Debug, Clone, Default, Deserialize)]
-pub struct BillingInformationFields {
-    pub company_name: Option<String>,
-    pub country_code: Option<String>,
-    pub address_line_1: Option<String>,
-    pub address_line_2: Option<String>,
-    pub city: Option<String>,
-    pub state: Option<String>,
-    pub postal_code: Option<String>,
-    pub billing_email: Option<Vec<String>>,
-}
-
 /// `business_information_attributes` as sent.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct BusinessInformationFields {
@@ -194,7 +181,7 @@ pub struct AdjustmentItemFields {
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct BillingProfileFields {
     pub nickname: Option<String>,
-    pub billing_information_attributes: Option<BillingInformationFields>,
+    pub billing_information_attributes: Option<BillingInformation>,
     pub business_information_attributes: Option<BusinessInformationFields>,
     pub banking_information_attributes: Option<BankingInformationFields>,
     pub invoice_adjustment_attributes: Option<InvoiceAdjustmentFields>,
@@ -218,9 +205,9 @@ pub fn is_email(e: &str) -> bool {
         })
 }
 
-impl BillingInformationFields {
-    /// These fields over `base`: a key sent replaces the stored one, a key left out keeps it, and an empty
-    /// string clears it.
+impl BillingInformation {
+    /// `self`, as a request sent it (`token`/`id` ignored), over `base`: a key sent replaces the stored one,
+    /// a key left out keeps it, and an empty string clears it; checked.
     pub fn apply(self, base: &BillingInformation, prefix: &str, errors: &mut Vec<String>) -> BillingInformation {
         let f = |name: &str| format!("{prefix}.{name}");
         let pick = |sent: Option<String>, stored: &Option<String>, name: &str, errors: &mut Vec<String>| match sent {

@@ -2,7 +2,7 @@
 
 use serde::Deserialize;
 
-use super::billing_profile::{BillingInformation, BillingInformationFields, BusinessInformationFields, CustomField};
+use super::billing_profile::{BillingInformation, BusinessInformationFields, CustomField};
 use super::invoice::{DEFAULT_PAYMENT_TERMS_DAYS, MAX_PAYMENT_TERMS_DAYS};
 use super::token::{BillingProfileToken, IntegrationToken, RuleToken};
 use super::{required_text, text};
@@ -53,7 +53,7 @@ pub struct ManagedAccountFields {
     pub msp_billing_profile_token: Option<String>,
     pub payment_terms_days: Option<i64>,
     pub include_managed_account_integrations: Option<bool>,
-    pub billing_information_attributes: Option<BillingInformationFields>,
+    pub billing_information_attributes: Option<BillingInformation>,
     pub business_information_attributes: Option<BusinessInformationFields>,
 }
 
@@ -149,7 +149,7 @@ fn apply_invoicing(
     profile: Option<String>,
     terms: Option<i64>,
     include_own: Option<bool>,
-    billing: Option<BillingInformationFields>,
+    billing: Option<BillingInformation>,
     business: Option<BusinessInformationFields>,
     errors: &mut Vec<String>,
 ) -> Invoicing {

@@ -250,6 +250,61 @@ pub fn pdf(invoice: &Invoice) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::invoice::{BillingPeriod, InvoiceDocument, InvoiceInput};
+
+    fn invoice(lines: usize) -> Invoice {
+        let date = |d: u32| chrono::NaiveDate::from_ymd_opt(2024, 9, d).unwrap();
+        let costs = (0..lines)
+            .map(|i| {
+                (
+                    "aws".to_string(),
+                    format!("Service {i:03}"),
+                    "Usage".to_string(),
+                    Amount::parse("a", "1.005").unwrap(),
+                )
+            })
+            .collect();
+        let document = InvoiceDocument::compute(InvoiceInput {
+            seller: Party { name: "MSP".into(), ..Party::default() },
+            buyer: Party { name: "Größe & Co".into(), ..Party::default() },
+            banking: None,
+            issued_on: date(30),
+            payment_terms_days: 10,
+            currency: "EUR".into(),
+            costs,
+            adjustments: vec![],
+        })
+        .unwrap();
+        Invoice {
+            token: "invc_1".into(),
+            number: 7,
+            msp_account_token: "acct_1".into(),
+            account_token: "acct_2".into(),
+            account_name: "Größe".into(),
+            period: BillingPeriod { start: date(1), end: date(30) },
+            status: InvoiceStatus::Draft,
+            document,
+            created_at: chrono::Utc::now(),
+            updated_at: chrono::Utc::now(),
+        }
+    }
+
+    #[test]
+    fn many_lines_continue_over_pages_and_the_csv_keeps_every_line() {
+        let one = String::from_utf8_lossy(&pdf(&invoice(3))).to_string();
+        assert!(one.contains("/Count 1"), "a short invoice is one page");
+        let long = String::from_utf8_lossy(&pdf(&invoice(150))).to_string();
+        assert!(long.contains("/Count 4"), "150 lines take four pages");
+        let csv = String::from_utf8(csv(&invoice(150)).unwrap()).unwrap();
+        assert_eq!(csv.lines().filter(|l| l.contains(",cost,")).count(), 150);
+        // 150 × 1.005 = 150.75, rounded once (not 150 × 1.01 = 151.50).
+        assert!(
+            csv.trim_end().ends_with(
+                "INV-000007,total,,,,\"Total (rounded once to 2 decimals, half away from zero)\",150.75,EUR"
+            ),
+            "{csv}"
+        );
+    }
 
     #[test]
     fn money_groups_thousands_and_keeps_every_decimal() {
