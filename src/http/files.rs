@@ -72,6 +72,10 @@ async fn serve(
 /// The invoice period's daily costs of its managed account, as they are now (rules applied), by provider,
 /// service and charge type.
 async fn cost_report(state: &AppState, invoice: &crate::store::Invoice) -> Result<Vec<u8>> {
+    // An invoice outlives its managed account; the account's current costs do not.
+    if state.store.get_managed_account(&invoice.msp_account_token, &invoice.account_token).await?.is_none() {
+        return Err(ApiError::NotFound(format!("the managed account {} no longer exists", invoice.account_token)));
+    }
     let query = invoice_query(&invoice.period, crate::engine::costs::DateBin::Day);
     let answer = costs(&state.costs_context(), &invoice.account_token, None, &query).await?;
     let mut w = csv::Writer::from_writer(Vec::new());
