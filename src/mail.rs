@@ -63,7 +63,7 @@ impl Mailer {
             invoice.period.start,
             invoice.period.end,
             d.currency,
-            money(d.total.rounded(2)),
+            money(d.total),
             d.due_on,
             d.seller.name
         );

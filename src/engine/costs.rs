@@ -101,6 +101,13 @@ pub struct CostRow {
     pub dimensions: Vec<(String, Option<String>)>,
 }
 
+impl CostRow {
+    /// The value of the `i`th grouping asked for; empty when the row has none.
+    pub fn dimension(&self, i: usize) -> String {
+        self.dimensions.get(i).and_then(|(_, v)| v.clone()).unwrap_or_default()
+    }
+}
+
 /// Every row of the result (pagination happens above) and the total per currency.
 #[derive(Debug, Clone)]
 pub struct CostResult {

@@ -82,8 +82,14 @@ async fn cost_report(state: &AppState, invoice: &crate::store::Invoice) -> Resul
     w.write_record(["date", "provider", "service", "charge_type", "amount", "currency"])
         .map_err(anyhow::Error::from)?;
     for row in &answer.result.rows {
-        let dim = |i: usize| row.dimensions.get(i).and_then(|(_, v)| v.clone()).unwrap_or_default();
-        let record = [row.accrued_at.to_string(), dim(0), dim(1), dim(2), row.amount.to_string(), row.currency.clone()];
+        let record = [
+            row.accrued_at.to_string(),
+            row.dimension(0),
+            row.dimension(1),
+            row.dimension(2),
+            row.amount.to_string(),
+            row.currency.clone(),
+        ];
         w.write_record(&record).map_err(anyhow::Error::from)?;
     }
     Ok(w.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?)

@@ -14,7 +14,7 @@ use super::pagination::{base_url, Links, ListParams, MAX_LIMIT};
 use super::{path_token, timestamp, ApiError, AppState, Result};
 use crate::model::invoice::invoice_number;
 use crate::model::token::{AccountToken, InvoiceToken};
-use crate::render::invoice::money;
+use crate::render::invoice::cents;
 use crate::service::invoices::{self as invoicing, InvoiceFields};
 use crate::service::signed::InvoiceFile;
 use crate::store::Invoice;
@@ -53,7 +53,7 @@ impl From<Invoice> for InvoiceBody {
     fn from(i: Invoice) -> Self {
         InvoiceBody {
             invoice_number: invoice_number(i.number),
-            total: money(i.document.total.rounded(2)).replace(',', ""),
+            total: cents(i.document.total),
             currency: i.document.currency,
             billing_period_start: i.period.start.to_string(),
             billing_period_end: i.period.end.to_string(),

@@ -64,11 +64,6 @@ impl Amount {
         self.times(percentage.checked_div(rust_decimal::Decimal::ONE_HUNDRED)?)
     }
 
-    /// The amount as an exact decimal, when it fits one (28 digits); `None` beyond.
-    pub fn to_decimal(self) -> Option<rust_decimal::Decimal> {
-        rust_decimal::Decimal::try_from_i128_with_scale(self.0, SCALE).ok().map(|d| d.normalize())
-    }
-
     /// An exact decimal as an amount, if it fits (at most [`SCALE`] places kept exactly: more is refused).
     pub fn from_decimal(value: rust_decimal::Decimal) -> Option<Amount> {
         let value = value.normalize();

@@ -45,6 +45,11 @@ pub fn money(amount: Amount) -> String {
     format!("{sign}{grouped}.{fraction}")
 }
 
+/// An invoice total (already rounded to cents) as the API and the CSV show it: `1234.50`.
+pub fn cents(total: Amount) -> String {
+    money(total).replace(',', "")
+}
+
 fn adjustment_label(name: &str, kind: AdjustmentType, calculation: Calculation, rate: rust_decimal::Decimal) -> String {
     let how = match calculation {
         Calculation::Percentage => format!("{}% of subtotal", rate.normalize()),
@@ -85,7 +90,6 @@ pub fn csv(invoice: &Invoice) -> anyhow::Result<Vec<u8>> {
         let label = adjustment_label(&a.name, a.adjustment_type, a.calculation_type, a.rate);
         w.write_record([&number, "adjustment", "", "", "", &label, &a.amount.to_string(), &d.currency])?;
     }
-    let total = d.total.rounded(2);
     w.write_record([
         &number,
         "total",
@@ -93,7 +97,7 @@ pub fn csv(invoice: &Invoice) -> anyhow::Result<Vec<u8>> {
         "",
         "",
         "Total (rounded once to 2 decimals, half away from zero)",
-        &money(total).replace(',', ""),
+        &cents(d.total),
         &d.currency,
     ])?;
     Ok(w.into_inner()?)
@@ -215,7 +219,7 @@ pub fn pdf(invoice: &Invoice) -> Vec<u8> {
     y -= 4.0;
     doc.fill(RIGHT - 250.0, y - 7.0, 250.0, 22.0, 0.92);
     doc.text_right(RIGHT - 130.0, y, Font::Bold, 12.0, 0.0, "Total due");
-    doc.text_right(RIGHT - 4.0, y, Font::Bold, 12.0, 0.0, &format!("{} {}", d.currency, money(d.total.rounded(2))));
+    doc.text_right(RIGHT - 4.0, y, Font::Bold, 12.0, 0.0, &format!("{} {}", d.currency, money(d.total)));
     y -= 34.0;
 
     // How to pay.

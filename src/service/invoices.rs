@@ -216,10 +216,7 @@ async fn generate(
         .result
         .rows
         .iter()
-        .map(|row| {
-            let dim = |i: usize| row.dimensions.get(i).and_then(|(_, v)| v.clone()).unwrap_or_default();
-            (dim(0), dim(1), dim(2), row.amount)
-        })
+        .map(|row| (row.dimension(0), row.dimension(1), row.dimension(2), row.amount))
         .collect();
     let settings = profile.settings;
     let seller = Party {
