@@ -82,6 +82,9 @@ async fn query(store_settings: &StoreSettings, settings: &crate::config::QuerySe
     if settings.include_credits {
         q.append_pair("settings[include_credits]", "true");
     }
+    if settings.billed {
+        q.append_pair("settings[amortize]", "false");
+    }
     let params = crate::query::parse_params(&q.finish()).map_err(|e| anyhow::anyhow!(e.join("\n")))?;
     let store = store::connect(store_settings).await?;
     let ctx = crate::service::costs::CostsContext {

@@ -123,6 +123,9 @@ pub struct QuerySettings {
     /// Show credits (hidden by default, as in the API).
     #[arg(long)]
     pub include_credits: bool,
+    /// Sum what was billed (FOCUS BilledCost) instead of the amortized EffectiveCost (the API's default).
+    #[arg(long)]
+    pub billed: bool,
     /// table, csv or json.
     #[arg(long, default_value = "table")]
     pub format: String,

@@ -8,11 +8,12 @@
 //!   [`config`] holds every flag with its `COSTD_*` variable.
 //! - [`service`]: what a request or command does, once for both: uploads (ingest → commit → retire), the
 //!   costs query over a pinned snapshot with its result cache, managed accounts, invoicing (billing profiles,
-//!   invoices, signed download links), the upload-file janitor.
+//!   invoices, signed download links), cost reports with saved filters and folders (and the query a report
+//!   stands for), the upload-file janitor.
 //! - [`query`]: the costs query's parameters (a Vantage query string), shared by `GET /v2/costs` and
 //!   `costd query`.
 //! - [`model`]: parsed domain types, no I/O: billing rules with the typed custom-SQL grammar, managed
-//!   accounts, workspaces, tokens, exact amounts. Request bodies become these through `TryFrom`.
+//!   accounts, workspaces, cost reports (date intervals), tokens, exact amounts. Request bodies become these through `TryFrom`.
 //! - [`store`]: the metadata store, one trait per resource, with SQLite (default) and PostgreSQL backends
 //!   written once in `store/sql/`.
 //! - [`engine`]: the cost data: CSV ingest into Parquet, upload files and their readers, the rule compiler,

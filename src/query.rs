@@ -2,15 +2,16 @@
 //! checked into a [`CostQuery`], every problem listed.
 
 use chrono::{Datelike, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
 
-use crate::engine::costs::{CostQuery, DateBin, Settings};
+use crate::engine::costs::{Aggregate, CostQuery, DateBin, Settings};
 use crate::engine::schema::groupings as column_groupings;
 use crate::engine::vql::Filter;
 use crate::store::PageRequest;
 
 /// Largest `limit` of `/v2/costs`.
 pub const MAX_COSTS_LIMIT: u32 = 5000;
-const DEFAULT_GROUPINGS: [&str; 3] = ["provider", "service", "account_id"];
+pub const DEFAULT_GROUPINGS: [&str; 3] = ["provider", "service", "account_id"];
 
 /// The query string, checked; every problem is listed.
 pub struct Params {
@@ -19,64 +20,231 @@ pub struct Params {
     pub page: PageRequest,
 }
 
-fn parse_bool(name: &str, v: &str, errors: &mut Vec<String>) -> Option<bool> {
-    match v {
-        "true" | "1" => Some(true),
-        "false" | "0" => Some(false),
-        _ => {
-            errors.push(format!("{name} must be true or false, got {v:?}"));
-            None
+/// What `settings[aggregate_by]` sums.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AggregateBy {
+    #[default]
+    Cost,
+    Usage,
+    Count,
+}
+
+impl AggregateBy {
+    pub fn parse(v: &str) -> Result<AggregateBy, String> {
+        match v {
+            "cost" => Ok(AggregateBy::Cost),
+            "usage" => Ok(AggregateBy::Usage),
+            "count" => Ok(AggregateBy::Count),
+            _ => Err(format!("aggregate_by must be cost, usage or count, got {v:?}")),
         }
     }
 }
 
+/// Vantage's costs settings, every one, with Vantage's defaults. The same struct is a cost report's
+/// `settings` and the `settings[…]` of `GET /v2/costs`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CostSettings {
+    pub include_credits: bool,
+    pub include_refunds: bool,
+    pub include_discounts: bool,
+    pub include_tax: bool,
+    /// FOCUS EffectiveCost (amortized) instead of BilledCost.
+    pub amortize: bool,
+    pub unallocated: bool,
+    pub aggregate_by: AggregateBy,
+    pub show_previous_period: bool,
+}
+
+impl Default for CostSettings {
+    fn default() -> Self {
+        let engine = Settings::default();
+        CostSettings {
+            include_credits: engine.include_credits,
+            include_refunds: engine.include_refunds,
+            include_discounts: engine.include_discounts,
+            include_tax: engine.include_tax,
+            amortize: engine.amortize,
+            unallocated: false,
+            aggregate_by: AggregateBy::Cost,
+            show_previous_period: true,
+        }
+    }
+}
+
+impl CostSettings {
+    /// What the engine needs of them.
+    pub fn engine(&self) -> Settings {
+        Settings {
+            include_credits: self.include_credits,
+            include_refunds: self.include_refunds,
+            include_discounts: self.include_discounts,
+            include_tax: self.include_tax,
+            amortize: self.amortize,
+        }
+    }
+
+    pub fn aggregate(&self) -> Aggregate {
+        match self.aggregate_by {
+            AggregateBy::Usage => Aggregate::Usage,
+            AggregateBy::Cost | AggregateBy::Count => Aggregate::Cost,
+        }
+    }
+
+    /// The values costd cannot honour, each named with `prefix` (`settings[` or `settings.`): refused,
+    /// never ignored.
+    pub fn unsupported(&self, name: impl Fn(&str) -> String) -> Vec<String> {
+        let mut problems = Vec::new();
+        if self.unallocated {
+            problems.push(format!(
+                "{}: costd allocates no costs (no Kubernetes or segment reports), so none are unallocated; \
+                 pass false",
+                name("unallocated")
+            ));
+        }
+        if self.aggregate_by == AggregateBy::Count {
+            problems.push(format!("{}: count is not supported yet; aggregate by cost or usage", name("aggregate_by")));
+        }
+        problems
+    }
+
+    /// Sets the setting `key` (without `settings[…]`) from query-string text; false when there is no such
+    /// setting.
+    fn set(&mut self, key: &str, v: &str, errors: &mut Vec<String>) -> bool {
+        let name = format!("settings[{key}]");
+        let flag = |errors: &mut Vec<String>| match v {
+            "true" | "1" => Some(true),
+            "false" | "0" => Some(false),
+            _ => {
+                errors.push(format!("{name} must be true or false, got {v:?}"));
+                None
+            }
+        };
+        match key {
+            "include_credits" => self.include_credits = flag(errors).unwrap_or(self.include_credits),
+            "include_refunds" => self.include_refunds = flag(errors).unwrap_or(self.include_refunds),
+            "include_discounts" => self.include_discounts = flag(errors).unwrap_or(self.include_discounts),
+            "include_tax" => self.include_tax = flag(errors).unwrap_or(self.include_tax),
+            "amortize" => self.amortize = flag(errors).unwrap_or(self.amortize),
+            "unallocated" => self.unallocated = flag(errors).unwrap_or(self.unallocated),
+            "aggregate_by" => match AggregateBy::parse(v) {
+                Ok(a) => self.aggregate_by = a,
+                Err(e) => errors.push(format!("{name}: {e}")),
+            },
+            "show_previous_period" => {
+                // The Costs response has no place for a previous period: asking for one is refused.
+                if flag(errors) == Some(true) {
+                    errors.push(format!(
+                        "{name}: GET /v2/costs answers one period and its response has no previous-period \
+                         field; query the previous period's dates (a cost report shows them as \
+                         previous_period_start_date and previous_period_end_date), or pass false"
+                    ));
+                }
+            }
+            _ => return false,
+        }
+        true
+    }
+}
+
+/// Checks a list of groupings (comma-separated text) into `list`, each once, in order.
+pub fn parse_groupings(text: &str, list: &mut Vec<String>, errors: &mut Vec<String>) {
+    for g in text.split(',').map(str::trim).filter(|g| !g.is_empty()) {
+        let known = column_groupings().any(|(name, _)| name == g)
+            || g == "tagged"
+            || g.strip_prefix("tag:").is_some_and(|k| !k.is_empty());
+        if !known {
+            let mut valid: Vec<&str> = column_groupings().map(|(n, _)| n).collect();
+            valid.sort_unstable();
+            errors.push(format!("groupings: unknown grouping {g:?}; valid: {}, tagged, tag:<key>", valid.join(", ")));
+        } else if !list.iter().any(|x| x == g) {
+            list.push(g.to_string());
+        }
+    }
+}
+
+/// What the query string starts from: this month, Vantage's settings, or a cost report's definition.
+#[derive(Clone)]
+pub struct Defaults {
+    pub start: NaiveDate,
+    pub end: NaiveDate,
+    pub groupings: Vec<String>,
+    pub date_bin: DateBin,
+    pub settings: CostSettings,
+    /// Filters the query always applies (a report's own and its saved filters'), ANDed with `filter=`.
+    pub filters: Vec<Filter>,
+    /// The report's workspace: `workspace_token=` may only repeat it.
+    pub workspace: Option<String>,
+    /// Defaults come from `cost_report_token=`, which is then no error.
+    pub from_report: bool,
+}
+
+impl Defaults {
+    /// `GET /v2/costs` without a report: this month (as of `today`), by day, Vantage's groupings.
+    pub fn this_month(today: NaiveDate) -> Defaults {
+        let (start, end) = month_of(today);
+        Defaults {
+            start,
+            end,
+            groupings: DEFAULT_GROUPINGS.iter().map(|g| g.to_string()).collect(),
+            date_bin: DateBin::Day,
+            settings: CostSettings::default(),
+            filters: Vec::new(),
+            workspace: None,
+            from_report: false,
+        }
+    }
+}
+
+/// The first and last day of `day`'s month.
+pub fn month_of(day: NaiveDate) -> (NaiveDate, NaiveDate) {
+    let start = NaiveDate::from_ymd_opt(day.year(), day.month(), 1).expect("valid date");
+    let end = start.checked_add_months(chrono::Months::new(1)).expect("valid date").pred_opt().expect("valid date");
+    (start, end)
+}
+
+/// The `cost_report_token` of a query string, if it names one.
+pub fn report_token(raw: &str) -> Option<String> {
+    form_urlencoded::parse(raw.as_bytes()).find(|(k, _)| k == "cost_report_token").map(|(_, v)| v.trim().to_string())
+}
+
 pub fn parse_params(raw: &str) -> Result<Params, Vec<String>> {
+    parse_params_with(raw, Defaults::this_month(Utc::now().date_naive()))
+}
+
+/// The query string over `defaults`: each parameter given replaces its default, `filter` is ANDed.
+pub fn parse_params_with(raw: &str, defaults: Defaults) -> Result<Params, Vec<String>> {
     let mut errors = Vec::new();
-    let today = Utc::now().date_naive();
-    let month_start = NaiveDate::from_ymd_opt(today.year(), today.month(), 1).expect("valid date");
-    let month_end =
-        month_start.checked_add_months(chrono::Months::new(1)).expect("valid date").pred_opt().expect("valid date");
-    let (mut start, mut end) = (month_start, month_end);
-    let (mut groupings, mut date_bin, mut descending) = (None::<Vec<String>>, DateBin::Day, true);
+    let Defaults { mut start, mut end, groupings: default_groupings, mut date_bin, mut settings, mut filters, .. } =
+        defaults.clone();
+    let mut groupings = None::<Vec<String>>;
+    let mut descending = true;
     let (mut page, mut limit) = (1u32, 100u32);
-    let mut settings = Settings::default();
-    let (mut filter, mut workspace_token) = (None, None);
+    let mut workspace_token = defaults.workspace.clone();
 
     for (key, value) in form_urlencoded::parse(raw.as_bytes()) {
         let v = value.trim();
         match key.as_ref() {
             "filter" if !v.is_empty() => match Filter::parse(v) {
-                Ok(e) => filter = Some(e),
+                Ok(e) => filters.push(e),
                 Err(e) => errors.push(e),
             },
             "filter" => {}
-            "cost_report_token" => {
-                errors.push("cost_report_token: cost reports are not supported yet; pass a VQL filter".into())
-            }
-            "workspace_token" => workspace_token = Some(v.to_string()),
+            "cost_report_token" if defaults.from_report => {}
+            "cost_report_token" => errors.push("cost_report_token: not taken here; pass a VQL filter".into()),
+            "workspace_token" => match &defaults.workspace {
+                Some(ws) if defaults.from_report && ws != v => errors.push(format!(
+                    "workspace_token: the cost report is in workspace {ws}; leave workspace_token out or pass that one"
+                )),
+                _ => workspace_token = Some(v.to_string()),
+            },
             "start_date" | "end_date" => match NaiveDate::parse_from_str(v.get(..10).unwrap_or(v), "%Y-%m-%d") {
                 Ok(d) if key == "start_date" => start = d,
                 Ok(d) => end = d,
                 Err(_) => errors.push(format!("{key} must be a date like 2024-05-01, got {v:?}")),
             },
-            "groupings" | "groupings[]" => {
-                let list = groupings.get_or_insert_with(Vec::new);
-                for g in v.split(',').map(str::trim).filter(|g| !g.is_empty()) {
-                    if column_groupings().any(|(name, _)| name == g) {
-                        if !list.iter().any(|x| x == g) {
-                            list.push(g.to_string());
-                        }
-                    } else if g == "tagged" || g.strip_prefix("tag:").is_some_and(|k| !k.is_empty()) {
-                        if !list.iter().any(|x| x == g) {
-                            list.push(g.to_string());
-                        }
-                    } else {
-                        let mut valid: Vec<&str> = column_groupings().map(|(n, _)| n).collect();
-                        valid.sort_unstable();
-                        errors.push(format!("groupings: unknown grouping {g:?}; valid: {}", valid.join(", ")));
-                    }
-                }
-            }
+            "groupings" | "groupings[]" => parse_groupings(v, groupings.get_or_insert_with(Vec::new), &mut errors),
             "date_bin" => match v.parse::<DateBin>() {
                 Ok(b) => date_bin = b,
                 Err(e) => errors.push(e),
@@ -94,24 +262,37 @@ pub fn parse_params(raw: &str) -> Result<Params, Vec<String>> {
                 Ok(l) if (1..=MAX_COSTS_LIMIT).contains(&l) => limit = l,
                 _ => errors.push(format!("limit must be between 1 and {MAX_COSTS_LIMIT}, got {v:?}")),
             },
-            "settings[include_credits]" => settings.include_credits = parse_bool(&key, v, &mut errors).unwrap_or(false),
-            "settings[include_refunds]" => settings.include_refunds = parse_bool(&key, v, &mut errors).unwrap_or(false),
-            "settings[include_discounts]" => {
-                settings.include_discounts = parse_bool(&key, v, &mut errors).unwrap_or(true)
-            }
-            "settings[include_tax]" => settings.include_tax = parse_bool(&key, v, &mut errors).unwrap_or(true),
-            _ => {}
+            other => match other.strip_prefix("settings[").and_then(|k| k.strip_suffix(']')) {
+                Some(name) => {
+                    if !settings.set(name, v, &mut errors) {
+                        errors.push(format!("{other}: no such setting"));
+                    }
+                }
+                None => errors.push(format!(
+                    "{other}: unknown parameter; GET /v2/costs takes cost_report_token, filter, workspace_token, \
+                     start_date, end_date, groupings, order, limit, page, date_bin and settings[…]"
+                )),
+            },
         }
     }
     if end < start {
         errors.push(format!("end_date ({end}) must not be before start_date ({start})"));
     }
+    errors.extend(settings.unsupported(|n| format!("settings[{n}]")));
     if !errors.is_empty() {
         return Err(errors);
     }
-    let groupings = groupings.unwrap_or_else(|| DEFAULT_GROUPINGS.iter().map(|g| g.to_string()).collect());
     Ok(Params {
-        query: CostQuery { start, end, groupings, date_bin, descending, settings, filter },
+        query: CostQuery {
+            start,
+            end,
+            groupings: groupings.unwrap_or(default_groupings),
+            date_bin,
+            descending,
+            settings: settings.engine(),
+            aggregate: settings.aggregate(),
+            filter: Filter::all(filters),
+        },
         workspace_token,
         page: PageRequest { page, limit },
     })
@@ -154,7 +335,7 @@ mod tests {
             q.append_pair("end_date", "2024-12-31");
             q.append_pair("limit", &limit.to_string());
             q.append_pair("page", &page.to_string());
-            for (name, on) in ["include_credits", "include_refunds", "include_discounts", "include_tax"].iter().zip(flags) {
+            for (name, on) in ["include_credits", "include_refunds", "include_discounts", "amortize"].iter().zip(flags) {
                 q.append_pair(&format!("settings[{name}]"), &on.to_string());
             }
             let p = parse_params(&q.finish());

@@ -12,6 +12,7 @@ use datafusion::common::ScalarValue;
 use datafusion::dataframe::DataFrame;
 use datafusion::error::DataFusionError;
 use datafusion::execution::options::ParquetReadOptions;
+use datafusion::functions::expr_fn::coalesce;
 use datafusion::functions_aggregate::expr_fn::sum;
 use datafusion::logical_expr::{cast, col, lit, Expr, SortExpr};
 use datafusion::prelude::{SessionConfig, SessionContext};
@@ -48,19 +49,37 @@ impl std::str::FromStr for DateBin {
     }
 }
 
-/// Which charge types show (Vantage's `settings[include_*]`).
+/// Which charge types show (Vantage's `settings[include_*]`) and which amount is summed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Settings {
     pub include_credits: bool,
     pub include_refunds: bool,
     pub include_discounts: bool,
     pub include_tax: bool,
+    /// Sum FOCUS EffectiveCost (amortized) where a row has one, else BilledCost; off: BilledCost always.
+    pub amortize: bool,
 }
 
 impl Default for Settings {
+    /// Vantage's defaults.
     fn default() -> Self {
-        Settings { include_credits: false, include_refunds: false, include_discounts: true, include_tax: true }
+        Settings {
+            include_credits: false,
+            include_refunds: false,
+            include_discounts: true,
+            include_tax: true,
+            amortize: true,
+        }
     }
+}
+
+/// What each row sums besides its cost (Vantage's `settings[aggregate_by]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Aggregate {
+    #[default]
+    Cost,
+    /// Also the usage (FOCUS ConsumedQuantity), per usage unit: rows are split by unit.
+    Usage,
 }
 
 /// What to compute.
@@ -73,6 +92,7 @@ pub struct CostQuery {
     pub date_bin: DateBin,
     pub descending: bool,
     pub settings: Settings,
+    pub aggregate: Aggregate,
     /// A checked VQL filter over the costs columns.
     pub filter: Option<super::vql::Filter>,
 }
@@ -99,6 +119,8 @@ pub struct CostRow {
     pub currency: String,
     /// (grouping name, value) in the order asked.
     pub dimensions: Vec<(String, Option<String>)>,
+    /// With [`Aggregate::Usage`]: the summed usage and its unit (`None`: rows without a unit).
+    pub usage: Option<(Amount, String)>,
 }
 
 impl CostRow {
@@ -113,6 +135,8 @@ impl CostRow {
 pub struct CostResult {
     pub rows: Vec<CostRow>,
     pub totals: Vec<(String, Amount)>,
+    /// With [`Aggregate::Usage`]: the usage total per unit, in the order units first appear.
+    pub usage_totals: Vec<(String, Amount)>,
 }
 
 /// Why a costs query failed.
@@ -206,9 +230,13 @@ pub async fn run(source: &CostSource, query: &CostQuery) -> Result<CostResult, C
         None => ctx.read_batch(RecordBatch::new_empty(scan_schema()))?.with_column(INTEGRATION, lit(""))?,
     };
     // … WHERE accrued_at BETWEEN start AND end, with provider 'custom_provider'
-    let costs = raw
+    let mut costs = raw
         .with_column(c::PROVIDER, lit("custom_provider"))?
         .filter(col(c::ACCRUED_AT).between(date_lit(query.start), date_lit(query.end)))?;
+    // Amortized: the rules and the sums see EffectiveCost as the amount, where a row has one.
+    if query.settings.amortize {
+        costs = costs.with_column(c::AMOUNT, coalesce(vec![col(c::AMORTIZED_AMOUNT), col(c::AMOUNT)]))?;
+    }
 
     let window = Window { start: query.start, end: query.end };
     let currency = if source.currency.is_empty() { "USD" } else { &source.currency };
@@ -259,14 +287,23 @@ pub async fn run(source: &CostSource, query: &CostQuery) -> Result<CostResult, C
     // Grouping by a text column costs a row encoding per row; a currency known in advance is a constant.
     let fixed_currency = source.one_currency && !source.rules.iter().any(RuleStep::sets_currency);
     group_exprs.push(if fixed_currency { lit(currency.to_string()) } else { col(c::CURRENCY) }.alias("cur"));
+    let with_usage = query.aggregate == Aggregate::Usage;
+    if with_usage {
+        group_exprs.push(col(c::USAGE_UNIT).alias("unit"));
+    }
     let mut sort: Vec<SortExpr> = vec![col("bin").sort(!query.descending, false)];
     for i in 0..query.groupings.len() {
         sort.push(col(grouping_column(i)).sort(true, true));
     }
     // DataFusion sums decimals with wrapping adds; in 256 bits no number of 38-digit amounts can wrap, and
     // the cast back to 38 digits below fails rather than truncates.
-    let wide = cast(col(c::AMOUNT), DataType::Decimal256(76, super::schema::AMOUNT_SCALE));
-    let grouped = costs.aggregate(group_exprs, vec![sum(wide).alias("total")])?.sort(sort)?;
+    let wide = |column| cast(col(column), DataType::Decimal256(76, super::schema::AMOUNT_SCALE));
+    let mut sums = vec![sum(wide(c::AMOUNT)).alias("total")];
+    if with_usage {
+        sort.push(col("unit").sort(true, true));
+        sums.push(sum(wide(c::USAGE_AMOUNT)).alias("usage"));
+    }
+    let grouped = costs.aggregate(group_exprs, sums)?.sort(sort)?;
     let task_ctx = grouped.task_ctx();
     let plan = grouped.create_physical_plan().await?;
     let batches = datafusion::physical_plan::collect(plan.clone(), Arc::new(task_ctx)).await?;
@@ -284,6 +321,7 @@ pub async fn run(source: &CostSource, query: &CostQuery) -> Result<CostResult, C
 
     let mut rows = Vec::new();
     let mut totals: Vec<(String, Amount)> = Vec::new();
+    let mut usage_totals: Vec<(String, Amount)> = Vec::new();
     for batch in &batches {
         let bins = batch.column_by_name("bin").expect("bin column").as_primitive::<Date32Type>();
         let cur = arrow::compute::cast(
@@ -303,21 +341,35 @@ pub async fn run(source: &CostSource, query: &CostQuery) -> Result<CostResult, C
                 .map_err(|e| CostError::Engine(e.into()))
             })
             .collect::<Result<_, _>>()?;
+        let usage = if with_usage {
+            let units = arrow::compute::cast(batch.column_by_name("unit").expect("unit column"), &DataType::Utf8)
+                .map_err(|e| CostError::Engine(e.into()))?;
+            Some((units, narrow_totals(batch.column_by_name("usage").expect("usage column"))?))
+        } else {
+            None
+        };
         for i in 0..batch.num_rows() {
             let amount = if totals_col.is_null(i) { 0 } else { totals_col.value(i) };
             let amount = Amount::from_unscaled(amount).expect("narrowed to an amount above");
             let currency = cur.value(i).to_string();
-            match totals.iter_mut().find(|(c, _)| c == &currency) {
-                Some((_, t)) => {
-                    *t = t.checked_add(amount).ok_or_else(|| {
-                        CostError::Overflow(format!(
-                            "the {currency} total does not fit an amount (at most 38 digits, 18 after the point)"
-                        ))
-                    })?
+            add_to(&mut totals, &currency, amount, "total")?;
+            let usage = match &usage {
+                Some((units, sums)) => {
+                    let (units, sums) = (units.as_string::<i32>(), sums.as_primitive::<Decimal128Type>());
+                    if units.is_null(i) {
+                        None
+                    } else {
+                        let unit = units.value(i).to_string();
+                        let used = Amount::from_unscaled(if sums.is_null(i) { 0 } else { sums.value(i) })
+                            .expect("narrowed to an amount above");
+                        add_to(&mut usage_totals, &unit, used, "usage total")?;
+                        Some((used, unit))
+                    }
                 }
-                None => totals.push((currency.clone(), amount)),
-            }
+                None => None,
+            };
             rows.push(CostRow {
+                usage,
                 accrued_at: date_from_days(bins.value(i)),
                 amount,
                 currency,
@@ -333,7 +385,22 @@ pub async fn run(source: &CostSource, query: &CostQuery) -> Result<CostResult, C
             });
         }
     }
-    Ok(CostResult { rows, totals })
+    Ok(CostResult { rows, totals, usage_totals })
+}
+
+/// Adds `amount` to the total keyed `key` (a currency, or a usage unit).
+fn add_to(totals: &mut Vec<(String, Amount)>, key: &str, amount: Amount, what: &str) -> Result<(), CostError> {
+    match totals.iter_mut().find(|(k, _)| k == key) {
+        Some((_, t)) => {
+            *t = t.checked_add(amount).ok_or_else(|| {
+                CostError::Overflow(format!(
+                    "the {key} {what} does not fit an amount (at most 38 digits, 18 after the point)"
+                ))
+            })?
+        }
+        None => totals.push((key.to_string(), amount)),
+    }
+    Ok(())
 }
 
 /// `total_cost.amount`: rounded to 2 places, half away from zero (DESIGN.md "Money").
@@ -353,6 +420,7 @@ mod tests {
             date_bin: DateBin::Month,
             descending: false,
             settings: Settings::default(),
+            aggregate: Aggregate::Cost,
             filter: None,
         }
     }

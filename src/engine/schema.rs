@@ -16,6 +16,8 @@ pub const AMOUNT_SCALE: i8 = crate::model::amount::SCALE as i8;
 pub mod col {
     pub const ACCRUED_AT: &str = "accrued_at";
     pub const AMOUNT: &str = "amount";
+    /// FOCUS EffectiveCost: the amortized amount, read when `settings[amortize]` is on (null: `amount`).
+    pub const AMORTIZED_AMOUNT: &str = "amortized_amount";
     pub const CURRENCY: &str = "currency";
     pub const CHARGE_TYPE: &str = "charge_type";
     pub const SERVICE: &str = "service";
@@ -111,7 +113,7 @@ const fn text(stored: Stored, focus: Option<&'static str>, low_cardinality: bool
 }
 
 /// Every cost column, stored ones in file order (DESIGN.md "Cost data" mapping).
-pub const FIELDS: [CostField; 17] = [
+pub const FIELDS: [CostField; 18] = [
     CostField {
         kind: Kind::Date,
         required: true,
@@ -124,6 +126,8 @@ pub const FIELDS: [CostField; 17] = [
         sql: Some(CostColumn::Amount),
         ..text(Stored::File(col::AMOUNT), Some("BilledCost"), false)
     },
+    // Files written before this column existed lack it; the scan reads it there as nulls (so `amount`).
+    CostField { kind: Kind::Amount, ..text(Stored::File(col::AMORTIZED_AMOUNT), Some("EffectiveCost"), false) },
     CostField {
         default: Some("USD"),
         check: Check::Currency,
@@ -299,6 +303,7 @@ mod tests {
             [
                 "accrued_at Date32 false".to_string(),
                 "amount Decimal128(38, 18) false".into(),
+                "amortized_amount Decimal128(38, 18) true".into(),
                 format!("currency {dict} false"),
                 format!("charge_type {dict} false"),
                 format!("service {dict} false"),

@@ -47,6 +47,13 @@ impl Filter {
         Ok(Filter { text: text.to_string(), expr: compile(text)? })
     }
 
+    /// Every filter at once: `(a) AND (b) …` (each already checked); `None` for none.
+    pub fn all(filters: Vec<Filter>) -> Option<Filter> {
+        filters
+            .into_iter()
+            .reduce(|a, b| Filter { text: format!("({}) AND ({})", a.text, b.text), expr: a.expr.and(b.expr) })
+    }
+
     /// The filter as written.
     pub fn text(&self) -> &str {
         &self.text

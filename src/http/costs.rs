@@ -11,9 +11,10 @@ use serde_json::{Map, Value};
 use super::auth::Caller;
 use super::pagination::{base_url, Links};
 use super::{ApiError, AppState, Result};
-use crate::engine::costs::round_total;
-use crate::query::parse_params;
+use crate::engine::costs::{round_total, Aggregate};
+use crate::query::{parse_params_with, report_token, Defaults};
 use crate::service::costs::{costs, CostsError};
+use crate::service::reports::report_defaults;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/costs", get(costs_handler))
@@ -26,8 +27,17 @@ struct TotalCost {
 }
 
 #[derive(Serialize)]
+struct Usage {
+    amount: String,
+    unit: String,
+}
+
+#[derive(Serialize)]
 struct CostsBody {
     total_cost: TotalCost,
+    /// With `settings[aggregate_by]=usage`: the usage per unit, rounded to 2 places as Vantage says.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    total_usage: Option<Vec<Usage>>,
     costs: Vec<Map<String, Value>>,
     links: Links,
 }
@@ -50,7 +60,13 @@ async fn costs_handler(
     OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
 ) -> Result<axum::Json<CostsBody>> {
-    let params = parse_params(uri.query().unwrap_or_default()).map_err(ApiError::BadRequest)?;
+    let raw = uri.query().unwrap_or_default();
+    // A report's definition is what the query string starts from; its parameters override it.
+    let defaults = match report_token(raw) {
+        Some(token) => report_defaults(state.store.as_ref(), &caller.account_token, &token, (state.today)()).await?,
+        None => Defaults::this_month((state.today)()),
+    };
+    let params = parse_params_with(raw, defaults).map_err(ApiError::BadRequest)?;
     let answer =
         costs(&state.costs_context(), &caller.account_token, params.workspace_token.as_deref(), &params.query).await?;
     let result = answer.result;
@@ -78,6 +94,9 @@ async fn costs_handler(
             m.insert("accrued_at".into(), Value::String(r.accrued_at.to_string()));
             m.insert("amount".into(), Value::String(r.amount.to_string()));
             m.insert("currency".into(), Value::String(r.currency));
+            if let Some((amount, unit)) = r.usage {
+                m.insert("usage".into(), serde_json::json!({"amount": amount.to_string(), "unit": unit}));
+            }
             for (name, value) in r.dimensions {
                 if let Some(v) = value {
                     m.insert(name, Value::String(v));
@@ -87,5 +106,17 @@ async fn costs_handler(
         })
         .collect();
     let links = Links::new(&base_url(state.public_url.as_deref(), &headers), &uri, params.page, total_rows);
-    Ok(axum::Json(CostsBody { total_cost: TotalCost { amount: round_total(amount), currency }, costs, links }))
+    let total_usage = (params.query.aggregate == Aggregate::Usage).then(|| {
+        result
+            .usage_totals
+            .iter()
+            .map(|(unit, total)| Usage { amount: round_total(*total), unit: unit.clone() })
+            .collect()
+    });
+    Ok(axum::Json(CostsBody {
+        total_cost: TotalCost { amount: round_total(amount), currency },
+        total_usage,
+        costs,
+        links,
+    }))
 }

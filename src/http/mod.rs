@@ -18,10 +18,12 @@ use crate::store::DynStore;
 pub mod auth;
 pub mod billing_profiles;
 pub mod billing_rules;
+pub mod cost_reports;
 pub mod costs;
 pub mod error;
 pub mod extract;
 pub mod files;
+pub mod folders;
 pub mod form;
 pub mod integrations;
 pub mod invoices;
@@ -29,6 +31,7 @@ pub mod managed_accounts;
 pub mod me;
 pub mod pagination;
 pub mod ping;
+pub mod saved_filters;
 pub mod uploads;
 pub mod workspaces;
 
@@ -61,7 +64,12 @@ pub struct AppState {
     pub signer: std::sync::Arc<tokio::sync::OnceCell<crate::service::signed::UrlSigner>>,
     /// How long a download link works.
     pub download_ttl: std::time::Duration,
+    /// Today's date, which reports' date intervals resolve against (tests set their own).
+    pub today: Today,
 }
+
+/// A source of today's date.
+pub type Today = std::sync::Arc<dyn Fn() -> chrono::NaiveDate + Send + Sync>;
 
 impl AppState {
     /// State with the default auth cache (1 s), links built from the Host header, no upload limit and the
@@ -78,6 +86,7 @@ impl AppState {
             mailer: None,
             signer: Default::default(),
             download_ttl: crate::service::signed::DEFAULT_TTL,
+            today: std::sync::Arc::new(|| chrono::Utc::now().date_naive()),
         }
     }
 
@@ -122,6 +131,9 @@ pub fn app(state: AppState) -> Router {
         .merge(billing_profiles::router())
         .merge(invoices::router())
         .merge(costs::router())
+        .merge(cost_reports::router())
+        .merge(saved_filters::router())
+        .merge(folders::router())
         .route_layer(from_fn_with_state(state.clone(), auth::require_token))
         // Signed links carry their own authority: no API token.
         .merge(files::router());

@@ -20,6 +20,13 @@ pub struct ListParams {
     pub q: Option<String>,
     /// Invoices of one managed account.
     pub managed_account_token: Option<String>,
+    /// Reports, folders and saved filters of one workspace.
+    pub workspace_token: Option<String>,
+    /// Cost reports in one folder.
+    pub folder_token: Option<String>,
+    /// Folders of one type.
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
 }
 
 impl ListParams {

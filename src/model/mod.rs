@@ -8,6 +8,7 @@ pub mod decimal;
 pub mod integration;
 pub mod invoice;
 pub mod managed_account;
+pub mod report;
 pub mod token;
 pub mod workspace;
 

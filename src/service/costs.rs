@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::engine::costs::{CostError, CostQuery, CostResult, CostSource, DateBin, Settings};
+use crate::engine::costs::{Aggregate, CostError, CostQuery, CostResult, CostSource, DateBin, Settings};
 use crate::engine::rules::compile::RuleStep;
 use crate::engine::uploads::UploadFiles;
 use crate::model::billing_rule::{RuleColumns, RuleDefinition, RuleFields};
@@ -172,6 +172,7 @@ struct QueryKey {
     date_bin: DateBin,
     descending: bool,
     settings: Settings,
+    aggregate: Aggregate,
     filter: Option<String>,
 }
 
@@ -199,6 +200,7 @@ impl CacheKey {
                 date_bin: query.date_bin,
                 descending: query.descending,
                 settings: query.settings,
+                aggregate: query.aggregate,
                 filter: query.filter.as_ref().map(|f| f.text().to_string()),
             },
         }
@@ -275,6 +277,7 @@ mod tests {
             date_bin: DateBin::Month,
             descending: true,
             settings: Settings::default(),
+            aggregate: Aggregate::Cost,
             filter: filter.map(|f| crate::engine::vql::Filter::parse(f).unwrap()),
         }
     }

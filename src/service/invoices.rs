@@ -6,7 +6,7 @@ use chrono::NaiveDate;
 use serde::Deserialize;
 
 use super::costs::{costs, CostsContext, CostsError};
-use crate::engine::costs::{CostQuery, DateBin, Settings};
+use crate::engine::costs::{Aggregate, CostQuery, DateBin, Settings};
 use crate::model::billing_profile::{BillingProfileFields, BillingProfileSettings};
 use crate::model::invoice::{BillingPeriod, InvoiceDocument, InvoiceInput, InvoiceStatus, Party};
 use crate::model::token::{AccountToken, BillingProfileToken, InvoiceToken};
@@ -251,7 +251,9 @@ pub fn invoice_query(period: &BillingPeriod, date_bin: DateBin) -> CostQuery {
         groupings: vec!["provider".into(), "service".into(), "charge_type".into()],
         date_bin,
         descending: false,
-        settings: Settings { include_credits: true, include_refunds: true, include_discounts: true, include_tax: true },
+        // Amortized, as `GET /v2/costs` is by default, so an invoice matches what the costs API shows.
+        settings: Settings { include_credits: true, include_refunds: true, ..Settings::default() },
+        aggregate: Aggregate::Cost,
         filter: None,
     }
 }

@@ -7,11 +7,13 @@
 //! - [`costs`]: the costs query: which uploads and rules a caller sees, read as one snapshot, cached.
 //! - [`managed_accounts`]: an MSP's customers, checked, with the rules each one runs.
 //! - [`invoices`]: billing profiles and invoices: computed from the costs query, numbered, frozen, sent.
+//! - [`reports`]: cost reports, saved filters and folders, and the costs query a report stands for.
 //! - [`signed`]: expiring signed links to files costd serves (invoice PDFs and CSVs).
 
 pub mod costs;
 pub mod files;
 pub mod invoices;
 pub mod managed_accounts;
+pub mod reports;
 pub mod signed;
 pub mod uploads;

@@ -227,6 +227,50 @@ pub struct Paged<T> {
     pub total: i64,
 }
 
+/// A cost report, saved filter or folder (see [`crate::model::report`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReportObject {
+    pub token: String,
+    pub kind: crate::model::report::ViewKind,
+    pub workspace_token: String,
+    /// A report's folder, a folder's parent.
+    pub folder_token: Option<String>,
+    pub title: String,
+    /// The kind's definition (JSON), read by the service.
+    pub definition: String,
+    /// The saved filters it applies, in order (reports and folders).
+    pub saved_filter_tokens: Vec<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A report object to write: everything but its token and times.
+#[derive(Debug, Clone)]
+pub struct ReportObjectFields {
+    pub workspace_token: String,
+    pub folder_token: Option<String>,
+    pub title: String,
+    pub definition: String,
+    pub saved_filter_tokens: Vec<String>,
+}
+
+/// Which report objects a list shows.
+#[derive(Debug, Clone, Default)]
+pub struct ReportObjectFilter {
+    pub workspace_token: Option<String>,
+    pub folder_token: Option<String>,
+    /// Titles containing this, case-insensitively.
+    pub title_like: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReportObjectDeletion {
+    Deleted,
+    NotFound,
+    /// Refused: a folder with this many reports or folders in it.
+    NotEmpty(i64),
+}
+
 /// A custom-provider integration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Integration {
@@ -384,6 +428,7 @@ pub trait Store:
     + ManagedAccountStore
     + BillingProfileStore
     + InvoiceStore
+    + ReportStore
     + Send
     + Sync
     + 'static
@@ -607,6 +652,46 @@ pub trait BillingProfileStore: Send + Sync {
         account: &AccountToken,
         token: &BillingProfileToken,
     ) -> anyhow::Result<ProfileDeletion>;
+}
+
+/// Cost reports, saved filters and folders, one kind at a time.
+#[async_trait]
+pub trait ReportStore: Send + Sync {
+    async fn create_report_object(
+        &self,
+        account: &AccountToken,
+        kind: crate::model::report::ViewKind,
+        fields: &ReportObjectFields,
+    ) -> anyhow::Result<ReportObject>;
+    /// A page of the account's objects of `kind`, oldest first.
+    async fn list_report_objects(
+        &self,
+        account: &AccountToken,
+        kind: crate::model::report::ViewKind,
+        filter: &ReportObjectFilter,
+        page: PageRequest,
+    ) -> anyhow::Result<Paged<ReportObject>>;
+    async fn get_report_object(
+        &self,
+        account: &AccountToken,
+        kind: crate::model::report::ViewKind,
+        token: &str,
+    ) -> anyhow::Result<Option<ReportObject>>;
+    async fn update_report_object(
+        &self,
+        account: &AccountToken,
+        kind: crate::model::report::ViewKind,
+        token: &str,
+        fields: &ReportObjectFields,
+    ) -> anyhow::Result<Option<ReportObject>>;
+    async fn delete_report_object(
+        &self,
+        account: &AccountToken,
+        kind: crate::model::report::ViewKind,
+        token: &str,
+    ) -> anyhow::Result<ReportObjectDeletion>;
+    /// The cost reports that apply a saved filter themselves (not through their folder).
+    async fn users_of_saved_filter(&self, account: &AccountToken, token: &str) -> anyhow::Result<Vec<String>>;
 }
 
 /// An MSP's invoices, and the server secret that signs their download links.

@@ -12,5 +12,6 @@ mod costs;
 mod differential;
 mod invoices;
 mod managed_accounts;
+mod reports;
 mod uploads;
 mod workspaces;

@@ -16,6 +16,8 @@ mod invoices;
 #[macro_use]
 mod managed_accounts;
 #[macro_use]
+mod reports;
+#[macro_use]
 mod rules;
 #[macro_use]
 mod tokens;
@@ -29,6 +31,7 @@ pub(crate) use billing_profiles::{settings_json, ProfileRow, PROFILE_COLUMNS};
 pub(crate) use integrations::{group_workspaces, IntegrationRow};
 pub(crate) use invoices::{document_json, status_in, InvoiceRow, INVOICE_COLUMNS};
 pub(crate) use managed_accounts::{InvoicingDetails, ManagedRow, MANAGED_COLUMNS};
+pub(crate) use reports::{ReportObjectRow, REPORT_OBJECT_COLUMNS};
 pub(crate) use rules::RuleRow;
 pub(crate) use tokens::PrincipalRow;
 pub(crate) use uploads::UploadRow;
@@ -207,6 +210,7 @@ macro_rules! impl_store {
         impl_managed_accounts!($store, $db, $lock);
         impl_billing_profiles!($store, $db, $lock);
         impl_invoices!($store, $db, $lock);
+        impl_reports!($store, $db, $lock);
 
         #[async_trait::async_trait]
         impl $crate::store::Store for $store {

@@ -133,8 +133,43 @@ const sept = await client.costs.list({
   end_date: "2024-09-30",
   groupings: ["provider", "service"],
   "settings[include_credits]": true,
+  "settings[amortize]": false,
 });
 check(sept.total_cost.amount === "20.52", `sample total ${sept.total_cost.amount}`);
+// Amortized (FOCUS EffectiveCost), Vantage's default.
+const amortized = await client.costs.list({ start_date: "2024-09-01", end_date: "2024-09-30", "settings[include_credits]": true });
+check(amortized.total_cost.amount === "14.98", `amortized sample total ${amortized.total_cost.amount}`);
+
+// Saved filters, folders and cost reports; costs runs a report (July: EC2 100 + tax 10).
+const ec2 = await client.savedFilters.create({ title: "EC2 only", filter: "costs.service = 'EC2'" });
+const folder = await client.folders.create({ title: "FinOps", saved_filter_tokens: [ec2.token] });
+const report = await client.costReports.create({
+  title: "July EC2",
+  folder_token: folder.token,
+  groupings: "service",
+  start_date: "2024-07-01",
+  end_date: "2024-07-31",
+  date_bin: "month",
+});
+check(report.token.startsWith("rprt_") && report.date_interval === "custom", JSON.stringify(report));
+const ran = await client.costs.list({ cost_report_token: report.token });
+check(ran.total_cost.amount === "110.0" && ran.costs.length === 1, JSON.stringify(ran));
+const monthly = await client.costReports.update(report.token, { date_interval: "last_month", filter: "costs.charge_type = 'Usage'" });
+check(monthly.date_interval === "last_month" && monthly.start_date === null, JSON.stringify(monthly));
+check((await client.costs.list({ cost_report_token: report.token, ...JULY })).total_cost.amount === "100.0", "report + dates");
+check((await client.costReports.get(report.token)).folder_token === folder.token, "get report");
+check((await client.costReports.list({ folder_token: folder.token })).cost_reports.length === 1, "list reports");
+check((await client.savedFilters.get(ec2.token)).cost_report_tokens.length === 0, "folder filters are not the report's");
+check((await client.savedFilters.update(ec2.token, { title: "EC2" })).title === "EC2", "update saved filter");
+check((await client.folders.get(folder.token)).title === "FinOps", "get folder");
+check((await client.folders.list({})).folders.length === 1, "list folders");
+check((await client.savedFilters.list({})).saved_filters.length === 1, "list saved filters");
+await expectError(400, () => client.costReports.create({ title: "bad", date_bin: "hour" }), "date_bin");
+await expectError(409, () => client.folders.delete(folder.token), "move or delete");
+await client.costReports.delete(report.token);
+await expectError(404, () => client.costReports.get(report.token));
+await client.folders.delete(folder.token);
+await client.savedFilters.delete(ec2.token);
 const paged = await client.costs.list({ ...JULY, groupings: ["service", "region"], limit: 1, page: 2 });
 check(paged.costs.length === 1 && paged.links.prev && paged.links.next, JSON.stringify(paged.links));
 await expectError(400, () => client.costs.list({ ...JULY, groupings: ["owner"] }), "unknown grouping");

@@ -27,7 +27,14 @@ from vantage import (
     InvoiceAdjustment,
     UpdateBillingProfile,
     CreateBillingRule,
+    CreateCostReport,
     CreateCustomProviderIntegration,
+    CreateFolder,
+    CreateSavedFilter,
+    Settings,
+    UpdateCostReport,
+    UpdateFolder,
+    UpdateSavedFilter,
     CreateManagedAccount,
     CreateWorkspace,
     UpdateBillingRule,
@@ -86,6 +93,48 @@ def pdf_text(data):
         print("python client: SKIPPED the PDF text check (no pdftotext)")
         return None
     return subprocess.run(["pdftotext", "-layout", "-", "-"], input=data, capture_output=True, check=True).stdout.decode()
+
+
+def reports(client):
+    """Saved filters, folders and cost reports, and costs running a report (July: EC2 100 + tax 10)."""
+    ec2 = client.saved_filters.create(CreateSavedFilter(title="EC2 only", filter="costs.service = 'EC2'"))
+    check(ec2.token.startswith("svd_fltr_") and ec2.filter == "costs.service = 'EC2'", f"{ec2}")
+    folder = client.folders.create(CreateFolder(title="FinOps", saved_filter_tokens=[ec2.token]))
+    check(folder.saved_filter_tokens == [ec2.token] and folder.parent_folder_token is None, f"{folder}")
+    # The client requires end_date and previous_period_end_date; an empty string is none.
+    report = client.cost_reports.create(CreateCostReport(
+        title="July EC2", folder_token=folder.token, groupings="service,region", start_date="2024-07-01",
+        end_date="2024-07-31", previous_period_end_date="", settings=Settings()))
+    check(report.date_interval == "custom" and report.previous_period_start_date == "2024-06-01", f"{report}")
+    check(report.workspace_token == folder.workspace_token and report.chart_type == "line", f"{report}")
+    ran = client.costs.list(cost_report_token=report.token)
+    check(ran.total_cost.amount == "110.0", f"report total {ran.total_cost.amount}")
+    check([(c.service, c.region) for c in ran.costs] == [("EC2", "us-east-1")] * 2, f"{ran.costs}")
+    by_month = client.costs.list(cost_report_token=report.token, groupings=["service"], date_bin="month")
+    check([(c.accrued_at[:10], c.amount) for c in by_month.costs] == [("2024-07-01", "110.0")], f"{by_month.costs}")
+    check(client.cost_reports.get(report.token).title == "July EC2", "get report")
+    check([r.token for r in client.cost_reports.list(folder_token=folder.token).cost_reports] == [report.token],
+          "list reports by folder")
+    tax = client.saved_filters.create(CreateSavedFilter(title="Tax", filter="costs.charge_type = 'Tax'"))
+    updated = client.cost_reports.update(report.token, UpdateCostReport(saved_filter_tokens=[tax.token],
+                                                                        date_interval="custom"))
+    check(updated.saved_filter_tokens == [tax.token] and updated.start_date == "2024-07-01", f"{updated}")
+    check(client.costs.list(cost_report_token=report.token).total_cost.amount == "10.0", "report with the tax filter")
+    check(client.saved_filters.get(tax.token).cost_report_tokens == [report.token], "cost_report_tokens")
+    client.saved_filters.update(tax.token, UpdateSavedFilter(filter="costs.charge_type = 'Usage'"))
+    check(client.costs.list(cost_report_token=report.token).total_cost.amount == "100.0", "edited saved filter")
+    check(client.folders.update(folder.token, UpdateFolder(title="Cloud")).title == "Cloud", "update folder")
+    check(len(client.folders.list().folders) == 1 and len(client.saved_filters.list().saved_filters) == 2, "lists")
+    expect_error(400, lambda: client.cost_reports.create(CreateCostReport(
+        title="bad", filter="costs.colour = 'red'", end_date="", previous_period_end_date="")), "filter")
+    expect_error(409, lambda: client.folders.delete(folder.token), "move or delete")
+    client.cost_reports.delete(report.token)
+    expect_error(404, lambda: client.cost_reports.get(report.token))
+    expect_error(404, lambda: client.costs.list(cost_report_token=report.token))
+    client.folders.delete(folder.token)
+    for f in (ec2, tax):
+        client.saved_filters.delete(f.token)
+    check(client.saved_filters.list().saved_filters == [], "saved filters gone")
 
 
 def invoicing(client, managed, mine):
@@ -238,9 +287,16 @@ def main():
     costs = client.costs.list(groupings=["service"], date_bin="month", order="asc", **JULY)
     check(costs.total_cost.amount == "160.5" and costs.total_cost.currency == "USD", f"{costs.total_cost}")
     check([(c.service, c.amount) for c in costs.costs] == [("EC2", "110.0"), ("S3", "50.5")], f"{costs.costs}")
+    # The sample billed 20.52 (BilledCost); amortized (EffectiveCost, Vantage's default) it is 14.98.
     sept = client.costs.list(start_date="2024-09-01", end_date="2024-09-30", groupings=["provider"],
-                             settings_include_credits=True)
+                             settings_include_credits=True, settings_amortize=False)
     check(sept.total_cost.amount == "20.52", f"sample total {sept.total_cost.amount}")
+    amortized = client.costs.list(start_date="2024-09-01", end_date="2024-09-30", settings_include_credits=True)
+    check(amortized.total_cost.amount == "14.98", f"amortized sample total {amortized.total_cost.amount}")
+    usage = client.costs.list(groupings=["service"], settings_aggregate_by="usage", start_date="2024-09-01",
+                              end_date="2024-09-30")
+    check(usage.total_usage and all(u.unit for u in usage.total_usage), f"total_usage {usage.total_usage}")
+    expect_error(400, lambda: client.costs.list(settings_unallocated=True, **JULY), "settings[unallocated]")
     paged = client.costs.list(groupings=["service", "region"], date_bin="day", limit=1, page=2, **JULY)
     check(len(paged.costs) == 1 and paged.links.prev and paged.links.next, f"{paged.links}")
     filtered = client.costs.list(filter="costs.service = 'EC2' AND costs.charge_type = 'Tax'", **JULY)
@@ -259,6 +315,7 @@ def main():
     expect_error(403, lambda: mine.billing_rules.create(CreateBillingRule(type="exclusion", title="x", charge_type="Tax")))
     expect_error(404, lambda: mine.integrations.get(small.token))
 
+    reports(client)
     invoicing(client, managed, mine)
 
     # deletes: the upload's costs vanish at once; then everything goes

@@ -1,0 +1,162 @@
+//! `/v2/cost_reports`: saved costs queries (filter, saved filters, groupings, settings, dates, chart), listed
+//! by workspace, folder or title. `GET /v2/costs?cost_report_token=` runs one (see [`super::costs`]).
+
+use axum::extract::{OriginalUri, Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::get;
+use axum::Router;
+use serde::Serialize;
+
+use super::auth::Caller;
+use super::extract::{Json, Query};
+use super::pagination::{base_url, Links, ListParams, MAX_LIMIT};
+use super::{timestamp, ApiError, AppState, Result};
+use crate::model::report::{ChartSettings, CostReportFields, ViewKind};
+use crate::query::CostSettings;
+use crate::service::reports::{self, ReportError};
+use crate::store::{PageRequest, Paged, ReportObject, ReportObjectFilter};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/cost_reports", get(list).post(create))
+        .route("/cost_reports/{cost_report_token}", get(show).put(update).delete(remove))
+}
+
+impl From<ReportError> for ApiError {
+    fn from(e: ReportError) -> Self {
+        match e {
+            ReportError::BadRequest(problems) => ApiError::BadRequest(problems),
+            ReportError::NotFound(what) => ApiError::NotFound(format!("{what} not found")),
+            ReportError::Conflict(msg) => ApiError::Conflict(msg),
+            ReportError::Internal(e) => ApiError::Internal(e),
+        }
+    }
+}
+
+/// A page of the caller's objects of `kind`, narrowed by the list's `workspace_token`, `folder_token` and
+/// `q` (an unknown workspace or folder lists nothing, as it holds nothing of the caller's).
+pub(super) async fn list_objects(
+    state: &AppState,
+    caller: &Caller,
+    kind: ViewKind,
+    params: &ListParams,
+    page: PageRequest,
+) -> Result<Paged<ReportObject>> {
+    let text = |v: &Option<String>| v.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(str::to_string);
+    let filter = ReportObjectFilter {
+        workspace_token: text(&params.workspace_token),
+        folder_token: if kind == ViewKind::CostReport { text(&params.folder_token) } else { None },
+        title_like: text(&params.q),
+    };
+    Ok(state.store.list_report_objects(&caller.account_token, kind, &filter, page).await?)
+}
+
+#[derive(Serialize)]
+struct DefaultForecast {
+    kind: &'static str,
+    report_forecast_token: Option<String>,
+}
+
+/// A cost report as Vantage shows it. Dates are ISO dates; an interval report shows no fixed dates, and
+/// its previous period as of today.
+#[derive(Serialize)]
+struct CostReportBody {
+    token: String,
+    title: String,
+    folder_token: Option<String>,
+    saved_filter_tokens: Vec<String>,
+    business_metric_tokens_with_metadata: Vec<serde_json::Value>,
+    default_forecast: DefaultForecast,
+    filter: Option<String>,
+    groupings: Option<String>,
+    settings: CostSettings,
+    created_at: String,
+    workspace_token: String,
+    previous_period_start_date: Option<String>,
+    previous_period_end_date: Option<String>,
+    start_date: Option<String>,
+    end_date: Option<String>,
+    date_interval: String,
+    chart_type: String,
+    date_bin: String,
+    chart_settings: ChartSettings,
+}
+
+fn body(state: &AppState, r: ReportObject) -> Result<CostReportBody> {
+    let d = reports::report_definition(&r)?;
+    let previous = d.settings.show_previous_period.then(|| d.previous_dates((state.today)()));
+    Ok(CostReportBody {
+        token: r.token,
+        title: r.title,
+        folder_token: r.folder_token,
+        saved_filter_tokens: r.saved_filter_tokens,
+        business_metric_tokens_with_metadata: Vec::new(),
+        default_forecast: DefaultForecast { kind: "baseline", report_forecast_token: None },
+        filter: d.filter,
+        groupings: d.groupings,
+        settings: d.settings,
+        created_at: timestamp(r.created_at),
+        workspace_token: r.workspace_token,
+        previous_period_start_date: previous.map(|(s, _)| s.to_string()),
+        previous_period_end_date: previous.map(|(_, e)| e.to_string()),
+        start_date: d.start_date.map(|s| s.to_string()),
+        end_date: d.end_date.map(|e| e.to_string()),
+        date_interval: d.date_interval,
+        chart_type: d.chart_type,
+        date_bin: d.date_bin,
+        chart_settings: d.chart_settings,
+    })
+}
+
+#[derive(Serialize)]
+struct CostReportsBody {
+    cost_reports: Vec<CostReportBody>,
+    links: Links,
+}
+
+async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(params): Query<ListParams>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+) -> Result<axum::Json<CostReportsBody>> {
+    let page = params.page_request(MAX_LIMIT)?;
+    let found = list_objects(&state, &caller, ViewKind::CostReport, &params, page).await?;
+    let links = Links::new(&base_url(state.public_url.as_deref(), &headers), &uri, page, found.total);
+    let cost_reports = found.items.into_iter().map(|r| body(&state, r)).collect::<Result<_>>()?;
+    Ok(axum::Json(CostReportsBody { cost_reports, links }))
+}
+
+async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    Json(fields): Json<CostReportFields>,
+) -> Result<(StatusCode, axum::Json<CostReportBody>)> {
+    let created = reports::create_report(state.store.as_ref(), &caller.account_token, fields).await?;
+    Ok((StatusCode::CREATED, axum::Json(body(&state, created)?)))
+}
+
+async fn show(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(token): Path<String>,
+) -> Result<axum::Json<CostReportBody>> {
+    let found = reports::get(state.store.as_ref(), &caller.account_token, ViewKind::CostReport, &token).await?;
+    Ok(axum::Json(body(&state, found)?))
+}
+
+async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(token): Path<String>,
+    Json(fields): Json<CostReportFields>,
+) -> Result<axum::Json<CostReportBody>> {
+    let updated = reports::update_report(state.store.as_ref(), &caller.account_token, &token, fields).await?;
+    Ok(axum::Json(body(&state, updated)?))
+}
+
+async fn remove(State(state): State<AppState>, caller: Caller, Path(token): Path<String>) -> Result<StatusCode> {
+    reports::delete(state.store.as_ref(), &caller.account_token, ViewKind::CostReport, &token).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

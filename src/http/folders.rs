@@ -1,0 +1,105 @@
+//! `/v2/folders`: folders of cost reports (list by workspace or title, create, get, update, delete).
+
+use axum::extract::{OriginalUri, Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::get;
+use axum::Router;
+use serde::Serialize;
+
+use super::auth::Caller;
+use super::extract::{Json, Query};
+use super::pagination::{base_url, Links, ListParams, MAX_LIMIT};
+use super::{timestamp, ApiError, AppState, Result};
+use crate::model::report::{folder_type, FolderFields, ViewKind};
+use crate::service::reports;
+use crate::store::ReportObject;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/folders", get(list).post(create))
+        .route("/folders/{folder_token}", get(show).put(update).delete(remove))
+}
+
+/// A folder as Vantage shows it.
+#[derive(Serialize)]
+struct FolderBody {
+    token: String,
+    title: String,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    parent_folder_token: Option<String>,
+    saved_filter_tokens: Vec<String>,
+    created_at: String,
+    updated_at: String,
+    workspace_token: String,
+}
+
+impl From<ReportObject> for FolderBody {
+    fn from(f: ReportObject) -> Self {
+        FolderBody {
+            token: f.token,
+            title: f.title,
+            kind: "CostFolder",
+            parent_folder_token: f.folder_token,
+            saved_filter_tokens: f.saved_filter_tokens,
+            created_at: timestamp(f.created_at),
+            updated_at: timestamp(f.updated_at),
+            workspace_token: f.workspace_token,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct FoldersBody {
+    folders: Vec<FolderBody>,
+    links: Links,
+}
+
+async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(params): Query<ListParams>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+) -> Result<axum::Json<FoldersBody>> {
+    let page = params.page_request(MAX_LIMIT)?;
+    let mut errors = Vec::new();
+    folder_type(params.kind.as_deref(), &mut errors);
+    if !errors.is_empty() {
+        return Err(ApiError::BadRequest(errors));
+    }
+    let found = super::cost_reports::list_objects(&state, &caller, ViewKind::Folder, &params, page).await?;
+    let links = Links::new(&base_url(state.public_url.as_deref(), &headers), &uri, page, found.total);
+    Ok(axum::Json(FoldersBody { folders: found.items.into_iter().map(Into::into).collect(), links }))
+}
+
+async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    Json(fields): Json<FolderFields>,
+) -> Result<(StatusCode, axum::Json<FolderBody>)> {
+    let created = reports::create_folder(state.store.as_ref(), &caller.account_token, fields).await?;
+    Ok((StatusCode::CREATED, axum::Json(created.into())))
+}
+
+async fn show(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(token): Path<String>,
+) -> Result<axum::Json<FolderBody>> {
+    Ok(axum::Json(reports::get(state.store.as_ref(), &caller.account_token, ViewKind::Folder, &token).await?.into()))
+}
+
+async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(token): Path<String>,
+    Json(fields): Json<FolderFields>,
+) -> Result<axum::Json<FolderBody>> {
+    Ok(axum::Json(reports::update_folder(state.store.as_ref(), &caller.account_token, &token, fields).await?.into()))
+}
+
+async fn remove(State(state): State<AppState>, caller: Caller, Path(token): Path<String>) -> Result<StatusCode> {
+    reports::delete(state.store.as_ref(), &caller.account_token, ViewKind::Folder, &token).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,108 @@
+//! `/v2/saved_filters`: named VQL filters that cost reports (and folders) apply.
+
+use axum::extract::{OriginalUri, Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::get;
+use axum::Router;
+use serde::Serialize;
+
+use super::auth::Caller;
+use super::extract::{Json, Query};
+use super::pagination::{base_url, Links, ListParams, MAX_LIMIT};
+use super::{timestamp, AppState, Result};
+use crate::model::report::{SavedFilterFields, ViewKind};
+use crate::service::reports;
+use crate::store::ReportObject;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/saved_filters", get(list).post(create))
+        .route("/saved_filters/{saved_filter_token}", get(show).put(update).delete(remove))
+}
+
+/// A saved filter as Vantage shows it.
+#[derive(Serialize)]
+struct SavedFilterBody {
+    token: String,
+    title: String,
+    cost_report_tokens: Vec<String>,
+    filter: Option<String>,
+    created_at: String,
+    created_by: Option<String>,
+    workspace_token: String,
+}
+
+async fn body(state: &AppState, caller: &Caller, f: ReportObject) -> Result<SavedFilterBody> {
+    let definition = reports::saved_filter_definition(&f)?;
+    Ok(SavedFilterBody {
+        cost_report_tokens: state.store.users_of_saved_filter(&caller.account_token, &f.token).await?,
+        token: f.token,
+        title: f.title,
+        filter: definition.filter,
+        created_at: timestamp(f.created_at),
+        created_by: definition.created_by,
+        workspace_token: f.workspace_token,
+    })
+}
+
+#[derive(Serialize)]
+struct SavedFiltersBody {
+    saved_filters: Vec<SavedFilterBody>,
+    links: Links,
+}
+
+async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(params): Query<ListParams>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+) -> Result<axum::Json<SavedFiltersBody>> {
+    let page = params.page_request(MAX_LIMIT)?;
+    let found = super::cost_reports::list_objects(&state, &caller, ViewKind::SavedFilter, &params, page).await?;
+    let mut saved_filters = Vec::with_capacity(found.items.len());
+    for f in found.items {
+        saved_filters.push(body(&state, &caller, f).await?);
+    }
+    let links = Links::new(&base_url(state.public_url.as_deref(), &headers), &uri, page, found.total);
+    Ok(axum::Json(SavedFiltersBody { saved_filters, links }))
+}
+
+async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    Json(fields): Json<SavedFilterFields>,
+) -> Result<(StatusCode, axum::Json<SavedFilterBody>)> {
+    let created = reports::create_saved_filter(
+        state.store.as_ref(),
+        &caller.account_token,
+        Some(caller.user_token.clone()),
+        fields,
+    )
+    .await?;
+    Ok((StatusCode::CREATED, axum::Json(body(&state, &caller, created).await?)))
+}
+
+async fn show(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(token): Path<String>,
+) -> Result<axum::Json<SavedFilterBody>> {
+    let found = reports::get(state.store.as_ref(), &caller.account_token, ViewKind::SavedFilter, &token).await?;
+    Ok(axum::Json(body(&state, &caller, found).await?))
+}
+
+async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(token): Path<String>,
+    Json(fields): Json<SavedFilterFields>,
+) -> Result<axum::Json<SavedFilterBody>> {
+    let updated = reports::update_saved_filter(state.store.as_ref(), &caller.account_token, &token, fields).await?;
+    Ok(axum::Json(body(&state, &caller, updated).await?))
+}
+
+async fn remove(State(state): State<AppState>, caller: Caller, Path(token): Path<String>) -> Result<StatusCode> {
+    reports::delete(state.store.as_ref(), &caller.account_token, ViewKind::SavedFilter, &token).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
