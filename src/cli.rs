@@ -291,6 +291,16 @@ async fn serve(store_settings: &StoreSettings, settings: &ServeSettings) -> anyh
     state.mailer = mailer;
     state.download_ttl = Duration::from_secs(settings.download_url_ttl_secs.max(1));
 
+    // Uploads committed before discovery existed get their catalog recorded, in the background.
+    tokio::spawn({
+        let (store, files) = (store.clone(), state.files.clone());
+        async move {
+            if let Err(e) = crate::service::discovery::backfill(store.as_ref(), &files).await {
+                tracing::warn!(error = format!("{e:#}"), "could not record the discovery catalog of earlier uploads");
+            }
+        }
+    });
+
     // The janitor removes files of replaced and deleted uploads (and of crashed ingests) once no query can
     // read them: at start-up, then every minute or so.
     let (stop_janitor, janitor_stopped) = tokio::sync::oneshot::channel::<()>();

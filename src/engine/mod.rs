@@ -4,11 +4,13 @@
 //! - [`rules`]: the billing-rule grammar (custom SQL parsed and checked when a rule is saved).
 //! - [`amounts`]: exact amount × factor for rules, without the cast DataFusion would add.
 //! - [`dates`]: week, month and quarter bins of dates, as plan functions.
+//! - [`discovery`]: an upload's distinct services and tags, read once before it is committed.
 //! - [`runtime`]: the Tokio runtime queries run on, apart from the one serving requests.
 
 pub mod amounts;
 pub mod costs;
 pub mod dates;
+pub mod discovery;
 pub mod ingest;
 pub mod rules;
 pub mod runtime;

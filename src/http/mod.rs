@@ -20,6 +20,7 @@ pub mod billing_profiles;
 pub mod billing_rules;
 pub mod cost_reports;
 pub mod costs;
+pub mod discovery;
 pub mod error;
 pub mod extract;
 pub mod files;
@@ -134,6 +135,7 @@ pub fn app(state: AppState) -> Router {
         .merge(cost_reports::router())
         .merge(saved_filters::router())
         .merge(folders::router())
+        .merge(discovery::router())
         .route_layer(from_fn_with_state(state.clone(), auth::require_token))
         // Signed links carry their own authority: no API token.
         .merge(files::router());

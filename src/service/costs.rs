@@ -92,16 +92,20 @@ pub async fn costs(
 }
 
 /// Whose uploads a caller sees and which rules shape them.
-struct View {
+pub(crate) struct View {
     /// The account owning the integrations (a managed account's parent).
-    owner: AccountToken,
-    integrations: Vec<IntegrationToken>,
-    rules: Vec<RuleStep>,
+    pub owner: AccountToken,
+    pub integrations: Vec<IntegrationToken>,
+    pub rules: Vec<RuleStep>,
 }
 
 /// For a managed account: its integrations (owned by its parent) with its rules; for a top-level account:
 /// all its integrations (those in `workspace`, or in none, when a workspace is named), raw.
-async fn view_of(store: &dyn Store, account: &AccountToken, workspace: Option<&str>) -> Result<View, CostsError> {
+pub(crate) async fn view_of(
+    store: &dyn Store,
+    account: &AccountToken,
+    workspace: Option<&str>,
+) -> Result<View, CostsError> {
     let acct = store.get_account(account).await?.ok_or_else(|| anyhow::anyhow!("no account {account}"))?;
     if let Some(ws) = workspace {
         store.get_workspace(account, ws).await?.ok_or(CostsError::WorkspaceNotFound)?;

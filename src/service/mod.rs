@@ -5,12 +5,14 @@
 //! - [`uploads`]: ingest → persist → commit → retire, the one path by which cost files enter.
 //! - [`files`]: the janitor, which removes upload files no query can still read.
 //! - [`costs`]: the costs query: which uploads and rules a caller sees, read as one snapshot, cached.
+//! - [`discovery`]: the providers, services and tags of a caller's costs, as recorded at each commit.
 //! - [`managed_accounts`]: an MSP's customers, checked, with the rules each one runs.
 //! - [`invoices`]: billing profiles and invoices: computed from the costs query, numbered, frozen, sent.
 //! - [`reports`]: cost reports, saved filters and folders, and the costs query a report stands for.
 //! - [`signed`]: expiring signed links to files costd serves (invoice PDFs and CSVs).
 
 pub mod costs;
+pub mod discovery;
 pub mod files;
 pub mod invoices;
 pub mod managed_accounts;

@@ -96,14 +96,25 @@ where
         created_at: crate::store::now(),
     };
     let path = files.path(&record.token);
-    tokio::task::spawn_blocking({
+    // The catalog (what discovery lists) is read from the complete file, before anything is recorded.
+    let catalog = tokio::task::spawn_blocking({
         let path = path.clone();
-        move || pending.persist(&path)
+        move || {
+            pending.persist(&path)?;
+            crate::engine::discovery::catalog(&path)
+        }
     })
     .await
-    .context("the persist task failed")??;
+    .context("the persist task failed")?;
+    let catalog = match catalog {
+        Ok(c) => c,
+        Err(e) => {
+            remove_quietly(&path).await;
+            return Err(e.context("failed to read the new upload back").into());
+        }
+    };
 
-    match store.commit_upload(&new.account, &record).await {
+    match store.commit_upload(&new.account, &record, &catalog).await {
         Ok(UploadCommit::Committed { replaced }) => {
             tracing::info!(rows = record.rows, replaced = replaced.len(), "upload committed");
             Ok(Uploaded { record, csv_bytes: s.bytes })

@@ -561,7 +561,29 @@ pub trait IntegrationStore: Send + Sync {
 #[async_trait]
 pub trait UploadStore: Send + Sync {
     /// Records a finished upload in one transaction, replacing (and retiring) any upload of the same filename.
-    async fn commit_upload(&self, account: &AccountToken, upload: &Upload) -> anyhow::Result<UploadCommit>;
+    /// Its `catalog` (what discovery lists) is recorded with it.
+    async fn commit_upload(
+        &self,
+        account: &AccountToken,
+        upload: &Upload,
+        catalog: &crate::engine::discovery::Catalog,
+    ) -> anyhow::Result<UploadCommit>;
+    /// The distinct services (`kind` "service") or tag pairs (`kind` "tag", of `name` when given) of the
+    /// account's live uploads, each with the integration it came from.
+    async fn upload_dimensions(
+        &self,
+        account: &AccountToken,
+        kind: &str,
+        name: Option<&str>,
+    ) -> anyhow::Result<Vec<(IntegrationToken, String, String)>>;
+    /// Live uploads committed before discovery existed (none of their dimensions recorded).
+    async fn uploads_without_dimensions(&self) -> anyhow::Result<Vec<UploadToken>>;
+    /// Records an upload's catalog after the fact (see [`UploadStore::uploads_without_dimensions`]).
+    async fn add_upload_dimensions(
+        &self,
+        upload: &UploadToken,
+        catalog: &crate::engine::discovery::Catalog,
+    ) -> anyhow::Result<()>;
     /// A page of an integration's uploads, oldest first.
     async fn list_uploads(
         &self,

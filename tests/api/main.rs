@@ -10,6 +10,7 @@ mod clients;
 mod consistency;
 mod costs;
 mod differential;
+mod discovery;
 mod invoices;
 mod managed_accounts;
 mod reports;

@@ -473,11 +473,12 @@ async fn a_delete_racing_a_replace_of_the_same_upload_never_fails(app: TestApp) 
         created_at: chrono::Utc::now(),
     };
     let account = app.account.token.clone();
+    let catalog = costd::engine::discovery::Catalog::default();
     for i in 0..200 {
         let next = costd::model::token::UploadToken::from(format!("usr_csts_upld_race{i:08}"));
         let upload = record(next.clone());
         let (committed, deleted) = tokio::join!(
-            app.store.commit_upload(&account, &upload),
+            app.store.commit_upload(&account, &upload, &catalog),
             app.store.delete_upload(&account, &integration, &current)
         );
         committed.unwrap();

@@ -41,6 +41,29 @@ impl From<UploadRow> for Upload {
 /// Implements `UploadStore` for a backend (see [`impl_store!`](super)).
 macro_rules! impl_uploads {
     ($store:ty, $db:ty, $lock:literal) => {
+        /// Records an upload's catalog (inside the caller's transaction), a few hundred rows per statement.
+        async fn insert_dimensions(
+            conn: &mut <$db as sqlx::Database>::Connection,
+            upload: &$crate::model::token::UploadToken,
+            catalog: &$crate::engine::discovery::Catalog,
+        ) -> anyhow::Result<()> {
+            let rows: Vec<(&str, &str, &str)> = catalog
+                .services
+                .iter()
+                .map(|s| ("service", s.as_str(), ""))
+                .chain(catalog.tags.iter().flat_map(|(k, vs)| vs.iter().map(move |v| ("tag", k.as_str(), v.as_str()))))
+                .collect();
+            for chunk in rows.chunks(250) {
+                let mut q: sqlx::QueryBuilder<$db> =
+                    sqlx::QueryBuilder::new("INSERT INTO upload_dimensions (upload_token, kind, name, value) ");
+                q.push_values(chunk, |mut b, (kind, name, value)| {
+                    b.push_bind(upload).push_bind(*kind).push_bind(*name).push_bind(*value);
+                });
+                q.build().execute(&mut *conn).await?;
+            }
+            Ok(())
+        }
+
         #[async_trait::async_trait]
         impl $crate::store::UploadStore for $store {
             #[tracing::instrument(skip(self, upload), fields(upload = %upload.token))]
@@ -48,6 +71,7 @@ macro_rules! impl_uploads {
                 &self,
                 account: &$crate::model::token::AccountToken,
                 upload: &$crate::store::Upload,
+                catalog: &$crate::engine::discovery::Catalog,
             ) -> anyhow::Result<$crate::store::UploadCommit> {
                 let mut tx = self.write.begin().await?;
                 // Locking the integration serialises commits (and deletes) of one integration, so two
@@ -92,6 +116,7 @@ macro_rules! impl_uploads {
                     .bind(&upload.integration_token)
                     .execute(&mut *tx)
                     .await?;
+                insert_dimensions(&mut *tx, &upload.token, catalog).await?;
                 tx.commit().await?;
                 Ok($crate::store::UploadCommit::Committed { replaced })
             }
@@ -175,6 +200,57 @@ macro_rules! impl_uploads {
                     .map($crate::store::Upload::from)
                     .filter(|u| integrations.iter().any(|i| i == &u.integration_token))
                     .collect())
+            }
+
+            async fn upload_dimensions(
+                &self,
+                account: &$crate::model::token::AccountToken,
+                kind: &str,
+                name: Option<&str>,
+            ) -> anyhow::Result<Vec<($crate::model::token::IntegrationToken, String, String)>> {
+                // One statement over the live uploads, so a replace or delete shows entirely or not at all.
+                Ok(sqlx::query_as(
+                    "SELECT DISTINCT u.integration_token, d.name, d.value FROM upload_dimensions d \
+                     JOIN cost_uploads u ON u.token = d.upload_token \
+                     WHERE u.account_token = $1 AND d.kind = $2 AND ($3 IS NULL OR d.name = $3)",
+                )
+                .bind(account)
+                .bind(kind)
+                .bind(name)
+                .fetch_all(&self.read)
+                .await?)
+            }
+
+            async fn uploads_without_dimensions(&self) -> anyhow::Result<Vec<$crate::model::token::UploadToken>> {
+                // Every row has a service, so an upload with none recorded predates discovery.
+                Ok(sqlx::query_scalar(
+                    "SELECT token FROM cost_uploads u WHERE NOT EXISTS \
+                     (SELECT 1 FROM upload_dimensions d WHERE d.upload_token = u.token AND d.kind = 'service') \
+                     ORDER BY id",
+                )
+                .fetch_all(&self.read)
+                .await?)
+            }
+
+            async fn add_upload_dimensions(
+                &self,
+                upload: &$crate::model::token::UploadToken,
+                catalog: &$crate::engine::discovery::Catalog,
+            ) -> anyhow::Result<()> {
+                let mut tx = self.write.begin().await?;
+                let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM cost_uploads WHERE token = $1")
+                    .bind(upload)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                if exists.is_some() {
+                    sqlx::query("DELETE FROM upload_dimensions WHERE upload_token = $1")
+                        .bind(upload)
+                        .execute(&mut *tx)
+                        .await?;
+                    insert_dimensions(&mut *tx, upload, catalog).await?;
+                }
+                tx.commit().await?;
+                Ok(())
             }
 
             async fn all_upload_tokens(&self) -> anyhow::Result<Vec<$crate::model::token::UploadToken>> {

@@ -140,6 +140,15 @@ check(sept.total_cost.amount === "20.52", `sample total ${sept.total_cost.amount
 const amortized = await client.costs.list({ start_date: "2024-09-01", end_date: "2024-09-30", "settings[include_credits]": true });
 check(amortized.total_cost.amount === "14.98", `amortized sample total ${amortized.total_cost.amount}`);
 
+// Discovery: what the uploads hold (the FOCUS sample's tags: application, environment, business_unit).
+check((await client.costProviders.list({})).cost_providers[0].key === "custom_provider", "cost providers");
+check((await client.costServices.list({})).cost_services.some((s) => s.name === "EC2"), "cost services");
+const tagKeys = (await client.tags.list({ search_query: "environ" })).tags.map((t) => t.tag_key);
+check(tagKeys.join() === "environment", `tags ${tagKeys}`);
+const envValues = (await client.tags.getValues("environment", {})).tag_values.map((v) => v.tag_value);
+check(envValues.includes("prod"), `tag values ${envValues}`);
+await expectError(404, () => client.tags.getValues("no/such key", {}), "no costs carry");
+
 // Saved filters, folders and cost reports; costs runs a report (July: EC2 100 + tax 10).
 const ec2 = await client.savedFilters.create({ title: "EC2 only", filter: "costs.service = 'EC2'" });
 const folder = await client.folders.create({ title: "FinOps", saved_filter_tokens: [ec2.token] });

@@ -95,6 +95,20 @@ def pdf_text(data):
     return subprocess.run(["pdftotext", "-layout", "-", "-"], input=data, capture_output=True, check=True).stdout.decode()
 
 
+def discovery(client):
+    """What the uploads hold: the small CSV and the FOCUS sample (tags application, environment, business_unit)."""
+    check([p.key for p in client.cost_providers.list().cost_providers] == ["custom_provider"], "cost providers")
+    services = [s.name for s in client.cost_services.list().cost_services]
+    check({"EC2", "S3"} <= set(services) and services == sorted(services), f"cost services {services}")
+    tags = client.tags.list(search_query="ENVIRON").tags
+    check([t.tag_key for t in tags] == ["environment"] and not tags[0].hidden, f"tags {tags}")
+    check(tags[0].providers and tags[0].providers[0].startswith("custom_provider:"), f"{tags[0].providers}")
+    values = client.tags.get_values("environment", sort_direction="asc").tag_values
+    check("prod" in [v.tag_value for v in values], f"tag values {values}")
+    check(len(client.tags.list(limit=2, page=1).tags) == 2, "tags paged")
+    expect_error(404, lambda: client.tags.get_values("no/such key"), "no costs carry")
+
+
 def reports(client):
     """Saved filters, folders and cost reports, and costs running a report (July: EC2 100 + tax 10)."""
     ec2 = client.saved_filters.create(CreateSavedFilter(title="EC2 only", filter="costs.service = 'EC2'"))
@@ -315,6 +329,7 @@ def main():
     expect_error(403, lambda: mine.billing_rules.create(CreateBillingRule(type="exclusion", title="x", charge_type="Tax")))
     expect_error(404, lambda: mine.integrations.get(small.token))
 
+    discovery(client)
     reports(client)
     invoicing(client, managed, mine)
 

@@ -1,0 +1,195 @@
+//! Discovery: `GET /v2/cost_providers`, `/v2/cost_services`, `/v2/tags` and `/v2/tags/{key}/values`: what
+//! the caller's costs hold, to filter and group by (see [`crate::service::discovery`]).
+
+use axum::extract::{OriginalUri, Path, State};
+use axum::http::HeaderMap;
+use axum::routing::get;
+use axum::Router;
+use serde::Serialize;
+
+use super::auth::Caller;
+use super::pagination::{base_url, Links, DEFAULT_LIMIT, MAX_LIMIT};
+use super::{ApiError, AppState, Result};
+use crate::service::discovery::{self, Found, TagQuery};
+use crate::store::PageRequest;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/cost_providers", get(providers))
+        .route("/cost_services", get(services))
+        .route("/tags", get(tags))
+        .route("/tags/{key}/values", get(tag_values))
+}
+
+/// The query string of a discovery list, checked; every problem listed.
+struct Params {
+    workspace: Option<String>,
+    query: TagQuery,
+    page: PageRequest,
+}
+
+fn params(raw: &str, tag_params: bool) -> Result<Params> {
+    let mut errors = Vec::new();
+    let mut p =
+        Params { workspace: None, query: TagQuery::default(), page: PageRequest { page: 1, limit: DEFAULT_LIMIT } };
+    for (key, value) in form_urlencoded::parse(raw.as_bytes()) {
+        let v = value.trim();
+        match key.as_ref() {
+            "workspace_token" if !v.is_empty() => p.workspace = Some(v.to_string()),
+            "workspace_token" => {}
+            "providers" | "providers[]" if tag_params => {
+                p.query.providers.extend(v.split(',').map(str::trim).filter(|v| !v.is_empty()).map(str::to_string))
+            }
+            "search_query" if tag_params => p.query.search = Some(v.to_string()).filter(|v| !v.is_empty()),
+            "sort_direction" if tag_params => match v {
+                "asc" => p.query.descending = false,
+                "desc" => p.query.descending = true,
+                _ => errors.push(format!("sort_direction must be asc or desc, got {v:?}")),
+            },
+            "page" if tag_params => match v.parse::<u32>() {
+                Ok(n) if n >= 1 => p.page.page = n,
+                _ => errors.push(format!("page must be a whole number from 1, got {v:?}")),
+            },
+            "limit" if tag_params => match v.parse::<u32>() {
+                Ok(n) if (1..=MAX_LIMIT).contains(&n) => p.page.limit = n,
+                _ => errors.push(format!("limit must be between 1 and {MAX_LIMIT}, got {v:?}")),
+            },
+            other => errors.push(format!("{other}: unknown parameter")),
+        }
+    }
+    for provider in &p.query.providers {
+        if provider != "custom_provider" && !provider.starts_with("custom_provider:") {
+            errors.push(format!(
+                "providers: costd holds custom-provider costs only (custom_provider or custom_provider:<integration>), got {provider:?}"
+            ));
+        }
+    }
+    if errors.is_empty() {
+        Ok(p)
+    } else {
+        Err(ApiError::BadRequest(errors))
+    }
+}
+
+#[derive(Serialize)]
+struct Provider {
+    name: &'static str,
+    key: &'static str,
+}
+
+#[derive(Serialize)]
+struct ProvidersBody {
+    cost_providers: Vec<Provider>,
+    links: Links,
+}
+
+async fn providers(
+    State(state): State<AppState>,
+    caller: Caller,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+) -> Result<axum::Json<ProvidersBody>> {
+    let p = params(uri.query().unwrap_or_default(), false)?;
+    let found = discovery::providers(state.store.as_ref(), &caller.account_token, p.workspace.as_deref()).await?;
+    let page = PageRequest { page: 1, limit: (found.len() as u32).max(1) };
+    let links = Links::new(&base_url(state.public_url.as_deref(), &headers), &uri, page, found.len() as i64);
+    Ok(axum::Json(ProvidersBody {
+        cost_providers: found.into_iter().map(|(name, key)| Provider { name, key }).collect(),
+        links,
+    }))
+}
+
+#[derive(Serialize)]
+struct Service {
+    name: String,
+    provider: &'static str,
+}
+
+#[derive(Serialize)]
+struct ServicesBody {
+    cost_services: Vec<Service>,
+    links: Links,
+}
+
+async fn services(
+    State(state): State<AppState>,
+    caller: Caller,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+) -> Result<axum::Json<ServicesBody>> {
+    let p = params(uri.query().unwrap_or_default(), false)?;
+    let found = discovery::services(state.store.as_ref(), &caller.account_token, p.workspace.as_deref()).await?;
+    let page = PageRequest { page: 1, limit: (found.len() as u32).max(1) };
+    let links = Links::new(&base_url(state.public_url.as_deref(), &headers), &uri, page, found.len() as i64);
+    Ok(axum::Json(ServicesBody {
+        cost_services: found.into_iter().map(|name| Service { name, provider: "custom_provider" }).collect(),
+        links,
+    }))
+}
+
+/// One page of `found`.
+fn page_of(found: Vec<Found>, page: PageRequest) -> Vec<Found> {
+    let skip = (page.page as usize - 1).saturating_mul(page.limit as usize);
+    found.into_iter().skip(skip).take(page.limit as usize).collect()
+}
+
+#[derive(Serialize)]
+struct Tag {
+    tag_key: String,
+    hidden: bool,
+    preferred: bool,
+    providers: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct TagsBody {
+    tags: Vec<Tag>,
+    links: Links,
+}
+
+async fn tags(
+    State(state): State<AppState>,
+    caller: Caller,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+) -> Result<axum::Json<TagsBody>> {
+    let p = params(uri.query().unwrap_or_default(), true)?;
+    let found =
+        discovery::tag_keys(state.store.as_ref(), &caller.account_token, p.workspace.as_deref(), &p.query).await?;
+    let links = Links::new(&base_url(state.public_url.as_deref(), &headers), &uri, p.page, found.len() as i64);
+    let tags = page_of(found, p.page)
+        .into_iter()
+        .map(|f| Tag { tag_key: f.name, hidden: false, preferred: false, providers: f.providers })
+        .collect();
+    Ok(axum::Json(TagsBody { tags, links }))
+}
+
+#[derive(Serialize)]
+struct TagValue {
+    tag_value: String,
+    providers: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct TagValuesBody {
+    tag_values: Vec<TagValue>,
+    links: Links,
+}
+
+async fn tag_values(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(key): Path<String>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+) -> Result<axum::Json<TagValuesBody>> {
+    let p = params(uri.query().unwrap_or_default(), true)?;
+    let found =
+        discovery::tag_values(state.store.as_ref(), &caller.account_token, p.workspace.as_deref(), &key, &p.query)
+            .await?
+            .ok_or_else(|| ApiError::NotFound(format!("no costs carry the tag {key:?}")))?;
+    let links = Links::new(&base_url(state.public_url.as_deref(), &headers), &uri, p.page, found.len() as i64);
+    let tag_values =
+        page_of(found, p.page).into_iter().map(|f| TagValue { tag_value: f.name, providers: f.providers }).collect();
+    Ok(axum::Json(TagValuesBody { tag_values, links }))
+}

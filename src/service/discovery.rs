@@ -1,0 +1,146 @@
+//! Discovery: which providers, services, tag keys and tag values a caller's costs hold, so they know what
+//! to filter and group by. Read from what each upload recorded when it was committed
+//! (`engine::discovery`), over the caller's view: a managed account sees its integrations' uploads, a
+//! workspace its integrations'. Services that billing rules insert are not listed: these are the costs as
+//! uploaded.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use crate::engine::uploads::UploadFiles;
+use crate::model::token::{AccountToken, IntegrationToken};
+use crate::service::costs::{view_of, CostsError};
+use crate::store::Store;
+
+/// The provider key of a custom-provider integration's costs, as VQL's `costs.provider` and Vantage's tag
+/// lists name one.
+pub fn provider_key(integration: &IntegrationToken) -> String {
+    format!("custom_provider:{integration}")
+}
+
+/// The distinct rows of one kind in the caller's view: (integration, name, value).
+async fn dimensions(
+    store: &dyn Store,
+    account: &AccountToken,
+    workspace: Option<&str>,
+    kind: &str,
+    name: Option<&str>,
+) -> Result<Vec<(IntegrationToken, String, String)>, CostsError> {
+    let view = view_of(store, account, workspace).await?;
+    let rows = store.upload_dimensions(&view.owner, kind, name).await?;
+    Ok(rows.into_iter().filter(|(i, _, _)| view.integrations.contains(i)).collect())
+}
+
+/// `GET /v2/cost_providers`: the providers with costs in the view (costd's are all custom providers).
+pub async fn providers(
+    store: &dyn Store,
+    account: &AccountToken,
+    workspace: Option<&str>,
+) -> Result<Vec<(&'static str, &'static str)>, CostsError> {
+    let any = !dimensions(store, account, workspace, "service", None).await?.is_empty();
+    Ok(if any { vec![("Custom Provider", "custom_provider")] } else { Vec::new() })
+}
+
+/// `GET /v2/cost_services`: each service once, by name.
+pub async fn services(
+    store: &dyn Store,
+    account: &AccountToken,
+    workspace: Option<&str>,
+) -> Result<Vec<String>, CostsError> {
+    let names: BTreeSet<String> =
+        dimensions(store, account, workspace, "service", None).await?.into_iter().map(|(_, n, _)| n).collect();
+    Ok(names.into_iter().collect())
+}
+
+/// A tag key or value with the providers (integrations) whose costs carry it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Found {
+    pub name: String,
+    pub providers: Vec<String>,
+}
+
+/// Which tag keys or values to list and in what order.
+#[derive(Debug, Clone, Default)]
+pub struct TagQuery {
+    /// Provider keys (`custom_provider` for all, or `custom_provider:<integration>`); empty: all.
+    pub providers: Vec<String>,
+    /// Case-insensitive substring of the key (or value).
+    pub search: Option<String>,
+    pub descending: bool,
+}
+
+fn matches(query: &TagQuery, integration: &IntegrationToken, text: &str) -> bool {
+    let provider_ok = query.providers.is_empty()
+        || query.providers.iter().any(|p| p == "custom_provider" || *p == provider_key(integration));
+    let search_ok = query.search.as_ref().is_none_or(|s| text.to_lowercase().contains(&s.to_lowercase()));
+    provider_ok && search_ok
+}
+
+fn collect(entries: impl Iterator<Item = (IntegrationToken, String)>, descending: bool) -> Vec<Found> {
+    let mut by_name: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (integration, name) in entries {
+        by_name.entry(name).or_default().insert(provider_key(&integration));
+    }
+    let mut found: Vec<Found> =
+        by_name.into_iter().map(|(name, p)| Found { name, providers: p.into_iter().collect() }).collect();
+    if descending {
+        found.reverse();
+    }
+    found
+}
+
+/// `GET /v2/tags`: the tag keys, sorted by key.
+pub async fn tag_keys(
+    store: &dyn Store,
+    account: &AccountToken,
+    workspace: Option<&str>,
+    query: &TagQuery,
+) -> Result<Vec<Found>, CostsError> {
+    let rows = dimensions(store, account, workspace, "tag", None).await?;
+    Ok(collect(
+        rows.into_iter().filter(|(i, key, _)| matches(query, i, key)).map(|(i, key, _)| (i, key)),
+        query.descending,
+    ))
+}
+
+/// `GET /v2/tags/{key}/values`: the values of one key, sorted; `None` when no cost in the view has the key.
+pub async fn tag_values(
+    store: &dyn Store,
+    account: &AccountToken,
+    workspace: Option<&str>,
+    key: &str,
+    query: &TagQuery,
+) -> Result<Option<Vec<Found>>, CostsError> {
+    let rows = dimensions(store, account, workspace, "tag", Some(key)).await?;
+    if rows.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(collect(
+        rows.into_iter().filter(|(i, _, value)| matches(query, i, value)).map(|(i, _, value)| (i, value)),
+        query.descending,
+    )))
+}
+
+/// Records the catalog of every upload committed before discovery existed (run once at start-up; an
+/// upload whose file is gone is skipped, as the janitor will forget it).
+pub async fn backfill(store: &dyn Store, files: &Arc<UploadFiles>) -> anyhow::Result<usize> {
+    let mut done = 0;
+    for token in store.uploads_without_dimensions().await? {
+        let path = files.path(&token);
+        if !tokio::fs::try_exists(&path).await.unwrap_or(false) {
+            continue;
+        }
+        match tokio::task::spawn_blocking(move || crate::engine::discovery::catalog(&path)).await? {
+            Ok(catalog) => {
+                store.add_upload_dimensions(&token, &catalog).await?;
+                done += 1;
+            }
+            // Retired and removed meanwhile, or unreadable: discovery goes without it, and says so.
+            Err(e) => tracing::warn!(upload = %token, error = %e, "could not read an upload for discovery"),
+        }
+    }
+    if done > 0 {
+        tracing::info!(uploads = done, "recorded the discovery catalog of earlier uploads");
+    }
+    Ok(done)
+}
