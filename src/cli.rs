@@ -290,6 +290,10 @@ async fn serve(store_settings: &StoreSettings, settings: &ServeSettings) -> anyh
     state.query_timeout = query_timeout;
     state.mailer = mailer;
     state.download_ttl = Duration::from_secs(settings.download_url_ttl_secs.max(1));
+    state.exports = crate::service::exports::ExportFiles::new(
+        &store_settings.data_dir,
+        Duration::from_secs(settings.data_export_retention_secs.max(1)),
+    );
 
     // Uploads committed before discovery existed get their catalog recorded, in the background.
     tokio::spawn({
@@ -313,9 +317,19 @@ async fn serve(store_settings: &StoreSettings, settings: &ServeSettings) -> anyh
             let _ = janitor_stopped.await;
         },
     ));
+    // Expired data exports go, file and record; exports a stopped server left pending are failed.
+    let (stop_sweeper, sweeper_stopped) = tokio::sync::oneshot::channel::<()>();
+    let sweeper = tokio::spawn(crate::service::exports::run_sweeper(
+        store.clone(),
+        state.exports.clone(),
+        query_timeout,
+        sweeper_stopped,
+    ));
     http::serve(listener, http::app(state), shutdown_signal()).await.context("the HTTP server failed")?;
     let _ = stop_janitor.send(());
+    let _ = stop_sweeper.send(());
     let _ = janitor.await;
+    let _ = sweeper.await;
     store.close().await;
     tracing::info!("stopped");
     Ok(())

@@ -75,6 +75,9 @@ pub struct ServeSettings {
     /// How long (s) an invoice download link works.
     #[arg(long, env = "COSTD_DOWNLOAD_URL_TTL_SECS", default_value_t = 3600)]
     pub download_url_ttl_secs: u64,
+    /// How long (s) a finished cost data export and its file are kept.
+    #[arg(long, env = "COSTD_DATA_EXPORT_RETENTION_SECS", default_value_t = 86400)]
+    pub data_export_retention_secs: u64,
 }
 
 /// Settings of `costd import`.

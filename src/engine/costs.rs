@@ -208,9 +208,8 @@ fn session() -> SessionContext {
     SessionContext::new_with_config(config)
 }
 
-/// Runs `query` over `source`.
-#[tracing::instrument(skip_all, fields(files = source.files.len(), rules = source.rules.len()))]
-pub async fn run(source: &CostSource, query: &CostQuery) -> Result<CostResult, CostError> {
+/// The grouped, sorted plan of `query` over `source` (not yet run).
+async fn grouped(source: &CostSource, query: &CostQuery) -> Result<DataFrame, CostError> {
     let ctx = session();
     // SELECT *, '<integration>' AS integration FROM <its uploads> UNION ALL … (one scan per integration,
     // so VQL can name `custom_provider:<integration token>`)
@@ -303,7 +302,24 @@ pub async fn run(source: &CostSource, query: &CostQuery) -> Result<CostResult, C
         sort.push(col("unit").sort(true, true));
         sums.push(sum(wide(c::USAGE_AMOUNT)).alias("usage"));
     }
-    let grouped = costs.aggregate(group_exprs, sums)?.sort(sort)?;
+    Ok(costs.aggregate(group_exprs, sums)?.sort(sort)?)
+}
+
+/// DataFusion skips a listed path that does not exist. Upload files are immutable and pinned for the
+/// query, so a missing one is lost data: fail loudly rather than answer short.
+async fn check_files(source: &CostSource) -> Result<(), CostError> {
+    for (_, path) in &source.files {
+        if !tokio::fs::try_exists(path).await.unwrap_or(false) {
+            return Err(CostError::Engine(anyhow::anyhow!("the upload file {} is missing", path.display())));
+        }
+    }
+    Ok(())
+}
+
+/// Runs `query` over `source`.
+#[tracing::instrument(skip_all, fields(files = source.files.len(), rules = source.rules.len()))]
+pub async fn run(source: &CostSource, query: &CostQuery) -> Result<CostResult, CostError> {
+    let grouped = grouped(source, query).await?;
     let task_ctx = grouped.task_ctx();
     let plan = grouped.create_physical_plan().await?;
     let batches = datafusion::physical_plan::collect(plan.clone(), Arc::new(task_ctx)).await?;
@@ -311,81 +327,124 @@ pub async fn run(source: &CostSource, query: &CostQuery) -> Result<CostResult, C
         plan = %datafusion::physical_plan::display::DisplayableExecutionPlan::with_metrics(plan.as_ref()).indent(true),
         "costs plan, with the time and rows of each step"
     );
-    // DataFusion skips a listed path that does not exist. Upload files are immutable and pinned for the
-    // query, so a missing one is lost data: fail loudly rather than answer short.
-    for (_, path) in &source.files {
-        if !tokio::fs::try_exists(path).await.unwrap_or(false) {
-            return Err(CostError::Engine(anyhow::anyhow!("the upload file {} is missing", path.display())));
-        }
-    }
+    check_files(source).await?;
 
     let mut rows = Vec::new();
     let mut totals: Vec<(String, Amount)> = Vec::new();
     let mut usage_totals: Vec<(String, Amount)> = Vec::new();
     for batch in &batches {
-        let bins = batch.column_by_name("bin").expect("bin column").as_primitive::<Date32Type>();
-        let cur = arrow::compute::cast(
-            batch.column_by_name("cur").expect("currency column"),
-            &arrow::datatypes::DataType::Utf8,
-        )
-        .map_err(|e| CostError::Engine(e.into()))?;
-        let cur = cur.as_string::<i32>();
-        let total_col = narrow_totals(batch.column_by_name("total").expect("total column"))?;
-        let totals_col = total_col.as_primitive::<Decimal128Type>();
-        let dims: Vec<Arc<dyn Array>> = (0..query.groupings.len())
-            .map(|i| {
-                arrow::compute::cast(
-                    batch.column_by_name(&grouping_column(i)).expect("grouping column"),
-                    &arrow::datatypes::DataType::Utf8,
-                )
-                .map_err(|e| CostError::Engine(e.into()))
-            })
-            .collect::<Result<_, _>>()?;
-        let usage = if with_usage {
-            let units = arrow::compute::cast(batch.column_by_name("unit").expect("unit column"), &DataType::Utf8)
-                .map_err(|e| CostError::Engine(e.into()))?;
-            Some((units, narrow_totals(batch.column_by_name("usage").expect("usage column"))?))
-        } else {
-            None
-        };
-        for i in 0..batch.num_rows() {
-            let amount = if totals_col.is_null(i) { 0 } else { totals_col.value(i) };
-            let amount = Amount::from_unscaled(amount).expect("narrowed to an amount above");
-            let currency = cur.value(i).to_string();
-            add_to(&mut totals, &currency, amount, "total")?;
-            let usage = match &usage {
-                Some((units, sums)) => {
-                    let (units, sums) = (units.as_string::<i32>(), sums.as_primitive::<Decimal128Type>());
-                    if units.is_null(i) {
-                        None
-                    } else {
-                        let unit = units.value(i).to_string();
-                        let used = Amount::from_unscaled(if sums.is_null(i) { 0 } else { sums.value(i) })
-                            .expect("narrowed to an amount above");
-                        add_to(&mut usage_totals, &unit, used, "usage total")?;
-                        Some((used, unit))
-                    }
-                }
-                None => None,
-            };
-            rows.push(CostRow {
-                usage,
-                accrued_at: date_from_days(bins.value(i)),
-                amount,
-                currency,
-                dimensions: query
-                    .groupings
-                    .iter()
-                    .zip(&dims)
-                    .map(|(g, d)| {
-                        let d = d.as_string::<i32>();
-                        (g.clone(), (!d.is_null(i)).then(|| d.value(i).to_string()))
-                    })
-                    .collect(),
-            });
+        for row in batch_rows(batch, query)? {
+            add_to(&mut totals, &row.currency, row.amount, "total")?;
+            if let Some((used, unit)) = &row.usage {
+                add_to(&mut usage_totals, unit, *used, "usage total")?;
+            }
+            rows.push(row);
         }
     }
     Ok(CostResult { rows, totals, usage_totals })
+}
+
+/// Streams the result of `query` over `source` to `out` as CSV, one batch of rows at a time (memory
+/// follows the grouped result, never the cost rows): `accrued_at`, the groupings, `amount`, `currency`,
+/// and with usage `usage_amount`, `usage_unit`. Answers the number of rows written.
+pub async fn export_csv(
+    source: &CostSource,
+    query: &CostQuery,
+    out: &mut (dyn std::io::Write + Send),
+) -> Result<u64, CostError> {
+    use futures::StreamExt;
+    let grouped = grouped(source, query).await?;
+    let mut stream = grouped.execute_stream().await?;
+    let mut csv = csv::Writer::from_writer(out);
+    let mut header = vec!["accrued_at".to_string()];
+    header.extend(query.groupings.iter().cloned());
+    header.extend(["amount".to_string(), "currency".to_string()]);
+    if query.aggregate == Aggregate::Usage {
+        header.extend(["usage_amount".to_string(), "usage_unit".to_string()]);
+    }
+    let io = |e: csv::Error| CostError::Engine(anyhow::Error::new(e).context("failed to write the export"));
+    csv.write_record(&header).map_err(io)?;
+    let mut written = 0;
+    while let Some(batch) = stream.next().await {
+        for row in batch_rows(&batch?, query)? {
+            let mut record = vec![row.accrued_at.to_string()];
+            record.extend(row.dimensions.into_iter().map(|(_, v)| v.unwrap_or_default()));
+            record.extend([row.amount.to_string(), row.currency]);
+            if query.aggregate == Aggregate::Usage {
+                let (used, unit) = row.usage.map(|(a, u)| (a.to_string(), u)).unwrap_or_default();
+                record.extend([used, unit]);
+            }
+            csv.write_record(&record).map_err(io)?;
+            written += 1;
+        }
+    }
+    csv.flush().map_err(|e| CostError::Engine(anyhow::Error::new(e).context("failed to write the export")))?;
+    check_files(source).await?;
+    Ok(written)
+}
+
+/// The rows of one result batch.
+fn batch_rows(batch: &RecordBatch, query: &CostQuery) -> Result<Vec<CostRow>, CostError> {
+    let with_usage = query.aggregate == Aggregate::Usage;
+    let mut rows = Vec::with_capacity(batch.num_rows());
+    let bins = batch.column_by_name("bin").expect("bin column").as_primitive::<Date32Type>();
+    let cur =
+        arrow::compute::cast(batch.column_by_name("cur").expect("currency column"), &arrow::datatypes::DataType::Utf8)
+            .map_err(|e| CostError::Engine(e.into()))?;
+    let cur = cur.as_string::<i32>();
+    let total_col = narrow_totals(batch.column_by_name("total").expect("total column"))?;
+    let totals_col = total_col.as_primitive::<Decimal128Type>();
+    let dims: Vec<Arc<dyn Array>> = (0..query.groupings.len())
+        .map(|i| {
+            arrow::compute::cast(
+                batch.column_by_name(&grouping_column(i)).expect("grouping column"),
+                &arrow::datatypes::DataType::Utf8,
+            )
+            .map_err(|e| CostError::Engine(e.into()))
+        })
+        .collect::<Result<_, _>>()?;
+    let usage = if with_usage {
+        let units = arrow::compute::cast(batch.column_by_name("unit").expect("unit column"), &DataType::Utf8)
+            .map_err(|e| CostError::Engine(e.into()))?;
+        Some((units, narrow_totals(batch.column_by_name("usage").expect("usage column"))?))
+    } else {
+        None
+    };
+    for i in 0..batch.num_rows() {
+        let amount = if totals_col.is_null(i) { 0 } else { totals_col.value(i) };
+        let amount = Amount::from_unscaled(amount).expect("narrowed to an amount above");
+        let currency = cur.value(i).to_string();
+        let usage = match &usage {
+            Some((units, sums)) => {
+                let (units, sums) = (units.as_string::<i32>(), sums.as_primitive::<Decimal128Type>());
+                if units.is_null(i) {
+                    None
+                } else {
+                    let unit = units.value(i).to_string();
+                    let used = Amount::from_unscaled(if sums.is_null(i) { 0 } else { sums.value(i) })
+                        .expect("narrowed to an amount above");
+                    Some((used, unit))
+                }
+            }
+            None => None,
+        };
+        rows.push(CostRow {
+            usage,
+            accrued_at: date_from_days(bins.value(i)),
+            amount,
+            currency,
+            dimensions: query
+                .groupings
+                .iter()
+                .zip(&dims)
+                .map(|(g, d)| {
+                    let d = d.as_string::<i32>();
+                    (g.clone(), (!d.is_null(i)).then(|| d.value(i).to_string()))
+                })
+                .collect(),
+        });
+    }
+    Ok(rows)
 }
 
 /// Adds `amount` to the total keyed `key` (a currency, or a usage unit).

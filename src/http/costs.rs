@@ -54,19 +54,23 @@ impl From<CostsError> for ApiError {
     }
 }
 
+/// The costs query a query string asks for: a report's definition when it names one
+/// (`cost_report_token`), with its parameters laid over it.
+pub(super) async fn costs_params(state: &AppState, caller: &Caller, raw: &str) -> Result<crate::query::Params> {
+    let defaults = match report_token(raw) {
+        Some(token) => report_defaults(state.store.as_ref(), &caller.account_token, &token, (state.today)()).await?,
+        None => Defaults::this_month((state.today)()),
+    };
+    parse_params_with(raw, defaults).map_err(ApiError::BadRequest)
+}
+
 async fn costs_handler(
     State(state): State<AppState>,
     caller: Caller,
     OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
 ) -> Result<axum::Json<CostsBody>> {
-    let raw = uri.query().unwrap_or_default();
-    // A report's definition is what the query string starts from; its parameters override it.
-    let defaults = match report_token(raw) {
-        Some(token) => report_defaults(state.store.as_ref(), &caller.account_token, &token, (state.today)()).await?,
-        None => Defaults::this_month((state.today)()),
-    };
-    let params = parse_params_with(raw, defaults).map_err(ApiError::BadRequest)?;
+    let params = costs_params(&state, &caller, uri.query().unwrap_or_default()).await?;
     let answer =
         costs(&state.costs_context(), &caller.account_token, params.workspace_token.as_deref(), &params.query).await?;
     let result = answer.result;

@@ -20,6 +20,7 @@ pub mod billing_profiles;
 pub mod billing_rules;
 pub mod cost_reports;
 pub mod costs;
+pub mod data_exports;
 pub mod discovery;
 pub mod error;
 pub mod extract;
@@ -67,6 +68,8 @@ pub struct AppState {
     pub download_ttl: std::time::Duration,
     /// Today's date, which reports' date intervals resolve against (tests set their own).
     pub today: Today,
+    /// Where cost data exports are written, and for how long they are kept.
+    pub exports: crate::service::exports::ExportFiles,
 }
 
 /// A source of today's date.
@@ -88,6 +91,7 @@ impl AppState {
             signer: Default::default(),
             download_ttl: crate::service::signed::DEFAULT_TTL,
             today: std::sync::Arc::new(|| chrono::Utc::now().date_naive()),
+            exports: crate::service::exports::ExportFiles::new(data_dir, crate::service::exports::DEFAULT_RETENTION),
         }
     }
 
@@ -136,6 +140,7 @@ pub fn app(state: AppState) -> Router {
         .merge(saved_filters::router())
         .merge(folders::router())
         .merge(discovery::router())
+        .merge(data_exports::router())
         .route_layer(from_fn_with_state(state.clone(), auth::require_token))
         // Signed links carry their own authority: no API token.
         .merge(files::router());

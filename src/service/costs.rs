@@ -62,14 +62,14 @@ pub struct CostsAnswer {
     pub currency: String,
 }
 
-/// The costs `account` sees, for `query`, restricted to `workspace` when given.
-#[tracing::instrument(skip_all, fields(account))]
-pub async fn costs(
-    ctx: &CostsContext,
-    account: &AccountToken,
-    workspace: Option<&str>,
-    query: &CostQuery,
-) -> Result<CostsAnswer, CostsError> {
+/// What a query reads: the caller's live uploads, pinned until `pins` is dropped, with its rules.
+struct Snapshot {
+    uploads: Vec<Upload>,
+    source: CostSource,
+    pins: crate::engine::uploads::Pins,
+}
+
+async fn snapshot(ctx: &CostsContext, account: &AccountToken, workspace: Option<&str>) -> Result<Snapshot, CostsError> {
     let view = view_of(ctx.store.as_ref(), account, workspace).await?;
     let (uploads, pins) = ctx
         .files
@@ -83,12 +83,52 @@ pub async fn costs(
         files: uploads.iter().map(|u| (u.integration_token.to_string(), ctx.files.path(&u.token))).collect(),
         rules: view.rules,
     };
+    Ok(Snapshot { uploads, source, pins })
+}
+
+/// The costs `account` sees, for `query`, restricted to `workspace` when given.
+#[tracing::instrument(skip_all, fields(account))]
+pub async fn costs(
+    ctx: &CostsContext,
+    account: &AccountToken,
+    workspace: Option<&str>,
+    query: &CostQuery,
+) -> Result<CostsAnswer, CostsError> {
+    let Snapshot { uploads, source, pins } = snapshot(ctx, account, workspace).await?;
     let key = CacheKey::new(account, workspace, &uploads, &source, query);
     let result = tokio::time::timeout(ctx.timeout, ctx.cache.run(key, &source, query))
         .await
         .map_err(|_| CostsError::TimedOut(ctx.timeout))??;
     drop(pins);
     Ok(CostsAnswer { result, currency: source.currency })
+}
+
+/// Writes the costs `account` sees for `query` to the file `out` as CSV, streamed on the query runtime
+/// (see [`crate::engine::costs::export_csv`]); answers the rows written.
+#[tracing::instrument(skip_all, fields(account))]
+pub async fn export(
+    ctx: &CostsContext,
+    account: &AccountToken,
+    workspace: Option<&str>,
+    query: &CostQuery,
+    out: std::path::PathBuf,
+) -> Result<u64, CostsError> {
+    let Snapshot { source, pins, .. } = snapshot(ctx, account, workspace).await?;
+    let query = query.clone();
+    let work = crate::engine::runtime::run(async move {
+        let file = std::fs::File::create(&out).map_err(|e| {
+            CostError::Engine(anyhow::Error::new(e).context(format!("failed to create {}", out.display())))
+        })?;
+        let mut writer = std::io::BufWriter::new(file);
+        let rows = crate::engine::costs::export_csv(&source, &query, &mut writer).await?;
+        let file =
+            writer.into_inner().map_err(|e| CostError::Engine(anyhow::anyhow!("failed to write the export: {e}")))?;
+        file.sync_all().map_err(|e| CostError::Engine(anyhow::Error::new(e).context("failed to sync the export")))?;
+        Ok::<u64, CostError>(rows)
+    });
+    let rows = tokio::time::timeout(ctx.timeout, work).await.map_err(|_| CostsError::TimedOut(ctx.timeout))???;
+    drop(pins);
+    Ok(rows)
 }
 
 /// Whose uploads a caller sees and which rules shape them.

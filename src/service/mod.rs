@@ -6,6 +6,7 @@
 //! - [`files`]: the janitor, which removes upload files no query can still read.
 //! - [`costs`]: the costs query: which uploads and rules a caller sees, read as one snapshot, cached.
 //! - [`discovery`]: the providers, services and tags of a caller's costs, as recorded at each commit.
+//! - [`exports`]: cost data exports, run in the background into CSV files kept for a retention.
 //! - [`managed_accounts`]: an MSP's customers, checked, with the rules each one runs.
 //! - [`invoices`]: billing profiles and invoices: computed from the costs query, numbered, frozen, sent.
 //! - [`reports`]: cost reports, saved filters and folders, and the costs query a report stands for.
@@ -13,6 +14,7 @@
 
 pub mod costs;
 pub mod discovery;
+pub mod exports;
 pub mod files;
 pub mod invoices;
 pub mod managed_accounts;

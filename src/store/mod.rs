@@ -271,6 +271,22 @@ pub enum ReportObjectDeletion {
     NotEmpty(i64),
 }
 
+/// A cost data export (see [`crate::service::exports`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataExport {
+    pub token: String,
+    /// pending, completed or failed.
+    pub status: String,
+    /// What was asked, as JSON (Vantage's `attributes`).
+    pub attributes: String,
+    pub rows: Option<i64>,
+    /// Why it failed, in words a caller may read.
+    pub error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub completed_at: Option<DateTime<Utc>>,
+    pub valid_until: Option<DateTime<Utc>>,
+}
+
 /// A custom-provider integration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Integration {
@@ -429,6 +445,7 @@ pub trait Store:
     + BillingProfileStore
     + InvoiceStore
     + ReportStore
+    + ExportStore
     + Send
     + Sync
     + 'static
@@ -714,6 +731,35 @@ pub trait ReportStore: Send + Sync {
     ) -> anyhow::Result<ReportObjectDeletion>;
     /// The cost reports that apply a saved filter themselves (not through their folder).
     async fn users_of_saved_filter(&self, account: &AccountToken, token: &str) -> anyhow::Result<Vec<String>>;
+}
+
+/// Cost data exports.
+#[async_trait]
+pub trait ExportStore: Send + Sync {
+    /// Records a pending export.
+    async fn create_data_export(
+        &self,
+        account: &AccountToken,
+        token: &str,
+        attributes: &str,
+    ) -> anyhow::Result<DataExport>;
+    async fn get_data_export(&self, account: &AccountToken, token: &str) -> anyhow::Result<Option<DataExport>>;
+    /// Marks a pending export completed (with its row count) or failed (with the reason).
+    async fn finish_data_export(
+        &self,
+        token: &str,
+        outcome: Result<i64, &str>,
+        valid_until: DateTime<Utc>,
+    ) -> anyhow::Result<()>;
+    /// Exports past their retention.
+    async fn expired_data_exports(&self, now: DateTime<Utc>) -> anyhow::Result<Vec<String>>;
+    async fn delete_data_export(&self, token: &str) -> anyhow::Result<()>;
+    /// Fails exports still pending that started before `started_before` (their server stopped).
+    async fn fail_stale_data_exports(
+        &self,
+        started_before: DateTime<Utc>,
+        valid_until: DateTime<Utc>,
+    ) -> anyhow::Result<u64>;
 }
 
 /// An MSP's invoices, and the server secret that signs their download links.

@@ -11,6 +11,7 @@ mod consistency;
 mod costs;
 mod differential;
 mod discovery;
+mod exports;
 mod invoices;
 mod managed_accounts;
 mod reports;

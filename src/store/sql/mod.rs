@@ -10,6 +10,8 @@ mod accounts;
 #[macro_use]
 mod billing_profiles;
 #[macro_use]
+mod exports;
+#[macro_use]
 mod integrations;
 #[macro_use]
 mod invoices;
@@ -28,6 +30,7 @@ mod workspaces;
 
 pub(crate) use accounts::AccountRow;
 pub(crate) use billing_profiles::{settings_json, ProfileRow, PROFILE_COLUMNS};
+pub(crate) use exports::{ExportRow, EXPORT_COLUMNS};
 pub(crate) use integrations::{group_workspaces, IntegrationRow};
 pub(crate) use invoices::{document_json, status_in, InvoiceRow, INVOICE_COLUMNS};
 pub(crate) use managed_accounts::{InvoicingDetails, ManagedRow, MANAGED_COLUMNS};
@@ -211,6 +214,7 @@ macro_rules! impl_store {
         impl_billing_profiles!($store, $db, $lock);
         impl_invoices!($store, $db, $lock);
         impl_reports!($store, $db, $lock);
+        impl_exports!($store, $db, $lock);
 
         #[async_trait::async_trait]
         impl $crate::store::Store for $store {

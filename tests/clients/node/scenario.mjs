@@ -149,6 +149,19 @@ const envValues = (await client.tags.getValues("environment", {})).tag_values.ma
 check(envValues.includes("prod"), `tag values ${envValues}`);
 await expectError(404, () => client.tags.getValues("no/such key", {}), "no costs carry");
 
+// A data export of July by service, polled until done, its CSV fetched with the token.
+const location = await client.costs.createExport({ start_date: "2024-07-01", end_date: "2024-07-31", date_bin: "month", groupings: ["service"] });
+check(typeof location === "string" && location.includes("/v2/data_exports/dta_xprt_"), `location ${location}`);
+let dataExport;
+for (let i = 0; i < 200; i++) {
+  dataExport = await client.dataExports.get(location.split("/").pop());
+  if (dataExport.status !== "pending") break;
+  await new Promise((r) => setTimeout(r, 50));
+}
+check(dataExport.status === "completed", JSON.stringify(dataExport));
+const exported = await (await fetch(dataExport.manifest.files[0], { headers: { Authorization: `Bearer ${process.env.COSTD_TOKEN}` } })).text();
+check(exported === "accrued_at,service,amount,currency\n2024-07-01,EC2,110.0,USD\n2024-07-01,S3,50.5,USD\n", `export ${JSON.stringify(exported)}`);
+
 // Saved filters, folders and cost reports; costs runs a report (July: EC2 100 + tax 10).
 const ec2 = await client.savedFilters.create({ title: "EC2 only", filter: "costs.service = 'EC2'" });
 const folder = await client.folders.create({ title: "FinOps", saved_filter_tokens: [ec2.token] });

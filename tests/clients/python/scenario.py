@@ -27,6 +27,7 @@ from vantage import (
     InvoiceAdjustment,
     UpdateBillingProfile,
     CreateBillingRule,
+    CreateCostExport,
     CreateCostReport,
     CreateCustomProviderIntegration,
     CreateFolder,
@@ -107,6 +108,28 @@ def discovery(client):
     check("prod" in [v.tag_value for v in values], f"tag values {values}")
     check(len(client.tags.list(limit=2, page=1).tags) == 2, "tags paged")
     expect_error(404, lambda: client.tags.get_values("no/such key"), "no costs carry")
+
+
+def data_export(client):
+    """An export of July by service (EC2 100 + tax 10, S3 50.5), polled until done, its CSV fetched."""
+    import time
+    location = client.costs.create_export(CreateCostExport(start_date="2024-07-01", end_date="2024-07-31",
+                                                           date_bin="month"), groupings=["service"])
+    check(isinstance(location, str) and "/v2/data_exports/dta_xprt_" in location, f"location {location}")
+    token = location.rsplit("/", 1)[1]
+    for _ in range(200):
+        export = client.data_exports.get(token)
+        if export.status != "pending":
+            break
+        time.sleep(0.05)
+    check(export.status == "completed" and len(export.manifest.files) == 1, f"{export}")
+    req = urllib.request.Request(export.manifest.files[0], headers={"Authorization": f"Bearer {os.environ['COSTD_TOKEN']}"})
+    with urllib.request.urlopen(req) as r:
+        csv_text = r.read().decode()
+    check(csv_text == "accrued_at,service,amount,currency\n2024-07-01,EC2,110.0,USD\n2024-07-01,S3,50.5,USD\n",
+          f"export CSV {csv_text!r}")
+    expect_error(400, lambda: client.costs.create_export(CreateCostExport(schema="focus")), "schema")
+    expect_error(404, lambda: client.data_exports.get("dta_xprt_0000000000000000"))
 
 
 def reports(client):
@@ -330,6 +353,7 @@ def main():
     expect_error(404, lambda: mine.integrations.get(small.token))
 
     discovery(client)
+    data_export(client)
     reports(client)
     invoicing(client, managed, mine)
 

@@ -1,0 +1,224 @@
+//! Cost data exports: `POST /v2/costs/data_exports` (202 with the export's `Location`),
+//! `GET /v2/data_exports/{token}` (202 with `Location` and `Retry-After` while it runs, then 200 with the
+//! file links), and `GET /v2/data_exports/{token}/files/costs.csv`, streamed with the caller's token,
+//! gzip-compressed when the request accepts it.
+
+use axum::body::Body;
+use axum::extract::{OriginalUri, Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::auth::Caller;
+use super::extract::Json;
+use super::pagination::base_url;
+use super::{timestamp, ApiError, AppState, Result};
+use crate::service::exports::{self, is_token};
+use crate::store::DataExport;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/costs/data_exports", post(create))
+        .route("/data_exports/{data_export_token}", get(show))
+        .route(
+            "/data_exports/{data_export_token}/files/{file}",
+            get(file).layer(tower_http::compression::CompressionLayer::new().gzip(true).no_br().no_deflate().no_zstd()),
+        )
+}
+
+/// Groupings as a list (Vantage's spec) or comma-separated text.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Groupings {
+    List(Vec<String>),
+    Text(String),
+}
+
+/// `createCostExport`: the costs query's parameters as a JSON body.
+#[derive(Debug, Default, Deserialize)]
+struct ExportFields {
+    cost_report_token: Option<String>,
+    filter: Option<String>,
+    workspace_token: Option<String>,
+    start_date: Option<String>,
+    end_date: Option<String>,
+    groupings: Option<Groupings>,
+    date_bin: Option<String>,
+    schema: Option<String>,
+    settings: Option<serde_json::Map<String, Value>>,
+}
+
+impl ExportFields {
+    /// The body as the query string `GET /v2/costs` takes, plus `extra` (Vantage's Python client sends
+    /// `groupings` in the query string): one checker for both.
+    fn query_string(&self, extra: &str) -> String {
+        let mut q = form_urlencoded::Serializer::new(String::new());
+        for (key, value) in [
+            ("cost_report_token", &self.cost_report_token),
+            ("filter", &self.filter),
+            ("workspace_token", &self.workspace_token),
+            ("start_date", &self.start_date),
+            ("end_date", &self.end_date),
+            ("date_bin", &self.date_bin),
+        ] {
+            if let Some(v) = value {
+                q.append_pair(key, v);
+            }
+        }
+        match &self.groupings {
+            Some(Groupings::List(list)) => {
+                q.append_pair("groupings", &list.join(","));
+            }
+            Some(Groupings::Text(text)) => {
+                q.append_pair("groupings", text);
+            }
+            None => {}
+        }
+        for (name, value) in self.settings.iter().flatten() {
+            let text = match value {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            q.append_pair(&format!("settings[{name}]"), &text);
+        }
+        let mut text = q.finish();
+        if !extra.is_empty() {
+            if !text.is_empty() {
+                text.push('&');
+            }
+            text.push_str(extra);
+        }
+        text
+    }
+}
+
+fn export_url(state: &AppState, headers: &HeaderMap, token: &str) -> String {
+    format!("{}/v2/data_exports/{token}", base_url(state.public_url.as_deref(), headers))
+}
+
+/// Vantage's `DataExport`, plus `error` when it failed.
+fn body(state: &AppState, headers: &HeaderMap, e: &DataExport) -> Value {
+    let files: Vec<String> = if e.status == "completed" {
+        vec![format!("{}/files/costs.csv", export_url(state, headers, &e.token))]
+    } else {
+        Vec::new()
+    };
+    json!({
+        "token": e.token,
+        "status": e.status,
+        "created_at": timestamp(e.created_at),
+        "export_type": "cost_report",
+        "manifest": {
+            "files": files,
+            "completed_at": e.completed_at.map(timestamp),
+            "valid_until": e.valid_until.map(timestamp),
+        },
+        "attributes": serde_json::from_str::<Value>(&e.attributes).unwrap_or(Value::Null),
+        "row_count": e.rows,
+        "error": e.error,
+    })
+}
+
+/// The answer while an export runs: 202, where to look and when.
+fn pending(state: &AppState, headers: &HeaderMap, e: &DataExport) -> Response {
+    let mut response = (StatusCode::ACCEPTED, axum::Json(body(state, headers, e))).into_response();
+    if let Ok(location) = HeaderValue::from_str(&export_url(state, headers, &e.token)) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
+    response
+}
+
+async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+    Json(fields): Json<ExportFields>,
+) -> Result<Response> {
+    if let Some(schema) = fields.schema.as_deref().filter(|s| *s != "vntg") {
+        return Err(ApiError::bad_request(format!(
+            "schema: costd exports the vntg schema (its costs as GET /v2/costs groups them), not {schema:?}"
+        )));
+    }
+    let raw = fields.query_string(uri.query().unwrap_or_default());
+    let params = super::costs::costs_params(&state, &caller, &raw).await?;
+    // What the query would only find out in the background, a caller hears now.
+    if let Some(ws) = params.workspace_token.as_deref() {
+        if state.store.get_workspace(&caller.account_token, ws).await?.is_none() {
+            return Err(ApiError::NotFound("workspace not found".into()));
+        }
+    }
+    let q = &params.query;
+    let attributes = json!({
+        "report_token": fields.cost_report_token,
+        "start_date": q.start.to_string(),
+        "end_date": q.end.to_string(),
+        "groupings": q.groupings,
+        "vql": q.filter.as_ref().map(|f| f.text().to_string()),
+        "settings": fields.settings,
+        "date_bin": format!("{:?}", q.date_bin).to_lowercase(),
+        "workspace_token": params.workspace_token,
+    });
+    let created = exports::start(
+        state.costs_context(),
+        state.exports.clone(),
+        caller.account_token.clone(),
+        params.workspace_token.clone(),
+        params.query,
+        attributes,
+    )
+    .await?;
+    Ok(pending(&state, &headers, &created))
+}
+
+async fn find(state: &AppState, caller: &Caller, token: &str) -> Result<DataExport> {
+    let not_found = || ApiError::NotFound("data export not found".into());
+    if !is_token(token) {
+        return Err(not_found());
+    }
+    state.store.get_data_export(&caller.account_token, token).await?.ok_or_else(not_found)
+}
+
+async fn show(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(token): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response> {
+    let e = find(&state, &caller, &token).await?;
+    if e.status == "pending" {
+        return Ok(pending(&state, &headers, &e));
+    }
+    Ok(axum::Json(body(&state, &headers, &e)).into_response())
+}
+
+async fn file(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((token, name)): Path<(String, String)>,
+) -> Result<Response> {
+    let e = find(&state, &caller, &token).await?;
+    if name != "costs.csv" || e.status != "completed" {
+        return Err(ApiError::NotFound("no such file in this data export".into()));
+    }
+    let file = match tokio::fs::File::open(state.exports.path(&token)).await {
+        Ok(f) => f,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            return Err(ApiError::NotFound("the export's file is gone (past its retention)".into()))
+        }
+        Err(err) => return Err(ApiError::Internal(err.into())),
+    };
+    let stream = tokio_util::io::ReaderStream::with_capacity(file, 64 * 1024);
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{token}.csv\"")),
+        ],
+        Body::from_stream(stream),
+    )
+        .into_response())
+}

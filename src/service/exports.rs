@@ -1,0 +1,148 @@
+//! Cost data exports: `POST /v2/costs/data_exports` queues the costs query and answers at once; the query
+//! runs in the background on the query runtime and streams its result into `<data dir>/exports/<token>.csv`
+//! (written as `.tmp`, synced, renamed, and only then marked completed). The file is served with the
+//! caller's token until `valid_until` (the retention after completion), when the sweep removes the file and
+//! the record.
+//!
+//! An export runs on the node that queued it and its file lives in that node's data dir.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use tracing::Instrument;
+
+use crate::engine::costs::CostQuery;
+use crate::model::token::{new_token, AccountToken};
+use crate::service::costs::{export, CostsContext, CostsError};
+use crate::store::{DataExport, Store};
+
+/// Vantage's data export token prefix.
+pub const PREFIX: &str = "dta_xprt_";
+/// How long a completed (or failed) export is kept by default.
+pub const DEFAULT_RETENTION: Duration = Duration::from_secs(24 * 3600);
+
+/// Where exports are written.
+#[derive(Debug, Clone)]
+pub struct ExportFiles {
+    dir: PathBuf,
+    pub retention: Duration,
+}
+
+impl ExportFiles {
+    pub fn new(data_dir: &Path, retention: Duration) -> ExportFiles {
+        ExportFiles { dir: data_dir.join("exports"), retention }
+    }
+
+    /// The CSV of export `token` (a checked token: no path separators).
+    pub fn path(&self, token: &str) -> PathBuf {
+        self.dir.join(format!("{token}.csv"))
+    }
+
+    fn valid_until(&self) -> chrono::DateTime<chrono::Utc> {
+        chrono::Utc::now() + chrono::Duration::from_std(self.retention).unwrap_or(chrono::Duration::days(1))
+    }
+}
+
+/// Whether `text` can be an export token (so it is safe in a file name).
+pub fn is_token(text: &str) -> bool {
+    text.strip_prefix(PREFIX).is_some_and(|rest| !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// Queues an export of `query` as `account` sees it and starts it in the background.
+pub async fn start(
+    ctx: CostsContext,
+    files: ExportFiles,
+    account: AccountToken,
+    workspace: Option<String>,
+    query: CostQuery,
+    attributes: serde_json::Value,
+) -> anyhow::Result<DataExport> {
+    let token = new_token(PREFIX);
+    let created = ctx.store.create_data_export(&account, &token, &attributes.to_string()).await?;
+    let span = tracing::info_span!("data export", export = %token, account = %account);
+    tokio::spawn(
+        async move { run(&ctx, &files, &token, &account, workspace.as_deref(), &query).await }.instrument(span),
+    );
+    Ok(created)
+}
+
+async fn run(
+    ctx: &CostsContext,
+    files: &ExportFiles,
+    token: &str,
+    account: &AccountToken,
+    workspace: Option<&str>,
+    query: &CostQuery,
+) {
+    let path = files.path(token);
+    let tmp = path.with_extension("csv.tmp");
+    let outcome = async {
+        tokio::fs::create_dir_all(&files.dir).await.map_err(|e| CostsError::Internal(e.into()))?;
+        let rows = export(ctx, account, workspace, query, tmp.clone()).await?;
+        tokio::fs::rename(&tmp, &path).await.map_err(|e| CostsError::Internal(e.into()))?;
+        Ok::<u64, CostsError>(rows)
+    }
+    .await;
+    let result = match outcome {
+        Ok(rows) => {
+            tracing::info!(export = token, rows, "data export completed");
+            ctx.store.finish_data_export(token, Ok(i64::try_from(rows).unwrap_or(i64::MAX)), files.valid_until()).await
+        }
+        Err(e) => {
+            let _ = tokio::fs::remove_file(&tmp).await;
+            let reason = match &e {
+                CostsError::Internal(cause) => {
+                    tracing::error!(export = token, error = format!("{cause:#}"), "data export failed");
+                    "internal error; the export was not written".to_string()
+                }
+                other => other.to_string(),
+            };
+            ctx.store.finish_data_export(token, Err(&reason), files.valid_until()).await
+        }
+    };
+    if let Err(e) = result {
+        tracing::error!(export = token, error = format!("{e:#}"), "could not record the end of a data export");
+    }
+}
+
+/// Removes exports past their retention, file first. Answers how many went.
+pub async fn sweep(store: &dyn Store, files: &ExportFiles) -> anyhow::Result<usize> {
+    let expired = store.expired_data_exports(chrono::Utc::now()).await?;
+    for token in &expired {
+        if is_token(token) {
+            match tokio::fs::remove_file(files.path(token)).await {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(anyhow::Error::new(e).context("failed to remove an expired export")),
+            }
+        }
+        store.delete_data_export(token).await?;
+    }
+    Ok(expired.len())
+}
+
+/// At start-up: exports left pending by a stopped server (older than any query may run) are failed, so
+/// nobody polls them forever; then the sweep runs every minute until `stop`.
+pub async fn run_sweeper(
+    store: crate::store::DynStore,
+    files: ExportFiles,
+    query_timeout: Duration,
+    mut stop: tokio::sync::oneshot::Receiver<()>,
+) {
+    let started_before = chrono::Utc::now()
+        - chrono::Duration::from_std(query_timeout + Duration::from_secs(60)).unwrap_or(chrono::Duration::hours(1));
+    match store.fail_stale_data_exports(started_before, files.valid_until()).await {
+        Ok(0) => {}
+        Ok(n) => tracing::warn!(exports = n, "failed data exports a stopped server left pending"),
+        Err(e) => tracing::warn!(error = format!("{e:#}"), "could not fail stale data exports"),
+    }
+    loop {
+        if let Err(e) = sweep(store.as_ref(), &files).await {
+            tracing::warn!(error = format!("{e:#}"), "the data export sweep failed; it runs again in a minute");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(60)) => {}
+            _ = &mut stop => return,
+        }
+    }
+}

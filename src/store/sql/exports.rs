@@ -1,0 +1,136 @@
+//! Cost data exports: their state, what was asked, and how long their file is kept.
+
+use chrono::{DateTime, Utc};
+
+use crate::store::DataExport;
+
+pub(crate) const EXPORT_COLUMNS: &str =
+    "token, status, attributes, row_count, error, created_at, completed_at, valid_until";
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct ExportRow {
+    token: String,
+    status: String,
+    attributes: String,
+    row_count: Option<i64>,
+    error: Option<String>,
+    created_at: DateTime<Utc>,
+    completed_at: Option<DateTime<Utc>>,
+    valid_until: Option<DateTime<Utc>>,
+}
+
+impl From<ExportRow> for DataExport {
+    fn from(r: ExportRow) -> Self {
+        DataExport {
+            token: r.token,
+            status: r.status,
+            attributes: r.attributes,
+            rows: r.row_count,
+            error: r.error,
+            created_at: r.created_at,
+            completed_at: r.completed_at,
+            valid_until: r.valid_until,
+        }
+    }
+}
+
+/// Implements `ExportStore` for a backend (see [`impl_store!`](super)).
+macro_rules! impl_exports {
+    ($store:ty, $db:ty, $lock:literal) => {
+        #[async_trait::async_trait]
+        impl $crate::store::ExportStore for $store {
+            #[tracing::instrument(skip(self, attributes))]
+            async fn create_data_export(
+                &self,
+                account: &$crate::model::token::AccountToken,
+                token: &str,
+                attributes: &str,
+            ) -> anyhow::Result<$crate::store::DataExport> {
+                sqlx::query(
+                    "INSERT INTO data_exports (token, account_token, status, attributes, created_at) \
+                     VALUES ($1, $2, 'pending', $3, $4)",
+                )
+                .bind(token)
+                .bind(account)
+                .bind(attributes)
+                .bind($crate::store::now())
+                .execute(&self.write)
+                .await?;
+                self.get_data_export(account, token).await?.ok_or_else(|| anyhow::anyhow!("the new export vanished"))
+            }
+
+            #[tracing::instrument(skip(self))]
+            async fn get_data_export(
+                &self,
+                account: &$crate::model::token::AccountToken,
+                token: &str,
+            ) -> anyhow::Result<Option<$crate::store::DataExport>> {
+                let sql = format!(
+                    "SELECT {} FROM data_exports WHERE account_token = $1 AND token = $2",
+                    $crate::store::sql::EXPORT_COLUMNS
+                );
+                let row: Option<$crate::store::sql::ExportRow> =
+                    sqlx::query_as(&sql).bind(account).bind(token).fetch_optional(&self.read).await?;
+                Ok(row.map(Into::into))
+            }
+
+            #[tracing::instrument(skip(self, outcome))]
+            async fn finish_data_export(
+                &self,
+                token: &str,
+                outcome: Result<i64, &str>,
+                valid_until: chrono::DateTime<chrono::Utc>,
+            ) -> anyhow::Result<()> {
+                let (status, rows, error) = match outcome {
+                    Ok(rows) => ("completed", Some(rows), None),
+                    Err(e) => ("failed", None, Some(e)),
+                };
+                sqlx::query(
+                    "UPDATE data_exports SET status = $2, row_count = $3, error = $4, completed_at = $5, \
+                     valid_until = $6 WHERE token = $1 AND status = 'pending'",
+                )
+                .bind(token)
+                .bind(status)
+                .bind(rows)
+                .bind(error)
+                .bind($crate::store::now())
+                .bind(valid_until)
+                .execute(&self.write)
+                .await?;
+                Ok(())
+            }
+
+            async fn expired_data_exports(
+                &self,
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> anyhow::Result<Vec<String>> {
+                Ok(sqlx::query_scalar("SELECT token FROM data_exports WHERE valid_until < $1")
+                    .bind(now)
+                    .fetch_all(&self.read)
+                    .await?)
+            }
+
+            async fn delete_data_export(&self, token: &str) -> anyhow::Result<()> {
+                sqlx::query("DELETE FROM data_exports WHERE token = $1").bind(token).execute(&self.write).await?;
+                Ok(())
+            }
+
+            async fn fail_stale_data_exports(
+                &self,
+                started_before: chrono::DateTime<chrono::Utc>,
+                valid_until: chrono::DateTime<chrono::Utc>,
+            ) -> anyhow::Result<u64> {
+                let done = sqlx::query(
+                    "UPDATE data_exports SET status = 'failed', error = 'the server stopped while the export ran; \
+                     ask for it again', completed_at = $2, valid_until = $3 WHERE status = 'pending' AND created_at < $1",
+                )
+                .bind(started_before)
+                .bind($crate::store::now())
+                .bind(valid_until)
+                .execute(&self.write)
+                .await?;
+                Ok(done.rows_affected())
+            }
+        }
+    };
+}

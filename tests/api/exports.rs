@@ -1,0 +1,190 @@
+//! Cost data exports over real HTTP: queued with a 202 and a Location, polled until done, the CSV streamed
+//! with the caller's token (gzip when asked), its amounts exactly `GET /v2/costs`'s, removed after the
+//! retention.
+
+use std::io::Read;
+use std::time::Duration;
+
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use crate::helpers::{on_both_stores, Backend, TestApp};
+
+on_both_stores!(
+    an_export_is_the_costs_query_as_csv_streamed_with_the_callers_token,
+    bad_exports_are_refused_before_anything_is_queued,
+);
+
+const A: &str = "ChargeCategory,ChargePeriodStart,BilledCost,ServiceName,RegionId
+Usage,2024-07-05,100.123456789,EC2,us-east-1
+Usage,2024-07-20,50,S3,us-east-1
+Tax,2024-07-31,10,EC2,us-east-1
+Usage,2024-08-10,200,EC2,eu-west-1
+Credit,2024-08-15,-20,EC2,eu-west-1
+";
+
+/// Polls an export until it is no longer pending; answers its final body.
+async fn finished(app: &TestApp, token: &str, with: &str) -> Value {
+    for _ in 0..200 {
+        let res = app.send(Method::GET, &format!("/v2/data_exports/{token}"), Some(with), None).await;
+        match res.status {
+            202 => {
+                assert_eq!(res.body["status"], "pending", "{}", res.text);
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            200 => return res.body,
+            other => panic!("export {token}: {other} {}", res.text),
+        }
+    }
+    panic!("export {token} never finished");
+}
+
+/// Queues an export; answers its token after checking the 202 and its Location.
+async fn queue(app: &TestApp, with: &str, body: Value, query: &str) -> String {
+    let res = app
+        .client
+        .post(format!("{}/v2/costs/data_exports{query}", app.base_url))
+        .bearer_auth(with)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    let location = res.headers().get("location").map(|l| l.to_str().unwrap().to_string());
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(status, 202, "{body}");
+    let token = body["token"].as_str().unwrap().to_string();
+    assert!(token.starts_with("dta_xprt_"), "{token}");
+    assert_eq!(location, Some(format!("{}/v2/data_exports/{token}", app.base_url)));
+    assert_eq!(body["manifest"]["files"], json!([]));
+    token
+}
+
+async fn fetch(app: &TestApp, url: &str, with: Option<&str>, gzip: bool) -> (u16, Option<String>, Vec<u8>) {
+    let mut req = app.client.get(url);
+    if let Some(t) = with {
+        req = req.bearer_auth(t);
+    }
+    if gzip {
+        req = req.header("accept-encoding", "gzip");
+    }
+    let res = req.send().await.unwrap();
+    let encoding = res.headers().get("content-encoding").map(|v| v.to_str().unwrap().to_string());
+    (res.status().as_u16(), encoding, res.bytes().await.unwrap().to_vec())
+}
+
+async fn an_export_is_the_costs_query_as_csv_streamed_with_the_callers_token(app: TestApp) {
+    let a = app.create_integration("A").await["token"].as_str().unwrap().to_string();
+    assert_eq!(app.upload(&a, "a.csv", A.as_bytes().to_vec()).await.status, 201);
+    // A read-only token may export (Vantage gives the read scope); groupings as its Python client sends them.
+    let read = app.mint(&app.account, "read").await;
+    let body = json!({"start_date": "2024-07-01", "end_date": "2024-08-31", "date_bin": "month",
+                      "settings": {"include_credits": true}});
+    let token = queue(&app, &read, body, "?groupings=service&groupings=region").await;
+    let done = finished(&app, &token, &read).await;
+    assert_eq!(done["status"], "completed", "{done}");
+    assert_eq!(done["export_type"], "cost_report");
+    assert_eq!(done["row_count"], 3);
+    assert_eq!(done["attributes"]["groupings"], json!(["service", "region"]));
+    assert!(done["manifest"]["completed_at"].is_string() && done["manifest"]["valid_until"].is_string(), "{done}");
+    let url = done["manifest"]["files"][0].as_str().unwrap().to_string();
+
+    let (status, encoding, bytes) = fetch(&app, &url, Some(&read), false).await;
+    assert_eq!((status, encoding), (200, None));
+    let csv = String::from_utf8(bytes).unwrap();
+    // Months ascending in the file? The costs order: newest first, as GET /v2/costs answers.
+    let costs = app
+        .get("/v2/costs?start_date=2024-07-01&end_date=2024-08-31&date_bin=month&groupings=service,region&settings[include_credits]=true&limit=5000")
+        .await;
+    let mut expected = String::from("accrued_at,service,region,amount,currency\n");
+    for c in costs.body["costs"].as_array().unwrap() {
+        expected += &format!(
+            "{},{},{},{},{}\n",
+            c["accrued_at"].as_str().unwrap(),
+            c["service"].as_str().unwrap(),
+            c["region"].as_str().unwrap(),
+            c["amount"].as_str().unwrap(),
+            c["currency"].as_str().unwrap()
+        );
+    }
+    assert_eq!(csv, expected);
+    assert!(csv.contains("2024-07-01,EC2,us-east-1,110.123456789,USD"), "{csv}");
+    assert!(csv.contains("2024-08-01,EC2,eu-west-1,180.0,USD"), "{csv}");
+
+    // Gzip when asked, the same bytes inside.
+    let (status, encoding, gz) = fetch(&app, &url, Some(&read), true).await;
+    assert_eq!((status, encoding.as_deref()), (200, Some("gzip")));
+    let mut unzipped = String::new();
+    flate2::read::GzDecoder::new(gz.as_slice()).read_to_string(&mut unzipped).unwrap();
+    assert_eq!(unzipped, expected);
+
+    // Only with a token of the account.
+    assert_eq!(fetch(&app, &url, None, false).await.0, 401);
+    let (_, other) = app.other_account().await;
+    assert_eq!(fetch(&app, &url, Some(&other), false).await.0, 404);
+    let res = app.send(Method::GET, &format!("/v2/data_exports/{token}"), Some(&other), None).await;
+    assert_eq!(res.status, 404, "{}", res.text);
+    assert_eq!(fetch(&app, &url.replace("costs.csv", "other.csv"), Some(&read), false).await.0, 404);
+
+    // A report's export runs the report's query.
+    let report = app
+        .post(
+            "/v2/cost_reports",
+            json!({"title": "S3", "filter": "costs.service = 'S3'",
+            "start_date": "2024-07-01", "end_date": "2024-07-31", "groupings": "service"}),
+        )
+        .await;
+    assert_eq!(report.status, 201, "{}", report.text);
+    let token = queue(&app, &app.token, json!({"cost_report_token": report.body["token"]}), "").await;
+    let done = finished(&app, &token, &app.token).await;
+    let (_, _, bytes) = fetch(&app, done["manifest"]["files"][0].as_str().unwrap(), Some(&app.token), false).await;
+    assert_eq!(String::from_utf8(bytes).unwrap(), "accrued_at,service,amount,currency\n2024-07-20,S3,50.0,USD\n");
+}
+
+async fn bad_exports_are_refused_before_anything_is_queued(app: TestApp) {
+    for (body, status, needle) in [
+        (json!({"schema": "focus"}), 400, "schema"),
+        (json!({"filter": "costs.colour = 'red'"}), 400, "colour"),
+        (json!({"date_bin": "hour"}), 400, "date_bin"),
+        (json!({"groupings": ["service", "flavour"]}), 400, "flavour"),
+        (json!({"settings": {"unallocated": true}}), 400, "settings[unallocated]"),
+        (json!({"start_date": "2024-08-01", "end_date": "2024-07-01"}), 400, "must not be before"),
+        (json!({"cost_report_token": "rprt_0000000000000000"}), 404, "cost report not found"),
+        (json!({"workspace_token": "wrkspc_0000000000000000"}), 404, "workspace"),
+    ] {
+        let res = app.post("/v2/costs/data_exports", body.clone()).await;
+        assert_eq!(res.status, status, "{body}: {}", res.text);
+        assert!(res.error_text().contains(needle), "{body}: {}", res.text);
+    }
+    let res = app.get("/v2/data_exports/dta_xprt_0000000000000000").await;
+    assert_eq!(res.status, 404, "{}", res.text);
+    assert_eq!(app.get("/v2/data_exports/..%2F..%2Fetc").await.status, 404);
+}
+
+/// Past the retention an export and its file are gone.
+#[tokio::test]
+async fn an_export_is_removed_after_its_retention() {
+    let app = TestApp::spawn_with(Backend::Sqlite, |s| {
+        s.exports = costd::service::exports::ExportFiles::new(
+            &s.files.dir().parent().unwrap().to_path_buf(),
+            Duration::from_millis(200),
+        );
+    })
+    .await
+    .unwrap();
+    let a = app.create_integration("A").await["token"].as_str().unwrap().to_string();
+    assert_eq!(app.upload(&a, "a.csv", A.as_bytes().to_vec()).await.status, 201);
+    let token = queue(&app, &app.token, json!({"start_date": "2024-07-01", "end_date": "2024-08-31"}), "").await;
+    let done = finished(&app, &token, &app.token).await;
+    let url = done["manifest"]["files"][0].as_str().unwrap().to_string();
+    assert_eq!(fetch(&app, &url, Some(&app.token), false).await.0, 200);
+    let file = app.files.dir().parent().unwrap().join("exports").join(format!("{token}.csv"));
+    assert!(file.exists());
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let exports =
+        costd::service::exports::ExportFiles::new(app.files.dir().parent().unwrap(), Duration::from_millis(200));
+    assert_eq!(costd::service::exports::sweep(app.store.as_ref(), &exports).await.unwrap(), 1);
+    assert!(!file.exists());
+    assert_eq!(app.get(&format!("/v2/data_exports/{token}")).await.status, 404);
+    assert_eq!(fetch(&app, &url, Some(&app.token), false).await.0, 404);
+}
