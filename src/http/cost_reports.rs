@@ -13,6 +13,7 @@ use super::pagination::{base_url, Links, ListParams, MAX_LIMIT};
 use super::{timestamp, ApiError, AppState, Result};
 use crate::model::report::{ChartSettings, CostReportFields, ViewKind};
 use crate::query::CostSettings;
+use crate::service::forecast::{forecast, ForecastError};
 use crate::service::reports::{self, ReportError};
 use crate::store::{PageRequest, Paged, ReportObject, ReportObjectFilter};
 
@@ -20,6 +21,94 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/cost_reports", get(list).post(create))
         .route("/cost_reports/{cost_report_token}", get(show).put(update).delete(remove))
+        .route("/cost_reports/{cost_report_token}/forecasted_costs", get(forecasted_costs))
+}
+
+impl From<ForecastError> for ApiError {
+    fn from(e: ForecastError) -> Self {
+        match e {
+            ForecastError::Report(e) => e.into(),
+            ForecastError::Costs(e) => e.into(),
+            ForecastError::BadRequest(msg) => ApiError::bad_request(msg),
+        }
+    }
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+struct ForecastParams {
+    start_date: Option<String>,
+    end_date: Option<String>,
+    provider: Option<String>,
+    service: Option<String>,
+    page: Option<u32>,
+    limit: Option<u32>,
+}
+
+#[derive(Serialize)]
+struct ForecastedCost {
+    date: String,
+    amount: String,
+    provider: String,
+    service: String,
+}
+
+#[derive(Serialize)]
+struct ForecastedCostsBody {
+    forecasted_costs: Vec<ForecastedCost>,
+    currency: String,
+    links: Links,
+}
+
+async fn forecasted_costs(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(token): Path<String>,
+    Query(params): Query<ForecastParams>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+) -> Result<axum::Json<ForecastedCostsBody>> {
+    let mut errors = Vec::new();
+    let mut date = |name: &str, v: &Option<String>| {
+        v.as_deref().map(str::trim).filter(|v| !v.is_empty()).and_then(|v| {
+            chrono::NaiveDate::parse_from_str(v.get(..10).unwrap_or(v), "%Y-%m-%d")
+                .map_err(|_| errors.push(format!("{name} must be a date like 2024-05-01, got {v:?}")))
+                .ok()
+        })
+    };
+    let (from, to) = (date("start_date", &params.start_date), date("end_date", &params.end_date));
+    let page = ListParams { page: params.page, limit: params.limit, ..Default::default() }.page_request(MAX_LIMIT);
+    if let Err(ApiError::BadRequest(e)) = &page {
+        errors.extend(e.iter().cloned());
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::BadRequest(errors));
+    }
+    let page = page?;
+    let (days, currency) = forecast(
+        &state.costs_context(),
+        &caller.account_token,
+        &token,
+        (state.today)(),
+        from,
+        to,
+        params.provider.as_deref().filter(|p| !p.is_empty()),
+        params.service.as_deref().filter(|s| !s.is_empty()),
+    )
+    .await?;
+    let links = Links::new(&base_url(state.public_url.as_deref(), &headers), &uri, page, days.len() as i64);
+    let skip = (page.page as usize - 1).saturating_mul(page.limit as usize);
+    let forecasted_costs = days
+        .into_iter()
+        .skip(skip)
+        .take(page.limit as usize)
+        .map(|d| ForecastedCost {
+            date: d.date.to_string(),
+            amount: d.amount.to_string(),
+            provider: d.provider,
+            service: d.service,
+        })
+        .collect();
+    Ok(axum::Json(ForecastedCostsBody { forecasted_costs, currency, links }))
 }
 
 impl From<ReportError> for ApiError {

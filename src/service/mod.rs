@@ -7,6 +7,7 @@
 //! - [`costs`]: the costs query: which uploads and rules a caller sees, read as one snapshot, cached.
 //! - [`discovery`]: the providers, services and tags of a caller's costs, as recorded at each commit.
 //! - [`exports`]: cost data exports, run in the background into CSV files kept for a retention.
+//! - [`forecast`]: a cost report's forecast: run rate with weekday seasonality over four weeks.
 //! - [`managed_accounts`]: an MSP's customers, checked, with the rules each one runs.
 //! - [`invoices`]: billing profiles and invoices: computed from the costs query, numbered, frozen, sent.
 //! - [`reports`]: cost reports, saved filters and folders, and the costs query a report stands for.
@@ -16,6 +17,7 @@ pub mod costs;
 pub mod discovery;
 pub mod exports;
 pub mod files;
+pub mod forecast;
 pub mod invoices;
 pub mod managed_accounts;
 pub mod reports;

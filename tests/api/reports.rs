@@ -424,3 +424,61 @@ async fn date_intervals_resolve_against_the_servers_today() {
     let res = app.put(&format!("/v2/cost_reports/{r}"), json!({"settings": {"show_previous_period": false}})).await;
     assert_eq!(res.body["previous_period_start_date"], Value::Null, "{}", res.text);
 }
+
+/// A report's forecast: each day the average of its weekday over the four weeks before, in total and per
+/// service, through the clients' filters.
+#[tokio::test]
+async fn a_forecast_repeats_the_last_four_weeks_by_weekday() {
+    use chrono::Datelike;
+    let today = chrono::NaiveDate::from_ymd_opt(2024, 9, 2).unwrap();
+    let app = TestApp::spawn_with(Backend::Sqlite, |s| s.today = std::sync::Arc::new(move || today)).await.unwrap();
+    let mut csv = String::from("ChargeCategory,ChargePeriodStart,BilledCost,ServiceName\n");
+    for day in chrono::NaiveDate::from_ymd_opt(2024, 8, 5).unwrap().iter_days().take(28) {
+        let weekend = day.weekday().num_days_from_monday() >= 5;
+        csv += &format!("Usage,{day},{},EC2\nUsage,{day},2,S3\n", if weekend { "1" } else { "10.5" });
+    }
+    let i = app.create_integration("A").await["token"].as_str().unwrap().to_string();
+    assert_eq!(app.upload(&i, "a.csv", csv.into_bytes()).await.status, 201);
+    let r = token(&created(&app, "/v2/cost_reports", json!({"title": "All"})).await);
+    let res = app
+        .get(&format!(
+            "/v2/cost_reports/{r}/forecasted_costs?start_date=2024-09-02&end_date=2024-09-08&provider=all&service=all"
+        ))
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    assert_eq!(res.body["currency"], "USD");
+    let amounts: Vec<&str> =
+        res.body["forecasted_costs"].as_array().unwrap().iter().map(|f| f["amount"].as_str().unwrap()).collect();
+    assert_eq!(amounts, ["12.5", "12.5", "12.5", "12.5", "12.5", "3.0", "3.0"], "{}", res.text);
+    assert_eq!(
+        res.body["forecasted_costs"][0],
+        json!({"date": "2024-09-02", "amount": "12.5", "provider": "all", "service": "all"})
+    );
+    // One service; every series by default, the whole first each day, through the end of next month.
+    let s3 = app.get(&format!("/v2/cost_reports/{r}/forecasted_costs?service=S3&end_date=2024-09-03")).await;
+    assert_eq!(
+        s3.body["forecasted_costs"],
+        json!([
+        {"date": "2024-09-02", "amount": "2.0", "provider": "custom_provider", "service": "S3"},
+        {"date": "2024-09-03", "amount": "2.0", "provider": "custom_provider", "service": "S3"}]),
+        "{}",
+        s3.text
+    );
+    let all = app.get(&format!("/v2/cost_reports/{r}/forecasted_costs?limit=1000")).await;
+    let rows = all.body["forecasted_costs"].as_array().unwrap();
+    assert_eq!(rows.len(), 3 * 60, "Sep 2 .. Oct 31 (60 days), three series");
+    assert_eq!(
+        (rows[0]["service"].as_str(), rows[1]["service"].as_str(), rows[2]["service"].as_str()),
+        (Some("all"), Some("EC2"), Some("S3"))
+    );
+    assert_eq!(rows.last().unwrap()["date"], "2024-10-31");
+    // The report's filter applies.
+    app.put(&format!("/v2/cost_reports/{r}"), json!({"filter": "costs.service = 'S3'"})).await;
+    let res =
+        app.get(&format!("/v2/cost_reports/{r}/forecasted_costs?provider=all&service=all&end_date=2024-09-02")).await;
+    assert_eq!(res.body["forecasted_costs"][0]["amount"], "2.0", "{}", res.text);
+    for bad in ["start_date=2024-09-10&end_date=2024-09-01", "start_date=soon", "limit=5000"] {
+        assert_eq!(app.get(&format!("/v2/cost_reports/{r}/forecasted_costs?{bad}")).await.status, 400, "{bad}");
+    }
+    assert_eq!(app.get("/v2/cost_reports/rprt_0000000000000000/forecasted_costs").await.status, 404);
+}

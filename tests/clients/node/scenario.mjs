@@ -180,6 +180,13 @@ const monthly = await client.costReports.update(report.token, { date_interval: "
 check(monthly.date_interval === "last_month" && monthly.start_date === null, JSON.stringify(monthly));
 check((await client.costs.list({ cost_report_token: report.token, ...JULY })).total_cost.amount === "100.0", "report + dates");
 check((await client.costReports.get(report.token)).folder_token === folder.token, "get report");
+const forecast = await client.costReports.getForecastedCosts(report.token, {
+  start_date: "2024-08-01",
+  end_date: "2024-08-03",
+  provider: "all",
+  service: "all",
+});
+check(forecast.forecasted_costs.map((f) => f.amount).join() === "0.0,25.0,0.0", JSON.stringify(forecast));
 check((await client.costReports.list({ folder_token: folder.token })).cost_reports.length === 1, "list reports");
 check((await client.savedFilters.get(ec2.token)).cost_report_tokens.length === 0, "folder filters are not the report's");
 check((await client.savedFilters.update(ec2.token, { title: "EC2" })).title === "EC2", "update saved filter");

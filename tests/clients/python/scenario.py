@@ -160,6 +160,12 @@ def reports(client):
     check(client.saved_filters.get(tax.token).cost_report_tokens == [report.token], "cost_report_tokens")
     client.saved_filters.update(tax.token, UpdateSavedFilter(filter="costs.charge_type = 'Usage'"))
     check(client.costs.list(cost_report_token=report.token).total_cost.amount == "100.0", "edited saved filter")
+    # Its forecast: each day the average of its weekday over the four weeks before (EC2 100 on Friday 5 July).
+    forecast = client.cost_reports.get_forecasted_costs(report.token, start_date="2024-08-01", end_date="2024-08-03",
+                                                        provider="all", service="all")
+    check([(f.date, f.amount) for f in forecast.forecasted_costs]
+          == [("2024-08-01", "0.0"), ("2024-08-02", "25.0"), ("2024-08-03", "0.0")] and forecast.currency == "USD",
+          f"forecast {forecast}")
     check(client.folders.update(folder.token, UpdateFolder(title="Cloud")).title == "Cloud", "update folder")
     check(len(client.folders.list().folders) == 1 and len(client.saved_filters.list().saved_filters) == 2, "lists")
     expect_error(400, lambda: client.cost_reports.create(CreateCostReport(

@@ -1,0 +1,174 @@
+//! A cost report's forecast (`GET /v2/cost_reports/{token}/forecasted_costs`): run rate with weekday
+//! seasonality. Each forecast day is the average cost of the same weekday over the four weeks (28 days)
+//! before the forecast starts, for the report's costs as a whole (provider and service `all`) and for each
+//! service. Weekly patterns (quiet weekends) carry over; a monthly charge is spread over the weekdays.
+//! Amounts stay exact decimals (the average of 18-place amounts, truncated at the 18th place).
+
+use std::collections::BTreeMap;
+
+use chrono::{Datelike, NaiveDate};
+
+use crate::engine::costs::{CostQuery, DateBin};
+use crate::engine::vql::Filter;
+use crate::model::amount::Amount;
+use crate::model::token::AccountToken;
+use crate::service::costs::{costs, CostsContext, CostsError};
+use crate::service::reports::{report_defaults, ReportError};
+
+/// Days of history a forecast reads: four of each weekday.
+pub const HISTORY_DAYS: i64 = 28;
+
+/// One forecast day of one series.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForecastDay {
+    pub date: NaiveDate,
+    pub provider: String,
+    pub service: String,
+    pub amount: Amount,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ForecastError {
+    #[error(transparent)]
+    Report(#[from] ReportError),
+    #[error(transparent)]
+    Costs(#[from] CostsError),
+    #[error("{0}")]
+    BadRequest(String),
+}
+
+/// The days `from..=to` of a series whose daily history (`history`, any order, days missing count 0)
+/// covers the 28 days before `from`.
+pub fn project(history: &BTreeMap<NaiveDate, i128>, from: NaiveDate, to: NaiveDate) -> Vec<(NaiveDate, Amount)> {
+    let mut by_weekday = [0i128; 7];
+    let window_start = from - chrono::Duration::days(HISTORY_DAYS);
+    for (day, unscaled) in history.range(window_start..from) {
+        by_weekday[day.weekday().num_days_from_monday() as usize] += unscaled;
+    }
+    let weeks = (HISTORY_DAYS / 7) as i128;
+    from.iter_days()
+        .take_while(|d| *d <= to)
+        .map(|d| {
+            let mean = by_weekday[d.weekday().num_days_from_monday() as usize] / weeks;
+            (d, Amount::from_unscaled(mean).unwrap_or(Amount::ZERO))
+        })
+        .collect()
+}
+
+/// The forecast of a report from `from` to `to` (defaults: today, and the last day of next month),
+/// narrowed to one `provider` and `service` (`all` for the whole), with its currency.
+#[allow(clippy::too_many_arguments)]
+pub async fn forecast(
+    ctx: &CostsContext,
+    account: &AccountToken,
+    report: &str,
+    today: NaiveDate,
+    from: Option<NaiveDate>,
+    to: Option<NaiveDate>,
+    provider: Option<&str>,
+    service: Option<&str>,
+) -> Result<(Vec<ForecastDay>, String), ForecastError> {
+    let defaults = report_defaults(ctx.store.as_ref(), account, report, today).await?;
+    let from = from.unwrap_or(today);
+    let next_month = crate::query::month_of(today).1.succ_opt().expect("a date");
+    let to = to.unwrap_or(crate::query::month_of(next_month).1);
+    if to < from {
+        return Err(ForecastError::BadRequest(format!("end_date ({to}) must not be before start_date ({from})")));
+    }
+    if (to - from).num_days() > 366 * 3 {
+        return Err(ForecastError::BadRequest("a forecast covers at most three years".into()));
+    }
+    let query = CostQuery {
+        start: from - chrono::Duration::days(HISTORY_DAYS),
+        end: from.pred_opt().expect("a date"),
+        groupings: vec!["provider".into(), "service".into()],
+        date_bin: DateBin::Day,
+        descending: false,
+        settings: defaults.settings.engine(),
+        aggregate: crate::engine::costs::Aggregate::Cost,
+        filter: Filter::all(defaults.filters),
+    };
+    let answer = costs(ctx, account, defaults.workspace.as_deref(), &query).await?;
+    let currency = match answer.result.totals.as_slice() {
+        [] => answer.currency.clone(),
+        [(c, _)] => c.clone(),
+        _ => return Err(ForecastError::BadRequest("the report's costs are in several currencies".into())),
+    };
+    let mut series: BTreeMap<(String, String), BTreeMap<NaiveDate, i128>> = BTreeMap::new();
+    for row in &answer.result.rows {
+        let (p, s) = (row.dimension(0), row.dimension(1));
+        for key in [("all".to_string(), "all".to_string()), (p, s)] {
+            *series.entry(key).or_default().entry(row.accrued_at).or_default() += row.amount.unscaled();
+        }
+    }
+    series.entry(("all".into(), "all".into())).or_default();
+    let wanted = |v: &str, filter: Option<&str>| filter.is_none_or(|f| f == v);
+    let mut days = Vec::new();
+    for ((p, s), history) in &series {
+        let is_all = p == "all" && s == "all";
+        // `provider=all` or `service=all` asks for the whole; a name asks for that series.
+        let keep = match (provider, service) {
+            (None, None) => true,
+            _ => {
+                let (pf, sf) = (provider.unwrap_or("all"), service.unwrap_or("all"));
+                if pf == "all" && sf == "all" {
+                    is_all
+                } else {
+                    !is_all && (pf == "all" || wanted(p, Some(pf))) && (sf == "all" || wanted(s, Some(sf)))
+                }
+            }
+        };
+        if !keep {
+            continue;
+        }
+        for (date, amount) in project(history, from, to) {
+            days.push(ForecastDay { date, provider: p.clone(), service: s.clone(), amount });
+        }
+    }
+    // By date, the whole first, then each service.
+    days.sort_by(|a, b| {
+        (a.date, a.service != "all" || a.provider != "all", &a.provider, &a.service).cmp(&(
+            b.date,
+            b.service != "all" || b.provider != "all",
+            &b.provider,
+            &b.service,
+        ))
+    });
+    Ok((days, currency))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+    }
+
+    #[test]
+    fn each_day_is_the_average_of_its_weekday_over_the_last_four_weeks() {
+        let one = 10i128.pow(18);
+        // Four weeks before Monday 2024-09-02: weekdays cost 10, weekends 1; one Monday cost 14.
+        let mut history = BTreeMap::new();
+        for day in d("2024-08-05").iter_days().take(28) {
+            let weekend = day.weekday().num_days_from_monday() >= 5;
+            history.insert(day, if weekend { one } else { 10 * one });
+        }
+        history.insert(d("2024-08-12"), 14 * one);
+        // Older history does not count.
+        history.insert(d("2024-07-01"), 1000 * one);
+        let f = project(&history, d("2024-09-02"), d("2024-09-08"));
+        let amounts: Vec<String> = f.iter().map(|(_, a)| a.to_string()).collect();
+        assert_eq!(amounts, ["11.0", "10.0", "10.0", "10.0", "10.0", "1.0", "1.0"]);
+        assert_eq!(f[0].0, d("2024-09-02"));
+        // One Monday of 1 in four weeks is 0.25 a Monday; 1e-18 over four truncates to 0 (never a float).
+        let mut once = BTreeMap::new();
+        once.insert(d("2024-08-26"), one);
+        assert_eq!(project(&once, d("2024-09-02"), d("2024-09-02"))[0].1.to_string(), "0.25");
+        once.insert(d("2024-08-26"), 1);
+        assert_eq!(project(&once, d("2024-09-02"), d("2024-09-02"))[0].1, Amount::ZERO);
+        let none = project(&BTreeMap::new(), d("2024-09-02"), d("2024-09-03"));
+        assert_eq!(none.len(), 2);
+        assert_eq!(none[0].1, Amount::ZERO);
+    }
+}
