@@ -159,6 +159,37 @@ fn main() {
         (small, large, costs["total_cost"]["amount"].as_str().unwrap().to_string())
     });
     let rss_after = vm_hwm(pid);
+
+    // The forecast's error on a held-out month: September forecast from August's last four weeks, against
+    // September's actual costs, per day and in total.
+    let (forecast, actual) = rt.block_on(async {
+        let report = client
+            .post(format!("{url}/v2/cost_reports"))
+            .bearer_auth(&token)
+            .json(&json!({"title": "All"}))
+            .send()
+            .await
+            .unwrap()
+            .json::<Value>()
+            .await
+            .unwrap();
+        let r = report["token"].as_str().unwrap().to_string();
+        let forecast = get(format!(
+            "/v2/cost_reports/{r}/forecasted_costs?start_date=2024-09-01&end_date=2024-09-28&provider=all&service=all&limit=1000"
+        ))
+        .await
+        .1;
+        let actual = get("/v2/costs?start_date=2024-09-01&end_date=2024-09-28&groupings=provider&order=asc&limit=5000".into()).await.1;
+        (forecast, actual)
+    });
+    let amount = |v: &Value| Decimal::from_str(v["amount"].as_str().unwrap()).unwrap();
+    let predicted: Vec<Decimal> = forecast["forecasted_costs"].as_array().unwrap().iter().map(amount).collect();
+    let observed: Vec<Decimal> = actual["costs"].as_array().unwrap().iter().map(amount).collect();
+    assert_eq!(predicted.len(), observed.len(), "a forecast per day of September");
+    let total_error =
+        (predicted.iter().sum::<Decimal>() - observed.iter().sum::<Decimal>()).abs() / observed.iter().sum::<Decimal>();
+    let mape = predicted.iter().zip(&observed).map(|(p, o)| ((p - o) / o).abs()).sum::<Decimal>()
+        / Decimal::from(observed.len());
     let _ = child.kill();
 
     // The exported amounts sum (exactly) to what GET /v2/costs totals.
@@ -196,6 +227,11 @@ fn main() {
     );
     println!("  server peak RSS: {rss_before:.0} MiB before the exports, {rss_after:.0} MiB after");
     println!("  exported total {exported} = GET /v2/costs total {costs_total}");
+    println!(
+        "  forecast of held-out September (28 days, from August's last four weeks): month total off by {:.2} %, daily MAPE {:.2} %",
+        total_error * Decimal::from(100),
+        mape * Decimal::from(100)
+    );
 }
 
 /// A process's peak resident set (VmHWM), MiB.
