@@ -3,13 +3,14 @@
 //! Where everything lives (ARCHITECTURE.md has the picture). Calls go one way:
 //! `http`, `cli` → `service` → `model`, `store`, `engine`; `store` and `engine` use `model` and nothing above.
 //! - [`http`]: the axum application: one module per resource (extract → service → response), errors, auth,
-//!   pagination, extractors, the upload body forms Vantage's clients send.
+//!   pagination, extractors, the upload body forms Vantage's clients send, and the OpenAPI document
+//!   generated from the handlers.
 //! - [`cli`] and [`import`]: the commands (`serve`, `account`, `token`, `import`, `query`, `migrate`);
 //!   [`config`] holds every flag with its `COSTD_*` variable.
 //! - [`service`]: what a request or command does, once for both: uploads (ingest → commit → retire), the
 //!   costs query over a pinned snapshot with its result cache, managed accounts, invoicing (billing profiles,
-//!   invoices, signed download links), cost reports with saved filters and folders (and the query a report
-//!   stands for), the upload-file janitor.
+//!   invoices, signed download links), cost reports with saved filters and folders (the query a report
+//!   stands for, its forecast), discovery, data exports, the upload-file janitor.
 //! - [`query`]: the costs query's parameters (a Vantage query string), shared by `GET /v2/costs` and
 //!   `costd query`.
 //! - [`model`]: parsed domain types, no I/O: billing rules with the typed custom-SQL grammar, managed

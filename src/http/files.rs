@@ -32,6 +32,7 @@ fn refused(msg: impl Into<String>) -> ApiError {
     ApiError::Forbidden(msg.into())
 }
 
+#[utoipa::path(get, path = "/v2/files/invoices/{invoice_token}/{file}", tag = "files", operation_id = "files_serve", params(("invoice_token" = String, Path), ("file" = String, Path)), responses((status = 200, description = "OK"), (status = 403, description = "An altered or expired link"), (status = 404, description = "No such invoice")))]
 async fn serve(
     State(state): State<AppState>,
     Path((invoice_text, file_name)): Path<(String, String)>,

@@ -31,6 +31,7 @@ pub mod integrations;
 pub mod invoices;
 pub mod managed_accounts;
 pub mod me;
+pub mod openapi;
 pub mod pagination;
 pub mod ping;
 pub mod saved_filters;
@@ -142,8 +143,9 @@ pub fn app(state: AppState) -> Router {
         .merge(discovery::router())
         .merge(data_exports::router())
         .route_layer(from_fn_with_state(state.clone(), auth::require_token))
-        // Signed links carry their own authority: no API token.
-        .merge(files::router());
+        // Signed links carry their own authority, and the API's description is public: no API token.
+        .merge(files::router())
+        .merge(openapi::router());
 
     let trace = TraceLayer::new_for_http()
         .make_span_with(|req: &Request| {

@@ -14,6 +14,7 @@ mod discovery;
 mod exports;
 mod invoices;
 mod managed_accounts;
+mod openapi;
 mod reports;
 mod uploads;
 mod workspaces;

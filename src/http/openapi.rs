@@ -1,0 +1,113 @@
+//! `GET /v2/openapi.json`: costd's own OpenAPI document, generated from the handlers' `#[utoipa::path]`
+//! annotations, so it lists exactly the operations costd serves (a test checks both ways: every
+//! documented operation answers, every route is documented). Field-level schemas are Vantage's
+//! (`shared/vantage-openapi/swagger.json`); this document says which of its operations costd implements.
+
+use axum::routing::get;
+use axum::Router;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use super::AppState;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "costd",
+        description = "A self-hostable cloud-cost engine with Vantage's API v2. Every operation but the signed \
+                       invoice files and this document takes `Authorization: Bearer <token>`; GET needs the read \
+                       scope, other methods write (asking for a download link or a data export reads)."
+    ),
+    modifiers(&Bearer),
+    security(("bearer" = [])),
+    paths(
+        openapi_json,
+        super::billing_profiles::list,
+        super::billing_profiles::create,
+        super::billing_profiles::show,
+        super::billing_profiles::update,
+        super::billing_profiles::remove,
+        super::billing_rules::list,
+        super::billing_rules::create,
+        super::billing_rules::show,
+        super::billing_rules::update,
+        super::billing_rules::remove,
+        super::cost_reports::list,
+        super::cost_reports::create,
+        super::cost_reports::show,
+        super::cost_reports::update,
+        super::cost_reports::remove,
+        super::cost_reports::forecasted_costs,
+        super::costs::costs_handler,
+        super::data_exports::create,
+        super::data_exports::show,
+        super::data_exports::file,
+        super::discovery::providers,
+        super::discovery::services,
+        super::discovery::tags,
+        super::discovery::tag_values,
+        super::files::serve,
+        super::folders::list,
+        super::folders::create,
+        super::folders::show,
+        super::folders::update,
+        super::folders::remove,
+        super::integrations::list,
+        super::integrations::create_custom_provider,
+        super::integrations::show,
+        super::integrations::update,
+        super::integrations::remove,
+        super::invoices::list,
+        super::invoices::create,
+        super::invoices::show,
+        super::invoices::regenerate,
+        super::invoices::download,
+        super::invoices::cost_report,
+        super::invoices::send,
+        super::invoices::send_and_approve,
+        super::managed_accounts::list,
+        super::managed_accounts::create,
+        super::managed_accounts::show,
+        super::managed_accounts::update,
+        super::managed_accounts::remove,
+        super::me::me,
+        super::ping::ping,
+        super::saved_filters::list,
+        super::saved_filters::create,
+        super::saved_filters::show,
+        super::saved_filters::update,
+        super::saved_filters::remove,
+        super::uploads::upload,
+        super::uploads::list,
+        super::uploads::remove,
+        super::workspaces::list,
+        super::workspaces::create,
+        super::workspaces::show,
+        super::workspaces::update,
+        super::workspaces::remove
+    )
+)]
+pub struct ApiDoc;
+
+struct Bearer;
+
+impl Modify for Bearer {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The document, served without a token.
+pub fn router() -> Router<AppState> {
+    Router::new().route("/openapi.json", get(openapi_json))
+}
+
+/// costd's OpenAPI document.
+#[utoipa::path(get, path = "/v2/openapi.json", tag = "openapi", operation_id = "openapi_json", security(()), responses((status = 200, description = "This document")))]
+async fn openapi_json() -> axum::Json<utoipa::openapi::OpenApi> {
+    axum::Json(ApiDoc::openapi())
+}
