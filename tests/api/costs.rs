@@ -33,7 +33,7 @@ Usage,2024-07-05,1000,RDS
 const RANGE: &str = "start_date=2024-07-01&end_date=2024-08-31";
 
 /// Integrations A and B of the app's account, with their costs uploaded.
-async fn arrange(app: &TestApp) -> (String, String) {
+pub(crate) async fn arrange(app: &TestApp) -> (String, String) {
     let a = app.create_integration("A").await["token"].as_str().unwrap().to_string();
     let b = app.create_integration("B").await["token"].as_str().unwrap().to_string();
     assert_eq!(app.upload(&a, "a.csv", A.as_bytes().to_vec()).await.status, 201);

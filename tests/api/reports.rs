@@ -5,6 +5,7 @@
 use reqwest::Method;
 use serde_json::{json, Value};
 
+use crate::costs::arrange;
 use crate::helpers::{on_both_stores, Backend, TestApp};
 
 on_both_stores!(
@@ -14,24 +15,6 @@ on_both_stores!(
     reports_folders_and_filters_are_the_callers_alone,
     costs_settings_are_honoured_or_refused_by_name,
 );
-
-const A: &str = "ChargeCategory,ChargePeriodStart,BilledCost,ServiceName,RegionId,SubAccountId
-Usage,2024-07-05,100,EC2,us-east-1,111
-Usage,2024-07-20,50,S3,us-east-1,111
-Tax,2024-07-31,10,EC2,us-east-1,111
-Usage,2024-08-10,200,EC2,eu-west-1,222
-Credit,2024-08-15,-20,EC2,eu-west-1,222
-";
-const B: &str = "ChargeCategory,ChargePeriodStart,BilledCost,ServiceName
-Usage,2024-07-05,1000,RDS
-";
-
-async fn arrange(app: &TestApp) {
-    for (name, csv) in [("A", A), ("B", B)] {
-        let i = app.create_integration(name).await["token"].as_str().unwrap().to_string();
-        assert_eq!(app.upload(&i, "c.csv", csv.as_bytes().to_vec()).await.status, 201);
-    }
-}
 
 async fn created(app: &TestApp, path: &str, body: Value) -> Value {
     let res = app.post(path, body).await;
