@@ -5,7 +5,8 @@
 //! The reference follows DESIGN.md "Billing rules" literally, row by row: rules run in their groups' order
 //! (cost inserts, transforms, monthly inserts), each within its start/end dates, every amount rounded half
 //! away from zero to 18 places after each step; then the settings hide charge types, and rows are summed
-//! per month, service and charge type.
+//! per month, service and charge type. Rows may carry an EffectiveCost, which is their amount when the
+//! query amortizes; the same query as a data export must give the same rows.
 
 use std::collections::BTreeMap;
 
@@ -32,6 +33,8 @@ struct Row {
     service: String,
     region: String,
     amount: Decimal,
+    /// FOCUS EffectiveCost, the amortized amount (`None`: the row has none, so it counts its BilledCost).
+    effective: Option<Decimal>,
 }
 
 /// A random rule, with what the API is sent and what the reference does.
@@ -235,6 +238,7 @@ impl Rule {
                             service: if credit { "Support" } else { "MSP" }.into(),
                             region: String::new(),
                             amount: if credit { -amount.abs() } else { amount.abs() },
+                            effective: None,
                         });
                     }
                     m = m.checked_add_months(chrono::Months::new(1)).unwrap();
@@ -250,6 +254,7 @@ impl Rule {
                         service: "Setup".into(),
                         region: String::new(),
                         amount: *amount,
+                        effective: None,
                     });
                 }
                 rows
@@ -268,6 +273,7 @@ impl Rule {
                             service: "Share".into(),
                             region: String::new(),
                             amount: round(sum * *factor),
+                            effective: None,
                         });
                     }
                 }
@@ -296,13 +302,16 @@ fn money() -> impl Strategy<Value = Decimal> {
 }
 
 fn row() -> impl Strategy<Value = Row> {
-    (day(), 0..TYPES.len(), 0..SERVICES.len(), 0..REGIONS.len(), money()).prop_map(|(day, t, s, r, amount)| Row {
-        day,
-        charge_type: TYPES[t].into(),
-        service: SERVICES[s].into(),
-        region: REGIONS[r].into(),
-        amount,
-    })
+    (day(), 0..TYPES.len(), 0..SERVICES.len(), 0..REGIONS.len(), money(), proptest::option::of(money())).prop_map(
+        |(day, t, s, r, amount, effective)| Row {
+            day,
+            charge_type: TYPES[t].into(),
+            service: SERVICES[s].into(),
+            region: REGIONS[r].into(),
+            amount,
+            effective,
+        },
+    )
 }
 
 fn range() -> impl Strategy<Value = Range> {
@@ -338,11 +347,13 @@ fn rule() -> impl Strategy<Value = Rule> {
     ]
 }
 
-/// What the settings show: DESIGN's defaults hide credits and refunds.
+/// What the settings show: DESIGN's defaults hide credits and refunds; amortized, a row counts its
+/// EffectiveCost where it has one (before any rule runs).
 #[derive(Debug, Clone, Copy)]
 struct Shown {
     credits: bool,
     refunds: bool,
+    amortize: bool,
 }
 
 fn reference(
@@ -351,8 +362,12 @@ fn reference(
     shown: Shown,
 ) -> (BTreeMap<(String, String, String), Decimal>, Decimal) {
     let window = (date(START), date(END));
-    let mut rows: Vec<Row> =
-        files.iter().flatten().filter(|r| r.day >= window.0 && r.day <= window.1).cloned().collect();
+    let mut rows: Vec<Row> = files
+        .iter()
+        .flatten()
+        .filter(|r| r.day >= window.0 && r.day <= window.1)
+        .map(|r| Row { amount: if shown.amortize { r.effective.unwrap_or(r.amount) } else { r.amount }, ..r.clone() })
+        .collect();
     for rule in rules {
         rows = rule.apply(rows, window);
     }
@@ -371,9 +386,10 @@ fn reference(
 }
 
 fn csv_of(rows: &[Row]) -> String {
-    let mut s = String::from("ChargeCategory,ChargePeriodStart,BilledCost,ServiceName,RegionId\n");
+    let mut s = String::from("ChargeCategory,ChargePeriodStart,BilledCost,EffectiveCost,ServiceName,RegionId\n");
     for r in rows {
-        s.push_str(&format!("{},{},{},{},{}\n", r.charge_type, r.day, r.amount, r.service, r.region));
+        let effective = r.effective.map(|e| e.to_string()).unwrap_or_default();
+        s.push_str(&format!("{},{},{},{effective},{},{}\n", r.charge_type, r.day, r.amount, r.service, r.region));
     }
     s
 }
@@ -401,11 +417,12 @@ async fn compare(app: &TestApp, files: &[Vec<Row>], rules: &[Rule], shown: Shown
     let token = app.mint_for(managed.body["token"].as_str().unwrap(), "read").await;
     let query = format!(
         "/v2/costs?start_date={}&end_date={}&groupings=service,charge_type&date_bin=month&limit=5000\
-         &settings[include_credits]={}&settings[include_refunds]={}",
+         &settings[include_credits]={}&settings[include_refunds]={}&settings[amortize]={}",
         date(START),
         date(END),
         shown.credits,
-        shown.refunds
+        shown.refunds,
+        shown.amortize
     );
     let res = app.send(reqwest::Method::GET, &query, Some(&token), None).await;
     prop_assert_eq!(res.status, 200, "{}", res.text);
@@ -430,6 +447,40 @@ async fn compare(app: &TestApp, files: &[Vec<Row>], rules: &[Rule], shown: Shown
         rounded.to_string()
     };
     prop_assert_eq!(res.body["total_cost"]["amount"].as_str().unwrap(), shown_total);
+
+    // The same query as a data export: its CSV holds the same rows to the last place.
+    let body = json!({"start_date": date(START).to_string(), "end_date": date(END).to_string(),
+        "groupings": ["service", "charge_type"], "date_bin": "month",
+        "settings": {"include_credits": shown.credits, "include_refunds": shown.refunds, "amortize": shown.amortize}});
+    let res = app.send(reqwest::Method::POST, "/v2/costs/data_exports", Some(&token), Some(body.to_string())).await;
+    prop_assert_eq!(res.status, 202, "{}", res.text);
+    let export = res.body["token"].as_str().unwrap().to_string();
+    let mut done = Value::Null;
+    for _ in 0..400 {
+        let res = app.send(reqwest::Method::GET, &format!("/v2/data_exports/{export}"), Some(&token), None).await;
+        if res.status == 200 {
+            done = res.body;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    prop_assert_eq!(&done["status"], "completed", "{}", done);
+    let file = app
+        .client
+        .get(done["manifest"]["files"][0].as_str().unwrap())
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let mut exported: BTreeMap<(String, String, String), Decimal> = BTreeMap::new();
+    for line in file.lines().skip(1) {
+        let f: Vec<&str> = line.split(',').collect();
+        exported.insert((f[0].to_string(), f[1].to_string(), f[2].to_string()), dec(f[3]));
+    }
+    prop_assert_eq!(&exported, &expected, "the export differs for rules {:?}", rules);
     Ok(())
 }
 
@@ -440,14 +491,14 @@ fn differential(backend: Backend, cases: u32) {
     let strategy = (
         prop::collection::vec(prop::collection::vec(row(), 1..15), 1..4),
         prop::collection::vec(rule(), 0..7),
-        any::<(bool, bool)>(),
+        any::<(bool, bool, bool)>(),
     );
-    let result = runner.run(&strategy, |(files, mut rules, (credits, refunds))| {
+    let result = runner.run(&strategy, |(files, mut rules, (credits, refunds, amortize))| {
         // A managed account's rules must list their groups in order; keep each group's own order.
         rules.sort_by_key(group);
         runtime.block_on(async {
             let Some(app) = TestApp::spawn(backend).await else { return Ok(()) };
-            compare(&app, &files, &rules, Shown { credits, refunds }).await
+            compare(&app, &files, &rules, Shown { credits, refunds, amortize }).await
         })
     });
     if let Err(e) = result {
