@@ -203,7 +203,7 @@ fn not_found() -> ApiError {
     ApiError::NotFound("billing profile not found".into())
 }
 
-#[utoipa::path(get, path = "/v2/billing_profiles", tag = "billing_profiles", operation_id = "billing_profiles_list", responses((status = 200, description = "OK"), (status = 400, description = "Bad input: each problem named"), (status = 401, description = "No or an unknown token"), (status = 403, description = "The token lacks the scope"), (status = 404, description = "Not this account's")))]
+#[utoipa::path(get, path = "/v2/billing_profiles", tag = "billing_profiles", operation_id = "billing_profiles_list", responses((status = 200, description = "OK"), super::openapi::ApiErrors))]
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -217,7 +217,7 @@ async fn list(
     Ok(axum::Json(BillingProfilesBody { billing_profiles: found.items.into_iter().map(Into::into).collect(), links }))
 }
 
-#[utoipa::path(post, path = "/v2/billing_profiles", tag = "billing_profiles", operation_id = "billing_profiles_create", responses((status = 201, description = "Created"), (status = 400, description = "Bad input: each problem named"), (status = 401, description = "No or an unknown token"), (status = 403, description = "The token lacks the scope"), (status = 404, description = "Not this account's")))]
+#[utoipa::path(post, path = "/v2/billing_profiles", tag = "billing_profiles", operation_id = "billing_profiles_create", responses((status = 201, description = "Created"), super::openapi::ApiErrors))]
 async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -227,7 +227,7 @@ async fn create(
     Ok((StatusCode::CREATED, axum::Json(created.into())))
 }
 
-#[utoipa::path(get, path = "/v2/billing_profiles/{billing_profile_token}", tag = "billing_profiles", operation_id = "billing_profiles_show", params(("billing_profile_token" = String, Path)), responses((status = 200, description = "OK"), (status = 400, description = "Bad input: each problem named"), (status = 401, description = "No or an unknown token"), (status = 403, description = "The token lacks the scope"), (status = 404, description = "Not this account's")))]
+#[utoipa::path(get, path = "/v2/billing_profiles/{billing_profile_token}", tag = "billing_profiles", operation_id = "billing_profiles_show", params(("billing_profile_token" = String, Path)), responses((status = 200, description = "OK"), super::openapi::ApiErrors))]
 async fn show(
     State(state): State<AppState>,
     caller: Caller,
@@ -237,7 +237,7 @@ async fn show(
     Ok(axum::Json(invoicing::get_profile(state.store.as_ref(), &caller.account_token, &token).await?.into()))
 }
 
-#[utoipa::path(put, path = "/v2/billing_profiles/{billing_profile_token}", tag = "billing_profiles", operation_id = "billing_profiles_update", params(("billing_profile_token" = String, Path)), responses((status = 200, description = "OK"), (status = 400, description = "Bad input: each problem named"), (status = 401, description = "No or an unknown token"), (status = 403, description = "The token lacks the scope"), (status = 404, description = "Not this account's")))]
+#[utoipa::path(put, path = "/v2/billing_profiles/{billing_profile_token}", tag = "billing_profiles", operation_id = "billing_profiles_update", params(("billing_profile_token" = String, Path)), responses((status = 200, description = "OK"), super::openapi::ApiErrors))]
 async fn update(
     State(state): State<AppState>,
     caller: Caller,
@@ -249,7 +249,7 @@ async fn update(
     Ok(axum::Json(updated.into()))
 }
 
-#[utoipa::path(delete, path = "/v2/billing_profiles/{billing_profile_token}", tag = "billing_profiles", operation_id = "billing_profiles_remove", params(("billing_profile_token" = String, Path)), responses((status = 204, description = "Deleted"), (status = 400, description = "Bad input: each problem named"), (status = 401, description = "No or an unknown token"), (status = 403, description = "The token lacks the scope"), (status = 404, description = "Not this account's")))]
+#[utoipa::path(delete, path = "/v2/billing_profiles/{billing_profile_token}", tag = "billing_profiles", operation_id = "billing_profiles_remove", params(("billing_profile_token" = String, Path)), responses((status = 204, description = "Deleted"), super::openapi::ApiErrors))]
 async fn remove(State(state): State<AppState>, caller: Caller, Path(text): Path<String>) -> Result<StatusCode> {
     let token = path_token(&text, BillingProfileToken::parse, not_found)?;
     invoicing::delete_profile(state.store.as_ref(), &caller.account_token, &token).await?;

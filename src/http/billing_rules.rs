@@ -87,7 +87,7 @@ fn not_found() -> ApiError {
     ApiError::NotFound("billing rule not found".into())
 }
 
-#[utoipa::path(get, path = "/v2/billing_rules", tag = "billing_rules", operation_id = "billing_rules_list", responses((status = 200, description = "OK"), (status = 400, description = "Bad input: each problem named"), (status = 401, description = "No or an unknown token"), (status = 403, description = "The token lacks the scope"), (status = 404, description = "Not this account's")))]
+#[utoipa::path(get, path = "/v2/billing_rules", tag = "billing_rules", operation_id = "billing_rules_list", responses((status = 200, description = "OK"), super::openapi::ApiErrors))]
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -101,7 +101,7 @@ async fn list(
     Ok(axum::Json(BillingRulesBody { billing_rules: found.items.into_iter().map(Into::into).collect(), links }))
 }
 
-#[utoipa::path(post, path = "/v2/billing_rules", tag = "billing_rules", operation_id = "billing_rules_create", responses((status = 201, description = "Created"), (status = 400, description = "Bad input: each problem named"), (status = 401, description = "No or an unknown token"), (status = 403, description = "The token lacks the scope"), (status = 404, description = "Not this account's")))]
+#[utoipa::path(post, path = "/v2/billing_rules", tag = "billing_rules", operation_id = "billing_rules_create", responses((status = 201, description = "Created"), super::openapi::ApiErrors))]
 async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -113,7 +113,7 @@ async fn create(
     Ok((StatusCode::CREATED, axum::Json(created.into())))
 }
 
-#[utoipa::path(get, path = "/v2/billing_rules/{billing_rule_token}", tag = "billing_rules", operation_id = "billing_rules_show", params(("billing_rule_token" = String, Path)), responses((status = 200, description = "OK"), (status = 400, description = "Bad input: each problem named"), (status = 401, description = "No or an unknown token"), (status = 403, description = "The token lacks the scope"), (status = 404, description = "Not this account's")))]
+#[utoipa::path(get, path = "/v2/billing_rules/{billing_rule_token}", tag = "billing_rules", operation_id = "billing_rules_show", params(("billing_rule_token" = String, Path)), responses((status = 200, description = "OK"), super::openapi::ApiErrors))]
 async fn show(
     State(state): State<AppState>,
     caller: Caller,
@@ -124,7 +124,7 @@ async fn show(
     Ok(axum::Json(found.into()))
 }
 
-#[utoipa::path(put, path = "/v2/billing_rules/{billing_rule_token}", tag = "billing_rules", operation_id = "billing_rules_update", params(("billing_rule_token" = String, Path)), responses((status = 200, description = "OK"), (status = 400, description = "Bad input: each problem named"), (status = 401, description = "No or an unknown token"), (status = 403, description = "The token lacks the scope"), (status = 404, description = "Not this account's")))]
+#[utoipa::path(put, path = "/v2/billing_rules/{billing_rule_token}", tag = "billing_rules", operation_id = "billing_rules_update", params(("billing_rule_token" = String, Path)), responses((status = 200, description = "OK"), super::openapi::ApiErrors))]
 async fn update(
     State(state): State<AppState>,
     caller: Caller,
@@ -152,7 +152,7 @@ async fn update(
     Ok(axum::Json(updated.into()))
 }
 
-#[utoipa::path(delete, path = "/v2/billing_rules/{billing_rule_token}", tag = "billing_rules", operation_id = "billing_rules_remove", params(("billing_rule_token" = String, Path)), responses((status = 204, description = "Deleted"), (status = 400, description = "Bad input: each problem named"), (status = 401, description = "No or an unknown token"), (status = 403, description = "The token lacks the scope"), (status = 404, description = "Not this account's")))]
+#[utoipa::path(delete, path = "/v2/billing_rules/{billing_rule_token}", tag = "billing_rules", operation_id = "billing_rules_remove", params(("billing_rule_token" = String, Path)), responses((status = 204, description = "Deleted"), super::openapi::ApiErrors))]
 async fn remove(State(state): State<AppState>, caller: Caller, Path(text): Path<String>) -> Result<StatusCode> {
     let token = path_token(&text, RuleToken::parse, not_found)?;
     if state.store.delete_billing_rule(&caller.account_token, &token).await? {

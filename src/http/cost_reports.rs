@@ -59,7 +59,7 @@ struct ForecastedCostsBody {
     links: Links,
 }
 
-#[utoipa::path(get, path = "/v2/cost_reports/{cost_report_token}/forecasted_costs", tag = "cost_reports", operation_id = "cost_reports_forecasted_costs", params(("cost_report_token" = String, Path)), responses((status = 200, description = "OK"), (status = 400, description = "Bad input: each problem named"), (status = 401, description = "No or an unknown token"), (status = 403, description = "The token lacks the scope"), (status = 404, description = "Not this account's")))]
+#[utoipa::path(get, path = "/v2/cost_reports/{cost_report_token}/forecasted_costs", tag = "cost_reports", operation_id = "cost_reports_forecasted_costs", params(("cost_report_token" = String, Path)), responses((status = 200, description = "OK"), super::openapi::ApiErrors))]
 async fn forecasted_costs(
     State(state): State<AppState>,
     caller: Caller,
@@ -204,7 +204,7 @@ struct CostReportsBody {
     links: Links,
 }
 
-#[utoipa::path(get, path = "/v2/cost_reports", tag = "cost_reports", operation_id = "cost_reports_list", responses((status = 200, description = "OK"), (status = 400, description = "Bad input: each problem named"), (status = 401, description = "No or an unknown token"), (status = 403, description = "The token lacks the scope"), (status = 404, description = "Not this account's")))]
+#[utoipa::path(get, path = "/v2/cost_reports", tag = "cost_reports", operation_id = "cost_reports_list", responses((status = 200, description = "OK"), super::openapi::ApiErrors))]
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -219,7 +219,7 @@ async fn list(
     Ok(axum::Json(CostReportsBody { cost_reports, links }))
 }
 
-#[utoipa::path(post, path = "/v2/cost_reports", tag = "cost_reports", operation_id = "cost_reports_create", responses((status = 201, description = "Created"), (status = 400, description = "Bad input: each problem named"), (status = 401, description = "No or an unknown token"), (status = 403, description = "The token lacks the scope"), (status = 404, description = "Not this account's")))]
+#[utoipa::path(post, path = "/v2/cost_reports", tag = "cost_reports", operation_id = "cost_reports_create", responses((status = 201, description = "Created"), super::openapi::ApiErrors))]
 async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -229,7 +229,7 @@ async fn create(
     Ok((StatusCode::CREATED, axum::Json(body(&state, created)?)))
 }
 
-#[utoipa::path(get, path = "/v2/cost_reports/{cost_report_token}", tag = "cost_reports", operation_id = "cost_reports_show", params(("cost_report_token" = String, Path)), responses((status = 200, description = "OK"), (status = 400, description = "Bad input: each problem named"), (status = 401, description = "No or an unknown token"), (status = 403, description = "The token lacks the scope"), (status = 404, description = "Not this account's")))]
+#[utoipa::path(get, path = "/v2/cost_reports/{cost_report_token}", tag = "cost_reports", operation_id = "cost_reports_show", params(("cost_report_token" = String, Path)), responses((status = 200, description = "OK"), super::openapi::ApiErrors))]
 async fn show(
     State(state): State<AppState>,
     caller: Caller,
@@ -239,7 +239,7 @@ async fn show(
     Ok(axum::Json(body(&state, found)?))
 }
 
-#[utoipa::path(put, path = "/v2/cost_reports/{cost_report_token}", tag = "cost_reports", operation_id = "cost_reports_update", params(("cost_report_token" = String, Path)), responses((status = 200, description = "OK"), (status = 400, description = "Bad input: each problem named"), (status = 401, description = "No or an unknown token"), (status = 403, description = "The token lacks the scope"), (status = 404, description = "Not this account's")))]
+#[utoipa::path(put, path = "/v2/cost_reports/{cost_report_token}", tag = "cost_reports", operation_id = "cost_reports_update", params(("cost_report_token" = String, Path)), responses((status = 200, description = "OK"), super::openapi::ApiErrors))]
 async fn update(
     State(state): State<AppState>,
     caller: Caller,
@@ -250,7 +250,7 @@ async fn update(
     Ok(axum::Json(body(&state, updated)?))
 }
 
-#[utoipa::path(delete, path = "/v2/cost_reports/{cost_report_token}", tag = "cost_reports", operation_id = "cost_reports_remove", params(("cost_report_token" = String, Path)), responses((status = 204, description = "Deleted"), (status = 400, description = "Bad input: each problem named"), (status = 401, description = "No or an unknown token"), (status = 403, description = "The token lacks the scope"), (status = 404, description = "Not this account's")))]
+#[utoipa::path(delete, path = "/v2/cost_reports/{cost_report_token}", tag = "cost_reports", operation_id = "cost_reports_remove", params(("cost_report_token" = String, Path)), responses((status = 204, description = "Deleted"), super::openapi::ApiErrors))]
 async fn remove(State(state): State<AppState>, caller: Caller, Path(token): Path<String>) -> Result<StatusCode> {
     reports::delete(state.store.as_ref(), &caller.account_token, ViewKind::CostReport, &token).await?;
     Ok(StatusCode::NO_CONTENT)

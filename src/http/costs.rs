@@ -64,7 +64,7 @@ pub(super) async fn costs_params(state: &AppState, caller: &Caller, raw: &str) -
     parse_params_with(raw, defaults).map_err(ApiError::BadRequest)
 }
 
-#[utoipa::path(get, path = "/v2/costs", tag = "costs", operation_id = "costs_costs_handler", responses((status = 200, description = "OK"), (status = 400, description = "Bad input: each problem named"), (status = 401, description = "No or an unknown token"), (status = 403, description = "The token lacks the scope"), (status = 404, description = "Not this account's")))]
+#[utoipa::path(get, path = "/v2/costs", tag = "costs", operation_id = "costs_costs_handler", responses((status = 200, description = "OK"), super::openapi::ApiErrors))]
 async fn costs_handler(
     State(state): State<AppState>,
     caller: Caller,

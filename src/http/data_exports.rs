@@ -132,7 +132,7 @@ fn pending(state: &AppState, headers: &HeaderMap, e: &DataExport) -> Response {
     response
 }
 
-#[utoipa::path(post, path = "/v2/costs/data_exports", tag = "data_exports", operation_id = "data_exports_create", responses((status = 202, description = "Queued: the export's Location and its pending state"), (status = 400, description = "Bad input: each problem named"), (status = 401, description = "No or an unknown token"), (status = 403, description = "The token lacks the scope"), (status = 404, description = "Not this account's")))]
+#[utoipa::path(post, path = "/v2/costs/data_exports", tag = "data_exports", operation_id = "data_exports_create", responses((status = 202, description = "Queued: the export's Location and its pending state"), super::openapi::ApiErrors))]
 async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -184,7 +184,7 @@ async fn find(state: &AppState, caller: &Caller, token: &str) -> Result<DataExpo
     state.store.get_data_export(&caller.account_token, token).await?.ok_or_else(not_found)
 }
 
-#[utoipa::path(get, path = "/v2/data_exports/{data_export_token}", tag = "data_exports", operation_id = "data_exports_show", params(("data_export_token" = String, Path)), responses((status = 200, description = "The finished export and its files"), (status = 202, description = "Still running: see Location and Retry-After"), (status = 400, description = "Bad input: each problem named"), (status = 401, description = "No or an unknown token"), (status = 403, description = "The token lacks the scope"), (status = 404, description = "Not this account's")))]
+#[utoipa::path(get, path = "/v2/data_exports/{data_export_token}", tag = "data_exports", operation_id = "data_exports_show", params(("data_export_token" = String, Path)), responses((status = 200, description = "The finished export and its files"), (status = 202, description = "Still running: see Location and Retry-After"), super::openapi::ApiErrors))]
 async fn show(
     State(state): State<AppState>,
     caller: Caller,
@@ -198,7 +198,7 @@ async fn show(
     Ok(axum::Json(body(&state, &headers, &e)).into_response())
 }
 
-#[utoipa::path(get, path = "/v2/data_exports/{data_export_token}/files/{file}", tag = "data_exports", operation_id = "data_exports_file", params(("data_export_token" = String, Path), ("file" = String, Path)), responses((status = 200, description = "OK"), (status = 400, description = "Bad input: each problem named"), (status = 401, description = "No or an unknown token"), (status = 403, description = "The token lacks the scope"), (status = 404, description = "Not this account's")))]
+#[utoipa::path(get, path = "/v2/data_exports/{data_export_token}/files/{file}", tag = "data_exports", operation_id = "data_exports_file", params(("data_export_token" = String, Path), ("file" = String, Path)), responses((status = 200, description = "OK"), super::openapi::ApiErrors))]
 async fn file(
     State(state): State<AppState>,
     caller: Caller,

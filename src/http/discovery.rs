@@ -83,7 +83,7 @@ struct ProvidersBody {
     links: Links,
 }
 
-#[utoipa::path(get, path = "/v2/cost_providers", tag = "discovery", operation_id = "discovery_providers", responses((status = 200, description = "OK"), (status = 400, description = "Bad input: each problem named"), (status = 401, description = "No or an unknown token"), (status = 403, description = "The token lacks the scope"), (status = 404, description = "Not this account's")))]
+#[utoipa::path(get, path = "/v2/cost_providers", tag = "discovery", operation_id = "discovery_providers", responses((status = 200, description = "OK"), super::openapi::ApiErrors))]
 async fn providers(
     State(state): State<AppState>,
     caller: Caller,
@@ -112,7 +112,7 @@ struct ServicesBody {
     links: Links,
 }
 
-#[utoipa::path(get, path = "/v2/cost_services", tag = "discovery", operation_id = "discovery_services", responses((status = 200, description = "OK"), (status = 400, description = "Bad input: each problem named"), (status = 401, description = "No or an unknown token"), (status = 403, description = "The token lacks the scope"), (status = 404, description = "Not this account's")))]
+#[utoipa::path(get, path = "/v2/cost_services", tag = "discovery", operation_id = "discovery_services", responses((status = 200, description = "OK"), super::openapi::ApiErrors))]
 async fn services(
     State(state): State<AppState>,
     caller: Caller,
@@ -149,7 +149,7 @@ struct TagsBody {
     links: Links,
 }
 
-#[utoipa::path(get, path = "/v2/tags", tag = "discovery", operation_id = "discovery_tags", responses((status = 200, description = "OK"), (status = 400, description = "Bad input: each problem named"), (status = 401, description = "No or an unknown token"), (status = 403, description = "The token lacks the scope"), (status = 404, description = "Not this account's")))]
+#[utoipa::path(get, path = "/v2/tags", tag = "discovery", operation_id = "discovery_tags", responses((status = 200, description = "OK"), super::openapi::ApiErrors))]
 async fn tags(
     State(state): State<AppState>,
     caller: Caller,
@@ -179,7 +179,7 @@ struct TagValuesBody {
     links: Links,
 }
 
-#[utoipa::path(get, path = "/v2/tags/{key}/values", tag = "discovery", operation_id = "discovery_tag_values", params(("key" = String, Path)), responses((status = 200, description = "OK"), (status = 400, description = "Bad input: each problem named"), (status = 401, description = "No or an unknown token"), (status = 403, description = "The token lacks the scope"), (status = 404, description = "Not this account's")))]
+#[utoipa::path(get, path = "/v2/tags/{key}/values", tag = "discovery", operation_id = "discovery_tag_values", params(("key" = String, Path)), responses((status = 200, description = "OK"), super::openapi::ApiErrors))]
 async fn tag_values(
     State(state): State<AppState>,
     caller: Caller,

@@ -55,7 +55,7 @@ struct FoldersBody {
     links: Links,
 }
 
-#[utoipa::path(get, path = "/v2/folders", tag = "folders", operation_id = "folders_list", responses((status = 200, description = "OK"), (status = 400, description = "Bad input: each problem named"), (status = 401, description = "No or an unknown token"), (status = 403, description = "The token lacks the scope"), (status = 404, description = "Not this account's")))]
+#[utoipa::path(get, path = "/v2/folders", tag = "folders", operation_id = "folders_list", responses((status = 200, description = "OK"), super::openapi::ApiErrors))]
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -74,7 +74,7 @@ async fn list(
     Ok(axum::Json(FoldersBody { folders: found.items.into_iter().map(Into::into).collect(), links }))
 }
 
-#[utoipa::path(post, path = "/v2/folders", tag = "folders", operation_id = "folders_create", responses((status = 201, description = "Created"), (status = 400, description = "Bad input: each problem named"), (status = 401, description = "No or an unknown token"), (status = 403, description = "The token lacks the scope"), (status = 404, description = "Not this account's")))]
+#[utoipa::path(post, path = "/v2/folders", tag = "folders", operation_id = "folders_create", responses((status = 201, description = "Created"), super::openapi::ApiErrors))]
 async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -84,7 +84,7 @@ async fn create(
     Ok((StatusCode::CREATED, axum::Json(created.into())))
 }
 
-#[utoipa::path(get, path = "/v2/folders/{folder_token}", tag = "folders", operation_id = "folders_show", params(("folder_token" = String, Path)), responses((status = 200, description = "OK"), (status = 400, description = "Bad input: each problem named"), (status = 401, description = "No or an unknown token"), (status = 403, description = "The token lacks the scope"), (status = 404, description = "Not this account's")))]
+#[utoipa::path(get, path = "/v2/folders/{folder_token}", tag = "folders", operation_id = "folders_show", params(("folder_token" = String, Path)), responses((status = 200, description = "OK"), super::openapi::ApiErrors))]
 async fn show(
     State(state): State<AppState>,
     caller: Caller,
@@ -93,7 +93,7 @@ async fn show(
     Ok(axum::Json(reports::get(state.store.as_ref(), &caller.account_token, ViewKind::Folder, &token).await?.into()))
 }
 
-#[utoipa::path(put, path = "/v2/folders/{folder_token}", tag = "folders", operation_id = "folders_update", params(("folder_token" = String, Path)), responses((status = 200, description = "OK"), (status = 400, description = "Bad input: each problem named"), (status = 401, description = "No or an unknown token"), (status = 403, description = "The token lacks the scope"), (status = 404, description = "Not this account's")))]
+#[utoipa::path(put, path = "/v2/folders/{folder_token}", tag = "folders", operation_id = "folders_update", params(("folder_token" = String, Path)), responses((status = 200, description = "OK"), super::openapi::ApiErrors))]
 async fn update(
     State(state): State<AppState>,
     caller: Caller,
@@ -103,7 +103,7 @@ async fn update(
     Ok(axum::Json(reports::update_folder(state.store.as_ref(), &caller.account_token, &token, fields).await?.into()))
 }
 
-#[utoipa::path(delete, path = "/v2/folders/{folder_token}", tag = "folders", operation_id = "folders_remove", params(("folder_token" = String, Path)), responses((status = 204, description = "Deleted"), (status = 400, description = "Bad input: each problem named"), (status = 401, description = "No or an unknown token"), (status = 403, description = "The token lacks the scope"), (status = 404, description = "Not this account's")))]
+#[utoipa::path(delete, path = "/v2/folders/{folder_token}", tag = "folders", operation_id = "folders_remove", params(("folder_token" = String, Path)), responses((status = 204, description = "Deleted"), super::openapi::ApiErrors))]
 async fn remove(State(state): State<AppState>, caller: Caller, Path(token): Path<String>) -> Result<StatusCode> {
     reports::delete(state.store.as_ref(), &caller.account_token, ViewKind::Folder, &token).await?;
     Ok(StatusCode::NO_CONTENT)

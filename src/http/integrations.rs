@@ -67,7 +67,7 @@ pub(crate) fn not_found() -> ApiError {
     ApiError::NotFound("integration not found".into())
 }
 
-#[utoipa::path(get, path = "/v2/integrations", tag = "integrations", operation_id = "integrations_list", responses((status = 200, description = "OK"), (status = 400, description = "Bad input: each problem named"), (status = 401, description = "No or an unknown token"), (status = 403, description = "The token lacks the scope"), (status = 404, description = "Not this account's")))]
+#[utoipa::path(get, path = "/v2/integrations", tag = "integrations", operation_id = "integrations_list", responses((status = 200, description = "OK"), super::openapi::ApiErrors))]
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -89,7 +89,7 @@ async fn list(
     Ok(axum::Json(IntegrationsBody { integrations: found.items.into_iter().map(Into::into).collect(), links }))
 }
 
-#[utoipa::path(post, path = "/v2/integrations/custom_provider", tag = "integrations", operation_id = "integrations_create_custom_provider", responses((status = 201, description = "Created"), (status = 400, description = "Bad input: each problem named"), (status = 401, description = "No or an unknown token"), (status = 403, description = "The token lacks the scope"), (status = 404, description = "Not this account's")))]
+#[utoipa::path(post, path = "/v2/integrations/custom_provider", tag = "integrations", operation_id = "integrations_create_custom_provider", responses((status = 201, description = "Created"), super::openapi::ApiErrors))]
 async fn create_custom_provider(
     State(state): State<AppState>,
     caller: Caller,
@@ -100,7 +100,7 @@ async fn create_custom_provider(
     Ok((StatusCode::CREATED, axum::Json(created.into())))
 }
 
-#[utoipa::path(get, path = "/v2/integrations/{integration_token}", tag = "integrations", operation_id = "integrations_show", params(("integration_token" = String, Path)), responses((status = 200, description = "OK"), (status = 400, description = "Bad input: each problem named"), (status = 401, description = "No or an unknown token"), (status = 403, description = "The token lacks the scope"), (status = 404, description = "Not this account's")))]
+#[utoipa::path(get, path = "/v2/integrations/{integration_token}", tag = "integrations", operation_id = "integrations_show", params(("integration_token" = String, Path)), responses((status = 200, description = "OK"), super::openapi::ApiErrors))]
 async fn show(
     State(state): State<AppState>,
     caller: Caller,
@@ -111,7 +111,7 @@ async fn show(
     Ok(axum::Json(found.into()))
 }
 
-#[utoipa::path(put, path = "/v2/integrations/{integration_token}", tag = "integrations", operation_id = "integrations_update", params(("integration_token" = String, Path)), responses((status = 200, description = "OK"), (status = 400, description = "Bad input: each problem named"), (status = 401, description = "No or an unknown token"), (status = 403, description = "The token lacks the scope"), (status = 404, description = "Not this account's")))]
+#[utoipa::path(put, path = "/v2/integrations/{integration_token}", tag = "integrations", operation_id = "integrations_update", params(("integration_token" = String, Path)), responses((status = 200, description = "OK"), super::openapi::ApiErrors))]
 async fn update(
     State(state): State<AppState>,
     caller: Caller,
@@ -141,7 +141,7 @@ async fn update(
     Ok(axum::Json(updated.into()))
 }
 
-#[utoipa::path(delete, path = "/v2/integrations/{integration_token}", tag = "integrations", operation_id = "integrations_remove", params(("integration_token" = String, Path)), responses((status = 204, description = "Deleted"), (status = 400, description = "Bad input: each problem named"), (status = 401, description = "No or an unknown token"), (status = 403, description = "The token lacks the scope"), (status = 404, description = "Not this account's")))]
+#[utoipa::path(delete, path = "/v2/integrations/{integration_token}", tag = "integrations", operation_id = "integrations_remove", params(("integration_token" = String, Path)), responses((status = 204, description = "Deleted"), super::openapi::ApiErrors))]
 async fn remove(State(state): State<AppState>, caller: Caller, Path(text): Path<String>) -> Result<StatusCode> {
     let token = path_token(&text, IntegrationToken::parse, not_found)?;
     // The uploads' files are retired with them; the janitor removes them once no query reads them.

@@ -105,7 +105,7 @@ fn today() -> chrono::NaiveDate {
     chrono::Utc::now().date_naive()
 }
 
-#[utoipa::path(get, path = "/v2/invoices", tag = "invoices", operation_id = "invoices_list", responses((status = 200, description = "OK"), (status = 400, description = "Bad input: each problem named"), (status = 401, description = "No or an unknown token"), (status = 403, description = "The token lacks the scope"), (status = 404, description = "Not this account's")))]
+#[utoipa::path(get, path = "/v2/invoices", tag = "invoices", operation_id = "invoices_list", responses((status = 200, description = "OK"), super::openapi::ApiErrors))]
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -121,7 +121,7 @@ async fn list(
     Ok(axum::Json(InvoicesBody { invoices: found.items.into_iter().map(Into::into).collect(), links }))
 }
 
-#[utoipa::path(post, path = "/v2/invoices", tag = "invoices", operation_id = "invoices_create", responses((status = 201, description = "Created"), (status = 400, description = "Bad input: each problem named"), (status = 401, description = "No or an unknown token"), (status = 403, description = "The token lacks the scope"), (status = 404, description = "Not this account's")))]
+#[utoipa::path(post, path = "/v2/invoices", tag = "invoices", operation_id = "invoices_create", responses((status = 201, description = "Created"), super::openapi::ApiErrors))]
 async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -131,7 +131,7 @@ async fn create(
     Ok((StatusCode::CREATED, axum::Json(created.into())))
 }
 
-#[utoipa::path(get, path = "/v2/invoices/{invoice_token}", tag = "invoices", operation_id = "invoices_show", params(("invoice_token" = String, Path)), responses((status = 200, description = "OK"), (status = 400, description = "Bad input: each problem named"), (status = 401, description = "No or an unknown token"), (status = 403, description = "The token lacks the scope"), (status = 404, description = "Not this account's")))]
+#[utoipa::path(get, path = "/v2/invoices/{invoice_token}", tag = "invoices", operation_id = "invoices_show", params(("invoice_token" = String, Path)), responses((status = 200, description = "OK"), super::openapi::ApiErrors))]
 async fn show(
     State(state): State<AppState>,
     caller: Caller,
@@ -141,7 +141,7 @@ async fn show(
     Ok(axum::Json(invoicing::get(state.store.as_ref(), &caller.account_token, &token).await?.into()))
 }
 
-#[utoipa::path(post, path = "/v2/invoices/{invoice_token}/regenerate", tag = "invoices", operation_id = "invoices_regenerate", params(("invoice_token" = String, Path)), responses((status = 200, description = "OK"), (status = 400, description = "Bad input: each problem named"), (status = 401, description = "No or an unknown token"), (status = 403, description = "The token lacks the scope"), (status = 404, description = "Not this account's")))]
+#[utoipa::path(post, path = "/v2/invoices/{invoice_token}/regenerate", tag = "invoices", operation_id = "invoices_regenerate", params(("invoice_token" = String, Path)), responses((status = 200, description = "OK"), super::openapi::ApiErrors))]
 async fn regenerate(
     State(state): State<AppState>,
     caller: Caller,
@@ -159,7 +159,7 @@ async fn link(state: &AppState, headers: &HeaderMap, invoice: &Invoice, file: In
     Ok(state.signer().await?.url(&base, &invoice.msp_account_token, &invoice.token, file, expires))
 }
 
-#[utoipa::path(post, path = "/v2/invoices/{invoice_token}/download", tag = "invoices", operation_id = "invoices_download", params(("invoice_token" = String, Path)), responses((status = 200, description = "OK"), (status = 400, description = "Bad input: each problem named"), (status = 401, description = "No or an unknown token"), (status = 403, description = "The token lacks the scope"), (status = 404, description = "Not this account's")))]
+#[utoipa::path(post, path = "/v2/invoices/{invoice_token}/download", tag = "invoices", operation_id = "invoices_download", params(("invoice_token" = String, Path)), responses((status = 200, description = "OK"), super::openapi::ApiErrors))]
 async fn download(
     State(state): State<AppState>,
     caller: Caller,
@@ -178,7 +178,7 @@ async fn download(
     Ok(axum::Json(DownloadBody { download_url: link(&state, &headers, &invoice, file).await? }))
 }
 
-#[utoipa::path(get, path = "/v2/invoices/{invoice_token}/cost_report", tag = "invoices", operation_id = "invoices_cost_report", params(("invoice_token" = String, Path)), responses((status = 200, description = "OK"), (status = 400, description = "Bad input: each problem named"), (status = 401, description = "No or an unknown token"), (status = 403, description = "The token lacks the scope"), (status = 404, description = "Not this account's")))]
+#[utoipa::path(get, path = "/v2/invoices/{invoice_token}/cost_report", tag = "invoices", operation_id = "invoices_cost_report", params(("invoice_token" = String, Path)), responses((status = 200, description = "OK"), super::openapi::ApiErrors))]
 async fn cost_report(
     State(state): State<AppState>,
     caller: Caller,
@@ -197,12 +197,12 @@ async fn send_as(state: AppState, caller: Caller, text: String, approve: bool) -
     Ok(axum::Json(SendBody { recipients, invoice: invoice.into() }))
 }
 
-#[utoipa::path(post, path = "/v2/invoices/{invoice_token}/send", tag = "invoices", operation_id = "invoices_send", params(("invoice_token" = String, Path)), responses((status = 200, description = "OK"), (status = 400, description = "Bad input: each problem named"), (status = 401, description = "No or an unknown token"), (status = 403, description = "The token lacks the scope"), (status = 404, description = "Not this account's")))]
+#[utoipa::path(post, path = "/v2/invoices/{invoice_token}/send", tag = "invoices", operation_id = "invoices_send", params(("invoice_token" = String, Path)), responses((status = 200, description = "OK"), super::openapi::ApiErrors))]
 async fn send(State(state): State<AppState>, caller: Caller, Path(text): Path<String>) -> Result<axum::Json<SendBody>> {
     send_as(state, caller, text, false).await
 }
 
-#[utoipa::path(post, path = "/v2/invoices/{invoice_token}/send_and_approve", tag = "invoices", operation_id = "invoices_send_and_approve", params(("invoice_token" = String, Path)), responses((status = 200, description = "OK"), (status = 400, description = "Bad input: each problem named"), (status = 401, description = "No or an unknown token"), (status = 403, description = "The token lacks the scope"), (status = 404, description = "Not this account's")))]
+#[utoipa::path(post, path = "/v2/invoices/{invoice_token}/send_and_approve", tag = "invoices", operation_id = "invoices_send_and_approve", params(("invoice_token" = String, Path)), responses((status = 200, description = "OK"), super::openapi::ApiErrors))]
 async fn send_and_approve(
     State(state): State<AppState>,
     caller: Caller,

@@ -81,7 +81,7 @@ impl From<ManagedView> for ManagedAccountBody {
     }
 }
 
-#[utoipa::path(get, path = "/v2/managed_accounts", tag = "managed_accounts", operation_id = "managed_accounts_list", responses((status = 200, description = "OK"), (status = 400, description = "Bad input: each problem named"), (status = 401, description = "No or an unknown token"), (status = 403, description = "The token lacks the scope"), (status = 404, description = "Not this account's")))]
+#[utoipa::path(get, path = "/v2/managed_accounts", tag = "managed_accounts", operation_id = "managed_accounts_list", responses((status = 200, description = "OK"), super::openapi::ApiErrors))]
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -95,7 +95,7 @@ async fn list(
     Ok(axum::Json(ManagedAccountsBody { managed_accounts: found.items.into_iter().map(Into::into).collect(), links }))
 }
 
-#[utoipa::path(post, path = "/v2/managed_accounts", tag = "managed_accounts", operation_id = "managed_accounts_create", responses((status = 201, description = "Created"), (status = 400, description = "Bad input: each problem named"), (status = 401, description = "No or an unknown token"), (status = 403, description = "The token lacks the scope"), (status = 404, description = "Not this account's")))]
+#[utoipa::path(post, path = "/v2/managed_accounts", tag = "managed_accounts", operation_id = "managed_accounts_create", responses((status = 201, description = "Created"), super::openapi::ApiErrors))]
 async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -105,7 +105,7 @@ async fn create(
     Ok((StatusCode::CREATED, axum::Json(created.into())))
 }
 
-#[utoipa::path(get, path = "/v2/managed_accounts/{managed_account_token}", tag = "managed_accounts", operation_id = "managed_accounts_show", params(("managed_account_token" = String, Path)), responses((status = 200, description = "OK"), (status = 400, description = "Bad input: each problem named"), (status = 401, description = "No or an unknown token"), (status = 403, description = "The token lacks the scope"), (status = 404, description = "Not this account's")))]
+#[utoipa::path(get, path = "/v2/managed_accounts/{managed_account_token}", tag = "managed_accounts", operation_id = "managed_accounts_show", params(("managed_account_token" = String, Path)), responses((status = 200, description = "OK"), super::openapi::ApiErrors))]
 async fn show(
     State(state): State<AppState>,
     caller: Caller,
@@ -115,7 +115,7 @@ async fn show(
     Ok(axum::Json(managed::get(state.store.as_ref(), &caller.account_token, &token).await?.into()))
 }
 
-#[utoipa::path(put, path = "/v2/managed_accounts/{managed_account_token}", tag = "managed_accounts", operation_id = "managed_accounts_update", params(("managed_account_token" = String, Path)), responses((status = 200, description = "OK"), (status = 400, description = "Bad input: each problem named"), (status = 401, description = "No or an unknown token"), (status = 403, description = "The token lacks the scope"), (status = 404, description = "Not this account's")))]
+#[utoipa::path(put, path = "/v2/managed_accounts/{managed_account_token}", tag = "managed_accounts", operation_id = "managed_accounts_update", params(("managed_account_token" = String, Path)), responses((status = 200, description = "OK"), super::openapi::ApiErrors))]
 async fn update(
     State(state): State<AppState>,
     caller: Caller,
@@ -126,7 +126,7 @@ async fn update(
     Ok(axum::Json(managed::update(state.store.as_ref(), &caller.account_token, &token, fields).await?.into()))
 }
 
-#[utoipa::path(delete, path = "/v2/managed_accounts/{managed_account_token}", tag = "managed_accounts", operation_id = "managed_accounts_remove", params(("managed_account_token" = String, Path)), responses((status = 204, description = "Deleted"), (status = 400, description = "Bad input: each problem named"), (status = 401, description = "No or an unknown token"), (status = 403, description = "The token lacks the scope"), (status = 404, description = "Not this account's")))]
+#[utoipa::path(delete, path = "/v2/managed_accounts/{managed_account_token}", tag = "managed_accounts", operation_id = "managed_accounts_remove", params(("managed_account_token" = String, Path)), responses((status = 204, description = "Deleted"), super::openapi::ApiErrors))]
 async fn remove(State(state): State<AppState>, caller: Caller, Path(text): Path<String>) -> Result<StatusCode> {
     let token = path_token(&text, AccountToken::parse, || ManagedError::NotFound.into())?;
     managed::delete(state.store.as_ref(), &caller.account_token, &token).await?;

@@ -28,7 +28,7 @@ struct BearerTokenBody {
     scope: Vec<&'static str>,
 }
 
-#[utoipa::path(get, path = "/v2/me", tag = "me", operation_id = "me_me", responses((status = 200, description = "OK"), (status = 400, description = "Bad input: each problem named"), (status = 401, description = "No or an unknown token"), (status = 403, description = "The token lacks the scope"), (status = 404, description = "Not this account's")))]
+#[utoipa::path(get, path = "/v2/me", tag = "me", operation_id = "me_me", responses((status = 200, description = "OK"), super::openapi::ApiErrors))]
 async fn me(State(state): State<AppState>, caller: Caller) -> Result<Json<MeBody>> {
     let all = PageRequest { page: 1, limit: super::pagination::MAX_LIMIT };
     let workspaces = state.store.list_workspaces(&caller.account_token, all, None).await?;

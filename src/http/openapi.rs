@@ -89,6 +89,23 @@ use super::AppState;
 )]
 pub struct ApiDoc;
 
+/// The errors every authenticated operation may answer, in Vantage's `{"errors": [...]}` shape.
+#[derive(utoipa::IntoResponses)]
+pub enum ApiErrors {
+    /// Bad input: each problem named.
+    #[response(status = 400)]
+    BadRequest,
+    /// No token, or an unknown or revoked one.
+    #[response(status = 401)]
+    Unauthorized,
+    /// The token lacks the scope.
+    #[response(status = 403)]
+    Forbidden,
+    /// Not this account's, or no such resource.
+    #[response(status = 404)]
+    NotFound,
+}
+
 struct Bearer;
 
 impl Modify for Bearer {

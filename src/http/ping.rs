@@ -10,7 +10,7 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/ping", get(ping))
 }
 
-#[utoipa::path(get, path = "/v2/ping", tag = "ping", operation_id = "ping_ping", responses((status = 200, description = "OK"), (status = 400, description = "Bad input: each problem named"), (status = 401, description = "No or an unknown token"), (status = 403, description = "The token lacks the scope"), (status = 404, description = "Not this account's")))]
+#[utoipa::path(get, path = "/v2/ping", tag = "ping", operation_id = "ping_ping", responses((status = 200, description = "OK"), super::openapi::ApiErrors))]
 async fn ping() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }

@@ -51,7 +51,7 @@ struct SavedFiltersBody {
     links: Links,
 }
 
-#[utoipa::path(get, path = "/v2/saved_filters", tag = "saved_filters", operation_id = "saved_filters_list", responses((status = 200, description = "OK"), (status = 400, description = "Bad input: each problem named"), (status = 401, description = "No or an unknown token"), (status = 403, description = "The token lacks the scope"), (status = 404, description = "Not this account's")))]
+#[utoipa::path(get, path = "/v2/saved_filters", tag = "saved_filters", operation_id = "saved_filters_list", responses((status = 200, description = "OK"), super::openapi::ApiErrors))]
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -69,7 +69,7 @@ async fn list(
     Ok(axum::Json(SavedFiltersBody { saved_filters, links }))
 }
 
-#[utoipa::path(post, path = "/v2/saved_filters", tag = "saved_filters", operation_id = "saved_filters_create", responses((status = 201, description = "Created"), (status = 400, description = "Bad input: each problem named"), (status = 401, description = "No or an unknown token"), (status = 403, description = "The token lacks the scope"), (status = 404, description = "Not this account's")))]
+#[utoipa::path(post, path = "/v2/saved_filters", tag = "saved_filters", operation_id = "saved_filters_create", responses((status = 201, description = "Created"), super::openapi::ApiErrors))]
 async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -85,7 +85,7 @@ async fn create(
     Ok((StatusCode::CREATED, axum::Json(body(&state, &caller, created).await?)))
 }
 
-#[utoipa::path(get, path = "/v2/saved_filters/{saved_filter_token}", tag = "saved_filters", operation_id = "saved_filters_show", params(("saved_filter_token" = String, Path)), responses((status = 200, description = "OK"), (status = 400, description = "Bad input: each problem named"), (status = 401, description = "No or an unknown token"), (status = 403, description = "The token lacks the scope"), (status = 404, description = "Not this account's")))]
+#[utoipa::path(get, path = "/v2/saved_filters/{saved_filter_token}", tag = "saved_filters", operation_id = "saved_filters_show", params(("saved_filter_token" = String, Path)), responses((status = 200, description = "OK"), super::openapi::ApiErrors))]
 async fn show(
     State(state): State<AppState>,
     caller: Caller,
@@ -95,7 +95,7 @@ async fn show(
     Ok(axum::Json(body(&state, &caller, found).await?))
 }
 
-#[utoipa::path(put, path = "/v2/saved_filters/{saved_filter_token}", tag = "saved_filters", operation_id = "saved_filters_update", params(("saved_filter_token" = String, Path)), responses((status = 200, description = "OK"), (status = 400, description = "Bad input: each problem named"), (status = 401, description = "No or an unknown token"), (status = 403, description = "The token lacks the scope"), (status = 404, description = "Not this account's")))]
+#[utoipa::path(put, path = "/v2/saved_filters/{saved_filter_token}", tag = "saved_filters", operation_id = "saved_filters_update", params(("saved_filter_token" = String, Path)), responses((status = 200, description = "OK"), super::openapi::ApiErrors))]
 async fn update(
     State(state): State<AppState>,
     caller: Caller,
@@ -106,7 +106,7 @@ async fn update(
     Ok(axum::Json(body(&state, &caller, updated).await?))
 }
 
-#[utoipa::path(delete, path = "/v2/saved_filters/{saved_filter_token}", tag = "saved_filters", operation_id = "saved_filters_remove", params(("saved_filter_token" = String, Path)), responses((status = 204, description = "Deleted"), (status = 400, description = "Bad input: each problem named"), (status = 401, description = "No or an unknown token"), (status = 403, description = "The token lacks the scope"), (status = 404, description = "Not this account's")))]
+#[utoipa::path(delete, path = "/v2/saved_filters/{saved_filter_token}", tag = "saved_filters", operation_id = "saved_filters_remove", params(("saved_filter_token" = String, Path)), responses((status = 204, description = "Deleted"), super::openapi::ApiErrors))]
 async fn remove(State(state): State<AppState>, caller: Caller, Path(token): Path<String>) -> Result<StatusCode> {
     reports::delete(state.store.as_ref(), &caller.account_token, ViewKind::SavedFilter, &token).await?;
     Ok(StatusCode::NO_CONTENT)

@@ -88,7 +88,7 @@ impl From<UploadError> for ApiError {
     }
 }
 
-#[utoipa::path(post, path = "/v2/integrations/{integration_token}/costs.csv", tag = "uploads", operation_id = "uploads_upload", params(("integration_token" = String, Path)), responses((status = 201, description = "Created"), (status = 400, description = "Bad input: each problem named"), (status = 401, description = "No or an unknown token"), (status = 403, description = "The token lacks the scope"), (status = 404, description = "Not this account's")))]
+#[utoipa::path(post, path = "/v2/integrations/{integration_token}/costs.csv", tag = "uploads", operation_id = "uploads_upload", params(("integration_token" = String, Path)), responses((status = 201, description = "Created"), super::openapi::ApiErrors))]
 async fn upload(
     State(state): State<AppState>,
     caller: Caller,
@@ -245,7 +245,7 @@ async fn upload_form(state: &AppState, new: NewUpload, body: Body) -> Result<Upl
     Ok(result?.record)
 }
 
-#[utoipa::path(get, path = "/v2/integrations/{integration_token}/costs", tag = "uploads", operation_id = "uploads_list", params(("integration_token" = String, Path)), responses((status = 200, description = "OK"), (status = 400, description = "Bad input: each problem named"), (status = 401, description = "No or an unknown token"), (status = 403, description = "The token lacks the scope"), (status = 404, description = "Not this account's")))]
+#[utoipa::path(get, path = "/v2/integrations/{integration_token}/costs", tag = "uploads", operation_id = "uploads_list", params(("integration_token" = String, Path)), responses((status = 200, description = "OK"), super::openapi::ApiErrors))]
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -262,7 +262,7 @@ async fn list(
     Ok(axum::Json(UploadsBody { user_costs_uploads: found.items.into_iter().map(Into::into).collect(), links }))
 }
 
-#[utoipa::path(delete, path = "/v2/integrations/{integration_token}/costs/{user_costs_upload_token}", tag = "uploads", operation_id = "uploads_remove", params(("integration_token" = String, Path), ("user_costs_upload_token" = String, Path)), responses((status = 204, description = "Deleted"), (status = 400, description = "Bad input: each problem named"), (status = 401, description = "No or an unknown token"), (status = 403, description = "The token lacks the scope"), (status = 404, description = "Not this account's")))]
+#[utoipa::path(delete, path = "/v2/integrations/{integration_token}/costs/{user_costs_upload_token}", tag = "uploads", operation_id = "uploads_remove", params(("integration_token" = String, Path), ("user_costs_upload_token" = String, Path)), responses((status = 204, description = "Deleted"), super::openapi::ApiErrors))]
 async fn remove(
     State(state): State<AppState>,
     caller: Caller,

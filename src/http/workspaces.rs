@@ -53,7 +53,7 @@ fn not_found() -> ApiError {
     ApiError::NotFound("workspace not found".into())
 }
 
-#[utoipa::path(get, path = "/v2/workspaces", tag = "workspaces", operation_id = "workspaces_list", responses((status = 200, description = "OK"), (status = 400, description = "Bad input: each problem named"), (status = 401, description = "No or an unknown token"), (status = 403, description = "The token lacks the scope"), (status = 404, description = "Not this account's")))]
+#[utoipa::path(get, path = "/v2/workspaces", tag = "workspaces", operation_id = "workspaces_list", responses((status = 200, description = "OK"), super::openapi::ApiErrors))]
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -68,7 +68,7 @@ async fn list(
     Ok(axum::Json(WorkspacesBody { workspaces: found.items.into_iter().map(Into::into).collect(), links }))
 }
 
-#[utoipa::path(post, path = "/v2/workspaces", tag = "workspaces", operation_id = "workspaces_create", responses((status = 201, description = "Created"), (status = 400, description = "Bad input: each problem named"), (status = 401, description = "No or an unknown token"), (status = 403, description = "The token lacks the scope"), (status = 404, description = "Not this account's")))]
+#[utoipa::path(post, path = "/v2/workspaces", tag = "workspaces", operation_id = "workspaces_create", responses((status = 201, description = "Created"), super::openapi::ApiErrors))]
 async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -79,7 +79,7 @@ async fn create(
     Ok((StatusCode::CREATED, axum::Json(created.into())))
 }
 
-#[utoipa::path(get, path = "/v2/workspaces/{workspace_token}", tag = "workspaces", operation_id = "workspaces_show", params(("workspace_token" = String, Path)), responses((status = 200, description = "OK"), (status = 400, description = "Bad input: each problem named"), (status = 401, description = "No or an unknown token"), (status = 403, description = "The token lacks the scope"), (status = 404, description = "Not this account's")))]
+#[utoipa::path(get, path = "/v2/workspaces/{workspace_token}", tag = "workspaces", operation_id = "workspaces_show", params(("workspace_token" = String, Path)), responses((status = 200, description = "OK"), super::openapi::ApiErrors))]
 async fn show(
     State(state): State<AppState>,
     caller: Caller,
@@ -89,7 +89,7 @@ async fn show(
     Ok(axum::Json(found.into()))
 }
 
-#[utoipa::path(put, path = "/v2/workspaces/{workspace_token}", tag = "workspaces", operation_id = "workspaces_update", params(("workspace_token" = String, Path)), responses((status = 200, description = "OK"), (status = 400, description = "Bad input: each problem named"), (status = 401, description = "No or an unknown token"), (status = 403, description = "The token lacks the scope"), (status = 404, description = "Not this account's")))]
+#[utoipa::path(put, path = "/v2/workspaces/{workspace_token}", tag = "workspaces", operation_id = "workspaces_update", params(("workspace_token" = String, Path)), responses((status = 200, description = "OK"), super::openapi::ApiErrors))]
 async fn update(
     State(state): State<AppState>,
     caller: Caller,
@@ -104,7 +104,7 @@ async fn update(
     Ok(axum::Json(updated.into()))
 }
 
-#[utoipa::path(delete, path = "/v2/workspaces/{workspace_token}", tag = "workspaces", operation_id = "workspaces_remove", params(("workspace_token" = String, Path)), responses((status = 204, description = "Deleted"), (status = 400, description = "Bad input: each problem named"), (status = 401, description = "No or an unknown token"), (status = 403, description = "The token lacks the scope"), (status = 404, description = "Not this account's")))]
+#[utoipa::path(delete, path = "/v2/workspaces/{workspace_token}", tag = "workspaces", operation_id = "workspaces_remove", params(("workspace_token" = String, Path)), responses((status = 204, description = "Deleted"), super::openapi::ApiErrors))]
 async fn remove(State(state): State<AppState>, caller: Caller, Path(token): Path<String>) -> Result<StatusCode> {
     match state.store.delete_workspace(&caller.account_token, &token).await? {
         WorkspaceDeletion::Deleted => Ok(StatusCode::NO_CONTENT),

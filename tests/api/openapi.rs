@@ -45,6 +45,10 @@ async fn the_openapi_document_lists_exactly_the_routes_costd_serves() {
             documented.insert((method.to_uppercase(), path.clone()));
         }
     }
+    // Authenticated operations name the errors they share; the document itself needs no token.
+    let list = &doc["paths"]["/v2/workspaces"]["get"];
+    assert!(list["responses"]["200"].is_object() && list["responses"]["401"].is_object(), "{list}");
+    assert_eq!(doc["paths"]["/v2/openapi.json"]["get"]["security"], serde_json::json!([{}]));
     let mut declared = declared_routes();
     declared.insert(("GET".into(), "/v2/openapi.json".into()));
     assert!(declared.len() > 60, "{declared:?}");
