@@ -15,7 +15,7 @@ use crate::model::report::{ChartSettings, CostReportFields, ViewKind};
 use crate::query::CostSettings;
 use crate::service::forecast::{forecast, ForecastError};
 use crate::service::reports::{self, ReportError};
-use crate::store::{PageRequest, Paged, ReportObject, ReportObjectFilter};
+use crate::store::{ReportObject, ReportObjectFilter};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -124,21 +124,24 @@ impl From<ReportError> for ApiError {
 }
 
 /// A page of the caller's objects of `kind`, narrowed by the list's `workspace_token`, `folder_token` and
-/// `q` (an unknown workspace or folder lists nothing, as it holds nothing of the caller's).
+/// `q` (an unknown workspace or folder lists nothing, as it holds nothing of the caller's), with its links.
 pub(super) async fn list_objects(
     state: &AppState,
     caller: &Caller,
     kind: ViewKind,
     params: &ListParams,
-    page: PageRequest,
-) -> Result<Paged<ReportObject>> {
+    uri: &axum::http::Uri,
+    headers: &HeaderMap,
+) -> Result<(Vec<ReportObject>, Links)> {
+    let page = params.page_request(MAX_LIMIT)?;
     let text = |v: &Option<String>| v.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(str::to_string);
     let filter = ReportObjectFilter {
         workspace_token: text(&params.workspace_token),
         folder_token: if kind == ViewKind::CostReport { text(&params.folder_token) } else { None },
         title_like: text(&params.q),
     };
-    Ok(state.store.list_report_objects(&caller.account_token, kind, &filter, page).await?)
+    let found = state.store.list_report_objects(&caller.account_token, kind, &filter, page).await?;
+    Ok((found.items, Links::new(&base_url(state.public_url.as_deref(), headers), uri, page, found.total)))
 }
 
 #[derive(Serialize)]
@@ -212,10 +215,8 @@ async fn list(
     OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
 ) -> Result<axum::Json<CostReportsBody>> {
-    let page = params.page_request(MAX_LIMIT)?;
-    let found = list_objects(&state, &caller, ViewKind::CostReport, &params, page).await?;
-    let links = Links::new(&base_url(state.public_url.as_deref(), &headers), &uri, page, found.total);
-    let cost_reports = found.items.into_iter().map(|r| body(&state, r)).collect::<Result<_>>()?;
+    let (items, links) = list_objects(&state, &caller, ViewKind::CostReport, &params, &uri, &headers).await?;
+    let cost_reports = items.into_iter().map(|r| body(&state, r)).collect::<Result<_>>()?;
     Ok(axum::Json(CostReportsBody { cost_reports, links }))
 }
 

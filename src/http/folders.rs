@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::auth::Caller;
 use super::extract::{Json, Query};
-use super::pagination::{base_url, Links, ListParams, MAX_LIMIT};
+use super::pagination::{Links, ListParams};
 use super::{timestamp, ApiError, AppState, Result};
 use crate::model::report::{folder_type, FolderFields, ViewKind};
 use crate::service::reports;
@@ -63,15 +63,14 @@ async fn list(
     OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
 ) -> Result<axum::Json<FoldersBody>> {
-    let page = params.page_request(MAX_LIMIT)?;
     let mut errors = Vec::new();
     folder_type(params.kind.as_deref(), &mut errors);
     if !errors.is_empty() {
         return Err(ApiError::BadRequest(errors));
     }
-    let found = super::cost_reports::list_objects(&state, &caller, ViewKind::Folder, &params, page).await?;
-    let links = Links::new(&base_url(state.public_url.as_deref(), &headers), &uri, page, found.total);
-    Ok(axum::Json(FoldersBody { folders: found.items.into_iter().map(Into::into).collect(), links }))
+    let (items, links) =
+        super::cost_reports::list_objects(&state, &caller, ViewKind::Folder, &params, &uri, &headers).await?;
+    Ok(axum::Json(FoldersBody { folders: items.into_iter().map(Into::into).collect(), links }))
 }
 
 #[utoipa::path(post, path = "/v2/folders", tag = "folders", operation_id = "folders_create", responses((status = 201, description = "Created"), super::openapi::ApiErrors))]

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::auth::Caller;
 use super::extract::{Json, Query};
-use super::pagination::{base_url, Links, ListParams, MAX_LIMIT};
+use super::pagination::{Links, ListParams};
 use super::{timestamp, AppState, Result};
 use crate::model::report::{SavedFilterFields, ViewKind};
 use crate::service::reports;
@@ -59,13 +59,12 @@ async fn list(
     OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
 ) -> Result<axum::Json<SavedFiltersBody>> {
-    let page = params.page_request(MAX_LIMIT)?;
-    let found = super::cost_reports::list_objects(&state, &caller, ViewKind::SavedFilter, &params, page).await?;
-    let mut saved_filters = Vec::with_capacity(found.items.len());
-    for f in found.items {
+    let (items, links) =
+        super::cost_reports::list_objects(&state, &caller, ViewKind::SavedFilter, &params, &uri, &headers).await?;
+    let mut saved_filters = Vec::with_capacity(items.len());
+    for f in items {
         saved_filters.push(body(&state, &caller, f).await?);
     }
-    let links = Links::new(&base_url(state.public_url.as_deref(), &headers), &uri, page, found.total);
     Ok(axum::Json(SavedFiltersBody { saved_filters, links }))
 }
 
