@@ -3,8 +3,9 @@
 //! Where everything lives (ARCHITECTURE.md has the picture). Calls go one way:
 //! `http`, `cli` → `service` → `model`, `store`, `engine`; `store` and `engine` use `model` and nothing above.
 //! - [`http`]: the axum application: one module per resource (extract → service → response), errors, auth,
-//!   pagination, extractors, the upload body forms Vantage's clients send, and the OpenAPI document
-//!   generated from the handlers.
+//!   pagination, extractors, the upload body forms Vantage's clients send, the OpenAPI document
+//!   generated from the handlers, and the web console at `/` (embedded pages over the same API, signed in
+//!   by a session cookie).
 //! - [`cli`] and [`import`]: the commands (`serve`, `account`, `token`, `import`, `query`, `migrate`);
 //!   [`config`] holds every flag with its `COSTD_*` variable.
 //! - [`service`]: what a request or command does, once for both: uploads (ingest → commit → retire), the

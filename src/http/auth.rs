@@ -27,18 +27,29 @@ fn reads_by_post(path: &str) -> bool {
 }
 
 /// Authenticates the request and checks its scope; handlers then read `Extension<Principal>`.
+///
+/// A request without an `Authorization` header may be the web console's, signed in by its session cookie
+/// (see [`super::console`]); a write that way must carry the session's CSRF header.
 pub async fn require_token(State(state): State<AppState>, mut req: Request, next: Next) -> Result<Response, ApiError> {
-    let hash = secret_hash(bearer_secret(&req)?);
-    let principal = match state.auth_cache.get(&hash) {
-        Some(p) => p,
+    let principal = match console_secret(&req) {
+        Some(secret) => {
+            super::console::require_csrf(req.headers(), req.method(), &secret)?;
+            let key = super::console::session_cache_key(&secret);
+            match state.auth_cache.get(&key) {
+                Some(p) => p,
+                None => {
+                    let (_, session) = super::console::resolve(&state, req.headers())
+                        .await?
+                        .ok_or_else(|| ApiError::Unauthorized("the console session has ended; sign in again".into()))?;
+                    let p = super::console::session_principal(session);
+                    state.auth_cache.put(key, p.clone());
+                    p
+                }
+            }
+        }
         None => {
-            let p = state
-                .store
-                .principal_for_secret_hash(&hash)
-                .await?
-                .ok_or_else(|| ApiError::Unauthorized("the API token is invalid or has been revoked".into()))?;
-            state.auth_cache.put(hash, p.clone());
-            p
+            let hash = secret_hash(bearer_secret(&req)?);
+            bearer_principal(&state, hash).await?
         }
     };
     let needs_write =
@@ -52,6 +63,27 @@ pub async fn require_token(State(state): State<AppState>, mut req: Request, next
     tracing::Span::current().record("account", principal.account_token.as_str());
     req.extensions_mut().insert(principal);
     Ok(next.run(req).await)
+}
+
+/// The console session secret of a request that sends no `Authorization` header.
+fn console_secret(req: &Request) -> Option<String> {
+    if req.headers().contains_key(header::AUTHORIZATION) {
+        return None;
+    }
+    super::console::session_secret(req.headers()).map(str::to_string)
+}
+
+async fn bearer_principal(state: &AppState, hash: String) -> Result<Principal, ApiError> {
+    if let Some(p) = state.auth_cache.get(&hash) {
+        return Ok(p);
+    }
+    let p = state
+        .store
+        .principal_for_secret_hash(&hash)
+        .await?
+        .ok_or_else(|| ApiError::Unauthorized("the API token is invalid or has been revoked".into()))?;
+    state.auth_cache.put(hash, p.clone());
+    Ok(p)
 }
 
 fn bearer_secret(req: &Request) -> Result<&str, ApiError> {
@@ -90,6 +122,12 @@ impl AuthCache {
         }
         let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
         entries.get(hash).filter(|(_, at)| at.elapsed() < self.ttl).map(|(p, _)| p.clone())
+    }
+
+    /// Drops one entry (a console session that changed or ended).
+    pub fn forget(&self, key: &str) {
+        let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
+        entries.remove(key);
     }
 
     fn put(&self, hash: String, principal: Principal) {

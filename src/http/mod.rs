@@ -18,6 +18,7 @@ use crate::store::DynStore;
 pub mod auth;
 pub mod billing_profiles;
 pub mod billing_rules;
+pub mod console;
 pub mod cost_reports;
 pub mod costs;
 pub mod data_exports;
@@ -157,6 +158,7 @@ pub fn app(state: AppState) -> Router {
 
     Router::new()
         .nest("/v2", v2)
+        .merge(console::router())
         .fallback(|| async { ApiError::NotFound("no such path; the API lives under /v2".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY))

@@ -472,6 +472,25 @@ pub trait TokenStore: Send + Sync {
     async fn principal_for_secret_hash(&self, secret_hash: &str) -> anyhow::Result<Option<Principal>>;
     /// Revokes the token with this secret hash or id; false when no live token matched.
     async fn revoke_api_token(&self, secret_hash_or_id: &str) -> anyhow::Result<bool>;
+    /// Stores a web-console session acting with the API token `token_id` (`tkn_…`) until `expires_at`
+    /// (Unix seconds); expired sessions are dropped on the way.
+    async fn create_console_session(&self, secret_hash: &str, token_id: &str, expires_at: i64) -> anyhow::Result<()>;
+    /// The live session with this secret hash, as of `now` (Unix seconds): its token's caller (none once the
+    /// token is revoked) and the managed account it looks at, if any.
+    async fn console_session(&self, secret_hash: &str, now: i64) -> anyhow::Result<Option<ConsoleSession>>;
+    /// Sets (or clears) the managed account a session looks at; false when no such session.
+    async fn set_console_session_view(&self, secret_hash: &str, view: Option<&AccountToken>) -> anyhow::Result<bool>;
+    /// Ends a session (signing out).
+    async fn delete_console_session(&self, secret_hash: &str) -> anyhow::Result<()>;
+}
+
+/// A signed-in web-console session.
+#[derive(Debug, Clone)]
+pub struct ConsoleSession {
+    /// The API token it acts with.
+    pub principal: Principal,
+    /// The managed account of `principal`'s account it looks at instead, if any.
+    pub view: Option<AccountToken>,
 }
 
 /// An account's workspaces.

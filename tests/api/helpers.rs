@@ -71,6 +71,8 @@ impl Resp {
 /// A running costd and what a test needs to talk to it.
 pub struct TestApp {
     pub base_url: String,
+    /// Which metadata store it runs on.
+    pub backend: Backend,
     pub store: DynStore,
     pub account: Account,
     /// A read/write token of `account`.
@@ -144,6 +146,7 @@ impl TestApp {
         }));
         Some(TestApp {
             base_url,
+            backend,
             store,
             account,
             token,

@@ -8,6 +8,7 @@ mod billing_rules;
 mod cli;
 mod clients;
 mod consistency;
+mod console;
 mod costs;
 mod differential;
 mod discovery;

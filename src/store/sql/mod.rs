@@ -36,7 +36,7 @@ pub(crate) use invoices::{document_json, status_in, InvoiceRow, INVOICE_COLUMNS}
 pub(crate) use managed_accounts::{InvoicingDetails, ManagedRow, MANAGED_COLUMNS};
 pub(crate) use reports::{ReportObjectRow, REPORT_OBJECT_COLUMNS};
 pub(crate) use rules::RuleRow;
-pub(crate) use tokens::PrincipalRow;
+pub(crate) use tokens::{PrincipalRow, SessionRow};
 pub(crate) use uploads::UploadRow;
 pub(crate) use workspaces::WorkspaceRow;
 

@@ -15,6 +15,22 @@ pub(crate) struct PrincipalRow {
     created_at: DateTime<Utc>,
 }
 
+/// A console session's token, with the managed account it looks at.
+#[derive(sqlx::FromRow)]
+pub(crate) struct SessionRow {
+    #[sqlx(flatten)]
+    principal: PrincipalRow,
+    view_account_token: Option<AccountToken>,
+}
+
+impl TryFrom<SessionRow> for crate::store::ConsoleSession {
+    type Error = anyhow::Error;
+
+    fn try_from(r: SessionRow) -> anyhow::Result<Self> {
+        Ok(crate::store::ConsoleSession { principal: r.principal.try_into()?, view: r.view_account_token })
+    }
+}
+
 impl TryFrom<PrincipalRow> for Principal {
     type Error = anyhow::Error;
 
@@ -76,6 +92,60 @@ macro_rules! impl_tokens {
                 .execute(&self.write)
                 .await?;
                 Ok(done.rows_affected() > 0)
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn create_console_session(&self, secret_hash: &str, token_id: &str, expires_at: i64) -> anyhow::Result<()> {
+                let now = chrono::Utc::now();
+                let mut tx = self.write.begin().await?;
+                sqlx::query("DELETE FROM console_sessions WHERE expires_at <= $1")
+                    .bind(now.timestamp())
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query(
+                    "INSERT INTO console_sessions (secret_hash, api_token, expires_at, created_at) VALUES ($1, $2, $3, $4)",
+                )
+                .bind(secret_hash)
+                .bind(token_id)
+                .bind(expires_at)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn console_session(&self, secret_hash: &str, now: i64) -> anyhow::Result<Option<$crate::store::ConsoleSession>> {
+                let row: Option<$crate::store::sql::SessionRow> = sqlx::query_as(
+                    "SELECT t.token, t.account_token, t.user_token, t.scopes, t.description, t.created_at, \
+                     s.view_account_token FROM console_sessions s JOIN api_tokens t ON t.token = s.api_token \
+                     WHERE s.secret_hash = $1 AND s.expires_at > $2 AND t.revoked_at IS NULL",
+                )
+                .bind(secret_hash)
+                .bind(now)
+                .fetch_optional(&self.read)
+                .await?;
+                row.map(TryInto::try_into).transpose()
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn set_console_session_view(
+                &self,
+                secret_hash: &str,
+                view: Option<&$crate::model::token::AccountToken>,
+            ) -> anyhow::Result<bool> {
+                let done = sqlx::query("UPDATE console_sessions SET view_account_token = $1 WHERE secret_hash = $2")
+                    .bind(view)
+                    .bind(secret_hash)
+                    .execute(&self.write)
+                    .await?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn delete_console_session(&self, secret_hash: &str) -> anyhow::Result<()> {
+                sqlx::query("DELETE FROM console_sessions WHERE secret_hash = $1").bind(secret_hash).execute(&self.write).await?;
+                Ok(())
             }
         }
     };

@@ -1,0 +1,711 @@
+// The console's pages. Each is `async (main, params) => void`: it draws into `main` from the API.
+export const pages = {};
+import { api, get, getAll, upload, session, ApiError } from "./api.js";
+import { stackedBars } from "./chart.js";
+
+/** Makes an element: h("button", {class: "x", onclick: f}, "text", child…). */
+export function h(tag, attrs, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k.startsWith("on") && typeof v === "function") e.addEventListener(k.slice(2), v);
+    else if (k === "value") e.value = v;
+    else if (k === "checked") e.checked = !!v;
+    else e.setAttribute(k, v === true ? "" : v);
+  }
+  for (const c of children.flat()) if (c !== null && c !== undefined && c !== false) e.append(c instanceof Node ? c : String(c));
+  return e;
+}
+
+const writable = () => session.info && !session.info.view_account_token && session.info.scope.includes("write");
+
+/** A labelled field with its own error line; `names` are the API field names whose errors land here. */
+function field(id, label, input, names) {
+  input.id = id;
+  const err = h("p", { class: "err", id: `${id}-err`, role: "alert" });
+  input.setAttribute("aria-describedby", `${id}-err`);
+  const wrap = h("div", { class: "field", "data-fields": (names || [id]).join(" ") }, h("label", { for: id }, label), input, err);
+  return wrap;
+}
+
+/** Puts each API error at the field it names (its first word), the rest at the form's own error line. */
+function showErrors(form, errors) {
+  for (const e of form.querySelectorAll(".err, .form-err")) e.textContent = "";
+  const general = [];
+  for (const msg of errors) {
+    const first = (msg.match(/^[A-Za-z_\[\]\.]+/) || [""])[0].replace(/[\[\.].*$/, "");
+    const wrap = [...form.querySelectorAll(".field[data-fields]")].find((f) => f.dataset.fields.split(" ").includes(first) && !f.hidden);
+    if (wrap) {
+      const err = wrap.querySelector(".err");
+      err.textContent = err.textContent ? `${err.textContent}\n${msg}` : msg;
+    } else general.push(msg);
+  }
+  const g = form.querySelector(".form-err");
+  if (g) g.textContent = general.join("\n");
+  const firstErr = [...form.querySelectorAll(".err, .form-err")].find((e) => e.textContent);
+  if (firstErr) {
+    const input = firstErr.parentElement.querySelector("input, select, textarea");
+    (input || firstErr).focus?.();
+  }
+}
+
+function clearErrors(form) { for (const e of form.querySelectorAll(".err, .form-err")) e.textContent = ""; }
+
+function errorText(x) { return x instanceof ApiError ? x.errors.join("\n") : String(x && x.message || x); }
+
+function iso(d) { return d.toISOString().slice(0, 10); }
+function addDays(s, n) { const d = new Date(s + "T00:00:00Z"); d.setUTCDate(d.getUTCDate() + n); return iso(d); }
+function daysBetween(a, b) { return Math.round((new Date(b + "T00:00:00Z") - new Date(a + "T00:00:00Z")) / 86400000); }
+
+function addMonths(s, n) {
+  const [y, m, d] = s.split("-").map(Number);
+  const last = new Date(Date.UTC(y, m - 1 + n + 1, 0)).getUTCDate();
+  return iso(new Date(Date.UTC(y, m - 1 + n, Math.min(d, last))));
+}
+
+/** The first day of the date bin holding `s` (weeks start on Monday, as the API bins them). */
+export function binStart(s, bin) {
+  const [y, m] = s.split("-").map(Number);
+  switch (bin) {
+    case "week": { const wd = (new Date(s + "T00:00:00Z").getUTCDay() + 6) % 7; return addDays(s, -wd); }
+    case "month": return iso(new Date(Date.UTC(y, m - 1, 1)));
+    case "quarter": return iso(new Date(Date.UTC(y, Math.floor((m - 1) / 3) * 3, 1)));
+    default: return s;
+  }
+}
+
+/** Every bin of a range, so days without costs still take their place on the chart. */
+export function allBins(start, end, bin) {
+  const out = [];
+  for (let b = binStart(start, bin), i = 0; b <= end && i < 2000; i++) {
+    out.push(b);
+    b = bin === "day" ? addDays(b, 1) : bin === "week" ? addDays(b, 7) : addMonths(b, bin === "month" ? 1 : 3);
+  }
+  return out;
+}
+
+/**
+ * The period before [start, end]: as many whole months when the range is whole months, else as many days.
+ * `shift` moves a date of it forward onto the range.
+ */
+export function previousPeriod(start, end) {
+  if (start.endsWith("-01") && addDays(end, 1).endsWith("-01")) {
+    const [sy, sm] = start.split("-").map(Number), [ey, em] = end.split("-").map(Number);
+    const months = (ey - sy) * 12 + (em - sm) + 1;
+    return { start: addMonths(start, -months), end: addDays(start, -1), shift: (d) => addMonths(d, months) };
+  }
+  const len = daysBetween(start, end) + 1;
+  return { start: addDays(start, -len), end: addDays(start, -1), shift: (d) => addDays(d, len) };
+}
+
+/** Date range presets, relative to today (UTC). */
+export function presetRange(name, today = iso(new Date())) {
+  const [y, m] = today.split("-").map(Number);
+  const first = (yy, mm) => iso(new Date(Date.UTC(yy, mm - 1, 1)));
+  const last = (yy, mm) => iso(new Date(Date.UTC(yy, mm, 0)));
+  switch (name) {
+    case "this_month": return [first(y, m), last(y, m)];
+    case "last_month": return [first(y, m - 1), last(y, m - 1)];
+    case "last_30_days": return [addDays(today, -29), today];
+    case "last_3_months": return [first(y, m - 2), last(y, m)];
+    case "last_6_months": return [first(y, m - 5), last(y, m)];
+    case "this_year": return [first(y, 1), last(y, 12)];
+    case "last_year": return [first(y - 1, 1), last(y - 1, 12)];
+    default: return null;
+  }
+}
+
+const PRESETS = [["this_month", "This month"], ["last_month", "Last month"], ["last_30_days", "Last 30 days"],
+  ["last_3_months", "Last 3 months"], ["last_6_months", "Last 6 months"], ["this_year", "This year"],
+  ["last_year", "Last year"], ["custom", "Custom"]];
+const GROUPINGS = ["service", "provider", "account_id", "billing_account_id", "region", "charge_type",
+  "cost_category", "cost_subcategory", "resource_id", "usage_unit", "tagged"];
+
+// Results already fetched in this page's life: going back to an earlier setting answers at once.
+const costsCache = new Map();
+session.onWrite = () => costsCache.clear();
+
+async function fetchCosts(query) {
+  const key = query.toString();
+  // The same query asked in another view (a managed account's) is another result.
+  const cacheKey = `${session.info.view_account_token || ""}|${key}`;
+  if (costsCache.has(cacheKey)) return costsCache.get(cacheKey);
+  const rows = [];
+  let total = null, url = `/v2/costs?${key}&limit=5000`;
+  for (let i = 0; url && i < 200; i++) {
+    const body = await get(url);
+    total = body.total_cost;
+    rows.push(...body.costs);
+    const next = body.links && body.links.next;
+    url = next ? new URL(next, location.href).pathname + new URL(next, location.href).search : null;
+  }
+  const result = { total, rows };
+  if (costsCache.size > 50) costsCache.clear();
+  costsCache.set(cacheKey, result);
+  return result;
+}
+
+/** Adds exact decimal strings (up to 18 places) with BigInt, for per-bin and per-series sums shown to people. */
+export function addDecimals(a, b) {
+  const scale = 18n;
+  const toInt = (s) => {
+    let neg = s.startsWith("-"); if (neg) s = s.slice(1);
+    let [i, f = ""] = s.split(".");
+    f = (f + "0".repeat(18)).slice(0, 18);
+    const v = BigInt(i || "0") * 10n ** scale + BigInt(f || "0");
+    return neg ? -v : v;
+  };
+  const v = toInt(a) + toInt(b);
+  const neg = v < 0n, abs = neg ? -v : v;
+  const i = abs / 10n ** scale, f = (abs % 10n ** scale).toString().padStart(18, "0").replace(/0+$/, "");
+  return (neg ? "-" : "") + i.toString() + (f ? "." + f : "");
+}
+
+function money(s) {
+  // Two places for reading; the exact value is in the cell's title.
+  const n = Number(s);
+  return n.toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+}
+
+const costsState = {};
+let firstCostsPaintDone = false;
+
+pages.costs = async function costsPage(main, params) {
+  const me = await get("/v2/me");
+  const reports = await getAll("/v2/cost_reports", "cost_reports").catch(() => []);
+  const st = costsState;
+  if (!st.start) {
+    st.preset = params.get("preset") || "this_month";
+    [st.start, st.end] = presetRange(st.preset === "custom" ? "this_month" : st.preset);
+    st.bin = "day"; st.groupings = ["service"]; st.filter = ""; st.workspace = ""; st.previous = false;
+    st.report = ""; st.sort = { key: "accrued_at", dir: "desc" };
+  }
+  for (const k of ["start_date", "end_date"]) if (params.get(k)) { st[k === "start_date" ? "start" : "end"] = params.get(k); st.preset = "custom"; }
+  if (params.get("date_bin")) st.bin = params.get("date_bin");
+  if (params.get("groupings")) st.groupings = params.get("groupings").split(",");
+
+  const preset = h("select", {}, PRESETS.map(([v, l]) => h("option", { value: v }, l)));
+  preset.value = st.preset;
+  const start = h("input", { type: "date", value: st.start, required: true });
+  const end = h("input", { type: "date", value: st.end, required: true });
+  const bin = h("select", {}, ["day", "week", "month", "quarter"].map((b) => h("option", { value: b }, b)));
+  bin.value = st.bin;
+  const groupings = h("select", { multiple: true, size: 4 }, GROUPINGS.map((g) => h("option", { value: g, selected: st.groupings.includes(g) }, g)));
+  const workspace = h("select", {}, h("option", { value: "" }, "All workspaces"), me.workspaces.map((w) => h("option", { value: w.token }, w.name)));
+  workspace.value = st.workspace;
+  const filter = h("textarea", { rows: 2, placeholder: "costs.provider = 'custom_provider' AND costs.service = 'Amazon EC2'" }, st.filter);
+  filter.value = st.filter;
+  const previous = h("input", { type: "checkbox", checked: st.previous });
+  const report = h("select", {}, h("option", { value: "" }, "(no report)"), reports.map((r) => h("option", { value: r.token }, r.title)));
+  report.value = st.report;
+  const apply = h("button", { type: "submit" }, "Apply");
+  const reportTitle = h("input", { type: "text", placeholder: "Report title" });
+  const saveReport = h("button", { type: "button", class: "secondary", disabled: !writable() }, "Save as report");
+  const download = h("button", { type: "button", class: "secondary" }, "Download CSV");
+  const status = h("p", { class: "muted", role: "status", "aria-live": "polite" });
+
+  const form = h("form", { class: "panel", "aria-label": "Cost query" },
+    h("div", { class: "row" },
+      field("c-preset", "Date range", preset, ["preset"]),
+      field("c-start", "From", start, ["start_date"]),
+      field("c-end", "To", end, ["end_date"]),
+      field("c-bin", "Date bin", bin, ["date_bin"]),
+      field("c-groupings", "Group by", groupings, ["groupings"]),
+      field("c-workspace", "Workspace", workspace, ["workspace_token", "workspace"]),
+      field("c-report", "Cost report", report, ["cost_report_token"])),
+    field("c-filter", "Filter (VQL)", filter, ["filter"]),
+    h("div", { class: "row" },
+      h("label", { class: "nowrap" }, previous, " Show previous period"),
+      apply, download,
+      h("span", { class: "spacer" }),
+      h("label", { for: "c-report-title", class: "nowrap" }, "Save as"), Object.assign(reportTitle, { id: "c-report-title" }), saveReport),
+    h("p", { class: "form-err", role: "alert" }));
+
+  const totalEl = h("span", { class: "big", id: "total-cost" }, "…");
+  const rowsEl = h("span", { class: "big", id: "row-count" }, "…");
+  const chart = h("div", { class: "chart", id: "costs-chart", "aria-live": "polite" });
+  const table = h("div", { id: "costs-table" });
+  main.replaceChildren(h("h1", {}, "Costs"), form,
+    h("div", { class: "totals" }, h("div", {}, h("div", { class: "muted" }, "Total cost"), totalEl),
+      h("div", {}, h("div", { class: "muted" }, "Rows"), rowsEl)),
+    chart, status, h("h2", {}, "Cost rows"), table);
+  document.title = "Costs · costd";
+
+  const query = () => {
+    const q = new URLSearchParams();
+    if (st.report) q.set("cost_report_token", st.report);
+    q.set("start_date", st.start); q.set("end_date", st.end); q.set("date_bin", st.bin);
+    q.set("groupings", st.groupings.join(","));
+    if (st.filter.trim()) q.set("filter", st.filter.trim());
+    if (st.workspace) q.set("workspace_token", st.workspace);
+    q.set("order", "asc");
+    return q;
+  };
+
+  let generation = 0;
+  async function load(reason) {
+    // The page's first chart counts from the navigation's start (what a person waits for after opening
+    // the console); every later one from the change that asked for it.
+    const t0 = reason === "first" && !firstCostsPaintDone ? 0 : performance.now();
+    firstCostsPaintDone = true;
+    const mine = ++generation;
+    clearErrors(form);
+    status.textContent = "Loading…";
+    let result, prev = null;
+    try {
+      result = await fetchCosts(query());
+      if (st.previous) {
+        const p = previousPeriod(st.start, st.end);
+        const q = query();
+        q.set("start_date", p.start); q.set("end_date", p.end);
+        q.set("groupings", "provider");
+        prev = await fetchCosts(q);
+      }
+    } catch (x) {
+      if (mine !== generation) return;
+      status.textContent = "";
+      if (x instanceof ApiError) showErrors(form, x.errors); else form.querySelector(".form-err").textContent = String(x);
+      return;
+    }
+    if (mine !== generation) return;
+    draw(result, prev);
+    await new Promise((r) => requestAnimationFrame(() => r()));
+    const ms = Math.round(performance.now() - t0);
+    chart.dataset.paintMs = String(ms);
+    chart.dataset.paintReason = reason;
+    document.body.dataset.costsPainted = String((Number(document.body.dataset.costsPainted) || 0) + 1);
+    status.textContent = `${result.rows.length} rows, drawn in ${ms} ms`;
+  }
+
+  function label(row) {
+    return st.groupings.map((g) => row[g] ?? "(none)").join(" / ") || "Total";
+  }
+
+  function draw(result, prev) {
+    totalEl.textContent = `${money(result.total.amount)} ${result.total.currency}`;
+    totalEl.title = `${result.total.amount} ${result.total.currency}`;
+    totalEl.dataset.amount = result.total.amount;
+    rowsEl.textContent = String(result.rows.length);
+    const bins = [...new Set([...allBins(st.start, st.end, st.bin), ...result.rows.map((r) => r.accrued_at)])].sort();
+    // Series: the largest eleven by size, the rest as "Other".
+    const sums = new Map();
+    for (const r of result.rows) { const k = label(r); sums.set(k, addDecimals(sums.get(k) || "0", r.amount)); }
+    const ranked = [...sums.keys()].sort((a, b) => Math.abs(Number(sums.get(b))) - Math.abs(Number(sums.get(a))));
+    const keep = new Set(ranked.slice(0, ranked.length > 12 ? 11 : 12));
+    const series = new Map();
+    for (const r of result.rows) {
+      const name = keep.has(label(r)) ? label(r) : "Other";
+      if (!series.has(name)) series.set(name, { name, values: {} });
+      const s = series.get(name);
+      const before = s.values[r.accrued_at] ? s.values[r.accrued_at][1] : "0";
+      const sum = addDecimals(before, r.amount);
+      s.values[r.accrued_at] = [Number(sum), sum];
+    }
+    let line = null;
+    if (prev) {
+      // Each earlier cost lands on the bin its date falls in once moved forward by the period's length.
+      const { shift } = previousPeriod(st.start, st.end);
+      const byBin = new Map(bins.map((b) => [b, "0"]));
+      for (const r of prev.rows) {
+        const moved = binStart(shift(r.accrued_at), st.bin);
+        const at = [...bins].reverse().find((b) => b <= moved) || bins[0];
+        byBin.set(at, addDecimals(byBin.get(at), r.amount));
+      }
+      line = { name: "Previous period", values: bins.map((b) => Number(byBin.get(b))) };
+    }
+    stackedBars(chart, { bins, series: [...series.values()], line, currency: result.total.currency,
+      title: `Costs by ${st.groupings.join(", ")} per ${st.bin}` });
+    drawTable(result.rows);
+  }
+
+  function drawTable(rows) {
+    const cols = ["accrued_at", ...st.groupings, "amount"];
+    const { key, dir } = st.sort;
+    const k = cols.includes(key) ? key : "accrued_at";
+    const sorted = [...rows].sort((a, b) => {
+      const x = a[k] ?? "", y = b[k] ?? "";
+      const c = k === "amount" ? Number(x) - Number(y) : String(x).localeCompare(String(y));
+      return dir === "asc" ? c : -c;
+    });
+    const shown = sorted.slice(0, 1000);
+    const head = h("tr", {}, cols.map((c) => {
+      const sortedBy = c === k;
+      return h("th", { class: c === "amount" ? "num" : "", "aria-sort": sortedBy ? (dir === "asc" ? "ascending" : "descending") : "none" },
+        h("button", { type: "button", class: "sort", onclick: () => { st.sort = { key: c, dir: sortedBy && dir === "desc" ? "asc" : "desc" }; drawTable(rows); } },
+          c === "accrued_at" ? "date" : c, sortedBy ? (dir === "asc" ? " ▲" : " ▼") : ""));
+    }));
+    const body = shown.map((r) => h("tr", {}, cols.map((c) => c === "amount"
+      ? h("td", { class: "num", title: `${r.amount} ${r.currency}` }, money(r.amount))
+      : h("td", {}, r[c] ?? ""))));
+    table.replaceChildren(h("table", {}, h("thead", {}, head), h("tbody", {}, body)),
+      rows.length > shown.length ? h("p", { class: "muted" }, `The first ${shown.length} of ${rows.length} rows; download the CSV for all.`) : "");
+  }
+
+  const changed = () => {
+    st.start = start.value; st.end = end.value; st.bin = bin.value;
+    st.groupings = [...groupings.selectedOptions].map((o) => o.value);
+    if (st.groupings.length === 0) { st.groupings = ["service"]; groupings.value = "service"; }
+    st.workspace = workspace.value; st.filter = filter.value; st.previous = previous.checked; st.report = report.value;
+    load("change");
+  };
+  preset.addEventListener("change", () => {
+    st.preset = preset.value;
+    const r = presetRange(preset.value);
+    if (r) { start.value = r[0]; end.value = r[1]; }
+    changed();
+  });
+  for (const c of [start, end]) c.addEventListener("change", () => { preset.value = "custom"; st.preset = "custom"; changed(); });
+  for (const c of [bin, groupings, workspace, previous]) c.addEventListener("change", changed);
+  report.addEventListener("change", async () => {
+    if (report.value) {
+      try {
+        const r = await get(`/v2/cost_reports/${report.value}`);
+        filter.value = r.filter || "";
+        if (r.groupings) { const gs = r.groupings.split(","); for (const o of groupings.options) o.selected = gs.includes(o.value); }
+        if (r.start_date && r.end_date) { start.value = r.start_date; end.value = r.end_date; preset.value = "custom"; }
+        if (["day", "week", "month", "quarter"].includes(r.date_bin)) bin.value = r.date_bin;
+        if (r.workspace_token) workspace.value = r.workspace_token;
+      } catch (x) { form.querySelector(".form-err").textContent = errorText(x); }
+    }
+    changed();
+  });
+  form.addEventListener("submit", (e) => { e.preventDefault(); changed(); });
+  filter.addEventListener("keydown", (e) => { if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) { e.preventDefault(); changed(); } });
+  saveReport.addEventListener("click", async () => {
+    clearErrors(form);
+    try {
+      const body = { title: reportTitle.value, groupings: st.groupings.join(","), start_date: st.start, end_date: st.end,
+        date_bin: st.bin, chart_type: "bar" };
+      if (st.filter.trim()) body.filter = st.filter.trim();
+      if (st.workspace) body.workspace_token = st.workspace;
+      const { body: saved } = await api("POST", "/v2/cost_reports", body);
+      report.append(h("option", { value: saved.token }, saved.title));
+      report.value = saved.token; st.report = saved.token;
+      status.textContent = `Saved report “${saved.title}”.`;
+      reportTitle.value = "";
+    } catch (x) {
+      // A missing title lands on the form's own line, next to the button.
+      if (x instanceof ApiError) showErrors(form, x.errors); else throw x;
+    }
+  });
+  download.addEventListener("click", async () => {
+    clearErrors(form);
+    download.disabled = true;
+    try {
+      const q = query();
+      const body = Object.fromEntries(q.entries());
+      delete body.order;
+      body.groupings = st.groupings;
+      let { status: code, body: exp } = await api("POST", "/v2/costs/data_exports", body);
+      status.textContent = "Exporting…";
+      for (let i = 0; code === 202 && i < 600; i++) {
+        await new Promise((r) => setTimeout(r, 500));
+        ({ status: code, body: exp } = await api("GET", `/v2/data_exports/${exp.token}`));
+      }
+      if (exp.status === "failed") throw new Error(exp.error || "the export failed");
+      const url = exp.manifest.files[0];
+      const a = h("a", { href: new URL(url, location.href).pathname, download: "costs.csv" });
+      document.body.append(a); a.click(); a.remove();
+      status.textContent = `Exported ${exp.row_count ?? ""} rows to costs.csv.`;
+    } catch (x) {
+      if (x instanceof ApiError) showErrors(form, x.errors); else form.querySelector(".form-err").textContent = String(x.message || x);
+    } finally { download.disabled = false; }
+  });
+  await load("first");
+};
+
+// ---------------------------------------------------------------------------------------------- rules
+
+const RULE_FIELDS = {
+  exclusion: ["charge_type"],
+  adjustment: ["percentage"],
+  credit: ["service", "category", "sub_category", "amount"],
+  charge: ["service", "category", "sub_category", "amount"],
+  custom: ["sql_query"],
+};
+
+function ruleSummary(r) {
+  switch (r.type.toLowerCase()) {
+    case "exclusion": return `excludes charge type ${r.charge_type}`;
+    case "adjustment": return `shows ${r.percentage}% of the cost`;
+    case "credit": return `credit of ${r.amount} a month on ${r.service}`;
+    case "charge": return `charge of ${r.amount} a month for ${r.service}`;
+    default: return r.sql_query || "";
+  }
+}
+
+pages.rules = async function rulesPage(main) {
+  const rules = await getAll("/v2/billing_rules", "billing_rules");
+  const list = h("table", { id: "rules-table" },
+    h("thead", {}, h("tr", {}, h("th", {}, "Title"), h("th", {}, "Type"), h("th", {}, "What it does"), h("th", {}, "Dates"), h("th", {}, "Token"), h("th", {}, ""))),
+    h("tbody", {}, rules.map((r) => h("tr", {},
+      h("td", {}, r.title), h("td", {}, r.type), h("td", {}, h("code", {}, ruleSummary(r))),
+      h("td", { class: "nowrap" }, [r.start_date, r.end_date].filter(Boolean).join(" → ") || "always"),
+      h("td", { class: "token" }, r.token),
+      h("td", { class: "nowrap" },
+        writable() ? h("button", { type: "button", class: "link", onclick: () => edit(r) }, "Edit") : "",
+        writable() ? h("button", { type: "button", class: "link", onclick: async () => {
+          if (!confirm(`Delete the rule “${r.title}”?`)) return;
+          try { await api("DELETE", `/v2/billing_rules/${r.token}`); pages.rules(main); } catch (x) { alert(errorText(x)); }
+        } }, "Delete") : "")))));
+
+  const type = h("select", {}, Object.keys(RULE_FIELDS).map((t) => h("option", { value: t }, t[0].toUpperCase() + t.slice(1))));
+  const inputs = {
+    title: h("input", { type: "text" }),
+    charge_type: h("input", { type: "text", placeholder: "e.g. Tax" }),
+    percentage: h("input", { type: "text", inputmode: "decimal", placeholder: "75 shows 75%" }),
+    service: h("input", { type: "text" }),
+    category: h("input", { type: "text" }),
+    sub_category: h("input", { type: "text" }),
+    amount: h("input", { type: "text", inputmode: "decimal" }),
+    start_date: h("input", { type: "date" }),
+    end_date: h("input", { type: "date" }),
+    sql_query: h("textarea", { rows: 4, placeholder: "UPDATE costs SET amount = amount * 0.95 WHERE service = 'Amazon EC2'" }),
+    apply_to_all: h("input", { type: "checkbox" }),
+  };
+  const labels = { title: "Title", charge_type: "Charge type", percentage: "Percentage", service: "Service", category: "Category",
+    sub_category: "Sub-category", amount: "Amount (a month)", start_date: "Start date", end_date: "End date", sql_query: "SQL" };
+  const fields = Object.fromEntries(Object.entries(labels).map(([k, l]) => [k, field(`r-${k}`, l, inputs[k], [k])]));
+  const heading = h("h2", { id: "rule-form-title" }, "New billing rule");
+  const save = h("button", { type: "submit" }, "Create rule");
+  const cancel = h("button", { type: "button", class: "secondary", hidden: true }, "Cancel");
+  let editing = null;
+  const form = h("form", { class: "panel", id: "rule-form", "aria-labelledby": "rule-form-title" }, heading,
+    h("div", { class: "grid2" }, field("r-type", "Type", type, ["type"]), fields.title, fields.charge_type, fields.percentage,
+      fields.service, fields.category, fields.sub_category, fields.amount, fields.start_date, fields.end_date),
+    fields.sql_query,
+    h("label", { class: "nowrap" }, inputs.apply_to_all, " Apply to every managed account"),
+    h("p", { class: "form-err", role: "alert" }), h("div", { class: "row" }, save, cancel));
+  const shape = () => {
+    const t = type.value;
+    for (const k of ["charge_type", "percentage", "service", "category", "sub_category", "amount", "sql_query"]) {
+      fields[k].hidden = !RULE_FIELDS[t].includes(k);
+    }
+  };
+  type.addEventListener("change", shape);
+  shape();
+  function edit(r) {
+    editing = r;
+    heading.textContent = `Edit “${r.title}”`;
+    save.textContent = "Save rule";
+    cancel.hidden = false;
+    type.value = r.type.toLowerCase(); type.disabled = true;
+    for (const [k, input] of Object.entries(inputs)) {
+      if (k === "apply_to_all") input.checked = !!r.apply_to_all;
+      else input.value = r[k] ?? "";
+    }
+    shape(); clearErrors(form);
+    inputs.title.focus();
+  }
+  cancel.addEventListener("click", () => pages.rules(main));
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    clearErrors(form);
+    const body = { type: type.value, title: inputs.title.value, apply_to_all: inputs.apply_to_all.checked };
+    for (const k of [...RULE_FIELDS[type.value], "start_date", "end_date"]) {
+      const v = inputs[k].value.trim();
+      if (v !== "") body[k] = v;
+      else if (editing && editing[k] != null) body[k] = null;
+    }
+    if (editing) delete body.type;
+    save.disabled = true;
+    try {
+      if (editing) await api("PUT", `/v2/billing_rules/${editing.token}`, body);
+      else await api("POST", "/v2/billing_rules", body);
+      await pages.rules(main);
+      main.querySelector("#rules-status").textContent = editing ? `Saved “${body.title}”.` : `Created “${body.title}”.`;
+    } catch (x) {
+      if (x instanceof ApiError) showErrors(form, x.errors); else form.querySelector(".form-err").textContent = String(x);
+    } finally { save.disabled = false; }
+  });
+  main.replaceChildren(h("h1", {}, "Billing rules"), h("p", { id: "rules-status", class: "ok", role: "status" }),
+    rules.length ? list : h("p", { class: "muted" }, "No billing rules yet."), writable() ? form : "");
+  document.title = "Billing rules · costd";
+};
+
+// ----------------------------------------------------------------------------------- managed accounts
+
+pages.accounts = async function accountsPage(main) {
+  if (session.info.view_account_token) {
+    main.replaceChildren(h("h1", {}, "Managed accounts"), h("p", { class: "muted" }, "Switch back to your own account to manage accounts."));
+    return;
+  }
+  const [accounts, integrations, rules, profiles] = await Promise.all([
+    getAll("/v2/managed_accounts", "managed_accounts"),
+    getAll("/v2/integrations", "integrations"),
+    getAll("/v2/billing_rules", "billing_rules"),
+    getAll("/v2/billing_profiles", "billing_profiles").catch(() => []),
+  ]);
+  const ruleName = (t) => { const r = rules.find((x) => x.token === t); return r ? `${r.title} (${r.type})` : t; };
+  const name = h("input", { type: "text" });
+  const email = h("input", { type: "email" });
+  const create = h("form", { class: "panel", "aria-labelledby": "new-account" }, h("h2", { id: "new-account" }, "New managed account"),
+    h("div", { class: "row" }, field("a-name", "Name", name, ["name"]), field("a-email", "Contact email", email, ["contact_email"]),
+      h("div", { class: "field" }, h("button", { type: "submit" }, "Create account"))),
+    h("p", { class: "form-err", role: "alert" }));
+  create.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    try {
+      await api("POST", "/v2/managed_accounts", { name: name.value, contact_email: email.value });
+      await session.refreshHeader?.();
+      await pages.accounts(main);
+    }
+    catch (x) { if (x instanceof ApiError) showErrors(create, x.errors); else throw x; }
+  });
+
+  const cards = accounts.map((a) => {
+    const order = [...a.billing_rule_tokens];
+    const ol = h("ol", { class: "rules" });
+    const drawOrder = () => ol.replaceChildren(...order.map((t, i) => h("li", {}, ruleName(t), " ",
+      h("button", { type: "button", class: "link", "aria-label": `Move ${ruleName(t)} up`, disabled: i === 0, onclick: () => { [order[i - 1], order[i]] = [order[i], order[i - 1]]; drawOrder(); } }, "↑"),
+      h("button", { type: "button", class: "link", "aria-label": `Move ${ruleName(t)} down`, disabled: i === order.length - 1, onclick: () => { [order[i + 1], order[i]] = [order[i], order[i + 1]]; drawOrder(); } }, "↓"),
+      h("button", { type: "button", class: "link", "aria-label": `Remove ${ruleName(t)}`, onclick: () => { order.splice(i, 1); drawOrder(); } }, "remove"))));
+    drawOrder();
+    const add = h("select", { "aria-label": `Add a rule to ${a.name}` }, h("option", { value: "" }, "Add a rule…"),
+      rules.map((r) => h("option", { value: r.token }, `${r.title} (${r.type})`)));
+    add.addEventListener("change", () => { if (add.value && !order.includes(add.value)) { order.push(add.value); drawOrder(); } add.value = ""; });
+    const boxes = integrations.map((i) => h("label", { class: "nowrap" },
+      h("input", { type: "checkbox", value: i.token, checked: a.access_credential_tokens.includes(i.token) }), " ", i.account_identifier || i.token, " ", h("span", { class: "token muted" }, i.token)));
+    const profile = h("select", { id: `profile-${a.token}` }, h("option", { value: "" }, "(none: not invoiced)"),
+      profiles.map((p) => h("option", { value: p.token }, p.nickname)));
+    profile.value = a.msp_billing_profile_token || "";
+    const form = h("form", { class: "panel", "data-account": a.token, "aria-label": `Managed account ${a.name}` },
+      h("h2", {}, a.name, " ", h("span", { class: "token muted" }, a.token)),
+      h("p", { class: "muted" }, a.contact_email),
+      h("div", { class: "field", "data-fields": "access_credential_tokens" }, h("label", {}, "Integrations it sees"), h("div", { class: "row" }, boxes.length ? boxes : "No integrations yet."), h("p", { class: "err", role: "alert" })),
+      h("div", { class: "field", "data-fields": "billing_rule_tokens" }, h("label", {}, "Billing rules, in order"), ol, add, h("p", { class: "err", role: "alert" })),
+      h("div", { class: "field", "data-fields": "msp_billing_profile_token" }, h("label", { for: `profile-${a.token}` }, "Billing profile (for invoices)"), profile, h("p", { class: "err", role: "alert" })),
+      h("p", { class: "form-err", role: "alert" }),
+      h("div", { class: "row" }, h("button", { type: "submit" }, "Save"),
+        h("button", { type: "button", class: "secondary", onclick: async () => {
+          const { console_ } = await import("./api.js");
+          await console_.view(a.token);
+          location.hash = "#/costs";
+          location.reload();
+        } }, "View its costs"),
+        h("button", { type: "button", class: "danger", onclick: async () => {
+          if (!confirm(`Delete the managed account ${a.name}?`)) return;
+          try { await api("DELETE", `/v2/managed_accounts/${a.token}`); await session.refreshHeader?.(); await pages.accounts(main); } catch (x) { showErrors(form, x.errors || [String(x)]); }
+        } }, "Delete")),
+      h("p", { class: "ok", role: "status" }));
+    form.addEventListener("submit", async (e) => {
+      e.preventDefault();
+      clearErrors(form);
+      const access = boxes.map((b) => b.querySelector("input")).filter((c) => c.checked).map((c) => c.value);
+      try {
+        await api("PUT", `/v2/managed_accounts/${a.token}`, { access_credential_tokens: access, billing_rule_tokens: order, msp_billing_profile_token: profile.value });
+        form.querySelector(".ok").textContent = "Saved.";
+      } catch (x) { if (x instanceof ApiError) showErrors(form, x.errors); else throw x; }
+    });
+    return form;
+  });
+  main.replaceChildren(h("h1", {}, "Managed accounts"),
+    h("p", { class: "muted" }, "Rules run by group: cost inserts, then transforms (exclusions, adjustments, custom UPDATEs), then monthly inserts (credits, charges); the order within a group is yours."),
+    ...cards, accounts.length ? "" : h("p", { class: "muted" }, "No managed accounts yet."), create);
+  document.title = "Managed accounts · costd";
+};
+
+// -------------------------------------------------------------------------------------- integrations
+
+pages.integrations = async function integrationsPage(main) {
+  const integrations = await getAll("/v2/integrations", "integrations");
+  const name = h("input", { type: "text" });
+  const create = h("form", { class: "panel", "aria-labelledby": "new-integration" }, h("h2", { id: "new-integration" }, "New custom provider"),
+    h("div", { class: "row" }, field("i-name", "Name", name, ["name"]), h("div", { class: "field" }, h("button", { type: "submit" }, "Create"))),
+    h("p", { class: "form-err", role: "alert" }));
+  create.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    try { await api("POST", "/v2/integrations/custom_provider", { name: name.value }); await pages.integrations(main); }
+    catch (x) { if (x instanceof ApiError) showErrors(create, x.errors); else throw x; }
+  });
+  const sections = await Promise.all(integrations.map(async (i) => {
+    const uploads = i.provider === "custom_provider"
+      ? await getAll(`/v2/integrations/${i.token}/costs`, "user_costs_uploads").catch(() => []) : [];
+    const table = h("table", {},
+      h("thead", {}, h("tr", {}, h("th", {}, "File"), h("th", { class: "num" }, "Amount"), h("th", {}, "Dates"), h("th", {}, "Uploaded"), h("th", {}, ""))),
+      h("tbody", {}, uploads.map((u) => h("tr", {}, h("td", {}, u.filename), h("td", { class: "num", title: u.amount }, money(u.amount)),
+        h("td", { class: "nowrap" }, `${u.start_date} → ${u.end_date}`), h("td", {}, u.created_at),
+        h("td", {}, writable() ? h("button", { type: "button", class: "link", "aria-label": `Delete upload ${u.filename}`, onclick: async () => {
+          if (!confirm(`Delete the upload ${u.filename}? Its costs vanish at once.`)) return;
+          try { await api("DELETE", `/v2/integrations/${i.token}/costs/${u.token}`); costsCache.clear(); await pages.integrations(main); } catch (x) { alert(errorText(x)); }
+        } }, "Delete") : "")))));
+    const input = h("input", { type: "file", accept: ".csv,.gz,text/csv,application/gzip", id: `file-${i.token}` });
+    const bar = h("progress", { max: 1, value: 0, hidden: true, "aria-label": "Upload progress" });
+    const result = h("div", { role: "status", "aria-live": "polite", class: "upload-result" });
+    const drop = h("div", { class: "drop" }, h("p", {}, "Drop a FOCUS CSV (or .csv.gz) here, or "),
+      h("label", { for: `file-${i.token}`, class: "nowrap" }, "choose a file"), input, bar, result);
+    const send = async (file) => {
+      bar.hidden = false; bar.value = 0;
+      result.replaceChildren(h("p", { class: "muted" }, `Uploading ${file.name}…`));
+      try {
+        const u = await upload(`/v2/integrations/${i.token}/costs.csv`, file, (p) => { bar.value = p; });
+        costsCache.clear();
+        bar.value = 1;
+        result.replaceChildren(h("p", { class: "ok" }, `Uploaded ${u.filename}: ${u.amount} from ${u.start_date} to ${u.end_date}.`));
+        setTimeout(() => pages.integrations(main).then(() => {
+          const again = main.querySelector(`[data-integration="${i.token}"] .upload-result`);
+          if (again) again.replaceChildren(h("p", { class: "ok" }, `Uploaded ${u.filename}: ${u.amount} from ${u.start_date} to ${u.end_date}.`));
+        }), 0);
+      } catch (x) {
+        bar.hidden = true;
+        const errors = x instanceof ApiError ? x.errors : [String(x)];
+        result.replaceChildren(h("p", { class: "form-err" }, `${file.name} was not uploaded (nothing was stored):`),
+          h("ul", { class: "upload-errors" }, errors.slice(0, 100).map((m) => h("li", {}, m))),
+          errors.length > 100 ? h("p", { class: "muted" }, `…and ${errors.length - 100} more.`) : "");
+      } finally { input.value = ""; }
+    };
+    input.addEventListener("change", () => { if (input.files[0]) send(input.files[0]); });
+    drop.addEventListener("dragover", (e) => { e.preventDefault(); drop.classList.add("over"); });
+    drop.addEventListener("dragleave", () => drop.classList.remove("over"));
+    drop.addEventListener("drop", (e) => { e.preventDefault(); drop.classList.remove("over"); if (e.dataTransfer.files[0]) send(e.dataTransfer.files[0]); });
+    return h("section", { class: "panel", "data-integration": i.token, "aria-label": `Integration ${i.account_identifier || i.token}` },
+      h("h2", {}, i.account_identifier || i.provider, " ", h("span", { class: "token muted" }, i.token)),
+      h("p", { class: "muted" }, `${i.provider} · ${i.status}`),
+      uploads.length ? table : h("p", { class: "muted" }, "No uploads yet."),
+      i.provider === "custom_provider" && writable() ? drop : "");
+  }));
+  main.replaceChildren(h("h1", {}, "Integrations"), ...sections,
+    integrations.length ? "" : h("p", { class: "muted" }, "No integrations yet."), writable() ? create : "");
+  document.title = "Integrations · costd";
+};
+
+// ------------------------------------------------------------------------------------------ invoices
+
+pages.invoices = async function invoicesPage(main) {
+  if (session.info.view_account_token) {
+    main.replaceChildren(h("h1", {}, "Invoices"), h("p", { class: "muted" }, "Switch back to your own account to see its invoices."));
+    return;
+  }
+  const [invoices, accounts] = await Promise.all([getAll("/v2/invoices", "invoices"), getAll("/v2/managed_accounts", "managed_accounts")]);
+  const table = h("table", { id: "invoices-table" },
+    h("thead", {}, h("tr", {}, h("th", {}, "Number"), h("th", {}, "Account"), h("th", {}, "Period"), h("th", { class: "num" }, "Total"), h("th", {}, "Status"), h("th", {}, ""))),
+    h("tbody", {}, invoices.map((v) => h("tr", {}, h("td", {}, v.invoice_number), h("td", {}, v.account_name),
+      h("td", { class: "nowrap" }, `${v.billing_period_start} → ${v.billing_period_end}`),
+      h("td", { class: "num" }, `${v.total} ${v.currency}`), h("td", {}, v.status),
+      h("td", { class: "nowrap" }, ["pdf", "csv"].map((kind) => h("button", { type: "button", class: "link", onclick: async () => {
+        try {
+          const { body } = await api("POST", `/v2/invoices/${v.token}/download`, { file_type: kind });
+          location.assign(body.download_url);
+        } catch (x) { alert(errorText(x)); }
+      } }, kind.toUpperCase())))))));
+  const account = h("select", {}, accounts.map((a) => h("option", { value: a.token }, a.name)));
+  const [ps, pe] = presetRange("last_month");
+  const start = h("input", { type: "date", value: ps });
+  const end = h("input", { type: "date", value: pe });
+  const form = h("form", { class: "panel", "aria-labelledby": "new-invoice" }, h("h2", { id: "new-invoice" }, "New invoice"),
+    h("div", { class: "row" }, field("v-account", "Managed account", account, ["account_token"]),
+      field("v-start", "Period start", start, ["billing_period_start"]), field("v-end", "Period end", end, ["billing_period_end"]),
+      h("div", { class: "field" }, h("button", { type: "submit" }, "Create draft"))),
+    h("p", { class: "form-err", role: "alert" }));
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    clearErrors(form);
+    try {
+      await api("POST", "/v2/invoices", { account_token: account.value, billing_period_start: start.value, billing_period_end: end.value });
+      await pages.invoices(main);
+    } catch (x) { if (x instanceof ApiError) showErrors(form, x.errors); else throw x; }
+  });
+  main.replaceChildren(h("h1", {}, "Invoices"), invoices.length ? table : h("p", { class: "muted" }, "No invoices yet."),
+    writable() && accounts.length ? form : "");
+  document.title = "Invoices · costd";
+};

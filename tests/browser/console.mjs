@@ -1,0 +1,298 @@
+// The web console in a real browser (Debian's Chromium through playwright-core): a person's path through
+// every page against a running costd. tests/api/console.rs starts costd and runs this with
+//   COSTD_URL, COSTD_TOKEN (read/write, an MSP account with one billing profile), COSTD_READ_TOKEN (read only),
+//   COSTD_SCREENSHOTS (a folder for one PNG per page), CHROMIUM (default /usr/bin/chromium).
+// It prints one line per check and ends with "console: N checks passed"; any failure exits non-zero.
+import { chromium } from "playwright-core";
+import { mkdirSync } from "node:fs";
+
+const base = process.env.COSTD_URL;
+const token = process.env.COSTD_TOKEN;
+const readToken = process.env.COSTD_READ_TOKEN;
+const shots = process.env.COSTD_SCREENSHOTS;
+if (!base || !token || !readToken || !shots) throw new Error("COSTD_URL, COSTD_TOKEN, COSTD_READ_TOKEN and COSTD_SCREENSHOTS are required");
+mkdirSync(shots, { recursive: true });
+
+let checks = 0;
+function ok(cond, what) {
+  if (!cond) throw new Error(`FAILED: ${what}`);
+  checks++;
+  console.log(`ok ${checks} - ${what}`);
+}
+
+/** Polls `fn` (in node) until it answers truthy; fails with `what` after `ms`. */
+async function until(fn, what, ms = 15000) {
+  const end = Date.now() + ms;
+  let last;
+  while (Date.now() < end) {
+    try { last = await fn(); if (last) return last; } catch (e) { last = e; }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`FAILED waiting for ${what} (last: ${last})`);
+}
+
+const CSV = [
+  "ChargeCategory,ChargePeriodStart,BilledCost,ServiceName,BillingCurrency,RegionId",
+  "Usage,2024-09-01,100.00,Compute,USD,eu-west-1",
+  "Usage,2024-09-02,50.50,Storage,USD,eu-west-1",
+  "Usage,2024-09-15,25.25,Compute,USD,us-east-1",
+  "Tax,2024-09-30,10.00,Tax,USD,",
+].join("\n") + "\n";
+const BAD_CSV = "ChargeCategory,ChargePeriodStart,BilledCost,ServiceName\nUsage,2024-09-01,\"1,245\",Compute\nUsage,not-a-date,1,Compute\n";
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  args: ["--no-sandbox", "--disable-dev-shm-usage"],
+});
+try {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, acceptDownloads: true });
+  const page = await context.newPage();
+  const pageErrors = [];
+  page.on("pageerror", (e) => pageErrors.push(String(e)));
+  const totalText = () => page.textContent("#total-cost");
+  const shot = (name) => page.screenshot({ path: `${shots}/${name}.png`, fullPage: true });
+
+  // ---- Sign in: a bad token is refused at the field, a good one signs in.
+  await page.goto(base + "/");
+  await page.waitForSelector("form.signin");
+  ok(await page.isVisible("label[for=token]"), "the sign-in page labels its token field");
+  await shot("01-sign-in");
+  await page.fill("#token", "cstd_not_a_real_token");
+  await page.click("form.signin button[type=submit]");
+  await until(async () => (await page.textContent("#signin-err")).includes("invalid or has been revoked"), "the bad-token message");
+  ok(!(await page.isVisible("header#top")), "a bad token is refused and the console stays closed");
+  await shot("02-sign-in-refused");
+  await page.fill("#token", token);
+  await page.click("form.signin button[type=submit]");
+  await page.waitForSelector("#costs-chart");
+  ok(await page.isVisible("header#top"), "a good token signs in and shows the costs page");
+  const cookies = await context.cookies();
+  const session = cookies.find((c) => c.name === "costd_session");
+  ok(session && session.httpOnly && session.sameSite === "Strict", "the session cookie is HttpOnly and SameSite=Strict");
+  ok(!(await page.evaluate(() => document.cookie.includes("costd_session"))), "no script can read the session cookie");
+  ok(!(await page.evaluate((t) => document.documentElement.outerHTML.includes(t), token)), "the token is nowhere in the page");
+
+  // ---- Costs before any upload: September 2024 is empty.
+  const setRange = async (start, end) => {
+    await page.fill("#c-start", start);
+    await page.dispatchEvent("#c-start", "change");
+    await page.fill("#c-end", end);
+    await page.dispatchEvent("#c-end", "change");
+  };
+  await setRange("2024-09-01", "2024-09-30");
+  await until(async () => (await totalText()) === "0.00 USD", "an empty September");
+  ok(true, "September 2024 starts at 0.00 USD");
+
+  // ---- Integrations: create a custom provider, upload by the file picker and by drag-and-drop.
+  await page.click("a[href='#/integrations']");
+  await page.waitForSelector("#i-name");
+  await page.click("form[aria-labelledby=new-integration] button[type=submit]");
+  await until(async () => (await page.textContent("#i-name-err")).includes("name"), "the missing-name error");
+  ok(true, "creating a provider without a name shows the API's error at the field");
+  await page.fill("#i-name", "Acme Cloud");
+  await page.click("form[aria-labelledby=new-integration] button[type=submit]");
+  const section = await page.waitForSelector("section[data-integration]");
+  const integration = await section.getAttribute("data-integration");
+  ok(integration.startsWith("accss_crdntl_"), "the new integration is listed with its token");
+  const input = await section.$("input[type=file]");
+  await input.setInputFiles({ name: "september.csv", mimeType: "text/csv", buffer: Buffer.from(CSV) });
+  await until(async () => (await page.textContent(`[data-integration="${integration}"] .upload-result`)).includes("Uploaded september.csv: 185.75"),
+    "the upload's summary");
+  ok(await page.isVisible(`[data-integration="${integration}"] td >> text=september.csv`), "the upload is listed");
+  // Drag-and-drop of a broken file: row-numbered errors, nothing stored.
+  const dt = await page.evaluateHandle((text) => {
+    const d = new DataTransfer();
+    d.items.add(new File([text], "broken.csv", { type: "text/csv" }));
+    return d;
+  }, BAD_CSV);
+  await page.dispatchEvent(`[data-integration="${integration}"] .drop`, "drop", { dataTransfer: dt });
+  await until(async () => (await page.$$eval(`[data-integration="${integration}"] .upload-errors li`, (l) => l.map((x) => x.textContent))).some((t) => t.startsWith("Row 1")),
+    "row-numbered upload errors");
+  const errs = await page.$$eval(`[data-integration="${integration}"] .upload-errors li`, (l) => l.map((x) => x.textContent));
+  ok(errs.some((t) => t.startsWith("Row 1")) && errs.some((t) => t.startsWith("Row 2")), `a dropped bad CSV shows each row's problem (${errs.join(" | ")})`);
+  ok((await page.$$(`[data-integration="${integration}"] tbody tr`)).length === 1, "the bad file left no upload behind");
+  await shot("03-integrations");
+
+  // ---- Costs after the upload: the total and the chart change.
+  await page.click("a[href='#/costs']");
+  await until(async () => (await totalText()) === "185.75 USD", "September's total after the upload");
+  ok(true, "the costs total shows the upload: 185.75 USD");
+  const bars = await page.$$("#costs-chart svg rect");
+  ok(bars.length === 4, `the chart stacks one bar segment per day and service (${bars.length})`);
+  const firstPaint = await page.getAttribute("#costs-chart", "data-paint-ms");
+  // Group by month and by region: the rows regroup.
+  await page.selectOption("#c-bin", "month");
+  await until(async () => (await page.$$("#costs-table tbody tr")).length === 3, "one monthly row per service");
+  await page.selectOption("#c-groupings", ["region"]);
+  await until(async () => (await page.$$("#costs-table tbody tr")).length === 3, "three regions (eu-west-1, us-east-1, none)");
+  ok(true, "grouping by region per month gives three rows");
+  // The table sorts by amount.
+  await page.click("#costs-table th >> text=amount");
+  const firstAmount = await page.textContent("#costs-table tbody tr:first-child td.num");
+  ok(firstAmount === "150.50", `sorting by amount puts the largest first (${firstAmount})`);
+  // A bad VQL filter is shown at the filter field.
+  await page.fill("#c-filter", "costs.nonsense = 'x'");
+  await page.click("form[aria-label='Cost query'] button[type=submit]");
+  await until(async () => (await page.textContent("#c-filter-err")).length > 0, "the VQL error");
+  ok((await page.textContent("#c-filter-err")).includes("filter"), `a bad filter's error is shown at the field: ${await page.textContent("#c-filter-err")}`);
+  await page.fill("#c-filter", "costs.service = 'Compute'");
+  await page.click("form[aria-label='Cost query'] button[type=submit]");
+  await until(async () => (await totalText()) === "125.25 USD", "the filtered total");
+  ok((await page.textContent("#c-filter-err")) === "", "a good filter clears the error and narrows the total to 125.25");
+  // A cached setting answers from memory: back to no filter.
+  await page.fill("#c-filter", "");
+  await page.click("form[aria-label='Cost query'] button[type=submit]");
+  await until(async () => (await totalText()) === "185.75 USD", "the unfiltered total again");
+  const changeMs = await page.getAttribute("#costs-chart", "data-paint-ms");
+  // Previous period line.
+  await page.check("text=Show previous period");
+  await until(async () => (await page.$$("#costs-chart polyline")).length === 1, "the previous-period line");
+  ok(true, "the previous-period line is drawn");
+  // Save the view as a report, then it is offered.
+  await page.fill("#c-report-title", "September by region");
+  await page.click("text=Save as report");
+  await until(async () => (await page.$$eval("#c-report option", (o) => o.map((x) => x.textContent))).includes("September by region"), "the saved report");
+  ok(true, "the view is saved as a cost report and offered in the report list");
+  // The CSV download holds the rows.
+  const [download] = await Promise.all([page.waitForEvent("download", { timeout: 30000 }), page.click("text=Download CSV")]);
+  const path = await download.path();
+  const { readFileSync } = await import("node:fs");
+  const csv = readFileSync(path, "utf8");
+  ok(csv.split("\n")[0].includes("region") && csv.includes("150.5"), "Download CSV exports the rows");
+  await shot("04-costs");
+  console.log(`paint: first ${firstPaint} ms, change (cached) ${changeMs} ms`);
+
+  // ---- Billing rules: errors at their fields, then a rule of each kind that is needed here.
+  await page.click("a[href='#/rules']");
+  await page.waitForSelector("#rule-form");
+  await page.selectOption("#r-type", "exclusion");
+  await page.fill("#r-title", "No tax");
+  await page.click("#rule-form button[type=submit]");
+  await until(async () => (await page.textContent("#r-charge_type-err")).includes("charge_type"), "the charge_type error");
+  ok(true, "an exclusion without charge_type shows the error at that field");
+  await page.selectOption("#r-type", "custom");
+  await page.fill("#r-title", "Bad SQL");
+  await page.fill("#r-sql_query", "DELETE FROM costs");
+  await page.click("#rule-form button[type=submit]");
+  await until(async () => (await page.textContent("#r-sql_query-err")).length > 0, "the SQL error");
+  ok(true, `custom SQL is refused at the field: ${await page.textContent("#r-sql_query-err")}`);
+  await page.selectOption("#r-type", "adjustment");
+  await page.fill("#r-title", "Show 50%");
+  await page.fill("#r-percentage", "50");
+  await page.click("#rule-form button[type=submit]");
+  await until(async () => (await page.textContent("#rules-status")).includes("Created"), "the created rule");
+  await page.selectOption("#r-type", "charge");
+  await page.fill("#r-title", "Support fee");
+  await page.fill("#r-service", "Support");
+  await page.fill("#r-category", "Fee");
+  await page.fill("#r-sub_category", "Monthly");
+  await page.fill("#r-amount", "20");
+  await page.fill("#r-start_date", "2024-09-01");
+  await page.fill("#r-end_date", "2024-09-30");
+  await page.click("#rule-form button[type=submit]");
+  await until(async () => (await page.$$("#rules-table tbody tr")).length === 2, "two rules");
+  ok(true, "an adjustment and a charge are created");
+  // Edit the adjustment's title.
+  await page.click("#rules-table tr:has-text('Show 50%') >> text=Edit");
+  await page.fill("#r-title", "Show half");
+  await page.click("#rule-form button[type=submit]");
+  await until(async () => (await page.textContent("#rules-table")).includes("Show half"), "the edited rule");
+  ok(true, "a rule is edited in place");
+  await shot("05-rules");
+
+  // ---- Managed accounts: create, link the integration, order the rules (the group-order error first).
+  await page.click("a[href='#/accounts']");
+  await page.waitForSelector("#a-name");
+  await page.fill("#a-name", "Acme Corp");
+  await page.fill("#a-email", "ops@acme.example");
+  await page.click("form[aria-labelledby=new-account] button[type=submit]");
+  const card = await page.waitForSelector("form[data-account]");
+  const account = await card.getAttribute("data-account");
+  const sel = `form[data-account="${account}"]`;
+  await page.check(`${sel} input[value="${integration}"]`);
+  const ruleOptions = await page.$$eval(`${sel} select[aria-label^="Add a rule"] option`, (o) => o.map((x) => [x.value, x.textContent]));
+  const charge = ruleOptions.find(([, t]) => t.startsWith("Support fee"))[0];
+  const adjust = ruleOptions.find(([, t]) => t.startsWith("Show half"))[0];
+  await page.selectOption(`${sel} select[aria-label^="Add a rule"]`, charge);
+  await page.selectOption(`${sel} select[aria-label^="Add a rule"]`, adjust);
+  const profileOptions = await page.$$eval(`${sel} select[id^=profile] option`, (o) => o.map((x) => x.value));
+  await page.selectOption(`${sel} select[id^=profile]`, profileOptions[1]);
+  await page.click(`${sel} button[type=submit]`);
+  await until(async () => (await page.textContent(`${sel} [data-fields=billing_rule_tokens] .err`)).includes("must come before"), "the group-order error");
+  ok(true, `rules out of group order are refused at the rule list: ${await page.textContent(`${sel} [data-fields=billing_rule_tokens] .err`)}`);
+  await page.click(`${sel} button[aria-label="Move Show half (Adjustment) up"]`);
+  await page.click(`${sel} button[type=submit]`);
+  await until(async () => (await page.textContent(`${sel} .ok`)) === "Saved.", "the saved account");
+  ok(true, "moving the adjustment first saves the account");
+  await shot("06-accounts");
+
+  // ---- The managed account's view: its costs with its rules (50% of 185.75, plus the 20 fee).
+  await page.selectOption("#view-as", account);
+  await until(async () => !(await page.isHidden("#view-banner")), "the view banner");
+  await page.click("a[href='#/costs']");
+  await setRange("2024-09-01", "2024-09-30");
+  await until(async () => (await totalText()) === "112.88 USD", "the managed account's total", 20000);
+  ok(true, "the managed account sees 92.875 + 20 = 112.88 USD with its rules");
+  ok((await page.textContent("#view-banner")).includes("Acme Corp"), "a banner says whose costs are shown");
+  await shot("07-costs-managed-account");
+  await page.click("a[href='#/rules']");
+  await page.waitForSelector("#rules-status", { state: "attached" });
+  ok(!(await page.isVisible("#rule-form")), "the managed-account view is read-only (no rule form)");
+  await page.selectOption("#view-as", "");
+  await page.click("a[href='#/costs']");
+  await until(async () => (await totalText()) === "185.75 USD", "the MSP's raw total again");
+  ok(true, "switching back shows the raw 185.75 USD");
+
+  // ---- Invoices: a draft for September, listed with its total, its PDF downloads.
+  await page.click("a[href='#/invoices']");
+  await page.waitForSelector("#v-account");
+  await page.fill("#v-start", "2024-09-01");
+  await page.fill("#v-end", "2024-09-30");
+  await page.click("form[aria-labelledby=new-invoice] button[type=submit]");
+  await page.waitForSelector("#invoices-table");
+  const row = await page.textContent("#invoices-table tbody tr");
+  ok(row.includes("Acme Corp") && row.includes("112.88"), `the invoice is listed with the account's total (${row.trim()})`);
+  await shot("08-invoices");
+  const [pdf] = await Promise.all([page.waitForEvent("download", { timeout: 30000 }), page.click("#invoices-table >> text=PDF")]);
+  const bytes = readFileSync(await pdf.path());
+  ok(bytes.subarray(0, 5).toString() === "%PDF-", "the invoice's PDF downloads");
+  await page.goto(base + "/#/invoices");
+  await page.waitForSelector("#invoices-table");
+
+  // ---- Writes need the CSRF header even with the cookie.
+  const forged = await page.evaluate(async () => (await fetch("/v2/billing_rules", { method: "POST", headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ type: "adjustment", title: "forged", percentage: 1 }) })).status);
+  ok(forged === 403, `a cookie write without the CSRF header is refused (${forged})`);
+
+  // ---- Sign out: the cookie no longer opens the API.
+  await page.click("#sign-out");
+  await page.waitForSelector("form.signin");
+  const after = await page.evaluate(async () => (await fetch("/v2/me")).status);
+  ok(after === 401, "after signing out the API answers 401");
+
+  // ---- A read-only token sees costs but no forms that write.
+  await page.fill("#token", readToken);
+  await page.click("form.signin button[type=submit]");
+  await page.waitForSelector("#costs-chart");
+  await page.click("a[href='#/rules']");
+  await page.waitForSelector("#rules-table");
+  ok(!(await page.isVisible("#rule-form")), "a read-only token gets no rule form");
+  await page.click("a[href='#/integrations']");
+  await page.waitForSelector("section[data-integration]");
+  ok(!(await page.isVisible(".drop")), "a read-only token gets no upload area");
+
+  // ---- Keyboard: the sections are reachable by Tab from the top.
+  await page.goto(base + "/?reload=1#/costs");
+  await page.waitForSelector("#costs-chart");
+  await page.keyboard.press("Tab");
+  const skip = await page.evaluate(() => document.activeElement && document.activeElement.textContent);
+  ok(skip === "Skip to content", `the first Tab reaches the skip link (${skip})`);
+  await page.keyboard.press("Tab");
+  const focused = await page.evaluate(() => document.activeElement && document.activeElement.textContent);
+  ok(focused === "Costs", `Tab reaches the section links (${focused})`);
+
+  ok(pageErrors.length === 0, `no script errors on any page (${pageErrors.join("; ")})`);
+  console.log(`console: ${checks} checks passed`);
+} finally {
+  await browser.close();
+}
