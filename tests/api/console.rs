@@ -292,9 +292,10 @@ fn browser_kit() -> Option<std::path::PathBuf> {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let dir = root.join("target/console-browser");
     std::fs::create_dir_all(&dir).unwrap();
-    for file in ["package.json", "package-lock.json", "console.mjs"] {
+    for file in ["package.json", "package-lock.json", "console.mjs", "units.test.mjs"] {
         std::fs::copy(root.join("tests/browser").join(file), dir.join(file)).unwrap();
     }
+    copy_assets(&dir);
     let out = std::process::Command::new("npm")
         .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
         .current_dir(&dir)
@@ -303,6 +304,41 @@ fn browser_kit() -> Option<std::path::PathBuf> {
     assert!(out.status.success(), "npm ci for the browser tests failed: {}", String::from_utf8_lossy(&out.stderr));
     *installed = Some(dir.clone());
     Some(dir)
+}
+
+/// The console's embedded scripts, beside the node tests that import them (as ES modules).
+fn copy_assets(dir: &std::path::Path) {
+    let assets = dir.join("assets");
+    std::fs::create_dir_all(&assets).unwrap();
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/http/console/assets");
+    for entry in std::fs::read_dir(src).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "js") {
+            std::fs::copy(&path, assets.join(path.file_name().unwrap())).unwrap();
+        }
+    }
+    std::fs::write(assets.join("package.json"), r#"{"type": "module"}"#).unwrap();
+}
+
+/// The console's pure functions (sums of exact decimal texts, date bins, previous periods, presets) under
+/// node's test runner: `tests/browser/units.test.mjs`.
+#[test]
+fn the_consoles_date_and_decimal_helpers_pass_their_node_tests() {
+    let node = std::process::Command::new("node").arg("--version").output().is_ok_and(|o| o.status.success());
+    if !node {
+        assert!(std::env::var("CI").is_err(), "CI must run the console's node tests, but node is missing");
+        eprintln!("SKIPPED the console's node tests: node is not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    std::fs::copy(root.join("tests/browser/units.test.mjs"), dir.path().join("units.test.mjs")).unwrap();
+    std::fs::write(dir.path().join("package.json"), r#"{"type": "module"}"#).unwrap();
+    copy_assets(dir.path());
+    let out =
+        std::process::Command::new("node").args(["--test", "units.test.mjs"]).current_dir(dir.path()).output().unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success() && text.contains("# pass 4"), "the console's node tests failed:\n{text}");
 }
 
 async fn a_real_browser_signs_in_uploads_sets_rules_and_sees_a_managed_accounts_costs(app: TestApp) {

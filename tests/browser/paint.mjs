@@ -36,8 +36,8 @@ try {
   // Controls: a new query, then back to one the page has already fetched.
   await change("change_bin_month_uncached_ms", "#c-bin", "month");
   await change("change_bin_day_cached_ms", "#c-bin", "day");
-  await change("change_group_region_uncached_ms", "#c-groupings", ["region"]);
-  await change("change_group_service_cached_ms", "#c-groupings", ["service"]);
+  await change("change_group_region_uncached_ms", "#c-groupings", "region");
+  await change("change_group_service_cached_ms", "#c-groupings", "service");
   out.rows = Number(await page.textContent("#row-count"));
   out.total = await page.getAttribute("#total-cost", "data-amount");
   console.log(JSON.stringify(out));

@@ -17,7 +17,8 @@ function signInPage(message) {
   const form = h("form", { class: "signin panel", "aria-labelledby": "signin-title" },
     h("h1", { id: "signin-title" }, "Sign in to costd"),
     h("div", { class: "field" }, h("label", { for: "token" }, "API token"), input,
-      h("p", { class: "muted", id: "signin-help" }, "A token from `costd token create` or the bootstrap-token file. It is kept in an HttpOnly session cookie, never in this page.")),
+      h("p", { class: "muted", id: "signin-help" }, "A token from ", h("code", {}, "costd token create"), " or the ",
+        h("code", {}, "bootstrap-token"), " file. It is kept in an HttpOnly session cookie, never in this page.")),
     err, button);
   form.addEventListener("submit", async (e) => {
     e.preventDefault();

@@ -190,13 +190,18 @@ pages.costs = async function costsPage(main, params) {
   const end = h("input", { type: "date", value: st.end, required: true });
   const bin = h("select", {}, ["day", "week", "month", "quarter"].map((b) => h("option", { value: b }, b)));
   bin.value = st.bin;
-  const groupings = h("select", { multiple: true, size: 4 }, GROUPINGS.map((g) => h("option", { value: g, selected: st.groupings.includes(g) }, g)));
+  const groupings = h("select", {}, GROUPINGS.map((g) => h("option", { value: g }, g)));
+  groupings.value = st.groupings[0];
+  const thenBy = h("select", {}, h("option", { value: "" }, "(nothing)"), GROUPINGS.map((g) => h("option", { value: g }, g)));
+  thenBy.value = st.groupings[1] || "";
   const workspace = h("select", {}, h("option", { value: "" }, "All workspaces"), me.workspaces.map((w) => h("option", { value: w.token }, w.name)));
   workspace.value = st.workspace;
   const filter = h("textarea", { rows: 2, placeholder: "costs.provider = 'custom_provider' AND costs.service = 'Amazon EC2'" }, st.filter);
   filter.value = st.filter;
   const previous = h("input", { type: "checkbox", checked: st.previous });
   const report = h("select", {}, h("option", { value: "" }, "(no report)"), reports.map((r) => h("option", { value: r.token }, r.title)));
+  // A report of another view (or a deleted one) is not this page's.
+  if (![...report.options].some((o) => o.value === st.report)) st.report = "";
   report.value = st.report;
   const apply = h("button", { type: "submit" }, "Apply");
   const reportTitle = h("input", { type: "text", placeholder: "Report title" });
@@ -211,6 +216,7 @@ pages.costs = async function costsPage(main, params) {
       field("c-end", "To", end, ["end_date"]),
       field("c-bin", "Date bin", bin, ["date_bin"]),
       field("c-groupings", "Group by", groupings, ["groupings"]),
+      field("c-then-by", "Then by", thenBy, []),
       field("c-workspace", "Workspace", workspace, ["workspace_token", "workspace"]),
       field("c-report", "Cost report", report, ["cost_report_token"])),
     field("c-filter", "Filter (VQL)", filter, ["filter"]),
@@ -343,8 +349,7 @@ pages.costs = async function costsPage(main, params) {
 
   const changed = () => {
     st.start = start.value; st.end = end.value; st.bin = bin.value;
-    st.groupings = [...groupings.selectedOptions].map((o) => o.value);
-    if (st.groupings.length === 0) { st.groupings = ["service"]; groupings.value = "service"; }
+    st.groupings = [groupings.value, thenBy.value].filter((g, i, all) => g && all.indexOf(g) === i);
     st.workspace = workspace.value; st.filter = filter.value; st.previous = previous.checked; st.report = report.value;
     load("change");
   };
@@ -355,13 +360,17 @@ pages.costs = async function costsPage(main, params) {
     changed();
   });
   for (const c of [start, end]) c.addEventListener("change", () => { preset.value = "custom"; st.preset = "custom"; changed(); });
-  for (const c of [bin, groupings, workspace, previous]) c.addEventListener("change", changed);
+  for (const c of [bin, groupings, thenBy, workspace, previous]) c.addEventListener("change", changed);
   report.addEventListener("change", async () => {
     if (report.value) {
       try {
         const r = await get(`/v2/cost_reports/${report.value}`);
         filter.value = r.filter || "";
-        if (r.groupings) { const gs = r.groupings.split(","); for (const o of groupings.options) o.selected = gs.includes(o.value); }
+        if (r.groupings) {
+          const gs = r.groupings.split(",").filter((g) => GROUPINGS.includes(g));
+          if (gs[0]) groupings.value = gs[0];
+          thenBy.value = gs[1] || "";
+        }
         if (r.start_date && r.end_date) { start.value = r.start_date; end.value = r.end_date; preset.value = "custom"; }
         if (["day", "week", "month", "quarter"].includes(r.date_bin)) bin.value = r.date_bin;
         if (r.workspace_token) workspace.value = r.workspace_token;
@@ -443,8 +452,8 @@ pages.rules = async function rulesPage(main) {
       h("td", { class: "nowrap" }, [r.start_date, r.end_date].filter(Boolean).join(" → ") || "always"),
       h("td", { class: "token" }, r.token),
       h("td", { class: "nowrap" },
-        writable() ? h("button", { type: "button", class: "link", onclick: () => edit(r) }, "Edit") : "",
-        writable() ? h("button", { type: "button", class: "link", onclick: async () => {
+        writable() ? h("button", { type: "button", class: "link", "aria-label": `Edit ${r.title}`, onclick: () => edit(r) }, "Edit") : "",
+        writable() ? h("button", { type: "button", class: "link", "aria-label": `Delete ${r.title}`, onclick: async () => {
           if (!confirm(`Delete the rule “${r.title}”?`)) return;
           try { await api("DELETE", `/v2/billing_rules/${r.token}`); pages.rules(main); } catch (x) { alert(errorText(x)); }
         } }, "Delete") : "")))));

@@ -1,0 +1,69 @@
+// Unit and property tests of the console's pure functions (node's own test runner), run by
+// tests/api/console.rs with the embedded assets copied beside this file under assets/.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { addDecimals, allBins, binStart, presetRange, previousPeriod } from "./assets/pages.js";
+
+// A decimal string of `units` at 18 places, written the way the API writes amounts (no trailing zeros).
+function text(units) {
+  const neg = units < 0n, abs = neg ? -units : units;
+  const scale = 10n ** 18n;
+  const frac = (abs % scale).toString().padStart(18, "0").replace(/0+$/, "");
+  return `${neg ? "-" : ""}${abs / scale}${frac ? "." + frac : ""}`;
+}
+
+function randomUnits(seed) {
+  // xorshift over BigInt: amounts up to ±10^20 with up to 18 places, some whole, some tiny.
+  let x = BigInt(seed) * 0x9E3779B97F4A7C15n & 0xFFFFFFFFFFFFFFFFn;
+  const next = () => { x ^= x << 13n; x &= 0xFFFFFFFFFFFFFFFFn; x ^= x >> 7n; x ^= x << 17n; x &= 0xFFFFFFFFFFFFFFFFn; return x; };
+  const digits = next() % 39n;
+  let v = next() * next() % (10n ** digits + 1n);
+  if (next() % 5n === 0n) v -= v % 10n ** 18n; // whole
+  return next() % 2n ? -v : v;
+}
+
+test("adding decimal texts is exact for any amounts up to 18 places", () => {
+  for (let i = 1; i < 5000; i++) {
+    const a = randomUnits(i), b = randomUnits(i + 100000), c = randomUnits(i + 200000);
+    assert.equal(addDecimals(text(a), text(b)), text(a + b), `${text(a)} + ${text(b)}`);
+    assert.equal(addDecimals(addDecimals(text(a), text(b)), text(c)), text(a + b + c));
+  }
+  assert.equal(addDecimals("0.1", "0.2"), "0.3");
+  assert.equal(addDecimals("-1.5", "1.5"), "0");
+  assert.equal(addDecimals("20.52022672899", "-0.00000000001"), "20.52022672898");
+  assert.equal(addDecimals("0", "-0.000000000000000001"), "-0.000000000000000001");
+});
+
+test("date bins start where the API starts them", () => {
+  assert.equal(binStart("2024-09-04", "week"), "2024-09-02"); // a Wednesday → its Monday
+  assert.equal(binStart("2024-09-02", "week"), "2024-09-02");
+  assert.equal(binStart("2024-09-01", "week"), "2024-08-26"); // a Sunday
+  assert.equal(binStart("2024-09-30", "month"), "2024-09-01");
+  assert.equal(binStart("2024-11-15", "quarter"), "2024-10-01");
+  assert.deepEqual(allBins("2024-09-01", "2024-09-03", "day"), ["2024-09-01", "2024-09-02", "2024-09-03"]);
+  assert.deepEqual(allBins("2024-01-15", "2024-08-01", "quarter"), ["2024-01-01", "2024-04-01", "2024-07-01"]);
+  assert.equal(allBins("2024-01-01", "2024-12-31", "day").length, 366);
+});
+
+test("the previous period is as many whole months, or as many days, before", () => {
+  const p = previousPeriod("2024-09-01", "2024-09-30");
+  assert.deepEqual([p.start, p.end], ["2024-08-01", "2024-08-31"]);
+  assert.equal(p.shift("2024-08-31"), "2024-09-30");
+  const q = previousPeriod("2024-01-01", "2024-03-31");
+  assert.deepEqual([q.start, q.end], ["2023-10-01", "2023-12-31"]);
+  const d = previousPeriod("2024-09-10", "2024-09-16");
+  assert.deepEqual([d.start, d.end], ["2024-09-03", "2024-09-09"]);
+  assert.equal(d.shift("2024-09-03"), "2024-09-10");
+  // March after February: the 31st moved back a month stays inside the shorter month.
+  const m = previousPeriod("2024-03-01", "2024-03-31");
+  assert.deepEqual([m.start, m.end], ["2024-02-01", "2024-02-29"]);
+});
+
+test("presets cover the month, the last month and the year of a given day", () => {
+  assert.deepEqual(presetRange("this_month", "2024-02-10"), ["2024-02-01", "2024-02-29"]);
+  assert.deepEqual(presetRange("last_month", "2024-01-10"), ["2023-12-01", "2023-12-31"]);
+  assert.deepEqual(presetRange("last_30_days", "2024-03-01"), ["2024-02-01", "2024-03-01"]); // 29 days of February + 1
+  assert.deepEqual(presetRange("last_3_months", "2024-03-10"), ["2024-01-01", "2024-03-31"]);
+  assert.deepEqual(presetRange("this_year", "2024-03-10"), ["2024-01-01", "2024-12-31"]);
+  assert.equal(presetRange("custom", "2024-03-10"), null);
+});
