@@ -647,7 +647,11 @@ pages.integrations = async function integrationsPage(main) {
       bar.hidden = false; bar.value = 0;
       result.replaceChildren(h("p", { class: "muted" }, `Uploading ${file.name}…`));
       try {
-        const u = await upload(`/v2/integrations/${i.token}/costs.csv`, file, (p) => { bar.value = p; });
+        const u = await upload(`/v2/integrations/${i.token}/costs.csv`, file, (p) => {
+          bar.value = p;
+          // Sent: the server now checks every row and writes the file before it answers.
+          if (p >= 1) result.replaceChildren(h("p", { class: "muted" }, `Sent ${file.name}; checking and storing its rows…`));
+        });
         costsCache.clear();
         bar.value = 1;
         result.replaceChildren(h("p", { class: "ok" }, `Uploaded ${u.filename}: ${u.amount} from ${u.start_date} to ${u.end_date}.`));
