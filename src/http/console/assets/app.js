@@ -96,8 +96,10 @@ function route() {
 }
 
 async function start() {
-  await renderHeader();
+  // The page does not wait for the header's list of managed accounts.
+  const header = renderHeader();
   route();
+  await header;
 }
 
 window.addEventListener("hashchange", () => { if (session.info) route(); });

@@ -125,24 +125,28 @@ const GROUPINGS = ["service", "provider", "account_id", "billing_account_id", "r
 const costsCache = new Map();
 session.onWrite = () => costsCache.clear();
 
-async function fetchCosts(query) {
+/** Every row of a costs query (all pages), remembered per view and query; callers asking at once share one fetch. */
+function fetchCosts(query) {
   const key = query.toString();
   // The same query asked in another view (a managed account's) is another result.
   const cacheKey = `${session.info.view_account_token || ""}|${key}`;
   if (costsCache.has(cacheKey)) return costsCache.get(cacheKey);
-  const rows = [];
-  let total = null, url = `/v2/costs?${key}&limit=5000`;
-  for (let i = 0; url && i < 200; i++) {
-    const body = await get(url);
-    total = body.total_cost;
-    rows.push(...body.costs);
-    const next = body.links && body.links.next;
-    url = next ? new URL(next, location.href).pathname + new URL(next, location.href).search : null;
-  }
-  const result = { total, rows };
+  const pending = (async () => {
+    const rows = [];
+    let total = null, url = `/v2/costs?${key}&limit=5000`;
+    for (let i = 0; url && i < 200; i++) {
+      const body = await get(url);
+      total = body.total_cost;
+      rows.push(...body.costs);
+      const next = body.links && body.links.next;
+      url = next ? new URL(next, location.href).pathname + new URL(next, location.href).search : null;
+    }
+    return { total, rows };
+  })();
   if (costsCache.size > 50) costsCache.clear();
-  costsCache.set(cacheKey, result);
-  return result;
+  costsCache.set(cacheKey, pending);
+  pending.catch(() => costsCache.delete(cacheKey));
+  return pending;
 }
 
 /** Adds exact decimal strings (up to 18 places) with BigInt, for per-bin and per-series sums shown to people. */
@@ -171,8 +175,6 @@ const costsState = {};
 let firstCostsPaintDone = false;
 
 pages.costs = async function costsPage(main, params) {
-  const me = await get("/v2/me");
-  const reports = await getAll("/v2/cost_reports", "cost_reports").catch(() => []);
   const st = costsState;
   if (!st.start) {
     st.preset = params.get("preset") || "this_month";
@@ -183,6 +185,20 @@ pages.costs = async function costsPage(main, params) {
   for (const k of ["start_date", "end_date"]) if (params.get(k)) { st[k === "start_date" ? "start" : "end"] = params.get(k); st.preset = "custom"; }
   if (params.get("date_bin")) st.bin = params.get("date_bin");
   if (params.get("groupings")) st.groupings = params.get("groupings").split(",");
+
+  const query = () => {
+    const q = new URLSearchParams();
+    if (st.report) q.set("cost_report_token", st.report);
+    q.set("start_date", st.start); q.set("end_date", st.end); q.set("date_bin", st.bin);
+    q.set("groupings", st.groupings.join(","));
+    if (st.filter.trim()) q.set("filter", st.filter.trim());
+    if (st.workspace) q.set("workspace_token", st.workspace);
+    q.set("order", "asc");
+    return q;
+  };
+  // The costs query is what a person waits for: ask it first, alongside the lists the controls need.
+  fetchCosts(query()).catch(() => {});
+  const [me, reports] = await Promise.all([get("/v2/me"), getAll("/v2/cost_reports", "cost_reports").catch(() => [])]);
 
   const preset = h("select", {}, PRESETS.map(([v, l]) => h("option", { value: v }, l)));
   preset.value = st.preset;
@@ -236,17 +252,6 @@ pages.costs = async function costsPage(main, params) {
       h("div", {}, h("div", { class: "muted" }, "Rows"), rowsEl)),
     chart, status, h("h2", {}, "Cost rows"), table);
   document.title = "Costs · costd";
-
-  const query = () => {
-    const q = new URLSearchParams();
-    if (st.report) q.set("cost_report_token", st.report);
-    q.set("start_date", st.start); q.set("end_date", st.end); q.set("date_bin", st.bin);
-    q.set("groupings", st.groupings.join(","));
-    if (st.filter.trim()) q.set("filter", st.filter.trim());
-    if (st.workspace) q.set("workspace_token", st.workspace);
-    q.set("order", "asc");
-    return q;
-  };
 
   let generation = 0;
   async function load(reason) {
