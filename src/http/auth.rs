@@ -34,18 +34,7 @@ pub async fn require_token(State(state): State<AppState>, mut req: Request, next
     let principal = match console_secret(&req) {
         Some(secret) => {
             super::console::require_csrf(req.headers(), req.method(), &secret)?;
-            let key = super::console::session_cache_key(&secret);
-            match state.auth_cache.get(&key) {
-                Some(p) => p,
-                None => {
-                    let (_, session) = super::console::resolve(&state, req.headers())
-                        .await?
-                        .ok_or_else(|| ApiError::Unauthorized("the console session has ended; sign in again".into()))?;
-                    let p = super::console::session_principal(session);
-                    state.auth_cache.put(key, p.clone());
-                    p
-                }
-            }
+            super::console::cookie_principal(&state, &secret).await?
         }
         None => {
             let hash = secret_hash(bearer_secret(&req)?);
@@ -116,7 +105,7 @@ impl AuthCache {
         AuthCache { ttl, entries: RwLock::new(HashMap::new()) }
     }
 
-    fn get(&self, hash: &str) -> Option<Principal> {
+    pub(super) fn get(&self, hash: &str) -> Option<Principal> {
         if self.ttl.is_zero() {
             return None;
         }
@@ -130,7 +119,7 @@ impl AuthCache {
         entries.remove(key);
     }
 
-    fn put(&self, hash: String, principal: Principal) {
+    pub(super) fn put(&self, hash: String, principal: Principal) {
         if self.ttl.is_zero() {
             return;
         }

@@ -101,7 +101,7 @@ pub fn session_secret(headers: &HeaderMap) -> Option<&str> {
 }
 
 /// The caller a live session acts as: its token's, or, looking at a managed account, that account's, read-only.
-pub fn session_principal(session: ConsoleSession) -> Principal {
+fn session_principal(session: ConsoleSession) -> Principal {
     let mut principal = session.principal;
     if let Some(view) = session.view {
         principal.account_token = view;
@@ -110,15 +110,30 @@ pub fn session_principal(session: ConsoleSession) -> Principal {
     principal
 }
 
-/// Resolves a request's session cookie: `Ok(None)` when there is none.
-pub async fn resolve(state: &AppState, headers: &HeaderMap) -> Result<Option<(String, ConsoleSession)>> {
-    let Some(secret) = session_secret(headers) else { return Ok(None) };
-    let session = state
+/// The live session of `secret`: a 401 once it has ended (signed out, expired, its token revoked).
+async fn live_session(state: &AppState, secret: &str) -> Result<ConsoleSession> {
+    state
         .store
         .console_session(&secret_hash(secret), chrono::Utc::now().timestamp())
         .await?
-        .ok_or_else(|| ApiError::Unauthorized("the console session has ended; sign in again".into()))?;
-    Ok(Some((secret.to_string(), session)))
+        .ok_or_else(|| ApiError::Unauthorized("the console session has ended; sign in again".into()))
+}
+
+/// Resolves a request's session cookie: `Ok(None)` when there is none.
+async fn resolve(state: &AppState, headers: &HeaderMap) -> Result<Option<(String, ConsoleSession)>> {
+    let Some(secret) = session_secret(headers) else { return Ok(None) };
+    Ok(Some((secret.to_string(), live_session(state, secret).await?)))
+}
+
+/// The caller a session cookie stands for, through the auth cache like a bearer token.
+pub async fn cookie_principal(state: &AppState, secret: &str) -> Result<Principal> {
+    let key = session_cache_key(secret);
+    if let Some(p) = state.auth_cache.get(&key) {
+        return Ok(p);
+    }
+    let p = session_principal(live_session(state, secret).await?);
+    state.auth_cache.put(key, p.clone());
+    Ok(p)
 }
 
 fn check_csrf(headers: &HeaderMap, secret: &str) -> Result<()> {
@@ -262,7 +277,7 @@ async fn set_view(State(state): State<AppState>, headers: HeaderMap, Json(body):
 }
 
 /// The auth cache's key for a session (distinct from any API token's hash).
-pub fn session_cache_key(secret: &str) -> String {
+fn session_cache_key(secret: &str) -> String {
     format!("console:{}", secret_hash(secret))
 }
 
