@@ -98,7 +98,8 @@ try {
   await input.setInputFiles({ name: "september.csv", mimeType: "text/csv", buffer: Buffer.from(CSV) });
   await until(async () => (await page.textContent(`[data-integration="${integration}"] .upload-result`)).includes("Uploaded september.csv: 185.75"),
     "the upload's summary");
-  ok(await page.isVisible(`[data-integration="${integration}"] td >> text=september.csv`), "the upload is listed");
+  // The list is drawn again once the upload is stored.
+  ok(await page.waitForSelector(`[data-integration="${integration}"] td >> text=september.csv`), "the upload is listed");
   // Drag-and-drop of a broken file: row-numbered errors, nothing stored.
   const dt = await page.evaluateHandle((text) => {
     const d = new DataTransfer();

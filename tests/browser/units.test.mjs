@@ -67,3 +67,12 @@ test("presets cover the month, the last month and the year of a given day", () =
   assert.deepEqual(presetRange("this_year", "2024-03-10"), ["2024-01-01", "2024-12-31"]);
   assert.equal(presetRange("custom", "2024-03-10"), null);
 });
+
+test("the next page of a list is followed on this origin, with its query", async () => {
+  globalThis.location = { href: "http://127.0.0.1:8080/#/costs" };
+  const { nextPath } = await import("./assets/api.js");
+  assert.equal(nextPath({ links: { next: "http://costd.example/v2/costs?start_date=2024-09-01&page=2&limit=5000" } }),
+    "/v2/costs?start_date=2024-09-01&page=2&limit=5000");
+  assert.equal(nextPath({ links: { next: null } }), null);
+  assert.equal(nextPath({}), null);
+});

@@ -46,10 +46,17 @@ export async function getAll(path, key) {
   for (let i = 0; url && i < 100; i++) {
     const body = await get(url);
     items.push(...body[key]);
-    const next = body.links && body.links.next;
-    url = next ? new URL(next, location.href).pathname + new URL(next, location.href).search : null;
+    url = nextPath(body);
   }
   return items;
+}
+
+/** The path of a list's next page (`links.next` is absolute, built from the server's public URL), or null. */
+export function nextPath(body) {
+  const next = body.links && body.links.next;
+  if (!next) return null;
+  const u = new URL(next, location.href);
+  return u.pathname + u.search;
 }
 
 /** Uploads a file as multipart field `csv`, reporting progress (0..1); XHR because fetch has no upload progress. */

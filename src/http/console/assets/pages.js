@@ -1,6 +1,6 @@
 // The console's pages. Each is `async (main, params) => void`: it draws into `main` from the API.
 export const pages = {};
-import { api, get, getAll, upload, session, ApiError } from "./api.js";
+import { api, get, getAll, nextPath, upload, session, ApiError } from "./api.js";
 import { stackedBars } from "./chart.js";
 
 /** Makes an element: h("button", {class: "x", onclick: f}, "text", child…). */
@@ -138,8 +138,7 @@ function fetchCosts(query) {
       const body = await get(url);
       total = body.total_cost;
       rows.push(...body.costs);
-      const next = body.links && body.links.next;
-      url = next ? new URL(next, location.href).pathname + new URL(next, location.href).search : null;
+      url = nextPath(body);
     }
     return { total, rows };
   })();
