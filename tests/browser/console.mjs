@@ -253,6 +253,13 @@ try {
   await page.waitForSelector("#invoices-table");
   const row = await page.textContent("#invoices-table tbody tr");
   ok(row.includes("Acme Corp") && row.includes("112.88"), `the invoice is listed with the account's total (${row.trim()})`);
+  // A draft is recomputed in place; sending without an SMTP server says what to configure.
+  await page.click("button[aria-label='Regenerate INV-000001']");
+  await until(async () => (await page.textContent("#invoices-status")).includes("INV-000001 recomputed: 112.88"), "the regenerated draft");
+  ok(true, "regenerating the draft keeps its number and total");
+  await page.click("button[aria-label='Send INV-000001']");
+  await until(async () => (await page.textContent("#invoices-status")).includes("--smtp-url"), "the missing-SMTP error");
+  ok((await page.textContent("#invoices-table tbody tr")).includes("draft"), "sending without SMTP says so and leaves the draft a draft");
   await shot("08-invoices");
   const [pdf] = await Promise.all([page.waitForEvent("download", { timeout: 30000 }), page.click("#invoices-table >> text=PDF")]);
   const bytes = readFileSync(await pdf.path());

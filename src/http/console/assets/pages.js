@@ -694,6 +694,7 @@ pages.invoices = async function invoicesPage(main) {
     return;
   }
   const [invoices, accounts] = await Promise.all([getAll("/v2/invoices", "invoices"), getAll("/v2/managed_accounts", "managed_accounts")]);
+  const status = h("p", { id: "invoices-status", role: "status", "aria-live": "polite" });
   const table = h("table", { id: "invoices-table" },
     h("thead", {}, h("tr", {}, h("th", {}, "Number"), h("th", {}, "Account"), h("th", {}, "Period"), h("th", { class: "num" }, "Total"), h("th", {}, "Status"), h("th", {}, ""))),
     h("tbody", {}, invoices.map((v) => h("tr", {}, h("td", {}, v.invoice_number), h("td", {}, v.account_name),
@@ -703,8 +704,27 @@ pages.invoices = async function invoicesPage(main) {
         try {
           const { body } = await api("POST", `/v2/invoices/${v.token}/download`, { file_type: kind });
           location.assign(body.download_url);
-        } catch (x) { alert(errorText(x)); }
-      } }, kind.toUpperCase())))))));
+        } catch (x) { say(errorText(x), true); }
+      } }, kind.toUpperCase())),
+      // A draft can be computed again from the costs as they are now, or emailed (which freezes it).
+      writable() && v.status === "draft" ? [
+        action(v, "regenerate", "Regenerate", (b) => `${b.invoice_number} recomputed: ${b.total} ${b.currency}.`),
+        action(v, "send", "Send", (b) => `${b.invoice.invoice_number} sent to ${b.recipients.join(", ")}.`),
+      ] : "")))));
+  function say(text, bad) {
+    status.className = bad ? "form-err" : "ok";
+    status.textContent = text;
+  }
+  function action(v, path, label, done) {
+    return h("button", { type: "button", class: "link", "aria-label": `${label} ${v.invoice_number}`, onclick: async () => {
+      try {
+        const { body } = await api("POST", `/v2/invoices/${v.token}/${path}`);
+        await pages.invoices(main);
+        main.querySelector("#invoices-status").className = "ok";
+        main.querySelector("#invoices-status").textContent = done(body);
+      } catch (x) { say(errorText(x), true); }
+    } }, label);
+  }
   const account = h("select", {}, accounts.map((a) => h("option", { value: a.token }, a.name)));
   const [ps, pe] = presetRange("last_month");
   const start = h("input", { type: "date", value: ps });
@@ -722,7 +742,7 @@ pages.invoices = async function invoicesPage(main) {
       await pages.invoices(main);
     } catch (x) { if (x instanceof ApiError) showErrors(form, x.errors); else throw x; }
   });
-  main.replaceChildren(h("h1", {}, "Invoices"), invoices.length ? table : h("p", { class: "muted" }, "No invoices yet."),
+  main.replaceChildren(h("h1", {}, "Invoices"), status, invoices.length ? table : h("p", { class: "muted" }, "No invoices yet."),
     writable() && accounts.length ? form : "");
   document.title = "Invoices · costd";
 };
