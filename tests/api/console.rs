@@ -151,26 +151,10 @@ async fn the_console_trades_a_token_for_an_httponly_session_cookie(app: TestApp)
 }
 
 async fn console_writes_need_the_csrf_header_and_views_are_read_only(app: TestApp) {
-    let integration = app.post("/v2/integrations/custom_provider", json!({"name": "Acme"})).await.body["token"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let form = reqwest::multipart::Form::new().part(
-        "csv",
-        reqwest::multipart::Part::bytes(
-            b"ChargeCategory,ChargePeriodStart,BilledCost,ServiceName\nUsage,2024-09-01,100.10,Compute\n".to_vec(),
-        )
-        .file_name("sept.csv"),
-    );
-    let res = app
-        .client
-        .post(format!("{}/v2/integrations/{integration}/costs.csv", app.base_url))
-        .bearer_auth(&app.token)
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 201);
+    let integration = app.create_integration("Acme").await["token"].as_str().unwrap().to_string();
+    let csv = b"ChargeCategory,ChargePeriodStart,BilledCost,ServiceName\nUsage,2024-09-01,100.10,Compute\n";
+    let res = app.upload(&integration, "sept.csv", csv.to_vec()).await;
+    assert_eq!(res.status, 201, "{}", res.text);
     let rule = app.create_rule(json!({"type": "adjustment", "title": "Half", "percentage": 50})).await;
     let managed = app
         .create_managed_account(json!({"name": "Acme Corp", "contact_email": "a@acme.example",
