@@ -13,7 +13,6 @@ mod support;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use serde_json::json;
 use support::{bench_dir, ensure_duckdb, generate_focus_csv};
 
 const COSTD: &str = env!("CARGO_BIN_EXE_costd");
@@ -35,42 +34,11 @@ fn main() {
 
     // Set up the rules and the managed account through the API, then stop that server.
     let (mut child, url) = support::serve(COSTD, dir.path());
-    let token = rt.block_on(async {
-        let client = reqwest::Client::new();
-        let post = |path: &str, body: serde_json::Value| {
-            client.post(format!("{url}{path}")).bearer_auth(&parent_token).json(&body).send()
-        };
-        let mut rules = Vec::new();
-        for body in [
-            json!({"type": "exclusion", "title": "no tax", "charge_type": "Tax"}),
-            json!({"type": "adjustment", "title": "90%", "percentage": 90}),
-            json!({"type": "custom", "title": "us-east markup", "sql_query": "UPDATE costs SET amount = amount * 1.1 WHERE region = 'us-east-1'"}),
-            json!({"type": "credit", "title": "credit", "service": "Support", "category": "Credit", "sub_category": "Monthly", "amount": 100, "start_date": "2024-07-01"}),
-            json!({"type": "charge", "title": "fee", "service": "MSP Fee", "category": "Fee", "sub_category": "Monthly", "amount": 250, "start_date": "2024-07-01"}),
-        ] {
-            let res: serde_json::Value = post("/v2/billing_rules", body).await.unwrap().json().await.unwrap();
-            rules.push(res["token"].as_str().unwrap().to_string());
-        }
-        let managed: serde_json::Value = post(
-            "/v2/managed_accounts",
-            json!({"name": "Customer", "contact_email": "ops@customer.com", "access_credential_tokens": [integration], "billing_rule_tokens": rules}),
-        )
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-        let managed_token = managed["token"].as_str().unwrap().to_string();
-        if std::env::var_os("COSTD_BENCH_KEEP").is_some() {
-            println!("kept: --data-dir {} --account {managed_token}", dir.path().display());
-        }
-        let out = Command::new(COSTD)
-            .args(["token", "create", "--account", &managed_token, "--scope", "read", "--data-dir"])
-            .arg(dir.path())
-            .output()
-            .unwrap();
-        String::from_utf8(out.stdout).unwrap().trim().to_string()
-    });
+    let managed_token = rt.block_on(support::managed_account_with_bench_rules(&url, &parent_token, &integration));
+    if std::env::var_os("COSTD_BENCH_KEEP").is_some() {
+        println!("kept: --data-dir {} --account {managed_token}", dir.path().display());
+    }
+    let token = support::read_token(COSTD, dir.path(), &managed_token);
     let _ = child.kill();
     let _ = child.wait();
 

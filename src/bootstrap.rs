@@ -56,6 +56,13 @@ pub struct Bootstrap {
 /// On an empty store: creates an account with its "Default" workspace and a read/write token, and
 /// writes the token to `<data_dir>/bootstrap-token`. Does nothing on a store that has accounts.
 pub async fn bootstrap_if_empty(store: &dyn Store, data_dir: &Path) -> anyhow::Result<Option<Bootstrap>> {
+    // Nodes started together on one new PostgreSQL store: one bootstraps, the others then find it done.
+    let _lock = loop {
+        match store.try_lock("costd-bootstrap").await? {
+            Some(lock) => break lock,
+            None => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
+        }
+    };
     if store.count_accounts().await? > 0 {
         return Ok(None);
     }

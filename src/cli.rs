@@ -3,7 +3,9 @@
 use anyhow::{bail, Context};
 
 use crate::bootstrap::{bootstrap_if_empty, mint_token};
-use crate::config::{AccountCommand, Cli, Command, InvoiceCommand, ServeSettings, StoreSettings, TokenCommand};
+use crate::config::{
+    AccountCommand, Cli, Command, InvoiceCommand, ServeSettings, StorageSettings, StoreSettings, TokenCommand,
+};
 use crate::http::{self, AppState};
 use crate::model::token::{secret_hash, AccountToken, Scopes};
 use crate::store;
@@ -11,7 +13,7 @@ use crate::store;
 /// Runs one command to completion.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Serve(serve_settings) => serve(&cli.store, &serve_settings).await,
+        Command::Serve(serve_settings) => serve(&cli.store, &cli.storage, &serve_settings).await,
         Command::Account(AccountCommand::Create { name }) => {
             let store = store::connect(&cli.store).await?;
             let account = store.create_account(&name, None).await?;
@@ -46,9 +48,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("revoked");
             Ok(())
         }
-        Command::Import(settings) => crate::import::run(&cli.store, &settings).await,
-        Command::Query(settings) => query(&cli.store, &settings).await,
-        Command::Invoice(command) => invoice(&cli.store, command).await,
+        Command::Import(settings) => crate::import::run(&cli.store, &cli.storage, &settings).await,
+        Command::Query(settings) => query(&cli.store, &cli.storage, &settings).await,
+        Command::Invoice(command) => invoice(&cli.store, &cli.storage, command).await,
         Command::Migrate => {
             store::connect(&cli.store).await?;
             println!("migrations applied");
@@ -59,7 +61,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 
 /// `costd query`: the flags become the same query string `GET /v2/costs` takes, so both check and default
 /// alike; the result prints as a table, CSV or JSON.
-async fn query(store_settings: &StoreSettings, settings: &crate::config::QuerySettings) -> anyhow::Result<()> {
+async fn query(
+    store_settings: &StoreSettings,
+    storage: &StorageSettings,
+    settings: &crate::config::QuerySettings,
+) -> anyhow::Result<()> {
     use crate::engine::costs::round_total;
 
     let format = settings.format.as_str();
@@ -89,7 +95,7 @@ async fn query(store_settings: &StoreSettings, settings: &crate::config::QuerySe
     let store = store::connect(store_settings).await?;
     let ctx = crate::service::costs::CostsContext {
         store,
-        files: crate::engine::uploads::UploadFiles::new(&store_settings.data_dir),
+        files: storage.open(&store_settings.data_dir)?,
         cache: Default::default(),
         timeout: crate::http::DEFAULT_QUERY_TIMEOUT,
     };
@@ -162,10 +168,13 @@ async fn query(store_settings: &StoreSettings, settings: &crate::config::QuerySe
 }
 
 /// The costs service for a command (no result cache: one query per process).
-async fn costs_context(store_settings: &StoreSettings) -> anyhow::Result<crate::service::costs::CostsContext> {
+async fn costs_context(
+    store_settings: &StoreSettings,
+    storage: &StorageSettings,
+) -> anyhow::Result<crate::service::costs::CostsContext> {
     Ok(crate::service::costs::CostsContext {
         store: store::connect(store_settings).await?,
-        files: crate::engine::uploads::UploadFiles::new(&store_settings.data_dir),
+        files: storage.open(&store_settings.data_dir)?,
         cache: Default::default(),
         timeout: crate::http::DEFAULT_QUERY_TIMEOUT,
     })
@@ -176,14 +185,18 @@ fn account_arg(text: &str) -> anyhow::Result<AccountToken> {
 }
 
 /// `costd invoice …`: the invoicing service, as the MSP account named.
-async fn invoice(store_settings: &StoreSettings, command: InvoiceCommand) -> anyhow::Result<()> {
+async fn invoice(
+    store_settings: &StoreSettings,
+    storage: &StorageSettings,
+    command: InvoiceCommand,
+) -> anyhow::Result<()> {
     use crate::model::invoice::invoice_number;
     use crate::render::invoice::money;
     use crate::service::invoices as invoicing;
     let show = |e: invoicing::InvoiceError| anyhow::anyhow!("{e}");
     match command {
         InvoiceCommand::Create { account, managed_account, start, end } => {
-            let ctx = costs_context(store_settings).await?;
+            let ctx = costs_context(store_settings, storage).await?;
             let msp = account_arg(&account)?;
             eprintln!("computing the invoice of {managed_account} for {start}..{end}");
             let fields = invoicing::InvoiceFields {
@@ -256,7 +269,11 @@ async fn invoice(store_settings: &StoreSettings, command: InvoiceCommand) -> any
 }
 
 /// `costd serve`: open the store, bootstrap an empty one, listen until Ctrl-C or SIGTERM.
-async fn serve(store_settings: &StoreSettings, settings: &ServeSettings) -> anyhow::Result<()> {
+async fn serve(
+    store_settings: &StoreSettings,
+    storage: &StorageSettings,
+    settings: &ServeSettings,
+) -> anyhow::Result<()> {
     use std::time::Duration;
     let query_timeout = Duration::from_secs(settings.query_timeout_secs.max(1));
     let grace = Duration::from_secs(settings.file_grace_secs);
@@ -272,6 +289,7 @@ async fn serve(store_settings: &StoreSettings, settings: &ServeSettings) -> anyh
         Some(url) => Some(std::sync::Arc::new(crate::mail::Mailer::new(url, &settings.smtp_from)?)),
         None => None,
     };
+    let files = storage.open(&store_settings.data_dir)?;
     let store = store::connect(store_settings).await?;
     if let Some(boot) = bootstrap_if_empty(store.as_ref(), &store_settings.data_dir).await? {
         println!("created account {} with a \"Default\" workspace", boot.account.token);
@@ -283,6 +301,8 @@ async fn serve(store_settings: &StoreSettings, settings: &ServeSettings) -> anyh
         .with_context(|| format!("failed to listen on {}", settings.listen))?;
     println!("listening on http://{}", listener.local_addr()?);
     let mut state = AppState::new(store.clone(), &store_settings.data_dir);
+    tracing::info!(storage = files.storage().describe(), "upload files");
+    state.files = files;
     state.auth_cache =
         std::sync::Arc::new(crate::http::auth::AuthCache::new(Duration::from_millis(settings.auth_cache_ttl_ms)));
     state.public_url = settings.public_url.clone();

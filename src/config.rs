@@ -13,8 +13,62 @@ pub use crate::store::StoreSettings;
 pub struct Cli {
     #[command(flatten)]
     pub store: StoreSettings,
+    #[command(flatten)]
+    pub storage: StorageSettings,
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// Where upload files live (every command that reads or writes costs must name the same place).
+#[derive(Clone, Default, Args)]
+pub struct StorageSettings {
+    /// Where upload files live: `s3://BUCKET/PREFIX` for an S3-compatible object store (what several
+    /// `costd serve` nodes on one PostgreSQL share). Default: the `uploads` directory of the data dir.
+    #[arg(long, env = "COSTD_STORAGE", global = true)]
+    pub storage: Option<String>,
+    /// The S3 endpoint of a store other than AWS (MinIO, Ceph, R2, a test server), e.g.
+    /// `http://127.0.0.1:9000`. Default: `AWS_ENDPOINT_URL`, else AWS itself.
+    #[arg(long, env = "COSTD_S3_ENDPOINT", global = true)]
+    pub s3_endpoint: Option<String>,
+    /// The bucket's region. Default: `AWS_REGION` or `AWS_DEFAULT_REGION`, else us-east-1.
+    #[arg(long, env = "COSTD_S3_REGION", global = true)]
+    pub s3_region: Option<String>,
+    /// The access key id. Default: `AWS_ACCESS_KEY_ID` (or the instance's role on AWS).
+    #[arg(long, env = "COSTD_S3_ACCESS_KEY_ID", global = true, hide_env_values = true)]
+    pub s3_access_key_id: Option<String>,
+    /// The secret access key. Default: `AWS_SECRET_ACCESS_KEY`.
+    #[arg(long, env = "COSTD_S3_SECRET_ACCESS_KEY", global = true, hide_env_values = true)]
+    pub s3_secret_access_key: Option<String>,
+}
+
+/// The secret key never shows in logs.
+impl std::fmt::Debug for StorageSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StorageSettings")
+            .field("storage", &self.storage)
+            .field("s3_endpoint", &self.s3_endpoint)
+            .field("s3_region", &self.s3_region)
+            .field("s3_access_key_id", &self.s3_access_key_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl StorageSettings {
+    /// The upload files these settings name, with their in-process readers; local ones under `data_dir`.
+    pub fn open(
+        &self,
+        data_dir: &std::path::Path,
+    ) -> anyhow::Result<std::sync::Arc<crate::engine::uploads::UploadFiles>> {
+        let options = crate::engine::storage::S3Options {
+            endpoint: self.s3_endpoint.clone(),
+            region: self.s3_region.clone(),
+            access_key_id: self.s3_access_key_id.clone(),
+            secret_access_key: self.s3_secret_access_key.clone(),
+        };
+        let spool = data_dir.join("uploads");
+        let storage = crate::engine::storage::Storage::open(self.storage.as_deref(), &options, &spool)?;
+        Ok(crate::engine::uploads::UploadFiles::with_storage(spool, storage))
+    }
 }
 
 /// The commands.

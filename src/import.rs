@@ -7,9 +7,8 @@ use std::time::Instant;
 use anyhow::{bail, Context};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::config::{ImportSettings, StoreSettings};
+use crate::config::{ImportSettings, StorageSettings, StoreSettings};
 use crate::engine::ingest::{ingest_csv, maybe_gunzip, IngestError, Limits, Progress};
-use crate::engine::uploads::UploadFiles;
 use crate::model::token::IntegrationToken;
 use crate::service::uploads::{upload, NewUpload, UploadError};
 use crate::store;
@@ -29,7 +28,11 @@ impl Progress for Bar {
 }
 
 /// Runs `costd import`.
-pub async fn run(store_settings: &StoreSettings, settings: &ImportSettings) -> anyhow::Result<()> {
+pub async fn run(
+    store_settings: &StoreSettings,
+    storage: &StorageSettings,
+    settings: &ImportSettings,
+) -> anyhow::Result<()> {
     let store = store::connect(store_settings).await?;
     let found = match IntegrationToken::parse(&settings.integration) {
         Some(token) => store.find_integration(&token).await?,
@@ -67,7 +70,7 @@ pub async fn run(store_settings: &StoreSettings, settings: &ImportSettings) -> a
     );
     let started = Instant::now();
     let mut progress = Bar { bar: bar.clone(), started };
-    let files = UploadFiles::new(&store_settings.data_dir);
+    let files = storage.open(&store_settings.data_dir)?;
     let new = NewUpload {
         account: account.token.clone(),
         integration: integration.token.clone(),

@@ -175,16 +175,7 @@ pub fn serve(costd: &str, data_dir: &Path) -> (std::process::Child, String) {
 /// An MSP account over a fresh SQLite store in `data_dir`, an integration holding `csv` (imported by the
 /// `costd` binary) and a read/write API token: (account token, integration token, API token).
 pub fn msp_with_rows(costd: &str, data_dir: &Path, csv: &Path) -> (String, String, String) {
-    let rt = tokio::runtime::Runtime::new().expect("a runtime");
-    let settings =
-        costd::store::StoreSettings { data_dir: data_dir.to_path_buf(), database_url: None, db_max_connections: 2 };
-    let (parent, integration) = rt.block_on(async {
-        let store = costd::store::connect(&settings).await.unwrap();
-        let parent = store.create_account("MSP", None).await.unwrap();
-        let integration = store.create_integration(&parent.token, "AWS", None).await.unwrap().token.to_string();
-        store.close().await;
-        (parent.token.to_string(), integration)
-    });
+    let (parent, integration) = msp_account(data_dir);
     let status = Command::new(costd)
         .args(["import", "--quiet", "--integration", &integration])
         .arg(csv)
@@ -201,4 +192,60 @@ pub fn msp_with_rows(costd: &str, data_dir: &Path, csv: &Path) -> (String, Strin
         .unwrap();
     let token = String::from_utf8(out.stdout).unwrap().trim().to_string();
     (parent, integration, token)
+}
+
+/// An MSP account and its integration, straight in the SQLite store of `data_dir`.
+pub fn msp_account(data_dir: &Path) -> (String, String) {
+    let rt = tokio::runtime::Runtime::new().expect("a runtime");
+    let settings =
+        costd::store::StoreSettings { data_dir: data_dir.to_path_buf(), database_url: None, db_max_connections: 2 };
+    rt.block_on(async {
+        let store = costd::store::connect(&settings).await.unwrap();
+        let parent = store.create_account("MSP", None).await.unwrap();
+        let integration = store.create_integration(&parent.token, "AWS", None).await.unwrap().token.to_string();
+        store.close().await;
+        (parent.token.to_string(), integration)
+    })
+}
+
+/// The bench's managed account through the API of the server at `url`: it sees `integration` with the 5
+/// bench rules (exclusion, adjustment, custom UPDATE with a WHERE, credit, charge). Answers its token.
+pub async fn managed_account_with_bench_rules(url: &str, parent_token: &str, integration: &str) -> String {
+    use serde_json::json;
+    let client = reqwest::Client::new();
+    let post = |path: &str, body: serde_json::Value| {
+        client.post(format!("{url}{path}")).bearer_auth(parent_token).json(&body).send()
+    };
+    let mut rules = Vec::new();
+    for body in [
+        json!({"type": "exclusion", "title": "no tax", "charge_type": "Tax"}),
+        json!({"type": "adjustment", "title": "90%", "percentage": 90}),
+        json!({"type": "custom", "title": "us-east markup", "sql_query": "UPDATE costs SET amount = amount * 1.1 WHERE region = 'us-east-1'"}),
+        json!({"type": "credit", "title": "credit", "service": "Support", "category": "Credit", "sub_category": "Monthly", "amount": 100, "start_date": "2024-07-01"}),
+        json!({"type": "charge", "title": "fee", "service": "MSP Fee", "category": "Fee", "sub_category": "Monthly", "amount": 250, "start_date": "2024-07-01"}),
+    ] {
+        let res: serde_json::Value = post("/v2/billing_rules", body).await.unwrap().json().await.unwrap();
+        rules.push(res["token"].as_str().unwrap().to_string());
+    }
+    let managed: serde_json::Value = post(
+        "/v2/managed_accounts",
+        json!({"name": "Customer", "contact_email": "ops@customer.com", "access_credential_tokens": [integration], "billing_rule_tokens": rules}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    managed["token"].as_str().unwrap().to_string()
+}
+
+/// A new read token of `account`, by `costd token create`.
+pub fn read_token(costd: &str, data_dir: &Path, account: &str) -> String {
+    let out = Command::new(costd)
+        .args(["token", "create", "--account", account, "--scope", "read", "--data-dir"])
+        .arg(data_dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
 }

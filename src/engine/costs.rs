@@ -1,7 +1,6 @@
 //! The costs query (`GET /v2/costs`): live upload files → date range → billing rules → settings flags →
 //! VQL filter → group by date bin and dimensions → sum, all as one DataFusion plan.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use arrow::array::{Array, AsArray, RecordBatch};
@@ -100,8 +99,10 @@ pub struct CostQuery {
 /// Where the costs come from and what shapes them.
 #[derive(Debug, Clone, Default)]
 pub struct CostSource {
-    /// Parquet files of the live uploads, each with its integration's token.
-    pub files: Vec<(String, PathBuf)>,
+    /// The live uploads, each as (integration token, upload token); their files are in `storage`.
+    pub files: Vec<(String, String)>,
+    /// Where the upload files live (needed whenever `files` is not empty).
+    pub storage: Option<super::storage::Storage>,
     /// Rules to run, in order.
     pub rules: Vec<RuleStep>,
     /// Currency of inserted line items (the uploads' currency; USD when there are none).
@@ -186,19 +187,27 @@ fn date_lit(d: NaiveDate) -> Expr {
     lit(ScalarValue::Date32(Some(days_since_epoch(d))))
 }
 
+/// The storage of a source with files.
+fn storage_of(source: &CostSource) -> Result<&super::storage::Storage, CostError> {
+    source
+        .storage
+        .as_ref()
+        .ok_or_else(|| CostError::Engine(anyhow::anyhow!("a costs source with files but no storage")))
+}
+
 /// The files of each integration, each integration once, in the order integrations first appear. Files of
 /// one integration need not be adjacent (the store lists uploads in commit order), and each file must be
 /// read exactly once.
-fn files_by_integration(files: &[(String, PathBuf)]) -> Vec<(&str, Vec<String>)> {
+fn files_by_integration(source: &CostSource) -> Result<Vec<(&str, Vec<String>)>, CostError> {
     let mut grouped: Vec<(&str, Vec<String>)> = Vec::new();
-    for (integration, path) in files {
-        let path = path.display().to_string();
+    for (integration, token) in &source.files {
+        let path = storage_of(source)?.location(token);
         match grouped.iter_mut().find(|(i, _)| i == integration) {
             Some((_, paths)) => paths.push(path),
             None => grouped.push((integration.as_str(), vec![path])),
         }
     }
-    grouped
+    Ok(grouped)
 }
 
 /// The session every query runs in: two partitions, one per core of the machines we target.
@@ -211,10 +220,13 @@ fn session() -> SessionContext {
 /// The grouped, sorted plan of `query` over `source` (not yet run).
 async fn grouped(source: &CostSource, query: &CostQuery) -> Result<DataFrame, CostError> {
     let ctx = session();
+    if let Some(storage) = &source.storage {
+        storage.register(&ctx);
+    }
     // SELECT *, '<integration>' AS integration FROM <its uploads> UNION ALL … (one scan per integration,
     // so VQL can name `custom_provider:<integration token>`)
     let mut raw: Option<DataFrame> = None;
-    for (integration, paths) in files_by_integration(&source.files) {
+    for (integration, paths) in files_by_integration(source)? {
         let scan = ctx
             .read_parquet(paths, ParquetReadOptions::default().schema(&scan_schema()))
             .await?
@@ -308,9 +320,10 @@ async fn grouped(source: &CostSource, query: &CostQuery) -> Result<DataFrame, Co
 /// DataFusion skips a listed path that does not exist. Upload files are immutable and pinned for the
 /// query, so a missing one is lost data: fail loudly rather than answer short.
 async fn check_files(source: &CostSource) -> Result<(), CostError> {
-    for (_, path) in &source.files {
-        if !tokio::fs::try_exists(path).await.unwrap_or(false) {
-            return Err(CostError::Engine(anyhow::anyhow!("the upload file {} is missing", path.display())));
+    for (_, token) in &source.files {
+        let storage = storage_of(source)?;
+        if !storage.exists(token).await? {
+            return Err(CostError::Engine(anyhow::anyhow!("the upload file {} is missing", storage.location(token))));
         }
     }
     Ok(())
@@ -488,7 +501,8 @@ mod tests {
     async fn a_missing_upload_file_fails_the_query_instead_of_answering_short() {
         let dir = tempfile::tempdir().unwrap();
         let source = CostSource {
-            files: vec![("accss_crdntl_1".into(), dir.path().join("usr_csts_upld_gone.parquet"))],
+            files: vec![("accss_crdntl_1".into(), "usr_csts_upld_gone".into())],
+            storage: Some(crate::engine::storage::Storage::Local { dir: dir.path().to_path_buf() }),
             ..CostSource::default()
         };
         match run(&source, &quarter()).await {

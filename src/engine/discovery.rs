@@ -45,6 +45,11 @@ impl Catalog {
 /// Reads the catalog of an upload file.
 pub fn catalog(path: &Path) -> anyhow::Result<Catalog> {
     let file = std::fs::File::open(path).with_context(|| format!("failed to open {}", path.display()))?;
+    catalog_from(file)
+}
+
+/// Reads the catalog of an upload file's bytes (a local file, or an object read whole).
+pub fn catalog_from<R: parquet::file::reader::ChunkReader + 'static>(file: R) -> anyhow::Result<Catalog> {
     let builder = ParquetRecordBatchReaderBuilder::try_new(file)?;
     let schema = builder.parquet_schema();
     let wanted: Vec<usize> =

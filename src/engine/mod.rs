@@ -1,6 +1,7 @@
 //! The cost engine; nothing in it knows about HTTP.
 //! - [`ingest`]: cost CSVs (FOCUS columns) streamed into Parquet files of the [`schema`].
-//! - [`uploads`]: where those files live, the orphan sweep, and the scan of an account's live uploads.
+//! - [`uploads`]: upload files and the readers and writers that pin them; [`storage`]: where they live (a
+//!   local directory or an S3-compatible bucket).
 //! - [`rules`]: the billing-rule grammar (custom SQL parsed and checked when a rule is saved).
 //! - [`amounts`]: exact amount × factor for rules, without the cast DataFusion would add.
 //! - [`dates`]: week, month and quarter bins of dates, as plan functions.
@@ -15,6 +16,7 @@ pub mod ingest;
 pub mod rules;
 pub mod runtime;
 pub mod schema;
+pub mod storage;
 pub mod tags;
 pub mod uploads;
 pub mod vql;

@@ -1,7 +1,8 @@
 //! Upload files: where they live, and who may still read them.
 //!
-//! Layout: `<data-dir>/uploads/<upload token>.parquet`, plus `<upload token>.parquet.tmp` while its ingest
-//! runs. A file is written once and never changed: replacing or deleting an upload only retires its file
+//! Layout: `<upload token>.parquet` in the [`Storage`] (`<data-dir>/uploads/` by default, or a bucket), plus
+//! `<data-dir>/uploads/<upload token>.parquet.tmp` on local disk while its ingest runs. A file is written
+//! once and never changed: replacing or deleting an upload only retires its file
 //! in the store, and the janitor (`service::files`) removes a retired file when no query can still read it.
 //!
 //! "No query can still read it" has two halves:
@@ -15,14 +16,15 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use anyhow::Context;
-use arrow::record_batch::RecordBatch;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+pub use super::storage::Storage;
 
-/// The upload files of one data dir, with their in-process readers.
+/// The upload files of one deployment, with this process's readers.
 #[derive(Debug)]
 pub struct UploadFiles {
-    dir: PathBuf,
+    /// Where committed files live.
+    storage: Storage,
+    /// The local directory ingests write their temporary files in.
+    spool: PathBuf,
     /// Readers (queries) and writers (uploads in flight) per upload token.
     pins: Mutex<HashMap<String, usize>>,
     /// Shared while a query lists and pins its files (and an upload pins its token); exclusive while the
@@ -52,28 +54,35 @@ impl Drop for Pins {
 }
 
 impl UploadFiles {
-    /// The upload files under `data_dir`.
+    /// The upload files under `data_dir` (the default local storage).
     pub fn new(data_dir: &Path) -> Arc<UploadFiles> {
-        Arc::new(UploadFiles {
-            dir: data_dir.join("uploads"),
-            pins: Mutex::new(HashMap::new()),
-            gate: tokio::sync::RwLock::new(()),
-        })
+        let dir = data_dir.join("uploads");
+        Self::with_storage(dir.clone(), Storage::Local { dir })
     }
 
-    /// The directory of upload files.
-    pub fn dir(&self) -> &Path {
-        &self.dir
+    /// Upload files in `storage`, ingested through temporary files in the local directory `spool`.
+    pub fn with_storage(spool: PathBuf, storage: Storage) -> Arc<UploadFiles> {
+        Arc::new(UploadFiles { storage, spool, pins: Mutex::new(HashMap::new()), gate: tokio::sync::RwLock::new(()) })
     }
 
-    /// The Parquet file of upload `token`.
-    pub fn path(&self, token: &str) -> PathBuf {
-        self.dir.join(format!("{token}.parquet"))
+    /// Where committed files live.
+    pub fn storage(&self) -> &Storage {
+        &self.storage
+    }
+
+    /// The local directory of temporary files (the storage itself, when it is local).
+    pub fn spool(&self) -> &Path {
+        &self.spool
+    }
+
+    /// Whether temporary files sit beside committed ones (a local storage in the spool directory).
+    pub fn spool_is_storage(&self) -> bool {
+        matches!(&self.storage, Storage::Local { dir } if *dir == self.spool)
     }
 
     /// Where the ingest of upload `token` writes before the file is made permanent.
     pub fn tmp_path(&self, token: &str) -> PathBuf {
-        self.dir.join(format!("{token}.parquet.tmp"))
+        self.spool.join(format!("{token}.parquet.tmp"))
     }
 
     fn pin_now(self: &Arc<Self>, tokens: Vec<String>) -> Pins {
@@ -147,13 +156,6 @@ pub fn file_kind(name: &str) -> FileKind {
     } else {
         FileKind::Other
     }
-}
-
-/// Reads every row of one upload's file as Arrow batches of the cost schema.
-pub fn read_upload(path: &Path) -> anyhow::Result<Vec<RecordBatch>> {
-    let file = std::fs::File::open(path).with_context(|| format!("failed to open {}", path.display()))?;
-    let reader = ParquetRecordBatchReaderBuilder::try_new(file)?.with_batch_size(64 * 1024).build()?;
-    Ok(reader.collect::<Result<Vec<_>, _>>()?)
 }
 
 #[cfg(test)]

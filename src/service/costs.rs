@@ -80,7 +80,8 @@ async fn snapshot(ctx: &CostsContext, account: &AccountToken, workspace: Option<
     let source = CostSource {
         currency: uploads.first().map(|u| u.currency.clone()).unwrap_or_else(|| "USD".into()),
         one_currency: uploads.windows(2).all(|pair| pair[0].currency == pair[1].currency),
-        files: uploads.iter().map(|u| (u.integration_token.to_string(), ctx.files.path(&u.token))).collect(),
+        files: uploads.iter().map(|u| (u.integration_token.to_string(), u.token.to_string())).collect(),
+        storage: Some(ctx.files.storage().clone()),
         rules: view.rules,
     };
     Ok(Snapshot { uploads, source, pins })

@@ -126,11 +126,10 @@ pub async fn tag_values(
 pub async fn backfill(store: &dyn Store, files: &Arc<UploadFiles>) -> anyhow::Result<usize> {
     let mut done = 0;
     for token in store.uploads_without_dimensions().await? {
-        let path = files.path(&token);
-        if !tokio::fs::try_exists(&path).await.unwrap_or(false) {
+        if !files.storage().exists(&token).await.unwrap_or(false) {
             continue;
         }
-        match tokio::task::spawn_blocking(move || crate::engine::discovery::catalog(&path)).await? {
+        match files.storage().catalog(&token).await {
             Ok(catalog) => {
                 store.add_upload_dimensions(&token, &catalog).await?;
                 done += 1;

@@ -5,7 +5,8 @@
 //!   has them pinned and they were retired longer ago than the grace period (queries of other processes);
 //! - orphans: `<token>.parquet` with no upload row (a crash between persist and commit, or a commit whose
 //!   answer was lost), older than the grace period and not pinned;
-//! - temporaries: `<token>.parquet.tmp` of an ingest that died, older than the grace period and not pinned.
+//! - temporaries: `<token>.parquet.tmp` of an ingest that died, older than the grace period and not pinned
+//!   (always on this node's local disk, whatever the storage).
 //!
 //! Why this is safe: see `engine::uploads`. The janitor takes the gate's exclusive side, copies the set of
 //! pinned tokens, and only then reads the store: a token pinned before the copy is kept, and a token
@@ -13,10 +14,9 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
-use anyhow::Context;
-
+use crate::engine::storage::{list_local, remove_local};
 use crate::engine::uploads::{file_kind, FileKind, UploadFiles};
 use crate::store::Store;
 
@@ -32,66 +32,57 @@ pub struct Collected {
 }
 
 /// One pass: removes what can go, forgets retired uploads whose files are gone.
+///
+/// With several nodes on one store, the part that touches shared files (retired files and orphans in the
+/// storage) runs on one node at a time, under the store's janitor lock; a node that finds it taken only
+/// clears its own temporary files.
 #[tracing::instrument(skip_all)]
 pub async fn collect(store: &dyn Store, files: &Arc<UploadFiles>, grace: Duration) -> anyhow::Result<Collected> {
+    let lock = store.try_lock(JANITOR_LOCK).await?;
     let exclusive = files.exclusive().await;
     let pinned: HashSet<String> = files.pinned_tokens();
+    let mut collected = Collected::default();
+
+    // Temporaries of ingests that died: always on local disk, this node's own.
+    for file in list_local(files.spool()).await? {
+        if let FileKind::Temporary(t) = file_kind(&file.name) {
+            if !pinned.contains(&t) && file.age >= grace {
+                remove_local(&files.spool().join(&file.name)).await?;
+                collected.orphans += 1;
+            }
+        }
+    }
+    let Some(_lock) = lock else {
+        drop(exclusive);
+        return Ok(collected);
+    };
+
     let live: HashSet<String> = store.all_upload_tokens().await?.into_iter().map(String::from).collect();
     let retired = store.retired_uploads().await?;
     let now = chrono::Utc::now();
     let grace_chrono = chrono::Duration::from_std(grace).unwrap_or(chrono::Duration::MAX);
-
-    let mut collected = Collected::default();
     let mut forget = Vec::new();
-    let mut remove = Vec::new();
     for (token, retired_at) in &retired {
         if pinned.contains(token.as_str()) || now.signed_duration_since(*retired_at) < grace_chrono {
             collected.kept += 1;
         } else {
-            remove.push(files.path(token));
+            files.storage().remove(token).await?;
             forget.push(token.clone());
         }
     }
     let retired_tokens: HashSet<String> = retired.iter().map(|(t, _)| t.to_string()).collect();
-    let dir = files.dir().to_path_buf();
-    let removable = move |name: &str, age: Duration| match file_kind(name) {
-        FileKind::Upload(t) => {
-            !live.contains(&t) && !retired_tokens.contains(&t) && !pinned.contains(&t) && age >= grace
-        }
-        FileKind::Temporary(t) => !pinned.contains(&t) && age >= grace,
-        FileKind::Other => false,
-    };
-    let orphans = tokio::task::spawn_blocking(move || -> anyhow::Result<usize> {
-        let mut removed = 0;
-        for path in &remove {
-            remove_if_there(path)?;
-        }
-        let entries = match std::fs::read_dir(&dir) {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
-            Err(e) => return Err(e).with_context(|| format!("failed to list {}", dir.display())),
-        };
-        for entry in entries {
-            let entry = entry?;
-            let name = entry.file_name().to_string_lossy().to_string();
-            let age = entry
-                .metadata()
-                .and_then(|m| m.modified())
-                .map(|t| SystemTime::now().duration_since(t).unwrap_or_default())
-                .unwrap_or(Duration::MAX);
-            if removable(&name, age) {
-                remove_if_there(&entry.path())?;
-                removed += 1;
+    // Orphans: a crash between persist and commit, or a commit whose answer was lost.
+    for file in files.storage().list().await? {
+        if let FileKind::Upload(t) = file_kind(&file.name) {
+            if !live.contains(&t) && !retired_tokens.contains(&t) && !pinned.contains(&t) && file.age >= grace {
+                files.storage().remove(&t).await?;
+                collected.orphans += 1;
             }
         }
-        Ok(removed)
-    })
-    .await
-    .context("the janitor's file pass panicked")??;
+    }
     drop(exclusive);
 
     collected.retired = forget.len();
-    collected.orphans = orphans;
     store.forget_retired_uploads(&forget).await?;
     if collected.retired + collected.orphans > 0 {
         tracing::info!(
@@ -104,13 +95,8 @@ pub async fn collect(store: &dyn Store, files: &Arc<UploadFiles>, grace: Duratio
     Ok(collected)
 }
 
-fn remove_if_there(path: &std::path::Path) -> anyhow::Result<()> {
-    match std::fs::remove_file(path) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(e).with_context(|| format!("failed to remove {}", path.display())),
-    }
-}
+/// The name of the store lock one janitor at a time holds.
+pub const JANITOR_LOCK: &str = "costd-upload-janitor";
 
 /// Runs [`collect`] now and then every `every` until `stop` resolves; a failed pass is logged and retried
 /// at the next tick.

@@ -4,7 +4,7 @@
 //! transaction, which retires the upload it replaces) → the file is live. The new token is pinned
 //! throughout, so the janitor never takes a file that is about to be committed.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -95,24 +95,14 @@ where
         created_by_token: new.created_by,
         created_at: crate::store::now(),
     };
-    let path = files.path(&record.token);
-    // The catalog (what discovery lists) is read from the complete file, before anything is recorded.
-    let catalog = tokio::task::spawn_blocking({
-        let path = path.clone();
-        move || {
-            pending.persist(&path)?;
-            crate::engine::discovery::catalog(&path)
-        }
-    })
-    .await
-    .context("the persist task failed")?;
-    let catalog = match catalog {
-        Ok(c) => c,
-        Err(e) => {
-            remove_quietly(&path).await;
-            return Err(e.context("failed to read the new upload back").into());
-        }
-    };
+    // The catalog (what discovery lists) is read from the complete file, before anything is recorded; the
+    // file is whole in its storage before the row naming it commits.
+    let tmp = pending.path().to_path_buf();
+    let catalog = tokio::task::spawn_blocking(move || crate::engine::discovery::catalog(&tmp))
+        .await
+        .context("the catalog task failed")?
+        .context("failed to read the new upload back")?;
+    files.storage().persist(pending, &record.token).await.context("failed to store the upload file")?;
 
     match store.commit_upload(&new.account, &record, &catalog).await {
         Ok(UploadCommit::Committed { replaced }) => {
@@ -121,20 +111,14 @@ where
         }
         Ok(UploadCommit::IntegrationGone) => {
             // Never committed, and pinned by us: nobody else can know this file.
-            remove_quietly(&path).await;
+            if let Err(e) = files.storage().remove(&record.token).await {
+                tracing::warn!(error = format!("{e:#}"), "could not remove an upload file");
+            }
             Err(UploadError::IntegrationNotFound)
         }
         // The commit may or may not have happened (a connection lost after COMMIT): the file stays, and the
         // janitor removes it after the grace period if no upload row names it.
         Err(e) => Err(e.context("failed to record the upload").into()),
-    }
-}
-
-async fn remove_quietly(path: &Path) {
-    if let Err(e) = tokio::fs::remove_file(path).await {
-        if e.kind() != std::io::ErrorKind::NotFound {
-            tracing::warn!(path = %path.display(), error = %e, "could not remove an upload file");
-        }
     }
 }
 
@@ -151,17 +135,11 @@ pub async fn scan_live_uploads(
             uploads.iter().map(|u| u.token.to_string()).collect()
         })
         .await?;
-    let files = files.clone();
-    tokio::task::spawn_blocking(move || {
-        let _pins = pins;
-        uploads
-            .into_iter()
-            .map(|u| {
-                let batches = crate::engine::uploads::read_upload(&files.path(&u.token))?;
-                Ok((u, batches))
-            })
-            .collect()
-    })
-    .await
-    .context("the upload scan panicked")?
+    let mut scanned = Vec::with_capacity(uploads.len());
+    for u in uploads {
+        let batches = files.storage().read(&u.token).await?;
+        scanned.push((u, batches));
+    }
+    drop(pins);
+    Ok(scanned)
 }

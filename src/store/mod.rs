@@ -452,6 +452,29 @@ pub trait Store:
 {
     /// Closes every connection; later calls fail. Used at shutdown (and by tests of a broken store).
     async fn close(&self);
+
+    /// Takes the lock `name` for work that one process of a deployment must do at a time (the janitor),
+    /// unless another process holds it (`None`). Released when the returned guard drops, or when its
+    /// holder dies. PostgreSQL: a transaction-scoped advisory lock; SQLite (one process): always granted.
+    async fn try_lock(&self, name: &str) -> anyhow::Result<Option<StoreLock>>;
+}
+
+/// A held [`Store::try_lock`] lock; dropping it releases the lock.
+pub struct StoreLock {
+    _held: Box<dyn Send>,
+}
+
+impl StoreLock {
+    pub(crate) fn new(held: impl Send + 'static) -> StoreLock {
+        StoreLock { _held: Box::new(held) }
+    }
+}
+
+/// The 64-bit key of a named lock (PostgreSQL's advisory locks take numbers).
+pub(crate) fn lock_key(name: &str) -> i64 {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(name.as_bytes());
+    i64::from_be_bytes(digest[..8].try_into().expect("a SHA-256 digest has 8 bytes"))
 }
 
 /// Accounts (tenants).

@@ -9,18 +9,18 @@ use tokio::process::{Child, Command};
 const COSTD: &str = env!("CARGO_BIN_EXE_costd");
 
 /// A `costd serve` child on a free port, with what it printed at start-up.
-struct Served {
-    child: Child,
-    url: String,
-    bootstrap_token: Option<String>,
-    account: Option<String>,
+pub(crate) struct Served {
+    pub child: Child,
+    pub url: String,
+    pub bootstrap_token: Option<String>,
+    pub account: Option<String>,
 }
 
 async fn serve(data_dir: &std::path::Path) -> Served {
     serve_with(data_dir, &[]).await
 }
 
-async fn serve_with(data_dir: &std::path::Path, flags: &[&str]) -> Served {
+pub(crate) async fn serve_with(data_dir: &std::path::Path, flags: &[&str]) -> Served {
     let mut child = Command::new(COSTD)
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(data_dir)

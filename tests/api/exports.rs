@@ -166,7 +166,7 @@ async fn bad_exports_are_refused_before_anything_is_queued(app: TestApp) {
 async fn an_export_is_removed_after_its_retention() {
     let app = TestApp::spawn_with(Backend::Sqlite, |s| {
         s.exports = costd::service::exports::ExportFiles::new(
-            &s.files.dir().parent().unwrap().to_path_buf(),
+            &s.files.spool().parent().unwrap().to_path_buf(),
             Duration::from_millis(200),
         );
     })
@@ -178,11 +178,11 @@ async fn an_export_is_removed_after_its_retention() {
     let done = finished(&app, &token, &app.token).await;
     let url = done["manifest"]["files"][0].as_str().unwrap().to_string();
     assert_eq!(fetch(&app, &url, Some(&app.token), false).await.0, 200);
-    let file = app.files.dir().parent().unwrap().join("exports").join(format!("{token}.csv"));
+    let file = app.files.spool().parent().unwrap().join("exports").join(format!("{token}.csv"));
     assert!(file.exists());
     tokio::time::sleep(Duration::from_millis(400)).await;
     let exports =
-        costd::service::exports::ExportFiles::new(app.files.dir().parent().unwrap(), Duration::from_millis(200));
+        costd::service::exports::ExportFiles::new(app.files.spool().parent().unwrap(), Duration::from_millis(200));
     assert_eq!(costd::service::exports::sweep(app.store.as_ref(), &exports).await.unwrap(), 1);
     assert!(!file.exists());
     assert_eq!(app.get(&format!("/v2/data_exports/{token}")).await.status, 404);

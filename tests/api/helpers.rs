@@ -92,7 +92,7 @@ fn postgres_url() -> String {
 }
 
 /// A fresh schema for one test; `None` (with a message) when PostgreSQL is unreachable outside CI.
-async fn postgres_schema_url() -> Option<String> {
+pub async fn postgres_schema_url() -> Option<String> {
     use sqlx::Connection;
     let base = postgres_url();
     let mut conn = match sqlx::PgConnection::connect(&base).await {
@@ -123,6 +123,15 @@ impl TestApp {
 
     /// Like [`TestApp::spawn`], with the server's state changed by `configure` (limits, time-outs).
     pub async fn spawn_with(backend: Backend, configure: impl FnOnce(&mut AppState)) -> Option<TestApp> {
+        Self::spawn_on(backend, None, configure).await
+    }
+
+    /// Like [`TestApp::spawn_with`], with upload files in the storage `storage` names (a bucket).
+    pub async fn spawn_on(
+        backend: Backend,
+        storage: Option<&costd::config::StorageSettings>,
+        configure: impl FnOnce(&mut AppState),
+    ) -> Option<TestApp> {
         // 500s log their cause; a failing test shows it.
         let _ = tracing_subscriber::fmt().with_test_writer().with_env_filter("costd=error").try_init();
         let data_dir = tempfile::tempdir().expect("temp dir");
@@ -139,6 +148,9 @@ impl TestApp {
         let base_url = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = oneshot::channel::<()>();
         let mut state = AppState::new(store.clone(), data_dir.path());
+        if let Some(storage) = storage {
+            state.files = storage.open(data_dir.path()).expect("the storage opens");
+        }
         configure(&mut state);
         let files = state.files.clone();
         tokio::spawn(serve(listener, app(state), async {

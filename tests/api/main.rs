@@ -17,5 +17,6 @@ mod invoices;
 mod managed_accounts;
 mod openapi;
 mod reports;
+mod scale;
 mod uploads;
 mod workspaces;

@@ -85,6 +85,11 @@ pub struct PendingUpload {
 }
 
 impl PendingUpload {
+    /// The complete temporary file.
+    pub fn path(&self) -> &Path {
+        self.tmp.as_deref().expect("a pending upload holds its file until persisted")
+    }
+
     /// Moves the file to `dest` atomically (rename after fsync) and syncs the directory.
     pub fn persist(mut self, dest: &Path) -> anyhow::Result<()> {
         let tmp = self.tmp.as_ref().expect("a pending upload is persisted once");
@@ -662,7 +667,7 @@ mod tests {
     }
 
     fn amounts(path: &Path) -> Vec<i128> {
-        crate::engine::uploads::read_upload(path)
+        crate::engine::storage::read_file(path)
             .unwrap()
             .iter()
             .flat_map(|b| {

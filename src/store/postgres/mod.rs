@@ -34,4 +34,17 @@ impl PgStore {
     }
 }
 
+impl PgStore {
+    /// A transaction-scoped advisory lock: it ends with the transaction the guard holds (rolled back when
+    /// dropped), or with the connection if this process dies.
+    async fn try_lock_named(&self, name: &str) -> anyhow::Result<Option<crate::store::StoreLock>> {
+        let mut tx = self.write.begin().await?;
+        let taken: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
+            .bind(crate::store::lock_key(name))
+            .fetch_one(&mut *tx)
+            .await?;
+        Ok(taken.then(|| crate::store::StoreLock::new(tx)))
+    }
+}
+
 impl_store!(PgStore, sqlx::Postgres, " FOR UPDATE");

@@ -222,6 +222,10 @@ macro_rules! impl_store {
                 self.write.close().await;
                 self.read.close().await;
             }
+
+            async fn try_lock(&self, name: &str) -> anyhow::Result<Option<$crate::store::StoreLock>> {
+                self.try_lock_named(name).await
+            }
         }
     };
 }

@@ -1,0 +1,217 @@
+//! Issue 13's figures: costd beside DuckDB 2.0 (amounts DECIMAL(18,6)) on the same generated rows, at
+//! 2,000,000 and 10,000,000 rows (`COSTD_SCALE_ROWS=2500000,…` picks others):
+//! - ingest: `costd import` of the CSV against DuckDB's `CREATE TABLE … AS SELECT … FROM read_csv(…)`;
+//! - the managed account's costs with the 5 bench rules, month × service, the first query of a freshly
+//!   started server (median of 3 servers) against DuckDB's best of 3 for the same single SQL statement;
+//! - the same account's costs by day × service × region × account, as the second query of each server;
+//! - the server's RSS after both queries (their results stay in its cache).
+//!
+//! Each line ends with costd/DuckDB and the issue's goal. Run: `cargo bench --bench scale` (inputs are
+//! generated into `bench-data/`, ~270 bytes a row; the 10M-row CSV is 2.7 GB).
+
+mod support;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use support::{bench_dir, ensure_duckdb, generate_focus_csv, measure};
+
+const COSTD: &str = env!("CARGO_BIN_EXE_costd");
+const RUNS: usize = 3;
+const RANGE: &str = "start_date=2024-07-01&end_date=2024-09-30";
+
+fn month_by_service() -> String {
+    format!("/v2/costs?groupings=service&date_bin=month&{RANGE}")
+}
+
+fn day_by_service_region_account() -> String {
+    format!("/v2/costs?groupings=service,region,account_id&date_bin=day&{RANGE}&limit=5000")
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    ensure_duckdb();
+    let sizes = std::env::var("COSTD_SCALE_ROWS").unwrap_or_else(|_| "2000000,10000000".into());
+    for rows in sizes.split(',').map(|n| n.trim().parse::<u64>().expect("COSTD_SCALE_ROWS: numbers")) {
+        run(rows);
+    }
+}
+
+/// One fresh server's two queries and what it holds afterwards.
+struct ColdRun {
+    month: Duration,
+    day: Duration,
+    month_total: String,
+    rss_mib: f64,
+    peak_rss_mib: f64,
+}
+
+fn run(rows: u64) {
+    let csv = bench_dir().join(format!("focus_{rows}.csv"));
+    generate_focus_csv(&csv, rows, 90).unwrap();
+    let dir = tempfile::Builder::new().prefix("scale-").tempdir_in(bench_dir()).unwrap();
+
+    // Ingest, timed as a user runs it.
+    let (parent, integration) = support::msp_account(dir.path());
+    let imported = measure(
+        Command::new(COSTD)
+            .args(["import", "--quiet", "--integration", &integration])
+            .arg(&csv)
+            .arg("--data-dir")
+            .arg(dir.path())
+            .env("RUST_LOG", "warn"),
+    );
+    let parent_token = {
+        let out = Command::new(COSTD)
+            .args(["token", "create", "--account", &parent, "--data-dir"])
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (mut child, url) = support::serve(COSTD, dir.path());
+    let managed = rt.block_on(support::managed_account_with_bench_rules(&url, &parent_token, &integration));
+    let _ = child.kill();
+    let _ = child.wait();
+    let token = support::read_token(COSTD, dir.path(), &managed);
+
+    let mut runs: Vec<ColdRun> = (0..RUNS).map(|_| cold_run(&rt, dir.path(), &token)).collect();
+    runs.sort_by_key(|r| r.month);
+    let month = runs[RUNS / 2].month;
+    let month_total = runs[RUNS / 2].month_total.clone();
+    let mut days: Vec<Duration> = runs.iter().map(|r| r.day).collect();
+    days.sort();
+    let day = days[RUNS / 2];
+    let rss = runs.iter().map(|r| r.rss_mib).fold(0.0, f64::max);
+    let peak = runs.iter().map(|r| r.peak_rss_mib).fold(0.0, f64::max);
+
+    let duck = duckdb(&csv, rows);
+    let ratio = |ours: Duration, theirs: Duration| ours.as_secs_f64() / theirs.as_secs_f64();
+    println!(
+        "{rows} rows: ingest: costd import {:.2} s (peak RSS {:.0} MiB), DuckDB {:.2} s; costd/DuckDB {:.2} (goal <= 0.5)",
+        imported.wall.as_secs_f64(),
+        imported.peak_rss_mib,
+        duck.load.as_secs_f64(),
+        ratio(imported.wall, duck.load)
+    );
+    println!(
+        "{rows} rows: managed account, 5 rules, month x service, cold: costd {:.3} s (median of {RUNS} fresh servers), \
+         DuckDB {:.3} s (best of 3); costd/DuckDB {:.2} (goal <= 0.7); totals {month_total} / {}",
+        month.as_secs_f64(),
+        duck.month.as_secs_f64(),
+        ratio(month, duck.month),
+        duck.month_total
+    );
+    println!(
+        "{rows} rows: managed account, 5 rules, day x service x region x account: costd {:.3} s, DuckDB {:.3} s; \
+         costd/DuckDB {:.2} (goal <= 1.0)",
+        day.as_secs_f64(),
+        duck.day.as_secs_f64(),
+        ratio(day, duck.day)
+    );
+    println!("{rows} rows: server RSS after both queries {rss:.0} MiB, peak {peak:.0} MiB (goal < 500)");
+}
+
+/// Starts `costd serve`, times the month query and then the day query, reads its memory, and stops it.
+fn cold_run(rt: &tokio::runtime::Runtime, data_dir: &std::path::Path, token: &str) -> ColdRun {
+    let (mut child, url) = support::serve(COSTD, data_dir);
+    let pid = child.id();
+    let (month, day, month_total) = rt.block_on(async {
+        let client = reqwest::Client::new();
+        let ping = client.get(format!("{url}/v2/ping")).bearer_auth(token).send().await.unwrap();
+        assert_eq!(ping.status().as_u16(), 200);
+        let timed = |path: String| {
+            let client = client.clone();
+            let url = url.clone();
+            async move {
+                let started = Instant::now();
+                let res = client.get(format!("{url}{path}")).bearer_auth(token).send().await.unwrap();
+                assert_eq!(res.status().as_u16(), 200);
+                let body: serde_json::Value = res.json().await.unwrap();
+                (started.elapsed(), body)
+            }
+        };
+        let (month, body) = timed(month_by_service()).await;
+        let (day, _) = timed(day_by_service_region_account()).await;
+        (month, day, body["total_cost"]["amount"].as_str().unwrap().to_string())
+    });
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kib = |key: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(key))
+            .and_then(|l| l.split_whitespace().nth(1).and_then(|kb| kb.parse::<f64>().ok()))
+            .unwrap_or(0.0)
+    };
+    let (rss_mib, peak_rss_mib) = (kib("VmRSS") / 1024.0, kib("VmHWM") / 1024.0);
+    let _ = child.kill();
+    let _ = child.wait();
+    ColdRun { month, day, month_total, rss_mib, peak_rss_mib }
+}
+
+struct Duck {
+    load: Duration,
+    month: Duration,
+    day: Duration,
+    month_total: String,
+}
+
+/// Loads the CSV into a new DuckDB database (timed), then times both queries as single statements.
+fn duckdb(csv: &std::path::Path, rows: u64) -> Duck {
+    let db = bench_dir().join(format!("scale_{rows}.duckdb"));
+    let _ = std::fs::remove_file(&db);
+    let _ = std::fs::remove_file(db.with_extension("duckdb.wal"));
+    let script = format!(
+        r#"
+import duckdb, time
+con = duckdb.connect('{db}')
+con.execute('SET threads = 2')
+con.execute('SET enable_progress_bar = false')
+t = time.perf_counter()
+con.execute("CREATE TABLE costs AS SELECT CAST(ChargePeriodStart AS DATE) AS accrued_at, CAST(BilledCost AS DECIMAL(18,6)) AS amount, ChargeCategory AS charge_type, ServiceName AS service, RegionId AS region, CAST(SubAccountId AS VARCHAR) AS account FROM read_csv('{csv}')")
+con.execute('CHECKPOINT')
+print(time.perf_counter() - t)
+rules = '''
+WITH base AS (SELECT * FROM costs WHERE accrued_at BETWEEN DATE '2024-07-01' AND DATE '2024-09-30'),
+excl AS (SELECT * FROM base WHERE lower(charge_type) <> 'tax'),
+adj AS (SELECT accrued_at, CAST(amount * 0.90 AS DECIMAL(18,6)) AS amount, charge_type, service, region, account FROM excl),
+upd AS (SELECT accrued_at, CASE WHEN region = 'us-east-1' THEN CAST(amount * 1.1 AS DECIMAL(18,6)) ELSE amount END AS amount, charge_type, service, region, account FROM adj),
+months AS (SELECT CAST(m AS DATE) AS accrued_at FROM generate_series(DATE '2024-07-01', DATE '2024-09-01', INTERVAL 1 MONTH) t(m)),
+alls AS (
+  SELECT * FROM upd
+  UNION ALL SELECT accrued_at, CAST(-100 AS DECIMAL(18,6)), 'Credit', 'Support', NULL, NULL FROM months
+  UNION ALL SELECT accrued_at, CAST(250 AS DECIMAL(18,6)), 'Fee', 'MSP Fee', NULL, NULL FROM months)
+'''
+month = rules + '''SELECT date_trunc('month', accrued_at) AS month, service, sum(amount) AS amount
+FROM alls WHERE charge_type NOT IN ('Credit', 'Refund') GROUP BY 1, 2 ORDER BY 1 DESC, 2'''
+day = rules + '''SELECT accrued_at, service, region, account, sum(amount) AS amount
+FROM alls WHERE charge_type NOT IN ('Credit', 'Refund') GROUP BY 1, 2, 3, 4 ORDER BY 1 DESC, 2, 3, 4'''
+def best_of_3(sql):
+    best = None
+    for _ in range(3):
+        t = time.perf_counter()
+        rows = con.execute(sql).fetchall()
+        e = time.perf_counter() - t
+        best = e if best is None else min(best, e)
+    return best, rows
+m, rows = best_of_3(month)
+d, _ = best_of_3(day)
+print(m)
+print(d)
+print(sum(r[2] for r in rows))
+"#,
+        db = db.display(),
+        csv = csv.display()
+    );
+    let out = Command::new("python3").args(["-c", &script]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    let [.., load, month, day, total] = lines.as_slice() else { panic!("unexpected DuckDB output: {text}") };
+    let secs = |s: &str| Duration::from_secs_f64(s.trim().parse::<f64>().unwrap_or_else(|_| panic!("{text}")));
+    let _ = std::fs::remove_file(&db);
+    Duck { load: secs(load), month: secs(month), day: secs(day), month_total: total.to_string() }
+}

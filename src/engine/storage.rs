@@ -1,0 +1,321 @@
+//! Where committed upload files live: a directory on this machine (the default) or a bucket of any
+//! S3-compatible object store, through the `object_store` crate that DataFusion itself reads with.
+//!
+//! Both keep one file per upload, `<token>.parquet`, written once and never changed. An ingest always writes
+//! its temporary file on local disk (`<data-dir>/uploads/<token>.parquet.tmp`); [`Storage::persist`] then
+//! makes it permanent in one step nobody can see half of: a rename on a local disk, a single PUT or a
+//! completed multipart upload in a bucket (an object only appears once its upload completes). So a file is
+//! whole in its store before the upload row naming it commits.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use anyhow::Context;
+use arrow::record_batch::RecordBatch;
+use futures::TryStreamExt;
+use object_store::path::Path as ObjectPath;
+use object_store::{ObjectStore, ObjectStoreExt};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+use super::ingest::PendingUpload;
+
+/// How to reach an S3-compatible store; what is not given comes from the standard `AWS_*` variables.
+#[derive(Debug, Clone, Default)]
+pub struct S3Options {
+    /// e.g. `http://127.0.0.1:9000` for a store other than AWS (default: `AWS_ENDPOINT_URL`, else AWS).
+    pub endpoint: Option<String>,
+    /// Default: `AWS_REGION` or `AWS_DEFAULT_REGION`, else us-east-1.
+    pub region: Option<String>,
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<String>,
+}
+
+/// Where committed upload files live.
+#[derive(Debug, Clone)]
+pub enum Storage {
+    /// `<dir>/<token>.parquet` on this machine.
+    Local { dir: PathBuf },
+    /// `<prefix>/uploads/<token>.parquet` in a bucket.
+    Object {
+        store: Arc<dyn ObjectStore>,
+        /// `s3://bucket`: the URL DataFusion finds `store` under.
+        url: datafusion::execution::object_store::ObjectStoreUrl,
+        /// The uploads "directory" inside the bucket.
+        prefix: ObjectPath,
+    },
+}
+
+/// A committed file found in the storage, with how long ago it was written.
+#[derive(Debug, Clone)]
+pub struct StoredFile {
+    pub name: String,
+    pub age: Duration,
+}
+
+impl Storage {
+    /// The storage `spec` names (`s3://BUCKET/PREFIX` or `file:///DIR`); `local_dir` when it names none.
+    pub fn open(spec: Option<&str>, settings: &S3Options, local_dir: &Path) -> anyhow::Result<Storage> {
+        let Some(spec) = spec.filter(|s| !s.is_empty()) else {
+            return Ok(Storage::Local { dir: local_dir.to_path_buf() });
+        };
+        if let Some(dir) = spec.strip_prefix("file://") {
+            return Ok(Storage::Local { dir: PathBuf::from(dir) });
+        }
+        let rest = spec
+            .strip_prefix("s3://")
+            .with_context(|| format!("--storage must be s3://BUCKET/PREFIX or file:///DIR, got {spec:?}"))?;
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        anyhow::ensure!(!bucket.is_empty(), "--storage {spec:?} names no bucket");
+
+        let mut builder = object_store::aws::AmazonS3Builder::from_env().with_bucket_name(bucket);
+        let endpoint = settings.endpoint.clone().or_else(|| std::env::var("AWS_ENDPOINT_URL").ok());
+        if let Some(endpoint) = endpoint {
+            // Path-style requests (`endpoint/bucket/key`): what S3-compatible servers other than AWS expect.
+            builder = builder
+                .with_allow_http(endpoint.starts_with("http://"))
+                .with_virtual_hosted_style_request(false)
+                .with_endpoint(endpoint);
+        }
+        let region = settings
+            .region
+            .clone()
+            .or_else(|| std::env::var("AWS_REGION").ok())
+            .or_else(|| std::env::var("AWS_DEFAULT_REGION").ok())
+            .unwrap_or_else(|| "us-east-1".into());
+        builder = builder.with_region(region);
+        if let Some(id) = &settings.access_key_id {
+            builder = builder.with_access_key_id(id);
+        }
+        if let Some(secret) = &settings.secret_access_key {
+            builder = builder.with_secret_access_key(secret);
+        }
+        let store = builder.build().with_context(|| format!("failed to configure the object store {spec}"))?;
+        let url = datafusion::execution::object_store::ObjectStoreUrl::parse(format!("s3://{bucket}"))
+            .with_context(|| format!("{bucket:?} is not a valid bucket name"))?;
+        let prefix = ObjectPath::from_iter(prefix.split('/').filter(|p| !p.is_empty()).chain(["uploads"]));
+        Ok(Storage::Object { store: Arc::new(store), url, prefix })
+    }
+
+    /// Where the files are, for logs and errors.
+    pub fn describe(&self) -> String {
+        match self {
+            Storage::Local { dir } => dir.display().to_string(),
+            Storage::Object { url, prefix, .. } => format!("{}{prefix}", url.as_str()),
+        }
+    }
+
+    fn object_path(prefix: &ObjectPath, token: &str) -> ObjectPath {
+        prefix.clone().join(format!("{token}.parquet").as_str())
+    }
+
+    /// The file of upload `token`, as DataFusion reads it (a local path, or `s3://bucket/key`).
+    pub fn location(&self, token: &str) -> String {
+        match self {
+            Storage::Local { dir } => dir.join(format!("{token}.parquet")).display().to_string(),
+            Storage::Object { url, prefix, .. } => format!("{}{}", url.as_str(), Self::object_path(prefix, token)),
+        }
+    }
+
+    /// Lets DataFusion's `ctx` read [`Self::location`]s (local paths need nothing).
+    pub fn register(&self, ctx: &datafusion::prelude::SessionContext) {
+        if let Storage::Object { store, url, .. } = self {
+            ctx.register_object_store(url.as_ref(), store.clone());
+        }
+    }
+
+    /// Makes `pending`'s temporary file the permanent file of upload `token`, whole or not at all. On
+    /// failure nothing is left behind (the temporary file goes when `pending` drops; an unfinished
+    /// multipart upload is aborted).
+    pub async fn persist(&self, pending: PendingUpload, token: &str) -> anyhow::Result<()> {
+        match self {
+            Storage::Local { dir } => {
+                let dest = dir.join(format!("{token}.parquet"));
+                tokio::task::spawn_blocking(move || pending.persist(&dest)).await.context("the persist task failed")?
+            }
+            Storage::Object { store, prefix, .. } => {
+                let path = Self::object_path(prefix, token);
+                let mut file = tokio::fs::File::open(pending.path())
+                    .await
+                    .with_context(|| format!("failed to open {}", pending.path().display()))?;
+                // Parts of 16 MiB, two in flight: an 8 GiB upload stays under S3's 10,000 parts and the
+                // memory held per upload small.
+                let mut writer =
+                    object_store::buffered::BufWriter::with_capacity(store.clone(), path.clone(), 16 << 20)
+                        .with_max_concurrency(2);
+                let copied = async {
+                    tokio::io::copy(&mut file, &mut writer).await?;
+                    tokio::io::AsyncWriteExt::shutdown(&mut writer).await
+                }
+                .await;
+                if let Err(e) = copied {
+                    if let Err(abort) = writer.abort().await {
+                        tracing::warn!(error = %abort, "could not abort an unfinished multipart upload");
+                    }
+                    return Err(anyhow::Error::new(e).context(format!("failed to write {path} to the object store")));
+                }
+                drop(pending);
+                Ok(())
+            }
+        }
+    }
+
+    /// Every row of upload `token`'s file, as Arrow batches of the cost schema.
+    pub async fn read(&self, token: &str) -> anyhow::Result<Vec<RecordBatch>> {
+        match self {
+            Storage::Local { .. } => {
+                let path = PathBuf::from(self.location(token));
+                tokio::task::spawn_blocking(move || read_file(&path)).await.context("the read task failed")?
+            }
+            Storage::Object { store, prefix, .. } => {
+                let path = Self::object_path(prefix, token);
+                let bytes = store
+                    .get(&path)
+                    .await
+                    .with_context(|| format!("failed to read {path}"))?
+                    .bytes()
+                    .await
+                    .with_context(|| format!("failed to read {path}"))?;
+                tokio::task::spawn_blocking(move || batches(bytes)).await.context("the read task failed")?
+            }
+        }
+    }
+
+    /// The discovery catalog of upload `token`'s file.
+    pub async fn catalog(&self, token: &str) -> anyhow::Result<super::discovery::Catalog> {
+        match self {
+            Storage::Local { .. } => {
+                let path = PathBuf::from(self.location(token));
+                tokio::task::spawn_blocking(move || super::discovery::catalog(&path))
+                    .await
+                    .context("the catalog task failed")?
+            }
+            Storage::Object { store, prefix, .. } => {
+                let path = Self::object_path(prefix, token);
+                let bytes = store.get(&path).await?.bytes().await.with_context(|| format!("failed to read {path}"))?;
+                tokio::task::spawn_blocking(move || super::discovery::catalog_from(bytes))
+                    .await
+                    .context("the catalog task failed")?
+            }
+        }
+    }
+
+    /// Whether upload `token`'s file is there.
+    pub async fn exists(&self, token: &str) -> anyhow::Result<bool> {
+        match self {
+            Storage::Local { .. } => Ok(tokio::fs::try_exists(self.location(token)).await?),
+            Storage::Object { store, prefix, .. } => match store.head(&Self::object_path(prefix, token)).await {
+                Ok(_) => Ok(true),
+                Err(object_store::Error::NotFound { .. }) => Ok(false),
+                Err(e) => Err(anyhow::Error::new(e).context("failed to look up an upload file")),
+            },
+        }
+    }
+
+    /// Removes upload `token`'s file; one already gone is no error.
+    pub async fn remove(&self, token: &str) -> anyhow::Result<()> {
+        match self {
+            Storage::Local { .. } => remove_local(Path::new(&self.location(token))).await,
+            Storage::Object { store, prefix, .. } => match store.delete(&Self::object_path(prefix, token)).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+                Err(e) => Err(anyhow::Error::new(e).context("failed to remove an upload file")),
+            },
+        }
+    }
+
+    /// Every file in the storage (for the janitor), with its age.
+    pub async fn list(&self) -> anyhow::Result<Vec<StoredFile>> {
+        match self {
+            Storage::Local { dir } => list_local(dir).await,
+            Storage::Object { store, prefix, .. } => {
+                let now = chrono::Utc::now();
+                let objects: Vec<_> =
+                    store.list(Some(prefix)).try_collect().await.with_context(|| format!("failed to list {prefix}"))?;
+                Ok(objects
+                    .into_iter()
+                    .filter_map(|meta| {
+                        let name = meta.location.filename()?.to_string();
+                        let age = now.signed_duration_since(meta.last_modified).to_std().unwrap_or_default();
+                        Some(StoredFile { name, age })
+                    })
+                    .collect())
+            }
+        }
+    }
+}
+
+/// Every row of a local upload file.
+pub fn read_file(path: &Path) -> anyhow::Result<Vec<RecordBatch>> {
+    let file = std::fs::File::open(path).with_context(|| format!("failed to open {}", path.display()))?;
+    batches(file)
+}
+
+fn batches<R: parquet::file::reader::ChunkReader + 'static>(input: R) -> anyhow::Result<Vec<RecordBatch>> {
+    let reader = ParquetRecordBatchReaderBuilder::try_new(input)?.with_batch_size(64 * 1024).build()?;
+    Ok(reader.collect::<Result<Vec<_>, _>>()?)
+}
+
+/// Removes a local file; one already gone is no error.
+pub async fn remove_local(path: &Path) -> anyhow::Result<()> {
+    match tokio::fs::remove_file(path).await {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e).with_context(|| format!("failed to remove {}", path.display())),
+    }
+}
+
+/// The files of a local directory with their ages (none when it does not exist yet).
+pub async fn list_local(dir: &Path) -> anyhow::Result<Vec<StoredFile>> {
+    let mut entries = match tokio::fs::read_dir(dir).await {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e).with_context(|| format!("failed to list {}", dir.display())),
+    };
+    let mut files = Vec::new();
+    while let Some(entry) = entries.next_entry().await? {
+        let age = entry
+            .metadata()
+            .await
+            .and_then(|m| m.modified())
+            .map(|t| SystemTime::now().duration_since(t).unwrap_or_default())
+            .unwrap_or(Duration::MAX);
+        files.push(StoredFile { name: entry.file_name().to_string_lossy().to_string(), age });
+    }
+    Ok(files)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s3(spec: &str) -> Storage {
+        let settings = S3Options {
+            endpoint: Some("http://127.0.0.1:1".into()),
+            access_key_id: Some("k".into()),
+            secret_access_key: Some("s".into()),
+            ..Default::default()
+        };
+        Storage::open(Some(spec), &settings, Path::new("/data/uploads")).unwrap()
+    }
+
+    #[test]
+    fn no_storage_setting_means_the_data_dirs_uploads_directory() {
+        let local = Storage::open(None, &S3Options::default(), Path::new("/data/uploads")).unwrap();
+        assert_eq!(local.location("usr_csts_upld_1"), "/data/uploads/usr_csts_upld_1.parquet");
+    }
+
+    #[test]
+    fn an_s3_url_names_the_bucket_and_a_prefix_under_which_uploads_live() {
+        assert_eq!(s3("s3://costs/prod/eu").location("u1"), "s3://costs/prod/eu/uploads/u1.parquet");
+        assert_eq!(s3("s3://costs").location("u1"), "s3://costs/uploads/u1.parquet");
+        assert_eq!(s3("s3://costs/").describe(), "s3://costs/uploads");
+    }
+
+    #[test]
+    fn other_schemes_and_a_missing_bucket_are_refused_with_the_reason() {
+        let open =
+            |spec: &str| Storage::open(Some(spec), &S3Options::default(), Path::new("/d")).unwrap_err().to_string();
+        assert!(open("gs://bucket").contains("s3://BUCKET/PREFIX"), "{}", open("gs://bucket"));
+        assert!(open("s3:///prefix").contains("names no bucket"));
+    }
+}
