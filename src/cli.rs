@@ -310,7 +310,8 @@ async fn serve(
     state.query_timeout = query_timeout;
     state.mailer = mailer;
     state.download_ttl = Duration::from_secs(settings.download_url_ttl_secs.max(1));
-    state.exports = crate::service::exports::ExportFiles::new(
+    state.exports = crate::service::exports::ExportFiles::beside(
+        state.files.storage(),
         &store_settings.data_dir,
         Duration::from_secs(settings.data_export_retention_secs.max(1)),
     );

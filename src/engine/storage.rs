@@ -1,7 +1,8 @@
 //! Where committed upload files live: a directory on this machine (the default) or a bucket of any
 //! S3-compatible object store, through the `object_store` crate that DataFusion itself reads with.
 //!
-//! Both keep one file per upload, `<token>.parquet`, written once and never changed. An ingest always writes
+//! Both keep one file per upload, `<token>.parquet`, written once and never changed (and, in a sibling
+//! storage, `exports/<token>.csv` per finished data export, so any node can serve it). An ingest always writes
 //! its temporary file on local disk (`<data-dir>/uploads/<token>.parquet.tmp`); [`Storage::persist`] then
 //! makes it permanent in one step nobody can see half of: a rename on a local disk, a single PUT or a
 //! completed multipart upload in a bucket (an object only appears once its upload completes). So a file is
@@ -105,8 +106,26 @@ impl Storage {
         }
     }
 
+    /// The storage beside this one named `name` (`<data-dir>/exports` beside `<data-dir>/uploads`;
+    /// `<prefix>/exports` beside `<prefix>/uploads`).
+    pub fn sibling(&self, name: &str) -> Storage {
+        match self {
+            Storage::Local { dir } => Storage::Local { dir: dir.parent().unwrap_or(dir).join(name) },
+            Storage::Object { store, url, prefix } => {
+                let mut parts: Vec<_> = prefix.parts().collect();
+                parts.pop();
+                parts.push(name.into());
+                Storage::Object { store: store.clone(), url: url.clone(), prefix: ObjectPath::from_iter(parts) }
+            }
+        }
+    }
+
     fn object_path(prefix: &ObjectPath, token: &str) -> ObjectPath {
-        prefix.clone().join(format!("{token}.parquet").as_str())
+        Self::named(prefix, &format!("{token}.parquet"))
+    }
+
+    fn named(prefix: &ObjectPath, name: &str) -> ObjectPath {
+        prefix.clone().join(name)
     }
 
     /// The file of upload `token`, as DataFusion reads it (a local path, or `s3://bucket/key`).
@@ -114,6 +133,55 @@ impl Storage {
         match self {
             Storage::Local { dir } => dir.join(format!("{token}.parquet")).display().to_string(),
             Storage::Object { url, prefix, .. } => format!("{}{}", url.as_str(), Self::object_path(prefix, token)),
+        }
+    }
+
+    /// Moves the complete local file `local` into the storage as `name`, whole or not at all.
+    pub async fn put_file(&self, local: &Path, name: &str) -> anyhow::Result<()> {
+        match self {
+            Storage::Local { dir } => {
+                tokio::fs::create_dir_all(dir).await.with_context(|| format!("failed to create {}", dir.display()))?;
+                let dest = dir.join(name);
+                tokio::fs::rename(local, &dest)
+                    .await
+                    .with_context(|| format!("failed to move {} to {}", local.display(), dest.display()))?;
+                let dir = dir.clone();
+                tokio::task::spawn_blocking(move || std::fs::File::open(&dir).and_then(|d| d.sync_all()))
+                    .await
+                    .context("the sync task failed")?
+                    .context("failed to sync the directory")
+            }
+            Storage::Object { store, prefix, .. } => {
+                upload(store, local, Self::named(prefix, name)).await?;
+                remove_local(local).await
+            }
+        }
+    }
+
+    /// The bytes of the file `name`, streamed; `None` when there is no such file.
+    pub async fn read_named(&self, name: &str) -> anyhow::Result<Option<ByteStream>> {
+        match self {
+            Storage::Local { dir } => match tokio::fs::File::open(dir.join(name)).await {
+                Ok(file) => Ok(Some(Box::pin(tokio_util::io::ReaderStream::with_capacity(file, 64 * 1024)))),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(anyhow::Error::new(e).context(format!("failed to open {name}"))),
+            },
+            Storage::Object { store, prefix, .. } => match store.get(&Self::named(prefix, name)).await {
+                Ok(got) => Ok(Some(Box::pin(got.into_stream().map_err(std::io::Error::other)))),
+                Err(object_store::Error::NotFound { .. }) => Ok(None),
+                Err(e) => Err(anyhow::Error::new(e).context(format!("failed to read {name}"))),
+            },
+        }
+    }
+
+    /// Removes the file `name`; one already gone is no error.
+    pub async fn remove_named(&self, name: &str) -> anyhow::Result<()> {
+        match self {
+            Storage::Local { dir } => remove_local(&dir.join(name)).await,
+            Storage::Object { store, prefix, .. } => match store.delete(&Self::named(prefix, name)).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+                Err(e) => Err(anyhow::Error::new(e).context(format!("failed to remove {name}"))),
+            },
         }
     }
 
@@ -134,26 +202,7 @@ impl Storage {
                 tokio::task::spawn_blocking(move || pending.persist(&dest)).await.context("the persist task failed")?
             }
             Storage::Object { store, prefix, .. } => {
-                let path = Self::object_path(prefix, token);
-                let mut file = tokio::fs::File::open(pending.path())
-                    .await
-                    .with_context(|| format!("failed to open {}", pending.path().display()))?;
-                // Parts of 16 MiB, two in flight: an 8 GiB upload stays under S3's 10,000 parts and the
-                // memory held per upload small.
-                let mut writer =
-                    object_store::buffered::BufWriter::with_capacity(store.clone(), path.clone(), 16 << 20)
-                        .with_max_concurrency(2);
-                let copied = async {
-                    tokio::io::copy(&mut file, &mut writer).await?;
-                    tokio::io::AsyncWriteExt::shutdown(&mut writer).await
-                }
-                .await;
-                if let Err(e) = copied {
-                    if let Err(abort) = writer.abort().await {
-                        tracing::warn!(error = %abort, "could not abort an unfinished multipart upload");
-                    }
-                    return Err(anyhow::Error::new(e).context(format!("failed to write {path} to the object store")));
-                }
+                upload(store, pending.path(), Self::object_path(prefix, token)).await?;
                 drop(pending);
                 Ok(())
             }
@@ -214,13 +263,7 @@ impl Storage {
 
     /// Removes upload `token`'s file; one already gone is no error.
     pub async fn remove(&self, token: &str) -> anyhow::Result<()> {
-        match self {
-            Storage::Local { .. } => remove_local(Path::new(&self.location(token))).await,
-            Storage::Object { store, prefix, .. } => match store.delete(&Self::object_path(prefix, token)).await {
-                Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-                Err(e) => Err(anyhow::Error::new(e).context("failed to remove an upload file")),
-            },
-        }
+        self.remove_named(&format!("{token}.parquet")).await
     }
 
     /// Every file in the storage (for the janitor), with its age.
@@ -242,6 +285,31 @@ impl Storage {
             }
         }
     }
+}
+
+/// A file's bytes as they arrive.
+pub type ByteStream = std::pin::Pin<Box<dyn futures::Stream<Item = std::io::Result<bytes::Bytes>> + Send>>;
+
+/// Writes the local file `local` to `path`: one PUT when small, else a multipart upload that is aborted
+/// on failure (the object appears only when complete).
+async fn upload(store: &Arc<dyn ObjectStore>, local: &Path, path: ObjectPath) -> anyhow::Result<()> {
+    let mut file = tokio::fs::File::open(local).await.with_context(|| format!("failed to open {}", local.display()))?;
+    // Parts of 16 MiB, two in flight: an 8 GiB upload stays under S3's 10,000 parts and the memory held per
+    // upload small.
+    let mut writer =
+        object_store::buffered::BufWriter::with_capacity(store.clone(), path.clone(), 16 << 20).with_max_concurrency(2);
+    let copied = async {
+        tokio::io::copy(&mut file, &mut writer).await?;
+        tokio::io::AsyncWriteExt::shutdown(&mut writer).await
+    }
+    .await;
+    if let Err(e) = copied {
+        if let Err(abort) = writer.abort().await {
+            tracing::warn!(error = %abort, "could not abort an unfinished multipart upload");
+        }
+        return Err(anyhow::Error::new(e).context(format!("failed to write {path} to the object store")));
+    }
+    Ok(())
 }
 
 /// Every row of a local upload file.
@@ -309,6 +377,13 @@ mod tests {
         assert_eq!(s3("s3://costs/prod/eu").location("u1"), "s3://costs/prod/eu/uploads/u1.parquet");
         assert_eq!(s3("s3://costs").location("u1"), "s3://costs/uploads/u1.parquet");
         assert_eq!(s3("s3://costs/").describe(), "s3://costs/uploads");
+    }
+
+    #[test]
+    fn exports_live_beside_uploads() {
+        assert_eq!(s3("s3://costs/prod").sibling("exports").describe(), "s3://costs/prod/exports");
+        let local = Storage::Local { dir: PathBuf::from("/data/uploads") };
+        assert!(matches!(local.sibling("exports"), Storage::Local { dir } if dir == Path::new("/data/exports")));
     }
 
     #[test]

@@ -208,14 +208,9 @@ async fn file(
     if name != "costs.csv" || e.status != "completed" {
         return Err(ApiError::NotFound("no such file in this data export".into()));
     }
-    let file = match tokio::fs::File::open(state.exports.path(&token)).await {
-        Ok(f) => f,
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-            return Err(ApiError::NotFound("the export's file is gone (past its retention)".into()))
-        }
-        Err(err) => return Err(ApiError::Internal(err.into())),
+    let Some(stream) = state.exports.open(&token).await? else {
+        return Err(ApiError::NotFound("the export's file is gone (past its retention)".into()));
     };
-    let stream = tokio_util::io::ReaderStream::with_capacity(file, 64 * 1024);
     Ok((
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),

@@ -1,15 +1,19 @@
 //! Cost data exports: `POST /v2/costs/data_exports` queues the costs query and answers at once; the query
-//! runs in the background on the query runtime and streams its result into `<data dir>/exports/<token>.csv`
-//! (written as `.tmp`, synced, renamed, and only then marked completed). The file is served with the
+//! runs in the background on the query runtime and streams its result into `<data dir>/exports/<token>.csv.tmp`,
+//! which then becomes `<token>.csv` in the exports storage (beside the uploads: the data dir's `exports`, or
+//! `<prefix>/exports` in the bucket) before the export is marked completed. The file is served with the
 //! caller's token until `valid_until` (the retention after completion), when the sweep removes the file and
 //! the record.
 //!
-//! An export runs on the node that queued it and its file lives in that node's data dir.
+//! An export runs on the node that queued it; with a shared bucket, any node serves its file.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use anyhow::Context;
 use tracing::Instrument;
+
+use crate::engine::storage::Storage;
 
 use crate::engine::costs::CostQuery;
 use crate::model::token::{new_token, AccountToken};
@@ -24,23 +28,43 @@ pub const DEFAULT_RETENTION: Duration = Duration::from_secs(24 * 3600);
 /// Where exports are written.
 #[derive(Debug, Clone)]
 pub struct ExportFiles {
-    dir: PathBuf,
+    /// Where finished exports live.
+    storage: Storage,
+    /// The local directory an export is written in before it moves to `storage`.
+    spool: PathBuf,
     pub retention: Duration,
 }
 
 impl ExportFiles {
+    /// Exports in the data dir's `exports` directory.
     pub fn new(data_dir: &Path, retention: Duration) -> ExportFiles {
-        ExportFiles { dir: data_dir.join("exports"), retention }
+        let dir = data_dir.join("exports");
+        ExportFiles { storage: Storage::Local { dir: dir.clone() }, spool: dir, retention }
     }
 
-    /// The CSV of export `token` (a checked token: no path separators).
-    pub fn path(&self, token: &str) -> PathBuf {
-        self.dir.join(format!("{token}.csv"))
+    /// Exports beside the upload files of `uploads` (in the same bucket when they are in one).
+    pub fn beside(uploads: &Storage, data_dir: &Path, retention: Duration) -> ExportFiles {
+        ExportFiles { storage: uploads.sibling("exports"), spool: data_dir.join("exports"), retention }
+    }
+
+    /// The local directory exports are written in before they are stored.
+    pub fn spool(&self) -> &Path {
+        &self.spool
+    }
+
+    /// The finished CSV of export `token` (a checked token: no path separators), streamed; `None` when it
+    /// is gone.
+    pub async fn open(&self, token: &str) -> anyhow::Result<Option<crate::engine::storage::ByteStream>> {
+        self.storage.read_named(&file_name(token)).await
     }
 
     fn valid_until(&self) -> chrono::DateTime<chrono::Utc> {
         chrono::Utc::now() + chrono::Duration::from_std(self.retention).unwrap_or(chrono::Duration::days(1))
     }
+}
+
+fn file_name(token: &str) -> String {
+    format!("{token}.csv")
 }
 
 /// Whether `text` can be an export token (so it is safe in a file name).
@@ -74,12 +98,11 @@ async fn run(
     workspace: Option<&str>,
     query: &CostQuery,
 ) {
-    let path = files.path(token);
-    let tmp = path.with_extension("csv.tmp");
+    let tmp = files.spool.join(format!("{token}.csv.tmp"));
     let outcome = async {
-        tokio::fs::create_dir_all(&files.dir).await.map_err(|e| CostsError::Internal(e.into()))?;
+        tokio::fs::create_dir_all(&files.spool).await.map_err(|e| CostsError::Internal(e.into()))?;
         let rows = export(ctx, account, workspace, query, tmp.clone()).await?;
-        tokio::fs::rename(&tmp, &path).await.map_err(|e| CostsError::Internal(e.into()))?;
+        files.storage.put_file(&tmp, &file_name(token)).await?;
         Ok::<u64, CostsError>(rows)
     }
     .await;
@@ -110,11 +133,7 @@ pub async fn sweep(store: &dyn Store, files: &ExportFiles) -> anyhow::Result<usi
     let expired = store.expired_data_exports(chrono::Utc::now()).await?;
     for token in &expired {
         if is_token(token) {
-            match tokio::fs::remove_file(files.path(token)).await {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(anyhow::Error::new(e).context("failed to remove an expired export")),
-            }
+            files.storage.remove_named(&file_name(token)).await.context("failed to remove an expired export")?;
         }
         store.delete_data_export(token).await?;
     }
