@@ -99,8 +99,8 @@ pub struct CostQuery {
 /// Where the costs come from and what shapes them.
 #[derive(Debug, Clone, Default)]
 pub struct CostSource {
-    /// The live uploads, each as (integration token, upload token); their files are in `storage`.
-    pub files: Vec<(String, String)>,
+    /// The live uploads; their files are in `storage`.
+    pub files: Vec<SourceFile>,
     /// Where the upload files live (needed whenever `files` is not empty).
     pub storage: Option<super::storage::Storage>,
     /// Rules to run, in order.
@@ -110,6 +110,17 @@ pub struct CostSource {
     /// Every upload is in `currency`, so unless a rule sets a currency every row is, and the query need
     /// not group by it.
     pub one_currency: bool,
+}
+
+/// One upload a query reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceFile {
+    /// The integration's token (VQL's `custom_provider:<token>`).
+    pub integration: String,
+    /// The name of its file in the storage: the upload's token, or its rollup's name.
+    pub upload: String,
+    /// The upload has a rollup whose amounts have at most this many places (`engine::rollup`).
+    pub rollup_decimals: Option<u8>,
 }
 
 /// One grouped, binned row.
@@ -200,11 +211,11 @@ fn storage_of(source: &CostSource) -> Result<&super::storage::Storage, CostError
 /// read exactly once.
 fn files_by_integration(source: &CostSource) -> Result<Vec<(&str, Vec<String>)>, CostError> {
     let mut grouped: Vec<(&str, Vec<String>)> = Vec::new();
-    for (integration, token) in &source.files {
-        let path = storage_of(source)?.location(token);
-        match grouped.iter_mut().find(|(i, _)| i == integration) {
+    for file in &source.files {
+        let path = storage_of(source)?.location(&file.upload);
+        match grouped.iter_mut().find(|(i, _)| *i == file.integration) {
             Some((_, paths)) => paths.push(path),
-            None => grouped.push((integration.as_str(), vec![path])),
+            None => grouped.push((file.integration.as_str(), vec![path])),
         }
     }
     Ok(grouped)
@@ -320,18 +331,83 @@ async fn grouped(source: &CostSource, query: &CostQuery) -> Result<DataFrame, Co
 /// DataFusion skips a listed path that does not exist. Upload files are immutable and pinned for the
 /// query, so a missing one is lost data: fail loudly rather than answer short.
 async fn check_files(source: &CostSource) -> Result<(), CostError> {
-    for (_, token) in &source.files {
+    for file in &source.files {
         let storage = storage_of(source)?;
-        if !storage.exists(token).await? {
-            return Err(CostError::Engine(anyhow::anyhow!("the upload file {} is missing", storage.location(token))));
+        if !storage.exists(&file.upload).await? {
+            let missing = storage.location(&file.upload);
+            return Err(CostError::Engine(anyhow::anyhow!("the upload file {missing} is missing")));
         }
     }
     Ok(())
 }
 
-/// Runs `query` over `source`.
+/// `source` reading each upload's rollup instead of its rows wherever that gives the same sums to the
+/// last digit (see `engine::rollup`); `None` when no upload's can.
+pub(crate) async fn with_rollups(source: &CostSource, query: &CostQuery) -> Result<Option<CostSource>, CostError> {
+    if query.aggregate != Aggregate::Cost || source.files.iter().all(|f| f.rollup_decimals.is_none()) {
+        return Ok(None);
+    }
+    let Some(places) = super::rollup::factor_places(&source.rules) else { return Ok(None) };
+    // What the plan over the rows reads from them, after DataFusion pruned every column it does not need.
+    let plan = grouped(source, query).await?.into_optimized_plan()?;
+    if !reads_only_rollup_columns(&plan)? {
+        return Ok(None);
+    }
+    let files = source
+        .files
+        .iter()
+        .map(|f| match f.rollup_decimals {
+            Some(d) if u32::from(d) + places <= super::schema::AMOUNT_SCALE as u32 => {
+                SourceFile { upload: super::storage::rollup_name(&f.upload), rollup_decimals: None, ..f.clone() }
+            }
+            _ => f.clone(),
+        })
+        .collect::<Vec<_>>();
+    if files == source.files {
+        return Ok(None);
+    }
+    Ok(Some(CostSource { files, ..source.clone() }))
+}
+
+/// Whether every scan of `plan` reads rollup columns only (in its projection and its pushed filters).
+fn reads_only_rollup_columns(plan: &datafusion::logical_expr::LogicalPlan) -> Result<bool, CostError> {
+    use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+    use datafusion::logical_expr::LogicalPlan;
+    let mut only = true;
+    plan.apply(|node| {
+        if let LogicalPlan::TableScan(scan) = node {
+            let schema = scan.source.schema();
+            let mut read: Vec<String> = match &scan.projection {
+                Some(indices) => indices.iter().map(|&i| schema.field(i).name().clone()).collect(),
+                None => schema.fields().iter().map(|f| f.name().clone()).collect(),
+            };
+            for filter in &scan.filters {
+                read.extend(filter.column_refs().into_iter().map(|c| c.name.clone()));
+            }
+            if !read.iter().all(|name| super::rollup::columns().any(|r| r == name)) {
+                only = false;
+                return Ok(TreeNodeRecursion::Stop);
+            }
+        }
+        Ok(TreeNodeRecursion::Continue)
+    })?;
+    Ok(only)
+}
+
+/// Runs `query` over `source`: on the uploads' rollups where they answer exactly, else on their rows.
 #[tracing::instrument(skip_all, fields(files = source.files.len(), rules = source.rules.len()))]
 pub async fn run(source: &CostSource, query: &CostQuery) -> Result<CostResult, CostError> {
+    if let Some(rolled) = with_rollups(source, query).await? {
+        match run_over(&rolled, query).await {
+            // A sum may pass 38 digits before a rule scales it back; the rows say whether it really does.
+            Err(CostError::Overflow(_)) => {}
+            done => return done,
+        }
+    }
+    run_over(source, query).await
+}
+
+async fn run_over(source: &CostSource, query: &CostQuery) -> Result<CostResult, CostError> {
     let grouped = grouped(source, query).await?;
     let task_ctx = grouped.task_ctx();
     let plan = grouped.create_physical_plan().await?;
@@ -366,6 +442,8 @@ pub async fn export_csv(
     out: &mut (dyn std::io::Write + Send),
 ) -> Result<u64, CostError> {
     use futures::StreamExt;
+    let rolled = with_rollups(source, query).await?;
+    let source = rolled.as_ref().unwrap_or(source);
     let grouped = grouped(source, query).await?;
     let mut stream = grouped.execute_stream().await?;
     let mut csv = csv::Writer::from_writer(out);
@@ -501,7 +579,11 @@ mod tests {
     async fn a_missing_upload_file_fails_the_query_instead_of_answering_short() {
         let dir = tempfile::tempdir().unwrap();
         let source = CostSource {
-            files: vec![("accss_crdntl_1".into(), "usr_csts_upld_gone".into())],
+            files: vec![SourceFile {
+                integration: "accss_crdntl_1".into(),
+                upload: "usr_csts_upld_gone".into(),
+                rollup_decimals: None,
+            }],
             storage: Some(crate::engine::storage::Storage::Local { dir: dir.path().to_path_buf() }),
             ..CostSource::default()
         };

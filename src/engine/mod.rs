@@ -6,6 +6,8 @@
 //! - [`amounts`]: exact amount × factor for rules, without the cast DataFusion would add.
 //! - [`dates`]: week, month and quarter bins of dates, as plan functions.
 //! - [`discovery`]: an upload's distinct services and tags, read once before it is committed.
+//! - [`rollup`]: an upload's daily sums by its low-cardinality dimensions, built during its ingest, read by
+//!   queries whose rules and filters they answer exactly.
 //! - [`runtime`]: the Tokio runtime queries run on, apart from the one serving requests.
 
 pub mod amounts;
@@ -13,6 +15,7 @@ pub mod costs;
 pub mod dates;
 pub mod discovery;
 pub mod ingest;
+pub mod rollup;
 pub mod rules;
 pub mod runtime;
 pub mod schema;

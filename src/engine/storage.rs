@@ -202,6 +202,10 @@ impl Storage {
                 tokio::task::spawn_blocking(move || pending.persist(&dest)).await.context("the persist task failed")?
             }
             Storage::Object { store, prefix, .. } => {
+                // The rollup first: a file whose upload row names a rollup has it.
+                if let Some(rollup) = pending.rollup_path() {
+                    upload(store, rollup, Self::object_path(prefix, &rollup_name(token))).await?;
+                }
                 upload(store, pending.path(), Self::object_path(prefix, token)).await?;
                 drop(pending);
                 Ok(())
@@ -261,8 +265,9 @@ impl Storage {
         }
     }
 
-    /// Removes upload `token`'s file; one already gone is no error.
+    /// Removes upload `token`'s file and its rollup; one already gone is no error.
     pub async fn remove(&self, token: &str) -> anyhow::Result<()> {
+        self.remove_named(&format!("{}.parquet", rollup_name(token))).await?;
         self.remove_named(&format!("{token}.parquet")).await
     }
 
@@ -285,6 +290,11 @@ impl Storage {
             }
         }
     }
+}
+
+/// The name [`Storage::location`] takes for the rollup of upload `token` (`engine::rollup`).
+pub fn rollup_name(token: &str) -> String {
+    format!("{token}.rollup")
 }
 
 /// A file's bytes as they arrive.

@@ -149,7 +149,12 @@ pub enum FileKind {
 
 /// Classifies a file name of the uploads directory.
 pub fn file_kind(name: &str) -> FileKind {
-    if let Some(token) = name.strip_suffix(".parquet.tmp") {
+    // An upload's rollup lives and dies with it.
+    if let Some(token) = name.strip_suffix(".rollup.parquet.tmp") {
+        FileKind::Temporary(token.to_string())
+    } else if let Some(token) = name.strip_suffix(".rollup.parquet") {
+        FileKind::Upload(token.to_string())
+    } else if let Some(token) = name.strip_suffix(".parquet.tmp") {
         FileKind::Temporary(token.to_string())
     } else if let Some(token) = name.strip_suffix(".parquet") {
         FileKind::Upload(token.to_string())
@@ -196,6 +201,8 @@ mod tests {
     fn file_names_tell_uploads_from_temporaries() {
         assert_eq!(file_kind("usr_csts_upld_1.parquet"), FileKind::Upload("usr_csts_upld_1".into()));
         assert_eq!(file_kind("usr_csts_upld_1.parquet.tmp"), FileKind::Temporary("usr_csts_upld_1".into()));
+        assert_eq!(file_kind("usr_csts_upld_1.rollup.parquet"), FileKind::Upload("usr_csts_upld_1".into()));
+        assert_eq!(file_kind("usr_csts_upld_1.rollup.parquet.tmp"), FileKind::Temporary("usr_csts_upld_1".into()));
         assert_eq!(file_kind("notes.txt"), FileKind::Other);
     }
 }

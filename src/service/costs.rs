@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::engine::costs::{Aggregate, CostError, CostQuery, CostResult, CostSource, DateBin, Settings};
+use crate::engine::costs::{Aggregate, CostError, CostQuery, CostResult, CostSource, DateBin, Settings, SourceFile};
 use crate::engine::rules::compile::RuleStep;
 use crate::engine::uploads::UploadFiles;
 use crate::model::billing_rule::{RuleColumns, RuleDefinition, RuleFields};
@@ -80,7 +80,14 @@ async fn snapshot(ctx: &CostsContext, account: &AccountToken, workspace: Option<
     let source = CostSource {
         currency: uploads.first().map(|u| u.currency.clone()).unwrap_or_else(|| "USD".into()),
         one_currency: uploads.windows(2).all(|pair| pair[0].currency == pair[1].currency),
-        files: uploads.iter().map(|u| (u.integration_token.to_string(), u.token.to_string())).collect(),
+        files: uploads
+            .iter()
+            .map(|u| SourceFile {
+                integration: u.integration_token.to_string(),
+                upload: u.token.to_string(),
+                rollup_decimals: u.rollup_decimals,
+            })
+            .collect(),
         storage: Some(ctx.files.storage().clone()),
         rules: view.rules,
     };
@@ -311,6 +318,7 @@ mod tests {
             import_status: "complete".into(),
             created_by_token: "usr_1".into(),
             created_at: chrono::Utc::now(),
+            rollup_decimals: None,
         }
     }
 

@@ -94,6 +94,7 @@ where
         import_status: "complete".into(),
         created_by_token: new.created_by,
         created_at: crate::store::now(),
+        rollup_decimals: s.rollup_decimals,
     };
     // The catalog (what discovery lists) is read from the complete file, before anything is recorded; the
     // file is whole in its storage before the row naming it commits.

@@ -319,6 +319,8 @@ pub struct Upload {
     pub import_status: String,
     pub created_by_token: String,
     pub created_at: DateTime<Utc>,
+    /// With a rollup file (`engine::rollup`): the most decimal places any of its amounts has.
+    pub rollup_decimals: Option<u8>,
 }
 
 /// What committing an upload did.
@@ -468,13 +470,6 @@ impl StoreLock {
     pub(crate) fn new(held: impl Send + 'static) -> StoreLock {
         StoreLock { _held: Box::new(held) }
     }
-}
-
-/// The 64-bit key of a named lock (PostgreSQL's advisory locks take numbers).
-pub(crate) fn lock_key(name: &str) -> i64 {
-    use sha2::Digest;
-    let digest = sha2::Sha256::digest(name.as_bytes());
-    i64::from_be_bytes(digest[..8].try_into().expect("a SHA-256 digest has 8 bytes"))
 }
 
 /// Accounts (tenants).

@@ -471,6 +471,7 @@ async fn a_delete_racing_a_replace_of_the_same_upload_never_fails(app: TestApp) 
         import_status: "complete".into(),
         created_by_token: app.account.owner_user_token.clone(),
         created_at: chrono::Utc::now(),
+        rollup_decimals: None,
     };
     let account = app.account.token.clone();
     let catalog = costd::engine::discovery::Catalog::default();

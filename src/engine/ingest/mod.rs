@@ -74,6 +74,8 @@ pub struct IngestSummary {
     pub end_date: NaiveDate,
     /// Bytes of (decompressed) CSV read.
     pub bytes: u64,
+    /// With a rollup file beside the upload's: the most decimal places of any amount (`engine::rollup`).
+    pub rollup_decimals: Option<u8>,
 }
 
 /// An ingested file not yet made permanent. Dropping it deletes the file, so every failure path
@@ -81,7 +83,23 @@ pub struct IngestSummary {
 #[derive(Debug)]
 pub struct PendingUpload {
     tmp: Option<PathBuf>,
+    /// The rollup's temporary file, when there is one.
+    rollup: Option<PathBuf>,
     pub summary: IngestSummary,
+}
+
+/// Where the rollup of the upload whose temporary file is `tmp` (`<token>.parquet.tmp`) is written.
+pub fn rollup_tmp_path(tmp: &Path) -> PathBuf {
+    let name = tmp.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+    let token = name.strip_suffix(".parquet.tmp").unwrap_or(&name);
+    tmp.with_file_name(format!("{token}.rollup.parquet.tmp"))
+}
+
+/// The permanent name of the rollup of the upload file `dest` (`<token>.parquet`).
+pub fn rollup_path(dest: &Path) -> PathBuf {
+    let name = dest.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+    let token = name.strip_suffix(".parquet").unwrap_or(&name);
+    dest.with_file_name(format!("{token}.rollup.parquet"))
 }
 
 impl PendingUpload {
@@ -90,10 +108,21 @@ impl PendingUpload {
         self.tmp.as_deref().expect("a pending upload holds its file until persisted")
     }
 
-    /// Moves the file to `dest` atomically (rename after fsync) and syncs the directory.
+    /// The complete temporary rollup file, when the upload has one.
+    pub fn rollup_path(&self) -> Option<&Path> {
+        self.rollup.as_deref()
+    }
+
+    /// Moves the file (and its rollup first) to `dest` atomically (rename after fsync) and syncs the
+    /// directory.
     pub fn persist(mut self, dest: &Path) -> anyhow::Result<()> {
+        // On failure the temporary files stay owned by `self`, whose drop removes them.
+        if let Some(rollup) = &self.rollup {
+            let to = rollup_path(dest);
+            std::fs::rename(rollup, &to).with_context(|| format!("failed to move the rollup to {}", to.display()))?;
+            self.rollup = None;
+        }
         let tmp = self.tmp.as_ref().expect("a pending upload is persisted once");
-        // On failure the temporary file stays owned by `self`, whose drop removes it.
         std::fs::rename(tmp, dest).with_context(|| format!("failed to move the upload to {}", dest.display()))?;
         self.tmp = None;
         if let Some(dir) = dest.parent() {
@@ -107,6 +136,9 @@ impl Drop for PendingUpload {
     fn drop(&mut self) {
         if let Some(tmp) = self.tmp.take() {
             let _ = std::fs::remove_file(tmp);
+        }
+        if let Some(rollup) = self.rollup.take() {
+            let _ = std::fs::remove_file(rollup);
         }
     }
 }
@@ -326,7 +358,8 @@ pub fn ingest_csv(
     }
     let tmp = tmp.to_path_buf();
     // From here on the guard owns the file: every early return removes it.
-    let mut pending = PendingUpload { tmp: Some(tmp.clone()), summary: empty_summary() };
+    let rollup_tmp = rollup_tmp_path(&tmp);
+    let mut pending = PendingUpload { tmp: Some(tmp.clone()), rollup: None, summary: empty_summary() };
     let file = File::create(&tmp).with_context(|| format!("failed to create {}", tmp.display()))?;
     let sync_handle = file.try_clone().context("failed to open the upload file for syncing")?;
 
@@ -335,22 +368,36 @@ pub fn ingest_csv(
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
         .build();
     let (tx, rx) = sync_channel::<RecordBatch>(2);
+    let rollup_file = rollup_tmp.clone();
     let encoder = std::thread::Builder::new()
         .name("parquet-encoder".into())
-        .spawn(move || -> anyhow::Result<()> {
-            let mut writer = ArrowWriter::try_new(file, cost_schema(), Some(props))?;
+        .spawn(move || -> anyhow::Result<Option<u8>> {
+            let mut writer = ArrowWriter::try_new(file, cost_schema(), Some(props.clone()))?;
+            let mut rollup = super::rollup::RollupBuilder::default();
             for batch in rx {
+                rollup.add(&batch);
                 writer.write(&batch)?;
             }
             writer.close()?;
-            Ok(())
+            let Some((sums, decimals)) = rollup.finish() else { return Ok(None) };
+            let file = File::create(&rollup_file)?;
+            let mut writer = ArrowWriter::try_new(file.try_clone()?, cost_schema(), Some(props))?;
+            writer.write(&sums)?;
+            writer.close()?;
+            file.sync_all()?;
+            Ok(Some(decimals))
         })
         .context("failed to start the Parquet encoder thread")?;
 
     let converted = convert(input, limits, tx, progress);
     let encoded = encoder.join().map_err(|_| anyhow::anyhow!("the Parquet encoder thread panicked"))?;
-    let summary = converted?;
-    encoded.context("failed to write the upload's Parquet file")?;
+    // Owned from here, so any failure below removes the rollup too.
+    pending.rollup = Some(rollup_tmp);
+    let mut summary = converted?;
+    summary.rollup_decimals = encoded.context("failed to write the upload's Parquet file")?;
+    if summary.rollup_decimals.is_none() {
+        let _ = std::fs::remove_file(pending.rollup.take().expect("set above"));
+    }
     sync_handle.sync_all().context("failed to sync the upload's Parquet file")?;
     pending.summary = summary;
     Ok(pending)
@@ -365,6 +412,7 @@ fn empty_summary() -> IngestSummary {
         start_date: epoch,
         end_date: epoch,
         bytes: 0,
+        rollup_decimals: None,
     }
 }
 

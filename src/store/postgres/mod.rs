@@ -39,10 +39,12 @@ impl PgStore {
     /// dropped), or with the connection if this process dies.
     async fn try_lock_named(&self, name: &str) -> anyhow::Result<Option<crate::store::StoreLock>> {
         let mut tx = self.write.begin().await?;
-        let taken: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
-            .bind(crate::store::lock_key(name))
-            .fetch_one(&mut *tx)
-            .await?;
+        // Keyed by schema too: deployments sharing one database in separate schemas never wait on each other.
+        let taken: bool =
+            sqlx::query_scalar("SELECT pg_try_advisory_xact_lock(hashtextextended(current_schema() || ':' || $1, 0))")
+                .bind(name)
+                .fetch_one(&mut *tx)
+                .await?;
         Ok(taken.then(|| crate::store::StoreLock::new(tx)))
     }
 }

@@ -42,7 +42,7 @@ pub(crate) use workspaces::WorkspaceRow;
 
 pub(crate) const INTEGRATION_COLUMNS: &str = "token, provider, name, description, status, last_updated, created_at";
 pub(crate) const UPLOAD_COLUMNS: &str = "token, integration_token, filename, amount, currency, row_count, start_date, \
-     end_date, import_status, created_by_token, created_at";
+     end_date, import_status, created_by_token, created_at, rollup_decimals";
 
 pub(crate) const ACCOUNT_COLUMNS: &str = "token, name, parent_account_token, owner_user_token, created_at";
 pub(crate) const WORKSPACE_COLUMNS: &str =

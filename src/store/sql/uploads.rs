@@ -18,6 +18,7 @@ pub(crate) struct UploadRow {
     import_status: String,
     created_by_token: String,
     created_at: DateTime<Utc>,
+    rollup_decimals: Option<i32>,
 }
 
 impl From<UploadRow> for Upload {
@@ -34,6 +35,7 @@ impl From<UploadRow> for Upload {
             import_status: r.import_status,
             created_by_token: r.created_by_token,
             created_at: r.created_at,
+            rollup_decimals: r.rollup_decimals.and_then(|d| u8::try_from(d).ok()),
         }
     }
 }
@@ -94,8 +96,8 @@ macro_rules! impl_uploads {
                 retire_uploads(&mut *tx, &replaced).await?;
                 sqlx::query(
                     "INSERT INTO cost_uploads (token, integration_token, account_token, filename, amount, currency, \
-                     row_count, start_date, end_date, import_status, created_by_token, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                     row_count, start_date, end_date, import_status, created_by_token, created_at, rollup_decimals) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
                 )
                 .bind(&upload.token)
                 .bind(&upload.integration_token)
@@ -109,6 +111,7 @@ macro_rules! impl_uploads {
                 .bind(&upload.import_status)
                 .bind(&upload.created_by_token)
                 .bind(upload.created_at)
+                .bind(upload.rollup_decimals.map(i32::from))
                 .execute(&mut *tx)
                 .await?;
                 sqlx::query("UPDATE integrations SET last_updated = $1 WHERE token = $2")
