@@ -133,6 +133,23 @@ async fn upload_files_live_in_the_bucket_from_commit_to_janitor(backend: Backend
     assert_eq!(res.body["total_cost"]["amount"], "10.0", "{}", res.text);
     assert_eq!(app.scanned_total(&[&integration]).await, (8, "10.0".to_string()));
 
+    // An upload whose rows repeat their day and dimensions gets a rollup object beside its file, and the
+    // query that reads it answers to the last digit as the rows do.
+    let mut repeated = format!("{HEADER}\n");
+    for i in 0..40 {
+        repeated.push_str(&format!("Usage,2024-09-0{},0.000000000000000{},EC2,us-east-1\n", i % 2 + 1, i % 9 + 1));
+    }
+    let rolled = app.upload(&integration, "rolled.csv", repeated.into_bytes()).await;
+    assert_eq!(rolled.status, 201, "{}", rolled.text);
+    let rolled = rolled.body["token"].as_str().unwrap().to_string();
+    let keys = s3.keys(&bucket).await;
+    assert!(keys.contains(&format!("tenant-a/uploads/{rolled}.rollup.parquet")), "{keys:?}");
+    let res = app.get(&format!("{costs}&filter=costs.service%20%3D%20%27EC2%27")).await;
+    assert_eq!(res.body["costs"][0]["amount"], "0.000000000000019", "{}", res.text);
+    assert_eq!(app.delete(&format!("/v2/integrations/{integration}/costs/{rolled}")).await.status, 204);
+    assert_eq!(app.collect_files().await.retired, 1);
+    assert_eq!(s3.keys(&bucket).await, vec![upload_key(&first)], "the rollup goes with its upload");
+
     // A bad CSV leaves nothing anywhere.
     let bad = app.upload(&integration, "bad.csv", format!("{HEADER}\nUsage,2024-09-01,abc,EC2,x\n").into_bytes()).await;
     assert_eq!(bad.status, 422, "{}", bad.text);
