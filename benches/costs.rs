@@ -10,7 +10,6 @@
 
 mod support;
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use support::{bench_dir, ensure_duckdb, generate_focus_csv};
@@ -145,14 +144,7 @@ SELECT date_trunc('month', accrued_at) AS month, service, sum(amount) AS amount
 FROM alls WHERE charge_type NOT IN ('Credit', 'Refund')
 GROUP BY 1, 2 ORDER BY 1 DESC, 2
 '''
-def best_of_3(sql):
-    best = None
-    for _ in range(3):
-        t = time.perf_counter()
-        rows = con.execute(sql).fetchall()
-        e = time.perf_counter() - t
-        best = e if best is None else min(best, e)
-    return best, rows
+{best_of_3}
 # The same statement over DOUBLE amounts (DuckDB's own type for the column): faster, but inexact.
 if not con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = 'costs_f'").fetchone()[0]:
     con.execute("CREATE TABLE costs_f AS SELECT accrued_at, CAST(amount AS DOUBLE) AS amount, charge_type, service, region FROM costs")
@@ -164,13 +156,11 @@ print(best)
 print(sum(r[2] for r in rows))
 "#,
         db = db.display(),
-        csv = csv.display()
+        csv = csv.display(),
+        best_of_3 = support::DUCKDB_BEST_OF_3,
     );
-    let out = Command::new("python3").args(["-c", &script]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let text = String::from_utf8(out.stdout).unwrap();
-    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-    let [.., float_secs, secs, total] = lines.as_slice() else { panic!("unexpected DuckDB output: {text}") };
-    let parse = |s: &str| s.trim().parse::<f64>().unwrap_or_else(|_| panic!("unexpected DuckDB output: {text}"));
+    let lines = support::python_lines(&script);
+    let [.., float_secs, secs, total] = lines.as_slice() else { panic!("unexpected DuckDB output: {lines:?}") };
+    let parse = |s: &str| s.trim().parse::<f64>().unwrap_or_else(|_| panic!("unexpected DuckDB output: {lines:?}"));
     (Duration::from_secs_f64(parse(secs)), Duration::from_secs_f64(parse(float_secs)), total.to_string())
 }

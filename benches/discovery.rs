@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
-use support::{bench_dir, generate_focus_csv, measure};
+use support::{bench_dir, generate_focus_csv};
 
 const COSTD: &str = env!("CARGO_BIN_EXE_costd");
 
@@ -42,14 +42,7 @@ fn main() {
         store.close().await;
         (account.token.to_string(), integration)
     });
-    let import = measure(
-        Command::new(COSTD)
-            .args(["import", "--quiet", "--integration", &integration])
-            .arg(&csv)
-            .arg("--data-dir")
-            .arg(dir.path())
-            .env("RUST_LOG", "warn"),
-    );
+    let import = support::timed_import(COSTD, dir.path(), &integration, &csv);
     let upload = std::fs::read_dir(dir.path().join("uploads"))
         .unwrap()
         .filter_map(|e| e.ok().map(|e| e.path()))

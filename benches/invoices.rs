@@ -42,13 +42,7 @@ fn main() {
     };
     let (managed, rules, profile) = rt.block_on(async {
         let mut rules = Vec::new();
-        for body in [
-            json!({"type": "exclusion", "title": "no tax", "charge_type": "Tax"}),
-            json!({"type": "adjustment", "title": "90%", "percentage": 90}),
-            json!({"type": "custom", "title": "us-east markup", "sql_query": "UPDATE costs SET amount = amount * 1.1 WHERE region = 'us-east-1'"}),
-            json!({"type": "credit", "title": "credit", "service": "Support", "category": "Credit", "sub_category": "Monthly", "amount": 100, "start_date": "2024-07-01"}),
-            json!({"type": "charge", "title": "fee", "service": "MSP Fee", "category": "Fee", "sub_category": "Monthly", "amount": 250, "start_date": "2024-07-01"}),
-        ] {
+        for body in support::bench_rules() {
             rules.push(ok(post(&client, &url, &token, "/v2/billing_rules".into(), body).await)["token"].clone());
         }
         let profile = ok(post(

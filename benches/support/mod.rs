@@ -208,6 +208,48 @@ pub fn msp_account(data_dir: &Path) -> (String, String) {
     })
 }
 
+/// The 5 bench rules: exclusion, adjustment, custom UPDATE with a WHERE, credit, charge.
+pub fn bench_rules() -> Vec<serde_json::Value> {
+    use serde_json::json;
+    vec![
+        json!({"type": "exclusion", "title": "no tax", "charge_type": "Tax"}),
+        json!({"type": "adjustment", "title": "90%", "percentage": 90}),
+        json!({"type": "custom", "title": "us-east markup", "sql_query": "UPDATE costs SET amount = amount * 1.1 WHERE region = 'us-east-1'"}),
+        json!({"type": "credit", "title": "credit", "service": "Support", "category": "Credit", "sub_category": "Monthly", "amount": 100, "start_date": "2024-07-01"}),
+        json!({"type": "charge", "title": "fee", "service": "MSP Fee", "category": "Fee", "sub_category": "Monthly", "amount": 250, "start_date": "2024-07-01"}),
+    ]
+}
+
+/// `costd import` of `csv` into `integration`, measured.
+pub fn timed_import(costd: &str, data_dir: &Path, integration: &str, csv: &Path) -> Measured {
+    measure(
+        Command::new(costd)
+            .args(["import", "--quiet", "--integration", integration])
+            .arg(csv)
+            .arg("--data-dir")
+            .arg(data_dir)
+            .env("RUST_LOG", "warn"),
+    )
+}
+
+/// A Python function timing a DuckDB statement on the connection `con`: the best of 3 runs, with the rows.
+pub const DUCKDB_BEST_OF_3: &str = "def best_of_3(sql):
+    best = None
+    for _ in range(3):
+        t = time.perf_counter()
+        rows = con.execute(sql).fetchall()
+        e = time.perf_counter() - t
+        best = e if best is None else min(best, e)
+    return best, rows";
+
+/// Runs a Python script (DuckDB's side of a comparison) and answers its non-empty output lines.
+pub fn python_lines(script: &str) -> Vec<String> {
+    let out = Command::new("python3").args(["-c", script]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    text.lines().filter(|l| !l.trim().is_empty()).map(str::to_string).collect()
+}
+
 /// The bench's managed account through the API of the server at `url`: it sees `integration` with the 5
 /// bench rules (exclusion, adjustment, custom UPDATE with a WHERE, credit, charge). Answers its token.
 pub async fn managed_account_with_bench_rules(url: &str, parent_token: &str, integration: &str) -> String {
@@ -217,13 +259,7 @@ pub async fn managed_account_with_bench_rules(url: &str, parent_token: &str, int
         client.post(format!("{url}{path}")).bearer_auth(parent_token).json(&body).send()
     };
     let mut rules = Vec::new();
-    for body in [
-        json!({"type": "exclusion", "title": "no tax", "charge_type": "Tax"}),
-        json!({"type": "adjustment", "title": "90%", "percentage": 90}),
-        json!({"type": "custom", "title": "us-east markup", "sql_query": "UPDATE costs SET amount = amount * 1.1 WHERE region = 'us-east-1'"}),
-        json!({"type": "credit", "title": "credit", "service": "Support", "category": "Credit", "sub_category": "Monthly", "amount": 100, "start_date": "2024-07-01"}),
-        json!({"type": "charge", "title": "fee", "service": "MSP Fee", "category": "Fee", "sub_category": "Monthly", "amount": 250, "start_date": "2024-07-01"}),
-    ] {
+    for body in bench_rules() {
         let res: serde_json::Value = post("/v2/billing_rules", body).await.unwrap().json().await.unwrap();
         rules.push(res["token"].as_str().unwrap().to_string());
     }
