@@ -55,17 +55,14 @@ pub struct StoredFile {
 }
 
 impl Storage {
-    /// The storage `spec` names (`s3://BUCKET/PREFIX` or `file:///DIR`); `local_dir` when it names none.
+    /// The storage `spec` names (`s3://BUCKET/PREFIX`); `local_dir` when it names none.
     pub fn open(spec: Option<&str>, settings: &S3Options, local_dir: &Path) -> anyhow::Result<Storage> {
         let Some(spec) = spec.filter(|s| !s.is_empty()) else {
             return Ok(Storage::Local { dir: local_dir.to_path_buf() });
         };
-        if let Some(dir) = spec.strip_prefix("file://") {
-            return Ok(Storage::Local { dir: PathBuf::from(dir) });
-        }
         let rest = spec
             .strip_prefix("s3://")
-            .with_context(|| format!("--storage must be s3://BUCKET/PREFIX or file:///DIR, got {spec:?}"))?;
+            .with_context(|| format!("--storage must be s3://BUCKET/PREFIX, got {spec:?}"))?;
         let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
         anyhow::ensure!(!bucket.is_empty(), "--storage {spec:?} names no bucket");
 

@@ -75,11 +75,6 @@ impl UploadFiles {
         &self.spool
     }
 
-    /// Whether temporary files sit beside committed ones (a local storage in the spool directory).
-    pub fn spool_is_storage(&self) -> bool {
-        matches!(&self.storage, Storage::Local { dir } if *dir == self.spool)
-    }
-
     /// Where the ingest of upload `token` writes before the file is made permanent.
     pub fn tmp_path(&self, token: &str) -> PathBuf {
         self.spool.join(format!("{token}.parquet.tmp"))
