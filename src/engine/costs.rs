@@ -348,17 +348,22 @@ pub(crate) async fn with_rollups(source: &CostSource, query: &CostQuery) -> Resu
         return Ok(None);
     }
     let Some(places) = super::rollup::factor_places(&source.rules) else { return Ok(None) };
-    // What the plan over the rows reads from them, after DataFusion pruned every column it does not need.
+    // What the plan over the rows reads from them, after DataFusion pruned every column it does not need:
+    // the coarsest level holding all of it answers.
     let plan = grouped(source, query).await?.into_optimized_plan()?;
-    if !reads_only_rollup_columns(&plan)? {
+    let read = columns_read(&plan)?;
+    let Some(level) = super::rollup::Level::ALL
+        .into_iter()
+        .find(|level| read.as_ref().is_some_and(|read| read.iter().all(|c| level.columns().any(|l| l == c))))
+    else {
         return Ok(None);
-    }
+    };
     let files = source
         .files
         .iter()
         .map(|f| match f.rollup_decimals {
             Some(d) if u32::from(d) + places <= super::schema::AMOUNT_SCALE as u32 => {
-                SourceFile { upload: super::storage::rollup_name(&f.upload), rollup_decimals: None, ..f.clone() }
+                SourceFile { upload: super::storage::rollup_name(&f.upload, level), rollup_decimals: None, ..f.clone() }
             }
             _ => f.clone(),
         })
@@ -369,29 +374,27 @@ pub(crate) async fn with_rollups(source: &CostSource, query: &CostQuery) -> Resu
     Ok(Some(CostSource { files, ..source.clone() }))
 }
 
-/// Whether every scan of `plan` reads rollup columns only (in its projection and its pushed filters).
-fn reads_only_rollup_columns(plan: &datafusion::logical_expr::LogicalPlan) -> Result<bool, CostError> {
+/// The columns the scans of `plan` read (in their projections and pushed filters); `None` when a scan
+/// reads every column.
+fn columns_read(plan: &datafusion::logical_expr::LogicalPlan) -> Result<Option<Vec<String>>, CostError> {
     use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
     use datafusion::logical_expr::LogicalPlan;
-    let mut only = true;
+    let mut read = Some(Vec::new());
     plan.apply(|node| {
-        if let LogicalPlan::TableScan(scan) = node {
-            let schema = scan.source.schema();
-            let mut read: Vec<String> = match &scan.projection {
-                Some(indices) => indices.iter().map(|&i| schema.field(i).name().clone()).collect(),
-                None => schema.fields().iter().map(|f| f.name().clone()).collect(),
-            };
-            for filter in &scan.filters {
-                read.extend(filter.column_refs().into_iter().map(|c| c.name.clone()));
-            }
-            if !read.iter().all(|name| super::rollup::columns().any(|r| r == name)) {
-                only = false;
+        if let (LogicalPlan::TableScan(scan), Some(columns)) = (node, read.as_mut()) {
+            let Some(indices) = &scan.projection else {
+                read = None;
                 return Ok(TreeNodeRecursion::Stop);
+            };
+            let schema = scan.source.schema();
+            columns.extend(indices.iter().map(|&i| schema.field(i).name().clone()));
+            for filter in &scan.filters {
+                columns.extend(filter.column_refs().into_iter().map(|c| c.name.clone()));
             }
         }
         Ok(TreeNodeRecursion::Continue)
     })?;
-    Ok(only)
+    Ok(read)
 }
 
 /// Runs `query` over `source`: on the uploads' rollups where they answer exactly, else on their rows.

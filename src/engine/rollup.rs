@@ -1,7 +1,9 @@
 //! Per-upload rollups: the daily sums of one upload by its low-cardinality dimensions, written beside its
-//! file as `<token>.rollup.parquet` in the same cost schema (the other columns null), so the costs plan
-//! runs on either file unchanged. Real exports repeat each (day, service, region, account, charge type)
-//! many times: a 10M-row upload of the bench has about a tenth as many groups.
+//! file in the same cost schema (the other columns null), so the costs plan runs on any of them unchanged.
+//! Two levels ([`Level`]): `<token>.rollup.parquet` by every dimension, and `<token>.rollup.coarse.parquet`
+//! without the accounts (most queries of a managed account never look at them). Real exports repeat each
+//! (day, service, region, account, charge type) many times: a 10M-row upload of the bench has about a tenth
+//! as many groups, and a fiftieth of those without the accounts.
 //!
 //! Built while the ingest's batches go by ([`RollupBuilder`]), over dictionary ids rather than strings.
 //! A query may read the rollup instead of the rows only when that cannot change a single digit of any
@@ -41,9 +43,37 @@ pub const DIMENSIONS: [&str; 8] = [
     col::BILLING_ACCOUNT_ID,
 ];
 
-/// Every column a rollup file holds values in (the rest of the cost schema is null there).
-pub fn columns() -> impl Iterator<Item = &'static str> {
-    [col::ACCRUED_AT, col::AMOUNT, col::AMORTIZED_AMOUNT].into_iter().chain(DIMENSIONS)
+/// The dimensions the coarse level leaves out.
+const ACCOUNTS: [&str; 2] = [col::ACCOUNT_ID, col::BILLING_ACCOUNT_ID];
+
+/// A rollup file of an upload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    /// By day and every dimension.
+    Fine,
+    /// By day and every dimension but the accounts.
+    Coarse,
+}
+
+impl Level {
+    /// Both levels, coarsest first (the order a query tries them in).
+    pub const ALL: [Level; 2] = [Level::Coarse, Level::Fine];
+
+    /// What follows the upload's token in the file's name, before `.parquet`.
+    pub fn suffix(self) -> &'static str {
+        match self {
+            Level::Fine => ".rollup",
+            Level::Coarse => ".rollup.coarse",
+        }
+    }
+
+    /// Every column the level's file holds values in (the rest of the cost schema is null there).
+    pub fn columns(self) -> impl Iterator<Item = &'static str> {
+        [col::ACCRUED_AT, col::AMOUNT, col::AMORTIZED_AMOUNT]
+            .into_iter()
+            .chain(DIMENSIONS)
+            .filter(move |c| self == Level::Fine || !ACCOUNTS.contains(c))
+    }
 }
 
 /// How many decimal places the factors of `rules` may add to a row's amount, when every amount the rules
@@ -279,14 +309,33 @@ impl RollupBuilder {
         }
     }
 
-    /// The rollup as one batch of the cost schema, sorted by day, with the most decimal places of any
-    /// amount; `None` when there is none worth having (no rows, a sum past 38 digits, or not at least
-    /// half as many groups as rows).
-    pub fn finish(self) -> Option<(RecordBatch, u8)> {
+    /// The rollup at each level (fine, coarse) as one batch of the cost schema sorted by day, with the most
+    /// decimal places of any amount; `None` when there is none worth having (no rows, a sum past 38
+    /// digits, or not at least half as many groups as rows).
+    pub fn finish(self) -> Option<(RecordBatch, RecordBatch, u8)> {
         if self.dropped || self.rows == 0 || (self.groups.len() as u64) * 2 > self.rows {
             return None;
         }
-        let mut groups: Vec<(Key, Sums)> = self.groups.into_iter().collect();
+        let accounts: Vec<usize> =
+            DIMENSIONS.iter().enumerate().filter(|(_, d)| ACCOUNTS.contains(d)).map(|(i, _)| i + 1).collect();
+        let mut coarse: HashMap<Key, Sums> = HashMap::default();
+        for (key, sums) in &self.groups {
+            let mut key = *key;
+            for &i in &accounts {
+                key[i] = 0;
+            }
+            let total = coarse.entry(key).or_default();
+            let amount = total.amount.checked_add(sums.amount).filter(|a| a.abs() <= MAX_UNSCALED)?;
+            let amortized = total.amortized.checked_add(sums.amortized).filter(|a| a.abs() <= MAX_UNSCALED)?;
+            *total = Sums { amount, amortized };
+        }
+        let fine = self.batch(self.groups.iter().map(|(k, s)| (*k, *s)).collect())?;
+        let coarse = self.batch(coarse.into_iter().collect())?;
+        Some((fine, coarse, (AMOUNT_SCALE as u32 - self.zeros) as u8))
+    }
+
+    /// `groups` as one batch of the cost schema, sorted by day and ids.
+    fn batch(&self, mut groups: Vec<(Key, Sums)>) -> Option<RecordBatch> {
         groups.sort_unstable_by_key(|(key, _)| *key);
         let schema = cost_schema();
         let decimal = |values: Vec<i128>| -> ArrayRef {
@@ -308,8 +357,7 @@ impl RollupBuilder {
             let dict = DictionaryArray::<Int32Type>::try_new(keys, Arc::new(values)).expect("ids within the values");
             columns[self.positions[d]] = Arc::new(dict);
         }
-        let batch = RecordBatch::try_new(schema, columns).ok()?;
-        Some((batch, (AMOUNT_SCALE as u32 - self.zeros) as u8))
+        RecordBatch::try_new(schema, columns).ok()
     }
 }
 
@@ -361,8 +409,9 @@ mod tests {
         // A second batch with its own dictionaries: ids are the values', not the batch's.
         builder.add(&batch(&[(1, "S3", None, ONE, None), (2, "EC2", Some("us-east-1"), ONE, None)]));
         builder.add(&batch(&[(1, "EC2", Some("us-east-1"), 5, None); 6]));
-        let (rollup, decimals) = builder.finish().expect("11 rows in 3 groups pay");
+        let (rollup, coarse, decimals) = builder.finish().expect("11 rows in 3 groups pay");
         assert_eq!(decimals, 18, "5e-18 has all 18 places");
+        assert_eq!(coarse.num_rows(), 3, "no accounts here: the coarse level has the same groups");
         assert_eq!(rollup.num_rows(), 3);
         let service =
             arrow::compute::cast(rollup.column_by_name(col::SERVICE).unwrap(), &arrow::datatypes::DataType::Utf8)
@@ -393,7 +442,7 @@ mod tests {
             let rows: Vec<_> = amounts.iter().map(|a| (1, "EC2", None, *a, None)).collect();
             builder.add(&batch(&rows));
             builder.add(&batch(&rows));
-            builder.finish().map(|(_, d)| d)
+            builder.finish().map(|(_, _, d)| d)
         };
         assert_eq!(places(&[ONE, 2 * ONE]), Some(0));
         assert_eq!(places(&[ONE / 4, ONE]), Some(2), "0.25");
@@ -413,16 +462,17 @@ mod tests {
 
     /// Rows over a small domain (so groups repeat), with amounts of 0 to 18 decimal places.
     fn rows_csv(rows: &[(u8, u8, u8, u8, i64, u32)]) -> String {
-        let mut csv = String::from("ChargeCategory,ChargePeriodStart,BilledCost,ServiceName,RegionId\n");
+        let mut csv = String::from("ChargeCategory,ChargePeriodStart,BilledCost,ServiceName,RegionId,SubAccountId\n");
         for &(day, service, region, charge, mantissa, places) in rows {
             let unscaled = i128::from(mantissa) * 10i128.pow(18 - places.min(18));
             let charge = ["Usage", "Tax", "Credit"][usize::from(charge % 3)];
             let region = ["us-east-1", "eu-west-1", ""][usize::from(region % 3)];
             csv.push_str(&format!(
-                "{charge},2024-07-{:02},{},Service {},{region}\n",
+                "{charge},2024-07-{:02},{},Service {},{region},acct-{}\n",
                 day % 40 + 1,
                 crate::model::amount::format(unscaled),
-                service % 2
+                service % 2,
+                mantissa.rem_euclid(2)
             ));
         }
         csv
@@ -499,7 +549,8 @@ mod tests {
             let (s, q) = (s.clone(), query(groupings, true));
             async move { super::super::costs::with_rollups(&s, &q).await.unwrap().map(|r| r.files[0].upload.clone()) }
         };
-        assert_eq!(uses(&source, &["service", "region"]).await.as_deref(), Some("usr_csts_upld_1.rollup"));
+        assert_eq!(uses(&source, &["service", "region"]).await.as_deref(), Some("usr_csts_upld_1.rollup.coarse"));
+        assert_eq!(uses(&source, &["account_id"]).await.as_deref(), Some("usr_csts_upld_1.rollup"));
         assert_eq!(uses(&source, &["resource_id"]).await, None, "a column the rollup lacks");
         assert_eq!(uses(&source, &["tag:team"]).await, None);
         let mut per_row = source.clone();
@@ -521,7 +572,7 @@ mod tests {
         fn the_rollup_and_the_rows_give_the_same_costs_to_the_last_digit(
             rows in proptest::collection::vec((0u8..2, 0u8..2, 0u8..3, 0u8..2, -1_000_000i64..1_000_000, 0u32..=18), 40..120),
             picked in proptest::collection::vec(0usize..8, 0..5),
-            groupings in proptest::sample::subsequence(vec!["service", "region", "charge_type"], 0..=3),
+            groupings in proptest::sample::subsequence(vec!["service", "region", "charge_type", "account_id"], 0..=4),
             month in proptest::prelude::any::<bool>(),
         ) {
             let dir = tempfile::tempdir().unwrap();

@@ -199,9 +199,9 @@ impl Storage {
                 tokio::task::spawn_blocking(move || pending.persist(&dest)).await.context("the persist task failed")?
             }
             Storage::Object { store, prefix, .. } => {
-                // The rollup first: a file whose upload row names a rollup has it.
-                if let Some(rollup) = pending.rollup_path() {
-                    upload(store, rollup, Self::object_path(prefix, &rollup_name(token))).await?;
+                // The rollups first: a file whose upload row names a rollup has it.
+                for (level, rollup) in pending.rollup_paths() {
+                    upload(store, rollup, Self::object_path(prefix, &rollup_name(token, level))).await?;
                 }
                 upload(store, pending.path(), Self::object_path(prefix, token)).await?;
                 drop(pending);
@@ -262,9 +262,11 @@ impl Storage {
         }
     }
 
-    /// Removes upload `token`'s file and its rollup; one already gone is no error.
+    /// Removes upload `token`'s file and its rollups; one already gone is no error.
     pub async fn remove(&self, token: &str) -> anyhow::Result<()> {
-        self.remove_named(&format!("{}.parquet", rollup_name(token))).await?;
+        for level in super::rollup::Level::ALL {
+            self.remove_named(&format!("{}.parquet", rollup_name(token, level))).await?;
+        }
         self.remove_named(&format!("{token}.parquet")).await
     }
 
@@ -289,9 +291,9 @@ impl Storage {
     }
 }
 
-/// The name [`Storage::location`] takes for the rollup of upload `token` (`engine::rollup`).
-pub fn rollup_name(token: &str) -> String {
-    format!("{token}.rollup")
+/// The name [`Storage::location`] takes for the `level` rollup of upload `token` (`engine::rollup`).
+pub fn rollup_name(token: &str, level: super::rollup::Level) -> String {
+    format!("{token}{}", level.suffix())
 }
 
 /// A file's bytes as they arrive.

@@ -144,12 +144,17 @@ pub enum FileKind {
 
 /// Classifies a file name of the uploads directory.
 pub fn file_kind(name: &str) -> FileKind {
-    // An upload's rollup lives and dies with it.
-    if let Some(token) = name.strip_suffix(".rollup.parquet.tmp") {
-        FileKind::Temporary(token.to_string())
-    } else if let Some(token) = name.strip_suffix(".rollup.parquet") {
-        FileKind::Upload(token.to_string())
-    } else if let Some(token) = name.strip_suffix(".parquet.tmp") {
+    // An upload's rollups live and die with it.
+    for level in super::rollup::Level::ALL {
+        let suffix = level.suffix();
+        if let Some(token) = name.strip_suffix(".parquet.tmp").and_then(|n| n.strip_suffix(suffix)) {
+            return FileKind::Temporary(token.to_string());
+        }
+        if let Some(token) = name.strip_suffix(".parquet").and_then(|n| n.strip_suffix(suffix)) {
+            return FileKind::Upload(token.to_string());
+        }
+    }
+    if let Some(token) = name.strip_suffix(".parquet.tmp") {
         FileKind::Temporary(token.to_string())
     } else if let Some(token) = name.strip_suffix(".parquet") {
         FileKind::Upload(token.to_string())
@@ -198,6 +203,9 @@ mod tests {
         assert_eq!(file_kind("usr_csts_upld_1.parquet.tmp"), FileKind::Temporary("usr_csts_upld_1".into()));
         assert_eq!(file_kind("usr_csts_upld_1.rollup.parquet"), FileKind::Upload("usr_csts_upld_1".into()));
         assert_eq!(file_kind("usr_csts_upld_1.rollup.parquet.tmp"), FileKind::Temporary("usr_csts_upld_1".into()));
+        assert_eq!(file_kind("usr_csts_upld_1.rollup.coarse.parquet"), FileKind::Upload("usr_csts_upld_1".into()));
+        let coarse_tmp = "usr_csts_upld_1.rollup.coarse.parquet.tmp";
+        assert_eq!(file_kind(coarse_tmp), FileKind::Temporary("usr_csts_upld_1".into()));
         assert_eq!(file_kind("notes.txt"), FileKind::Other);
     }
 }

@@ -83,23 +83,23 @@ pub struct IngestSummary {
 #[derive(Debug)]
 pub struct PendingUpload {
     tmp: Option<PathBuf>,
-    /// The rollup's temporary file, when there is one.
-    rollup: Option<PathBuf>,
+    /// The rollups' temporary files (one per level), when there are.
+    rollups: Vec<(super::rollup::Level, PathBuf)>,
     pub summary: IngestSummary,
 }
 
-/// Where the rollup of the upload whose temporary file is `tmp` (`<token>.parquet.tmp`) is written.
-pub fn rollup_tmp_path(tmp: &Path) -> PathBuf {
+/// Where the `level` rollup of the upload whose temporary file is `tmp` (`<token>.parquet.tmp`) is written.
+pub fn rollup_tmp_path(tmp: &Path, level: super::rollup::Level) -> PathBuf {
     let name = tmp.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
     let token = name.strip_suffix(".parquet.tmp").unwrap_or(&name);
-    tmp.with_file_name(format!("{token}.rollup.parquet.tmp"))
+    tmp.with_file_name(format!("{token}{}.parquet.tmp", level.suffix()))
 }
 
-/// The permanent name of the rollup of the upload file `dest` (`<token>.parquet`).
-pub fn rollup_path(dest: &Path) -> PathBuf {
+/// The permanent name of the `level` rollup of the upload file `dest` (`<token>.parquet`).
+pub fn rollup_path(dest: &Path, level: super::rollup::Level) -> PathBuf {
     let name = dest.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
     let token = name.strip_suffix(".parquet").unwrap_or(&name);
-    dest.with_file_name(format!("{token}.rollup.parquet"))
+    dest.with_file_name(format!("{token}{}.parquet", level.suffix()))
 }
 
 impl PendingUpload {
@@ -108,19 +108,19 @@ impl PendingUpload {
         self.tmp.as_deref().expect("a pending upload holds its file until persisted")
     }
 
-    /// The complete temporary rollup file, when the upload has one.
-    pub fn rollup_path(&self) -> Option<&Path> {
-        self.rollup.as_deref()
+    /// The complete temporary rollup files, with their levels (none when the upload has no rollup).
+    pub fn rollup_paths(&self) -> impl Iterator<Item = (super::rollup::Level, &Path)> {
+        self.rollups.iter().map(|(level, path)| (*level, path.as_path()))
     }
 
     /// Moves the file (and its rollup first) to `dest` atomically (rename after fsync) and syncs the
     /// directory.
     pub fn persist(mut self, dest: &Path) -> anyhow::Result<()> {
         // On failure the temporary files stay owned by `self`, whose drop removes them.
-        if let Some(rollup) = &self.rollup {
-            let to = rollup_path(dest);
+        while let Some((level, rollup)) = self.rollups.last() {
+            let to = rollup_path(dest, *level);
             std::fs::rename(rollup, &to).with_context(|| format!("failed to move the rollup to {}", to.display()))?;
-            self.rollup = None;
+            self.rollups.pop();
         }
         let tmp = self.tmp.as_ref().expect("a pending upload is persisted once");
         std::fs::rename(tmp, dest).with_context(|| format!("failed to move the upload to {}", dest.display()))?;
@@ -137,7 +137,7 @@ impl Drop for PendingUpload {
         if let Some(tmp) = self.tmp.take() {
             let _ = std::fs::remove_file(tmp);
         }
-        if let Some(rollup) = self.rollup.take() {
+        for (_, rollup) in self.rollups.drain(..) {
             let _ = std::fs::remove_file(rollup);
         }
     }
@@ -358,8 +358,9 @@ pub fn ingest_csv(
     }
     let tmp = tmp.to_path_buf();
     // From here on the guard owns the file: every early return removes it.
-    let rollup_tmp = rollup_tmp_path(&tmp);
-    let mut pending = PendingUpload { tmp: Some(tmp.clone()), rollup: None, summary: empty_summary() };
+    let rollup_tmps: Vec<_> =
+        super::rollup::Level::ALL.iter().map(|&level| (level, rollup_tmp_path(&tmp, level))).collect();
+    let mut pending = PendingUpload { tmp: Some(tmp.clone()), rollups: Vec::new(), summary: empty_summary() };
     let file = File::create(&tmp).with_context(|| format!("failed to create {}", tmp.display()))?;
     let sync_handle = file.try_clone().context("failed to open the upload file for syncing")?;
 
@@ -368,7 +369,7 @@ pub fn ingest_csv(
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
         .build();
     let (tx, rx) = sync_channel::<RecordBatch>(2);
-    let rollup_file = rollup_tmp.clone();
+    let rollup_files = rollup_tmps.clone();
     let encoder = std::thread::Builder::new()
         .name("parquet-encoder".into())
         .spawn(move || -> anyhow::Result<Option<u8>> {
@@ -379,12 +380,15 @@ pub fn ingest_csv(
                 writer.write(&batch)?;
             }
             writer.close()?;
-            let Some((sums, decimals)) = rollup.finish() else { return Ok(None) };
-            let file = File::create(&rollup_file)?;
-            let mut writer = ArrowWriter::try_new(file.try_clone()?, cost_schema(), Some(props))?;
-            writer.write(&sums)?;
-            writer.close()?;
-            file.sync_all()?;
+            let Some((fine, coarse, decimals)) = rollup.finish() else { return Ok(None) };
+            for (level, path) in &rollup_files {
+                let sums = if *level == super::rollup::Level::Fine { &fine } else { &coarse };
+                let file = File::create(path)?;
+                let mut writer = ArrowWriter::try_new(file.try_clone()?, cost_schema(), Some(props.clone()))?;
+                writer.write(sums)?;
+                writer.close()?;
+                file.sync_all()?;
+            }
             Ok(Some(decimals))
         })
         .context("failed to start the Parquet encoder thread")?;
@@ -392,11 +396,13 @@ pub fn ingest_csv(
     let converted = convert(input, limits, tx, progress);
     let encoded = encoder.join().map_err(|_| anyhow::anyhow!("the Parquet encoder thread panicked"))?;
     // Owned from here, so any failure below removes the rollup too.
-    pending.rollup = Some(rollup_tmp);
+    pending.rollups = rollup_tmps;
     let mut summary = converted?;
     summary.rollup_decimals = encoded.context("failed to write the upload's Parquet file")?;
     if summary.rollup_decimals.is_none() {
-        let _ = std::fs::remove_file(pending.rollup.take().expect("set above"));
+        for (_, rollup) in pending.rollups.drain(..) {
+            let _ = std::fs::remove_file(rollup);
+        }
     }
     sync_handle.sync_all().context("failed to sync the upload's Parquet file")?;
     pending.summary = summary;
