@@ -143,7 +143,9 @@ async fn upload_files_live_in_the_bucket_from_commit_to_janitor(backend: Backend
     assert_eq!(rolled.status, 201, "{}", rolled.text);
     let rolled = rolled.body["token"].as_str().unwrap().to_string();
     let keys = s3.keys(&bucket).await;
-    assert!(keys.contains(&format!("tenant-a/uploads/{rolled}.rollup.parquet")), "{keys:?}");
+    for level in ["rollup", "rollup.coarse"] {
+        assert!(keys.contains(&format!("tenant-a/uploads/{rolled}.{level}.parquet")), "{keys:?}");
+    }
     let res = app.get(&format!("{costs}&filter=costs.service%20%3D%20%27EC2%27")).await;
     assert_eq!(res.body["costs"][0]["amount"], "0.000000000000019", "{}", res.text);
     assert_eq!(app.delete(&format!("/v2/integrations/{integration}/costs/{rolled}")).await.status, 204);
