@@ -3,9 +3,16 @@
 //! the server killed (SIGKILL) and restarted halfway through. Bounded in time. Prints every answer by status
 //! class, and whether the final costs total equals the exact sum of the uploads the API lists.
 //!
-//! Run: `cargo bench --bench soak` (both stores; PostgreSQL at 127.0.0.1:5432, database `test`, skipped when
-//! unreachable). `COSTD_SOAK_SECS` sets the run's length (default 60 s, the kill at half of it),
-//! `COSTD_SOAK_BACKENDS=sqlite` one store. The exit code is non-zero on any 5xx or a wrong total.
+//! A third run, `s3`, is a deployment: two `costd serve` nodes on one PostgreSQL schema and one bucket of a
+//! real S3 server (moto, from PyPI's `moto[server]`), the writers and readers spread over both, one node
+//! SIGKILLed and restarted halfway, a short grace period and a short intent lease. It also reports the
+//! objects in the bucket: *missing* (a listed upload without its file: an acknowledged upload lost) and
+//! *stray* (an upload file no live upload names, once the grace period and the lease have passed).
+//!
+//! Run: `cargo bench --bench soak` (`sqlite`, `postgres` and `s3`; PostgreSQL at 127.0.0.1:5432, database
+//! `test`, and moto are skipped when missing). `COSTD_SOAK_SECS` sets the run's length (default 60 s, the
+//! kill at half of it), `COSTD_SOAK_BACKENDS=sqlite` one store. The exit code is non-zero on any 5xx, a
+//! wrong total, or a missing or stray file.
 
 mod support;
 
@@ -60,12 +67,94 @@ struct Server {
     url: String,
 }
 
-fn start(data_dir: &std::path::Path, port: u16, database_url: Option<&str>) -> Server {
+/// A bucket of a moto S3 server that the nodes share.
+struct Bucket {
+    endpoint: String,
+    name: String,
+    _moto: Child,
+}
+
+impl Bucket {
+    /// Starts moto on a free port with a new bucket; `None` when moto is not installed.
+    async fn start() -> Option<Bucket> {
+        let port = free_port();
+        let moto = Command::new("moto_server")
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .ok()?;
+        let endpoint = format!("http://127.0.0.1:{port}");
+        let mut bucket = Bucket { endpoint, name: "costd-soak".into(), _moto: moto };
+        for _ in 0..300 {
+            if reqwest::get(&bucket.endpoint).await.is_ok() {
+                let made = reqwest::Client::new().put(format!("{}/{}", bucket.endpoint, bucket.name)).send().await;
+                assert!(made.unwrap().status().is_success());
+                return Some(bucket);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let _ = bucket._moto.kill();
+        None
+    }
+
+    /// Flags that put a node's upload files in the bucket.
+    fn flags(&self) -> Vec<String> {
+        [
+            "--storage",
+            &format!("s3://{}/soak", self.name),
+            "--s3-endpoint",
+            &self.endpoint,
+            "--s3-access-key-id",
+            "testing",
+            "--s3-secret-access-key",
+            "testing",
+            // A killed node's files are cleared this long after its last renewal.
+            "--intent-lease-secs",
+            "4",
+        ]
+        .map(String::from)
+        .to_vec()
+    }
+
+    /// Every key under `soak/uploads/`, as file names.
+    async fn upload_files(&self) -> Vec<String> {
+        let mut names = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let mut url = format!("{}/{}?list-type=2&prefix=soak/uploads/", self.endpoint, self.name);
+            if let Some(t) = &token {
+                url.push_str(&format!("&continuation-token={}", urlencode(t)));
+            }
+            let xml = reqwest::get(url).await.unwrap().text().await.unwrap();
+            names.extend(xml.split("<Key>").skip(1).map(|rest| {
+                let key = rest.split("</Key>").next().unwrap();
+                key.rsplit('/').next().unwrap().to_string()
+            }));
+            token = xml.split("<NextContinuationToken>").nth(1).map(|r| r.split('<').next().unwrap().to_string());
+            if token.is_none() {
+                return names;
+            }
+        }
+    }
+}
+
+fn urlencode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn start(data_dir: &std::path::Path, port: u16, database_url: Option<&str>, extra: &[String]) -> Server {
     let mut cmd = Command::new(COSTD);
     cmd.args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
         .arg(data_dir)
         // A short grace period, so the janitor removes retired files while readers run.
         .args(["--query-timeout-secs", "10", "--file-grace-secs", "12"])
+        .args(extra)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped());
     match database_url {
@@ -107,11 +196,19 @@ fn file_of(rng: &mut SplitMix) -> (String, Decimal) {
     (csv, total)
 }
 
-async fn soak(backend: &str, database_url: Option<String>, secs: u64) -> bool {
-    let data = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let server = Arc::new(Mutex::new(start(data.path(), port, database_url.as_deref())));
-    let url = server.lock().unwrap().url.clone();
+async fn soak(backend: &str, database_url: Option<String>, secs: u64, bucket: Option<&Bucket>) -> bool {
+    // One node on its data dir, or (with a bucket) two nodes sharing the store and the bucket.
+    let nodes = if bucket.is_some() { 2 } else { 1 };
+    let extra = bucket.map(Bucket::flags).unwrap_or_default();
+    let dirs: Vec<tempfile::TempDir> = (0..nodes).map(|_| tempfile::tempdir().unwrap()).collect();
+    let data = &dirs[0];
+    let ports: Vec<u16> = (0..nodes).map(|_| free_port()).collect();
+    // The first node bootstraps the store; the others start on it.
+    let servers: Vec<Arc<Mutex<Server>>> = (0..nodes)
+        .map(|i| Arc::new(Mutex::new(start(dirs[i].path(), ports[i], database_url.as_deref(), &extra))))
+        .collect();
+    let urls: Arc<Vec<String>> = Arc::new(servers.iter().map(|s| s.lock().unwrap().url.clone()).collect());
+    let url = urls[0].clone();
     let token = std::fs::read_to_string(data.path().join("bootstrap-token")).unwrap().trim().to_string();
     let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
     let post = |path: &str, body: Value| client.post(format!("{url}{path}")).bearer_auth(&token).json(&body).send();
@@ -154,9 +251,9 @@ async fn soak(backend: &str, database_url: Option<String>, secs: u64) -> bool {
     let uploads_done = Arc::new(AtomicUsize::new(0));
     let mut tasks = Vec::new();
     for w in 0..WRITERS {
-        let (client, url, token, integrations, tally, stop, done) = (
+        let (client, urls, token, integrations, tally, stop, done) = (
             client.clone(),
-            url.clone(),
+            urls.clone(),
             token.clone(),
             integrations.clone(),
             tally.clone(),
@@ -165,7 +262,11 @@ async fn soak(backend: &str, database_url: Option<String>, secs: u64) -> bool {
         );
         tasks.push(tokio::spawn(async move {
             let mut rng = SplitMix::new(0x50A4 + w as u64);
+            let mut turn = w;
             while !stop.load(Ordering::Relaxed) {
+                // Each request through the next node.
+                let url = &urls[turn % urls.len()];
+                turn += 1;
                 let integration = &integrations[rng.below(2) as usize];
                 let name = format!("w{w}-f{}.csv", rng.below(FILES));
                 if rng.below(5) == 0 {
@@ -224,11 +325,12 @@ async fn soak(backend: &str, database_url: Option<String>, secs: u64) -> bool {
         }));
     }
     for r in 0..READERS {
-        let (client, url, token, managed_token, tally, stop) =
-            (client.clone(), url.clone(), token.clone(), managed_token.clone(), tally.clone(), stop.clone());
+        let (client, urls, token, managed_token, tally, stop) =
+            (client.clone(), urls.clone(), token.clone(), managed_token.clone(), tally.clone(), stop.clone());
         tasks.push(tokio::spawn(async move {
             let mut q = r;
             while !stop.load(Ordering::Relaxed) {
+                let url = &urls[q % urls.len()];
                 let groupings = ["service", "region", "charge_type", "service,region", "provider"][q % 5];
                 let bin = ["day", "month", "week"][q % 3];
                 let who = if q % 2 == 0 { &token } else { &managed_token };
@@ -254,16 +356,17 @@ async fn soak(backend: &str, database_url: Option<String>, secs: u64) -> bool {
         }));
     }
 
-    // Halfway: SIGKILL, then a restart on the same port and data.
+    // Halfway: SIGKILL of the first node, then a restart on the same port and data dir.
     let started = Instant::now();
     tokio::time::sleep(Duration::from_secs(secs / 2)).await;
+    let server = &servers[0];
     {
         let mut s = server.lock().unwrap();
         s.child.kill().unwrap(); // SIGKILL
         let _ = s.child.wait();
     }
     let killed_at = started.elapsed();
-    let restarted = start(data.path(), port, database_url.as_deref());
+    let restarted = start(data.path(), ports[0], database_url.as_deref(), &extra);
     let down_for = started.elapsed() - killed_at;
     *server.lock().unwrap() = restarted;
     tokio::time::sleep(Duration::from_secs(secs - secs / 2)).await;
@@ -281,13 +384,23 @@ async fn soak(backend: &str, database_url: Option<String>, secs: u64) -> bool {
     };
     let mut expected = Decimal::ZERO;
     let mut listed = 0;
+    let mut live = std::collections::BTreeSet::new();
     for integration in &integrations {
         let list = get_json(format!("/v2/integrations/{integration}/costs?limit=1000")).await;
         for u in list["user_costs_uploads"].as_array().unwrap() {
             expected += u["amount"].as_str().unwrap().parse::<Decimal>().unwrap();
             listed += 1;
+            live.insert(u["token"].as_str().unwrap().to_string());
         }
     }
+    // Every listed upload's file is there right now (before any grace period).
+    let missing_now = match bucket {
+        Some(b) => {
+            let names = b.upload_files().await;
+            live.iter().filter(|t| !names.contains(&format!("{t}.parquet"))).count()
+        }
+        None => live.iter().filter(|t| !data.path().join("uploads").join(format!("{t}.parquet")).exists()).count(),
+    };
     let costs = get_json(format!(
         "/v2/costs?{RANGE}&groupings=service&date_bin=month&limit=5000&settings[include_credits]=true\
          &settings[include_refunds]=true"
@@ -303,14 +416,30 @@ async fn soak(backend: &str, database_url: Option<String>, secs: u64) -> bool {
     let rounded = expected.round_dp_with_strategy(2, rust_decimal::RoundingStrategy::MidpointAwayFromZero);
     let total_ok = exact == expected && total.parse::<Decimal>().unwrap() == rounded;
 
-    // Files: after a janitor pass past the grace period, exactly the live uploads' files remain.
-    tokio::time::sleep(Duration::from_secs(15)).await;
-    let files = std::fs::read_dir(data.path().join("uploads")).map(|d| d.count()).unwrap_or(0);
+    // Files: after a janitor pass past the grace period (and the killed node's lease), exactly the live
+    // uploads' files remain.
+    tokio::time::sleep(Duration::from_secs(if bucket.is_some() { 20 } else { 15 })).await;
+    let names: Vec<String> = match bucket {
+        Some(b) => b.upload_files().await,
+        None => std::fs::read_dir(data.path().join("uploads"))
+            .map(|d| d.map(|e| e.unwrap().file_name().to_string_lossy().to_string()).collect())
+            .unwrap_or_default(),
+    };
+    let token_of = |name: &str| name.split('.').next().unwrap_or_default().to_string();
+    let files = names.iter().filter(|n| n.ends_with(".parquet") && !n.contains(".rollup")).count();
+    let stray = names.iter().filter(|n| !live.contains(&token_of(n))).count();
+    let missing = live.iter().filter(|t| !names.contains(&format!("{t}.parquet"))).count();
+    let spools: usize = dirs
+        .iter()
+        .skip(usize::from(bucket.is_none()))
+        .map(|d| std::fs::read_dir(d.path().join("uploads")).map(|d| d.count()).unwrap_or(0))
+        .sum();
 
     let classes = tally.classes.lock().unwrap().clone();
     let five = classes.get("5xx").copied().unwrap_or(0);
     println!(
-        "soak on {backend}: {secs} s, {WRITERS} writers, {READERS} readers, SIGKILL at {:.1} s, back in {:.1} s",
+        "soak on {backend}: {secs} s, {nodes} node(s), {WRITERS} writers, {READERS} readers, SIGKILL of node 1 at \
+         {:.1} s, back in {:.1} s",
         killed_at.as_secs_f64(),
         down_for.as_secs_f64()
     );
@@ -325,15 +454,22 @@ async fn soak(backend: &str, database_url: Option<String>, secs: u64) -> bool {
         "  final total: {total} (exact {exact}) vs sum of {listed} listed uploads {expected}: {}",
         if total_ok { "EQUAL" } else { "DIFFERENT" }
     );
+    let place = if bucket.is_some() { "objects in the bucket" } else { "files on disk" };
+    println!("  missing files of listed uploads, at once: {missing_now}");
     println!(
-        "  files on disk after the janitor: {files} for {listed} live uploads{}",
-        if files == listed { "" } else { " (MISMATCH)" }
+        "  {place} after the grace period: {files} for {listed} live uploads: {missing} missing, {stray} stray{}",
+        if missing == 0 && stray == 0 && files == listed { "" } else { " (MISMATCH)" }
     );
+    if bucket.is_some() {
+        println!("  local temporary files left on the nodes: {spools}");
+    }
     for e in tally.five_hundreds.lock().unwrap().iter() {
         println!("  5xx: {e}");
     }
-    let _ = server.lock().unwrap().child.kill();
-    five == 0 && total_ok && files == listed
+    for s in &servers {
+        let _ = s.lock().unwrap().child.kill();
+    }
+    five == 0 && total_ok && missing_now == 0 && missing == 0 && stray == 0 && files == listed && spools == 0
 }
 
 fn main() {
@@ -341,15 +477,15 @@ fn main() {
         return;
     }
     let secs: u64 = std::env::var("COSTD_SOAK_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(60).max(4);
-    let backends = std::env::var("COSTD_SOAK_BACKENDS").unwrap_or_else(|_| "sqlite postgres".into());
+    let backends = std::env::var("COSTD_SOAK_BACKENDS").unwrap_or_else(|_| "sqlite postgres s3".into());
     let rt = tokio::runtime::Runtime::new().unwrap();
     let mut ok = true;
     for backend in backends.split_whitespace() {
         let database_url = match backend {
-            "postgres" => {
+            "postgres" | "s3" => {
                 let base = std::env::var("COSTD_TEST_DATABASE_URL")
                     .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-                let schema = format!("costd_soak_{}", std::process::id());
+                let schema = format!("costd_soak_{}_{backend}", std::process::id());
                 let created = rt.block_on(async {
                     use sqlx::Connection;
                     let mut conn = sqlx::PgConnection::connect(&base).await.ok()?;
@@ -363,7 +499,15 @@ fn main() {
             }
             _ => None,
         };
-        ok &= rt.block_on(soak(backend, database_url, secs));
+        if backend == "s3" {
+            let Some(bucket) = rt.block_on(Bucket::start()) else {
+                println!("soak on s3: SKIPPED, moto_server is not installed (pip install 'moto[server]')");
+                continue;
+            };
+            ok &= rt.block_on(soak("two nodes on postgres and an S3 bucket", database_url, secs, Some(&bucket)));
+            continue;
+        }
+        ok &= rt.block_on(soak(backend, database_url, secs, None));
     }
     if !ok {
         std::process::exit(1);

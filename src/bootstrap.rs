@@ -68,7 +68,7 @@ pub async fn bootstrap_if_empty(store: &dyn Store, data_dir: &Path) -> anyhow::R
     }
     let account = store.create_account("Default", None).await?;
     let token = mint_token(store, &account, Scopes::READ_WRITE, "bootstrap token").await?;
-    std::fs::create_dir_all(data_dir)
+    crate::store::private_dir(data_dir)
         .with_context(|| format!("failed to create the data dir {}", data_dir.display()))?;
     let token_file = data_dir.join("bootstrap-token");
     write_private(&token_file, &token.secret).with_context(|| format!("failed to write {}", token_file.display()))?;

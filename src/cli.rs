@@ -4,7 +4,8 @@ use anyhow::{bail, Context};
 
 use crate::bootstrap::{bootstrap_if_empty, mint_token};
 use crate::config::{
-    AccountCommand, Cli, Command, InvoiceCommand, ServeSettings, StorageSettings, StoreSettings, TokenCommand,
+    AccountCommand, Cli, Command, InvoiceCommand, LinksCommand, ServeSettings, StorageSettings, StoreSettings,
+    TokenCommand,
 };
 use crate::http::{self, AppState};
 use crate::model::token::{secret_hash, AccountToken, Scopes};
@@ -51,6 +52,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Import(settings) => crate::import::run(&cli.store, &cli.storage, &settings).await,
         Command::Query(settings) => query(&cli.store, &cli.storage, &settings).await,
         Command::Invoice(command) => invoice(&cli.store, &cli.storage, command).await,
+        Command::Links(LinksCommand::Revoke) => {
+            let store = store::connect(&cli.store).await?;
+            store.rotate_server_secret(crate::service::signed::KEY_NAME).await?;
+            println!("every download link issued so far is revoked; new links use a new key");
+            Ok(())
+        }
         Command::Migrate => {
             store::connect(&cli.store).await?;
             println!("migrations applied");
@@ -92,13 +99,7 @@ async fn query(
         q.append_pair("settings[amortize]", "false");
     }
     let params = crate::query::parse_params(&q.finish()).map_err(|e| anyhow::anyhow!(e.join("\n")))?;
-    let store = store::connect(store_settings).await?;
-    let ctx = crate::service::costs::CostsContext {
-        store,
-        files: storage.open(&store_settings.data_dir)?,
-        cache: Default::default(),
-        timeout: crate::http::DEFAULT_QUERY_TIMEOUT,
-    };
+    let ctx = costs_context(store_settings, storage).await?;
     let account = AccountToken::parse(&settings.account)
         .with_context(|| format!("{} is not an account token (acct_…)", settings.account))?;
     let answer = crate::service::costs::costs(&ctx, &account, settings.workspace.as_deref(), &params.query)
@@ -126,7 +127,13 @@ async fn query(
             let mut w = csv::Writer::from_writer(std::io::stdout());
             w.write_record(&header)?;
             for row in &rows {
-                w.write_record(row)?;
+                // The date and the amount are costd's own; the rest is text from uploads (spreadsheet-safe).
+                let last = row.len() - 1;
+                w.write_record(row.iter().enumerate().map(|(i, cell)| match i {
+                    0 => cell.clone(),
+                    i if i == last - 1 => cell.clone(),
+                    _ => crate::model::spreadsheet::text_cell(cell).into_owned(),
+                }))?;
             }
             w.flush()?;
         }
@@ -177,6 +184,7 @@ async fn costs_context(
         files: storage.open(&store_settings.data_dir)?,
         cache: Default::default(),
         timeout: crate::http::DEFAULT_QUERY_TIMEOUT,
+        slots: Default::default(),
     })
 }
 
@@ -338,14 +346,10 @@ async fn serve(
             let _ = janitor_stopped.await;
         },
     ));
-    // Expired data exports go, file and record; exports a stopped server left pending are failed.
+    // Expired data exports go, file and record; exports a stopped node left pending are failed.
     let (stop_sweeper, sweeper_stopped) = tokio::sync::oneshot::channel::<()>();
-    let sweeper = tokio::spawn(crate::service::exports::run_sweeper(
-        store.clone(),
-        state.exports.clone(),
-        query_timeout,
-        sweeper_stopped,
-    ));
+    let sweeper =
+        tokio::spawn(crate::service::exports::run_sweeper(store.clone(), state.exports.clone(), sweeper_stopped));
     http::serve(listener, http::app(state), shutdown_signal()).await.context("the HTTP server failed")?;
     let _ = stop_janitor.send(());
     let _ = stop_sweeper.send(());

@@ -20,7 +20,7 @@ pub struct Cli {
 }
 
 /// Where upload files live (every command that reads or writes costs must name the same place).
-#[derive(Clone, Default, Args)]
+#[derive(Clone, Args)]
 pub struct StorageSettings {
     /// Where upload files live: `s3://BUCKET/PREFIX` for an S3-compatible object store (what several
     /// `costd serve` nodes on one PostgreSQL share). Default: the `uploads` directory of the data dir.
@@ -39,6 +39,25 @@ pub struct StorageSettings {
     /// The secret access key. Default: `AWS_SECRET_ACCESS_KEY`.
     #[arg(long, env = "COSTD_S3_SECRET_ACCESS_KEY", global = true, hide_env_values = true)]
     pub s3_secret_access_key: Option<String>,
+    /// How long (s) an upload or export in flight vouches for its files without renewing (renewed every
+    /// quarter of this). Files of a writer that died are removed this long after its last renewal; until
+    /// then every node keeps them.
+    #[arg(long, env = "COSTD_INTENT_LEASE_SECS", global = true, default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(2..))]
+    pub intent_lease_secs: u64,
+}
+
+impl Default for StorageSettings {
+    fn default() -> Self {
+        StorageSettings {
+            storage: None,
+            s3_endpoint: None,
+            s3_region: None,
+            s3_access_key_id: None,
+            s3_secret_access_key: None,
+            intent_lease_secs: crate::engine::uploads::DEFAULT_INTENT_LEASE.as_secs(),
+        }
+    }
 }
 
 /// The secret key never shows in logs.
@@ -49,6 +68,7 @@ impl std::fmt::Debug for StorageSettings {
             .field("s3_endpoint", &self.s3_endpoint)
             .field("s3_region", &self.s3_region)
             .field("s3_access_key_id", &self.s3_access_key_id)
+            .field("intent_lease_secs", &self.intent_lease_secs)
             .finish_non_exhaustive()
     }
 }
@@ -67,7 +87,8 @@ impl StorageSettings {
         };
         let spool = data_dir.join("uploads");
         let storage = crate::engine::storage::Storage::open(self.storage.as_deref(), &options, &spool)?;
-        Ok(crate::engine::uploads::UploadFiles::with_storage(spool, storage))
+        let lease = std::time::Duration::from_secs(self.intent_lease_secs);
+        Ok(crate::engine::uploads::UploadFiles::with_lease(spool, storage, lease))
     }
 }
 
@@ -89,8 +110,19 @@ pub enum Command {
     /// MSP invoices: create one for a managed account and period, list them, write one's PDF or CSV.
     #[command(subcommand)]
     Invoice(InvoiceCommand),
+    /// Signed download links (invoice PDFs and CSVs).
+    #[command(subcommand)]
+    Links(LinksCommand),
     /// Apply the metadata store's migrations and exit.
     Migrate,
+}
+
+/// `costd links …`.
+#[derive(Debug, Subcommand)]
+pub enum LinksCommand {
+    /// Revoke every download link issued so far, on every node: the signing key is replaced (links made
+    /// afterwards work as before). For a leaked link, or as a routine key rotation.
+    Revoke,
 }
 
 /// Settings of `costd serve`.
@@ -121,7 +153,7 @@ pub struct ServeSettings {
     pub file_grace_secs: u64,
     /// SMTP server invoices are sent through: `smtp://host:25` (add `?tls=required` for STARTTLS) or
     /// `smtps://user:password@host:465`. Without it, sending an invoice answers 400.
-    #[arg(long, env = "COSTD_SMTP_URL")]
+    #[arg(long, env = "COSTD_SMTP_URL", hide_env_values = true)]
     pub smtp_url: Option<String>,
     /// The sender address of invoice emails (replies go to the billing profile's first billing email).
     #[arg(long, env = "COSTD_SMTP_FROM", default_value = "costd <invoices@localhost>")]

@@ -18,6 +18,55 @@ const SEND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 pub struct Mailer {
     transport: AsyncSmtpTransport<Tokio1Executor>,
     from: Mailbox,
+    limits: SendLimits,
+}
+
+/// Most addresses one invoice email goes to.
+pub const MAX_RECIPIENTS: usize = 10;
+/// Most invoice emails one account (an MSP) sends in an hour, from this node.
+pub const SENDS_PER_ACCOUNT_PER_HOUR: usize = 100;
+/// Most times one invoice is emailed in an hour.
+pub const SENDS_PER_INVOICE_PER_HOUR: usize = 3;
+
+/// How often invoices are emailed: costd relays under the operator's From address, so one tenant (or a
+/// stolen token) must not turn it into a mail cannon. Counted per node, in a sliding hour.
+#[derive(Debug, Default)]
+pub struct SendLimits {
+    sent: std::sync::Mutex<std::collections::HashMap<String, std::collections::VecDeque<std::time::Instant>>>,
+}
+
+impl SendLimits {
+    /// Counts one send of `invoice` by `account`, or says why it may not go now.
+    pub fn check(&self, account: &str, invoice: &str) -> Result<(), String> {
+        self.check_at(account, invoice, std::time::Instant::now())
+    }
+
+    fn check_at(&self, account: &str, invoice: &str, now: std::time::Instant) -> Result<(), String> {
+        let hour = std::time::Duration::from_secs(3600);
+        let mut sent = self.sent.lock().unwrap_or_else(|e| e.into_inner());
+        sent.retain(|_, times| {
+            while times.front().is_some_and(|t| now.duration_since(*t) >= hour) {
+                times.pop_front();
+            }
+            !times.is_empty()
+        });
+        let (by_account, by_invoice) = (format!("account:{account}"), format!("invoice:{invoice}"));
+        let count = |key: &str| sent.get(key).map_or(0, |t| t.len());
+        if count(&by_invoice) >= SENDS_PER_INVOICE_PER_HOUR {
+            return Err(format!(
+                "this invoice was emailed {SENDS_PER_INVOICE_PER_HOUR} times in the last hour; try again later"
+            ));
+        }
+        if count(&by_account) >= SENDS_PER_ACCOUNT_PER_HOUR {
+            return Err(format!(
+                "this account emailed {SENDS_PER_ACCOUNT_PER_HOUR} invoices in the last hour; try again later"
+            ));
+        }
+        for key in [by_account, by_invoice] {
+            sent.entry(key).or_default().push_back(now);
+        }
+        Ok(())
+    }
 }
 
 impl std::fmt::Debug for Mailer {
@@ -37,7 +86,12 @@ impl Mailer {
             .build();
         let from: Mailbox =
             from.parse().map_err(|e| anyhow::anyhow!("--smtp-from {from:?} is not an email address: {e}"))?;
-        Ok(Mailer { transport, from })
+        Ok(Mailer { transport, from, limits: SendLimits::default() })
+    }
+
+    /// How often invoices may be emailed through this mailer.
+    pub fn limits(&self) -> &SendLimits {
+        &self.limits
     }
 
     /// Sends `invoice` to `to` with its files attached.
@@ -78,5 +132,30 @@ impl Mailer {
         self.transport.send(message).await?;
         tracing::info!(invoice = %invoice.token, recipients = to.len(), "invoice emailed");
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_invoice_is_emailed_a_few_times_an_hour_and_an_account_a_bounded_number() {
+        let limits = SendLimits::default();
+        let t0 = std::time::Instant::now();
+        for _ in 0..SENDS_PER_INVOICE_PER_HOUR {
+            limits.check_at("acct_msp", "invc_1", t0).unwrap();
+        }
+        let e = limits.check_at("acct_msp", "invc_1", t0).unwrap_err();
+        assert!(e.contains("emailed 3 times"), "{e}");
+        // An hour later it may go again.
+        limits.check_at("acct_msp", "invc_1", t0 + std::time::Duration::from_secs(3601)).unwrap();
+        // Many invoices of one account: bounded too, and another account is not.
+        let t1 = t0 + std::time::Duration::from_secs(3601);
+        for i in 0..SENDS_PER_ACCOUNT_PER_HOUR - 1 {
+            limits.check_at("acct_msp", &format!("invc_n{i}"), t1).unwrap();
+        }
+        assert!(limits.check_at("acct_msp", "invc_last", t1).unwrap_err().contains("100 invoices"));
+        limits.check_at("acct_other", "invc_x", t1).unwrap();
     }
 }

@@ -148,9 +148,17 @@ impl CostSettings {
     }
 }
 
+/// Most groupings one query may have. Every grouping is a column of the result and a key of its GROUP BY;
+/// no chart or table reads more, and each `tag:` one reads every row's tags.
+pub const MAX_GROUPINGS: usize = 10;
+
 /// Checks a list of groupings (comma-separated text) into `list`, each once, in order.
 pub fn parse_groupings(text: &str, list: &mut Vec<String>, errors: &mut Vec<String>) {
     for g in text.split(',').map(str::trim).filter(|g| !g.is_empty()) {
+        if list.len() == MAX_GROUPINGS && !list.iter().any(|x| x == g) {
+            errors.push(format!("groupings: at most {MAX_GROUPINGS} groupings may be given"));
+            return;
+        }
         let known = column_groupings().any(|(name, _)| name == g)
             || g == "tagged"
             || g.strip_prefix("tag:").is_some_and(|k| !k.is_empty());
@@ -309,6 +317,20 @@ mod tests {
         assert_eq!((p.query.date_bin, p.query.descending), (DateBin::Day, true));
         assert_eq!(p.query.start.day(), 1);
         assert_eq!((p.page.page, p.page.limit), (1, 100));
+    }
+
+    #[test]
+    fn groupings_are_capped() {
+        let tags: Vec<String> = (0..MAX_GROUPINGS).map(|i| format!("tag:k{i}")).collect();
+        let p = parse_params(&format!("groupings={}", tags.join(","))).unwrap();
+        assert_eq!(p.query.groupings.len(), MAX_GROUPINGS);
+        // A repeated grouping is not another one.
+        assert!(parse_params(&format!("groupings={},tag:k0", tags.join(","))).is_ok());
+        let errors = parse_params(&format!("groupings={},service", tags.join(","))).err().unwrap();
+        assert_eq!(errors, vec![format!("groupings: at most {MAX_GROUPINGS} groupings may be given")]);
+        // Over several parameters too.
+        let split = format!("groupings={}&groupings[]=service", tags.join(","));
+        assert!(parse_params(&split).is_err());
     }
 
     proptest::proptest! {

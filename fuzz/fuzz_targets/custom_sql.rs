@@ -59,7 +59,7 @@ fuzz_target!(|data: &[u8]| {
         end: chrono_date(2024, 8, 31),
     };
     let outcome: Result<(), DataFusionError> = runtime().block_on(async {
-        let df = apply_rules(&ctx, table(&ctx), &[step], window, "USD")?;
+        let df = apply_rules(&ctx, table(&ctx), &[step], window, "USD").await?;
         df.collect().await?;
         Ok(())
     });

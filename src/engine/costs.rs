@@ -1,6 +1,7 @@
 //! The costs query (`GET /v2/costs`): live upload files → date range → billing rules → settings flags →
 //! VQL filter → group by date bin and dimensions → sum, all as one DataFusion plan.
 
+use crate::model::spreadsheet::text_cell;
 use std::sync::Arc;
 
 use arrow::array::{Array, AsArray, RecordBatch};
@@ -151,6 +152,28 @@ pub struct CostResult {
     pub usage_totals: Vec<(String, Amount)>,
 }
 
+impl CostResult {
+    /// About how many bytes of memory the result holds (what a cache of results counts).
+    pub fn approx_bytes(&self) -> usize {
+        let text = |s: &String| s.capacity();
+        let row = |r: &CostRow| {
+            std::mem::size_of::<CostRow>()
+                + text(&r.currency)
+                + r.dimensions.capacity() * std::mem::size_of::<(String, Option<String>)>()
+                + r.dimensions.iter().map(|(k, v)| text(k) + v.as_ref().map_or(0, text)).sum::<usize>()
+                + r.usage.as_ref().map_or(0, |(_, u)| text(u))
+        };
+        let totals = |t: &Vec<(String, Amount)>| {
+            t.capacity() * std::mem::size_of::<(String, Amount)>() + t.iter().map(|(c, _)| text(c)).sum::<usize>()
+        };
+        std::mem::size_of::<CostResult>()
+            + self.rows.iter().map(row).sum::<usize>()
+            + (self.rows.capacity() - self.rows.len()) * std::mem::size_of::<CostRow>()
+            + totals(&self.totals)
+            + totals(&self.usage_totals)
+    }
+}
+
 /// Why a costs query failed.
 #[derive(Debug, thiserror::Error)]
 pub enum CostError {
@@ -221,6 +244,9 @@ fn files_by_integration(source: &CostSource) -> Result<Vec<(&str, Vec<String>)>,
     Ok(grouped)
 }
 
+/// The column of every asked tag's value, when a query groups by several tags.
+const TAG_VALUES: &str = "__tag_values";
+
 /// The session every query runs in: two partitions, one per core of the machines we target.
 fn session() -> SessionContext {
     let config =
@@ -262,7 +288,7 @@ async fn grouped(source: &CostSource, query: &CostQuery) -> Result<DataFrame, Co
 
     let window = Window { start: query.start, end: query.end };
     let currency = if source.currency.is_empty() { "USD" } else { &source.currency };
-    let mut costs = apply_rules(&ctx, costs, &source.rules, window, currency)?;
+    let mut costs = apply_rules(&ctx, costs, &source.rules, window, currency).await?;
 
     // WHERE charge_type NOT IN (the kinds the settings hide)
     let mut hidden = Vec::new();
@@ -292,11 +318,20 @@ async fn grouped(source: &CostSource, query: &CostQuery) -> Result<DataFrame, Co
         DateBin::Quarter => dates::bin(dates::Unit::Quarter, col(c::ACCRUED_AT)),
     };
     let mut group_exprs = vec![bin.alias("bin")];
+    // Several `tag:` groupings read one struct of their values, parsed from each row's tags once.
+    let tag_keys: Vec<String> =
+        query.groupings.iter().filter_map(|g| g.strip_prefix("tag:")).map(str::to_string).collect();
+    if tag_keys.len() > 1 {
+        costs = costs.with_column(TAG_VALUES, super::tags::tag_values(&tag_keys))?;
+    }
     for (i, g) in query.groupings.iter().enumerate() {
         let expr = if g == "tagged" {
             super::tags::tagged()
         } else if let Some(key) = g.strip_prefix("tag:") {
-            super::tags::tag_value(key)
+            match tag_keys.iter().position(|k| k == key) {
+                Some(k) if tag_keys.len() > 1 => super::tags::tag_values_field(TAG_VALUES, k, tag_keys.len()),
+                _ => super::tags::tag_value(key),
+            }
         } else {
             match super::schema::groupings().find(|(name, _)| name == g) {
                 Some((_, column)) => col(column),
@@ -451,7 +486,7 @@ pub async fn export_csv(
     let mut stream = grouped.execute_stream().await?;
     let mut csv = csv::Writer::from_writer(out);
     let mut header = vec!["accrued_at".to_string()];
-    header.extend(query.groupings.iter().cloned());
+    header.extend(query.groupings.iter().map(|g| text_cell(g).into_owned()));
     header.extend(["amount".to_string(), "currency".to_string()]);
     if query.aggregate == Aggregate::Usage {
         header.extend(["usage_amount".to_string(), "usage_unit".to_string()]);
@@ -462,11 +497,12 @@ pub async fn export_csv(
     while let Some(batch) = stream.next().await {
         for row in batch_rows(&batch?, query)? {
             let mut record = vec![row.accrued_at.to_string()];
-            record.extend(row.dimensions.into_iter().map(|(_, v)| v.unwrap_or_default()));
-            record.extend([row.amount.to_string(), row.currency]);
+            // Dimensions, currencies and units come from uploads: text a spreadsheet must not run.
+            record.extend(row.dimensions.into_iter().map(|(_, v)| text_cell(&v.unwrap_or_default()).into_owned()));
+            record.extend([row.amount.to_string(), text_cell(&row.currency).into_owned()]);
             if query.aggregate == Aggregate::Usage {
                 let (used, unit) = row.usage.map(|(a, u)| (a.to_string(), u)).unwrap_or_default();
-                record.extend([used, unit]);
+                record.extend([used, text_cell(&unit).into_owned()]);
             }
             csv.write_record(&record).map_err(io)?;
             written += 1;

@@ -20,24 +20,58 @@ use super::schema::col;
 /// Distinct tag texts remembered at once; past it the memory starts over (a cache, not a limit).
 const SEEN_TAG_TEXTS: usize = 100_000;
 
+/// Most distinct services and tag key/value pairs one upload records. The catalog is written in the upload's
+/// commit, and SQLite has one writer: 7.2 million pairs (a tag with a value per row) held it long enough for
+/// other tenants' writes to fail. Past the bound an upload's further values are not listed by discovery
+/// (its costs are all there, and filter and group by them as ever); no real tag key has more values worth
+/// picking from a list.
+pub const MAX_CATALOG_ENTRIES: usize = 100_000;
+
 /// An upload's distinct dimensions.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Catalog {
     pub services: BTreeSet<String>,
     /// Tag key → its values (JSON strings as they are; other JSON values as JSON text).
     pub tags: BTreeMap<String, BTreeSet<String>>,
+    /// Services and tag pairs held (at most [`MAX_CATALOG_ENTRIES`]).
+    entries: usize,
 }
 
 impl Catalog {
+    /// How many services and tag pairs the catalog holds.
+    pub fn len(&self) -> usize {
+        self.entries
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries == 0
+    }
+
+    fn full(&self) -> bool {
+        self.entries >= MAX_CATALOG_ENTRIES
+    }
+
+    fn add_service(&mut self, service: &str) {
+        if !self.full() && !self.services.contains(service) {
+            self.services.insert(service.to_string());
+            self.entries += 1;
+        }
+    }
+
     /// Adds one row's Tags text.
     fn add_tags(&mut self, text: &str) {
         let Ok(object) = serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(text) else { return };
         for (key, value) in object {
+            if self.full() {
+                return;
+            }
             let value = match value {
                 serde_json::Value::String(s) => s,
                 other => other.to_string(),
             };
-            self.tags.entry(key).or_default().insert(value);
+            if self.tags.entry(key).or_default().insert(value) {
+                self.entries += 1;
+            }
         }
     }
 }
@@ -69,8 +103,8 @@ pub fn catalog_from<R: parquet::file::reader::ChunkReader + 'static>(file: R) ->
             let services = arrow::compute::cast(&services, &DataType::Utf8)?;
             let services = services.as_string::<i32>();
             for i in 0..services.len() {
-                if !services.is_null(i) && !catalog.services.contains(services.value(i)) {
-                    catalog.services.insert(services.value(i).to_string());
+                if !services.is_null(i) {
+                    catalog.add_service(services.value(i));
                 }
             }
         }
@@ -78,7 +112,7 @@ pub fn catalog_from<R: parquet::file::reader::ChunkReader + 'static>(file: R) ->
             let tags = arrow::compute::cast(tags, &DataType::Utf8)?;
             let tags = tags.as_string::<i32>();
             for i in 0..tags.len() {
-                if tags.is_null(i) {
+                if tags.is_null(i) || catalog.full() {
                     continue;
                 }
                 let text = tags.value(i);
@@ -121,5 +155,22 @@ Usage,2024-07-03,1,RDS,
             tags,
             [("Cost Center", vec!["42"]), ("kubernetes.io/cluster", vec!["prod"]), ("team", vec!["data", "web"])]
         );
+    }
+
+    #[test]
+    fn an_upload_with_a_tag_value_per_row_records_a_bounded_catalog() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut csv = String::from("ChargeCategory,ChargePeriodStart,BilledCost,ServiceName,Tags\n");
+        for i in 0..MAX_CATALOG_ENTRIES + 5_000 {
+            csv.push_str(&format!("Usage,2024-07-01,1,EC2,\"{{\"\"resource\"\": \"\"i-{i}\"\"}}\"\n"));
+        }
+        let tmp = dir.path().join("u.parquet.tmp");
+        let pending = super::super::ingest::ingest_csv(csv.as_bytes(), &tmp, Default::default(), &mut ()).unwrap();
+        let path = dir.path().join("u.parquet");
+        pending.persist(&path).unwrap();
+        let c = catalog(&path).unwrap();
+        assert_eq!(c.len(), MAX_CATALOG_ENTRIES);
+        assert_eq!(c.services.len() + c.tags["resource"].len(), MAX_CATALOG_ENTRIES);
+        assert!(c.services.contains("EC2"));
     }
 }

@@ -189,14 +189,20 @@ impl Storage {
         }
     }
 
-    /// Makes `pending`'s temporary file the permanent file of upload `token`, whole or not at all. On
-    /// failure nothing is left behind (the temporary file goes when `pending` drops; an unfinished
-    /// multipart upload is aborted).
-    pub async fn persist(&self, pending: PendingUpload, token: &str) -> anyhow::Result<()> {
+    /// Makes `pending`'s temporary file the permanent file of upload `token`, whole or not at all, and answers
+    /// the names it wrote (the file's and its rollups'). On failure the temporary file goes when `pending`
+    /// drops and an unfinished multipart upload is aborted; rollups already stored stay for the caller's
+    /// [`Self::remove`].
+    pub async fn persist(&self, pending: PendingUpload, token: &str) -> anyhow::Result<Vec<String>> {
+        let mut names: Vec<String> =
+            pending.rollup_paths().map(|(level, _)| format!("{}.parquet", rollup_name(token, level))).collect();
+        names.push(format!("{token}.parquet"));
         match self {
             Storage::Local { dir } => {
                 let dest = dir.join(format!("{token}.parquet"));
-                tokio::task::spawn_blocking(move || pending.persist(&dest)).await.context("the persist task failed")?
+                tokio::task::spawn_blocking(move || pending.persist(&dest))
+                    .await
+                    .context("the persist task failed")??;
             }
             Storage::Object { store, prefix, .. } => {
                 // The rollups first: a file whose upload row names a rollup has it.
@@ -205,8 +211,20 @@ impl Storage {
                 }
                 upload(store, pending.path(), Self::object_path(prefix, token)).await?;
                 drop(pending);
-                Ok(())
             }
+        }
+        Ok(names)
+    }
+
+    /// Whether the file `name` is there.
+    pub async fn exists_named(&self, name: &str) -> anyhow::Result<bool> {
+        match self {
+            Storage::Local { dir } => Ok(tokio::fs::try_exists(dir.join(name)).await?),
+            Storage::Object { store, prefix, .. } => match store.head(&Self::named(prefix, name)).await {
+                Ok(_) => Ok(true),
+                Err(object_store::Error::NotFound { .. }) => Ok(false),
+                Err(e) => Err(anyhow::Error::new(e).context(format!("failed to look up {name}"))),
+            },
         }
     }
 
@@ -252,14 +270,7 @@ impl Storage {
 
     /// Whether upload `token`'s file is there.
     pub async fn exists(&self, token: &str) -> anyhow::Result<bool> {
-        match self {
-            Storage::Local { .. } => Ok(tokio::fs::try_exists(self.location(token)).await?),
-            Storage::Object { store, prefix, .. } => match store.head(&Self::object_path(prefix, token)).await {
-                Ok(_) => Ok(true),
-                Err(object_store::Error::NotFound { .. }) => Ok(false),
-                Err(e) => Err(anyhow::Error::new(e).context("failed to look up an upload file")),
-            },
-        }
+        self.exists_named(&format!("{token}.parquet")).await
     }
 
     /// Removes upload `token`'s file and its rollups; one already gone is no error.

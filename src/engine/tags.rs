@@ -86,6 +86,59 @@ pub fn tag_value(key: &str) -> Expr {
     tag_value_udf().call(vec![col(c::TAGS), lit(key.to_string())])
 }
 
+/// The values of every tag in `keys`, as a struct with one text field per key (`k0`, `k1`, …), from one parse
+/// of the row's tags: several `tag:` groupings read the tags once, not once each.
+pub fn tag_values(keys: &[String]) -> Expr {
+    let fields = tag_fields(keys.len());
+    let wanted: Vec<String> = keys.to_vec();
+    let out_fields = fields.clone();
+    let udf = create_udf(
+        "tag_values",
+        vec![DataType::Utf8],
+        DataType::Struct(fields),
+        Volatility::Immutable,
+        Arc::new(move |args: &[ColumnarValue]| {
+            let arrays = ColumnarValue::values_to_arrays(args)?;
+            let tags = arrays[0].as_string::<i32>();
+            let mut columns: Vec<arrow::array::StringBuilder> =
+                wanted.iter().map(|_| arrow::array::StringBuilder::with_capacity(tags.len(), 0)).collect();
+            for i in 0..tags.len() {
+                let parsed = (!tags.is_null(i)).then(|| object(tags.value(i))).flatten();
+                for (k, key) in wanted.iter().enumerate() {
+                    columns[k].append_option(parsed.as_ref().and_then(|m| m.get(key)).map(as_text));
+                }
+            }
+            let columns: Vec<arrow::array::ArrayRef> =
+                columns.iter_mut().map(|b| Arc::new(b.finish()) as arrow::array::ArrayRef).collect();
+            let array = arrow::array::StructArray::try_new(out_fields.clone(), columns, None)?;
+            Ok(ColumnarValue::Array(Arc::new(array)))
+        }),
+    );
+    udf.call(vec![col(c::TAGS)])
+}
+
+/// The fields of a [`tag_values`] struct of `n` keys.
+fn tag_fields(n: usize) -> arrow::datatypes::Fields {
+    (0..n).map(|i| arrow::datatypes::Field::new(format!("k{i}"), DataType::Utf8, true)).collect()
+}
+
+/// The `i`th value of a [`tag_values`] struct of `n` keys in `column`. (A function of costd's own rather than
+/// DataFusion's `get_field`, which its `push_down_leaf_projections` rule moves below the projection that
+/// makes the struct, and then fails on the plan's schema.)
+pub fn tag_values_field(column: &str, i: usize, n: usize) -> Expr {
+    let udf = create_udf(
+        "tag_values_field",
+        vec![DataType::Struct(tag_fields(n))],
+        DataType::Utf8,
+        Volatility::Immutable,
+        Arc::new(move |args: &[ColumnarValue]| {
+            let arrays = ColumnarValue::values_to_arrays(args)?;
+            Ok(ColumnarValue::Array(arrays[0].as_struct().column(i).clone()))
+        }),
+    );
+    udf.call(vec![col(column)])
+}
+
 /// `'true'` when the row has at least one tag, else `'false'` (the `tagged` grouping).
 pub fn tagged() -> Expr {
     let has = tag_match_udf().call(vec![

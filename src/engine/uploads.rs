@@ -7,10 +7,14 @@
 //!
 //! "No query can still read it" has two halves:
 //! - in this process, [`UploadFiles`] counts readers per file ([`Pins`]). A query lists its uploads and pins
-//!   them under the *gate*'s shared side; the janitor takes the gate's exclusive side while it decides, so a
-//!   file listed by a query is always pinned before the janitor can see it unpinned;
+//!   them under the *gate*'s shared side; the janitor takes the gate's exclusive side while it copies the
+//!   pins and reads the store (and only then: no file or object store call waits under it), so a file
+//!   listed by a query is always pinned before the janitor can see it unpinned;
 //! - other processes sharing the store (PostgreSQL nodes, a `costd query` beside `costd serve`) are covered
 //!   by age: a retired file is kept for a grace period longer than any query may run.
+//!
+//! Files being *written* are another matter, with its own guarantee: a file intent in the store, which every
+//! node's janitor honours (`service::files` has the argument).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -30,7 +34,15 @@ pub struct UploadFiles {
     /// Shared while a query lists and pins its files (and an upload pins its token); exclusive while the
     /// janitor decides what to remove.
     gate: tokio::sync::RwLock<()>,
+    /// This process, as its file intents name it (host, pid and a random suffix).
+    node: String,
+    /// How long this process's file intents stay valid without a renewal (`service::files`).
+    lease: std::time::Duration,
 }
+
+/// How long a file intent stays valid without a renewal, by default: a writer that died leaves its files in
+/// the storage this long before the janitor may take them.
+pub const DEFAULT_INTENT_LEASE: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Files held open for reading or writing; dropping this releases them.
 #[derive(Debug)]
@@ -62,7 +74,29 @@ impl UploadFiles {
 
     /// Upload files in `storage`, ingested through temporary files in the local directory `spool`.
     pub fn with_storage(spool: PathBuf, storage: Storage) -> Arc<UploadFiles> {
-        Arc::new(UploadFiles { storage, spool, pins: Mutex::new(HashMap::new()), gate: tokio::sync::RwLock::new(()) })
+        Self::with_lease(spool, storage, DEFAULT_INTENT_LEASE)
+    }
+
+    /// Like [`Self::with_storage`], with file intents leased for `lease` at a time.
+    pub fn with_lease(spool: PathBuf, storage: Storage, lease: std::time::Duration) -> Arc<UploadFiles> {
+        Arc::new(UploadFiles {
+            storage,
+            spool,
+            pins: Mutex::new(HashMap::new()),
+            gate: tokio::sync::RwLock::new(()),
+            node: node_name(),
+            lease,
+        })
+    }
+
+    /// This process, as its file intents name it.
+    pub fn node(&self) -> &str {
+        &self.node
+    }
+
+    /// How long this process's file intents stay valid without a renewal.
+    pub fn lease(&self) -> std::time::Duration {
+        self.lease
     }
 
     /// Where committed files live.
@@ -129,6 +163,18 @@ impl UploadFiles {
     pub fn pinned_count(&self) -> usize {
         self.pins.lock().unwrap_or_else(|e| e.into_inner()).len()
     }
+}
+
+/// `host:pid:random`: tells the processes of a deployment apart in the store (and a restarted one from its
+/// earlier self).
+fn node_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into());
+    format!("{host}:{}:{}", std::process::id(), &crate::model::token::new_token("")[..6])
 }
 
 /// What a file in the uploads directory is, from its name.

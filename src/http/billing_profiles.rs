@@ -35,6 +35,7 @@ impl From<InvoiceError> for ApiError {
             InvoiceError::Unprocessable(msg) => ApiError::Unprocessable(vec![msg]),
             InvoiceError::Unavailable(msg) => ApiError::Unavailable(msg),
             e @ InvoiceError::SendFailed(_) => ApiError::BadGateway(e.to_string()),
+            InvoiceError::TooMany(msg) => ApiError::TooManyRequests(msg),
             InvoiceError::Internal(e) => ApiError::Internal(e),
         }
     }

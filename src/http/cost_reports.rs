@@ -85,7 +85,7 @@ async fn forecasted_costs(
         return Err(ApiError::BadRequest(errors));
     }
     let page = page?;
-    let (days, currency) = forecast(
+    let forecast = forecast(
         &state.costs_context(),
         &caller.account_token,
         &token,
@@ -96,12 +96,12 @@ async fn forecasted_costs(
         params.service.as_deref().filter(|s| !s.is_empty()),
     )
     .await?;
-    let links = Links::new(&base_url(state.public_url.as_deref(), &headers), &uri, page, days.len() as i64);
+    let total = i64::try_from(forecast.len()).unwrap_or(i64::MAX);
+    let links = Links::new(&base_url(state.public_url.as_deref(), &headers), &uri, page, total);
     let skip = (page.page as usize - 1).saturating_mul(page.limit as usize);
-    let forecasted_costs = days
+    let forecasted_costs = forecast
+        .page(skip, page.limit as usize)
         .into_iter()
-        .skip(skip)
-        .take(page.limit as usize)
         .map(|d| ForecastedCost {
             date: d.date.to_string(),
             amount: d.amount.to_string(),
@@ -109,7 +109,7 @@ async fn forecasted_costs(
             service: d.service,
         })
         .collect();
-    Ok(axum::Json(ForecastedCostsBody { forecasted_costs, currency, links }))
+    Ok(axum::Json(ForecastedCostsBody { forecasted_costs, currency: forecast.currency, links }))
 }
 
 impl From<ReportError> for ApiError {

@@ -172,7 +172,11 @@ async fn create(
         params.query,
         attributes,
     )
-    .await?;
+    .await
+    .map_err(|e| match e {
+        exports::StartError::TooMany => ApiError::TooManyRequests(e.to_string()),
+        exports::StartError::Internal(e) => ApiError::Internal(e),
+    })?;
     Ok(pending(&state, &headers, &created))
 }
 

@@ -120,7 +120,7 @@ async fn services(
     headers: HeaderMap,
 ) -> Result<axum::Json<ServicesBody>> {
     let p = params(uri.query().unwrap_or_default(), false)?;
-    let found = discovery::services(state.store.as_ref(), &caller.account_token, p.workspace.as_deref()).await?;
+    let found = discovery::services(&state.costs_context(), &caller.account_token, p.workspace.as_deref()).await?;
     let page = PageRequest { page: 1, limit: (found.len() as u32).max(1) };
     let links = Links::new(&base_url(state.public_url.as_deref(), &headers), &uri, page, found.len() as i64);
     Ok(axum::Json(ServicesBody {

@@ -38,6 +38,9 @@ pub enum ApiError {
     /// 422: the request is well-formed but cannot be carried out (e.g. deleting the last workspace).
     #[error("unprocessable: {0:?}")]
     Unprocessable(Vec<String>),
+    /// 429: the caller has too much of something under way (data exports); trying later works.
+    #[error("too many requests: {0}")]
+    TooManyRequests(String),
     /// 502: a server costd depends on (the SMTP server) refused or failed; nothing was changed.
     #[error("bad gateway: {0}")]
     BadGateway(String),
@@ -67,6 +70,7 @@ impl ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::BadGateway(_) => StatusCode::BAD_GATEWAY,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -88,6 +92,7 @@ impl IntoResponse for ApiError {
             | ApiError::NotFound(m)
             | ApiError::Conflict(m)
             | ApiError::PayloadTooLarge(m)
+            | ApiError::TooManyRequests(m)
             | ApiError::BadGateway(m)
             | ApiError::Unavailable(m) => vec![m.clone()],
             ApiError::MethodNotAllowed => vec!["method not allowed for this path".to_string()],

@@ -1,6 +1,7 @@
 //! `/v2/files/invoices/{invoice_token}/{file}`: the files behind signed download links (see
 //! [`crate::service::signed`]), served without an API token: the link's signature is the permission.
 
+use crate::model::spreadsheet::text_cell;
 use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
@@ -83,13 +84,14 @@ async fn cost_report(state: &AppState, invoice: &crate::store::Invoice) -> Resul
     w.write_record(["date", "provider", "service", "charge_type", "amount", "currency"])
         .map_err(anyhow::Error::from)?;
     for row in &answer.result.rows {
+        // Provider, service, charge type and currency come from uploads: text a spreadsheet must not run.
         let record = [
             row.accrued_at.to_string(),
-            row.dimension(0),
-            row.dimension(1),
-            row.dimension(2),
+            text_cell(&row.dimension(0)).into_owned(),
+            text_cell(&row.dimension(1)).into_owned(),
+            text_cell(&row.dimension(2)).into_owned(),
             row.amount.to_string(),
-            row.currency.clone(),
+            text_cell(&row.currency).into_owned(),
         ];
         w.write_record(&record).map_err(anyhow::Error::from)?;
     }

@@ -64,14 +64,18 @@ pub struct AppState {
     pub query_timeout: std::time::Duration,
     /// Where invoices are emailed through; `None`: sending answers 400.
     pub mailer: Option<std::sync::Arc<crate::mail::Mailer>>,
-    /// Signs download links; its key comes from the store on first use.
-    pub signer: std::sync::Arc<tokio::sync::OnceCell<crate::service::signed::UrlSigner>>,
     /// How long a download link works.
     pub download_ttl: std::time::Duration,
     /// Today's date, which reports' date intervals resolve against (tests set their own).
     pub today: Today,
     /// Where cost data exports are written, and for how long they are kept.
     pub exports: crate::service::exports::ExportFiles,
+    /// How many costs queries each account may run at once.
+    pub query_slots: std::sync::Arc<crate::service::costs::QuerySlots>,
+    /// How many uploads each account, and the node, may have in flight.
+    pub upload_slots: std::sync::Arc<crate::service::slots::UploadSlots>,
+    /// A request body that sends nothing for this long is cut off (its request fails).
+    pub body_idle_timeout: std::time::Duration,
 }
 
 /// A source of today's date.
@@ -90,22 +94,20 @@ impl AppState {
             max_upload_bytes: None,
             query_timeout: DEFAULT_QUERY_TIMEOUT,
             mailer: None,
-            signer: Default::default(),
             download_ttl: crate::service::signed::DEFAULT_TTL,
             today: std::sync::Arc::new(|| chrono::Utc::now().date_naive()),
             exports: crate::service::exports::ExportFiles::new(data_dir, crate::service::exports::DEFAULT_RETENTION),
+            query_slots: Default::default(),
+            upload_slots: Default::default(),
+            body_idle_timeout: DEFAULT_BODY_IDLE_TIMEOUT,
         }
     }
 
-    /// The download-link signer, its key read from (or first made in) the store.
-    pub async fn signer(&self) -> anyhow::Result<&crate::service::signed::UrlSigner> {
-        let store = self.store.clone();
-        self.signer
-            .get_or_try_init(|| async move {
-                let key = store.server_secret(crate::service::signed::KEY_NAME).await?;
-                Ok(crate::service::signed::UrlSigner::new(&key))
-            })
-            .await
+    /// The download-link signer, its key read from (or first made in) the store. Read on every use (a
+    /// download or a new link: rare, and one small read), so `costd links revoke` reaches every node at once.
+    pub async fn signer(&self) -> anyhow::Result<crate::service::signed::UrlSigner> {
+        let key = self.store.server_secret(crate::service::signed::KEY_NAME).await?;
+        Ok(crate::service::signed::UrlSigner::new(&key))
     }
 
     /// What the costs service needs from this state.
@@ -115,12 +117,21 @@ impl AppState {
             files: self.files.clone(),
             cache: self.costs_cache.clone(),
             timeout: self.query_timeout,
+            slots: self.query_slots.clone(),
         }
     }
 }
 
 /// How long a costs query may run before it is stopped (and the floor of the janitor's grace period).
 pub const DEFAULT_QUERY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// How long a request body may send nothing before it is cut off: a stalled upload would otherwise hold a
+/// connection, a slot and a blocking thread for ever.
+pub const DEFAULT_BODY_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// How long a client may take to send a request's headers (and an idle keep-alive connection may wait for
+/// its next request): a connection that sends nothing does not keep a file descriptor for ever.
+pub const DEFAULT_HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// How long an authenticated token is trusted without asking the store again.
 pub const DEFAULT_AUTH_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(1);
@@ -156,12 +167,14 @@ pub fn app(state: AppState) -> Router {
         .on_request(())
         .on_response(DefaultOnResponse::new().level(Level::INFO));
 
+    let body_idle_timeout = state.body_idle_timeout;
     Router::new()
         .nest("/v2", v2)
         .merge(console::router())
         .fallback(|| async { ApiError::NotFound("no such path; the API lives under /v2".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(body_idle_timeout))
         .layer(from_fn(error::log_internal_errors))
         .layer(trace)
         .with_state(state)
@@ -173,7 +186,50 @@ pub async fn serve(
     app: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+    serve_with(listener, app, shutdown, DEFAULT_HEADER_READ_TIMEOUT).await
+}
+
+/// [`serve`], with connections that send no complete request head within `header_read_timeout` closed.
+/// (`axum::serve` has no such time-out: 1,100 connections sending half a request each kept every file
+/// descriptor of a server with a limit of 1,024, and then not even a ping was answered.)
+pub async fn serve_with(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    header_read_timeout: std::time::Duration,
+) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    let mut connections = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    connections.http1().timer(TokioTimer::new()).header_read_timeout(header_read_timeout);
+    connections.http2().timer(TokioTimer::new());
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of file descriptors, or a connection gone before it was accepted: the listener
+                    // itself is fine, so wait a moment (as axum::serve does) and go on.
+                    tracing::warn!(error = %e, "could not accept a connection");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        let connection = connections.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "a connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
 }
 
 /// A token from the path, of the kind the route names. Text that is no such token cannot name a resource

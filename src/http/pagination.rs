@@ -92,10 +92,23 @@ pub fn base_url(public_url: Option<&str>, headers: &HeaderMap) -> String {
     match public_url {
         Some(url) => url.trim_end_matches('/').to_string(),
         None => {
-            let host = headers.get(axum::http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
+            // Only a plain `host[:port]` is used: a Host header carrying a path, credentials or a query could
+            // otherwise turn links costd hands out into links to somewhere else. Set --public-url in production.
+            let host = headers
+                .get(axum::http::header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .filter(|h| is_authority(h))
+                .unwrap_or("localhost");
             format!("http://{host}")
         }
     }
+}
+
+/// Whether `text` is a bare host (name, IPv4 or bracketed IPv6) with an optional port.
+fn is_authority(text: &str) -> bool {
+    !text.is_empty()
+        && text.len() <= 255
+        && text.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'))
 }
 
 #[cfg(test)]
@@ -105,6 +118,21 @@ mod tests {
     fn links(query: &str, page: u32, limit: u32, total: i64) -> Links {
         let uri: Uri = format!("/v2/billing_rules{query}").parse().unwrap();
         Links::new("http://h", &uri, PageRequest { page, limit }, total)
+    }
+
+    #[test]
+    fn links_take_the_host_header_only_when_it_is_a_bare_host() {
+        let with_host = |host: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(axum::http::header::HOST, host.parse().unwrap());
+            base_url(None, &headers)
+        };
+        assert_eq!(with_host("costs.example.com:8080"), "http://costs.example.com:8080");
+        assert_eq!(with_host("[::1]:8080"), "http://[::1]:8080");
+        for bad in ["evil.example/x?", "user@evil.example", "evil.example#", "a b"] {
+            assert_eq!(with_host(bad), "http://localhost", "{bad}");
+        }
+        assert_eq!(base_url(Some("https://costs.example.com/"), &HeaderMap::new()), "https://costs.example.com");
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! arrived, every row passed and the Parquet file is on disk is the upload recorded, in one store
 //! transaction (`service::uploads`).
 
+use crate::service::slots::Busy;
 use axum::body::{Body, Bytes};
 use axum::extract::{DefaultBodyLimit, FromRequest, OriginalUri, Path, Request, State};
 use axum::http::header::CONTENT_TYPE;
@@ -97,6 +98,14 @@ async fn upload(
 ) -> Result<(StatusCode, axum::Json<UploadBody>)> {
     let integration = path_token(&text, IntegrationToken::parse, integration_not_found)?;
     state.store.get_integration(&caller.account_token, &integration).await?.ok_or_else(integration_not_found)?;
+    // Each upload holds a blocking thread for its ingest: a tenant (or everyone together) gets a bounded
+    // number at once, and hears so at once rather than queueing connections.
+    let _slots = state.upload_slots.try_acquire(&caller.account_token).map_err(|busy| match busy {
+        Busy::Account(n) => ApiError::TooManyRequests(format!(
+            "this account already has {n} uploads in progress; wait for one to finish"
+        )),
+        Busy::Node => ApiError::Unavailable("the server is busy with other uploads; try again shortly".into()),
+    })?;
     let content_type =
         request.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default().to_ascii_lowercase();
     let new = |filename: Option<String>| NewUpload {

@@ -9,6 +9,7 @@ pub mod integration;
 pub mod invoice;
 pub mod managed_account;
 pub mod report;
+pub mod spreadsheet;
 pub mod token;
 pub mod workspace;
 

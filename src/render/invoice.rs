@@ -10,6 +10,7 @@ use super::pdf::{fit, Document, Font, PAGE_HEIGHT};
 use crate::model::amount::Amount;
 use crate::model::billing_profile::{AdjustmentType, Calculation};
 use crate::model::invoice::{invoice_number, InvoiceStatus, Party};
+use crate::model::spreadsheet::text_cell;
 use crate::store::Invoice;
 
 /// An invoice's files.
@@ -81,14 +82,19 @@ pub fn csv(invoice: &Invoice) -> anyhow::Result<Vec<u8>> {
         "amount",
         "currency",
     ])?;
+    // Everything but the amounts and the number is text from uploads or the MSP's profile: made safe for a
+    // spreadsheet.
+    let currency = text_cell(&d.currency);
     for l in &d.lines {
         let amount = l.amount.to_string();
-        w.write_record([&number, "cost", &l.provider, &l.service, &l.charge_type, "", &amount, &d.currency])?;
+        let (provider, service, charge_type) =
+            (text_cell(&l.provider), text_cell(&l.service), text_cell(&l.charge_type));
+        w.write_record([&number, "cost", &*provider, &*service, &*charge_type, "", &amount, &*currency])?;
     }
-    w.write_record([&number, "subtotal", "", "", "", "Subtotal", &d.subtotal.to_string(), &d.currency])?;
+    w.write_record([&number, "subtotal", "", "", "", "Subtotal", &d.subtotal.to_string(), &*currency])?;
     for a in &d.adjustments {
         let label = adjustment_label(&a.name, a.adjustment_type, a.calculation_type, a.rate);
-        w.write_record([&number, "adjustment", "", "", "", &label, &a.amount.to_string(), &d.currency])?;
+        w.write_record([&number, "adjustment", "", "", "", &*text_cell(&label), &a.amount.to_string(), &*currency])?;
     }
     w.write_record([
         &number,
@@ -98,7 +104,7 @@ pub fn csv(invoice: &Invoice) -> anyhow::Result<Vec<u8>> {
         "",
         "Total (rounded once to 2 decimals, half away from zero)",
         &cents(d.total),
-        &d.currency,
+        &*currency,
     ])?;
     Ok(w.into_inner()?)
 }

@@ -52,6 +52,18 @@ pub struct CostsContext {
     pub cache: Arc<ResultCache>,
     /// A query still running after this is stopped (so no query outlives the janitor's grace period).
     pub timeout: Duration,
+    /// How many queries each account may run at once.
+    pub slots: Arc<QuerySlots>,
+}
+
+/// Queries (and exports) each account may run at once on this node: one tenant's burst of heavy queries
+/// waits for its own earlier ones instead of taking every engine worker from the others. A query waits
+/// for its slot inside its time limit.
+pub type QuerySlots = crate::service::slots::AccountSlots;
+
+/// Queries one account may run at once, by default: the engine's workers (one per core) twice over.
+pub fn default_slots_per_account() -> usize {
+    2 * std::thread::available_parallelism().map_or(2, |n| n.get())
 }
 
 /// A query's answer.
@@ -102,13 +114,16 @@ pub async fn costs(
     workspace: Option<&str>,
     query: &CostQuery,
 ) -> Result<CostsAnswer, CostsError> {
-    let Snapshot { uploads, source, pins } = snapshot(ctx, account, workspace).await?;
-    let key = CacheKey::new(account, workspace, &uploads, &source, query);
-    let result = tokio::time::timeout(ctx.timeout, ctx.cache.run(key, &source, query))
-        .await
-        .map_err(|_| CostsError::TimedOut(ctx.timeout))??;
-    drop(pins);
-    Ok(CostsAnswer { result, currency: source.currency })
+    // The wait for a slot and the snapshot (which waits for the files gate) count against the time limit.
+    let work = async {
+        let _slot = ctx.slots.acquire(account).await;
+        let Snapshot { uploads, source, pins } = snapshot(ctx, account, workspace).await?;
+        let key = CacheKey::new(account, workspace, &uploads, &source, query);
+        let result = ctx.cache.run(key, &source, query).await?;
+        drop(pins);
+        Ok::<_, CostsError>(CostsAnswer { result, currency: source.currency })
+    };
+    tokio::time::timeout(ctx.timeout, work).await.map_err(|_| CostsError::TimedOut(ctx.timeout))?
 }
 
 /// Writes the costs `account` sees for `query` to the file `out` as CSV, streamed on the query runtime
@@ -121,7 +136,11 @@ pub async fn export(
     query: &CostQuery,
     out: std::path::PathBuf,
 ) -> Result<u64, CostsError> {
-    let Snapshot { source, pins, .. } = snapshot(ctx, account, workspace).await?;
+    let deadline = tokio::time::Instant::now() + ctx.timeout;
+    let timed_out = |_| CostsError::TimedOut(ctx.timeout);
+    let _slot = tokio::time::timeout_at(deadline, ctx.slots.acquire(account)).await.map_err(timed_out)?;
+    let Snapshot { source, pins, .. } =
+        tokio::time::timeout_at(deadline, snapshot(ctx, account, workspace)).await.map_err(timed_out)??;
     let query = query.clone();
     let work = crate::engine::runtime::run(async move {
         let file = std::fs::File::create(&out).map_err(|e| {
@@ -134,7 +153,7 @@ pub async fn export(
         file.sync_all().map_err(|e| CostError::Engine(anyhow::Error::new(e).context("failed to sync the export")))?;
         Ok::<u64, CostError>(rows)
     });
-    let rows = tokio::time::timeout(ctx.timeout, work).await.map_err(|_| CostsError::TimedOut(ctx.timeout))???;
+    let rows = tokio::time::timeout_at(deadline, work).await.map_err(timed_out)???;
     drop(pins);
     Ok(rows)
 }
@@ -260,16 +279,37 @@ impl CacheKey {
 }
 
 /// Results of recent queries. A change to anything a result depends on is a new key, so nothing is ever
-/// invalidated by hand and nothing stale can be served.
-#[derive(Default)]
+/// invalidated by hand and nothing stale can be served. Bounded by the memory the results hold (one heavy
+/// query's result is tens of MB): the oldest go first, and a result larger than a quarter of the budget is
+/// served but not kept.
 pub struct ResultCache {
-    entries: Mutex<HashMap<CacheKey, Arc<CostResult>>>,
+    budget: usize,
+    inner: Mutex<CacheEntries>,
 }
 
-/// Most cached results (each is the grouped result, not the cost rows); past it the cache starts over.
-const RESULT_CACHE_CAPACITY: usize = 256;
+#[derive(Default)]
+struct CacheEntries {
+    entries: HashMap<CacheKey, (Arc<CostResult>, usize)>,
+    /// Keys oldest first.
+    order: std::collections::VecDeque<CacheKey>,
+    bytes: usize,
+}
+
+/// The memory the result cache may hold by default.
+pub const DEFAULT_RESULT_CACHE_BYTES: usize = 256 << 20;
+
+impl Default for ResultCache {
+    fn default() -> Self {
+        ResultCache::with_budget(DEFAULT_RESULT_CACHE_BYTES)
+    }
+}
 
 impl ResultCache {
+    /// A cache holding results of at most `budget` bytes together.
+    pub fn with_budget(budget: usize) -> ResultCache {
+        ResultCache { budget, inner: Mutex::default() }
+    }
+
     /// The result for `key`, from the cache or computed from `source` and `query`.
     pub async fn run(
         &self,
@@ -277,27 +317,48 @@ impl ResultCache {
         source: &CostSource,
         query: &CostQuery,
     ) -> Result<Arc<CostResult>, CostError> {
-        if let Some(hit) = self.entries.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+        if let Some((hit, _)) = self.inner.lock().unwrap_or_else(|e| e.into_inner()).entries.get(&key) {
             return Ok(hit.clone());
         }
         let (source, query) = (source.clone(), query.clone());
         let computed = crate::engine::runtime::run(async move { crate::engine::costs::run(&source, &query).await });
         let result = Arc::new(computed.await??);
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        if entries.len() >= RESULT_CACHE_CAPACITY {
-            entries.clear();
-        }
-        entries.insert(key, result.clone());
+        self.keep(key, result.clone());
         Ok(result)
+    }
+
+    fn keep(&self, key: CacheKey, result: Arc<CostResult>) {
+        let size = result.approx_bytes();
+        if size > self.budget / 4 {
+            return;
+        }
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if inner.entries.contains_key(&key) {
+            return;
+        }
+        while inner.bytes + size > self.budget {
+            let Some(oldest) = inner.order.pop_front() else { break };
+            if let Some((_, freed)) = inner.entries.remove(&oldest) {
+                inner.bytes -= freed;
+            }
+        }
+        inner.bytes += size;
+        inner.order.push_back(key.clone());
+        inner.entries.insert(key, (result, size));
     }
 
     /// How many results are cached.
     pub fn len(&self) -> usize {
-        self.entries.lock().unwrap_or_else(|e| e.into_inner()).len()
+        self.inner.lock().unwrap_or_else(|e| e.into_inner()).entries.len()
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// About how many bytes the cached results hold.
+    pub fn bytes(&self) -> usize {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner()).bytes
     }
 }
 
@@ -372,5 +433,37 @@ mod tests {
         };
         assert_eq!(key(75), key(75));
         assert_ne!(key(75), key(76), "an edited rule keeps its token but changes the key");
+    }
+
+    #[test]
+    fn the_result_cache_is_bounded_by_the_memory_its_results_hold() {
+        let result = |rows: usize| {
+            let row = crate::engine::costs::CostRow {
+                accrued_at: chrono::NaiveDate::from_ymd_opt(2024, 7, 1).unwrap(),
+                amount: crate::model::amount::Amount::ZERO,
+                currency: "USD".into(),
+                dimensions: vec![("service".into(), Some("x".repeat(100)))],
+                usage: None,
+            };
+            Arc::new(CostResult { rows: vec![row; rows], totals: vec![], usage_totals: vec![] })
+        };
+        let one = result(1000).approx_bytes();
+        assert!(one > 1000 * 100, "{one}");
+        let cache = ResultCache::with_budget(one * 10);
+        let key = |i: u32| {
+            let mut q = query(None);
+            q.start = q.start + chrono::Duration::days(i.into());
+            CacheKey::new(&"acct_1".into(), None, &[], &CostSource::default(), &q)
+        };
+        for i in 0..25 {
+            cache.keep(key(i), result(1000));
+            assert!(cache.bytes() <= one * 10, "{} > {}", cache.bytes(), one * 10);
+        }
+        assert_eq!(cache.len(), 10);
+        // The newest stay; a result over a quarter of the budget is never kept.
+        assert!(cache.inner.lock().unwrap().entries.contains_key(&key(24)));
+        assert!(!cache.inner.lock().unwrap().entries.contains_key(&key(0)));
+        cache.keep(key(99), result(3000));
+        assert!(!cache.inner.lock().unwrap().entries.contains_key(&key(99)));
     }
 }

@@ -1,15 +1,17 @@
 //! Discovery: which providers, services, tag keys and tag values a caller's costs hold, so they know what
 //! to filter and group by. Read from what each upload recorded when it was committed
 //! (`engine::discovery`), over the caller's view: a managed account sees its integrations' uploads, a
-//! workspace its integrations'. Services that billing rules insert are not listed: these are the costs as
-//! uploaded.
+//! workspace its integrations'. Tags and providers are the costs as uploaded; services are what the
+//! caller's costs show: for a managed account whose billing rules may rename, hide or add services, the
+//! names its costs query answers with (never a name its rules hid from it).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
+use crate::engine::costs::{Aggregate, CostQuery, DateBin, Settings};
 use crate::engine::uploads::UploadFiles;
 use crate::model::token::{AccountToken, IntegrationToken};
-use crate::service::costs::{view_of, CostsError};
+use crate::service::costs::{costs, view_of, CostsContext, CostsError};
 use crate::store::Store;
 
 /// The provider key of a custom-provider integration's costs, as VQL's `costs.provider` and Vantage's tag
@@ -43,12 +45,44 @@ pub async fn providers(
 
 /// `GET /v2/cost_services`: each service once, by name.
 pub async fn services(
-    store: &dyn Store,
+    ctx: &CostsContext,
     account: &AccountToken,
     workspace: Option<&str>,
 ) -> Result<Vec<String>, CostsError> {
-    let names: BTreeSet<String> =
-        dimensions(store, account, workspace, "service", None).await?.into_iter().map(|(_, n, _)| n).collect();
+    let store = ctx.store.as_ref();
+    let view = view_of(store, account, workspace).await?;
+    if view.rules.is_empty() {
+        let names: BTreeSet<String> =
+            dimensions(store, account, workspace, "service", None).await?.into_iter().map(|(_, n, _)| n).collect();
+        return Ok(names.into_iter().collect());
+    }
+    // Rules shape what this account sees (an UPDATE may rename a service, an exclusion or an UPDATE hide
+    // one, a charge add one): the names are those of its costs, over every day its uploads cover, every
+    // kind of cost shown. Through the result cache, so asking again is free until something changes.
+    let uploads = store.live_uploads(&view.owner, &view.integrations).await?;
+    let (Some(start), Some(end)) =
+        (uploads.iter().map(|u| u.start_date).min(), uploads.iter().map(|u| u.end_date).max())
+    else {
+        return Ok(Vec::new());
+    };
+    let query = CostQuery {
+        start,
+        end,
+        groupings: vec!["service".into()],
+        date_bin: DateBin::Quarter,
+        descending: false,
+        settings: Settings {
+            include_credits: true,
+            include_refunds: true,
+            include_discounts: true,
+            include_tax: true,
+            amortize: false,
+        },
+        aggregate: Aggregate::Cost,
+        filter: None,
+    };
+    let answer = costs(ctx, account, workspace, &query).await?;
+    let names: BTreeSet<String> = answer.result.rows.iter().map(|r| r.dimension(0)).filter(|n| !n.is_empty()).collect();
     Ok(names.into_iter().collect())
 }
 

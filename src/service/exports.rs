@@ -5,7 +5,11 @@
 //! caller's token until `valid_until` (the retention after completion), when the sweep removes the file and
 //! the record.
 //!
-//! An export runs on the node that queued it; with a shared bucket, any node serves its file.
+//! An export runs on the node that queued it; with a shared bucket, any node serves its file. Its file intent
+//! (`service::files`) is recorded before its row and renewed while it runs, so a pending export whose
+//! intent's lease ran out belongs to a node that stopped: the sweep fails it, and its file (if the node got
+//! that far) goes with the failed export at the end of its retention. Nothing but that expiry removes an
+//! export's file, so a file is never taken from an export that is still running or completed.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -18,10 +22,24 @@ use crate::engine::storage::Storage;
 use crate::engine::costs::CostQuery;
 use crate::model::token::{new_token, AccountToken};
 use crate::service::costs::{export, CostsContext, CostsError};
-use crate::store::{DataExport, Store};
+use crate::service::files::{begin_intent, now_ms, with_lease};
+use crate::store::{DataExport, FileIntent, Store};
 
 /// Vantage's data export token prefix.
 pub const PREFIX: &str = "dta_xprt_";
+/// Exports one account may have pending at once (on every node together): each is a full costs query
+/// running in the background, so a read token cannot queue an unbounded number of them.
+pub const MAX_PENDING_PER_ACCOUNT: i64 = 3;
+
+/// Why an export was not queued.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("the account already has {MAX_PENDING_PER_ACCOUNT} data exports running; wait for one to finish")]
+    TooMany,
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
 /// How long a completed (or failed) export is kept by default.
 pub const DEFAULT_RETENTION: Duration = Duration::from_secs(24 * 3600);
 
@@ -80,12 +98,35 @@ pub async fn start(
     workspace: Option<String>,
     query: CostQuery,
     attributes: serde_json::Value,
-) -> anyhow::Result<DataExport> {
+) -> Result<DataExport, StartError> {
     let token = new_token(PREFIX);
-    let created = ctx.store.create_data_export(&account, &token, &attributes.to_string()).await?;
+    // The intent first: a pending export without a live intent is one whose node stopped.
+    begin_intent(ctx.store.as_ref(), &ctx.files, &token, FileIntent::EXPORT).await?;
+    let created =
+        ctx.store.create_data_export(&account, &token, &attributes.to_string(), MAX_PENDING_PER_ACCOUNT).await;
+    let created = match created {
+        Ok(Some(created)) => created,
+        refused => {
+            let _ = ctx.store.end_file_intent(&token).await;
+            return Err(match refused {
+                Ok(_) => StartError::TooMany,
+                Err(e) => StartError::Internal(e),
+            });
+        }
+    };
     let span = tracing::info_span!("data export", export = %token, account = %account);
     tokio::spawn(
-        async move { run(&ctx, &files, &token, &account, workspace.as_deref(), &query).await }.instrument(span),
+        async move {
+            let store = ctx.store.clone();
+            let uploads = ctx.files.clone();
+            let work = run(&ctx, &files, &token, &account, workspace.as_deref(), &query);
+            with_lease(store.as_ref(), &uploads, &token, work).await;
+            if let Err(e) = store.end_file_intent(&token).await {
+                // Its lease ends on its own; the export is already finished.
+                tracing::warn!(error = format!("{e:#}"), "could not end a data export's intent");
+            }
+        }
+        .instrument(span),
     );
     Ok(created)
 }
@@ -140,22 +181,21 @@ pub async fn sweep(store: &dyn Store, files: &ExportFiles) -> anyhow::Result<usi
     Ok(expired.len())
 }
 
-/// At start-up: exports left pending by a stopped server (older than any query may run) are failed, so
-/// nobody polls them forever; then the sweep runs every minute until `stop`.
+/// Every minute until `stop`: exports left pending by a node that stopped (their intent's lease ran out)
+/// are failed, so nobody polls them forever, and exports past their retention are removed.
 pub async fn run_sweeper(
     store: crate::store::DynStore,
     files: ExportFiles,
-    query_timeout: Duration,
     mut stop: tokio::sync::oneshot::Receiver<()>,
 ) {
-    let started_before = chrono::Utc::now()
-        - chrono::Duration::from_std(query_timeout + Duration::from_secs(60)).unwrap_or(chrono::Duration::hours(1));
-    match store.fail_stale_data_exports(started_before, files.valid_until()).await {
-        Ok(0) => {}
-        Ok(n) => tracing::warn!(exports = n, "failed data exports a stopped server left pending"),
-        Err(e) => tracing::warn!(error = format!("{e:#}"), "could not fail stale data exports"),
-    }
     loop {
+        // A minute's margin for the clocks of other nodes.
+        let started_before = chrono::Utc::now() - chrono::Duration::minutes(1);
+        match store.fail_stale_data_exports(started_before, now_ms(), files.valid_until()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!(exports = n, "failed data exports a stopped node left pending"),
+            Err(e) => tracing::warn!(error = format!("{e:#}"), "could not fail stale data exports"),
+        }
         if let Err(e) = sweep(store.as_ref(), &files).await {
             tracing::warn!(error = format!("{e:#}"), "the data export sweep failed; it runs again in a minute");
         }

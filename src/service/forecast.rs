@@ -37,22 +37,64 @@ pub enum ForecastError {
     BadRequest(String),
 }
 
-/// The days `from..=to` of a series whose daily history (`history`, any order, days missing count 0)
-/// covers the 28 days before `from`.
-pub fn project(history: &BTreeMap<NaiveDate, i128>, from: NaiveDate, to: NaiveDate) -> Vec<(NaiveDate, Amount)> {
+/// Each weekday's forecast (Monday first) of a series whose daily history (`history`, days missing count
+/// 0) covers the 28 days before `from`: the weekday's average over those four weeks.
+pub fn weekday_means(history: &BTreeMap<NaiveDate, i128>, from: NaiveDate) -> [Amount; 7] {
     let mut by_weekday = [0i128; 7];
     let window_start = from - chrono::Duration::days(HISTORY_DAYS);
     for (day, unscaled) in history.range(window_start..from) {
         by_weekday[day.weekday().num_days_from_monday() as usize] += unscaled;
     }
     let weeks = (HISTORY_DAYS / 7) as i128;
-    from.iter_days()
-        .take_while(|d| *d <= to)
-        .map(|d| {
-            let mean = by_weekday[d.weekday().num_days_from_monday() as usize] / weeks;
-            (d, Amount::from_unscaled(mean).unwrap_or(Amount::ZERO))
-        })
-        .collect()
+    by_weekday.map(|sum| Amount::from_unscaled(sum / weeks).unwrap_or(Amount::ZERO))
+}
+
+/// The days `from..=to` of a series (see [`weekday_means`]).
+pub fn project(history: &BTreeMap<NaiveDate, i128>, from: NaiveDate, to: NaiveDate) -> Vec<(NaiveDate, Amount)> {
+    let means = weekday_means(history, from);
+    from.iter_days().take_while(|d| *d <= to).map(|d| (d, means[d.weekday().num_days_from_monday() as usize])).collect()
+}
+
+/// A report's forecast: every series (the whole first, then each provider and service) over `from..=to`.
+/// It is seven numbers a series, whatever the length of the period; the days of a page are made when
+/// asked for, so three years of thousands of services cost a page's worth of memory, not millions of rows.
+#[derive(Debug, Clone)]
+pub struct Forecast {
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    /// (provider, service, the forecast of each weekday, Monday first), in the order they are listed.
+    series: Vec<(String, String, [Amount; 7])>,
+    pub currency: String,
+}
+
+impl Forecast {
+    /// How many days of all series there are: what a page counts through.
+    pub fn len(&self) -> usize {
+        let days = usize::try_from((self.to - self.from).num_days() + 1).unwrap_or(0);
+        days.saturating_mul(self.series.len())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// `limit` days from the `skip`th: by date, and on each date the whole first, then each service.
+    pub fn page(&self, skip: usize, limit: usize) -> Vec<ForecastDay> {
+        let n = self.series.len();
+        (skip..self.len().min(skip.saturating_add(limit)))
+            .map(|k| {
+                let date = self.from + chrono::Duration::days((k / n) as i64);
+                let (provider, service, means) = &self.series[k % n];
+                let amount = means[date.weekday().num_days_from_monday() as usize];
+                ForecastDay { date, provider: provider.clone(), service: service.clone(), amount }
+            })
+            .collect()
+    }
+
+    /// Every day of every series (tests, small periods).
+    pub fn days(&self) -> Vec<ForecastDay> {
+        self.page(0, self.len())
+    }
 }
 
 /// The forecast of a report from `from` to `to` (defaults: today, and the last day of next month),
@@ -67,7 +109,7 @@ pub async fn forecast(
     to: Option<NaiveDate>,
     provider: Option<&str>,
     service: Option<&str>,
-) -> Result<(Vec<ForecastDay>, String), ForecastError> {
+) -> Result<Forecast, ForecastError> {
     let defaults = report_defaults(ctx.store.as_ref(), account, report, today).await?;
     let from = from.unwrap_or(today);
     let next_month = crate::query::month_of(today).1.succ_opt().expect("a date");
@@ -103,7 +145,7 @@ pub async fn forecast(
     }
     series.entry(("all".into(), "all".into())).or_default();
     let wanted = |v: &str, filter: Option<&str>| filter.is_none_or(|f| f == v);
-    let mut days = Vec::new();
+    let mut kept = Vec::new();
     for ((p, s), history) in &series {
         let is_all = p == "all" && s == "all";
         // `provider=all` or `service=all` asks for the whole; a name asks for that series.
@@ -118,23 +160,13 @@ pub async fn forecast(
                 }
             }
         };
-        if !keep {
-            continue;
-        }
-        for (date, amount) in project(history, from, to) {
-            days.push(ForecastDay { date, provider: p.clone(), service: s.clone(), amount });
+        if keep {
+            kept.push((p.clone(), s.clone(), weekday_means(history, from)));
         }
     }
-    // By date, the whole first, then each service.
-    days.sort_by(|a, b| {
-        (a.date, a.service != "all" || a.provider != "all", &a.provider, &a.service).cmp(&(
-            b.date,
-            b.service != "all" || b.provider != "all",
-            &b.provider,
-            &b.service,
-        ))
-    });
-    Ok((days, currency))
+    // The whole first, then each service.
+    kept.sort_by(|a, b| (a.1 != "all" || a.0 != "all", &a.0, &a.1).cmp(&(b.1 != "all" || b.0 != "all", &b.0, &b.1)));
+    Ok(Forecast { from, to, series: kept, currency })
 }
 
 #[cfg(test)]
@@ -170,5 +202,26 @@ mod tests {
         let none = project(&BTreeMap::new(), d("2024-09-02"), d("2024-09-03"));
         assert_eq!(none.len(), 2);
         assert_eq!(none[0].1, Amount::ZERO);
+    }
+
+    #[test]
+    fn a_page_of_a_long_forecast_of_many_services_is_made_alone() {
+        let one = Amount::from_unscaled(10i128.pow(18)).unwrap();
+        let mut series = vec![("all".to_string(), "all".to_string(), [one; 7])];
+        series.extend((0..3000).map(|i| ("aws".to_string(), format!("service {i:04}"), [Amount::ZERO; 7])));
+        let f = Forecast { from: d("2024-01-01"), to: d("2026-12-31"), series, currency: "USD".into() };
+        assert_eq!(f.len(), 1096 * 3001);
+        // The last page of 3.3 million days: made without the others.
+        let last = f.page(f.len() - 2, 100);
+        assert_eq!(last.len(), 2);
+        assert_eq!((last[1].date, last[1].service.as_str()), (d("2026-12-31"), "service 2999"));
+        // Pages tile the whole in order: by date, the whole first.
+        let small = Forecast { to: d("2024-01-03"), series: f.series[..3].to_vec(), ..f.clone() };
+        let all = small.days();
+        assert_eq!(all.len(), 9);
+        assert_eq!((all[3].date, all[3].service.as_str(), all[3].amount), (d("2024-01-02"), "all", one));
+        let paged: Vec<ForecastDay> = (0..5).flat_map(|p| small.page(p * 2, 2)).collect();
+        assert_eq!(paged, all);
+        assert!(small.page(9, 5).is_empty());
     }
 }

@@ -38,6 +38,9 @@ pub enum InvoiceError {
     /// The SMTP server refused or could not be reached; nothing was recorded as sent.
     #[error("the invoice could not be sent: {0}")]
     SendFailed(String),
+    /// Sent too often lately (see [`crate::mail::SendLimits`]); nothing was sent.
+    #[error("{0}")]
+    TooMany(String),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -356,6 +359,16 @@ pub async fn send(
         ]));
     };
     let to = recipients(store, caller, &invoice).await?;
+    if to.len() > crate::mail::MAX_RECIPIENTS {
+        return Err(InvoiceError::Invalid(vec![format!(
+            "the invoice would go to {} addresses; an invoice is emailed to at most {} (the billing emails of the \
+             managed account)",
+            to.len(),
+            crate::mail::MAX_RECIPIENTS
+        )]));
+    }
+    // Counted before the status changes: a refused send changes nothing.
+    mailer.limits().check(caller.as_str(), token.as_str()).map_err(InvoiceError::TooMany)?;
     let target = if approve { InvoiceStatus::Approved } else { invoice.status.after_send() };
     let sent = match store.set_invoice_status(caller, token, &[invoice.status], target).await? {
         InvoiceChange::Done(i) => i,

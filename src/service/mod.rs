@@ -3,7 +3,8 @@
 //! layer, `store` keeps metadata and `engine` computes.
 //!
 //! - [`uploads`]: ingest → persist → commit → retire, the one path by which cost files enter.
-//! - [`files`]: the janitor, which removes upload files no query can still read.
+//! - [`files`]: file intents (what is being written to shared storage) and the janitor, which removes
+//!   upload files no query can still read and no commit can still name.
 //! - [`costs`]: the costs query: which uploads and rules a caller sees, read as one snapshot, cached.
 //! - [`discovery`]: the providers, services and tags of a caller's costs, as recorded at each commit.
 //! - [`exports`]: cost data exports, run in the background into CSV files kept for a retention.
@@ -12,6 +13,7 @@
 //! - [`invoices`]: billing profiles and invoices: computed from the costs query, numbered, frozen, sent.
 //! - [`reports`]: cost reports, saved filters and folders, and the costs query a report stands for.
 //! - [`signed`]: expiring signed links to files costd serves (invoice PDFs and CSVs).
+//! - [`slots`]: how many queries and uploads one account may run at once.
 
 pub mod costs;
 pub mod discovery;
@@ -22,4 +24,5 @@ pub mod invoices;
 pub mod managed_accounts;
 pub mod reports;
 pub mod signed;
+pub mod slots;
 pub mod uploads;

@@ -1,8 +1,10 @@
 //! Uploads: a cost CSV becomes a committed upload through one pipeline, shared by
 //! `POST /v2/integrations/{t}/costs.csv` and `costd import`:
-//! ingest (blocking thread, into `<token>.parquet.tmp`) → persist (fsync, rename) → commit (one store
-//! transaction, which retires the upload it replaces) → the file is live. The new token is pinned
-//! throughout, so the janitor never takes a file that is about to be committed.
+//! intent (a `file_intents` row, leased and renewed) → ingest (blocking thread, into `<token>.parquet.tmp`)
+//! → persist (fsync and rename, or PUT to the bucket) → verify (each stored file is there) → commit (one
+//! store transaction that ends the intent, records the upload and retires the one it replaces) → the file is
+//! live. `service::files` proves that no janitor on any node takes a file this commits; the token is also
+//! pinned in this process throughout, which keeps its local temporary file.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -12,7 +14,8 @@ use anyhow::Context;
 use crate::engine::ingest::{IngestError, PendingUpload};
 use crate::engine::uploads::UploadFiles;
 use crate::model::token::{AccountToken, IntegrationToken, UploadToken};
-use crate::store::{Store, Upload, UploadCommit};
+use crate::service::files::{begin_intent, with_lease};
+use crate::store::{FileIntent, Store, Upload, UploadCommit};
 
 /// Who uploads what, where.
 #[derive(Debug, Clone)]
@@ -78,9 +81,81 @@ where
     let token = UploadToken::generate();
     tracing::Span::current().record("upload", token.as_str());
     let _pinned = files.pin_new(&token).await;
+    begin_intent(store, files, &token, FileIntent::UPLOAD).await.context("failed to record the upload's intent")?;
 
+    let outcome = with_lease(store, files, &token, stage_and_commit(store, files, new, token.clone(), ingest)).await;
+    match outcome {
+        Ok(uploaded) => {
+            tracing::info!(rows = uploaded.record.rows, "upload committed");
+            Ok(uploaded)
+        }
+        // Whether the commit happened is unknown (a connection lost around COMMIT): the intent and the files
+        // stay, and once the lease runs out the janitor removes them only if the intent is still there,
+        // which means the commit did not happen.
+        Err(Staged::Unknown(e)) => Err(e.context("failed to record the upload").into()),
+        // Never committed, and never will be: nobody else may know these files. The files go first, then
+        // the intent, so a failure between the two leaves an intent whose lease ends (and the janitor
+        // finishes the job), never an orphan under a live name.
+        Err(Staged::Refused(e, Stored::Nothing)) => {
+            if let Err(end) = store.end_file_intent(&token).await {
+                tracing::warn!(error = format!("{end:#}"), "could not end the intent of a failed upload");
+            }
+            Err(e)
+        }
+        Err(Staged::Refused(e, Stored::Maybe)) => {
+            if let Err(remove) = files.storage().remove(&token).await {
+                tracing::warn!(error = format!("{remove:#}"), "could not remove the files of a failed upload");
+            } else if let Err(end) = store.end_file_intent(&token).await {
+                tracing::warn!(error = format!("{end:#}"), "could not end the intent of a failed upload");
+            }
+            Err(e)
+        }
+    }
+}
+
+/// How staging an upload ended short of a commit.
+enum Staged {
+    /// Nothing was recorded: the upload failed with this.
+    Refused(UploadError, Stored),
+    /// The commit's outcome is unknown.
+    Unknown(anyhow::Error),
+}
+
+/// What of a refused upload may be in the storage.
+enum Stored {
+    /// It failed before its files were sent (a bad CSV): there is nothing to remove.
+    Nothing,
+    Maybe,
+}
+
+impl<E: Into<UploadError>> From<E> for Staged {
+    fn from(e: E) -> Self {
+        Staged::Refused(e.into(), Stored::Maybe)
+    }
+}
+
+/// A failure before anything was sent to the storage.
+fn before_storage(e: impl Into<UploadError>) -> Staged {
+    Staged::Refused(e.into(), Stored::Nothing)
+}
+
+/// Ingest → persist → verify → commit, under the intent [`upload`] holds.
+async fn stage_and_commit<F>(
+    store: &dyn Store,
+    files: &Arc<UploadFiles>,
+    new: NewUpload,
+    token: UploadToken,
+    ingest: F,
+) -> Result<Uploaded, Staged>
+where
+    F: FnOnce(PathBuf) -> Result<PendingUpload, IngestError> + Send + 'static,
+{
     let tmp = files.tmp_path(&token);
-    let pending = tokio::task::spawn_blocking(move || ingest(tmp)).await.context("the ingest task failed")??;
+    let pending = tokio::task::spawn_blocking(move || ingest(tmp))
+        .await
+        .context("the ingest task failed")
+        .map_err(before_storage)?
+        .map_err(before_storage)?;
     let s = pending.summary.clone();
     let record = Upload {
         filename: new.filename.unwrap_or_else(|| format!("{token}.csv")),
@@ -101,25 +176,29 @@ where
     let tmp = pending.path().to_path_buf();
     let catalog = tokio::task::spawn_blocking(move || crate::engine::discovery::catalog(&tmp))
         .await
-        .context("the catalog task failed")?
-        .context("failed to read the new upload back")?;
-    files.storage().persist(pending, &record.token).await.context("failed to store the upload file")?;
+        .context("the catalog task failed")
+        .map_err(before_storage)?
+        .context("failed to read the new upload back")
+        .map_err(before_storage)?;
+    let names = files.storage().persist(pending, &record.token).await.context("failed to store the upload file")?;
+    for name in &names {
+        if !files.storage().exists_named(name).await? {
+            let vanished = anyhow::anyhow!("{name} vanished from the storage before its commit");
+            return Err(Staged::Refused(vanished.into(), Stored::Maybe));
+        }
+    }
 
     match store.commit_upload(&new.account, &record, &catalog).await {
         Ok(UploadCommit::Committed { replaced }) => {
-            tracing::info!(rows = record.rows, replaced = replaced.len(), "upload committed");
+            tracing::debug!(replaced = replaced.len(), "replaced uploads retired");
             Ok(Uploaded { record, csv_bytes: s.bytes })
         }
-        Ok(UploadCommit::IntegrationGone) => {
-            // Never committed, and pinned by us: nobody else can know this file.
-            if let Err(e) = files.storage().remove(&record.token).await {
-                tracing::warn!(error = format!("{e:#}"), "could not remove an upload file");
-            }
-            Err(UploadError::IntegrationNotFound)
+        Ok(UploadCommit::IntegrationGone) => Err(Staged::Refused(UploadError::IntegrationNotFound, Stored::Maybe)),
+        Ok(UploadCommit::IntentLost) => {
+            let lost = anyhow::anyhow!("the upload's intent was cleared (its lease ran out) before its commit");
+            Err(Staged::Refused(lost.into(), Stored::Maybe))
         }
-        // The commit may or may not have happened (a connection lost after COMMIT): the file stays, and the
-        // janitor removes it after the grace period if no upload row names it.
-        Err(e) => Err(e.context("failed to record the upload").into()),
+        Err(e) => Err(Staged::Unknown(e)),
     }
 }
 

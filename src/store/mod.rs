@@ -9,7 +9,7 @@
 use std::sync::Arc;
 
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use async_trait::async_trait;
@@ -37,7 +37,7 @@ pub struct StoreSettings {
     #[arg(long, env = "COSTD_DATA_DIR", default_value = "./costd-data", global = true)]
     pub data_dir: PathBuf,
     /// Metadata database: `sqlite://PATH` or `postgres://USER@HOST/DB`. Default: `<data-dir>/costd.sqlite3`.
-    #[arg(long, env = "COSTD_DATABASE_URL", global = true)]
+    #[arg(long, env = "COSTD_DATABASE_URL", global = true, hide_env_values = true)]
     pub database_url: Option<String>,
     /// Most connections the metadata pool opens (PostgreSQL; SQLite uses one writer and this many readers).
     /// A small number suits a 2-core machine: more connections only queue inside the database.
@@ -330,6 +330,27 @@ pub enum UploadCommit {
     Committed { replaced: Vec<UploadToken> },
     /// The integration no longer exists (deleted while the file was being read): nothing recorded.
     IntegrationGone,
+    /// The upload's file intent is gone (the janitor cleared it after its lease ran out, and with it the
+    /// files): nothing recorded.
+    IntentLost,
+}
+
+/// A file being written to shared storage that no committed row names yet (see `service::files`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileIntent {
+    /// The upload (or export) token the files are named after.
+    pub token: String,
+    /// What writes them: [`FileIntent::UPLOAD`] or [`FileIntent::EXPORT`].
+    pub kind: String,
+    /// Which process writes them (host, pid), for logs.
+    pub node: String,
+    /// Until when the writer vouches for itself, in milliseconds since the Unix epoch.
+    pub lease_until_ms: i64,
+}
+
+impl FileIntent {
+    pub const UPLOAD: &'static str = "upload";
+    pub const EXPORT: &'static str = "export";
 }
 
 /// A managed account as its parent sees it.
@@ -664,6 +685,17 @@ pub trait UploadStore: Send + Sync {
     async fn retired_uploads(&self) -> anyhow::Result<Vec<(UploadToken, DateTime<Utc>)>>;
     /// Forgets retired uploads whose files are gone.
     async fn forget_retired_uploads(&self, tokens: &[UploadToken]) -> anyhow::Result<()>;
+    /// Records that `intent`'s files are about to be written (before their first byte is).
+    async fn begin_file_intent(&self, intent: &FileIntent) -> anyhow::Result<()>;
+    /// Extends an intent's lease; false when the intent is gone (committed, ended or cleared).
+    async fn renew_file_intent(&self, token: &str, lease_until_ms: i64) -> anyhow::Result<bool>;
+    /// Ends an intent whose files were removed (or never written).
+    async fn end_file_intent(&self, token: &str) -> anyhow::Result<()>;
+    /// Every intent, in every account.
+    async fn file_intents(&self) -> anyhow::Result<Vec<FileIntent>>;
+    /// Deletes the intent `token` if its lease ended before `now_ms`: true when it did, and then nobody can
+    /// commit its files any more (a commit needs the intent).
+    async fn clear_expired_file_intent(&self, token: &str, now_ms: i64) -> anyhow::Result<bool>;
 }
 
 /// An MSP's managed accounts with their integration and rule links.
@@ -773,13 +805,14 @@ pub trait ReportStore: Send + Sync {
 /// Cost data exports.
 #[async_trait]
 pub trait ExportStore: Send + Sync {
-    /// Records a pending export.
+    /// Records a pending export, unless the account already has `max_pending` pending (`None`).
     async fn create_data_export(
         &self,
         account: &AccountToken,
         token: &str,
         attributes: &str,
-    ) -> anyhow::Result<DataExport>;
+        max_pending: i64,
+    ) -> anyhow::Result<Option<DataExport>>;
     async fn get_data_export(&self, account: &AccountToken, token: &str) -> anyhow::Result<Option<DataExport>>;
     /// Marks a pending export completed (with its row count) or failed (with the reason).
     async fn finish_data_export(
@@ -791,10 +824,12 @@ pub trait ExportStore: Send + Sync {
     /// Exports past their retention.
     async fn expired_data_exports(&self, now: DateTime<Utc>) -> anyhow::Result<Vec<String>>;
     async fn delete_data_export(&self, token: &str) -> anyhow::Result<()>;
-    /// Fails exports still pending that started before `started_before` (their server stopped).
+    /// Fails exports still pending that started before `started_before` and whose file intent is gone or
+    /// its lease ended before `now_ms` (their node stopped), and clears those intents.
     async fn fail_stale_data_exports(
         &self,
         started_before: DateTime<Utc>,
+        now_ms: i64,
         valid_until: DateTime<Utc>,
     ) -> anyhow::Result<u64>;
 }
@@ -831,6 +866,9 @@ pub trait InvoiceStore: Send + Sync {
     ) -> anyhow::Result<InvoiceChange>;
     /// The random secret called `name`, made on first use and the same for every process on this store.
     async fn server_secret(&self, name: &str) -> anyhow::Result<String>;
+    /// Replaces the secret called `name` with a new random one (what was signed with the old one no longer
+    /// verifies, on any process).
+    async fn rotate_server_secret(&self, name: &str) -> anyhow::Result<()>;
 }
 
 /// Opens the store the settings name, creating the data dir and applying migrations.
@@ -843,13 +881,54 @@ pub async fn connect(settings: &StoreSettings) -> anyhow::Result<DynStore> {
         Ok(Arc::new(store))
     } else if let Some(path) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
         tracing::Span::current().record("backend", "sqlite");
-        std::fs::create_dir_all(&settings.data_dir)
+        private_dir(&settings.data_dir)
             .with_context(|| format!("failed to create the data dir {}", settings.data_dir.display()))?;
+        private_file(Path::new(path)).with_context(|| format!("failed to create the SQLite database {path}"))?;
         let store = sqlite::SqliteStore::connect(path, settings.db_max_connections).await?;
         Ok(Arc::new(store))
     } else {
         anyhow::bail!("unsupported database URL: use sqlite://PATH or postgres://…")
     }
+}
+
+/// Creates `dir` (and its parents) readable by its owner only, or makes an existing one so: the data dir
+/// holds the store (bank details, hashed tokens, the link-signing key) and every tenant's cost files.
+pub fn private_dir(dir: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+        let mode = std::fs::metadata(dir)?.permissions().mode();
+        if mode & 0o077 != 0 {
+            tracing::info!(dir = %dir.display(), "made the data dir readable by its owner only (0700)");
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+        }
+        Ok(())
+    }
+    #[cfg(not(unix))]
+    std::fs::create_dir_all(dir)
+}
+
+/// Creates the file `path` empty if it is missing, readable by its owner only, or makes an existing one so
+/// (SQLite gives its `-wal` and `-shm` files the database file's mode).
+fn private_file(path: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        let file = std::fs::OpenOptions::new().append(true).create(true).mode(0o600).open(path)?;
+        if file.metadata()?.permissions().mode() & 0o077 != 0 {
+            file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        }
+        for suffix in ["-wal", "-shm"] {
+            let side = PathBuf::from(format!("{}{suffix}", path.display()));
+            if side.exists() {
+                std::fs::set_permissions(&side, std::fs::Permissions::from_mode(0o600))?;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
 }
 
 /// Now, to the second: the API shows whole seconds, so the store keeps what it shows.

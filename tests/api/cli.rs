@@ -403,3 +403,43 @@ async fn invoices_are_created_listed_and_downloaded_from_the_cli() {
     assert!(text.contains("INV-000001,cost,custom_provider,EC2,Usage,,12.345,USD"), "{text}");
     served.child.kill().await.unwrap();
 }
+
+#[tokio::test]
+async fn the_data_dir_and_the_database_are_readable_by_their_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let root = tempfile::tempdir().unwrap();
+    // One made by costd, one an operator made world-readable beforehand.
+    let made = root.path().join("new").join("costd-data");
+    let existing = root.path().join("existing");
+    std::fs::create_dir(&existing).unwrap();
+    std::fs::set_permissions(&existing, std::fs::Permissions::from_mode(0o755)).unwrap();
+    for dir in [made, existing] {
+        let mut served = serve(&dir).await;
+        assert_eq!(mode(&dir), 0o700, "{}", dir.display());
+        for name in ["costd.sqlite3", "costd.sqlite3-wal", "costd.sqlite3-shm", "bootstrap-token"] {
+            let file = dir.join(name);
+            assert!(file.exists(), "{}", file.display());
+            assert_eq!(mode(&file), 0o600, "{}", file.display());
+        }
+        served.child.kill().await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn help_never_prints_the_secrets_the_environment_holds() {
+    let out = Command::new(COSTD)
+        .args(["serve", "--help"])
+        .env("COSTD_DATABASE_URL", "postgres://costd:db-secret-pw@db/costd")
+        .env("COSTD_SMTP_URL", "smtps://mailer:smtp-secret-pw@mail:465")
+        .env("COSTD_S3_SECRET_ACCESS_KEY", "s3-secret-key")
+        .output()
+        .await
+        .unwrap();
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(help.contains("--database-url") && help.contains("--smtp-url"), "{help}");
+    for secret in ["db-secret-pw", "smtp-secret-pw", "s3-secret-key"] {
+        assert!(!help.contains(secret), "--help shows {secret}: {help}");
+    }
+}

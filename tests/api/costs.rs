@@ -219,6 +219,21 @@ async fn tags_group_and_filter_costs(app: TestApp) {
         vec![("(none)".into(), "1.0".into()), ("dev".into(), "5.0".into()), ("prod".into(), "10.0".into())]
     );
 
+    // Two tags at once (read from one parse of each row's tags), with a column grouping between them.
+    let res = app.get(&format!("/v2/costs?{q}&groupings=tag:env,service,tag:team")).await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    let mut both: Vec<String> = res.body["costs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let text = |k: &str| r[k].as_str().unwrap_or("-").to_string();
+            format!("{}/{}/{}={}", text("tag:env"), text("service"), text("tag:team"), text("amount"))
+        })
+        .collect();
+    both.sort();
+    assert_eq!(both, ["-/EC2/-=1.0", "dev/EC2/web=5.0", "prod/EC2/-=10.0"], "{}", res.text);
+
     let res = app.get(&format!("/v2/costs?{q}&groupings=tagged&order=asc")).await;
     let tagged: Vec<(String, String)> = res.body["costs"]
         .as_array()

@@ -10,6 +10,7 @@ on_both_stores!(
     services_providers_and_tags_list_what_the_uploads_hold,
     discovery_follows_the_callers_view_and_the_live_uploads,
     uploads_from_before_discovery_are_caught_up,
+    a_managed_account_sees_the_services_its_rules_leave_it,
 );
 
 const A: &str = r#"ChargeCategory,ChargePeriodStart,BilledCost,ServiceName,Tags
@@ -163,4 +164,28 @@ async fn uploads_from_before_discovery_are_caught_up(app: TestApp) {
     assert_eq!(names(&app.get("/v2/cost_services").await.body, "cost_services", "name"), ["EC2", "RDS", "S3"]);
     assert_eq!(names(&app.get("/v2/tags").await.body, "tags", "tag_key").len(), 3);
     assert!(app.store.uploads_without_dimensions().await.unwrap().is_empty());
+}
+
+async fn a_managed_account_sees_the_services_its_rules_leave_it(app: TestApp) {
+    let csv = "ChargeCategory,ChargePeriodStart,BilledCost,ServiceName\n\
+               Usage,2024-07-01,10,Internal Markup Engine\n\
+               Usage,2024-07-02,5,EC2\n\
+               Tax,2024-07-03,1,Sales Tax Service\n";
+    let token = integration(&app, "AWS", csv).await;
+    let rename = app
+        .create_rule(json!({"type": "custom", "title": "rename",
+            "sql_query": "UPDATE costs SET service = 'Platform' WHERE service = 'Internal Markup Engine'"}))
+        .await;
+    let hide = app.create_rule(json!({"type": "exclusion", "title": "no tax", "charge_type": "Tax"})).await;
+    let managed = app
+        .create_managed_account(json!({"name": "Customer", "contact_email": "c@example.com",
+            "access_credential_tokens": [token], "billing_rule_tokens": [rename["token"], hide["token"]]}))
+        .await;
+    let theirs = app.mint_for(managed["token"].as_str().unwrap(), "read").await;
+    let res = app.send(Method::GET, "/v2/cost_services", Some(&theirs), None).await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    assert_eq!(names(&res.body, "cost_services", "name"), ["EC2", "Platform"], "{}", res.text);
+    // The MSP itself sees the costs as uploaded.
+    let res = app.get("/v2/cost_services").await;
+    assert_eq!(names(&res.body, "cost_services", "name"), ["EC2", "Internal Markup Engine", "Sales Tax Service"]);
 }

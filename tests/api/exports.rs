@@ -13,6 +13,8 @@ use crate::helpers::{on_both_stores, Backend, TestApp};
 on_both_stores!(
     an_export_is_the_costs_query_as_csv_streamed_with_the_callers_token,
     bad_exports_are_refused_before_anything_is_queued,
+    text_a_spreadsheet_would_run_is_exported_as_text,
+    an_account_has_a_bounded_number_of_exports_running,
 );
 
 const A: &str = "ChargeCategory,ChargePeriodStart,BilledCost,ServiceName,RegionId
@@ -187,4 +189,63 @@ async fn an_export_is_removed_after_its_retention() {
     assert!(!file.exists());
     assert_eq!(app.get(&format!("/v2/data_exports/{token}")).await.status, 404);
     assert_eq!(fetch(&app, &url, Some(&app.token), false).await.0, 404);
+}
+
+async fn text_a_spreadsheet_would_run_is_exported_as_text(app: TestApp) {
+    let a = app.create_integration("A").await["token"].as_str().unwrap().to_string();
+    let csv = "ChargeCategory,ChargePeriodStart,BilledCost,ServiceName,RegionId\n\
+               Usage,2024-07-05,10,\"=HYPERLINK(\"\"http://evil.example\"\",\"\"x\"\")\",@SUM(A1)\n\
+               Credit,2024-07-06,-2.5,+cmd,-1+1\n";
+    let up = app.upload(&a, "a.csv", csv.as_bytes().to_vec()).await;
+    assert_eq!(up.status, 201, "{}", up.text);
+    let body = json!({"start_date": "2024-07-01", "end_date": "2024-07-31", "groupings": "service,region",
+        "date_bin": "month", "settings": {"include_credits": true}});
+    let token = queue(&app, &app.token, body, "").await;
+    let done = finished(&app, &token, &app.token).await;
+    let url = done["manifest"]["files"][0].as_str().unwrap().to_string();
+    let (status, _, bytes) = fetch(&app, &url, Some(&app.token), false).await;
+    assert_eq!(status, 200);
+    let text = String::from_utf8(bytes).unwrap();
+    let mut rows: Vec<Vec<String>> = csv::Reader::from_reader(text.as_bytes())
+        .records()
+        .map(|r| r.unwrap().iter().map(str::to_string).collect())
+        .collect();
+    rows.sort();
+    assert_eq!(
+        rows,
+        vec![
+            vec!["2024-07-01", "'+cmd", "'-1+1", "-2.5", "USD"],
+            vec!["2024-07-01", "'=HYPERLINK(\"http://evil.example\",\"x\")", "'@SUM(A1)", "10.0", "USD"],
+        ],
+        "{text}"
+    );
+}
+
+async fn an_account_has_a_bounded_number_of_exports_running(app: TestApp) {
+    let max = costd::service::exports::MAX_PENDING_PER_ACCOUNT;
+    let account = &app.account.token;
+    let token = |i: i64| format!("dta_xprt_{i:016x}");
+    for i in 0..max {
+        assert!(app.store.create_data_export(account, &token(i), "{}", max).await.unwrap().is_some());
+    }
+    assert!(app.store.create_data_export(account, &token(max), "{}", max).await.unwrap().is_none());
+    // Another account is not held up; through the API the caller hears 429 with Vantage's error body.
+    let (other, other_token) = app.other_account().await;
+    assert!(app.store.create_data_export(&other.token, &token(100), "{}", max).await.unwrap().is_some());
+    let res = app.post("/v2/costs/data_exports", json!({"start_date": "2024-07-01", "end_date": "2024-07-31"})).await;
+    assert_eq!(res.status, 429, "{}", res.text);
+    assert!(res.error_text().contains("data exports running"), "{}", res.text);
+    let res = app
+        .send(
+            Method::POST,
+            "/v2/costs/data_exports",
+            Some(&other_token),
+            Some(json!({"start_date": "2024-07-01"}).to_string()),
+        )
+        .await;
+    assert_eq!(res.status, 202, "{}", res.text);
+    // One finishes: there is room again.
+    let until = chrono::Utc::now() + chrono::Duration::hours(1);
+    app.store.finish_data_export(&token(0), Ok(1), until).await.unwrap();
+    assert!(app.store.create_data_export(account, &token(max + 1), "{}", max).await.unwrap().is_some());
 }

@@ -630,3 +630,31 @@ async fn a_download_link_stops_working_when_it_expires() {
     assert_eq!(expired.status(), 403);
     assert!(expired.text().await.unwrap().contains("expired"));
 }
+
+#[tokio::test]
+async fn revoked_download_links_stop_working_and_new_ones_work() {
+    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+    let (account, _) = msp_setup(&app, json!([])).await;
+    let invoice = create_invoice(&app, &account, "2024-09-01", "2024-09-30").await.body;
+    let path = format!("/v2/invoices/{}/download", invoice["token"].as_str().unwrap());
+    let link = || async {
+        app.post(&path, json!({"file_type": "csv"})).await.body["download_url"].as_str().unwrap().to_string()
+    };
+    let old = link().await;
+    assert_eq!(reqwest::get(&old).await.unwrap().status(), 200);
+    // `costd links revoke` against the same store, as an operator runs it beside the server.
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_costd"))
+        .args(["links", "revoke", "--data-dir"])
+        .arg(app.data_dir())
+        .env_remove("COSTD_DATABASE_URL")
+        .output()
+        .await
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("revoked"));
+    let refused = reqwest::get(&old).await.unwrap();
+    assert_eq!(refused.status(), 403, "a revoked link works no more, without a restart");
+    let new = link().await;
+    assert_ne!(new, old);
+    assert_eq!(reqwest::get(&new).await.unwrap().status(), 200);
+}

@@ -83,6 +83,7 @@ impl S3Server {
             s3_region: Some("us-east-1".into()),
             s3_access_key_id: Some("testing".into()),
             s3_secret_access_key: Some("testing".into()),
+            ..Default::default()
         }
     }
 

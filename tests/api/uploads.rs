@@ -478,6 +478,13 @@ async fn a_delete_racing_a_replace_of_the_same_upload_never_fails(app: TestApp) 
     for i in 0..200 {
         let next = costd::model::token::UploadToken::from(format!("usr_csts_upld_race{i:08}"));
         let upload = record(next.clone());
+        let intent = costd::store::FileIntent {
+            token: next.to_string(),
+            kind: costd::store::FileIntent::UPLOAD.into(),
+            node: "test".into(),
+            lease_until_ms: i64::MAX,
+        };
+        app.store.begin_file_intent(&intent).await.unwrap();
         let (committed, deleted) = tokio::join!(
             app.store.commit_upload(&account, &upload, &catalog),
             app.store.delete_upload(&account, &integration, &current)

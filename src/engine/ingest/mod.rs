@@ -32,6 +32,11 @@ use parse::{is_null, CHARGE_CATEGORIES};
 
 /// Rows per Arrow batch handed to the Parquet encoder.
 const BATCH_ROWS: usize = 32 * 1024;
+/// Bytes of CSV per Arrow batch, at most (whichever of this and [`BATCH_ROWS`] comes first): rows of long
+/// fields (64 KiB tag objects, say) would otherwise make one batch gigabytes, from a gzip body of a few KB.
+const BATCH_BYTES: usize = 16 << 20;
+/// Bytes of CSV per Parquet row group, at most, for the same reason (the encoder buffers a row group).
+const ROW_GROUP_BYTES: usize = 128 << 20;
 /// Rows per Parquet row group: large enough for good compression and scan speed, small enough that the
 /// encoder's buffered row group stays far below the memory budget.
 const ROW_GROUP_ROWS: usize = 256 * 1024;
@@ -241,6 +246,8 @@ struct Builders {
     /// (position in [`FIELDS`], its builder).
     columns: Vec<(usize, ColumnBuilder)>,
     rows: usize,
+    /// Bytes of CSV in the batch so far.
+    bytes: usize,
 }
 
 impl Builders {
@@ -267,7 +274,7 @@ impl Builders {
                 (k, builder)
             })
             .collect();
-        Builders { columns, rows: 0 }
+        Builders { columns, rows: 0, bytes: 0 }
     }
 
     #[inline]
@@ -289,6 +296,7 @@ impl Builders {
 
     fn finish(&mut self) -> RecordBatch {
         self.rows = 0;
+        self.bytes = 0;
         let columns: Vec<ArrayRef> = self
             .columns
             .iter_mut()
@@ -378,6 +386,9 @@ pub fn ingest_csv(
             for batch in rx {
                 rollup.add(&batch);
                 writer.write(&batch)?;
+                if writer.in_progress_size() >= ROW_GROUP_BYTES {
+                    writer.flush()?;
+                }
             }
             writer.close()?;
             let Some((fine, coarse, decimals)) = rollup.finish() else { return Ok(None) };
@@ -528,7 +539,8 @@ fn convert(
                 min_day = min_day.min(parsed.day);
                 max_day = max_day.max(parsed.day);
                 builders.append(&values);
-                if builders.rows == BATCH_ROWS {
+                builders.bytes += record.as_slice().len();
+                if builders.rows == BATCH_ROWS || builders.bytes >= BATCH_BYTES {
                     if let Some(tx) = &sender {
                         if tx.send(builders.finish()).is_err() {
                             sender = None; // the encoder failed; its error is reported after the join
@@ -701,6 +713,23 @@ mod tests {
     use arrow::datatypes::Decimal128Type;
 
     const HEADER: &str = "ChargeCategory,ChargePeriodStart,BilledCost,ServiceName,ConsumedQuantity,ConsumedUnit,Tags";
+
+    #[test]
+    fn batches_are_bounded_by_bytes_as_well_as_rows() {
+        // 600 rows of 60 KiB: far fewer rows than a batch holds, far more bytes than one may.
+        let field = "x".repeat(60 * 1024);
+        let mut csv = String::from("ChargeCategory,ChargePeriodStart,BilledCost,ServiceName,ResourceId\n");
+        for _ in 0..600 {
+            csv.push_str(&format!("Usage,2024-07-01,1,EC2,{field}\n"));
+        }
+        let (tx, rx) = sync_channel::<RecordBatch>(2);
+        let sizes = std::thread::spawn(move || rx.into_iter().map(|b| b.num_rows()).collect::<Vec<_>>());
+        convert(csv.as_bytes(), Limits::default(), tx, &mut ()).unwrap();
+        let sizes = sizes.join().unwrap();
+        assert_eq!(sizes.iter().sum::<usize>(), 600);
+        assert!(sizes.len() >= 2, "{sizes:?}");
+        assert!(sizes.iter().all(|&n| n * 60 * 1024 <= BATCH_BYTES + 64 * 1024), "{sizes:?}");
+    }
 
     fn ingest(csv: &[u8]) -> (tempfile::TempDir, Result<PendingUpload, IngestError>) {
         let dir = tempfile::tempdir().unwrap();

@@ -194,17 +194,23 @@ async fn session_body(state: &AppState, secret: &str, session: &ConsoleSession) 
     })
 }
 
-fn cookie(state: &AppState, value: &str, max_age: u64) -> HeaderValue {
-    // `Secure` where the server is reached over TLS (its public URL says so); plain HTTP on localhost
-    // would otherwise never get the cookie back.
-    let secure = if state.public_url.as_deref().is_some_and(|u| u.starts_with("https://")) { "; Secure" } else { "" };
+fn cookie(state: &AppState, headers: &HeaderMap, value: &str, max_age: u64) -> HeaderValue {
+    // `Secure` where the server is reached over TLS: its public URL says so, or the TLS-terminating proxy in
+    // front of it does (`X-Forwarded-Proto: https`; a forged one only makes the cookie stricter). Plain HTTP
+    // on localhost would otherwise never get the cookie back.
+    let forwarded_tls = headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').next().is_some_and(|p| p.trim().eq_ignore_ascii_case("https")));
+    let tls = forwarded_tls || state.public_url.as_deref().is_some_and(|u| u.starts_with("https://"));
+    let secure = if tls { "; Secure" } else { "" };
     HeaderValue::from_str(&format!("{COOKIE}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}"))
         .expect("a cookie of hex digits is a valid header")
 }
 
 /// `POST /console/session {"token": "…"}`: signs in with an API token. A JSON body (which a cross-site form
 /// cannot send without asking first) keeps other sites from signing a browser in.
-async fn sign_in(State(state): State<AppState>, Json(body): Json<SignIn>) -> Result<Response> {
+async fn sign_in(State(state): State<AppState>, headers: HeaderMap, Json(body): Json<SignIn>) -> Result<Response> {
     let token = body.token.trim();
     if token.is_empty() {
         return Err(ApiError::bad_request("token is required: paste an API token"));
@@ -222,7 +228,7 @@ async fn sign_in(State(state): State<AppState>, Json(body): Json<SignIn>) -> Res
     state.store.create_console_session(&secret_hash(&secret), &principal.token_id, expires).await?;
     let session = ConsoleSession { principal, view: None };
     let mut res = (StatusCode::CREATED, axum::Json(session_body(&state, &secret, &session).await?)).into_response();
-    res.headers_mut().insert(header::SET_COOKIE, cookie(&state, &secret, SESSION_TTL.as_secs()));
+    res.headers_mut().insert(header::SET_COOKIE, cookie(&state, &headers, &secret, SESSION_TTL.as_secs()));
     res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(res)
 }
@@ -244,7 +250,7 @@ async fn sign_out(State(state): State<AppState>, headers: HeaderMap) -> Result<R
         state.store.delete_console_session(&secret_hash(secret)).await?;
         state.auth_cache.forget(&session_cache_key(secret));
     }
-    res.headers_mut().insert(header::SET_COOKIE, cookie(&state, "", 0));
+    res.headers_mut().insert(header::SET_COOKIE, cookie(&state, &headers, "", 0));
     Ok(res)
 }
 

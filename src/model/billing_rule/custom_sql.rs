@@ -334,6 +334,9 @@ fn refuse<T>(msg: impl Into<String>) -> Result<T, GrammarError> {
 const MAX_DEPTH: usize = 64;
 /// Deepest nesting of parentheses accepted in the text (see [`crate::model::nesting_depth`]).
 const MAX_NESTING: usize = 24;
+/// Most statements one rule may hold: each is a step of every query the rule runs in (and an
+/// `INSERT … SELECT` one that keeps the rows so far in memory), so a rule is a program of bounded length.
+pub const MAX_STATEMENTS: usize = 32;
 
 impl CustomSql {
     /// Parses and checks a rule's SQL.
@@ -356,6 +359,12 @@ impl CustomSql {
             .map_err(|e| GrammarError(format!("could not be parsed: {e}")))?;
         if parsed.is_empty() {
             return refuse("has no statement; write UPDATE costs … or INSERT INTO costs …");
+        }
+        if parsed.len() > MAX_STATEMENTS {
+            return refuse(format!(
+                "has {} statements; a rule may hold at most {MAX_STATEMENTS} (split it into several rules)",
+                parsed.len()
+            ));
         }
         let statements = parsed.iter().map(check_statement).collect::<Result<Vec<_>, _>>()?;
         let group = statements[0].group();
@@ -1103,6 +1112,14 @@ mod tests {
 
     fn ok(sql: &str) -> CustomSql {
         CustomSql::parse(sql).unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
+    #[test]
+    fn a_rule_holds_a_bounded_number_of_statements() {
+        let statement = "UPDATE costs SET amount = amount * 2";
+        ok(&vec![statement; MAX_STATEMENTS].join("; "));
+        let e = err(&vec![statement; MAX_STATEMENTS + 1].join("; "));
+        assert!(e.contains("33 statements") && e.contains("at most 32"), "{e}");
     }
 
     #[test]

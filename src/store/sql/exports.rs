@@ -45,18 +45,26 @@ macro_rules! impl_exports {
                 account: &$crate::model::token::AccountToken,
                 token: &str,
                 attributes: &str,
-            ) -> anyhow::Result<$crate::store::DataExport> {
-                sqlx::query(
+                max_pending: i64,
+            ) -> anyhow::Result<Option<$crate::store::DataExport>> {
+                // One statement, so the count and the insert see the same exports.
+                let done = sqlx::query(
                     "INSERT INTO data_exports (token, account_token, status, attributes, created_at) \
-                     VALUES ($1, $2, 'pending', $3, $4)",
+                     SELECT $1, $2, 'pending', $3, $4 WHERE \
+                     (SELECT COUNT(*) FROM data_exports WHERE account_token = $2 AND status = 'pending') < $5",
                 )
                 .bind(token)
                 .bind(account)
                 .bind(attributes)
                 .bind($crate::store::now())
+                .bind(max_pending)
                 .execute(&self.write)
                 .await?;
-                self.get_data_export(account, token).await?.ok_or_else(|| anyhow::anyhow!("the new export vanished"))
+                if done.rows_affected() == 0 {
+                    return Ok(None);
+                }
+                let created = self.get_data_export(account, token).await?;
+                Ok(Some(created.ok_or_else(|| anyhow::anyhow!("the new export vanished"))?))
             }
 
             #[tracing::instrument(skip(self))]
@@ -118,17 +126,27 @@ macro_rules! impl_exports {
             async fn fail_stale_data_exports(
                 &self,
                 started_before: chrono::DateTime<chrono::Utc>,
+                now_ms: i64,
                 valid_until: chrono::DateTime<chrono::Utc>,
             ) -> anyhow::Result<u64> {
+                let mut tx = self.write.begin().await?;
                 let done = sqlx::query(
                     "UPDATE data_exports SET status = 'failed', error = 'the server stopped while the export ran; \
-                     ask for it again', completed_at = $2, valid_until = $3 WHERE status = 'pending' AND created_at < $1",
+                     ask for it again', completed_at = $2, valid_until = $3 WHERE status = 'pending' AND created_at < $1 \
+                     AND NOT EXISTS (SELECT 1 FROM file_intents i WHERE i.token = data_exports.token AND i.lease_until_ms >= $4)",
                 )
                 .bind(started_before)
                 .bind($crate::store::now())
                 .bind(valid_until)
-                .execute(&self.write)
+                .bind(now_ms)
+                .execute(&mut *tx)
                 .await?;
+                sqlx::query("DELETE FROM file_intents WHERE kind = $1 AND lease_until_ms < $2")
+                    .bind($crate::store::FileIntent::EXPORT)
+                    .bind(now_ms)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
                 Ok(done.rows_affected())
             }
         }

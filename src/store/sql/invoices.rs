@@ -231,6 +231,18 @@ macro_rules! impl_invoices {
                     .await?;
                 Ok(sqlx::query_scalar("SELECT secret FROM server_secrets WHERE name = $1").bind(name).fetch_one(&self.write).await?)
             }
+
+            async fn rotate_server_secret(&self, name: &str) -> anyhow::Result<()> {
+                sqlx::query(
+                    "INSERT INTO server_secrets (name, secret) VALUES ($1, $2) \
+                     ON CONFLICT (name) DO UPDATE SET secret = excluded.secret",
+                )
+                .bind(name)
+                .bind($crate::model::token::new_secret())
+                .execute(&self.write)
+                .await?;
+                Ok(())
+            }
         }
     };
 }

@@ -82,6 +82,17 @@ macro_rules! impl_uploads {
                 if found.is_none() {
                     return Ok($crate::store::UploadCommit::IntegrationGone);
                 }
+                // The intent is the fence against the janitor: deleting it here and the janitor's
+                // `clear_expired_file_intent` exclude each other, so either this commit names files the janitor
+                // will keep, or the janitor took them and this commit records nothing.
+                let intent = sqlx::query("DELETE FROM file_intents WHERE token = $1 AND kind = $2")
+                    .bind(upload.token.as_str())
+                    .bind($crate::store::FileIntent::UPLOAD)
+                    .execute(&mut *tx)
+                    .await?;
+                if intent.rows_affected() == 0 {
+                    return Ok($crate::store::UploadCommit::IntentLost);
+                }
                 let replaced: Vec<$crate::model::token::UploadToken> =
                     sqlx::query_scalar("SELECT token FROM cost_uploads WHERE integration_token = $1 AND filename = $2")
                         .bind(&upload.integration_token)
@@ -275,6 +286,54 @@ macro_rules! impl_uploads {
                 }
                 tx.commit().await?;
                 Ok(())
+            }
+
+            async fn begin_file_intent(&self, intent: &$crate::store::FileIntent) -> anyhow::Result<()> {
+                sqlx::query(
+                    "INSERT INTO file_intents (token, kind, node, created_at, lease_until_ms) VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(&intent.token)
+                .bind(&intent.kind)
+                .bind(&intent.node)
+                .bind(chrono::Utc::now())
+                .bind(intent.lease_until_ms)
+                .execute(&self.write)
+                .await?;
+                Ok(())
+            }
+
+            async fn renew_file_intent(&self, token: &str, lease_until_ms: i64) -> anyhow::Result<bool> {
+                let done = sqlx::query("UPDATE file_intents SET lease_until_ms = $1 WHERE token = $2")
+                    .bind(lease_until_ms)
+                    .bind(token)
+                    .execute(&self.write)
+                    .await?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            async fn end_file_intent(&self, token: &str) -> anyhow::Result<()> {
+                sqlx::query("DELETE FROM file_intents WHERE token = $1").bind(token).execute(&self.write).await?;
+                Ok(())
+            }
+
+            async fn file_intents(&self) -> anyhow::Result<Vec<$crate::store::FileIntent>> {
+                let rows: Vec<(String, String, String, i64)> =
+                    sqlx::query_as("SELECT token, kind, node, lease_until_ms FROM file_intents ORDER BY token")
+                        .fetch_all(&self.read)
+                        .await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(token, kind, node, lease_until_ms)| $crate::store::FileIntent { token, kind, node, lease_until_ms })
+                    .collect())
+            }
+
+            async fn clear_expired_file_intent(&self, token: &str, now_ms: i64) -> anyhow::Result<bool> {
+                let done = sqlx::query("DELETE FROM file_intents WHERE token = $1 AND lease_until_ms < $2")
+                    .bind(token)
+                    .bind(now_ms)
+                    .execute(&self.write)
+                    .await?;
+                Ok(done.rows_affected() > 0)
             }
         }
     };
