@@ -109,9 +109,6 @@ impl Bucket {
             "testing",
             "--s3-secret-access-key",
             "testing",
-            // A killed node's files are cleared this long after its last renewal.
-            "--intent-lease-secs",
-            "4",
         ]
         .map(String::from)
         .to_vec()
@@ -154,6 +151,8 @@ fn start(data_dir: &std::path::Path, port: u16, database_url: Option<&str>, extr
         .arg(data_dir)
         // A short grace period, so the janitor removes retired files while readers run.
         .args(["--query-timeout-secs", "10", "--file-grace-secs", "12"])
+        // A killed node's files in flight are cleared this long after its last renewal.
+        .args(["--intent-lease-secs", "4"])
         .args(extra)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped());
@@ -462,6 +461,9 @@ async fn soak(backend: &str, database_url: Option<String>, secs: u64, bucket: Op
     );
     if bucket.is_some() {
         println!("  local temporary files left on the nodes: {spools}");
+    }
+    for name in names.iter().filter(|n| !live.contains(&token_of(n))).take(5) {
+        println!("  stray: {name}");
     }
     for e in tally.five_hundreds.lock().unwrap().iter() {
         println!("  5xx: {e}");

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-/// The FOCUS 1.0 header of the sample in `shared/focus-samples` (44 columns, with its extra `Id`).
+/// The FOCUS 1.0 header of the sample in `tests/data/focus` (44 columns, with its extra `Id`).
 pub const FOCUS_HEADER: &str = "AvailabilityZone,BilledCost,BillingAccountId,BillingAccountName,BillingCurrency,\
 BillingPeriodEnd,BillingPeriodStart,ChargeCategory,ChargeClass,ChargeDescription,ChargeFrequency,ChargePeriodEnd,\
 ChargePeriodStart,CommitmentDiscountCategory,CommitmentDiscountId,CommitmentDiscountName,CommitmentDiscountStatus,\

@@ -14,7 +14,7 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::Context;
 use arrow::record_batch::RecordBatch;
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -279,6 +279,40 @@ impl Storage {
             self.remove_named(&format!("{}.parquet", rollup_name(token, level))).await?;
         }
         self.remove_named(&format!("{token}.parquet")).await
+    }
+
+    /// Removes the files (and rollups) of every upload in `tokens`; those already gone are no error. In a
+    /// bucket, in bulk requests of up to 1,000 keys (S3's DeleteObjects) rather than a request per key: a
+    /// janitor pass after a busy minute removes thousands of files.
+    pub async fn remove_all(&self, tokens: &[String]) -> anyhow::Result<()> {
+        match self {
+            Storage::Local { .. } => {
+                for token in tokens {
+                    self.remove(token).await?;
+                }
+                Ok(())
+            }
+            Storage::Object { store, prefix, .. } => {
+                let paths: Vec<object_store::Result<ObjectPath>> = tokens
+                    .iter()
+                    .flat_map(|token| {
+                        super::rollup::Level::ALL
+                            .into_iter()
+                            .map(|level| Self::object_path(prefix, &rollup_name(token, level)))
+                            .chain(std::iter::once(Self::object_path(prefix, token)))
+                    })
+                    .map(Ok)
+                    .collect();
+                let mut deleted = store.delete_stream(futures::stream::iter(paths).boxed());
+                while let Some(done) = deleted.next().await {
+                    match done {
+                        Ok(_) | Err(object_store::Error::NotFound { .. }) => {}
+                        Err(e) => return Err(anyhow::Error::new(e).context("failed to remove upload files")),
+                    }
+                }
+                Ok(())
+            }
+        }
     }
 
     /// Every file in the storage (for the janitor), with its age.

@@ -175,12 +175,13 @@ pub async fn collect(store: &dyn Store, files: &Arc<UploadFiles>, grace: Duratio
         if pinned.contains(token.as_str()) || now.signed_duration_since(*retired_at) < grace_chrono {
             collected.kept += 1;
         } else {
-            files.storage().remove(token).await?;
             forget.push(token.clone());
         }
     }
+    let mut remove: Vec<String> = forget.iter().map(|t| t.to_string()).collect();
 
-    // Intents whose writer stopped renewing: the conditional delete is the fence against a late commit.
+    // Intents whose writer stopped renewing: the conditional delete is the fence against a late commit, so
+    // it comes before the files go.
     let now_ms = now_ms();
     let intended: HashSet<&str> = intents.iter().map(|i| i.token.as_str()).collect();
     for intent in intents.iter().filter(|i| i.kind == FileIntent::UPLOAD && i.lease_until_ms < now_ms) {
@@ -190,7 +191,7 @@ pub async fn collect(store: &dyn Store, files: &Arc<UploadFiles>, grace: Duratio
                 node = intent.node,
                 "removed the files of an upload whose writer stopped"
             );
-            files.storage().remove(&intent.token).await?;
+            remove.push(intent.token.clone());
             collected.abandoned += 1;
         }
     }
@@ -200,11 +201,15 @@ pub async fn collect(store: &dyn Store, files: &Arc<UploadFiles>, grace: Duratio
         if let FileKind::Upload(t) = file_kind(&file.name) {
             let known = live.contains(&t) || retired_tokens.contains(&t) || intended.contains(t.as_str());
             if !known && !pinned.contains(&t) && file.age >= grace {
-                files.storage().remove(&t).await?;
+                remove.push(t);
                 collected.orphans += 1;
             }
         }
     }
+    remove.sort();
+    remove.dedup();
+    // All at once (in bulk in a bucket); a retired upload is forgotten only once its files are gone.
+    files.storage().remove_all(&remove).await?;
 
     collected.retired = forget.len();
     store.forget_retired_uploads(&forget).await?;

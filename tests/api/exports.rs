@@ -15,6 +15,7 @@ on_both_stores!(
     bad_exports_are_refused_before_anything_is_queued,
     text_a_spreadsheet_would_run_is_exported_as_text,
     an_account_has_a_bounded_number_of_exports_running,
+    an_export_whose_node_stopped_is_failed_and_a_running_one_is_not,
 );
 
 const A: &str = "ChargeCategory,ChargePeriodStart,BilledCost,ServiceName,RegionId
@@ -248,4 +249,27 @@ async fn an_account_has_a_bounded_number_of_exports_running(app: TestApp) {
     let until = chrono::Utc::now() + chrono::Duration::hours(1);
     app.store.finish_data_export(&token(0), Ok(1), until).await.unwrap();
     assert!(app.store.create_data_export(account, &token(max + 1), "{}", max).await.unwrap().is_some());
+}
+
+async fn an_export_whose_node_stopped_is_failed_and_a_running_one_is_not(app: TestApp) {
+    use costd::store::FileIntent;
+    let now = costd::service::files::now_ms();
+    let account = &app.account.token;
+    // Two exports started a while ago: one on a node that still renews its lease, one on a node that died.
+    for (token, lease_until_ms) in [("dta_xprt_00000000000000aa", now + 60_000), ("dta_xprt_00000000000000bb", now - 1)]
+    {
+        let intent =
+            FileIntent { token: token.into(), kind: FileIntent::EXPORT.into(), node: "n".into(), lease_until_ms };
+        app.store.begin_file_intent(&intent).await.unwrap();
+        app.store.create_data_export(account, token, "{}", 10).await.unwrap().unwrap();
+    }
+    let later = chrono::Utc::now() + chrono::Duration::minutes(5);
+    let valid_until = later + chrono::Duration::hours(1);
+    assert_eq!(app.store.fail_stale_data_exports(later, now, valid_until).await.unwrap(), 1);
+    for (token, status) in [("dta_xprt_00000000000000aa", "pending"), ("dta_xprt_00000000000000bb", "failed")] {
+        assert_eq!(app.store.get_data_export(account, token).await.unwrap().unwrap().status, status, "{token}");
+    }
+    // The dead node's intent went with it; the live one stays.
+    let left: Vec<String> = app.store.file_intents().await.unwrap().into_iter().map(|i| i.token).collect();
+    assert_eq!(left, ["dta_xprt_00000000000000aa"]);
 }

@@ -34,8 +34,8 @@ pub fn csv(rows: usize) -> String {
 }
 
 pub fn focus_sample() -> Option<Vec<u8>> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/focus-samples/focus_sample_1000_multicloud_focus1.0.csv");
+    let path =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/focus/focus_sample_1000_multicloud_focus1.0.csv");
     match std::fs::read(&path) {
         Ok(b) => Some(b),
         Err(_) if std::env::var("CI").is_err() => {

@@ -25,7 +25,7 @@ venv=$root/target/clients-venv
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
 "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$here/python/requirements.txt"
 
-export COSTD_FOCUS_SAMPLE=${COSTD_FOCUS_SAMPLE:-$root/../shared/focus-samples/focus_sample_1000_multicloud_focus1.0.csv}
+export COSTD_FOCUS_SAMPLE=${COSTD_FOCUS_SAMPLE:-$root/tests/data/focus/focus_sample_1000_multicloud_focus1.0.csv}
 pg_base=${COSTD_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}
 backends=${*:-sqlite postgres}
 server=""

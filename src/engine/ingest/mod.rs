@@ -786,8 +786,8 @@ mod tests {
 
     #[test]
     fn the_focus_sample_ingests_as_it_is() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../shared/focus-samples/focus_sample_1000_multicloud_focus1.0.csv");
+        let path =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/focus/focus_sample_1000_multicloud_focus1.0.csv");
         let Ok(bytes) = std::fs::read(&path) else {
             assert!(std::env::var("CI").is_err(), "CI must have the FOCUS sample at {}", path.display());
             eprintln!("SKIPPED: no FOCUS sample at {}", path.display());
