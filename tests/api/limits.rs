@@ -50,9 +50,10 @@ on_both_stores!(stalled_uploads_are_cut_off_and_hold_only_their_own_tenants_slot
 async fn stalled_uploads_are_cut_off_and_hold_only_their_own_tenants_slots(app: TestApp) {
     let backend = app.backend;
     drop(app);
+    let slots = std::sync::Arc::new(costd::service::slots::UploadSlots::new(1, 8));
     let Some(app) = TestApp::spawn_with(backend, |state| {
         state.body_idle_timeout = Duration::from_secs(2);
-        state.upload_slots = std::sync::Arc::new(costd::service::slots::UploadSlots::new(1, 8));
+        state.upload_slots = slots.clone();
     })
     .await
     else {
@@ -61,7 +62,11 @@ async fn stalled_uploads_are_cut_off_and_hold_only_their_own_tenants_slots(app: 
     let integration = app.create_integration("Stalled").await["token"].as_str().unwrap().to_string();
     let started = std::time::Instant::now();
     let stalled = stalled_upload(&app, &integration);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Until the stalled upload holds its slot.
+    while slots.overall.available_permits() == 8 {
+        assert!(started.elapsed() < Duration::from_secs(30), "the stalled upload never started");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 
     // The tenant's one slot is taken: its next upload hears so at once.
     let second = app.upload(&integration, "second.csv", csv(2).into_bytes()).await;
