@@ -58,8 +58,8 @@ fn duckdb(csv: &Path) -> support::Measured {
         "import duckdb; con = duckdb.connect('{}'); con.execute('SET threads = 2'); \
          con.execute(\"CREATE TABLE costs AS SELECT * FROM read_csv('{}')\"); \
          print(con.execute('SELECT count(*) FROM costs').fetchone()[0])",
-        db.path().join("costs.duckdb").display().to_string(),
-        csv.display().to_string()
+        db.path().join("costs.duckdb").display(),
+        csv.display()
     );
     measure(Command::new("python3").args(["-c", &script]))
 }

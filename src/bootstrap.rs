@@ -87,7 +87,7 @@ fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
         // `mode` applies only when the file is created; an older file keeps its mode otherwise.
         file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
         writeln!(file, "{contents}")?;
-        return file.sync_all();
+        file.sync_all()
     }
     #[cfg(not(unix))]
     {

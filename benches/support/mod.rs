@@ -113,6 +113,8 @@ pub struct Measured {
 }
 
 /// Runs `cmd` and measures it with wait4(2), which reports the child's own peak RSS.
+#[allow(clippy::zombie_processes)] // wait4 below reaps the child
+#[allow(unsafe_code)] // wait4(2) through libc: the only way to read a child's own peak RSS
 pub fn measure(cmd: &mut Command) -> Measured {
     use std::os::unix::process::ExitStatusExt;
     let started = Instant::now();

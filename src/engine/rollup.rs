@@ -7,8 +7,8 @@
 //!
 //! Built while the ingest's batches go by ([`RollupBuilder`]), over dictionary ids rather than strings.
 //! A query may read the rollup instead of the rows only when that cannot change a single digit of any
-//! sum ([`Plan`] decides, in `engine::costs`):
-//! - everything the query and its rules read is a rollup column ([`COLUMNS`]), and no condition looks
+//! sum (`engine::costs::with_rollups` decides):
+//! - everything the query and its rules read is a rollup column ([`Level::columns`]), and no condition looks
 //!   at an amount (a per-row test on a sum would be another test);
 //! - every amount the rules compute is linear in the row's amount: `amount × factor` (adjustments,
 //!   `SET amount = amount * n`) or rows that do not depend on the costs (credits, charges, INSERT VALUES);
@@ -365,7 +365,10 @@ impl RollupBuilder {
 mod tests {
     use super::*;
 
-    fn batch(rows: &[(i32, &str, Option<&str>, i128, Option<i128>)]) -> RecordBatch {
+    /// (day, service, region, amount, amortized)
+    type Row<'a> = (i32, &'a str, Option<&'a str>, i128, Option<i128>);
+
+    fn batch(rows: &[Row<'_>]) -> RecordBatch {
         // (day, service, region, amount, amortized)
         let schema = cost_schema();
         let dict = |values: Vec<Option<&str>>| -> ArrayRef {

@@ -205,7 +205,7 @@ impl InvoiceDocument {
             .ok_or_else(too_big)?;
             let amount = match item.adjustment_type {
                 AdjustmentType::Charge => magnitude,
-                AdjustmentType::Credit | AdjustmentType::Discount => magnitude.neg(),
+                AdjustmentType::Credit | AdjustmentType::Discount => magnitude.negated(),
             };
             total = total.checked_add(amount).ok_or_else(too_big)?;
             adjustments.push(AdjustmentLine {

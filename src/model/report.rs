@@ -293,7 +293,7 @@ fn one_of(name: &str, value: &str, allowed: &[&str], errors: &mut Vec<String>) -
 /// A title: required on create, never blank, at most 255 characters.
 pub fn title(value: Option<&str>, current: Option<&str>, errors: &mut Vec<String>) -> String {
     match value.map(str::trim) {
-        Some(t) if t.is_empty() => errors.push("title must not be blank".into()),
+        Some("") => errors.push("title must not be blank".into()),
         Some(t) if t.chars().count() > 255 => errors.push("title must be at most 255 characters".into()),
         Some(t) => return t.to_string(),
         None if current.is_none() => errors.push("title is required".into()),

@@ -452,7 +452,7 @@ mod tests {
         let cache = ResultCache::with_budget(one * 10);
         let key = |i: u32| {
             let mut q = query(None);
-            q.start = q.start + chrono::Duration::days(i.into());
+            q.start += chrono::Duration::days(i.into());
             CacheKey::new(&"acct_1".into(), None, &[], &CostSource::default(), &q)
         };
         for i in 0..25 {

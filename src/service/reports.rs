@@ -73,6 +73,7 @@ struct Placement {
 
 /// Resolves the workspace (the folder's, the one named, or the account's only one), the folder and the
 /// saved filters, listing every problem.
+#[allow(clippy::too_many_arguments)]
 async fn place(
     store: &dyn Store,
     account: &AccountToken,

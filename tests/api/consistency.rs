@@ -136,7 +136,7 @@ async fn readers_never_see_a_failed_short_or_doubled_total_while_uploads_change(
                 // Different groupings keep most answers out of the result cache.
                 let groupings = ["service", "provider", "charge_type", "service,provider"][q % 4];
                 let path = format!("/v2/costs?{RANGE}&groupings={groupings}&date_bin=day");
-                let res = if (q + r) % 2 == 0 {
+                let res = if (q + r).is_multiple_of(2) {
                     app.get(&path).await
                 } else {
                     app.send(reqwest::Method::GET, &path, Some(&token), None).await

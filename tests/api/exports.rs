@@ -169,7 +169,7 @@ async fn bad_exports_are_refused_before_anything_is_queued(app: TestApp) {
 async fn an_export_is_removed_after_its_retention() {
     let app = TestApp::spawn_with(Backend::Sqlite, |s| {
         s.exports = costd::service::exports::ExportFiles::new(
-            &s.files.spool().parent().unwrap().to_path_buf(),
+            s.files.spool().parent().unwrap(),
             Duration::from_millis(200),
         );
     })

@@ -551,7 +551,7 @@ fn convert(
             // After the first problem nothing more is written; rows are still checked to report them all.
             Ok(_) => {}
         }
-        if row % 65_536 == 0 {
+        if row.is_multiple_of(65_536) {
             progress.update(row, reader.position().byte());
         }
     }
@@ -802,7 +802,7 @@ mod tests {
 
     #[test]
     fn bom_crlf_and_quoted_newlines_are_fine() {
-        let csv = format!("\u{feff}\"ChargeCategory\",ChargePeriodStart,BilledCost,ServiceName\r\nUsage,2024-09-01,1,\"Multi\nline\"\r\n");
+        let csv = "\u{feff}\"ChargeCategory\",ChargePeriodStart,BilledCost,ServiceName\r\nUsage,2024-09-01,1,\"Multi\nline\"\r\n".to_string();
         let (_dir, result) = ingest(csv.as_bytes());
         assert_eq!(result.unwrap().summary.rows, 1);
     }

@@ -8,7 +8,7 @@
 //! - `INSERT INTO costs (cols) SELECT … FROM costs [WHERE …] [GROUP BY …] [HAVING …]`
 //!
 //! Expressions: literals, columns, `+ - * / %`, comparisons, AND/OR/NOT, LIKE, IN (list), BETWEEN,
-//! IS [NOT] NULL, CASE, and the functions SUM, COUNT, MIN, MAX (aggregates: only in INSERT … SELECT),
+//! IS \[NOT\] NULL, CASE, and the functions SUM, COUNT, MIN, MAX (aggregates: only in INSERT … SELECT),
 //! COALESCE, ROUND, LOWER, UPPER. SQL comments are refused: a rule's text is what runs.
 //!
 //! Types: `accrued_at` is a date; `amount` and `usage_amount` are numbers (exact, 18 places); every other
