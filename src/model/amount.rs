@@ -230,7 +230,10 @@ mod tests {
         assert_eq!(a.percent(p).unwrap().to_string(), "82.5004125");
         let tiny = Amount::parse("a", "0.000000000000000005").unwrap();
         assert_eq!(tiny.percent(rust_decimal::Decimal::new(10, 0)).unwrap().to_string(), "0.000000000000000001");
-        assert_eq!(tiny.negated().percent(rust_decimal::Decimal::new(10, 0)).unwrap().to_string(), "-0.000000000000000001");
+        assert_eq!(
+            tiny.negated().percent(rust_decimal::Decimal::new(10, 0)).unwrap().to_string(),
+            "-0.000000000000000001"
+        );
         let big = Amount::from_unscaled(MAX_UNSCALED).unwrap();
         assert!(big.percent(rust_decimal::Decimal::new(200, 0)).is_none());
         assert_eq!(big.percent(rust_decimal::Decimal::ONE_HUNDRED), Some(big));

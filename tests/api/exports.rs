@@ -168,10 +168,8 @@ async fn bad_exports_are_refused_before_anything_is_queued(app: TestApp) {
 #[tokio::test]
 async fn an_export_is_removed_after_its_retention() {
     let app = TestApp::spawn_with(Backend::Sqlite, |s| {
-        s.exports = costd::service::exports::ExportFiles::new(
-            s.files.spool().parent().unwrap(),
-            Duration::from_millis(200),
-        );
+        s.exports =
+            costd::service::exports::ExportFiles::new(s.files.spool().parent().unwrap(), Duration::from_millis(200));
     })
     .await
     .unwrap();
