@@ -160,3 +160,74 @@ pub fn untagged() -> Expr {
     use std::ops::Not;
     has_tag(None, None).not()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::prelude::SessionContext;
+    use proptest::prelude::*;
+
+    /// Each asked key's value as `tag_value` gives it, and as the one-parse struct gives it, per row.
+    fn both(tags: &[Option<String>], keys: &[String]) -> (Vec<Vec<Option<String>>>, Vec<Vec<Option<String>>>) {
+        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        runtime.block_on(async {
+            let ctx = SessionContext::new();
+            let schema = Arc::new(arrow::datatypes::Schema::new(vec![arrow::datatypes::Field::new(
+                c::TAGS,
+                DataType::Utf8,
+                true,
+            )]));
+            let column: StringArray = tags.iter().map(Option::as_deref).collect();
+            let batch = arrow::record_batch::RecordBatch::try_new(schema, vec![Arc::new(column)]).unwrap();
+            let df = ctx.read_batch(batch).unwrap().with_column("__tv", tag_values(keys)).unwrap();
+            let mut exprs = Vec::new();
+            for (i, key) in keys.iter().enumerate() {
+                exprs.push(tag_value(key).alias(format!("one{i}")));
+                exprs.push(tag_values_field("__tv", i, keys.len()).alias(format!("all{i}")));
+            }
+            let batches = df.select(exprs).unwrap().collect().await.unwrap();
+            let read = |name: &str| -> Vec<Option<String>> {
+                batches
+                    .iter()
+                    .flat_map(|b| {
+                        let a = b.column_by_name(name).unwrap().as_string::<i32>().clone();
+                        (0..a.len()).map(move |r| (!a.is_null(r)).then(|| a.value(r).to_string())).collect::<Vec<_>>()
+                    })
+                    .collect()
+            };
+            let one = (0..keys.len()).map(|i| read(&format!("one{i}"))).collect();
+            let all = (0..keys.len()).map(|i| read(&format!("all{i}"))).collect();
+            (one, all)
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// Several `tag:` groupings read one struct made from one parse of each row's tags: it must give
+        /// every key exactly the value the per-key function gives (missing keys, nulls, numbers, bad JSON).
+        #[test]
+        fn the_one_parse_struct_agrees_with_each_tag_alone(
+            rows in proptest::collection::vec(
+                proptest::option::of(proptest::prop_oneof![
+                    proptest::collection::btree_map(
+                        proptest::sample::select(vec!["env", "team", "Cost Center", "kubernetes.io/cluster"]),
+                        proptest::prop_oneof![
+                            "[a-z]{0,4}".prop_map(serde_json::Value::String),
+                            (0i64..100).prop_map(serde_json::Value::from),
+                        ],
+                        0..4,
+                    )
+                    .prop_map(|m| serde_json::to_string(&m).unwrap()),
+                    Just("not json".to_string()),
+                ]),
+                1..20,
+            ),
+            keys in proptest::sample::subsequence(vec!["env", "team", "Cost Center", "kubernetes.io/cluster", "absent"], 2..5),
+        ) {
+            let keys: Vec<String> = keys.into_iter().map(str::to_string).collect();
+            let (one, all) = both(&rows, &keys);
+            prop_assert_eq!(one, all);
+        }
+    }
+}
