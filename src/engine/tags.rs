@@ -167,8 +167,11 @@ mod tests {
     use datafusion::prelude::SessionContext;
     use proptest::prelude::*;
 
+    /// Per asked key, its value on each row.
+    type Values = Vec<Vec<Option<String>>>;
+
     /// Each asked key's value as `tag_value` gives it, and as the one-parse struct gives it, per row.
-    fn both(tags: &[Option<String>], keys: &[String]) -> (Vec<Vec<Option<String>>>, Vec<Vec<Option<String>>>) {
+    fn both(tags: &[Option<String>], keys: &[String]) -> (Values, Values) {
         let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
         runtime.block_on(async {
             let ctx = SessionContext::new();
