@@ -225,20 +225,7 @@ async fn a_writer_that_stopped_has_its_files_cleared_when_its_lease_ends_and_can
     assert!(app.store.file_intents().await.unwrap().is_empty());
 
     // The node was only cut off, and now tries to commit: nothing is recorded, so nothing is acknowledged.
-    let upload = costd::store::Upload {
-        token: token.into(),
-        integration_token: integration.as_str().into(),
-        filename: "late.csv".into(),
-        amount: costd::model::amount::Amount::parse("amount", "1.0").unwrap(),
-        currency: "USD".into(),
-        rows: 1,
-        start_date: chrono::NaiveDate::from_ymd_opt(2024, 9, 1).unwrap(),
-        end_date: chrono::NaiveDate::from_ymd_opt(2024, 9, 1).unwrap(),
-        import_status: "complete".into(),
-        created_by_token: app.account.owner_user_token.clone(),
-        created_at: chrono::Utc::now(),
-        rollup_decimals: None,
-    };
+    let upload = crate::uploads::upload_row(&app, &integration.as_str().into(), token.into(), "late.csv");
     let catalog = costd::engine::discovery::Catalog::default();
     let committed = app.store.commit_upload(&app.account.token, &upload, &catalog).await.unwrap();
     assert!(matches!(committed, costd::store::UploadCommit::IntentLost), "{committed:?}");

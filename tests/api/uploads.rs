@@ -33,6 +33,31 @@ pub fn csv(rows: usize) -> String {
     s
 }
 
+/// An upload row of one 1.0 USD row on 2024-09-01, as a commit records it (for tests that go to the store
+/// directly).
+pub fn upload_row(
+    app: &TestApp,
+    integration: &costd::model::token::IntegrationToken,
+    token: costd::model::token::UploadToken,
+    filename: &str,
+) -> costd::store::Upload {
+    let day = chrono::NaiveDate::from_ymd_opt(2024, 9, 1).unwrap();
+    costd::store::Upload {
+        token,
+        integration_token: integration.clone(),
+        filename: filename.into(),
+        amount: costd::model::amount::Amount::parse("amount", "1.0").unwrap(),
+        currency: "USD".into(),
+        rows: 1,
+        start_date: day,
+        end_date: day,
+        import_status: "complete".into(),
+        created_by_token: app.account.owner_user_token.clone(),
+        created_at: chrono::Utc::now(),
+        rollup_decimals: None,
+    }
+}
+
 pub fn focus_sample() -> Option<Vec<u8>> {
     let path =
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/focus/focus_sample_1000_multicloud_focus1.0.csv");
@@ -459,20 +484,7 @@ async fn a_delete_racing_a_replace_of_the_same_upload_never_fails(app: TestApp) 
     // The same race at the store, without the ingest between them, many times: no deadlock, no error.
     let integration = costd::model::token::IntegrationToken::from(integration.as_str());
     let mut current = costd::model::token::UploadToken::from(current.as_str());
-    let record = |token: costd::model::token::UploadToken| costd::store::Upload {
-        token,
-        integration_token: integration.clone(),
-        filename: "same.csv".into(),
-        amount: costd::model::amount::Amount::parse("amount", "1.0").unwrap(),
-        currency: "USD".into(),
-        rows: 1,
-        start_date: chrono::NaiveDate::from_ymd_opt(2024, 9, 1).unwrap(),
-        end_date: chrono::NaiveDate::from_ymd_opt(2024, 9, 1).unwrap(),
-        import_status: "complete".into(),
-        created_by_token: app.account.owner_user_token.clone(),
-        created_at: chrono::Utc::now(),
-        rollup_decimals: None,
-    };
+    let record = |token: costd::model::token::UploadToken| upload_row(&app, &integration, token, "same.csv");
     let account = app.account.token.clone();
     let catalog = costd::engine::discovery::Catalog::default();
     for i in 0..200 {
