@@ -61,11 +61,6 @@ pub struct CostsContext {
 /// for its slot inside its time limit.
 pub type QuerySlots = crate::service::slots::AccountSlots;
 
-/// Queries one account may run at once, by default: the engine's workers (one per core) twice over.
-pub fn default_slots_per_account() -> usize {
-    2 * std::thread::available_parallelism().map_or(2, |n| n.get())
-}
-
 /// A query's answer.
 #[derive(Debug, Clone)]
 pub struct CostsAnswer {

@@ -16,9 +16,14 @@ pub struct AccountSlots {
     slots: Mutex<HashMap<AccountToken, Arc<Semaphore>>>,
 }
 
+/// Queries one account may run at once, by default: the engine's workers (one per core) twice over.
+pub fn default_slots_per_account() -> usize {
+    2 * std::thread::available_parallelism().map_or(2, |n| n.get())
+}
+
 impl Default for AccountSlots {
     fn default() -> Self {
-        AccountSlots::new(crate::service::costs::default_slots_per_account())
+        AccountSlots::new(default_slots_per_account())
     }
 }
 
