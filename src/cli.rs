@@ -4,8 +4,8 @@ use anyhow::{bail, Context};
 
 use crate::bootstrap::{bootstrap_if_empty, mint_token};
 use crate::config::{
-    AccountCommand, Cli, Command, InvoiceCommand, LinksCommand, ServeSettings, StorageSettings, StoreSettings,
-    TokenCommand,
+    AccountCommand, Cli, Command, IntegrationSettings, InvoiceCommand, LinksCommand, ServeSettings, StorageSettings,
+    StoreSettings, SyncSettings, TokenCommand,
 };
 use crate::http::{self, AppState};
 use crate::model::token::{secret_hash, AccountToken, Scopes};
@@ -14,7 +14,8 @@ use crate::store;
 /// Runs one command to completion.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Serve(serve_settings) => serve(&cli.store, &cli.storage, &serve_settings).await,
+        Command::Serve(serve_settings) => serve(&cli.store, &cli.storage, &cli.integrations, &serve_settings).await,
+        Command::Sync(settings) => sync(&cli.store, &cli.storage, &cli.integrations, &settings).await,
         Command::Account(AccountCommand::Create { name }) => {
             let store = store::connect(&cli.store).await?;
             let account = store.create_account(&name, None).await?;
@@ -280,6 +281,7 @@ async fn invoice(
 async fn serve(
     store_settings: &StoreSettings,
     storage: &StorageSettings,
+    integrations: &IntegrationSettings,
     settings: &ServeSettings,
 ) -> anyhow::Result<()> {
     use std::time::Duration;
@@ -297,6 +299,8 @@ async fn serve(
         Some(url) => Some(std::sync::Arc::new(crate::mail::Mailer::new(url, &settings.smtp_from)?)),
         None => None,
     };
+    let allowed_endpoints = integrations.allowed()?;
+    let secrets = integrations.secrets(&store_settings.data_dir)?;
     let files = storage.open(&store_settings.data_dir)?;
     let store = store::connect(store_settings).await?;
     if let Some(boot) = bootstrap_if_empty(store.as_ref(), &store_settings.data_dir).await? {
@@ -318,6 +322,8 @@ async fn serve(
     state.query_timeout = query_timeout;
     state.mailer = mailer;
     state.download_ttl = Duration::from_secs(settings.download_url_ttl_secs.max(1));
+    state.allowed_endpoints = allowed_endpoints;
+    state.secrets = secrets;
     state.exports = crate::service::exports::ExportFiles::beside(
         state.files.storage(),
         &store_settings.data_dir,
@@ -350,13 +356,112 @@ async fn serve(
     let (stop_sweeper, sweeper_stopped) = tokio::sync::oneshot::channel::<()>();
     let sweeper =
         tokio::spawn(crate::service::exports::run_sweeper(store.clone(), state.exports.clone(), sweeper_stopped));
+    // Bucket integrations are synced from their exports, by one node of a deployment at a time.
+    let (stop_sync, sync_stopped) = tokio::sync::oneshot::channel::<()>();
+    let syncer = (settings.sync_interval_secs > 0).then(|| {
+        tokio::spawn(crate::service::sync::run_loop(
+            state.sync_context(),
+            Duration::from_secs(settings.sync_interval_secs),
+            async {
+                let _ = sync_stopped.await;
+            },
+        ))
+    });
     http::serve(listener, http::app(state), shutdown_signal()).await.context("the HTTP server failed")?;
     let _ = stop_janitor.send(());
     let _ = stop_sweeper.send(());
+    let _ = stop_sync.send(());
     let _ = janitor.await;
     let _ = sweeper.await;
+    if let Some(syncer) = syncer {
+        let _ = syncer.await;
+    }
     store.close().await;
     tracing::info!("stopped");
+    Ok(())
+}
+
+/// `costd sync`: syncs one bucket integration or all of them, with progress on stderr and one line per
+/// integration on stdout; fails (exit status 1) when any sync left an error.
+async fn sync(
+    store_settings: &StoreSettings,
+    storage: &StorageSettings,
+    integrations: &IntegrationSettings,
+    settings: &SyncSettings,
+) -> anyhow::Result<()> {
+    use crate::service::sync::{sync_integration, SyncContext, SyncOptions, SyncProgress};
+    use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+    struct Bar(ProgressBar);
+    impl SyncProgress for Bar {
+        fn period(&self, period: crate::model::bucket_export::Period, what: &str) {
+            self.0.set_message(format!("{period}: {what}"));
+        }
+    }
+
+    let store = store::connect(store_settings).await?;
+    let ctx = SyncContext::new(
+        store.clone(),
+        storage.open(&store_settings.data_dir)?,
+        integrations.secrets(&store_settings.data_dir)?,
+    );
+    let targets = match &settings.integration {
+        Some(text) => {
+            let token = crate::model::token::IntegrationToken::parse(text)
+                .with_context(|| format!("{text} is not an integration token (intgr_…)"))?;
+            let Some((_, account)) = store.find_integration(&token).await? else {
+                bail!("no integration {text} in this store");
+            };
+            vec![(account.token, token)]
+        }
+        None => store.bucket_integrations().await?,
+    };
+    if targets.is_empty() {
+        println!("no bucket integrations to sync");
+        return Ok(());
+    }
+    let mut failed = 0;
+    for (account, token) in targets {
+        let bar = if settings.quiet {
+            ProgressBar::hidden()
+        } else {
+            ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr())
+        };
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} [{elapsed_precise}] {prefix} {msg}")
+                .expect("valid progress template"),
+        );
+        bar.set_prefix(token.to_string());
+        bar.enable_steady_tick(std::time::Duration::from_millis(200));
+        let progress = Bar(bar.clone());
+        let result = sync_integration(&ctx, &account, &token, SyncOptions::now(settings.backfill), &progress).await;
+        bar.finish_and_clear();
+        match result {
+            Ok(report) => {
+                println!("{token}: {}", report.summary());
+                for (period, outcome) in &report.periods {
+                    if let crate::service::sync::PeriodOutcome::Loaded { rows, files, bytes, .. } = outcome {
+                        println!(
+                            "  {period}: replaced with {rows} rows from {files} file(s), {:.1} MB",
+                            *bytes as f64 / 1e6
+                        );
+                    }
+                }
+                for e in report.errors() {
+                    failed += 1;
+                    eprintln!("  error: {e}");
+                }
+            }
+            Err(e) => {
+                failed += 1;
+                eprintln!("{token}: {e:#}");
+            }
+        }
+    }
+    store.close().await;
+    if failed > 0 {
+        bail!("{failed} sync error(s); each period that failed keeps its last good data");
+    }
     Ok(())
 }
 

@@ -15,8 +15,52 @@ pub struct Cli {
     pub store: StoreSettings,
     #[command(flatten)]
     pub storage: StorageSettings,
+    #[command(flatten)]
+    pub integrations: IntegrationSettings,
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// What bucket integrations (AWS and Azure cost exports) may reach, and the key their credentials are sealed
+/// with (every command that syncs must be given the same).
+#[derive(Clone, Default, Args)]
+pub struct IntegrationSettings {
+    /// The key integration credentials are sealed with at rest: 64 hex digits. Default: the data dir's
+    /// `secrets.key`, generated on first use. Nodes sharing a PostgreSQL store need the same key.
+    #[arg(long, env = "COSTD_SECRETS_KEY", global = true, hide_env_values = true)]
+    pub secrets_key: Option<String>,
+    /// A storage endpoint integrations may use besides AWS's and Azure's own (an S3-compatible store,
+    /// Azurite), as `http(s)://host:port`; repeat the flag or separate with commas. Without it, an
+    /// integration with a custom endpoint is refused, so no tenant can make costd call inside your network.
+    #[arg(long = "allow-endpoint", env = "COSTD_ALLOW_ENDPOINTS", global = true, value_delimiter = ',')]
+    pub allow_endpoints: Vec<String>,
+    /// Let AWS integrations without keys use this machine's own AWS credentials (instance role,
+    /// environment). Off by default: any tenant could then read what the machine's role can.
+    #[arg(long, env = "COSTD_ALLOW_AMBIENT_CREDENTIALS", global = true)]
+    pub allow_ambient_credentials: bool,
+}
+
+/// The sealing key never shows in logs.
+impl std::fmt::Debug for IntegrationSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IntegrationSettings")
+            .field("allow_endpoints", &self.allow_endpoints)
+            .field("allow_ambient_credentials", &self.allow_ambient_credentials)
+            .finish_non_exhaustive()
+    }
+}
+
+impl IntegrationSettings {
+    /// The endpoints integrations may name.
+    pub fn allowed(&self) -> anyhow::Result<crate::model::bucket_export::AllowedEndpoints> {
+        crate::model::bucket_export::AllowedEndpoints::parse(&self.allow_endpoints, self.allow_ambient_credentials)
+            .map_err(|e| anyhow::anyhow!("--allow-endpoint: {e}"))
+    }
+
+    /// The key integration credentials are sealed with.
+    pub fn secrets(&self, data_dir: &std::path::Path) -> anyhow::Result<crate::service::secrets::SecretBox> {
+        crate::service::secrets::SecretBox::open_or_create(self.secrets_key.as_deref(), data_dir)
+    }
 }
 
 /// Where upload files live (every command that reads or writes costs must name the same place).
@@ -113,8 +157,24 @@ pub enum Command {
     /// Signed download links (invoice PDFs and CSVs).
     #[command(subcommand)]
     Links(LinksCommand),
+    /// Sync bucket integrations (AWS and Azure cost exports) now: every one, or the one named.
+    Sync(SyncSettings),
     /// Apply the metadata store's migrations and exit.
     Migrate,
+}
+
+/// Settings of `costd sync`.
+#[derive(Debug, Clone, Args)]
+pub struct SyncSettings {
+    /// The integration to sync (`intgr_…`); default: every bucket integration of every account.
+    #[arg(long)]
+    pub integration: Option<String>,
+    /// Load every billing period the export lists again, not only the current and previous month.
+    #[arg(long)]
+    pub backfill: bool,
+    /// No progress output.
+    #[arg(long)]
+    pub quiet: bool,
 }
 
 /// `costd links …`.
@@ -164,6 +224,10 @@ pub struct ServeSettings {
     /// How long (s) a finished cost data export and its file are kept.
     #[arg(long, env = "COSTD_DATA_EXPORT_RETENTION_SECS", default_value_t = 86400)]
     pub data_export_retention_secs: u64,
+    /// How often (s) bucket integrations are synced from their exports; 0 turns the loop off (`costd sync`
+    /// and "Sync now" still work). With several nodes, one syncs at a time.
+    #[arg(long, env = "COSTD_SYNC_INTERVAL_SECS", default_value_t = 3600)]
+    pub sync_interval_secs: u64,
 }
 
 /// Settings of `costd import`.

@@ -11,6 +11,7 @@
 //! - [`runtime`]: the Tokio runtime queries run on, apart from the one serving requests.
 
 pub mod amounts;
+pub mod bills;
 pub mod costs;
 pub mod dates;
 pub mod discovery;

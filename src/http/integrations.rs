@@ -10,6 +10,7 @@ use super::auth::Caller;
 use super::extract::{Json, Query};
 use super::pagination::{base_url, Links, ListParams, MAX_LIMIT};
 use super::{path_token, timestamp, ApiError, AppState, Result};
+use crate::model::bucket_export::{AwsIntegrationFields, AzureIntegrationFields, NewBucketIntegration};
 use crate::model::integration::{workspace_list, CustomProviderFields, IntegrationUpdateFields, NewCustomProvider};
 use crate::model::token::IntegrationToken;
 use crate::store::Integration;
@@ -18,7 +19,11 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/integrations", get(list))
         .route("/integrations/custom_provider", post(create_custom_provider))
+        .route("/integrations/aws", post(create_aws))
+        .route("/integrations/azure", post(create_azure))
+        .route("/integrations/gcp", post(create_gcp))
         .route("/integrations/{integration_token}", get(show).put(update).delete(remove))
+        .route("/integrations/{integration_token}/sync", post(sync_now))
 }
 
 /// An integration as the API shows it.
@@ -32,6 +37,15 @@ pub(crate) struct IntegrationBody {
     workspace_tokens: Vec<String>,
     created_at: String,
     managed_account_tokens: Vec<String>,
+    /// A bucket integration's export location (no credentials).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    export: Option<serde_json::Value>,
+    /// When a bucket integration's sync last completed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_synced_at: Option<String>,
+    /// Why its last sync failed: each file and cause.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_error: Option<String>,
 }
 
 impl From<Integration> for IntegrationBody {
@@ -45,6 +59,9 @@ impl From<Integration> for IntegrationBody {
             workspace_tokens: i.workspace_tokens,
             created_at: timestamp(i.created_at),
             managed_account_tokens: Vec::new(),
+            export: i.location.as_deref().and_then(|l| serde_json::from_str(l).ok()),
+            last_synced_at: i.last_synced_at.map(timestamp),
+            last_error: i.last_error,
         }
     }
 }
@@ -147,4 +164,101 @@ async fn remove(State(state): State<AppState>, caller: Caller, Path(text): Path<
     // The uploads' files are retired with them; the janitor removes them once no query reads them.
     state.store.delete_integration(&caller.account_token, &token).await?.ok_or_else(not_found)?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(post, path = "/v2/integrations/aws", tag = "integrations", operation_id = "integrations_create_aws", responses((status = 201, description = "Created; its first sync starts at once"), super::openapi::ApiErrors))]
+async fn create_aws(
+    State(state): State<AppState>,
+    caller: Caller,
+    Json(fields): Json<AwsIntegrationFields>,
+) -> Result<(StatusCode, axum::Json<IntegrationBody>)> {
+    let new = NewBucketIntegration::aws(fields, &state.allowed_endpoints).map_err(ApiError::BadRequest)?;
+    create_bucket(state, caller, new).await
+}
+
+#[utoipa::path(post, path = "/v2/integrations/azure", tag = "integrations", operation_id = "integrations_create_azure", responses((status = 201, description = "Created; its first sync starts at once"), super::openapi::ApiErrors))]
+async fn create_azure(
+    State(state): State<AppState>,
+    caller: Caller,
+    Json(fields): Json<AzureIntegrationFields>,
+) -> Result<(StatusCode, axum::Json<IntegrationBody>)> {
+    let new = NewBucketIntegration::azure(fields, &state.allowed_endpoints).map_err(ApiError::BadRequest)?;
+    create_bucket(state, caller, new).await
+}
+
+#[utoipa::path(post, path = "/v2/integrations/gcp", tag = "integrations", operation_id = "integrations_create_gcp", responses((status = 400, description = "GCP's export is BigQuery tables, which costd cannot read"), super::openapi::ApiErrors))]
+async fn create_gcp(_caller: Caller) -> Result<StatusCode> {
+    Err(ApiError::bad_request(
+        "GCP exports its billing data to BigQuery tables, which costd cannot read; export them as FOCUS CSV and \
+         upload them into a custom provider (POST /v2/integrations/custom_provider)",
+    ))
+}
+
+/// Records the integration and starts its first sync in the background.
+async fn create_bucket(
+    state: AppState,
+    caller: Caller,
+    new: NewBucketIntegration,
+) -> Result<(StatusCode, axum::Json<IntegrationBody>)> {
+    let created =
+        crate::service::sync::create(state.store.as_ref(), &state.secrets, &caller.account_token, new).await?;
+    spawn_sync(&state, caller.account_token.clone(), created.token.clone(), false);
+    Ok((StatusCode::CREATED, axum::Json(created.into())))
+}
+
+fn spawn_sync(state: &AppState, account: crate::model::token::AccountToken, token: IntegrationToken, backfill: bool) {
+    let ctx = state.sync_context();
+    let options = crate::service::sync::SyncOptions { backfill, today: (state.today)() };
+    tokio::spawn(async move {
+        let quiet = crate::service::sync::Quiet;
+        if let Err(e) = crate::service::sync::sync_integration(&ctx, &account, &token, options, &quiet).await {
+            tracing::warn!(integration = %token, error = format!("{e:#}"), "sync failed");
+        }
+    });
+}
+
+#[derive(Deserialize)]
+struct SyncParams {
+    #[serde(default)]
+    backfill: bool,
+    #[serde(default)]
+    wait: bool,
+}
+
+/// `POST /v2/integrations/{token}/sync` (costd's): syncs now ("Sync now"). Answers 202 with the integration
+/// (`status` `importing`) while the sync runs in the background; with `?wait=true`, 200 once it has run.
+/// `?backfill=true` loads every billing period the export lists again. The integration's `status`,
+/// `last_synced_at` and `last_error` tell the outcome.
+#[utoipa::path(post, path = "/v2/integrations/{integration_token}/sync", tag = "integrations", operation_id = "integrations_sync", params(("integration_token" = String, Path), ("backfill" = Option<bool>, Query), ("wait" = Option<bool>, Query)), responses((status = 202, description = "Sync started"), (status = 200, description = "Synced (wait=true)"), super::openapi::ApiErrors))]
+async fn sync_now(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(text): Path<String>,
+    Query(params): Query<SyncParams>,
+) -> Result<(StatusCode, axum::Json<IntegrationBody>)> {
+    use crate::service::sync::{sync_integration, Quiet, SyncError, SyncOptions};
+    let token = path_token(&text, IntegrationToken::parse, not_found)?;
+    let found = state.store.get_integration(&caller.account_token, &token).await?.ok_or_else(not_found)?;
+    if found.location.is_none() {
+        return Err(ApiError::bad_request(SyncError::NotBucket.to_string()));
+    }
+    if state.running_syncs.lock().expect("running syncs").contains(&token) {
+        return Err(ApiError::Conflict(SyncError::Busy.to_string()));
+    }
+    if !params.wait {
+        spawn_sync(&state, caller.account_token.clone(), token, params.backfill);
+        let mut body: IntegrationBody = found.into();
+        body.status = "importing".into();
+        return Ok((StatusCode::ACCEPTED, axum::Json(body)));
+    }
+    let options = SyncOptions { backfill: params.backfill, today: (state.today)() };
+    match sync_integration(&state.sync_context(), &caller.account_token, &token, options, &Quiet).await {
+        Ok(_) => {}
+        Err(SyncError::NotFound) => return Err(not_found()),
+        Err(e @ SyncError::NotBucket) => return Err(ApiError::bad_request(e.to_string())),
+        Err(e @ SyncError::Busy) => return Err(ApiError::Conflict(e.to_string())),
+        Err(SyncError::Internal(e)) => return Err(ApiError::Internal(e)),
+    }
+    let synced = state.store.get_integration(&caller.account_token, &token).await?.ok_or_else(not_found)?;
+    Ok((StatusCode::OK, axum::Json(synced.into())))
 }

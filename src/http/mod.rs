@@ -76,6 +76,12 @@ pub struct AppState {
     pub upload_slots: std::sync::Arc<crate::service::slots::UploadSlots>,
     /// A request body that sends nothing for this long is cut off (its request fails).
     pub body_idle_timeout: std::time::Duration,
+    /// Endpoints bucket integrations may name besides AWS's and Azure's (`--allow-endpoint`).
+    pub allowed_endpoints: crate::model::bucket_export::AllowedEndpoints,
+    /// The key bucket integrations' credentials are sealed with.
+    pub secrets: crate::service::secrets::SecretBox,
+    /// Bucket integrations this process is syncing.
+    pub running_syncs: crate::service::sync::RunningSyncs,
 }
 
 /// A source of today's date.
@@ -100,6 +106,20 @@ impl AppState {
             query_slots: Default::default(),
             upload_slots: Default::default(),
             body_idle_timeout: DEFAULT_BODY_IDLE_TIMEOUT,
+            allowed_endpoints: Default::default(),
+            // A key of this process only: `serve` sets the configured one.
+            secrets: crate::service::secrets::SecretBox::new(rand::random()),
+            running_syncs: Default::default(),
+        }
+    }
+
+    /// What the sync service needs from this state.
+    pub fn sync_context(&self) -> crate::service::sync::SyncContext {
+        crate::service::sync::SyncContext {
+            store: self.store.clone(),
+            files: self.files.clone(),
+            secrets: self.secrets.clone(),
+            running: self.running_syncs.clone(),
         }
     }
 

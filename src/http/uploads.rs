@@ -97,7 +97,16 @@ async fn upload(
     request: Request,
 ) -> Result<(StatusCode, axum::Json<UploadBody>)> {
     let integration = path_token(&text, IntegrationToken::parse, integration_not_found)?;
-    state.store.get_integration(&caller.account_token, &integration).await?.ok_or_else(integration_not_found)?;
+    let found =
+        state.store.get_integration(&caller.account_token, &integration).await?.ok_or_else(integration_not_found)?;
+    if found.location.is_some() {
+        // Its uploads are its export's billing periods, replaced by each sync.
+        return Err(ApiError::bad_request(format!(
+            "costs of an {} integration come from its export, synced from the bucket; upload CSVs into a custom \
+             provider integration",
+            found.provider
+        )));
+    }
     // Each upload holds a blocking thread for its ingest: a tenant (or everyone together) gets a bounded
     // number at once, and hears so at once rather than queueing connections.
     let _slots = state.upload_slots.try_acquire(&caller.account_token).map_err(|busy| match busy {

@@ -4,6 +4,7 @@
 pub mod amount;
 pub mod billing_profile;
 pub mod billing_rule;
+pub mod bucket_export;
 pub mod decimal;
 pub mod integration;
 pub mod invoice;

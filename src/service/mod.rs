@@ -23,6 +23,8 @@ pub mod forecast;
 pub mod invoices;
 pub mod managed_accounts;
 pub mod reports;
+pub mod secrets;
 pub mod signed;
 pub mod slots;
+pub mod sync;
 pub mod uploads;

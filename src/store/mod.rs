@@ -287,11 +287,11 @@ pub struct DataExport {
     pub valid_until: Option<DateTime<Utc>>,
 }
 
-/// A custom-provider integration.
+/// An integration: a custom provider (costs uploaded) or a bucket export (costs synced).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Integration {
     pub token: IntegrationToken,
-    /// Always `custom_provider` today.
+    /// `custom_provider`, `aws` or `azure`.
     pub provider: String,
     /// The name given at creation; Vantage shows it as `account_identifier`.
     pub name: String,
@@ -302,6 +302,12 @@ pub struct Integration {
     pub last_updated: Option<DateTime<Utc>>,
     pub workspace_tokens: Vec<String>,
     pub created_at: DateTime<Utc>,
+    /// A bucket integration's export location (`model::bucket_export::ExportLocation` as JSON).
+    pub location: Option<String>,
+    /// When a sync of a bucket integration last completed.
+    pub last_synced_at: Option<DateTime<Utc>>,
+    /// Why its last sync failed, naming the file and the cause (`None` after a clean sync).
+    pub last_error: Option<String>,
 }
 
 /// A committed cost upload.
@@ -631,6 +637,55 @@ pub trait IntegrationStore: Send + Sync {
         account: &AccountToken,
         token: &IntegrationToken,
     ) -> anyhow::Result<Option<Vec<UploadToken>>>;
+    /// Records a bucket integration (`status` `pending` until its first sync) with its export's location (JSON)
+    /// and its sealed credentials; the token is chosen by the caller, which sealed the credentials for it.
+    async fn create_bucket_integration(&self, new: &NewBucketIntegrationRow) -> anyhow::Result<Integration>;
+    /// The sealed credentials of a bucket integration (`None`: no such integration, or not a bucket one).
+    async fn integration_secret(&self, token: &IntegrationToken) -> anyhow::Result<Option<String>>;
+    /// Every bucket integration of every account, oldest first: what the sync loop visits.
+    async fn bucket_integrations(&self) -> anyhow::Result<Vec<(AccountToken, IntegrationToken)>>;
+    /// Records a sync's outcome on the integration: its status, when it last completed, its last error
+    /// (`None` clears it). `synced_at: None` keeps the previous completion time.
+    async fn record_sync(
+        &self,
+        token: &IntegrationToken,
+        status: &str,
+        synced_at: Option<DateTime<Utc>>,
+        error: Option<&str>,
+    ) -> anyhow::Result<()>;
+    /// The manifest each of the integration's billing periods was last loaded from.
+    async fn synced_periods(&self, token: &IntegrationToken) -> anyhow::Result<Vec<SyncedPeriod>>;
+    /// Records (or replaces) the manifest a period was loaded from.
+    async fn set_synced_period(&self, token: &IntegrationToken, period: &SyncedPeriod) -> anyhow::Result<()>;
+}
+
+/// A bucket integration as it is recorded.
+#[derive(Debug, Clone)]
+pub struct NewBucketIntegrationRow {
+    pub token: IntegrationToken,
+    pub account: AccountToken,
+    /// `aws` or `azure`.
+    pub provider: String,
+    pub name: String,
+    /// `model::bucket_export::ExportLocation` as JSON.
+    pub location: String,
+    /// The credentials as `service::secrets` sealed them.
+    pub secret: String,
+}
+
+/// The manifest one billing period of a bucket integration was last loaded from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncedPeriod {
+    /// `YYYY-MM`.
+    pub period: String,
+    pub manifest_key: String,
+    pub manifest_etag: Option<String>,
+    /// AWS's `executionId`, Azure's `runId`.
+    pub manifest_id: String,
+    /// The upload holding the period's rows.
+    pub upload_token: String,
+    pub rows: i64,
+    pub synced_at: DateTime<Utc>,
 }
 
 /// Cost uploads and the retired files the janitor removes.

@@ -52,7 +52,7 @@ pub(crate) async fn serve_with(data_dir: &std::path::Path, flags: &[&str]) -> Se
     Served { child, url, bootstrap_token, account }
 }
 
-async fn costd(args: &[&str], data_dir: &std::path::Path) -> std::process::Output {
+pub(crate) async fn costd(args: &[&str], data_dir: &std::path::Path) -> std::process::Output {
     Command::new(COSTD)
         .args(args)
         .arg("--data-dir")

@@ -5,6 +5,7 @@ mod helpers;
 
 mod auth;
 mod billing_rules;
+mod bills;
 mod cli;
 mod clients;
 mod consistency;

@@ -14,6 +14,34 @@ pub(crate) struct IntegrationRow {
     status: String,
     last_updated: Option<DateTime<Utc>>,
     created_at: DateTime<Utc>,
+    location: Option<String>,
+    last_synced_at: Option<chrono::DateTime<chrono::Utc>>,
+    last_error: Option<String>,
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct SyncedPeriodRow {
+    period: String,
+    manifest_key: String,
+    manifest_etag: Option<String>,
+    manifest_id: String,
+    upload_token: String,
+    rows: i64,
+    synced_at: DateTime<Utc>,
+}
+
+impl From<SyncedPeriodRow> for crate::store::SyncedPeriod {
+    fn from(r: SyncedPeriodRow) -> Self {
+        crate::store::SyncedPeriod {
+            period: r.period,
+            manifest_key: r.manifest_key,
+            manifest_etag: r.manifest_etag,
+            manifest_id: r.manifest_id,
+            upload_token: r.upload_token,
+            rows: r.rows,
+            synced_at: r.synced_at,
+        }
+    }
 }
 
 impl IntegrationRow {
@@ -27,6 +55,9 @@ impl IntegrationRow {
             last_updated: self.last_updated,
             workspace_tokens,
             created_at: self.created_at,
+            location: self.location,
+            last_synced_at: self.last_synced_at,
+            last_error: self.last_error,
         }
     }
 
@@ -78,7 +109,125 @@ macro_rules! impl_integrations {
                     last_updated: None,
                     workspace_tokens: Vec::new(),
                     created_at: now,
+                    location: None,
+                    last_synced_at: None,
+                    last_error: None,
                 })
+            }
+
+            #[tracing::instrument(skip_all, fields(integration = %new.token))]
+            async fn create_bucket_integration(
+                &self,
+                new: &$crate::store::NewBucketIntegrationRow,
+            ) -> anyhow::Result<$crate::store::Integration> {
+                let now = $crate::store::now();
+                sqlx::query(
+                    "INSERT INTO integrations (token, account_token, provider, name, status, created_at, location, secret) \
+                     VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7)",
+                )
+                .bind(&new.token)
+                .bind(&new.account)
+                .bind(&new.provider)
+                .bind(&new.name)
+                .bind(now)
+                .bind(&new.location)
+                .bind(&new.secret)
+                .execute(&self.write)
+                .await?;
+                Ok($crate::store::Integration {
+                    token: new.token.clone(),
+                    provider: new.provider.clone(),
+                    name: new.name.clone(),
+                    description: None,
+                    status: "pending".into(),
+                    last_updated: None,
+                    workspace_tokens: Vec::new(),
+                    created_at: now,
+                    location: Some(new.location.clone()),
+                    last_synced_at: None,
+                    last_error: None,
+                })
+            }
+
+            #[tracing::instrument(skip(self))]
+            async fn integration_secret(&self, token: &$crate::model::token::IntegrationToken) -> anyhow::Result<Option<String>> {
+                let found: Option<Option<String>> = sqlx::query_scalar("SELECT secret FROM integrations WHERE token = $1")
+                    .bind(token)
+                    .fetch_optional(&self.read)
+                    .await?;
+                Ok(found.flatten())
+            }
+
+            #[tracing::instrument(skip(self))]
+            async fn bucket_integrations(
+                &self,
+            ) -> anyhow::Result<Vec<($crate::model::token::AccountToken, $crate::model::token::IntegrationToken)>> {
+                Ok(sqlx::query_as("SELECT account_token, token FROM integrations WHERE location IS NOT NULL ORDER BY id")
+                    .fetch_all(&self.read)
+                    .await?)
+            }
+
+            #[tracing::instrument(skip(self, error))]
+            async fn record_sync(
+                &self,
+                token: &$crate::model::token::IntegrationToken,
+                status: &str,
+                synced_at: Option<chrono::DateTime<chrono::Utc>>,
+                error: Option<&str>,
+            ) -> anyhow::Result<()> {
+                sqlx::query(
+                    "UPDATE integrations SET status = $2, last_synced_at = COALESCE($3, last_synced_at), last_error = $4 \
+                     WHERE token = $1",
+                )
+                .bind(token)
+                .bind(status)
+                .bind(synced_at)
+                .bind(error)
+                .execute(&self.write)
+                .await?;
+                Ok(())
+            }
+
+            #[tracing::instrument(skip(self))]
+            async fn synced_periods(
+                &self,
+                token: &$crate::model::token::IntegrationToken,
+            ) -> anyhow::Result<Vec<$crate::store::SyncedPeriod>> {
+                let rows: Vec<$crate::store::sql::SyncedPeriodRow> = sqlx::query_as(
+                    "SELECT period, manifest_key, manifest_etag, manifest_id, upload_token, rows, synced_at \
+                     FROM synced_periods WHERE integration_token = $1 ORDER BY period",
+                )
+                .bind(token)
+                .fetch_all(&self.read)
+                .await?;
+                Ok(rows.into_iter().map(Into::into).collect())
+            }
+
+            #[tracing::instrument(skip(self))]
+            async fn set_synced_period(
+                &self,
+                token: &$crate::model::token::IntegrationToken,
+                p: &$crate::store::SyncedPeriod,
+            ) -> anyhow::Result<()> {
+                sqlx::query(
+                    "INSERT INTO synced_periods \
+                     (integration_token, period, manifest_key, manifest_etag, manifest_id, upload_token, rows, synced_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+                     ON CONFLICT (integration_token, period) DO UPDATE SET manifest_key = excluded.manifest_key, \
+                     manifest_etag = excluded.manifest_etag, manifest_id = excluded.manifest_id, \
+                     upload_token = excluded.upload_token, rows = excluded.rows, synced_at = excluded.synced_at",
+                )
+                .bind(token)
+                .bind(&p.period)
+                .bind(&p.manifest_key)
+                .bind(&p.manifest_etag)
+                .bind(&p.manifest_id)
+                .bind(&p.upload_token)
+                .bind(p.rows)
+                .bind(p.synced_at)
+                .execute(&self.write)
+                .await?;
+                Ok(())
             }
 
             #[tracing::instrument(skip(self))]

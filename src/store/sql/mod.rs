@@ -31,7 +31,7 @@ mod workspaces;
 pub(crate) use accounts::AccountRow;
 pub(crate) use billing_profiles::{settings_json, ProfileRow, PROFILE_COLUMNS};
 pub(crate) use exports::{ExportRow, EXPORT_COLUMNS};
-pub(crate) use integrations::{group_workspaces, IntegrationRow};
+pub(crate) use integrations::{group_workspaces, IntegrationRow, SyncedPeriodRow};
 pub(crate) use invoices::{document_json, status_in, InvoiceRow, INVOICE_COLUMNS};
 pub(crate) use managed_accounts::{InvoicingDetails, ManagedRow, MANAGED_COLUMNS};
 pub(crate) use reports::{ReportObjectRow, REPORT_OBJECT_COLUMNS};
@@ -40,7 +40,9 @@ pub(crate) use tokens::{PrincipalRow, SessionRow};
 pub(crate) use uploads::UploadRow;
 pub(crate) use workspaces::WorkspaceRow;
 
-pub(crate) const INTEGRATION_COLUMNS: &str = "token, provider, name, description, status, last_updated, created_at";
+pub(crate) const INTEGRATION_COLUMNS: &str =
+    "token, provider, name, description, status, last_updated, created_at, location, \
+     last_synced_at, last_error";
 pub(crate) const UPLOAD_COLUMNS: &str = "token, integration_token, filename, amount, currency, row_count, start_date, \
      end_date, import_status, created_by_token, created_at, rollup_decimals";
 

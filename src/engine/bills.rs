@@ -1,0 +1,767 @@
+//! Cloud bills in their buckets: finding an export's manifests, reading exactly the files a manifest lists,
+//! and turning them into one stream of cost rows for [`super::ingest::ingest_csv`].
+//!
+//! Invariants the sync (`service::sync`) relies on:
+//! - **The manifest is the commit marker.** AWS writes `metadata/BILLING_PERIOD=YYYY-MM/<export>-Manifest.json`
+//!   after all of a refresh's data files, Azure writes `manifest.json` (with `blobs[]`) after its blobs. Only
+//!   the files a manifest names are read; a folder is never globbed, because overwrite delivery leaves stale
+//!   chunk names behind.
+//! - **All or nothing.** Every listed file is downloaded (streamed to the local spool, bounded memory) before
+//!   a row is read; a listed file that is missing is [`FetchError::Missing`], and the period is left as it was.
+//! - **Errors name the file.** A corrupt Parquet file, a column set that differs between chunks or an
+//!   unsupported column type ends the stream with an I/O error whose text names the file; [`ExportRows`]
+//!   also keeps it, and the row ranges of each file, so a row problem can be told as `file, row`.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::{Arc, Mutex};
+
+use anyhow::Context;
+use arrow::array::{Array, ArrayRef, AsArray, StringArray};
+use arrow::datatypes::DataType;
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
+use object_store::path::Path as ObjectPath;
+use object_store::{ObjectStore, ObjectStoreExt};
+use serde::Deserialize;
+
+use crate::model::bucket_export::{Credentials, ExportLocation, Period};
+
+/// Bytes per chunk handed from the converter thread to the ingest.
+const CHUNK_BYTES: usize = 1 << 20;
+/// Rows per Parquet batch converted at a time.
+const PARQUET_BATCH_ROWS: usize = 8 * 1024;
+/// Longest manifest read: real ones are a few KB (a schema and a list of files).
+pub const MAX_MANIFEST_BYTES: usize = 8 << 20;
+
+/// The bucket an export lives in, with costd's credentials for it.
+pub fn connect(location: &ExportLocation, credentials: &Credentials) -> anyhow::Result<Arc<dyn ObjectStore>> {
+    let options = object_store::ClientOptions::new()
+        .with_timeout(std::time::Duration::from_secs(120))
+        .with_connect_timeout(std::time::Duration::from_secs(10));
+    let retry = object_store::RetryConfig {
+        max_retries: 3,
+        retry_timeout: std::time::Duration::from_secs(30),
+        ..Default::default()
+    };
+    match location {
+        ExportLocation::Aws { bucket, region, endpoint, .. } => {
+            use object_store::aws::AmazonS3Builder;
+            let mut b = match credentials {
+                Credentials::AwsAmbient => AmazonS3Builder::from_env(),
+                _ => AmazonS3Builder::new(),
+            };
+            b = b.with_bucket_name(bucket).with_region(region).with_retry(retry);
+            if let Credentials::AwsKeys { access_key_id, secret_access_key, session_token } = credentials {
+                b = b.with_access_key_id(access_key_id).with_secret_access_key(secret_access_key);
+                if let Some(t) = session_token {
+                    b = b.with_token(t);
+                }
+            }
+            let http = endpoint.as_ref().is_some_and(|e| e.as_str().starts_with("http://"));
+            if let Some(e) = endpoint {
+                b = b.with_endpoint(e.as_str());
+            }
+            Ok(Arc::new(b.with_client_options(options.with_allow_http(http)).build()?))
+        }
+        ExportLocation::Azure { storage_account, container, endpoint, .. } => {
+            use object_store::azure::{AzureConfigKey, MicrosoftAzureBuilder};
+            let mut b = MicrosoftAzureBuilder::new()
+                .with_account(storage_account)
+                .with_container_name(container)
+                .with_retry(retry);
+            b = match credentials {
+                Credentials::AzureAccountKey { key } => b.with_access_key(key),
+                Credentials::AzureSas { token } => b.with_config(AzureConfigKey::SasKey, token),
+                Credentials::AzureServicePrincipal { tenant, app_id, password } => {
+                    b.with_tenant_id(tenant).with_client_id(app_id).with_client_secret(password)
+                }
+                other => anyhow::bail!("{} credentials do not sign in to Azure", other.kind()),
+            };
+            let http = endpoint.as_ref().is_some_and(|e| e.as_str().starts_with("http://"));
+            if let Some(e) = endpoint {
+                b = b.with_endpoint(e.as_str().to_string());
+            }
+            Ok(Arc::new(b.with_client_options(options.with_allow_http(http)).build()?))
+        }
+    }
+}
+
+/// The newest manifest of one billing period, as the listing shows it (nothing read yet).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManifestRef {
+    pub period: Period,
+    pub key: String,
+    pub etag: Option<String>,
+    pub last_modified: DateTime<Utc>,
+}
+
+/// Where the export's manifests are listed from.
+fn manifest_root(location: &ExportLocation) -> String {
+    let join = |parts: &[&str]| parts.iter().filter(|p| !p.is_empty()).copied().collect::<Vec<_>>().join("/");
+    match location {
+        ExportLocation::Aws { prefix, export_name, .. } => join(&[prefix, export_name, "metadata"]),
+        ExportLocation::Azure { root_folder_path, .. } => root_folder_path.clone(),
+    }
+}
+
+/// The billing period a manifest's key belongs to, if it is a manifest of this export at all.
+pub fn manifest_period(location: &ExportLocation, key: &str) -> Option<Period> {
+    let parts: Vec<&str> = key.split('/').collect();
+    let file = *parts.last()?;
+    match location {
+        ExportLocation::Aws { export_name, .. } => {
+            if file != format!("{export_name}-Manifest.json") {
+                return None;
+            }
+            parts.iter().find_map(|p| p.strip_prefix("BILLING_PERIOD=")).and_then(Period::parse)
+        }
+        ExportLocation::Azure { .. } => {
+            if !file.eq_ignore_ascii_case("manifest.json") {
+                return None;
+            }
+            // `…/<export>/YYYYMMDD-YYYYMMDD/[<run id>/]manifest.json`
+            parts.iter().rev().find_map(|p| {
+                let (start, end) = p.split_once('-')?;
+                let digits = |s: &str| s.len() == 8 && s.bytes().all(|b| b.is_ascii_digit());
+                (digits(start) && digits(end)).then(|| Period::parse(&format!("{}-{}", &start[..4], &start[4..6])))?
+            })
+        }
+    }
+}
+
+/// Lists the export's manifests and keeps the newest of each period (create-new delivery keeps every run's).
+pub async fn list_manifests(
+    store: &dyn ObjectStore,
+    location: &ExportLocation,
+) -> anyhow::Result<BTreeMap<Period, ManifestRef>> {
+    let root = manifest_root(location);
+    let prefix = (!root.is_empty()).then(|| ObjectPath::from(root.as_str()));
+    let mut listing = store.list(prefix.as_ref());
+    let mut newest: BTreeMap<Period, ManifestRef> = BTreeMap::new();
+    while let Some(meta) = listing.next().await {
+        let meta = meta.with_context(|| format!("failed to list {root:?}"))?;
+        let key = meta.location.to_string();
+        let Some(period) = manifest_period(location, &key) else { continue };
+        let found = ManifestRef { period, key, etag: meta.e_tag, last_modified: meta.last_modified };
+        match newest.get(&period) {
+            Some(kept) if (kept.last_modified, &kept.key) >= (found.last_modified, &found.key) => {}
+            _ => {
+                newest.insert(period, found);
+            }
+        }
+    }
+    Ok(newest)
+}
+
+/// What a manifest says: which refresh it is and exactly which files hold the period's rows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Manifest {
+    /// AWS's `executionId`, Azure's `runInfo.runId`.
+    pub id: String,
+    /// Object keys, in the manifest's order.
+    pub files: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AwsManifest {
+    execution_id: Option<String>,
+    #[serde(default)]
+    data_files: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AzureManifest {
+    run_info: Option<AzureRunInfo>,
+    #[serde(default)]
+    blobs: Vec<AzureBlob>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AzureRunInfo {
+    run_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AzureBlob {
+    blob_name: String,
+}
+
+/// Parses a manifest's bytes. `key` names it in errors.
+pub fn parse_manifest(location: &ExportLocation, key: &str, bytes: &[u8]) -> Result<Manifest, String> {
+    let bad = |e: serde_json::Error| format!("{key}: the manifest is not valid JSON of the expected shape ({e})");
+    let (id, files) = match location {
+        ExportLocation::Aws { bucket, .. } => {
+            let m: AwsManifest = serde_json::from_slice(bytes).map_err(bad)?;
+            let id = m.execution_id.ok_or_else(|| format!("{key}: the manifest has no executionId"))?;
+            let files = m
+                .data_files
+                .into_iter()
+                .map(|f| match f.strip_prefix("s3://") {
+                    Some(rest) => match rest.split_once('/') {
+                        Some((b, k)) if b == bucket => Ok(k.to_string()),
+                        _ => Err(format!("{key}: the manifest names {f}, outside the bucket {bucket}")),
+                    },
+                    None => Ok(f.trim_start_matches('/').to_string()),
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            (id, files)
+        }
+        ExportLocation::Azure { .. } => {
+            let m: AzureManifest = serde_json::from_slice(bytes).map_err(bad)?;
+            let id =
+                m.run_info.and_then(|r| r.run_id).ok_or_else(|| format!("{key}: the manifest has no runInfo.runId"))?;
+            (id, m.blobs.into_iter().map(|b| b.blob_name.trim_start_matches('/').to_string()).collect())
+        }
+    };
+    if files.is_empty() {
+        return Err(format!("{key}: the manifest lists no data files"));
+    }
+    if let Some(f) = files.iter().find(|f| f.is_empty() || f.split('/').any(|p| p == "..")) {
+        return Err(format!("{key}: the manifest names an invalid file {f:?}"));
+    }
+    Ok(Manifest { id, files })
+}
+
+/// Reads a manifest (at most [`MAX_MANIFEST_BYTES`]).
+pub async fn read_manifest(store: &dyn ObjectStore, key: &str) -> Result<Vec<u8>, FetchError> {
+    let path = ObjectPath::from(key);
+    let got = store.get(&path).await.map_err(|e| FetchError::of(key, e))?;
+    if got.meta.size > MAX_MANIFEST_BYTES as u64 {
+        return Err(FetchError::Other(format!("{key}: the manifest is larger than {MAX_MANIFEST_BYTES} bytes")));
+    }
+    Ok(got.bytes().await.map_err(|e| FetchError::of(key, e))?.to_vec())
+}
+
+/// Why a period's files could not be fetched.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    /// The manifest names an object that is not there (yet, or any more): retried at the next sync.
+    #[error("{0}: listed by the manifest but missing from the bucket")]
+    Missing(String),
+    /// Credentials refused, bucket missing, network: the store's words, with the key.
+    #[error("{0}")]
+    Other(String),
+}
+
+impl FetchError {
+    fn of(key: &str, e: object_store::Error) -> FetchError {
+        match e {
+            object_store::Error::NotFound { .. } => FetchError::Missing(key.to_string()),
+            other => FetchError::Other(format!("{key}: {}", crate::engine::bills::describe(&other))),
+        }
+    }
+}
+
+/// An object store error in one line, without the request's headers or signed URL.
+pub fn describe(e: &object_store::Error) -> String {
+    match e {
+        object_store::Error::NotFound { path, .. } => format!("{path} not found"),
+        object_store::Error::PermissionDenied { .. } | object_store::Error::Unauthenticated { .. } => {
+            "access denied: check the integration's credentials and their permissions".into()
+        }
+        other => {
+            let text = other.to_string();
+            // The store's message can carry the request URL; a query string may hold a SAS signature.
+            let text = match text.find('?') {
+                Some(i) => format!("{}…", &text[..i]),
+                None => text,
+            };
+            text.chars().take(400).collect()
+        }
+    }
+}
+
+/// One file of a period, downloaded.
+#[derive(Debug)]
+pub struct LocalFile {
+    /// The object's key, for messages.
+    pub key: String,
+    pub path: PathBuf,
+    pub bytes: u64,
+}
+
+/// Downloads `keys` into `dir`, streaming (memory bounded by the store's chunk size). All or nothing: on an
+/// error the files fetched so far are left for the caller's directory guard to remove.
+pub async fn download(store: &dyn ObjectStore, keys: &[String], dir: &Path) -> Result<Vec<LocalFile>, FetchError> {
+    // Missing files are found before any large download starts.
+    for key in keys {
+        store.head(&ObjectPath::from(key.as_str())).await.map_err(|e| FetchError::of(key, e))?;
+    }
+    let mut out = Vec::with_capacity(keys.len());
+    for (i, key) in keys.iter().enumerate() {
+        let path = dir.join(format!("{i:05}.part"));
+        let got = store.get(&ObjectPath::from(key.as_str())).await.map_err(|e| FetchError::of(key, e))?;
+        let mut stream = got.into_stream();
+        let mut file = tokio::fs::File::create(&path)
+            .await
+            .map_err(|e| FetchError::Other(format!("failed to create {}: {e}", path.display())))?;
+        let mut bytes = 0u64;
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| FetchError::of(key, e))?;
+            bytes += chunk.len() as u64;
+            tokio::io::AsyncWriteExt::write_all(&mut file, &chunk)
+                .await
+                .map_err(|e| FetchError::Other(format!("failed to write {}: {e}", path.display())))?;
+        }
+        out.push(LocalFile { key: key.clone(), path, bytes });
+    }
+    Ok(out)
+}
+
+/// What [`ExportRows`] learned while it ran: the failure that ended it (naming the file), and where each
+/// file's rows start in the combined stream.
+#[derive(Debug, Default, Clone)]
+pub struct ReadLog {
+    pub failure: Option<String>,
+    /// `(first data row, key)`, 1-based rows of the combined stream.
+    pub starts: Vec<(u64, String)>,
+}
+
+impl ReadLog {
+    /// `Row N: …` of the combined stream as `<key>, row M: …`.
+    pub fn locate(&self, message: &str) -> String {
+        let Some(rest) = message.strip_prefix("Row ") else { return message.to_string() };
+        let Some((n, tail)) = rest.split_once(':') else { return message.to_string() };
+        let Ok(n) = n.trim().parse::<u64>() else { return message.to_string() };
+        match self.starts.iter().rev().find(|(start, _)| *start <= n) {
+            Some((start, key)) => format!("{key}, row {}:{tail}", n - start + 1),
+            None => message.to_string(),
+        }
+    }
+}
+
+/// The rows of several export files (Parquet, gzip CSV or CSV, told apart by their first bytes) as one CSV
+/// stream with one header, converted on a thread of its own.
+pub struct ExportRows {
+    rx: Receiver<io::Result<Vec<u8>>>,
+    chunk: Vec<u8>,
+    at: usize,
+}
+
+impl ExportRows {
+    pub fn new(files: Vec<LocalFile>, log: Arc<Mutex<ReadLog>>) -> io::Result<ExportRows> {
+        let (tx, rx) = sync_channel(4);
+        std::thread::Builder::new().name("export-reader".into()).spawn(move || {
+            let mut out = ChunkWriter { tx: tx.clone(), buf: Vec::with_capacity(CHUNK_BYTES) };
+            let result = write_rows(&files, &mut out, &log).and_then(|()| out.flush_chunk());
+            if let Err(e) = result {
+                log.lock().expect("read log").failure.get_or_insert_with(|| e.to_string());
+                let _ = tx.send(Err(e));
+            }
+        })?;
+        Ok(ExportRows { rx, chunk: Vec::new(), at: 0 })
+    }
+}
+
+impl Read for ExportRows {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.at == self.chunk.len() {
+            match self.rx.recv() {
+                Ok(Ok(chunk)) => {
+                    self.chunk = chunk;
+                    self.at = 0;
+                }
+                Ok(Err(e)) => return Err(e),
+                // The writer finished (its sender dropped) after its last chunk.
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.chunk.len() - self.at);
+        buf[..n].copy_from_slice(&self.chunk[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
+}
+
+struct ChunkWriter {
+    tx: SyncSender<io::Result<Vec<u8>>>,
+    buf: Vec<u8>,
+}
+
+impl ChunkWriter {
+    fn flush_chunk(&mut self) -> io::Result<()> {
+        if !self.buf.is_empty() {
+            let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK_BYTES));
+            self.tx.send(Ok(chunk)).map_err(|_| io::Error::other("the ingest stopped reading"))?;
+        }
+        Ok(())
+    }
+}
+
+impl Write for ChunkWriter {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= CHUNK_BYTES {
+            self.flush_chunk()?;
+        }
+        Ok(data.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+fn fail(key: &str, what: impl std::fmt::Display) -> io::Error {
+    io::Error::other(format!("{key}: {what}"))
+}
+
+/// Writes every file's rows under the first file's header; later files must have the same columns (any order).
+fn write_rows(files: &[LocalFile], out: &mut ChunkWriter, log: &Mutex<ReadLog>) -> io::Result<()> {
+    let mut header: Option<Vec<String>> = None;
+    let mut rows_written: u64 = 0;
+    let mut csv_out = csv::WriterBuilder::new().has_headers(false).from_writer(out);
+    for file in files {
+        log.lock().expect("read log").starts.push((rows_written + 1, file.key.clone()));
+        let mut head = [0u8; 4];
+        let n = File::open(&file.path)?.read(&mut head)?;
+        if n == 0 {
+            // An export with no rows for a chunk writes an empty file; it adds nothing.
+            continue;
+        }
+        if &head[..n.min(4)] == b"PAR1" {
+            rows_written += parquet_rows(file, &mut header, &mut csv_out)?;
+        } else {
+            rows_written += csv_rows(file, &mut header, &mut csv_out)?;
+        }
+    }
+    if header.is_none() {
+        return Err(io::Error::other("the manifest's files hold no rows (not even a header)"));
+    }
+    csv_out.flush()?;
+    Ok(())
+}
+
+/// Where each of `header`'s columns is in a file with columns `names`; the first file sets `header`.
+fn column_order(key: &str, header: &mut Option<Vec<String>>, names: Vec<String>) -> io::Result<(Vec<usize>, bool)> {
+    match header {
+        None => {
+            let order = (0..names.len()).collect();
+            *header = Some(names);
+            Ok((order, true))
+        }
+        Some(first) => {
+            let lower: Vec<String> = names.iter().map(|n| n.to_ascii_lowercase()).collect();
+            let mut order = Vec::with_capacity(first.len());
+            for name in first.iter() {
+                match lower.iter().position(|n| *n == name.to_ascii_lowercase()) {
+                    Some(i) => order.push(i),
+                    None => return Err(fail(key, format_args!("has no column {name}, which the first file has"))),
+                }
+            }
+            if names.len() != first.len() {
+                return Err(fail(key, "has columns the first file of the manifest does not have"));
+            }
+            Ok((order, false))
+        }
+    }
+}
+
+fn csv_rows<W: Write>(file: &LocalFile, header: &mut Option<Vec<String>>, out: &mut csv::Writer<W>) -> io::Result<u64> {
+    let input = super::ingest::maybe_gunzip(File::open(&file.path)?)?;
+    let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(input);
+    let mut record = csv::ByteRecord::new();
+    if !reader.read_byte_record(&mut record).map_err(|e| fail(&file.key, e))? {
+        return Ok(0);
+    }
+    let names: Vec<String> = record
+        .iter()
+        .enumerate()
+        .map(|(i, h)| {
+            let h = String::from_utf8_lossy(h);
+            let h = if i == 0 { h.trim_start_matches('\u{feff}').to_string() } else { h.to_string() };
+            h.trim().to_string()
+        })
+        .collect();
+    let (order, first) = column_order(&file.key, header, names)?;
+    if first {
+        out.write_byte_record(&record)?;
+    }
+    let identity = order.iter().enumerate().all(|(i, &j)| i == j);
+    let mut rows = 0;
+    let mut reordered = csv::ByteRecord::new();
+    loop {
+        match reader.read_byte_record(&mut record) {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(e) => return Err(fail(&file.key, format_args!("row {}: {e}", rows + 1))),
+        }
+        rows += 1;
+        if identity {
+            out.write_byte_record(&record)?;
+        } else {
+            reordered.clear();
+            for &i in &order {
+                reordered.push_field(record.get(i).unwrap_or_default());
+            }
+            out.write_byte_record(&reordered)?;
+        }
+    }
+    Ok(rows)
+}
+
+fn parquet_rows<W: Write>(
+    file: &LocalFile,
+    header: &mut Option<Vec<String>>,
+    out: &mut csv::Writer<W>,
+) -> io::Result<u64> {
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(File::open(&file.path)?)
+        .map_err(|e| fail(&file.key, format_args!("is not a readable Parquet file ({e})")))?;
+    let names: Vec<String> = builder.schema().fields().iter().map(|f| f.name().clone()).collect();
+    let (order, first) = column_order(&file.key, header, names.clone())?;
+    if first {
+        out.write_record(&names)?;
+    }
+    let reader = builder
+        .with_batch_size(PARQUET_BATCH_ROWS)
+        .build()
+        .map_err(|e| fail(&file.key, format_args!("is not a readable Parquet file ({e})")))?;
+    let mut rows = 0u64;
+    let mut record = csv::ByteRecord::new();
+    for batch in reader {
+        let batch = batch.map_err(|e| fail(&file.key, format_args!("is not a readable Parquet file ({e})")))?;
+        let columns = order
+            .iter()
+            .map(|&i| as_text(batch.column(i)).map_err(|e| fail(&file.key, format_args!("column {}: {e}", names[i]))))
+            .collect::<io::Result<Vec<StringArray>>>()?;
+        for row in 0..batch.num_rows() {
+            record.clear();
+            for col in &columns {
+                record.push_field(if col.is_null(row) { b"" } else { col.value(row).as_bytes() });
+            }
+            out.write_byte_record(&record)?;
+        }
+        rows += batch.num_rows() as u64;
+    }
+    Ok(rows)
+}
+
+/// A column as text, as a CSV export would write it: numbers and decimals exactly, timestamps in ISO 8601,
+/// maps (AWS's `tags`) and structs as JSON objects.
+fn as_text(column: &ArrayRef) -> Result<StringArray, String> {
+    match column.data_type() {
+        DataType::Map(_, _) | DataType::Struct(_) | DataType::List(_) | DataType::LargeList(_) => {
+            let mut out = arrow::array::StringBuilder::with_capacity(column.len(), column.len() * 16);
+            for row in 0..column.len() {
+                if column.is_null(row) {
+                    out.append_null();
+                } else {
+                    out.append_value(json_of(column, row)?.to_string());
+                }
+            }
+            Ok(out.finish())
+        }
+        // CUR 2.0 writes costs as doubles. Rust prints a double as the shortest decimal that reads back as the
+        // same double, never in exponent form: the digits the exporter's CSV would have shown.
+        DataType::Float64 => {
+            let values = column.as_primitive::<arrow::datatypes::Float64Type>();
+            Ok(values.iter().map(|v| v.filter(|v| v.is_finite()).map(|v| format!("{v}"))).collect())
+        }
+        DataType::Float32 => {
+            let values = column.as_primitive::<arrow::datatypes::Float32Type>();
+            Ok(values.iter().map(|v| v.filter(|v| v.is_finite()).map(|v| format!("{v}"))).collect())
+        }
+        _ => {
+            let cast = arrow::compute::cast(column, &DataType::Utf8).map_err(|e| e.to_string())?;
+            Ok(cast.as_string::<i32>().clone())
+        }
+    }
+}
+
+fn json_of(column: &ArrayRef, row: usize) -> Result<serde_json::Value, String> {
+    use serde_json::Value;
+    if column.is_null(row) {
+        return Ok(Value::Null);
+    }
+    Ok(match column.data_type() {
+        DataType::Map(_, _) => {
+            let map = column.as_map();
+            let entries = map.value(row);
+            let keys = as_text(entries.column(0))?;
+            let values = entries.column(1);
+            let mut obj = serde_json::Map::new();
+            for i in 0..entries.len() {
+                obj.insert(keys.value(i).to_string(), json_of(values, i)?);
+            }
+            Value::Object(obj)
+        }
+        DataType::Struct(fields) => {
+            let s = column.as_struct();
+            let mut obj = serde_json::Map::new();
+            for (i, f) in fields.iter().enumerate() {
+                obj.insert(f.name().clone(), json_of(s.column(i), row)?);
+            }
+            Value::Object(obj)
+        }
+        DataType::List(_) => {
+            let l = column.as_list::<i32>();
+            let items = l.value(row);
+            Value::Array((0..items.len()).map(|i| json_of(&items, i)).collect::<Result<_, _>>()?)
+        }
+        DataType::LargeList(_) => {
+            let l = column.as_list::<i64>();
+            let items = l.value(row);
+            Value::Array((0..items.len()).map(|i| json_of(&items, i)).collect::<Result<_, _>>()?)
+        }
+        _ => {
+            let text = as_text(&column.slice(row, 1))?;
+            Value::String(text.value(0).to_string())
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::bucket_export::Endpoint;
+
+    fn aws() -> ExportLocation {
+        ExportLocation::Aws {
+            bucket: "bills".into(),
+            prefix: "cur".into(),
+            export_name: "focus".into(),
+            region: "us-east-1".into(),
+            endpoint: None,
+        }
+    }
+
+    fn azure() -> ExportLocation {
+        ExportLocation::Azure {
+            storage_account: "acct".into(),
+            container: "exports".into(),
+            root_folder_path: "costs".into(),
+            endpoint: Some(Endpoint::parse("http://127.0.0.1:10000/acct").unwrap()),
+        }
+    }
+
+    #[test]
+    fn manifests_are_recognised_by_their_providers_names_only() {
+        let p = |s| Period::parse(s);
+        assert_eq!(
+            manifest_period(&aws(), "cur/focus/metadata/BILLING_PERIOD=2024-09/focus-Manifest.json"),
+            p("2024-09")
+        );
+        assert_eq!(manifest_period(&aws(), "cur/focus/metadata/BILLING_PERIOD=2024-09/other-Manifest.json"), None);
+        assert_eq!(manifest_period(&aws(), "cur/focus/data/BILLING_PERIOD=2024-09/focus-00001.csv.gz"), None);
+        assert_eq!(manifest_period(&azure(), "costs/daily/20240901-20240930/3f1c/manifest.json"), p("2024-09"));
+        assert_eq!(manifest_period(&azure(), "costs/daily/20240901-20240930/part_0_0001.csv.gz"), None);
+    }
+
+    #[test]
+    fn an_aws_manifest_names_keys_in_its_own_bucket_only() {
+        let body = br#"{"executionId":"e1","dataFiles":["s3://bills/cur/focus/data/BILLING_PERIOD=2024-09/focus-00001.snappy.parquet"]}"#;
+        let m = parse_manifest(&aws(), "m.json", body).unwrap();
+        assert_eq!(m.id, "e1");
+        assert_eq!(m.files, ["cur/focus/data/BILLING_PERIOD=2024-09/focus-00001.snappy.parquet"]);
+        let elsewhere = br#"{"executionId":"e1","dataFiles":["s3://other/x.csv.gz"]}"#;
+        assert!(parse_manifest(&aws(), "m.json", elsewhere).unwrap_err().contains("outside the bucket bills"));
+        let empty = br#"{"executionId":"e1","dataFiles":[]}"#;
+        assert!(parse_manifest(&aws(), "m.json", empty).unwrap_err().contains("no data files"));
+        assert!(parse_manifest(&aws(), "m.json", b"{").unwrap_err().starts_with("m.json: the manifest is not valid"));
+    }
+
+    #[test]
+    fn an_azure_manifest_gives_its_run_id_and_blobs() {
+        let body = br#"{"manifestVersion":"2024-04-01","runInfo":{"runId":"r1","startDate":"2024-09-01T00:00:00"},
+            "blobs":[{"blobName":"costs/daily/20240901-20240930/r1/part_0_0001.csv.gz","byteCount":10}]}"#;
+        let m = parse_manifest(&azure(), "manifest.json", body).unwrap();
+        assert_eq!((m.id.as_str(), m.files.len()), ("r1", 1));
+        let traversal = br#"{"runInfo":{"runId":"r1"},"blobs":[{"blobName":"../x"}]}"#;
+        assert!(parse_manifest(&azure(), "manifest.json", traversal).is_err());
+    }
+
+    #[test]
+    fn row_problems_are_located_in_their_file() {
+        let log = ReadLog { failure: None, starts: vec![(1, "a.csv.gz".into()), (11, "b.csv.gz".into())] };
+        assert_eq!(log.locate("Row 12: BilledCost is bad"), "b.csv.gz, row 2: BilledCost is bad");
+        assert_eq!(log.locate("Row 3: x"), "a.csv.gz, row 3: x");
+        assert_eq!(log.locate("Header: x"), "Header: x");
+    }
+
+    fn local(dir: &Path, name: &str, bytes: &[u8]) -> LocalFile {
+        let path = dir.join(name);
+        std::fs::write(&path, bytes).unwrap();
+        LocalFile { key: name.into(), path, bytes: bytes.len() as u64 }
+    }
+
+    #[test]
+    fn csv_chunks_are_joined_under_one_header_in_the_first_files_column_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = local(dir.path(), "a.csv", b"BilledCost,ServiceName\n1.5,EC2\n");
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(b"ServiceName,BilledCost\nS3,0.25\n").unwrap();
+        let b = local(dir.path(), "b.csv.gz", &gz.finish().unwrap());
+        let empty = local(dir.path(), "c.csv", b"");
+        let log = Arc::new(Mutex::new(ReadLog::default()));
+        let mut text = String::new();
+        ExportRows::new(vec![a, empty, b], log.clone()).unwrap().read_to_string(&mut text).unwrap();
+        assert_eq!(text, "BilledCost,ServiceName\n1.5,EC2\n0.25,S3\n");
+    }
+
+    #[test]
+    fn a_chunk_with_other_columns_fails_the_stream_naming_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = local(dir.path(), "a.csv", b"BilledCost,ServiceName\n1.5,EC2\n");
+        let b = local(dir.path(), "b.csv", b"BilledCost\n2\n");
+        let log = Arc::new(Mutex::new(ReadLog::default()));
+        let mut text = String::new();
+        let e = ExportRows::new(vec![a, b], log.clone()).unwrap().read_to_string(&mut text).unwrap_err();
+        assert!(e.to_string().starts_with("b.csv: has no column ServiceName"), "{e}");
+        assert!(log.lock().unwrap().failure.as_deref().unwrap().starts_with("b.csv"));
+    }
+
+    #[test]
+    fn parquet_rows_keep_decimals_exact_and_maps_as_json() {
+        use arrow::array::{Decimal128Array, MapBuilder, StringBuilder};
+        use arrow::datatypes::{Field, Schema};
+        use arrow::record_batch::RecordBatch;
+        let cost = Decimal128Array::from(vec![Some(123456789012345678901i128), None])
+            .with_precision_and_scale(38, 18)
+            .unwrap();
+        let mut tags = MapBuilder::new(None, StringBuilder::new(), StringBuilder::new());
+        tags.keys().append_value("team");
+        tags.values().append_value("web");
+        tags.append(true).unwrap();
+        tags.append(false).unwrap();
+        let tags = tags.finish();
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("BilledCost", cost.data_type().clone(), true),
+            Field::new("Tags", tags.data_type().clone(), true),
+        ]));
+        let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(cost), Arc::new(tags)]).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.parquet");
+        let mut w = parquet::arrow::ArrowWriter::try_new(File::create(&path).unwrap(), schema, None).unwrap();
+        w.write(&batch).unwrap();
+        w.close().unwrap();
+        let file = LocalFile { key: "a.parquet".into(), path, bytes: 0 };
+        let mut text = String::new();
+        ExportRows::new(vec![file], Default::default()).unwrap().read_to_string(&mut text).unwrap();
+        assert_eq!(text, "BilledCost,Tags\n123.456789012345678901,\"{\"\"team\"\":\"\"web\"\"}\"\n,\n");
+    }
+
+    #[test]
+    fn doubles_read_as_their_shortest_decimal_never_in_exponent_form() {
+        let col: ArrayRef = Arc::new(arrow::array::Float64Array::from(vec![Some(0.1), Some(1e-7), Some(12.5), None]));
+        let text = as_text(&col).unwrap();
+        let got: Vec<Option<&str>> = text.iter().collect();
+        assert_eq!(got, [Some("0.1"), Some("0.0000001"), Some("12.5"), None]);
+    }
+
+    #[test]
+    fn a_corrupt_parquet_file_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let bad = local(dir.path(), "x.parquet", b"PAR1 this is not parquet");
+        let mut text = String::new();
+        let e = ExportRows::new(vec![bad], Default::default()).unwrap().read_to_string(&mut text).unwrap_err();
+        assert!(e.to_string().starts_with("x.parquet: is not a readable Parquet file"), "{e}");
+    }
+}

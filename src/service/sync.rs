@@ -1,0 +1,443 @@
+//! Syncing bucket integrations: each billing period of a cloud's cost export becomes one upload, replaced whole
+//! whenever the cloud writes a new manifest for it.
+//!
+//! One sync of one integration:
+//! 1. list the export's manifests (`engine::bills::list_manifests`: the newest per period, from the listing
+//!    alone);
+//! 2. choose the periods: the current and the previous month (AWS restates a closed month up to two weeks
+//!    later), every period never loaded, and with `backfill` every period listed;
+//! 3. skip a period whose manifest has the key and etag it was last loaded from (no read at all), or whose
+//!    manifest, read, has the same execution/run id (one small read);
+//! 4. otherwise download exactly the files its manifest lists (all of them, or the period is left as it was),
+//!    and hand their rows to [`super::uploads::upload`] under the period's upload name. That is the upload
+//!    path every CSV takes (file intent, ingest, persist, verify, one commit that retires the upload of the
+//!    same name), so a refresh replaces its period atomically: a query sees the old rows or the new, never
+//!    both, never neither, and an acknowledged period is never lost;
+//! 5. record the manifest the period was loaded from, then the integration's status and last error.
+//!
+//! A crash between the commit (4) and the record (5) only makes the next sync load the same manifest again,
+//! which replaces the period with the same rows: a period is never counted twice. Every failure (credentials,
+//! a missing bucket, a malformed manifest, a file that is missing or corrupt, a bad row) is written on the
+//! integration as `last_error`, naming the file; the period keeps its last good data and the next sync
+//! retries it.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context;
+use chrono::{NaiveDate, Utc};
+
+use super::secrets::SecretBox;
+use super::uploads::{upload, NewUpload, UploadError};
+use crate::engine::bills::{self, ExportRows, FetchError, ManifestRef, ReadLog};
+use crate::engine::ingest::{ingest_csv, IngestError, Limits};
+use crate::engine::uploads::UploadFiles;
+use crate::model::bucket_export::{ExportLocation, Period};
+use crate::model::token::{AccountToken, IntegrationToken};
+use crate::store::{DynStore, SyncedPeriod};
+
+/// The lock one node of a deployment holds while its loop syncs every integration.
+pub const SYNC_LOCK: &str = "costd-sync";
+/// How often the server syncs by default (`--sync-interval-secs`).
+pub const DEFAULT_SYNC_INTERVAL: Duration = Duration::from_secs(3600);
+/// Most row problems written into `last_error`.
+const LISTED_PROBLEMS: usize = 5;
+
+/// What a sync needs.
+#[derive(Clone)]
+pub struct SyncContext {
+    pub store: DynStore,
+    pub files: Arc<UploadFiles>,
+    pub secrets: SecretBox,
+    /// Integrations this process is syncing now: a second request for one of them is refused at once.
+    pub running: RunningSyncs,
+}
+
+/// The integrations a process is syncing.
+pub type RunningSyncs = Arc<Mutex<HashSet<IntegrationToken>>>;
+
+impl SyncContext {
+    pub fn new(store: DynStore, files: Arc<UploadFiles>, secrets: SecretBox) -> SyncContext {
+        SyncContext { store, files, secrets, running: Default::default() }
+    }
+}
+
+/// How much to sync.
+#[derive(Debug, Clone, Copy)]
+pub struct SyncOptions {
+    /// Every period the export lists, not only the current and previous month and new ones.
+    pub backfill: bool,
+    /// The date whose month is "current".
+    pub today: NaiveDate,
+}
+
+impl SyncOptions {
+    pub fn now(backfill: bool) -> SyncOptions {
+        SyncOptions { backfill, today: Utc::now().date_naive() }
+    }
+}
+
+/// What happened to one period.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PeriodOutcome {
+    /// Its manifest was loaded: the period's upload was replaced.
+    Loaded { rows: i64, files: usize, bytes: u64, upload: String },
+    /// Its manifest is the one last loaded.
+    Unchanged,
+    /// Left as it was; the reason names the file.
+    Failed(String),
+}
+
+/// What one sync of one integration did.
+#[derive(Debug, Clone, Default)]
+pub struct SyncReport {
+    pub periods: BTreeMap<Period, PeriodOutcome>,
+    /// A failure before any period (credentials, listing).
+    pub error: Option<String>,
+}
+
+impl SyncReport {
+    /// Every failure, one sentence each.
+    pub fn errors(&self) -> Vec<String> {
+        let mut out: Vec<String> = self.error.iter().cloned().collect();
+        for (period, outcome) in &self.periods {
+            if let PeriodOutcome::Failed(why) = outcome {
+                out.push(format!("{period}: {why}"));
+            }
+        }
+        out
+    }
+
+    /// One line: loaded, unchanged, failed.
+    pub fn summary(&self) -> String {
+        let count = |f: fn(&PeriodOutcome) -> bool| self.periods.values().filter(|o| f(o)).count();
+        let loaded = count(|o| matches!(o, PeriodOutcome::Loaded { .. }));
+        let unchanged = count(|o| matches!(o, PeriodOutcome::Unchanged));
+        let failed = count(|o| matches!(o, PeriodOutcome::Failed(_)));
+        format!("{loaded} period(s) replaced, {unchanged} unchanged, {failed} failed")
+    }
+}
+
+/// Why a sync did not run.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error("integration not found")]
+    NotFound,
+    #[error("only aws and azure integrations sync from a bucket; a custom provider's costs are uploaded")]
+    NotBucket,
+    #[error("a sync of this integration is already running")]
+    Busy,
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+/// Told about a sync's progress (the CLI draws a bar).
+pub trait SyncProgress: Send + Sync {
+    fn period(&self, _period: Period, _what: &str) {}
+}
+
+/// No progress shown.
+pub struct Quiet;
+impl SyncProgress for Quiet {}
+
+/// Removes a sync's download directory however the sync ends.
+struct Downloads(PathBuf);
+
+impl Drop for Downloads {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Syncs one integration of `account` (see the module doc).
+#[tracing::instrument(skip_all, fields(integration = %token))]
+pub async fn sync_integration(
+    ctx: &SyncContext,
+    account: &AccountToken,
+    token: &IntegrationToken,
+    options: SyncOptions,
+    progress: &dyn SyncProgress,
+) -> Result<SyncReport, SyncError> {
+    let (integration, owner) = match ctx.store.find_integration(token).await? {
+        Some((i, a)) if &a.token == account => (i, a),
+        _ => return Err(SyncError::NotFound),
+    };
+    let Some(location) = integration.location.as_deref() else { return Err(SyncError::NotBucket) };
+    let location: ExportLocation =
+        serde_json::from_str(location).context("the integration's stored export location is not readable")?;
+    if !ctx.running.lock().expect("running syncs").insert(token.clone()) {
+        return Err(SyncError::Busy);
+    }
+    struct Running<'a>(&'a SyncContext, &'a IntegrationToken);
+    impl Drop for Running<'_> {
+        fn drop(&mut self) {
+            self.0.running.lock().expect("running syncs").remove(self.1);
+        }
+    }
+    let _running = Running(ctx, token);
+
+    ctx.store.record_sync(token, "importing", None, integration.last_error.as_deref()).await?;
+    let report = run(ctx, &location, token, &owner.owner_user_token, options, progress).await;
+    let report = match report {
+        Ok(report) => report,
+        Err(e) => {
+            ctx.store
+                .record_sync(token, "error", None, Some("the sync failed inside costd; see the server log"))
+                .await?;
+            return Err(e.into());
+        }
+    };
+    let errors = report.errors();
+    let (status, synced_at) = match (&report.error, errors.is_empty()) {
+        (Some(_), _) => ("error", None),
+        (None, true) => ("imported", Some(crate::store::now())),
+        (None, false) => ("error", Some(crate::store::now())),
+    };
+    let error_text = (!errors.is_empty()).then(|| errors.join("\n"));
+    ctx.store.record_sync(token, status, synced_at, error_text.as_deref()).await?;
+    tracing::info!(
+        summary = report.summary(),
+        replaced = ?report.periods.iter().filter(|(_, o)| matches!(o, PeriodOutcome::Loaded { .. })).map(|(p, _)| p.to_string()).collect::<Vec<_>>(),
+        errors = errors.len(),
+        "synced"
+    );
+    Ok(report)
+}
+
+async fn run(
+    ctx: &SyncContext,
+    location: &ExportLocation,
+    token: &IntegrationToken,
+    created_by: &str,
+    options: SyncOptions,
+    progress: &dyn SyncProgress,
+) -> anyhow::Result<SyncReport> {
+    let mut report = SyncReport::default();
+    let secret = ctx.store.integration_secret(token).await?.context("the integration has no stored credentials")?;
+    let credentials = match ctx.secrets.open(token, &secret) {
+        Ok(c) => c,
+        Err(e) => {
+            report.error = Some(format!("{e}"));
+            return Ok(report);
+        }
+    };
+    let bucket = match bills::connect(location, &credentials) {
+        Ok(b) => b,
+        Err(e) => {
+            report.error = Some(format!("the bucket's settings are not usable: {e}"));
+            return Ok(report);
+        }
+    };
+    let manifests = match bills::list_manifests(bucket.as_ref(), location).await {
+        Ok(m) => m,
+        Err(e) => {
+            let cause = e.chain().find_map(|c| c.downcast_ref::<object_store::Error>()).map(bills::describe);
+            report.error =
+                Some(format!("could not list the export's manifests: {}", cause.unwrap_or_else(|| format!("{e:#}"))));
+            return Ok(report);
+        }
+    };
+    if manifests.is_empty() {
+        report.error = Some(format!(
+            "no manifest found under {:?}: check the bucket, prefix and export name (or wait for the export's first \
+             delivery)",
+            location.identifier()
+        ));
+        return Ok(report);
+    }
+    let loaded: BTreeMap<String, SyncedPeriod> =
+        ctx.store.synced_periods(token).await?.into_iter().map(|p| (p.period.clone(), p)).collect();
+    let current = Period::of(options.today);
+    let recent = [current, current.previous()];
+
+    for (period, found) in &manifests {
+        let before = loaded.get(&period.to_string());
+        if !(options.backfill || before.is_none() || recent.contains(period)) {
+            continue;
+        }
+        // A backfill loads every period again, changed or not (after a fix to the files, or to costd).
+        if let Some(b) = before.filter(|_| !options.backfill) {
+            if b.manifest_key == found.key && b.manifest_etag.is_some() && b.manifest_etag == found.etag {
+                report.periods.insert(*period, PeriodOutcome::Unchanged);
+                continue;
+            }
+        }
+        progress.period(*period, "reading its manifest");
+        let outcome =
+            sync_period(ctx, bucket.as_ref(), location, token, created_by, found, before, options.backfill, progress)
+                .await?;
+        report.periods.insert(*period, outcome);
+    }
+    Ok(report)
+}
+
+/// Loads one period from its manifest, unless it is the one loaded last.
+#[allow(clippy::too_many_arguments)]
+async fn sync_period(
+    ctx: &SyncContext,
+    bucket: &dyn object_store::ObjectStore,
+    location: &ExportLocation,
+    token: &IntegrationToken,
+    created_by: &str,
+    found: &ManifestRef,
+    before: Option<&SyncedPeriod>,
+    backfill: bool,
+    progress: &dyn SyncProgress,
+) -> anyhow::Result<PeriodOutcome> {
+    let bytes = match bills::read_manifest(bucket, &found.key).await {
+        Ok(b) => b,
+        Err(e) => return Ok(PeriodOutcome::Failed(e.to_string())),
+    };
+    let manifest = match bills::parse_manifest(location, &found.key, &bytes) {
+        Ok(m) => m,
+        Err(e) => return Ok(PeriodOutcome::Failed(e)),
+    };
+    if let Some(b) = before.filter(|b| b.manifest_id == manifest.id && !backfill) {
+        // The same refresh under a new etag (copied, touched): remember the etag, read nothing more.
+        let same = SyncedPeriod { manifest_key: found.key.clone(), manifest_etag: found.etag.clone(), ..b.clone() };
+        ctx.store.set_synced_period(token, &same).await?;
+        return Ok(PeriodOutcome::Unchanged);
+    }
+
+    let dir = ctx.files.spool().join(format!("sync-{}", hex::encode(rand::random::<[u8; 8]>())));
+    std::fs::create_dir_all(&dir).with_context(|| format!("failed to create {}", dir.display()))?;
+    let downloads = Downloads(dir);
+    progress.period(found.period, &format!("downloading {} file(s)", manifest.files.len()));
+    let files = match bills::download(bucket, &manifest.files, &downloads.0).await {
+        Ok(f) => f,
+        Err(e @ FetchError::Missing(_)) => {
+            return Ok(PeriodOutcome::Failed(format!(
+                "{e}; the period keeps its last data and is retried at the next sync"
+            )))
+        }
+        Err(e) => return Ok(PeriodOutcome::Failed(e.to_string())),
+    };
+    let (count, total_bytes) = (files.len(), files.iter().map(|f| f.bytes).sum::<u64>());
+    progress.period(found.period, &format!("loading {count} file(s), {:.1} MB", total_bytes as f64 / 1e6));
+
+    let log = Arc::new(Mutex::new(ReadLog::default()));
+    let new = NewUpload {
+        account: ctx.store.find_integration(token).await?.map(|(_, a)| a.token).context("integration deleted")?,
+        integration: token.clone(),
+        filename: Some(period_upload_name(found.period)),
+        created_by: created_by.to_string(),
+    };
+    let ingest_log = log.clone();
+    let ingest = move |tmp: PathBuf| {
+        let rows = ExportRows::new(files, ingest_log).map_err(|e| IngestError::Io(e.into()))?;
+        ingest_csv(rows, &tmp, Limits::default(), &mut ())
+    };
+    let result = upload(ctx.store.as_ref(), &ctx.files, new, ingest).await;
+    drop(downloads);
+    let read_log = log.lock().expect("read log").clone();
+    match result {
+        Ok(done) => {
+            let rows = done.record.rows;
+            ctx.store
+                .set_synced_period(
+                    token,
+                    &SyncedPeriod {
+                        period: found.period.to_string(),
+                        manifest_key: found.key.clone(),
+                        manifest_etag: found.etag.clone(),
+                        manifest_id: manifest.id,
+                        upload_token: done.record.token.to_string(),
+                        rows,
+                        synced_at: crate::store::now(),
+                    },
+                )
+                .await?;
+            Ok(PeriodOutcome::Loaded { rows, files: count, bytes: total_bytes, upload: done.record.token.to_string() })
+        }
+        Err(UploadError::Invalid(problems)) => {
+            let mut listed: Vec<String> = problems.iter().take(LISTED_PROBLEMS).map(|p| read_log.locate(p)).collect();
+            if problems.len() > LISTED_PROBLEMS {
+                listed.push(format!("and {} more", problems.len() - LISTED_PROBLEMS));
+            }
+            Ok(PeriodOutcome::Failed(listed.join("; ")))
+        }
+        Err(UploadError::IntegrationNotFound) => Ok(PeriodOutcome::Failed("the integration was deleted".into())),
+        Err(e @ UploadError::TooLarge(_)) => Ok(PeriodOutcome::Failed(e.to_string())),
+        Err(UploadError::Internal(e)) => match read_log.failure {
+            // The files were wrong (the reader's own failure, naming the file), not costd.
+            Some(why) => Ok(PeriodOutcome::Failed(why)),
+            None => Err(e),
+        },
+    }
+}
+
+/// Records a new bucket integration: its credentials sealed for its token, its location as JSON.
+pub async fn create(
+    store: &dyn crate::store::Store,
+    secrets: &SecretBox,
+    account: &AccountToken,
+    new: crate::model::bucket_export::NewBucketIntegration,
+) -> anyhow::Result<crate::store::Integration> {
+    let token = IntegrationToken::generate();
+    let row = crate::store::NewBucketIntegrationRow {
+        secret: secrets.seal(&token, &new.credentials)?,
+        location: serde_json::to_string(&new.location)?,
+        provider: new.location.provider().as_str().to_string(),
+        name: crate::model::bucket_export::default_name(&new.location),
+        account: account.clone(),
+        token,
+    };
+    store.create_bucket_integration(&row).await
+}
+
+/// The upload a billing period's rows live in: replaced by the next load of the same period.
+pub fn period_upload_name(period: Period) -> String {
+    format!("billing-period-{period}")
+}
+
+/// Syncs every bucket integration of every account, one after another; one node of a deployment at a time.
+pub async fn sync_all(ctx: &SyncContext, options: SyncOptions) -> anyhow::Result<Vec<(IntegrationToken, String)>> {
+    let Some(_lock) = ctx.store.try_lock(SYNC_LOCK).await? else {
+        tracing::debug!("another node is syncing");
+        return Ok(Vec::new());
+    };
+    clear_stale_downloads(ctx.files.spool());
+    let mut done = Vec::new();
+    for (account, token) in ctx.store.bucket_integrations().await? {
+        let line = match sync_integration(ctx, &account, &token, options, &Quiet).await {
+            Ok(report) => report.summary(),
+            Err(SyncError::NotFound) => continue,
+            Err(e) => {
+                tracing::warn!(integration = %token, error = format!("{e:#}"), "sync failed");
+                format!("failed: {e}")
+            }
+        };
+        done.push((token, line));
+    }
+    Ok(done)
+}
+
+/// Download directories of syncs that died with their process (older than a day: a live sync's are newer).
+fn clear_stale_downloads(spool: &Path) {
+    let Ok(entries) = std::fs::read_dir(spool) else { return };
+    for entry in entries.flatten() {
+        let stale = entry.metadata().ok().and_then(|m| m.modified().ok()).and_then(|t| t.elapsed().ok());
+        if entry.file_name().to_string_lossy().starts_with("sync-") && stale.is_some_and(|age| age.as_secs() > 86_400) {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
+/// The server's sync loop: every `every`, until `stop` resolves.
+pub async fn run_loop(ctx: SyncContext, every: Duration, stop: impl std::future::Future<Output = ()>) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            _ = &mut stop => return,
+            _ = tick.tick() => {
+                if let Err(e) = sync_all(&ctx, SyncOptions::now(false)).await {
+                    tracing::warn!(error = format!("{e:#}"), "the sync loop failed; it will try again");
+                }
+            }
+        }
+    }
+}
