@@ -246,6 +246,9 @@ pub enum FetchError {
     /// The manifest names an object that is not there (yet, or any more): retried at the next sync.
     #[error("{0}: listed by the manifest but missing from the bucket")]
     Missing(String),
+    /// A listed file is newer than the manifest: the next refresh is being written over this one.
+    #[error("{0} changed after its manifest was written: a refresh is being delivered; retried at the next sync")]
+    InProgress(String),
     /// Credentials refused, bucket missing, network: the store's words, with the key.
     #[error("{0}")]
     Other(String),
@@ -290,10 +293,22 @@ pub struct LocalFile {
 
 /// Downloads `keys` into `dir`, streaming (memory bounded by the store's chunk size). All or nothing: on an
 /// error the files fetched so far are left for the caller's directory guard to remove.
-pub async fn download(store: &dyn ObjectStore, keys: &[String], dir: &Path) -> Result<Vec<LocalFile>, FetchError> {
+///
+/// A cloud writes a refresh's data files before its manifest, so a listed file modified after the manifest
+/// (`manifest_modified`) belongs to a later refresh being delivered over it (overwrite delivery reuses the
+/// names): [`FetchError::InProgress`], and the period is read again once that refresh's manifest is there.
+pub async fn download(
+    store: &dyn ObjectStore,
+    keys: &[String],
+    manifest_modified: DateTime<Utc>,
+    dir: &Path,
+) -> Result<Vec<LocalFile>, FetchError> {
     // Missing files are found before any large download starts.
     for key in keys {
-        store.head(&ObjectPath::from(key.as_str())).await.map_err(|e| FetchError::of(key, e))?;
+        let meta = store.head(&ObjectPath::from(key.as_str())).await.map_err(|e| FetchError::of(key, e))?;
+        if meta.last_modified > manifest_modified {
+            return Err(FetchError::InProgress(key.clone()));
+        }
     }
     let mut out = Vec::with_capacity(keys.len());
     for (i, key) in keys.iter().enumerate() {
@@ -415,9 +430,13 @@ fn fail(key: &str, what: impl std::fmt::Display) -> io::Error {
 
 /// Writes every file's rows under the first file's header; later files must have the same columns (any order).
 fn write_rows(files: &[LocalFile], out: &mut ChunkWriter, log: &Mutex<ReadLog>) -> io::Result<()> {
-    let mut header: Option<Vec<String>> = None;
+    let mut sink = Sink {
+        header: None,
+        cur: None,
+        out: csv::WriterBuilder::new().has_headers(false).from_writer(out),
+        scratch: csv::ByteRecord::new(),
+    };
     let mut rows_written: u64 = 0;
-    let mut csv_out = csv::WriterBuilder::new().has_headers(false).from_writer(out);
     for file in files {
         log.lock().expect("read log").starts.push((rows_written + 1, file.key.clone()));
         let mut head = [0u8; 4];
@@ -427,44 +446,68 @@ fn write_rows(files: &[LocalFile], out: &mut ChunkWriter, log: &Mutex<ReadLog>) 
             continue;
         }
         if &head[..n.min(4)] == b"PAR1" {
-            rows_written += parquet_rows(file, &mut header, &mut csv_out)?;
+            rows_written += parquet_rows(file, &mut sink)?;
         } else {
-            rows_written += csv_rows(file, &mut header, &mut csv_out)?;
+            rows_written += csv_rows(file, &mut sink)?;
         }
     }
-    if header.is_none() {
+    if sink.header.is_none() {
         return Err(io::Error::other("the manifest's files hold no rows (not even a header)"));
     }
-    csv_out.flush()?;
+    sink.out.flush()?;
     Ok(())
 }
 
-/// Where each of `header`'s columns is in a file with columns `names`; the first file sets `header`.
-fn column_order(key: &str, header: &mut Option<Vec<String>>, names: Vec<String>) -> io::Result<(Vec<usize>, bool)> {
-    match header {
-        None => {
+/// Where rows go: one header (the first file's), CUR 2.0 rows mapped onto FOCUS columns on the way.
+struct Sink<W: Write> {
+    header: Option<Vec<String>>,
+    cur: Option<CurPlan>,
+    out: csv::Writer<W>,
+    scratch: csv::ByteRecord,
+}
+
+impl<W: Write> Sink<W> {
+    /// Takes a file's column names: where each of the header's columns is in this file. The first file sets
+    /// the header (and writes it, as FOCUS names when it is a CUR 2.0 export).
+    fn start(&mut self, key: &str, names: Vec<String>) -> io::Result<Vec<usize>> {
+        let Some(first) = &self.header else {
+            self.cur = CurPlan::detect(&names);
+            match &self.cur {
+                Some(plan) => self.out.write_record(plan.header())?,
+                None => self.out.write_record(&names)?,
+            }
             let order = (0..names.len()).collect();
-            *header = Some(names);
-            Ok((order, true))
-        }
-        Some(first) => {
-            let lower: Vec<String> = names.iter().map(|n| n.to_ascii_lowercase()).collect();
-            let mut order = Vec::with_capacity(first.len());
-            for name in first.iter() {
-                match lower.iter().position(|n| *n == name.to_ascii_lowercase()) {
-                    Some(i) => order.push(i),
-                    None => return Err(fail(key, format_args!("has no column {name}, which the first file has"))),
-                }
+            self.header = Some(names);
+            return Ok(order);
+        };
+        let lower: Vec<String> = names.iter().map(|n| n.to_ascii_lowercase()).collect();
+        let mut order = Vec::with_capacity(first.len());
+        for name in first.iter() {
+            match lower.iter().position(|n| *n == name.to_ascii_lowercase()) {
+                Some(i) => order.push(i),
+                None => return Err(fail(key, format_args!("has no column {name}, which the first file has"))),
             }
-            if names.len() != first.len() {
-                return Err(fail(key, "has columns the first file of the manifest does not have"));
-            }
-            Ok((order, false))
         }
+        if names.len() != first.len() {
+            return Err(fail(key, "has columns the first file of the manifest does not have"));
+        }
+        Ok(order)
+    }
+
+    /// Writes one row given in the header's column order.
+    fn row(&mut self, record: &csv::ByteRecord) -> io::Result<()> {
+        match &self.cur {
+            None => self.out.write_byte_record(record)?,
+            Some(plan) => {
+                plan.apply(record, &mut self.scratch);
+                self.out.write_byte_record(&self.scratch)?;
+            }
+        }
+        Ok(())
     }
 }
 
-fn csv_rows<W: Write>(file: &LocalFile, header: &mut Option<Vec<String>>, out: &mut csv::Writer<W>) -> io::Result<u64> {
+fn csv_rows<W: Write>(file: &LocalFile, sink: &mut Sink<W>) -> io::Result<u64> {
     let input = super::ingest::maybe_gunzip(File::open(&file.path)?)?;
     let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(input);
     let mut record = csv::ByteRecord::new();
@@ -480,10 +523,7 @@ fn csv_rows<W: Write>(file: &LocalFile, header: &mut Option<Vec<String>>, out: &
             h.trim().to_string()
         })
         .collect();
-    let (order, first) = column_order(&file.key, header, names)?;
-    if first {
-        out.write_byte_record(&record)?;
-    }
+    let order = sink.start(&file.key, names)?;
     let identity = order.iter().enumerate().all(|(i, &j)| i == j);
     let mut rows = 0;
     let mut reordered = csv::ByteRecord::new();
@@ -495,31 +535,24 @@ fn csv_rows<W: Write>(file: &LocalFile, header: &mut Option<Vec<String>>, out: &
         }
         rows += 1;
         if identity {
-            out.write_byte_record(&record)?;
+            sink.row(&record)?;
         } else {
             reordered.clear();
             for &i in &order {
                 reordered.push_field(record.get(i).unwrap_or_default());
             }
-            out.write_byte_record(&reordered)?;
+            sink.row(&reordered)?;
         }
     }
     Ok(rows)
 }
 
-fn parquet_rows<W: Write>(
-    file: &LocalFile,
-    header: &mut Option<Vec<String>>,
-    out: &mut csv::Writer<W>,
-) -> io::Result<u64> {
+fn parquet_rows<W: Write>(file: &LocalFile, sink: &mut Sink<W>) -> io::Result<u64> {
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
     let builder = ParquetRecordBatchReaderBuilder::try_new(File::open(&file.path)?)
         .map_err(|e| fail(&file.key, format_args!("is not a readable Parquet file ({e})")))?;
     let names: Vec<String> = builder.schema().fields().iter().map(|f| f.name().clone()).collect();
-    let (order, first) = column_order(&file.key, header, names.clone())?;
-    if first {
-        out.write_record(&names)?;
-    }
+    let order = sink.start(&file.key, names.clone())?;
     let reader = builder
         .with_batch_size(PARQUET_BATCH_ROWS)
         .build()
@@ -537,11 +570,115 @@ fn parquet_rows<W: Write>(
             for col in &columns {
                 record.push_field(if col.is_null(row) { b"" } else { col.value(row).as_bytes() });
             }
-            out.write_byte_record(&record)?;
+            sink.row(&record)?;
         }
         rows += batch.num_rows() as u64;
     }
     Ok(rows)
+}
+
+/// CUR 2.0 columns costd reads, by the FOCUS column each becomes (AWS's FOCUS 1.0 correspondence).
+/// `ChargeCategory` and `Tags` are mapped value by value ([`cur_charge_category`], [`cur_tags`]).
+pub const CUR_COLUMNS: [(&str, &str); 14] = [
+    ("ChargePeriodStart", "line_item_usage_start_date"),
+    ("ChargePeriodEnd", "line_item_usage_end_date"),
+    ("BilledCost", "line_item_unblended_cost"),
+    ("BillingCurrency", "line_item_currency_code"),
+    ("ServiceName", "line_item_product_code"),
+    ("SubAccountId", "line_item_usage_account_id"),
+    ("BillingAccountId", "bill_payer_account_id"),
+    ("RegionId", "product_region_code"),
+    ("ResourceId", "line_item_resource_id"),
+    ("ListCost", "pricing_public_on_demand_cost"),
+    ("ChargeDescription", "line_item_line_item_description"),
+    ("BillingPeriodStart", "bill_billing_period_start_date"),
+    ("BillingPeriodEnd", "bill_billing_period_end_date"),
+    ("InvoiceId", "bill_invoice_id"),
+];
+
+/// How a CUR 2.0 row becomes a FOCUS row.
+struct CurPlan {
+    header: Vec<&'static str>,
+    outputs: Vec<CurOut>,
+}
+
+enum CurOut {
+    Copy(usize),
+    ChargeCategory(usize),
+    Tags(usize),
+}
+
+impl CurPlan {
+    /// A plan when `names` are CUR 2.0's (its cost and usage start columns are there).
+    fn detect(names: &[String]) -> Option<CurPlan> {
+        let find = |cur: &str| names.iter().position(|n| n.eq_ignore_ascii_case(cur));
+        find("line_item_unblended_cost")?;
+        find("line_item_usage_start_date")?;
+        let mut plan = CurPlan { header: Vec::new(), outputs: Vec::new() };
+        for (focus, cur) in CUR_COLUMNS {
+            if let Some(i) = find(cur) {
+                plan.header.push(focus);
+                plan.outputs.push(CurOut::Copy(i));
+            }
+        }
+        if let Some(i) = find("line_item_line_item_type") {
+            plan.header.push("ChargeCategory");
+            plan.outputs.push(CurOut::ChargeCategory(i));
+        }
+        if let Some(i) = find("resource_tags") {
+            plan.header.push("Tags");
+            plan.outputs.push(CurOut::Tags(i));
+        }
+        Some(plan)
+    }
+
+    fn header(&self) -> &[&'static str] {
+        &self.header
+    }
+
+    fn apply(&self, record: &csv::ByteRecord, out: &mut csv::ByteRecord) {
+        out.clear();
+        for o in &self.outputs {
+            match *o {
+                CurOut::Copy(i) => out.push_field(record.get(i).unwrap_or_default()),
+                CurOut::ChargeCategory(i) => {
+                    out.push_field(cur_charge_category(record.get(i).unwrap_or_default()).as_bytes())
+                }
+                CurOut::Tags(i) => out.push_field(cur_tags(record.get(i).unwrap_or_default()).as_bytes()),
+            }
+        }
+    }
+}
+
+/// CUR 2.0's `line_item_line_item_type` as a FOCUS `ChargeCategory`: covered and discounted usage is usage,
+/// commitment fees are purchases, the negation of covered usage and the discount programs are discounts.
+pub fn cur_charge_category(line_item_type: &[u8]) -> &'static str {
+    match line_item_type {
+        b"Usage" | b"DiscountedUsage" | b"SavingsPlanCoveredUsage" => "Usage",
+        b"Tax" => "Tax",
+        b"Credit" => "Credit",
+        b"Refund" => "Refund",
+        b"Fee" | b"RIFee" | b"SavingsPlanRecurringFee" | b"SavingsPlanUpfrontFee" => "Purchase",
+        b"SavingsPlanNegation"
+        | b"EdpDiscount"
+        | b"BundledDiscount"
+        | b"PrivateRateDiscount"
+        | b"DistributorDiscount" => "Discount",
+        _ => "Adjustment",
+    }
+}
+
+/// CUR 2.0's `resource_tags` (`{"user_team": "web"}`) as FOCUS `Tags` (`{"team": "web"}`): user tags lose
+/// CUR's `user_` prefix; anything that is not a JSON object is passed on for the ingest to judge.
+pub fn cur_tags(text: &[u8]) -> std::borrow::Cow<'_, str> {
+    let raw = String::from_utf8_lossy(text);
+    let Ok(serde_json::Value::Object(map)) = serde_json::from_str::<serde_json::Value>(&raw) else { return raw };
+    let renamed: serde_json::Map<String, serde_json::Value> = map
+        .into_iter()
+        .filter(|(_, v)| !v.is_null() && v.as_str() != Some(""))
+        .map(|(k, v)| (k.strip_prefix("user_").map(str::to_string).unwrap_or(k), v))
+        .collect();
+    std::borrow::Cow::Owned(serde_json::Value::Object(renamed).to_string())
 }
 
 /// A column as text, as a CSV export would write it: numbers and decimals exactly, timestamps in ISO 8601,
@@ -754,6 +891,24 @@ mod tests {
         let text = as_text(&col).unwrap();
         let got: Vec<Option<&str>> = text.iter().collect();
         assert_eq!(got, [Some("0.1"), Some("0.0000001"), Some("12.5"), None]);
+    }
+
+    #[test]
+    fn a_cur_2_export_is_read_as_focus_columns() {
+        let dir = tempfile::tempdir().unwrap();
+        let cur = "bill_payer_account_id,line_item_usage_account_id,line_item_line_item_type,line_item_usage_start_date,\
+                   line_item_product_code,line_item_unblended_cost,line_item_currency_code,resource_tags\n\
+                   111,222,SavingsPlanCoveredUsage,2024-09-01T00:00:00Z,AmazonEC2,1.5,USD,\"{\"\"user_team\"\":\"\"web\"\",\"\"user_env\"\":\"\"\"\"}\"\n\
+                   111,222,SavingsPlanNegation,2024-09-01T00:00:00Z,AmazonEC2,-1.5,USD,\n";
+        let a = local(dir.path(), "cur.csv", cur.as_bytes());
+        let mut text = String::new();
+        ExportRows::new(vec![a], Default::default()).unwrap().read_to_string(&mut text).unwrap();
+        assert_eq!(
+            text,
+            "ChargePeriodStart,BilledCost,BillingCurrency,ServiceName,SubAccountId,BillingAccountId,ChargeCategory,Tags\n\
+             2024-09-01T00:00:00Z,1.5,USD,AmazonEC2,222,111,Usage,\"{\"\"team\"\":\"\"web\"\"}\"\n\
+             2024-09-01T00:00:00Z,-1.5,USD,AmazonEC2,222,111,Discount,\n"
+        );
     }
 
     #[test]

@@ -179,7 +179,7 @@ pub async fn sync_integration(
     let _running = Running(ctx, token);
 
     ctx.store.record_sync(token, "importing", None, integration.last_error.as_deref()).await?;
-    let report = run(ctx, &location, token, &owner.owner_user_token, options, progress).await;
+    let report = run(ctx, &location, account, token, &owner.owner_user_token, options, progress).await;
     let report = match report {
         Ok(report) => report,
         Err(e) => {
@@ -209,6 +209,7 @@ pub async fn sync_integration(
 async fn run(
     ctx: &SyncContext,
     location: &ExportLocation,
+    account: &AccountToken,
     token: &IntegrationToken,
     created_by: &str,
     options: SyncOptions,
@@ -265,9 +266,19 @@ async fn run(
             }
         }
         progress.period(*period, "reading its manifest");
-        let outcome =
-            sync_period(ctx, bucket.as_ref(), location, token, created_by, found, before, options.backfill, progress)
-                .await?;
+        let outcome = sync_period(
+            ctx,
+            bucket.as_ref(),
+            location,
+            account,
+            token,
+            created_by,
+            found,
+            before,
+            options.backfill,
+            progress,
+        )
+        .await?;
         report.periods.insert(*period, outcome);
     }
     Ok(report)
@@ -279,6 +290,7 @@ async fn sync_period(
     ctx: &SyncContext,
     bucket: &dyn object_store::ObjectStore,
     location: &ExportLocation,
+    account: &AccountToken,
     token: &IntegrationToken,
     created_by: &str,
     found: &ManifestRef,
@@ -305,9 +317,9 @@ async fn sync_period(
     std::fs::create_dir_all(&dir).with_context(|| format!("failed to create {}", dir.display()))?;
     let downloads = Downloads(dir);
     progress.period(found.period, &format!("downloading {} file(s)", manifest.files.len()));
-    let files = match bills::download(bucket, &manifest.files, &downloads.0).await {
+    let files = match bills::download(bucket, &manifest.files, found.last_modified, &downloads.0).await {
         Ok(f) => f,
-        Err(e @ FetchError::Missing(_)) => {
+        Err(e @ (FetchError::Missing(_) | FetchError::InProgress(_))) => {
             return Ok(PeriodOutcome::Failed(format!(
                 "{e}; the period keeps its last data and is retried at the next sync"
             )))
@@ -319,7 +331,7 @@ async fn sync_period(
 
     let log = Arc::new(Mutex::new(ReadLog::default()));
     let new = NewUpload {
-        account: ctx.store.find_integration(token).await?.map(|(_, a)| a.token).context("integration deleted")?,
+        account: account.clone(),
         integration: token.clone(),
         filename: Some(period_upload_name(found.period)),
         created_by: created_by.to_string(),

@@ -357,17 +357,31 @@ async fn a_manifest_naming_a_missing_file_leaves_the_period_as_it_was_and_says_w
 
     // A corrupt chunk is named too, and changes nothing.
     s3.put_bytes(&bucket, &missing, b"PAR1 not really".to_vec()).await;
+    s3.put_bytes(&bucket, manifest, aws_manifest(&bucket, "exec-2", &[key.clone(), missing.clone()])).await;
     let failed = app.sync(&token, "").await;
     let error = failed["last_error"].as_str().unwrap();
     assert!(error.contains(&missing) && error.contains("not a readable Parquet file"), "{error}");
     assert_eq!(app.total("2024-10-01", "2024-10-31").await, Decimal::from_str("12.34").unwrap());
 
-    // The file arrives: the next sync completes the period and clears the error.
+    // The file arrives, then its manifest: the next sync completes the period and clears the error.
     s3.put_bytes(&bucket, &missing, parquet_chunk(&[("2024-10-03", "0.01", "AmazonS3", "data")])).await;
+    s3.put_bytes(&bucket, manifest, aws_manifest(&bucket, "exec-3", &[key.clone(), missing.clone()])).await;
     let fixed = app.sync(&token, "").await;
     assert_eq!(fixed["status"], "imported", "{fixed}");
     assert!(fixed.get("last_error").is_none(), "{fixed}");
     assert_eq!(app.total("2024-10-01", "2024-10-31").await, Decimal::from_str("999.01").unwrap());
+
+    // Overwrite delivery: a newer refresh writing over the listed files after their manifest is not read
+    // half old, half new; the period waits for that refresh's manifest.
+    s3.put_bytes(&bucket, manifest, aws_manifest(&bucket, "exec-4", &[key.clone(), missing.clone()])).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await; // S3 keeps modification times to the second
+    s3.put_bytes(&bucket, &key, parquet_chunk(&[("2024-10-02", "5", "AmazonEC2", "web")])).await;
+    let waiting = app.sync(&token, "").await;
+    assert!(waiting["last_error"].as_str().unwrap().contains("a refresh is being delivered"), "{waiting}");
+    assert_eq!(app.total("2024-10-01", "2024-10-31").await, Decimal::from_str("999.01").unwrap());
+    s3.put_bytes(&bucket, manifest, aws_manifest(&bucket, "exec-5", &[key.clone(), missing.clone()])).await;
+    assert_eq!(app.sync(&token, "").await["status"], "imported");
+    assert_eq!(app.total("2024-10-01", "2024-10-31").await, Decimal::from_str("5.01").unwrap());
 
     // A malformed manifest and a missing bucket are errors with their cause.
     s3.put_bytes(&bucket, manifest, b"{\"executionId\": 5".to_vec()).await;
