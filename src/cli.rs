@@ -404,6 +404,7 @@ async fn sync(
         store.clone(),
         storage.open(&store_settings.data_dir)?,
         integrations.secrets(&store_settings.data_dir)?,
+        integrations.allowed()?,
     );
     let targets = match &settings.integration {
         Some(text) => {

@@ -119,6 +119,7 @@ impl AppState {
             store: self.store.clone(),
             files: self.files.clone(),
             secrets: self.secrets.clone(),
+            allowed: self.allowed_endpoints.clone(),
             running: self.running_syncs.clone(),
         }
     }

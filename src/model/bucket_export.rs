@@ -69,6 +69,13 @@ impl ExportLocation {
         }
     }
 
+    /// The custom endpoint, if the export is not at AWS or Azure themselves.
+    pub fn endpoint(&self) -> Option<&Endpoint> {
+        match self {
+            ExportLocation::Aws { endpoint, .. } | ExportLocation::Azure { endpoint, .. } => endpoint.as_ref(),
+        }
+    }
+
     /// The integration's `account_identifier`: where the export is, in one line.
     pub fn identifier(&self) -> String {
         match self {

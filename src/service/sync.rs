@@ -51,6 +51,9 @@ pub struct SyncContext {
     pub store: DynStore,
     pub files: Arc<UploadFiles>,
     pub secrets: SecretBox,
+    /// Endpoints the operator allows now: an integration whose endpoint was allowed when it was created but is
+    /// no longer is not synced.
+    pub allowed: crate::model::bucket_export::AllowedEndpoints,
     /// Integrations this process is syncing now: a second request for one of them is refused at once.
     pub running: RunningSyncs,
 }
@@ -59,8 +62,13 @@ pub struct SyncContext {
 pub type RunningSyncs = Arc<Mutex<HashSet<IntegrationToken>>>;
 
 impl SyncContext {
-    pub fn new(store: DynStore, files: Arc<UploadFiles>, secrets: SecretBox) -> SyncContext {
-        SyncContext { store, files, secrets, running: Default::default() }
+    pub fn new(
+        store: DynStore,
+        files: Arc<UploadFiles>,
+        secrets: SecretBox,
+        allowed: crate::model::bucket_export::AllowedEndpoints,
+    ) -> SyncContext {
+        SyncContext { store, files, secrets, allowed, running: Default::default() }
     }
 }
 
@@ -224,6 +232,13 @@ async fn run(
             return Ok(report);
         }
     };
+    if let Some(endpoint) = location.endpoint().filter(|e| !ctx.allowed.allows(e)) {
+        report.error = Some(format!(
+            "the endpoint {} is not allowed on this server any more (--allow-endpoint)",
+            endpoint.as_str()
+        ));
+        return Ok(report);
+    }
     let bucket = match bills::connect(location, &credentials) {
         Ok(b) => b,
         Err(e) => {
