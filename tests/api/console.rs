@@ -307,6 +307,13 @@ fn the_consoles_date_and_decimal_helpers_pass_their_node_tests() {
 
 async fn a_real_browser_signs_in_uploads_sets_rules_and_sees_a_managed_accounts_costs(app: TestApp) {
     let Some(dir) = tokio::task::spawn_blocking(browser_kit).await.unwrap() else { return };
+    // A bucket integration's endpoint must be allowed; nothing listens on this one, so its sync fails.
+    let dead = "http://127.0.0.1:9";
+    let app = TestApp::spawn_with(app.backend, |s| {
+        s.allowed_endpoints = costd::model::bucket_export::AllowedEndpoints::parse(&[dead], false).unwrap();
+    })
+    .await
+    .unwrap();
     // Invoices need a billing profile; the console links it, the API makes it.
     let profile = app
         .post(
@@ -325,6 +332,7 @@ async fn a_real_browser_signs_in_uploads_sets_rules_and_sees_a_managed_accounts_
         .env("COSTD_URL", &app.base_url)
         .env("COSTD_TOKEN", &app.token)
         .env("COSTD_READ_TOKEN", &read_only)
+        .env("COSTD_DEAD_ENDPOINT", dead)
         .env("COSTD_SCREENSHOTS", &shots)
         .current_dir(&dir)
         .output()

@@ -114,6 +114,33 @@ try {
   ok((await page.$$(`[data-integration="${integration}"] tbody tr`)).length === 1, "the bad file left no upload behind");
   await shot("03-integrations");
 
+  // ---- A bucket integration: the AWS form puts the API's errors at its fields; a sync's problem is shown
+  // on the integration, and "Sync now" tries again. (The endpoint is allowed but nothing listens there.)
+  await page.click("form[aria-labelledby=new-aws] button[type=submit]");
+  await until(async () => (await page.textContent("#aws-bucket-err")).includes("bucket is required"), "the AWS form's field errors");
+  ok((await page.textContent("#aws-export-err")).includes("export_name is required"), "connecting an AWS export without its fields shows each error at its field");
+  await page.fill("#aws-bucket", "bills");
+  await page.fill("#aws-export", "focus");
+  await page.fill("#aws-key-id", "AKIAEXAMPLE");
+  await page.fill("#aws-key", "console-secret-key");
+  await page.fill("#aws-endpoint", process.env.COSTD_DEAD_ENDPOINT);
+  await page.click("form[aria-labelledby=new-aws] button[type=submit]");
+  const awsSection = await page.waitForSelector("section[aria-label='Integration bills/focus']");
+  const aws = await awsSection.getAttribute("data-integration");
+  ok(!(await page.content()).includes("console-secret-key"), "the secret key is not on the page once sent");
+  // Its first sync runs in the server; the page looks again until it is done.
+  const shows = async (needle) => {
+    const text = await page.$eval(`[data-integration="${aws}"]`, (e) => e.textContent).catch(() => "");
+    return text.includes(needle) ? text : false;
+  };
+  const failing = (e) => page.$eval(`[data-integration="${aws}"]`, (x) => x.textContent).catch(() => "(gone)")
+    .then((t) => { throw new Error(`${e.message}; the integration shows: ${t}`); });
+  await until(() => shows("could not list"), "the first sync's error on the integration", 30000).catch(failing);
+  await page.click(`[data-integration="${aws}"] button >> text=Sync now`);
+  await until(() => shows("The sync found problems"), "Sync now's outcome", 30000).catch(failing);
+  ok((await page.textContent(`[data-integration="${aws}"] .integration-status`)) === "error", "a failed sync shows status error and its cause");
+  await shot("03b-bucket-integration");
+
   // ---- Costs after the upload: the total and the chart change.
   await page.click("a[href='#/costs']");
   await until(async () => (await totalText()) === "185.75 USD", "September's total after the upload");

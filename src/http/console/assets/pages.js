@@ -631,9 +631,58 @@ pages.integrations = async function integrationsPage(main) {
     try { await api("POST", "/v2/integrations/custom_provider", { name: name.value }); await pages.integrations(main); }
     catch (x) { if (x instanceof ApiError) showErrors(create, x.errors); else throw x; }
   });
+  // Bucket integrations: where the cloud writes its export, and keys to read it (sealed by the server, never shown again).
+  const connectForm = (provider, title, inputs, body) => {
+    const form = h("form", { class: "panel", "aria-labelledby": `new-${provider}` }, h("h2", { id: `new-${provider}` }, title),
+      h("div", { class: "row" }, ...inputs.map(([id, label, input, fields]) => field(id, label, input, fields))),
+      h("div", { class: "row" }, h("div", { class: "field" }, h("button", { type: "submit" }, "Connect"))),
+      h("p", { class: "form-err", role: "alert" }));
+    form.addEventListener("submit", async (e) => {
+      e.preventDefault();
+      const payload = Object.fromEntries(Object.entries(body()).filter(([, v]) => v !== ""));
+      try { await api("POST", `/v2/integrations/${provider}`, payload); await pages.integrations(main); }
+      catch (x) { if (x instanceof ApiError) showErrors(form, x.errors); else throw x; }
+    });
+    return form;
+  };
+  const text = () => h("input", { type: "text" });
+  const secret = () => h("input", { type: "password", autocomplete: "off" });
+  const aws = { bucket: text(), prefix: text(), export_name: text(), region: text(), endpoint: text(), access_key_id: text(), secret_access_key: secret() };
+  const awsForm = connectForm("aws", "Connect an AWS Data Export (S3)", [
+    ["aws-bucket", "Bucket", aws.bucket, ["bucket"]], ["aws-prefix", "Prefix", aws.prefix, ["prefix"]],
+    ["aws-export", "Export name", aws.export_name, ["export_name"]], ["aws-region", "Region", aws.region, ["region"]],
+    ["aws-key-id", "Access key id", aws.access_key_id, ["access_key_id"]], ["aws-key", "Secret access key", aws.secret_access_key, ["secret_access_key"]],
+    ["aws-endpoint", "Endpoint (S3-compatible stores only)", aws.endpoint, ["endpoint"]],
+  ], () => Object.fromEntries(Object.entries(aws).map(([k, v]) => [k, v.value.trim()])));
+  const az = { storage_account: text(), container: text(), root_folder_path: text(), endpoint: text(), account_key: secret(), sas_token: secret(), tenant: text(), app_id: text(), password: secret() };
+  const azureForm = connectForm("azure", "Connect an Azure Cost Management export (Blob)", [
+    ["az-account", "Storage account", az.storage_account, ["storage_account"]], ["az-container", "Container", az.container, ["container"]],
+    ["az-root", "Root folder path", az.root_folder_path, ["root_folder_path"]],
+    ["az-key", "Account key", az.account_key, ["account_key"]], ["az-sas", "or SAS token", az.sas_token, ["sas_token"]],
+    ["az-tenant", "or tenant", az.tenant, ["tenant"]], ["az-app", "app id", az.app_id, ["app_id"]], ["az-password", "password", az.password, ["password"]],
+    ["az-endpoint", "Endpoint (emulators only)", az.endpoint, ["endpoint"]],
+  ], () => Object.fromEntries(Object.entries(az).map(([k, v]) => [k, v.value.trim()])));
+
   const sections = await Promise.all(integrations.map(async (i) => {
-    const uploads = i.provider === "custom_provider"
+    const bucket = i.provider === "aws" || i.provider === "azure";
+    const uploads = i.provider === "custom_provider" || bucket
       ? await getAll(`/v2/integrations/${i.token}/costs`, "user_costs_uploads").catch(() => []) : [];
+    const syncStatus = h("div", { role: "status", "aria-live": "polite", class: "sync-result" });
+    const syncNow = h("button", { type: "button", onclick: async () => {
+      syncNow.disabled = true;
+      syncStatus.replaceChildren(h("p", { class: "muted" }, "Syncing: reading the export's manifests…"));
+      try {
+        const done = (await api("POST", `/v2/integrations/${i.token}/sync?wait=true`)).body;
+        costsCache.clear();
+        await pages.integrations(main);
+        const again = main.querySelector(`[data-integration="${i.token}"] .sync-result`);
+        if (again) again.replaceChildren(h("p", { class: done.status === "error" ? "form-err" : "ok" }, done.status === "error" ? "The sync found problems (below)." : "Synced."));
+      } catch (x) { syncNow.disabled = false; syncStatus.replaceChildren(h("p", { class: "form-err" }, errorText(x))); }
+    } }, "Sync now");
+    const syncInfo = bucket ? h("div", {},
+      h("p", { class: "muted" }, i.last_synced_at ? `Last synced ${i.last_synced_at}` : "Not synced yet"),
+      i.last_error ? h("pre", { class: "form-err sync-error", role: "alert" }, i.last_error) : "",
+      writable() ? syncNow : "", syncStatus) : "";
     const table = h("table", {},
       h("thead", {}, h("tr", {}, h("th", {}, "File"), h("th", { class: "num" }, "Amount"), h("th", {}, "Dates"), h("th", {}, "Uploaded"), h("th", {}, ""))),
       h("tbody", {}, uploads.map((u) => h("tr", {}, h("td", {}, u.filename), h("td", { class: "num", title: u.amount }, money(u.amount)),
@@ -677,12 +726,22 @@ pages.integrations = async function integrationsPage(main) {
     drop.addEventListener("drop", (e) => { e.preventDefault(); drop.classList.remove("over"); if (e.dataTransfer.files[0]) send(e.dataTransfer.files[0]); });
     return h("section", { class: "panel", "data-integration": i.token, "aria-label": `Integration ${i.account_identifier || i.token}` },
       h("h2", {}, i.account_identifier || i.provider, " ", h("span", { class: "token muted" }, i.token)),
-      h("p", { class: "muted" }, `${i.provider} · ${i.status}`),
-      uploads.length ? table : h("p", { class: "muted" }, "No uploads yet."),
+      h("p", { class: "muted" }, `${i.provider} · `, h("span", { class: "integration-status" }, i.status)),
+      syncInfo,
+      uploads.length ? table : h("p", { class: "muted" }, bucket ? "No billing periods loaded yet." : "No uploads yet."),
       i.provider === "custom_provider" && writable() ? drop : "");
   }));
   main.replaceChildren(h("h1", {}, "Integrations"), ...sections,
-    integrations.length ? "" : h("p", { class: "muted" }, "No integrations yet."), writable() ? create : "");
+    integrations.length ? "" : h("p", { class: "muted" }, "No integrations yet."),
+    ...(writable() ? [create, awsForm, azureForm] : []));
+  // A sync running in the server (a new integration's first one, the hourly one): look again until it is done.
+  const syncing = integrations.some((i) => i.status === "pending" || i.status === "importing");
+  if (syncing) {
+    const shown = location.hash;
+    setTimeout(() => {
+      if (location.hash === shown && main.isConnected && !main.querySelector("form :focus")) pages.integrations(main).catch(() => {});
+    }, 1500);
+  }
   document.title = "Integrations · costd";
 };
 
