@@ -706,3 +706,137 @@ async fn costd_sync_on_the_command_line_loads_a_new_period_and_reports_each() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// This month (`YYYY-MM`): the command line syncs the current and previous month by the real clock.
+fn this_month() -> String {
+    chrono::Utc::now().format("%Y-%m").to_string()
+}
+
+/// `n` FOCUS rows of 0.01 each over this month's first 28 days, in one Parquet chunk.
+fn many_rows(n: usize) -> Vec<u8> {
+    let days: Vec<String> = (1..=28).map(|d| format!("{}-{d:02}", this_month())).collect();
+    let rows: Vec<(&str, &str, &str, &str)> =
+        (0..n).map(|i| (days[i % 28].as_str(), "0.01", ["AmazonEC2", "AmazonS3", "AmazonRDS"][i % 3], "web")).collect();
+    parquet_chunk(&rows)
+}
+
+/// The account's exact total for this month's first 28 days, as `costd query` prints it.
+async fn cli_total(data: &std::path::Path, account: &str) -> String {
+    let (start, end) = (format!("{}-01", this_month()), format!("{}-28", this_month()));
+    let out = crate::cli::costd(
+        &["query", "--account", account, "--start-date", &start, "--end-date", &end, "--format", "json"],
+        data,
+    )
+    .await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    v["total_cost"]["amount"].as_str().unwrap_or("0.0").to_string()
+}
+
+/// A sync killed (SIGKILL) at any point leaves the period's last good data, and the next sync completes it.
+#[tokio::test]
+async fn a_sync_killed_at_any_point_leaves_the_last_good_data_and_the_next_completes_it() {
+    let Some(s3) = S3Server::start().await else { return };
+    let bucket = s3.bucket().await;
+    let month = this_month();
+    let first = format!("{month}-01");
+    let one = parquet_chunk(&[(first.as_str(), "12.5", "AmazonEC2", "web")]);
+    s3.deliver(&bucket, &month, "exec-1", vec![("focus-00001.snappy.parquet".into(), one)]).await;
+    let data = tempfile::tempdir().unwrap();
+    // The integration, recorded as the API records it, with the data dir's sealing key.
+    let (account, integration) = {
+        let settings = costd::store::StoreSettings {
+            data_dir: data.path().to_path_buf(),
+            database_url: None,
+            db_max_connections: 2,
+        };
+        let store = costd::store::connect(&settings).await.unwrap();
+        let account = store.create_account("Killed", None).await.unwrap();
+        let allowed = costd::model::bucket_export::AllowedEndpoints::parse(&[s3.endpoint.as_str()], false).unwrap();
+        let fields: costd::model::bucket_export::AwsIntegrationFields =
+            serde_json::from_value(aws_body(&s3, &bucket)).unwrap();
+        let new = costd::model::bucket_export::NewBucketIntegration::aws(fields, &allowed).unwrap();
+        let secrets = costd::service::secrets::SecretBox::open_or_create(None, data.path()).unwrap();
+        let created = costd::service::sync::create(store.as_ref(), &secrets, &account.token, new).await.unwrap();
+        store.close().await;
+        (account.token.to_string(), created.token.to_string())
+    };
+    let sync_args =
+        ["sync", "--quiet", "--integration", integration.as_str(), "--allow-endpoint", s3.endpoint.as_str()];
+    let out = crate::cli::costd(&sync_args, data.path()).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(cli_total(data.path(), &account).await, "12.5");
+
+    // The refresh: four chunks of 60,000 rows (2,400.00 in all), killed at several points of its sync.
+    let chunks = (1..=4).map(|i| (format!("focus-0000{i}.snappy.parquet"), many_rows(60_000))).collect();
+    s3.deliver(&bucket, &month, "exec-2", chunks).await;
+    let mut seen = std::collections::BTreeSet::new();
+    for delay_ms in [30, 120, 300, 600, 1200, 2500] {
+        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_costd"))
+            .args(sync_args)
+            .arg("--data-dir")
+            .arg(data.path())
+            .env_remove("COSTD_DATABASE_URL")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+        let _ = child.start_kill(); // SIGKILL
+        let _ = child.wait().await;
+        let total = cli_total(data.path(), &account).await;
+        assert!(total == "12.5" || total == "2400.0", "killed after {delay_ms} ms: the period reads {total}");
+        seen.insert(total);
+    }
+    let out = crate::cli::costd(&sync_args, data.path()).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(cli_total(data.path(), &account).await, "2400.0", "the next sync completes the refresh");
+    eprintln!("totals seen between kills: {seen:?}");
+}
+
+/// `costd serve` syncs on its own: a delivery made after the integration was created is loaded by the loop.
+#[tokio::test]
+async fn the_servers_sync_loop_loads_a_new_delivery_without_being_asked() {
+    let Some(s3) = S3Server::start().await else { return };
+    let bucket = s3.bucket().await;
+    let data = tempfile::tempdir().unwrap();
+    let flags = ["--allow-endpoint", s3.endpoint.as_str(), "--sync-interval-secs", "1"];
+    let served = crate::cli::serve_with(data.path(), &flags).await;
+    let client = reqwest::Client::new();
+    let token = served.bootstrap_token.clone().unwrap();
+    let created: Value = client
+        .post(format!("{}/v2/integrations/aws", served.url))
+        .bearer_auth(&token)
+        .json(&aws_body(&s3, &bucket))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let integration = created["token"].as_str().unwrap().to_string();
+    let month = this_month();
+    let day = format!("{month}-02");
+    let chunk = parquet_chunk(&[(day.as_str(), "3.75", "AmazonEC2", "web")]);
+    s3.deliver(&bucket, &month, "exec-1", vec![("focus-00001.snappy.parquet".into(), chunk)]).await;
+    let url = format!("{}/v2/costs?start_date={month}-01&end_date={month}-28", served.url);
+    for _ in 0..300 {
+        let costs: Value = client.get(&url).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+        if costs["total_cost"]["amount"] == "3.75" {
+            let got: Value = client
+                .get(format!("{}/v2/integrations/{integration}", served.url))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            assert_eq!(got["status"], "imported", "{got}");
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the sync loop did not load the delivery within 30 s");
+}
