@@ -6,19 +6,23 @@
 //!   pagination, extractors, the upload body forms Vantage's clients send, the OpenAPI document
 //!   generated from the handlers, and the web console at `/` (embedded pages over the same API, signed in
 //!   by a session cookie).
-//! - [`cli`] and [`import`]: the commands (`serve`, `account`, `token`, `import`, `query`, `migrate`);
+//! - [`cli`] and [`import`]: the commands (`serve`, `account`, `token`, `import`, `query`, `invoice`, `sync`,
+//!   `links`, `migrate`);
 //!   [`config`] holds every flag with its `COSTD_*` variable.
 //! - [`service`]: what a request or command does, once for both: uploads (ingest → commit → retire), the
 //!   costs query over a pinned snapshot with its result cache, managed accounts, invoicing (billing profiles,
 //!   invoices, signed download links), cost reports with saved filters and folders (the query a report
-//!   stands for, its forecast), discovery, data exports, the upload-file janitor.
+//!   stands for, its forecast), discovery, data exports, the upload-file janitor, syncing bucket integrations
+//!   (AWS and Azure cost exports) with their credentials sealed at rest.
 //! - [`query`]: the costs query's parameters (a Vantage query string), shared by `GET /v2/costs` and
 //!   `costd query`.
 //! - [`model`]: parsed domain types, no I/O: billing rules with the typed custom-SQL grammar, managed
-//!   accounts, workspaces, cost reports (date intervals), tokens, exact amounts. Request bodies become these through `TryFrom`.
+//!   accounts, workspaces, cost reports (date intervals), bucket integrations' export locations and credentials,
+//!   tokens, exact amounts. Request bodies become these through `TryFrom`.
 //! - [`store`]: the metadata store, one trait per resource, with SQLite (default) and PostgreSQL backends
 //!   written once in `store/sql/`.
-//! - [`engine`]: the cost data: CSV ingest into Parquet, upload files and their readers, the rule compiler,
+//! - [`engine`]: the cost data: CSV ingest into Parquet, cloud exports' manifests and files (`bills`), upload
+//!   files and their readers, the rule compiler,
 //!   exact amount kernels, VQL, the DataFusion costs query and the runtime it runs on.
 //! - [`render`]: documents for people (an invoice's PDF and CSV), pure functions of stored data;
 //!   [`mail`]: sending them through SMTP.

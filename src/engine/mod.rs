@@ -1,5 +1,7 @@
 //! The cost engine; nothing in it knows about HTTP.
 //! - [`ingest`]: cost CSVs (FOCUS columns) streamed into Parquet files of the [`schema`].
+//! - [`bills`]: cloud cost exports in their buckets: manifests, the files they list, their rows as one CSV of
+//!   FOCUS columns for the ingest (Parquet, gzip CSV, CUR 2.0 mapped).
 //! - [`uploads`]: upload files and the readers and writers that pin them; [`storage`]: where they live (a
 //!   local directory or an S3-compatible bucket).
 //! - [`rules`]: the billing-rule grammar (custom SQL parsed and checked when a rule is saved).

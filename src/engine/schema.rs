@@ -31,6 +31,19 @@ pub mod col {
     pub const USAGE_AMOUNT: &str = "usage_amount";
     pub const USAGE_UNIT: &str = "usage_unit";
     pub const TAGS: &str = "tags";
+    // FOCUS columns kept since cloud exports are synced (issue 22); files written before lack them, and the
+    // scan reads them there as nulls.
+    pub const BILLING_PERIOD_START: &str = "billing_period_start";
+    pub const BILLING_PERIOD_END: &str = "billing_period_end";
+    pub const CHARGE_CLASS: &str = "charge_class";
+    pub const LIST_COST: &str = "list_cost";
+    pub const CONTRACTED_COST: &str = "contracted_cost";
+    pub const COMMITMENT_DISCOUNT_ID: &str = "commitment_discount_id";
+    pub const COMMITMENT_DISCOUNT_TYPE: &str = "commitment_discount_type";
+    pub const COMMITMENT_DISCOUNT_STATUS: &str = "commitment_discount_status";
+    pub const INVOICE_ID: &str = "invoice_id";
+    pub const ACCOUNT_NAME: &str = "account_name";
+    pub const PRICING_CATEGORY: &str = "pricing_category";
     /// Not in files: every row of a custom-provider upload is `custom_provider`.
     pub const PROVIDER: &str = "provider";
 }
@@ -113,7 +126,7 @@ const fn text(stored: Stored, focus: Option<&'static str>, low_cardinality: bool
 }
 
 /// Every cost column, stored ones in file order (DESIGN.md "Cost data" mapping).
-pub const FIELDS: [CostField; 18] = [
+pub const FIELDS: [CostField; 29] = [
     CostField {
         kind: Kind::Date,
         required: true,
@@ -199,6 +212,19 @@ pub const FIELDS: [CostField; 18] = [
     },
     // The FOCUS Tags object as JSON text: keys vary per row, and queries read few of them.
     CostField { check: Check::JsonObject, ..text(Stored::File(col::TAGS), Some("Tags"), false) },
+    // Kept for what users ask of a cloud's bill; no Vantage grouping or VQL name (so none here yet), and no
+    // rollup dimension: a query that reads them reads the rows.
+    CostField { kind: Kind::Date, ..text(Stored::File(col::BILLING_PERIOD_START), Some("BillingPeriodStart"), false) },
+    CostField { kind: Kind::Date, ..text(Stored::File(col::BILLING_PERIOD_END), Some("BillingPeriodEnd"), false) },
+    text(Stored::File(col::CHARGE_CLASS), Some("ChargeClass"), true),
+    CostField { kind: Kind::Amount, ..text(Stored::File(col::LIST_COST), Some("ListCost"), false) },
+    CostField { kind: Kind::Amount, ..text(Stored::File(col::CONTRACTED_COST), Some("ContractedCost"), false) },
+    text(Stored::File(col::COMMITMENT_DISCOUNT_ID), Some("CommitmentDiscountId"), false),
+    text(Stored::File(col::COMMITMENT_DISCOUNT_TYPE), Some("CommitmentDiscountType"), true),
+    text(Stored::File(col::COMMITMENT_DISCOUNT_STATUS), Some("CommitmentDiscountStatus"), true),
+    text(Stored::File(col::INVOICE_ID), Some("InvoiceId"), true),
+    text(Stored::File(col::ACCOUNT_NAME), Some("SubAccountName"), true),
+    text(Stored::File(col::PRICING_CATEGORY), Some("PricingCategory"), true),
     CostField { kind: Kind::Date, ..text(Stored::No, Some("ChargePeriodEnd"), false) },
     CostField {
         grouping: Some("provider"),
@@ -317,6 +343,17 @@ mod tests {
                 "usage_amount Decimal128(38, 18) true".into(),
                 format!("usage_unit {dict} true"),
                 "tags Utf8 true".into(),
+                "billing_period_start Date32 true".into(),
+                "billing_period_end Date32 true".into(),
+                format!("charge_class {dict} true"),
+                "list_cost Decimal128(38, 18) true".into(),
+                "contracted_cost Decimal128(38, 18) true".into(),
+                "commitment_discount_id Utf8 true".into(),
+                format!("commitment_discount_type {dict} true"),
+                format!("commitment_discount_status {dict} true"),
+                format!("invoice_id {dict} true"),
+                format!("account_name {dict} true"),
+                format!("pricing_category {dict} true"),
             ]
         );
     }

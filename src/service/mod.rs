@@ -14,6 +14,9 @@
 //! - [`reports`]: cost reports, saved filters and folders, and the costs query a report stands for.
 //! - [`signed`]: expiring signed links to files costd serves (invoice PDFs and CSVs).
 //! - [`slots`]: how many queries and uploads one account may run at once.
+//! - [`sync`]: bucket integrations: each billing period of a cloud's export becomes one upload, replaced whole
+//!   by each new manifest; the server's loop, `costd sync` and "Sync now".
+//! - [`secrets`]: integration credentials sealed at rest.
 
 pub mod costs;
 pub mod discovery;

@@ -20,6 +20,8 @@ on_both_stores!(
     a_truncated_file_is_refused_whole,
     uploads_arrive_as_vantage_clients_send_them,
     a_delete_racing_a_replace_of_the_same_upload_never_fails,
+    an_upload_file_written_before_the_kept_focus_columns_is_still_read,
+    the_kept_focus_columns_are_stored_from_the_sample,
 );
 
 pub const HEADER: &str = "ChargeCategory,ChargePeriodStart,BilledCost,ServiceName,RegionId";
@@ -505,4 +507,125 @@ async fn a_delete_racing_a_replace_of_the_same_upload_never_fails(app: TestApp) 
         deleted.unwrap();
         current = next;
     }
+}
+
+/// Upload files written before costd kept BillingPeriodStart, ChargeClass, ListCost and the rest (16 columns)
+/// are read as they are: the new columns are null there, and every amount is what it was.
+async fn an_upload_file_written_before_the_kept_focus_columns_is_still_read(app: TestApp) {
+    use arrow::array::{new_null_array, ArrayRef, Date32Array, Decimal128Array, DictionaryArray};
+    use arrow::datatypes::{Int32Type, Schema};
+    use std::sync::Arc;
+    const OLD: [&str; 16] = [
+        "accrued_at",
+        "amount",
+        "amortized_amount",
+        "currency",
+        "charge_type",
+        "service",
+        "cost_category",
+        "cost_subcategory",
+        "region",
+        "resource_id",
+        "resource_name",
+        "account_id",
+        "billing_account_id",
+        "usage_amount",
+        "usage_unit",
+        "tags",
+    ];
+    let schema = costd::engine::schema::cost_schema();
+    let old = Arc::new(Schema::new(OLD.iter().map(|n| schema.field_with_name(n).unwrap().clone()).collect::<Vec<_>>()));
+    let columns: Vec<ArrayRef> = old
+        .fields()
+        .iter()
+        .map(|f| -> ArrayRef {
+            let dict =
+                |v: &str| Arc::new(vec![Some(v)].into_iter().collect::<DictionaryArray<Int32Type>>()) as ArrayRef;
+            match f.name().as_str() {
+                "accrued_at" => Arc::new(Date32Array::from(vec![19967])), // 2024-09-01
+                "amount" => Arc::new(
+                    Decimal128Array::from(vec![2_500_000_000_000_000_000i128])
+                        .with_precision_and_scale(38, 18)
+                        .unwrap(),
+                ),
+                "currency" => dict("USD"),
+                "charge_type" => dict("Usage"),
+                "service" => dict("Old EC2"),
+                _ => new_null_array(f.data_type(), 1),
+            }
+        })
+        .collect();
+    let batch = arrow::record_batch::RecordBatch::try_new(old.clone(), columns).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let tmp = dir.path().join("old.parquet.tmp");
+    let mut w = parquet::arrow::ArrowWriter::try_new(std::fs::File::create(&tmp).unwrap(), old, None).unwrap();
+    w.write(&batch).unwrap();
+    w.close().unwrap();
+
+    let integration = app.create_integration("Old").await["token"].as_str().unwrap().to_string();
+    let token = "usr_csts_upld_00112233445566aa";
+    let intent = costd::store::FileIntent {
+        token: token.into(),
+        kind: costd::store::FileIntent::UPLOAD.into(),
+        node: "an-older-costd:1:abc".into(),
+        lease_until_ms: costd::service::files::now_ms() + 60_000,
+    };
+    app.store.begin_file_intent(&intent).await.unwrap();
+    app.files.storage().put_file(&tmp, &format!("{token}.parquet")).await.unwrap();
+    let upload = upload_row(&app, &integration.as_str().into(), token.into(), "old.csv");
+    let catalog = costd::engine::discovery::Catalog::default();
+    app.store.commit_upload(&app.account.token, &upload, &catalog).await.unwrap();
+
+    let res = app.get("/v2/costs?start_date=2024-09-01&end_date=2024-09-30&groupings=service&date_bin=month").await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    assert_eq!(res.body["costs"][0]["service"], "Old EC2", "{}", res.text);
+    assert_eq!(res.body["costs"][0]["amount"], "2.5", "{}", res.text);
+}
+
+/// The sample's BillingPeriodStart, ListCost, CommitmentDiscountType … land in the upload's file, exactly.
+async fn the_kept_focus_columns_are_stored_from_the_sample(app: TestApp) {
+    let Some(sample) = focus_sample() else { return };
+    let integration = app.create_integration("Sample").await["token"].as_str().unwrap().to_string();
+    let res = app.upload(&integration, "sample.csv", sample.clone()).await;
+    assert_eq!(res.status, 201, "{}", res.text);
+    let upload = res.body["token"].as_str().unwrap().to_string();
+    let batches = app.files.storage().read(&upload).await.unwrap();
+    let mut list_cost = rust_decimal::Decimal::ZERO;
+    let mut classes = Vec::new();
+    let mut periods = std::collections::BTreeSet::new();
+    for b in &batches {
+        use arrow::array::{Array, AsArray};
+        let lc = b.column_by_name("list_cost").unwrap().as_primitive::<arrow::datatypes::Decimal128Type>();
+        for i in 0..lc.len() {
+            if !lc.is_null(i) {
+                list_cost += rust_decimal::Decimal::from_i128_with_scale(lc.value(i), 18);
+            }
+        }
+        let bp = b.column_by_name("billing_period_start").unwrap().as_primitive::<arrow::datatypes::Date32Type>();
+        periods.extend((0..bp.len()).filter(|&i| !bp.is_null(i)).map(|i| bp.value(i)));
+        let cc = arrow::compute::cast(
+            b.column_by_name("commitment_discount_type").unwrap(),
+            &arrow::datatypes::DataType::Utf8,
+        )
+        .unwrap();
+        let cc = cc.as_string::<i32>();
+        classes.extend((0..cc.len()).filter(|&i| !cc.is_null(i)).map(|i| cc.value(i).to_string()));
+        assert!(
+            b.column_by_name("charge_class").unwrap().null_count() == b.num_rows(),
+            "the sample has no ChargeClass"
+        );
+    }
+    // The reference: the sample's own ListCost column, summed exactly.
+    let text = String::from_utf8(sample).unwrap();
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    let at = reader.headers().unwrap().iter().position(|h| h == "ListCost").unwrap();
+    let expected: rust_decimal::Decimal = reader
+        .records()
+        .map(|r| r.unwrap()[at].to_string())
+        .filter(|v| v != "NULL" && !v.is_empty())
+        .map(|v| v.parse::<rust_decimal::Decimal>().unwrap())
+        .sum();
+    assert_eq!(list_cost.normalize(), expected.normalize());
+    assert_eq!(periods.len(), 2, "September and the one October row: {periods:?}");
+    assert_eq!(classes, vec!["Savings Plan"; 4], "the sample's CommitmentDiscountType");
 }

@@ -794,10 +794,24 @@ mod tests {
             return;
         };
         let (_dir, result) = ingest(&bytes);
-        let s = result.unwrap().summary.clone();
+        let pending = result.unwrap();
+        let s = pending.summary.clone();
         assert_eq!(s.rows, 1000);
         assert_eq!(s.amount.to_string(), "20.52022672899");
         assert_eq!(s.currency, "USD");
+        // The FOCUS columns kept since issue 22 are in the file.
+        let batches = super::super::storage::read_file(pending.path()).unwrap();
+        let mut types = Vec::new();
+        for b in &batches {
+            let t = arrow::compute::cast(
+                b.column_by_name(col::COMMITMENT_DISCOUNT_TYPE).unwrap(),
+                &arrow::datatypes::DataType::Utf8,
+            )
+            .unwrap();
+            let t = t.as_string::<i32>();
+            types.extend(t.iter().flatten().map(str::to_string));
+        }
+        assert_eq!(types, vec!["Savings Plan"; 4]);
     }
 
     #[test]
