@@ -65,7 +65,9 @@ for backend in $backends; do
         sleep 0.1
     done
     export COSTD_SMTP_MAILDIR="$data/mail"
+    # --allow-endpoint: the scenarios connect an Azure export at an endpoint where nothing listens.
     RUST_LOG=warn "$bin" serve --listen 127.0.0.1:0 --data-dir "$data" --smtp-url "smtp://127.0.0.1:$smtp_port" \
+        --allow-endpoint http://127.0.0.1:9 --sync-interval-secs 0 \
         "${url_args[@]}" >"$data/serve.out" 2>"$data/serve.err" &
     server=$!
     for _ in $(seq 1 100); do
