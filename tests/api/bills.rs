@@ -840,3 +840,51 @@ async fn the_servers_sync_loop_loads_a_new_delivery_without_being_asked() {
     }
     panic!("the sync loop did not load the delivery within 30 s");
 }
+
+/// `costd sync` reads an Azure export from Azurite, on a store and data dir `costd serve` would use.
+#[tokio::test]
+async fn costd_sync_reads_an_azure_export_from_blob_storage() {
+    let Some(azurite) = Azurite::start().await else { return };
+    let month = this_month();
+    let (start, end) = (month.replace('-', "") + "01", month.replace('-', "") + "28");
+    let base = format!("costs/daily/{start}-{end}/run-1");
+    let part = format!("{base}/part_0_0001.csv.gz");
+    let csv = format!("{AZURE_HEADER}\n1.5,USD,Usage,{month}-03T00:00:00Z,Storage,Microsoft,\n");
+    azurite.put("exports", vec![(part.clone(), Some(gzip(csv.as_bytes())))]).await;
+    azurite.put("exports", vec![(format!("{base}/manifest.json"), Some(azure_manifest("run-1", &[part])))]).await;
+    let origin = azurite.endpoint.trim_end_matches(&format!("/{AZURITE_ACCOUNT}")).to_string();
+
+    let data = tempfile::tempdir().unwrap();
+    let account = {
+        let settings = costd::store::StoreSettings {
+            data_dir: data.path().to_path_buf(),
+            database_url: None,
+            db_max_connections: 2,
+        };
+        let store = costd::store::connect(&settings).await.unwrap();
+        let account = store.create_account("Azure", None).await.unwrap();
+        let allowed = costd::model::bucket_export::AllowedEndpoints::parse(&[origin.as_str()], false).unwrap();
+        let fields: costd::model::bucket_export::AzureIntegrationFields = serde_json::from_value(json!({
+            "storage_account": AZURITE_ACCOUNT, "container": "exports", "root_folder_path": "costs",
+            "endpoint": azurite.endpoint, "account_key": AZURITE_KEY}))
+        .unwrap();
+        let new = costd::model::bucket_export::NewBucketIntegration::azure(fields, &allowed).unwrap();
+        let secrets = costd::service::secrets::SecretBox::open_or_create(None, data.path()).unwrap();
+        costd::service::sync::create(store.as_ref(), &secrets, &account.token, new).await.unwrap();
+        store.close().await;
+        account.token.to_string()
+    };
+    // Without the operator's leave for the endpoint, the sync refuses it and says why.
+    let out = crate::cli::costd(&["sync", "--quiet"], data.path()).await;
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("not allowed on this server"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = crate::cli::costd(&["sync", "--quiet", "--allow-endpoint", &origin], data.path()).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains(&format!("{month}: replaced with 1 rows from 1 file(s)")), "{stdout}");
+    assert_eq!(cli_total(data.path(), &account).await, "1.5");
+}
