@@ -431,6 +431,7 @@ fn fail(key: &str, what: impl std::fmt::Display) -> io::Error {
 /// Writes every file's rows under the first file's header; later files must have the same columns (any order).
 fn write_rows(files: &[LocalFile], out: &mut ChunkWriter, log: &Mutex<ReadLog>) -> io::Result<()> {
     let mut sink = Sink {
+        all_names: None,
         header: None,
         cur: None,
         out: csv::WriterBuilder::new().has_headers(false).from_writer(out),
@@ -460,6 +461,9 @@ fn write_rows(files: &[LocalFile], out: &mut ChunkWriter, log: &Mutex<ReadLog>) 
 
 /// Where rows go: one header (the first file's), CUR 2.0 rows mapped onto FOCUS columns on the way.
 struct Sink<W: Write> {
+    /// Every column of the first file: later files must have the same.
+    all_names: Option<Vec<String>>,
+    /// The columns passed on, as the first file names them.
     header: Option<Vec<String>>,
     cur: Option<CurPlan>,
     out: csv::Writer<W>,
@@ -468,30 +472,37 @@ struct Sink<W: Write> {
 
 impl<W: Write> Sink<W> {
     /// Takes a file's column names: where each of the header's columns is in this file. The first file sets
-    /// the header (and writes it, as FOCUS names when it is a CUR 2.0 export).
+    /// the header: the columns the ingest reads, in its order (an export's other columns, often the larger
+    /// part, are never decoded), written as FOCUS names when it is a CUR 2.0 export.
     fn start(&mut self, key: &str, names: Vec<String>) -> io::Result<Vec<usize>> {
-        let Some(first) = &self.header else {
-            self.cur = CurPlan::detect(&names);
+        let Some(first) = &self.all_names else {
+            let read = read_columns(&names);
+            let order: Vec<usize> =
+                (0..names.len()).filter(|&i| read.iter().any(|r| r.eq_ignore_ascii_case(&names[i]))).collect();
+            let header: Vec<String> = order.iter().map(|&i| names[i].clone()).collect();
+            self.cur = CurPlan::detect(&header);
             match &self.cur {
                 Some(plan) => self.out.write_record(plan.header())?,
-                None => self.out.write_record(&names)?,
+                None => self.out.write_record(&header)?,
             }
-            let order = (0..names.len()).collect();
-            self.header = Some(names);
+            self.header = Some(header);
+            self.all_names = Some(names);
             return Ok(order);
         };
         let lower: Vec<String> = names.iter().map(|n| n.to_ascii_lowercase()).collect();
-        let mut order = Vec::with_capacity(first.len());
         for name in first.iter() {
-            match lower.iter().position(|n| *n == name.to_ascii_lowercase()) {
-                Some(i) => order.push(i),
-                None => return Err(fail(key, format_args!("has no column {name}, which the first file has"))),
+            if !lower.contains(&name.to_ascii_lowercase()) {
+                return Err(fail(key, format_args!("has no column {name}, which the first file has")));
             }
         }
         if names.len() != first.len() {
             return Err(fail(key, "has columns the first file of the manifest does not have"));
         }
-        Ok(order)
+        let header = self.header.as_ref().expect("set with all_names");
+        Ok(header
+            .iter()
+            .map(|h| lower.iter().position(|n| *n == h.to_ascii_lowercase()).expect("checked above"))
+            .collect())
     }
 
     /// Writes one row given in the header's column order.
@@ -523,8 +534,9 @@ fn csv_rows<W: Write>(file: &LocalFile, sink: &mut Sink<W>) -> io::Result<u64> {
             h.trim().to_string()
         })
         .collect();
+    let width = names.len();
     let order = sink.start(&file.key, names)?;
-    let identity = order.iter().enumerate().all(|(i, &j)| i == j);
+    let identity = order.len() == width && order.iter().enumerate().all(|(i, &j)| i == j);
     let mut rows = 0;
     let mut reordered = csv::ByteRecord::new();
     loop {
@@ -537,6 +549,11 @@ fn csv_rows<W: Write>(file: &LocalFile, sink: &mut Sink<W>) -> io::Result<u64> {
         if identity {
             sink.row(&record)?;
         } else {
+            // A row of another width is passed on as it is, for the ingest to name.
+            if record.len() != width {
+                sink.out.write_byte_record(&record)?;
+                continue;
+            }
             reordered.clear();
             for &i in &order {
                 reordered.push_field(record.get(i).unwrap_or_default());
@@ -553,7 +570,12 @@ fn parquet_rows<W: Write>(file: &LocalFile, sink: &mut Sink<W>) -> io::Result<u6
         .map_err(|e| fail(&file.key, format_args!("is not a readable Parquet file ({e})")))?;
     let names: Vec<String> = builder.schema().fields().iter().map(|f| f.name().clone()).collect();
     let order = sink.start(&file.key, names.clone())?;
+    // Only the columns passed on are decoded; a batch holds them in the file's order.
+    let mut decoded = order.clone();
+    decoded.sort_unstable();
+    let mask = parquet::arrow::ProjectionMask::roots(builder.parquet_schema(), decoded.iter().copied());
     let reader = builder
+        .with_projection(mask)
         .with_batch_size(PARQUET_BATCH_ROWS)
         .build()
         .map_err(|e| fail(&file.key, format_args!("is not a readable Parquet file ({e})")))?;
@@ -563,7 +585,10 @@ fn parquet_rows<W: Write>(file: &LocalFile, sink: &mut Sink<W>) -> io::Result<u6
         let batch = batch.map_err(|e| fail(&file.key, format_args!("is not a readable Parquet file ({e})")))?;
         let columns = order
             .iter()
-            .map(|&i| as_text(batch.column(i)).map_err(|e| fail(&file.key, format_args!("column {}: {e}", names[i]))))
+            .map(|&i| {
+                let at = decoded.binary_search(&i).expect("decoded holds every passed column");
+                as_text(batch.column(at)).map_err(|e| fail(&file.key, format_args!("column {}: {e}", names[i])))
+            })
             .collect::<io::Result<Vec<StringArray>>>()?;
         for row in 0..batch.num_rows() {
             record.clear();
@@ -575,6 +600,16 @@ fn parquet_rows<W: Write>(file: &LocalFile, sink: &mut Sink<W>) -> io::Result<u6
         rows += batch.num_rows() as u64;
     }
     Ok(rows)
+}
+
+/// The columns the ingest reads out of `names`: the FOCUS columns of the cost schema, or for a CUR 2.0 export
+/// the CUR columns they come from.
+fn read_columns(names: &[String]) -> Vec<&'static str> {
+    if CurPlan::detect(names).is_some() {
+        CUR_COLUMNS.iter().map(|(_, cur)| *cur).chain(["line_item_line_item_type", "resource_tags"]).collect()
+    } else {
+        super::schema::FIELDS.iter().filter_map(|f| f.focus).collect()
+    }
 }
 
 /// CUR 2.0 columns costd reads, by the FOCUS column each becomes (AWS's FOCUS 1.0 correspondence).
@@ -830,11 +865,11 @@ mod tests {
     }
 
     #[test]
-    fn csv_chunks_are_joined_under_one_header_in_the_first_files_column_order() {
+    fn csv_chunks_are_joined_under_one_header_of_the_columns_read_in_the_first_files_order() {
         let dir = tempfile::tempdir().unwrap();
-        let a = local(dir.path(), "a.csv", b"BilledCost,ServiceName\n1.5,EC2\n");
+        let a = local(dir.path(), "a.csv", b"BilledCost,x_Discounts,ServiceName\n1.5,{},EC2\n");
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        gz.write_all(b"ServiceName,BilledCost\nS3,0.25\n").unwrap();
+        gz.write_all(b"ServiceName,BilledCost,x_Discounts\nS3,0.25,\n").unwrap();
         let b = local(dir.path(), "b.csv.gz", &gz.finish().unwrap());
         let empty = local(dir.path(), "c.csv", b"");
         let log = Arc::new(Mutex::new(ReadLog::default()));
