@@ -80,14 +80,18 @@ for i in range(3):
     best = took if best is None else min(best, took)
     con.close()
 os.remove(path)
-print(best)
-print(duckdb.connect().execute("SELECT SUM(BilledCost)::VARCHAR FROM read_parquet('{glob}')").fetchone()[0])
+print("LOAD", best)
+print("SUM", duckdb.connect().execute("SELECT SUM(BilledCost)::VARCHAR FROM read_parquet('{glob}')").fetchone()[0])
 "#,
         db = bench_dir().join("sync_bench.duckdb").display(),
         glob = glob.display()
     ));
-    let duck_load = Duration::from_secs_f64(duck[0].parse().unwrap());
-    let duck_sum = Decimal::from_str(&duck[1]).unwrap();
+    let field = |key: &str| {
+        let line = duck.iter().find_map(|l| l.strip_prefix(key)).unwrap_or_else(|| panic!("no {key} in {duck:?}"));
+        line.trim().to_string()
+    };
+    let duck_load = Duration::from_secs_f64(field("LOAD ").parse().unwrap());
+    let duck_sum = Decimal::from_str(&field("SUM ")).unwrap();
 
     // moto, with the export in the layout AWS writes.
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
@@ -171,7 +175,7 @@ print(duckdb.connect().execute("SELECT SUM(BilledCost)::VARCHAR FROM read_parque
         Command::new(COSTD)
             .args(["sync", "--quiet", "--integration", &integration, "--allow-endpoint", &endpoint, "--data-dir"])
             .arg(data_dir.path())
-            .env("RUST_LOG", "warn"),
+            .env("RUST_LOG", "costd::service::sync=info,warn"),
     );
     eprint!("{}", synced.stdout);
 

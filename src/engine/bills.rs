@@ -291,44 +291,73 @@ pub struct LocalFile {
     pub bytes: u64,
 }
 
-/// Downloads `keys` into `dir`, streaming (memory bounded by the store's chunk size). All or nothing: on an
-/// error the files fetched so far are left for the caller's directory guard to remove.
+/// Checks that every file a manifest lists is there and older than the manifest, before anything is read;
+/// answers their sizes in bytes.
 ///
 /// A cloud writes a refresh's data files before its manifest, so a listed file modified after the manifest
 /// (`manifest_modified`) belongs to a later refresh being delivered over it (overwrite delivery reuses the
 /// names): [`FetchError::InProgress`], and the period is read again once that refresh's manifest is there.
-pub async fn download(
+pub async fn check_listed(
     store: &dyn ObjectStore,
     keys: &[String],
     manifest_modified: DateTime<Utc>,
-    dir: &Path,
-) -> Result<Vec<LocalFile>, FetchError> {
-    // Missing files are found before any large download starts.
+) -> Result<Vec<u64>, FetchError> {
+    let mut sizes = Vec::with_capacity(keys.len());
     for key in keys {
         let meta = store.head(&ObjectPath::from(key.as_str())).await.map_err(|e| FetchError::of(key, e))?;
         if meta.last_modified > manifest_modified {
             return Err(FetchError::InProgress(key.clone()));
         }
+        sizes.push(meta.size);
     }
-    let mut out = Vec::with_capacity(keys.len());
-    for (i, key) in keys.iter().enumerate() {
-        let path = dir.join(format!("{i:05}.part"));
-        let got = store.get(&ObjectPath::from(key.as_str())).await.map_err(|e| FetchError::of(key, e))?;
-        let mut stream = got.into_stream();
-        let mut file = tokio::fs::File::create(&path)
-            .await
-            .map_err(|e| FetchError::Other(format!("failed to create {}: {e}", path.display())))?;
-        let mut bytes = 0u64;
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|e| FetchError::of(key, e))?;
-            bytes += chunk.len() as u64;
-            tokio::io::AsyncWriteExt::write_all(&mut file, &chunk)
-                .await
-                .map_err(|e| FetchError::Other(format!("failed to write {}: {e}", path.display())))?;
+    Ok(sizes)
+}
+
+/// Files of a period as they finish downloading, in the manifest's order: the rows of the first are read
+/// while the next ones download.
+pub type Arrivals = std::sync::mpsc::Receiver<Result<LocalFile, FetchError>>;
+
+/// Downloads `keys` into `dir` one after another, streaming each to disk (memory bounded by the store's chunk
+/// size), and hands each file over once it is whole. The first failure is handed over instead and ends the
+/// downloads. Runs until done or until the receiver is dropped (then the task stops at its next file).
+pub fn download(
+    store: Arc<dyn ObjectStore>,
+    keys: Vec<String>,
+    dir: PathBuf,
+) -> (tokio::task::JoinHandle<()>, Arrivals) {
+    // Room for every file: the task never waits on the reader, only on the network.
+    let (tx, rx) = sync_channel(keys.len().max(1));
+    let task = tokio::spawn(async move {
+        for (i, key) in keys.iter().enumerate() {
+            let path = dir.join(format!("{i:05}.part"));
+            let fetched = fetch_one(store.as_ref(), key, &path).await;
+            let failed = fetched.is_err();
+            if tx.send(fetched.map(|bytes| LocalFile { key: key.clone(), path, bytes })).is_err() || failed {
+                return;
+            }
         }
-        out.push(LocalFile { key: key.clone(), path, bytes });
+    });
+    (task, rx)
+}
+
+async fn fetch_one(store: &dyn ObjectStore, key: &str, path: &Path) -> Result<u64, FetchError> {
+    let got = store.get(&ObjectPath::from(key)).await.map_err(|e| FetchError::of(key, e))?;
+    let mut stream = got.into_stream();
+    let mut file = tokio::fs::File::create(path)
+        .await
+        .map_err(|e| FetchError::Other(format!("failed to create {}: {e}", path.display())))?;
+    let mut bytes = 0u64;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| FetchError::of(key, e))?;
+        bytes += chunk.len() as u64;
+        tokio::io::AsyncWriteExt::write_all(&mut file, &chunk)
+            .await
+            .map_err(|e| FetchError::Other(format!("failed to write {}: {e}", path.display())))?;
     }
-    Ok(out)
+    tokio::io::AsyncWriteExt::flush(&mut file)
+        .await
+        .map_err(|e| FetchError::Other(format!("failed to write {}: {e}", path.display())))?;
+    Ok(bytes)
 }
 
 /// What [`ExportRows`] learned while it ran: the failure that ended it (naming the file), and where each
@@ -362,11 +391,28 @@ pub struct ExportRows {
 }
 
 impl ExportRows {
+    /// The rows of `files`, all there already.
     pub fn new(files: Vec<LocalFile>, log: Arc<Mutex<ReadLog>>) -> io::Result<ExportRows> {
+        let expected = files.len();
+        let (tx, rx) = sync_channel(expected.max(1));
+        for f in files {
+            tx.send(Ok(f)).expect("room for every file");
+        }
+        Self::arriving(expected, rx, log)
+    }
+
+    /// The rows of `expected` files as they arrive. Fewer arriving (the downloads ended early) or a failed
+    /// download ends the stream with an error, so the rows read so far are never taken for the whole.
+    pub fn arriving(expected: usize, files: Arrivals, log: Arc<Mutex<ReadLog>>) -> io::Result<ExportRows> {
         let (tx, rx) = sync_channel(4);
         std::thread::Builder::new().name("export-reader".into()).spawn(move || {
             let mut out = ChunkWriter { tx: tx.clone(), buf: Vec::with_capacity(CHUNK_BYTES) };
-            let result = write_rows(&files, &mut out, &log).and_then(|()| out.flush_chunk());
+            let files = (0..expected).map(|i| match files.recv() {
+                Ok(Ok(file)) => Ok(file),
+                Ok(Err(e)) => Err(io::Error::other(e.to_string())),
+                Err(_) => Err(io::Error::other(format!("only {i} of the manifest's {expected} files arrived"))),
+            });
+            let result = write_rows(files, &mut out, &log).and_then(|()| out.flush_chunk());
             if let Err(e) = result {
                 log.lock().expect("read log").failure.get_or_insert_with(|| e.to_string());
                 let _ = tx.send(Err(e));
@@ -429,7 +475,11 @@ fn fail(key: &str, what: impl std::fmt::Display) -> io::Error {
 }
 
 /// Writes every file's rows under the first file's header; later files must have the same columns (any order).
-fn write_rows(files: &[LocalFile], out: &mut ChunkWriter, log: &Mutex<ReadLog>) -> io::Result<()> {
+fn write_rows(
+    files: impl Iterator<Item = io::Result<LocalFile>>,
+    out: &mut ChunkWriter,
+    log: &Mutex<ReadLog>,
+) -> io::Result<()> {
     let mut sink = Sink {
         all_names: None,
         header: None,
@@ -439,6 +489,7 @@ fn write_rows(files: &[LocalFile], out: &mut ChunkWriter, log: &Mutex<ReadLog>) 
     };
     let mut rows_written: u64 = 0;
     for file in files {
+        let file = file?;
         log.lock().expect("read log").starts.push((rows_written + 1, file.key.clone()));
         let mut head = [0u8; 4];
         let n = File::open(&file.path)?.read(&mut head)?;
@@ -447,10 +498,12 @@ fn write_rows(files: &[LocalFile], out: &mut ChunkWriter, log: &Mutex<ReadLog>) 
             continue;
         }
         if &head[..n.min(4)] == b"PAR1" {
-            rows_written += parquet_rows(file, &mut sink)?;
+            rows_written += parquet_rows(&file, &mut sink)?;
         } else {
-            rows_written += csv_rows(file, &mut sink)?;
+            rows_written += csv_rows(&file, &mut sink)?;
         }
+        // Read: its disk space goes back before the next file is.
+        let _ = std::fs::remove_file(&file.path);
     }
     if sink.header.is_none() {
         return Err(io::Error::other("the manifest's files hold no rows (not even a header)"));
@@ -944,6 +997,22 @@ mod tests {
              2024-09-01T00:00:00Z,1.5,USD,AmazonEC2,222,111,Usage,\"{\"\"team\"\":\"\"web\"\"}\"\n\
              2024-09-01T00:00:00Z,-1.5,USD,AmazonEC2,222,111,Discount,\n"
         );
+    }
+
+    #[test]
+    fn files_that_stop_arriving_end_the_stream_with_an_error_never_a_short_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = local(dir.path(), "a.csv", b"BilledCost,ServiceName\n1.5,EC2\n");
+        let (tx, rx) = sync_channel(2);
+        tx.send(Ok(a)).unwrap();
+        drop(tx); // the second of two never comes
+        let mut text = String::new();
+        let e = ExportRows::arriving(2, rx, Default::default()).unwrap().read_to_string(&mut text).unwrap_err();
+        assert!(e.to_string().contains("only 1 of the manifest's 2 files arrived"), "{e}");
+        let (tx, rx) = sync_channel(1);
+        tx.send(Err(FetchError::Missing("b.csv".into()))).unwrap();
+        let e = ExportRows::arriving(1, rx, Default::default()).unwrap().read_to_string(&mut text).unwrap_err();
+        assert!(e.to_string().starts_with("b.csv: listed by the manifest but missing"), "{e}");
     }
 
     #[test]

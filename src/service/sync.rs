@@ -281,19 +281,9 @@ async fn run(
             }
         }
         progress.period(*period, "reading its manifest");
-        let outcome = sync_period(
-            ctx,
-            bucket.as_ref(),
-            location,
-            account,
-            token,
-            created_by,
-            found,
-            before,
-            options.backfill,
-            progress,
-        )
-        .await?;
+        let outcome =
+            sync_period(ctx, &bucket, location, account, token, created_by, found, before, options.backfill, progress)
+                .await?;
         report.periods.insert(*period, outcome);
     }
     Ok(report)
@@ -303,7 +293,7 @@ async fn run(
 #[allow(clippy::too_many_arguments)]
 async fn sync_period(
     ctx: &SyncContext,
-    bucket: &dyn object_store::ObjectStore,
+    bucket: &Arc<dyn object_store::ObjectStore>,
     location: &ExportLocation,
     account: &AccountToken,
     token: &IntegrationToken,
@@ -313,7 +303,7 @@ async fn sync_period(
     backfill: bool,
     progress: &dyn SyncProgress,
 ) -> anyhow::Result<PeriodOutcome> {
-    let bytes = match bills::read_manifest(bucket, &found.key).await {
+    let bytes = match bills::read_manifest(bucket.as_ref(), &found.key).await {
         Ok(b) => b,
         Err(e) => return Ok(PeriodOutcome::Failed(e.to_string())),
     };
@@ -332,17 +322,30 @@ async fn sync_period(
     std::fs::create_dir_all(&dir).with_context(|| format!("failed to create {}", dir.display()))?;
     let downloads = Downloads(dir);
     progress.period(found.period, &format!("downloading {} file(s)", manifest.files.len()));
-    let files = match bills::download(bucket, &manifest.files, found.last_modified, &downloads.0).await {
-        Ok(f) => f,
-        Err(e @ (FetchError::Missing(_) | FetchError::InProgress(_))) => {
+    let started = std::time::Instant::now();
+    let sizes = match bills::check_listed(bucket.as_ref(), &manifest.files, found.last_modified).await {
+        Ok(s) => s,
+        Err(e @ FetchError::Missing(_)) => {
             return Ok(PeriodOutcome::Failed(format!(
                 "{e}; the period keeps its last data and is retried at the next sync"
             )))
         }
+        Err(e @ FetchError::InProgress(_)) => {
+            return Ok(PeriodOutcome::Failed(format!("{e}; the period keeps its last data")))
+        }
         Err(e) => return Ok(PeriodOutcome::Failed(e.to_string())),
     };
-    let (count, total_bytes) = (files.len(), files.iter().map(|f| f.bytes).sum::<u64>());
+    let (count, total_bytes) = (sizes.len(), sizes.iter().sum::<u64>());
     progress.period(found.period, &format!("loading {count} file(s), {:.1} MB", total_bytes as f64 / 1e6));
+    // The files download one after another while the rows of those already here are read.
+    let (downloading, arrivals) = bills::download(bucket.clone(), manifest.files.clone(), downloads.0.clone());
+    struct Abort(tokio::task::JoinHandle<()>);
+    impl Drop for Abort {
+        fn drop(&mut self) {
+            self.0.abort();
+        }
+    }
+    let _downloading = Abort(downloading);
 
     let log = Arc::new(Mutex::new(ReadLog::default()));
     let new = NewUpload {
@@ -353,10 +356,11 @@ async fn sync_period(
     };
     let ingest_log = log.clone();
     let ingest = move |tmp: PathBuf| {
-        let rows = ExportRows::new(files, ingest_log).map_err(|e| IngestError::Io(e.into()))?;
+        let rows = ExportRows::arriving(count, arrivals, ingest_log).map_err(|e| IngestError::Io(e.into()))?;
         ingest_csv(rows, &tmp, Limits::default(), &mut ())
     };
     let result = upload(ctx.store.as_ref(), &ctx.files, new, ingest).await;
+    tracing::info!(period = %found.period, ok = result.is_ok(), secs = started.elapsed().as_secs_f64(), "loaded");
     drop(downloads);
     let read_log = log.lock().expect("read log").clone();
     match result {
