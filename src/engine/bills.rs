@@ -796,21 +796,21 @@ fn as_text(column: &ArrayRef) -> Result<StringArray, String> {
             };
             let values = arrow::compute::cast(column, &DataType::Int64).map_err(|e| e.to_string())?;
             let values = values.as_primitive::<arrow::datatypes::Int64Type>();
-            Ok(values.iter().map(|v| v.map(|v| day_text(v.div_euclid(per_day)))).collect())
+            Ok(days_text(values.iter().map(|v| v.map(|v| v.div_euclid(per_day)))))
         }
         DataType::Date32 => {
             let values = column.as_primitive::<arrow::datatypes::Date32Type>();
-            Ok(values.iter().map(|v| v.map(|d| day_text(i64::from(d)))).collect())
+            Ok(days_text(values.iter().map(|v| v.map(i64::from))))
         }
         // CUR 2.0 writes costs as doubles. Rust prints a double as the shortest decimal that reads back as the
         // same double, never in exponent form: the digits the exporter's CSV would have shown.
         DataType::Float64 => {
             let values = column.as_primitive::<arrow::datatypes::Float64Type>();
-            Ok(values.iter().map(|v| v.filter(|v| v.is_finite()).map(|v| format!("{v}"))).collect())
+            Ok(floats_text(values.iter().map(|v| v.filter(|v| v.is_finite()))))
         }
         DataType::Float32 => {
             let values = column.as_primitive::<arrow::datatypes::Float32Type>();
-            Ok(values.iter().map(|v| v.filter(|v| v.is_finite()).map(|v| format!("{v}"))).collect())
+            Ok(floats_text(values.iter().map(|v| v.filter(|v| v.is_finite()).map(f64::from))))
         }
         _ => {
             let cast = arrow::compute::cast(column, &DataType::Utf8).map_err(|e| e.to_string())?;
@@ -819,14 +819,56 @@ fn as_text(column: &ArrayRef) -> Result<StringArray, String> {
     }
 }
 
-/// Days since 1970-01-01 as `YYYY-MM-DD`.
-fn day_text(days: i64) -> String {
+/// Days since 1970-01-01 as `YYYY-MM-DD`, written straight into the column (no string per value).
+fn days_text(days: impl Iterator<Item = Option<i64>>) -> StringArray {
+    use chrono::Datelike;
     let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid date");
-    match epoch.checked_add_signed(chrono::Duration::days(days)) {
-        Some(d) => d.format("%Y-%m-%d").to_string(),
-        // Out of chrono's range: left for the ingest to refuse by name.
-        None => format!("day {days}"),
+    let mut out = arrow::array::StringBuilder::new();
+    let mut text = [0u8; 10];
+    let mut last: Option<i64> = None;
+    for day in days {
+        let Some(day) = day else {
+            out.append_null();
+            continue;
+        };
+        if last != Some(day) {
+            match epoch.checked_add_signed(chrono::Duration::days(day)).filter(|d| (0..=9999).contains(&d.year())) {
+                Some(d) => {
+                    let (y, m, dd) = (d.year() as u32, d.month(), d.day());
+                    let digits =
+                        [y / 1000, y / 100 % 10, y / 10 % 10, y % 10, 10, m / 10, m % 10, 10, dd / 10, dd % 10];
+                    for (slot, v) in text.iter_mut().zip(digits) {
+                        *slot = if v == 10 { b'-' } else { b'0' + v as u8 };
+                    }
+                    last = Some(day);
+                }
+                None => {
+                    // Out of range: left for the ingest to refuse by name.
+                    out.append_value(format!("day {day}"));
+                    last = None;
+                    continue;
+                }
+            }
+        }
+        out.append_value(std::str::from_utf8(&text).expect("ASCII digits"));
     }
+    out.finish()
+}
+
+/// Doubles as their shortest round-trip decimal (Rust's `Display`), written straight into the column.
+fn floats_text(values: impl Iterator<Item = Option<f64>>) -> StringArray {
+    use std::fmt::Write as _;
+    let mut out = arrow::array::StringBuilder::new();
+    for v in values {
+        match v {
+            Some(v) => {
+                let _ = write!(out, "{v}");
+                out.append_value("");
+            }
+            None => out.append_null(),
+        }
+    }
+    out.finish()
 }
 
 fn json_of(column: &ArrayRef, row: usize) -> Result<serde_json::Value, String> {
