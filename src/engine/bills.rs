@@ -6,8 +6,14 @@
 //!   after all of a refresh's data files, Azure writes `manifest.json` (with `blobs[]`) after its blobs. Only
 //!   the files a manifest names are read; a folder is never globbed, because overwrite delivery leaves stale
 //!   chunk names behind.
-//! - **All or nothing.** Every listed file is downloaded (streamed to the local spool, bounded memory) before
-//!   a row is read; a listed file that is missing is [`FetchError::Missing`], and the period is left as it was.
+//! - **All or nothing.** Every listed file is looked up before a row is read ([`check_listed`]): a missing one
+//!   is [`FetchError::Missing`], one newer than the manifest [`FetchError::InProgress`], and the period is
+//!   left as it was. The files then download in the manifest's order (streamed to the local spool, bounded
+//!   memory) while the rows of those already here are read; a download that fails, or fewer files arriving
+//!   than listed, ends the row stream with an error ([`ExportRows::arriving`]), so the ingest refuses the whole
+//!   period rather than commit part of it.
+//! - **Only what the ingest keeps.** The first file's columns the ingest reads (FOCUS names, or CUR 2.0's
+//!   source columns) are passed on; a Parquet file's other columns are never decoded.
 //! - **Errors name the file.** A corrupt Parquet file, a column set that differs between chunks or an
 //!   unsupported column type ends the stream with an I/O error whose text names the file; [`ExportRows`]
 //!   also keeps it, and the row ranges of each file, so a row problem can be told as `file, row`.
