@@ -137,7 +137,21 @@ async fn update(
 ) -> Result<axum::Json<IntegrationBody>> {
     let token = path_token(&text, IntegrationToken::parse, not_found)?;
     let current = state.store.get_integration(&caller.account_token, &token).await?.ok_or_else(not_found)?;
+    if fields.credentials.any() {
+        // costd's: a bucket integration's keys are rotated in place (its periods stay); a sync follows.
+        let provider = crate::model::bucket_export::Provider::parse(&current.provider)
+            .filter(|_| current.location.is_some())
+            .ok_or_else(|| ApiError::bad_request("only aws and azure integrations have credentials"))?;
+        let credentials =
+            fields.credentials.for_provider(provider, &state.allowed_endpoints).map_err(ApiError::BadRequest)?;
+        let sealed = state.secrets.seal(&token, &credentials)?;
+        if !state.store.set_integration_secret(&caller.account_token, &token, &sealed).await? {
+            return Err(not_found());
+        }
+        start_sync(&state, &caller.account_token, &token, current.last_error.as_deref(), false).await?;
+    }
     let Some(requested) = fields.workspace_tokens else {
+        let current = state.store.get_integration(&caller.account_token, &token).await?.ok_or_else(not_found)?;
         return Ok(axum::Json(current.into()));
     };
     let workspaces = workspace_list(requested).map_err(ApiError::BadRequest)?;
@@ -206,6 +220,20 @@ async fn create_bucket(
     Ok((StatusCode::CREATED, axum::Json(created.into())))
 }
 
+/// Marks the integration `importing` (so a read right after this request sees the sync coming), then syncs it
+/// in the background.
+async fn start_sync(
+    state: &AppState,
+    account: &crate::model::token::AccountToken,
+    token: &IntegrationToken,
+    last_error: Option<&str>,
+    backfill: bool,
+) -> Result<()> {
+    state.store.record_sync(token, "importing", None, last_error).await?;
+    spawn_sync(state, account.clone(), token.clone(), backfill);
+    Ok(())
+}
+
 fn spawn_sync(state: &AppState, account: crate::model::token::AccountToken, token: IntegrationToken, backfill: bool) {
     let ctx = state.sync_context();
     let options = crate::service::sync::SyncOptions { backfill, today: (state.today)() };
@@ -246,7 +274,7 @@ async fn sync_now(
         return Err(ApiError::Conflict(SyncError::Busy.to_string()));
     }
     if !params.wait {
-        spawn_sync(&state, caller.account_token.clone(), token, params.backfill);
+        start_sync(&state, &caller.account_token, &token, found.last_error.as_deref(), params.backfill).await?;
         let mut body: IntegrationBody = found.into();
         body.status = "importing".into();
         return Ok((StatusCode::ACCEPTED, axum::Json(body)));

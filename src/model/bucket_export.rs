@@ -307,6 +307,137 @@ fn endpoint(value: Option<String>, allowed: &AllowedEndpoints, errors: &mut Vec<
     }
 }
 
+/// The credential fields of a create, or of `PUT /v2/integrations/{token}` rotating them.
+#[derive(Debug, Default, Deserialize)]
+pub struct CredentialFields {
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<String>,
+    pub session_token: Option<String>,
+    pub tenant: Option<String>,
+    pub app_id: Option<String>,
+    pub password: Option<String>,
+    pub azure_tenant: Option<String>,
+    pub azure_app_id: Option<String>,
+    pub azure_app_password: Option<String>,
+    pub account_key: Option<String>,
+    pub sas_token: Option<String>,
+}
+
+impl CredentialFields {
+    /// Whether any credential is given.
+    pub fn any(&self) -> bool {
+        [
+            &self.access_key_id,
+            &self.secret_access_key,
+            &self.session_token,
+            &self.tenant,
+            &self.app_id,
+            &self.password,
+            &self.azure_tenant,
+            &self.azure_app_id,
+            &self.azure_app_password,
+            &self.account_key,
+            &self.sas_token,
+        ]
+        .iter()
+        .any(|f| f.is_some())
+    }
+
+    /// New credentials for an integration of `provider` (a rotation): the provider's own kinds only.
+    pub fn for_provider(self, provider: Provider, allowed: &AllowedEndpoints) -> Result<Credentials, Vec<String>> {
+        let mut errors = Vec::new();
+        let foreign: &[(&str, bool)] = match provider {
+            Provider::Aws => &[
+                ("tenant", self.tenant.is_some() || self.azure_tenant.is_some()),
+                ("app_id", self.app_id.is_some() || self.azure_app_id.is_some()),
+                ("password", self.password.is_some() || self.azure_app_password.is_some()),
+                ("account_key", self.account_key.is_some()),
+                ("sas_token", self.sas_token.is_some()),
+            ],
+            Provider::Azure => &[
+                ("access_key_id", self.access_key_id.is_some()),
+                ("secret_access_key", self.secret_access_key.is_some()),
+                ("session_token", self.session_token.is_some()),
+            ],
+        };
+        for (field, given) in foreign {
+            if *given {
+                errors.push(format!("{field} is not a credential of an {} integration", provider.as_str()));
+            }
+        }
+        let credentials = match provider {
+            Provider::Aws => aws_credentials(self, allowed, &mut errors),
+            Provider::Azure => azure_credentials(self, &mut errors),
+        };
+        match credentials {
+            Some(c) if errors.is_empty() => Ok(c),
+            _ => Err(errors),
+        }
+    }
+}
+
+/// An access key pair (with an optional session token), or the machine's own credentials where allowed.
+fn aws_credentials(f: CredentialFields, allowed: &AllowedEndpoints, errors: &mut Vec<String>) -> Option<Credentials> {
+    let key_id = secret("access_key_id", f.access_key_id, errors);
+    let key = secret("secret_access_key", f.secret_access_key, errors);
+    let session_token = secret("session_token", f.session_token, errors);
+    match (key_id, key) {
+        (Some(access_key_id), Some(secret_access_key)) => {
+            Some(Credentials::AwsKeys { access_key_id, secret_access_key, session_token })
+        }
+        (None, None) if allowed.ambient_credentials => Some(Credentials::AwsAmbient),
+        (None, None) => {
+            errors.push(
+                "access_key_id and secret_access_key are required (this server does not lend its own AWS \
+                 credentials to integrations)"
+                    .into(),
+            );
+            None
+        }
+        (Some(_), None) => {
+            errors.push("secret_access_key is required with access_key_id".into());
+            None
+        }
+        (None, Some(_)) => {
+            errors.push("access_key_id is required with secret_access_key".into());
+            None
+        }
+    }
+}
+
+/// Exactly one kind: a service principal (Vantage's `tenant`, `app_id`, `password`), an account key, or a SAS.
+fn azure_credentials(f: CredentialFields, errors: &mut Vec<String>) -> Option<Credentials> {
+    let tenant = secret("tenant", f.tenant.or(f.azure_tenant), errors);
+    let app_id = secret("app_id", f.app_id.or(f.azure_app_id), errors);
+    let password = secret("password", f.password.or(f.azure_app_password), errors);
+    let account_key = secret("account_key", f.account_key, errors);
+    let sas = secret("sas_token", f.sas_token, errors);
+    let principal = tenant.is_some() || app_id.is_some() || password.is_some();
+    let kinds = usize::from(principal) + usize::from(account_key.is_some()) + usize::from(sas.is_some());
+    if kinds > 1 {
+        errors.push("give one kind of credentials: tenant, app_id and password; or account_key; or sas_token".into());
+        None
+    } else if let Some(key) = account_key {
+        Some(Credentials::AzureAccountKey { key })
+    } else if let Some(token) = sas {
+        Some(Credentials::AzureSas { token: token.trim_start_matches('?').to_string() })
+    } else {
+        match (tenant, app_id, password) {
+            (Some(tenant), Some(app_id), Some(password)) => {
+                Some(Credentials::AzureServicePrincipal { tenant, app_id, password })
+            }
+            (t, a, p) => {
+                for (field, v) in [("tenant", t.is_some()), ("app_id", a.is_some()), ("password", p.is_some())] {
+                    if !v {
+                        errors.push(format!("{field} is required (or give account_key or sas_token instead)"));
+                    }
+                }
+                None
+            }
+        }
+    }
+}
+
 impl NewBucketIntegration {
     /// Checks an AWS export's fields; a custom endpoint must be one `allowed` lists.
     pub fn aws(f: AwsIntegrationFields, allowed: &AllowedEndpoints) -> Result<NewBucketIntegration, Vec<String>> {
@@ -341,31 +472,16 @@ impl NewBucketIntegration {
             errors.push(e);
         }
         let endpoint = endpoint(f.endpoint, allowed, &mut errors);
-        let key_id = secret("access_key_id", f.access_key_id, &mut errors);
-        let key = secret("secret_access_key", f.secret_access_key, &mut errors);
-        let session_token = secret("session_token", f.session_token, &mut errors);
-        let credentials = match (key_id, key) {
-            (Some(access_key_id), Some(secret_access_key)) => {
-                Some(Credentials::AwsKeys { access_key_id, secret_access_key, session_token })
-            }
-            (None, None) if allowed.ambient_credentials => Some(Credentials::AwsAmbient),
-            (None, None) => {
-                errors.push(
-                    "access_key_id and secret_access_key are required (this server does not lend its own AWS \
-                     credentials to integrations)"
-                        .into(),
-                );
-                None
-            }
-            (Some(_), None) => {
-                errors.push("secret_access_key is required with access_key_id".into());
-                None
-            }
-            (None, Some(_)) => {
-                errors.push("access_key_id is required with secret_access_key".into());
-                None
-            }
-        };
+        let credentials = aws_credentials(
+            CredentialFields {
+                access_key_id: f.access_key_id,
+                secret_access_key: f.secret_access_key,
+                session_token: f.session_token,
+                ..Default::default()
+            },
+            allowed,
+            &mut errors,
+        );
         match (bucket, export_name, credentials) {
             (Some(bucket), Some(export_name), Some(credentials)) if errors.is_empty() => Ok(NewBucketIntegration {
                 location: ExportLocation::Aws { bucket, prefix, export_name, region, endpoint },
@@ -394,36 +510,20 @@ impl NewBucketIntegration {
         }
         let root_folder_path = folder("root_folder_path", f.root_folder_path, &mut errors);
         let endpoint = endpoint(f.endpoint, allowed, &mut errors);
-        let tenant = secret("tenant", f.tenant.or(f.azure_tenant), &mut errors);
-        let app_id = secret("app_id", f.app_id.or(f.azure_app_id), &mut errors);
-        let password = secret("password", f.password.or(f.azure_app_password), &mut errors);
-        let account_key = secret("account_key", f.account_key, &mut errors);
-        let sas = secret("sas_token", f.sas_token, &mut errors);
-        let principal = tenant.is_some() || app_id.is_some() || password.is_some();
-        let kinds = usize::from(principal) + usize::from(account_key.is_some()) + usize::from(sas.is_some());
-        let credentials = if kinds > 1 {
-            errors
-                .push("give one kind of credentials: tenant, app_id and password; or account_key; or sas_token".into());
-            None
-        } else if let Some(key) = account_key {
-            Some(Credentials::AzureAccountKey { key })
-        } else if let Some(token) = sas {
-            Some(Credentials::AzureSas { token: token.trim_start_matches('?').to_string() })
-        } else {
-            match (tenant, app_id, password) {
-                (Some(tenant), Some(app_id), Some(password)) => {
-                    Some(Credentials::AzureServicePrincipal { tenant, app_id, password })
-                }
-                (t, a, p) => {
-                    for (field, v) in [("tenant", t.is_some()), ("app_id", a.is_some()), ("password", p.is_some())] {
-                        if !v {
-                            errors.push(format!("{field} is required (or give account_key or sas_token instead)"));
-                        }
-                    }
-                    None
-                }
-            }
-        };
+        let credentials = azure_credentials(
+            CredentialFields {
+                tenant: f.tenant,
+                app_id: f.app_id,
+                password: f.password,
+                azure_tenant: f.azure_tenant,
+                azure_app_id: f.azure_app_id,
+                azure_app_password: f.azure_app_password,
+                account_key: f.account_key,
+                sas_token: f.sas_token,
+                ..Default::default()
+            },
+            &mut errors,
+        );
         match (account, container, credentials) {
             (Some(storage_account), Some(container), Some(credentials)) if errors.is_empty() => {
                 Ok(NewBucketIntegration {
@@ -573,6 +673,18 @@ mod tests {
             NewBucketIntegration::azure(f, &allowed()).unwrap().credentials,
             Credentials::AzureSas { token: "sv=1&sig=x".into() }
         );
+    }
+
+    #[test]
+    fn rotated_credentials_must_be_the_providers_own_kind() {
+        let f = CredentialFields { account_key: Some("k".into()), ..Default::default() };
+        assert_eq!(f.for_provider(Provider::Azure, &allowed()).unwrap().kind(), "account_key");
+        let f = CredentialFields { account_key: Some("k".into()), ..Default::default() };
+        let e = f.for_provider(Provider::Aws, &allowed()).unwrap_err();
+        assert!(e[0].starts_with("account_key is not a credential of an aws integration"), "{e:?}");
+        let f = CredentialFields { access_key_id: Some("A".into()), ..Default::default() };
+        assert!(!f.any() || f.for_provider(Provider::Aws, &allowed()).is_err());
+        assert!(!CredentialFields::default().any());
     }
 
     #[test]

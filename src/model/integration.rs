@@ -42,10 +42,13 @@ impl TryFrom<CustomProviderFields> for NewCustomProvider {
     }
 }
 
-/// `PUT /v2/integrations/{token}` as sent: the only changeable attribute is its workspaces.
+/// `PUT /v2/integrations/{token}` as sent: its workspaces (Vantage's one attribute) and, for a bucket
+/// integration, new credentials (costd's: keys are rotated).
 #[derive(Debug, Default, Deserialize)]
 pub struct IntegrationUpdateFields {
     pub workspace_tokens: Option<Vec<String>>,
+    #[serde(flatten)]
+    pub credentials: super::bucket_export::CredentialFields,
 }
 
 /// A valid workspace list: no blanks, no duplicates (order kept).

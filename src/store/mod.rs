@@ -640,6 +640,13 @@ pub trait IntegrationStore: Send + Sync {
     /// Records a bucket integration (`status` `pending` until its first sync) with its export's location (JSON)
     /// and its sealed credentials; the token is chosen by the caller, which sealed the credentials for it.
     async fn create_bucket_integration(&self, new: &NewBucketIntegrationRow) -> anyhow::Result<Integration>;
+    /// Replaces a bucket integration's sealed credentials (false: no such integration in the account).
+    async fn set_integration_secret(
+        &self,
+        account: &AccountToken,
+        token: &IntegrationToken,
+        secret: &str,
+    ) -> anyhow::Result<bool>;
     /// The sealed credentials of a bucket integration (`None`: no such integration, or not a bucket one).
     async fn integration_secret(&self, token: &IntegrationToken) -> anyhow::Result<Option<String>>;
     /// Every bucket integration of every account, oldest first: what the sync loop visits.

@@ -570,9 +570,27 @@ async fn an_azure_export_syncs_from_blob_storage_newest_run_first(app: TestApp) 
         )
         .await;
     assert_eq!(res.status, 201, "{}", res.text);
-    let wrong = app.settled(res.body["token"].as_str().unwrap()).await;
+    let rotated = res.body["token"].as_str().unwrap().to_string();
+    let wrong = app.settled(&rotated).await;
     assert_eq!(wrong["status"], "error", "{wrong}");
     assert!(!wrong["last_error"].as_str().unwrap().contains("d3Jvbmcga2V5"), "{wrong}");
+
+    // Keys are rotated in place (an AWS key pair would be refused here), and a sync follows.
+    let res =
+        app.put(&format!("/v2/integrations/{rotated}"), json!({"access_key_id": "A", "secret_access_key": "B"})).await;
+    assert_eq!(res.status, 400, "{}", res.text);
+    assert!(res.error_text().contains("access_key_id is not a credential of an azure integration"), "{}", res.text);
+    let res = app.put(&format!("/v2/integrations/{rotated}"), json!({"account_key": AZURITE_KEY})).await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    assert!(!res.text.contains(AZURITE_KEY));
+    let fixed = app.settled(&rotated).await;
+    assert_eq!(fixed["status"], "imported", "{fixed}");
+    assert_eq!(app.uploads_of(&rotated).await.len(), 1);
+    // A custom provider has no credentials to rotate.
+    let custom = app.create_integration("manual").await;
+    let res =
+        app.put(&format!("/v2/integrations/{}", custom["token"].as_str().unwrap()), json!({"account_key": "k"})).await;
+    assert_eq!(res.status, 400, "{}", res.text);
 }
 
 async fn bucket_integrations_refuse_bad_input_by_field_and_never_show_their_secrets(app: TestApp) {

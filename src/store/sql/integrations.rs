@@ -149,6 +149,24 @@ macro_rules! impl_integrations {
                 })
             }
 
+            #[tracing::instrument(skip(self, secret))]
+            async fn set_integration_secret(
+                &self,
+                account: &$crate::model::token::AccountToken,
+                token: &$crate::model::token::IntegrationToken,
+                secret: &str,
+            ) -> anyhow::Result<bool> {
+                let done = sqlx::query(
+                    "UPDATE integrations SET secret = $3 WHERE account_token = $1 AND token = $2 AND location IS NOT NULL",
+                )
+                .bind(account)
+                .bind(token)
+                .bind(secret)
+                .execute(&self.write)
+                .await?;
+                Ok(done.rows_affected() > 0)
+            }
+
             #[tracing::instrument(skip(self))]
             async fn integration_secret(&self, token: &$crate::model::token::IntegrationToken) -> anyhow::Result<Option<String>> {
                 let found: Option<Option<String>> = sqlx::query_scalar("SELECT secret FROM integrations WHERE token = $1")
