@@ -906,3 +906,67 @@ async fn costd_sync_reads_an_azure_export_from_blob_storage() {
     assert!(stdout.contains(&format!("{month}: replaced with 1 rows from 1 file(s)")), "{stdout}");
     assert_eq!(cli_total(data.path(), &account).await, "1.5");
 }
+
+on_both_stores!(the_sync_records_keep_to_their_integration_and_account);
+
+/// The store's side of syncs, without HTTP: periods upsert, a sync's record keeps its last completion, secrets
+/// stay in their account, and the loop sees every account's bucket integrations (and no custom provider).
+async fn the_sync_records_keep_to_their_integration_and_account(app: TestApp) {
+    use costd::store::{NewBucketIntegrationRow, SyncedPeriod};
+    let (other, _) = app.other_account().await;
+    let row = |account: &costd::store::Account, name: &str| NewBucketIntegrationRow {
+        token: costd::model::token::IntegrationToken::generate(),
+        account: account.token.clone(),
+        provider: "aws".into(),
+        name: name.into(),
+        location:
+            r#"{"provider":"aws","bucket":"b","prefix":"","export_name":"e","region":"us-east-1","endpoint":null}"#
+                .into(),
+        secret: format!("v1:{name}"),
+    };
+    let mine = app.store.create_bucket_integration(&row(&app.account, "mine")).await.unwrap();
+    let theirs = app.store.create_bucket_integration(&row(&other, "theirs")).await.unwrap();
+    app.create_integration("custom").await;
+    assert_eq!(mine.status, "pending");
+
+    let listed = app.store.bucket_integrations().await.unwrap();
+    let tokens: Vec<_> = listed.iter().map(|(_, t)| t.clone()).collect();
+    assert_eq!(tokens, vec![mine.token.clone(), theirs.token.clone()], "bucket integrations only, oldest first");
+    assert_eq!(listed[1].0, other.token);
+
+    // Another account cannot rotate this one's secret; its own rotation lands.
+    assert!(!app.store.set_integration_secret(&other.token, &mine.token, "v1:stolen").await.unwrap());
+    assert_eq!(app.store.integration_secret(&mine.token).await.unwrap().as_deref(), Some("v1:mine"));
+    assert!(app.store.set_integration_secret(&app.account.token, &mine.token, "v1:rotated").await.unwrap());
+    assert_eq!(app.store.integration_secret(&mine.token).await.unwrap().as_deref(), Some("v1:rotated"));
+
+    // A failed sync keeps the time of the last one that completed.
+    let t0 = chrono::DateTime::parse_from_rfc3339("2024-10-01T00:00:00Z").unwrap().with_timezone(&chrono::Utc);
+    app.store.record_sync(&mine.token, "imported", Some(t0), None).await.unwrap();
+    app.store.record_sync(&mine.token, "error", None, Some("x: missing")).await.unwrap();
+    let got = app.store.get_integration(&app.account.token, &mine.token).await.unwrap().unwrap();
+    assert_eq!(
+        (got.status.as_str(), got.last_synced_at, got.last_error.as_deref()),
+        ("error", Some(t0), Some("x: missing"))
+    );
+
+    // A period's record is replaced by its next load, and belongs to its integration alone.
+    let period = |id: &str| SyncedPeriod {
+        period: "2024-09".into(),
+        manifest_key: "k".into(),
+        manifest_etag: Some("e".into()),
+        manifest_id: id.into(),
+        upload_token: format!("usr_csts_upld_{id}"),
+        rows: 3,
+        synced_at: t0,
+    };
+    app.store.set_synced_period(&mine.token, &period("one")).await.unwrap();
+    app.store.set_synced_period(&mine.token, &period("two")).await.unwrap();
+    assert_eq!(app.store.synced_periods(&mine.token).await.unwrap(), vec![period("two")]);
+    assert!(app.store.synced_periods(&theirs.token).await.unwrap().is_empty());
+
+    // Deleting the integration takes its records with it.
+    app.store.delete_integration(&app.account.token, &mine.token).await.unwrap().unwrap();
+    assert!(app.store.synced_periods(&mine.token).await.unwrap().is_empty());
+    assert_eq!(app.store.integration_secret(&mine.token).await.unwrap(), None);
+}
