@@ -378,6 +378,11 @@ pub struct ReadLog {
 impl ReadLog {
     /// `Row N: …` of the combined stream as `<key>, row M: …`.
     pub fn locate(&self, message: &str) -> String {
+        // The header is the first file's: a missing column means the export is not in a format costd reads.
+        if let Some(rest) = message.strip_prefix("Header: ") {
+            let file = self.starts.first().map_or("the first file", |(_, key)| key.as_str());
+            return format!("{file}: its columns are not FOCUS (1.0 to 1.2) or CUR 2.0: {rest}");
+        }
         let Some(rest) = message.strip_prefix("Row ") else { return message.to_string() };
         let Some((n, tail)) = rest.split_once(':') else { return message.to_string() };
         let Ok(n) = n.trim().parse::<u64>() else { return message.to_string() };
@@ -984,7 +989,11 @@ mod tests {
         let log = ReadLog { failure: None, starts: vec![(1, "a.csv.gz".into()), (11, "b.csv.gz".into())] };
         assert_eq!(log.locate("Row 12: BilledCost is bad"), "b.csv.gz, row 2: BilledCost is bad");
         assert_eq!(log.locate("Row 3: x"), "a.csv.gz, row 3: x");
-        assert_eq!(log.locate("Header: x"), "Header: x");
+        assert_eq!(
+            log.locate("Header: missing ServiceName"),
+            "a.csv.gz: its columns are not FOCUS (1.0 to 1.2) or CUR 2.0: missing ServiceName"
+        );
+        assert_eq!(log.locate("The file is empty"), "The file is empty");
     }
 
     fn local(dir: &Path, name: &str, bytes: &[u8]) -> LocalFile {

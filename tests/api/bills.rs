@@ -383,6 +383,20 @@ async fn a_manifest_naming_a_missing_file_leaves_the_period_as_it_was_and_says_w
     assert_eq!(app.sync(&token, "").await["status"], "imported");
     assert_eq!(app.total("2024-10-01", "2024-10-31").await, Decimal::from_str("5.01").unwrap());
 
+    // A legacy CUR (1.0) file is an unknown schema, named.
+    let legacy = "cur/focus/data/BILLING_PERIOD=2024-10/legacy.csv.gz".to_string();
+    s3.put_bytes(
+        &bucket,
+        &legacy,
+        gzip(b"identity/LineItemId,lineItem/UsageStartDate,lineItem/UnblendedCost\nx,2024-10-01T00:00:00Z,1\n"),
+    )
+    .await;
+    s3.put_bytes(&bucket, manifest, aws_manifest(&bucket, "exec-6", &[legacy.clone()])).await;
+    let failed = app.sync(&token, "").await;
+    let error = failed["last_error"].as_str().unwrap();
+    assert!(error.contains(&format!("{legacy}: its columns are not FOCUS")), "{error}");
+    assert_eq!(app.total("2024-10-01", "2024-10-31").await, Decimal::from_str("5.01").unwrap());
+
     // A malformed manifest and a missing bucket are errors with their cause.
     s3.put_bytes(&bucket, manifest, b"{\"executionId\": 5".to_vec()).await;
     let failed = app.sync(&token, "").await;
