@@ -21,6 +21,66 @@ fn as_text(v: &Value) -> String {
     }
 }
 
+/// The values of tags `wanted` in the JSON object `text` (null where a key is absent), as [`object`] then a
+/// lookup would give them, or `None` when `text` is not one JSON object. One pass over the text: keys are
+/// compared where they lie (borrowed unless escaped), and only wanted values are built; every other value is
+/// skipped, not allocated. A repeated key's last value wins, as in [`object`].
+fn wanted_values(text: &str, wanted: &[String]) -> Option<Vec<Option<String>>> {
+    use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, Visitor};
+    use std::borrow::Cow;
+
+    struct Key<'de>(Cow<'de, str>);
+    impl<'de> serde::Deserialize<'de> for Key<'de> {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct V;
+            impl<'de> Visitor<'de> for V {
+                type Value = Key<'de>;
+                fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                    f.write_str("a key")
+                }
+                fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Key<'de>, E> {
+                    Ok(Key(Cow::Borrowed(v)))
+                }
+                fn visit_str<E>(self, v: &str) -> Result<Key<'de>, E> {
+                    Ok(Key(Cow::Owned(v.to_string())))
+                }
+            }
+            d.deserialize_str(V)
+        }
+    }
+
+    struct Wanted<'k>(&'k [String]);
+    impl<'de> DeserializeSeed<'de> for Wanted<'_> {
+        type Value = Vec<Option<String>>;
+        fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_map(self)
+        }
+    }
+    impl<'de> Visitor<'de> for Wanted<'_> {
+        type Value = Vec<Option<String>>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a JSON object")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut out = vec![None; self.0.len()];
+            while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
+                match self.0.iter().position(|w| *w == key) {
+                    Some(i) => out[i] = Some(as_text(&map.next_value::<Value>()?)),
+                    None => {
+                        map.next_value::<IgnoredAny>()?;
+                    }
+                }
+            }
+            Ok(out)
+        }
+    }
+
+    let mut de = serde_json::Deserializer::from_str(text);
+    let values = Wanted(wanted).deserialize(&mut de).ok()?;
+    de.end().ok()?;
+    Some(values)
+}
+
 /// `tag_value(tags, key)`: the row's value of tag `key`, or null.
 fn tag_value_udf() -> &'static ScalarUDF {
     static UDF: OnceLock<ScalarUDF> = OnceLock::new();
@@ -39,7 +99,7 @@ fn tag_value_udf() -> &'static ScalarUDF {
                         if tags.is_null(i) || keys.is_null(i) {
                             return None;
                         }
-                        object(tags.value(i)).and_then(|m| m.get(keys.value(i)).map(as_text))
+                        wanted_values(tags.value(i), &[keys.value(i).to_string()]).and_then(|mut v| v.pop().flatten())
                     })
                     .collect();
                 Ok(ColumnarValue::Array(Arc::new(out)))
@@ -103,9 +163,13 @@ pub fn tag_values(keys: &[String]) -> Expr {
             let mut columns: Vec<arrow::array::StringBuilder> =
                 wanted.iter().map(|_| arrow::array::StringBuilder::with_capacity(tags.len(), 0)).collect();
             for i in 0..tags.len() {
-                let parsed = (!tags.is_null(i)).then(|| object(tags.value(i))).flatten();
-                for (k, key) in wanted.iter().enumerate() {
-                    columns[k].append_option(parsed.as_ref().and_then(|m| m.get(key)).map(as_text));
+                match (!tags.is_null(i)).then(|| wanted_values(tags.value(i), &wanted)).flatten() {
+                    Some(values) => {
+                        for (column, value) in columns.iter_mut().zip(values) {
+                            column.append_option(value);
+                        }
+                    }
+                    None => columns.iter_mut().for_each(|c| c.append_null()),
                 }
             }
             let columns: Vec<arrow::array::ArrayRef> =
@@ -204,8 +268,55 @@ mod tests {
         })
     }
 
+    /// What a lookup in the whole parsed object gives: the reference [`wanted_values`] must agree with.
+    fn reference(text: &str, wanted: &[String]) -> Option<Vec<Option<String>>> {
+        object(text).map(|m| wanted.iter().map(|k| m.get(k).map(as_text)).collect())
+    }
+
+    #[test]
+    fn escaped_repeated_and_nested_keys_read_as_the_whole_object_does() {
+        let wanted: Vec<String> = ["a\"b", "team", "n", "deep"].iter().map(|s| s.to_string()).collect();
+        for text in [
+            r#"{"a\"b": "x", "team": "web", "team": "data", "n": 1.50, "deep": {"k": [1, 2]}}"#,
+            r#"{"te\u0061m": "escaped"}"#,
+            r#"{"team": "web"} trailing"#,
+            r#"["team", "web"]"#,
+            r#"{"team": null}"#,
+            "",
+        ] {
+            assert_eq!(wanted_values(text, &wanted), reference(text, &wanted), "{text}");
+        }
+        assert_eq!(wanted_values(r#"{"n": 1.50}"#, &wanted).unwrap()[2].as_deref(), Some("1.50"));
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// The one-pass reader gives what a lookup in the whole parsed object gives, on any text.
+        #[test]
+        fn the_one_pass_reader_agrees_with_the_whole_object(
+            entries in proptest::collection::vec(
+                (
+                    proptest::sample::select(vec!["env", "team", "t\\\"q", "Cost Center", "\\u0074eam"]),
+                    proptest::prop_oneof![
+                        "[a-z\"\\\\]{0,4}".prop_map(|s| serde_json::Value::String(s).to_string()),
+                        (-100i64..100).prop_map(|n| n.to_string()),
+                        Just("1.250".to_string()),
+                        Just("null".to_string()),
+                        Just("true".to_string()),
+                        Just("{\"x\": [1, {\"y\": null}]}".to_string()),
+                    ],
+                ),
+                0..6,
+            ),
+            garbage in proptest::option::of("[ {}\\[\\]:,\"a-z0-9]{0,6}"),
+            keys in proptest::sample::subsequence(vec!["env", "team", "t\"q", "Cost Center", "absent"], 1..5),
+        ) {
+            let body: Vec<String> = entries.iter().map(|(k, v)| format!("\"{k}\": {v}")).collect();
+            let text = format!("{{{}}}{}", body.join(", "), garbage.unwrap_or_default());
+            let keys: Vec<String> = keys.into_iter().map(str::to_string).collect();
+            prop_assert_eq!(wanted_values(&text, &keys), reference(&text, &keys), "{}", text);
+        }
 
         /// Several `tag:` groupings read one struct made from one parse of each row's tags: it must give
         /// every key exactly the value the per-key function gives (missing keys, nulls, numbers, bad JSON).
