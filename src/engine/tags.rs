@@ -81,25 +81,57 @@ fn wanted_values(text: &str, wanted: &[String]) -> Option<Vec<Option<String>>> {
     Some(values)
 }
 
+/// Reads a tags column as the scan gives it (`Utf8View`; `Utf8` from anything else) without casting it: a cast
+/// would copy every row's JSON before the first key is read.
+enum TagsColumn<'a> {
+    View(&'a arrow::array::StringViewArray),
+    Plain(&'a StringArray),
+}
+
+impl<'a> TagsColumn<'a> {
+    fn of(array: &'a arrow::array::ArrayRef) -> datafusion::error::Result<TagsColumn<'a>> {
+        match array.data_type() {
+            DataType::Utf8View => Ok(TagsColumn::View(array.as_string_view())),
+            DataType::Utf8 => Ok(TagsColumn::Plain(array.as_string::<i32>())),
+            other => Err(datafusion::error::DataFusionError::Internal(format!("tags as {other}"))),
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            TagsColumn::View(a) => a.len(),
+            TagsColumn::Plain(a) => a.len(),
+        }
+    }
+
+    fn get(&self, i: usize) -> Option<&'a str> {
+        match self {
+            TagsColumn::View(a) => (!a.is_null(i)).then(|| a.value(i)),
+            TagsColumn::Plain(a) => (!a.is_null(i)).then(|| a.value(i)),
+        }
+    }
+}
+
 /// `tag_value(tags, key)`: the row's value of tag `key`, or null.
 fn tag_value_udf() -> &'static ScalarUDF {
     static UDF: OnceLock<ScalarUDF> = OnceLock::new();
     UDF.get_or_init(|| {
         create_udf(
             "tag_value",
-            vec![DataType::Utf8, DataType::Utf8],
+            vec![DataType::Utf8View, DataType::Utf8],
             DataType::Utf8,
             Volatility::Immutable,
             Arc::new(|args: &[ColumnarValue]| {
                 let arrays = ColumnarValue::values_to_arrays(args)?;
-                let tags = arrays[0].as_string::<i32>();
+                let tags = TagsColumn::of(&arrays[0])?;
                 let keys = arrays[1].as_string::<i32>();
                 let out: StringArray = (0..tags.len())
                     .map(|i| {
-                        if tags.is_null(i) || keys.is_null(i) {
+                        let text = tags.get(i)?;
+                        if keys.is_null(i) {
                             return None;
                         }
-                        wanted_values(tags.value(i), &[keys.value(i).to_string()]).and_then(|mut v| v.pop().flatten())
+                        wanted_values(text, &[keys.value(i).to_string()]).and_then(|mut v| v.pop().flatten())
                     })
                     .collect();
                 Ok(ColumnarValue::Array(Arc::new(out)))
@@ -115,17 +147,17 @@ fn tag_match_udf() -> &'static ScalarUDF {
     UDF.get_or_init(|| {
         create_udf(
             "tag_match",
-            vec![DataType::Utf8, DataType::Utf8, DataType::Utf8],
+            vec![DataType::Utf8View, DataType::Utf8, DataType::Utf8],
             DataType::Boolean,
             Volatility::Immutable,
             Arc::new(|args: &[ColumnarValue]| {
                 let arrays = ColumnarValue::values_to_arrays(args)?;
                 let (tags, names, values) =
-                    (arrays[0].as_string::<i32>(), arrays[1].as_string::<i32>(), arrays[2].as_string::<i32>());
+                    (TagsColumn::of(&arrays[0])?, arrays[1].as_string::<i32>(), arrays[2].as_string::<i32>());
                 let out: BooleanArray =
                     (0..tags.len())
                         .map(|i| {
-                            let Some(m) = (!tags.is_null(i)).then(|| object(tags.value(i))).flatten() else {
+                            let Some(m) = tags.get(i).and_then(object) else {
                                 return Some(false);
                             };
                             let name = (!names.is_null(i)).then(|| names.value(i));
@@ -154,16 +186,16 @@ pub fn tag_values(keys: &[String]) -> Expr {
     let out_fields = fields.clone();
     let udf = create_udf(
         "tag_values",
-        vec![DataType::Utf8],
+        vec![DataType::Utf8View],
         DataType::Struct(fields),
         Volatility::Immutable,
         Arc::new(move |args: &[ColumnarValue]| {
             let arrays = ColumnarValue::values_to_arrays(args)?;
-            let tags = arrays[0].as_string::<i32>();
+            let tags = TagsColumn::of(&arrays[0])?;
             let mut columns: Vec<arrow::array::StringBuilder> =
                 wanted.iter().map(|_| arrow::array::StringBuilder::with_capacity(tags.len(), 0)).collect();
             for i in 0..tags.len() {
-                match (!tags.is_null(i)).then(|| wanted_values(tags.value(i), &wanted)).flatten() {
+                match tags.get(i).and_then(|text| wanted_values(text, &wanted)) {
                     Some(values) => {
                         for (column, value) in columns.iter_mut().zip(values) {
                             column.append_option(value);
