@@ -589,15 +589,7 @@ fn csv_rows<W: Write>(file: &LocalFile, sink: &mut Sink<W>) -> io::Result<u64> {
     if !reader.read_byte_record(&mut record).map_err(|e| fail(&file.key, e))? {
         return Ok(0);
     }
-    let names: Vec<String> = record
-        .iter()
-        .enumerate()
-        .map(|(i, h)| {
-            let h = String::from_utf8_lossy(h);
-            let h = if i == 0 { h.trim_start_matches('\u{feff}').to_string() } else { h.to_string() };
-            h.trim().to_string()
-        })
-        .collect();
+    let names = super::ingest::header_names(&record);
     let width = names.len();
     let order = sink.start(&file.key, names)?;
     let identity = order.len() == width && order.iter().enumerate().all(|(i, &j)| i == j);

@@ -237,17 +237,10 @@ pub async fn run(
     every: Duration,
     stop: impl std::future::Future<Output = ()>,
 ) {
-    let mut tick = tokio::time::interval(every);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    tokio::pin!(stop);
-    loop {
-        tokio::select! {
-            _ = &mut stop => return,
-            _ = tick.tick() => {
-                if let Err(e) = collect(store.as_ref(), &files, grace).await {
-                    tracing::warn!(error = format!("{e:#}"), "the upload janitor failed; it will try again");
-                }
-            }
+    super::every(every, stop, || async {
+        if let Err(e) = collect(store.as_ref(), &files, grace).await {
+            tracing::warn!(error = format!("{e:#}"), "the upload janitor failed; it will try again");
         }
-    }
+    })
+    .await
 }

@@ -31,3 +31,21 @@ pub mod signed;
 pub mod slots;
 pub mod sync;
 pub mod uploads;
+
+/// Runs `pass` now and then every `period` (a pass that overruns delays the next, never stacks), until `stop`
+/// resolves: the background work of `costd serve` (the janitor, the sync loop).
+pub async fn every<F, Fut>(period: std::time::Duration, stop: impl std::future::Future<Output = ()>, mut pass: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let mut tick = tokio::time::interval(period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            _ = &mut stop => return,
+            _ = tick.tick() => pass().await,
+        }
+    }
+}

@@ -458,17 +458,10 @@ fn clear_stale_downloads(spool: &Path) {
 
 /// The server's sync loop: every `every`, until `stop` resolves.
 pub async fn run_loop(ctx: SyncContext, every: Duration, stop: impl std::future::Future<Output = ()>) {
-    let mut tick = tokio::time::interval(every);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    tokio::pin!(stop);
-    loop {
-        tokio::select! {
-            _ = &mut stop => return,
-            _ = tick.tick() => {
-                if let Err(e) = sync_all(&ctx, SyncOptions::now(false)).await {
-                    tracing::warn!(error = format!("{e:#}"), "the sync loop failed; it will try again");
-                }
-            }
+    super::every(every, stop, || async {
+        if let Err(e) = sync_all(&ctx, SyncOptions::now(false)).await {
+            tracing::warn!(error = format!("{e:#}"), "the sync loop failed; it will try again");
         }
-    }
+    })
+    .await
 }

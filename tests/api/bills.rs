@@ -391,7 +391,7 @@ async fn a_manifest_naming_a_missing_file_leaves_the_period_as_it_was_and_says_w
         gzip(b"identity/LineItemId,lineItem/UsageStartDate,lineItem/UnblendedCost\nx,2024-10-01T00:00:00Z,1\n"),
     )
     .await;
-    s3.put_bytes(&bucket, manifest, aws_manifest(&bucket, "exec-6", &[legacy.clone()])).await;
+    s3.put_bytes(&bucket, manifest, aws_manifest(&bucket, "exec-6", std::slice::from_ref(&legacy))).await;
     let failed = app.sync(&token, "").await;
     let error = failed["last_error"].as_str().unwrap();
     assert!(error.contains(&format!("{legacy}: its columns are not FOCUS")), "{error}");
@@ -652,6 +652,35 @@ async fn bucket_integrations_refuse_bad_input_by_field_and_never_show_their_secr
     assert_eq!(res.status, 400);
 }
 
+/// A `costd serve` process's answer to a request with its bootstrap token, as JSON.
+async fn served_json(served: &crate::cli::Served, method: reqwest::Method, path: &str, body: Option<&Value>) -> Value {
+    let mut req = reqwest::Client::new()
+        .request(method, format!("{}{path}", served.url))
+        .bearer_auth(served.bootstrap_token.as_deref().unwrap());
+    if let Some(b) = body {
+        req = req.json(b);
+    }
+    req.send().await.unwrap().json().await.unwrap()
+}
+
+/// An account and a bucket integration recorded in the SQLite store of `data` as the API records them (its
+/// credentials sealed with the data dir's key), for the command line to sync: (account, integration).
+async fn recorded_integration(
+    data: &std::path::Path,
+    allowed: &str,
+    new: impl FnOnce(&costd::model::bucket_export::AllowedEndpoints) -> costd::model::bucket_export::NewBucketIntegration,
+) -> (String, String) {
+    let settings =
+        costd::store::StoreSettings { data_dir: data.to_path_buf(), database_url: None, db_max_connections: 2 };
+    let store = costd::store::connect(&settings).await.unwrap();
+    let account = store.create_account("Command line", None).await.unwrap();
+    let allowed = costd::model::bucket_export::AllowedEndpoints::parse(&[allowed], false).unwrap();
+    let secrets = costd::service::secrets::SecretBox::open_or_create(None, data).unwrap();
+    let created = costd::service::sync::create(store.as_ref(), &secrets, &account.token, new(&allowed)).await.unwrap();
+    store.close().await;
+    (account.token.to_string(), created.token.to_string())
+}
+
 /// `costd sync` syncs what `costd serve` created, with the same data dir (and so the same sealing key).
 #[tokio::test]
 async fn costd_sync_on_the_command_line_loads_a_new_period_and_reports_each() {
@@ -667,30 +696,11 @@ async fn costd_sync_on_the_command_line_loads_a_new_period_and_reports_each() {
     let data = tempfile::tempdir().unwrap();
     let flags = ["--allow-endpoint", s3.endpoint.as_str(), "--sync-interval-secs", "0"];
     let served = crate::cli::serve_with(data.path(), &flags).await;
-    let client = reqwest::Client::new();
-    let token = served.bootstrap_token.clone().unwrap();
-    let res: Value = client
-        .post(format!("{}/v2/integrations/aws", served.url))
-        .bearer_auth(&token)
-        .json(&aws_body(&s3, &bucket))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let res = served_json(&served, reqwest::Method::POST, "/v2/integrations/aws", Some(&aws_body(&s3, &bucket))).await;
     let integration = res["token"].as_str().unwrap().to_string();
     // The first sync, started by the create.
     for _ in 0..600 {
-        let got: Value = client
-            .get(format!("{}/v2/integrations/{integration}", served.url))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let got = served_json(&served, reqwest::Method::GET, &format!("/v2/integrations/{integration}"), None).await;
         if got["status"] == "imported" {
             break;
         }
@@ -713,15 +723,8 @@ async fn costd_sync_on_the_command_line_loads_a_new_period_and_reports_each() {
     assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("2 period(s) replaced"), "{stdout}");
     assert!(stdout.contains("2024-10: replaced with 1 rows from 1 file(s)"), "{stdout}");
-    let costs: Value = client
-        .get(format!("{}/v2/costs?start_date=2024-09-01&end_date=2024-10-31", served.url))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let costs =
+        served_json(&served, reqwest::Method::GET, "/v2/costs?start_date=2024-09-01&end_date=2024-10-31", None).await;
     assert_eq!(
         Decimal::from_str(costs["total_cost"]["amount"].as_str().unwrap()).unwrap(),
         Decimal::from_str("6.75").unwrap()
@@ -776,23 +779,11 @@ async fn a_sync_killed_at_any_point_leaves_the_last_good_data_and_the_next_compl
     s3.deliver(&bucket, &month, "exec-1", vec![("focus-00001.snappy.parquet".into(), one)]).await;
     let data = tempfile::tempdir().unwrap();
     // The integration, recorded as the API records it, with the data dir's sealing key.
-    let (account, integration) = {
-        let settings = costd::store::StoreSettings {
-            data_dir: data.path().to_path_buf(),
-            database_url: None,
-            db_max_connections: 2,
-        };
-        let store = costd::store::connect(&settings).await.unwrap();
-        let account = store.create_account("Killed", None).await.unwrap();
-        let allowed = costd::model::bucket_export::AllowedEndpoints::parse(&[s3.endpoint.as_str()], false).unwrap();
-        let fields: costd::model::bucket_export::AwsIntegrationFields =
-            serde_json::from_value(aws_body(&s3, &bucket)).unwrap();
-        let new = costd::model::bucket_export::NewBucketIntegration::aws(fields, &allowed).unwrap();
-        let secrets = costd::service::secrets::SecretBox::open_or_create(None, data.path()).unwrap();
-        let created = costd::service::sync::create(store.as_ref(), &secrets, &account.token, new).await.unwrap();
-        store.close().await;
-        (account.token.to_string(), created.token.to_string())
-    };
+    let (account, integration) = recorded_integration(data.path(), &s3.endpoint, |allowed| {
+        let fields = serde_json::from_value(aws_body(&s3, &bucket)).unwrap();
+        costd::model::bucket_export::NewBucketIntegration::aws(fields, allowed).unwrap()
+    })
+    .await;
     let sync_args =
         ["sync", "--quiet", "--integration", integration.as_str(), "--allow-endpoint", s3.endpoint.as_str()];
     let out = crate::cli::costd(&sync_args, data.path()).await;
@@ -835,36 +826,19 @@ async fn the_servers_sync_loop_loads_a_new_delivery_without_being_asked() {
     let data = tempfile::tempdir().unwrap();
     let flags = ["--allow-endpoint", s3.endpoint.as_str(), "--sync-interval-secs", "1"];
     let served = crate::cli::serve_with(data.path(), &flags).await;
-    let client = reqwest::Client::new();
-    let token = served.bootstrap_token.clone().unwrap();
-    let created: Value = client
-        .post(format!("{}/v2/integrations/aws", served.url))
-        .bearer_auth(&token)
-        .json(&aws_body(&s3, &bucket))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let created =
+        served_json(&served, reqwest::Method::POST, "/v2/integrations/aws", Some(&aws_body(&s3, &bucket))).await;
     let integration = created["token"].as_str().unwrap().to_string();
     let month = this_month();
     let day = format!("{month}-02");
     let chunk = parquet_chunk(&[(day.as_str(), "3.75", "AmazonEC2", "web")]);
     s3.deliver(&bucket, &month, "exec-1", vec![("focus-00001.snappy.parquet".into(), chunk)]).await;
-    let url = format!("{}/v2/costs?start_date={month}-01&end_date={month}-28", served.url);
+    let costs_path = format!("/v2/costs?start_date={month}-01&end_date={month}-28");
     for _ in 0..300 {
-        let costs: Value = client.get(&url).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+        let costs = served_json(&served, reqwest::Method::GET, &costs_path, None).await;
         if costs["total_cost"]["amount"] == "3.75" {
-            let got: Value = client
-                .get(format!("{}/v2/integrations/{integration}", served.url))
-                .bearer_auth(&token)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let got =
+                served_json(&served, reqwest::Method::GET, &format!("/v2/integrations/{integration}"), None).await;
             assert_eq!(got["status"], "imported", "{got}");
             return;
         }
@@ -887,25 +861,14 @@ async fn costd_sync_reads_an_azure_export_from_blob_storage() {
     let origin = azurite.endpoint.trim_end_matches(&format!("/{AZURITE_ACCOUNT}")).to_string();
 
     let data = tempfile::tempdir().unwrap();
-    let account = {
-        let settings = costd::store::StoreSettings {
-            data_dir: data.path().to_path_buf(),
-            database_url: None,
-            db_max_connections: 2,
-        };
-        let store = costd::store::connect(&settings).await.unwrap();
-        let account = store.create_account("Azure", None).await.unwrap();
-        let allowed = costd::model::bucket_export::AllowedEndpoints::parse(&[origin.as_str()], false).unwrap();
-        let fields: costd::model::bucket_export::AzureIntegrationFields = serde_json::from_value(json!({
+    let (account, _) = recorded_integration(data.path(), &origin, |allowed| {
+        let fields = serde_json::from_value(json!({
             "storage_account": AZURITE_ACCOUNT, "container": "exports", "root_folder_path": "costs",
             "endpoint": azurite.endpoint, "account_key": AZURITE_KEY}))
         .unwrap();
-        let new = costd::model::bucket_export::NewBucketIntegration::azure(fields, &allowed).unwrap();
-        let secrets = costd::service::secrets::SecretBox::open_or_create(None, data.path()).unwrap();
-        costd::service::sync::create(store.as_ref(), &secrets, &account.token, new).await.unwrap();
-        store.close().await;
-        account.token.to_string()
-    };
+        costd::model::bucket_export::NewBucketIntegration::azure(fields, allowed).unwrap()
+    })
+    .await;
     // Without the operator's leave for the endpoint, the sync refuses it and says why.
     let out = crate::cli::costd(&["sync", "--quiet"], data.path()).await;
     assert!(!out.status.success());

@@ -178,18 +178,22 @@ fn field_index(name: &'static str) -> usize {
     FIELDS.iter().position(|f| f.stored == Stored::File(name)).expect("a stored cost field")
 }
 
+/// A CSV header's column names as written, trimmed (a UTF-8 byte-order mark may precede the first).
+pub fn header_names(header: &csv::ByteRecord) -> Vec<String> {
+    header
+        .iter()
+        .enumerate()
+        .map(|(i, h)| {
+            let h = String::from_utf8_lossy(h);
+            let h = if i == 0 { h.trim_start_matches('\u{feff}') } else { &h };
+            h.trim().to_string()
+        })
+        .collect()
+}
+
 impl Columns {
     fn from_header(header: &csv::ByteRecord) -> Result<Columns, Vec<String>> {
-        let written: Vec<String> = header
-            .iter()
-            .enumerate()
-            .map(|(i, h)| {
-                let h = String::from_utf8_lossy(h);
-                // A UTF-8 byte-order mark may precede the first name.
-                let h = if i == 0 { h.trim_start_matches('\u{feff}').to_string() } else { h.to_string() };
-                h.trim().to_string()
-            })
-            .collect();
+        let written = header_names(header);
         let names: Vec<String> = written.iter().map(|n| n.to_ascii_lowercase()).collect();
         let find = |name: &str| names.iter().position(|n| n == &name.to_ascii_lowercase());
         let required = required_columns();
