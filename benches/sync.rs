@@ -154,8 +154,11 @@ print("SUM", duckdb.connect().execute("SELECT SUM(BilledCost)::VARCHAR FROM read
             prefix: Some("cur".into()),
             export_name: Some("focus".into()),
             endpoint: Some(endpoint.clone()),
-            access_key_id: Some("testing".into()),
-            secret_access_key: Some("testing".into()),
+            credentials: costd::model::bucket_export::CredentialFields {
+                access_key_id: Some("testing".into()),
+                secret_access_key: Some("testing".into()),
+                ..Default::default()
+            },
             ..Default::default()
         };
         let new = costd::model::bucket_export::NewBucketIntegration::aws(fields, &allowed).unwrap();

@@ -220,27 +220,22 @@ pub struct AwsIntegrationFields {
     pub export_name: Option<String>,
     pub region: Option<String>,
     pub endpoint: Option<String>,
-    pub access_key_id: Option<String>,
-    pub secret_access_key: Option<String>,
-    pub session_token: Option<String>,
+    /// `access_key_id`, `secret_access_key`, `session_token` (other kinds' fields are not read).
+    #[serde(flatten)]
+    pub credentials: CredentialFields,
 }
 
 /// `POST /v2/integrations/azure` as sent: Vantage's `tenant`, `app_id`, `password` (also accepted with an
 /// `azure_` prefix), or an account key or SAS token instead, plus where the export is.
 #[derive(Debug, Default, Deserialize)]
 pub struct AzureIntegrationFields {
-    pub tenant: Option<String>,
-    pub app_id: Option<String>,
-    pub password: Option<String>,
-    pub azure_tenant: Option<String>,
-    pub azure_app_id: Option<String>,
-    pub azure_app_password: Option<String>,
     pub storage_account: Option<String>,
     pub container: Option<String>,
     pub root_folder_path: Option<String>,
     pub endpoint: Option<String>,
-    pub account_key: Option<String>,
-    pub sas_token: Option<String>,
+    /// A service principal, an `account_key` or a `sas_token` (AWS's fields are not read).
+    #[serde(flatten)]
+    pub credentials: CredentialFields,
 }
 
 /// A valid new bucket integration.
@@ -472,16 +467,7 @@ impl NewBucketIntegration {
             errors.push(e);
         }
         let endpoint = endpoint(f.endpoint, allowed, &mut errors);
-        let credentials = aws_credentials(
-            CredentialFields {
-                access_key_id: f.access_key_id,
-                secret_access_key: f.secret_access_key,
-                session_token: f.session_token,
-                ..Default::default()
-            },
-            allowed,
-            &mut errors,
-        );
+        let credentials = aws_credentials(f.credentials, allowed, &mut errors);
         match (bucket, export_name, credentials) {
             (Some(bucket), Some(export_name), Some(credentials)) if errors.is_empty() => Ok(NewBucketIntegration {
                 location: ExportLocation::Aws { bucket, prefix, export_name, region, endpoint },
@@ -510,20 +496,7 @@ impl NewBucketIntegration {
         }
         let root_folder_path = folder("root_folder_path", f.root_folder_path, &mut errors);
         let endpoint = endpoint(f.endpoint, allowed, &mut errors);
-        let credentials = azure_credentials(
-            CredentialFields {
-                tenant: f.tenant,
-                app_id: f.app_id,
-                password: f.password,
-                azure_tenant: f.azure_tenant,
-                azure_app_id: f.azure_app_id,
-                azure_app_password: f.azure_app_password,
-                account_key: f.account_key,
-                sas_token: f.sas_token,
-                ..Default::default()
-            },
-            &mut errors,
-        );
+        let credentials = azure_credentials(f.credentials, &mut errors);
         match (account, container, credentials) {
             (Some(storage_account), Some(container), Some(credentials)) if errors.is_empty() => {
                 Ok(NewBucketIntegration {
@@ -593,8 +566,11 @@ mod tests {
             bucket: Some("billing-exports".into()),
             prefix: Some("/cur/".into()),
             export_name: Some("focus-daily".into()),
-            access_key_id: Some("AKIA".into()),
-            secret_access_key: Some("s3cr3t".into()),
+            credentials: CredentialFields {
+                access_key_id: Some("AKIA".into()),
+                secret_access_key: Some("s3cr3t".into()),
+                ..Default::default()
+            },
             ..Default::default()
         }
     }
@@ -627,7 +603,7 @@ mod tests {
         let f = AzureIntegrationFields {
             storage_account: Some("acct.evil".into()),
             container: Some("exports".into()),
-            account_key: Some("k".into()),
+            credentials: CredentialFields { account_key: Some("k".into()), ..Default::default() },
             ..Default::default()
         };
         assert!(NewBucketIntegration::azure(f, &allowed()).unwrap_err()[0].starts_with("storage_account"));
@@ -636,13 +612,13 @@ mod tests {
     #[test]
     fn aws_without_keys_needs_the_operators_leave() {
         let mut f = aws();
-        f.access_key_id = None;
-        f.secret_access_key = None;
+        f.credentials.access_key_id = None;
+        f.credentials.secret_access_key = None;
         let e = NewBucketIntegration::aws(f, &allowed()).unwrap_err();
         assert!(e[0].contains("access_key_id and secret_access_key are required"), "{e:?}");
         let mut f = aws();
-        f.access_key_id = None;
-        f.secret_access_key = None;
+        f.credentials.access_key_id = None;
+        f.credentials.secret_access_key = None;
         let ambient = AllowedEndpoints { ambient_credentials: true, ..allowed() };
         assert_eq!(NewBucketIntegration::aws(f, &ambient).unwrap().credentials, Credentials::AwsAmbient);
     }
@@ -655,20 +631,20 @@ mod tests {
             ..Default::default()
         };
         let mut f = base();
-        f.tenant = Some("t".into());
-        f.app_id = Some("a".into());
-        f.password = Some("p".into());
+        f.credentials.tenant = Some("t".into());
+        f.credentials.app_id = Some("a".into());
+        f.credentials.password = Some("p".into());
         assert_eq!(NewBucketIntegration::azure(f, &allowed()).unwrap().credentials.kind(), "service_principal");
         let mut f = base();
-        f.azure_tenant = Some("t".into());
+        f.credentials.azure_tenant = Some("t".into());
         let e = NewBucketIntegration::azure(f, &allowed()).unwrap_err();
         assert_eq!(e.len(), 2, "{e:?}");
         let mut f = base();
-        f.sas_token = Some("?sv=1&sig=x".into());
-        f.account_key = Some("k".into());
+        f.credentials.sas_token = Some("?sv=1&sig=x".into());
+        f.credentials.account_key = Some("k".into());
         assert!(NewBucketIntegration::azure(f, &allowed()).unwrap_err()[0].starts_with("give one kind"));
         let mut f = base();
-        f.sas_token = Some("?sv=1&sig=x".into());
+        f.credentials.sas_token = Some("?sv=1&sig=x".into());
         assert_eq!(
             NewBucketIntegration::azure(f, &allowed()).unwrap().credentials,
             Credentials::AzureSas { token: "sv=1&sig=x".into() }
