@@ -324,6 +324,11 @@ async fn serve(
     state.download_ttl = Duration::from_secs(settings.download_url_ttl_secs.max(1));
     state.allowed_endpoints = allowed_endpoints;
     state.secrets = secrets;
+    state.webhooks = crate::service::webhooks::WebhookClient::new(
+        settings.allow_webhook_hosts.clone(),
+        crate::http::DEFAULT_WEBHOOK_TIMEOUT,
+    );
+    state.alert_retry_base = Duration::from_secs(settings.alert_retry_secs.max(1));
     state.exports = crate::service::exports::ExportFiles::beside(
         state.files.storage(),
         &store_settings.data_dir,
@@ -367,7 +372,22 @@ async fn serve(
             },
         ))
     });
+    // Budget alerts: evaluated after uploads and every interval (one node at a time), delivered from the outbox.
+    let (stop_alerts, alerts_stopped) = tokio::sync::oneshot::channel::<()>();
+    let alerts = (settings.alert_interval_secs > 0).then(|| {
+        tokio::spawn(crate::service::alerts::run(
+            state.alert_context(),
+            Duration::from_secs(settings.alert_interval_secs),
+            async {
+                let _ = alerts_stopped.await;
+            },
+        ))
+    });
     http::serve(listener, http::app(state), shutdown_signal()).await.context("the HTTP server failed")?;
+    let _ = stop_alerts.send(());
+    if let Some(alerts) = alerts {
+        let _ = alerts.await;
+    }
     let _ = stop_janitor.send(());
     let _ = stop_sweeper.send(());
     let _ = stop_sync.send(());

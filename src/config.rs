@@ -228,6 +228,18 @@ pub struct ServeSettings {
     /// and "Sync now" still work). With several nodes, one syncs at a time.
     #[arg(long, env = "COSTD_SYNC_INTERVAL_SECS", default_value_t = 3600)]
     pub sync_interval_secs: u64,
+    /// How often (s) budget alerts are evaluated for accounts whose costs changed (and all of them once a
+    /// day); an upload on this node triggers an evaluation at once. 0 turns alerts off on this node.
+    #[arg(long, env = "COSTD_ALERT_INTERVAL_SECS", default_value_t = 60)]
+    pub alert_interval_secs: u64,
+    /// A webhook host alerts may call although it resolves to a private, loopback or link-local address
+    /// (an internal chat server): `host` or `host:port`; repeat or separate with commas.
+    #[arg(long = "allow-webhook-host", env = "COSTD_ALLOW_WEBHOOK_HOSTS", value_delimiter = ',')]
+    pub allow_webhook_hosts: Vec<String>,
+    /// The first retry of a failed alert delivery waits this long (s); each next one twice as long, at most
+    /// an hour, 12 attempts in all.
+    #[arg(long, env = "COSTD_ALERT_RETRY_SECS", default_value_t = 30)]
+    pub alert_retry_secs: u64,
 }
 
 /// Settings of `costd import`.

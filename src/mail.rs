@@ -1,4 +1,4 @@
-//! Email through an SMTP server (lettre): the invoice with its PDF and CSV attached.
+//! Email through an SMTP server (lettre): the invoice with its PDF and CSV attached, and alerts' messages.
 //!
 //! `--smtp-url` takes lettre's URL forms: `smtp://host:25` (plain; add `?tls=required` for STARTTLS),
 //! `smtps://user:password@host:465` (TLS from the start). `--smtp-from` is the sender address.
@@ -92,6 +92,14 @@ impl Mailer {
     /// How often invoices may be emailed through this mailer.
     pub fn limits(&self) -> &SendLimits {
         &self.limits
+    }
+
+    /// Sends a plain-text message (an alert) to one address.
+    pub async fn send_text(&self, to: &str, subject: &str, body: &str) -> anyhow::Result<()> {
+        let mailbox: Mailbox = to.parse().map_err(|e| anyhow::anyhow!("recipient {to:?}: {e}"))?;
+        let message = Message::builder().from(self.from.clone()).to(mailbox).subject(subject).body(body.to_string())?;
+        self.transport.send(message).await?;
+        Ok(())
     }
 
     /// Sends `invoice` to `to` with its files attached.

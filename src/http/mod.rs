@@ -18,6 +18,7 @@ use crate::store::DynStore;
 pub mod auth;
 pub mod billing_profiles;
 pub mod billing_rules;
+pub mod budgets;
 pub mod console;
 pub mod cost_reports;
 pub mod costs;
@@ -82,6 +83,21 @@ pub struct AppState {
     pub secrets: crate::service::secrets::SecretBox,
     /// Bucket integrations this process is syncing.
     pub running_syncs: crate::service::sync::RunningSyncs,
+    /// How alerts' webhooks are called (`--allow-webhook-host`, time-out).
+    pub webhooks: crate::service::webhooks::WebhookClient,
+    /// The first retry of a failed alert delivery waits this long (doubling, at most an hour).
+    pub alert_retry_base: std::time::Duration,
+    /// Attempts before an alert delivery is failed.
+    pub alert_max_attempts: i32,
+    /// Wakes the alerts' worker: `evaluate` after an upload committed, `deliver` after messages were written.
+    pub alert_wake: AlertWake,
+}
+
+/// The alerts' worker's wake-ups (see [`crate::service::alerts`]).
+#[derive(Clone, Default)]
+pub struct AlertWake {
+    pub evaluate: std::sync::Arc<tokio::sync::Notify>,
+    pub deliver: std::sync::Arc<tokio::sync::Notify>,
 }
 
 /// A source of today's date.
@@ -110,6 +126,25 @@ impl AppState {
             // A key of this process only: `serve` sets the configured one.
             secrets: crate::service::secrets::SecretBox::new(rand::random()),
             running_syncs: Default::default(),
+            webhooks: crate::service::webhooks::WebhookClient::new(Vec::new(), DEFAULT_WEBHOOK_TIMEOUT),
+            alert_retry_base: std::time::Duration::from_secs(30),
+            alert_max_attempts: 12,
+            alert_wake: Default::default(),
+        }
+    }
+
+    /// What the alerts service needs from this state.
+    pub fn alert_context(&self) -> crate::service::alerts::AlertContext {
+        crate::service::alerts::AlertContext {
+            costs: self.costs_context(),
+            webhooks: self.webhooks.clone(),
+            mailer: self.mailer.clone(),
+            public_url: self.public_url.clone(),
+            retry_base: self.alert_retry_base,
+            max_attempts: self.alert_max_attempts,
+            evaluate: self.alert_wake.evaluate.clone(),
+            deliver: self.alert_wake.deliver.clone(),
+            today: self.today.clone(),
         }
     }
 
@@ -121,6 +156,7 @@ impl AppState {
             secrets: self.secrets.clone(),
             allowed: self.allowed_endpoints.clone(),
             running: self.running_syncs.clone(),
+            loaded: self.alert_wake.evaluate.clone(),
         }
     }
 
@@ -142,6 +178,9 @@ impl AppState {
         }
     }
 }
+
+/// How long one webhook call may take.
+pub const DEFAULT_WEBHOOK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// How long a costs query may run before it is stopped (and the floor of the janitor's grace period).
 pub const DEFAULT_QUERY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
@@ -171,6 +210,7 @@ pub fn app(state: AppState) -> Router {
         .merge(invoices::router())
         .merge(costs::router())
         .merge(cost_reports::router())
+        .merge(budgets::router())
         .merge(saved_filters::router())
         .merge(folders::router())
         .merge(discovery::router())

@@ -135,6 +135,8 @@ async fn upload(
              field csv",
         ));
     };
+    // The account's budget alerts look at the new costs now, not at the next pass.
+    state.alert_wake.evaluate.notify_one();
     Ok((StatusCode::CREATED, axum::Json(record.into())))
 }
 

@@ -5,6 +5,7 @@ pub mod amount;
 pub mod billing_profile;
 pub mod billing_rule;
 pub mod bucket_export;
+pub mod budget;
 pub mod decimal;
 pub mod integration;
 pub mod invoice;

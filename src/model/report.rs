@@ -2,6 +2,14 @@
 //! stored (every problem listed, each naming its field), and a report's dates, a named interval resolved
 //! against "today" or fixed dates, with its previous period.
 //!
+//! Dates, as Vantage's Python client sends them (it requires `end_date` and `previous_period_end_date` on
+//! every create, "" standing for none):
+//! - a named `date_interval` wins over an `end_date` and a `previous_period_end_date` given without their
+//!   starts (the interval decides both periods); with a full `start_date`..`end_date` it still conflicts;
+//! - an `end_date` alone is the month to that day (from the 1st of its month);
+//! - a `previous_period_end_date` alone, beside fixed dates, takes the current period's length: as many
+//!   whole months when both periods are whole months, else as many days.
+//!
 //! References to other objects (workspace, folder, saved filters) are only parsed here; the service
 //! checks that they exist in the caller's account.
 
@@ -12,20 +20,29 @@ use crate::engine::costs::DateBin;
 use crate::engine::vql::Filter;
 use crate::query::{month_of, parse_groupings, AggregateBy, CostSettings};
 
-/// The kinds of object that share the reports store.
+/// The kinds of object that share the reports store: each has a workspace, a title and a definition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ViewKind {
     Folder,
     SavedFilter,
     CostReport,
+    /// A budget (`model::budget`): its title is its name.
+    Budget,
+    /// A budget alert: titled by the service (alerts have no name in Vantage's API).
+    BudgetAlert,
 }
 
 impl ViewKind {
+    pub const ALL: [ViewKind; 5] =
+        [ViewKind::Folder, ViewKind::SavedFilter, ViewKind::CostReport, ViewKind::Budget, ViewKind::BudgetAlert];
+
     pub fn as_str(self) -> &'static str {
         match self {
             ViewKind::Folder => "folder",
             ViewKind::SavedFilter => "saved_filter",
             ViewKind::CostReport => "cost_report",
+            ViewKind::Budget => "budget",
+            ViewKind::BudgetAlert => "budget_alert",
         }
     }
 
@@ -35,6 +52,8 @@ impl ViewKind {
             ViewKind::Folder => "fldr_",
             ViewKind::SavedFilter => "svd_fltr_",
             ViewKind::CostReport => crate::model::token::prefix::REPORT,
+            ViewKind::Budget => "bdgt_",
+            ViewKind::BudgetAlert => "bdgt_alrt_",
         }
     }
 
@@ -44,6 +63,8 @@ impl ViewKind {
             ViewKind::Folder => "folder",
             ViewKind::SavedFilter => "saved filter",
             ViewKind::CostReport => "cost report",
+            ViewKind::Budget => "budget",
+            ViewKind::BudgetAlert => "budget alert",
         }
     }
 }
@@ -134,6 +155,19 @@ pub fn previous_period(start: NaiveDate, end: NaiveDate) -> (NaiveDate, NaiveDat
     } else {
         let days = (end - start).num_days() + 1;
         (start - chrono::Duration::days(days), start.pred_opt().expect("a date after the epoch"))
+    }
+}
+
+/// The start of the previous period that ends on `previous_end` and is as long as `start..=end`: as many
+/// whole months when both are whole months, else as many days.
+pub fn previous_period_ending(start: NaiveDate, end: NaiveDate, previous_end: NaiveDate) -> NaiveDate {
+    let ends_a_month = |d: NaiveDate| d.succ_opt().is_some_and(|next| next.day() == 1);
+    if start.day() == 1 && ends_a_month(end) && ends_a_month(previous_end) {
+        let months = (end.year() - start.year()) * 12 + end.month() as i32 - start.month() as i32 + 1;
+        let first = previous_end.with_day(1).expect("day 1 exists");
+        first.checked_sub_months(Months::new(months as u32 - 1)).expect("a date after the epoch")
+    } else {
+        previous_end - chrono::Duration::days((end - start).num_days())
     }
 }
 
@@ -374,6 +408,10 @@ impl ReportDefinition {
             },
             None => None,
         };
+        // Vantage's Python client requires `end_date` and `previous_period_end_date` on every create, so its
+        // users send them beside a named interval, or alone: a named interval wins over an end (and a
+        // previous end) given without its start, and an end alone is the month to that day.
+        let mut interval_wins = false;
         match (start, end, interval) {
             (Some(_), Some(_), Some(i)) if i != DateInterval::Custom => errors.push(format!(
                 "date_interval {} cannot go with start_date and end_date; send one or the other",
@@ -387,7 +425,15 @@ impl ReportDefinition {
                 next.date_interval = DateInterval::Custom.name().into();
             }
             (Some(_), None, _) => errors.push("start_date needs end_date".into()),
-            (None, Some(_), _) => errors.push("end_date needs start_date".into()),
+            (None, Some(_), Some(i)) if i != DateInterval::Custom => {
+                (next.start_date, next.end_date) = (None, None);
+                next.date_interval = i.name().into();
+                interval_wins = true;
+            }
+            (None, Some(e), _) => {
+                (next.start_date, next.end_date) = (Some(e.with_day(1).expect("day 1 exists")), Some(e));
+                next.date_interval = DateInterval::Custom.name().into();
+            }
             (None, None, Some(DateInterval::Custom)) if next.start_date.is_none() => {
                 errors.push("date_interval custom needs start_date and end_date".into())
             }
@@ -395,6 +441,7 @@ impl ReportDefinition {
             (None, None, Some(i)) => {
                 (next.start_date, next.end_date) = (None, None);
                 next.date_interval = i.name().into();
+                interval_wins = true;
             }
             (None, None, None) => {}
         }
@@ -407,10 +454,17 @@ impl ReportDefinition {
                 .push(format!("previous_period_end_date ({e}) must not be before previous_period_start_date ({s})")),
             (Some(s), Some(e)) => (next.previous_period_start_date, next.previous_period_end_date) = (Some(s), Some(e)),
             (Some(_), None) => errors.push("previous_period_start_date needs previous_period_end_date".into()),
-            (None, Some(_)) => errors.push("previous_period_end_date needs previous_period_start_date".into()),
+            // A previous period given by its end alone: the named interval decides it, or it is as long as
+            // the fixed current period.
+            (None, Some(e)) => match (next.start_date, next.end_date) {
+                (Some(s), Some(current_end)) if !interval_wins => {
+                    let start = previous_period_ending(s, current_end, e);
+                    (next.previous_period_start_date, next.previous_period_end_date) = (Some(start), Some(e));
+                }
+                _ => (next.previous_period_start_date, next.previous_period_end_date) = (None, None),
+            },
             (None, None) => {}
         }
-
         if let Some(c) = fields.chart_type.as_deref().map(str::trim) {
             if one_of("chart_type", c, &CHART_TYPES, &mut errors) {
                 next.chart_type = c.to_string();
@@ -607,17 +661,71 @@ mod tests {
         )
         .unwrap_err();
         assert!(interval_and_dates[0].contains("cannot go with"), "{interval_and_dates:?}");
-        let end_alone = ReportDefinition::overlay(
+        let custom_alone_end = ReportDefinition::overlay(
             &ReportDefinition::default(),
-            &fields(serde_json::json!({"end_date": "2024-01-31"})),
+            &fields(serde_json::json!({"start_date": "2024-01-01", "previous_period_start_date": "2023-12-01"})),
         )
         .unwrap_err();
-        assert_eq!(end_alone, vec!["end_date needs start_date"]);
+        assert_eq!(
+            custom_alone_end,
+            vec!["start_date needs end_date", "previous_period_start_date needs previous_period_end_date"]
+        );
         let custom_alone = ReportDefinition::overlay(
             &ReportDefinition::default(),
             &fields(serde_json::json!({"date_interval": "custom"})),
         )
         .unwrap_err();
         assert!(custom_alone[0].contains("custom needs"));
+    }
+
+    #[test]
+    fn the_python_clients_date_shapes_are_accepted() {
+        let today = d("2026-03-15");
+        // A named interval wins over the end dates the client must send.
+        let named = ReportDefinition::overlay(
+            &ReportDefinition::default(),
+            &fields(serde_json::json!({"date_interval": "last_month", "end_date": "2024-01-31",
+                                       "previous_period_end_date": "2023-12-31"})),
+        )
+        .unwrap();
+        assert_eq!(
+            (named.date_interval.as_str(), named.start_date, named.previous_period_end_date),
+            ("last_month", None, None)
+        );
+        assert_eq!(named.dates(today), (d("2026-02-01"), d("2026-02-28")));
+        assert_eq!(named.previous_dates(today), (d("2026-01-01"), d("2026-01-31")));
+        // An end alone is the month to that day; a previous end alone takes the current period's length.
+        let ends = ReportDefinition::overlay(
+            &ReportDefinition::default(),
+            &fields(serde_json::json!({"end_date": "2024-03-20", "previous_period_end_date": "2024-02-20"})),
+        )
+        .unwrap();
+        assert_eq!(ends.date_interval, "custom");
+        assert_eq!(ends.dates(today), (d("2024-03-01"), d("2024-03-20")));
+        assert_eq!(ends.previous_dates(today), (d("2024-02-01"), d("2024-02-20")));
+        // Three dates: whole months stay whole months, other ranges keep their days.
+        let quarter = ReportDefinition::overlay(
+            &ReportDefinition::default(),
+            &fields(serde_json::json!({"start_date": "2024-04-01", "end_date": "2024-06-30",
+                                       "previous_period_end_date": "2023-06-30"})),
+        )
+        .unwrap();
+        assert_eq!(quarter.previous_dates(today), (d("2023-04-01"), d("2023-06-30")));
+        let week = ReportDefinition::overlay(
+            &ReportDefinition::default(),
+            &fields(serde_json::json!({"start_date": "2024-03-04", "end_date": "2024-03-10",
+                                       "previous_period_end_date": "2024-02-29"})),
+        )
+        .unwrap();
+        assert_eq!(week.previous_dates(today), (d("2024-02-23"), d("2024-02-29")));
+        // With a full range, an interval still conflicts.
+        assert!(ReportDefinition::overlay(
+            &ReportDefinition::default(),
+            &fields(
+                serde_json::json!({"date_interval": "last_month", "start_date": "2024-01-01", "end_date": "2024-01-31",
+                                       "previous_period_end_date": "2023-12-31"})
+            ),
+        )
+        .is_err());
     }
 }

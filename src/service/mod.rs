@@ -18,6 +18,8 @@
 //!   by each new manifest; the server's loop, `costd sync` and "Sync now".
 //! - [`secrets`]: integration credentials sealed at rest.
 
+pub mod alerts;
+pub mod budgets;
 pub mod costs;
 pub mod discovery;
 pub mod exports;
@@ -31,6 +33,7 @@ pub mod signed;
 pub mod slots;
 pub mod sync;
 pub mod uploads;
+pub mod webhooks;
 
 /// Runs `pass` now and then every `period` (a pass that overruns delays the next, never stacks), until `stop`
 /// resolves: the background work of `costd serve` (the janitor, the sync loop).

@@ -56,6 +56,8 @@ pub struct SyncContext {
     pub allowed: crate::model::bucket_export::AllowedEndpoints,
     /// Integrations this process is syncing now: a second request for one of them is refused at once.
     pub running: RunningSyncs,
+    /// Woken when a period was replaced, so budget alerts look at it now (`service::alerts`).
+    pub loaded: Arc<tokio::sync::Notify>,
 }
 
 /// The integrations a process is syncing.
@@ -68,7 +70,7 @@ impl SyncContext {
         secrets: SecretBox,
         allowed: crate::model::bucket_export::AllowedEndpoints,
     ) -> SyncContext {
-        SyncContext { store, files, secrets, allowed, running: Default::default() }
+        SyncContext { store, files, secrets, allowed, running: Default::default(), loaded: Default::default() }
     }
 }
 
@@ -205,6 +207,9 @@ pub async fn sync_integration(
     };
     let error_text = (!errors.is_empty()).then(|| errors.join("\n"));
     ctx.store.record_sync(token, status, synced_at, error_text.as_deref()).await?;
+    if report.periods.values().any(|o| matches!(o, PeriodOutcome::Loaded { .. })) {
+        ctx.loaded.notify_one();
+    }
     tracing::info!(
         summary = report.summary(),
         replaced = ?report.periods.iter().filter(|(_, o)| matches!(o, PeriodOutcome::Loaded { .. })).map(|(p, _)| p.to_string()).collect::<Vec<_>>(),

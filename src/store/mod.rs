@@ -475,6 +475,7 @@ pub trait Store:
     + BillingProfileStore
     + InvoiceStore
     + ReportStore
+    + NotificationStore
     + ExportStore
     + Send
     + Sync
@@ -489,14 +490,42 @@ pub trait Store:
     async fn try_lock(&self, name: &str) -> anyhow::Result<Option<StoreLock>>;
 }
 
-/// A held [`Store::try_lock`] lock; dropping it releases the lock.
+/// A held [`Store::try_lock`] lock; dropping it releases the lock (on PostgreSQL, once the pool rolls the
+/// dropped transaction back, a moment later); [`StoreLock::release`] releases it before it returns.
 pub struct StoreLock {
-    _held: Box<dyn Send>,
+    held: Option<Box<dyn Releasable>>,
+}
+
+/// What holds a lock, and how to let it go at once.
+pub(crate) trait Releasable: Send {
+    fn release(self: Box<Self>) -> futures::future::BoxFuture<'static, ()>;
+}
+
+impl Releasable for () {
+    fn release(self: Box<Self>) -> futures::future::BoxFuture<'static, ()> {
+        Box::pin(async {})
+    }
+}
+
+impl Releasable for sqlx::Transaction<'static, sqlx::Postgres> {
+    fn release(self: Box<Self>) -> futures::future::BoxFuture<'static, ()> {
+        // Ending the transaction ends its transaction-scoped advisory lock.
+        Box::pin(async move {
+            let _ = self.rollback().await;
+        })
+    }
 }
 
 impl StoreLock {
-    pub(crate) fn new(held: impl Send + 'static) -> StoreLock {
-        StoreLock { _held: Box::new(held) }
+    pub(crate) fn new(held: impl Releasable + 'static) -> StoreLock {
+        StoreLock { held: Some(Box::new(held)) }
+    }
+
+    /// Releases the lock now (a pass that may run again at once must not find its own lock still held).
+    pub async fn release(mut self) {
+        if let Some(held) = self.held.take() {
+            held.release().await;
+        }
     }
 }
 
@@ -693,6 +722,80 @@ pub struct SyncedPeriod {
     pub upload_token: String,
     pub rows: i64,
     pub synced_at: DateTime<Utc>,
+}
+
+/// One message of an alert to one recipient, as it is first written to the outbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewNotification {
+    pub account: AccountToken,
+    /// The alert that fired.
+    pub source_token: String,
+    /// Which firing: the same key is written once per recipient, however often it is evaluated.
+    pub event_key: String,
+    /// An email address or a webhook URL.
+    pub recipient: String,
+    /// The message (JSON), rendered per channel at delivery.
+    pub message: String,
+}
+
+/// A message in the outbox with its delivery so far.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notification {
+    pub id: i64,
+    pub token: String,
+    pub account: AccountToken,
+    pub source_token: String,
+    pub event_key: String,
+    pub recipient: String,
+    pub message: String,
+    /// `pending`, `delivered` or `failed` (given up after the last retry).
+    pub status: String,
+    pub attempts: i32,
+    pub next_attempt_ms: i64,
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub delivered_at: Option<DateTime<Utc>>,
+}
+
+/// What one delivery attempt came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeliveryOutcome {
+    Delivered,
+    /// Failed; tried again at `next_attempt_ms`.
+    Retry {
+        next_attempt_ms: i64,
+        error: String,
+    },
+    /// Failed for the last time.
+    Failed {
+        error: String,
+    },
+}
+
+/// The alerts' outbox: messages written once per firing and recipient, delivered with retries.
+#[async_trait]
+pub trait NotificationStore: Send + Sync {
+    /// Writes the messages not written before (by event key and recipient); answers how many were new.
+    async fn enqueue_notifications(&self, messages: &[NewNotification], now_ms: i64) -> anyhow::Result<u64>;
+    /// Pending messages due at `now_ms`, oldest first.
+    async fn due_notifications(&self, now_ms: i64, limit: i64) -> anyhow::Result<Vec<Notification>>;
+    /// Takes a due message for one attempt, until `lease_until_ms` (so no other worker sends it meanwhile);
+    /// false when another worker took it first.
+    async fn claim_notification(&self, id: i64, due_ms: i64, lease_until_ms: i64) -> anyhow::Result<bool>;
+    /// Records an attempt's outcome.
+    async fn finish_notification(&self, id: i64, outcome: &DeliveryOutcome) -> anyhow::Result<()>;
+    /// The accounts that have budget alerts.
+    async fn accounts_with_alerts(&self) -> anyhow::Result<Vec<AccountToken>>;
+    /// Of those, the ones that own or (managed accounts) see an integration with an upload committed at or
+    /// after `since`: their alerts' data changed.
+    async fn alert_accounts_changed_since(&self, since: DateTime<Utc>) -> anyhow::Result<Vec<AccountToken>>;
+    /// A page of an account's messages, newest first, narrowed to one alert.
+    async fn list_notifications(
+        &self,
+        account: &AccountToken,
+        source_token: Option<&str>,
+        page: PageRequest,
+    ) -> anyhow::Result<Paged<Notification>>;
 }
 
 /// Cost uploads and the retired files the janitor removes.

@@ -440,7 +440,7 @@ async fn managed_accounts_carry_their_invoicing_settings(app: TestApp) {
 }
 
 /// A real SMTP server: Python's aiosmtpd writing every message into a Maildir.
-struct Smtp {
+pub(crate) struct Smtp {
     child: tokio::process::Child,
     port: u16,
     maildir: tempfile::TempDir,
@@ -480,7 +480,7 @@ async fn smtp_python() -> PathBuf {
     .clone()
 }
 
-async fn smtp_server() -> Smtp {
+pub(crate) async fn smtp_server() -> Smtp {
     let python = smtp_python().await;
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let maildir = tempfile::tempdir().unwrap();
@@ -500,12 +500,12 @@ async fn smtp_server() -> Smtp {
 }
 
 impl Smtp {
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("smtp://127.0.0.1:{}", self.port)
     }
 
     /// Each message received: recipients, subject, and its attachments saved as files (name, path).
-    fn messages(&self) -> Vec<Value> {
+    pub(crate) fn messages(&self) -> Vec<Value> {
         let script = r#"
 import email, json, mailbox, os, sys
 out = []

@@ -6,6 +6,7 @@ mod helpers;
 mod auth;
 mod billing_rules;
 mod bills;
+mod budgets;
 mod cli;
 mod clients;
 mod consistency;

@@ -18,6 +18,8 @@ mod invoices;
 #[macro_use]
 mod managed_accounts;
 #[macro_use]
+mod notifications;
+#[macro_use]
 mod reports;
 #[macro_use]
 mod rules;
@@ -34,6 +36,7 @@ pub(crate) use exports::{ExportRow, EXPORT_COLUMNS};
 pub(crate) use integrations::{group_workspaces, IntegrationRow, SyncedPeriodRow};
 pub(crate) use invoices::{document_json, status_in, InvoiceRow, INVOICE_COLUMNS};
 pub(crate) use managed_accounts::{InvoicingDetails, ManagedRow, MANAGED_COLUMNS};
+pub(crate) use notifications::{NotificationRow, NOTIFICATION_COLUMNS};
 pub(crate) use reports::{ReportObjectRow, REPORT_OBJECT_COLUMNS};
 pub(crate) use rules::RuleRow;
 pub(crate) use tokens::{PrincipalRow, SessionRow};
@@ -216,6 +219,7 @@ macro_rules! impl_store {
         impl_billing_profiles!($store, $db, $lock);
         impl_invoices!($store, $db, $lock);
         impl_reports!($store, $db, $lock);
+        impl_notifications!($store, $db, $lock);
         impl_exports!($store, $db, $lock);
 
         #[async_trait::async_trait]

@@ -23,7 +23,7 @@ pub(crate) struct ReportObjectRow {
 
 impl ReportObjectRow {
     pub(crate) fn into_object(self, saved_filter_tokens: Vec<String>) -> anyhow::Result<ReportObject> {
-        let kind = [ViewKind::Folder, ViewKind::SavedFilter, ViewKind::CostReport]
+        let kind = ViewKind::ALL
             .into_iter()
             .find(|k| k.as_str() == self.kind)
             .ok_or_else(|| anyhow::anyhow!("report object {} has an unknown kind {:?}", self.token, self.kind))?;

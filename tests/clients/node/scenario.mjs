@@ -204,6 +204,22 @@ check((await client.savedFilters.update(ec2.token, { title: "EC2" })).title === 
 check((await client.folders.get(folder.token)).title === "FinOps", "get folder");
 check((await client.folders.list({})).folders.length === 1, "list folders");
 check((await client.savedFilters.list({})).saved_filters.length === 1, "list saved filters");
+// A budget on the report and an alert on the budget (the client has no budgets.get: list finds it).
+const budget = await client.budgets.create({
+  name: "EC2",
+  cost_report_token: report.token,
+  periods: [{ start_at: "2024-07-01", amount: 120.5 }],
+});
+check(budget.token.startsWith("bdgt_") && budget.periods[0].amount === "120.5" && budget.periods[0].end_at.startsWith("2024-07-31"), JSON.stringify(budget));
+const budgetAlert = await client.budgetAlerts.create({ budget_tokens: [budget.token], threshold: 80, duration_in_days: "", recipient_channels: ["https://hooks.slack.com/services/T0/B0/x"] });
+check(budgetAlert.threshold === 80 && budgetAlert.duration_in_days === null, JSON.stringify(budgetAlert));
+check((await client.budgets.list({})).budgets.find((b) => b.token === budget.token).budget_alert_tokens[0] === budgetAlert.token, "budget_alert_tokens");
+check((await client.budgetAlerts.get(budgetAlert.token)).recipient_channels.length === 1, "get budget alert");
+check((await client.budgetAlerts.update(budgetAlert.token, { period_to_track: "end_of_the_month", duration_in_days: "5" })).duration_in_days === 5, "update budget alert");
+check((await client.budgets.update(budget.token, { periods: [{ start_at: "2024-07-01", end_at: "2024-07-15", amount: 60 }] })).periods[0].end_at.startsWith("2024-07-15"), "update budget");
+await expectError(400, () => client.budgetAlerts.create({ budget_tokens: [budget.token], threshold: 50, duration_in_days: "", recipient_channels: ["#finance"] }), "recipient_channels[0]");
+await client.budgetAlerts.delete(budgetAlert.token);
+await client.budgets.delete(budget.token);
 await expectError(400, () => client.costReports.create({ title: "bad", date_bin: "hour" }), "date_bin");
 await expectError(409, () => client.folders.delete(folder.token), "move or delete");
 await client.costReports.delete(report.token);

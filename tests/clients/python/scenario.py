@@ -28,7 +28,12 @@ from vantage import (
     UpdateBillingProfile,
     CreateBillingRule,
     CreateCostExport,
+    CreateBudget,
+    CreateBudgetAlert,
+    BudgetPeriod,
     CreateCostReport,
+    UpdateBudget,
+    UpdateBudgetAlert,
     CreateCustomProviderIntegration,
     CreateFolder,
     CreateSavedFilter,
@@ -132,6 +137,52 @@ def data_export(client):
     expect_error(404, lambda: client.data_exports.get("dta_xprt_0000000000000000"))
 
 
+def report_date_shapes(client):
+    """The client requires end_date and previous_period_end_date on every report: each shape it can send."""
+    named = client.cost_reports.create(CreateCostReport(
+        title="Last month", date_interval="last_month", end_date="2024-01-31", previous_period_end_date="2023-12-31"))
+    check(named.date_interval == "last_month" and named.start_date is None and named.end_date is None, f"{named}")
+    ends = client.cost_reports.create(CreateCostReport(
+        title="March to the 20th", end_date="2024-03-20", previous_period_end_date="2024-02-20"))
+    check((ends.date_interval, ends.start_date, ends.end_date) == ("custom", "2024-03-01", "2024-03-20"), f"{ends}")
+    check((ends.previous_period_start_date, ends.previous_period_end_date) == ("2024-02-01", "2024-02-20"), f"{ends}")
+    quarter = client.cost_reports.create(CreateCostReport(
+        title="Q2", start_date="2024-04-01", end_date="2024-06-30", previous_period_end_date="2023-06-30"))
+    check((quarter.previous_period_start_date, quarter.previous_period_end_date) == ("2023-04-01", "2023-06-30"),
+          f"{quarter}")
+    for r in (named, ends, quarter):
+        client.cost_reports.delete(r.token)
+
+
+def budgets(client, report):
+    """A budget on the July EC2 report (its usage filter: EC2 100), its performance, an alert on it."""
+    budget = client.budgets.create(CreateBudget(name="EC2 July", cost_report_token=report, periods=[
+        BudgetPeriod(start_at="2024-07-01", end_at="", amount="200"),
+        BudgetPeriod(start_at="2024-08-01", end_at="2024-08-31", amount="150.25")]))
+    check(budget.token.startswith("bdgt_") and budget.cost_report_token == report, f"{budget}")
+    check([(p.start_at[:10], p.end_at[:10], p.amount) for p in budget.periods]
+          == [("2024-07-01", "2024-07-31", "200.0"), ("2024-08-01", "2024-08-31", "150.25")], f"{budget.periods}")
+    shown = client.budgets.get(budget.token, include_performance=True)
+    check([(p.date[:10], p.actual, p.amount) for p in shown.performance]
+          == [("2024-07-01", "100.0", "200.0"), ("2024-08-01", "0.0", "150.25")], f"{shown.performance}")
+    alert = client.budget_alerts.create(CreateBudgetAlert(
+        budget_tokens=[budget.token], threshold=50, duration_in_days="", recipient_channels=["finops@example.com"]))
+    check(alert.threshold == 50 and alert.duration_in_days is None and alert.period_to_track == "start_of_the_month",
+          f"{alert}")
+    check(client.budgets.get(budget.token).budget_alert_tokens == [alert.token], "budget_alert_tokens")
+    moved = client.budget_alerts.update(alert.token, UpdateBudgetAlert(threshold=90, duration_in_days="10"))
+    check((moved.threshold, moved.duration_in_days) == (90, 10), f"{moved}")
+    check([a.token for a in client.budget_alerts.list().budget_alerts] == [alert.token], "list budget alerts")
+    check(client.budgets.update(budget.token, UpdateBudget(name="EC2")).name == "EC2", "rename a budget")
+    expect_error(400, lambda: client.budget_alerts.create(CreateBudgetAlert(
+        budget_tokens=[budget.token], threshold=0, duration_in_days="")), "threshold")
+    expect_error(409, lambda: client.budgets.delete(budget.token), "budget alert")
+    expect_error(409, lambda: client.cost_reports.delete(report), "follow this report")
+    client.budget_alerts.delete(alert.token)
+    client.budgets.delete(budget.token)
+    expect_error(404, lambda: client.budgets.get(budget.token))
+
+
 def reports(client):
     """Saved filters, folders and cost reports, and costs running a report (July: EC2 100 + tax 10)."""
     ec2 = client.saved_filters.create(CreateSavedFilter(title="EC2 only", filter="costs.service = 'EC2'"))
@@ -171,6 +222,7 @@ def reports(client):
     expect_error(400, lambda: client.cost_reports.create(CreateCostReport(
         title="bad", filter="costs.colour = 'red'", end_date="", previous_period_end_date="")), "filter")
     expect_error(409, lambda: client.folders.delete(folder.token), "move or delete")
+    budgets(client, report.token)
     client.cost_reports.delete(report.token)
     expect_error(404, lambda: client.cost_reports.get(report.token))
     expect_error(404, lambda: client.costs.list(cost_report_token=report.token))
@@ -361,6 +413,7 @@ def main():
     discovery(client)
     data_export(client)
     reports(client)
+    report_date_shapes(client)
     invoicing(client, managed, mine)
 
     # deletes: the upload's costs vanish at once; then everything goes

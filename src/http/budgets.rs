@@ -1,0 +1,416 @@
+//! `/v2/budgets` and `/v2/budget_alerts` (Vantage's), and costd's own `/v2/alert_deliveries` (the alerts'
+//! outbox: every message, its status, attempts and last error) and `/v2/webhook_signing_secret` (what a
+//! receiver checks `X-Costd-Signature` with). The rules are in `model::budget`, `service::budgets` and
+//! `service::alerts`.
+
+use axum::extract::{OriginalUri, Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::get;
+use axum::Router;
+use serde::{Deserialize, Serialize};
+
+use super::auth::Caller;
+use super::cost_reports::list_objects;
+use super::extract::{Json, Query};
+use super::pagination::{base_url, Links, ListParams, MAX_LIMIT};
+use super::{timestamp, ApiError, AppState, Result};
+use crate::model::budget::{BudgetAlertFields, BudgetFields, BudgetPeriod};
+use crate::model::report::ViewKind;
+use crate::service::budgets::{self, BudgetError};
+use crate::service::reports;
+use crate::store::ReportObject;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/budgets", get(list).post(create))
+        .route("/budgets/{budget_token}", get(show).put(update).delete(remove))
+        .route("/budget_alerts", get(list_alerts).post(create_alert))
+        .route("/budget_alerts/{budget_alert_token}", get(show_alert).put(update_alert).delete(remove_alert))
+        .route("/alert_deliveries", get(deliveries))
+        .route("/webhook_signing_secret", get(signing_secret))
+}
+
+impl From<BudgetError> for ApiError {
+    fn from(e: BudgetError) -> Self {
+        match e {
+            BudgetError::Report(e) => e.into(),
+            BudgetError::Costs(e) => e.into(),
+            BudgetError::Internal(e) => ApiError::Internal(e),
+        }
+    }
+}
+
+/// A day as Vantage writes a budget's dates.
+fn day(d: chrono::NaiveDate) -> String {
+    format!("{d}T00:00:00Z")
+}
+
+#[derive(Serialize)]
+struct PeriodBody {
+    start_at: String,
+    end_at: String,
+    amount: String,
+}
+
+impl From<&BudgetPeriod> for PeriodBody {
+    fn from(p: &BudgetPeriod) -> Self {
+        PeriodBody { start_at: day(p.start), end_at: day(p.end), amount: p.amount.to_string() }
+    }
+}
+
+#[derive(Serialize)]
+struct PerformanceBody {
+    date: String,
+    actual: String,
+    amount: String,
+}
+
+#[derive(Serialize)]
+struct BudgetBody {
+    token: String,
+    name: String,
+    workspace_token: String,
+    user_token: Option<String>,
+    created_by_token: Option<String>,
+    cost_report_token: Option<String>,
+    created_at: String,
+    budget_alert_tokens: Vec<String>,
+    child_budget_tokens: Vec<String>,
+    periods: Vec<PeriodBody>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    performance: Option<Vec<PerformanceBody>>,
+}
+
+async fn budget_body(
+    state: &AppState,
+    caller: &Caller,
+    b: ReportObject,
+    alerts: &std::collections::BTreeMap<String, Vec<String>>,
+    with_performance: bool,
+) -> Result<BudgetBody> {
+    let definition = budgets::budget_definition(&b)?;
+    let performance = if with_performance {
+        let p =
+            budgets::performance(&state.costs_context(), &caller.account_token, &b, (state.today)(), |_| true).await?;
+        Some(
+            p.periods
+                .iter()
+                .map(|p| PerformanceBody {
+                    date: day(p.period.start),
+                    actual: p.actual.to_string(),
+                    amount: p.period.amount.to_string(),
+                })
+                .collect(),
+        )
+    } else {
+        None
+    };
+    let periods = budgets::periods_of(state.store.as_ref(), &caller.account_token, &b).await?;
+    Ok(BudgetBody {
+        budget_alert_tokens: alerts.get(&b.token).cloned().unwrap_or_default(),
+        token: b.token,
+        name: b.title,
+        workspace_token: b.workspace_token,
+        user_token: None,
+        created_by_token: None,
+        cost_report_token: definition.cost_report_token,
+        created_at: timestamp(b.created_at),
+        child_budget_tokens: definition.child_budget_tokens,
+        periods: periods.iter().map(Into::into).collect(),
+        performance,
+    })
+}
+
+#[derive(Serialize)]
+struct BudgetsBody {
+    budgets: Vec<BudgetBody>,
+    links: Links,
+}
+
+#[utoipa::path(get, path = "/v2/budgets", tag = "budgets", operation_id = "budgets_list", responses((status = 200, description = "OK"), super::openapi::ApiErrors))]
+async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(params): Query<ListParams>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+) -> Result<axum::Json<BudgetsBody>> {
+    let (items, links) = list_objects(&state, &caller, ViewKind::Budget, &params, &uri, &headers).await?;
+    let alerts = budgets::alerts_by_budget(state.store.as_ref(), &caller.account_token).await?;
+    let mut out = Vec::with_capacity(items.len());
+    for b in items {
+        out.push(budget_body(&state, &caller, b, &alerts, false).await?);
+    }
+    Ok(axum::Json(BudgetsBody { budgets: out, links }))
+}
+
+#[utoipa::path(post, path = "/v2/budgets", tag = "budgets", operation_id = "budgets_create", responses((status = 201, description = "Created"), super::openapi::ApiErrors))]
+async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    Json(fields): Json<BudgetFields>,
+) -> Result<(StatusCode, axum::Json<BudgetBody>)> {
+    let created = budgets::create(state.store.as_ref(), &caller.account_token, fields).await?;
+    let body = budget_body(&state, &caller, created, &Default::default(), false).await?;
+    Ok((StatusCode::CREATED, axum::Json(body)))
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct ShowParams {
+    /// `true`/`false` (any case: Python clients send `True`), or 1/0.
+    include_performance: Option<String>,
+}
+
+#[utoipa::path(get, path = "/v2/budgets/{budget_token}", tag = "budgets", operation_id = "budgets_show", params(("budget_token" = String, Path)), responses((status = 200, description = "OK"), super::openapi::ApiErrors))]
+async fn show(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(token): Path<String>,
+    Query(params): Query<ShowParams>,
+) -> Result<axum::Json<BudgetBody>> {
+    let found = reports::get(state.store.as_ref(), &caller.account_token, ViewKind::Budget, &token).await?;
+    let alerts = budgets::alerts_by_budget(state.store.as_ref(), &caller.account_token).await?;
+    let with_performance = match params.include_performance.as_deref().map(|v| v.trim().to_ascii_lowercase()) {
+        None => false,
+        Some(v) if v == "true" || v == "1" => true,
+        Some(v) if v == "false" || v == "0" || v.is_empty() => false,
+        Some(v) => return Err(ApiError::bad_request(format!("include_performance must be true or false, got {v:?}"))),
+    };
+    let body = budget_body(&state, &caller, found, &alerts, with_performance).await?;
+    Ok(axum::Json(body))
+}
+
+#[utoipa::path(put, path = "/v2/budgets/{budget_token}", tag = "budgets", operation_id = "budgets_update", params(("budget_token" = String, Path)), responses((status = 200, description = "OK"), super::openapi::ApiErrors))]
+async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(token): Path<String>,
+    Json(fields): Json<BudgetFields>,
+) -> Result<axum::Json<BudgetBody>> {
+    let updated = budgets::update(state.store.as_ref(), &caller.account_token, &token, fields).await?;
+    let alerts = budgets::alerts_by_budget(state.store.as_ref(), &caller.account_token).await?;
+    Ok(axum::Json(budget_body(&state, &caller, updated, &alerts, false).await?))
+}
+
+#[utoipa::path(delete, path = "/v2/budgets/{budget_token}", tag = "budgets", operation_id = "budgets_remove", params(("budget_token" = String, Path)), responses((status = 204, description = "Deleted"), super::openapi::ApiErrors))]
+async fn remove(State(state): State<AppState>, caller: Caller, Path(token): Path<String>) -> Result<StatusCode> {
+    budgets::delete(state.store.as_ref(), &caller.account_token, &token).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Serialize)]
+struct BudgetAlertBody {
+    token: String,
+    budget_tokens: Vec<String>,
+    created_at: String,
+    workspace_token: String,
+    user_token: Option<String>,
+    user_tokens: Vec<String>,
+    duration_in_days: Option<u32>,
+    threshold: u32,
+    period_to_track: &'static str,
+    integration_provider: Option<String>,
+    recipient_channels: Vec<String>,
+}
+
+fn alert_body(a: ReportObject) -> Result<BudgetAlertBody> {
+    let d = budgets::alert_definition(&a)?;
+    Ok(BudgetAlertBody {
+        token: a.token,
+        budget_tokens: d.budget_tokens,
+        created_at: timestamp(a.created_at),
+        workspace_token: a.workspace_token,
+        user_token: None,
+        user_tokens: d.user_tokens,
+        duration_in_days: d.duration_in_days,
+        threshold: d.threshold,
+        period_to_track: d.period_to_track.as_str(),
+        integration_provider: None,
+        recipient_channels: d.recipient_channels,
+    })
+}
+
+#[derive(Serialize)]
+struct BudgetAlertsBody {
+    budget_alerts: Vec<BudgetAlertBody>,
+    links: Links,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct AlertListParams {
+    page: Option<u32>,
+    limit: Option<u32>,
+    workspace_token: Option<String>,
+    budget_token: Option<String>,
+}
+
+#[utoipa::path(get, path = "/v2/budget_alerts", tag = "budgets", operation_id = "budget_alerts_list", responses((status = 200, description = "OK"), super::openapi::ApiErrors))]
+async fn list_alerts(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(params): Query<AlertListParams>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+) -> Result<axum::Json<BudgetAlertsBody>> {
+    let list = ListParams {
+        page: params.page,
+        limit: params.limit,
+        workspace_token: params.workspace_token.clone(),
+        ..Default::default()
+    };
+    let budget = params.budget_token.as_deref().map(str::trim).filter(|b| !b.is_empty());
+    let (items, links) = match budget {
+        None => list_objects(&state, &caller, ViewKind::BudgetAlert, &list, &uri, &headers).await?,
+        // The alerts watching one budget: few, so read whole and paged here.
+        Some(budget) => {
+            let page = list.page_request(MAX_LIMIT)?;
+            let mut all = budgets::all(state.store.as_ref(), &caller.account_token, ViewKind::BudgetAlert).await?;
+            all.retain(|a| {
+                budgets::alert_definition(a).is_ok_and(|d| d.budget_tokens.iter().any(|b| b == budget))
+                    && list.workspace_token.as_deref().is_none_or(|w| w == a.workspace_token)
+            });
+            let total = all.len() as i64;
+            let skip = (page.page as usize - 1).saturating_mul(page.limit as usize);
+            let items = all.into_iter().skip(skip).take(page.limit as usize).collect();
+            (items, Links::new(&base_url(state.public_url.as_deref(), &headers), &uri, page, total))
+        }
+    };
+    let budget_alerts = items.into_iter().map(alert_body).collect::<Result<_>>()?;
+    Ok(axum::Json(BudgetAlertsBody { budget_alerts, links }))
+}
+
+#[utoipa::path(post, path = "/v2/budget_alerts", tag = "budgets", operation_id = "budget_alerts_create", responses((status = 201, description = "Created"), super::openapi::ApiErrors))]
+async fn create_alert(
+    State(state): State<AppState>,
+    caller: Caller,
+    Json(fields): Json<BudgetAlertFields>,
+) -> Result<(StatusCode, axum::Json<BudgetAlertBody>)> {
+    let created = budgets::create_alert(state.store.as_ref(), &caller.account_token, fields).await?;
+    // A new alert may fire on the costs already there.
+    state.alert_wake.evaluate.notify_one();
+    Ok((StatusCode::CREATED, axum::Json(alert_body(created)?)))
+}
+
+#[utoipa::path(get, path = "/v2/budget_alerts/{budget_alert_token}", tag = "budgets", operation_id = "budget_alerts_show", params(("budget_alert_token" = String, Path)), responses((status = 200, description = "OK"), super::openapi::ApiErrors))]
+async fn show_alert(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(token): Path<String>,
+) -> Result<axum::Json<BudgetAlertBody>> {
+    let found = reports::get(state.store.as_ref(), &caller.account_token, ViewKind::BudgetAlert, &token).await?;
+    Ok(axum::Json(alert_body(found)?))
+}
+
+#[utoipa::path(put, path = "/v2/budget_alerts/{budget_alert_token}", tag = "budgets", operation_id = "budget_alerts_update", params(("budget_alert_token" = String, Path)), responses((status = 200, description = "OK"), super::openapi::ApiErrors))]
+async fn update_alert(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(token): Path<String>,
+    Json(fields): Json<BudgetAlertFields>,
+) -> Result<axum::Json<BudgetAlertBody>> {
+    let updated = budgets::update_alert(state.store.as_ref(), &caller.account_token, &token, fields).await?;
+    state.alert_wake.evaluate.notify_one();
+    Ok(axum::Json(alert_body(updated)?))
+}
+
+#[utoipa::path(delete, path = "/v2/budget_alerts/{budget_alert_token}", tag = "budgets", operation_id = "budget_alerts_remove", params(("budget_alert_token" = String, Path)), responses((status = 204, description = "Deleted"), super::openapi::ApiErrors))]
+async fn remove_alert(State(state): State<AppState>, caller: Caller, Path(token): Path<String>) -> Result<StatusCode> {
+    reports::delete(state.store.as_ref(), &caller.account_token, ViewKind::BudgetAlert, &token).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct DeliveryParams {
+    page: Option<u32>,
+    limit: Option<u32>,
+    budget_alert_token: Option<String>,
+}
+
+#[derive(Serialize)]
+struct DeliveryBody {
+    token: String,
+    budget_alert_token: String,
+    event_key: String,
+    /// An email address, or a webhook's scheme and host (its path is a secret).
+    recipient: String,
+    subject: String,
+    status: String,
+    attempts: i32,
+    last_error: Option<String>,
+    created_at: String,
+    delivered_at: Option<String>,
+    next_attempt_at: Option<String>,
+}
+
+#[derive(Serialize)]
+struct DeliveriesBody {
+    alert_deliveries: Vec<DeliveryBody>,
+    links: Links,
+}
+
+/// A recipient as a list may show it: a webhook URL's path and query carry its secret.
+fn shown_recipient(recipient: &str) -> String {
+    match url::Url::parse(recipient) {
+        Ok(u) if u.scheme().starts_with("http") => {
+            format!("{}://{}/…", u.scheme(), u.host_str().unwrap_or_default())
+        }
+        _ => recipient.to_string(),
+    }
+}
+
+#[utoipa::path(get, path = "/v2/alert_deliveries", tag = "budgets", operation_id = "alert_deliveries_list", responses((status = 200, description = "OK"), super::openapi::ApiErrors))]
+async fn deliveries(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(params): Query<DeliveryParams>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+) -> Result<axum::Json<DeliveriesBody>> {
+    let page = ListParams { page: params.page, limit: params.limit, ..Default::default() }.page_request(MAX_LIMIT)?;
+    let alert = params.budget_alert_token.as_deref().map(str::trim).filter(|a| !a.is_empty());
+    let found = state.store.list_notifications(&caller.account_token, alert, page).await?;
+    let links = Links::new(&base_url(state.public_url.as_deref(), &headers), &uri, page, found.total);
+    let alert_deliveries = found
+        .items
+        .into_iter()
+        .map(|n| {
+            let subject = serde_json::from_str::<crate::service::alerts::Message>(&n.message)
+                .map(|m| m.subject)
+                .unwrap_or_default();
+            let next = (n.status == "pending")
+                .then(|| chrono::DateTime::from_timestamp_millis(n.next_attempt_ms).map(timestamp))
+                .flatten();
+            DeliveryBody {
+                recipient: shown_recipient(&n.recipient),
+                token: n.token,
+                budget_alert_token: n.source_token,
+                event_key: n.event_key,
+                subject,
+                status: n.status,
+                attempts: n.attempts,
+                last_error: n.last_error,
+                created_at: timestamp(n.created_at),
+                delivered_at: n.delivered_at.map(timestamp),
+                next_attempt_at: next,
+            }
+        })
+        .collect();
+    Ok(axum::Json(DeliveriesBody { alert_deliveries, links }))
+}
+
+#[derive(Serialize)]
+struct SigningSecretBody {
+    secret: String,
+    header: &'static str,
+    scheme: &'static str,
+}
+
+#[utoipa::path(get, path = "/v2/webhook_signing_secret", tag = "budgets", operation_id = "webhook_signing_secret", responses((status = 200, description = "OK"), super::openapi::ApiErrors))]
+async fn signing_secret(State(state): State<AppState>, caller: Caller) -> Result<axum::Json<SigningSecretBody>> {
+    let secret = crate::service::alerts::signing_secret(state.store.as_ref(), &caller.account_token).await?;
+    Ok(axum::Json(SigningSecretBody {
+        secret,
+        header: "X-Costd-Signature",
+        scheme: "t=<unix seconds>,v1=<hex HMAC-SHA256 of \"<t>.<body>\" under the secret>",
+    }))
+}

@@ -1,0 +1,390 @@
+//! Budget alerts: deciding that one fired, and getting its message to every recipient exactly as the
+//! outbox promises.
+//!
+//! **Evaluation** (`evaluate_account`): for each of an account's budget alerts and each budget it watches,
+//! the budget's period holding today and its actual so far (`service::budgets::performance`, the costs
+//! query through the result cache); if `BudgetAlertDefinition::fires`, one message per recipient is
+//! written to the outbox under the event key `budget_alert:<alert>:<budget>:<period start>:<threshold>`.
+//! The store writes a key and recipient once (a unique constraint), so evaluating again — on another
+//! node, after a restart, after every upload — never writes a firing twice. The pass (`run_pass`) runs on one
+//! node at a time (`Store::try_lock("costd-alerts")`): the accounts with an upload committed since the
+//! previous pass (their data changed), and every account with alerts once a day (a window can open without
+//! new data), and the first pass of a process.
+//!
+//! **Delivery** (`deliver_due`): due messages are claimed one by one by a conditional update that moves
+//! their due time past a lease, so two workers never send the same attempt; the outcome is recorded
+//! (delivered; or the error and the next attempt after an exponential backoff; or failed after the last
+//! attempt). A message is written before it is sent and marked delivered after, so a crash in between sends
+//! it again once its lease ends: delivery is at least once, and each generic webhook call carries the
+//! message's token (`X-Costd-Delivery`) for a receiver to drop a repeat. A refused URL (private address) is
+//! failed at once: waiting will not change it.
+//!
+//! **Channels**: an email address gets a plain-text email through `--smtp-url`; a Slack incoming webhook
+//! (`hooks.slack.com`) gets Slack's `{"text"}`; a Teams incoming webhook (`*.webhook.office.com`,
+//! `*.logic.azure.com`) a MessageCard; any other URL costd's JSON, signed with the account's signing
+//! secret (`X-Costd-Signature: t=<unix>,v1=<hex HMAC-SHA256("<t>.<body>")>`, see `service::webhooks`).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+
+use crate::model::budget::Recipient;
+use crate::model::report::ViewKind;
+use crate::model::token::AccountToken;
+use crate::service::budgets::{self, BudgetError};
+use crate::service::costs::CostsContext;
+use crate::service::webhooks::{signature, WebhookClient, WebhookError};
+use crate::store::{DeliveryOutcome, NewNotification, Notification};
+
+/// What evaluation and delivery need, shared by a process.
+#[derive(Clone)]
+pub struct AlertContext {
+    pub costs: CostsContext,
+    pub webhooks: WebhookClient,
+    pub mailer: Option<Arc<crate::mail::Mailer>>,
+    /// Base of console links in messages (`--public-url`); none: messages carry no link.
+    pub public_url: Option<String>,
+    /// The first retry waits this long; each next one twice as long, at most an hour.
+    pub retry_base: Duration,
+    /// Attempts before a message is failed.
+    pub max_attempts: i32,
+    /// Wakes the worker for an evaluation pass (after an upload committed on this node).
+    pub evaluate: Arc<tokio::sync::Notify>,
+    /// Wakes the worker for delivery (after an evaluation wrote messages).
+    pub deliver: Arc<tokio::sync::Notify>,
+    pub today: Arc<dyn Fn() -> NaiveDate + Send + Sync>,
+}
+
+/// A message as the outbox keeps it, rendered per channel when it is delivered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Message {
+    /// `budget_alert`.
+    pub event: String,
+    pub subject: String,
+    pub text: String,
+    pub link: Option<String>,
+    /// The numbers behind it, as strings (amounts exact).
+    pub data: serde_json::Map<String, serde_json::Value>,
+}
+
+/// The secret generic webhooks of `account` are signed with (derived from the deployment's secret, so
+/// every tenant has its own and none can sign for another).
+pub async fn signing_secret(store: &dyn crate::store::Store, account: &AccountToken) -> anyhow::Result<String> {
+    let root = store.server_secret("webhook-signing").await?;
+    let mut mac = Hmac::<Sha256>::new_from_slice(root.as_bytes()).expect("HMAC takes any key length");
+    mac.update(account.as_bytes());
+    Ok(format!("whsec_{}", hex::encode(mac.finalize().into_bytes())))
+}
+
+fn money(amount: crate::model::amount::Amount, currency: &str) -> String {
+    format!("{} {currency}", amount.rounded(2))
+}
+
+/// Writes the messages of every budget alert of `account` that fires on `today`; answers how many were new.
+#[tracing::instrument(skip(ctx), fields(account = %account))]
+pub async fn evaluate_account(
+    ctx: &AlertContext,
+    account: &AccountToken,
+    today: NaiveDate,
+) -> Result<u64, BudgetError> {
+    let store = ctx.costs.store.as_ref();
+    let mut messages = Vec::new();
+    for alert in budgets::all(store, account, ViewKind::BudgetAlert).await? {
+        let definition = budgets::alert_definition(&alert)?;
+        let recipients = definition.recipients();
+        if recipients.is_empty() {
+            continue;
+        }
+        for budget_token in &definition.budget_tokens {
+            let Some(budget) = store.get_report_object(account, ViewKind::Budget, budget_token).await? else {
+                continue;
+            };
+            let performance = budgets::performance(&ctx.costs, account, &budget, today, |p| p.contains(today)).await?;
+            let Some(now) = performance.periods.iter().find(|p| p.period.contains(today)) else { continue };
+            if !definition.fires(&now.period, now.actual, today) {
+                continue;
+            }
+            let used = percent(now.actual, now.period.amount);
+            let subject = format!("Budget {} reached {}% of its amount", budget.title, used);
+            let text = format!(
+                "{} spent {} of its {} budget for {} to {} ({}%), past the alert's {}% threshold (costs to {}).",
+                budget.title,
+                money(now.actual, &performance.currency),
+                money(now.period.amount, &performance.currency),
+                now.period.start,
+                now.period.end,
+                used,
+                definition.threshold,
+                today
+            );
+            let link = ctx
+                .public_url
+                .as_ref()
+                .map(|u| format!("{}/console/budgets/{}", u.trim_end_matches('/'), budget.token));
+            let mut data = serde_json::Map::new();
+            for (k, v) in [
+                ("budget_alert_token", alert.token.clone()),
+                ("budget_token", budget.token.clone()),
+                ("budget_name", budget.title.clone()),
+                ("period_start", now.period.start.to_string()),
+                ("period_end", now.period.end.to_string()),
+                ("amount", now.period.amount.to_string()),
+                ("actual", now.actual.to_string()),
+                ("currency", performance.currency.clone()),
+                ("threshold", definition.threshold.to_string()),
+                ("percent_used", used.clone()),
+                ("as_of", today.to_string()),
+            ] {
+                data.insert(k.into(), serde_json::Value::String(v));
+            }
+            let message = Message { event: "budget_alert".into(), subject, text, link, data };
+            let body = serde_json::to_string(&message).expect("plain data serialises");
+            for recipient in &recipients {
+                messages.push(NewNotification {
+                    account: account.clone(),
+                    source_token: alert.token.clone(),
+                    event_key: format!(
+                        "budget_alert:{}:{}:{}:{}",
+                        alert.token, budget.token, now.period.start, definition.threshold
+                    ),
+                    recipient: recipient.as_text(),
+                    message: body.clone(),
+                });
+            }
+        }
+    }
+    if messages.is_empty() {
+        return Ok(0);
+    }
+    let written = store.enqueue_notifications(&messages, Utc::now().timestamp_millis()).await?;
+    if written > 0 {
+        tracing::info!(written, "budget alerts fired");
+        ctx.deliver.notify_one();
+    }
+    Ok(written)
+}
+
+/// `part` as a percentage of `whole`, to one decimal place, truncated (exact integer arithmetic).
+fn percent(part: crate::model::amount::Amount, whole: crate::model::amount::Amount) -> String {
+    if whole.unscaled() == 0 {
+        return "∞".into();
+    }
+    let tenths = part.unscaled().checked_mul(1000).map(|p| p / whole.unscaled());
+    match tenths {
+        Some(t) => format!("{}.{}", t / 10, (t % 10).abs()),
+        None => format!("{}", part.unscaled() / whole.unscaled() * 100),
+    }
+}
+
+/// When the alerts' pass last ran in this process, and on which day.
+#[derive(Debug, Default)]
+pub struct PassState {
+    last: Option<(DateTime<Utc>, NaiveDate)>,
+}
+
+/// One evaluation pass (see the module doc); answers the messages written, or `None` when another node
+/// holds the pass.
+pub async fn run_pass(ctx: &AlertContext, state: &mut PassState) -> anyhow::Result<Option<u64>> {
+    let store = ctx.costs.store.as_ref();
+    let Some(lock) = store.try_lock("costd-alerts").await? else { return Ok(None) };
+    let started = Utc::now();
+    let today = (ctx.today)();
+    let accounts = match state.last {
+        // Uploads commit with their own clock; a minute's margin covers nodes whose clocks differ.
+        Some((at, day)) if day == today => {
+            store.alert_accounts_changed_since(at - chrono::Duration::seconds(60)).await?
+        }
+        _ => store.accounts_with_alerts().await?,
+    };
+    let mut written = 0;
+    for account in &accounts {
+        match evaluate_account(ctx, account, today).await {
+            Ok(n) => written += n,
+            Err(e) => tracing::warn!(account = %account, error = %e, "budget alerts could not be evaluated"),
+        }
+    }
+    state.last = Some((started, today));
+    lock.release().await;
+    Ok(Some(written))
+}
+
+/// How a message looks on its channel: (body, whether it is signed).
+fn render(message: &Message, notification: &Notification, url: &url::Url) -> (serde_json::Value, bool) {
+    let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
+    let link = message.link.as_deref();
+    if host == "hooks.slack.com" {
+        let mut text = format!("*{}*\n{}", message.subject, message.text);
+        if let Some(l) = link {
+            text.push_str(&format!("\n<{l}|Open in costd>"));
+        }
+        (serde_json::json!({ "text": text }), false)
+    } else if host.ends_with(".webhook.office.com") || host.ends_with(".logic.azure.com") {
+        let mut card = serde_json::json!({
+            "@type": "MessageCard",
+            "@context": "https://schema.org/extensions",
+            "summary": message.subject,
+            "title": message.subject,
+            "text": message.text,
+        });
+        if let Some(l) = link {
+            card["potentialAction"] = serde_json::json!([{
+                "@type": "OpenUri", "name": "Open in costd", "targets": [{"os": "default", "uri": l}]
+            }]);
+        }
+        (card, false)
+    } else {
+        (
+            serde_json::json!({
+                "id": notification.token,
+                "event": message.event,
+                "subject": message.subject,
+                "text": message.text,
+                "link": link,
+                "data": message.data,
+                "created_at": notification.created_at.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+            }),
+            true,
+        )
+    }
+}
+
+/// One attempt at one message.
+async fn deliver(ctx: &AlertContext, n: &Notification) -> Result<(), WebhookError> {
+    let message: Message =
+        serde_json::from_str(&n.message).map_err(|e| WebhookError::Refused(format!("unreadable message: {e}")))?;
+    match Recipient::parse("recipient", &n.recipient).map_err(WebhookError::Refused)? {
+        Recipient::Email(to) => {
+            let Some(mailer) = &ctx.mailer else {
+                return Err(WebhookError::Failed("no --smtp-url is configured to email alerts".into()));
+            };
+            let mut body = message.text.clone();
+            if let Some(l) = &message.link {
+                body.push_str(&format!("\n\n{l}\n"));
+            }
+            mailer
+                .send_text(&to, &message.subject, &body)
+                .await
+                .map_err(|e| WebhookError::Failed(format!("email to {to}: {e:#}")))
+        }
+        Recipient::Webhook(url) => {
+            let (body, signed) = render(&message, n, &url);
+            let body = serde_json::to_vec(&body).expect("JSON serialises");
+            let mut headers = vec![("x-costd-delivery", n.token.clone()), ("x-costd-event", message.event.clone())];
+            if signed {
+                let secret = signing_secret(ctx.costs.store.as_ref(), &n.account)
+                    .await
+                    .map_err(|e| WebhookError::Failed(format!("no signing secret: {e:#}")))?;
+                headers.push(("x-costd-signature", signature(&secret, Utc::now().timestamp(), &body)));
+            }
+            ctx.webhooks.post(&url, &headers, body).await
+        }
+    }
+}
+
+/// How long a claimed attempt may take before another worker may try the message again.
+const LEASE: Duration = Duration::from_secs(120);
+
+/// Delivers the messages due now; answers how many were attempted.
+pub async fn deliver_due(ctx: &AlertContext) -> anyhow::Result<usize> {
+    let store = ctx.costs.store.as_ref();
+    let now = Utc::now().timestamp_millis();
+    let due = store.due_notifications(now, 100).await?;
+    let mut attempted = 0;
+    for n in due {
+        if !store.claim_notification(n.id, n.next_attempt_ms, now + LEASE.as_millis() as i64).await? {
+            continue;
+        }
+        attempted += 1;
+        let attempt = n.attempts + 1;
+        let outcome = match deliver(ctx, &n).await {
+            Ok(()) => {
+                tracing::info!(notification = %n.token, attempt, "alert delivered");
+                DeliveryOutcome::Delivered
+            }
+            Err(WebhookError::Refused(error)) => {
+                tracing::warn!(notification = %n.token, %error, "alert refused");
+                DeliveryOutcome::Failed { error }
+            }
+            Err(WebhookError::Failed(error)) if attempt >= ctx.max_attempts => {
+                tracing::warn!(notification = %n.token, attempt, %error, "alert failed for the last time");
+                DeliveryOutcome::Failed { error }
+            }
+            Err(WebhookError::Failed(error)) => {
+                let wait = backoff(ctx.retry_base, attempt);
+                tracing::info!(notification = %n.token, attempt, %error, retry_in_ms = wait.as_millis() as u64, "alert delivery failed");
+                DeliveryOutcome::Retry {
+                    next_attempt_ms: Utc::now().timestamp_millis() + wait.as_millis() as i64,
+                    error,
+                }
+            }
+        };
+        store.finish_notification(n.id, &outcome).await?;
+    }
+    Ok(attempted)
+}
+
+/// The wait after the `attempt`th failure: base × 2^(attempt−1), at most an hour.
+pub fn backoff(base: Duration, attempt: i32) -> Duration {
+    let factor = 1u32 << attempt.clamp(1, 20).saturating_sub(1);
+    base.saturating_mul(factor).min(Duration::from_secs(3600))
+}
+
+/// The server's alert work until `stop`: an evaluation pass every `interval` and whenever an upload
+/// commits on this node, and delivery after each pass, whenever messages were written, and every second.
+pub async fn run(ctx: AlertContext, interval: Duration, stop: impl std::future::Future<Output = ()>) {
+    let mut state = PassState::default();
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut poll = tokio::time::interval(Duration::from_secs(1));
+    poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            _ = &mut stop => return,
+            _ = tick.tick() => {
+                if let Err(e) = run_pass(&ctx, &mut state).await {
+                    tracing::warn!(error = %format!("{e:#}"), "the alerts' pass failed");
+                }
+            }
+            _ = ctx.evaluate.notified() => {
+                if let Err(e) = run_pass(&ctx, &mut state).await {
+                    tracing::warn!(error = %format!("{e:#}"), "the alerts' pass failed");
+                }
+            }
+            _ = ctx.deliver.notified() => {}
+            _ = poll.tick() => {}
+        }
+        if let Err(e) = deliver_due(&ctx).await {
+            tracing::warn!(error = %format!("{e:#}"), "alert delivery failed");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::amount::Amount;
+
+    #[test]
+    fn retries_back_off_to_an_hour() {
+        let base = Duration::from_secs(30);
+        assert_eq!(backoff(base, 1), Duration::from_secs(30));
+        assert_eq!(backoff(base, 2), Duration::from_secs(60));
+        assert_eq!(backoff(base, 5), Duration::from_secs(480));
+        assert_eq!(backoff(base, 12), Duration::from_secs(3600));
+        assert_eq!(backoff(base, 1000), Duration::from_secs(3600));
+    }
+
+    #[test]
+    fn a_percentage_is_truncated_to_a_tenth() {
+        let a = |s: &str| Amount::parse("a", s).unwrap();
+        assert_eq!(percent(a("800"), a("1000")), "80.0");
+        assert_eq!(percent(a("999.99"), a("1000")), "99.9");
+        assert_eq!(percent(a("1"), a("3")), "33.3");
+        assert_eq!(percent(a("1"), a("0")), "∞");
+    }
+}

@@ -1,0 +1,411 @@
+//! Budgets, budget alerts and their delivery over real HTTP: a budget's performance worked out by hand from
+//! the costs below, hierarchical budgets summed, bad bodies answered by field, and an alert that fires
+//! once, waits in the outbox while its webhook receiver is down, reaches it (signed) when it comes back,
+//! reaches a real SMTP server, and is never written twice; a webhook into the operator's network refused.
+
+use std::sync::{Arc, Mutex};
+
+use hmac::{Hmac, Mac};
+use serde_json::{json, Value};
+use sha2::Sha256;
+
+use crate::helpers::{on_both_stores, Backend, TestApp};
+use crate::invoices::smtp_server;
+
+on_both_stores!(budgets_follow_their_reports_costs_exactly, bad_budget_and_alert_bodies_are_400_naming_each_field);
+
+/// EC2 in February 50; in March EC2 100.10 + 400, S3 0.2, tax 10.
+const COSTS: &str = "ChargeCategory,ChargePeriodStart,BilledCost,ServiceName\n\
+    Usage,2024-02-10,50,EC2\n\
+    Usage,2024-03-01,100.10,EC2\n\
+    Usage,2024-03-02,0.2,S3\n\
+    Tax,2024-03-05,10,Tax\n\
+    Usage,2024-03-10,400,EC2\n";
+
+async fn created(app: &TestApp, path: &str, body: Value) -> Value {
+    let res = app.post(path, body).await;
+    assert_eq!(res.status, 201, "{path}: {}", res.text);
+    res.body
+}
+
+fn token(v: &Value) -> String {
+    v["token"].as_str().unwrap().to_string()
+}
+
+/// Two reports (EC2 only; everything) and a budget on each, February and March.
+async fn arrange(app: &TestApp) -> (String, String) {
+    let integration = token(&app.create_integration("cloud").await);
+    assert_eq!(app.upload(&integration, "costs.csv", COSTS.as_bytes().to_vec()).await.status, 201);
+    let ec2_report = created(app, "/v2/cost_reports", json!({"title": "EC2", "filter": "costs.service = 'EC2'"})).await;
+    let all_report = created(app, "/v2/cost_reports", json!({"title": "All"})).await;
+    let ec2 = created(
+        app,
+        "/v2/budgets",
+        json!({"name": "EC2", "cost_report_token": token(&ec2_report),
+               "periods": [{"start_at": "2024-03-01", "amount": 1000}, {"start_at": "2024-02-01", "end_at": "2024-02-29", "amount": "100"}]}),
+    )
+    .await;
+    let all = created(
+        app,
+        "/v2/budgets",
+        json!({"name": "All", "cost_report_token": token(&all_report),
+               "periods": [{"start_at": "2024-02-01", "amount": 200}, {"start_at": "2024-03-01", "amount": 2000.5}]}),
+    )
+    .await;
+    (token(&ec2), token(&all))
+}
+
+fn performance(body: &Value) -> Vec<(String, String, String)> {
+    body["performance"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["date"].as_str().unwrap().into(),
+                p["actual"].as_str().unwrap().into(),
+                p["amount"].as_str().unwrap().into(),
+            )
+        })
+        .collect()
+}
+
+async fn budgets_follow_their_reports_costs_exactly(app: TestApp) {
+    let (ec2, all) = arrange(&app).await;
+    let shown = app.get(&format!("/v2/budgets/{ec2}?include_performance=true")).await;
+    assert_eq!(shown.status, 200, "{}", shown.text);
+    let b = &shown.body;
+    assert!(ec2.starts_with("bdgt_"), "{ec2}");
+    assert_eq!(b["name"], "EC2");
+    assert_eq!(
+        b["periods"],
+        json!([{"start_at": "2024-02-01T00:00:00Z", "end_at": "2024-02-29T00:00:00Z", "amount": "100.0"},
+               {"start_at": "2024-03-01T00:00:00Z", "end_at": "2024-03-31T00:00:00Z", "amount": "1000.0"}])
+    );
+    assert_eq!(
+        performance(b),
+        [
+            ("2024-02-01T00:00:00Z".into(), "50.0".into(), "100.0".into()),
+            ("2024-03-01T00:00:00Z".into(), "500.1".into(), "1000.0".into())
+        ]
+    );
+    assert!(app.get(&format!("/v2/budgets/{ec2}")).await.body.get("performance").is_none(), "only when asked");
+    let everything = app.get(&format!("/v2/budgets/{all}?include_performance=true")).await.body;
+    assert_eq!(performance(&everything)[1].1, "510.3", "100.10 + 0.2 + 10 + 400");
+
+    // A hierarchical budget: its children's periods and actuals, summed period by period.
+    let total = created(&app, "/v2/budgets", json!({"name": "Total", "child_budget_tokens": [ec2, all]})).await;
+    assert_eq!(total["cost_report_token"], Value::Null);
+    assert_eq!(total["child_budget_tokens"], json!([ec2, all]));
+    let t = token(&total);
+    let summed = app.get(&format!("/v2/budgets/{t}?include_performance=true")).await.body;
+    assert_eq!(
+        performance(&summed),
+        [
+            ("2024-02-01T00:00:00Z".into(), "100.0".into(), "300.0".into()),
+            ("2024-03-01T00:00:00Z".into(), "1010.4".into(), "3000.5".into())
+        ]
+    );
+    // One level: a child cannot get children, a parent cannot be a child.
+    let res = app.put(&format!("/v2/budgets/{ec2}"), json!({"child_budget_tokens": [all]})).await;
+    assert_eq!(res.status, 400, "{}", res.text);
+    assert!(res.text.contains("is a child of"), "{}", res.text);
+    let res = app.post("/v2/budgets", json!({"name": "Deeper", "child_budget_tokens": [t]})).await;
+    assert!(res.status == 400 && res.text.contains("has children of its own"), "{}", res.text);
+
+    // Lists, updates, alerts on the budget, and what may be deleted.
+    let listed = app.get("/v2/budgets?limit=2").await;
+    assert_eq!(listed.body["budgets"].as_array().unwrap().len(), 2);
+    assert!(listed.body["links"]["next"].as_str().unwrap().contains("page=2"), "{}", listed.text);
+    let renamed = app.put(&format!("/v2/budgets/{ec2}"), json!({"name": "Compute"})).await;
+    assert_eq!((renamed.status, renamed.body["name"].as_str()), (200, Some("Compute")), "{}", renamed.text);
+    assert_eq!(renamed.body["periods"].as_array().unwrap().len(), 2, "periods kept");
+    let alert = created(
+        &app,
+        "/v2/budget_alerts",
+        json!({"budget_tokens": [ec2], "threshold": 80, "duration_in_days": "", "user_tokens": [],
+               "recipient_channels": ["finops@example.com"]}),
+    )
+    .await;
+    let a = token(&alert);
+    assert!(a.starts_with("bdgt_alrt_"), "{a}");
+    assert_eq!(
+        (alert["threshold"].clone(), alert["duration_in_days"].clone(), alert["period_to_track"].clone()),
+        (json!(80), Value::Null, json!("start_of_the_month"))
+    );
+    assert_eq!(app.get(&format!("/v2/budgets/{ec2}")).await.body["budget_alert_tokens"], json!([a]));
+    let watching = app.get(&format!("/v2/budget_alerts?budget_token={all}")).await.body;
+    assert_eq!(watching["budget_alerts"], json!([]));
+    let watching = app.get(&format!("/v2/budget_alerts?budget_token={ec2}")).await.body;
+    assert_eq!(watching["budget_alerts"][0]["token"], a.as_str());
+    let moved = app.put(&format!("/v2/budget_alerts/{a}"), json!({"threshold": 95, "duration_in_days": 7})).await;
+    assert_eq!((moved.body["threshold"].clone(), moved.body["duration_in_days"].clone()), (json!(95), json!(7)));
+    assert_eq!(moved.body["recipient_channels"], json!(["finops@example.com"]), "kept");
+
+    let res = app.delete(&format!("/v2/budgets/{ec2}")).await;
+    assert_eq!(res.status, 409, "{}", res.text);
+    assert!(res.text.contains(&t) && res.text.contains(&a), "names the users: {}", res.text);
+    let report = app.get(&format!("/v2/budgets/{all}")).await.body["cost_report_token"].as_str().unwrap().to_string();
+    let res = app.delete(&format!("/v2/cost_reports/{report}")).await;
+    assert!(res.status == 409 && res.text.contains(&all), "a report a budget follows stays: {}", res.text);
+    assert_eq!(app.delete(&format!("/v2/budget_alerts/{a}")).await.status, 204);
+    assert_eq!(app.delete(&format!("/v2/budgets/{t}")).await.status, 204);
+    assert_eq!(app.delete(&format!("/v2/budgets/{ec2}")).await.status, 204);
+    assert_eq!(app.get(&format!("/v2/budgets/{ec2}")).await.status, 404);
+    assert_eq!(app.get(&format!("/v2/budget_alerts/{a}")).await.status, 404);
+
+    // Another tenant sees none of it.
+    let (_, other) = app.other_account().await;
+    let res = app.send(reqwest::Method::GET, &format!("/v2/budgets/{all}"), Some(&other), None).await;
+    assert_eq!(res.status, 404);
+}
+
+async fn bad_budget_and_alert_bodies_are_400_naming_each_field(app: TestApp) {
+    let (ec2, _) = arrange(&app).await;
+    let res = app
+        .post(
+            "/v2/budgets",
+            json!({"cost_report_token": "rprt_0000000000000000",
+                   "periods": [{"start_at": "March", "amount": 1}, {"start_at": "2024-01-01", "amount": -1}]}),
+        )
+        .await;
+    assert_eq!(res.status, 400, "{}", res.text);
+    for needle in ["name is required", "periods[0].start_at", "periods[1].amount must not be negative"] {
+        assert!(res.text.contains(needle), "{needle}: {}", res.text);
+    }
+    let res = app
+        .post(
+            "/v2/budgets",
+            json!({"name": "x", "cost_report_token": "rprt_0000000000000000",
+                                    "periods": [{"start_at": "2024-01-01", "amount": 1}]}),
+        )
+        .await;
+    assert!(res.status == 400 && res.text.contains("no cost report rprt_0000000000000000"), "{}", res.text);
+    let res = app
+        .post(
+            "/v2/budget_alerts",
+            json!({"budget_tokens": [ec2, "bdgt_0000000000000000"], "threshold": 1001, "duration_in_days": "x",
+                   "recipient_channels": ["#finance"]}),
+        )
+        .await;
+    assert_eq!(res.status, 400, "{}", res.text);
+    for needle in ["threshold must be", "duration_in_days", "recipient_channels[0]"] {
+        assert!(res.text.contains(needle), "{needle}: {}", res.text);
+    }
+    let res = app.post("/v2/budget_alerts", json!({"budget_tokens": ["bdgt_0000000000000000"], "threshold": 50})).await;
+    assert!(res.status == 400 && res.text.contains("no budget bdgt_0000000000000000"), "{}", res.text);
+    assert_eq!(app.get("/v2/budget_alerts").await.body["budget_alerts"], json!([]), "nothing stored");
+}
+
+/// A webhook receiver that checks each call's signature and keeps what it got.
+struct Receiver {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Receiver {
+    async fn start(port: u16, secret: String, got: Arc<Mutex<Vec<(Value, String)>>>) -> Receiver {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.expect("the receiver's port is free");
+        let kept = got;
+        let app = axum::Router::new().route(
+            "/hook",
+            axum::routing::post(move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+                let kept = kept.clone();
+                let secret = secret.clone();
+                async move {
+                    let header = headers.get("x-costd-signature").and_then(|v| v.to_str().ok()).unwrap_or_default();
+                    let (t, v1) = header.split_once(',').unwrap_or_default();
+                    let t = t.trim_start_matches("t=");
+                    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+                    mac.update(format!("{t}.").as_bytes());
+                    mac.update(&body);
+                    if hex::encode(mac.finalize().into_bytes()) != v1.trim_start_matches("v1=") {
+                        return axum::http::StatusCode::UNAUTHORIZED;
+                    }
+                    let delivery = headers.get("x-costd-delivery").unwrap().to_str().unwrap().to_string();
+                    kept.lock().unwrap().push((serde_json::from_slice(&body).unwrap(), delivery));
+                    axum::http::StatusCode::OK
+                }
+            }),
+        );
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = stopped.await;
+                })
+                .await
+                .unwrap();
+        });
+        Receiver { stop: Some(stop), task }
+    }
+
+    async fn stop(mut self) {
+        let _ = self.stop.take().unwrap().send(());
+        let _ = self.task.await;
+    }
+}
+
+#[tokio::test]
+async fn a_budget_alert_is_delivered_once_through_a_receiver_outage_on_sqlite() {
+    delivered_once(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_budget_alert_is_delivered_once_through_a_receiver_outage_on_postgres() {
+    delivered_once(Backend::Postgres).await;
+}
+
+async fn deliveries(app: &TestApp) -> Vec<Value> {
+    let res = app.get("/v2/alert_deliveries").await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    res.body["alert_deliveries"].as_array().unwrap().clone()
+}
+
+async fn delivered_once(backend: Backend) {
+    use costd::service::alerts::{deliver_due, run_pass, AlertContext, PassState};
+    let smtp = smtp_server().await;
+    let mailer = costd::mail::Mailer::new(&smtp.url(), "costd <alerts@costd.example>").unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let context: Arc<Mutex<Option<AlertContext>>> = Default::default();
+    let slot = context.clone();
+    let Some(app) = TestApp::spawn_with(backend, move |s| {
+        s.today = Arc::new(|| chrono::NaiveDate::from_ymd_opt(2024, 3, 20).unwrap());
+        s.mailer = Some(Arc::new(mailer));
+        s.public_url = Some("https://costd.example".into());
+        s.webhooks = costd::service::webhooks::WebhookClient::new(
+            vec![format!("127.0.0.1:{port}")],
+            std::time::Duration::from_secs(2),
+        );
+        s.alert_retry_base = std::time::Duration::from_millis(1);
+        *slot.lock().unwrap() = Some(s.alert_context());
+    })
+    .await
+    else {
+        return;
+    };
+    let ctx = context.lock().unwrap().clone().unwrap();
+    let (ec2, all) = arrange(&app).await;
+    let hook = format!("http://127.0.0.1:{port}/hook");
+    created(
+        &app,
+        "/v2/budget_alerts",
+        json!({"budget_tokens": [ec2], "threshold": 50, "duration_in_days": "",
+               "recipient_channels": [hook, "ops@example.com"]}),
+    )
+    .await;
+    // Not reached: 510.3 of 2000.5 is 25.5%.
+    created(&app, "/v2/budget_alerts", json!({"budget_tokens": [all], "threshold": 60, "recipient_channels": [hook]}))
+        .await;
+
+    // EC2 spent 500.1 of 1000 in March: past 50%. One message per recipient, written once however often
+    // the alerts are evaluated (a new process's full pass included).
+    assert_eq!(run_pass(&ctx, &mut PassState::default()).await.unwrap(), Some(2));
+    assert_eq!(run_pass(&ctx, &mut PassState::default()).await.unwrap(), Some(0));
+
+    // The receiver is down: the email goes, the webhook waits with its error.
+    assert_eq!(deliver_due(&ctx).await.unwrap(), 2);
+    let listed = deliveries(&app).await;
+    let webhook = listed.iter().find(|d| d["recipient"].as_str().unwrap().starts_with("http")).unwrap();
+    assert_eq!((webhook["status"].as_str(), webhook["attempts"].as_i64()), (Some("pending"), Some(1)), "{webhook}");
+    assert_eq!(webhook["recipient"], "http://127.0.0.1/…", "a webhook's path is not shown");
+    assert!(webhook["last_error"].as_str().unwrap().contains("127.0.0.1"), "{webhook}");
+    let email = listed.iter().find(|d| d["recipient"] == "ops@example.com").unwrap();
+    assert_eq!(email["status"], "delivered", "{email}");
+    let mail = smtp.messages();
+    assert_eq!(mail.len(), 1, "{mail:?}");
+    assert_eq!(mail[0]["to"], "ops@example.com");
+    assert!(mail[0]["subject"].as_str().unwrap().contains("Budget EC2 reached 50.0%"), "{mail:?}");
+
+    // It comes back: the message arrives, signed, with the numbers that fired it.
+    let secret = app.get("/v2/webhook_signing_secret").await.body["secret"].as_str().unwrap().to_string();
+    assert!(secret.starts_with("whsec_"), "{secret}");
+    let got: Arc<Mutex<Vec<(Value, String)>>> = Default::default();
+    let receiver = Receiver::start(port, secret, got.clone()).await;
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    assert_eq!(deliver_due(&ctx).await.unwrap(), 1);
+    let received = got.lock().unwrap().clone();
+    assert_eq!(received.len(), 1, "{received:?}");
+    let (body, delivery) = &received[0];
+    assert_eq!(body["id"].as_str(), Some(delivery.as_str()));
+    assert_eq!(body["event"], "budget_alert");
+    assert_eq!(
+        (body["data"]["actual"].as_str(), body["data"]["amount"].as_str(), body["data"]["period_start"].as_str()),
+        (Some("500.1"), Some("1000.0"), Some("2024-03-01"))
+    );
+    assert_eq!(body["link"], format!("https://costd.example/console/budgets/{ec2}"));
+    let webhook = deliveries(&app).await.into_iter().find(|d| d["token"] == delivery.as_str()).unwrap();
+    assert_eq!((webhook["status"].as_str(), webhook["attempts"].as_i64()), (Some("delivered"), Some(2)), "{webhook}");
+    assert_eq!(webhook["last_error"], Value::Null);
+
+    // Nothing is sent twice: evaluated and delivered again, the receiver still has one message.
+    assert_eq!(run_pass(&ctx, &mut PassState::default()).await.unwrap(), Some(0));
+    assert_eq!(deliver_due(&ctx).await.unwrap(), 0);
+    receiver.stop().await;
+    assert_eq!(got.lock().unwrap().len(), 1);
+
+    // A pass after the first looks only at accounts whose costs changed since: nothing new, nothing
+    // evaluated; an upload that takes EC2 to 900.1 fires a 90% alert on the next pass.
+    let mut pass = PassState::default();
+    assert_eq!(run_pass(&ctx, &mut pass).await.unwrap(), Some(0));
+    created(
+        &app,
+        "/v2/budget_alerts",
+        json!({"budget_tokens": [ec2], "threshold": 90, "recipient_channels": ["ops@example.com"]}),
+    )
+    .await;
+    assert_eq!(run_pass(&ctx, &mut pass).await.unwrap(), Some(0), "no costs changed since the last pass");
+    let integration = app.get("/v2/integrations").await.body["integrations"][0]["token"].as_str().unwrap().to_string();
+    let more = "ChargeCategory,ChargePeriodStart,BilledCost,ServiceName\nUsage,2024-03-15,400,EC2\n";
+    assert_eq!(app.upload(&integration, "more.csv", more.as_bytes().to_vec()).await.status, 201);
+    assert_eq!(run_pass(&ctx, &mut pass).await.unwrap(), Some(1));
+    assert_eq!(deliver_due(&ctx).await.unwrap(), 1);
+    let mail = smtp.messages();
+    assert!(mail.iter().any(|m| m["subject"].as_str().unwrap().contains("90.0%")), "{mail:?}");
+
+    // A managed account's budget on the MSP's integration: the MSP's upload changes its costs too.
+    let managed = app
+        .create_managed_account(json!({"name": "Customer", "contact_email": "ops@customer.example",
+                                       "access_credential_tokens": [integration]}))
+        .await;
+    let customer = app.mint_for(managed["token"].as_str().unwrap(), "read,write").await;
+    let as_customer = |path: &str, body: Value| {
+        let (app, customer, path) = (&app, customer.clone(), path.to_string());
+        async move {
+            let res = app.send(reqwest::Method::POST, &path, Some(&customer), Some(body.to_string())).await;
+            assert_eq!(res.status, 201, "{path}: {}", res.text);
+            token(&res.body)
+        }
+    };
+    let report = as_customer("/v2/cost_reports", json!({"title": "Everything"})).await;
+    let budget = as_customer(
+        "/v2/budgets",
+        json!({"name": "Customer March", "cost_report_token": report, "periods": [{"start_at": "2024-03-01", "amount": 1500}]}),
+    )
+    .await;
+    as_customer(
+        "/v2/budget_alerts",
+        json!({"budget_tokens": [budget], "threshold": 100, "recipient_channels": ["cfo@customer.example"]}),
+    )
+    .await;
+    assert_eq!(run_pass(&ctx, &mut pass).await.unwrap(), Some(0), "910.3 of 1500: not yet");
+    let more = "ChargeCategory,ChargePeriodStart,BilledCost,ServiceName\nUsage,2024-03-16,600,S3\n";
+    assert_eq!(app.upload(&integration, "even-more.csv", more.as_bytes().to_vec()).await.status, 201);
+    // The customer's 1510.3 of 1500, seen through the MSP's upload; and the MSP's own "All" at 75.5%, past 60%.
+    assert_eq!(run_pass(&ctx, &mut pass).await.unwrap(), Some(2));
+
+    // A webhook into the operator's network is refused at once, without retries.
+    created(
+        &app,
+        "/v2/budget_alerts",
+        json!({"budget_tokens": [all], "threshold": 10, "recipient_channels": ["http://127.0.0.1:1/inside"]}),
+    )
+    .await;
+    assert_eq!(run_pass(&ctx, &mut PassState::default()).await.unwrap(), Some(1));
+    assert_eq!(deliver_due(&ctx).await.unwrap(), 3, "the refused one, the customer's email, the MSP's webhook");
+    let mail = smtp.messages();
+    assert!(mail.iter().any(|m| m["to"] == "cfo@customer.example"), "{mail:?}");
+    let refused = deliveries(&app).await.into_iter().find(|d| d["status"] == "failed").unwrap();
+    assert_eq!(refused["attempts"], 1);
+    assert!(refused["last_error"].as_str().unwrap().contains("--allow-webhook-host"), "{refused}");
+}
