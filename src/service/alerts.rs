@@ -124,7 +124,7 @@ pub async fn evaluate_account(
             let link = ctx
                 .public_url
                 .as_ref()
-                .map(|u| format!("{}/console/budgets/{}", u.trim_end_matches('/'), budget.token));
+                .map(|u| format!("{}/#/budgets?budget={}", u.trim_end_matches('/'), budget.token));
             let mut data = serde_json::Map::new();
             for (k, v) in [
                 ("budget_alert_token", alert.token.clone()),

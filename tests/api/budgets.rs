@@ -333,7 +333,7 @@ async fn delivered_once(backend: Backend) {
         (body["data"]["actual"].as_str(), body["data"]["amount"].as_str(), body["data"]["period_start"].as_str()),
         (Some("500.1"), Some("1000.0"), Some("2024-03-01"))
     );
-    assert_eq!(body["link"], format!("https://costd.example/console/budgets/{ec2}"));
+    assert_eq!(body["link"], format!("https://costd.example/#/budgets?budget={ec2}"));
     let webhook = deliveries(&app).await.into_iter().find(|d| d["token"] == delivery.as_str()).unwrap();
     assert_eq!((webhook["status"].as_str(), webhook["attempts"].as_i64()), (Some("delivered"), Some(2)), "{webhook}");
     assert_eq!(webhook["last_error"], Value::Null);

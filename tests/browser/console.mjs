@@ -296,6 +296,33 @@ try {
   await page.goto(base + "/#/invoices");
   await page.waitForSelector("#invoices-table");
 
+  // ---- Budgets: a budget on a report shows September's actual against it; a bad amount is refused at its field.
+  const madeReport = await fetch(base + "/v2/cost_reports", { method: "POST",
+    headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" }, body: JSON.stringify({ title: "Everything" }) });
+  ok(madeReport.status === 201, `a report for the budget (${madeReport.status})`);
+  await page.click("a[href='#/budgets']");
+  await page.waitForSelector("#b-name");
+  await page.fill("#b-name", "Cloud");
+  await page.selectOption("#b-report", { label: "Everything" });
+  await page.fill("#b-first", "2024-09");
+  await page.fill("#b-months", "2");
+  await page.fill("#b-amount", "-5");
+  await page.fill("#b-recipients", "finops@example.com");
+  await page.click("form[aria-labelledby=new-budget] button[type=submit]");
+  await until(async () => (await page.textContent("#b-amount-err")).includes("must not be negative"), "the amount's error");
+  ok(true, "a negative budget amount is refused at its field");
+  await page.fill("#b-amount", "100");
+  await page.click("form[aria-labelledby=new-budget] button[type=submit]");
+  await until(async () => (await page.$("table.budget-periods")) ? true
+    : (await page.textContent("main")).includes("No budgets") ? null : false, "the new budget", 15000).catch(async (e) => {
+    throw new Error(`${e.message}; the page says: ${(await page.textContent("main")).slice(0, 600)}`);
+  });
+  const september = await page.textContent("table.budget-periods tbody tr");
+  ok(september.includes("2024-09-01") && september.includes("185.75") && september.includes("100.0") && september.includes("185.8%"),
+    `September's actual against its budget (${september.trim()})`);
+  ok((await page.textContent("main")).includes("Alert at 80% → finops@example.com"), "the budget's alert is listed");
+  await shot("09-budgets");
+
   // ---- Writes need the CSRF header even with the cookie.
   const forged = await page.evaluate(async () => (await fetch("/v2/billing_rules", { method: "POST", headers: { "Content-Type": "application/json" },
     body: JSON.stringify({ type: "adjustment", title: "forged", percentage: 1 }) })).status);

@@ -805,3 +805,83 @@ pages.invoices = async function invoicesPage(main) {
     writable() && accounts.length ? form : "");
   document.title = "Invoices · costd";
 };
+
+// ------------------------------------------------------------------------------------------- budgets
+
+/** Actual against budget as a bar: the budget is the track, the actual fills it (red past 100%). */
+function budgetBar(actual, amount) {
+  const a = Number(actual), b = Number(amount);
+  const pct = b > 0 ? (a / b) * 100 : (a > 0 ? 100 : 0);
+  const bar = h("div", { class: "bar", role: "img", "aria-label": `${actual} of ${amount} (${pct.toFixed(1)}%)` },
+    h("i", { style: `width:${Math.min(pct, 100).toFixed(1)}%`, class: pct >= 100 ? "over" : "" }));
+  return h("div", { class: "nowrap" }, bar, h("span", { class: "muted" }, ` ${pct.toFixed(1)}%`));
+}
+
+pages.budgets = async function budgetsPage(main) {
+  const [budgets, alerts, reports, deliveries] = await Promise.all([
+    getAll("/v2/budgets", "budgets"), getAll("/v2/budget_alerts", "budget_alerts"),
+    getAll("/v2/cost_reports", "cost_reports"), get("/v2/alert_deliveries?limit=50").then((b) => b.alert_deliveries),
+  ]);
+  // Each budget's performance (actual per period), asked for one by one.
+  const shown = await Promise.all(budgets.map((b) => get(`/v2/budgets/${b.token}?include_performance=true`)));
+  const reportTitle = (t) => (reports.find((r) => r.token === t) || {}).title || t;
+  const sections = shown.map((b) => h("section", { class: "panel", "aria-labelledby": `budget-${b.token}` },
+    h("h2", { id: `budget-${b.token}` }, b.name),
+    h("p", { class: "muted" }, b.cost_report_token ? `Follows the report ${reportTitle(b.cost_report_token)}.` : `Sums ${b.child_budget_tokens.length} budgets.`),
+    h("table", { class: "budget-periods" },
+      h("thead", {}, h("tr", {}, h("th", {}, "Period"), h("th", { class: "num" }, "Actual"), h("th", { class: "num" }, "Budget"), h("th", {}, "Used"))),
+      h("tbody", {}, (b.performance || []).map((p, i) => h("tr", {},
+        h("td", { class: "nowrap" }, `${p.date.slice(0, 10)} → ${b.periods[i] ? b.periods[i].end_at.slice(0, 10) : ""}`),
+        h("td", { class: "num" }, p.actual), h("td", { class: "num" }, p.amount), h("td", {}, budgetBar(p.actual, p.amount)))))),
+    h("p", {}, alerts.filter((a) => a.budget_tokens.includes(b.token)).map((a) =>
+      h("span", { class: "chip" }, `Alert at ${a.threshold}% → ${a.recipient_channels.join(", ") || "no one"}`))),
+    writable() ? h("button", { type: "button", class: "danger", onclick: async () => {
+      if (!confirm(`Delete the budget ${b.name}?`)) return;
+      try {
+        for (const a of alerts.filter((a) => a.budget_tokens.length === 1 && a.budget_tokens[0] === b.token)) await api("DELETE", `/v2/budget_alerts/${a.token}`);
+        await api("DELETE", `/v2/budgets/${b.token}`);
+        await pages.budgets(main);
+      } catch (x) { alert(errorText(x)); }
+    } }, "Delete") : ""));
+
+  // A new budget: one report, monthly periods of one amount.
+  const name = h("input", { type: "text" });
+  const report = h("select", {}, reports.map((r) => h("option", { value: r.token }, r.title)));
+  const first = h("input", { type: "month", value: new Date().toISOString().slice(0, 7) });
+  const months = h("input", { type: "number", min: "1", max: "120", value: "12" });
+  const amount = h("input", { type: "text", inputmode: "decimal", placeholder: "1000.00" });
+  const threshold = h("input", { type: "number", min: "1", max: "1000", value: "80" });
+  const recipients = h("input", { type: "text", placeholder: "finops@example.com, https://hooks.slack.com/…" });
+  const form = h("form", { class: "panel", "aria-labelledby": "new-budget" }, h("h2", { id: "new-budget" }, "New budget"),
+    h("div", { class: "grid2" }, field("b-name", "Name", name, ["name"]), field("b-report", "Cost report", report, ["cost_report_token"]),
+      field("b-first", "First month", first, ["periods"]), field("b-months", "Months", months, []),
+      field("b-amount", "Amount per month", amount, ["amount"]), field("b-threshold", "Alert at (% of the month's budget)", threshold, ["threshold"]),
+      field("b-recipients", "Alert recipients (emails, webhook URLs)", recipients, ["recipient_channels"])),
+    h("button", { type: "submit" }, "Create budget"), h("p", { class: "form-err", role: "alert" }));
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    clearErrors(form);
+    const periods = [];
+    for (let i = 0; i < Number(months.value || 0); i++) periods.push({ start_at: addMonths(`${first.value}-01`, i), amount: amount.value.trim() });
+    try {
+      const { body } = await api("POST", "/v2/budgets", { name: name.value, cost_report_token: report.value, periods });
+      const channels = recipients.value.split(",").map((s) => s.trim()).filter(Boolean);
+      if (channels.length) {
+        try {
+          await api("POST", "/v2/budget_alerts", { budget_tokens: [body.token], threshold: Number(threshold.value), duration_in_days: "", recipient_channels: channels });
+        } catch (x) { await api("DELETE", `/v2/budgets/${body.token}`); throw x; }
+      }
+      await pages.budgets(main);
+    } catch (x) { if (x instanceof ApiError) showErrors(form, x.errors.map((m) => m.replace(/^periods\[\d+\]\.amount/, "amount"))); else throw x; }
+  });
+
+  const deliveryTable = h("table", { id: "deliveries-table" },
+    h("thead", {}, h("tr", {}, h("th", {}, "Message"), h("th", {}, "To"), h("th", {}, "Status"), h("th", { class: "num" }, "Attempts"), h("th", {}, "Last error"))),
+    h("tbody", {}, deliveries.map((d) => h("tr", {}, h("td", {}, d.subject), h("td", {}, d.recipient),
+      h("td", {}, d.status), h("td", { class: "num" }, d.attempts), h("td", {}, d.last_error || "")))));
+  main.replaceChildren(h("h1", {}, "Budgets"),
+    ...(sections.length ? sections : [h("p", { class: "muted" }, "No budgets yet.")]),
+    writable() ? (reports.length ? form : h("p", { class: "muted" }, "Create a cost report first: a budget follows one.")) : "",
+    h("h2", {}, "Alert deliveries"), deliveries.length ? deliveryTable : h("p", { class: "muted" }, "No alert has fired yet."));
+  document.title = "Budgets · costd";
+};
