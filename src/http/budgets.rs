@@ -1,4 +1,4 @@
-//! `/v2/budgets` and `/v2/budget_alerts` (Vantage's), and costd's own `/v2/alert_deliveries` (the alerts'
+//! `/v2/budgets`, `/v2/budget_alerts` and `/v2/cost_alerts` with their events (Vantage's), and costd's own `/v2/alert_deliveries` (the alerts'
 //! outbox: every message, its status, attempts and last error) and `/v2/webhook_signing_secret` (what a
 //! receiver checks `X-Costd-Signature` with). The rules are in `model::budget`, `service::budgets` and
 //! `service::alerts`.
@@ -15,8 +15,10 @@ use super::extract::{Json, Query};
 use super::pagination::{base_url, Links, ListParams, MAX_LIMIT};
 use super::{timestamp, ApiError, AppState, Result};
 use crate::model::budget::{BudgetAlertFields, BudgetFields, BudgetPeriod};
+use crate::model::cost_alert::CostAlertFields;
 use crate::model::report::ViewKind;
 use crate::service::budgets::{self, BudgetError};
+use crate::service::cost_alerts;
 use crate::service::reports;
 use crate::store::ReportObject;
 
@@ -26,6 +28,10 @@ pub fn router() -> Router<AppState> {
         .route("/budgets/{budget_token}", get(show).put(update).delete(remove))
         .route("/budget_alerts", get(list_alerts).post(create_alert))
         .route("/budget_alerts/{budget_alert_token}", get(show_alert).put(update_alert).delete(remove_alert))
+        .route("/cost_alerts", get(list_cost_alerts).post(create_cost_alert))
+        .route("/cost_alerts/{cost_alert_token}", get(show_cost_alert).put(update_cost_alert).delete(remove_cost_alert))
+        .route("/cost_alerts/{cost_alert_token}/events", get(cost_alert_events))
+        .route("/cost_alerts/{cost_alert_token}/events/{event_token}", get(cost_alert_event))
         .route("/alert_deliveries", get(deliveries))
         .route("/webhook_signing_secret", get(signing_secret))
 }
@@ -319,6 +325,179 @@ async fn remove_alert(State(state): State<AppState>, caller: Caller, Path(token)
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// An exact amount as a JSON number (serde_json keeps its digits).
+fn number(a: crate::model::amount::Amount) -> serde_json::Value {
+    serde_json::from_str(&a.to_string()).expect("an amount is a JSON number")
+}
+
+#[derive(Serialize)]
+struct CostAlertBody {
+    token: String,
+    title: String,
+    email_recipients: Vec<String>,
+    slack_channels: Vec<String>,
+    teams_channels: Vec<String>,
+    created_at: String,
+    updated_at: String,
+    workspace_token: String,
+    interval: &'static str,
+    threshold: serde_json::Value,
+    unit_type: &'static str,
+    minimum_threshold: Option<serde_json::Value>,
+    report_tokens: Vec<String>,
+}
+
+fn cost_alert_body(a: ReportObject) -> Result<CostAlertBody> {
+    let d = cost_alerts::definition(&a)?;
+    Ok(CostAlertBody {
+        token: a.token,
+        title: a.title,
+        email_recipients: d.email_recipients,
+        slack_channels: d.slack_channels,
+        teams_channels: d.teams_channels,
+        created_at: timestamp(a.created_at),
+        updated_at: timestamp(a.updated_at),
+        workspace_token: a.workspace_token,
+        interval: d.interval.as_str(),
+        threshold: number(d.threshold),
+        unit_type: d.unit_type.as_str(),
+        minimum_threshold: d.minimum_threshold.map(number),
+        report_tokens: d.report_tokens,
+    })
+}
+
+#[derive(Serialize)]
+struct CostAlertsBody {
+    cost_alerts: Vec<CostAlertBody>,
+    links: Links,
+}
+
+#[utoipa::path(get, path = "/v2/cost_alerts", tag = "budgets", operation_id = "cost_alerts_list", responses((status = 200, description = "OK"), super::openapi::ApiErrors))]
+async fn list_cost_alerts(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(params): Query<ListParams>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+) -> Result<axum::Json<CostAlertsBody>> {
+    let (items, links) = list_objects(&state, &caller, ViewKind::CostAlert, &params, &uri, &headers).await?;
+    let cost_alerts = items.into_iter().map(cost_alert_body).collect::<Result<_>>()?;
+    Ok(axum::Json(CostAlertsBody { cost_alerts, links }))
+}
+
+#[utoipa::path(post, path = "/v2/cost_alerts", tag = "budgets", operation_id = "cost_alerts_create", responses((status = 201, description = "Created"), super::openapi::ApiErrors))]
+async fn create_cost_alert(
+    State(state): State<AppState>,
+    caller: Caller,
+    Json(fields): Json<CostAlertFields>,
+) -> Result<(StatusCode, axum::Json<CostAlertBody>)> {
+    let created = cost_alerts::create(state.store.as_ref(), &caller.account_token, fields).await?;
+    state.alert_wake.evaluate.notify_one();
+    Ok((StatusCode::CREATED, axum::Json(cost_alert_body(created)?)))
+}
+
+#[utoipa::path(get, path = "/v2/cost_alerts/{cost_alert_token}", tag = "budgets", operation_id = "cost_alerts_show", params(("cost_alert_token" = String, Path)), responses((status = 200, description = "OK"), super::openapi::ApiErrors))]
+async fn show_cost_alert(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(token): Path<String>,
+) -> Result<axum::Json<CostAlertBody>> {
+    let found = reports::get(state.store.as_ref(), &caller.account_token, ViewKind::CostAlert, &token).await?;
+    Ok(axum::Json(cost_alert_body(found)?))
+}
+
+#[utoipa::path(put, path = "/v2/cost_alerts/{cost_alert_token}", tag = "budgets", operation_id = "cost_alerts_update", params(("cost_alert_token" = String, Path)), responses((status = 200, description = "OK"), super::openapi::ApiErrors))]
+async fn update_cost_alert(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(token): Path<String>,
+    Json(fields): Json<CostAlertFields>,
+) -> Result<axum::Json<CostAlertBody>> {
+    let updated = cost_alerts::update(state.store.as_ref(), &caller.account_token, &token, fields).await?;
+    state.alert_wake.evaluate.notify_one();
+    Ok(axum::Json(cost_alert_body(updated)?))
+}
+
+#[utoipa::path(delete, path = "/v2/cost_alerts/{cost_alert_token}", tag = "budgets", operation_id = "cost_alerts_remove", params(("cost_alert_token" = String, Path)), responses((status = 204, description = "Deleted"), super::openapi::ApiErrors))]
+async fn remove_cost_alert(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(token): Path<String>,
+) -> Result<StatusCode> {
+    cost_alerts::delete(state.store.as_ref(), &caller.account_token, &token).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Serialize)]
+struct CostAlertEventBody {
+    token: String,
+    created_at: String,
+    triggered_at: String,
+    description: String,
+    alert_type: &'static str,
+    metadata: serde_json::Map<String, serde_json::Value>,
+    report_token: String,
+    alert_token: String,
+}
+
+fn event_body(e: ReportObject) -> Result<CostAlertEventBody> {
+    let d = cost_alerts::event_definition(&e)?;
+    Ok(CostAlertEventBody {
+        token: e.token,
+        created_at: timestamp(e.created_at),
+        triggered_at: timestamp(e.created_at),
+        description: d.description,
+        alert_type: "cost_alert",
+        metadata: d.metadata,
+        report_token: d.report_token,
+        alert_token: e.folder_token.unwrap_or_default(),
+    })
+}
+
+#[derive(Serialize)]
+struct CostAlertEventsBody {
+    cost_alert_events: Vec<CostAlertEventBody>,
+    links: Links,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct EventParams {
+    page: Option<u32>,
+    limit: Option<u32>,
+    report_token: Option<String>,
+}
+
+#[utoipa::path(get, path = "/v2/cost_alerts/{cost_alert_token}/events", tag = "budgets", operation_id = "cost_alert_events_list", params(("cost_alert_token" = String, Path)), responses((status = 200, description = "OK"), super::openapi::ApiErrors))]
+async fn cost_alert_events(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(token): Path<String>,
+    Query(params): Query<EventParams>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+) -> Result<axum::Json<CostAlertEventsBody>> {
+    let page = ListParams { page: params.page, limit: params.limit, ..Default::default() }.page_request(MAX_LIMIT)?;
+    let report = params.report_token.as_deref().map(str::trim).filter(|r| !r.is_empty());
+    let found = cost_alerts::events(state.store.as_ref(), &caller.account_token, &token, report, page).await?;
+    let links = Links::new(&base_url(state.public_url.as_deref(), &headers), &uri, page, found.total);
+    let cost_alert_events = found.items.into_iter().map(event_body).collect::<Result<_>>()?;
+    Ok(axum::Json(CostAlertEventsBody { cost_alert_events, links }))
+}
+
+#[utoipa::path(get, path = "/v2/cost_alerts/{cost_alert_token}/events/{event_token}", tag = "budgets", operation_id = "cost_alert_events_show", params(("cost_alert_token" = String, Path), ("event_token" = String, Path)), responses((status = 200, description = "OK"), super::openapi::ApiErrors))]
+async fn cost_alert_event(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((alert, event)): Path<(String, String)>,
+) -> Result<axum::Json<CostAlertEventBody>> {
+    reports::get(state.store.as_ref(), &caller.account_token, ViewKind::CostAlert, &alert).await?;
+    let found = reports::get(state.store.as_ref(), &caller.account_token, ViewKind::CostAlertEvent, &event).await?;
+    if found.folder_token.as_deref() != Some(alert.as_str()) {
+        return Err(ApiError::NotFound("cost alert event not found".into()));
+    }
+    Ok(axum::Json(event_body(found)?))
+}
+
 #[derive(Debug, Default, Deserialize)]
 struct DeliveryParams {
     page: Option<u32>,
@@ -329,6 +508,7 @@ struct DeliveryParams {
 #[derive(Serialize)]
 struct DeliveryBody {
     token: String,
+    /// The alert the message is of (a budget alert or a cost alert).
     budget_alert_token: String,
     event_key: String,
     /// An email address, or a webhook's scheme and host (its path is a secret).

@@ -7,6 +7,19 @@ pub const SCALE: u32 = 18;
 /// Largest unscaled magnitude a `Decimal128(38, _)` holds: 10^38 − 1 (just under 10^20 at 18 places).
 pub const MAX_UNSCALED: i128 = 99_999_999_999_999_999_999_999_999_999_999_999_999;
 
+/// `a × b` as (high, low) 128-bit halves, which compare in the order the products do: exact for every pair
+/// (comparisons of amounts times percentages never overflow).
+pub fn mul_wide(a: u128, b: u128) -> (u128, u128) {
+    const LOW: u128 = u64::MAX as u128;
+    let (a1, a0) = (a >> 64, a & LOW);
+    let (b1, b0) = (b >> 64, b & LOW);
+    let (p00, p01, p10, p11) = (a0 * b0, a0 * b1, a1 * b0, a1 * b1);
+    let middle = (p00 >> 64) + (p01 & LOW) + (p10 & LOW);
+    let low = (p00 & LOW) | ((middle & LOW) << 64);
+    let high = p11 + (p01 >> 64) + (p10 >> 64) + (middle >> 64);
+    (high, low)
+}
+
 /// An exact amount: unscaled `i128` at [`SCALE`] places, never beyond ±[`MAX_UNSCALED`] (what Arrow's
 /// `Decimal128(38, 18)` holds). Shown as the API shows amounts (`1000.0`, `20.52022672899`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -279,5 +292,19 @@ mod tests {
         assert_eq!(Amount::from_unscaled(MAX_UNSCALED).unwrap().rounded(2).unscaled() % 10i128.pow(16), 0);
         assert!(a("99999999999999999999").checked_add(a("1")).is_none());
         assert!(Amount::from_unscaled(MAX_UNSCALED + 1).is_none());
+    }
+
+    proptest::proptest! {
+        /// Where the product fits 128 bits, the wide one is it; wide products order as the products do.
+        #[test]
+        fn wide_products_are_exact(a in 0u128..(1u128 << 64), b in 0u128..(1u128 << 64), c in proptest::num::u128::ANY, d in 1u128..1000) {
+            proptest::prop_assert_eq!(mul_wide(a, b), (0, a * b));
+            // (c × d) against (c × (d − 1)) + c: the same number computed two ways.
+            let (h1, l1) = mul_wide(c, d);
+            let (h0, l0) = mul_wide(c, d - 1);
+            let (sum, carry) = l0.overflowing_add(c);
+            proptest::prop_assert_eq!((h1, l1), (h0 + u128::from(carry), sum));
+            proptest::prop_assert!(mul_wide(c, d) >= mul_wide(c, d - 1));
+        }
     }
 }

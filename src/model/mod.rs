@@ -6,6 +6,7 @@ pub mod billing_profile;
 pub mod billing_rule;
 pub mod bucket_export;
 pub mod budget;
+pub mod cost_alert;
 pub mod decimal;
 pub mod integration;
 pub mod invoice;

@@ -30,11 +30,22 @@ pub enum ViewKind {
     Budget,
     /// A budget alert: titled by the service (alerts have no name in Vantage's API).
     BudgetAlert,
+    /// A cost alert (`model::cost_alert`).
+    CostAlert,
+    /// One firing of a cost alert: its folder is the alert, its definition the event's numbers.
+    CostAlertEvent,
 }
 
 impl ViewKind {
-    pub const ALL: [ViewKind; 5] =
-        [ViewKind::Folder, ViewKind::SavedFilter, ViewKind::CostReport, ViewKind::Budget, ViewKind::BudgetAlert];
+    pub const ALL: [ViewKind; 7] = [
+        ViewKind::Folder,
+        ViewKind::SavedFilter,
+        ViewKind::CostReport,
+        ViewKind::Budget,
+        ViewKind::BudgetAlert,
+        ViewKind::CostAlert,
+        ViewKind::CostAlertEvent,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -43,6 +54,8 @@ impl ViewKind {
             ViewKind::CostReport => "cost_report",
             ViewKind::Budget => "budget",
             ViewKind::BudgetAlert => "budget_alert",
+            ViewKind::CostAlert => "cost_alert",
+            ViewKind::CostAlertEvent => "cost_alert_event",
         }
     }
 
@@ -54,6 +67,8 @@ impl ViewKind {
             ViewKind::CostReport => crate::model::token::prefix::REPORT,
             ViewKind::Budget => "bdgt_",
             ViewKind::BudgetAlert => "bdgt_alrt_",
+            ViewKind::CostAlert => "cst_alrt_",
+            ViewKind::CostAlertEvent => "cst_alrt_evnt_",
         }
     }
 
@@ -65,6 +80,8 @@ impl ViewKind {
             ViewKind::CostReport => "cost report",
             ViewKind::Budget => "budget",
             ViewKind::BudgetAlert => "budget alert",
+            ViewKind::CostAlert => "cost alert",
+            ViewKind::CostAlertEvent => "cost alert event",
         }
     }
 }

@@ -157,19 +157,21 @@ pub async fn evaluate_account(
             }
         }
     }
-    if messages.is_empty() {
-        return Ok(0);
-    }
-    let written = store.enqueue_notifications(&messages, Utc::now().timestamp_millis()).await?;
+    let mut written = if messages.is_empty() {
+        0
+    } else {
+        store.enqueue_notifications(&messages, Utc::now().timestamp_millis()).await?
+    };
+    written += crate::service::cost_alerts::evaluate(&ctx.costs, account, today, ctx.public_url.as_deref()).await?;
     if written > 0 {
-        tracing::info!(written, "budget alerts fired");
+        tracing::info!(written, "alerts fired");
         ctx.deliver.notify_one();
     }
     Ok(written)
 }
 
 /// `part` as a percentage of `whole`, to one decimal place, truncated (exact integer arithmetic).
-fn percent(part: crate::model::amount::Amount, whole: crate::model::amount::Amount) -> String {
+pub(crate) fn percent(part: crate::model::amount::Amount, whole: crate::model::amount::Amount) -> String {
     if whole.unscaled() == 0 {
         return "∞".into();
     }

@@ -20,6 +20,7 @@
 
 pub mod alerts;
 pub mod budgets;
+pub mod cost_alerts;
 pub mod costs;
 pub mod discovery;
 pub mod exports;

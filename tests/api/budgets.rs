@@ -90,6 +90,18 @@ async fn budgets_follow_their_reports_costs_exactly(app: TestApp) {
         ]
     );
     assert!(app.get(&format!("/v2/budgets/{ec2}")).await.body.get("performance").is_none(), "only when asked");
+    // Each period's actual is what the costs API answers for the report over the period's days.
+    let report = b["cost_report_token"].as_str().unwrap();
+    for (period, (_, actual, _)) in b["periods"].as_array().unwrap().iter().zip(performance(b)) {
+        let (start, end) = (&period["start_at"].as_str().unwrap()[..10], &period["end_at"].as_str().unwrap()[..10]);
+        let costs = app.get(&format!("/v2/costs?cost_report_token={report}&start_date={start}&end_date={end}")).await;
+        assert_eq!(
+            costs.body["total_cost"]["amount"].as_str(),
+            Some(actual.as_str()),
+            "{start}..{end}: {}",
+            costs.text
+        );
+    }
     let everything = app.get(&format!("/v2/budgets/{all}?include_performance=true")).await.body;
     assert_eq!(performance(&everything)[1].1, "510.3", "100.10 + 0.2 + 10 + 400");
 
@@ -408,4 +420,145 @@ async fn delivered_once(backend: Backend) {
     let refused = deliveries(&app).await.into_iter().find(|d| d["status"] == "failed").unwrap();
     assert_eq!(refused["attempts"], 1);
     assert!(refused["last_error"].as_str().unwrap().contains("--allow-webhook-host"), "{refused}");
+}
+
+/// A server whose today is `today`, with its alerts' context (the tests run the passes themselves).
+async fn spawn_alerting(
+    backend: Backend,
+    today: chrono::NaiveDate,
+) -> Option<(TestApp, costd::service::alerts::AlertContext)> {
+    let context: Arc<Mutex<Option<costd::service::alerts::AlertContext>>> = Default::default();
+    let slot = context.clone();
+    let app = TestApp::spawn_with(backend, move |s| {
+        s.today = Arc::new(move || today);
+        *slot.lock().unwrap() = Some(s.alert_context());
+    })
+    .await?;
+    let ctx = context.lock().unwrap().clone().unwrap();
+    Some((app, ctx))
+}
+
+#[tokio::test]
+async fn a_cost_alert_fires_once_per_window_and_records_its_event_on_sqlite() {
+    cost_alert_events(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_cost_alert_fires_once_per_window_and_records_its_event_on_postgres() {
+    cost_alert_events(Backend::Postgres).await;
+}
+
+async fn cost_alert_events(backend: Backend) {
+    use costd::service::alerts::{run_pass, PassState};
+    let Some((app, ctx)) = spawn_alerting(backend, chrono::NaiveDate::from_ymd_opt(2024, 4, 2).unwrap()).await else {
+        return;
+    };
+    arrange(&app).await;
+    let reports = app.get("/v2/cost_reports").await.body["cost_reports"].as_array().unwrap().clone();
+    let all = reports.iter().find(|r| r["title"] == "All").map(token).unwrap();
+    // March 510.3 against February 50: up 460.3, 920.6%.
+    let rising = created(
+        &app,
+        "/v2/cost_alerts",
+        json!({"title": "Monthly jump", "interval": "month", "threshold": 100, "unit_type": "percentage",
+               "minimum_threshold": 100.5, "report_tokens": [all], "email_recipients": ["ops@example.com"]}),
+    )
+    .await;
+    assert_eq!((rising["threshold"].clone(), rising["minimum_threshold"].clone()), (json!(100.0), json!(100.5)));
+    assert_eq!((rising["interval"].as_str(), rising["unit_type"].as_str()), (Some("month"), Some("percentage")));
+    let r = token(&rising);
+    assert!(r.starts_with("cst_alrt_"), "{r}");
+    let quiet = created(
+        &app,
+        "/v2/cost_alerts",
+        json!({"title": "Big jump", "interval": "month", "threshold": 1000, "unit_type": "currency", "report_tokens": [all]}),
+    )
+    .await;
+    let q = token(&quiet);
+
+    assert_eq!(run_pass(&ctx, &mut PassState::default()).await.unwrap(), Some(1), "one email");
+    assert_eq!(run_pass(&ctx, &mut PassState::default()).await.unwrap(), Some(0), "written once");
+    let events = app.get(&format!("/v2/cost_alerts/{r}/events")).await;
+    assert_eq!(events.status, 200, "{}", events.text);
+    let list = events.body["cost_alert_events"].as_array().unwrap();
+    assert_eq!(list.len(), 1, "{}", events.text);
+    let e = &list[0];
+    assert_eq!(
+        (e["alert_token"].as_str(), e["report_token"].as_str(), e["alert_type"].as_str()),
+        (Some(r.as_str()), Some(all.as_str()), Some("cost_alert"))
+    );
+    assert_eq!(
+        (
+            e["metadata"]["current_amount"].as_str(),
+            e["metadata"]["previous_amount"].as_str(),
+            e["metadata"]["change"].as_str()
+        ),
+        (Some("510.3"), Some("50.0"), Some("460.3"))
+    );
+    assert_eq!(
+        (e["metadata"]["current_start"].as_str(), e["metadata"]["previous_end"].as_str()),
+        (Some("2024-03-01"), Some("2024-02-29"))
+    );
+    assert!(
+        e["description"]
+            .as_str()
+            .unwrap()
+            .contains("rose from 50.0 to 510.3 USD (+460.3, 920.6%) for the month of 2024-03-01 to 2024-03-31"),
+        "{e}"
+    );
+    let shown = app.get(&format!("/v2/cost_alerts/{r}/events/{}", token(e))).await;
+    assert_eq!(shown.status, 200, "{}", shown.text);
+    assert_eq!(app.get(&format!("/v2/cost_alerts/{q}/events/{}", token(e))).await.status, 404, "another alert's event");
+    assert_eq!(app.get(&format!("/v2/cost_alerts/{q}/events")).await.body["cost_alert_events"], json!([]));
+    let other_report = reports.iter().find(|x| x["title"] == "EC2").map(token).unwrap();
+    let none = app.get(&format!("/v2/cost_alerts/{r}/events?report_token={other_report}")).await;
+    assert_eq!(none.body["cost_alert_events"], json!([]));
+    let delivered = deliveries(&app).await;
+    assert_eq!(delivered.len(), 1);
+    assert_eq!(
+        (delivered[0]["budget_alert_token"].as_str(), delivered[0]["status"].as_str()),
+        (Some(r.as_str()), Some("pending"))
+    );
+
+    // Bad bodies, by field; updates keep what they do not name.
+    let res = app
+        .post(
+            "/v2/cost_alerts",
+            json!({"title": "x", "interval": "hour", "threshold": 0, "unit_type": "currency",
+                                         "report_tokens": [all], "slack_channels": ["#finops"]}),
+        )
+        .await;
+    assert_eq!(res.status, 400, "{}", res.text);
+    for needle in
+        ["interval must be", "threshold must be more than 0", "slack_channels[0] must be an incoming-webhook URL"]
+    {
+        assert!(res.text.contains(needle), "{needle}: {}", res.text);
+    }
+    let res = app
+        .post(
+            "/v2/cost_alerts",
+            json!({"title": "x", "interval": "day", "threshold": 1, "unit_type": "currency",
+                                                  "report_tokens": ["rprt_0000000000000000"]}),
+        )
+        .await;
+    assert!(res.status == 400 && res.text.contains("no cost report rprt_0000000000000000"), "{}", res.text);
+    let moved = app.put(&format!("/v2/cost_alerts/{q}"), json!({"threshold": 400})).await;
+    assert_eq!(
+        (moved.status, moved.body["threshold"].clone(), moved.body["unit_type"].as_str()),
+        (200, json!(400.0), Some("currency"))
+    );
+    assert_eq!(
+        run_pass(&ctx, &mut PassState::default()).await.unwrap(),
+        Some(0),
+        "no recipients: an event, no message"
+    );
+    assert_eq!(
+        app.get(&format!("/v2/cost_alerts/{q}/events")).await.body["cost_alert_events"].as_array().unwrap().len(),
+        1
+    );
+
+    // Deleting an alert takes its events along.
+    assert_eq!(app.delete(&format!("/v2/cost_alerts/{r}")).await.status, 204);
+    assert_eq!(app.get(&format!("/v2/cost_alerts/{r}")).await.status, 404);
+    assert_eq!(app.get(&format!("/v2/cost_alerts/{r}/events/{}", token(e))).await.status, 404);
 }

@@ -218,6 +218,12 @@ check((await client.budgetAlerts.get(budgetAlert.token)).recipient_channels.leng
 check((await client.budgetAlerts.update(budgetAlert.token, { period_to_track: "end_of_the_month", duration_in_days: "5" })).duration_in_days === 5, "update budget alert");
 check((await client.budgets.update(budget.token, { periods: [{ start_at: "2024-07-01", end_at: "2024-07-15", amount: 60 }] })).periods[0].end_at.startsWith("2024-07-15"), "update budget");
 await expectError(400, () => client.budgetAlerts.create({ budget_tokens: [budget.token], threshold: 50, duration_in_days: "", recipient_channels: ["#finance"] }), "recipient_channels[0]");
+const jump = await client.costAlerts.create({ title: "Daily jump", interval: "day", threshold: 100, unit_type: "currency", workspace_token: report.workspace_token, report_tokens: [report.token], teams_channels: ["https://example.webhook.office.com/webhookb2/x"] });
+check(jump.token.startsWith("cst_alrt_") && jump.threshold === 100 && jump.minimum_threshold === null, JSON.stringify(jump));
+check((await client.costAlerts.getEvents(jump.token, {})).cost_alert_events.length === 0, "no cost alert events yet");
+check((await client.costAlerts.update(jump.token, { unit_type: "percentage", minimum_threshold: 5 })).minimum_threshold === 5, "update cost alert");
+await expectError(400, () => client.costAlerts.create({ title: "x", interval: "day", threshold: 1, unit_type: "currency", workspace_token: report.workspace_token, report_tokens: [report.token], slack_channels: ["#finops"] }), "slack_channels[0]");
+await client.costAlerts.delete(jump.token);
 await client.budgetAlerts.delete(budgetAlert.token);
 await client.budgets.delete(budget.token);
 await expectError(400, () => client.costReports.create({ title: "bad", date_bin: "hour" }), "date_bin");

@@ -29,6 +29,8 @@ from vantage import (
     CreateBillingRule,
     CreateCostExport,
     CreateBudget,
+    CreateCostAlert,
+    UpdateCostAlert,
     CreateBudgetAlert,
     BudgetPeriod,
     CreateCostReport,
@@ -176,6 +178,20 @@ def budgets(client, report):
     check(client.budgets.update(budget.token, UpdateBudget(name="EC2")).name == "EC2", "rename a budget")
     expect_error(400, lambda: client.budget_alerts.create(CreateBudgetAlert(
         budget_tokens=[budget.token], threshold=0, duration_in_days="")), "threshold")
+    ws = client.cost_reports.get(report).workspace_token
+    jump = client.cost_alerts.create(CreateCostAlert(
+        title="Monthly jump", interval="month", threshold=25.5, unit_type="percentage", workspace_token=ws,
+        report_tokens=[report], email_recipients=["finops@example.com"], minimum_threshold=10))
+    check(jump.token.startswith("cst_alrt_") and jump.threshold == 25.5 and jump.minimum_threshold == 10, f"{jump}")
+    check(client.cost_alerts.get(jump.token).report_tokens == [report], "get cost alert")
+    check(client.cost_alerts.get_events(jump.token).cost_alert_events == [], "no cost alert events yet")
+    check(client.cost_alerts.update(jump.token, UpdateCostAlert(threshold=50)).threshold == 50, "update cost alert")
+    check([a.token for a in client.cost_alerts.list().cost_alerts] == [jump.token], "list cost alerts")
+    expect_error(400, lambda: client.cost_alerts.create(CreateCostAlert(
+        title="x", interval="hour", threshold=1, unit_type="currency", workspace_token=ws, report_tokens=[report])),
+        "interval")
+    client.cost_alerts.delete(jump.token)
+    expect_error(404, lambda: client.cost_alerts.get(jump.token))
     expect_error(409, lambda: client.budgets.delete(budget.token), "budget alert")
     expect_error(409, lambda: client.cost_reports.delete(report), "follow this report")
     client.budget_alerts.delete(alert.token)

@@ -1,0 +1,334 @@
+//! Cost alerts (`model::cost_alert`): references checked, and their evaluation: for each watched report,
+//! the costs of the last complete interval and the one before (one costs query over both, through the result
+//! cache); a rise past the threshold is recorded once as an event (a `cost_alert_event` object under the
+//! alert, titled by its event key) and its messages go to the outbox like budget alerts' (`service::alerts`).
+
+use serde::{Deserialize, Serialize};
+
+use crate::engine::costs::{Aggregate, CostQuery, DateBin};
+use crate::engine::vql::Filter;
+use crate::model::amount::Amount;
+use crate::model::cost_alert::{CostAlertDefinition, CostAlertFields};
+use crate::model::report::ViewKind;
+use crate::model::token::AccountToken;
+use crate::service::budgets::{self, BudgetError};
+use crate::service::costs::{costs, CostsContext, CostsError};
+use crate::service::reports::{self, ReportError};
+use crate::store::{NewNotification, PageRequest, Paged, ReportObject, ReportObjectFields, ReportObjectFilter, Store};
+
+type Result<T> = std::result::Result<T, BudgetError>;
+
+fn bad(errors: Vec<String>) -> BudgetError {
+    BudgetError::Report(ReportError::BadRequest(errors))
+}
+
+pub fn definition(alert: &ReportObject) -> Result<CostAlertDefinition> {
+    serde_json::from_str(&alert.definition).map_err(|e| {
+        BudgetError::Internal(anyhow::anyhow!("cost alert {} has an unreadable definition: {e}", alert.token))
+    })
+}
+
+/// One firing of a cost alert, as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventDefinition {
+    pub report_token: String,
+    pub description: String,
+    pub metadata: serde_json::Map<String, serde_json::Value>,
+}
+
+pub fn event_definition(event: &ReportObject) -> Result<EventDefinition> {
+    serde_json::from_str(&event.definition)
+        .map_err(|e| BudgetError::Internal(anyhow::anyhow!("cost alert event {} is unreadable: {e}", event.token)))
+}
+
+/// The alert's workspace: the one given, checked, and every report's.
+async fn place(
+    store: &dyn Store,
+    account: &AccountToken,
+    d: &CostAlertDefinition,
+    given: Option<&str>,
+    current: Option<&str>,
+    errors: &mut Vec<String>,
+) -> Result<String> {
+    let mut workspace = given.map(str::trim).filter(|w| !w.is_empty()).map(str::to_string);
+    if let Some(w) = &workspace {
+        if store.get_workspace(account, w).await?.is_none() {
+            errors.push(format!("workspace_token: no workspace {w} in this account"));
+        }
+    }
+    for report in &d.report_tokens {
+        match store.get_report_object(account, ViewKind::CostReport, report).await? {
+            None => errors.push(format!("report_tokens: no cost report {report} in this account")),
+            Some(r) => match workspace.as_deref().or(current) {
+                Some(w) if w != r.workspace_token => errors.push(format!(
+                    "report_tokens: {report} is in workspace {}, not the alert's {w}",
+                    r.workspace_token
+                )),
+                Some(_) => {}
+                None => workspace = Some(r.workspace_token),
+            },
+        }
+    }
+    Ok(workspace.or(current.map(str::to_string)).unwrap_or_default())
+}
+
+fn title(value: Option<&str>, current: Option<&str>, errors: &mut Vec<String>) -> String {
+    crate::model::report::title(value, current, errors)
+}
+
+pub async fn create(store: &dyn Store, account: &AccountToken, fields: CostAlertFields) -> Result<ReportObject> {
+    let mut errors = Vec::new();
+    let title = title(fields.title.as_deref(), None, &mut errors);
+    let d = match CostAlertDefinition::overlay(None, &fields) {
+        Ok(d) => Some(d),
+        Err(e) => {
+            errors.extend(e);
+            None
+        }
+    };
+    let workspace = match &d {
+        Some(d) => place(store, account, d, fields.workspace_token.as_deref(), None, &mut errors).await?,
+        None => String::new(),
+    };
+    let Some(d) = d.filter(|_| errors.is_empty()) else { return Err(bad(errors)) };
+    Ok(store
+        .create_report_object(
+            account,
+            ViewKind::CostAlert,
+            &ReportObjectFields {
+                workspace_token: workspace,
+                folder_token: None,
+                title,
+                definition: serde_json::to_string(&d).expect("plain data serialises"),
+                saved_filter_tokens: Vec::new(),
+            },
+        )
+        .await?)
+}
+
+pub async fn update(
+    store: &dyn Store,
+    account: &AccountToken,
+    token: &str,
+    fields: CostAlertFields,
+) -> Result<ReportObject> {
+    let current = reports::get(store, account, ViewKind::CostAlert, token).await?;
+    let mut errors = Vec::new();
+    let title = title(fields.title.as_deref(), Some(&current.title), &mut errors);
+    if fields.workspace_token.as_deref().is_some_and(|w| w.trim() != current.workspace_token) {
+        errors.push("workspace_token is set when a cost alert is created".into());
+    }
+    let d = match CostAlertDefinition::overlay(Some(&definition(&current)?), &fields) {
+        Ok(d) => Some(d),
+        Err(e) => {
+            errors.extend(e);
+            None
+        }
+    };
+    if let Some(d) = &d {
+        place(store, account, d, None, Some(&current.workspace_token), &mut errors).await?;
+    }
+    let Some(d) = d.filter(|_| errors.is_empty()) else { return Err(bad(errors)) };
+    let fields = ReportObjectFields {
+        workspace_token: current.workspace_token,
+        folder_token: None,
+        title,
+        definition: serde_json::to_string(&d).expect("plain data serialises"),
+        saved_filter_tokens: Vec::new(),
+    };
+    store
+        .update_report_object(account, ViewKind::CostAlert, token, &fields)
+        .await?
+        .ok_or(BudgetError::Report(ReportError::NotFound("cost alert")))
+}
+
+/// Deletes a cost alert with its events.
+pub async fn delete(store: &dyn Store, account: &AccountToken, token: &str) -> Result<()> {
+    reports::get(store, account, ViewKind::CostAlert, token).await?;
+    loop {
+        let filter = ReportObjectFilter { folder_token: Some(token.to_string()), ..Default::default() };
+        let events = store
+            .list_report_objects(account, ViewKind::CostAlertEvent, &filter, PageRequest { page: 1, limit: 1000 })
+            .await?;
+        if events.items.is_empty() {
+            break;
+        }
+        for e in events.items {
+            store.delete_report_object(account, ViewKind::CostAlertEvent, &e.token).await?;
+        }
+    }
+    Ok(reports::delete(store, account, ViewKind::CostAlert, token).await?)
+}
+
+/// A page of an alert's events, newest first, narrowed to one report.
+pub async fn events(
+    store: &dyn Store,
+    account: &AccountToken,
+    alert: &str,
+    report: Option<&str>,
+    page: PageRequest,
+) -> Result<Paged<ReportObject>> {
+    reports::get(store, account, ViewKind::CostAlert, alert).await?;
+    let filter = ReportObjectFilter { folder_token: Some(alert.to_string()), ..Default::default() };
+    let mut all = Vec::new();
+    for p in 1.. {
+        let found = store
+            .list_report_objects(account, ViewKind::CostAlertEvent, &filter, PageRequest { page: p, limit: 1000 })
+            .await?;
+        let done = found.items.len() < 1000;
+        all.extend(found.items);
+        if done {
+            break;
+        }
+    }
+    all.retain(|e| report.is_none_or(|r| event_definition(e).is_ok_and(|d| d.report_token == r)));
+    all.reverse();
+    let total = all.len() as i64;
+    let skip = (page.page as usize - 1).saturating_mul(page.limit as usize);
+    Ok(Paged { items: all.into_iter().skip(skip).take(page.limit as usize).collect(), total })
+}
+
+/// A report's total over `start..=end` and its currency.
+async fn report_total(
+    ctx: &CostsContext,
+    account: &AccountToken,
+    report: &str,
+    today: chrono::NaiveDate,
+    windows: ((chrono::NaiveDate, chrono::NaiveDate), (chrono::NaiveDate, chrono::NaiveDate)),
+) -> Result<(Amount, Amount, String)> {
+    let defaults = reports::report_defaults(ctx.store.as_ref(), account, report, today).await?;
+    let (current, previous) = windows;
+    let query = CostQuery {
+        start: previous.0,
+        end: current.1,
+        groupings: Vec::new(),
+        date_bin: DateBin::Day,
+        descending: false,
+        settings: defaults.settings.engine(),
+        aggregate: Aggregate::Cost,
+        filter: Filter::all(defaults.filters),
+    };
+    let answer = costs(ctx, account, defaults.workspace.as_deref(), &query).await?;
+    let (mut now, mut before) = (Amount::ZERO, Amount::ZERO);
+    let overflow = || CostsError::Overflow("a cost alert's window does not fit Decimal128(38, 18)".into());
+    for row in &answer.result.rows {
+        if row.accrued_at >= current.0 {
+            now = now.checked_add(row.amount).ok_or_else(overflow)?;
+        } else {
+            before = before.checked_add(row.amount).ok_or_else(overflow)?;
+        }
+    }
+    let currency = answer.result.totals.first().map(|(c, _)| c.clone()).unwrap_or(answer.currency.clone());
+    Ok((before, now, currency))
+}
+
+/// Evaluates every cost alert of `account` on `today`; answers the messages written. A firing's messages are
+/// written to the outbox before its event is recorded, so a crash between the two only makes the next pass
+/// write them again (a no-op: same event key) and then record the event.
+pub async fn evaluate(
+    ctx: &CostsContext,
+    account: &AccountToken,
+    today: chrono::NaiveDate,
+    public_url: Option<&str>,
+) -> Result<u64> {
+    let store = ctx.store.as_ref();
+    let mut written = 0;
+    for alert in budgets::all(store, account, ViewKind::CostAlert).await? {
+        let d = definition(&alert)?;
+        let windows = d.interval.windows(today);
+        for report in &d.report_tokens {
+            let Some(r) = store.get_report_object(account, ViewKind::CostReport, report).await? else { continue };
+            let (before, now, currency) = report_total(ctx, account, report, today, windows).await?;
+            if !d.fires(before, now) {
+                continue;
+            }
+            let key = format!("cost_alert:{}:{}:{}", alert.token, report, windows.0 .0);
+            let filter = ReportObjectFilter {
+                folder_token: Some(alert.token.clone()),
+                title_like: Some(key.clone()),
+                ..Default::default()
+            };
+            let seen = store
+                .list_report_objects(account, ViewKind::CostAlertEvent, &filter, PageRequest { page: 1, limit: 1 })
+                .await?;
+            if seen.total > 0 {
+                continue;
+            }
+            let rise = now.checked_sub(before).unwrap_or(now);
+            let percent = if before.unscaled() > 0 {
+                format!("{}%", crate::service::alerts::percent(rise, before))
+            } else {
+                "new".to_string()
+            };
+            let (cur, prev) = windows;
+            let description = format!(
+                "{} rose from {} to {} {currency} ({}{}, {percent}) for the {} of {} against {} to {}.",
+                r.title,
+                before.rounded(2),
+                now.rounded(2),
+                if rise.unscaled() >= 0 { "+" } else { "" },
+                rise.rounded(2),
+                d.interval.as_str(),
+                if cur.0 == cur.1 { cur.0.to_string() } else { format!("{} to {}", cur.0, cur.1) },
+                prev.0,
+                prev.1
+            );
+            let mut metadata = serde_json::Map::new();
+            for (k, v) in [
+                ("cost_alert_token", alert.token.clone()),
+                ("report_token", report.clone()),
+                ("report_title", r.title.clone()),
+                ("interval", d.interval.as_str().to_string()),
+                ("current_start", cur.0.to_string()),
+                ("current_end", cur.1.to_string()),
+                ("previous_start", prev.0.to_string()),
+                ("previous_end", prev.1.to_string()),
+                ("current_amount", now.to_string()),
+                ("previous_amount", before.to_string()),
+                ("change", rise.to_string()),
+                ("threshold", d.threshold.to_string()),
+                ("unit_type", d.unit_type.as_str().to_string()),
+                ("currency", currency.clone()),
+            ] {
+                metadata.insert(k.into(), serde_json::Value::String(v));
+            }
+            let message = crate::service::alerts::Message {
+                event: "cost_alert".into(),
+                subject: format!("{}: {} cost up {percent}", alert.title, r.title),
+                text: description.clone(),
+                link: public_url.map(|u| format!("{}/#/costs?cost_report_token={report}", u.trim_end_matches('/'))),
+                data: metadata.clone(),
+            };
+            let body = serde_json::to_string(&message).expect("plain data serialises");
+            let messages: Vec<NewNotification> = d
+                .recipients()
+                .into_iter()
+                .map(|recipient| NewNotification {
+                    account: account.clone(),
+                    source_token: alert.token.clone(),
+                    event_key: key.clone(),
+                    recipient: recipient.as_text(),
+                    message: body.clone(),
+                })
+                .collect();
+            if !messages.is_empty() {
+                written += store.enqueue_notifications(&messages, chrono::Utc::now().timestamp_millis()).await?;
+            }
+            let event = EventDefinition { report_token: report.clone(), description, metadata };
+            store
+                .create_report_object(
+                    account,
+                    ViewKind::CostAlertEvent,
+                    &ReportObjectFields {
+                        workspace_token: alert.workspace_token.clone(),
+                        folder_token: Some(alert.token.clone()),
+                        title: key.clone(),
+                        definition: serde_json::to_string(&event).expect("plain data serialises"),
+                        saved_filter_tokens: Vec::new(),
+                    },
+                )
+                .await?;
+        }
+    }
+    Ok(written)
+}
