@@ -15,7 +15,7 @@ use super::extract::{Json, Query};
 use super::pagination::{base_url, Links, ListParams, MAX_LIMIT};
 use super::{timestamp, ApiError, AppState, Result};
 use crate::model::budget::{BudgetAlertFields, BudgetFields, BudgetPeriod};
-use crate::model::cost_alert::CostAlertFields;
+use crate::model::cost_alert::{CostAlertFields, NotificationFields};
 use crate::model::report::ViewKind;
 use crate::service::budgets::{self, BudgetError};
 use crate::service::cost_alerts;
@@ -32,6 +32,11 @@ pub fn router() -> Router<AppState> {
         .route("/cost_alerts/{cost_alert_token}", get(show_cost_alert).put(update_cost_alert).delete(remove_cost_alert))
         .route("/cost_alerts/{cost_alert_token}/events", get(cost_alert_events))
         .route("/cost_alerts/{cost_alert_token}/events/{event_token}", get(cost_alert_event))
+        .route("/report_notifications", get(list_notifications).post(create_notification))
+        .route(
+            "/report_notifications/{report_notification_token}",
+            get(show_notification).put(update_notification).delete(remove_notification),
+        )
         .route("/alert_deliveries", get(deliveries))
         .route("/webhook_signing_secret", get(signing_secret))
 }
@@ -496,6 +501,90 @@ async fn cost_alert_event(
         return Err(ApiError::NotFound("cost alert event not found".into()));
     }
     Ok(axum::Json(event_body(found)?))
+}
+
+#[derive(Serialize)]
+struct NotificationBody {
+    token: String,
+    title: String,
+    cost_report_token: String,
+    user_tokens: Vec<String>,
+    recipient_channels: Vec<String>,
+    frequency: &'static str,
+    change: &'static str,
+}
+
+fn notification_body(n: ReportObject) -> Result<NotificationBody> {
+    let d = cost_alerts::notification_definition(&n)?;
+    Ok(NotificationBody {
+        token: n.token,
+        title: n.title,
+        frequency: d.frequency_name(),
+        change: d.change.as_str(),
+        cost_report_token: d.cost_report_token,
+        user_tokens: d.user_tokens,
+        recipient_channels: d.recipient_channels,
+    })
+}
+
+#[derive(Serialize)]
+struct NotificationsBody {
+    report_notifications: Vec<NotificationBody>,
+    links: Links,
+}
+
+#[utoipa::path(get, path = "/v2/report_notifications", tag = "budgets", operation_id = "report_notifications_list", responses((status = 200, description = "OK"), super::openapi::ApiErrors))]
+async fn list_notifications(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(params): Query<ListParams>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+) -> Result<axum::Json<NotificationsBody>> {
+    let (items, links) = list_objects(&state, &caller, ViewKind::ReportNotification, &params, &uri, &headers).await?;
+    let report_notifications = items.into_iter().map(notification_body).collect::<Result<_>>()?;
+    Ok(axum::Json(NotificationsBody { report_notifications, links }))
+}
+
+#[utoipa::path(post, path = "/v2/report_notifications", tag = "budgets", operation_id = "report_notifications_create", responses((status = 201, description = "Created"), super::openapi::ApiErrors))]
+async fn create_notification(
+    State(state): State<AppState>,
+    caller: Caller,
+    Json(fields): Json<NotificationFields>,
+) -> Result<(StatusCode, axum::Json<NotificationBody>)> {
+    let created = cost_alerts::create_notification(state.store.as_ref(), &caller.account_token, fields).await?;
+    Ok((StatusCode::CREATED, axum::Json(notification_body(created)?)))
+}
+
+#[utoipa::path(get, path = "/v2/report_notifications/{report_notification_token}", tag = "budgets", operation_id = "report_notifications_show", params(("report_notification_token" = String, Path)), responses((status = 200, description = "OK"), super::openapi::ApiErrors))]
+async fn show_notification(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(token): Path<String>,
+) -> Result<axum::Json<NotificationBody>> {
+    let found = reports::get(state.store.as_ref(), &caller.account_token, ViewKind::ReportNotification, &token).await?;
+    Ok(axum::Json(notification_body(found)?))
+}
+
+#[utoipa::path(put, path = "/v2/report_notifications/{report_notification_token}", tag = "budgets", operation_id = "report_notifications_update", params(("report_notification_token" = String, Path)), responses((status = 200, description = "OK"), super::openapi::ApiErrors))]
+async fn update_notification(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(token): Path<String>,
+    Json(fields): Json<NotificationFields>,
+) -> Result<axum::Json<NotificationBody>> {
+    let updated = cost_alerts::update_notification(state.store.as_ref(), &caller.account_token, &token, fields).await?;
+    Ok(axum::Json(notification_body(updated)?))
+}
+
+#[utoipa::path(delete, path = "/v2/report_notifications/{report_notification_token}", tag = "budgets", operation_id = "report_notifications_remove", params(("report_notification_token" = String, Path)), responses((status = 204, description = "Deleted"), super::openapi::ApiErrors))]
+async fn remove_notification(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(token): Path<String>,
+) -> Result<StatusCode> {
+    reports::delete(state.store.as_ref(), &caller.account_token, ViewKind::ReportNotification, &token).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -7,6 +7,8 @@
 //!   percentage of the earlier cost with `percentage` (and then, when `minimum_threshold` is set, by at least
 //!   that amount too, so cents never alert). A fall never fires; from nothing to something is an infinite
 //!   rise. Exact integer arithmetic throughout.
+//! - A report notification (`NotificationDefinition`) is a scheduled summary: each day, week or month, the
+//!   report's cost over the last complete one against the one before, the change in dollars or percent.
 //! - Recipients: `email_recipients` (addresses) and `slack_channels` / `teams_channels`, which in costd are
 //!   incoming-webhook URLs (Vantage names channels of its own chat integrations, which costd does not have).
 
@@ -294,6 +296,134 @@ impl CostAlertDefinition {
     }
 }
 
+/// How a report notification states the change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Change {
+    Percentage,
+    Dollars,
+}
+
+impl Change {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Change::Percentage => "percentage",
+            Change::Dollars => "dollars",
+        }
+    }
+}
+
+/// A report notification as stored, less its title and workspace.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotificationDefinition {
+    pub cost_report_token: String,
+    /// Day, week or month (Vantage's daily, weekly, monthly).
+    pub frequency: Interval,
+    pub change: Change,
+    pub user_tokens: Vec<String>,
+    /// Each an email address or a webhook URL.
+    pub recipient_channels: Vec<String>,
+}
+
+impl NotificationDefinition {
+    pub fn frequency_name(&self) -> &'static str {
+        match self.frequency {
+            Interval::Day => "daily",
+            Interval::Week => "weekly",
+            _ => "monthly",
+        }
+    }
+
+    pub fn recipients(&self) -> Vec<Recipient> {
+        self.recipient_channels.iter().filter_map(|r| Recipient::parse("recipient", r).ok()).collect()
+    }
+}
+
+/// A report notification's create or update body.
+#[derive(Debug, Default, Deserialize)]
+pub struct NotificationFields {
+    pub title: Option<String>,
+    pub cost_report_token: Option<String>,
+    pub workspace_token: Option<String>,
+    pub user_tokens: Option<Vec<String>>,
+    pub recipient_channels: Option<Vec<String>>,
+    pub frequency: Option<String>,
+    pub change: Option<String>,
+}
+
+impl NotificationDefinition {
+    /// `current` (none on create) with `f` laid over it, every problem listed.
+    pub fn overlay(
+        current: Option<&NotificationDefinition>,
+        f: &NotificationFields,
+    ) -> Result<NotificationDefinition, Vec<String>> {
+        let mut errors = Vec::new();
+        let report = match (f.cost_report_token.as_deref().map(str::trim), current) {
+            (Some(r), _) if r.starts_with(crate::model::token::prefix::REPORT) => Some(r.to_string()),
+            (Some(r), _) => {
+                errors.push(format!("cost_report_token must be a cost report token, got {r:?}"));
+                None
+            }
+            (None, Some(c)) => Some(c.cost_report_token.clone()),
+            (None, None) => {
+                errors.push("cost_report_token is required".into());
+                None
+            }
+        };
+        let frequency = match (f.frequency.as_deref().map(str::trim), current) {
+            (Some("daily"), _) => Some(Interval::Day),
+            (Some("weekly"), _) => Some(Interval::Week),
+            (Some("monthly"), _) => Some(Interval::Month),
+            (Some(other), _) => {
+                errors.push(format!("frequency must be daily, weekly or monthly, got {other:?}"));
+                None
+            }
+            (None, Some(c)) => Some(c.frequency),
+            (None, None) => {
+                errors.push("frequency is required (daily, weekly or monthly)".into());
+                None
+            }
+        };
+        let change = match (f.change.as_deref().map(str::trim), current) {
+            (Some("percentage"), _) => Some(Change::Percentage),
+            (Some("dollars"), _) => Some(Change::Dollars),
+            (Some(other), _) => {
+                errors.push(format!("change must be percentage or dollars, got {other:?}"));
+                None
+            }
+            (None, Some(c)) => Some(c.change),
+            (None, None) => {
+                errors.push("change is required (percentage or dollars)".into());
+                None
+            }
+        };
+        let user_tokens = match &f.user_tokens {
+            Some(u) => u.iter().map(|t| t.trim().to_string()).filter(|t| !t.is_empty()).collect(),
+            None => current.map(|c| c.user_tokens.clone()).unwrap_or_default(),
+        };
+        let recipient_channels = match &f.recipient_channels {
+            Some(r) => {
+                let mut out: Vec<String> = Vec::new();
+                for (i, text) in r.iter().enumerate() {
+                    match Recipient::parse(&format!("recipient_channels[{i}]"), text) {
+                        Ok(r) if !out.contains(&r.as_text()) => out.push(r.as_text()),
+                        Ok(_) => {}
+                        Err(e) => errors.push(e),
+                    }
+                }
+                out
+            }
+            None => current.map(|c| c.recipient_channels.clone()).unwrap_or_default(),
+        };
+        match (errors.is_empty(), report, frequency, change) {
+            (true, Some(cost_report_token), Some(frequency), Some(change)) => {
+                Ok(NotificationDefinition { cost_report_token, frequency, change, user_tokens, recipient_channels })
+            }
+            _ => Err(errors),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -378,5 +508,23 @@ mod tests {
         let ok = alert(serde_json::json!({"interval": "month", "threshold": 10, "unit_type": "percentage", "report_tokens": ["rprt_1"],
             "email_recipients": ["a@example.com"], "slack_channels": ["https://hooks.slack.com/services/T/B/x"]})).unwrap();
         assert_eq!(ok.recipients().len(), 2);
+    }
+
+    #[test]
+    fn a_report_notification_body_is_parsed_by_field() {
+        let ok = NotificationDefinition::overlay(None, &serde_json::from_value(serde_json::json!({"title": "Weekly",
+            "cost_report_token": "rprt_1", "frequency": "weekly", "change": "dollars", "recipient_channels": ["a@example.com"]})).unwrap())
+        .unwrap();
+        assert_eq!((ok.frequency, ok.change, ok.frequency_name()), (Interval::Week, Change::Dollars, "weekly"));
+        let e = NotificationDefinition::overlay(
+            None,
+            &serde_json::from_value(serde_json::json!({"cost_report_token": "bdgt_1",
+            "frequency": "hourly", "change": "euros", "recipient_channels": ["#x"]}))
+            .unwrap(),
+        )
+        .unwrap_err();
+        for needle in ["cost_report_token must be", "frequency must be", "change must be", "recipient_channels[0]"] {
+            assert!(e.iter().any(|m| m.contains(needle)), "{needle} in {e:?}");
+        }
     }
 }

@@ -34,10 +34,13 @@ pub enum ViewKind {
     CostAlert,
     /// One firing of a cost alert: its folder is the alert, its definition the event's numbers.
     CostAlertEvent,
+    /// A scheduled summary of a report (`model::cost_alert::NotificationDefinition`).
+    ReportNotification,
 }
 
 impl ViewKind {
-    pub const ALL: [ViewKind; 7] = [
+    pub const ALL: [ViewKind; 8] = [
+        ViewKind::ReportNotification,
         ViewKind::Folder,
         ViewKind::SavedFilter,
         ViewKind::CostReport,
@@ -56,6 +59,7 @@ impl ViewKind {
             ViewKind::BudgetAlert => "budget_alert",
             ViewKind::CostAlert => "cost_alert",
             ViewKind::CostAlertEvent => "cost_alert_event",
+            ViewKind::ReportNotification => "report_notification",
         }
     }
 
@@ -69,6 +73,7 @@ impl ViewKind {
             ViewKind::BudgetAlert => "bdgt_alrt_",
             ViewKind::CostAlert => "cst_alrt_",
             ViewKind::CostAlertEvent => "cst_alrt_evnt_",
+            ViewKind::ReportNotification => "rprt_ntfctn_",
         }
     }
 
@@ -82,6 +87,7 @@ impl ViewKind {
             ViewKind::BudgetAlert => "budget alert",
             ViewKind::CostAlert => "cost alert",
             ViewKind::CostAlertEvent => "cost alert event",
+            ViewKind::ReportNotification => "report notification",
         }
     }
 }

@@ -1,4 +1,4 @@
-//! Budget alerts: deciding that one fired, and getting its message to every recipient exactly as the
+//! Budget alerts (and, through `service::cost_alerts`, cost alerts and report notifications): deciding that one fired, and getting its message to every recipient exactly as the
 //! outbox promises.
 //!
 //! **Evaluation** (`evaluate_account`): for each of an account's budget alerts and each budget it watches,
@@ -163,6 +163,9 @@ pub async fn evaluate_account(
         store.enqueue_notifications(&messages, Utc::now().timestamp_millis()).await?
     };
     written += crate::service::cost_alerts::evaluate(&ctx.costs, account, today, ctx.public_url.as_deref()).await?;
+    written +=
+        crate::service::cost_alerts::evaluate_notifications(&ctx.costs, account, today, ctx.public_url.as_deref())
+            .await?;
     if written > 0 {
         tracing::info!(written, "alerts fired");
         ctx.deliver.notify_one();

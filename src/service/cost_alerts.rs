@@ -2,13 +2,18 @@
 //! the costs of the last complete interval and the one before (one costs query over both, through the result
 //! cache); a rise past the threshold is recorded once as an event (a `cost_alert_event` object under the
 //! alert, titled by its event key) and its messages go to the outbox like budget alerts' (`service::alerts`).
+//!
+//! Report notifications (scheduled summaries) live here too: once per day, week or month, the report's
+//! last complete one against the one before, to the outbox under `report_notification:<token>:<start>`.
 
 use serde::{Deserialize, Serialize};
 
 use crate::engine::costs::{Aggregate, CostQuery, DateBin};
 use crate::engine::vql::Filter;
 use crate::model::amount::Amount;
-use crate::model::cost_alert::{CostAlertDefinition, CostAlertFields};
+use crate::model::cost_alert::{
+    Change, CostAlertDefinition, CostAlertFields, NotificationDefinition, NotificationFields,
+};
 use crate::model::report::ViewKind;
 use crate::model::token::AccountToken;
 use crate::service::budgets::{self, BudgetError};
@@ -329,6 +334,183 @@ pub async fn evaluate(
                 )
                 .await?;
         }
+    }
+    Ok(written)
+}
+
+pub fn notification_definition(n: &ReportObject) -> Result<NotificationDefinition> {
+    serde_json::from_str(&n.definition)
+        .map_err(|e| BudgetError::Internal(anyhow::anyhow!("report notification {} is unreadable: {e}", n.token)))
+}
+
+/// The notification's workspace: its report's (a `workspace_token` given must name it).
+async fn notification_workspace(
+    store: &dyn Store,
+    account: &AccountToken,
+    d: &NotificationDefinition,
+    given: Option<&str>,
+    errors: &mut Vec<String>,
+) -> Result<String> {
+    match store.get_report_object(account, ViewKind::CostReport, &d.cost_report_token).await? {
+        None => {
+            errors.push(format!("cost_report_token: no cost report {} in this account", d.cost_report_token));
+            Ok(String::new())
+        }
+        Some(r) => {
+            if let Some(g) = given.map(str::trim).filter(|g| !g.is_empty() && *g != r.workspace_token) {
+                errors.push(format!("workspace_token: the report is in workspace {}, not {g}", r.workspace_token));
+            }
+            Ok(r.workspace_token)
+        }
+    }
+}
+
+pub async fn create_notification(
+    store: &dyn Store,
+    account: &AccountToken,
+    fields: NotificationFields,
+) -> Result<ReportObject> {
+    let mut errors = Vec::new();
+    let title = title(fields.title.as_deref(), None, &mut errors);
+    let d = NotificationDefinition::overlay(None, &fields).map_err(|e| {
+        errors.extend(e);
+    });
+    let workspace = match &d {
+        Ok(d) => notification_workspace(store, account, d, fields.workspace_token.as_deref(), &mut errors).await?,
+        Err(()) => String::new(),
+    };
+    let Ok(d) = d else { return Err(bad(errors)) };
+    if !errors.is_empty() {
+        return Err(bad(errors));
+    }
+    Ok(store
+        .create_report_object(
+            account,
+            ViewKind::ReportNotification,
+            &ReportObjectFields {
+                workspace_token: workspace,
+                folder_token: None,
+                title,
+                definition: serde_json::to_string(&d).expect("plain data serialises"),
+                saved_filter_tokens: Vec::new(),
+            },
+        )
+        .await?)
+}
+
+pub async fn update_notification(
+    store: &dyn Store,
+    account: &AccountToken,
+    token: &str,
+    fields: NotificationFields,
+) -> Result<ReportObject> {
+    let current = reports::get(store, account, ViewKind::ReportNotification, token).await?;
+    let mut errors = Vec::new();
+    let title = title(fields.title.as_deref(), Some(&current.title), &mut errors);
+    let d = NotificationDefinition::overlay(Some(&notification_definition(&current)?), &fields).map_err(|e| {
+        errors.extend(e);
+    });
+    let workspace = match &d {
+        Ok(d) => notification_workspace(store, account, d, None, &mut errors).await?,
+        Err(()) => String::new(),
+    };
+    let Ok(d) = d else { return Err(bad(errors)) };
+    if !errors.is_empty() {
+        return Err(bad(errors));
+    }
+    let fields = ReportObjectFields {
+        workspace_token: workspace,
+        folder_token: None,
+        title,
+        definition: serde_json::to_string(&d).expect("plain data serialises"),
+        saved_filter_tokens: Vec::new(),
+    };
+    store
+        .update_report_object(account, ViewKind::ReportNotification, token, &fields)
+        .await?
+        .ok_or(BudgetError::Report(ReportError::NotFound("report notification")))
+}
+
+/// Writes the summary of every report notification of `account` whose period ended before `today` and was
+/// not sent yet; answers the messages written.
+pub async fn evaluate_notifications(
+    ctx: &CostsContext,
+    account: &AccountToken,
+    today: chrono::NaiveDate,
+    public_url: Option<&str>,
+) -> Result<u64> {
+    let store = ctx.store.as_ref();
+    let mut written = 0;
+    for n in budgets::all(store, account, ViewKind::ReportNotification).await? {
+        let d = notification_definition(&n)?;
+        let recipients = d.recipients();
+        if recipients.is_empty() {
+            continue;
+        }
+        let Some(r) = store.get_report_object(account, ViewKind::CostReport, &d.cost_report_token).await? else {
+            continue;
+        };
+        let windows = d.frequency.windows(today);
+        let (before, now, currency) = report_total(ctx, account, &d.cost_report_token, today, windows).await?;
+        let change = now.checked_sub(before).unwrap_or(now);
+        let sign = if change.unscaled() >= 0 { "+" } else { "" };
+        let stated = match (d.change, before.unscaled() > 0) {
+            (Change::Percentage, true) => format!("{sign}{}%", crate::service::alerts::percent(change, before)),
+            (Change::Percentage, false) => "no cost before".to_string(),
+            (Change::Dollars, _) => format!("{sign}{} {currency}", change.rounded(2)),
+        };
+        let (cur, prev) = windows;
+        let span = |w: (chrono::NaiveDate, chrono::NaiveDate)| {
+            if w.0 == w.1 {
+                w.0.to_string()
+            } else {
+                format!("{} to {}", w.0, w.1)
+            }
+        };
+        let text = format!(
+            "{}: {} {currency} for {} ({stated} against {} {currency} for {}).",
+            r.title,
+            now.rounded(2),
+            span(cur),
+            before.rounded(2),
+            span(prev)
+        );
+        let mut data = serde_json::Map::new();
+        for (k, v) in [
+            ("report_notification_token", n.token.clone()),
+            ("cost_report_token", r.token.clone()),
+            ("frequency", d.frequency_name().to_string()),
+            ("current_start", cur.0.to_string()),
+            ("current_end", cur.1.to_string()),
+            ("previous_start", prev.0.to_string()),
+            ("previous_end", prev.1.to_string()),
+            ("current_amount", now.to_string()),
+            ("previous_amount", before.to_string()),
+            ("change", change.to_string()),
+            ("currency", currency.clone()),
+        ] {
+            data.insert(k.into(), serde_json::Value::String(v));
+        }
+        let message = crate::service::alerts::Message {
+            event: "report_notification".into(),
+            subject: format!("{} ({} summary): {stated}", n.title, d.frequency_name()),
+            text,
+            link: public_url.map(|u| format!("{}/#/costs?cost_report_token={}", u.trim_end_matches('/'), r.token)),
+            data,
+        };
+        let body = serde_json::to_string(&message).expect("plain data serialises");
+        let key = format!("report_notification:{}:{}", n.token, cur.0);
+        let messages: Vec<NewNotification> = recipients
+            .into_iter()
+            .map(|recipient| NewNotification {
+                account: account.clone(),
+                source_token: n.token.clone(),
+                event_key: key.clone(),
+                recipient: recipient.as_text(),
+                message: body.clone(),
+            })
+            .collect();
+        written += store.enqueue_notifications(&messages, chrono::Utc::now().timestamp_millis()).await?;
     }
     Ok(written)
 }

@@ -514,11 +514,44 @@ async fn cost_alert_events(backend: Backend) {
     let none = app.get(&format!("/v2/cost_alerts/{r}/events?report_token={other_report}")).await;
     assert_eq!(none.body["cost_alert_events"], json!([]));
     let delivered = deliveries(&app).await;
-    assert_eq!(delivered.len(), 1);
+    assert_eq!(delivered.len(), 1, "{delivered:?}");
     assert_eq!(
         (delivered[0]["budget_alert_token"].as_str(), delivered[0]["status"].as_str()),
         (Some(r.as_str()), Some("pending"))
     );
+
+    // A monthly report notification: March against February, once.
+    let summary = created(
+        &app,
+        "/v2/report_notifications",
+        json!({"title": "Monthly cloud", "cost_report_token": all, "frequency": "monthly", "change": "dollars",
+               "recipient_channels": ["finance@example.com"]}),
+    )
+    .await;
+    assert_eq!((summary["frequency"].as_str(), summary["change"].as_str()), (Some("monthly"), Some("dollars")));
+    assert!(token(&summary).starts_with("rprt_ntfctn_"));
+    assert_eq!(run_pass(&ctx, &mut PassState::default()).await.unwrap(), Some(1));
+    assert_eq!(run_pass(&ctx, &mut PassState::default()).await.unwrap(), Some(0), "once a month");
+    let sent = deliveries(&app).await.into_iter().find(|d| d["recipient"] == "finance@example.com").unwrap();
+    assert_eq!(sent["subject"], "Monthly cloud (monthly summary): +460.3 USD");
+    let res = app
+        .post(
+            "/v2/report_notifications",
+            json!({"title": "x", "cost_report_token": all, "frequency": "hourly", "change": "euros"}),
+        )
+        .await;
+    assert!(
+        res.status == 400 && res.text.contains("frequency must be") && res.text.contains("change must be"),
+        "{}",
+        res.text
+    );
+    let weekly =
+        app.put(&format!("/v2/report_notifications/{}", token(&summary)), json!({"frequency": "weekly"})).await;
+    assert_eq!(
+        (weekly.status, weekly.body["frequency"].as_str(), weekly.body["change"].as_str()),
+        (200, Some("weekly"), Some("dollars"))
+    );
+    assert_eq!(app.delete(&format!("/v2/report_notifications/{}", token(&summary))).await.status, 204);
 
     // Bad bodies, by field; updates keep what they do not name.
     let res = app

@@ -30,6 +30,7 @@ from vantage import (
     CreateCostExport,
     CreateBudget,
     CreateCostAlert,
+    CreateReportNotification,
     UpdateCostAlert,
     CreateBudgetAlert,
     BudgetPeriod,
@@ -191,6 +192,14 @@ def budgets(client, report):
         title="x", interval="hour", threshold=1, unit_type="currency", workspace_token=ws, report_tokens=[report])),
         "interval")
     client.cost_alerts.delete(jump.token)
+    summary = client.report_notifications.create(CreateReportNotification(
+        title="Weekly EC2", cost_report_token=report, frequency="weekly", change="percentage",
+        recipient_channels=["finops@example.com"]))
+    check(summary.token.startswith("rprt_ntfctn_") and summary.frequency == "weekly", f"{summary}")
+    check(client.report_notifications.get(summary.token).change == "percentage", "get report notification")
+    check([n.token for n in client.report_notifications.list().report_notifications] == [summary.token],
+          "list report notifications")
+    client.report_notifications.delete(summary.token)
     expect_error(404, lambda: client.cost_alerts.get(jump.token))
     expect_error(409, lambda: client.budgets.delete(budget.token), "budget alert")
     expect_error(409, lambda: client.cost_reports.delete(report), "follow this report")
