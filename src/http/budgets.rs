@@ -18,8 +18,8 @@ use crate::model::budget::{BudgetAlertFields, BudgetFields, BudgetPeriod};
 use crate::model::cost_alert::{CostAlertFields, NotificationFields};
 use crate::model::report::ViewKind;
 use crate::service::budgets::{self, BudgetError};
-use crate::service::cost_alerts;
 use crate::service::reports;
+use crate::service::{anomalies, cost_alerts};
 use crate::store::ReportObject;
 
 pub fn router() -> Router<AppState> {
@@ -37,6 +37,13 @@ pub fn router() -> Router<AppState> {
             "/report_notifications/{report_notification_token}",
             get(show_notification).put(update_notification).delete(remove_notification),
         )
+        .route("/anomaly_notifications", get(list_anomaly_notifications).post(create_anomaly_notification))
+        .route(
+            "/anomaly_notifications/{anomaly_notification_token}",
+            get(show_anomaly_notification).put(update_anomaly_notification).delete(remove_anomaly_notification),
+        )
+        .route("/anomaly_alerts", get(list_anomaly_alerts))
+        .route("/anomaly_alerts/{anomaly_alert_token}", get(show_anomaly_alert).put(update_anomaly_alert))
         .route("/alert_deliveries", get(deliveries))
         .route("/webhook_signing_secret", get(signing_secret))
 }
@@ -585,6 +592,172 @@ async fn remove_notification(
 ) -> Result<StatusCode> {
     reports::delete(state.store.as_ref(), &caller.account_token, ViewKind::ReportNotification, &token).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Serialize)]
+struct AnomalyNotificationBody {
+    token: String,
+    cost_report_token: String,
+    created_at: String,
+    updated_at: String,
+    threshold: u32,
+    user_tokens: Vec<String>,
+    recipient_channels: Vec<String>,
+}
+
+fn anomaly_notification_body(n: ReportObject) -> Result<AnomalyNotificationBody> {
+    let d = anomalies::notification_definition(&n)?;
+    Ok(AnomalyNotificationBody {
+        token: n.token,
+        cost_report_token: d.cost_report_token,
+        created_at: timestamp(n.created_at),
+        updated_at: timestamp(n.updated_at),
+        threshold: d.threshold,
+        user_tokens: d.user_tokens,
+        recipient_channels: d.recipient_channels,
+    })
+}
+
+#[derive(Serialize)]
+struct AnomalyNotificationsBody {
+    anomaly_notifications: Vec<AnomalyNotificationBody>,
+    links: Links,
+}
+
+#[utoipa::path(get, path = "/v2/anomaly_notifications", tag = "budgets", operation_id = "anomaly_notifications_list", responses((status = 200, description = "OK"), super::openapi::ApiErrors))]
+async fn list_anomaly_notifications(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(params): Query<ListParams>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+) -> Result<axum::Json<AnomalyNotificationsBody>> {
+    let (items, links) = list_objects(&state, &caller, ViewKind::AnomalyNotification, &params, &uri, &headers).await?;
+    let anomaly_notifications = items.into_iter().map(anomaly_notification_body).collect::<Result<_>>()?;
+    Ok(axum::Json(AnomalyNotificationsBody { anomaly_notifications, links }))
+}
+
+#[utoipa::path(post, path = "/v2/anomaly_notifications", tag = "budgets", operation_id = "anomaly_notifications_create", responses((status = 201, description = "Created"), super::openapi::ApiErrors))]
+async fn create_anomaly_notification(
+    State(state): State<AppState>,
+    caller: Caller,
+    Json(fields): Json<crate::model::anomaly::NotificationFields>,
+) -> Result<(StatusCode, axum::Json<AnomalyNotificationBody>)> {
+    let created = anomalies::create_notification(state.store.as_ref(), &caller.account_token, fields).await?;
+    Ok((StatusCode::CREATED, axum::Json(anomaly_notification_body(created)?)))
+}
+
+#[utoipa::path(get, path = "/v2/anomaly_notifications/{anomaly_notification_token}", tag = "budgets", operation_id = "anomaly_notifications_show", params(("anomaly_notification_token" = String, Path)), responses((status = 200, description = "OK"), super::openapi::ApiErrors))]
+async fn show_anomaly_notification(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(token): Path<String>,
+) -> Result<axum::Json<AnomalyNotificationBody>> {
+    let found =
+        reports::get(state.store.as_ref(), &caller.account_token, ViewKind::AnomalyNotification, &token).await?;
+    Ok(axum::Json(anomaly_notification_body(found)?))
+}
+
+#[utoipa::path(put, path = "/v2/anomaly_notifications/{anomaly_notification_token}", tag = "budgets", operation_id = "anomaly_notifications_update", params(("anomaly_notification_token" = String, Path)), responses((status = 200, description = "OK"), super::openapi::ApiErrors))]
+async fn update_anomaly_notification(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(token): Path<String>,
+    Json(fields): Json<crate::model::anomaly::NotificationFields>,
+) -> Result<axum::Json<AnomalyNotificationBody>> {
+    let updated = anomalies::update_notification(state.store.as_ref(), &caller.account_token, &token, fields).await?;
+    Ok(axum::Json(anomaly_notification_body(updated)?))
+}
+
+#[utoipa::path(delete, path = "/v2/anomaly_notifications/{anomaly_notification_token}", tag = "budgets", operation_id = "anomaly_notifications_remove", params(("anomaly_notification_token" = String, Path)), responses((status = 204, description = "Deleted"), super::openapi::ApiErrors))]
+async fn remove_anomaly_notification(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(token): Path<String>,
+) -> Result<StatusCode> {
+    reports::delete(state.store.as_ref(), &caller.account_token, ViewKind::AnomalyNotification, &token).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Serialize)]
+struct AnomalyAlertBody {
+    token: String,
+    created_at: String,
+    alerted_at: String,
+    category: String,
+    service: String,
+    provider: String,
+    amount: String,
+    previous_amount: String,
+    seven_day_average: String,
+    status: String,
+    feedback: Option<String>,
+    resources: Vec<String>,
+    resource_tokens: Vec<String>,
+    cost_report_token: String,
+    /// costd's own: the day the anomaly is on.
+    day: String,
+}
+
+fn anomaly_alert_body(a: ReportObject) -> Result<AnomalyAlertBody> {
+    let d = anomalies::alert_definition(&a)?;
+    Ok(AnomalyAlertBody {
+        token: a.token,
+        created_at: timestamp(a.created_at),
+        alerted_at: timestamp(a.created_at),
+        category: d.category,
+        service: d.service,
+        provider: d.provider,
+        amount: d.amount.to_string(),
+        previous_amount: d.previous_amount.to_string(),
+        seven_day_average: d.seven_day_average.to_string(),
+        status: d.status,
+        feedback: d.feedback,
+        resources: Vec::new(),
+        resource_tokens: Vec::new(),
+        cost_report_token: d.cost_report_token,
+        day: d.day.to_string(),
+    })
+}
+
+#[derive(Serialize)]
+struct AnomalyAlertsBody {
+    anomaly_alerts: Vec<AnomalyAlertBody>,
+    links: Links,
+}
+
+#[utoipa::path(get, path = "/v2/anomaly_alerts", tag = "budgets", operation_id = "anomaly_alerts_list", responses((status = 200, description = "OK"), super::openapi::ApiErrors))]
+async fn list_anomaly_alerts(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(params): Query<ListParams>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+) -> Result<axum::Json<AnomalyAlertsBody>> {
+    let (items, links) = list_objects(&state, &caller, ViewKind::AnomalyAlert, &params, &uri, &headers).await?;
+    let anomaly_alerts = items.into_iter().map(anomaly_alert_body).collect::<Result<_>>()?;
+    Ok(axum::Json(AnomalyAlertsBody { anomaly_alerts, links }))
+}
+
+#[utoipa::path(get, path = "/v2/anomaly_alerts/{anomaly_alert_token}", tag = "budgets", operation_id = "anomaly_alerts_show", params(("anomaly_alert_token" = String, Path)), responses((status = 200, description = "OK"), super::openapi::ApiErrors))]
+async fn show_anomaly_alert(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(token): Path<String>,
+) -> Result<axum::Json<AnomalyAlertBody>> {
+    let found = reports::get(state.store.as_ref(), &caller.account_token, ViewKind::AnomalyAlert, &token).await?;
+    Ok(axum::Json(anomaly_alert_body(found)?))
+}
+
+#[utoipa::path(put, path = "/v2/anomaly_alerts/{anomaly_alert_token}", tag = "budgets", operation_id = "anomaly_alerts_update", params(("anomaly_alert_token" = String, Path)), responses((status = 200, description = "OK"), super::openapi::ApiErrors))]
+async fn update_anomaly_alert(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(token): Path<String>,
+    Json(update): Json<crate::model::anomaly::AlertUpdate>,
+) -> Result<axum::Json<AnomalyAlertBody>> {
+    let updated = anomalies::update_alert(state.store.as_ref(), &caller.account_token, &token, update).await?;
+    Ok(axum::Json(anomaly_alert_body(updated)?))
 }
 
 #[derive(Debug, Default, Deserialize)]

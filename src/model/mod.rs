@@ -2,6 +2,7 @@
 //! sentence that names the field; past this layer a value is valid by construction.
 
 pub mod amount;
+pub mod anomaly;
 pub mod billing_profile;
 pub mod billing_rule;
 pub mod bucket_export;

@@ -36,10 +36,16 @@ pub enum ViewKind {
     CostAlertEvent,
     /// A scheduled summary of a report (`model::cost_alert::NotificationDefinition`).
     ReportNotification,
+    /// Who hears of a report's anomalies (`model::anomaly::NotificationDefinition`).
+    AnomalyNotification,
+    /// One anomaly found (`model::anomaly::AlertDefinition`), titled by its key.
+    AnomalyAlert,
 }
 
 impl ViewKind {
-    pub const ALL: [ViewKind; 8] = [
+    pub const ALL: [ViewKind; 10] = [
+        ViewKind::AnomalyNotification,
+        ViewKind::AnomalyAlert,
         ViewKind::ReportNotification,
         ViewKind::Folder,
         ViewKind::SavedFilter,
@@ -60,6 +66,8 @@ impl ViewKind {
             ViewKind::CostAlert => "cost_alert",
             ViewKind::CostAlertEvent => "cost_alert_event",
             ViewKind::ReportNotification => "report_notification",
+            ViewKind::AnomalyNotification => "anomaly_notification",
+            ViewKind::AnomalyAlert => "anomaly_alert",
         }
     }
 
@@ -74,6 +82,8 @@ impl ViewKind {
             ViewKind::CostAlert => "cst_alrt_",
             ViewKind::CostAlertEvent => "cst_alrt_evnt_",
             ViewKind::ReportNotification => "rprt_ntfctn_",
+            ViewKind::AnomalyNotification => "anmly_ntfctn_",
+            ViewKind::AnomalyAlert => "anmly_alrt_",
         }
     }
 
@@ -88,6 +98,8 @@ impl ViewKind {
             ViewKind::CostAlert => "cost alert",
             ViewKind::CostAlertEvent => "cost alert event",
             ViewKind::ReportNotification => "report notification",
+            ViewKind::AnomalyNotification => "anomaly notification",
+            ViewKind::AnomalyAlert => "anomaly alert",
         }
     }
 }

@@ -166,6 +166,7 @@ pub async fn evaluate_account(
     written +=
         crate::service::cost_alerts::evaluate_notifications(&ctx.costs, account, today, ctx.public_url.as_deref())
             .await?;
+    written += crate::service::anomalies::evaluate(&ctx.costs, account, today, ctx.public_url.as_deref()).await?;
     if written > 0 {
         tracing::info!(written, "alerts fired");
         ctx.deliver.notify_one();

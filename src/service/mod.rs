@@ -19,6 +19,7 @@
 //! - [`secrets`]: integration credentials sealed at rest.
 
 pub mod alerts;
+pub mod anomalies;
 pub mod budgets;
 pub mod cost_alerts;
 pub mod costs;

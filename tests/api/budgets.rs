@@ -595,3 +595,77 @@ async fn cost_alert_events(backend: Backend) {
     assert_eq!(app.get(&format!("/v2/cost_alerts/{r}")).await.status, 404);
     assert_eq!(app.get(&format!("/v2/cost_alerts/{r}/events/{}", token(e))).await.status, 404);
 }
+
+#[tokio::test]
+async fn an_anomaly_is_found_once_and_tax_is_never_one_on_sqlite() {
+    anomalies(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn an_anomaly_is_found_once_and_tax_is_never_one_on_postgres() {
+    anomalies(Backend::Postgres).await;
+}
+
+async fn anomalies(backend: Backend) {
+    use costd::service::alerts::{run_pass, PassState};
+    let Some((app, ctx)) = spawn_alerting(backend, chrono::NaiveDate::from_ymd_opt(2024, 2, 29).unwrap()).await else {
+        return;
+    };
+    // Eight weeks of EC2 at 100 a day (±1), S3 at 20 and tax at 10; on 28 February EC2 costs 400, S3 20.5,
+    // and the tax 900 (a tax is never an anomaly: only usage is judged).
+    let mut csv = String::from("ChargeCategory,ChargePeriodStart,BilledCost,ServiceName\n");
+    let first = chrono::NaiveDate::from_ymd_opt(2024, 1, 1).unwrap();
+    for i in 0..59 {
+        let day = first + chrono::Duration::days(i);
+        let ec2 = if i == 58 { "400".to_string() } else { format!("{}", 99 + i % 3) };
+        let s3 = if i == 58 { "20.5" } else { "20" };
+        let tax = if i == 58 { "900" } else { "10" };
+        csv.push_str(&format!("Usage,{day},{ec2},EC2\nUsage,{day},{s3},S3\nTax,{day},{tax},Tax\n"));
+    }
+    let integration = token(&app.create_integration("cloud").await);
+    assert_eq!(app.upload(&integration, "costs.csv", csv.into_bytes()).await.status, 201);
+    let report = token(&created(&app, "/v2/cost_reports", json!({"title": "All"})).await);
+    let note = created(
+        &app,
+        "/v2/anomaly_notifications",
+        json!({"cost_report_token": report, "threshold": 50, "recipient_channels": ["oncall@example.com"]}),
+    )
+    .await;
+    assert_eq!((note["threshold"].as_u64(), note["cost_report_token"].as_str()), (Some(50), Some(report.as_str())));
+    let res = app.post("/v2/anomaly_notifications", json!({"cost_report_token": "rprt_0000000000000000"})).await;
+    assert!(res.status == 400 && res.text.contains("no cost report"), "{}", res.text);
+
+    assert_eq!(run_pass(&ctx, &mut PassState::default()).await.unwrap(), Some(1), "EC2 alone, to one recipient");
+    assert_eq!(run_pass(&ctx, &mut PassState::default()).await.unwrap(), Some(0), "found once");
+    let listed = app.get("/v2/anomaly_alerts").await.body["anomaly_alerts"].as_array().unwrap().clone();
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    let a = &listed[0];
+    assert_eq!(
+        (
+            a["service"].as_str(),
+            a["amount"].as_str(),
+            a["previous_amount"].as_str(),
+            a["day"].as_str(),
+            a["status"].as_str()
+        ),
+        (Some("EC2"), Some("400.0"), Some("100.0"), Some("2024-02-28"), Some("active"))
+    );
+    assert_eq!(a["cost_report_token"], report.as_str());
+    let t = token(a);
+    let archived = app
+        .put(&format!("/v2/anomaly_alerts/{t}"), json!({"status": "archived", "feedback": "a planned load test"}))
+        .await;
+    assert_eq!(
+        (archived.status, archived.body["status"].as_str(), archived.body["feedback"].as_str()),
+        (200, Some("archived"), Some("a planned load test"))
+    );
+    let res = app.put(&format!("/v2/anomaly_alerts/{t}"), json!({"status": "gone"})).await;
+    assert!(res.status == 400 && res.text.contains("status must be"), "{}", res.text);
+    let sent = deliveries(&app).await;
+    assert!(sent[0]["subject"].as_str().unwrap().contains("Cost anomaly: EC2"), "{sent:?}");
+    // A threshold above the rise (300) finds nothing new; the notification can be changed and deleted.
+    let n = token(&note);
+    let raised = app.put(&format!("/v2/anomaly_notifications/{n}"), json!({"threshold": 500})).await;
+    assert_eq!(raised.body["threshold"].as_u64(), Some(500));
+    assert_eq!(app.delete(&format!("/v2/anomaly_notifications/{n}")).await.status, 204);
+}

@@ -70,6 +70,6 @@ async fn the_openapi_document_lists_exactly_the_routes_costd_serves() {
         assert!(!res.text.contains("no such path"), "{method} {concrete}: {} {}", res.status, res.text);
     }
     // And a route that is not documented is not served.
-    let res = app.get("/v2/anomaly_alerts").await;
+    let res = app.get("/v2/virtual_tag_configs").await;
     assert!(res.status == 404 && res.text.contains("no such path"), "{}", res.text);
 }

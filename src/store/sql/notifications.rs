@@ -139,7 +139,7 @@ macro_rules! impl_notifications {
             #[tracing::instrument(skip(self))]
             async fn accounts_with_alerts(&self) -> anyhow::Result<Vec<$crate::model::token::AccountToken>> {
                 Ok(sqlx::query_scalar(
-                    "SELECT DISTINCT account_token FROM report_objects WHERE kind IN ('budget_alert', 'cost_alert', 'report_notification') ORDER BY account_token",
+                    "SELECT DISTINCT account_token FROM report_objects WHERE kind IN ('budget_alert', 'cost_alert', 'report_notification', 'anomaly_notification') ORDER BY account_token",
                 )
                 .fetch_all(&self.read)
                 .await?)
@@ -156,7 +156,7 @@ macro_rules! impl_notifications {
                          UNION SELECT m.account_token FROM managed_account_integrations m \
                          JOIN cost_uploads u ON u.integration_token = m.integration_token WHERE u.created_at >= $1 \
                      ) changed WHERE changed.account_token IN \
-                     (SELECT account_token FROM report_objects WHERE kind IN ('budget_alert', 'cost_alert', 'report_notification')) ORDER BY changed.account_token",
+                     (SELECT account_token FROM report_objects WHERE kind IN ('budget_alert', 'cost_alert', 'report_notification', 'anomaly_notification')) ORDER BY changed.account_token",
                 )
                 .bind(since)
                 .fetch_all(&self.read)
