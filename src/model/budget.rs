@@ -258,6 +258,20 @@ impl Recipient {
     }
 }
 
+/// A `recipient_channels` list: each an email address or a webhook URL, repeats dropped, each problem
+/// listed by its index.
+pub fn recipient_channels(values: &[String], errors: &mut Vec<String>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for (i, text) in values.iter().enumerate() {
+        match Recipient::parse(&format!("recipient_channels[{i}]"), text) {
+            Ok(r) if !out.contains(&r.as_text()) => out.push(r.as_text()),
+            Ok(_) => {}
+            Err(e) => errors.push(e),
+        }
+    }
+    out
+}
+
 /// A budget alert as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BudgetAlertDefinition {
@@ -380,17 +394,7 @@ impl BudgetAlertDefinition {
             None => current.map(|c| c.user_tokens.clone()).unwrap_or_default(),
         };
         let recipient_channels = match &fields.recipient_channels {
-            Some(r) => {
-                let mut out: Vec<String> = Vec::new();
-                for (i, text) in r.iter().enumerate() {
-                    match Recipient::parse(&format!("recipient_channels[{i}]"), text) {
-                        Ok(r) if !out.contains(&r.as_text()) => out.push(r.as_text()),
-                        Ok(_) => {}
-                        Err(e) => errors.push(e),
-                    }
-                }
-                out
-            }
+            Some(r) => recipient_channels(r, &mut errors),
             None => current.map(|c| c.recipient_channels.clone()).unwrap_or_default(),
         };
         if let Some(p) = fields.integration_provider.as_deref().map(str::trim).filter(|p| !p.is_empty()) {

@@ -402,17 +402,7 @@ impl NotificationDefinition {
             None => current.map(|c| c.user_tokens.clone()).unwrap_or_default(),
         };
         let recipient_channels = match &f.recipient_channels {
-            Some(r) => {
-                let mut out: Vec<String> = Vec::new();
-                for (i, text) in r.iter().enumerate() {
-                    match Recipient::parse(&format!("recipient_channels[{i}]"), text) {
-                        Ok(r) if !out.contains(&r.as_text()) => out.push(r.as_text()),
-                        Ok(_) => {}
-                        Err(e) => errors.push(e),
-                    }
-                }
-                out
-            }
+            Some(r) => crate::model::budget::recipient_channels(r, &mut errors),
             None => current.map(|c| c.recipient_channels.clone()).unwrap_or_default(),
         };
         match (errors.is_empty(), report, frequency, change) {

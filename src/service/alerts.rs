@@ -71,6 +71,29 @@ pub struct Message {
     pub data: serde_json::Map<String, serde_json::Value>,
 }
 
+impl Message {
+    /// The message for each of `recipients` of one firing (`event_key`) of `source`, for the outbox.
+    pub fn to_each(
+        &self,
+        account: &AccountToken,
+        source: &str,
+        event_key: &str,
+        recipients: impl IntoIterator<Item = String>,
+    ) -> Vec<NewNotification> {
+        let body = serde_json::to_string(self).expect("plain data serialises");
+        recipients
+            .into_iter()
+            .map(|recipient| NewNotification {
+                account: account.clone(),
+                source_token: source.to_string(),
+                event_key: event_key.to_string(),
+                recipient,
+                message: body.clone(),
+            })
+            .collect()
+    }
+}
+
 /// The secret generic webhooks of `account` are signed with (derived from the deployment's secret, so
 /// every tenant has its own and none can sign for another).
 pub async fn signing_secret(store: &dyn crate::store::Store, account: &AccountToken) -> anyhow::Result<String> {
@@ -142,19 +165,9 @@ pub async fn evaluate_account(
                 data.insert(k.into(), serde_json::Value::String(v));
             }
             let message = Message { event: "budget_alert".into(), subject, text, link, data };
-            let body = serde_json::to_string(&message).expect("plain data serialises");
-            for recipient in &recipients {
-                messages.push(NewNotification {
-                    account: account.clone(),
-                    source_token: alert.token.clone(),
-                    event_key: format!(
-                        "budget_alert:{}:{}:{}:{}",
-                        alert.token, budget.token, now.period.start, definition.threshold
-                    ),
-                    recipient: recipient.as_text(),
-                    message: body.clone(),
-                });
-            }
+            let key =
+                format!("budget_alert:{}:{}:{}:{}", alert.token, budget.token, now.period.start, definition.threshold);
+            messages.extend(message.to_each(account, &alert.token, &key, recipients.iter().map(Recipient::as_text)));
         }
     }
     let mut written = if messages.is_empty() {

@@ -20,7 +20,7 @@ use crate::model::token::AccountToken;
 use crate::service::budgets::{self, BudgetError};
 use crate::service::costs::{costs, CostsContext};
 use crate::service::reports::{self, ReportError};
-use crate::store::{NewNotification, PageRequest, ReportObject, ReportObjectFields, ReportObjectFilter, Store};
+use crate::store::{PageRequest, ReportObject, ReportObjectFields, ReportObjectFilter, Store};
 
 type Result<T> = std::result::Result<T, BudgetError>;
 
@@ -28,17 +28,12 @@ fn bad(errors: Vec<String>) -> BudgetError {
     BudgetError::Report(ReportError::BadRequest(errors))
 }
 
-fn read<T: serde::de::DeserializeOwned>(o: &ReportObject) -> Result<T> {
-    serde_json::from_str(&o.definition)
-        .map_err(|e| BudgetError::Internal(anyhow::anyhow!("{} {} is unreadable: {e}", o.kind.noun(), o.token)))
-}
-
 pub fn notification_definition(n: &ReportObject) -> Result<NotificationDefinition> {
-    read(n)
+    budgets::stored(n)
 }
 
 pub fn alert_definition(a: &ReportObject) -> Result<AlertDefinition> {
-    read(a)
+    budgets::stored(a)
 }
 
 async fn save(
@@ -220,17 +215,7 @@ pub async fn evaluate(
                 link: public_url.map(|u| format!("{}/#/costs?cost_report_token={report}", u.trim_end_matches('/'))),
                 data,
             };
-            let body = serde_json::to_string(&message).expect("plain data serialises");
-            let messages: Vec<NewNotification> = recipients
-                .into_iter()
-                .map(|recipient| NewNotification {
-                    account: account.clone(),
-                    source_token: report.clone(),
-                    event_key: key.clone(),
-                    recipient,
-                    message: body.clone(),
-                })
-                .collect();
+            let messages = message.to_each(account, &report, &key, recipients);
             if !messages.is_empty() {
                 written += store.enqueue_notifications(&messages, chrono::Utc::now().timestamp_millis()).await?;
             }

@@ -40,7 +40,8 @@ fn json<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string(value).expect("plain data serialises")
 }
 
-fn stored<T: serde::de::DeserializeOwned>(object: &ReportObject) -> Result<T> {
+/// A stored object's definition, read (an unreadable one is an internal error naming it).
+pub(crate) fn stored<T: serde::de::DeserializeOwned>(object: &ReportObject) -> Result<T> {
     serde_json::from_str(&object.definition).map_err(|e| {
         BudgetError::Internal(anyhow::anyhow!(
             "{} {} has an unreadable definition: {e}",

@@ -19,7 +19,7 @@ use crate::model::token::AccountToken;
 use crate::service::budgets::{self, BudgetError};
 use crate::service::costs::{costs, CostsContext, CostsError};
 use crate::service::reports::{self, ReportError};
-use crate::store::{NewNotification, PageRequest, Paged, ReportObject, ReportObjectFields, ReportObjectFilter, Store};
+use crate::store::{PageRequest, Paged, ReportObject, ReportObjectFields, ReportObjectFilter, Store};
 
 type Result<T> = std::result::Result<T, BudgetError>;
 
@@ -28,9 +28,7 @@ fn bad(errors: Vec<String>) -> BudgetError {
 }
 
 pub fn definition(alert: &ReportObject) -> Result<CostAlertDefinition> {
-    serde_json::from_str(&alert.definition).map_err(|e| {
-        BudgetError::Internal(anyhow::anyhow!("cost alert {} has an unreadable definition: {e}", alert.token))
-    })
+    budgets::stored(alert)
 }
 
 /// One firing of a cost alert, as stored.
@@ -42,8 +40,7 @@ pub struct EventDefinition {
 }
 
 pub fn event_definition(event: &ReportObject) -> Result<EventDefinition> {
-    serde_json::from_str(&event.definition)
-        .map_err(|e| BudgetError::Internal(anyhow::anyhow!("cost alert event {} is unreadable: {e}", event.token)))
+    budgets::stored(event)
 }
 
 /// The alert's workspace: the one given, checked, and every report's.
@@ -304,18 +301,7 @@ pub async fn evaluate(
                 link: public_url.map(|u| format!("{}/#/costs?cost_report_token={report}", u.trim_end_matches('/'))),
                 data: metadata.clone(),
             };
-            let body = serde_json::to_string(&message).expect("plain data serialises");
-            let messages: Vec<NewNotification> = d
-                .recipients()
-                .into_iter()
-                .map(|recipient| NewNotification {
-                    account: account.clone(),
-                    source_token: alert.token.clone(),
-                    event_key: key.clone(),
-                    recipient: recipient.as_text(),
-                    message: body.clone(),
-                })
-                .collect();
+            let messages = message.to_each(account, &alert.token, &key, d.recipients().iter().map(|r| r.as_text()));
             if !messages.is_empty() {
                 written += store.enqueue_notifications(&messages, chrono::Utc::now().timestamp_millis()).await?;
             }
@@ -339,8 +325,7 @@ pub async fn evaluate(
 }
 
 pub fn notification_definition(n: &ReportObject) -> Result<NotificationDefinition> {
-    serde_json::from_str(&n.definition)
-        .map_err(|e| BudgetError::Internal(anyhow::anyhow!("report notification {} is unreadable: {e}", n.token)))
+    budgets::stored(n)
 }
 
 /// The notification's workspace: its report's (a `workspace_token` given must name it).
@@ -498,18 +483,8 @@ pub async fn evaluate_notifications(
             link: public_url.map(|u| format!("{}/#/costs?cost_report_token={}", u.trim_end_matches('/'), r.token)),
             data,
         };
-        let body = serde_json::to_string(&message).expect("plain data serialises");
         let key = format!("report_notification:{}:{}", n.token, cur.0);
-        let messages: Vec<NewNotification> = recipients
-            .into_iter()
-            .map(|recipient| NewNotification {
-                account: account.clone(),
-                source_token: n.token.clone(),
-                event_key: key.clone(),
-                recipient: recipient.as_text(),
-                message: body.clone(),
-            })
-            .collect();
+        let messages = message.to_each(account, &n.token, &key, recipients.iter().map(|r| r.as_text()));
         written += store.enqueue_notifications(&messages, chrono::Utc::now().timestamp_millis()).await?;
     }
     Ok(written)
