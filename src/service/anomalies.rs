@@ -17,7 +17,7 @@ use crate::model::anomaly::{
 };
 use crate::model::report::ViewKind;
 use crate::model::token::AccountToken;
-use crate::service::budgets::{self, BudgetError};
+use crate::service::budgets::{self, put, BudgetError};
 use crate::service::costs::{costs, CostsContext};
 use crate::service::reports::{self, ReportError};
 use crate::store::{PageRequest, ReportObject, ReportObjectFields, ReportObjectFilter, Store};
@@ -51,20 +51,16 @@ async fn save(
     let Some(report) = store.get_report_object(account, ViewKind::CostReport, &d.cost_report_token).await? else {
         return Err(bad(vec![format!("cost_report_token: no cost report {} in this account", d.cost_report_token)]));
     };
-    let object = ReportObjectFields {
-        workspace_token: report.workspace_token,
-        folder_token: None,
-        title: format!("anomalies of {}", report.title),
-        definition: serde_json::to_string(&d).expect("plain data serialises"),
-        saved_filter_tokens: Vec::new(),
-    };
-    match token {
-        None => Ok(store.create_report_object(account, ViewKind::AnomalyNotification, &object).await?),
-        Some(t) => store
-            .update_report_object(account, ViewKind::AnomalyNotification, t, &object)
-            .await?
-            .ok_or(BudgetError::Report(ReportError::NotFound("anomaly notification"))),
-    }
+    put(
+        store,
+        account,
+        ViewKind::AnomalyNotification,
+        token,
+        report.workspace_token,
+        format!("anomalies of {}", report.title),
+        &d,
+    )
+    .await
 }
 
 pub async fn create_notification(
@@ -93,17 +89,16 @@ pub async fn update_alert(
 ) -> Result<ReportObject> {
     let current = reports::get(store, account, ViewKind::AnomalyAlert, token).await?;
     let next = alert_definition(&current)?.update(&u).map_err(bad)?;
-    let fields = ReportObjectFields {
-        workspace_token: current.workspace_token.clone(),
-        folder_token: None,
-        title: current.title.clone(),
-        definition: serde_json::to_string(&next).expect("plain data serialises"),
-        saved_filter_tokens: Vec::new(),
-    };
-    store
-        .update_report_object(account, ViewKind::AnomalyAlert, token, &fields)
-        .await?
-        .ok_or(BudgetError::Report(ReportError::NotFound("anomaly alert")))
+    put(
+        store,
+        account,
+        ViewKind::AnomalyAlert,
+        Some(token),
+        current.workspace_token.clone(),
+        current.title.clone(),
+        &next,
+    )
+    .await
 }
 
 /// Finds yesterday's anomalies of every report with an anomaly notification; answers the messages written.

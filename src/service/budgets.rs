@@ -59,6 +59,34 @@ pub fn alert_definition(alert: &ReportObject) -> Result<BudgetAlertDefinition> {
     stored(alert)
 }
 
+/// Creates (`token` none) or replaces an object of `kind` outside any folder: how budgets, alerts and
+/// notifications are written.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn put<T: serde::Serialize>(
+    store: &dyn Store,
+    account: &AccountToken,
+    kind: ViewKind,
+    token: Option<&str>,
+    workspace_token: String,
+    title: String,
+    definition: &T,
+) -> Result<ReportObject> {
+    let fields = ReportObjectFields {
+        workspace_token,
+        folder_token: None,
+        title,
+        definition: json(definition),
+        saved_filter_tokens: Vec::new(),
+    };
+    match token {
+        None => Ok(store.create_report_object(account, kind, &fields).await?),
+        Some(token) => store
+            .update_report_object(account, kind, token, &fields)
+            .await?
+            .ok_or(BudgetError::Report(ReportError::NotFound(kind.noun()))),
+    }
+}
+
 /// Every object of `kind` in the account (budgets and alerts are few per account: a list, not a query).
 pub async fn all(store: &dyn Store, account: &AccountToken, kind: ViewKind) -> Result<Vec<ReportObject>> {
     let mut out = Vec::new();
@@ -161,19 +189,7 @@ pub async fn create(store: &dyn Store, account: &AccountToken, fields: BudgetFie
     if !errors.is_empty() {
         return Err(bad(errors));
     }
-    Ok(store
-        .create_report_object(
-            account,
-            ViewKind::Budget,
-            &ReportObjectFields {
-                workspace_token: workspace,
-                folder_token: None,
-                title,
-                definition: json(&definition),
-                saved_filter_tokens: Vec::new(),
-            },
-        )
-        .await?)
+    put(store, account, ViewKind::Budget, None, workspace, title, &definition).await
 }
 
 pub async fn update(
@@ -197,17 +213,7 @@ pub async fn update(
     if !errors.is_empty() {
         return Err(bad(errors));
     }
-    let fields = ReportObjectFields {
-        workspace_token: workspace,
-        folder_token: None,
-        title,
-        definition: json(&definition),
-        saved_filter_tokens: Vec::new(),
-    };
-    store
-        .update_report_object(account, ViewKind::Budget, token, &fields)
-        .await?
-        .ok_or(BudgetError::Report(ReportError::NotFound("budget")))
+    put(store, account, ViewKind::Budget, Some(token), workspace, title, &definition).await
 }
 
 /// Deletes a budget that no hierarchical budget holds and no alert watches (409 naming them otherwise).
@@ -393,19 +399,7 @@ pub async fn create_alert(
         return Err(bad(errors));
     }
     let first = reports::get(store, account, ViewKind::Budget, &definition.budget_tokens[0]).await?;
-    Ok(store
-        .create_report_object(
-            account,
-            ViewKind::BudgetAlert,
-            &ReportObjectFields {
-                workspace_token: first.workspace_token,
-                folder_token: None,
-                title: alert_title(&definition),
-                definition: json(&definition),
-                saved_filter_tokens: Vec::new(),
-            },
-        )
-        .await?)
+    put(store, account, ViewKind::BudgetAlert, None, first.workspace_token, alert_title(&definition), &definition).await
 }
 
 pub async fn update_alert(
@@ -421,15 +415,14 @@ pub async fn update_alert(
     if !errors.is_empty() {
         return Err(bad(errors));
     }
-    let fields = ReportObjectFields {
-        workspace_token: current.workspace_token,
-        folder_token: None,
-        title: alert_title(&definition),
-        definition: json(&definition),
-        saved_filter_tokens: Vec::new(),
-    };
-    store
-        .update_report_object(account, ViewKind::BudgetAlert, token, &fields)
-        .await?
-        .ok_or(BudgetError::Report(ReportError::NotFound("budget alert")))
+    put(
+        store,
+        account,
+        ViewKind::BudgetAlert,
+        Some(token),
+        current.workspace_token,
+        alert_title(&definition),
+        &definition,
+    )
+    .await
 }

@@ -16,7 +16,7 @@ use crate::model::cost_alert::{
 };
 use crate::model::report::ViewKind;
 use crate::model::token::AccountToken;
-use crate::service::budgets::{self, BudgetError};
+use crate::service::budgets::{self, put, BudgetError};
 use crate::service::costs::{costs, CostsContext, CostsError};
 use crate::service::reports::{self, ReportError};
 use crate::store::{PageRequest, Paged, ReportObject, ReportObjectFields, ReportObjectFilter, Store};
@@ -93,19 +93,7 @@ pub async fn create(store: &dyn Store, account: &AccountToken, fields: CostAlert
         None => String::new(),
     };
     let Some(d) = d.filter(|_| errors.is_empty()) else { return Err(bad(errors)) };
-    Ok(store
-        .create_report_object(
-            account,
-            ViewKind::CostAlert,
-            &ReportObjectFields {
-                workspace_token: workspace,
-                folder_token: None,
-                title,
-                definition: serde_json::to_string(&d).expect("plain data serialises"),
-                saved_filter_tokens: Vec::new(),
-            },
-        )
-        .await?)
+    put(store, account, ViewKind::CostAlert, None, workspace, title, &d).await
 }
 
 pub async fn update(
@@ -131,17 +119,7 @@ pub async fn update(
         place(store, account, d, None, Some(&current.workspace_token), &mut errors).await?;
     }
     let Some(d) = d.filter(|_| errors.is_empty()) else { return Err(bad(errors)) };
-    let fields = ReportObjectFields {
-        workspace_token: current.workspace_token,
-        folder_token: None,
-        title,
-        definition: serde_json::to_string(&d).expect("plain data serialises"),
-        saved_filter_tokens: Vec::new(),
-    };
-    store
-        .update_report_object(account, ViewKind::CostAlert, token, &fields)
-        .await?
-        .ok_or(BudgetError::Report(ReportError::NotFound("cost alert")))
+    put(store, account, ViewKind::CostAlert, Some(token), current.workspace_token, title, &d).await
 }
 
 /// Deletes a cost alert with its events.
@@ -368,19 +346,7 @@ pub async fn create_notification(
     if !errors.is_empty() {
         return Err(bad(errors));
     }
-    Ok(store
-        .create_report_object(
-            account,
-            ViewKind::ReportNotification,
-            &ReportObjectFields {
-                workspace_token: workspace,
-                folder_token: None,
-                title,
-                definition: serde_json::to_string(&d).expect("plain data serialises"),
-                saved_filter_tokens: Vec::new(),
-            },
-        )
-        .await?)
+    put(store, account, ViewKind::ReportNotification, None, workspace, title, &d).await
 }
 
 pub async fn update_notification(
@@ -403,17 +369,7 @@ pub async fn update_notification(
     if !errors.is_empty() {
         return Err(bad(errors));
     }
-    let fields = ReportObjectFields {
-        workspace_token: workspace,
-        folder_token: None,
-        title,
-        definition: serde_json::to_string(&d).expect("plain data serialises"),
-        saved_filter_tokens: Vec::new(),
-    };
-    store
-        .update_report_object(account, ViewKind::ReportNotification, token, &fields)
-        .await?
-        .ok_or(BudgetError::Report(ReportError::NotFound("report notification")))
+    put(store, account, ViewKind::ReportNotification, Some(token), workspace, title, &d).await
 }
 
 /// Writes the summary of every report notification of `account` whose period ended before `today` and was
