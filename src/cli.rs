@@ -74,7 +74,7 @@ async fn query(
     storage: &StorageSettings,
     settings: &crate::config::QuerySettings,
 ) -> anyhow::Result<()> {
-    use crate::engine::costs::round_total;
+    use crate::model::cost_query::round_total;
 
     let format = settings.format.as_str();
     if !["table", "csv", "json"].contains(&format) {
@@ -99,7 +99,7 @@ async fn query(
     if settings.billed {
         q.append_pair("settings[amortize]", "false");
     }
-    let params = crate::query::parse_params(&q.finish()).map_err(|e| anyhow::anyhow!(e.join("\n")))?;
+    let params = crate::model::cost_query::parse_params(&q.finish()).map_err(|e| anyhow::anyhow!(e.join("\n")))?;
     let ctx = costs_context(store_settings, storage).await?;
     let account = AccountToken::parse(&settings.account)
         .with_context(|| format!("{} is not an account token (acct_…)", settings.account))?;
@@ -110,7 +110,7 @@ async fn query(
 
     let groupings = &params.query.groupings;
     let mut header: Vec<String> = vec!["accrued_at".into()];
-    header.extend(groupings.iter().cloned());
+    header.extend(groupings.iter().map(|g| g.to_string()));
     header.extend(["amount".to_string(), "currency".to_string()]);
     let rows: Vec<Vec<String>> = result
         .rows
@@ -125,18 +125,11 @@ async fn query(
     let totals: Vec<String> = result.totals.iter().map(|(c, t)| format!("{} {c}", round_total(*t))).collect();
     match format {
         "csv" => {
-            let mut w = csv::Writer::from_writer(std::io::stdout());
-            w.write_record(&header)?;
-            for row in &rows {
-                // The date and the amount are costd's own; the rest is text from uploads (spreadsheet-safe).
-                let last = row.len() - 1;
-                w.write_record(row.iter().enumerate().map(|(i, cell)| match i {
-                    0 => cell.clone(),
-                    i if i == last - 1 => cell.clone(),
-                    _ => crate::model::spreadsheet::text_cell(cell).into_owned(),
-                }))?;
+            let mut w = crate::engine::costs::CostRowsCsv::new(std::io::stdout().lock(), &params.query, "accrued_at")?;
+            for row in result.rows.iter().cloned() {
+                w.write(row)?;
             }
-            w.flush()?;
+            drop(w.finish()?);
         }
         "json" => {
             let costs: Vec<serde_json::Value> = rows

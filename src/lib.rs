@@ -14,16 +14,16 @@
 //!   invoices, signed download links), cost reports with saved filters and folders (the query a report
 //!   stands for, its forecast), discovery, data exports, the upload-file janitor, syncing bucket integrations
 //!   (AWS and Azure cost exports) with their credentials sealed at rest.
-//! - [`query`]: the costs query's parameters (a Vantage query string), shared by `GET /v2/costs` and
-//!   `costd query`.
-//! - [`model`]: parsed domain types, no I/O: billing rules with the typed custom-SQL grammar, managed
+//! - [`model`]: parsed domain types, no I/O: the costs query (`model::cost_query`, parsed from a query
+//!   string or a stored report alike, with VQL as a typed AST in `model::vql`), billing rules with the
+//!   typed custom-SQL grammar, managed
 //!   accounts, workspaces, cost reports (date intervals), bucket integrations' export locations and credentials,
 //!   tokens, exact amounts. Request bodies become these through `TryFrom`.
 //! - [`store`]: the metadata store, one trait per resource, with SQLite (default) and PostgreSQL backends
 //!   written once in `store/sql/`.
 //! - [`engine`]: the cost data: CSV ingest into Parquet, cloud exports' manifests and files (`bills`), upload
 //!   files and their readers, the rule compiler,
-//!   exact amount kernels, VQL, the DataFusion costs query and the runtime it runs on.
+//!   exact amount kernels, VQL compiled, the DataFusion costs query and the runtime it runs on.
 //! - [`render`]: documents for people (an invoice's PDF and CSV), pure functions of stored data;
 //!   [`mail`]: sending them through SMTP.
 //! - [`bootstrap`]: creating accounts and API tokens, shared by `serve` and the CLI.
@@ -39,7 +39,6 @@ pub mod http;
 pub mod import;
 pub mod mail;
 pub mod model;
-pub mod query;
 pub mod render;
 pub mod service;
 pub mod store;

@@ -22,80 +22,10 @@ use super::ingest::parse::{date_from_days, days_since_epoch};
 use super::rules::compile::{apply_rules, RuleStep, Window};
 use super::schema::{col as c, scan_schema};
 use crate::model::amount::Amount;
+use crate::model::cost_query::{Aggregate, CostQuery, DateBin, Grouping};
 
 /// The column naming each row's integration (not returned; read by VQL's `custom_provider:<token>`).
 pub const INTEGRATION: &str = "integration";
-
-/// How rows are binned in time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum DateBin {
-    Day,
-    Week,
-    Month,
-    Quarter,
-}
-
-impl std::str::FromStr for DateBin {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "day" => Ok(DateBin::Day),
-            "week" => Ok(DateBin::Week),
-            "month" => Ok(DateBin::Month),
-            "quarter" => Ok(DateBin::Quarter),
-            other => Err(format!("date_bin must be day, week, month or quarter, got {other:?}")),
-        }
-    }
-}
-
-/// Which charge types show (Vantage's `settings[include_*]`) and which amount is summed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Settings {
-    pub include_credits: bool,
-    pub include_refunds: bool,
-    pub include_discounts: bool,
-    pub include_tax: bool,
-    /// Sum FOCUS EffectiveCost (amortized) where a row has one, else BilledCost; off: BilledCost always.
-    pub amortize: bool,
-}
-
-impl Default for Settings {
-    /// Vantage's defaults.
-    fn default() -> Self {
-        Settings {
-            include_credits: false,
-            include_refunds: false,
-            include_discounts: true,
-            include_tax: true,
-            amortize: true,
-        }
-    }
-}
-
-/// What each row sums besides its cost (Vantage's `settings[aggregate_by]`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum Aggregate {
-    #[default]
-    Cost,
-    /// Also the usage (FOCUS ConsumedQuantity), per usage unit: rows are split by unit.
-    Usage,
-}
-
-/// What to compute.
-#[derive(Debug, Clone)]
-pub struct CostQuery {
-    pub start: NaiveDate,
-    pub end: NaiveDate,
-    /// Grouping names ([`super::schema::groupings`], `tagged`, `tag:<key>`), in the order given.
-    pub groupings: Vec<String>,
-    pub date_bin: DateBin,
-    pub descending: bool,
-    pub settings: Settings,
-    pub aggregate: Aggregate,
-    /// A checked VQL filter over the costs columns.
-    pub filter: Option<super::vql::Filter>,
-}
 
 /// Where the costs come from and what shapes them.
 #[derive(Debug, Clone, Default)]
@@ -307,7 +237,7 @@ async fn grouped(source: &CostSource, query: &CostQuery) -> Result<DataFrame, Co
         costs = costs.filter(col(c::CHARGE_TYPE).in_list(hidden, true))?;
     }
     if let Some(filter) = &query.filter {
-        costs = costs.filter(filter.expr().clone())?;
+        costs = costs.filter(super::vql::compile(filter))?;
     }
 
     // SELECT bin(accrued_at) AS accrued_at, <groupings>, currency, sum(amount) … GROUP BY … ORDER BY accrued_at
@@ -319,24 +249,25 @@ async fn grouped(source: &CostSource, query: &CostQuery) -> Result<DataFrame, Co
     };
     let mut group_exprs = vec![bin.alias("bin")];
     // Several `tag:` groupings read one struct of their values, parsed from each row's tags once.
-    let tag_keys: Vec<String> =
-        query.groupings.iter().filter_map(|g| g.strip_prefix("tag:")).map(str::to_string).collect();
+    let tag_keys: Vec<String> = query
+        .groupings
+        .iter()
+        .filter_map(|g| match g {
+            Grouping::Tag(key) => Some(key.clone()),
+            _ => None,
+        })
+        .collect();
     if tag_keys.len() > 1 {
         costs = costs.with_column(TAG_VALUES, super::tags::tag_values(&tag_keys))?;
     }
     for (i, g) in query.groupings.iter().enumerate() {
-        let expr = if g == "tagged" {
-            super::tags::tagged()
-        } else if let Some(key) = g.strip_prefix("tag:") {
-            match tag_keys.iter().position(|k| k == key) {
+        let expr = match g {
+            Grouping::Tagged => super::tags::tagged(),
+            Grouping::Tag(key) => match tag_keys.iter().position(|k| k == key) {
                 Some(k) if tag_keys.len() > 1 => super::tags::tag_values_field(TAG_VALUES, k, tag_keys.len()),
                 _ => super::tags::tag_value(key),
-            }
-        } else {
-            match super::schema::groupings().find(|(name, _)| name == g) {
-                Some((_, column)) => col(column),
-                None => return Err(CostError::Engine(anyhow::anyhow!("unknown grouping {g}"))),
-            }
+            },
+            Grouping::Column(c) => col(super::schema::grouping_column(*c)),
         };
         // Positional names: a grouping's own text (`tag:kubernetes.io/cluster`) is no safe column name.
         group_exprs.push(expr.alias(grouping_column(i)));
@@ -484,33 +415,62 @@ pub async fn export_csv(
     let source = rolled.as_ref().unwrap_or(source);
     let grouped = grouped(source, query).await?;
     let mut stream = grouped.execute_stream().await?;
-    let mut csv = csv::Writer::from_writer(out);
-    let mut header = vec!["accrued_at".to_string()];
-    header.extend(query.groupings.iter().map(|g| text_cell(g).into_owned()));
-    header.extend(["amount".to_string(), "currency".to_string()]);
-    if query.aggregate == Aggregate::Usage {
-        header.extend(["usage_amount".to_string(), "usage_unit".to_string()]);
-    }
-    let io = |e: csv::Error| CostError::Engine(anyhow::Error::new(e).context("failed to write the export"));
-    csv.write_record(&header).map_err(io)?;
+    let mut csv = CostRowsCsv::new(out, query, "accrued_at")?;
     let mut written = 0;
     while let Some(batch) = stream.next().await {
         for row in batch_rows(&batch?, query)? {
-            let mut record = vec![row.accrued_at.to_string()];
-            // Dimensions, currencies and units come from uploads: text a spreadsheet must not run.
-            record.extend(row.dimensions.into_iter().map(|(_, v)| text_cell(&v.unwrap_or_default()).into_owned()));
-            record.extend([row.amount.to_string(), text_cell(&row.currency).into_owned()]);
-            if query.aggregate == Aggregate::Usage {
-                let (used, unit) = row.usage.map(|(a, u)| (a.to_string(), u)).unwrap_or_default();
-                record.extend([used, text_cell(&unit).into_owned()]);
-            }
-            csv.write_record(&record).map_err(io)?;
+            csv.write(row)?;
             written += 1;
         }
     }
-    csv.flush().map_err(|e| CostError::Engine(anyhow::Error::new(e).context("failed to write the export")))?;
+    csv.finish()?;
     check_files(source).await?;
     Ok(written)
+}
+
+/// Cost rows as CSV, the one writer of them (`costd query --format csv` and data exports): `accrued_at`,
+/// (or another name), the groupings, `amount`, `currency`, and with usage `usage_amount`, `usage_unit`. Dimensions,
+/// currencies and units come from uploads: text a spreadsheet must not run (`text_cell`); dates and
+/// amounts are costd's own.
+pub struct CostRowsCsv<W: std::io::Write> {
+    csv: csv::Writer<W>,
+    with_usage: bool,
+}
+
+fn csv_error(e: impl Into<anyhow::Error>) -> CostError {
+    CostError::Engine(e.into().context("failed to write the cost rows"))
+}
+
+impl<W: std::io::Write> CostRowsCsv<W> {
+    /// Writes the header of `query`'s rows, the first column named `date_column`.
+    pub fn new(out: W, query: &CostQuery, date_column: &str) -> Result<Self, CostError> {
+        let mut csv = csv::Writer::from_writer(out);
+        let with_usage = query.aggregate == Aggregate::Usage;
+        let mut header = vec![date_column.to_string()];
+        header.extend(query.groupings.iter().map(|g| text_cell(&g.name()).into_owned()));
+        header.extend(["amount".to_string(), "currency".to_string()]);
+        if with_usage {
+            header.extend(["usage_amount".to_string(), "usage_unit".to_string()]);
+        }
+        csv.write_record(&header).map_err(csv_error)?;
+        Ok(CostRowsCsv { csv, with_usage })
+    }
+
+    pub fn write(&mut self, row: CostRow) -> Result<(), CostError> {
+        let mut record = vec![row.accrued_at.to_string()];
+        record.extend(row.dimensions.into_iter().map(|(_, v)| text_cell(&v.unwrap_or_default()).into_owned()));
+        record.extend([row.amount.to_string(), text_cell(&row.currency).into_owned()]);
+        if self.with_usage {
+            let (used, unit) = row.usage.map(|(a, u)| (a.to_string(), u)).unwrap_or_default();
+            record.extend([used, text_cell(&unit).into_owned()]);
+        }
+        self.csv.write_record(&record).map_err(csv_error)
+    }
+
+    /// Flushes what is buffered and gives the output back.
+    pub fn finish(self) -> Result<W, CostError> {
+        self.csv.into_inner().map_err(|e| csv_error(e.into_error()))
+    }
 }
 
 /// The rows of one result batch.
@@ -569,7 +529,7 @@ fn batch_rows(batch: &RecordBatch, query: &CostQuery) -> Result<Vec<CostRow>, Co
                 .zip(&dims)
                 .map(|(g, d)| {
                     let d = d.as_string::<i32>();
-                    (g.clone(), (!d.is_null(i)).then(|| d.value(i).to_string()))
+                    (g.to_string(), (!d.is_null(i)).then(|| d.value(i).to_string()))
                 })
                 .collect(),
         });
@@ -592,20 +552,16 @@ fn add_to(totals: &mut Vec<(String, Amount)>, key: &str, amount: Amount, what: &
     Ok(())
 }
 
-/// `total_cost.amount`: rounded to 2 places, half away from zero (DESIGN.md "Money").
-pub fn round_total(total: Amount) -> String {
-    total.rounded(2).to_string()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::cost_query::Settings;
 
     fn quarter() -> CostQuery {
         CostQuery {
             start: NaiveDate::from_ymd_opt(2024, 7, 1).unwrap(),
             end: NaiveDate::from_ymd_opt(2024, 9, 30).unwrap(),
-            groupings: vec!["service".into()],
+            groupings: vec![Grouping::Column(crate::model::cost_query::ColumnGrouping::Service)],
             date_bin: DateBin::Month,
             descending: false,
             settings: Settings::default(),
@@ -630,15 +586,5 @@ mod tests {
             Err(CostError::Engine(e)) => assert!(e.to_string().contains("usr_csts_upld_gone"), "{e}"),
             other => panic!("expected an engine error, got {other:?}"),
         }
-    }
-
-    #[test]
-    fn totals_round_half_away_from_zero() {
-        let one = 10i128.pow(18);
-        let a = |v: i128| Amount::from_unscaled(v).unwrap();
-        assert_eq!(round_total(a(one * 1005 / 1000)), "1.01");
-        assert_eq!(round_total(a(-one * 1005 / 1000)), "-1.01");
-        assert_eq!(round_total(a(one * 1004 / 1000)), "1.0");
-        assert_eq!(round_total(Amount::ZERO), "0.0");
     }
 }

@@ -502,12 +502,12 @@ mod tests {
         picked.iter().map(|&i| rule(all[i % all.len()].clone())).collect()
     }
 
-    fn query(groupings: &[&str], month: bool) -> super::super::costs::CostQuery {
-        use super::super::costs::{Aggregate, CostQuery, DateBin, Settings};
+    fn query(groupings: &[&str], month: bool) -> crate::model::cost_query::CostQuery {
+        use crate::model::cost_query::{Aggregate, CostQuery, DateBin, Settings};
         CostQuery {
             start: chrono::NaiveDate::from_ymd_opt(2024, 7, 1).unwrap(),
             end: chrono::NaiveDate::from_ymd_opt(2024, 8, 31).unwrap(),
-            groupings: groupings.iter().map(|g| g.to_string()).collect(),
+            groupings: groupings.iter().map(|g| g.parse().unwrap()).collect(),
             date_bin: if month { DateBin::Month } else { DateBin::Day },
             descending: false,
             settings: Settings { include_credits: true, ..Settings::default() },

@@ -7,6 +7,8 @@ use std::sync::{Arc, OnceLock};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 
 use crate::model::billing_rule::custom_sql::CostColumn;
+use crate::model::cost_query::ColumnGrouping;
+use crate::model::vql::Field as VqlField;
 
 /// Precision and scale of every amount: `Decimal128(38, 18)` (DESIGN.md "Money").
 pub const AMOUNT_PRECISION: u8 = 38;
@@ -103,10 +105,10 @@ pub struct CostField {
     /// The value of a row that has none.
     pub default: Option<&'static str>,
     pub check: Check,
-    /// Its name in `GET /v2/costs?groupings=`.
-    pub grouping: Option<&'static str>,
-    /// Its VQL field (`costs.<name>`) and whether LIKE and `~*` make sense on it.
-    pub vql: Option<(&'static str, bool)>,
+    /// Its grouping in `GET /v2/costs?groupings=`.
+    pub grouping: Option<ColumnGrouping>,
+    /// Its VQL field (`costs.<name>`).
+    pub vql: Option<VqlField>,
     /// Its column in custom SQL rules.
     pub sql: Option<CostColumn>,
 }
@@ -150,52 +152,52 @@ pub const FIELDS: [CostField; 29] = [
     CostField {
         required: true,
         check: Check::ChargeCategory,
-        grouping: Some("charge_type"),
-        vql: Some(("charge_type", false)),
+        grouping: Some(ColumnGrouping::ChargeType),
+        vql: Some(VqlField::ChargeType),
         sql: Some(CostColumn::CostType),
         ..text(Stored::File(col::CHARGE_TYPE), Some("ChargeCategory"), true)
     },
     CostField {
         required: true,
-        grouping: Some("service"),
-        vql: Some(("service", true)),
+        grouping: Some(ColumnGrouping::Service),
+        vql: Some(VqlField::Service),
         sql: Some(CostColumn::Service),
         ..text(Stored::File(col::SERVICE), Some("ServiceName"), true)
     },
     CostField {
-        grouping: Some("cost_category"),
-        vql: Some(("category", true)),
+        grouping: Some(ColumnGrouping::CostCategory),
+        vql: Some(VqlField::Category),
         sql: Some(CostColumn::CostCategory),
         ..text(Stored::File(col::COST_CATEGORY), Some("ServiceCategory"), true)
     },
     CostField {
-        grouping: Some("cost_subcategory"),
-        vql: Some(("subcategory", true)),
+        grouping: Some(ColumnGrouping::CostSubcategory),
+        vql: Some(VqlField::Subcategory),
         sql: Some(CostColumn::CostSubCategory),
         ..text(Stored::File(col::COST_SUBCATEGORY), Some("ResourceType"), true)
     },
     CostField {
-        grouping: Some("region"),
-        vql: Some(("region", true)),
+        grouping: Some(ColumnGrouping::Region),
+        vql: Some(VqlField::Region),
         sql: Some(CostColumn::Region),
         ..text(Stored::File(col::REGION), Some("RegionId"), true)
     },
     CostField {
-        grouping: Some("resource_id"),
-        vql: Some(("resource_id", true)),
+        grouping: Some(ColumnGrouping::ResourceId),
+        vql: Some(VqlField::ResourceId),
         sql: Some(CostColumn::ResourceId),
         ..text(Stored::File(col::RESOURCE_ID), Some("ResourceId"), false)
     },
     text(Stored::File(col::RESOURCE_NAME), Some("ResourceName"), false),
     CostField {
-        grouping: Some("account_id"),
-        vql: Some(("account_id", true)),
+        grouping: Some(ColumnGrouping::AccountId),
+        vql: Some(VqlField::AccountId),
         sql: Some(CostColumn::AccountId),
         ..text(Stored::File(col::ACCOUNT_ID), Some("SubAccountId"), true)
     },
     CostField {
-        grouping: Some("billing_account_id"),
-        vql: Some(("provider_account_id", true)),
+        grouping: Some(ColumnGrouping::BillingAccountId),
+        vql: Some(VqlField::ProviderAccountId),
         sql: Some(CostColumn::BillingAccountId),
         ..text(Stored::File(col::BILLING_ACCOUNT_ID), Some("BillingAccountId"), true)
     },
@@ -206,7 +208,7 @@ pub const FIELDS: [CostField; 29] = [
         ..text(Stored::File(col::USAGE_AMOUNT), Some("ConsumedQuantity"), false)
     },
     CostField {
-        grouping: Some("usage_unit"),
+        grouping: Some(ColumnGrouping::UsageUnit),
         sql: Some(CostColumn::UsageUnit),
         ..text(Stored::File(col::USAGE_UNIT), Some("ConsumedUnit"), true)
     },
@@ -227,8 +229,8 @@ pub const FIELDS: [CostField; 29] = [
     text(Stored::File(col::PRICING_CATEGORY), Some("PricingCategory"), true),
     CostField { kind: Kind::Date, ..text(Stored::No, Some("ChargePeriodEnd"), false) },
     CostField {
-        grouping: Some("provider"),
-        vql: Some(("provider", false)),
+        grouping: Some(ColumnGrouping::Provider),
+        vql: Some(VqlField::Provider),
         sql: Some(CostColumn::Provider),
         ..text(Stored::Derived(col::PROVIDER), None, false)
     },
@@ -246,21 +248,26 @@ pub fn column_of(column: CostColumn) -> &'static str {
         .expect("every custom-SQL column is a stored or derived cost field")
 }
 
-/// The groupings `GET /v2/costs` takes from columns, with the column each reads (`tagged` and `tag:<key>`
-/// read the tags instead).
-pub fn groupings() -> impl Iterator<Item = (&'static str, &'static str)> {
-    FIELDS.iter().filter_map(|f| match (f.grouping, f.stored) {
-        (Some(g), Stored::File(name) | Stored::Derived(name)) => Some((g, name)),
-        _ => None,
-    })
+/// The column a column grouping reads (`tagged` and `tag:<key>` read the tags instead).
+pub fn grouping_column(grouping: ColumnGrouping) -> &'static str {
+    FIELDS
+        .iter()
+        .find_map(|f| match (f.grouping, f.stored) {
+            (Some(g), Stored::File(name) | Stored::Derived(name)) if g == grouping => Some(name),
+            _ => None,
+        })
+        .expect("every column grouping is a stored or derived cost field")
 }
 
-/// The column a VQL field reads, and whether LIKE and `~*` make sense on it.
-pub fn vql_field(name: &str) -> Option<(&'static str, bool)> {
-    FIELDS.iter().find_map(|f| match (f.vql, f.stored) {
-        (Some((n, like)), Stored::File(col) | Stored::Derived(col)) if n == name => Some((col, like)),
-        _ => None,
-    })
+/// The column a VQL field reads.
+pub fn vql_column(field: VqlField) -> &'static str {
+    FIELDS
+        .iter()
+        .find_map(|f| match (f.vql, f.stored) {
+            (Some(v), Stored::File(col) | Stored::Derived(col)) if v == field => Some(col),
+            _ => None,
+        })
+        .expect("every VQL field is a stored or derived cost field")
 }
 
 /// The columns of every upload file, in order.
@@ -369,10 +376,15 @@ mod tests {
             sorted.dedup();
             assert_eq!(sorted.len(), names.len(), "{names:?}");
         };
-        unique(FIELDS.iter().filter_map(|f| f.grouping).collect());
-        unique(FIELDS.iter().filter_map(|f| f.vql.map(|(n, _)| n)).collect());
+        unique(FIELDS.iter().filter_map(|f| f.grouping.map(ColumnGrouping::name)).collect());
+        unique(FIELDS.iter().filter_map(|f| f.vql.map(VqlField::name)).collect());
         unique(FIELDS.iter().filter_map(|f| f.focus).collect());
-        assert_eq!(groupings().count(), 10, "the ten column groupings Vantage documents");
-        assert_eq!(vql_field("provider_account_id"), Some((col::BILLING_ACCOUNT_ID, true)));
+        for g in ColumnGrouping::ALL {
+            grouping_column(g); // panics if a grouping reads no column
+        }
+        for f in VqlField::ALL {
+            vql_column(f); // panics if a field reads no column
+        }
+        assert_eq!(vql_column(VqlField::ProviderAccountId), col::BILLING_ACCOUNT_ID);
     }
 }

@@ -36,7 +36,7 @@ impl From<InvoiceError> for ApiError {
             InvoiceError::Unavailable(msg) => ApiError::Unavailable(msg),
             e @ InvoiceError::SendFailed(_) => ApiError::BadGateway(e.to_string()),
             InvoiceError::TooMany(msg) => ApiError::TooManyRequests(msg),
-            InvoiceError::Internal(e) => ApiError::Internal(e),
+            InvoiceError::Internal(e) => ApiError::from(e),
         }
     }
 }

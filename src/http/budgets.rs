@@ -53,7 +53,7 @@ impl From<BudgetError> for ApiError {
         match e {
             BudgetError::Report(e) => e.into(),
             BudgetError::Costs(e) => e.into(),
-            BudgetError::Internal(e) => ApiError::Internal(e),
+            BudgetError::Internal(e) => ApiError::from(e),
         }
     }
 }

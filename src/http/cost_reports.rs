@@ -11,8 +11,8 @@ use super::auth::Caller;
 use super::extract::{Json, Query};
 use super::pagination::{base_url, Links, ListParams, MAX_LIMIT};
 use super::{timestamp, ApiError, AppState, Result};
+use crate::model::cost_query::CostSettings;
 use crate::model::report::{ChartSettings, CostReportFields, ViewKind};
-use crate::query::CostSettings;
 use crate::service::forecast::{forecast, ForecastError};
 use crate::service::reports::{self, ReportError};
 use crate::store::{ReportObject, ReportObjectFilter};
@@ -118,7 +118,7 @@ impl From<ReportError> for ApiError {
             ReportError::BadRequest(problems) => ApiError::BadRequest(problems),
             ReportError::NotFound(what) => ApiError::NotFound(format!("{what} not found")),
             ReportError::Conflict(msg) => ApiError::Conflict(msg),
-            ReportError::Internal(e) => ApiError::Internal(e),
+            ReportError::Internal(e) => ApiError::from(e),
         }
     }
 }

@@ -11,8 +11,8 @@ use serde_json::{Map, Value};
 use super::auth::Caller;
 use super::pagination::{base_url, Links};
 use super::{ApiError, AppState, Result};
-use crate::engine::costs::{round_total, Aggregate};
-use crate::query::{parse_params_with, report_token, Defaults};
+use crate::model::cost_query::{parse_params_with, report_token, Defaults};
+use crate::model::cost_query::{round_total, Aggregate};
 use crate::service::costs::{costs, CostsError};
 use crate::service::reports::report_defaults;
 
@@ -49,14 +49,18 @@ impl From<CostsError> for ApiError {
             CostsError::Overflow(msg) => ApiError::Unprocessable(vec![msg]),
             e @ CostsError::InvalidRule { .. } => ApiError::Unprocessable(vec![e.to_string()]),
             e @ CostsError::TimedOut(_) => ApiError::Unavailable(e.to_string()),
-            CostsError::Internal(e) => ApiError::Internal(e),
+            CostsError::Internal(e) => ApiError::from(e),
         }
     }
 }
 
 /// The costs query a query string asks for: a report's definition when it names one
 /// (`cost_report_token`), with its parameters laid over it.
-pub(super) async fn costs_params(state: &AppState, caller: &Caller, raw: &str) -> Result<crate::query::Params> {
+pub(super) async fn costs_params(
+    state: &AppState,
+    caller: &Caller,
+    raw: &str,
+) -> Result<crate::model::cost_query::Params> {
     let defaults = match report_token(raw) {
         Some(token) => report_defaults(state.store.as_ref(), &caller.account_token, &token, (state.today)()).await?,
         None => Defaults::this_month((state.today)()),

@@ -175,7 +175,7 @@ async fn create(
     .await
     .map_err(|e| match e {
         exports::StartError::TooMany => ApiError::TooManyRequests(e.to_string()),
-        exports::StartError::Internal(e) => ApiError::Internal(e),
+        exports::StartError::Internal(e) => ApiError::from(e),
     })?;
     Ok(pending(&state, &headers, &created))
 }

@@ -50,7 +50,17 @@ pub enum ApiError {
     Unavailable(String),
     /// 500: anything unexpected; the cause is logged, never shown.
     #[error("internal error")]
-    Internal(#[from] anyhow::Error),
+    Internal(anyhow::Error),
+}
+
+impl From<anyhow::Error> for ApiError {
+    /// A store error is a 500, except a broken UNIQUE constraint: a race the caller lost, a 409.
+    fn from(e: anyhow::Error) -> Self {
+        match crate::store::unique_violation(&e) {
+            Some(conflict) => ApiError::Conflict(conflict),
+            None => ApiError::Internal(e),
+        }
+    }
 }
 
 impl ApiError {
@@ -113,4 +123,59 @@ pub async fn log_internal_errors(req: axum::extract::Request, next: axum::middle
         tracing::error!(error = format!("{cause:#}"), "request failed");
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use anyhow::Context;
+
+    /// A table with a UNIQUE token, and the insert that two racing requests would both make.
+    fn race(suffix: &str) -> (String, String) {
+        let table = format!("races_{suffix}");
+        (
+            format!("CREATE TEMPORARY TABLE {table} (token TEXT NOT NULL CONSTRAINT uq_{table}_token UNIQUE)"),
+            format!("INSERT INTO {table} (token) VALUES ('wrkspc_1')"),
+        )
+    }
+
+    fn stored(e: sqlx::Error) -> anyhow::Error {
+        Err::<(), _>(e).context("failed to store the workspace").unwrap_err()
+    }
+
+    fn assert_conflict(e: anyhow::Error) {
+        let api = ApiError::from(e);
+        assert_eq!(api.status_code(), StatusCode::CONFLICT, "{api:?}");
+        let ApiError::Conflict(message) = api else { unreachable!() };
+        assert!(message.contains("token") && message.contains("retry"), "{message}");
+    }
+
+    #[tokio::test]
+    async fn a_broken_unique_constraint_is_a_conflict_on_sqlite() {
+        let pool = sqlx::SqlitePool::connect("sqlite::memory:").await.unwrap();
+        let mut conn = pool.acquire().await.unwrap();
+        let (create, insert) = race("sqlite");
+        sqlx::query(&create).execute(&mut *conn).await.unwrap();
+        sqlx::query(&insert).execute(&mut *conn).await.unwrap();
+        assert_conflict(stored(sqlx::query(&insert).execute(&mut *conn).await.unwrap_err()));
+        // Any other store error stays a 500 that says nothing.
+        let other = sqlx::query("SELECT * FROM missing").execute(&mut *conn).await.unwrap_err();
+        assert_eq!(ApiError::from(anyhow::Error::new(other)).status_code(), StatusCode::INTERNAL_SERVER_ERROR);
+    }
+
+    #[tokio::test]
+    async fn a_broken_unique_constraint_is_a_conflict_on_postgres() {
+        use sqlx::Connection;
+        let url = std::env::var("COSTD_TEST_DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+        let mut conn = match sqlx::PgConnection::connect(&url).await {
+            Ok(c) => c,
+            Err(e) if std::env::var("CI").is_err() => return eprintln!("SKIPPED: cannot reach {url}: {e}"),
+            Err(e) => panic!("CI must run the PostgreSQL tests, but {url} is unreachable: {e}"),
+        };
+        let (create, insert) = race("postgres");
+        sqlx::query(&create).execute(&mut conn).await.unwrap();
+        sqlx::query(&insert).execute(&mut conn).await.unwrap();
+        assert_conflict(stored(sqlx::query(&insert).execute(&mut conn).await.unwrap_err()));
+    }
 }

@@ -1,7 +1,6 @@
 //! `/v2/files/invoices/{invoice_token}/{file}`: the files behind signed download links (see
 //! [`crate::service::signed`]), served without an API token: the link's signature is the permission.
 
-use crate::model::spreadsheet::text_cell;
 use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
@@ -14,8 +13,6 @@ use super::{ApiError, AppState, Result};
 use crate::model::invoice::invoice_number;
 use crate::model::token::{AccountToken, InvoiceToken};
 use crate::render::invoice::{csv as invoice_csv, pdf as invoice_pdf};
-use crate::service::costs::costs;
-use crate::service::invoices::invoice_query;
 use crate::service::signed::InvoiceFile;
 
 pub fn router() -> Router<AppState> {
@@ -57,7 +54,10 @@ async fn serve(
         InvoiceFile::Pdf => (invoice_pdf(&invoice), "application/pdf", format!("{stem}.pdf")),
         InvoiceFile::Csv => (invoice_csv(&invoice)?, "text/csv; charset=utf-8", format!("{stem}.csv")),
         InvoiceFile::CostReport => {
-            (cost_report(&state, &invoice).await?, "text/csv; charset=utf-8", format!("{stem}-costs.csv"))
+            let csv = crate::service::invoices::daily_costs_csv(&state.costs_context(), &invoice).await?.ok_or_else(
+                || ApiError::NotFound(format!("the managed account {} no longer exists", invoice.account_token)),
+            )?;
+            (csv, "text/csv; charset=utf-8", format!("{stem}-costs.csv"))
         }
     };
     Ok((
@@ -69,31 +69,4 @@ async fn serve(
         body,
     )
         .into_response())
-}
-
-/// The invoice period's daily costs of its managed account, as they are now (rules applied), by provider,
-/// service and charge type.
-async fn cost_report(state: &AppState, invoice: &crate::store::Invoice) -> Result<Vec<u8>> {
-    // An invoice outlives its managed account; the account's current costs do not.
-    if state.store.get_managed_account(&invoice.msp_account_token, &invoice.account_token).await?.is_none() {
-        return Err(ApiError::NotFound(format!("the managed account {} no longer exists", invoice.account_token)));
-    }
-    let query = invoice_query(&invoice.period, crate::engine::costs::DateBin::Day);
-    let answer = costs(&state.costs_context(), &invoice.account_token, None, &query).await?;
-    let mut w = csv::Writer::from_writer(Vec::new());
-    w.write_record(["date", "provider", "service", "charge_type", "amount", "currency"])
-        .map_err(anyhow::Error::from)?;
-    for row in &answer.result.rows {
-        // Provider, service, charge type and currency come from uploads: text a spreadsheet must not run.
-        let record = [
-            row.accrued_at.to_string(),
-            text_cell(&row.dimension(0)).into_owned(),
-            text_cell(&row.dimension(1)).into_owned(),
-            text_cell(&row.dimension(2)).into_owned(),
-            row.amount.to_string(),
-            text_cell(&row.currency).into_owned(),
-        ];
-        w.write_record(&record).map_err(anyhow::Error::from)?;
-    }
-    Ok(w.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?)
 }

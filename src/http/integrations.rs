@@ -285,7 +285,7 @@ async fn sync_now(
         Err(SyncError::NotFound) => return Err(not_found()),
         Err(e @ SyncError::NotBucket) => return Err(ApiError::bad_request(e.to_string())),
         Err(e @ SyncError::Busy) => return Err(ApiError::Conflict(e.to_string())),
-        Err(SyncError::Internal(e)) => return Err(ApiError::Internal(e)),
+        Err(SyncError::Internal(e)) => return Err(ApiError::from(e)),
     }
     let synced = state.store.get_integration(&caller.account_token, &token).await?.ok_or_else(not_found)?;
     Ok((StatusCode::OK, axum::Json(synced.into())))

@@ -54,7 +54,7 @@ impl From<ManagedError> for ApiError {
             ManagedError::NotFound => ApiError::NotFound("managed account not found".into()),
             ManagedError::Forbidden(msg) => ApiError::Forbidden(msg),
             ManagedError::Invalid(errors) => ApiError::BadRequest(errors),
-            ManagedError::Internal(e) => ApiError::Internal(e),
+            ManagedError::Internal(e) => ApiError::from(e),
         }
     }
 }

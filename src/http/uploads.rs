@@ -84,7 +84,7 @@ impl From<UploadError> for ApiError {
             UploadError::IntegrationNotFound => integration_not_found(),
             UploadError::Invalid(problems) => ApiError::Unprocessable(problems),
             e @ UploadError::TooLarge(_) => ApiError::PayloadTooLarge(e.to_string()),
-            UploadError::Internal(e) => ApiError::Internal(e),
+            UploadError::Internal(e) => ApiError::from(e),
         }
     }
 }

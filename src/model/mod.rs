@@ -8,6 +8,7 @@ pub mod billing_rule;
 pub mod bucket_export;
 pub mod budget;
 pub mod cost_alert;
+pub mod cost_query;
 pub mod decimal;
 pub mod integration;
 pub mod invoice;
@@ -15,7 +16,22 @@ pub mod managed_account;
 pub mod report;
 pub mod spreadsheet;
 pub mod token;
+pub mod vql;
 pub mod workspace;
+
+/// Which slice of a list to read. `page` counts from 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageRequest {
+    pub page: u32,
+    pub limit: u32,
+}
+
+impl PageRequest {
+    /// How many items come before the page.
+    pub fn offset(&self) -> i64 {
+        i64::from(self.page.saturating_sub(1)) * i64::from(self.limit)
+    }
+}
 
 /// How deeply `text` nests brackets (`(` and `[`), outside quoted strings. SQL parsers backtrack through
 /// nested calls, some exponentially (found by fuzzing: a VQL filter nested 20 deep took seconds), so

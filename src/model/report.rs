@@ -16,9 +16,9 @@
 use chrono::{Datelike, Months, NaiveDate};
 use serde::{Deserialize, Serialize};
 
-use crate::engine::costs::DateBin;
-use crate::engine::vql::Filter;
-use crate::query::{month_of, parse_groupings, AggregateBy, CostSettings};
+use crate::model::cost_query::DateBin;
+use crate::model::cost_query::{month_of, parse_groupings, AggregateBy, CostSettings, Grouping};
+use crate::model::vql::Filter;
 
 /// The kinds of object that share the reports store: each has a workspace, a title and a definition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -291,8 +291,13 @@ impl ReportDefinition {
     }
 
     /// The report's groupings for the costs query.
-    pub fn grouping_list(&self) -> Option<Vec<String>> {
-        self.groupings.as_ref().map(|g| g.split(',').map(|s| s.trim().to_string()).collect())
+    pub fn grouping_list(&self) -> Option<Vec<Grouping>> {
+        // Checked when the report was stored, by the same grammar.
+        self.groupings.as_ref().map(|g| {
+            let mut list = Vec::new();
+            parse_groupings(g, &mut list, &mut Vec::new());
+            list
+        })
     }
 }
 
@@ -395,7 +400,8 @@ impl ReportDefinition {
         if let Some(g) = &fields.groupings {
             let mut list = Vec::new();
             parse_groupings(g, &mut list, &mut errors);
-            next.groupings = (!list.is_empty()).then(|| list.join(","));
+            next.groupings =
+                (!list.is_empty()).then(|| list.iter().map(|g| g.to_string()).collect::<Vec<_>>().join(","));
         }
         if fields.business_metric_tokens_with_metadata.as_ref().is_some_and(|b| !b.is_empty()) {
             errors.push("business_metric_tokens_with_metadata: costd has no business metrics; send none".into());

@@ -9,14 +9,14 @@
 
 use std::collections::BTreeMap;
 
-use crate::engine::costs::{Aggregate, CostQuery, DateBin};
-use crate::engine::vql::Filter;
 use crate::model::amount::Amount;
 use crate::model::anomaly::{
     AlertDefinition, AlertUpdate, Detector, NotificationDefinition, NotificationFields, Verdict,
 };
+use crate::model::cost_query::{Aggregate, CostQuery, DateBin};
 use crate::model::report::ViewKind;
 use crate::model::token::AccountToken;
+use crate::model::vql::Filter;
 use crate::service::budgets::{self, put, BudgetError};
 use crate::service::costs::{costs, CostsContext};
 use crate::service::reports::{self, ReportError};
@@ -130,7 +130,10 @@ pub async fn evaluate(
         let query = CostQuery {
             start: day - chrono::Duration::days(7 * i64::from(detector.weeks)),
             end: day,
-            groupings: vec!["provider".into(), "service".into()],
+            groupings: vec![
+                crate::model::cost_query::ColumnGrouping::Provider.into(),
+                crate::model::cost_query::ColumnGrouping::Service.into(),
+            ],
             date_bin: DateBin::Day,
             descending: false,
             settings: defaults.settings.engine(),

@@ -10,12 +10,12 @@ use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
 
-use crate::engine::costs::{Aggregate, CostQuery, DateBin};
-use crate::engine::vql::Filter;
 use crate::model::amount::Amount;
 use crate::model::budget::{BudgetAlertDefinition, BudgetAlertFields, BudgetDefinition, BudgetFields, BudgetPeriod};
+use crate::model::cost_query::{Aggregate, CostQuery, DateBin};
 use crate::model::report::ViewKind;
 use crate::model::token::AccountToken;
+use crate::model::vql::Filter;
 use crate::service::costs::{costs, CostsContext, CostsError};
 use crate::service::reports::{self, ReportError};
 use crate::store::{PageRequest, ReportObject, ReportObjectFields, ReportObjectFilter, Store};

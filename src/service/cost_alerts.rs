@@ -8,14 +8,14 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::engine::costs::{Aggregate, CostQuery, DateBin};
-use crate::engine::vql::Filter;
 use crate::model::amount::Amount;
 use crate::model::cost_alert::{
     Change, CostAlertDefinition, CostAlertFields, NotificationDefinition, NotificationFields,
 };
+use crate::model::cost_query::{Aggregate, CostQuery, DateBin};
 use crate::model::report::ViewKind;
 use crate::model::token::AccountToken;
+use crate::model::vql::Filter;
 use crate::service::budgets::{self, put, BudgetError};
 use crate::service::costs::{costs, CostsContext, CostsError};
 use crate::service::reports::{self, ReportError};

@@ -9,10 +9,11 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::engine::costs::{Aggregate, CostError, CostQuery, CostResult, CostSource, DateBin, Settings, SourceFile};
+use crate::engine::costs::{CostError, CostResult, CostSource, SourceFile};
 use crate::engine::rules::compile::RuleStep;
 use crate::engine::uploads::UploadFiles;
 use crate::model::billing_rule::{RuleColumns, RuleDefinition, RuleFields};
+use crate::model::cost_query::CostQuery;
 use crate::model::token::{AccountToken, IntegrationToken, RuleToken, UploadToken};
 use crate::store::{PageRequest, Store, Upload};
 
@@ -225,21 +226,8 @@ pub struct CacheKey {
     /// (integration, upload) per file, in scan order.
     uploads: Vec<(IntegrationToken, UploadToken)>,
     /// Each rule's token and stored fields, in run order.
-    rules: Vec<(RuleToken, String)>,
-    query: QueryKey,
-}
-
-/// A [`CostQuery`] in comparable form.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-struct QueryKey {
-    start: chrono::NaiveDate,
-    end: chrono::NaiveDate,
-    groupings: Vec<String>,
-    date_bin: DateBin,
-    descending: bool,
-    settings: Settings,
-    aggregate: Aggregate,
-    filter: Option<String>,
+    rules: Vec<(RuleToken, RuleColumns)>,
+    query: CostQuery,
 }
 
 impl CacheKey {
@@ -254,21 +242,8 @@ impl CacheKey {
             account: account.clone(),
             workspace: workspace.map(str::to_string),
             uploads: uploads.iter().map(|u| (u.integration_token.clone(), u.token.clone())).collect(),
-            rules: source
-                .rules
-                .iter()
-                .map(|step| (step.token.clone(), format!("{:?}", RuleColumns::from(&step.rule))))
-                .collect(),
-            query: QueryKey {
-                start: query.start,
-                end: query.end,
-                groupings: query.groupings.clone(),
-                date_bin: query.date_bin,
-                descending: query.descending,
-                settings: query.settings,
-                aggregate: query.aggregate,
-                filter: query.filter.as_ref().map(|f| f.text().to_string()),
-            },
+            rules: source.rules.iter().map(|step| (step.token.clone(), RuleColumns::from(&step.rule))).collect(),
+            query: query.clone(),
         }
     }
 }
@@ -360,6 +335,7 @@ impl ResultCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::cost_query::{Aggregate, DateBin, Settings};
 
     fn upload(integration: &str, token: &str) -> Upload {
         Upload {
@@ -382,12 +358,12 @@ mod tests {
         CostQuery {
             start: chrono::NaiveDate::from_ymd_opt(2024, 7, 1).unwrap(),
             end: chrono::NaiveDate::from_ymd_opt(2024, 7, 31).unwrap(),
-            groupings: vec!["service".into()],
+            groupings: vec!["service".parse().unwrap()],
             date_bin: DateBin::Month,
             descending: true,
             settings: Settings::default(),
             aggregate: Aggregate::Cost,
-            filter: filter.map(|f| crate::engine::vql::Filter::parse(f).unwrap()),
+            filter: filter.map(|f| crate::model::vql::Filter::parse(f).unwrap()),
         }
     }
 
@@ -405,6 +381,21 @@ mod tests {
         assert_ne!(base, CacheKey::new(&"acct_1".into(), None, &moved, &source, &query(None)));
         let filtered = query(Some("costs.service = 'EC2'"));
         assert_ne!(base, CacheKey::new(&"acct_1".into(), None, &uploads, &source, &filtered));
+        // The key is the query itself: the same filter spaced or prefixed differently is the same query,
+        // a different value is not.
+        let respelled = query(Some("service='EC2'"));
+        assert_eq!(
+            CacheKey::new(&"acct_1".into(), None, &uploads, &source, &filtered),
+            CacheKey::new(&"acct_1".into(), None, &uploads, &source, &respelled)
+        );
+        let other = query(Some("costs.service = 'ec2'"));
+        assert_ne!(
+            CacheKey::new(&"acct_1".into(), None, &uploads, &source, &filtered),
+            CacheKey::new(&"acct_1".into(), None, &uploads, &source, &other)
+        );
+        let mut tagged = query(None);
+        tagged.groupings.push("tag:team".parse().unwrap());
+        assert_ne!(base, CacheKey::new(&"acct_1".into(), None, &uploads, &source, &tagged));
         let mut credits = query(None);
         credits.settings.include_credits = true;
         assert_ne!(base, CacheKey::new(&"acct_1".into(), None, &uploads, &source, &credits));

@@ -8,8 +8,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use crate::engine::costs::{Aggregate, CostQuery, DateBin, Settings};
 use crate::engine::uploads::UploadFiles;
+use crate::model::cost_query::{Aggregate, CostQuery, DateBin, Settings};
 use crate::model::token::{AccountToken, IntegrationToken};
 use crate::service::costs::{costs, view_of, CostsContext, CostsError};
 use crate::store::Store;
@@ -68,7 +68,7 @@ pub async fn services(
     let query = CostQuery {
         start,
         end,
-        groupings: vec!["service".into()],
+        groupings: vec![crate::model::cost_query::ColumnGrouping::Service.into()],
         date_bin: DateBin::Quarter,
         descending: false,
         settings: Settings {

@@ -19,7 +19,7 @@ use tracing::Instrument;
 
 use crate::engine::storage::Storage;
 
-use crate::engine::costs::CostQuery;
+use crate::model::cost_query::CostQuery;
 use crate::model::token::{new_token, AccountToken};
 use crate::service::costs::{export, CostsContext, CostsError};
 use crate::service::files::{begin_intent, now_ms, with_lease};

@@ -8,10 +8,10 @@ use std::collections::BTreeMap;
 
 use chrono::{Datelike, NaiveDate};
 
-use crate::engine::costs::{CostQuery, DateBin};
-use crate::engine::vql::Filter;
 use crate::model::amount::Amount;
+use crate::model::cost_query::{CostQuery, DateBin};
 use crate::model::token::AccountToken;
+use crate::model::vql::Filter;
 use crate::service::costs::{costs, CostsContext, CostsError};
 use crate::service::reports::{report_defaults, ReportError};
 
@@ -112,8 +112,8 @@ pub async fn forecast(
 ) -> Result<Forecast, ForecastError> {
     let defaults = report_defaults(ctx.store.as_ref(), account, report, today).await?;
     let from = from.unwrap_or(today);
-    let next_month = crate::query::month_of(today).1.succ_opt().expect("a date");
-    let to = to.unwrap_or(crate::query::month_of(next_month).1);
+    let next_month = crate::model::cost_query::month_of(today).1.succ_opt().expect("a date");
+    let to = to.unwrap_or(crate::model::cost_query::month_of(next_month).1);
     if to < from {
         return Err(ForecastError::BadRequest(format!("end_date ({to}) must not be before start_date ({from})")));
     }
@@ -123,11 +123,14 @@ pub async fn forecast(
     let query = CostQuery {
         start: from - chrono::Duration::days(HISTORY_DAYS),
         end: from.pred_opt().expect("a date"),
-        groupings: vec!["provider".into(), "service".into()],
+        groupings: vec![
+            crate::model::cost_query::ColumnGrouping::Provider.into(),
+            crate::model::cost_query::ColumnGrouping::Service.into(),
+        ],
         date_bin: DateBin::Day,
         descending: false,
         settings: defaults.settings.engine(),
-        aggregate: crate::engine::costs::Aggregate::Cost,
+        aggregate: crate::model::cost_query::Aggregate::Cost,
         filter: Filter::all(defaults.filters),
     };
     let answer = costs(ctx, account, defaults.workspace.as_deref(), &query).await?;

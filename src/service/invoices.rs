@@ -6,8 +6,8 @@ use chrono::NaiveDate;
 use serde::Deserialize;
 
 use super::costs::{costs, CostsContext, CostsError};
-use crate::engine::costs::{Aggregate, CostQuery, DateBin, Settings};
 use crate::model::billing_profile::{BillingProfileFields, BillingProfileSettings};
+use crate::model::cost_query::{Aggregate, CostQuery, DateBin, Settings};
 use crate::model::invoice::{BillingPeriod, InvoiceDocument, InvoiceInput, InvoiceStatus, Party};
 use crate::model::token::{AccountToken, BillingProfileToken, InvoiceToken};
 use crate::store::{
@@ -245,13 +245,36 @@ async fn generate(
     .map_err(InvoiceError::Unprocessable)
 }
 
+/// The invoice period's daily costs of its managed account, as they are now (rules applied), by provider,
+/// service and charge type, as CSV (`date`, the three, `amount`, `currency`); `None` once the managed
+/// account is gone (an invoice outlives it; its current costs do not).
+pub async fn daily_costs_csv(ctx: &CostsContext, invoice: &Invoice) -> Result<Option<Vec<u8>>, InvoiceError> {
+    if ctx.store.get_managed_account(&invoice.msp_account_token, &invoice.account_token).await?.is_none() {
+        return Ok(None);
+    }
+    let query = invoice_query(&invoice.period, DateBin::Day);
+    let answer = costs(ctx, &invoice.account_token, None, &query).await?;
+    let written = (|| {
+        let mut csv = crate::engine::costs::CostRowsCsv::new(Vec::new(), &query, "date")?;
+        for row in answer.result.rows.iter().cloned() {
+            csv.write(row)?;
+        }
+        csv.finish()
+    })();
+    Ok(Some(written.map_err(CostsError::from)?))
+}
+
 /// The costs query behind an invoice: the period, by provider, service and charge type, with every kind
 /// of cost (credits and refunds included: an invoice bills what the rules produce, all of it).
 pub fn invoice_query(period: &BillingPeriod, date_bin: DateBin) -> CostQuery {
     CostQuery {
         start: period.start,
         end: period.end,
-        groupings: vec!["provider".into(), "service".into(), "charge_type".into()],
+        groupings: vec![
+            crate::model::cost_query::ColumnGrouping::Provider.into(),
+            crate::model::cost_query::ColumnGrouping::Service.into(),
+            crate::model::cost_query::ColumnGrouping::ChargeType.into(),
+        ],
         date_bin,
         descending: false,
         // Amortized, as `GET /v2/costs` is by default, so an invoice matches what the costs API shows.

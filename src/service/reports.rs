@@ -6,13 +6,13 @@
 
 use chrono::NaiveDate;
 
-use crate::engine::vql::Filter;
+use crate::model::cost_query::Defaults;
 use crate::model::report::{
     filter_field, folder_type, title, CostReportFields, FolderFields, ReportDefinition, SavedFilterDefinition,
     SavedFilterFields, ViewKind,
 };
 use crate::model::token::AccountToken;
-use crate::query::{Defaults, DEFAULT_GROUPINGS};
+use crate::model::vql::Filter;
 use crate::store::{ReportObject, ReportObjectFields, Store};
 
 #[derive(Debug, thiserror::Error)]
@@ -476,9 +476,7 @@ pub async fn report_defaults(
     Ok(Defaults {
         start,
         end,
-        groupings: definition
-            .grouping_list()
-            .unwrap_or_else(|| DEFAULT_GROUPINGS.iter().map(|g| g.to_string()).collect()),
+        groupings: definition.grouping_list().unwrap_or_else(crate::model::cost_query::default_groupings),
         date_bin: definition.cost_date_bin(),
         settings: definition.settings,
         filters: report_filters(store, account, &report, &definition).await?,

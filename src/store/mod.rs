@@ -207,18 +207,7 @@ pub struct BillingRuleRow {
     pub created_at: DateTime<Utc>,
 }
 
-/// Which slice of a list to read. `page` counts from 1.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PageRequest {
-    pub page: u32,
-    pub limit: u32,
-}
-
-impl PageRequest {
-    fn offset(&self) -> i64 {
-        i64::from(self.page.saturating_sub(1)) * i64::from(self.limit)
-    }
-}
+pub use crate::model::PageRequest;
 
 /// One page of a list and the size of the whole list.
 #[derive(Debug, Clone)]
@@ -1095,6 +1084,23 @@ fn private_file(path: &Path) -> std::io::Result<()> {
     #[cfg(not(unix))]
     let _ = path;
     Ok(())
+}
+
+/// What a store error that broke a UNIQUE constraint was about, as a sentence for the caller; `None` for any
+/// other error. Two requests that store the same unique thing at once (a race the store's own checks cannot
+/// see until the commit) fail this way, and the loser is told so (409), never shown an internal error.
+pub fn unique_violation(e: &anyhow::Error) -> Option<String> {
+    let db = e.chain().find_map(|cause| match cause.downcast_ref::<sqlx::Error>() {
+        Some(sqlx::Error::Database(db)) if db.is_unique_violation() => Some(db),
+        _ => None,
+    })?;
+    // PostgreSQL names the constraint (`uq_<table>_<columns>`); SQLite says `UNIQUE constraint failed:
+    // <table>.<column>, …`.
+    let what = match db.constraint() {
+        Some(name) => name.trim_start_matches("uq_").replace('_', " "),
+        None => db.message().rsplit(": ").next().unwrap_or("a unique value").replace(['.', '_'], " "),
+    };
+    Some(format!("another request stored the same thing ({what}) at the same time; read it again and retry"))
 }
 
 /// Now, to the second: the API shows whole seconds, so the store keeps what it shows.

@@ -237,7 +237,7 @@ pub enum RuleExpr {
 }
 
 /// Where a custom statement runs among a managed account's rules (DESIGN.md: inserts, transforms, monthly inserts).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum RuleGroup {
     /// `INSERT INTO costs … VALUES …`: rows added before any transform.
     CostInsert,

@@ -21,7 +21,7 @@ pub mod custom_sql;
 use custom_sql::CustomSql;
 
 /// The five rule types. Accepted in any case, shown capitalised as in Vantage's examples.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum RuleType {
     Exclusion,
     Adjustment,
@@ -320,7 +320,8 @@ fn parse_amount(value: Option<Value>, errors: &mut Vec<String>) -> Option<Decima
 }
 
 /// A rule as the store keeps it and the API returns it: flat, text-valued, nulls where a type has no field.
-#[derive(Debug, Clone, PartialEq)]
+/// Every field of a rule is here, so two rules with equal columns compute alike (the result cache's key).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct RuleColumns {
     pub title: String,
     pub rule_type: RuleType,

@@ -1,17 +1,212 @@
-//! The costs query's parameters as both the API and `costd query` take them: a Vantage query string
-//! checked into a [`CostQuery`], every problem listed.
+//! The costs query as a domain type: what `GET /v2/costs`, `costd query`, a stored cost report, a budget
+//! or an alert asks of the costs, parsed once into a [`CostQuery`] that holds no engine type. It is `Eq +
+//! Hash`, so the result cache keys on the query itself; the engine (`engine::costs`) compiles it.
+//!
+//! Adding a costs parameter: a field of [`CostQuery`] (or of [`CostSettings`] for a `settings[…]` one), its
+//! parsing in [`parse_params_with`] (and `CostSettings::set`), its default in [`Defaults`], and what the
+//! engine does with it in `engine::costs::grouped`. A cost report stores [`CostSettings`] whole, so a new
+//! setting needs nothing more there.
+
+use std::borrow::Cow;
 
 use chrono::{Datelike, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::engine::costs::{Aggregate, CostQuery, DateBin, Settings};
-use crate::engine::schema::groupings as column_groupings;
-use crate::engine::vql::Filter;
-use crate::store::PageRequest;
+use crate::model::amount::Amount;
+use crate::model::vql::Filter;
+use crate::model::PageRequest;
+
+/// How rows are binned in time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DateBin {
+    Day,
+    Week,
+    Month,
+    Quarter,
+}
+
+impl std::str::FromStr for DateBin {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "day" => Ok(DateBin::Day),
+            "week" => Ok(DateBin::Week),
+            "month" => Ok(DateBin::Month),
+            "quarter" => Ok(DateBin::Quarter),
+            other => Err(format!("date_bin must be day, week, month or quarter, got {other:?}")),
+        }
+    }
+}
+
+/// Which charge types show (Vantage's `settings[include_*]`) and which amount is summed: what the engine
+/// needs of [`CostSettings`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Settings {
+    pub include_credits: bool,
+    pub include_refunds: bool,
+    pub include_discounts: bool,
+    pub include_tax: bool,
+    /// Sum FOCUS EffectiveCost (amortized) where a row has one, else BilledCost; off: BilledCost always.
+    pub amortize: bool,
+}
+
+impl Default for Settings {
+    /// Vantage's defaults.
+    fn default() -> Self {
+        Settings {
+            include_credits: false,
+            include_refunds: false,
+            include_discounts: true,
+            include_tax: true,
+            amortize: true,
+        }
+    }
+}
+
+/// What each row sums besides its cost (Vantage's `settings[aggregate_by]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Aggregate {
+    #[default]
+    Cost,
+    /// Also the usage (FOCUS ConsumedQuantity), per usage unit: rows are split by unit.
+    Usage,
+}
+
+/// A grouping read from one cost column (`GET /v2/costs?groupings=`): the ten Vantage documents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ColumnGrouping {
+    Provider,
+    Service,
+    AccountId,
+    BillingAccountId,
+    ChargeType,
+    CostCategory,
+    CostSubcategory,
+    Region,
+    ResourceId,
+    UsageUnit,
+}
+
+impl ColumnGrouping {
+    pub const ALL: [ColumnGrouping; 10] = [
+        ColumnGrouping::Provider,
+        ColumnGrouping::Service,
+        ColumnGrouping::AccountId,
+        ColumnGrouping::BillingAccountId,
+        ColumnGrouping::ChargeType,
+        ColumnGrouping::CostCategory,
+        ColumnGrouping::CostSubcategory,
+        ColumnGrouping::Region,
+        ColumnGrouping::ResourceId,
+        ColumnGrouping::UsageUnit,
+    ];
+
+    /// Its name in `groupings=`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ColumnGrouping::Provider => "provider",
+            ColumnGrouping::Service => "service",
+            ColumnGrouping::AccountId => "account_id",
+            ColumnGrouping::BillingAccountId => "billing_account_id",
+            ColumnGrouping::ChargeType => "charge_type",
+            ColumnGrouping::CostCategory => "cost_category",
+            ColumnGrouping::CostSubcategory => "cost_subcategory",
+            ColumnGrouping::Region => "region",
+            ColumnGrouping::ResourceId => "resource_id",
+            ColumnGrouping::UsageUnit => "usage_unit",
+        }
+    }
+}
+
+/// One grouping of the costs query: a column, whether a row has tags, or one tag's value.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Grouping {
+    Column(ColumnGrouping),
+    /// `tagged`: whether the row has any tag.
+    Tagged,
+    /// `tag:<key>`: the value of the row's tag `key` (never empty).
+    Tag(String),
+}
+
+impl Grouping {
+    /// Its name in `groupings=` (and in the result's rows and CSV headers).
+    pub fn name(&self) -> Cow<'static, str> {
+        match self {
+            Grouping::Column(c) => Cow::Borrowed(c.name()),
+            Grouping::Tagged => Cow::Borrowed("tagged"),
+            Grouping::Tag(key) => Cow::Owned(format!("tag:{key}")),
+        }
+    }
+}
+
+impl From<ColumnGrouping> for Grouping {
+    fn from(c: ColumnGrouping) -> Self {
+        Grouping::Column(c)
+    }
+}
+
+impl Serialize for Grouping {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.name())
+    }
+}
+
+impl std::fmt::Display for Grouping {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.name())
+    }
+}
+
+impl std::str::FromStr for Grouping {
+    type Err = String;
+
+    fn from_str(g: &str) -> Result<Self, Self::Err> {
+        if let Some(c) = ColumnGrouping::ALL.into_iter().find(|c| c.name() == g) {
+            return Ok(Grouping::Column(c));
+        }
+        match g.strip_prefix("tag:") {
+            Some(key) if !key.is_empty() => Ok(Grouping::Tag(key.to_string())),
+            _ if g == "tagged" => Ok(Grouping::Tagged),
+            _ => {
+                let mut valid: Vec<&str> = ColumnGrouping::ALL.iter().map(|c| c.name()).collect();
+                valid.sort_unstable();
+                Err(format!("groupings: unknown grouping {g:?}; valid: {}, tagged, tag:<key>", valid.join(", ")))
+            }
+        }
+    }
+}
+
+/// What to compute: every parameter of a costs query, checked. Equal queries over the same uploads and
+/// rules have equal results (the result cache's key).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct CostQuery {
+    pub start: NaiveDate,
+    pub end: NaiveDate,
+    /// In the order given, each once.
+    pub groupings: Vec<Grouping>,
+    pub date_bin: DateBin,
+    pub descending: bool,
+    pub settings: Settings,
+    pub aggregate: Aggregate,
+    /// Every filter the query applies (a report's, its saved filters', `filter=`), ANDed.
+    pub filter: Option<Filter>,
+}
+
+/// `total_cost.amount`: rounded to 2 places, half away from zero (DESIGN.md "Money").
+pub fn round_total(total: Amount) -> String {
+    total.rounded(2).to_string()
+}
 
 /// Largest `limit` of `/v2/costs`.
 pub const MAX_COSTS_LIMIT: u32 = 5000;
-pub const DEFAULT_GROUPINGS: [&str; 3] = ["provider", "service", "account_id"];
+pub const DEFAULT_GROUPINGS: [ColumnGrouping; 3] =
+    [ColumnGrouping::Provider, ColumnGrouping::Service, ColumnGrouping::AccountId];
+
+/// [`DEFAULT_GROUPINGS`] as a query's list.
+pub fn default_groupings() -> Vec<Grouping> {
+    DEFAULT_GROUPINGS.into_iter().map(Grouping::Column).collect()
+}
 
 /// The query string, checked; every problem is listed.
 pub struct Params {
@@ -153,21 +348,16 @@ impl CostSettings {
 pub const MAX_GROUPINGS: usize = 10;
 
 /// Checks a list of groupings (comma-separated text) into `list`, each once, in order.
-pub fn parse_groupings(text: &str, list: &mut Vec<String>, errors: &mut Vec<String>) {
+pub fn parse_groupings(text: &str, list: &mut Vec<Grouping>, errors: &mut Vec<String>) {
     for g in text.split(',').map(str::trim).filter(|g| !g.is_empty()) {
-        if list.len() == MAX_GROUPINGS && !list.iter().any(|x| x == g) {
+        if list.len() == MAX_GROUPINGS && !list.iter().any(|x| x.name() == g) {
             errors.push(format!("groupings: at most {MAX_GROUPINGS} groupings may be given"));
             return;
         }
-        let known = column_groupings().any(|(name, _)| name == g)
-            || g == "tagged"
-            || g.strip_prefix("tag:").is_some_and(|k| !k.is_empty());
-        if !known {
-            let mut valid: Vec<&str> = column_groupings().map(|(n, _)| n).collect();
-            valid.sort_unstable();
-            errors.push(format!("groupings: unknown grouping {g:?}; valid: {}, tagged, tag:<key>", valid.join(", ")));
-        } else if !list.iter().any(|x| x == g) {
-            list.push(g.to_string());
+        match g.parse::<Grouping>() {
+            Err(e) => errors.push(e),
+            Ok(g) if !list.contains(&g) => list.push(g),
+            Ok(_) => {}
         }
     }
 }
@@ -177,7 +367,7 @@ pub fn parse_groupings(text: &str, list: &mut Vec<String>, errors: &mut Vec<Stri
 pub struct Defaults {
     pub start: NaiveDate,
     pub end: NaiveDate,
-    pub groupings: Vec<String>,
+    pub groupings: Vec<Grouping>,
     pub date_bin: DateBin,
     pub settings: CostSettings,
     /// Filters the query always applies (a report's own and its saved filters'), ANDed with `filter=`.
@@ -195,7 +385,7 @@ impl Defaults {
         Defaults {
             start,
             end,
-            groupings: DEFAULT_GROUPINGS.iter().map(|g| g.to_string()).collect(),
+            groupings: default_groupings(),
             date_bin: DateBin::Day,
             settings: CostSettings::default(),
             filters: Vec::new(),
@@ -226,7 +416,7 @@ pub fn parse_params_with(raw: &str, defaults: Defaults) -> Result<Params, Vec<St
     let mut errors = Vec::new();
     let Defaults { mut start, mut end, groupings: default_groupings, mut date_bin, mut settings, mut filters, .. } =
         defaults.clone();
-    let mut groupings = None::<Vec<String>>;
+    let mut groupings = None::<Vec<Grouping>>;
     let mut descending = true;
     let (mut page, mut limit) = (1u32, 100u32);
     let mut workspace_token = defaults.workspace.clone();
@@ -313,10 +503,20 @@ mod tests {
     #[test]
     fn the_defaults_are_this_month_by_day_newest_first() {
         let p = parse_params("").unwrap();
-        assert_eq!(p.query.groupings, vec!["provider", "service", "account_id"]);
+        assert_eq!(p.query.groupings, default_groupings());
         assert_eq!((p.query.date_bin, p.query.descending), (DateBin::Day, true));
         assert_eq!(p.query.start.day(), 1);
         assert_eq!((p.page.page, p.page.limit), (1, 100));
+    }
+
+    #[test]
+    fn totals_round_half_away_from_zero() {
+        let one = 10i128.pow(18);
+        let a = |v: i128| Amount::from_unscaled(v).unwrap();
+        assert_eq!(round_total(a(one * 1005 / 1000)), "1.01");
+        assert_eq!(round_total(a(-one * 1005 / 1000)), "-1.01");
+        assert_eq!(round_total(a(one * 1004 / 1000)), "1.0");
+        assert_eq!(round_total(Amount::ZERO), "0.0");
     }
 
     #[test]
