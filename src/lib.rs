@@ -6,6 +6,8 @@
 //!   pagination, extractors, the upload body forms Vantage's clients send, the OpenAPI document
 //!   generated from the handlers, and the web console at `/` (embedded pages over the same API, signed in
 //!   by a session cookie).
+//! - [`app`]: the composition root: `App::build(Config)` assembles the shared state from the flags and
+//!   `App::run` serves it with the background workers; `serve`, the commands and the tests start there.
 //! - [`cli`] and [`import`]: the commands (`serve`, `account`, `token`, `import`, `query`, `invoice`, `sync`,
 //!   `links`, `migrate`);
 //!   [`config`] holds every flag with its `COSTD_*` variable.
@@ -31,6 +33,7 @@
 //! Nothing below `http` knows about HTTP, nothing above `store` knows which database is in use, and
 //! DataFusion types never leave `engine`.
 
+pub mod app;
 pub mod bootstrap;
 pub mod cli;
 pub mod config;

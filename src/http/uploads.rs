@@ -16,7 +16,6 @@ use axum::routing::{delete, get, post};
 use axum::Router;
 use futures::StreamExt;
 use serde::Serialize;
-use tokio_util::io::{StreamReader, SyncIoBridge};
 
 use super::auth::Caller;
 use super::extract::{Multipart, Query};
@@ -24,9 +23,8 @@ use super::form::{sniff_boundary, UrlEncodedCsv};
 use super::integrations::not_found as integration_not_found;
 use super::pagination::{base_url, Links, ListParams, MAX_LIMIT};
 use super::{path_token, timestamp, ApiError, AppState, Result};
-use crate::engine::ingest::{ingest_csv, maybe_gunzip, IngestError, Limits};
 use crate::model::token::{IntegrationToken, UploadToken};
-use crate::service::uploads::{upload as service_upload, NewUpload, UploadError};
+use crate::service::uploads::{streamed_csv, upload as service_upload, NewUpload, UploadError};
 use crate::store::Upload;
 
 pub fn router() -> Router<AppState> {
@@ -170,20 +168,6 @@ async fn with_boundary(request: Request) -> Result<Request> {
     Ok(Request::from_parts(parts, Body::from_stream(rest)))
 }
 
-/// The ingest of a body that arrives as a stream of chunks on a channel (filled by the request's pump).
-fn channel_ingest(
-    rx: tokio::sync::mpsc::Receiver<std::io::Result<Bytes>>,
-    limits: Limits,
-) -> impl FnOnce(std::path::PathBuf) -> std::result::Result<crate::engine::ingest::PendingUpload, IngestError> + Send + 'static
-{
-    move |tmp: std::path::PathBuf| {
-        let chunks = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|c| (c, rx)) });
-        let body = SyncIoBridge::new(StreamReader::new(Box::pin(chunks)));
-        let input = maybe_gunzip(body).map_err(|e| IngestError::Io(e.into()))?;
-        ingest_csv(input, &tmp, limits, &mut ())
-    }
-}
-
 async fn upload_multipart(
     state: &AppState,
     new: impl Fn(Option<String>) -> NewUpload,
@@ -206,7 +190,7 @@ async fn upload_multipart(
         let filename = field.file_name().map(str::trim).filter(|f| !f.is_empty() && *f != "blob").map(str::to_string);
         // The part streams, chunk by chunk, into the ingest on its blocking thread.
         let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(CHUNKS_IN_FLIGHT);
-        let ingest = channel_ingest(rx, Limits { max_bytes: state.max_upload_bytes });
+        let ingest = streamed_csv(rx, state.max_upload_bytes);
         // Dropping `tx` when the part ends (or breaks) is the ingest's end of input.
         let pump = async move {
             loop {
@@ -237,7 +221,7 @@ async fn upload_multipart(
 /// A form-urlencoded body: the `csv` field's value, decoded as it streams, is the file.
 async fn upload_form(state: &AppState, new: NewUpload, body: Body) -> Result<Upload> {
     let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(CHUNKS_IN_FLIGHT);
-    let ingest = channel_ingest(rx, Limits { max_bytes: state.max_upload_bytes });
+    let ingest = streamed_csv(rx, state.max_upload_bytes);
     let pump = async move {
         let mut stream = body.into_data_stream();
         let mut decoder = UrlEncodedCsv::default();

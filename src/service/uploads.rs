@@ -65,6 +65,21 @@ impl From<IngestError> for UploadError {
     }
 }
 
+/// The ingest of a CSV body (plain or gzip) that arrives as chunks on a channel (filled by the request's
+/// pump), at most `max_bytes` of CSV: what [`upload`] runs on its blocking thread.
+pub fn streamed_csv(
+    rx: tokio::sync::mpsc::Receiver<std::io::Result<bytes::Bytes>>,
+    max_bytes: Option<u64>,
+) -> impl FnOnce(PathBuf) -> Result<PendingUpload, IngestError> + Send + 'static {
+    use crate::engine::ingest::{ingest_csv, maybe_gunzip, Limits};
+    move |tmp: PathBuf| {
+        let chunks = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|c| (c, rx)) });
+        let body = tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(Box::pin(chunks)));
+        let input = maybe_gunzip(body).map_err(|e| IngestError::Io(e.into()))?;
+        ingest_csv(input, &tmp, Limits { max_bytes }, &mut ())
+    }
+}
+
 /// Ingests with `ingest` (run on a blocking thread, given the temporary file to write) and records the
 /// result. Nothing is recorded unless every row passed; a failure leaves no file behind.
 #[tracing::instrument(skip_all, fields(integration = %new.integration, upload))]

@@ -4,10 +4,10 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use costd::bootstrap::mint_token;
-use costd::http::{app, serve, AppState};
+use costd::http::AppState;
 use costd::model::token::Scopes;
 use costd::store::StoreSettings;
-use costd::store::{self, Account, DynStore};
+use costd::store::{Account, DynStore};
 use reqwest::Method;
 use serde_json::Value;
 use tempfile::TempDir;
@@ -139,21 +139,30 @@ impl TestApp {
             Backend::Sqlite => None,
             Backend::Postgres => Some(postgres_schema_url().await?),
         };
-        let settings = StoreSettings { data_dir: data_dir.path().to_path_buf(), database_url, db_max_connections: 4 };
-        let store = store::connect(&settings).await.expect("store connects");
+        // The configuration `costd serve` runs with, but for the places and two workers: the alerts' and
+        // the syncs' passes are run by the tests that need them (a pass of the server's own would take
+        // the lock the test's pass needs). The janitor and the exports' sweeper run as in production.
+        let config = costd::app::Config {
+            store: StoreSettings { data_dir: data_dir.path().to_path_buf(), database_url, db_max_connections: 4 },
+            storage: storage.cloned().unwrap_or_else(costd::config::StorageSettings::local),
+            integrations: Default::default(),
+            serve: costd::config::ServeSettings {
+                alert_interval_secs: 0,
+                sync_interval_secs: 0,
+                ..costd::config::ServeSettings::defaults()
+            },
+        };
+        let mut built = costd::app::App::build(&config).await.expect("the app builds");
+        let store = built.state.store.clone();
         let account = store.create_account("Test account", None).await.expect("account");
         let token = mint_token(store.as_ref(), &account, Scopes::READ_WRITE, "test token").await.unwrap().secret;
 
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base_url = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = oneshot::channel::<()>();
-        let mut state = AppState::new(store.clone(), data_dir.path());
-        if let Some(storage) = storage {
-            state.files = storage.open(data_dir.path()).expect("the storage opens");
-        }
-        configure(&mut state);
-        let files = state.files.clone();
-        tokio::spawn(serve(listener, app(state), async {
+        configure(&mut built.state);
+        let files = built.state.files.clone();
+        tokio::spawn(built.run(listener, async {
             let _ = rx.await;
         }));
         Some(TestApp {
