@@ -22,5 +22,6 @@ mod managed_accounts;
 mod openapi;
 mod reports;
 mod scale;
+mod store;
 mod uploads;
 mod workspaces;

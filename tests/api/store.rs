@@ -1,0 +1,74 @@
+//! The store's own promises, checked on SQLite and PostgreSQL through the `Store` trait (no HTTP in the
+//! assertions; uploads are made through the API only to have real rows): tenant isolation, retire on
+//! replace, named locks, and a broken UNIQUE constraint surfacing as a conflict rather than an internal error.
+
+use costd::model::token::{IntegrationToken, UploadToken};
+use costd::store::PageRequest;
+
+use crate::helpers::{on_both_stores, TestApp};
+use crate::uploads::csv;
+
+on_both_stores!(
+    another_tenant_reads_nothing_of_an_account_even_by_its_tokens,
+    a_replaced_upload_is_retired_in_the_commit_of_its_replacement,
+    a_named_lock_has_one_holder_at_a_time_on_a_shared_store,
+);
+
+const PAGE: PageRequest = PageRequest { page: 1, limit: 100 };
+
+async fn another_tenant_reads_nothing_of_an_account_even_by_its_tokens(app: TestApp) {
+    let integration = app.create_integration("Mine").await["token"].as_str().unwrap().to_string();
+    assert_eq!(app.upload(&integration, "a.csv", csv(3).into_bytes()).await.status, 201);
+    let integration = IntegrationToken::from(integration.as_str());
+    let (other, _) = app.other_account().await;
+    let store = app.store.as_ref();
+
+    // The owner sees its integration and upload.
+    assert!(store.get_integration(&app.account.token, &integration).await.unwrap().is_some());
+    assert_eq!(store.live_uploads(&app.account.token, std::slice::from_ref(&integration)).await.unwrap().len(), 1);
+    // Another account, even naming the token, reads nothing.
+    assert!(store.get_integration(&other.token, &integration).await.unwrap().is_none());
+    assert_eq!(store.list_integrations(&other.token, PAGE, None, None).await.unwrap().total, 0);
+    assert!(store.live_uploads(&other.token, std::slice::from_ref(&integration)).await.unwrap().is_empty());
+    assert!(store.set_integration_workspaces(&other.token, &integration, &[]).await.unwrap().is_none());
+    // The owner's workspace is not the other's either.
+    let workspaces = store.list_workspaces(&app.account.token, PAGE, None).await.unwrap();
+    let workspace = &workspaces.items[0].token;
+    assert!(store.get_workspace(&other.token, workspace).await.unwrap().is_none());
+}
+
+async fn a_replaced_upload_is_retired_in_the_commit_of_its_replacement(app: TestApp) {
+    let integration = app.create_integration("Replaced").await["token"].as_str().unwrap().to_string();
+    let first = app.upload(&integration, "month.csv", csv(3).into_bytes()).await;
+    assert_eq!(first.status, 201, "{}", first.text);
+    let first = UploadToken::from(first.body["token"].as_str().unwrap());
+    let second = app.upload(&integration, "month.csv", csv(5).into_bytes()).await;
+    let second = UploadToken::from(second.body["token"].as_str().unwrap());
+    let store = app.store.as_ref();
+
+    let live = store.live_uploads(&app.account.token, &[IntegrationToken::from(integration.as_str())]).await.unwrap();
+    assert_eq!(live.iter().map(|u| u.token.clone()).collect::<Vec<_>>(), vec![second.clone()]);
+    let retired: Vec<UploadToken> = store.retired_uploads().await.unwrap().into_iter().map(|(t, _)| t).collect();
+    assert!(retired.contains(&first), "{retired:?}");
+    assert!(!retired.contains(&second), "{retired:?}");
+}
+
+async fn a_named_lock_has_one_holder_at_a_time_on_a_shared_store(app: TestApp) {
+    let store = app.store.as_ref();
+    let held = store.try_lock("costd-conformance").await.unwrap().expect("a free lock is granted");
+    match app.backend {
+        // Several nodes share a PostgreSQL store: while one holds the lock no other gets it, and releasing
+        // it frees it at once.
+        crate::helpers::Backend::Postgres => {
+            assert!(store.try_lock("costd-conformance").await.unwrap().is_none(), "a held lock is refused");
+            assert!(store.try_lock("costd-another").await.unwrap().is_some(), "locks are by name");
+        }
+        // A SQLite file has one process, whose passes take turns by themselves: the lock is always granted.
+        crate::helpers::Backend::Sqlite => {
+            assert!(store.try_lock("costd-conformance").await.unwrap().is_some());
+        }
+    }
+    held.release().await;
+    let again = store.try_lock("costd-conformance").await.unwrap();
+    assert!(again.is_some(), "a released lock is free again");
+}
