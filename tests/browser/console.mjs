@@ -320,6 +320,11 @@ try {
   const september = await page.textContent("table.budget-periods tbody tr");
   ok(september.includes("2024-09-01") && september.includes("185.75") && september.includes("100.0") && september.includes("185.8%"),
     `September's actual against its budget (${september.trim()})`);
+  ok((await page.textContent("table.budget-periods thead")).includes("Forecast"), "the periods show a forecast column");
+  // The bar is drawn (a style attribute would be refused by the CSP): September's fill covers the track.
+  const [fill, track] = await page.$eval("table.budget-periods tbody tr .bar", (bar) =>
+    [bar.querySelector("i").getBoundingClientRect().width, bar.getBoundingClientRect().width]);
+  ok(fill > 0 && fill >= track - 4, `September's bar is full and red past its budget (${fill} of ${track} px)`);
   ok((await page.textContent("main")).includes("Alert at 80% → finops@example.com"), "the budget's alert is listed");
   await shot("09-budgets");
 

@@ -2,7 +2,7 @@
 // tests/api/console.rs with the embedded assets copied beside this file under assets/.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { addDecimals, allBins, binStart, presetRange, previousPeriod } from "./assets/pages.js";
+import { addDecimals, allBins, binStart, presetRange, previousPeriod, projectPeriods } from "./assets/pages.js";
 
 // A decimal string of `units` at 18 places, written the way the API writes amounts (no trailing zeros).
 function text(units) {
@@ -75,4 +75,25 @@ test("the next page of a list is followed on this origin, with its query", async
     "/v2/costs?start_date=2024-09-01&page=2&limit=5000");
   assert.equal(nextPath({ links: { next: null } }), null);
   assert.equal(nextPath({}), null);
+});
+
+test("a budget period's forecast is its actual plus the forecast days after today inside it, exactly", () => {
+  const periods = [
+    { start_at: "2024-08-01T00:00:00Z", end_at: "2024-08-31T00:00:00Z" },
+    { start_at: "2024-09-01T00:00:00Z", end_at: "2024-09-30T00:00:00Z" },
+    { start_at: "2024-10-01T00:00:00Z", end_at: "2024-10-31T00:00:00Z" },
+  ];
+  const performance = [
+    { date: "2024-08-01T00:00:00Z", actual: "310.5", amount: "300.0" },
+    { date: "2024-09-01T00:00:00Z", actual: "200.1", amount: "300.0" },
+    { date: "2024-10-01T00:00:00Z", actual: "0.0", amount: "300.0" },
+  ];
+  // The forecast starts today (2024-09-29): today is in the actual already, so it is not added again.
+  const days = [["2024-09-29", "9.9"], ["2024-09-30", "10.000000000000000001"], ["2024-10-01", "0.1"], ["2024-10-02", "0.2"]]
+    .map(([date, amount]) => ({ date, amount, provider: "all", service: "all" }));
+  assert.deepEqual(projectPeriods(performance, periods, days), [null, "210.100000000000000001", "0.3"]);
+  // No forecast (the report's forecast failed or the periods are over): no projection at all.
+  assert.deepEqual(projectPeriods(performance, periods, []), [null, null, null]);
+  // A period ending today has nothing ahead of it.
+  assert.deepEqual(projectPeriods(performance.slice(1, 2), [{ end_at: "2024-09-29T00:00:00Z" }], days), [null]);
 });

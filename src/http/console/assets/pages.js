@@ -808,13 +808,48 @@ pages.invoices = async function invoicesPage(main) {
 
 // ------------------------------------------------------------------------------------------- budgets
 
-/** Actual against budget as a bar: the budget is the track, the actual fills it (red past 100%). */
-function budgetBar(actual, amount) {
-  const a = Number(actual), b = Number(amount);
-  const pct = b > 0 ? (a / b) * 100 : (a > 0 ? 100 : 0);
-  const bar = h("div", { class: "bar", role: "img", "aria-label": `${actual} of ${amount} (${pct.toFixed(1)}%)` },
-    h("i", { style: `width:${Math.min(pct, 100).toFixed(1)}%`, class: pct >= 100 ? "over" : "" }));
+/** Actual against budget as a bar: the budget is the track, the actual fills it (red past 100%), and a
+ * forecast, when there is one, shows as a lighter fill up to where the period is heading. */
+function budgetBar(actual, amount, projected) {
+  const b = Number(amount);
+  const share = (x) => b > 0 ? (Number(x) / b) * 100 : (Number(x) > 0 ? 100 : 0);
+  const pct = share(actual), ahead = projected == null ? null : share(projected);
+  const label = `${actual} of ${amount} (${pct.toFixed(1)}%)` + (ahead == null ? "" : `, heading for ${projected} (${ahead.toFixed(1)}%)`);
+  // Widths through the CSSOM: the console's CSP (style-src 'self') refuses style attributes.
+  const fill = (tag, share) => {
+    const el = h(tag, { class: share >= 100 ? "over" : "" });
+    el.style.width = `${Math.min(share, 100).toFixed(1)}%`;
+    return el;
+  };
+  const bar = h("div", { class: "bar", role: "img", "aria-label": label }, ahead == null ? "" : fill("b", ahead), fill("i", pct));
   return h("div", { class: "nowrap" }, bar, h("span", { class: "muted" }, ` ${pct.toFixed(1)}%`));
+}
+
+/** Each budget period's forecast: its actual plus the report's forecast days after today inside it, in exact
+ * decimals; `null` for a period that ends by today (its actual is what it is) or when there is no forecast.
+ * `days` are the report's forecast (`provider` and `service` `all`), which starts today; today's costs so
+ * far are in the actual already, so the forecast counts from tomorrow. */
+export function projectPeriods(performance, periods, days) {
+  if (!days || !days.length) return performance.map(() => null);
+  const today = days.map((d) => d.date.slice(0, 10)).sort()[0];
+  return performance.map((p, i) => {
+    const start = p.date.slice(0, 10), end = periods[i] ? periods[i].end_at.slice(0, 10) : start;
+    if (end <= today) return null;
+    return days.map((d) => ({ date: d.date.slice(0, 10), amount: d.amount }))
+      .filter((d) => d.date > today && d.date >= start && d.date <= end)
+      .reduce((sum, d) => addDecimals(sum, d.amount), p.actual);
+  });
+}
+
+/** A budget's report's forecast up to its last period's end; none once that end has passed (the API then
+ * answers 400: an end before today) or for a budget of budgets. */
+async function budgetForecast(b) {
+  if (!b.cost_report_token || !b.periods.length) return [];
+  const last = b.periods.map((p) => p.end_at.slice(0, 10)).sort().at(-1);
+  try {
+    const body = await get(`/v2/cost_reports/${b.cost_report_token}/forecasted_costs?provider=all&service=all&end_date=${last}&limit=1000`);
+    return body.forecasted_costs;
+  } catch { return []; }
 }
 
 pages.budgets = async function budgetsPage(main) {
@@ -824,15 +859,17 @@ pages.budgets = async function budgetsPage(main) {
   ]);
   // Each budget's performance (actual per period), asked for one by one.
   const shown = await Promise.all(budgets.map((b) => get(`/v2/budgets/${b.token}?include_performance=true`)));
+  const projected = await Promise.all(shown.map(async (b) => projectPeriods(b.performance || [], b.periods, await budgetForecast(b))));
   const reportTitle = (t) => (reports.find((r) => r.token === t) || {}).title || t;
-  const sections = shown.map((b) => h("section", { class: "panel", "aria-labelledby": `budget-${b.token}` },
+  const sections = shown.map((b, n) => h("section", { class: "panel", "aria-labelledby": `budget-${b.token}` },
     h("h2", { id: `budget-${b.token}` }, b.name),
     h("p", { class: "muted" }, b.cost_report_token ? `Follows the report ${reportTitle(b.cost_report_token)}.` : `Sums ${b.child_budget_tokens.length} budgets.`),
     h("table", { class: "budget-periods" },
-      h("thead", {}, h("tr", {}, h("th", {}, "Period"), h("th", { class: "num" }, "Actual"), h("th", { class: "num" }, "Budget"), h("th", {}, "Used"))),
+      h("thead", {}, h("tr", {}, h("th", {}, "Period"), h("th", { class: "num" }, "Actual"), h("th", { class: "num" }, "Forecast"), h("th", { class: "num" }, "Budget"), h("th", {}, "Used"))),
       h("tbody", {}, (b.performance || []).map((p, i) => h("tr", {},
         h("td", { class: "nowrap" }, `${p.date.slice(0, 10)} → ${b.periods[i] ? b.periods[i].end_at.slice(0, 10) : ""}`),
-        h("td", { class: "num" }, p.actual), h("td", { class: "num" }, p.amount), h("td", {}, budgetBar(p.actual, p.amount)))))),
+        h("td", { class: "num" }, p.actual), h("td", { class: "num" }, projected[n][i] ?? "—"), h("td", { class: "num" }, p.amount),
+        h("td", {}, budgetBar(p.actual, p.amount, projected[n][i])))))),
     h("p", {}, alerts.filter((a) => a.budget_tokens.includes(b.token)).map((a) =>
       h("span", { class: "chip" }, `Alert at ${a.threshold}% → ${a.recipient_channels.join(", ") || "no one"}`))),
     writable() ? h("button", { type: "button", class: "danger", onclick: async () => {
