@@ -33,9 +33,16 @@ struct SavedFilterBody {
 }
 
 async fn body(state: &AppState, caller: &Caller, f: ReportObject) -> Result<SavedFilterBody> {
+    let mut users =
+        reports::saved_filter_users(state.store.as_ref(), &caller.account_token, std::slice::from_ref(&f)).await?;
+    with_users(f, users.pop().unwrap_or_default())
+}
+
+/// A saved filter as the API shows it, with the reports that apply it.
+fn with_users(f: ReportObject, cost_report_tokens: Vec<String>) -> Result<SavedFilterBody> {
     let definition = reports::saved_filter_definition(&f)?;
     Ok(SavedFilterBody {
-        cost_report_tokens: state.store.users_of_saved_filter(&caller.account_token, &f.token).await?,
+        cost_report_tokens,
         token: f.token,
         title: f.title,
         filter: definition.filter,
@@ -61,10 +68,8 @@ async fn list(
 ) -> Result<axum::Json<SavedFiltersBody>> {
     let (items, links) =
         super::cost_reports::list_objects(&state, &caller, ViewKind::SavedFilter, &params, &uri, &headers).await?;
-    let mut saved_filters = Vec::with_capacity(items.len());
-    for f in items {
-        saved_filters.push(body(&state, &caller, f).await?);
-    }
+    let users = reports::saved_filter_users(state.store.as_ref(), &caller.account_token, &items).await?;
+    let saved_filters = items.into_iter().zip(users).map(|(f, users)| with_users(f, users)).collect::<Result<_>>()?;
     Ok(axum::Json(SavedFiltersBody { saved_filters, links }))
 }
 

@@ -484,3 +484,17 @@ pub async fn report_defaults(
         from_report: true,
     })
 }
+
+/// The cost reports that apply each of `filters` themselves, in the filters' order (one store read).
+pub async fn saved_filter_users(
+    store: &dyn Store,
+    account: &AccountToken,
+    filters: &[ReportObject],
+) -> Result<Vec<Vec<String>>> {
+    let tokens: Vec<String> = filters.iter().map(|f| f.token.clone()).collect();
+    let mut by_filter: std::collections::HashMap<String, Vec<String>> = std::collections::HashMap::new();
+    for (filter, report) in store.users_of_saved_filters(account, &tokens).await? {
+        by_filter.entry(filter).or_default().push(report);
+    }
+    Ok(tokens.iter().map(|t| by_filter.remove(t).unwrap_or_default()).collect())
+}

@@ -953,8 +953,13 @@ pub trait ReportStore: Send + Sync {
         kind: crate::model::report::ViewKind,
         token: &str,
     ) -> anyhow::Result<ReportObjectDeletion>;
-    /// The cost reports that apply a saved filter themselves (not through their folder).
-    async fn users_of_saved_filter(&self, account: &AccountToken, token: &str) -> anyhow::Result<Vec<String>>;
+    /// The cost reports that apply each of these saved filters themselves (not through their folder), as
+    /// (saved filter, report) pairs, reports oldest first: one read for a page of filters.
+    async fn users_of_saved_filters(
+        &self,
+        account: &AccountToken,
+        tokens: &[String],
+    ) -> anyhow::Result<Vec<(String, String)>>;
 }
 
 /// Cost data exports.

@@ -62,6 +62,11 @@ async fn a_report_runs_its_filter_saved_filters_and_folder_filters_through_costs
     assert_eq!(report["business_metric_tokens_with_metadata"], json!([]));
     let filter = app.get(&format!("/v2/saved_filters/{}", token(&east))).await;
     assert_eq!(filter.body["cost_report_tokens"], json!([r.clone()]));
+    // The list reads every filter's reports at once: each filter gets its own.
+    let unused = created(&app, "/v2/saved_filters", json!({"title": "Unused", "filter": "costs.region = 'x'"})).await;
+    let listed = app.get("/v2/saved_filters").await.body["saved_filters"].as_array().unwrap().clone();
+    let users = |t: String| listed.iter().find(|f| f["token"] == t.as_str()).unwrap()["cost_report_tokens"].clone();
+    assert_eq!((users(token(&east)), users(token(&unused))), (json!([r.clone()]), json!([])));
 
     // EC2 in us-east-1: 100 + 10 tax.
     let res = app.get(&format!("/v2/costs?cost_report_token={r}")).await;

@@ -236,19 +236,28 @@ macro_rules! impl_reports {
             }
 
             #[tracing::instrument(skip(self))]
-            async fn users_of_saved_filter(
+            async fn users_of_saved_filters(
                 &self,
                 account: &$crate::model::token::AccountToken,
-                token: &str,
-            ) -> anyhow::Result<Vec<String>> {
-                Ok(sqlx::query_scalar(
-                    "SELECT o.token FROM report_object_filters f JOIN report_objects o ON o.token = f.object_token \
-                     WHERE f.saved_filter_token = $1 AND o.account_token = $2 AND o.kind = 'cost_report' ORDER BY o.id",
-                )
-                .bind(token)
-                .bind(account)
-                .fetch_all(&self.read)
-                .await?)
+                tokens: &[String],
+            ) -> anyhow::Result<Vec<(String, String)>> {
+                let mut found = Vec::new();
+                // Chunks keep each statement far below SQLite's limit of bound parameters.
+                for chunk in tokens.chunks(500) {
+                    let mut q = sqlx::QueryBuilder::<$db>::new(
+                        "SELECT f.saved_filter_token, o.token FROM report_object_filters f \
+                         JOIN report_objects o ON o.token = f.object_token WHERE o.account_token = ",
+                    );
+                    q.push_bind(account).push(" AND o.kind = 'cost_report' AND f.saved_filter_token IN (");
+                    let mut list = q.separated(", ");
+                    for t in chunk {
+                        list.push_bind(t);
+                    }
+                    list.push_unseparated(") ORDER BY o.id");
+                    let rows: Vec<(String, String)> = q.build_query_as().fetch_all(&self.read).await?;
+                    found.extend(rows);
+                }
+                Ok(found)
             }
         }
     };
