@@ -11,8 +11,10 @@ use super::extract::{Json, Query};
 use super::pagination::{base_url, Links, ListParams, MAX_LIMIT};
 use super::{path_token, timestamp, ApiError, AppState, Result};
 use crate::model::bucket_export::{AwsIntegrationFields, AzureIntegrationFields, NewBucketIntegration};
-use crate::model::integration::{workspace_list, CustomProviderFields, IntegrationUpdateFields, NewCustomProvider};
+use crate::model::integration::{CustomProviderFields, IntegrationUpdateFields, NewCustomProvider};
 use crate::model::token::IntegrationToken;
+use crate::service::integrations::{self, IntegrationError};
+use crate::service::sync::SyncOptions;
 use crate::store::Integration;
 
 pub fn router() -> Router<AppState> {
@@ -136,40 +138,19 @@ async fn update(
     Json(fields): Json<IntegrationUpdateFields>,
 ) -> Result<axum::Json<IntegrationBody>> {
     let token = path_token(&text, IntegrationToken::parse, not_found)?;
-    let current = state.store.get_integration(&caller.account_token, &token).await?.ok_or_else(not_found)?;
-    if fields.credentials.any() {
-        // costd's: a bucket integration's keys are rotated in place (its periods stay); a sync follows.
-        let provider = crate::model::bucket_export::Provider::parse(&current.provider)
-            .filter(|_| current.location.is_some())
-            .ok_or_else(|| ApiError::bad_request("only aws and azure integrations have credentials"))?;
-        let credentials =
-            fields.credentials.for_provider(provider, &state.allowed_endpoints).map_err(ApiError::BadRequest)?;
-        let sealed = state.secrets.seal(&token, &credentials)?;
-        if !state.store.set_integration_secret(&caller.account_token, &token, &sealed).await? {
-            return Err(not_found());
-        }
-        start_sync(&state, &caller.account_token, &token, current.last_error.as_deref(), false).await?;
-    }
-    let Some(requested) = fields.workspace_tokens else {
-        let current = state.store.get_integration(&caller.account_token, &token).await?.ok_or_else(not_found)?;
-        return Ok(axum::Json(current.into()));
-    };
-    let workspaces = workspace_list(requested).map_err(ApiError::BadRequest)?;
-    let mut unknown = Vec::new();
-    for ws in &workspaces {
-        if state.store.get_workspace(&caller.account_token, ws).await?.is_none() {
-            unknown.push(format!("workspace_tokens: no workspace {ws} in this account"));
-        }
-    }
-    if !unknown.is_empty() {
-        return Err(ApiError::BadRequest(unknown));
-    }
-    let updated = state
-        .store
-        .set_integration_workspaces(&caller.account_token, &token, &workspaces)
-        .await?
-        .ok_or_else(not_found)?;
+    let options = SyncOptions { backfill: false, today: (state.today)() };
+    let updated = integrations::update(&state.sync_context(), &caller.account_token, &token, fields, options).await?;
     Ok(axum::Json(updated.into()))
+}
+
+impl From<IntegrationError> for ApiError {
+    fn from(e: IntegrationError) -> Self {
+        match e {
+            IntegrationError::NotFound => not_found(),
+            IntegrationError::Invalid(problems) => ApiError::BadRequest(problems),
+            IntegrationError::Internal(e) => ApiError::from(e),
+        }
+    }
 }
 
 #[utoipa::path(delete, path = "/v2/integrations/{integration_token}", tag = "integrations", operation_id = "integrations_remove", params(("integration_token" = String, Path)), responses((status = 204, description = "Deleted"), super::openapi::ApiErrors))]
@@ -216,33 +197,9 @@ async fn create_bucket(
 ) -> Result<(StatusCode, axum::Json<IntegrationBody>)> {
     let created =
         crate::service::sync::create(state.store.as_ref(), &state.secrets, &caller.account_token, new).await?;
-    spawn_sync(&state, caller.account_token.clone(), created.token.clone(), false);
+    let options = SyncOptions { backfill: false, today: (state.today)() };
+    integrations::spawn_sync(state.sync_context(), caller.account_token.clone(), created.token.clone(), options);
     Ok((StatusCode::CREATED, axum::Json(created.into())))
-}
-
-/// Marks the integration `importing` (so a read right after this request sees the sync coming), then syncs it
-/// in the background.
-async fn start_sync(
-    state: &AppState,
-    account: &crate::model::token::AccountToken,
-    token: &IntegrationToken,
-    last_error: Option<&str>,
-    backfill: bool,
-) -> Result<()> {
-    state.store.record_sync(token, "importing", None, last_error).await?;
-    spawn_sync(state, account.clone(), token.clone(), backfill);
-    Ok(())
-}
-
-fn spawn_sync(state: &AppState, account: crate::model::token::AccountToken, token: IntegrationToken, backfill: bool) {
-    let ctx = state.sync_context();
-    let options = crate::service::sync::SyncOptions { backfill, today: (state.today)() };
-    tokio::spawn(async move {
-        let quiet = crate::service::sync::Quiet;
-        if let Err(e) = crate::service::sync::sync_integration(&ctx, &account, &token, options, &quiet).await {
-            tracing::warn!(integration = %token, error = format!("{e:#}"), "sync failed");
-        }
-    });
 }
 
 #[derive(Deserialize)]
@@ -264,7 +221,7 @@ async fn sync_now(
     Path(text): Path<String>,
     Query(params): Query<SyncParams>,
 ) -> Result<(StatusCode, axum::Json<IntegrationBody>)> {
-    use crate::service::sync::{sync_integration, Quiet, SyncError, SyncOptions};
+    use crate::service::sync::{sync_integration, Quiet, SyncError};
     let token = path_token(&text, IntegrationToken::parse, not_found)?;
     let found = state.store.get_integration(&caller.account_token, &token).await?.ok_or_else(not_found)?;
     if found.location.is_none() {
@@ -273,13 +230,14 @@ async fn sync_now(
     if state.running_syncs.lock().expect("running syncs").contains(&token) {
         return Err(ApiError::Conflict(SyncError::Busy.to_string()));
     }
+    let options = SyncOptions { backfill: params.backfill, today: (state.today)() };
     if !params.wait {
-        start_sync(&state, &caller.account_token, &token, found.last_error.as_deref(), params.backfill).await?;
+        let ctx = state.sync_context();
+        integrations::start_sync(&ctx, &caller.account_token, &token, found.last_error.as_deref(), options).await?;
         let mut body: IntegrationBody = found.into();
         body.status = "importing".into();
         return Ok((StatusCode::ACCEPTED, axum::Json(body)));
     }
-    let options = SyncOptions { backfill: params.backfill, today: (state.today)() };
     match sync_integration(&state.sync_context(), &caller.account_token, &token, options, &Quiet).await {
         Ok(_) => {}
         Err(SyncError::NotFound) => return Err(not_found()),

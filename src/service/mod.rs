@@ -27,6 +27,7 @@ pub mod discovery;
 pub mod exports;
 pub mod files;
 pub mod forecast;
+pub mod integrations;
 pub mod invoices;
 pub mod managed_accounts;
 pub mod reports;

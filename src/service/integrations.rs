@@ -1,0 +1,86 @@
+//! Changing an integration where it takes more than one store call: Vantage's update (its workspaces, each
+//! checked to be the caller's) and costd's key rotation of a bucket integration (the credentials resealed in
+//! place, its loaded periods kept, and a sync started); and starting a sync in the background, which the
+//! create, update and "Sync now" requests all do.
+
+use crate::model::integration::{workspace_list, IntegrationUpdateFields};
+use crate::model::token::{AccountToken, IntegrationToken};
+use crate::service::sync::{sync_integration, Quiet, SyncContext, SyncOptions};
+use crate::store::Integration;
+
+/// Why an integration was not changed.
+#[derive(Debug, thiserror::Error)]
+pub enum IntegrationError {
+    #[error("integration not found")]
+    NotFound,
+    /// Bad fields: one sentence each, naming the field.
+    #[error("{}", .0.join("; "))]
+    Invalid(Vec<String>),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+/// `PUT /v2/integrations/{token}`: new credentials (bucket integrations only) are sealed and a sync starts;
+/// new workspaces replace the old ones once every one is found in the account. Answers the integration as
+/// it is afterwards.
+pub async fn update(
+    ctx: &SyncContext,
+    account: &AccountToken,
+    token: &IntegrationToken,
+    fields: IntegrationUpdateFields,
+    options: SyncOptions,
+) -> Result<Integration, IntegrationError> {
+    let store = ctx.store.as_ref();
+    let current = store.get_integration(account, token).await?.ok_or(IntegrationError::NotFound)?;
+    if fields.credentials.any() {
+        let provider = crate::model::bucket_export::Provider::parse(&current.provider)
+            .filter(|_| current.location.is_some())
+            .ok_or_else(|| {
+                IntegrationError::Invalid(vec!["only aws and azure integrations have credentials".into()])
+            })?;
+        let credentials = fields.credentials.for_provider(provider, &ctx.allowed).map_err(IntegrationError::Invalid)?;
+        let sealed = ctx.secrets.seal(token, &credentials)?;
+        if !store.set_integration_secret(account, token, &sealed).await? {
+            return Err(IntegrationError::NotFound);
+        }
+        start_sync(ctx, account, token, current.last_error.as_deref(), options).await?;
+    }
+    let Some(requested) = fields.workspace_tokens else {
+        return store.get_integration(account, token).await?.ok_or(IntegrationError::NotFound);
+    };
+    let workspaces = workspace_list(requested).map_err(IntegrationError::Invalid)?;
+    let mut unknown = Vec::new();
+    for ws in &workspaces {
+        if store.get_workspace(account, ws).await?.is_none() {
+            unknown.push(format!("workspace_tokens: no workspace {ws} in this account"));
+        }
+    }
+    if !unknown.is_empty() {
+        return Err(IntegrationError::Invalid(unknown));
+    }
+    store.set_integration_workspaces(account, token, &workspaces).await?.ok_or(IntegrationError::NotFound)
+}
+
+/// Marks the integration `importing` (so a read right after the request sees the sync coming), then syncs it
+/// in the background.
+pub async fn start_sync(
+    ctx: &SyncContext,
+    account: &AccountToken,
+    token: &IntegrationToken,
+    last_error: Option<&str>,
+    options: SyncOptions,
+) -> anyhow::Result<()> {
+    ctx.store.record_sync(token, "importing", None, last_error).await?;
+    spawn_sync(ctx.clone(), account.clone(), token.clone(), options);
+    Ok(())
+}
+
+/// Syncs the integration in the background; the outcome is in its `status`, `last_synced_at` and
+/// `last_error`.
+pub fn spawn_sync(ctx: SyncContext, account: AccountToken, token: IntegrationToken, options: SyncOptions) {
+    tokio::spawn(async move {
+        if let Err(e) = sync_integration(&ctx, &account, &token, options, &Quiet).await {
+            tracing::warn!(integration = %token, error = format!("{e:#}"), "sync failed");
+        }
+    });
+}
