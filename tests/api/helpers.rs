@@ -103,12 +103,38 @@ pub async fn postgres_schema_url() -> Option<String> {
         }
         Err(e) => panic!("CI must run the PostgreSQL tests, but {base} is unreachable: {e}"),
     };
+    SWEPT.get_or_init(|| sweep_dead_schemas(&base)).await;
     let schema =
         format!("costd_test_{}_{}_{}", std::process::id(), SCHEMA_SEQ.fetch_add(1, Ordering::Relaxed), rand_suffix());
     sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&mut conn).await.expect("create test schema");
     let _ = conn.close().await;
     let sep = if base.contains('?') { '&' } else { '?' };
     Some(format!("{base}{sep}options=-c%20search_path%3D{schema}"))
+}
+
+static SWEPT: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+
+/// Drops the schemas earlier test processes left (`costd_test_<pid>_…` of a process no longer running),
+/// once per process: a test's schema outlives it (its server may still be closing), so the next run clears
+/// it, and the test database stays as small as one run makes it.
+async fn sweep_dead_schemas(base: &str) {
+    use sqlx::Connection;
+    let Ok(mut conn) = sqlx::PgConnection::connect(base).await else { return };
+    let schemas: Vec<String> =
+        sqlx::query_scalar("SELECT nspname::text FROM pg_namespace WHERE nspname LIKE 'costd\\_test\\_%'")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap_or_default();
+    if !std::path::Path::new("/proc/self").exists() {
+        return; // no way to tell a live process here: leave every schema
+    }
+    let alive = |pid: &str| std::path::Path::new("/proc").join(pid).exists();
+    let dead = schemas.iter().filter(|s| s.split('_').nth(2).is_some_and(|pid| !alive(pid)));
+    for schema in dead {
+        // Another process may be sweeping the same schema: whatever it dropped is gone either way.
+        let _ = sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE")).execute(&mut conn).await;
+    }
+    let _ = conn.close().await;
 }
 
 fn rand_suffix() -> String {
