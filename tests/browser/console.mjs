@@ -300,6 +300,12 @@ try {
   const madeReport = await fetch(base + "/v2/cost_reports", { method: "POST",
     headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" }, body: JSON.stringify({ title: "Everything" }) });
   ok(madeReport.status === 201, `a report for the budget (${madeReport.status})`);
+  // A cost alert on the report, made through the API: the page lists it with what makes it fire.
+  const madeAlert = await fetch(base + "/v2/cost_alerts", { method: "POST",
+    headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" },
+    body: JSON.stringify({ title: "Monthly jump", report_tokens: [(await madeReport.json()).token], interval: "month",
+      threshold: 10, unit_type: "percentage", email_recipients: ["finops@example.com"] }) });
+  ok(madeAlert.status === 201, `a cost alert on the report (${madeAlert.status})`);
   await page.click("a[href='#/budgets']");
   await page.waitForSelector("#b-name");
   await page.fill("#b-name", "Cloud");
@@ -326,6 +332,10 @@ try {
     [bar.querySelector("i").getBoundingClientRect().width, bar.getBoundingClientRect().width]);
   ok(fill > 0 && fill >= track - 4, `September's bar is full and red past its budget (${fill} of ${track} px)`);
   ok((await page.textContent("main")).includes("Alert at 80% → finops@example.com"), "the budget's alert is listed");
+  const alertRow = await page.textContent("#cost-alerts-table tbody tr");
+  ok(alertRow.includes("Monthly jump") && alertRow.includes("Everything") && alertRow.includes("the month is up 10% on the one before")
+    && alertRow.includes("never"), `the cost alert is listed with its rule (${alertRow.trim()})`);
+  ok((await page.textContent("main")).includes("No anomalies."), "no anomalies yet, and how to be told of them");
   await shot("09-budgets");
 
   // ---- Writes need the CSRF header even with the cookie.

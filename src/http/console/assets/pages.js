@@ -853,10 +853,16 @@ async function budgetForecast(b) {
 }
 
 pages.budgets = async function budgetsPage(main) {
-  const [budgets, alerts, reports, deliveries] = await Promise.all([
+  const [budgets, alerts, reports, deliveries, costAlerts, anomalies] = await Promise.all([
     getAll("/v2/budgets", "budgets"), getAll("/v2/budget_alerts", "budget_alerts"),
     getAll("/v2/cost_reports", "cost_reports"), get("/v2/alert_deliveries?limit=50").then((b) => b.alert_deliveries),
+    getAll("/v2/cost_alerts", "cost_alerts"),
+    // Newest first, the latest 50 (the list is oldest first).
+    getAll("/v2/anomaly_alerts", "anomaly_alerts").then((list) => list.reverse().slice(0, 50)),
   ]);
+  // Each cost alert's latest event (what fired last, with its numbers); events come oldest first.
+  const latest = await Promise.all(costAlerts.map((a) => getAll(`/v2/cost_alerts/${a.token}/events`, "cost_alert_events")
+    .then((list) => list.at(-1)).catch(() => undefined)));
   // Each budget's performance (actual per period), asked for one by one.
   const shown = await Promise.all(budgets.map((b) => get(`/v2/budgets/${b.token}?include_performance=true`)));
   const projected = await Promise.all(shown.map(async (b) => projectPeriods(b.performance || [], b.periods, await budgetForecast(b))));
@@ -916,9 +922,29 @@ pages.budgets = async function budgetsPage(main) {
     h("thead", {}, h("tr", {}, h("th", {}, "Message"), h("th", {}, "To"), h("th", {}, "Status"), h("th", { class: "num" }, "Attempts"), h("th", {}, "Last error"))),
     h("tbody", {}, deliveries.map((d) => h("tr", {}, h("td", {}, d.subject), h("td", {}, d.recipient),
       h("td", {}, d.status), h("td", { class: "num" }, d.attempts), h("td", {}, d.last_error || "")))));
+  // Cost alerts: a report's last complete interval against the one before, and what fired last.
+  const rise = (a) => a.unit_type === "percentage"
+    ? `up ${a.threshold}%${a.minimum_threshold != null ? ` and at least ${a.minimum_threshold}` : ""}` : `up ${a.threshold}`;
+  const costAlertTable = h("table", { id: "cost-alerts-table" },
+    h("thead", {}, h("tr", {}, h("th", {}, "Cost alert"), h("th", {}, "Report"), h("th", {}, "Fires when"), h("th", {}, "To"), h("th", {}, "Last fired"))),
+    h("tbody", {}, costAlerts.map((a, i) => h("tr", {}, h("td", {}, a.title), h("td", {}, a.report_tokens.map(reportTitle).join(", ")),
+      h("td", {}, `the ${a.interval} is ${rise(a)} on the one before`),
+      h("td", {}, [...a.email_recipients, ...a.slack_channels, ...a.teams_channels].join(", ") || "no one"),
+      h("td", {}, latest[i] ? `${latest[i].triggered_at.slice(0, 10)}: ${latest[i].description}` : "never")))));
+  // Anomalies: a day's usage of a service far outside its usual band; archived once looked at.
+  const anomalyTable = h("table", { id: "anomalies-table" },
+    h("thead", {}, h("tr", {}, h("th", {}, "Day"), h("th", {}, "Service"), h("th", { class: "num" }, "Cost"), h("th", { class: "num" }, "Expected"), h("th", {}, "Report"), h("th", {}, "Status"))),
+    h("tbody", {}, anomalies.map((a) => h("tr", {}, h("td", { class: "nowrap" }, a.day), h("td", {}, `${a.provider} · ${a.service}`),
+      h("td", { class: "num" }, a.amount), h("td", { class: "num" }, a.previous_amount), h("td", {}, reportTitle(a.cost_report_token)),
+      h("td", {}, a.status, writable() && a.status === "active" ? h("button", { type: "button", onclick: async () => {
+        try { await api("PUT", `/v2/anomaly_alerts/${a.token}`, { status: "archived" }); await pages.budgets(main); } catch (x) { alert(errorText(x)); }
+      } }, "Archive") : "")))));
   main.replaceChildren(h("h1", {}, "Budgets"),
     ...(sections.length ? sections : [h("p", { class: "muted" }, "No budgets yet.")]),
     writable() ? (reports.length ? form : h("p", { class: "muted" }, "Create a cost report first: a budget follows one.")) : "",
+    h("h2", {}, "Cost alerts"), costAlerts.length ? costAlertTable : h("p", { class: "muted" }, "No cost alerts yet (POST /v2/cost_alerts)."),
+    h("h2", {}, "Anomalies"), anomalies.length ? anomalyTable
+      : h("p", { class: "muted" }, "No anomalies. Add an anomaly notification to a report (POST /v2/anomaly_notifications) to be told of them."),
     h("h2", {}, "Alert deliveries"), deliveries.length ? deliveryTable : h("p", { class: "muted" }, "No alert has fired yet."));
   document.title = "Budgets · costd";
 };
