@@ -697,6 +697,8 @@ struct AnomalyAlertBody {
     cost_report_token: String,
     /// costd's own: the day the anomaly is on.
     day: String,
+    /// costd's own: the top of the expected band (`previous_amount` is its middle, the expected cost).
+    expected_upper: Option<String>,
 }
 
 fn anomaly_alert_body(a: ReportObject) -> Result<AnomalyAlertBody> {
@@ -717,6 +719,7 @@ fn anomaly_alert_body(a: ReportObject) -> Result<AnomalyAlertBody> {
         resource_tokens: Vec::new(),
         cost_report_token: d.cost_report_token,
         day: d.day.to_string(),
+        expected_upper: d.expected_upper.map(|a| a.to_string()),
     })
 }
 

@@ -275,6 +275,10 @@ pub struct AlertDefinition {
     pub amount: Amount,
     /// The expected cost (the weekday median).
     pub previous_amount: Amount,
+    /// The top of the expected band (the median plus the band); a cost above it (and over the minimums)
+    /// was the anomaly. `None` for anomalies stored before costd kept it.
+    #[serde(default)]
+    pub expected_upper: Option<Amount>,
     pub seven_day_average: Amount,
     /// `active` or `archived`.
     pub status: String,

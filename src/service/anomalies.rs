@@ -148,7 +148,7 @@ pub async fn evaluate(
                 row.amount.unscaled();
         }
         for ((provider, service), days) in series {
-            let Verdict::Anomaly { expected, .. } = detector.judge(&days, day) else { continue };
+            let Verdict::Anomaly { expected, upper } = detector.judge(&days, day) else { continue };
             let actual = days.get(&day).copied().unwrap_or(0);
             let rise = actual - expected;
             let week: i128 = (0..7).map(|i| days.get(&(day - chrono::Duration::days(i))).copied().unwrap_or(0)).sum();
@@ -183,6 +183,7 @@ pub async fn evaluate(
                 day,
                 amount: to_amount(actual),
                 previous_amount: to_amount(expected),
+                expected_upper: Some(to_amount(upper)),
                 seven_day_average: to_amount(week / 7),
                 status: "active".into(),
                 feedback: None,

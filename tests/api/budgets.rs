@@ -651,6 +651,8 @@ async fn anomalies(backend: Backend) {
         (Some("EC2"), Some("400.0"), Some("100.0"), Some("2024-02-28"), Some("active"))
     );
     assert_eq!(a["cost_report_token"], report.as_str());
+    // costd's own: the band's top, which the 400 went over (a flat 100 a day: the band is its 5% floor).
+    assert_eq!(a["expected_upper"], "105.0");
     let t = token(a);
     let archived = app
         .put(&format!("/v2/anomaly_alerts/{t}"), json!({"status": "archived", "feedback": "a planned load test"}))

@@ -2,7 +2,7 @@
 // tests/api/console.rs with the embedded assets copied beside this file under assets/.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { addDecimals, allBins, binStart, presetRange, previousPeriod, projectPeriods } from "./assets/pages.js";
+import { addDecimals, allBins, binStart, presetRange, previousPeriod, projectPeriods, bandShares } from "./assets/pages.js";
 
 // A decimal string of `units` at 18 places, written the way the API writes amounts (no trailing zeros).
 function text(units) {
@@ -96,4 +96,15 @@ test("a budget period's forecast is its actual plus the forecast days after toda
   assert.deepEqual(projectPeriods(performance, periods, []), [null, null, null]);
   // A period ending today has nothing ahead of it.
   assert.deepEqual(projectPeriods(performance.slice(1, 2), [{ end_at: "2024-09-29T00:00:00Z" }], days), [null]);
+});
+
+test("an anomaly's cost, expected cost and band share one scale with room to spare", () => {
+  const s = bandShares("400.0", "100.0", "105.0");
+  assert.ok(Math.abs(s.cost - 100 / 1.1) < 1e-9, `${s.cost}`);
+  assert.ok(s.expected < s.upper && s.upper < s.cost, JSON.stringify(s));
+  // Stored before costd kept the band: the band is the expected cost alone.
+  const old = bandShares("400.0", "100.0", null);
+  assert.equal(old.expected, old.upper);
+  // Nothing at all draws nothing, without dividing by zero.
+  assert.deepEqual(bandShares("0.0", "0.0", "0.0"), { expected: 0, upper: 0, cost: 0 });
 });

@@ -825,6 +825,31 @@ function budgetBar(actual, amount, projected) {
   return h("div", { class: "nowrap" }, bar, h("span", { class: "muted" }, ` ${pct.toFixed(1)}%`));
 }
 
+/** Where an anomaly's cost sits against its expected band, in percent of a scale that holds both with a
+ * tenth to spare: `{ expected, upper, cost }` (the band runs from `expected` to `upper`). For drawing only;
+ * the amounts are shown as the API wrote them. */
+export function bandShares(amount, expected, upper) {
+  const [a, e] = [Number(amount), Number(expected)];
+  const u = upper == null ? e : Number(upper);
+  const top = Math.max(a, u, e, 0) * 1.1 || 1;
+  const share = (x) => Math.max(0, Math.min(100, (x / top) * 100));
+  return { expected: share(e), upper: share(u), cost: share(a) };
+}
+
+/** An anomaly's day as a chart: the expected band shaded, the expected cost a tick, the day's cost a dot. */
+function bandChart(a) {
+  const s = bandShares(a.amount, a.previous_amount, a.expected_upper);
+  const at = (tag, cls, left, width) => {
+    const el = h(tag, { class: cls });
+    el.style.left = `${left.toFixed(1)}%`;
+    if (width != null) el.style.width = `${Math.max(width, 0.5).toFixed(1)}%`;
+    return el;
+  };
+  const label = `cost ${a.amount} against an expected ${a.previous_amount}` + (a.expected_upper ? ` (usual up to ${a.expected_upper})` : "");
+  return h("div", { class: "band", role: "img", "aria-label": label },
+    at("span", "range", s.expected, s.upper - s.expected), at("span", "mid", s.expected), at("span", "cost", s.cost));
+}
+
 /** Each budget period's forecast: its actual plus the report's forecast days after today inside it, in exact
  * decimals; `null` for a period that ends by today (its actual is what it is) or when there is no forecast.
  * `days` are the report's forecast (`provider` and `service` `all`), which starts today; today's costs so
@@ -933,9 +958,9 @@ pages.budgets = async function budgetsPage(main) {
       h("td", {}, latest[i] ? `${latest[i].triggered_at.slice(0, 10)}: ${latest[i].description}` : "never")))));
   // Anomalies: a day's usage of a service far outside its usual band; archived once looked at.
   const anomalyTable = h("table", { id: "anomalies-table" },
-    h("thead", {}, h("tr", {}, h("th", {}, "Day"), h("th", {}, "Service"), h("th", { class: "num" }, "Cost"), h("th", { class: "num" }, "Expected"), h("th", {}, "Report"), h("th", {}, "Status"))),
+    h("thead", {}, h("tr", {}, h("th", {}, "Day"), h("th", {}, "Service"), h("th", { class: "num" }, "Cost"), h("th", { class: "num" }, "Expected"), h("th", {}, "Against the usual band"), h("th", {}, "Report"), h("th", {}, "Status"))),
     h("tbody", {}, anomalies.map((a) => h("tr", {}, h("td", { class: "nowrap" }, a.day), h("td", {}, `${a.provider} · ${a.service}`),
-      h("td", { class: "num" }, a.amount), h("td", { class: "num" }, a.previous_amount), h("td", {}, reportTitle(a.cost_report_token)),
+      h("td", { class: "num" }, a.amount), h("td", { class: "num" }, a.previous_amount), h("td", {}, bandChart(a)), h("td", {}, reportTitle(a.cost_report_token)),
       h("td", {}, a.status, writable() && a.status === "active" ? h("button", { type: "button", onclick: async () => {
         try { await api("PUT", `/v2/anomaly_alerts/${a.token}`, { status: "archived" }); await pages.budgets(main); } catch (x) { alert(errorText(x)); }
       } }, "Archive") : "")))));
