@@ -224,6 +224,15 @@ check((await client.costAlerts.getEvents(jump.token, {})).cost_alert_events.leng
 check((await client.costAlerts.update(jump.token, { unit_type: "percentage", minimum_threshold: 5 })).minimum_threshold === 5, "update cost alert");
 await expectError(400, () => client.costAlerts.create({ title: "x", interval: "day", threshold: 1, unit_type: "currency", workspace_token: report.workspace_token, report_tokens: [report.token], slack_channels: ["#finops"] }), "slack_channels[0]");
 await client.costAlerts.delete(jump.token);
+const watch = await client.anomalyNotifications.create({ cost_report_token: report.token, threshold: 25, recipient_channels: ["https://example.webhook.office.com/webhookb2/y"] });
+check(watch.token.startsWith("anmly_ntfctn_") && watch.threshold === 25, JSON.stringify(watch));
+check((await client.anomalyNotifications.get(watch.token)).cost_report_token === report.token, "get anomaly notification");
+check((await client.anomalyNotifications.update(watch.token, { threshold: 40 })).threshold === 40, "update anomaly notification");
+check((await client.anomalyNotifications.list({})).anomaly_notifications.map((n) => n.token).join() === watch.token, "list anomaly notifications");
+check((await client.anomalyAlerts.list({})).anomaly_alerts.length === 0, "no anomaly alerts without history");
+await expectError(400, () => client.anomalyNotifications.create({ cost_report_token: report.token, recipient_channels: ["#finops"] }), "recipient_channels[0]");
+await client.anomalyNotifications.delete(watch.token);
+await expectError(404, () => client.anomalyNotifications.get(watch.token));
 await client.budgetAlerts.delete(budgetAlert.token);
 await client.budgets.delete(budget.token);
 await expectError(400, () => client.costReports.create({ title: "bad", date_bin: "hour" }), "date_bin");

@@ -31,6 +31,8 @@ from vantage import (
     CreateBudget,
     CreateCostAlert,
     CreateReportNotification,
+    CreateAnomalyNotification,
+    UpdateAnomalyNotification,
     UpdateCostAlert,
     CreateBudgetAlert,
     BudgetPeriod,
@@ -200,6 +202,19 @@ def budgets(client, report):
     check([n.token for n in client.report_notifications.list().report_notifications] == [summary.token],
           "list report notifications")
     client.report_notifications.delete(summary.token)
+    watch = client.anomaly_notifications.create(CreateAnomalyNotification(
+        cost_report_token=report, threshold=25, recipient_channels=["finops@example.com"]))
+    check(watch.token.startswith("anmly_ntfctn_") and watch.threshold == 25, f"{watch}")
+    check(client.anomaly_notifications.get(watch.token).cost_report_token == report, "get anomaly notification")
+    check(client.anomaly_notifications.update(watch.token, UpdateAnomalyNotification(threshold=40)).threshold == 40,
+          "update anomaly notification")
+    check([n.token for n in client.anomaly_notifications.list().anomaly_notifications] == [watch.token],
+          "list anomaly notifications")
+    check(client.anomaly_alerts.list().anomaly_alerts == [], "no anomaly alerts without history")
+    expect_error(400, lambda: client.anomaly_notifications.create(CreateAnomalyNotification(
+        cost_report_token=report, recipient_channels=["not an address"])), "recipient")
+    client.anomaly_notifications.delete(watch.token)
+    expect_error(404, lambda: client.anomaly_notifications.get(watch.token))
     expect_error(404, lambda: client.cost_alerts.get(jump.token))
     expect_error(409, lambda: client.budgets.delete(budget.token), "budget alert")
     expect_error(409, lambda: client.cost_reports.delete(report), "follow this report")
