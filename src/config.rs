@@ -118,18 +118,6 @@ impl std::fmt::Debug for StorageSettings {
 }
 
 impl StorageSettings {
-    /// Upload files in the data dir, with the default lease: the default of every flag.
-    pub fn local() -> StorageSettings {
-        StorageSettings {
-            storage: None,
-            s3_endpoint: None,
-            s3_region: None,
-            s3_access_key_id: None,
-            s3_secret_access_key: None,
-            intent_lease_secs: crate::engine::uploads::DEFAULT_INTENT_LEASE.as_secs(),
-        }
-    }
-
     /// The upload files these settings name, with their in-process readers; local ones under `data_dir`.
     pub fn open(
         &self,

@@ -236,38 +236,32 @@ pub const FIELDS: [CostField; 29] = [
     },
 ];
 
-/// The stored (or derived) column of a custom-SQL column.
-pub fn column_of(column: CostColumn) -> &'static str {
+/// The stored (or derived) column of the field `named` picks; `what` says which name, for the panic a
+/// table without it would be (each is checked by a unit test below).
+fn stored_column(named: impl Fn(&CostField) -> bool, what: &str) -> &'static str {
     FIELDS
         .iter()
-        .find(|f| f.sql == Some(column))
-        .and_then(|f| match f.stored {
+        .filter(|f| named(f))
+        .find_map(|f| match f.stored {
             Stored::File(name) | Stored::Derived(name) => Some(name),
             Stored::No => None,
         })
-        .expect("every custom-SQL column is a stored or derived cost field")
+        .unwrap_or_else(|| panic!("every {what} is a stored or derived cost field"))
+}
+
+/// The stored (or derived) column of a custom-SQL column.
+pub fn column_of(column: CostColumn) -> &'static str {
+    stored_column(|f| f.sql == Some(column), "custom-SQL column")
 }
 
 /// The column a column grouping reads (`tagged` and `tag:<key>` read the tags instead).
 pub fn grouping_column(grouping: ColumnGrouping) -> &'static str {
-    FIELDS
-        .iter()
-        .find_map(|f| match (f.grouping, f.stored) {
-            (Some(g), Stored::File(name) | Stored::Derived(name)) if g == grouping => Some(name),
-            _ => None,
-        })
-        .expect("every column grouping is a stored or derived cost field")
+    stored_column(|f| f.grouping == Some(grouping), "column grouping")
 }
 
 /// The column a VQL field reads.
 pub fn vql_column(field: VqlField) -> &'static str {
-    FIELDS
-        .iter()
-        .find_map(|f| match (f.vql, f.stored) {
-            (Some(v), Stored::File(col) | Stored::Derived(col)) if v == field => Some(col),
-            _ => None,
-        })
-        .expect("every VQL field is a stored or derived cost field")
+    stored_column(|f| f.vql == Some(field), "VQL field")
 }
 
 /// The columns of every upload file, in order.

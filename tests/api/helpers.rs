@@ -170,7 +170,7 @@ impl TestApp {
         // the lock the test's pass needs). The janitor and the exports' sweeper run as in production.
         let config = costd::app::Config {
             store: StoreSettings { data_dir: data_dir.path().to_path_buf(), database_url, db_max_connections: 4 },
-            storage: storage.cloned().unwrap_or_else(costd::config::StorageSettings::local),
+            storage: storage.cloned().unwrap_or_default(),
             integrations: Default::default(),
             serve: costd::config::ServeSettings {
                 alert_interval_secs: 0,
