@@ -1,6 +1,6 @@
 //! Issue 23's evaluation figures: an MSP with 500 managed accounts (`COSTD_ALERT_ACCOUNTS`), each seeing its
-//! own integration (a month of daily costs over 5 services) and holding a cost report, a budget on it and a
-//! budget alert, on SQLite in a temp dir, the server in this process (release build):
+//! own integration (a month of daily costs over 5 services) and holding a cost report grouped by service, a
+//! budget on it, a budget alert and a weekly cost alert (judged per service), on SQLite in a temp dir, the server in this process (release build):
 //! - a full pass over every account (the daily pass, and a process's first), cold (empty result cache) and
 //!   warm; goal < 10 s;
 //! - the pass after one upload into one account's integration (only that account is evaluated); median of
@@ -100,7 +100,8 @@ async fn run(accounts: usize) {
         .await;
         let account = store.get_account(&managed["token"].as_str().unwrap().into()).await.unwrap().unwrap();
         let token = mint_token(store.as_ref(), &account, Scopes::READ_WRITE, "bench").await.unwrap().secret;
-        let report = post(token.clone(), "/v2/cost_reports".into(), json!({"title": "All"})).await;
+        let report =
+            post(token.clone(), "/v2/cost_reports".into(), json!({"title": "All", "groupings": "service"})).await;
         let budget = post(
             token.clone(),
             "/v2/budgets".into(),
@@ -109,9 +110,16 @@ async fn run(accounts: usize) {
         )
         .await;
         post(
-            token,
+            token.clone(),
             "/v2/budget_alerts".into(),
             json!({"budget_tokens": [budget["token"]], "threshold": 80, "recipient_channels": ["ops@customer.example"]}),
+        )
+        .await;
+        post(
+            token,
+            "/v2/cost_alerts".into(),
+            json!({"title": "Weekly", "interval": "week", "threshold": 5, "unit_type": "percentage",
+                   "report_tokens": [report["token"]], "email_recipients": ["ops@customer.example"]}),
         )
         .await;
         integrations.push(integration);

@@ -5,7 +5,7 @@ use anyhow::{bail, Context};
 use crate::app::{App, Config};
 use crate::bootstrap::{bootstrap_if_empty, mint_token};
 use crate::config::{
-    AccountCommand, Cli, Command, InvoiceCommand, LinksCommand, ServeSettings, SyncSettings, TokenCommand,
+    AccountCommand, Cli, Command, InvoiceCommand, LinksCommand, ServeSettings, SyncSettings, TokenCommand, UserCommand,
 };
 use crate::model::token::{secret_hash, AccountToken, Scopes};
 use crate::store;
@@ -49,6 +49,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("revoked");
             Ok(())
         }
+        Command::User(command) => user(&cli, command).await,
         Command::Import(settings) => crate::import::run(&cli.store, &cli.storage, settings).await,
         Command::Query(settings) => query(&cli, settings).await,
         Command::Invoice(command) => invoice(&cli, command).await,
@@ -168,6 +169,38 @@ fn account_arg(text: &str) -> anyhow::Result<AccountToken> {
 }
 
 /// `costd invoice …`: the invoicing service, as the MSP account named.
+async fn user(cli: &Cli, command: &UserCommand) -> anyhow::Result<()> {
+    let store = store::connect(&cli.store).await?;
+    let account = match command {
+        UserCommand::Add { account, .. } | UserCommand::List { account } => account,
+    };
+    let token = AccountToken::parse(account).with_context(|| format!("{account} is not an account token (acct_…)"))?;
+    if store.get_account(&token).await?.is_none() {
+        bail!("no account {account} in this store");
+    }
+    match command {
+        UserCommand::Add { email, name, role, .. } => {
+            let user = crate::model::user::NewUser::parse(email, name.as_deref(), role.as_deref())
+                .map_err(|e| anyhow::anyhow!(e.join("; ")))?;
+            let created = match store.create_user(&token, &user).await {
+                Err(e) if store::unique_violation(&e).is_some() => {
+                    bail!("{} is already a user of {account}", user.email)
+                }
+                other => other?,
+            };
+            eprintln!("added {} ({}) to {account}", created.email, created.role);
+            println!("{}", created.token);
+        }
+        UserCommand::List { .. } => {
+            let all = crate::store::PageRequest { page: 1, limit: u32::MAX / 2 };
+            for u in store.list_users(&token, all).await?.items {
+                println!("{}\t{}\t{}\t{}", u.token, u.email, u.role, u.name.unwrap_or_default());
+            }
+        }
+    }
+    Ok(())
+}
+
 async fn invoice(cli: &Cli, command: &InvoiceCommand) -> anyhow::Result<()> {
     let store_settings = &cli.store;
     use crate::model::invoice::invoice_number;

@@ -147,6 +147,9 @@ pub enum Command {
     /// Manage API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// An account's user directory: who `user_tokens` on alerts and notifications reach.
+    #[command(subcommand)]
+    User(UserCommand),
     /// Import a cost CSV (FOCUS columns; `.csv.gz` and `-` for stdin work) into a custom-provider integration.
     Import(ImportSettings),
     /// Print an account's costs, as `GET /v2/costs` computes them for its tokens.
@@ -304,6 +307,31 @@ pub enum AccountCommand {
         /// The account's name.
         #[arg(long)]
         name: String,
+    },
+}
+
+/// `costd user …`.
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Add a user to an account's directory; prints its `usr_` token.
+    Add {
+        /// The account (`acct_…`).
+        #[arg(long)]
+        account: String,
+        /// The user's email address: where alerts that name the user go.
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: Option<String>,
+        /// Owner, Admin (the default), Editor or Viewer.
+        #[arg(long)]
+        role: Option<String>,
+    },
+    /// List an account's users: token, email, role, name.
+    List {
+        /// The account (`acct_…`).
+        #[arg(long)]
+        account: String,
     },
 }
 

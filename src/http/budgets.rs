@@ -229,6 +229,8 @@ struct BudgetAlertBody {
     period_to_track: &'static str,
     integration_provider: Option<String>,
     recipient_channels: Vec<String>,
+    /// costd's: `actual` or `forecast`.
+    based_on: &'static str,
 }
 
 fn alert_body(a: ReportObject) -> Result<BudgetAlertBody> {
@@ -245,6 +247,7 @@ fn alert_body(a: ReportObject) -> Result<BudgetAlertBody> {
         period_to_track: d.period_to_track.as_str(),
         integration_provider: None,
         recipient_channels: d.recipient_channels,
+        based_on: d.based_on.as_str(),
     })
 }
 

@@ -38,6 +38,7 @@ pub mod pagination;
 pub mod ping;
 pub mod saved_filters;
 pub mod uploads;
+pub mod users;
 pub mod workspaces;
 
 pub use error::{ApiError, Result};
@@ -201,6 +202,7 @@ pub fn app(state: AppState) -> Router {
     let v2 = Router::new()
         .merge(ping::router())
         .merge(me::router())
+        .merge(users::router())
         .merge(workspaces::router())
         .merge(billing_rules::router())
         .merge(integrations::router())

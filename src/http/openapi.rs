@@ -116,6 +116,8 @@ use super::AppState;
         super::uploads::upload,
         super::uploads::list,
         super::uploads::remove,
+        super::users::list,
+        super::users::show,
         super::workspaces::list,
         super::workspaces::create,
         super::workspaces::show,

@@ -9,10 +9,14 @@
 //!   leaf budgets (one level), so a budget can never contain itself.
 //! - A budget alert watches budgets: it fires once per budget and period when the period's actual cost
 //!   reaches `threshold` percent of its amount, on a day inside its window (`duration_in_days` from the
-//!   start or the end of the period; none: the whole period).
+//!   start or the end of the period; none: the whole period). With costd's `based_on: "forecast"` it
+//!   compares the period's forecast instead (its actual so far plus the report's forecast for its days
+//!   still to come), so it warns before the money is spent; Vantage's body has no such field, so
+//!   `actual` is the default.
 //! - Recipients are `recipient_channels`: an `http(s)` URL is a webhook (Slack and Teams incoming webhooks
 //!   are recognised by host; any other URL gets costd's signed JSON), an email address is mailed through
-//!   the SMTP setting. costd has no user directory, so `user_tokens` are kept and shown but reach no one.
+//!   the SMTP setting. `user_tokens` name users of the account's directory (`model::user`), reached at
+//!   their addresses.
 //!
 //! References (the report, child budgets, budgets an alert watches) are only parsed here; the service
 //! checks that they are the caller's.
@@ -272,6 +276,26 @@ pub fn recipient_channels(values: &[String], errors: &mut Vec<String>) -> Vec<St
     out
 }
 
+/// What a budget alert compares with the budget's amount.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BasedOn {
+    /// The period's cost so far.
+    #[default]
+    Actual,
+    /// The period's cost so far plus the forecast of its days still to come.
+    Forecast,
+}
+
+impl BasedOn {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BasedOn::Actual => "actual",
+            BasedOn::Forecast => "forecast",
+        }
+    }
+}
+
 /// A budget alert as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BudgetAlertDefinition {
@@ -283,6 +307,9 @@ pub struct BudgetAlertDefinition {
     pub period_to_track: PeriodToTrack,
     /// Each an email address or a webhook URL (checked by [`Recipient::parse`]).
     pub recipient_channels: Vec<String>,
+    /// Alerts stored before costd had the field compare actuals.
+    #[serde(default)]
+    pub based_on: BasedOn,
 }
 
 impl BudgetAlertDefinition {
@@ -336,6 +363,8 @@ pub struct BudgetAlertFields {
     pub recipient_channels: Option<Vec<String>>,
     /// Vantage's `slack` / `microsoft_graph`: costd takes webhook URLs in `recipient_channels` instead.
     pub integration_provider: Option<String>,
+    /// costd's: `actual` (the default) or `forecast`.
+    pub based_on: Option<String>,
 }
 
 impl BudgetAlertDefinition {
@@ -403,6 +432,15 @@ impl BudgetAlertDefinition {
                  webhook URL in recipient_channels"
             ));
         }
+        let based_on = match fields.based_on.as_deref().map(str::trim).filter(|b| !b.is_empty()) {
+            Some("actual") => BasedOn::Actual,
+            Some("forecast") => BasedOn::Forecast,
+            Some(other) => {
+                errors.push(format!("based_on must be actual or forecast, got {other:?}"));
+                BasedOn::Actual
+            }
+            None => current.map(|c| c.based_on).unwrap_or_default(),
+        };
         if errors.is_empty() {
             Ok(BudgetAlertDefinition {
                 budget_tokens,
@@ -411,6 +449,7 @@ impl BudgetAlertDefinition {
                 duration_in_days,
                 period_to_track,
                 recipient_channels,
+                based_on,
             })
         } else {
             Err(errors)
@@ -534,7 +573,7 @@ mod tests {
     fn every_problem_of_an_alert_body_is_listed_by_field() {
         let e = alert(serde_json::json!({"budget_tokens": [], "threshold": 0, "duration_in_days": "40",
             "period_to_track": "midday", "recipient_channels": ["#finance", "ftp://x", "http://"],
-            "integration_provider": "slack"}))
+            "integration_provider": "slack", "based_on": "hope"}))
         .unwrap_err();
         for needle in [
             "budget_tokens: an alert watches",
@@ -545,6 +584,7 @@ mod tests {
             "recipient_channels[1]",
             "recipient_channels[2]",
             "integration_provider",
+            "based_on must be actual or forecast",
         ] {
             assert!(e.iter().any(|m| m.contains(needle)), "{needle} in {e:?}");
         }
@@ -553,6 +593,19 @@ mod tests {
         .unwrap();
         assert_eq!(ok.recipients().len(), 2);
         assert_eq!(ok.period_to_track, PeriodToTrack::StartOfTheMonth);
+        assert_eq!(ok.based_on, BasedOn::Actual);
+        let forecast =
+            alert(serde_json::json!({"budget_tokens": ["bdgt_1"], "threshold": 90, "based_on": "forecast"})).unwrap();
+        assert_eq!(forecast.based_on, BasedOn::Forecast);
+        // An update that does not name it keeps it; an alert stored before the field compares actuals.
+        let kept = BudgetAlertDefinition::overlay(Some(&forecast), &BudgetAlertFields::default()).unwrap();
+        assert_eq!(kept.based_on, BasedOn::Forecast);
+        let old: BudgetAlertDefinition = serde_json::from_str(
+            r#"{"budget_tokens":["bdgt_1"],"threshold":5,"user_tokens":[],"duration_in_days":null,
+                "period_to_track":"start_of_the_month","recipient_channels":[]}"#,
+        )
+        .unwrap();
+        assert_eq!(old.based_on, BasedOn::Actual);
         assert!(
             alert(serde_json::json!({"budget_tokens": ["bdgt_1"]})).unwrap_err()[0].contains("threshold is required")
         );

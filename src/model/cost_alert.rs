@@ -2,7 +2,8 @@
 //! deciding when one fires.
 //!
 //! - A cost alert watches reports: for each, the cost of the last complete `interval` (yesterday; last
-//!   week, Monday to Sunday; last month; last quarter) against the one before it.
+//!   week, Monday to Sunday; last month; last quarter) against the one before it. A report that names
+//!   groupings (say `service`) is judged for each group on its own, each group's rise its own event.
 //! - It fires when the cost went **up** by at least `threshold`: an amount with `unit_type: currency`, a
 //!   percentage of the earlier cost with `percentage` (and then, when `minimum_threshold` is set, by at least
 //!   that amount too, so cents never alert). A fall never fires; from nothing to something is an infinite

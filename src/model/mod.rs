@@ -16,6 +16,7 @@ pub mod managed_account;
 pub mod report;
 pub mod spreadsheet;
 pub mod token;
+pub mod user;
 pub mod vql;
 pub mod workspace;
 

@@ -3,7 +3,8 @@
 //!
 //! **Evaluation** (`evaluate_account`): for each of an account's budget alerts and each budget it watches,
 //! the budget's period holding today and its actual so far (`service::budgets::performance`, the costs
-//! query through the result cache); if `BudgetAlertDefinition::fires`, one message per recipient is
+//! query through the result cache), plus, for a `based_on: forecast` alert, the report's forecast of the
+//! period's days still to come (`service::budgets::forecast_rest`); if `BudgetAlertDefinition::fires`, one message per recipient is
 //! written to the outbox under the event key `budget_alert:<alert>:<budget>:<period start>:<threshold>`.
 //! The store writes a key and recipient once (a unique constraint), so evaluating again — on another
 //! node, after a restart, after every upload — never writes a firing twice. The pass (`run_pass`) runs on one
@@ -32,7 +33,8 @@ use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
-use crate::model::budget::Recipient;
+use crate::model::amount::Amount;
+use crate::model::budget::{BasedOn, Recipient};
 use crate::model::report::ViewKind;
 use crate::model::token::AccountToken;
 use crate::service::budgets::{self, BudgetError};
@@ -118,7 +120,9 @@ pub async fn evaluate_account(
     let mut messages = Vec::new();
     for alert in budgets::all(store, account, ViewKind::BudgetAlert).await? {
         let definition = budgets::alert_definition(&alert)?;
-        let recipients = definition.recipients();
+        let recipients =
+            crate::service::users::recipients(store, account, &definition.recipients(), &definition.user_tokens)
+                .await?;
         if recipients.is_empty() {
             continue;
         }
@@ -128,22 +132,56 @@ pub async fn evaluate_account(
             };
             let performance = budgets::performance(&ctx.costs, account, &budget, today, |p| p.contains(today)).await?;
             let Some(now) = performance.periods.iter().find(|p| p.period.contains(today)) else { continue };
-            if !definition.fires(&now.period, now.actual, today) {
+            let forecast = definition.based_on == BasedOn::Forecast;
+            let compared = if forecast {
+                let rest = budgets::forecast_rest(&ctx.costs, account, &budget, &now.period, today).await?;
+                now.actual.checked_add(rest).ok_or_else(|| {
+                    crate::service::costs::CostsError::Overflow(
+                        "a budget period's forecast does not fit Decimal128(38, 18)".into(),
+                    )
+                })?
+            } else {
+                now.actual
+            };
+            if !definition.fires(&now.period, compared, today) {
                 continue;
             }
-            let used = percent(now.actual, now.period.amount);
-            let subject = format!("Budget {} reached {}% of its amount", budget.title, used);
-            let text = format!(
-                "{} spent {} of its {} budget for {} to {} ({}%), past the alert's {}% threshold (costs to {}).",
-                budget.title,
-                money(now.actual, &performance.currency),
-                money(now.period.amount, &performance.currency),
-                now.period.start,
-                now.period.end,
-                used,
-                definition.threshold,
-                today
-            );
+            let used = percent(compared, now.period.amount);
+            let (subject, text) = if forecast {
+                (
+                    format!("Budget {} is forecast to reach {}% of its amount", budget.title, used),
+                    format!(
+                        "{} is forecast to spend {} of its {} budget for {} to {} ({}%, past the alert's {}% \
+                         threshold): {} spent to {} and {} forecast for the rest of the period.",
+                        budget.title,
+                        money(compared, &performance.currency),
+                        money(now.period.amount, &performance.currency),
+                        now.period.start,
+                        now.period.end,
+                        used,
+                        definition.threshold,
+                        money(now.actual, &performance.currency),
+                        today,
+                        money(compared.checked_sub(now.actual).unwrap_or(Amount::ZERO), &performance.currency),
+                    ),
+                )
+            } else {
+                (
+                    format!("Budget {} reached {}% of its amount", budget.title, used),
+                    format!(
+                        "{} spent {} of its {} budget for {} to {} ({}%), past the alert's {}% threshold (costs to \
+                         {}).",
+                        budget.title,
+                        money(now.actual, &performance.currency),
+                        money(now.period.amount, &performance.currency),
+                        now.period.start,
+                        now.period.end,
+                        used,
+                        definition.threshold,
+                        today
+                    ),
+                )
+            };
             let link = ctx
                 .public_url
                 .as_ref()
@@ -157,6 +195,8 @@ pub async fn evaluate_account(
                 ("period_end", now.period.end.to_string()),
                 ("amount", now.period.amount.to_string()),
                 ("actual", now.actual.to_string()),
+                ("based_on", definition.based_on.as_str().to_string()),
+                ("compared", compared.to_string()),
                 ("currency", performance.currency.clone()),
                 ("threshold", definition.threshold.to_string()),
                 ("percent_used", used.clone()),
@@ -165,9 +205,16 @@ pub async fn evaluate_account(
                 data.insert(k.into(), serde_json::Value::String(v));
             }
             let message = Message { event: "budget_alert".into(), subject, text, link, data };
-            let key =
-                format!("budget_alert:{}:{}:{}:{}", alert.token, budget.token, now.period.start, definition.threshold);
-            messages.extend(message.to_each(account, &alert.token, &key, recipients.iter().map(Recipient::as_text)));
+            // A forecast firing has its own key: an alert switched to actuals still warns when the money is spent.
+            let key = format!(
+                "budget_alert:{}:{}:{}:{}{}",
+                alert.token,
+                budget.token,
+                now.period.start,
+                definition.threshold,
+                if forecast { ":forecast" } else { "" }
+            );
+            messages.extend(message.to_each(account, &alert.token, &key, recipients.iter().cloned()));
         }
     }
     let mut written = if messages.is_empty() {

@@ -48,6 +48,11 @@ async fn save(
     };
     let current_definition = current.as_ref().map(notification_definition).transpose()?;
     let d = NotificationDefinition::overlay(current_definition.as_ref(), &fields).map_err(bad)?;
+    let mut errors = Vec::new();
+    crate::service::users::check_tokens(store, account, &d.user_tokens, &mut errors).await?;
+    if !errors.is_empty() {
+        return Err(bad(errors));
+    }
     let Some(report) = store.get_report_object(account, ViewKind::CostReport, &d.cost_report_token).await? else {
         return Err(bad(vec![format!("cost_report_token: no cost report {} in this account", d.cost_report_token)]));
     };
@@ -115,10 +120,12 @@ pub async fn evaluate(
     }
     let detector = Detector::default();
     let day = today.pred_opt().expect("a date");
-    let mut by_report: BTreeMap<String, Vec<NotificationDefinition>> = BTreeMap::new();
+    // Each notification with where its messages go (its channels and its users' addresses).
+    let mut by_report: BTreeMap<String, Vec<(NotificationDefinition, Vec<String>)>> = BTreeMap::new();
     for n in &notifications {
         let d = notification_definition(n)?;
-        by_report.entry(d.cost_report_token.clone()).or_default().push(d);
+        let to = crate::service::users::recipients(store, account, &d.recipients(), &d.user_tokens).await?;
+        by_report.entry(d.cost_report_token.clone()).or_default().push((d, to));
     }
     let mut written = 0;
     for (report, notes) in by_report {
@@ -157,13 +164,12 @@ pub async fn evaluate(
             let unit = 10i128.pow(crate::model::amount::SCALE);
             let recipients: Vec<_> = notes
                 .iter()
-                .filter(|n| rise >= i128::from(n.threshold) * unit)
-                .flat_map(|n| n.recipients())
-                .map(|r| r.as_text())
+                .filter(|(n, _)| rise >= i128::from(n.threshold) * unit)
+                .flat_map(|(_, to)| to.iter().cloned())
                 .collect::<std::collections::BTreeSet<_>>()
                 .into_iter()
                 .collect();
-            if recipients.is_empty() && notes.iter().all(|n| rise < i128::from(n.threshold) * unit) {
+            if recipients.is_empty() && notes.iter().all(|(n, _)| rise < i128::from(n.threshold) * unit) {
                 continue;
             }
             let filter = ReportObjectFilter { title_like: Some(key.clone()), ..Default::default() };

@@ -350,6 +350,61 @@ pub async fn performance(
     })
 }
 
+/// The forecast of `period`'s days after `today` for `budget` (a hierarchical budget's: its children's that
+/// have a period of the same days, summed): what a `based_on: forecast` alert adds to the actual so far.
+/// The forecast is the report's (`service::forecast`), so the console, the forecast endpoint and alerts
+/// agree to the digit.
+pub async fn forecast_rest(
+    ctx: &CostsContext,
+    account: &AccountToken,
+    budget: &ReportObject,
+    period: &BudgetPeriod,
+    today: NaiveDate,
+) -> Result<Amount> {
+    let Some(from) = today.succ_opt().filter(|d| *d <= period.end) else { return Ok(Amount::ZERO) };
+    let from = from.max(period.start);
+    let definition = budget_definition(budget)?;
+    let mut reports = Vec::new();
+    if definition.is_hierarchical() {
+        for child in &definition.child_budget_tokens {
+            let Some(c) = ctx.store.get_report_object(account, ViewKind::Budget, child).await? else { continue };
+            let d = budget_definition(&c)?;
+            if d.periods.iter().any(|p| (p.start, p.end) == (period.start, period.end)) {
+                reports.extend(d.cost_report_token);
+            }
+        }
+    } else {
+        reports.extend(definition.cost_report_token);
+    }
+    let mut sum = Amount::ZERO;
+    for report in reports {
+        let f = crate::service::forecast::forecast(
+            ctx,
+            account,
+            &report,
+            today,
+            Some(from),
+            Some(period.end),
+            Some("all"),
+            Some("all"),
+        )
+        .await
+        .map_err(|e| match e {
+            crate::service::forecast::ForecastError::Report(e) => BudgetError::Report(e),
+            crate::service::forecast::ForecastError::Costs(e) => BudgetError::Costs(e),
+            crate::service::forecast::ForecastError::BadRequest(m) => {
+                BudgetError::Internal(anyhow::anyhow!("budget {}: {m}", budget.token))
+            }
+        })?;
+        for day in f.days() {
+            sum = sum.checked_add(day.amount).ok_or_else(|| {
+                CostsError::Overflow("a budget period's forecast does not fit Decimal128(38, 18)".into())
+            })?;
+        }
+    }
+    Ok(sum)
+}
+
 /// The periods a budget shows: its own, or (hierarchical) its children's summed, without actuals.
 pub async fn periods_of(store: &dyn Store, account: &AccountToken, budget: &ReportObject) -> Result<Vec<BudgetPeriod>> {
     let definition = budget_definition(budget)?;
@@ -395,6 +450,7 @@ pub async fn create_alert(
     let definition = BudgetAlertDefinition::overlay(None, &fields).map_err(bad)?;
     let mut errors = Vec::new();
     check_budgets(store, account, &definition.budget_tokens, &mut errors).await?;
+    crate::service::users::check_tokens(store, account, &definition.user_tokens, &mut errors).await?;
     if !errors.is_empty() {
         return Err(bad(errors));
     }
@@ -412,6 +468,7 @@ pub async fn update_alert(
     let definition = BudgetAlertDefinition::overlay(Some(&alert_definition(&current)?), &fields).map_err(bad)?;
     let mut errors = Vec::new();
     check_budgets(store, account, &definition.budget_tokens, &mut errors).await?;
+    crate::service::users::check_tokens(store, account, &definition.user_tokens, &mut errors).await?;
     if !errors.is_empty() {
         return Err(bad(errors));
     }

@@ -1,6 +1,6 @@
 //! Cost alerts (`model::cost_alert`): references checked, and their evaluation: for each watched report,
 //! the costs of the last complete interval and the one before (one costs query over both, through the result
-//! cache); a rise past the threshold is recorded once as an event (a `cost_alert_event` object under the
+//! cache), for the whole report or, when the report names groupings, for each of its groups; a rise past the threshold is recorded once as an event (a `cost_alert_event` object under the
 //! alert, titled by its event key) and its messages go to the outbox like budget alerts' (`service::alerts`).
 //!
 //! Report notifications (scheduled summaries) live here too: once per day, week or month, the report's
@@ -168,20 +168,40 @@ pub async fn events(
     Ok(Paged { items: all.into_iter().skip(skip).take(page.limit as usize).collect(), total })
 }
 
-/// A report's total over `start..=end` and its currency.
-async fn report_total(
+/// One group's costs in an alert's two windows: the group's values by grouping name (empty: the whole report).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct GroupWindows {
+    group: Vec<(String, String)>,
+    before: Amount,
+    now: Amount,
+}
+
+impl GroupWindows {
+    /// `service=EC2, region=us-east-1`: how messages and event keys name the group.
+    fn label(&self) -> String {
+        self.group.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(", ")
+    }
+}
+
+/// A report's costs in the current and previous `windows`, and its currency: one query over both windows.
+/// `per_group`: one entry per group of the report's own groupings (a report that names none: the whole);
+/// otherwise the whole report only.
+async fn report_windows(
     ctx: &CostsContext,
     account: &AccountToken,
-    report: &str,
+    report: &ReportObject,
     today: chrono::NaiveDate,
     windows: ((chrono::NaiveDate, chrono::NaiveDate), (chrono::NaiveDate, chrono::NaiveDate)),
-) -> Result<(Amount, Amount, String)> {
-    let defaults = reports::report_defaults(ctx.store.as_ref(), account, report, today).await?;
+    per_group: bool,
+) -> Result<(Vec<GroupWindows>, String)> {
+    let defaults = reports::report_defaults(ctx.store.as_ref(), account, &report.token, today).await?;
+    let groupings =
+        if per_group { reports::report_definition(report)?.grouping_list().unwrap_or_default() } else { Vec::new() };
     let (current, previous) = windows;
     let query = CostQuery {
         start: previous.0,
         end: current.1,
-        groupings: Vec::new(),
+        groupings,
         date_bin: DateBin::Day,
         descending: false,
         settings: defaults.settings.engine(),
@@ -189,22 +209,50 @@ async fn report_total(
         filter: Filter::all(defaults.filters),
     };
     let answer = costs(ctx, account, defaults.workspace.as_deref(), &query).await?;
-    let (mut now, mut before) = (Amount::ZERO, Amount::ZERO);
     let overflow = || CostsError::Overflow("a cost alert's window does not fit Decimal128(38, 18)".into());
+    let mut by_group: std::collections::BTreeMap<Vec<(String, String)>, (Amount, Amount)> = Default::default();
+    if query.groupings.is_empty() {
+        by_group.insert(Vec::new(), (Amount::ZERO, Amount::ZERO));
+    }
     for row in &answer.result.rows {
+        let group = row.dimensions.iter().map(|(k, v)| (k.clone(), v.clone().unwrap_or_default())).collect();
+        let slot = by_group.entry(group).or_insert((Amount::ZERO, Amount::ZERO));
         if row.accrued_at >= current.0 {
-            now = now.checked_add(row.amount).ok_or_else(overflow)?;
+            slot.1 = slot.1.checked_add(row.amount).ok_or_else(overflow)?;
         } else {
-            before = before.checked_add(row.amount).ok_or_else(overflow)?;
+            slot.0 = slot.0.checked_add(row.amount).ok_or_else(overflow)?;
         }
     }
     let currency = answer.result.totals.first().map(|(c, _)| c.clone()).unwrap_or(answer.currency.clone());
-    Ok((before, now, currency))
+    Ok((by_group.into_iter().map(|(group, (before, now))| GroupWindows { group, before, now }).collect(), currency))
 }
 
-/// Evaluates every cost alert of `account` on `today`; answers the messages written. A firing's messages are
-/// written to the outbox before its event is recorded, so a crash between the two only makes the next pass
-/// write them again (a no-op: same event key) and then record the event.
+/// The titles (event keys) of every event recorded under `alert`.
+async fn recorded_keys(
+    store: &dyn Store,
+    account: &AccountToken,
+    alert: &str,
+) -> Result<std::collections::HashSet<String>> {
+    let filter = ReportObjectFilter { folder_token: Some(alert.to_string()), ..Default::default() };
+    let mut keys = std::collections::HashSet::new();
+    for page in 1.. {
+        let found = store
+            .list_report_objects(account, ViewKind::CostAlertEvent, &filter, PageRequest { page, limit: 1000 })
+            .await?;
+        let done = found.items.len() < 1000;
+        keys.extend(found.items.into_iter().map(|e| e.title));
+        if done {
+            break;
+        }
+    }
+    Ok(keys)
+}
+
+/// Evaluates every cost alert of `account` on `today`; answers the messages written. A report that names
+/// groupings is judged group by group (each service of a report grouped by service rises on its own, so a
+/// spike in one is not hidden by a fall in another); each group's firing is its own event. A firing's
+/// messages are written to the outbox before its event is recorded, so a crash between the two only makes
+/// the next pass write them again (a no-op: same event key) and then record the event.
 pub async fn evaluate(
     ctx: &CostsContext,
     account: &AccountToken,
@@ -216,87 +264,97 @@ pub async fn evaluate(
     for alert in budgets::all(store, account, ViewKind::CostAlert).await? {
         let d = definition(&alert)?;
         let windows = d.interval.windows(today);
+        let mut seen: Option<std::collections::HashSet<String>> = None;
         for report in &d.report_tokens {
             let Some(r) = store.get_report_object(account, ViewKind::CostReport, report).await? else { continue };
-            let (before, now, currency) = report_total(ctx, account, report, today, windows).await?;
-            if !d.fires(before, now) {
-                continue;
+            let (groups, currency) = report_windows(ctx, account, &r, today, windows, true).await?;
+            for g in groups {
+                let (before, now) = (g.before, g.now);
+                if !d.fires(before, now) {
+                    continue;
+                }
+                let mut key = format!("cost_alert:{}:{}:{}", alert.token, report, windows.0 .0);
+                if !g.group.is_empty() {
+                    key = format!("{key}:{}", g.label());
+                }
+                if seen.is_none() {
+                    seen = Some(recorded_keys(store, account, &alert.token).await?);
+                }
+                if seen.as_ref().is_some_and(|s| s.contains(&key)) {
+                    continue;
+                }
+                let subject_name =
+                    if g.group.is_empty() { r.title.clone() } else { format!("{} ({})", r.title, g.label()) };
+                let rise = now.checked_sub(before).unwrap_or(now);
+                let percent = if before.unscaled() > 0 {
+                    format!("{}%", crate::service::alerts::percent(rise, before))
+                } else {
+                    "new".to_string()
+                };
+                let (cur, prev) = windows;
+                let description = format!(
+                    "{subject_name} rose from {} to {} {currency} ({}{}, {percent}) for the {} of {} against {} to {}.",
+                    before.rounded(2),
+                    now.rounded(2),
+                    if rise.unscaled() >= 0 { "+" } else { "" },
+                    rise.rounded(2),
+                    d.interval.as_str(),
+                    if cur.0 == cur.1 { cur.0.to_string() } else { format!("{} to {}", cur.0, cur.1) },
+                    prev.0,
+                    prev.1
+                );
+                let mut metadata = serde_json::Map::new();
+                for (k, v) in [
+                    ("cost_alert_token", alert.token.clone()),
+                    ("report_token", report.clone()),
+                    ("report_title", r.title.clone()),
+                    ("interval", d.interval.as_str().to_string()),
+                    ("current_start", cur.0.to_string()),
+                    ("current_end", cur.1.to_string()),
+                    ("previous_start", prev.0.to_string()),
+                    ("previous_end", prev.1.to_string()),
+                    ("current_amount", now.to_string()),
+                    ("previous_amount", before.to_string()),
+                    ("change", rise.to_string()),
+                    ("threshold", d.threshold.to_string()),
+                    ("unit_type", d.unit_type.as_str().to_string()),
+                    ("currency", currency.clone()),
+                ] {
+                    metadata.insert(k.into(), serde_json::Value::String(v));
+                }
+                if !g.group.is_empty() {
+                    let group = g.group.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())));
+                    metadata.insert("group".into(), serde_json::Value::Object(group.collect()));
+                }
+                let message = crate::service::alerts::Message {
+                    event: "cost_alert".into(),
+                    subject: format!("{}: {subject_name} cost up {percent}", alert.title),
+                    text: description.clone(),
+                    link: public_url.map(|u| format!("{}/#/costs?cost_report_token={report}", u.trim_end_matches('/'))),
+                    data: metadata.clone(),
+                };
+                let messages = message.to_each(account, &alert.token, &key, d.recipients().iter().map(|r| r.as_text()));
+                if !messages.is_empty() {
+                    written += store.enqueue_notifications(&messages, chrono::Utc::now().timestamp_millis()).await?;
+                }
+                let event = EventDefinition { report_token: report.clone(), description, metadata };
+                store
+                    .create_report_object(
+                        account,
+                        ViewKind::CostAlertEvent,
+                        &ReportObjectFields {
+                            workspace_token: alert.workspace_token.clone(),
+                            folder_token: Some(alert.token.clone()),
+                            title: key.clone(),
+                            definition: serde_json::to_string(&event).expect("plain data serialises"),
+                            saved_filter_tokens: Vec::new(),
+                        },
+                    )
+                    .await?;
+                if let Some(s) = seen.as_mut() {
+                    s.insert(key);
+                }
             }
-            let key = format!("cost_alert:{}:{}:{}", alert.token, report, windows.0 .0);
-            let filter = ReportObjectFilter {
-                folder_token: Some(alert.token.clone()),
-                title_like: Some(key.clone()),
-                ..Default::default()
-            };
-            let seen = store
-                .list_report_objects(account, ViewKind::CostAlertEvent, &filter, PageRequest { page: 1, limit: 1 })
-                .await?;
-            if seen.total > 0 {
-                continue;
-            }
-            let rise = now.checked_sub(before).unwrap_or(now);
-            let percent = if before.unscaled() > 0 {
-                format!("{}%", crate::service::alerts::percent(rise, before))
-            } else {
-                "new".to_string()
-            };
-            let (cur, prev) = windows;
-            let description = format!(
-                "{} rose from {} to {} {currency} ({}{}, {percent}) for the {} of {} against {} to {}.",
-                r.title,
-                before.rounded(2),
-                now.rounded(2),
-                if rise.unscaled() >= 0 { "+" } else { "" },
-                rise.rounded(2),
-                d.interval.as_str(),
-                if cur.0 == cur.1 { cur.0.to_string() } else { format!("{} to {}", cur.0, cur.1) },
-                prev.0,
-                prev.1
-            );
-            let mut metadata = serde_json::Map::new();
-            for (k, v) in [
-                ("cost_alert_token", alert.token.clone()),
-                ("report_token", report.clone()),
-                ("report_title", r.title.clone()),
-                ("interval", d.interval.as_str().to_string()),
-                ("current_start", cur.0.to_string()),
-                ("current_end", cur.1.to_string()),
-                ("previous_start", prev.0.to_string()),
-                ("previous_end", prev.1.to_string()),
-                ("current_amount", now.to_string()),
-                ("previous_amount", before.to_string()),
-                ("change", rise.to_string()),
-                ("threshold", d.threshold.to_string()),
-                ("unit_type", d.unit_type.as_str().to_string()),
-                ("currency", currency.clone()),
-            ] {
-                metadata.insert(k.into(), serde_json::Value::String(v));
-            }
-            let message = crate::service::alerts::Message {
-                event: "cost_alert".into(),
-                subject: format!("{}: {} cost up {percent}", alert.title, r.title),
-                text: description.clone(),
-                link: public_url.map(|u| format!("{}/#/costs?cost_report_token={report}", u.trim_end_matches('/'))),
-                data: metadata.clone(),
-            };
-            let messages = message.to_each(account, &alert.token, &key, d.recipients().iter().map(|r| r.as_text()));
-            if !messages.is_empty() {
-                written += store.enqueue_notifications(&messages, chrono::Utc::now().timestamp_millis()).await?;
-            }
-            let event = EventDefinition { report_token: report.clone(), description, metadata };
-            store
-                .create_report_object(
-                    account,
-                    ViewKind::CostAlertEvent,
-                    &ReportObjectFields {
-                        workspace_token: alert.workspace_token.clone(),
-                        folder_token: Some(alert.token.clone()),
-                        title: key.clone(),
-                        definition: serde_json::to_string(&event).expect("plain data serialises"),
-                        saved_filter_tokens: Vec::new(),
-                    },
-                )
-                .await?;
         }
     }
     Ok(written)
@@ -339,7 +397,10 @@ pub async fn create_notification(
         errors.extend(e);
     });
     let workspace = match &d {
-        Ok(d) => notification_workspace(store, account, d, fields.workspace_token.as_deref(), &mut errors).await?,
+        Ok(d) => {
+            crate::service::users::check_tokens(store, account, &d.user_tokens, &mut errors).await?;
+            notification_workspace(store, account, d, fields.workspace_token.as_deref(), &mut errors).await?
+        }
         Err(()) => String::new(),
     };
     let Ok(d) = d else { return Err(bad(errors)) };
@@ -362,7 +423,10 @@ pub async fn update_notification(
         errors.extend(e);
     });
     let workspace = match &d {
-        Ok(d) => notification_workspace(store, account, d, None, &mut errors).await?,
+        Ok(d) => {
+            crate::service::users::check_tokens(store, account, &d.user_tokens, &mut errors).await?;
+            notification_workspace(store, account, d, None, &mut errors).await?
+        }
         Err(()) => String::new(),
     };
     let Ok(d) = d else { return Err(bad(errors)) };
@@ -384,7 +448,7 @@ pub async fn evaluate_notifications(
     let mut written = 0;
     for n in budgets::all(store, account, ViewKind::ReportNotification).await? {
         let d = notification_definition(&n)?;
-        let recipients = d.recipients();
+        let recipients = crate::service::users::recipients(store, account, &d.recipients(), &d.user_tokens).await?;
         if recipients.is_empty() {
             continue;
         }
@@ -392,7 +456,8 @@ pub async fn evaluate_notifications(
             continue;
         };
         let windows = d.frequency.windows(today);
-        let (before, now, currency) = report_total(ctx, account, &d.cost_report_token, today, windows).await?;
+        let (whole, currency) = report_windows(ctx, account, &r, today, windows, false).await?;
+        let (before, now) = whole.first().map(|w| (w.before, w.now)).unwrap_or((Amount::ZERO, Amount::ZERO));
         let change = now.checked_sub(before).unwrap_or(now);
         let sign = if change.unscaled() >= 0 { "+" } else { "" };
         let stated = match (d.change, before.unscaled() > 0) {
@@ -440,7 +505,7 @@ pub async fn evaluate_notifications(
             data,
         };
         let key = format!("report_notification:{}:{}", n.token, cur.0);
-        let messages = message.to_each(account, &n.token, &key, recipients.iter().map(|r| r.as_text()));
+        let messages = message.to_each(account, &n.token, &key, recipients);
         written += store.enqueue_notifications(&messages, chrono::Utc::now().timestamp_millis()).await?;
     }
     Ok(written)

@@ -36,6 +36,7 @@ pub mod signed;
 pub mod slots;
 pub mod sync;
 pub mod uploads;
+pub mod users;
 pub mod webhooks;
 
 /// Runs `pass` now and then every `period` (a pass that overruns delays the next, never stacks), until `stop`

@@ -466,6 +466,7 @@ pub trait Store:
     + ReportStore
     + NotificationStore
     + ExportStore
+    + UserStore
     + Send
     + Sync
     + 'static
@@ -516,6 +517,28 @@ impl StoreLock {
             held.release().await;
         }
     }
+}
+
+/// A user of an account's directory (see `model::user`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub token: String,
+    pub name: Option<String>,
+    pub email: String,
+    pub role: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// The account's user directory.
+#[async_trait]
+pub trait UserStore: Send + Sync {
+    /// Adds a user; an address already in the account is a unique violation (409).
+    async fn create_user(&self, account: &AccountToken, user: &crate::model::user::NewUser) -> anyhow::Result<User>;
+    /// A page of the account's users, oldest first.
+    async fn list_users(&self, account: &AccountToken, page: PageRequest) -> anyhow::Result<Paged<User>>;
+    async fn get_user(&self, account: &AccountToken, token: &str) -> anyhow::Result<Option<User>>;
+    /// The account's users among `tokens` (one read; unknown tokens are left out), in `tokens`' order.
+    async fn users_by_tokens(&self, account: &AccountToken, tokens: &[String]) -> anyhow::Result<Vec<User>>;
 }
 
 /// Accounts (tenants).

@@ -1,13 +1,12 @@
 //! Budgets, budget alerts and their delivery over real HTTP: a budget's performance worked out by hand from
 //! the costs below, hierarchical budgets summed, bad bodies answered by field, and an alert that fires
-//! once, waits in the outbox while its webhook receiver is down, reaches it (signed) when it comes back,
-//! reaches a real SMTP server, and is never written twice; a webhook into the operator's network refused.
+//! once, waits in the outbox while its webhook receiver is down, is sent again when the receiver (a
+//! separate process) crashes before answering, reaches it (signed) after a restart, reaches a real SMTP
+//! server, and is never written twice; a webhook into the operator's network refused.
 
 use std::sync::{Arc, Mutex};
 
-use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
-use sha2::Sha256;
 
 use crate::helpers::{on_both_stores, Backend, TestApp};
 use crate::invoices::smtp_server;
@@ -209,52 +208,49 @@ async fn bad_budget_and_alert_bodies_are_400_naming_each_field(app: TestApp) {
     assert_eq!(app.get("/v2/budget_alerts").await.body["budget_alerts"], json!([]), "nothing stored");
 }
 
-/// A webhook receiver that checks each call's signature and keeps what it got.
+/// A webhook receiver in its own process (`tests/receiver/webhook_receiver.py`): it checks each call's
+/// signature, drops a repeated delivery, logs every call to a file that outlives it, and can crash on a call
+/// after it has recorded it and before it answers.
 struct Receiver {
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<()>,
+    child: tokio::process::Child,
+}
+
+/// What the receiver logged: (outcome, delivery id, body).
+fn received(log: &std::path::Path) -> Vec<(String, String, Value)> {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    text.lines()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).unwrap();
+            (v["outcome"].as_str().unwrap().into(), v["delivery"].as_str().unwrap().into(), v["body"].clone())
+        })
+        .collect()
 }
 
 impl Receiver {
-    async fn start(port: u16, secret: String, got: Arc<Mutex<Vec<(Value, String)>>>) -> Receiver {
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.expect("the receiver's port is free");
-        let kept = got;
-        let app = axum::Router::new().route(
-            "/hook",
-            axum::routing::post(move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
-                let kept = kept.clone();
-                let secret = secret.clone();
-                async move {
-                    let header = headers.get("x-costd-signature").and_then(|v| v.to_str().ok()).unwrap_or_default();
-                    let (t, v1) = header.split_once(',').unwrap_or_default();
-                    let t = t.trim_start_matches("t=");
-                    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
-                    mac.update(format!("{t}.").as_bytes());
-                    mac.update(&body);
-                    if hex::encode(mac.finalize().into_bytes()) != v1.trim_start_matches("v1=") {
-                        return axum::http::StatusCode::UNAUTHORIZED;
-                    }
-                    let delivery = headers.get("x-costd-delivery").unwrap().to_str().unwrap().to_string();
-                    kept.lock().unwrap().push((serde_json::from_slice(&body).unwrap(), delivery));
-                    axum::http::StatusCode::OK
-                }
-            }),
-        );
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = stopped.await;
-                })
-                .await
-                .unwrap();
-        });
-        Receiver { stop: Some(stop), task }
+    async fn start(port: u16, secret: &str, log: &std::path::Path, die_on: Option<u32>) -> Receiver {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/receiver/webhook_receiver.py");
+        let mut command = tokio::process::Command::new("python3");
+        command.arg(script).args(["--port", &port.to_string(), "--secret", secret]).arg("--log").arg(log);
+        if let Some(n) = die_on {
+            command.args(["--die-on", &n.to_string()]);
+        }
+        let child = command.kill_on_drop(true).spawn().expect("python3 runs the webhook receiver");
+        for _ in 0..200 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+                return Receiver { child };
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("the webhook receiver did not listen on {port}");
+    }
+
+    /// Whether it has ended by itself (crashed).
+    fn has_died(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_some()
     }
 
     async fn stop(mut self) {
-        let _ = self.stop.take().unwrap().send(());
-        let _ = self.task.await;
+        let _ = self.child.kill().await;
     }
 }
 
@@ -329,16 +325,28 @@ async fn delivered_once(backend: Backend) {
     assert_eq!(mail[0]["to"], "ops@example.com");
     assert!(mail[0]["subject"].as_str().unwrap().contains("Budget EC2 reached 50.0%"), "{mail:?}");
 
-    // It comes back: the message arrives, signed, with the numbers that fired it.
+    // It comes back, receives the message (signed, with the numbers that fired it), records it and crashes
+    // before answering: costd cannot know it arrived, so the attempt counts as failed.
     let secret = app.get("/v2/webhook_signing_secret").await.body["secret"].as_str().unwrap().to_string();
     assert!(secret.starts_with("whsec_"), "{secret}");
-    let got: Arc<Mutex<Vec<(Value, String)>>> = Default::default();
-    let receiver = Receiver::start(port, secret, got.clone()).await;
-    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("received.jsonl");
+    let mut receiver = Receiver::start(port, &secret, &log, Some(1)).await;
     assert_eq!(deliver_due(&ctx).await.unwrap(), 1);
-    let received = got.lock().unwrap().clone();
-    assert_eq!(received.len(), 1, "{received:?}");
-    let (body, delivery) = &received[0];
+    for _ in 0..100 {
+        if receiver.has_died() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(receiver.has_died(), "the receiver crashed on its first call");
+    let webhook =
+        deliveries(&app).await.into_iter().find(|d| d["recipient"].as_str().unwrap().starts_with("http")).unwrap();
+    assert_eq!((webhook["status"].as_str(), webhook["attempts"].as_i64()), (Some("pending"), Some(2)), "{webhook}");
+    let got = received(&log);
+    assert_eq!(got.len(), 1, "{got:?}");
+    let (outcome, delivery, body) = got[0].clone();
+    assert_eq!(outcome, "accepted", "signed with the account's secret");
     assert_eq!(body["id"].as_str(), Some(delivery.as_str()));
     assert_eq!(body["event"], "budget_alert");
     assert_eq!(
@@ -346,15 +354,26 @@ async fn delivered_once(backend: Backend) {
         (Some("500.1"), Some("1000.0"), Some("2024-03-01"))
     );
     assert_eq!(body["link"], format!("https://costd.example/#/budgets?budget={ec2}"));
+
+    // Restarted, it gets the message again and recognises it by its delivery id: at least once on the wire,
+    // once for the receiver.
+    let receiver = Receiver::start(port, &secret, &log, None).await;
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    assert_eq!(deliver_due(&ctx).await.unwrap(), 1);
+    let got = received(&log);
+    assert_eq!(
+        got.iter().map(|(o, d, _)| (o.as_str(), d.as_str())).collect::<Vec<_>>(),
+        vec![("accepted", delivery.as_str()), ("duplicate", delivery.as_str())]
+    );
     let webhook = deliveries(&app).await.into_iter().find(|d| d["token"] == delivery.as_str()).unwrap();
-    assert_eq!((webhook["status"].as_str(), webhook["attempts"].as_i64()), (Some("delivered"), Some(2)), "{webhook}");
+    assert_eq!((webhook["status"].as_str(), webhook["attempts"].as_i64()), (Some("delivered"), Some(3)), "{webhook}");
     assert_eq!(webhook["last_error"], Value::Null);
 
-    // Nothing is sent twice: evaluated and delivered again, the receiver still has one message.
+    // Nothing is sent again: evaluated and delivered again, the receiver has had no new call.
     assert_eq!(run_pass(&ctx, &mut PassState::default()).await.unwrap(), Some(0));
     assert_eq!(deliver_due(&ctx).await.unwrap(), 0);
     receiver.stop().await;
-    assert_eq!(got.lock().unwrap().len(), 1);
+    assert_eq!(received(&log).len(), 2);
 
     // A pass after the first looks only at accounts whose costs changed since: nothing new, nothing
     // evaluated; an upload that takes EC2 to 900.1 fires a 90% alert on the next pass.
@@ -670,4 +689,206 @@ async fn anomalies(backend: Backend) {
     let raised = app.put(&format!("/v2/anomaly_notifications/{n}"), json!({"threshold": 500})).await;
     assert_eq!(raised.body["threshold"].as_u64(), Some(500));
     assert_eq!(app.delete(&format!("/v2/anomaly_notifications/{n}")).await.status, 204);
+}
+
+#[tokio::test]
+async fn a_forecast_alert_warns_early_and_a_grouped_cost_alert_judges_each_group_on_sqlite() {
+    forecasts_and_groups(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_forecast_alert_warns_early_and_a_grouped_cost_alert_judges_each_group_on_postgres() {
+    forecasts_and_groups(Backend::Postgres).await;
+}
+
+/// Today is Wednesday 2024-03-20. EC2 costs 10 a day since February. S3 costs 5 a day, and 100 more on
+/// 2024-03-15; RDS costs 20 a day until 2024-03-10 and nothing after. So last week (03-11..03-17) against
+/// the week before, S3 rose from 35 to 135 while the whole fell from 245 to 205.
+async fn forecasts_and_groups(backend: Backend) {
+    use costd::service::alerts::{run_pass, PassState};
+    let Some((app, ctx)) = spawn_alerting(backend, chrono::NaiveDate::from_ymd_opt(2024, 3, 20).unwrap()).await else {
+        return;
+    };
+    let mut csv = String::from("ChargeCategory,ChargePeriodStart,BilledCost,ServiceName\n");
+    let first = chrono::NaiveDate::from_ymd_opt(2024, 2, 1).unwrap();
+    for day in first.iter_days().take_while(|d| *d <= chrono::NaiveDate::from_ymd_opt(2024, 3, 20).unwrap()) {
+        csv.push_str(&format!("Usage,{day},10,EC2\nUsage,{day},5,S3\n"));
+        if day <= chrono::NaiveDate::from_ymd_opt(2024, 3, 10).unwrap() {
+            csv.push_str(&format!("Usage,{day},20,RDS\n"));
+        }
+    }
+    csv.push_str("Usage,2024-03-15,100,S3\n");
+    let integration = token(&app.create_integration("cloud").await);
+    assert_eq!(app.upload(&integration, "costs.csv", csv.into_bytes()).await.status, 201);
+    let ec2 =
+        token(&created(&app, "/v2/cost_reports", json!({"title": "EC2", "filter": "costs.service = 'EC2'"})).await);
+    let by_service =
+        token(&created(&app, "/v2/cost_reports", json!({"title": "By service", "groupings": "service"})).await);
+    let whole = token(&created(&app, "/v2/cost_reports", json!({"title": "Whole"})).await);
+
+    // EC2 spent 200 of 400 by the 20th (50%); with the forecast's 11 × 10 for the rest of March, 310 (77.5%).
+    let budget = token(
+        &created(
+            &app,
+            "/v2/budgets",
+            json!({"name": "EC2", "cost_report_token": ec2, "periods": [{"start_at": "2024-03-01", "amount": 400}]}),
+        )
+        .await,
+    );
+    let forecast = app
+        .get(&format!(
+            "/v2/cost_reports/{ec2}/forecasted_costs?start_date=2024-03-21&end_date=2024-03-31&provider=all&service=all"
+        ))
+        .await;
+    let days: Vec<&str> =
+        forecast.body["forecasted_costs"].as_array().unwrap().iter().map(|f| f["amount"].as_str().unwrap()).collect();
+    assert_eq!(days.len(), 11, "{}", forecast.text);
+    assert!(days.iter().all(|a| a.parse::<f64>() == Ok(10.0)), "{days:?}");
+    let early = created(
+        &app,
+        "/v2/budget_alerts",
+        json!({"budget_tokens": [budget], "threshold": 75, "based_on": "forecast",
+               "recipient_channels": ["forecast@example.com"]}),
+    )
+    .await;
+    assert_eq!(early["based_on"], "forecast");
+    let late = created(
+        &app,
+        "/v2/budget_alerts",
+        json!({"budget_tokens": [budget], "threshold": 75, "recipient_channels": ["actual@example.com"]}),
+    )
+    .await;
+    assert_eq!(late["based_on"], "actual", "Vantage's body, as its clients send it");
+    let res = app.put(&format!("/v2/budget_alerts/{}", token(&late)), json!({"based_on": "hope"})).await;
+    assert!(res.status == 400 && res.text.contains("based_on must be actual or forecast"), "{}", res.text);
+
+    // Weekly cost alerts: per service on the grouped report, on the total of the other.
+    let grouped = token(
+        &created(
+            &app,
+            "/v2/cost_alerts",
+            json!({"title": "Weekly jump", "interval": "week", "threshold": 50, "unit_type": "percentage",
+                   "minimum_threshold": 20, "report_tokens": [by_service, whole],
+                   "email_recipients": ["ops@example.com"]}),
+        )
+        .await,
+    );
+
+    assert_eq!(run_pass(&ctx, &mut PassState::default()).await.unwrap(), Some(2), "the forecast's and S3's");
+    assert_eq!(run_pass(&ctx, &mut PassState::default()).await.unwrap(), Some(0), "written once");
+    let sent = deliveries(&app).await;
+    let warned = sent.iter().find(|d| d["recipient"] == "forecast@example.com").expect("the forecast alert fired");
+    assert_eq!(warned["subject"], "Budget EC2 is forecast to reach 77.5% of its amount", "{warned}");
+    assert!(sent.iter().all(|d| d["recipient"] != "actual@example.com"), "50% spent is under 75%: {sent:?}");
+
+    let events = app.get(&format!("/v2/cost_alerts/{grouped}/events")).await.body["cost_alert_events"].clone();
+    let events = events.as_array().unwrap();
+    assert_eq!(events.len(), 1, "S3 alone rose; the whole fell: {events:?}");
+    let e = &events[0];
+    assert_eq!(e["report_token"], by_service.as_str());
+    assert_eq!(e["metadata"]["group"], json!({"service": "S3"}));
+    assert_eq!(
+        (e["metadata"]["previous_amount"].as_str(), e["metadata"]["current_amount"].as_str()),
+        (Some("35.0"), Some("135.0"))
+    );
+    assert!(e["description"].as_str().unwrap().starts_with("By service (service=S3) rose from 35.0 to 135.0"), "{e}");
+    let mail = sent.iter().find(|d| d["recipient"] == "ops@example.com").unwrap();
+    assert_eq!(mail["subject"], "Weekly jump: By service (service=S3) cost up 285.7%", "{mail}");
+}
+
+#[tokio::test]
+async fn user_tokens_reach_the_users_addresses_and_unknown_ones_are_refused_on_sqlite() {
+    users_as_recipients(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn user_tokens_reach_the_users_addresses_and_unknown_ones_are_refused_on_postgres() {
+    users_as_recipients(Backend::Postgres).await;
+}
+
+/// `user_tokens` on a budget alert, a report notification and an anomaly notification name users of the
+/// caller's directory; their messages go to the users' addresses.
+async fn users_as_recipients(backend: Backend) {
+    use costd::service::alerts::{run_pass, PassState};
+    let Some((app, ctx)) = spawn_alerting(backend, chrono::NaiveDate::from_ymd_opt(2024, 4, 2).unwrap()).await else {
+        return;
+    };
+    let (ec2, _) = arrange(&app).await;
+    let user = costd::model::user::NewUser::parse("Finance@Example.com", Some("Finance"), None).unwrap();
+    let finance = app.store.create_user(&app.account.token, &user).await.unwrap();
+    let duplicate = app.store.create_user(&app.account.token, &user).await.unwrap_err();
+    assert!(costd::store::unique_violation(&duplicate).is_some(), "{duplicate:#}");
+    // Another account's user is not this account's.
+    let other = app.store.create_account("Other", None).await.unwrap();
+    let stranger = app
+        .store
+        .create_user(&other.token, &costd::model::user::NewUser::parse("x@example.com", None, None).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(app.get(&format!("/v2/users/{}", stranger.token)).await.status, 404);
+    let listed = app.get("/v2/users").await.body;
+    assert_eq!(listed["users"].as_array().unwrap().len(), 1, "{listed}");
+
+    let res = app
+        .post(
+            "/v2/budget_alerts",
+            json!({"budget_tokens": [ec2], "threshold": 10, "user_tokens": [finance.token, stranger.token]}),
+        )
+        .await;
+    assert_eq!(res.status, 400, "{}", res.text);
+    assert!(res.text.contains(&format!("user_tokens[1]: no user {} in this account", stranger.token)), "{}", res.text);
+    let reports = app.get("/v2/cost_reports").await.body["cost_reports"].as_array().unwrap().clone();
+    let all = reports.iter().find(|r| r["title"] == "All").map(token).unwrap();
+    let res = app
+        .post(
+            "/v2/report_notifications",
+            json!({"title": "x", "cost_report_token": all, "frequency": "monthly", "change": "dollars",
+                   "user_tokens": ["usr_0000000000000000"]}),
+        )
+        .await;
+    assert!(res.status == 400 && res.text.contains("user_tokens[0]: no user"), "{}", res.text);
+    let res = app.post("/v2/anomaly_notifications", json!({"cost_report_token": all, "user_tokens": ["usr_x"]})).await;
+    assert!(res.status == 400 && res.text.contains("user_tokens[0]: no user"), "{}", res.text);
+
+    // The EC2 budget's March (500.1 of 1000) is past; April has nothing yet, so use a notification and an
+    // alert on a budget with an April period.
+    let april = token(
+        &created(
+            &app,
+            "/v2/budgets",
+            json!({"name": "Q2", "cost_report_token": all, "periods": [{"start_at": "2024-04-01", "amount": 0}]}),
+        )
+        .await,
+    );
+    let alert = created(
+        &app,
+        "/v2/budget_alerts",
+        json!({"budget_tokens": [april], "threshold": 10, "user_tokens": [finance.token],
+               "recipient_channels": ["finance@example.com"]}),
+    )
+    .await;
+    assert_eq!(alert["user_tokens"], json!([finance.token]));
+    created(
+        &app,
+        "/v2/report_notifications",
+        json!({"title": "Monthly", "cost_report_token": all, "frequency": "monthly", "change": "dollars",
+               "user_tokens": [finance.token]}),
+    )
+    .await;
+    // April's budget has no spend yet: only the monthly summary goes, to the user's address, once.
+    assert_eq!(run_pass(&ctx, &mut PassState::default()).await.unwrap(), Some(1));
+    let integration = app.get("/v2/integrations").await.body["integrations"][0]["token"].as_str().unwrap().to_string();
+    let more = "ChargeCategory,ChargePeriodStart,BilledCost,ServiceName\nUsage,2024-04-01,5,EC2\n";
+    assert_eq!(app.upload(&integration, "april.csv", more.as_bytes().to_vec()).await.status, 201);
+    // The zero budget fires on any spend: one message, though the address is both a channel and the user's.
+    assert_eq!(run_pass(&ctx, &mut PassState::default()).await.unwrap(), Some(1));
+    let sent: Vec<(String, String)> = deliveries(&app)
+        .await
+        .iter()
+        .map(|d| (d["recipient"].as_str().unwrap().to_string(), d["subject"].as_str().unwrap().to_string()))
+        .collect();
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    assert!(sent.iter().all(|(to, _)| to == "finance@example.com"), "{sent:?}");
+    assert!(sent.iter().any(|(_, s)| s.starts_with("Monthly (monthly summary)")), "{sent:?}");
+    assert!(sent.iter().any(|(_, s)| s.starts_with("Budget Q2 reached")), "{sent:?}");
 }

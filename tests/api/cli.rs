@@ -127,6 +127,54 @@ async fn tokens_created_and_revoked_from_the_cli_take_effect() {
     served.child.kill().await.unwrap();
 }
 
+#[tokio::test]
+async fn users_added_from_the_cli_are_listed_by_the_api() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut served = serve(dir.path()).await;
+    let account = served.account.clone().unwrap();
+    let token = served.bootstrap_token.clone().unwrap();
+    let add = |email: &'static str, extra: &'static [&'static str]| {
+        let (account, dir) = (account.clone(), dir.path().to_path_buf());
+        async move {
+            let mut args = vec!["user", "add", "--account", account.as_str(), "--email", email];
+            args.extend_from_slice(extra);
+            costd(&args, &dir).await
+        }
+    };
+    let out = add("Ana@Example.com", &["--name", "Ana", "--role", "viewer"]).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let user = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    assert!(user.starts_with("usr_"), "{user}");
+    let again = add("ana@example.com", &[]).await;
+    assert!(!again.status.success(), "one address once per account");
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("already a user"),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    let bad = add("not-an-address", &["--role", "boss"]).await;
+    let said = String::from_utf8_lossy(&bad.stderr).to_string();
+    assert!(!bad.status.success() && said.contains("email must be") && said.contains("role must be"), "{said}");
+
+    let client = reqwest::Client::new();
+    let listed: serde_json::Value =
+        client.get(format!("{}/v2/users", served.url)).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+    assert_eq!(listed["users"].as_array().unwrap().len(), 1, "{listed}");
+    let u = &listed["users"][0];
+    assert_eq!(
+        (u["token"].as_str(), u["email"].as_str(), u["name"].as_str(), u["role"].as_str()),
+        (Some(user.as_str()), Some("ana@example.com"), Some("Ana"), Some("Viewer"))
+    );
+    assert!(listed["links"]["self"].is_string(), "{listed}");
+    let shown = client.get(format!("{}/v2/users/{user}", served.url)).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(shown.status(), 200);
+    let missing = client.get(format!("{}/v2/users/usr_0000000000000000", served.url)).bearer_auth(&token).send().await;
+    assert_eq!(missing.unwrap().status(), 404);
+    let out = costd(&["user", "list", "--account", &account], dir.path()).await;
+    assert!(String::from_utf8_lossy(&out.stdout).contains("ana@example.com\tViewer\tAna"), "{out:?}");
+    served.child.kill().await.unwrap();
+}
+
 async fn create_integration(client: &reqwest::Client, url: &str, token: &str) -> String {
     let res = client
         .post(format!("{url}/v2/integrations/custom_provider"))

@@ -28,6 +28,8 @@ mod tokens;
 #[macro_use]
 mod uploads;
 #[macro_use]
+mod users;
+#[macro_use]
 mod workspaces;
 
 pub(crate) use accounts::AccountRow;
@@ -41,6 +43,7 @@ pub(crate) use reports::{ReportObjectRow, REPORT_OBJECT_COLUMNS};
 pub(crate) use rules::RuleRow;
 pub(crate) use tokens::{PrincipalRow, SessionRow};
 pub(crate) use uploads::UploadRow;
+pub(crate) use users::{UserRow, USER_COLUMNS};
 pub(crate) use workspaces::WorkspaceRow;
 
 pub(crate) const INTEGRATION_COLUMNS: &str =
@@ -221,6 +224,7 @@ macro_rules! impl_store {
         impl_reports!($store, $db, $lock);
         impl_notifications!($store, $db, $lock);
         impl_exports!($store, $db, $lock);
+        impl_users!($store, $db, $lock);
 
         #[async_trait::async_trait]
         impl $crate::store::Store for $store {

@@ -1,0 +1,78 @@
+//! `/v2/users` (list) and `/v2/users/{user_token}` (get): the account's user directory, as Vantage shows
+//! it. Users are added by the operator (`costd user add`); `user_tokens` on alerts and notifications name
+//! them.
+
+use axum::extract::{OriginalUri, Path, State};
+use axum::http::HeaderMap;
+use axum::routing::get;
+use axum::Router;
+use serde::Serialize;
+
+use super::auth::Caller;
+use super::extract::Query;
+use super::pagination::{base_url, Links, ListParams, MAX_LIMIT};
+use super::{timestamp, ApiError, AppState, Result};
+use crate::store::User;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/users", get(list)).route("/users/{user_token}", get(show))
+}
+
+/// A user as Vantage's API shows one.
+#[derive(Serialize)]
+struct UserBody {
+    token: String,
+    name: Option<String>,
+    email: String,
+    role: String,
+    default_dashboard_token: Option<String>,
+    last_seen_at: Option<String>,
+    /// costd's: when the operator added the user.
+    created_at: String,
+}
+
+impl From<User> for UserBody {
+    fn from(u: User) -> Self {
+        UserBody {
+            token: u.token,
+            name: u.name,
+            email: u.email,
+            role: u.role,
+            default_dashboard_token: None,
+            last_seen_at: None,
+            created_at: timestamp(u.created_at),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct UsersBody {
+    users: Vec<UserBody>,
+    links: Links,
+}
+
+#[utoipa::path(get, path = "/v2/users", tag = "users", operation_id = "users_list", responses((status = 200, description = "OK"), super::openapi::ApiErrors))]
+async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(params): Query<ListParams>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+) -> Result<axum::Json<UsersBody>> {
+    let page = params.page_request(MAX_LIMIT)?;
+    let found = state.store.list_users(&caller.account_token, page).await?;
+    let links = Links::new(&base_url(state.public_url.as_deref(), &headers), &uri, page, found.total);
+    Ok(axum::Json(UsersBody { users: found.items.into_iter().map(Into::into).collect(), links }))
+}
+
+#[utoipa::path(get, path = "/v2/users/{user_token}", tag = "users", operation_id = "users_show", params(("user_token" = String, Path)), responses((status = 200, description = "OK"), super::openapi::ApiErrors))]
+async fn show(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(token): Path<String>,
+) -> Result<axum::Json<UserBody>> {
+    match state.store.get_user(&caller.account_token, &token).await? {
+        Some(u) => Ok(axum::Json(u.into())),
+        None => Err(ApiError::NotFound("user not found".into())),
+    }
+}
