@@ -81,7 +81,8 @@ for backend in $backends; do
         cat "$data/serve.out" "$data/serve.err" >&2
         exit 1
     fi
-    export COSTD_URL COSTD_TOKEN COSTD_BIN="$bin" COSTD_DATA_DIR="$data"
+    COSTD_ACCOUNT=$(sed -n 's/^created account \([^ ]*\).*/\1/p' "$data/serve.out")
+    export COSTD_URL COSTD_TOKEN COSTD_ACCOUNT COSTD_BIN="$bin" COSTD_DATA_DIR="$data"
     echo "clients: $backend at $COSTD_URL"
     status=0
     (cd "$node_dir" && node scenario.mjs) || status=1

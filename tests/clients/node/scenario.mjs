@@ -215,6 +215,15 @@ const budgetAlert = await client.budgetAlerts.create({ budget_tokens: [budget.to
 check(budgetAlert.threshold === 80 && budgetAlert.duration_in_days === null, JSON.stringify(budgetAlert));
 check((await client.budgets.list({})).budgets.find((b) => b.token === budget.token).budget_alert_tokens[0] === budgetAlert.token, "budget_alert_tokens");
 check((await client.budgetAlerts.get(budgetAlert.token)).recipient_channels.length === 1, "get budget alert");
+// Users: added by the operator (costd user add), listed by the client, named by user_tokens.
+const userArgs = ["user", "add", "--account", process.env.COSTD_ACCOUNT, "--email", "ben@example.com", "--data-dir", process.env.COSTD_DATA_DIR];
+if (process.env.COSTD_DATABASE_URL) userArgs.push("--database-url", process.env.COSTD_DATABASE_URL);
+const ben = execFileSync(process.env.COSTD_BIN, userArgs, { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
+const users = (await client.users.list({})).users;
+check(users.length === 1 && users[0].token === ben && users[0].email === "ben@example.com" && users[0].role === "Admin", JSON.stringify(users));
+check((await client.users.get(ben)).email === "ben@example.com", "get user");
+check((await client.budgetAlerts.update(budgetAlert.token, { user_tokens: [ben] })).user_tokens[0] === ben, "a user as a budget alert's recipient");
+await expectError(400, () => client.budgetAlerts.update(budgetAlert.token, { user_tokens: ["usr_0000000000000000"] }), "user_tokens[0]");
 check((await client.budgetAlerts.update(budgetAlert.token, { period_to_track: "end_of_the_month", duration_in_days: "5" })).duration_in_days === 5, "update budget alert");
 check((await client.budgets.update(budget.token, { periods: [{ start_at: "2024-07-01", end_at: "2024-07-15", amount: 60 }] })).periods[0].end_at.startsWith("2024-07-15"), "update budget");
 await expectError(400, () => client.budgetAlerts.create({ budget_tokens: [budget.token], threshold: 50, duration_in_days: "", recipient_channels: ["#finance"] }), "recipient_channels[0]");

@@ -93,6 +93,15 @@ def mint(account, scope):
     return out.stdout.strip()
 
 
+def add_user(email, name):
+    """Adds a user to the bootstrap account's directory (`costd user add`); answers its token."""
+    cmd = [os.environ["COSTD_BIN"], "user", "add", "--account", os.environ["COSTD_ACCOUNT"], "--email", email,
+           "--name", name, "--data-dir", os.environ["COSTD_DATA_DIR"]]
+    if os.environ.get("COSTD_DATABASE_URL"):
+        cmd += ["--database-url", os.environ["COSTD_DATABASE_URL"]]
+    return subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip()
+
+
 def fetch(url):
     with urllib.request.urlopen(url) as r:
         return r.read()
@@ -175,6 +184,18 @@ def budgets(client, report):
     check(alert.threshold == 50 and alert.duration_in_days is None and alert.period_to_track == "start_of_the_month",
           f"{alert}")
     check(client.budgets.get(budget.token).budget_alert_tokens == [alert.token], "budget_alert_tokens")
+    # Users: added by the operator, listed by the client, named by user_tokens; a stranger's token is a 400.
+    ana = add_user("ana@example.com", "Ana")
+    users = client.users.list().users
+    # (The TypeScript scenario, run first on the same server, added its own user.)
+    check([(u.email, u.name, u.role) for u in users if u.token == ana] == [("ana@example.com", "Ana", "Admin")],
+          f"{users}")
+    check(client.users.get(ana).email == "ana@example.com", "get user")
+    check(client.budget_alerts.update(alert.token, UpdateBudgetAlert(user_tokens=[ana])).user_tokens == [ana],
+          "a user as a budget alert's recipient")
+    expect_error(400, lambda: client.budget_alerts.update(alert.token, UpdateBudgetAlert(
+        user_tokens=["usr_0000000000000000"])), "user_tokens[0]")
+    expect_error(404, lambda: client.users.get("usr_0000000000000000"))
     moved = client.budget_alerts.update(alert.token, UpdateBudgetAlert(threshold=90, duration_in_days="10"))
     check((moved.threshold, moved.duration_in_days) == (90, 10), f"{moved}")
     check([a.token for a in client.budget_alerts.list().budget_alerts] == [alert.token], "list budget alerts")
