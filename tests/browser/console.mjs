@@ -336,7 +336,62 @@ try {
   ok(alertRow.includes("Monthly jump") && alertRow.includes("Everything") && alertRow.includes("the month is up 10% on the one before")
     && alertRow.includes("never"), `the cost alert is listed with its rule (${alertRow.trim()})`);
   ok((await page.textContent("main")).includes("No anomalies."), "no anomalies yet, and how to be told of them");
+
+  // ---- Report summaries: a chat channel's name is refused at its field; a summary is made and listed.
+  await page.fill("#s-title", "Weekly cloud");
+  await page.selectOption("#s-report", { label: "Everything" });
+  await page.selectOption("#s-frequency", "weekly");
+  await page.fill("#s-to", "#finops");
+  await page.click("form[aria-labelledby=new-summary] button[type=submit]");
+  await until(async () => (await page.textContent("#s-to-err")).includes("recipient_channels[0]"), "the recipient's error");
+  ok(true, "a chat channel's name is refused at the summary's recipients");
+  await page.fill("#s-to", "finops@example.com");
+  await page.click("form[aria-labelledby=new-summary] button[type=submit]");
+  await page.waitForSelector("#report-notifications-table");
+  const summaryRow = await page.textContent("#report-notifications-table tbody tr");
+  ok(summaryRow.includes("Weekly cloud") && summaryRow.includes("Everything") && summaryRow.includes("week") && summaryRow.includes("finops@example.com"),
+    `the summary is listed (${summaryRow.trim()})`);
+
+  // ---- An anomaly: a steady 100 a day for eight weeks, then 400 yesterday. The server's alert passes (run by
+  // the test beside this scenario) find it once the upload commits; the page draws it against its band and
+  // shows its history.
+  const api = async (method, path, body) => {
+    const res = await fetch(base + path, { method, headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" },
+      body: body === undefined ? undefined : JSON.stringify(body) });
+    const text = await res.text();
+    return { status: res.status, body: text ? JSON.parse(text) : null };
+  };
+  const everything = (await api("GET", "/v2/cost_reports")).body.cost_reports.find((r) => r.title === "Everything").token;
+  ok((await api("POST", "/v2/anomaly_notifications", { cost_report_token: everything, threshold: 10 })).status === 201, "an anomaly notification on the report");
+  const day = (n) => { const d = new Date(); d.setUTCHours(0, 0, 0, 0); d.setUTCDate(d.getUTCDate() - n); return d.toISOString().slice(0, 10); };
+  const rows = ["ChargeCategory,ChargePeriodStart,BilledCost,ServiceName"];
+  for (let n = 57; n >= 2; n--) rows.push(`Usage,${day(n)},100,Queue`);
+  rows.push(`Usage,${day(1)},400,Queue`);
+  const spiky = await api("POST", "/v2/integrations/custom_provider", { name: "Spiky" });
+  ok(spiky.status === 201, `an integration for the anomaly (${spiky.status})`);
+  const form = new FormData();
+  form.append("csv", new Blob([rows.join("\n") + "\n"], { type: "text/csv" }), "spiky.csv");
+  const sent = await fetch(`${base}/v2/integrations/${spiky.body.token}/costs.csv`, { method: "POST", headers: { Authorization: `Bearer ${token}` }, body: form });
+  ok(sent.status === 201, `eight weeks of history uploaded (${sent.status})`);
+  await until(async () => (await api("GET", "/v2/anomaly_alerts")).body.anomaly_alerts.length > 0, "the anomaly alert", 30000);
+  await page.reload();
+  await page.waitForSelector("#anomalies-table");
+  const anomalyRow = await page.textContent("#anomalies-table tbody tr");
+  ok(anomalyRow.includes(day(1)) && anomalyRow.includes("Queue") && anomalyRow.includes("400.0") && anomalyRow.includes("100.0") && anomalyRow.includes("active"),
+    `yesterday's anomaly is listed with its expected cost (${anomalyRow.trim()})`);
+  const [band, cost] = await page.$eval("#anomalies-table tbody tr .band", (b) =>
+    [b.querySelector(".range").getBoundingClientRect().right, b.querySelector(".cost").getBoundingClientRect().left]);
+  ok(cost > band, `the day's cost is drawn past its usual band (${cost} > ${band} px)`);
+  await page.click("#anomalies-table tbody tr >> text=History");
+  await page.waitForSelector("tr.history-row svg.history");
+  const dots = await page.$$eval("tr.history-row svg.history circle", (cs) => cs.map((c) => Number(c.getAttribute("r"))));
+  ok(dots.length === 56 && dots.filter((r) => r > 2).length === 1, `the history has eight weeks of days and marks the anomaly's (${dots.length} days)`);
+  const bandWidth = await page.$eval("tr.history-row svg.history rect.usual-band", (r) => r.getBoundingClientRect().width);
+  ok(bandWidth > 300, `the history shades the usual band across its eight weeks (${bandWidth} px)`);
   await shot("09-budgets");
+  await page.click("#anomalies-table tbody tr >> text=Archive");
+  await until(async () => (await page.textContent("#anomalies-table tbody tr")).includes("archived"), "the archived anomaly");
+  ok(true, "an anomaly is archived from the page");
 
   // ---- Writes need the CSRF header even with the cookie.
   const forged = await page.evaluate(async () => (await fetch("/v2/billing_rules", { method: "POST", headers: { "Content-Type": "application/json" },

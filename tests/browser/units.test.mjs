@@ -2,7 +2,7 @@
 // tests/api/console.rs with the embedded assets copied beside this file under assets/.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { addDecimals, allBins, binStart, presetRange, previousPeriod, projectPeriods, bandShares } from "./assets/pages.js";
+import { addDecimals, allBins, binStart, presetRange, previousPeriod, projectPeriods, bandShares, dailySeries } from "./assets/pages.js";
 
 // A decimal string of `units` at 18 places, written the way the API writes amounts (no trailing zeros).
 function text(units) {
@@ -107,4 +107,15 @@ test("an anomaly's cost, expected cost and band share one scale with room to spa
   assert.equal(old.expected, old.upper);
   // Nothing at all draws nothing, without dividing by zero.
   assert.deepEqual(bandShares("0.0", "0.0", "0.0"), { expected: 0, upper: 0, cost: 0 });
+});
+
+test("an anomaly's history has every day, exact sums per day and zeros where there was nothing", () => {
+  const rows = [
+    { accrued_at: "2024-03-01", amount: "0.1" }, { accrued_at: "2024-03-01", amount: "0.2" },
+    { accrued_at: "2024-03-03T00:00:00Z", amount: "123456789012345678.000000000000000001" },
+  ];
+  const days = dailySeries(rows, "2024-02-28", "2024-03-03");
+  assert.deepEqual(days.map((d) => [d.date, d.text]), [["2024-02-28", "0"], ["2024-02-29", "0"], ["2024-03-01", "0.3"],
+    ["2024-03-02", "0"], ["2024-03-03", "123456789012345678.000000000000000001"]]);
+  assert.equal(days[2].value, 0.3);
 });

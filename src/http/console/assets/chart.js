@@ -99,3 +99,35 @@ export function stackedBars(container, { bins, series, line, currency, title }) 
   }
   container.appendChild(legend);
 }
+
+/**
+ * An anomaly's history as a small line chart: `days` [{date, value, text}] oldest first (every day, missing
+ * ones 0), the usual band (`expected`..`upper`, numbers) shaded across it, and the anomaly's day (`day`) a dot.
+ */
+export function historyChart(container, { days, expected, upper, day, currency, title }) {
+  container.replaceChildren();
+  const width = 480, height = 120, left = 44, right = 8, top = 8, bottom = 20;
+  const svg = el("svg", { width, height, viewBox: `0 0 ${width} ${height}`, role: "img", class: "history" });
+  el("title", {}, svg).textContent = title;
+  const hi = niceMax(Math.max(upper, expected, ...days.map((d) => d.value), 0));
+  const plotW = width - left - right, plotH = height - top - bottom;
+  const x = (i) => left + (days.length > 1 ? i / (days.length - 1) : 0.5) * plotW;
+  const y = (v) => top + (hi - Math.max(0, Math.min(v, hi))) / hi * plotH;
+  el("rect", { class: "usual-band", x: left, width: plotW, y: y(upper), height: Math.max(1, y(expected) - y(upper)), fill: "#0072b2", "fill-opacity": 0.18 }, svg);
+  el("line", { x1: left, x2: width - right, y1: y(expected), y2: y(expected), stroke: "#0072b2", "stroke-dasharray": "4 3" }, svg);
+  for (const v of [0, hi]) {
+    const t = el("text", { x: left - 4, y: y(v) + 4, "text-anchor": "end", "font-size": 10, fill: "#4a5561" }, svg);
+    t.textContent = short(v);
+  }
+  el("polyline", { points: days.map((d, i) => `${x(i)},${y(d.value)}`).join(" "), fill: "none", stroke: "#16191d", "stroke-width": 1.5 }, svg);
+  days.forEach((d, i) => {
+    const dot = el("circle", { cx: x(i), cy: y(d.value), r: d.date === day ? 4 : 1.5, fill: d.date === day ? "#d55e00" : "#16191d" }, svg);
+    el("title", {}, dot).textContent = `${d.date}: ${d.text} ${currency || ""}`;
+  });
+  for (const [i, anchor] of [[0, "start"], [days.length - 1, "end"]]) {
+    if (!days[i]) continue;
+    const t = el("text", { x: x(i), y: height - 6, "text-anchor": anchor, "font-size": 10, fill: "#4a5561" }, svg);
+    t.textContent = days[i].date;
+  }
+  container.appendChild(svg);
+}

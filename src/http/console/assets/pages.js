@@ -1,7 +1,7 @@
 // The console's pages. Each is `async (main, params) => void`: it draws into `main` from the API.
 export const pages = {};
 import { api, get, getAll, nextPath, upload, session, ApiError } from "./api.js";
-import { stackedBars } from "./chart.js";
+import { historyChart, stackedBars } from "./chart.js";
 
 /** Makes an element: h("button", {class: "x", onclick: f}, "text", child…). */
 export function h(tag, attrs, ...children) {
@@ -850,6 +850,32 @@ function bandChart(a) {
     at("span", "range", s.expected, s.upper - s.expected), at("span", "mid", s.expected), at("span", "cost", s.cost));
 }
 
+/** Every day `from..=to` with the exact sum of `rows`' amounts on it (API rows: `accrued_at`, `amount`),
+ * "0" where none: an anomaly's history, ready to draw. */
+export function dailySeries(rows, from, to) {
+  const byDay = new Map();
+  for (const r of rows) {
+    const d = r.accrued_at.slice(0, 10);
+    byDay.set(d, addDecimals(byDay.get(d) || "0", r.amount));
+  }
+  const out = [];
+  for (let d = from; d <= to; d = addDays(d, 1)) out.push({ date: d, text: byDay.get(d) || "0", value: Number(byDay.get(d) || 0) });
+  return out;
+}
+
+/** What the detector saw: the anomaly's service's usage costs in its report over the eight weeks to its day. */
+async function anomalyHistory(a, container) {
+  const from = addDays(a.day, -55);
+  const quote = (v) => `'${String(v).replace(/'/g, "''")}'`;
+  const filter = `costs.provider = ${quote(a.provider)} AND costs.service = ${quote(a.service)} AND costs.charge_type = 'Usage'`;
+  const q = new URLSearchParams({ cost_report_token: a.cost_report_token, start_date: from, end_date: a.day, date_bin: "day",
+    groupings: "provider", filter, limit: "1000" });
+  const rows = await getAll(`/v2/costs?${q}`, "costs");
+  historyChart(container, { days: dailySeries(rows, from, a.day), expected: Number(a.previous_amount),
+    upper: Number(a.expected_upper ?? a.previous_amount), day: a.day, currency: "",
+    title: `${a.service}: eight weeks of daily usage to ${a.day}, its usual band shaded` });
+}
+
 /** Each budget period's forecast: its actual plus the report's forecast days after today inside it, in exact
  * decimals; `null` for a period that ends by today (its actual is what it is) or when there is no forecast.
  * `days` are the report's forecast (`provider` and `service` `all`), which starts today; today's costs so
@@ -878,16 +904,16 @@ async function budgetForecast(b) {
 }
 
 pages.budgets = async function budgetsPage(main) {
-  const [budgets, alerts, reports, deliveries, costAlerts, anomalies] = await Promise.all([
+  const [budgets, alerts, reports, deliveries, costAlerts, summaries, anomalies] = await Promise.all([
     getAll("/v2/budgets", "budgets"), getAll("/v2/budget_alerts", "budget_alerts"),
     getAll("/v2/cost_reports", "cost_reports"), get("/v2/alert_deliveries?limit=50").then((b) => b.alert_deliveries),
-    getAll("/v2/cost_alerts", "cost_alerts"),
+    getAll("/v2/cost_alerts", "cost_alerts"), getAll("/v2/report_notifications", "report_notifications"),
     // Newest first, the latest 50 (the list is oldest first).
     getAll("/v2/anomaly_alerts", "anomaly_alerts").then((list) => list.reverse().slice(0, 50)),
   ]);
-  // Each cost alert's latest event (what fired last, with its numbers); events come oldest first.
-  const latest = await Promise.all(costAlerts.map((a) => getAll(`/v2/cost_alerts/${a.token}/events`, "cost_alert_events")
-    .then((list) => list.at(-1)).catch(() => undefined)));
+  // Each cost alert's events, newest first (what fired, with its numbers).
+  const events = await Promise.all(costAlerts.map((a) => getAll(`/v2/cost_alerts/${a.token}/events`, "cost_alert_events")
+    .then((list) => list.reverse()).catch(() => [])));
   // Each budget's performance (actual per period), asked for one by one.
   const shown = await Promise.all(budgets.map((b) => get(`/v2/budgets/${b.token}?include_performance=true`)));
   const projected = await Promise.all(shown.map(async (b) => projectPeriods(b.performance || [], b.periods, await budgetForecast(b))));
@@ -902,7 +928,7 @@ pages.budgets = async function budgetsPage(main) {
         h("td", { class: "num" }, p.actual), h("td", { class: "num" }, projected[n][i] ?? "—"), h("td", { class: "num" }, p.amount),
         h("td", {}, budgetBar(p.actual, p.amount, projected[n][i])))))),
     h("p", {}, alerts.filter((a) => a.budget_tokens.includes(b.token)).map((a) =>
-      h("span", { class: "chip" }, `Alert at ${a.threshold}% → ${a.recipient_channels.join(", ") || "no one"}`))),
+      h("span", { class: "chip" }, `Alert at ${a.threshold}%${a.based_on === "forecast" ? " of the forecast" : ""} → ${[...a.recipient_channels, ...a.user_tokens].join(", ") || "no one"}`))),
     writable() ? h("button", { type: "button", class: "danger", onclick: async () => {
       if (!confirm(`Delete the budget ${b.name}?`)) return;
       try {
@@ -919,11 +945,13 @@ pages.budgets = async function budgetsPage(main) {
   const months = h("input", { type: "number", min: "1", max: "120", value: "12" });
   const amount = h("input", { type: "text", inputmode: "decimal", placeholder: "1000.00" });
   const threshold = h("input", { type: "number", min: "1", max: "1000", value: "80" });
+  const basedOn = h("select", {}, h("option", { value: "actual" }, "the actual so far"), h("option", { value: "forecast" }, "the forecast (actual + the report's forecast)"));
   const recipients = h("input", { type: "text", placeholder: "finops@example.com, https://hooks.slack.com/…" });
   const form = h("form", { class: "panel", "aria-labelledby": "new-budget" }, h("h2", { id: "new-budget" }, "New budget"),
     h("div", { class: "grid2" }, field("b-name", "Name", name, ["name"]), field("b-report", "Cost report", report, ["cost_report_token"]),
       field("b-first", "First month", first, ["periods"]), field("b-months", "Months", months, []),
       field("b-amount", "Amount per month", amount, ["amount"]), field("b-threshold", "Alert at (% of the month's budget)", threshold, ["threshold"]),
+      field("b-based-on", "Alert on", basedOn, ["based_on"]),
       field("b-recipients", "Alert recipients (emails, webhook URLs)", recipients, ["recipient_channels"])),
     h("button", { type: "submit" }, "Create budget"), h("p", { class: "form-err", role: "alert" }));
   form.addEventListener("submit", async (e) => {
@@ -936,7 +964,7 @@ pages.budgets = async function budgetsPage(main) {
       const channels = recipients.value.split(",").map((s) => s.trim()).filter(Boolean);
       if (channels.length) {
         try {
-          await api("POST", "/v2/budget_alerts", { budget_tokens: [body.token], threshold: Number(threshold.value), duration_in_days: "", recipient_channels: channels });
+          await api("POST", "/v2/budget_alerts", { budget_tokens: [body.token], threshold: Number(threshold.value), duration_in_days: "", recipient_channels: channels, based_on: basedOn.value });
         } catch (x) { await api("DELETE", `/v2/budgets/${body.token}`); throw x; }
       }
       await pages.budgets(main);
@@ -955,19 +983,58 @@ pages.budgets = async function budgetsPage(main) {
     h("tbody", {}, costAlerts.map((a, i) => h("tr", {}, h("td", {}, a.title), h("td", {}, a.report_tokens.map(reportTitle).join(", ")),
       h("td", {}, `the ${a.interval} is ${rise(a)} on the one before`),
       h("td", {}, [...a.email_recipients, ...a.slack_channels, ...a.teams_channels].join(", ") || "no one"),
-      h("td", {}, latest[i] ? `${latest[i].triggered_at.slice(0, 10)}: ${latest[i].description}` : "never")))));
+      h("td", {}, events[i].length ? h("details", {}, h("summary", {}, `${events[i][0].triggered_at.slice(0, 10)}: ${events[i][0].description}`),
+        h("ol", { class: "events" }, events[i].map((e) => h("li", {}, `${e.triggered_at.slice(0, 10)}: ${e.description}`)))) : "never")))));
   // Anomalies: a day's usage of a service far outside its usual band; archived once looked at.
   const anomalyTable = h("table", { id: "anomalies-table" },
     h("thead", {}, h("tr", {}, h("th", {}, "Day"), h("th", {}, "Service"), h("th", { class: "num" }, "Cost"), h("th", { class: "num" }, "Expected"), h("th", {}, "Against the usual band"), h("th", {}, "Report"), h("th", {}, "Status"))),
     h("tbody", {}, anomalies.map((a) => h("tr", {}, h("td", { class: "nowrap" }, a.day), h("td", {}, `${a.provider} · ${a.service}`),
-      h("td", { class: "num" }, a.amount), h("td", { class: "num" }, a.previous_amount), h("td", {}, bandChart(a)), h("td", {}, reportTitle(a.cost_report_token)),
+      h("td", { class: "num" }, a.amount), h("td", { class: "num" }, a.previous_amount),
+      h("td", {}, bandChart(a), " ", h("button", { type: "button", class: "link", onclick: async (e) => {
+        const row = e.target.closest("tr");
+        if (row.nextElementSibling && row.nextElementSibling.classList.contains("history-row")) { row.nextElementSibling.remove(); return; }
+        const cell = h("td", { colspan: "7" }, "Loading…");
+        row.after(h("tr", { class: "history-row" }, cell));
+        try { await anomalyHistory(a, cell); } catch (x) { cell.textContent = errorText(x); }
+      } }, "History")), h("td", {}, reportTitle(a.cost_report_token)),
       h("td", {}, a.status, writable() && a.status === "active" ? h("button", { type: "button", onclick: async () => {
         try { await api("PUT", `/v2/anomaly_alerts/${a.token}`, { status: "archived" }); await pages.budgets(main); } catch (x) { alert(errorText(x)); }
       } }, "Archive") : "")))));
+  // Report notifications: a report's day, week or month summarised against the one before, on a schedule.
+  const summaryTable = h("table", { id: "report-notifications-table" },
+    h("thead", {}, h("tr", {}, h("th", {}, "Summary"), h("th", {}, "Report"), h("th", {}, "Every"), h("th", {}, "Change in"), h("th", {}, "To"), h("th", {}))),
+    h("tbody", {}, summaries.map((n) => h("tr", {}, h("td", {}, n.title), h("td", {}, reportTitle(n.cost_report_token)),
+      h("td", {}, { daily: "day", weekly: "week", monthly: "month" }[n.frequency] || n.frequency), h("td", {}, n.change),
+      h("td", {}, [...n.recipient_channels, ...n.user_tokens].join(", ") || "no one"),
+      h("td", {}, writable() ? h("button", { type: "button", class: "danger", onclick: async () => {
+        if (!confirm(`Delete the summary ${n.title}?`)) return;
+        try { await api("DELETE", `/v2/report_notifications/${n.token}`); await pages.budgets(main); } catch (x) { alert(errorText(x)); }
+      } }, "Delete") : "")))));
+  const sTitle = h("input", { type: "text" });
+  const sReport = h("select", {}, reports.map((r) => h("option", { value: r.token }, r.title)));
+  const sFrequency = h("select", {}, [["daily", "Daily"], ["weekly", "Weekly"], ["monthly", "Monthly"]].map(([v, l]) => h("option", { value: v }, l)));
+  const sChange = h("select", {}, h("option", { value: "percentage" }, "percent"), h("option", { value: "dollars" }, "the report's currency"));
+  const sTo = h("input", { type: "text", placeholder: "finops@example.com, https://hooks.slack.com/…" });
+  const summaryForm = h("form", { class: "panel", "aria-labelledby": "new-summary" }, h("h2", { id: "new-summary" }, "New report summary"),
+    h("div", { class: "grid2" }, field("s-title", "Title", sTitle, ["title"]), field("s-report", "Cost report", sReport, ["cost_report_token"]),
+      field("s-frequency", "Every", sFrequency, ["frequency"]), field("s-change", "Change in", sChange, ["change"]),
+      field("s-to", "Recipients (emails, webhook URLs)", sTo, ["recipient_channels"])),
+    h("button", { type: "submit" }, "Create summary"), h("p", { class: "form-err", role: "alert" }));
+  summaryForm.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    clearErrors(summaryForm);
+    try {
+      await api("POST", "/v2/report_notifications", { title: sTitle.value, cost_report_token: sReport.value, frequency: sFrequency.value,
+        change: sChange.value, recipient_channels: sTo.value.split(",").map((x) => x.trim()).filter(Boolean) });
+      await pages.budgets(main);
+    } catch (x) { if (x instanceof ApiError) showErrors(summaryForm, x.errors); else throw x; }
+  });
   main.replaceChildren(h("h1", {}, "Budgets"),
     ...(sections.length ? sections : [h("p", { class: "muted" }, "No budgets yet.")]),
     writable() ? (reports.length ? form : h("p", { class: "muted" }, "Create a cost report first: a budget follows one.")) : "",
     h("h2", {}, "Cost alerts"), costAlerts.length ? costAlertTable : h("p", { class: "muted" }, "No cost alerts yet (POST /v2/cost_alerts)."),
+    h("h2", {}, "Report summaries"), summaries.length ? summaryTable : h("p", { class: "muted" }, "No scheduled summaries yet."),
+    writable() && reports.length ? summaryForm : "",
     h("h2", {}, "Anomalies"), anomalies.length ? anomalyTable
       : h("p", { class: "muted" }, "No anomalies. Add an anomaly notification to a report (POST /v2/anomaly_notifications) to be told of them."),
     h("h2", {}, "Alert deliveries"), deliveries.length ? deliveryTable : h("p", { class: "muted" }, "No alert has fired yet."));
