@@ -287,7 +287,9 @@ impl RollupBuilder {
                 }
             }
         }
-        if self.groups.len() > MAX_GROUPS {
+        // Past a million rows, a file with more groups than half its rows will not get a rollup (see
+        // `finish`): let its memory go now rather than at the end.
+        if self.groups.len() > MAX_GROUPS || (self.rows >= 1 << 20 && (self.groups.len() as u64) * 2 > self.rows) {
             self.dropped = true;
             self.groups = HashMap::default();
         }
@@ -309,17 +311,20 @@ impl RollupBuilder {
         }
     }
 
-    /// The rollup at each level (fine, coarse) as one batch of the cost schema sorted by day, with the most
-    /// decimal places of any amount; `None` when there is none worth having (no rows, a sum past 38
-    /// digits, or not at least half as many groups as rows).
-    pub fn finish(self) -> Option<(RecordBatch, RecordBatch, u8)> {
+    /// The rollup at each level, with the most decimal places of any amount; `None` when there is none worth
+    /// having (no rows, a sum past 38 digits, or not at least half as many groups as rows). The groups
+    /// leave the hash map for a sorted list before anything else is built, so the map's memory is gone by
+    /// the time the files are written.
+    pub fn finish(mut self) -> Option<Rollup> {
         if self.dropped || self.rows == 0 || (self.groups.len() as u64) * 2 > self.rows {
             return None;
         }
+        let mut fine: Vec<(Key, Sums)> = std::mem::take(&mut self.groups).into_iter().collect();
+        fine.sort_unstable_by_key(|(key, _)| *key);
         let accounts: Vec<usize> =
             DIMENSIONS.iter().enumerate().filter(|(_, d)| ACCOUNTS.contains(d)).map(|(i, _)| i + 1).collect();
         let mut coarse: HashMap<Key, Sums> = HashMap::default();
-        for (key, sums) in &self.groups {
+        for (key, sums) in &fine {
             let mut key = *key;
             for &i in &accounts {
                 key[i] = 0;
@@ -329,14 +334,57 @@ impl RollupBuilder {
             let amortized = total.amortized.checked_add(sums.amortized).filter(|a| a.abs() <= MAX_UNSCALED)?;
             *total = Sums { amount, amortized };
         }
-        let fine = self.batch(self.groups.iter().map(|(k, s)| (*k, *s)).collect())?;
-        let coarse = self.batch(coarse.into_iter().collect())?;
-        Some((fine, coarse, (AMOUNT_SCALE as u32 - self.zeros) as u8))
+        let mut coarse: Vec<(Key, Sums)> = coarse.into_iter().collect();
+        coarse.sort_unstable_by_key(|(key, _)| *key);
+        let values = self.dimensions.map(|d| Arc::new(StringArray::from_iter_values(d.values.iter())) as ArrayRef);
+        Some(Rollup {
+            fine,
+            coarse,
+            values,
+            positions: self.positions,
+            amount: self.amount,
+            amortized: self.amortized,
+            accrued_at: self.accrued_at,
+            decimals: (AMOUNT_SCALE as u32 - self.zeros) as u8,
+        })
+    }
+}
+
+/// A finished rollup: each level's groups sorted by day and ids, turned into batches of the cost schema a
+/// chunk at a time (a batch holds every cost column, most of them null, so one batch of every group would
+/// cost more memory than the groups themselves).
+pub struct Rollup {
+    fine: Vec<(Key, Sums)>,
+    coarse: Vec<(Key, Sums)>,
+    /// Each dimension's values, in id order (id 1 is the first).
+    values: [ArrayRef; DIMENSIONS.len()],
+    positions: [usize; DIMENSIONS.len()],
+    amount: usize,
+    amortized: usize,
+    accrued_at: usize,
+    /// The most decimal places of any amount summed.
+    pub decimals: u8,
+}
+
+impl Rollup {
+    /// How many rows `level` has.
+    pub fn rows(&self, level: Level) -> usize {
+        self.groups(level).len()
     }
 
-    /// `groups` as one batch of the cost schema, sorted by day and ids.
-    fn batch(&self, mut groups: Vec<(Key, Sums)>) -> Option<RecordBatch> {
-        groups.sort_unstable_by_key(|(key, _)| *key);
+    fn groups(&self, level: Level) -> &[(Key, Sums)] {
+        match level {
+            Level::Fine => &self.fine,
+            Level::Coarse => &self.coarse,
+        }
+    }
+
+    /// `level`'s rows as batches of at most `chunk` rows, in order.
+    pub fn batches(&self, level: Level, chunk: usize) -> impl Iterator<Item = RecordBatch> + '_ {
+        self.groups(level).chunks(chunk.max(1)).map(|groups| self.batch(groups))
+    }
+
+    fn batch(&self, groups: &[(Key, Sums)]) -> RecordBatch {
         let schema = cost_schema();
         let decimal = |values: Vec<i128>| -> ArrayRef {
             Arc::new(
@@ -351,13 +399,12 @@ impl RollupBuilder {
             Arc::new(Date32Array::from(groups.iter().map(|(k, _)| k[0] as i32).collect::<Vec<_>>()));
         columns[self.amount] = decimal(groups.iter().map(|(_, s)| s.amount).collect());
         columns[self.amortized] = decimal(groups.iter().map(|(_, s)| s.amortized).collect());
-        for (d, dimension) in self.dimensions.iter().enumerate() {
+        for (d, values) in self.values.iter().enumerate() {
             let keys: Int32Array = groups.iter().map(|(k, _)| k[d + 1].checked_sub(1).map(|id| id as i32)).collect();
-            let values = StringArray::from_iter_values(dimension.values.iter());
-            let dict = DictionaryArray::<Int32Type>::try_new(keys, Arc::new(values)).expect("ids within the values");
+            let dict = DictionaryArray::<Int32Type>::try_new(keys, values.clone()).expect("ids within the values");
             columns[self.positions[d]] = Arc::new(dict);
         }
-        RecordBatch::try_new(schema, columns).ok()
+        RecordBatch::try_new(schema, columns).expect("columns of the cost schema")
     }
 }
 
@@ -412,10 +459,15 @@ mod tests {
         // A second batch with its own dictionaries: ids are the values', not the batch's.
         builder.add(&batch(&[(1, "S3", None, ONE, None), (2, "EC2", Some("us-east-1"), ONE, None)]));
         builder.add(&batch(&[(1, "EC2", Some("us-east-1"), 5, None); 6]));
-        let (rollup, coarse, decimals) = builder.finish().expect("11 rows in 3 groups pay");
-        assert_eq!(decimals, 18, "5e-18 has all 18 places");
-        assert_eq!(coarse.num_rows(), 3, "no accounts here: the coarse level has the same groups");
+        let finished = builder.finish().expect("11 rows in 3 groups pay");
+        assert_eq!(finished.decimals, 18, "5e-18 has all 18 places");
+        assert_eq!(finished.rows(Level::Coarse), 3, "no accounts here: the coarse level has the same groups");
+        let rollup = finished.batches(Level::Fine, usize::MAX).next().unwrap();
         assert_eq!(rollup.num_rows(), 3);
+        // In chunks, the same rows in the same order.
+        let chunks: Vec<RecordBatch> = finished.batches(Level::Fine, 2).collect();
+        assert_eq!(chunks.iter().map(RecordBatch::num_rows).collect::<Vec<_>>(), vec![2, 1]);
+        assert_eq!(arrow::compute::concat_batches(&cost_schema(), &chunks).unwrap(), rollup);
         let service =
             arrow::compute::cast(rollup.column_by_name(col::SERVICE).unwrap(), &arrow::datatypes::DataType::Utf8)
                 .unwrap();
@@ -445,7 +497,7 @@ mod tests {
             let rows: Vec<_> = amounts.iter().map(|a| (1, "EC2", None, *a, None)).collect();
             builder.add(&batch(&rows));
             builder.add(&batch(&rows));
-            builder.finish().map(|(_, _, d)| d)
+            builder.finish().map(|r| r.decimals)
         };
         assert_eq!(places(&[ONE, 2 * ONE]), Some(0));
         assert_eq!(places(&[ONE / 4, ONE]), Some(2), "0.25");

@@ -40,6 +40,8 @@ const ROW_GROUP_BYTES: usize = 128 << 20;
 /// Rows per Parquet row group: large enough for good compression and scan speed, small enough that the
 /// encoder's buffered row group stays far below the memory budget.
 const ROW_GROUP_ROWS: usize = 256 * 1024;
+/// Rows of a rollup built into one batch at a time (each batch carries every cost column, mostly null).
+const ROLLUP_CHUNK_ROWS: usize = 64 * 1024;
 /// Most row problems listed; the rest are counted.
 pub const MAX_LISTED_ERRORS: usize = 100;
 
@@ -395,16 +397,17 @@ pub fn ingest_csv(
                 }
             }
             writer.close()?;
-            let Some((fine, coarse, decimals)) = rollup.finish() else { return Ok(None) };
+            let Some(rollup) = rollup.finish() else { return Ok(None) };
             for (level, path) in &rollup_files {
-                let sums = if *level == super::rollup::Level::Fine { &fine } else { &coarse };
                 let file = File::create(path)?;
                 let mut writer = ArrowWriter::try_new(file.try_clone()?, cost_schema(), Some(props.clone()))?;
-                writer.write(sums)?;
+                for batch in rollup.batches(*level, ROLLUP_CHUNK_ROWS) {
+                    writer.write(&batch)?;
+                }
                 writer.close()?;
                 file.sync_all()?;
             }
-            Ok(Some(decimals))
+            Ok(Some(rollup.decimals))
         })
         .context("failed to start the Parquet encoder thread")?;
 
