@@ -54,8 +54,8 @@ pub struct AppState {
     pub auth_cache: std::sync::Arc<auth::AuthCache>,
     /// The metadata store.
     pub store: DynStore,
-    /// Upload files and their readers (see [`crate::engine::uploads::UploadFiles`]).
-    pub files: std::sync::Arc<crate::engine::uploads::UploadFiles>,
+    /// Upload files and their readers (see [`crate::service::files::UploadFiles`]).
+    pub files: std::sync::Arc<crate::service::files::UploadFiles>,
     /// Results of recent costs queries (see [`crate::service::costs::ResultCache`]).
     pub costs_cache: std::sync::Arc<crate::service::costs::ResultCache>,
     /// Base of absolute URLs in `links`; `None` means `http://` + the request's Host.
@@ -111,7 +111,7 @@ impl AppState {
         AppState {
             auth_cache: std::sync::Arc::new(auth::AuthCache::new(DEFAULT_AUTH_CACHE_TTL)),
             store,
-            files: crate::engine::uploads::UploadFiles::new(data_dir),
+            files: crate::service::files::UploadFiles::new(data_dir),
             costs_cache: Default::default(),
             public_url: None,
             max_upload_bytes: None,

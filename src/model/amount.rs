@@ -61,15 +61,29 @@ impl Amount {
     /// `self × factor`, back at [`SCALE`] places rounded half away from zero (through 256 bits, so any
     /// factor with at most 28 places is exact until that one rounding); `None` beyond the range.
     pub fn times(self, factor: rust_decimal::Decimal) -> Option<Amount> {
-        use arrow::datatypes::i256;
-        let divisor = i256::from_i128(10i128.checked_pow(factor.scale())?);
-        let product = i256::from_i128(self.0).checked_mul(i256::from_i128(factor.mantissa()))?;
-        let magnitude = product.checked_abs()?;
-        let (quotient, remainder) = (magnitude.checked_div(divisor)?, magnitude.checked_rem(divisor)?);
-        let rounded =
-            if remainder >= divisor.checked_sub(remainder)? { quotient.checked_add(i256::ONE)? } else { quotient };
-        let signed = if product.is_negative() { rounded.checked_neg()? } else { rounded };
-        Amount::from_unscaled(signed.to_i128()?)
+        // |amount| < 10^38 and |mantissa| < 2^96: the product fits 256 bits (four 64-bit limbs, low first).
+        let (high, low) = mul_wide(self.0.unsigned_abs(), factor.mantissa().unsigned_abs());
+        let mut limbs = [low as u64, (low >> 64) as u64, high as u64, (high >> 64) as u64];
+        // Divided by 10, `scale` times: the last remainder is the first digit dropped, so the rest is at least
+        // half of 10^scale exactly when that digit is 5 or more.
+        let mut first_dropped = 0u64;
+        for _ in 0..factor.scale() {
+            let mut rem = 0u128;
+            for limb in limbs.iter_mut().rev() {
+                let current = (rem << 64) | u128::from(*limb);
+                *limb = (current / 10) as u64;
+                rem = current % 10;
+            }
+            first_dropped = rem as u64;
+        }
+        if limbs[2] != 0 || limbs[3] != 0 {
+            return None;
+        }
+        let magnitude = (u128::from(limbs[1]) << 64) | u128::from(limbs[0]);
+        let rounded = magnitude.checked_add(u128::from(first_dropped >= 5))?;
+        let magnitude = i128::try_from(rounded).ok()?;
+        let negative = (self.0 < 0) != factor.is_sign_negative() && rounded != 0;
+        Amount::from_unscaled(if negative { -magnitude } else { magnitude })
     }
 
     /// `percentage` percent of the amount (`8.25` gives 8.25 %), rounded as [`Amount::times`] rounds.
@@ -292,6 +306,35 @@ mod tests {
         assert_eq!(Amount::from_unscaled(MAX_UNSCALED).unwrap().rounded(2).unscaled() % 10i128.pow(16), 0);
         assert!(a("99999999999999999999").checked_add(a("1")).is_none());
         assert!(Amount::from_unscaled(MAX_UNSCALED + 1).is_none());
+    }
+
+    /// `times` as it was written with Arrow's `i256` (the reference the limb arithmetic must equal).
+    fn times_through_i256(amount: i128, factor: rust_decimal::Decimal) -> Option<i128> {
+        use arrow::datatypes::i256;
+        let divisor = i256::from_i128(10i128.checked_pow(factor.scale())?);
+        let product = i256::from_i128(amount).checked_mul(i256::from_i128(factor.mantissa()))?;
+        let magnitude = product.checked_abs()?;
+        let (quotient, remainder) = (magnitude.checked_div(divisor)?, magnitude.checked_rem(divisor)?);
+        let rounded =
+            if remainder >= divisor.checked_sub(remainder)? { quotient.checked_add(i256::ONE)? } else { quotient };
+        let signed = if product.is_negative() { rounded.checked_neg()? } else { rounded };
+        signed.to_i128().filter(|v| v.unsigned_abs() <= MAX_UNSCALED as u128)
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn products_with_a_factor_equal_the_256_bit_reference(
+            amount in -MAX_UNSCALED..=MAX_UNSCALED,
+            small in -MAX_UNSCALED / 1_000_000_000_000..=MAX_UNSCALED / 1_000_000_000_000,
+            mantissa in proptest::num::i128::ANY,
+            scale in 0u32..=28,
+        ) {
+            let mantissa = mantissa % (1i128 << 95);
+            let factor = rust_decimal::Decimal::from_i128_with_scale(mantissa, scale);
+            for a in [amount, small, 0, 1, -1] {
+                proptest::prop_assert_eq!(Amount(a).times(factor).map(Amount::unscaled), times_through_i256(a, factor), "{} × {}", a, factor);
+            }
+        }
     }
 
     proptest::proptest! {

@@ -57,7 +57,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::engine::storage::{list_local, remove_local};
-use crate::engine::uploads::{file_kind, FileKind, UploadFiles};
+/// The upload files and their readers, as the server's state holds them (the engine's type: HTTP names it
+/// through this service, not the engine).
+pub use crate::engine::uploads::UploadFiles;
+use crate::engine::uploads::{file_kind, FileKind};
 use crate::store::{FileIntent, Store};
 
 /// What one janitor pass did.

@@ -17,6 +17,7 @@ mod discovery;
 mod exports;
 mod intents;
 mod invoices;
+mod layers;
 mod limits;
 mod managed_accounts;
 mod openapi;
