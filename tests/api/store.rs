@@ -1,6 +1,6 @@
 //! The store's own promises, checked on SQLite and PostgreSQL through the `Store` trait (no HTTP in the
 //! assertions; uploads are made through the API only to have real rows): tenant isolation, retire on
-//! replace, named locks, and a broken UNIQUE constraint surfacing as a conflict rather than an internal error.
+//! replace, named locks, the user directory's batched read, and a broken UNIQUE constraint surfacing as a conflict rather than an internal error.
 
 use costd::model::token::{IntegrationToken, UploadToken};
 use costd::store::PageRequest;
@@ -12,6 +12,7 @@ on_both_stores!(
     another_tenant_reads_nothing_of_an_account_even_by_its_tokens,
     a_replaced_upload_is_retired_in_the_commit_of_its_replacement,
     a_named_lock_has_one_holder_at_a_time_on_a_shared_store,
+    users_are_one_per_address_per_account_and_read_in_one_batch_in_the_order_asked,
 );
 
 const PAGE: PageRequest = PageRequest { page: 1, limit: 100 };
@@ -71,4 +72,25 @@ async fn a_named_lock_has_one_holder_at_a_time_on_a_shared_store(app: TestApp) {
     held.release().await;
     let again = store.try_lock("costd-conformance").await.unwrap();
     assert!(again.is_some(), "a released lock is free again");
+}
+
+async fn users_are_one_per_address_per_account_and_read_in_one_batch_in_the_order_asked(app: TestApp) {
+    use costd::model::user::NewUser;
+    let store = app.store.as_ref();
+    let me = &app.account.token;
+    let (other, _) = app.other_account().await;
+    let user = |email: &str| NewUser::parse(email, None, None).unwrap();
+    let ana = store.create_user(me, &user("ana@example.com")).await.unwrap();
+    let ben = store.create_user(me, &user("ben@example.com")).await.unwrap();
+    // The same address twice in one account is a unique violation (a 409 through the API), in another fine.
+    let again = store.create_user(me, &user("ana@example.com")).await.unwrap_err();
+    assert!(costd::store::unique_violation(&again).is_some(), "{again:#}");
+    let theirs = store.create_user(&other.token, &user("ana@example.com")).await.unwrap();
+    // One read for many: in the order asked, unknown and other tenants' tokens left out.
+    let asked = [ben.token.clone(), "usr_0000000000000000".into(), theirs.token.clone(), ana.token.clone()];
+    let found: Vec<String> = store.users_by_tokens(me, &asked).await.unwrap().into_iter().map(|u| u.email).collect();
+    assert_eq!(found, ["ben@example.com", "ana@example.com"]);
+    assert!(store.get_user(&other.token, &ana.token).await.unwrap().is_none());
+    let page = store.list_users(me, PageRequest { page: 2, limit: 1 }).await.unwrap();
+    assert_eq!((page.total, page.items[0].email.as_str()), (2, "ben@example.com"), "oldest first");
 }
