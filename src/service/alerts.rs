@@ -246,6 +246,9 @@ pub(crate) fn percent(part: crate::model::amount::Amount, whole: crate::model::a
     }
 }
 
+/// Accounts a pass evaluates at once.
+const PASS_CONCURRENCY: usize = 4;
+
 /// When the alerts' pass last ran in this process, and on which day.
 #[derive(Debug, Default)]
 pub struct PassState {
@@ -266,13 +269,23 @@ pub async fn run_pass(ctx: &AlertContext, state: &mut PassState) -> anyhow::Resu
         }
         _ => store.accounts_with_alerts().await?,
     };
-    let mut written = 0;
-    for account in &accounts {
-        match evaluate_account(ctx, account, today).await {
-            Ok(n) => written += n,
-            Err(e) => tracing::warn!(account = %account, error = %e, "budget alerts could not be evaluated"),
-        }
-    }
+    // Accounts are independent (each firing's outbox row is written once whoever writes it), and an
+    // account's evaluation mostly waits on store reads: a few at a time keep both the store and the
+    // query engine busy.
+    use futures::StreamExt;
+    let written = futures::stream::iter(accounts.into_iter())
+        .map(|account| async move {
+            match evaluate_account(ctx, &account, today).await {
+                Ok(n) => n,
+                Err(e) => {
+                    tracing::warn!(account = %account, error = %e, "alerts could not be evaluated");
+                    0
+                }
+            }
+        })
+        .buffer_unordered(PASS_CONCURRENCY)
+        .fold(0u64, |sum, n| async move { sum + n })
+        .await;
     state.last = Some((started, today));
     lock.release().await;
     Ok(Some(written))
