@@ -5,7 +5,9 @@
 //! (day, service, region, account, charge type) many times: a 10M-row upload of the bench has about a tenth
 //! as many groups, and a fiftieth of those without the accounts.
 //!
-//! Built while the ingest's batches go by ([`RollupBuilder`]), over dictionary ids rather than strings.
+//! Built while the ingest's batches go by ([`RollupBuilder`]), over dictionary ids rather than strings, each
+//! group's key packed into 128 bits (a day from 1970 to 2149 and ids of at most 14 bits; anything else
+//! drops the rollup), written a 64k-row batch at a time: an import's memory is mostly this map.
 //! A query may read the rollup instead of the rows only when that cannot change a single digit of any
 //! sum (`engine::costs::with_rollups` decides):
 //! - everything the query and its rules read is a rollup column ([`Level::columns`]), and no condition looks
@@ -185,8 +187,41 @@ impl Dimension {
     }
 }
 
-/// (day, one id per dimension).
-type Key = [u32; 1 + DIMENSIONS.len()];
+/// (day, one id per dimension) packed into 128 bits, the day in the top [`DAY_BITS`] and each dimension's id
+/// in [`ID_BITS`] after it in order, so keys sort as the tuples do. A third of the bytes of the tuple: the
+/// group map is most of an import's memory.
+type Key = u128;
+
+const DAY_BITS: u32 = 16;
+const ID_BITS: u32 = 14;
+/// Ids a dimension may have before the rollup is dropped (one more and they no longer fit the key).
+const MAX_ID: u32 = (1 << ID_BITS) - 1;
+const _: () = assert!(DAY_BITS + ID_BITS * DIMENSIONS.len() as u32 == 128);
+
+fn shift_of(d: usize) -> u32 {
+    ID_BITS * (DIMENSIONS.len() - 1 - d) as u32
+}
+
+/// The key of `day` (days since 1970, 0..2^16: 1970 to 2149) and the ids, or `None` past what fits.
+fn pack(day: i32, ids: impl Iterator<Item = u32>) -> Option<Key> {
+    let day = u16::try_from(day).ok()?;
+    let mut key = u128::from(day) << (128 - DAY_BITS);
+    for (d, id) in ids.enumerate() {
+        if id > MAX_ID {
+            return None;
+        }
+        key |= u128::from(id) << shift_of(d);
+    }
+    Some(key)
+}
+
+fn day_of(key: Key) -> i32 {
+    (key >> (128 - DAY_BITS)) as i32
+}
+
+fn id_of(key: Key, d: usize) -> u32 {
+    ((key >> shift_of(d)) & u128::from(MAX_ID)) as u32
+}
 
 /// Sums of one group: the billed amount, and the amortized one (EffectiveCost where a row has it).
 #[derive(Clone, Copy, Default)]
@@ -271,11 +306,12 @@ impl RollupBuilder {
             let effective = if amortized.is_null(row) { amount } else { amortized.value(row) };
             self.note_places(amount);
             self.note_places(effective);
-            let mut key: Key = [0; 1 + DIMENSIONS.len()];
-            key[0] = days.value(row) as u32;
-            for (d, column) in ids.iter().enumerate() {
-                key[d + 1] = column[row];
-            }
+            let Some(key) = pack(days.value(row), ids.iter().map(|column| column[row])) else {
+                // A day before 1970 or after 2149, or a dimension with more than 16,383 values: no rollup.
+                self.dropped = true;
+                self.groups = HashMap::default();
+                return;
+            };
             let sums = self.groups.entry(key).or_default();
             match (sums.amount.checked_add(amount), sums.amortized.checked_add(effective)) {
                 (Some(a), Some(e)) if a.abs() <= MAX_UNSCALED && e.abs() <= MAX_UNSCALED => {
@@ -321,15 +357,14 @@ impl RollupBuilder {
         }
         let mut fine: Vec<(Key, Sums)> = std::mem::take(&mut self.groups).into_iter().collect();
         fine.sort_unstable_by_key(|(key, _)| *key);
-        let accounts: Vec<usize> =
-            DIMENSIONS.iter().enumerate().filter(|(_, d)| ACCOUNTS.contains(d)).map(|(i, _)| i + 1).collect();
+        let accounts: Key = DIMENSIONS
+            .iter()
+            .enumerate()
+            .filter(|(_, d)| ACCOUNTS.contains(d))
+            .fold(0, |mask, (d, _)| mask | (u128::from(MAX_ID) << shift_of(d)));
         let mut coarse: HashMap<Key, Sums> = HashMap::default();
         for (key, sums) in &fine {
-            let mut key = *key;
-            for &i in &accounts {
-                key[i] = 0;
-            }
-            let total = coarse.entry(key).or_default();
+            let total = coarse.entry(key & !accounts).or_default();
             let amount = total.amount.checked_add(sums.amount).filter(|a| a.abs() <= MAX_UNSCALED)?;
             let amortized = total.amortized.checked_add(sums.amortized).filter(|a| a.abs() <= MAX_UNSCALED)?;
             *total = Sums { amount, amortized };
@@ -396,11 +431,12 @@ impl Rollup {
         let mut columns: Vec<ArrayRef> =
             schema.fields().iter().map(|f| new_null_array(f.data_type(), groups.len())).collect();
         columns[self.accrued_at] =
-            Arc::new(Date32Array::from(groups.iter().map(|(k, _)| k[0] as i32).collect::<Vec<_>>()));
+            Arc::new(Date32Array::from(groups.iter().map(|(k, _)| day_of(*k)).collect::<Vec<_>>()));
         columns[self.amount] = decimal(groups.iter().map(|(_, s)| s.amount).collect());
         columns[self.amortized] = decimal(groups.iter().map(|(_, s)| s.amortized).collect());
         for (d, values) in self.values.iter().enumerate() {
-            let keys: Int32Array = groups.iter().map(|(k, _)| k[d + 1].checked_sub(1).map(|id| id as i32)).collect();
+            let keys: Int32Array =
+                groups.iter().map(|(k, _)| id_of(*k, d).checked_sub(1).map(|id| id as i32)).collect();
             let dict = DictionaryArray::<Int32Type>::try_new(keys, values.clone()).expect("ids within the values");
             columns[self.positions[d]] = Arc::new(dict);
         }
@@ -447,6 +483,29 @@ mod tests {
     }
 
     const ONE: i128 = 1_000_000_000_000_000_000;
+
+    #[test]
+    fn packed_keys_read_back_and_sort_as_their_tuples() {
+        let tuples = [
+            (19_000, [1, 2, 3, 4, 5, 6, 7, MAX_ID]),
+            (19_000, [1, 2, 3, 4, 5, 6, 8, 0]),
+            (19_001, [0; 8]),
+            (0, [MAX_ID; 8]),
+            (i32::from(u16::MAX), [0, 0, 0, 0, 0, 0, 0, 1]),
+        ];
+        let mut keys: Vec<(Key, (i32, [u32; 8]))> =
+            tuples.iter().map(|&(day, ids)| (pack(day, ids.into_iter()).unwrap(), (day, ids))).collect();
+        for (key, (day, ids)) in &keys {
+            assert_eq!(day_of(*key), *day);
+            assert_eq!((0..8).map(|d| id_of(*key, d)).collect::<Vec<_>>(), ids.to_vec());
+        }
+        keys.sort_by_key(|(k, _)| *k);
+        let mut sorted: Vec<(i32, [u32; 8])> = tuples.to_vec();
+        sorted.sort();
+        assert_eq!(keys.into_iter().map(|(_, t)| t).collect::<Vec<_>>(), sorted);
+        assert!(pack(-1, [0; 8].into_iter()).is_none(), "before 1970");
+        assert!(pack(1, [MAX_ID + 1, 0, 0, 0, 0, 0, 0, 0].into_iter()).is_none(), "an id past 14 bits");
+    }
 
     #[test]
     fn rows_of_one_day_and_dimensions_become_one_row_with_exact_sums() {
