@@ -16,14 +16,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(serve_settings) => serve(&cli, serve_settings).await,
         Command::Sync(settings) => sync(&cli, settings).await,
         Command::Account(AccountCommand::Create { name }) => {
-            let store = store::connect(&cli.store).await?;
+            let store = store::connect(&cli.store()).await?;
             let account = store.create_account(name, None).await?;
             println!("{}", account.token);
             Ok(())
         }
         Command::Token(TokenCommand::Create { account, scope, description }) => {
             let scopes: Scopes = scope.parse().map_err(anyhow::Error::msg)?;
-            let store = store::connect(&cli.store).await?;
+            let store = store::connect(&cli.store()).await?;
             let token =
                 AccountToken::parse(account).with_context(|| format!("{account} is not an account token (acct_…)"))?;
             let Some(account) = store.get_account(&token).await? else {
@@ -40,7 +40,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Token(TokenCommand::Revoke { secret_or_id }) => {
-            let store = store::connect(&cli.store).await?;
+            let store = store::connect(&cli.store()).await?;
             let revoked = store.revoke_api_token(&secret_hash(secret_or_id)).await?
                 || store.revoke_api_token(secret_or_id).await?;
             if !revoked {
@@ -50,17 +50,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::User(command) => user(&cli, command).await,
-        Command::Import(settings) => crate::import::run(&cli.store, &cli.storage, settings).await,
+        Command::Import(settings) => crate::import::run(&cli.store(), &cli.storage, settings).await,
         Command::Query(settings) => query(&cli, settings).await,
         Command::Invoice(command) => invoice(&cli, command).await,
         Command::Links(LinksCommand::Revoke) => {
-            let store = store::connect(&cli.store).await?;
+            let store = store::connect(&cli.store()).await?;
             store.rotate_server_secret(crate::service::signed::KEY_NAME).await?;
             println!("every download link issued so far is revoked; new links use a new key");
             Ok(())
         }
         Command::Migrate => {
-            store::connect(&cli.store).await?;
+            store::connect(&cli.store()).await?;
             println!("migrations applied");
             Ok(())
         }
@@ -170,7 +170,7 @@ fn account_arg(text: &str) -> anyhow::Result<AccountToken> {
 
 /// `costd invoice …`: the invoicing service, as the MSP account named.
 async fn user(cli: &Cli, command: &UserCommand) -> anyhow::Result<()> {
-    let store = store::connect(&cli.store).await?;
+    let store = store::connect(&cli.store()).await?;
     let account = match command {
         UserCommand::Add { account, .. } | UserCommand::List { account } => account,
     };
@@ -202,7 +202,7 @@ async fn user(cli: &Cli, command: &UserCommand) -> anyhow::Result<()> {
 }
 
 async fn invoice(cli: &Cli, command: &InvoiceCommand) -> anyhow::Result<()> {
-    let store_settings = &cli.store;
+    let store_settings = &cli.store();
     use crate::model::invoice::invoice_number;
     use crate::render::invoice::money;
     use crate::service::invoices as invoicing;
@@ -284,7 +284,7 @@ async fn invoice(cli: &Cli, command: &InvoiceCommand) -> anyhow::Result<()> {
 /// `costd serve`: build the app, bootstrap an empty store, listen until Ctrl-C or SIGTERM.
 async fn serve(cli: &Cli, settings: &ServeSettings) -> anyhow::Result<()> {
     let app = App::build(&config(cli, settings.clone())).await?;
-    if let Some(boot) = bootstrap_if_empty(app.state.store.as_ref(), &cli.store.data_dir).await? {
+    if let Some(boot) = bootstrap_if_empty(app.state.store.as_ref(), &cli.store().data_dir).await? {
         println!("created account {} with a \"Default\" workspace", boot.account.token);
         println!("bootstrap API token (read,write; also in {}):", boot.token_file.display());
         println!("{}", boot.token.secret);
@@ -298,7 +298,7 @@ async fn serve(cli: &Cli, settings: &ServeSettings) -> anyhow::Result<()> {
 
 /// The configuration of a command: the global flags and `serve`'s (its defaults for other commands).
 fn config(cli: &Cli, serve: ServeSettings) -> Config {
-    Config { store: cli.store.clone(), storage: cli.storage.clone(), integrations: cli.integrations.clone(), serve }
+    Config { store: cli.store(), storage: cli.storage.clone(), integrations: cli.integrations.clone(), serve }
 }
 
 /// The app a command other than `serve` works with (no result cache worth keeping: one query per process).

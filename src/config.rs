@@ -7,18 +7,57 @@ use clap::{Args, Parser, Subcommand};
 
 pub use crate::store::StoreSettings;
 
+/// Every command's flags (and `COSTD_*` variables) for the store: [`StoreSettings`] as clap reads them.
+#[derive(Clone, Args)]
+pub struct StoreArgs {
+    /// Directory holding the SQLite metadata file, the Parquet cost files and the bootstrap token.
+    #[arg(long, env = "COSTD_DATA_DIR", default_value = "./costd-data", global = true)]
+    pub data_dir: std::path::PathBuf,
+    /// Metadata database: `sqlite://PATH` or `postgres://USER@HOST/DB`. Default: `<data-dir>/costd.sqlite3`.
+    #[arg(long, env = "COSTD_DATABASE_URL", global = true, hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// Most connections the metadata pool opens (PostgreSQL; SQLite uses one writer and this many readers).
+    /// A small number suits a 2-core machine: more connections only queue inside the database.
+    #[arg(long, env = "COSTD_DB_MAX_CONNECTIONS", default_value_t = 8, global = true)]
+    pub db_max_connections: u32,
+}
+
+impl StoreArgs {
+    pub fn settings(&self) -> StoreSettings {
+        StoreSettings {
+            data_dir: self.data_dir.clone(),
+            database_url: self.database_url.clone(),
+            db_max_connections: self.db_max_connections,
+        }
+    }
+}
+
+/// As [`StoreSettings`] shows itself: never a database password.
+impl std::fmt::Debug for StoreArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&self.settings(), f)
+    }
+}
+
 /// costd: a self-hostable cloud-cost engine with a Vantage API v2 compatible HTTP API.
 #[derive(Debug, Parser)]
 #[command(name = "costd", version, about)]
 pub struct Cli {
     #[command(flatten)]
-    pub store: StoreSettings,
+    pub store_args: StoreArgs,
     #[command(flatten)]
     pub storage: StorageSettings,
     #[command(flatten)]
     pub integrations: IntegrationSettings,
     #[command(subcommand)]
     pub command: Command,
+}
+
+impl Cli {
+    /// The store every command reaches.
+    pub fn store(&self) -> StoreSettings {
+        self.store_args.settings()
+    }
 }
 
 /// What bucket integrations (AWS and Azure cost exports) may reach, and the key their credentials are sealed

@@ -7,6 +7,7 @@ pub mod billing_profile;
 pub mod billing_rule;
 pub mod bucket_export;
 pub mod budget;
+pub mod catalog;
 pub mod cost_alert;
 pub mod cost_query;
 pub mod decimal;

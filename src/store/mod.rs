@@ -14,7 +14,6 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use async_trait::async_trait;
 use chrono::{DateTime, SubsecRound, Utc};
-use clap::Args;
 
 use crate::model::billing_profile::BillingProfileSettings;
 use crate::model::billing_rule::RuleColumns;
@@ -30,18 +29,14 @@ mod sql;
 pub mod postgres;
 pub mod sqlite;
 
-/// Where the metadata and cost data live: every command's flags (and `COSTD_*` variables) for the store.
-#[derive(Clone, Args)]
+/// Where the metadata and cost data live (the flags are `config::StoreArgs`).
+#[derive(Clone)]
 pub struct StoreSettings {
     /// Directory holding the SQLite metadata file, the Parquet cost files and the bootstrap token.
-    #[arg(long, env = "COSTD_DATA_DIR", default_value = "./costd-data", global = true)]
     pub data_dir: PathBuf,
-    /// Metadata database: `sqlite://PATH` or `postgres://USER@HOST/DB`. Default: `<data-dir>/costd.sqlite3`.
-    #[arg(long, env = "COSTD_DATABASE_URL", global = true, hide_env_values = true)]
+    /// Metadata database: `sqlite://PATH` or `postgres://USER@HOST/DB`; none: `<data-dir>/costd.sqlite3`.
     pub database_url: Option<String>,
-    /// Most connections the metadata pool opens (PostgreSQL; SQLite uses one writer and this many readers).
-    /// A small number suits a 2-core machine: more connections only queue inside the database.
-    #[arg(long, env = "COSTD_DB_MAX_CONNECTIONS", default_value_t = 8, global = true)]
+    /// Most connections the metadata pool opens.
     pub db_max_connections: u32,
 }
 
@@ -819,7 +814,7 @@ pub trait UploadStore: Send + Sync {
         &self,
         account: &AccountToken,
         upload: &Upload,
-        catalog: &crate::engine::discovery::Catalog,
+        catalog: &crate::model::catalog::Catalog,
     ) -> anyhow::Result<UploadCommit>;
     /// The distinct services (`kind` "service") or tag pairs (`kind` "tag", of `name` when given) of the
     /// account's live uploads, each with the integration it came from.
@@ -835,7 +830,7 @@ pub trait UploadStore: Send + Sync {
     async fn add_upload_dimensions(
         &self,
         upload: &UploadToken,
-        catalog: &crate::engine::discovery::Catalog,
+        catalog: &crate::model::catalog::Catalog,
     ) -> anyhow::Result<()>;
     /// A page of an integration's uploads, oldest first.
     async fn list_uploads(

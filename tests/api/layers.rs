@@ -1,6 +1,6 @@
 //! The layering ARCHITECTURE.md draws, checked on the source until crates make it a compile error: the
 //! model imports no other layer and no I/O or engine library, the engine imports no store, service or HTTP,
-//! and HTTP reaches the engine only through the services. Test modules (from `#[cfg(test)]` on) are
+//! the store no engine, service, HTTP or command line, and HTTP reaches the engine only through the services. Test modules (from `#[cfg(test)]` on) are
 //! exempt: a test may compare against anything.
 
 use std::path::{Path, PathBuf};
@@ -69,6 +69,24 @@ fn the_engine_imports_no_store_service_or_http() {
     let found =
         offences("engine", &[r"crate::store", r"crate::service", r"crate::http", r"crate::app", "sqlx", "axum"]);
     assert!(found.is_empty(), "the engine reaches a layer above it:\n{}", found.join("\n"));
+}
+
+#[test]
+fn the_store_imports_no_engine_service_http_or_command_line() {
+    let found = offences(
+        "store",
+        &[
+            r"crate::engine",
+            r"crate::service",
+            r"crate::http",
+            r"crate::app",
+            r"crate::cli",
+            "datafusion",
+            "axum",
+            "clap",
+        ],
+    );
+    assert!(found.is_empty(), "the store reaches a layer beside or above it:\n{}", found.join("\n"));
 }
 
 #[test]

@@ -47,7 +47,7 @@ macro_rules! impl_uploads {
         async fn insert_dimensions(
             conn: &mut <$db as sqlx::Database>::Connection,
             upload: &$crate::model::token::UploadToken,
-            catalog: &$crate::engine::discovery::Catalog,
+            catalog: &$crate::model::catalog::Catalog,
         ) -> anyhow::Result<()> {
             let rows: Vec<(&str, &str, &str)> = catalog
                 .services
@@ -73,7 +73,7 @@ macro_rules! impl_uploads {
                 &self,
                 account: &$crate::model::token::AccountToken,
                 upload: &$crate::store::Upload,
-                catalog: &$crate::engine::discovery::Catalog,
+                catalog: &$crate::model::catalog::Catalog,
             ) -> anyhow::Result<$crate::store::UploadCommit> {
                 let mut tx = self.write.begin().await?;
                 // Locking the integration serialises commits (and deletes) of one integration, so two
@@ -249,7 +249,7 @@ macro_rules! impl_uploads {
             async fn add_upload_dimensions(
                 &self,
                 upload: &$crate::model::token::UploadToken,
-                catalog: &$crate::engine::discovery::Catalog,
+                catalog: &$crate::model::catalog::Catalog,
             ) -> anyhow::Result<()> {
                 let mut tx = self.write.begin().await?;
                 let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM cost_uploads WHERE token = $1")
