@@ -273,7 +273,7 @@ pub async fn run_pass(ctx: &AlertContext, state: &mut PassState) -> anyhow::Resu
     // account's evaluation mostly waits on store reads: a few at a time keep both the store and the
     // query engine busy.
     use futures::StreamExt;
-    let written = futures::stream::iter(accounts.into_iter())
+    let written = futures::stream::iter(accounts)
         .map(|account| async move {
             match evaluate_account(ctx, &account, today).await {
                 Ok(n) => n,
