@@ -662,14 +662,20 @@ fn parquet_rows<W: Write>(file: &LocalFile, sink: &mut Sink<W>) -> io::Result<u6
 /// the CUR columns they come from.
 fn read_columns(names: &[String]) -> Vec<&'static str> {
     if CurPlan::detect(names).is_some() {
-        CUR_COLUMNS.iter().map(|(_, cur)| *cur).chain(["line_item_line_item_type", "resource_tags"]).collect()
+        CUR_COLUMNS
+            .iter()
+            .map(|(_, cur)| *cur)
+            .chain(["line_item_line_item_type", "resource_tags", "product"])
+            .collect()
     } else {
         super::schema::FIELDS.iter().filter_map(|f| f.focus).collect()
     }
 }
 
 /// CUR 2.0 columns costd reads, by the FOCUS column each becomes (AWS's FOCUS 1.0 correspondence).
-/// `ChargeCategory` and `Tags` are mapped value by value ([`cur_charge_category`], [`cur_tags`]).
+/// `ChargeCategory` and `Tags` are mapped value by value ([`cur_charge_category`], [`cur_tags`]);
+/// `ServiceName` is the product's name from the `product` map (what AWS's FOCUS export calls the service,
+/// "Amazon Elastic Compute Cloud"), the product code ("AmazonEC2") where a row has no name.
 pub const CUR_COLUMNS: [(&str, &str); 14] = [
     ("ChargePeriodStart", "line_item_usage_start_date"),
     ("ChargePeriodEnd", "line_item_usage_end_date"),
@@ -695,6 +701,11 @@ struct CurPlan {
 
 enum CurOut {
     Copy(usize),
+    /// The `product` map's `product_name`, else the product code.
+    ServiceName {
+        product: Option<usize>,
+        code: Option<usize>,
+    },
     ChargeCategory(usize),
     Tags(usize),
 }
@@ -707,6 +718,14 @@ impl CurPlan {
         find("line_item_usage_start_date")?;
         let mut plan = CurPlan { header: Vec::new(), outputs: Vec::new() };
         for (focus, cur) in CUR_COLUMNS {
+            if focus == "ServiceName" {
+                let (product, code) = (find("product"), find(cur));
+                if product.is_some() || code.is_some() {
+                    plan.header.push(focus);
+                    plan.outputs.push(CurOut::ServiceName { product, code });
+                }
+                continue;
+            }
             if let Some(i) = find(cur) {
                 plan.header.push(focus);
                 plan.outputs.push(CurOut::Copy(i));
@@ -732,6 +751,12 @@ impl CurPlan {
         for o in &self.outputs {
             match *o {
                 CurOut::Copy(i) => out.push_field(record.get(i).unwrap_or_default()),
+                CurOut::ServiceName { product, code } => {
+                    match product.and_then(|i| record.get(i)).and_then(cur_product_name) {
+                        Some(name) => out.push_field(name.as_bytes()),
+                        None => out.push_field(code.and_then(|i| record.get(i)).unwrap_or_default()),
+                    }
+                }
                 CurOut::ChargeCategory(i) => {
                     out.push_field(cur_charge_category(record.get(i).unwrap_or_default()).as_bytes())
                 }
@@ -739,6 +764,22 @@ impl CurPlan {
             }
         }
     }
+}
+
+/// The `product_name` of a CUR 2.0 `product` map (JSON text), if it has a non-empty one. Only that value is
+/// parsed, not the whole map (dozens of attributes on every row).
+pub fn cur_product_name(product: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(product).ok()?;
+    const KEY: &str = "\"product_name\"";
+    let mut from = 0;
+    while let Some(at) = text[from..].find(KEY) {
+        from += at + KEY.len();
+        // A key is followed by a colon; the same text as a value is not.
+        let Some(rest) = text[from..].trim_start().strip_prefix(':') else { continue };
+        let mut values = serde_json::Deserializer::from_str(rest.trim_start()).into_iter::<String>();
+        return values.next()?.ok().filter(|name| !name.trim().is_empty());
+    }
+    None
 }
 
 /// CUR 2.0's `line_item_line_item_type` as a FOCUS `ChargeCategory`: covered and discounted usage is usage,
@@ -1056,6 +1097,30 @@ mod tests {
         let text = as_text(&col).unwrap();
         let got: Vec<Option<&str>> = text.iter().collect();
         assert_eq!(got, [Some("0.1"), Some("0.0000001"), Some("12.5"), None]);
+    }
+
+    #[test]
+    fn a_cur_products_name_is_its_service_and_its_code_stands_in_for_a_missing_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let cur = "line_item_usage_start_date,line_item_product_code,line_item_unblended_cost,product\n\
+                   2024-09-01T00:00:00Z,AmazonEC2,1.5,\"{\"\"product_family\"\":\"\"product_name\"\",\"\"product_name\"\": \"\"Amazon Elastic Compute Cloud\"\"}\"\n\
+                   2024-09-01T00:00:00Z,AmazonS3,2,\"{\"\"product_name\"\":\"\"\"\"}\"\n\
+                   2024-09-01T00:00:00Z,AWSLambda,3,\n";
+        let a = local(dir.path(), "cur.csv", cur.as_bytes());
+        let mut text = String::new();
+        ExportRows::new(vec![a], Default::default()).unwrap().read_to_string(&mut text).unwrap();
+        assert_eq!(
+            text,
+            "ChargePeriodStart,BilledCost,ServiceName\n\
+             2024-09-01T00:00:00Z,1.5,Amazon Elastic Compute Cloud\n\
+             2024-09-01T00:00:00Z,2,AmazonS3\n\
+             2024-09-01T00:00:00Z,3,AWSLambda\n"
+        );
+        assert_eq!(
+            cur_product_name(br#"{"product_name":"AWS \"X\" Service","region":"eu"}"#).as_deref(),
+            Some("AWS \"X\" Service")
+        );
+        assert_eq!(cur_product_name(b"not json"), None);
     }
 
     #[test]
