@@ -74,6 +74,9 @@ pub struct Collected {
     pub abandoned: usize,
     /// Retired files kept for now (pinned or still in their grace period).
     pub kept: usize,
+    /// Whether the pass did the shared part (it held the janitor lock): one that found the lock taken only
+    /// cleared this node's temporary files.
+    pub shared: bool,
 }
 
 /// Milliseconds since the Unix epoch, as file intents count time.
@@ -165,9 +168,10 @@ pub async fn collect(store: &dyn Store, files: &Arc<UploadFiles>, grace: Duratio
             }
         }
     }
-    let Some((intents, live, retired)) = rows else {
+    let (Some((intents, live, retired)), Some(lock)) = (rows, lock) else {
         return Ok(collected);
     };
+    collected.shared = true;
     let (intents, retired) = (intents?, retired?);
     let live: HashSet<String> = live?.into_iter().map(String::from).collect();
 
@@ -216,6 +220,9 @@ pub async fn collect(store: &dyn Store, files: &Arc<UploadFiles>, grace: Duratio
 
     collected.retired = forget.len();
     store.forget_retired_uploads(&forget).await?;
+    // Now, not when the guard drops: on PostgreSQL a dropped lock is held until the pool rolls its
+    // transaction back, and a pass right after this one (another node's, or the next tick) would skip.
+    lock.release().await;
     if collected.retired + collected.orphans + collected.abandoned > 0 {
         tracing::info!(
             retired = collected.retired,

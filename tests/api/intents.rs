@@ -214,10 +214,12 @@ async fn put_upload_file(app: &TestApp, token: &str) {
 async fn a_writer_that_stopped_has_its_files_cleared_when_its_lease_ends_and_cannot_commit_after(app: TestApp) {
     let integration = app.create_integration("Killed").await["token"].as_str().unwrap().to_string();
     let token = "usr_csts_upld_0123456789abcdef";
-    // The node recorded its intent, wrote its file, and was killed before its commit: its lease ran out.
-    app.store.begin_file_intent(&intent(token, costd::service::files::now_ms() - 1)).await.unwrap();
+    // The node wrote its file under its intent and was killed before its commit: its lease ran out. (The
+    // file is checked before the expired intent is recorded: from then on the server's own janitor, which
+    // runs beside the test, may clear both at any moment.)
     put_upload_file(&app, token).await;
     assert!(app.files.storage().exists(token).await.unwrap());
+    app.store.begin_file_intent(&intent(token, costd::service::files::now_ms() - 1)).await.unwrap();
 
     // This test's janitor pass clears it, unless the server's own janitor (its start-up pass runs beside
     // the test) did so first: either way the files and the intent are gone.
