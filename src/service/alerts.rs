@@ -4,8 +4,9 @@
 //! **Evaluation** (`evaluate_account`): for each of an account's budget alerts and each budget it watches,
 //! the budget's period holding today and its actual so far (`service::budgets::performance`, the costs
 //! query through the result cache), plus, for a `based_on: forecast` alert, the report's forecast of the
-//! period's days still to come (`service::budgets::forecast_rest`); if `BudgetAlertDefinition::fires`, one message per recipient is
-//! written to the outbox under the event key `budget_alert:<alert>:<budget>:<period start>:<threshold>`.
+//! period's days still to come (`service::budgets::forecast_rest`); if `BudgetAlertDefinition::fires`, one
+//! message per recipient (its channels and its users' addresses, `service::users`) is written to the outbox
+//! under the event key `budget_alert:<alert>:<budget>:<period start>:<threshold>[:forecast]`.
 //! The store writes a key and recipient once (a unique constraint), so evaluating again — on another
 //! node, after a restart, after every upload — never writes a firing twice. The pass (`run_pass`) runs on one
 //! node at a time (`Store::try_lock("costd-alerts")`): the accounts with an upload committed since the
