@@ -191,7 +191,7 @@ async fn report_windows(
     account: &AccountToken,
     report: &ReportObject,
     today: chrono::NaiveDate,
-    windows: ((chrono::NaiveDate, chrono::NaiveDate), (chrono::NaiveDate, chrono::NaiveDate)),
+    windows: Windows,
     per_group: bool,
 ) -> Result<(Vec<GroupWindows>, String)> {
     let defaults = reports::report_defaults(ctx.store.as_ref(), account, &report.token, today).await?;
@@ -225,6 +225,23 @@ async fn report_windows(
     }
     let currency = answer.result.totals.first().map(|(c, _)| c.clone()).unwrap_or(answer.currency.clone());
     Ok((by_group.into_iter().map(|(group, (before, now))| GroupWindows { group, before, now }).collect(), currency))
+}
+
+type Windows = ((chrono::NaiveDate, chrono::NaiveDate), (chrono::NaiveDate, chrono::NaiveDate));
+
+/// The numbers both a cost alert's event and a report summary state: each window's days and amount, and the
+/// change from the previous to the current.
+fn comparison(windows: Windows, before: Amount, now: Amount, change: Amount) -> [(&'static str, String); 7] {
+    let ((cur_start, cur_end), (prev_start, prev_end)) = windows;
+    [
+        ("current_start", cur_start.to_string()),
+        ("current_end", cur_end.to_string()),
+        ("previous_start", prev_start.to_string()),
+        ("previous_end", prev_end.to_string()),
+        ("current_amount", now.to_string()),
+        ("previous_amount", before.to_string()),
+        ("change", change.to_string()),
+    ]
 }
 
 /// The titles (event keys) of every event recorded under `alert`.
@@ -304,22 +321,15 @@ pub async fn evaluate(
                     prev.1
                 );
                 let mut metadata = serde_json::Map::new();
-                for (k, v) in [
+                for (k, v) in comparison(windows, before, now, rise).into_iter().chain([
                     ("cost_alert_token", alert.token.clone()),
                     ("report_token", report.clone()),
                     ("report_title", r.title.clone()),
                     ("interval", d.interval.as_str().to_string()),
-                    ("current_start", cur.0.to_string()),
-                    ("current_end", cur.1.to_string()),
-                    ("previous_start", prev.0.to_string()),
-                    ("previous_end", prev.1.to_string()),
-                    ("current_amount", now.to_string()),
-                    ("previous_amount", before.to_string()),
-                    ("change", rise.to_string()),
                     ("threshold", d.threshold.to_string()),
                     ("unit_type", d.unit_type.as_str().to_string()),
                     ("currency", currency.clone()),
-                ] {
+                ]) {
                     metadata.insert(k.into(), serde_json::Value::String(v));
                 }
                 if !g.group.is_empty() {
@@ -482,19 +492,12 @@ pub async fn evaluate_notifications(
             span(prev)
         );
         let mut data = serde_json::Map::new();
-        for (k, v) in [
+        for (k, v) in comparison(windows, before, now, change).into_iter().chain([
             ("report_notification_token", n.token.clone()),
             ("cost_report_token", r.token.clone()),
             ("frequency", d.frequency_name().to_string()),
-            ("current_start", cur.0.to_string()),
-            ("current_end", cur.1.to_string()),
-            ("previous_start", prev.0.to_string()),
-            ("previous_end", prev.1.to_string()),
-            ("current_amount", now.to_string()),
-            ("previous_amount", before.to_string()),
-            ("change", change.to_string()),
             ("currency", currency.clone()),
-        ] {
+        ]) {
             data.insert(k.into(), serde_json::Value::String(v));
         }
         let message = crate::service::alerts::Message {
