@@ -1,5 +1,6 @@
 //! Cloud bills in their buckets: finding an export's manifests, reading exactly the files a manifest lists,
-//! and turning them into one stream of cost rows for [`super::ingest::ingest_csv`].
+//! and turning them into one stream of cost rows for [`super::ingest::ingest_records`] (already split into
+//! fields: never written as CSV text to be parsed again).
 //!
 //! Invariants the sync (`service::sync`) relies on:
 //! - **The manifest is the commit marker.** AWS writes `metadata/BILLING_PERIOD=YYYY-MM/<export>-Manifest.json`
@@ -20,7 +21,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
@@ -393,12 +394,51 @@ impl ReadLog {
     }
 }
 
-/// The rows of several export files (Parquet, gzip CSV or CSV, told apart by their first bytes) as one CSV
-/// stream with one header, converted on a thread of its own.
+/// Rows handed from the reader thread to the ingest, already split into fields: each row's fields back to
+/// back in `data`. Neither side writes or parses CSV text in between.
+#[derive(Default)]
+struct Fields {
+    data: Vec<u8>,
+    /// Where each field ends in `data`.
+    field_ends: Vec<usize>,
+    /// Where each row ends in `field_ends`.
+    row_ends: Vec<usize>,
+}
+
+impl Fields {
+    fn push(&mut self, record: &csv::ByteRecord) {
+        for field in record {
+            self.data.extend_from_slice(field);
+            self.field_ends.push(self.data.len());
+        }
+        self.row_ends.push(self.field_ends.len());
+    }
+
+    fn rows(&self) -> usize {
+        self.row_ends.len()
+    }
+
+    /// Row `row`'s fields into `record`.
+    fn read(&self, row: usize, record: &mut csv::ByteRecord) {
+        record.clear();
+        let first = if row == 0 { 0 } else { self.row_ends[row - 1] };
+        let mut start = if first == 0 { 0 } else { self.field_ends[first - 1] };
+        for &end in &self.field_ends[first..self.row_ends[row]] {
+            record.push_field(&self.data[start..end]);
+            start = end;
+        }
+    }
+}
+
+/// The rows of several export files (Parquet, gzip CSV or CSV, told apart by their first bytes) as one stream
+/// of records with one header, read on a thread of its own: the ingest's [`RecordSource`].
+///
+/// [`RecordSource`]: super::ingest::RecordSource
 pub struct ExportRows {
-    rx: Receiver<io::Result<Vec<u8>>>,
-    chunk: Vec<u8>,
+    rx: Receiver<io::Result<Fields>>,
+    fields: Fields,
     at: usize,
+    bytes: u64,
 }
 
 impl ExportRows {
@@ -417,66 +457,69 @@ impl ExportRows {
     pub fn arriving(expected: usize, files: Arrivals, log: Arc<Mutex<ReadLog>>) -> io::Result<ExportRows> {
         let (tx, rx) = sync_channel(4);
         std::thread::Builder::new().name("export-reader".into()).spawn(move || {
-            let mut out = ChunkWriter { tx: tx.clone(), buf: Vec::with_capacity(CHUNK_BYTES) };
+            let mut out = Batcher { tx: tx.clone(), fields: Fields::default() };
             let files = (0..expected).map(|i| match files.recv() {
                 Ok(Ok(file)) => Ok(file),
                 Ok(Err(e)) => Err(io::Error::other(e.to_string())),
                 Err(_) => Err(io::Error::other(format!("only {i} of the manifest's {expected} files arrived"))),
             });
-            let result = write_rows(files, &mut out, &log).and_then(|()| out.flush_chunk());
+            let result = write_rows(files, &mut out, &log).and_then(|()| out.send());
             if let Err(e) = result {
                 log.lock().expect("read log").failure.get_or_insert_with(|| e.to_string());
                 let _ = tx.send(Err(e));
             }
         })?;
-        Ok(ExportRows { rx, chunk: Vec::new(), at: 0 })
+        Ok(ExportRows { rx, fields: Fields::default(), at: 0, bytes: 0 })
     }
 }
 
-impl Read for ExportRows {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        while self.at == self.chunk.len() {
+impl super::ingest::RecordSource for ExportRows {
+    fn next_record(&mut self, record: &mut csv::ByteRecord) -> Result<bool, csv::Error> {
+        while self.at == self.fields.rows() {
             match self.rx.recv() {
-                Ok(Ok(chunk)) => {
-                    self.chunk = chunk;
+                Ok(Ok(fields)) => {
+                    self.bytes += fields.data.len() as u64;
+                    self.fields = fields;
                     self.at = 0;
                 }
-                Ok(Err(e)) => return Err(e),
-                // The writer finished (its sender dropped) after its last chunk.
-                Err(_) => return Ok(0),
+                Ok(Err(e)) => return Err(e.into()),
+                // The reader finished (its sender dropped) after its last rows.
+                Err(_) => return Ok(false),
             }
         }
-        let n = buf.len().min(self.chunk.len() - self.at);
-        buf[..n].copy_from_slice(&self.chunk[self.at..self.at + n]);
-        self.at += n;
-        Ok(n)
+        self.fields.read(self.at, record);
+        self.at += 1;
+        Ok(true)
+    }
+
+    fn bytes_read(&self) -> u64 {
+        self.bytes
     }
 }
 
-struct ChunkWriter {
-    tx: SyncSender<io::Result<Vec<u8>>>,
-    buf: Vec<u8>,
+/// Rows handed over this many at a time (or at [`CHUNK_BYTES`] of field data, whichever comes first).
+const HANDED_ROWS: usize = 4096;
+
+/// Gathers rows into [`Fields`] and hands them to the ingest.
+struct Batcher {
+    tx: SyncSender<io::Result<Fields>>,
+    fields: Fields,
 }
 
-impl ChunkWriter {
-    fn flush_chunk(&mut self) -> io::Result<()> {
-        if !self.buf.is_empty() {
-            let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK_BYTES));
-            self.tx.send(Ok(chunk)).map_err(|_| io::Error::other("the ingest stopped reading"))?;
+impl Batcher {
+    fn push(&mut self, record: &csv::ByteRecord) -> io::Result<()> {
+        self.fields.push(record);
+        if self.fields.rows() >= HANDED_ROWS || self.fields.data.len() >= CHUNK_BYTES {
+            self.send()?;
         }
         Ok(())
     }
-}
 
-impl Write for ChunkWriter {
-    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        self.buf.extend_from_slice(data);
-        if self.buf.len() >= CHUNK_BYTES {
-            self.flush_chunk()?;
+    fn send(&mut self) -> io::Result<()> {
+        if self.fields.rows() > 0 {
+            let fields = std::mem::take(&mut self.fields);
+            self.tx.send(Ok(fields)).map_err(|_| io::Error::other("the ingest stopped reading"))?;
         }
-        Ok(data.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
         Ok(())
     }
 }
@@ -488,16 +531,10 @@ fn fail(key: &str, what: impl std::fmt::Display) -> io::Error {
 /// Writes every file's rows under the first file's header; later files must have the same columns (any order).
 fn write_rows(
     files: impl Iterator<Item = io::Result<LocalFile>>,
-    out: &mut ChunkWriter,
+    out: &mut Batcher,
     log: &Mutex<ReadLog>,
 ) -> io::Result<()> {
-    let mut sink = Sink {
-        all_names: None,
-        header: None,
-        cur: None,
-        out: csv::WriterBuilder::new().has_headers(false).from_writer(out),
-        scratch: csv::ByteRecord::new(),
-    };
+    let mut sink = Sink { all_names: None, header: None, cur: None, out, scratch: csv::ByteRecord::new() };
     let mut rows_written: u64 = 0;
     for file in files {
         let file = file?;
@@ -519,22 +556,21 @@ fn write_rows(
     if sink.header.is_none() {
         return Err(io::Error::other("the manifest's files hold no rows (not even a header)"));
     }
-    sink.out.flush()?;
     Ok(())
 }
 
 /// Where rows go: one header (the first file's), CUR 2.0 rows mapped onto FOCUS columns on the way.
-struct Sink<W: Write> {
+struct Sink<'a> {
     /// Every column of the first file: later files must have the same.
     all_names: Option<Vec<String>>,
     /// The columns passed on, as the first file names them.
     header: Option<Vec<String>>,
     cur: Option<CurPlan>,
-    out: csv::Writer<W>,
+    out: &'a mut Batcher,
     scratch: csv::ByteRecord,
 }
 
-impl<W: Write> Sink<W> {
+impl Sink<'_> {
     /// Takes a file's column names: where each of the header's columns is in this file. The first file sets
     /// the header: the columns the ingest reads, in its order (an export's other columns, often the larger
     /// part, are never decoded), written as FOCUS names when it is a CUR 2.0 export.
@@ -545,10 +581,11 @@ impl<W: Write> Sink<W> {
                 (0..names.len()).filter(|&i| read.iter().any(|r| r.eq_ignore_ascii_case(&names[i]))).collect();
             let header: Vec<String> = order.iter().map(|&i| names[i].clone()).collect();
             self.cur = CurPlan::detect(&header);
-            match &self.cur {
-                Some(plan) => self.out.write_record(plan.header())?,
-                None => self.out.write_record(&header)?,
-            }
+            let first_record: csv::ByteRecord = match &self.cur {
+                Some(plan) => plan.header().iter().collect(),
+                None => header.iter().collect(),
+            };
+            self.out.push(&first_record)?;
             self.header = Some(header);
             self.all_names = Some(names);
             return Ok(order);
@@ -572,17 +609,16 @@ impl<W: Write> Sink<W> {
     /// Writes one row given in the header's column order.
     fn row(&mut self, record: &csv::ByteRecord) -> io::Result<()> {
         match &self.cur {
-            None => self.out.write_byte_record(record)?,
+            None => self.out.push(record),
             Some(plan) => {
                 plan.apply(record, &mut self.scratch);
-                self.out.write_byte_record(&self.scratch)?;
+                self.out.push(&self.scratch)
             }
         }
-        Ok(())
     }
 }
 
-fn csv_rows<W: Write>(file: &LocalFile, sink: &mut Sink<W>) -> io::Result<u64> {
+fn csv_rows(file: &LocalFile, sink: &mut Sink) -> io::Result<u64> {
     let input = super::ingest::maybe_gunzip(File::open(&file.path)?)?;
     let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(input);
     let mut record = csv::ByteRecord::new();
@@ -607,7 +643,7 @@ fn csv_rows<W: Write>(file: &LocalFile, sink: &mut Sink<W>) -> io::Result<u64> {
         } else {
             // A row of another width is passed on as it is, for the ingest to name.
             if record.len() != width {
-                sink.out.write_byte_record(&record)?;
+                sink.out.push(&record)?;
                 continue;
             }
             reordered.clear();
@@ -620,7 +656,7 @@ fn csv_rows<W: Write>(file: &LocalFile, sink: &mut Sink<W>) -> io::Result<u64> {
     Ok(rows)
 }
 
-fn parquet_rows<W: Write>(file: &LocalFile, sink: &mut Sink<W>) -> io::Result<u64> {
+fn parquet_rows(file: &LocalFile, sink: &mut Sink) -> io::Result<u64> {
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
     let builder = ParquetRecordBatchReaderBuilder::try_new(File::open(&file.path)?)
         .map_err(|e| fail(&file.key, format_args!("is not a readable Parquet file ({e})")))?;
@@ -1029,6 +1065,18 @@ mod tests {
         assert_eq!(log.locate("The file is empty"), "The file is empty");
     }
 
+    /// The records of `rows` as CSV text (how the ingest reads them, made readable).
+    fn text_of(mut rows: ExportRows, text: &mut String) -> Result<(), csv::Error> {
+        use crate::engine::ingest::RecordSource;
+        let mut w = csv::WriterBuilder::new().has_headers(false).from_writer(Vec::new());
+        let mut record = csv::ByteRecord::new();
+        while rows.next_record(&mut record)? {
+            w.write_byte_record(&record)?;
+        }
+        text.push_str(std::str::from_utf8(&w.into_inner().expect("a Vec")).expect("UTF-8"));
+        Ok(())
+    }
+
     fn local(dir: &Path, name: &str, bytes: &[u8]) -> LocalFile {
         let path = dir.join(name);
         std::fs::write(&path, bytes).unwrap();
@@ -1039,13 +1087,14 @@ mod tests {
     fn csv_chunks_are_joined_under_one_header_of_the_columns_read_in_the_first_files_order() {
         let dir = tempfile::tempdir().unwrap();
         let a = local(dir.path(), "a.csv", b"BilledCost,x_Discounts,ServiceName\n1.5,{},EC2\n");
+        use std::io::Write;
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         gz.write_all(b"ServiceName,BilledCost,x_Discounts\nS3,0.25,\n").unwrap();
         let b = local(dir.path(), "b.csv.gz", &gz.finish().unwrap());
         let empty = local(dir.path(), "c.csv", b"");
         let log = Arc::new(Mutex::new(ReadLog::default()));
         let mut text = String::new();
-        ExportRows::new(vec![a, empty, b], log.clone()).unwrap().read_to_string(&mut text).unwrap();
+        text_of(ExportRows::new(vec![a, empty, b], log.clone()).unwrap(), &mut text).unwrap();
         assert_eq!(text, "BilledCost,ServiceName\n1.5,EC2\n0.25,S3\n");
     }
 
@@ -1056,7 +1105,7 @@ mod tests {
         let b = local(dir.path(), "b.csv", b"BilledCost\n2\n");
         let log = Arc::new(Mutex::new(ReadLog::default()));
         let mut text = String::new();
-        let e = ExportRows::new(vec![a, b], log.clone()).unwrap().read_to_string(&mut text).unwrap_err();
+        let e = text_of(ExportRows::new(vec![a, b], log.clone()).unwrap(), &mut text).unwrap_err();
         assert!(e.to_string().starts_with("b.csv: has no column ServiceName"), "{e}");
         assert!(log.lock().unwrap().failure.as_deref().unwrap().starts_with("b.csv"));
     }
@@ -1087,7 +1136,7 @@ mod tests {
         w.close().unwrap();
         let file = LocalFile { key: "a.parquet".into(), path, bytes: 0 };
         let mut text = String::new();
-        ExportRows::new(vec![file], Default::default()).unwrap().read_to_string(&mut text).unwrap();
+        text_of(ExportRows::new(vec![file], Default::default()).unwrap(), &mut text).unwrap();
         assert_eq!(text, "BilledCost,Tags\n123.456789012345678901,\"{\"\"team\"\":\"\"web\"\"}\"\n,\n");
     }
 
@@ -1108,7 +1157,7 @@ mod tests {
                    2024-09-01T00:00:00Z,AWSLambda,3,\n";
         let a = local(dir.path(), "cur.csv", cur.as_bytes());
         let mut text = String::new();
-        ExportRows::new(vec![a], Default::default()).unwrap().read_to_string(&mut text).unwrap();
+        text_of(ExportRows::new(vec![a], Default::default()).unwrap(), &mut text).unwrap();
         assert_eq!(
             text,
             "ChargePeriodStart,BilledCost,ServiceName\n\
@@ -1132,7 +1181,7 @@ mod tests {
                    111,222,SavingsPlanNegation,2024-09-01T00:00:00Z,AmazonEC2,-1.5,USD,\n";
         let a = local(dir.path(), "cur.csv", cur.as_bytes());
         let mut text = String::new();
-        ExportRows::new(vec![a], Default::default()).unwrap().read_to_string(&mut text).unwrap();
+        text_of(ExportRows::new(vec![a], Default::default()).unwrap(), &mut text).unwrap();
         assert_eq!(
             text,
             "ChargePeriodStart,BilledCost,BillingCurrency,ServiceName,SubAccountId,BillingAccountId,ChargeCategory,Tags\n\
@@ -1149,11 +1198,11 @@ mod tests {
         tx.send(Ok(a)).unwrap();
         drop(tx); // the second of two never comes
         let mut text = String::new();
-        let e = ExportRows::arriving(2, rx, Default::default()).unwrap().read_to_string(&mut text).unwrap_err();
+        let e = text_of(ExportRows::arriving(2, rx, Default::default()).unwrap(), &mut text).unwrap_err();
         assert!(e.to_string().contains("only 1 of the manifest's 2 files arrived"), "{e}");
         let (tx, rx) = sync_channel(1);
         tx.send(Err(FetchError::Missing("b.csv".into()))).unwrap();
-        let e = ExportRows::arriving(1, rx, Default::default()).unwrap().read_to_string(&mut text).unwrap_err();
+        let e = text_of(ExportRows::arriving(1, rx, Default::default()).unwrap(), &mut text).unwrap_err();
         assert!(e.to_string().starts_with("b.csv: listed by the manifest but missing"), "{e}");
     }
 
@@ -1181,7 +1230,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let bad = local(dir.path(), "x.parquet", b"PAR1 this is not parquet");
         let mut text = String::new();
-        let e = ExportRows::new(vec![bad], Default::default()).unwrap().read_to_string(&mut text).unwrap_err();
+        let e = text_of(ExportRows::new(vec![bad], Default::default()).unwrap(), &mut text).unwrap_err();
         assert!(e.to_string().starts_with("x.parquet: is not a readable Parquet file"), "{e}");
     }
 }

@@ -32,7 +32,7 @@ use chrono::{NaiveDate, Utc};
 use super::secrets::SecretBox;
 use super::uploads::{upload, NewUpload, UploadError};
 use crate::engine::bills::{self, ExportRows, FetchError, ManifestRef, ReadLog};
-use crate::engine::ingest::{ingest_csv, IngestError, Limits};
+use crate::engine::ingest::{ingest_records, IngestError};
 use crate::engine::uploads::UploadFiles;
 use crate::model::bucket_export::{ExportLocation, Period};
 use crate::model::token::{AccountToken, IntegrationToken};
@@ -361,8 +361,8 @@ async fn sync_period(
     };
     let ingest_log = log.clone();
     let ingest = move |tmp: PathBuf| {
-        let rows = ExportRows::arriving(count, arrivals, ingest_log).map_err(|e| IngestError::Io(e.into()))?;
-        ingest_csv(rows, &tmp, Limits::default(), &mut ())
+        let mut rows = ExportRows::arriving(count, arrivals, ingest_log).map_err(|e| IngestError::Io(e.into()))?;
+        ingest_records(&mut rows, &tmp, &mut ())
     };
     let result = upload(ctx.store.as_ref(), &ctx.files, new, ingest).await;
     tracing::info!(period = %found.period, ok = result.is_ok(), secs = started.elapsed().as_secs_f64(), "loaded");

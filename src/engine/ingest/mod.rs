@@ -1,6 +1,7 @@
 //! Ingest: a custom-provider cost CSV (FOCUS column names) streamed into one Parquet file.
 //!
-//! The CSV is read as a stream (bounded memory, no row limit) on the calling thread, converted into Arrow
+//! The CSV is read as a stream (bounded memory, no row limit) on the calling thread (or records already split
+//! into fields arrive from another reader, [`RecordSource`]), converted into Arrow
 //! batches of the cost schema, and encoded to Parquet on a second thread, so both cores work. Every row is
 //! checked; problems are collected as `Row N: …` sentences (capped, with a count of the rest) and any
 //! problem discards the output. The output is a temporary file that only [`PendingUpload::persist`]
@@ -359,12 +360,60 @@ pub fn maybe_gunzip<R: Read + Send + 'static>(input: R) -> std::io::Result<Box<d
     }
 }
 
+/// Where the ingest's records come from, the header first: a CSV file ([`ingest_csv`]), or records another
+/// reader has already split into fields (a cloud export's Parquet and CSV files, `engine::bills`), which then
+/// skip being written as CSV text only to be parsed again.
+pub trait RecordSource {
+    /// Reads the next record into `record`; `Ok(false)` at the end. An I/O error ends the ingest; any other
+    /// error is a problem of that row.
+    fn next_record(&mut self, record: &mut csv::ByteRecord) -> Result<bool, csv::Error>;
+    /// Bytes read so far.
+    fn bytes_read(&self) -> u64;
+}
+
+/// A CSV file's records, through the [`guard::Guard`] that enforces the upload's limits.
+struct CsvRecords<R: Read> {
+    reader: csv::Reader<guard::Guard<R>>,
+}
+
+impl<R: Read> CsvRecords<R> {
+    fn new(input: R, limits: Limits) -> Self {
+        let reader = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .buffer_capacity(256 * 1024)
+            .from_reader(guard::Guard::new(input, limits));
+        CsvRecords { reader }
+    }
+}
+
+impl<R: Read> RecordSource for CsvRecords<R> {
+    fn next_record(&mut self, record: &mut csv::ByteRecord) -> Result<bool, csv::Error> {
+        self.reader.read_byte_record(record)
+    }
+
+    fn bytes_read(&self) -> u64 {
+        self.reader.get_ref().bytes_read()
+    }
+}
+
 /// Reads a cost CSV from `input` into the temporary Parquet file `tmp` (its directory is created).
 #[tracing::instrument(skip_all, fields(tmp = %tmp.display()))]
 pub fn ingest_csv(
     input: impl Read,
     tmp: &Path,
     limits: Limits,
+    progress: &mut dyn Progress,
+) -> Result<PendingUpload, IngestError> {
+    ingest_records(&mut CsvRecords::new(input, limits), tmp, progress)
+}
+
+/// Reads the records of `source` (a header, then rows) into the temporary Parquet file `tmp` (its directory
+/// is created).
+#[tracing::instrument(skip_all, fields(tmp = %tmp.display()))]
+pub fn ingest_records(
+    source: &mut dyn RecordSource,
+    tmp: &Path,
     progress: &mut dyn Progress,
 ) -> Result<PendingUpload, IngestError> {
     if let Some(dir) = tmp.parent() {
@@ -411,7 +460,7 @@ pub fn ingest_csv(
         })
         .context("failed to start the Parquet encoder thread")?;
 
-    let converted = convert(input, limits, tx, progress);
+    let converted = convert(source, tx, progress);
     let encoded = encoder.join().map_err(|_| anyhow::anyhow!("the Parquet encoder thread panicked"))?;
     // Owned from here, so any failure below removes the rollup too.
     pending.rollups = rollup_tmps;
@@ -442,20 +491,13 @@ fn empty_summary() -> IngestSummary {
 
 /// Parses every row, sending batches while the file is clean; returns the summary or every problem.
 fn convert(
-    input: impl Read,
-    limits: Limits,
+    reader: &mut dyn RecordSource,
     tx: std::sync::mpsc::SyncSender<RecordBatch>,
     progress: &mut dyn Progress,
 ) -> Result<IngestSummary, IngestError> {
-    let mut guarded = guard::Guard::new(input, limits);
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .buffer_capacity(256 * 1024)
-        .from_reader(&mut guarded);
     let mut record = csv::ByteRecord::new();
 
-    let header_read = match reader.read_byte_record(&mut record) {
+    let header_read = match reader.next_record(&mut record) {
         Ok(read) => read,
         Err(e) if matches!(e.kind(), csv::ErrorKind::Io(_)) => return Err(stream_error(e, Problems::default())),
         Err(e) => return Err(IngestError::Invalid(vec![format!("Header: {e}")])),
@@ -477,7 +519,7 @@ fn convert(
     let mut row: u64 = 0;
 
     loop {
-        match reader.read_byte_record(&mut record) {
+        match reader.next_record(&mut record) {
             Ok(true) => {}
             Ok(false) => break,
             Err(e) => {
@@ -559,11 +601,10 @@ fn convert(
             Ok(_) => {}
         }
         if row.is_multiple_of(65_536) {
-            progress.update(row, reader.position().byte());
+            progress.update(row, reader.bytes_read());
         }
     }
-    drop(reader);
-    summary.bytes = guarded.bytes_read();
+    summary.bytes = reader.bytes_read();
     progress.update(row, summary.bytes);
 
     if row == 0 {
@@ -731,7 +772,7 @@ mod tests {
         }
         let (tx, rx) = sync_channel::<RecordBatch>(2);
         let sizes = std::thread::spawn(move || rx.into_iter().map(|b| b.num_rows()).collect::<Vec<_>>());
-        convert(csv.as_bytes(), Limits::default(), tx, &mut ()).unwrap();
+        convert(&mut CsvRecords::new(csv.as_bytes(), Limits::default()), tx, &mut ()).unwrap();
         let sizes = sizes.join().unwrap();
         assert_eq!(sizes.iter().sum::<usize>(), 600);
         assert!(sizes.len() >= 2, "{sizes:?}");
