@@ -6,10 +6,12 @@
 //! writes them); a part's token is derived from its owner's token, so it is stable and needs no storage,
 //! and a `token` or `id` sent back in a request is ignored.
 
+use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::token::BillingProfileToken;
 use super::{decimal, text, MAX_TEXT_LEN};
 
 /// Billing address and contact (a profile's, or a managed account's as the invoice's customer).
@@ -434,6 +436,17 @@ pub fn masked(secret: &str) -> String {
     let keep = chars.len().min(4);
     let shown: String = chars[chars.len() - keep..].iter().collect();
     format!("{}{shown}", "*".repeat(chars.len() - keep))
+}
+
+/// A stored billing profile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BillingProfile {
+    pub token: BillingProfileToken,
+    pub settings: BillingProfileSettings,
+    /// Managed accounts linked to it.
+    pub managed_accounts_count: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
 }
 
 #[cfg(test)]

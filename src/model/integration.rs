@@ -1,7 +1,9 @@
 //! Custom-provider integrations: what a create or update request may say.
 
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
+use super::token::IntegrationToken;
 use super::{required_text, text};
 
 /// Longest integration description accepted.
@@ -67,6 +69,29 @@ pub fn workspace_list(tokens: Vec<String>) -> Result<Vec<String>, Vec<String>> {
     } else {
         Err(errors)
     }
+}
+
+/// An integration: a custom provider (costs uploaded) or a bucket export (costs synced).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Integration {
+    pub token: IntegrationToken,
+    /// `custom_provider`, `aws` or `azure`.
+    pub provider: String,
+    /// The name given at creation; Vantage shows it as `account_identifier`.
+    pub name: String,
+    pub description: Option<String>,
+    /// `imported` once created (Vantage's value for custom providers).
+    pub status: String,
+    /// When an upload was last added or removed.
+    pub last_updated: Option<DateTime<Utc>>,
+    pub workspace_tokens: Vec<String>,
+    pub created_at: DateTime<Utc>,
+    /// A bucket integration's export location (`model::bucket_export::ExportLocation` as JSON).
+    pub location: Option<String>,
+    /// When a sync of a bucket integration last completed.
+    pub last_synced_at: Option<DateTime<Utc>>,
+    /// Why its last sync failed, naming the file and the cause (`None` after a clean sync).
+    pub last_error: Option<String>,
 }
 
 #[cfg(test)]

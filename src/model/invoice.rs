@@ -8,13 +8,14 @@
 //! adjustments, rounded **once**, at the end, to 2 places, half away from zero. So the total differs from
 //! `GET /v2/costs`' `total_cost` (the same sum, rounded the same way) only by the adjustments.
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::amount::Amount;
 use super::billing_profile::{
     AdjustmentItem, AdjustmentType, BankingInformation, BillingInformation, Calculation, CustomField,
 };
+use super::token::{AccountToken, InvoiceToken};
 
 /// Where an invoice is in its life:
 ///
@@ -236,6 +237,33 @@ impl InvoiceDocument {
 /// Formats an invoice number: `INV-000042`. Numbers count from 1 per MSP account with no gaps.
 pub fn invoice_number(n: i64) -> String {
     format!("INV-{n:06}")
+}
+
+/// A stored invoice.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invoice {
+    pub token: InvoiceToken,
+    /// 1, 2, 3… per MSP account, without gaps.
+    pub number: i64,
+    pub msp_account_token: AccountToken,
+    /// The managed account invoiced.
+    pub account_token: AccountToken,
+    /// Its name when the invoice was made.
+    pub account_name: String,
+    pub period: BillingPeriod,
+    pub status: InvoiceStatus,
+    pub document: InvoiceDocument,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// An invoice to number and record.
+#[derive(Debug, Clone)]
+pub struct NewInvoice {
+    pub account_token: AccountToken,
+    pub account_name: String,
+    pub period: BillingPeriod,
+    pub document: InvoiceDocument,
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 
 use serde::Deserialize;
 
+use super::account::Account;
 use super::billing_profile::{BillingInformation, BusinessInformationFields, CustomField};
 use super::invoice::{DEFAULT_PAYMENT_TERMS_DAYS, MAX_PAYMENT_TERMS_DAYS};
 use super::token::{BillingProfileToken, IntegrationToken, RuleToken};
@@ -185,6 +186,33 @@ fn apply_invoicing(
     let custom_fields =
         business.and_then(|b| b.custom_fields("business_information_attributes", errors)).unwrap_or(base.custom_fields);
     Invoicing { billing_profile, payment_terms_days, billing, custom_fields }
+}
+
+/// A managed account as its parent sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManagedAccount {
+    pub account: Account,
+    pub contact_email: String,
+    pub email_domain: Option<String>,
+    /// The parent's integrations whose costs it sees.
+    pub integration_tokens: Vec<IntegrationToken>,
+    /// The parent's billing rules it runs, in the order they were given (apply_to_all rules not included).
+    pub rule_tokens: Vec<RuleToken>,
+    pub invoicing: Invoicing,
+}
+
+impl ManagedAccount {
+    /// Its settings, as an update request changes them.
+    pub fn settings(&self) -> ManagedAccountSettings {
+        ManagedAccountSettings {
+            name: self.account.name.clone(),
+            contact_email: self.contact_email.clone(),
+            email_domain: self.email_domain.clone(),
+            integration_tokens: self.integration_tokens.clone(),
+            rule_tokens: self.rule_tokens.clone(),
+            invoicing: self.invoicing.clone(),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! Parsed domain types. Request bodies become these through `TryFrom`, collecting every problem as a
 //! sentence that names the field; past this layer a value is valid by construction.
 
+pub mod account;
 pub mod amount;
 pub mod anomaly;
 pub mod billing_profile;
@@ -10,6 +11,7 @@ pub mod budget;
 pub mod catalog;
 pub mod cost_alert;
 pub mod cost_query;
+pub mod data_export;
 pub mod decimal;
 pub mod integration;
 pub mod invoice;
@@ -17,6 +19,7 @@ pub mod managed_account;
 pub mod report;
 pub mod spreadsheet;
 pub mod token;
+pub mod upload;
 pub mod user;
 pub mod vql;
 pub mod workspace;

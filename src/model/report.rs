@@ -13,7 +13,7 @@
 //! References to other objects (workspace, folder, saved filters) are only parsed here; the service
 //! checks that they exist in the caller's account.
 
-use chrono::{Datelike, Months, NaiveDate};
+use chrono::{DateTime, Datelike, Months, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::model::cost_query::DateBin;
@@ -575,6 +575,42 @@ pub struct SavedFilterDefinition {
     pub filter: Option<String>,
     /// The user token of whoever made it.
     pub created_by: Option<String>,
+}
+
+/// A cost report, saved filter or folder (see [`crate::model::report`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReportObject {
+    pub token: String,
+    pub kind: ViewKind,
+    pub workspace_token: String,
+    /// A report's folder, a folder's parent.
+    pub folder_token: Option<String>,
+    pub title: String,
+    /// The kind's definition (JSON), read by the service.
+    pub definition: String,
+    /// The saved filters it applies, in order (reports and folders).
+    pub saved_filter_tokens: Vec<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A report object to write: everything but its token and times.
+#[derive(Debug, Clone)]
+pub struct ReportObjectFields {
+    pub workspace_token: String,
+    pub folder_token: Option<String>,
+    pub title: String,
+    pub definition: String,
+    pub saved_filter_tokens: Vec<String>,
+}
+
+/// Which report objects a list shows.
+#[derive(Debug, Clone, Default)]
+pub struct ReportObjectFilter {
+    pub workspace_token: Option<String>,
+    pub folder_token: Option<String>,
+    /// Titles containing this, case-insensitively.
+    pub title_like: Option<String>,
 }
 
 #[cfg(test)]

@@ -3,6 +3,8 @@
 //! user's address. costd has no sign-in of its own (API tokens are the callers), so a user is an address
 //! book entry the operator adds (`costd user add`); Vantage's API lists and shows them.
 
+use chrono::{DateTime, Utc};
+
 /// What a user may do in Vantage's console; costd keeps it for the clients that read it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
@@ -66,6 +68,16 @@ impl NewUser {
             Err(errors)
         }
     }
+}
+
+/// A user of an account's directory (see `model::user`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub token: String,
+    pub name: Option<String>,
+    pub email: String,
+    pub role: String,
+    pub created_at: DateTime<Utc>,
 }
 
 #[cfg(test)]

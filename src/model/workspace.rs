@@ -1,5 +1,6 @@
 //! Workspaces: a named space inside an account with its display currency settings.
 
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 use super::{required_text, text};
@@ -95,6 +96,14 @@ impl WorkspaceSettings {
             exchange_rate_date: "daily_rate".into(),
         }
     }
+}
+
+/// A stored workspace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Workspace {
+    pub token: String,
+    pub settings: WorkspaceSettings,
+    pub created_at: DateTime<Utc>,
 }
 
 #[cfg(test)]

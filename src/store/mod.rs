@@ -1,4 +1,8 @@
-//! The metadata store: accounts, API tokens, workspaces and billing rules.
+//! The metadata store: accounts, API tokens, workspaces, billing rules and every other resource's metadata.
+//!
+//! The entities it returns are model types (`model::upload::Upload`, `model::invoice::Invoice`, …),
+//! re-exported here; what is the store's own are its inputs and outcomes (`UploadCommit`, `InvoiceChange`,
+//! `Paged`, locks and file intents).
 //!
 //! [`Store`] is the one interface the rest of costd uses (the sum of one trait per resource). Two backends implement it, picked from the URL
 //! scheme by [`connect`]: [`sqlite`] (the zero-setup default) and [`postgres`] (production). Each owns its
@@ -17,12 +21,24 @@ use chrono::{DateTime, SubsecRound, Utc};
 
 use crate::model::billing_profile::BillingProfileSettings;
 use crate::model::billing_rule::RuleColumns;
-use crate::model::invoice::{BillingPeriod, InvoiceDocument, InvoiceStatus};
+use crate::model::invoice::{InvoiceDocument, InvoiceStatus};
 pub use crate::model::managed_account::ManagedAccountSettings;
 use crate::model::token::{
     AccountToken, BillingProfileToken, IntegrationToken, InvoiceToken, RuleToken, Scopes, UploadToken,
 };
 use crate::model::workspace::WorkspaceSettings;
+
+pub use crate::model::account::{Account, Principal};
+pub use crate::model::billing_profile::BillingProfile;
+pub use crate::model::billing_rule::BillingRuleRow;
+pub use crate::model::data_export::DataExport;
+pub use crate::model::integration::Integration;
+pub use crate::model::invoice::{Invoice, NewInvoice};
+pub use crate::model::managed_account::ManagedAccount;
+pub use crate::model::report::{ReportObject, ReportObjectFields, ReportObjectFilter};
+pub use crate::model::upload::Upload;
+pub use crate::model::user::User;
+pub use crate::model::workspace::Workspace;
 
 #[macro_use]
 mod sql;
@@ -152,29 +168,6 @@ stored_as_text!(
 /// A shared handle on the store.
 pub type DynStore = Arc<dyn Store>;
 
-/// A tenant: a top-level account, or a managed account of an MSP (with a parent).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Account {
-    pub token: AccountToken,
-    pub name: String,
-    pub parent_account_token: Option<AccountToken>,
-    /// The user (`usr_…`) that tokens minted from the CLI act as; shown as `created_by_token`.
-    pub owner_user_token: String,
-    pub created_at: DateTime<Utc>,
-}
-
-/// Who is calling: resolved from an API token's secret on every request.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Principal {
-    /// Public id of the token (`tkn_…`).
-    pub token_id: String,
-    pub account_token: AccountToken,
-    pub user_token: String,
-    pub scopes: Scopes,
-    pub description: String,
-    pub created_at: DateTime<Utc>,
-}
-
 /// An API token to store; its secret never reaches the store, only the hash.
 #[derive(Debug, Clone)]
 pub struct NewApiToken {
@@ -183,23 +176,6 @@ pub struct NewApiToken {
     pub secret_hash: String,
     pub scopes: Scopes,
     pub description: String,
-}
-
-/// A stored workspace.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Workspace {
-    pub token: String,
-    pub settings: WorkspaceSettings,
-    pub created_at: DateTime<Utc>,
-}
-
-/// A stored billing rule.
-#[derive(Debug, Clone, PartialEq)]
-pub struct BillingRuleRow {
-    pub token: RuleToken,
-    pub columns: RuleColumns,
-    pub created_by_token: String,
-    pub created_at: DateTime<Utc>,
 }
 
 pub use crate::model::PageRequest;
@@ -211,106 +187,12 @@ pub struct Paged<T> {
     pub total: i64,
 }
 
-/// A cost report, saved filter or folder (see [`crate::model::report`]).
-#[derive(Debug, Clone, PartialEq)]
-pub struct ReportObject {
-    pub token: String,
-    pub kind: crate::model::report::ViewKind,
-    pub workspace_token: String,
-    /// A report's folder, a folder's parent.
-    pub folder_token: Option<String>,
-    pub title: String,
-    /// The kind's definition (JSON), read by the service.
-    pub definition: String,
-    /// The saved filters it applies, in order (reports and folders).
-    pub saved_filter_tokens: Vec<String>,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-}
-
-/// A report object to write: everything but its token and times.
-#[derive(Debug, Clone)]
-pub struct ReportObjectFields {
-    pub workspace_token: String,
-    pub folder_token: Option<String>,
-    pub title: String,
-    pub definition: String,
-    pub saved_filter_tokens: Vec<String>,
-}
-
-/// Which report objects a list shows.
-#[derive(Debug, Clone, Default)]
-pub struct ReportObjectFilter {
-    pub workspace_token: Option<String>,
-    pub folder_token: Option<String>,
-    /// Titles containing this, case-insensitively.
-    pub title_like: Option<String>,
-}
-
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReportObjectDeletion {
     Deleted,
     NotFound,
     /// Refused: a folder with this many reports or folders in it.
     NotEmpty(i64),
-}
-
-/// A cost data export (see [`crate::service::exports`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DataExport {
-    pub token: String,
-    /// pending, completed or failed.
-    pub status: String,
-    /// What was asked, as JSON (Vantage's `attributes`).
-    pub attributes: String,
-    pub rows: Option<i64>,
-    /// Why it failed, in words a caller may read.
-    pub error: Option<String>,
-    pub created_at: DateTime<Utc>,
-    pub completed_at: Option<DateTime<Utc>>,
-    pub valid_until: Option<DateTime<Utc>>,
-}
-
-/// An integration: a custom provider (costs uploaded) or a bucket export (costs synced).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Integration {
-    pub token: IntegrationToken,
-    /// `custom_provider`, `aws` or `azure`.
-    pub provider: String,
-    /// The name given at creation; Vantage shows it as `account_identifier`.
-    pub name: String,
-    pub description: Option<String>,
-    /// `imported` once created (Vantage's value for custom providers).
-    pub status: String,
-    /// When an upload was last added or removed.
-    pub last_updated: Option<DateTime<Utc>>,
-    pub workspace_tokens: Vec<String>,
-    pub created_at: DateTime<Utc>,
-    /// A bucket integration's export location (`model::bucket_export::ExportLocation` as JSON).
-    pub location: Option<String>,
-    /// When a sync of a bucket integration last completed.
-    pub last_synced_at: Option<DateTime<Utc>>,
-    /// Why its last sync failed, naming the file and the cause (`None` after a clean sync).
-    pub last_error: Option<String>,
-}
-
-/// A committed cost upload.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Upload {
-    pub token: UploadToken,
-    pub integration_token: IntegrationToken,
-    pub filename: String,
-    /// Sum of BilledCost.
-    pub amount: crate::model::amount::Amount,
-    pub currency: String,
-    pub rows: i64,
-    pub start_date: chrono::NaiveDate,
-    pub end_date: chrono::NaiveDate,
-    pub import_status: String,
-    pub created_by_token: String,
-    pub created_at: DateTime<Utc>,
-    /// With a rollup file (`engine::rollup`): the most decimal places any of its amounts has.
-    pub rollup_decimals: Option<u8>,
 }
 
 /// What committing an upload did.
@@ -343,44 +225,6 @@ impl FileIntent {
     pub const EXPORT: &'static str = "export";
 }
 
-/// A managed account as its parent sees it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ManagedAccount {
-    pub account: Account,
-    pub contact_email: String,
-    pub email_domain: Option<String>,
-    /// The parent's integrations whose costs it sees.
-    pub integration_tokens: Vec<IntegrationToken>,
-    /// The parent's billing rules it runs, in the order they were given (apply_to_all rules not included).
-    pub rule_tokens: Vec<RuleToken>,
-    pub invoicing: crate::model::managed_account::Invoicing,
-}
-
-impl ManagedAccount {
-    /// Its settings, as an update request changes them.
-    pub fn settings(&self) -> ManagedAccountSettings {
-        ManagedAccountSettings {
-            name: self.account.name.clone(),
-            contact_email: self.contact_email.clone(),
-            email_domain: self.email_domain.clone(),
-            integration_tokens: self.integration_tokens.clone(),
-            rule_tokens: self.rule_tokens.clone(),
-            invoicing: self.invoicing.clone(),
-        }
-    }
-}
-
-/// A stored billing profile.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BillingProfile {
-    pub token: BillingProfileToken,
-    pub settings: BillingProfileSettings,
-    /// Managed accounts linked to it.
-    pub managed_accounts_count: i64,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-}
-
 /// What deleting a billing profile did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProfileDeletion {
@@ -388,33 +232,6 @@ pub enum ProfileDeletion {
     NotFound,
     /// Refused: this many managed accounts are linked to it.
     InUse(i64),
-}
-
-/// A stored invoice.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Invoice {
-    pub token: InvoiceToken,
-    /// 1, 2, 3… per MSP account, without gaps.
-    pub number: i64,
-    pub msp_account_token: AccountToken,
-    /// The managed account invoiced.
-    pub account_token: AccountToken,
-    /// Its name when the invoice was made.
-    pub account_name: String,
-    pub period: BillingPeriod,
-    pub status: InvoiceStatus,
-    pub document: InvoiceDocument,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-}
-
-/// An invoice to number and record.
-#[derive(Debug, Clone)]
-pub struct NewInvoice {
-    pub account_token: AccountToken,
-    pub account_name: String,
-    pub period: BillingPeriod,
-    pub document: InvoiceDocument,
 }
 
 /// What creating an invoice did.
@@ -512,16 +329,6 @@ impl StoreLock {
             held.release().await;
         }
     }
-}
-
-/// A user of an account's directory (see `model::user`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct User {
-    pub token: String,
-    pub name: Option<String>,
-    pub email: String,
-    pub role: String,
-    pub created_at: DateTime<Utc>,
 }
 
 /// The account's user directory.

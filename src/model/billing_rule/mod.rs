@@ -10,11 +10,12 @@
 
 use std::fmt;
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::token::RuleToken;
 use super::{decimal, required_text};
 
 pub mod custom_sql;
@@ -399,6 +400,15 @@ impl From<RuleColumns> for RuleFields {
             sql_query: c.sql_query,
         }
     }
+}
+
+/// A stored billing rule.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BillingRuleRow {
+    pub token: RuleToken,
+    pub columns: RuleColumns,
+    pub created_by_token: String,
+    pub created_at: DateTime<Utc>,
 }
 
 #[cfg(test)]
