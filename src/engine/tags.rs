@@ -3,7 +3,7 @@
 //!
 //! A tags column repeats few texts: one per tag set in use (a resource's tags, the same on each of its
 //! rows), which is also why the Parquet writer keeps it dictionary-encoded. So every function here parses
-//! each distinct text of a batch once ([`per_distinct`]) and gives the other rows with that text the same
+//! each distinct text of a batch once (`per_distinct`) and gives the other rows with that text the same
 //! answer: a row costs a hash of its text, not a JSON parse. The answer depends on the text alone, so this
 //! changes nothing a query returns (the property tests below compare against a parse of every row).
 
