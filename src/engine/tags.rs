@@ -158,6 +158,14 @@ fn constant_text(arg: &ColumnarValue) -> Option<Option<String>> {
     }
 }
 
+/// The tags object `text` has a tag `name` (any name when `None`) whose value is `value` (any value when
+/// `None`); text that is not one JSON object has none.
+fn has(text: &str, name: Option<&str>, value: Option<&str>) -> bool {
+    object(text).is_some_and(|m| {
+        m.iter().any(|(k, v)| name.is_none_or(|n| n == k) && value.is_none_or(|want| want == as_text(v)))
+    })
+}
+
 /// `tag_value(tags, key)`: the row's value of tag `key`, or null.
 fn tag_value_udf() -> &'static ScalarUDF {
     static UDF: OnceLock<ScalarUDF> = OnceLock::new();
@@ -212,33 +220,20 @@ fn tag_match_udf() -> &'static ScalarUDF {
                     (&args[0], constant_text(&args[1]), constant_text(&args[2]))
                 {
                     let tags = TagsColumn::of(tags)?;
-                    let matches = per_distinct(&tags, |text| {
-                        object(text).is_some_and(|m| {
-                            m.iter().any(|(k, v)| {
-                                name.as_deref().is_none_or(|n| n == k)
-                                    && value.as_deref().is_none_or(|want| want == as_text(v))
-                            })
-                        })
-                    });
+                    let matches = per_distinct(&tags, |text| has(text, name.as_deref(), value.as_deref()));
                     let out: BooleanArray = matches.each().map(|m| Some(m.copied().unwrap_or(false))).collect();
                     return Ok(ColumnarValue::Array(Arc::new(out)));
                 }
                 let arrays = ColumnarValue::values_to_arrays(args)?;
                 let (tags, names, values) =
                     (TagsColumn::of(&arrays[0])?, arrays[1].as_string::<i32>(), arrays[2].as_string::<i32>());
-                let out: BooleanArray =
-                    (0..tags.len())
-                        .map(|i| {
-                            let Some(m) = tags.get(i).and_then(object) else {
-                                return Some(false);
-                            };
-                            let name = (!names.is_null(i)).then(|| names.value(i));
-                            let value = (!values.is_null(i)).then(|| values.value(i));
-                            Some(m.iter().any(|(k, v)| {
-                                name.is_none_or(|n| n == k) && value.is_none_or(|want| want == as_text(v))
-                            }))
-                        })
-                        .collect();
+                let out: BooleanArray = (0..tags.len())
+                    .map(|i| {
+                        let name = (!names.is_null(i)).then(|| names.value(i));
+                        let value = (!values.is_null(i)).then(|| values.value(i));
+                        Some(tags.get(i).is_some_and(|text| has(text, name, value)))
+                    })
+                    .collect();
                 Ok(ColumnarValue::Array(Arc::new(out)))
             }),
         )
