@@ -16,19 +16,22 @@
 //!   invoices, signed download links), cost reports with saved filters and folders (the query a report
 //!   stands for, its forecast), discovery, data exports, the upload-file janitor, syncing bucket integrations
 //!   (AWS and Azure cost exports) with their credentials sealed at rest.
-//! - [`model`]: parsed domain types, no I/O: the costs query (`model::cost_query`, parsed from a query
+//! - [`model`] (the `costd-model` crate, `crates/model`): parsed domain types, no I/O: the costs query (`model::cost_query`, parsed from a query
 //!   string or a stored report alike, with VQL as a typed AST in `model::vql`), billing rules with the
 //!   typed custom-SQL grammar, managed
 //!   accounts, workspaces, cost reports (date intervals), bucket integrations' export locations and credentials,
 //!   tokens, exact amounts. Request bodies become these through `TryFrom`.
-//! - [`store`]: the metadata store, one trait per resource, with SQLite (default) and PostgreSQL backends
-//!   written once in `store/sql/`.
-//! - [`engine`]: the cost data: CSV ingest into Parquet, cloud exports' manifests and files (`bills`), upload
+//! - [`store`] (`costd-store`, `crates/store`): the metadata store, one trait per resource, with SQLite
+//!   (default) and PostgreSQL backends written once in its `sql/`.
+//! - [`engine`] (`costd-engine`, `crates/engine`): the cost data: CSV ingest into Parquet, cloud exports' manifests and files (`bills`), upload
 //!   files and their readers, the rule compiler,
 //!   exact amount kernels, VQL compiled, the DataFusion costs query and the runtime it runs on.
 //! - [`render`]: documents for people (an invoice's PDF and CSV), pure functions of stored data;
 //!   [`mail`]: sending them through SMTP.
 //! - [`bootstrap`]: creating accounts and API tokens, shared by `serve` and the CLI.
+//!
+//! The three lower layers are crates, so the arrows above are compile errors when broken; this package
+//! re-exports them under their layer names.
 //!
 //! Nothing below `http` knows about HTTP, nothing above `store` knows which database is in use, and
 //! DataFusion types never leave `engine`.
@@ -37,12 +40,15 @@ pub mod app;
 pub mod bootstrap;
 pub mod cli;
 pub mod config;
-pub mod engine;
 pub mod http;
 pub mod import;
 pub mod mail;
-pub mod model;
 pub mod render;
 pub mod service;
-pub mod store;
 pub mod telemetry;
+
+// The layers below this package are crates of their own (`crates/`), so a wrong import is a compile error;
+// they keep their paths here (`crate::model::…`, `costd::engine::…`).
+pub use costd_engine as engine;
+pub use costd_model as model;
+pub use costd_store as store;

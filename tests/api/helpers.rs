@@ -159,7 +159,10 @@ impl TestApp {
         configure: impl FnOnce(&mut AppState),
     ) -> Option<TestApp> {
         // 500s log their cause; a failing test shows it.
-        let _ = tracing_subscriber::fmt().with_test_writer().with_env_filter("costd=error").try_init();
+        let _ = tracing_subscriber::fmt()
+            .with_test_writer()
+            .with_env_filter("costd=error,costd_engine=error,costd_store=error")
+            .try_init();
         let data_dir = tempfile::tempdir().expect("temp dir");
         let database_url = match backend {
             Backend::Sqlite => None,

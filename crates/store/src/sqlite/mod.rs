@@ -1,0 +1,61 @@
+//! The SQLite backend: the zero-setup default, one file in the data dir.
+//!
+//! SQLite allows one writer at a time, so writes go through a pool of exactly one connection (no
+//! `SQLITE_BUSY` retries, no lost writes) while reads use their own pool and run in parallel under WAL.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::Context;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+
+/// The SQLite-backed store.
+pub struct SqliteStore {
+    /// Readers: as many as the settings allow; WAL lets them run beside the writer.
+    read: SqlitePool,
+    /// The single writer.
+    write: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file at `path` and applies the migrations.
+    pub async fn connect(path: &str, max_readers: u32) -> anyhow::Result<Self> {
+        let options = SqliteConnectOptions::from_str(&format!("sqlite://{path}"))
+            .with_context(|| format!("invalid SQLite path {path}"))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // NORMAL under WAL is durable across application crashes; only an OS crash may lose the
+            // last commits, which is the usual trade for a metadata store of this size.
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(5));
+        // A ping before every acquire would double the round trips to SQLite's worker thread; a broken
+        // connection to a local file is not a thing that heals by testing it.
+        let write = SqlitePoolOptions::new()
+            .max_connections(1)
+            .test_before_acquire(false)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options.clone())
+            .await
+            .with_context(|| format!("failed to open the SQLite database {path}"))?;
+        sqlx::migrate!("src/sqlite/migrations").run(&write).await.context("failed to apply the SQLite migrations")?;
+        let read = SqlitePoolOptions::new()
+            .max_connections(max_readers.max(1))
+            .test_before_acquire(false)
+            .min_connections(1)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options.read_only(true))
+            .await
+            .with_context(|| format!("failed to open the SQLite database {path} for reading"))?;
+        Ok(SqliteStore { read, write })
+    }
+}
+
+impl SqliteStore {
+    /// One process owns a SQLite store's background work: the lock is always granted.
+    async fn try_lock_named(&self, _name: &str) -> anyhow::Result<Option<crate::StoreLock>> {
+        Ok(Some(crate::StoreLock::new(())))
+    }
+}
+
+impl_store!(SqliteStore, sqlx::Sqlite, "");
