@@ -206,7 +206,7 @@ async fn invoice(cli: &Cli, command: &InvoiceCommand) -> anyhow::Result<()> {
     use crate::model::invoice::invoice_number;
     use crate::render::invoice::money;
     use crate::service::invoices as invoicing;
-    let show = |e: invoicing::InvoiceError| anyhow::anyhow!("{e}");
+    let show = |e: crate::service::ServiceError| anyhow::anyhow!("{e}");
     match command {
         InvoiceCommand::Create { account, managed_account, start, end } => {
             let ctx = command_app(cli).await?.state.costs_context();

@@ -1,6 +1,7 @@
 //! `costd import`: the upload endpoint's work from the command line, for files of any size, with a
 //! progress bar (rows, MB/s) on stderr and a one-line summary on stdout.
 
+use crate::service::ServiceError;
 use std::io::Read;
 use std::time::Instant;
 
@@ -10,7 +11,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use crate::config::{ImportSettings, StorageSettings, StoreSettings};
 use crate::engine::ingest::{ingest_csv, maybe_gunzip, IngestError, Limits, Progress};
 use crate::model::token::IntegrationToken;
-use crate::service::uploads::{upload, NewUpload, UploadError};
+use crate::service::uploads::{upload, NewUpload};
 use crate::store;
 
 /// Shows rows and input throughput while an ingest runs.
@@ -86,17 +87,17 @@ pub async fn run(
     bar.finish_and_clear();
     let (record, csv_bytes) = match result {
         Ok(done) => (done.record, done.csv_bytes),
-        Err(UploadError::Invalid(problems)) => {
+        Err(ServiceError::Unprocessable(problems)) => {
             for p in &problems {
                 eprintln!("{p}");
             }
             bail!("{} rejected: nothing was imported", settings.file.display());
         }
-        Err(UploadError::IntegrationNotFound) => {
+        Err(ServiceError::NotFound("integration")) => {
             bail!("the integration was deleted during the import: nothing was imported")
         }
-        Err(e @ UploadError::TooLarge(_)) => bail!("{e}"),
-        Err(UploadError::Internal(e)) => return Err(e),
+        Err(ServiceError::Internal(e)) => return Err(e),
+        Err(e) => bail!("{e}"),
     };
     let secs = started.elapsed().as_secs_f64();
     let shown = if compressed { "decompressed " } else { "" };

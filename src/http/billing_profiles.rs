@@ -3,9 +3,9 @@
 
 use axum::extract::{OriginalUri, Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::get;
-use axum::Router;
 use serde::Serialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::auth::Caller;
 use super::extract::{Json, Query};
@@ -16,34 +16,16 @@ use crate::model::billing_profile::{
 };
 use crate::model::decimal::to_wire;
 use crate::model::token::{part_token, BillingProfileToken};
-use crate::service::invoices::{self as invoicing, InvoiceError};
+use crate::service::invoices::{self as invoicing};
 use crate::store::BillingProfile;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/billing_profiles", get(list).post(create))
-        .route("/billing_profiles/{billing_profile_token}", get(show).put(update).delete(remove))
-}
-
-impl From<InvoiceError> for ApiError {
-    fn from(e: InvoiceError) -> Self {
-        match e {
-            InvoiceError::NotFound(what) => ApiError::NotFound(format!("{what} not found")),
-            InvoiceError::Forbidden(msg) => ApiError::Forbidden(msg),
-            InvoiceError::Invalid(errors) => ApiError::BadRequest(errors),
-            InvoiceError::Conflict(msg) => ApiError::Conflict(msg),
-            InvoiceError::Unprocessable(msg) => ApiError::Unprocessable(vec![msg]),
-            InvoiceError::Unavailable(msg) => ApiError::Unavailable(msg),
-            e @ InvoiceError::SendFailed(_) => ApiError::BadGateway(e.to_string()),
-            InvoiceError::TooMany(msg) => ApiError::TooManyRequests(msg),
-            InvoiceError::Internal(e) => ApiError::from(e),
-        }
-    }
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list, create)).routes(routes!(show, update, remove))
 }
 
 /// Billing information as Vantage shows it: every key present, null when unset (its clients' models
 /// require the keys).
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct BillingInformationBody {
     token: String,
     company_name: Option<String>,
@@ -72,18 +54,18 @@ impl BillingInformationBody {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct BusinessInformationBody {
     token: String,
     metadata: BusinessMetadataBody,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct BusinessMetadataBody {
     custom_fields: Vec<CustomFieldBody>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct CustomFieldBody {
     name: String,
     value: Option<String>,
@@ -100,7 +82,7 @@ impl BusinessInformationBody {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct BankingInformationBody {
     token: String,
     bank_name: Option<String>,
@@ -110,7 +92,7 @@ struct BankingInformationBody {
     secure_data: SecureDataBody,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct SecureDataBody {
     account_number: Option<String>,
     routing_number: Option<String>,
@@ -136,13 +118,13 @@ impl BankingInformationBody {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct InvoiceAdjustmentBody {
     token: String,
     adjustment_items: Vec<AdjustmentItemBody>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct AdjustmentItemBody {
     name: String,
     adjustment_type: &'static str,
@@ -150,8 +132,9 @@ struct AdjustmentItemBody {
     amount: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct BillingProfileBody {
+    #[schema(value_type = String)]
     token: BillingProfileToken,
     nickname: String,
     created_at: String,
@@ -194,7 +177,7 @@ impl From<BillingProfile> for BillingProfileBody {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct BillingProfilesBody {
     billing_profiles: Vec<BillingProfileBody>,
     links: Links,
@@ -204,7 +187,7 @@ fn not_found() -> ApiError {
     ApiError::NotFound("billing profile not found".into())
 }
 
-#[utoipa::path(get, path = "/v2/billing_profiles", tag = "billing_profiles", operation_id = "billing_profiles_list", responses((status = 200, description = "OK"), super::openapi::ApiErrors))]
+#[utoipa::path(get, path = "/billing_profiles", tag = "billing_profiles", operation_id = "billing_profiles_list", responses((status = 200, description = "OK", body = BillingProfilesBody), super::openapi::ApiErrors))]
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -218,7 +201,7 @@ async fn list(
     Ok(axum::Json(BillingProfilesBody { billing_profiles: found.items.into_iter().map(Into::into).collect(), links }))
 }
 
-#[utoipa::path(post, path = "/v2/billing_profiles", tag = "billing_profiles", operation_id = "billing_profiles_create", responses((status = 201, description = "Created"), super::openapi::ApiErrors))]
+#[utoipa::path(post, path = "/billing_profiles", tag = "billing_profiles", operation_id = "billing_profiles_create", responses((status = 201, description = "Created", body = BillingProfileBody), super::openapi::ApiErrors))]
 async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -228,7 +211,7 @@ async fn create(
     Ok((StatusCode::CREATED, axum::Json(created.into())))
 }
 
-#[utoipa::path(get, path = "/v2/billing_profiles/{billing_profile_token}", tag = "billing_profiles", operation_id = "billing_profiles_show", params(("billing_profile_token" = String, Path)), responses((status = 200, description = "OK"), super::openapi::ApiErrors))]
+#[utoipa::path(get, path = "/billing_profiles/{billing_profile_token}", tag = "billing_profiles", operation_id = "billing_profiles_show", params(("billing_profile_token" = String, Path)), responses((status = 200, description = "OK", body = BillingProfileBody), super::openapi::ApiErrors))]
 async fn show(
     State(state): State<AppState>,
     caller: Caller,
@@ -238,7 +221,7 @@ async fn show(
     Ok(axum::Json(invoicing::get_profile(state.store.as_ref(), &caller.account_token, &token).await?.into()))
 }
 
-#[utoipa::path(put, path = "/v2/billing_profiles/{billing_profile_token}", tag = "billing_profiles", operation_id = "billing_profiles_update", params(("billing_profile_token" = String, Path)), responses((status = 200, description = "OK"), super::openapi::ApiErrors))]
+#[utoipa::path(put, path = "/billing_profiles/{billing_profile_token}", tag = "billing_profiles", operation_id = "billing_profiles_update", params(("billing_profile_token" = String, Path)), responses((status = 200, description = "OK", body = BillingProfileBody), super::openapi::ApiErrors))]
 async fn update(
     State(state): State<AppState>,
     caller: Caller,
@@ -250,7 +233,7 @@ async fn update(
     Ok(axum::Json(updated.into()))
 }
 
-#[utoipa::path(delete, path = "/v2/billing_profiles/{billing_profile_token}", tag = "billing_profiles", operation_id = "billing_profiles_remove", params(("billing_profile_token" = String, Path)), responses((status = 204, description = "Deleted"), super::openapi::ApiErrors))]
+#[utoipa::path(delete, path = "/billing_profiles/{billing_profile_token}", tag = "billing_profiles", operation_id = "billing_profiles_remove", params(("billing_profile_token" = String, Path)), responses((status = 204, description = "Deleted"), super::openapi::ApiErrors))]
 async fn remove(State(state): State<AppState>, caller: Caller, Path(text): Path<String>) -> Result<StatusCode> {
     let token = path_token(&text, BillingProfileToken::parse, not_found)?;
     invoicing::delete_profile(state.store.as_ref(), &caller.account_token, &token).await?;

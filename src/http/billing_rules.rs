@@ -2,9 +2,9 @@
 
 use axum::extract::{OriginalUri, Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::get;
-use axum::Router;
 use serde::Serialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::auth::Caller;
 use super::extract::{Json, Query};
@@ -14,15 +14,14 @@ use crate::model::billing_rule::{RuleColumns, RuleDefinition, RuleFields, RuleTy
 use crate::model::token::RuleToken;
 use crate::store::BillingRuleRow;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/billing_rules", get(list).post(create))
-        .route("/billing_rules/{billing_rule_token}", get(show).put(update).delete(remove))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list, create)).routes(routes!(show, update, remove))
 }
 
 /// A billing rule as the API shows it: null fields are omitted, amounts are decimal strings.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct BillingRuleBody {
+    #[schema(value_type = String)]
     token: RuleToken,
     title: String,
     #[serde(rename = "type")]
@@ -77,7 +76,7 @@ impl From<BillingRuleRow> for BillingRuleBody {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct BillingRulesBody {
     billing_rules: Vec<BillingRuleBody>,
     links: Links,
@@ -87,7 +86,7 @@ fn not_found() -> ApiError {
     ApiError::NotFound("billing rule not found".into())
 }
 
-#[utoipa::path(get, path = "/v2/billing_rules", tag = "billing_rules", operation_id = "billing_rules_list", responses((status = 200, description = "OK"), super::openapi::ApiErrors))]
+#[utoipa::path(get, path = "/billing_rules", tag = "billing_rules", operation_id = "billing_rules_list", responses((status = 200, description = "OK", body = BillingRulesBody), super::openapi::ApiErrors))]
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -101,7 +100,7 @@ async fn list(
     Ok(axum::Json(BillingRulesBody { billing_rules: found.items.into_iter().map(Into::into).collect(), links }))
 }
 
-#[utoipa::path(post, path = "/v2/billing_rules", tag = "billing_rules", operation_id = "billing_rules_create", responses((status = 201, description = "Created"), super::openapi::ApiErrors))]
+#[utoipa::path(post, path = "/billing_rules", tag = "billing_rules", operation_id = "billing_rules_create", responses((status = 201, description = "Created", body = BillingRuleBody), super::openapi::ApiErrors))]
 async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -113,7 +112,7 @@ async fn create(
     Ok((StatusCode::CREATED, axum::Json(created.into())))
 }
 
-#[utoipa::path(get, path = "/v2/billing_rules/{billing_rule_token}", tag = "billing_rules", operation_id = "billing_rules_show", params(("billing_rule_token" = String, Path)), responses((status = 200, description = "OK"), super::openapi::ApiErrors))]
+#[utoipa::path(get, path = "/billing_rules/{billing_rule_token}", tag = "billing_rules", operation_id = "billing_rules_show", params(("billing_rule_token" = String, Path)), responses((status = 200, description = "OK", body = BillingRuleBody), super::openapi::ApiErrors))]
 async fn show(
     State(state): State<AppState>,
     caller: Caller,
@@ -124,7 +123,7 @@ async fn show(
     Ok(axum::Json(found.into()))
 }
 
-#[utoipa::path(put, path = "/v2/billing_rules/{billing_rule_token}", tag = "billing_rules", operation_id = "billing_rules_update", params(("billing_rule_token" = String, Path)), responses((status = 200, description = "OK"), super::openapi::ApiErrors))]
+#[utoipa::path(put, path = "/billing_rules/{billing_rule_token}", tag = "billing_rules", operation_id = "billing_rules_update", params(("billing_rule_token" = String, Path)), responses((status = 200, description = "OK", body = BillingRuleBody), super::openapi::ApiErrors))]
 async fn update(
     State(state): State<AppState>,
     caller: Caller,
@@ -152,7 +151,7 @@ async fn update(
     Ok(axum::Json(updated.into()))
 }
 
-#[utoipa::path(delete, path = "/v2/billing_rules/{billing_rule_token}", tag = "billing_rules", operation_id = "billing_rules_remove", params(("billing_rule_token" = String, Path)), responses((status = 204, description = "Deleted"), super::openapi::ApiErrors))]
+#[utoipa::path(delete, path = "/billing_rules/{billing_rule_token}", tag = "billing_rules", operation_id = "billing_rules_remove", params(("billing_rule_token" = String, Path)), responses((status = 204, description = "Deleted"), super::openapi::ApiErrors))]
 async fn remove(State(state): State<AppState>, caller: Caller, Path(text): Path<String>) -> Result<StatusCode> {
     let token = path_token(&text, RuleToken::parse, not_found)?;
     if state.store.delete_billing_rule(&caller.account_token, &token).await? {

@@ -5,9 +5,9 @@
 
 use axum::extract::{OriginalUri, Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::get;
-use axum::Router;
 use serde::{Deserialize, Serialize};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::auth::Caller;
 use super::cost_reports::list_objects;
@@ -17,45 +17,29 @@ use super::{timestamp, ApiError, AppState, Result};
 use crate::model::budget::{BudgetAlertFields, BudgetFields, BudgetPeriod};
 use crate::model::cost_alert::{CostAlertFields, NotificationFields};
 use crate::model::report::ViewKind;
-use crate::service::budgets::{self, BudgetError};
+use crate::service::budgets;
 use crate::service::reports;
 use crate::service::{anomalies, cost_alerts};
 use crate::store::ReportObject;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/budgets", get(list).post(create))
-        .route("/budgets/{budget_token}", get(show).put(update).delete(remove))
-        .route("/budget_alerts", get(list_alerts).post(create_alert))
-        .route("/budget_alerts/{budget_alert_token}", get(show_alert).put(update_alert).delete(remove_alert))
-        .route("/cost_alerts", get(list_cost_alerts).post(create_cost_alert))
-        .route("/cost_alerts/{cost_alert_token}", get(show_cost_alert).put(update_cost_alert).delete(remove_cost_alert))
-        .route("/cost_alerts/{cost_alert_token}/events", get(cost_alert_events))
-        .route("/cost_alerts/{cost_alert_token}/events/{event_token}", get(cost_alert_event))
-        .route("/report_notifications", get(list_notifications).post(create_notification))
-        .route(
-            "/report_notifications/{report_notification_token}",
-            get(show_notification).put(update_notification).delete(remove_notification),
-        )
-        .route("/anomaly_notifications", get(list_anomaly_notifications).post(create_anomaly_notification))
-        .route(
-            "/anomaly_notifications/{anomaly_notification_token}",
-            get(show_anomaly_notification).put(update_anomaly_notification).delete(remove_anomaly_notification),
-        )
-        .route("/anomaly_alerts", get(list_anomaly_alerts))
-        .route("/anomaly_alerts/{anomaly_alert_token}", get(show_anomaly_alert).put(update_anomaly_alert))
-        .route("/alert_deliveries", get(deliveries))
-        .route("/webhook_signing_secret", get(signing_secret))
-}
-
-impl From<BudgetError> for ApiError {
-    fn from(e: BudgetError) -> Self {
-        match e {
-            BudgetError::Report(e) => e.into(),
-            BudgetError::Costs(e) => e.into(),
-            BudgetError::Internal(e) => ApiError::from(e),
-        }
-    }
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(show, update, remove))
+        .routes(routes!(list_alerts, create_alert))
+        .routes(routes!(show_alert, update_alert, remove_alert))
+        .routes(routes!(list_cost_alerts, create_cost_alert))
+        .routes(routes!(show_cost_alert, update_cost_alert, remove_cost_alert))
+        .routes(routes!(cost_alert_events))
+        .routes(routes!(cost_alert_event))
+        .routes(routes!(list_notifications, create_notification))
+        .routes(routes!(show_notification, update_notification, remove_notification))
+        .routes(routes!(list_anomaly_notifications, create_anomaly_notification))
+        .routes(routes!(show_anomaly_notification, update_anomaly_notification, remove_anomaly_notification))
+        .routes(routes!(list_anomaly_alerts))
+        .routes(routes!(show_anomaly_alert, update_anomaly_alert))
+        .routes(routes!(deliveries))
+        .routes(routes!(signing_secret))
 }
 
 /// A day as Vantage writes a budget's dates.
@@ -63,7 +47,7 @@ fn day(d: chrono::NaiveDate) -> String {
     format!("{d}T00:00:00Z")
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct PeriodBody {
     start_at: String,
     end_at: String,
@@ -76,14 +60,14 @@ impl From<&BudgetPeriod> for PeriodBody {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct PerformanceBody {
     date: String,
     actual: String,
     amount: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct BudgetBody {
     token: String,
     name: String,
@@ -139,13 +123,13 @@ async fn budget_body(
     })
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct BudgetsBody {
     budgets: Vec<BudgetBody>,
     links: Links,
 }
 
-#[utoipa::path(get, path = "/v2/budgets", tag = "budgets", operation_id = "budgets_list", responses((status = 200, description = "OK"), super::openapi::ApiErrors))]
+#[utoipa::path(get, path = "/budgets", tag = "budgets", operation_id = "budgets_list", responses((status = 200, description = "OK", body = BudgetsBody), super::openapi::ApiErrors))]
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -162,7 +146,7 @@ async fn list(
     Ok(axum::Json(BudgetsBody { budgets: out, links }))
 }
 
-#[utoipa::path(post, path = "/v2/budgets", tag = "budgets", operation_id = "budgets_create", responses((status = 201, description = "Created"), super::openapi::ApiErrors))]
+#[utoipa::path(post, path = "/budgets", tag = "budgets", operation_id = "budgets_create", responses((status = 201, description = "Created", body = BudgetBody), super::openapi::ApiErrors))]
 async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -179,7 +163,7 @@ struct ShowParams {
     include_performance: Option<String>,
 }
 
-#[utoipa::path(get, path = "/v2/budgets/{budget_token}", tag = "budgets", operation_id = "budgets_show", params(("budget_token" = String, Path)), responses((status = 200, description = "OK"), super::openapi::ApiErrors))]
+#[utoipa::path(get, path = "/budgets/{budget_token}", tag = "budgets", operation_id = "budgets_show", params(("budget_token" = String, Path)), responses((status = 200, description = "OK", body = BudgetBody), super::openapi::ApiErrors))]
 async fn show(
     State(state): State<AppState>,
     caller: Caller,
@@ -198,7 +182,7 @@ async fn show(
     Ok(axum::Json(body))
 }
 
-#[utoipa::path(put, path = "/v2/budgets/{budget_token}", tag = "budgets", operation_id = "budgets_update", params(("budget_token" = String, Path)), responses((status = 200, description = "OK"), super::openapi::ApiErrors))]
+#[utoipa::path(put, path = "/budgets/{budget_token}", tag = "budgets", operation_id = "budgets_update", params(("budget_token" = String, Path)), responses((status = 200, description = "OK", body = BudgetBody), super::openapi::ApiErrors))]
 async fn update(
     State(state): State<AppState>,
     caller: Caller,
@@ -210,13 +194,13 @@ async fn update(
     Ok(axum::Json(budget_body(&state, &caller, updated, &alerts, false).await?))
 }
 
-#[utoipa::path(delete, path = "/v2/budgets/{budget_token}", tag = "budgets", operation_id = "budgets_remove", params(("budget_token" = String, Path)), responses((status = 204, description = "Deleted"), super::openapi::ApiErrors))]
+#[utoipa::path(delete, path = "/budgets/{budget_token}", tag = "budgets", operation_id = "budgets_remove", params(("budget_token" = String, Path)), responses((status = 204, description = "Deleted"), super::openapi::ApiErrors))]
 async fn remove(State(state): State<AppState>, caller: Caller, Path(token): Path<String>) -> Result<StatusCode> {
     budgets::delete(state.store.as_ref(), &caller.account_token, &token).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct BudgetAlertBody {
     token: String,
     budget_tokens: Vec<String>,
@@ -251,7 +235,7 @@ fn alert_body(a: ReportObject) -> Result<BudgetAlertBody> {
     })
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct BudgetAlertsBody {
     budget_alerts: Vec<BudgetAlertBody>,
     links: Links,
@@ -265,7 +249,7 @@ struct AlertListParams {
     budget_token: Option<String>,
 }
 
-#[utoipa::path(get, path = "/v2/budget_alerts", tag = "budgets", operation_id = "budget_alerts_list", responses((status = 200, description = "OK"), super::openapi::ApiErrors))]
+#[utoipa::path(get, path = "/budget_alerts", tag = "budgets", operation_id = "budget_alerts_list", responses((status = 200, description = "OK", body = BudgetAlertsBody), super::openapi::ApiErrors))]
 async fn list_alerts(
     State(state): State<AppState>,
     caller: Caller,
@@ -300,7 +284,7 @@ async fn list_alerts(
     Ok(axum::Json(BudgetAlertsBody { budget_alerts, links }))
 }
 
-#[utoipa::path(post, path = "/v2/budget_alerts", tag = "budgets", operation_id = "budget_alerts_create", responses((status = 201, description = "Created"), super::openapi::ApiErrors))]
+#[utoipa::path(post, path = "/budget_alerts", tag = "budgets", operation_id = "budget_alerts_create", responses((status = 201, description = "Created", body = BudgetAlertBody), super::openapi::ApiErrors))]
 async fn create_alert(
     State(state): State<AppState>,
     caller: Caller,
@@ -312,7 +296,7 @@ async fn create_alert(
     Ok((StatusCode::CREATED, axum::Json(alert_body(created)?)))
 }
 
-#[utoipa::path(get, path = "/v2/budget_alerts/{budget_alert_token}", tag = "budgets", operation_id = "budget_alerts_show", params(("budget_alert_token" = String, Path)), responses((status = 200, description = "OK"), super::openapi::ApiErrors))]
+#[utoipa::path(get, path = "/budget_alerts/{budget_alert_token}", tag = "budgets", operation_id = "budget_alerts_show", params(("budget_alert_token" = String, Path)), responses((status = 200, description = "OK", body = BudgetAlertBody), super::openapi::ApiErrors))]
 async fn show_alert(
     State(state): State<AppState>,
     caller: Caller,
@@ -322,7 +306,7 @@ async fn show_alert(
     Ok(axum::Json(alert_body(found)?))
 }
 
-#[utoipa::path(put, path = "/v2/budget_alerts/{budget_alert_token}", tag = "budgets", operation_id = "budget_alerts_update", params(("budget_alert_token" = String, Path)), responses((status = 200, description = "OK"), super::openapi::ApiErrors))]
+#[utoipa::path(put, path = "/budget_alerts/{budget_alert_token}", tag = "budgets", operation_id = "budget_alerts_update", params(("budget_alert_token" = String, Path)), responses((status = 200, description = "OK", body = BudgetAlertBody), super::openapi::ApiErrors))]
 async fn update_alert(
     State(state): State<AppState>,
     caller: Caller,
@@ -334,7 +318,7 @@ async fn update_alert(
     Ok(axum::Json(alert_body(updated)?))
 }
 
-#[utoipa::path(delete, path = "/v2/budget_alerts/{budget_alert_token}", tag = "budgets", operation_id = "budget_alerts_remove", params(("budget_alert_token" = String, Path)), responses((status = 204, description = "Deleted"), super::openapi::ApiErrors))]
+#[utoipa::path(delete, path = "/budget_alerts/{budget_alert_token}", tag = "budgets", operation_id = "budget_alerts_remove", params(("budget_alert_token" = String, Path)), responses((status = 204, description = "Deleted"), super::openapi::ApiErrors))]
 async fn remove_alert(State(state): State<AppState>, caller: Caller, Path(token): Path<String>) -> Result<StatusCode> {
     reports::delete(state.store.as_ref(), &caller.account_token, ViewKind::BudgetAlert, &token).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -345,7 +329,7 @@ fn number(a: crate::model::amount::Amount) -> serde_json::Value {
     serde_json::from_str(&a.to_string()).expect("an amount is a JSON number")
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct CostAlertBody {
     token: String,
     title: String,
@@ -381,13 +365,13 @@ fn cost_alert_body(a: ReportObject) -> Result<CostAlertBody> {
     })
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct CostAlertsBody {
     cost_alerts: Vec<CostAlertBody>,
     links: Links,
 }
 
-#[utoipa::path(get, path = "/v2/cost_alerts", tag = "budgets", operation_id = "cost_alerts_list", responses((status = 200, description = "OK"), super::openapi::ApiErrors))]
+#[utoipa::path(get, path = "/cost_alerts", tag = "budgets", operation_id = "cost_alerts_list", responses((status = 200, description = "OK", body = CostAlertsBody), super::openapi::ApiErrors))]
 async fn list_cost_alerts(
     State(state): State<AppState>,
     caller: Caller,
@@ -400,7 +384,7 @@ async fn list_cost_alerts(
     Ok(axum::Json(CostAlertsBody { cost_alerts, links }))
 }
 
-#[utoipa::path(post, path = "/v2/cost_alerts", tag = "budgets", operation_id = "cost_alerts_create", responses((status = 201, description = "Created"), super::openapi::ApiErrors))]
+#[utoipa::path(post, path = "/cost_alerts", tag = "budgets", operation_id = "cost_alerts_create", responses((status = 201, description = "Created", body = CostAlertBody), super::openapi::ApiErrors))]
 async fn create_cost_alert(
     State(state): State<AppState>,
     caller: Caller,
@@ -411,7 +395,7 @@ async fn create_cost_alert(
     Ok((StatusCode::CREATED, axum::Json(cost_alert_body(created)?)))
 }
 
-#[utoipa::path(get, path = "/v2/cost_alerts/{cost_alert_token}", tag = "budgets", operation_id = "cost_alerts_show", params(("cost_alert_token" = String, Path)), responses((status = 200, description = "OK"), super::openapi::ApiErrors))]
+#[utoipa::path(get, path = "/cost_alerts/{cost_alert_token}", tag = "budgets", operation_id = "cost_alerts_show", params(("cost_alert_token" = String, Path)), responses((status = 200, description = "OK", body = CostAlertBody), super::openapi::ApiErrors))]
 async fn show_cost_alert(
     State(state): State<AppState>,
     caller: Caller,
@@ -421,7 +405,7 @@ async fn show_cost_alert(
     Ok(axum::Json(cost_alert_body(found)?))
 }
 
-#[utoipa::path(put, path = "/v2/cost_alerts/{cost_alert_token}", tag = "budgets", operation_id = "cost_alerts_update", params(("cost_alert_token" = String, Path)), responses((status = 200, description = "OK"), super::openapi::ApiErrors))]
+#[utoipa::path(put, path = "/cost_alerts/{cost_alert_token}", tag = "budgets", operation_id = "cost_alerts_update", params(("cost_alert_token" = String, Path)), responses((status = 200, description = "OK", body = CostAlertBody), super::openapi::ApiErrors))]
 async fn update_cost_alert(
     State(state): State<AppState>,
     caller: Caller,
@@ -433,7 +417,7 @@ async fn update_cost_alert(
     Ok(axum::Json(cost_alert_body(updated)?))
 }
 
-#[utoipa::path(delete, path = "/v2/cost_alerts/{cost_alert_token}", tag = "budgets", operation_id = "cost_alerts_remove", params(("cost_alert_token" = String, Path)), responses((status = 204, description = "Deleted"), super::openapi::ApiErrors))]
+#[utoipa::path(delete, path = "/cost_alerts/{cost_alert_token}", tag = "budgets", operation_id = "cost_alerts_remove", params(("cost_alert_token" = String, Path)), responses((status = 204, description = "Deleted"), super::openapi::ApiErrors))]
 async fn remove_cost_alert(
     State(state): State<AppState>,
     caller: Caller,
@@ -443,7 +427,7 @@ async fn remove_cost_alert(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct CostAlertEventBody {
     token: String,
     created_at: String,
@@ -469,7 +453,7 @@ fn event_body(e: ReportObject) -> Result<CostAlertEventBody> {
     })
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct CostAlertEventsBody {
     cost_alert_events: Vec<CostAlertEventBody>,
     links: Links,
@@ -482,7 +466,7 @@ struct EventParams {
     report_token: Option<String>,
 }
 
-#[utoipa::path(get, path = "/v2/cost_alerts/{cost_alert_token}/events", tag = "budgets", operation_id = "cost_alert_events_list", params(("cost_alert_token" = String, Path)), responses((status = 200, description = "OK"), super::openapi::ApiErrors))]
+#[utoipa::path(get, path = "/cost_alerts/{cost_alert_token}/events", tag = "budgets", operation_id = "cost_alert_events_list", params(("cost_alert_token" = String, Path)), responses((status = 200, description = "OK", body = CostAlertEventsBody), super::openapi::ApiErrors))]
 async fn cost_alert_events(
     State(state): State<AppState>,
     caller: Caller,
@@ -499,7 +483,7 @@ async fn cost_alert_events(
     Ok(axum::Json(CostAlertEventsBody { cost_alert_events, links }))
 }
 
-#[utoipa::path(get, path = "/v2/cost_alerts/{cost_alert_token}/events/{event_token}", tag = "budgets", operation_id = "cost_alert_events_show", params(("cost_alert_token" = String, Path), ("event_token" = String, Path)), responses((status = 200, description = "OK"), super::openapi::ApiErrors))]
+#[utoipa::path(get, path = "/cost_alerts/{cost_alert_token}/events/{event_token}", tag = "budgets", operation_id = "cost_alert_events_show", params(("cost_alert_token" = String, Path), ("event_token" = String, Path)), responses((status = 200, description = "OK", body = CostAlertEventBody), super::openapi::ApiErrors))]
 async fn cost_alert_event(
     State(state): State<AppState>,
     caller: Caller,
@@ -513,7 +497,7 @@ async fn cost_alert_event(
     Ok(axum::Json(event_body(found)?))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct NotificationBody {
     token: String,
     title: String,
@@ -537,13 +521,13 @@ fn notification_body(n: ReportObject) -> Result<NotificationBody> {
     })
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct NotificationsBody {
     report_notifications: Vec<NotificationBody>,
     links: Links,
 }
 
-#[utoipa::path(get, path = "/v2/report_notifications", tag = "budgets", operation_id = "report_notifications_list", responses((status = 200, description = "OK"), super::openapi::ApiErrors))]
+#[utoipa::path(get, path = "/report_notifications", tag = "budgets", operation_id = "report_notifications_list", responses((status = 200, description = "OK", body = NotificationsBody), super::openapi::ApiErrors))]
 async fn list_notifications(
     State(state): State<AppState>,
     caller: Caller,
@@ -556,7 +540,7 @@ async fn list_notifications(
     Ok(axum::Json(NotificationsBody { report_notifications, links }))
 }
 
-#[utoipa::path(post, path = "/v2/report_notifications", tag = "budgets", operation_id = "report_notifications_create", responses((status = 201, description = "Created"), super::openapi::ApiErrors))]
+#[utoipa::path(post, path = "/report_notifications", tag = "budgets", operation_id = "report_notifications_create", responses((status = 201, description = "Created", body = NotificationBody), super::openapi::ApiErrors))]
 async fn create_notification(
     State(state): State<AppState>,
     caller: Caller,
@@ -566,7 +550,7 @@ async fn create_notification(
     Ok((StatusCode::CREATED, axum::Json(notification_body(created)?)))
 }
 
-#[utoipa::path(get, path = "/v2/report_notifications/{report_notification_token}", tag = "budgets", operation_id = "report_notifications_show", params(("report_notification_token" = String, Path)), responses((status = 200, description = "OK"), super::openapi::ApiErrors))]
+#[utoipa::path(get, path = "/report_notifications/{report_notification_token}", tag = "budgets", operation_id = "report_notifications_show", params(("report_notification_token" = String, Path)), responses((status = 200, description = "OK", body = NotificationBody), super::openapi::ApiErrors))]
 async fn show_notification(
     State(state): State<AppState>,
     caller: Caller,
@@ -576,7 +560,7 @@ async fn show_notification(
     Ok(axum::Json(notification_body(found)?))
 }
 
-#[utoipa::path(put, path = "/v2/report_notifications/{report_notification_token}", tag = "budgets", operation_id = "report_notifications_update", params(("report_notification_token" = String, Path)), responses((status = 200, description = "OK"), super::openapi::ApiErrors))]
+#[utoipa::path(put, path = "/report_notifications/{report_notification_token}", tag = "budgets", operation_id = "report_notifications_update", params(("report_notification_token" = String, Path)), responses((status = 200, description = "OK", body = NotificationBody), super::openapi::ApiErrors))]
 async fn update_notification(
     State(state): State<AppState>,
     caller: Caller,
@@ -587,7 +571,7 @@ async fn update_notification(
     Ok(axum::Json(notification_body(updated)?))
 }
 
-#[utoipa::path(delete, path = "/v2/report_notifications/{report_notification_token}", tag = "budgets", operation_id = "report_notifications_remove", params(("report_notification_token" = String, Path)), responses((status = 204, description = "Deleted"), super::openapi::ApiErrors))]
+#[utoipa::path(delete, path = "/report_notifications/{report_notification_token}", tag = "budgets", operation_id = "report_notifications_remove", params(("report_notification_token" = String, Path)), responses((status = 204, description = "Deleted"), super::openapi::ApiErrors))]
 async fn remove_notification(
     State(state): State<AppState>,
     caller: Caller,
@@ -597,7 +581,7 @@ async fn remove_notification(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct AnomalyNotificationBody {
     token: String,
     cost_report_token: String,
@@ -621,13 +605,13 @@ fn anomaly_notification_body(n: ReportObject) -> Result<AnomalyNotificationBody>
     })
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct AnomalyNotificationsBody {
     anomaly_notifications: Vec<AnomalyNotificationBody>,
     links: Links,
 }
 
-#[utoipa::path(get, path = "/v2/anomaly_notifications", tag = "budgets", operation_id = "anomaly_notifications_list", responses((status = 200, description = "OK"), super::openapi::ApiErrors))]
+#[utoipa::path(get, path = "/anomaly_notifications", tag = "budgets", operation_id = "anomaly_notifications_list", responses((status = 200, description = "OK", body = AnomalyNotificationsBody), super::openapi::ApiErrors))]
 async fn list_anomaly_notifications(
     State(state): State<AppState>,
     caller: Caller,
@@ -640,7 +624,7 @@ async fn list_anomaly_notifications(
     Ok(axum::Json(AnomalyNotificationsBody { anomaly_notifications, links }))
 }
 
-#[utoipa::path(post, path = "/v2/anomaly_notifications", tag = "budgets", operation_id = "anomaly_notifications_create", responses((status = 201, description = "Created"), super::openapi::ApiErrors))]
+#[utoipa::path(post, path = "/anomaly_notifications", tag = "budgets", operation_id = "anomaly_notifications_create", responses((status = 201, description = "Created", body = AnomalyNotificationBody), super::openapi::ApiErrors))]
 async fn create_anomaly_notification(
     State(state): State<AppState>,
     caller: Caller,
@@ -650,7 +634,7 @@ async fn create_anomaly_notification(
     Ok((StatusCode::CREATED, axum::Json(anomaly_notification_body(created)?)))
 }
 
-#[utoipa::path(get, path = "/v2/anomaly_notifications/{anomaly_notification_token}", tag = "budgets", operation_id = "anomaly_notifications_show", params(("anomaly_notification_token" = String, Path)), responses((status = 200, description = "OK"), super::openapi::ApiErrors))]
+#[utoipa::path(get, path = "/anomaly_notifications/{anomaly_notification_token}", tag = "budgets", operation_id = "anomaly_notifications_show", params(("anomaly_notification_token" = String, Path)), responses((status = 200, description = "OK", body = AnomalyNotificationBody), super::openapi::ApiErrors))]
 async fn show_anomaly_notification(
     State(state): State<AppState>,
     caller: Caller,
@@ -661,7 +645,7 @@ async fn show_anomaly_notification(
     Ok(axum::Json(anomaly_notification_body(found)?))
 }
 
-#[utoipa::path(put, path = "/v2/anomaly_notifications/{anomaly_notification_token}", tag = "budgets", operation_id = "anomaly_notifications_update", params(("anomaly_notification_token" = String, Path)), responses((status = 200, description = "OK"), super::openapi::ApiErrors))]
+#[utoipa::path(put, path = "/anomaly_notifications/{anomaly_notification_token}", tag = "budgets", operation_id = "anomaly_notifications_update", params(("anomaly_notification_token" = String, Path)), responses((status = 200, description = "OK", body = AnomalyNotificationBody), super::openapi::ApiErrors))]
 async fn update_anomaly_notification(
     State(state): State<AppState>,
     caller: Caller,
@@ -672,7 +656,7 @@ async fn update_anomaly_notification(
     Ok(axum::Json(anomaly_notification_body(updated)?))
 }
 
-#[utoipa::path(delete, path = "/v2/anomaly_notifications/{anomaly_notification_token}", tag = "budgets", operation_id = "anomaly_notifications_remove", params(("anomaly_notification_token" = String, Path)), responses((status = 204, description = "Deleted"), super::openapi::ApiErrors))]
+#[utoipa::path(delete, path = "/anomaly_notifications/{anomaly_notification_token}", tag = "budgets", operation_id = "anomaly_notifications_remove", params(("anomaly_notification_token" = String, Path)), responses((status = 204, description = "Deleted"), super::openapi::ApiErrors))]
 async fn remove_anomaly_notification(
     State(state): State<AppState>,
     caller: Caller,
@@ -682,7 +666,7 @@ async fn remove_anomaly_notification(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct AnomalyAlertBody {
     token: String,
     created_at: String,
@@ -726,13 +710,13 @@ fn anomaly_alert_body(a: ReportObject) -> Result<AnomalyAlertBody> {
     })
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct AnomalyAlertsBody {
     anomaly_alerts: Vec<AnomalyAlertBody>,
     links: Links,
 }
 
-#[utoipa::path(get, path = "/v2/anomaly_alerts", tag = "budgets", operation_id = "anomaly_alerts_list", responses((status = 200, description = "OK"), super::openapi::ApiErrors))]
+#[utoipa::path(get, path = "/anomaly_alerts", tag = "budgets", operation_id = "anomaly_alerts_list", responses((status = 200, description = "OK", body = AnomalyAlertsBody), super::openapi::ApiErrors))]
 async fn list_anomaly_alerts(
     State(state): State<AppState>,
     caller: Caller,
@@ -745,7 +729,7 @@ async fn list_anomaly_alerts(
     Ok(axum::Json(AnomalyAlertsBody { anomaly_alerts, links }))
 }
 
-#[utoipa::path(get, path = "/v2/anomaly_alerts/{anomaly_alert_token}", tag = "budgets", operation_id = "anomaly_alerts_show", params(("anomaly_alert_token" = String, Path)), responses((status = 200, description = "OK"), super::openapi::ApiErrors))]
+#[utoipa::path(get, path = "/anomaly_alerts/{anomaly_alert_token}", tag = "budgets", operation_id = "anomaly_alerts_show", params(("anomaly_alert_token" = String, Path)), responses((status = 200, description = "OK", body = AnomalyAlertBody), super::openapi::ApiErrors))]
 async fn show_anomaly_alert(
     State(state): State<AppState>,
     caller: Caller,
@@ -755,7 +739,7 @@ async fn show_anomaly_alert(
     Ok(axum::Json(anomaly_alert_body(found)?))
 }
 
-#[utoipa::path(put, path = "/v2/anomaly_alerts/{anomaly_alert_token}", tag = "budgets", operation_id = "anomaly_alerts_update", params(("anomaly_alert_token" = String, Path)), responses((status = 200, description = "OK"), super::openapi::ApiErrors))]
+#[utoipa::path(put, path = "/anomaly_alerts/{anomaly_alert_token}", tag = "budgets", operation_id = "anomaly_alerts_update", params(("anomaly_alert_token" = String, Path)), responses((status = 200, description = "OK", body = AnomalyAlertBody), super::openapi::ApiErrors))]
 async fn update_anomaly_alert(
     State(state): State<AppState>,
     caller: Caller,
@@ -773,7 +757,7 @@ struct DeliveryParams {
     budget_alert_token: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct DeliveryBody {
     token: String,
     /// The alert the message is of (a budget alert or a cost alert).
@@ -790,7 +774,7 @@ struct DeliveryBody {
     next_attempt_at: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct DeliveriesBody {
     alert_deliveries: Vec<DeliveryBody>,
     links: Links,
@@ -806,7 +790,7 @@ fn shown_recipient(recipient: &str) -> String {
     }
 }
 
-#[utoipa::path(get, path = "/v2/alert_deliveries", tag = "budgets", operation_id = "alert_deliveries_list", responses((status = 200, description = "OK"), super::openapi::ApiErrors))]
+#[utoipa::path(get, path = "/alert_deliveries", tag = "budgets", operation_id = "alert_deliveries_list", responses((status = 200, description = "OK", body = DeliveriesBody), super::openapi::ApiErrors))]
 async fn deliveries(
     State(state): State<AppState>,
     caller: Caller,
@@ -846,14 +830,14 @@ async fn deliveries(
     Ok(axum::Json(DeliveriesBody { alert_deliveries, links }))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct SigningSecretBody {
     secret: String,
     header: &'static str,
     scheme: &'static str,
 }
 
-#[utoipa::path(get, path = "/v2/webhook_signing_secret", tag = "budgets", operation_id = "webhook_signing_secret", responses((status = 200, description = "OK"), super::openapi::ApiErrors))]
+#[utoipa::path(get, path = "/webhook_signing_secret", tag = "budgets", operation_id = "webhook_signing_secret", responses((status = 200, description = "OK", body = SigningSecretBody), super::openapi::ApiErrors))]
 async fn signing_secret(State(state): State<AppState>, caller: Caller) -> Result<axum::Json<SigningSecretBody>> {
     let secret = crate::service::alerts::signing_secret(state.store.as_ref(), &caller.account_token).await?;
     Ok(axum::Json(SigningSecretBody {

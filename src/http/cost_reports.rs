@@ -3,9 +3,9 @@
 
 use axum::extract::{OriginalUri, Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::get;
-use axum::Router;
 use serde::Serialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::auth::Caller;
 use super::extract::{Json, Query};
@@ -13,25 +13,15 @@ use super::pagination::{base_url, Links, ListParams, MAX_LIMIT};
 use super::{timestamp, ApiError, AppState, Result};
 use crate::model::cost_query::CostSettings;
 use crate::model::report::{ChartSettings, CostReportFields, ViewKind};
-use crate::service::forecast::{forecast, ForecastError};
-use crate::service::reports::{self, ReportError};
+use crate::service::forecast::forecast;
+use crate::service::reports;
 use crate::store::{ReportObject, ReportObjectFilter};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/cost_reports", get(list).post(create))
-        .route("/cost_reports/{cost_report_token}", get(show).put(update).delete(remove))
-        .route("/cost_reports/{cost_report_token}/forecasted_costs", get(forecasted_costs))
-}
-
-impl From<ForecastError> for ApiError {
-    fn from(e: ForecastError) -> Self {
-        match e {
-            ForecastError::Report(e) => e.into(),
-            ForecastError::Costs(e) => e.into(),
-            ForecastError::BadRequest(msg) => ApiError::bad_request(msg),
-        }
-    }
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(show, update, remove))
+        .routes(routes!(forecasted_costs))
 }
 
 #[derive(Debug, Default, serde::Deserialize)]
@@ -44,7 +34,7 @@ struct ForecastParams {
     limit: Option<u32>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct ForecastedCost {
     date: String,
     amount: String,
@@ -52,14 +42,14 @@ struct ForecastedCost {
     service: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct ForecastedCostsBody {
     forecasted_costs: Vec<ForecastedCost>,
     currency: String,
     links: Links,
 }
 
-#[utoipa::path(get, path = "/v2/cost_reports/{cost_report_token}/forecasted_costs", tag = "cost_reports", operation_id = "cost_reports_forecasted_costs", params(("cost_report_token" = String, Path)), responses((status = 200, description = "OK"), super::openapi::ApiErrors))]
+#[utoipa::path(get, path = "/cost_reports/{cost_report_token}/forecasted_costs", tag = "cost_reports", operation_id = "cost_reports_forecasted_costs", params(("cost_report_token" = String, Path)), responses((status = 200, description = "OK", body = ForecastedCostsBody), super::openapi::ApiErrors))]
 async fn forecasted_costs(
     State(state): State<AppState>,
     caller: Caller,
@@ -112,17 +102,6 @@ async fn forecasted_costs(
     Ok(axum::Json(ForecastedCostsBody { forecasted_costs, currency: forecast.currency, links }))
 }
 
-impl From<ReportError> for ApiError {
-    fn from(e: ReportError) -> Self {
-        match e {
-            ReportError::BadRequest(problems) => ApiError::BadRequest(problems),
-            ReportError::NotFound(what) => ApiError::NotFound(format!("{what} not found")),
-            ReportError::Conflict(msg) => ApiError::Conflict(msg),
-            ReportError::Internal(e) => ApiError::from(e),
-        }
-    }
-}
-
 /// A page of the caller's objects of `kind`, narrowed by the list's `workspace_token`, `folder_token` and
 /// `q` (an unknown workspace or folder lists nothing, as it holds nothing of the caller's), with its links.
 pub(super) async fn list_objects(
@@ -144,7 +123,7 @@ pub(super) async fn list_objects(
     Ok((found.items, Links::new(&base_url(state.public_url.as_deref(), headers), uri, page, found.total)))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct DefaultForecast {
     kind: &'static str,
     report_forecast_token: Option<String>,
@@ -152,7 +131,7 @@ struct DefaultForecast {
 
 /// A cost report as Vantage shows it. Dates are ISO dates; an interval report shows no fixed dates, and
 /// its previous period as of today.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct CostReportBody {
     token: String,
     title: String,
@@ -162,6 +141,7 @@ struct CostReportBody {
     default_forecast: DefaultForecast,
     filter: Option<String>,
     groupings: Option<String>,
+    #[schema(value_type = Object)]
     settings: CostSettings,
     created_at: String,
     workspace_token: String,
@@ -172,6 +152,7 @@ struct CostReportBody {
     date_interval: String,
     chart_type: String,
     date_bin: String,
+    #[schema(value_type = Object)]
     chart_settings: ChartSettings,
 }
 
@@ -201,13 +182,13 @@ fn body(state: &AppState, r: ReportObject) -> Result<CostReportBody> {
     })
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct CostReportsBody {
     cost_reports: Vec<CostReportBody>,
     links: Links,
 }
 
-#[utoipa::path(get, path = "/v2/cost_reports", tag = "cost_reports", operation_id = "cost_reports_list", responses((status = 200, description = "OK"), super::openapi::ApiErrors))]
+#[utoipa::path(get, path = "/cost_reports", tag = "cost_reports", operation_id = "cost_reports_list", responses((status = 200, description = "OK", body = CostReportsBody), super::openapi::ApiErrors))]
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -220,7 +201,7 @@ async fn list(
     Ok(axum::Json(CostReportsBody { cost_reports, links }))
 }
 
-#[utoipa::path(post, path = "/v2/cost_reports", tag = "cost_reports", operation_id = "cost_reports_create", responses((status = 201, description = "Created"), super::openapi::ApiErrors))]
+#[utoipa::path(post, path = "/cost_reports", tag = "cost_reports", operation_id = "cost_reports_create", responses((status = 201, description = "Created", body = CostReportBody), super::openapi::ApiErrors))]
 async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -230,7 +211,7 @@ async fn create(
     Ok((StatusCode::CREATED, axum::Json(body(&state, created)?)))
 }
 
-#[utoipa::path(get, path = "/v2/cost_reports/{cost_report_token}", tag = "cost_reports", operation_id = "cost_reports_show", params(("cost_report_token" = String, Path)), responses((status = 200, description = "OK"), super::openapi::ApiErrors))]
+#[utoipa::path(get, path = "/cost_reports/{cost_report_token}", tag = "cost_reports", operation_id = "cost_reports_show", params(("cost_report_token" = String, Path)), responses((status = 200, description = "OK", body = CostReportBody), super::openapi::ApiErrors))]
 async fn show(
     State(state): State<AppState>,
     caller: Caller,
@@ -240,7 +221,7 @@ async fn show(
     Ok(axum::Json(body(&state, found)?))
 }
 
-#[utoipa::path(put, path = "/v2/cost_reports/{cost_report_token}", tag = "cost_reports", operation_id = "cost_reports_update", params(("cost_report_token" = String, Path)), responses((status = 200, description = "OK"), super::openapi::ApiErrors))]
+#[utoipa::path(put, path = "/cost_reports/{cost_report_token}", tag = "cost_reports", operation_id = "cost_reports_update", params(("cost_report_token" = String, Path)), responses((status = 200, description = "OK", body = CostReportBody), super::openapi::ApiErrors))]
 async fn update(
     State(state): State<AppState>,
     caller: Caller,
@@ -251,7 +232,7 @@ async fn update(
     Ok(axum::Json(body(&state, updated)?))
 }
 
-#[utoipa::path(delete, path = "/v2/cost_reports/{cost_report_token}", tag = "cost_reports", operation_id = "cost_reports_remove", params(("cost_report_token" = String, Path)), responses((status = 204, description = "Deleted"), super::openapi::ApiErrors))]
+#[utoipa::path(delete, path = "/cost_reports/{cost_report_token}", tag = "cost_reports", operation_id = "cost_reports_remove", params(("cost_report_token" = String, Path)), responses((status = 204, description = "Deleted"), super::openapi::ApiErrors))]
 async fn remove(State(state): State<AppState>, caller: Caller, Path(token): Path<String>) -> Result<StatusCode> {
     reports::delete(state.store.as_ref(), &caller.account_token, ViewKind::CostReport, &token).await?;
     Ok(StatusCode::NO_CONTENT)

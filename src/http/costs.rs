@@ -3,36 +3,36 @@
 
 use axum::extract::{OriginalUri, State};
 use axum::http::HeaderMap;
-use axum::routing::get;
-use axum::Router;
 use serde::Serialize;
 use serde_json::{Map, Value};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::auth::Caller;
 use super::pagination::{base_url, Links};
 use super::{ApiError, AppState, Result};
 use crate::model::cost_query::{parse_params_with, report_token, Defaults};
 use crate::model::cost_query::{round_total, Aggregate};
-use crate::service::costs::{costs, CostsError};
+use crate::service::costs::costs;
 use crate::service::reports::report_defaults;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/costs", get(costs_handler))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(costs_handler))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct TotalCost {
     amount: String,
     currency: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct Usage {
     amount: String,
     unit: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct CostsBody {
     total_cost: TotalCost,
     /// With `settings[aggregate_by]=usage`: the usage per unit, rounded to 2 places as Vantage says.
@@ -40,18 +40,6 @@ struct CostsBody {
     total_usage: Option<Vec<Usage>>,
     costs: Vec<Map<String, Value>>,
     links: Links,
-}
-
-impl From<CostsError> for ApiError {
-    fn from(e: CostsError) -> Self {
-        match e {
-            CostsError::WorkspaceNotFound => ApiError::NotFound("workspace not found".into()),
-            CostsError::Overflow(msg) => ApiError::Unprocessable(vec![msg]),
-            e @ CostsError::InvalidRule { .. } => ApiError::Unprocessable(vec![e.to_string()]),
-            e @ CostsError::TimedOut(_) => ApiError::Unavailable(e.to_string()),
-            CostsError::Internal(e) => ApiError::from(e),
-        }
-    }
 }
 
 /// The costs query a query string asks for: a report's definition when it names one
@@ -68,7 +56,7 @@ pub(super) async fn costs_params(
     parse_params_with(raw, defaults).map_err(ApiError::BadRequest)
 }
 
-#[utoipa::path(get, path = "/v2/costs", tag = "costs", operation_id = "costs_costs_handler", responses((status = 200, description = "OK"), super::openapi::ApiErrors))]
+#[utoipa::path(get, path = "/costs", tag = "costs", operation_id = "costs_costs_handler", responses((status = 200, description = "OK", body = CostsBody), super::openapi::ApiErrors))]
 async fn costs_handler(
     State(state): State<AppState>,
     caller: Caller,

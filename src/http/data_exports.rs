@@ -7,10 +7,10 @@ use axum::body::Body;
 use axum::extract::{OriginalUri, Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::Router;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::auth::Caller;
 use super::extract::Json;
@@ -19,14 +19,12 @@ use super::{timestamp, ApiError, AppState, Result};
 use crate::service::exports::{self, is_token};
 use crate::store::DataExport;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/costs/data_exports", post(create))
-        .route("/data_exports/{data_export_token}", get(show))
-        .route(
-            "/data_exports/{data_export_token}/files/{file}",
-            get(file).layer(tower_http::compression::CompressionLayer::new().gzip(true).no_br().no_deflate().no_zstd()),
-        )
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(create)).routes(routes!(show)).merge(
+        OpenApiRouter::new()
+            .routes(routes!(file))
+            .layer(tower_http::compression::CompressionLayer::new().gzip(true).no_br().no_deflate().no_zstd()),
+    )
 }
 
 /// Groupings as a list (Vantage's spec) or comma-separated text.
@@ -132,7 +130,7 @@ fn pending(state: &AppState, headers: &HeaderMap, e: &DataExport) -> Response {
     response
 }
 
-#[utoipa::path(post, path = "/v2/costs/data_exports", tag = "data_exports", operation_id = "data_exports_create", responses((status = 202, description = "Queued: the export's Location and its pending state"), super::openapi::ApiErrors))]
+#[utoipa::path(post, path = "/costs/data_exports", tag = "data_exports", operation_id = "data_exports_create", responses((status = 202, description = "Queued: the export's Location and its pending state"), super::openapi::ApiErrors))]
 async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -172,11 +170,7 @@ async fn create(
         params.query,
         attributes,
     )
-    .await
-    .map_err(|e| match e {
-        exports::StartError::TooMany => ApiError::TooManyRequests(e.to_string()),
-        exports::StartError::Internal(e) => ApiError::from(e),
-    })?;
+    .await?;
     Ok(pending(&state, &headers, &created))
 }
 
@@ -188,7 +182,7 @@ async fn find(state: &AppState, caller: &Caller, token: &str) -> Result<DataExpo
     state.store.get_data_export(&caller.account_token, token).await?.ok_or_else(not_found)
 }
 
-#[utoipa::path(get, path = "/v2/data_exports/{data_export_token}", tag = "data_exports", operation_id = "data_exports_show", params(("data_export_token" = String, Path)), responses((status = 200, description = "The finished export and its files"), (status = 202, description = "Still running: see Location and Retry-After"), super::openapi::ApiErrors))]
+#[utoipa::path(get, path = "/data_exports/{data_export_token}", tag = "data_exports", operation_id = "data_exports_show", params(("data_export_token" = String, Path)), responses((status = 200, description = "The finished export and its files"), (status = 202, description = "Still running: see Location and Retry-After"), super::openapi::ApiErrors))]
 async fn show(
     State(state): State<AppState>,
     caller: Caller,
@@ -202,7 +196,7 @@ async fn show(
     Ok(axum::Json(body(&state, &headers, &e)).into_response())
 }
 
-#[utoipa::path(get, path = "/v2/data_exports/{data_export_token}/files/{file}", tag = "data_exports", operation_id = "data_exports_file", params(("data_export_token" = String, Path), ("file" = String, Path)), responses((status = 200, description = "OK"), super::openapi::ApiErrors))]
+#[utoipa::path(get, path = "/data_exports/{data_export_token}/files/{file}", tag = "data_exports", operation_id = "data_exports_file", params(("data_export_token" = String, Path), ("file" = String, Path)), responses((status = 200, description = "OK"), super::openapi::ApiErrors))]
 async fn file(
     State(state): State<AppState>,
     caller: Caller,

@@ -3,9 +3,9 @@
 
 use axum::extract::{OriginalUri, Path, State};
 use axum::http::HeaderMap;
-use axum::routing::get;
-use axum::Router;
 use serde::Serialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::auth::Caller;
 use super::pagination::{base_url, Links, DEFAULT_LIMIT, MAX_LIMIT};
@@ -13,12 +13,12 @@ use super::{ApiError, AppState, Result};
 use crate::service::discovery::{self, Found, TagQuery};
 use crate::store::PageRequest;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/cost_providers", get(providers))
-        .route("/cost_services", get(services))
-        .route("/tags", get(tags))
-        .route("/tags/{key}/values", get(tag_values))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(providers))
+        .routes(routes!(services))
+        .routes(routes!(tags))
+        .routes(routes!(tag_values))
 }
 
 /// The query string of a discovery list, checked; every problem listed.
@@ -71,19 +71,19 @@ fn params(raw: &str, tag_params: bool) -> Result<Params> {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct Provider {
     name: &'static str,
     key: &'static str,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct ProvidersBody {
     cost_providers: Vec<Provider>,
     links: Links,
 }
 
-#[utoipa::path(get, path = "/v2/cost_providers", tag = "discovery", operation_id = "discovery_providers", responses((status = 200, description = "OK"), super::openapi::ApiErrors))]
+#[utoipa::path(get, path = "/cost_providers", tag = "discovery", operation_id = "discovery_providers", responses((status = 200, description = "OK", body = ProvidersBody), super::openapi::ApiErrors))]
 async fn providers(
     State(state): State<AppState>,
     caller: Caller,
@@ -100,19 +100,19 @@ async fn providers(
     }))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct Service {
     name: String,
     provider: &'static str,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct ServicesBody {
     cost_services: Vec<Service>,
     links: Links,
 }
 
-#[utoipa::path(get, path = "/v2/cost_services", tag = "discovery", operation_id = "discovery_services", responses((status = 200, description = "OK"), super::openapi::ApiErrors))]
+#[utoipa::path(get, path = "/cost_services", tag = "discovery", operation_id = "discovery_services", responses((status = 200, description = "OK", body = ServicesBody), super::openapi::ApiErrors))]
 async fn services(
     State(state): State<AppState>,
     caller: Caller,
@@ -135,7 +135,7 @@ fn page_of(found: Vec<Found>, page: PageRequest) -> Vec<Found> {
     found.into_iter().skip(skip).take(page.limit as usize).collect()
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct Tag {
     tag_key: String,
     hidden: bool,
@@ -143,13 +143,13 @@ struct Tag {
     providers: Vec<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct TagsBody {
     tags: Vec<Tag>,
     links: Links,
 }
 
-#[utoipa::path(get, path = "/v2/tags", tag = "discovery", operation_id = "discovery_tags", responses((status = 200, description = "OK"), super::openapi::ApiErrors))]
+#[utoipa::path(get, path = "/tags", tag = "discovery", operation_id = "discovery_tags", responses((status = 200, description = "OK", body = TagsBody), super::openapi::ApiErrors))]
 async fn tags(
     State(state): State<AppState>,
     caller: Caller,
@@ -167,19 +167,19 @@ async fn tags(
     Ok(axum::Json(TagsBody { tags, links }))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct TagValue {
     tag_value: String,
     providers: Vec<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct TagValuesBody {
     tag_values: Vec<TagValue>,
     links: Links,
 }
 
-#[utoipa::path(get, path = "/v2/tags/{key}/values", tag = "discovery", operation_id = "discovery_tag_values", params(("key" = String, Path)), responses((status = 200, description = "OK"), super::openapi::ApiErrors))]
+#[utoipa::path(get, path = "/tags/{key}/values", tag = "discovery", operation_id = "discovery_tag_values", params(("key" = String, Path)), responses((status = 200, description = "OK", body = TagValuesBody), super::openapi::ApiErrors))]
 async fn tag_values(
     State(state): State<AppState>,
     caller: Caller,

@@ -1,6 +1,7 @@
 //! The API's one error type. Every variant renders as Vantage's `{"errors": [...]}`; 500s say only
 //! "internal error" and carry their cause to the logging middleware, which logs it once.
 
+use crate::service::ServiceError;
 use std::sync::Arc;
 
 use axum::http::StatusCode;
@@ -59,6 +60,24 @@ impl From<anyhow::Error> for ApiError {
         match crate::store::unique_violation(&e) {
             Some(conflict) => ApiError::Conflict(conflict),
             None => ApiError::Internal(e),
+        }
+    }
+}
+
+/// The services' errors, each kind to its status: the one place a service error becomes HTTP.
+impl From<ServiceError> for ApiError {
+    fn from(e: ServiceError) -> Self {
+        match e {
+            e @ ServiceError::NotFound(_) => ApiError::NotFound(e.to_string()),
+            ServiceError::Invalid(problems) => ApiError::BadRequest(problems),
+            ServiceError::Forbidden(msg) => ApiError::Forbidden(msg),
+            ServiceError::Conflict(msg) => ApiError::Conflict(msg),
+            e @ ServiceError::TooLarge(_) => ApiError::PayloadTooLarge(e.to_string()),
+            ServiceError::Unprocessable(problems) => ApiError::Unprocessable(problems),
+            ServiceError::TooMany(msg) => ApiError::TooManyRequests(msg),
+            ServiceError::Upstream(msg) => ApiError::BadGateway(msg),
+            ServiceError::Unavailable(msg) => ApiError::Unavailable(msg),
+            ServiceError::Internal(e) => ApiError::from(e),
         }
     }
 }

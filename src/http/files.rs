@@ -4,9 +4,9 @@
 use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::Router;
 use serde::Deserialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::extract::Query;
 use super::{ApiError, AppState, Result};
@@ -15,8 +15,8 @@ use crate::model::token::{AccountToken, InvoiceToken};
 use crate::render::invoice::{csv as invoice_csv, pdf as invoice_pdf};
 use crate::service::signed::InvoiceFile;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/files/invoices/{invoice_token}/{file}", get(serve))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(serve))
 }
 
 #[derive(Deserialize)]
@@ -30,7 +30,7 @@ fn refused(msg: impl Into<String>) -> ApiError {
     ApiError::Forbidden(msg.into())
 }
 
-#[utoipa::path(get, path = "/v2/files/invoices/{invoice_token}/{file}", tag = "files", operation_id = "files_serve", params(("invoice_token" = String, Path), ("file" = String, Path)), responses((status = 200, description = "OK"), (status = 403, description = "An altered or expired link"), (status = 404, description = "No such invoice")))]
+#[utoipa::path(get, path = "/files/invoices/{invoice_token}/{file}", tag = "files", operation_id = "files_serve", params(("invoice_token" = String, Path), ("file" = String, Path)), responses((status = 200, description = "OK"), (status = 403, description = "An altered or expired link"), (status = 404, description = "No such invoice")))]
 async fn serve(
     State(state): State<AppState>,
     Path((invoice_text, file_name)): Path<(String, String)>,

@@ -2,9 +2,9 @@
 
 use axum::extract::{OriginalUri, Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::get;
-use axum::Router;
 use serde::Serialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::auth::Caller;
 use super::extract::{Json, Query};
@@ -14,14 +14,12 @@ use crate::model::report::{folder_type, FolderFields, ViewKind};
 use crate::service::reports;
 use crate::store::ReportObject;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/folders", get(list).post(create))
-        .route("/folders/{folder_token}", get(show).put(update).delete(remove))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list, create)).routes(routes!(show, update, remove))
 }
 
 /// A folder as Vantage shows it.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct FolderBody {
     token: String,
     title: String,
@@ -49,13 +47,13 @@ impl From<ReportObject> for FolderBody {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct FoldersBody {
     folders: Vec<FolderBody>,
     links: Links,
 }
 
-#[utoipa::path(get, path = "/v2/folders", tag = "folders", operation_id = "folders_list", responses((status = 200, description = "OK"), super::openapi::ApiErrors))]
+#[utoipa::path(get, path = "/folders", tag = "folders", operation_id = "folders_list", responses((status = 200, description = "OK", body = FoldersBody), super::openapi::ApiErrors))]
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -73,7 +71,7 @@ async fn list(
     Ok(axum::Json(FoldersBody { folders: items.into_iter().map(Into::into).collect(), links }))
 }
 
-#[utoipa::path(post, path = "/v2/folders", tag = "folders", operation_id = "folders_create", responses((status = 201, description = "Created"), super::openapi::ApiErrors))]
+#[utoipa::path(post, path = "/folders", tag = "folders", operation_id = "folders_create", responses((status = 201, description = "Created", body = FolderBody), super::openapi::ApiErrors))]
 async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -83,7 +81,7 @@ async fn create(
     Ok((StatusCode::CREATED, axum::Json(created.into())))
 }
 
-#[utoipa::path(get, path = "/v2/folders/{folder_token}", tag = "folders", operation_id = "folders_show", params(("folder_token" = String, Path)), responses((status = 200, description = "OK"), super::openapi::ApiErrors))]
+#[utoipa::path(get, path = "/folders/{folder_token}", tag = "folders", operation_id = "folders_show", params(("folder_token" = String, Path)), responses((status = 200, description = "OK", body = FolderBody), super::openapi::ApiErrors))]
 async fn show(
     State(state): State<AppState>,
     caller: Caller,
@@ -92,7 +90,7 @@ async fn show(
     Ok(axum::Json(reports::get(state.store.as_ref(), &caller.account_token, ViewKind::Folder, &token).await?.into()))
 }
 
-#[utoipa::path(put, path = "/v2/folders/{folder_token}", tag = "folders", operation_id = "folders_update", params(("folder_token" = String, Path)), responses((status = 200, description = "OK"), super::openapi::ApiErrors))]
+#[utoipa::path(put, path = "/folders/{folder_token}", tag = "folders", operation_id = "folders_update", params(("folder_token" = String, Path)), responses((status = 200, description = "OK", body = FolderBody), super::openapi::ApiErrors))]
 async fn update(
     State(state): State<AppState>,
     caller: Caller,
@@ -102,7 +100,7 @@ async fn update(
     Ok(axum::Json(reports::update_folder(state.store.as_ref(), &caller.account_token, &token, fields).await?.into()))
 }
 
-#[utoipa::path(delete, path = "/v2/folders/{folder_token}", tag = "folders", operation_id = "folders_remove", params(("folder_token" = String, Path)), responses((status = 204, description = "Deleted"), super::openapi::ApiErrors))]
+#[utoipa::path(delete, path = "/folders/{folder_token}", tag = "folders", operation_id = "folders_remove", params(("folder_token" = String, Path)), responses((status = 204, description = "Deleted"), super::openapi::ApiErrors))]
 async fn remove(State(state): State<AppState>, caller: Caller, Path(token): Path<String>) -> Result<StatusCode> {
     reports::delete(state.store.as_ref(), &caller.account_token, ViewKind::Folder, &token).await?;
     Ok(StatusCode::NO_CONTENT)

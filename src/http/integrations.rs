@@ -2,9 +2,9 @@
 
 use axum::extract::{OriginalUri, Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::{get, post};
-use axum::Router;
 use serde::{Deserialize, Serialize};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::auth::Caller;
 use super::extract::{Json, Query};
@@ -13,24 +13,25 @@ use super::{path_token, timestamp, ApiError, AppState, Result};
 use crate::model::bucket_export::{AwsIntegrationFields, AzureIntegrationFields, NewBucketIntegration};
 use crate::model::integration::{CustomProviderFields, IntegrationUpdateFields, NewCustomProvider};
 use crate::model::token::IntegrationToken;
-use crate::service::integrations::{self, IntegrationError};
+use crate::service::integrations;
 use crate::service::sync::SyncOptions;
 use crate::store::Integration;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/integrations", get(list))
-        .route("/integrations/custom_provider", post(create_custom_provider))
-        .route("/integrations/aws", post(create_aws))
-        .route("/integrations/azure", post(create_azure))
-        .route("/integrations/gcp", post(create_gcp))
-        .route("/integrations/{integration_token}", get(show).put(update).delete(remove))
-        .route("/integrations/{integration_token}/sync", post(sync_now))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(create_custom_provider))
+        .routes(routes!(create_aws))
+        .routes(routes!(create_azure))
+        .routes(routes!(create_gcp))
+        .routes(routes!(show, update, remove))
+        .routes(routes!(sync_now))
 }
 
 /// An integration as the API shows it.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct IntegrationBody {
+    #[schema(value_type = String)]
     token: IntegrationToken,
     provider: String,
     account_identifier: String,
@@ -68,7 +69,7 @@ impl From<Integration> for IntegrationBody {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct IntegrationsBody {
     integrations: Vec<IntegrationBody>,
     links: Links,
@@ -86,7 +87,7 @@ pub(crate) fn not_found() -> ApiError {
     ApiError::NotFound("integration not found".into())
 }
 
-#[utoipa::path(get, path = "/v2/integrations", tag = "integrations", operation_id = "integrations_list", responses((status = 200, description = "OK"), super::openapi::ApiErrors))]
+#[utoipa::path(get, path = "/integrations", tag = "integrations", operation_id = "integrations_list", responses((status = 200, description = "OK", body = IntegrationsBody), super::openapi::ApiErrors))]
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -108,7 +109,7 @@ async fn list(
     Ok(axum::Json(IntegrationsBody { integrations: found.items.into_iter().map(Into::into).collect(), links }))
 }
 
-#[utoipa::path(post, path = "/v2/integrations/custom_provider", tag = "integrations", operation_id = "integrations_create_custom_provider", responses((status = 201, description = "Created"), super::openapi::ApiErrors))]
+#[utoipa::path(post, path = "/integrations/custom_provider", tag = "integrations", operation_id = "integrations_create_custom_provider", responses((status = 201, description = "Created", body = IntegrationBody), super::openapi::ApiErrors))]
 async fn create_custom_provider(
     State(state): State<AppState>,
     caller: Caller,
@@ -119,7 +120,7 @@ async fn create_custom_provider(
     Ok((StatusCode::CREATED, axum::Json(created.into())))
 }
 
-#[utoipa::path(get, path = "/v2/integrations/{integration_token}", tag = "integrations", operation_id = "integrations_show", params(("integration_token" = String, Path)), responses((status = 200, description = "OK"), super::openapi::ApiErrors))]
+#[utoipa::path(get, path = "/integrations/{integration_token}", tag = "integrations", operation_id = "integrations_show", params(("integration_token" = String, Path)), responses((status = 200, description = "OK", body = IntegrationBody), super::openapi::ApiErrors))]
 async fn show(
     State(state): State<AppState>,
     caller: Caller,
@@ -130,7 +131,7 @@ async fn show(
     Ok(axum::Json(found.into()))
 }
 
-#[utoipa::path(put, path = "/v2/integrations/{integration_token}", tag = "integrations", operation_id = "integrations_update", params(("integration_token" = String, Path)), responses((status = 200, description = "OK"), super::openapi::ApiErrors))]
+#[utoipa::path(put, path = "/integrations/{integration_token}", tag = "integrations", operation_id = "integrations_update", params(("integration_token" = String, Path)), responses((status = 200, description = "OK", body = IntegrationBody), super::openapi::ApiErrors))]
 async fn update(
     State(state): State<AppState>,
     caller: Caller,
@@ -143,17 +144,7 @@ async fn update(
     Ok(axum::Json(updated.into()))
 }
 
-impl From<IntegrationError> for ApiError {
-    fn from(e: IntegrationError) -> Self {
-        match e {
-            IntegrationError::NotFound => not_found(),
-            IntegrationError::Invalid(problems) => ApiError::BadRequest(problems),
-            IntegrationError::Internal(e) => ApiError::from(e),
-        }
-    }
-}
-
-#[utoipa::path(delete, path = "/v2/integrations/{integration_token}", tag = "integrations", operation_id = "integrations_remove", params(("integration_token" = String, Path)), responses((status = 204, description = "Deleted"), super::openapi::ApiErrors))]
+#[utoipa::path(delete, path = "/integrations/{integration_token}", tag = "integrations", operation_id = "integrations_remove", params(("integration_token" = String, Path)), responses((status = 204, description = "Deleted"), super::openapi::ApiErrors))]
 async fn remove(State(state): State<AppState>, caller: Caller, Path(text): Path<String>) -> Result<StatusCode> {
     let token = path_token(&text, IntegrationToken::parse, not_found)?;
     // The uploads' files are retired with them; the janitor removes them once no query reads them.
@@ -161,7 +152,7 @@ async fn remove(State(state): State<AppState>, caller: Caller, Path(text): Path<
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(post, path = "/v2/integrations/aws", tag = "integrations", operation_id = "integrations_create_aws", responses((status = 201, description = "Created; its first sync starts at once"), super::openapi::ApiErrors))]
+#[utoipa::path(post, path = "/integrations/aws", tag = "integrations", operation_id = "integrations_create_aws", responses((status = 201, description = "Created; its first sync starts at once", body = IntegrationBody), super::openapi::ApiErrors))]
 async fn create_aws(
     State(state): State<AppState>,
     caller: Caller,
@@ -171,7 +162,7 @@ async fn create_aws(
     create_bucket(state, caller, new).await
 }
 
-#[utoipa::path(post, path = "/v2/integrations/azure", tag = "integrations", operation_id = "integrations_create_azure", responses((status = 201, description = "Created; its first sync starts at once"), super::openapi::ApiErrors))]
+#[utoipa::path(post, path = "/integrations/azure", tag = "integrations", operation_id = "integrations_create_azure", responses((status = 201, description = "Created; its first sync starts at once", body = IntegrationBody), super::openapi::ApiErrors))]
 async fn create_azure(
     State(state): State<AppState>,
     caller: Caller,
@@ -181,7 +172,7 @@ async fn create_azure(
     create_bucket(state, caller, new).await
 }
 
-#[utoipa::path(post, path = "/v2/integrations/gcp", tag = "integrations", operation_id = "integrations_create_gcp", responses((status = 400, description = "GCP's export is BigQuery tables, which costd cannot read"), super::openapi::ApiErrors))]
+#[utoipa::path(post, path = "/integrations/gcp", tag = "integrations", operation_id = "integrations_create_gcp", responses((status = 400, description = "GCP's export is BigQuery tables, which costd cannot read"), super::openapi::ApiErrors))]
 async fn create_gcp(_caller: Caller) -> Result<StatusCode> {
     Err(ApiError::bad_request(
         "GCP exports its billing data to BigQuery tables, which costd cannot read; export them as FOCUS CSV and \
@@ -214,21 +205,21 @@ struct SyncParams {
 /// (`status` `importing`) while the sync runs in the background; with `?wait=true`, 200 once it has run.
 /// `?backfill=true` loads every billing period the export lists again. The integration's `status`,
 /// `last_synced_at` and `last_error` tell the outcome.
-#[utoipa::path(post, path = "/v2/integrations/{integration_token}/sync", tag = "integrations", operation_id = "integrations_sync", params(("integration_token" = String, Path), ("backfill" = Option<bool>, Query), ("wait" = Option<bool>, Query)), responses((status = 202, description = "Sync started"), (status = 200, description = "Synced (wait=true)"), super::openapi::ApiErrors))]
+#[utoipa::path(post, path = "/integrations/{integration_token}/sync", tag = "integrations", operation_id = "integrations_sync", params(("integration_token" = String, Path), ("backfill" = Option<bool>, Query), ("wait" = Option<bool>, Query)), responses((status = 202, description = "Sync started", body = IntegrationBody), (status = 200, description = "Synced (wait=true)"), super::openapi::ApiErrors))]
 async fn sync_now(
     State(state): State<AppState>,
     caller: Caller,
     Path(text): Path<String>,
     Query(params): Query<SyncParams>,
 ) -> Result<(StatusCode, axum::Json<IntegrationBody>)> {
-    use crate::service::sync::{sync_integration, Quiet, SyncError};
+    use crate::service::sync::{sync_integration, Quiet, ALREADY_RUNNING, NOT_A_BUCKET};
     let token = path_token(&text, IntegrationToken::parse, not_found)?;
     let found = state.store.get_integration(&caller.account_token, &token).await?.ok_or_else(not_found)?;
     if found.location.is_none() {
-        return Err(ApiError::bad_request(SyncError::NotBucket.to_string()));
+        return Err(ApiError::bad_request(NOT_A_BUCKET));
     }
     if state.running_syncs.lock().expect("running syncs").contains(&token) {
-        return Err(ApiError::Conflict(SyncError::Busy.to_string()));
+        return Err(ApiError::Conflict(ALREADY_RUNNING.into()));
     }
     let options = SyncOptions { backfill: params.backfill, today: (state.today)() };
     if !params.wait {
@@ -238,13 +229,7 @@ async fn sync_now(
         body.status = "importing".into();
         return Ok((StatusCode::ACCEPTED, axum::Json(body)));
     }
-    match sync_integration(&state.sync_context(), &caller.account_token, &token, options, &Quiet).await {
-        Ok(_) => {}
-        Err(SyncError::NotFound) => return Err(not_found()),
-        Err(e @ SyncError::NotBucket) => return Err(ApiError::bad_request(e.to_string())),
-        Err(e @ SyncError::Busy) => return Err(ApiError::Conflict(e.to_string())),
-        Err(SyncError::Internal(e)) => return Err(ApiError::from(e)),
-    }
+    sync_integration(&state.sync_context(), &caller.account_token, &token, options, &Quiet).await?;
     let synced = state.store.get_integration(&caller.account_token, &token).await?.ok_or_else(not_found)?;
     Ok((StatusCode::OK, axum::Json(synced.into())))
 }

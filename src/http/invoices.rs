@@ -4,9 +4,9 @@
 
 use axum::extract::{OriginalUri, Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::{get, post};
-use axum::Router;
 use serde::{Deserialize, Serialize};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::auth::Caller;
 use super::extract::{Json, Query};
@@ -19,20 +19,21 @@ use crate::service::invoices::{self as invoicing, InvoiceFields};
 use crate::service::signed::InvoiceFile;
 use crate::store::Invoice;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/invoices", get(list).post(create))
-        .route("/invoices/{invoice_token}", get(show))
-        .route("/invoices/{invoice_token}/regenerate", post(regenerate))
-        .route("/invoices/{invoice_token}/download", post(download))
-        .route("/invoices/{invoice_token}/cost_report", get(cost_report))
-        .route("/invoices/{invoice_token}/send", post(send))
-        .route("/invoices/{invoice_token}/send_and_approve", post(send_and_approve))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(show))
+        .routes(routes!(regenerate))
+        .routes(routes!(download))
+        .routes(routes!(cost_report))
+        .routes(routes!(send))
+        .routes(routes!(send_and_approve))
 }
 
 /// Vantage's `Invoice`, plus the currency and due date (which its clients ignore and people need).
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct InvoiceBody {
+    #[schema(value_type = String)]
     token: InvoiceToken,
     invoice_number: String,
     /// Rounded once to cents, half away from zero.
@@ -44,8 +45,10 @@ struct InvoiceBody {
     status: &'static str,
     created_at: String,
     updated_at: String,
+    #[schema(value_type = String)]
     account_token: AccountToken,
     account_name: String,
+    #[schema(value_type = String)]
     msp_account_token: AccountToken,
 }
 
@@ -69,7 +72,7 @@ impl From<Invoice> for InvoiceBody {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct InvoicesBody {
     invoices: Vec<InvoiceBody>,
     links: Links,
@@ -80,17 +83,17 @@ struct DownloadFields {
     file_type: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct DownloadBody {
     download_url: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct CostReportBody {
     cost_report_url: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct SendBody {
     recipients: Vec<String>,
     /// The invoice as it now is (sent or approved).
@@ -105,7 +108,7 @@ fn today() -> chrono::NaiveDate {
     chrono::Utc::now().date_naive()
 }
 
-#[utoipa::path(get, path = "/v2/invoices", tag = "invoices", operation_id = "invoices_list", responses((status = 200, description = "OK"), super::openapi::ApiErrors))]
+#[utoipa::path(get, path = "/invoices", tag = "invoices", operation_id = "invoices_list", responses((status = 200, description = "OK", body = InvoicesBody), super::openapi::ApiErrors))]
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -121,7 +124,7 @@ async fn list(
     Ok(axum::Json(InvoicesBody { invoices: found.items.into_iter().map(Into::into).collect(), links }))
 }
 
-#[utoipa::path(post, path = "/v2/invoices", tag = "invoices", operation_id = "invoices_create", responses((status = 201, description = "Created"), super::openapi::ApiErrors))]
+#[utoipa::path(post, path = "/invoices", tag = "invoices", operation_id = "invoices_create", responses((status = 201, description = "Created", body = InvoiceBody), super::openapi::ApiErrors))]
 async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -131,7 +134,7 @@ async fn create(
     Ok((StatusCode::CREATED, axum::Json(created.into())))
 }
 
-#[utoipa::path(get, path = "/v2/invoices/{invoice_token}", tag = "invoices", operation_id = "invoices_show", params(("invoice_token" = String, Path)), responses((status = 200, description = "OK"), super::openapi::ApiErrors))]
+#[utoipa::path(get, path = "/invoices/{invoice_token}", tag = "invoices", operation_id = "invoices_show", params(("invoice_token" = String, Path)), responses((status = 200, description = "OK", body = InvoiceBody), super::openapi::ApiErrors))]
 async fn show(
     State(state): State<AppState>,
     caller: Caller,
@@ -141,7 +144,7 @@ async fn show(
     Ok(axum::Json(invoicing::get(state.store.as_ref(), &caller.account_token, &token).await?.into()))
 }
 
-#[utoipa::path(post, path = "/v2/invoices/{invoice_token}/regenerate", tag = "invoices", operation_id = "invoices_regenerate", params(("invoice_token" = String, Path)), responses((status = 200, description = "OK"), super::openapi::ApiErrors))]
+#[utoipa::path(post, path = "/invoices/{invoice_token}/regenerate", tag = "invoices", operation_id = "invoices_regenerate", params(("invoice_token" = String, Path)), responses((status = 200, description = "OK", body = InvoiceBody), super::openapi::ApiErrors))]
 async fn regenerate(
     State(state): State<AppState>,
     caller: Caller,
@@ -159,7 +162,7 @@ async fn link(state: &AppState, headers: &HeaderMap, invoice: &Invoice, file: In
     Ok(state.signer().await?.url(&base, &invoice.msp_account_token, &invoice.token, file, expires))
 }
 
-#[utoipa::path(post, path = "/v2/invoices/{invoice_token}/download", tag = "invoices", operation_id = "invoices_download", params(("invoice_token" = String, Path)), responses((status = 200, description = "OK"), super::openapi::ApiErrors))]
+#[utoipa::path(post, path = "/invoices/{invoice_token}/download", tag = "invoices", operation_id = "invoices_download", params(("invoice_token" = String, Path)), responses((status = 200, description = "OK", body = DownloadBody), super::openapi::ApiErrors))]
 async fn download(
     State(state): State<AppState>,
     caller: Caller,
@@ -178,7 +181,7 @@ async fn download(
     Ok(axum::Json(DownloadBody { download_url: link(&state, &headers, &invoice, file).await? }))
 }
 
-#[utoipa::path(get, path = "/v2/invoices/{invoice_token}/cost_report", tag = "invoices", operation_id = "invoices_cost_report", params(("invoice_token" = String, Path)), responses((status = 200, description = "OK"), super::openapi::ApiErrors))]
+#[utoipa::path(get, path = "/invoices/{invoice_token}/cost_report", tag = "invoices", operation_id = "invoices_cost_report", params(("invoice_token" = String, Path)), responses((status = 200, description = "OK", body = CostReportBody), super::openapi::ApiErrors))]
 async fn cost_report(
     State(state): State<AppState>,
     caller: Caller,
@@ -197,12 +200,12 @@ async fn send_as(state: AppState, caller: Caller, text: String, approve: bool) -
     Ok(axum::Json(SendBody { recipients, invoice: invoice.into() }))
 }
 
-#[utoipa::path(post, path = "/v2/invoices/{invoice_token}/send", tag = "invoices", operation_id = "invoices_send", params(("invoice_token" = String, Path)), responses((status = 200, description = "OK"), super::openapi::ApiErrors))]
+#[utoipa::path(post, path = "/invoices/{invoice_token}/send", tag = "invoices", operation_id = "invoices_send", params(("invoice_token" = String, Path)), responses((status = 200, description = "OK", body = SendBody), super::openapi::ApiErrors))]
 async fn send(State(state): State<AppState>, caller: Caller, Path(text): Path<String>) -> Result<axum::Json<SendBody>> {
     send_as(state, caller, text, false).await
 }
 
-#[utoipa::path(post, path = "/v2/invoices/{invoice_token}/send_and_approve", tag = "invoices", operation_id = "invoices_send_and_approve", params(("invoice_token" = String, Path)), responses((status = 200, description = "OK"), super::openapi::ApiErrors))]
+#[utoipa::path(post, path = "/invoices/{invoice_token}/send_and_approve", tag = "invoices", operation_id = "invoices_send_and_approve", params(("invoice_token" = String, Path)), responses((status = 200, description = "OK", body = SendBody), super::openapi::ApiErrors))]
 async fn send_and_approve(
     State(state): State<AppState>,
     caller: Caller,

@@ -1,39 +1,43 @@
 //! `/v2/managed_accounts`: an MSP account's customers, each seeing some of the MSP's integrations with
 //! some of its billing rules applied, in order.
 
+use crate::service::ServiceError;
 use axum::extract::{OriginalUri, Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::get;
-use axum::Router;
 use serde::Serialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::auth::Caller;
 use super::billing_profiles::{BillingInformationBody, BusinessInformationBody};
 use super::extract::{Json, Query};
 use super::pagination::{base_url, Links, ListParams, MAX_LIMIT};
-use super::{path_token, ApiError, AppState, Result};
+use super::{path_token, AppState, Result};
 use crate::model::managed_account::ManagedAccountFields;
 use crate::model::token::{AccountToken, BillingProfileToken, IntegrationToken, RuleToken};
-use crate::service::managed_accounts::{self as managed, ManagedError, ManagedView};
+use crate::service::managed_accounts::{self as managed, ManagedView};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/managed_accounts", get(list).post(create))
-        .route("/managed_accounts/{managed_account_token}", get(show).put(update).delete(remove))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list, create)).routes(routes!(show, update, remove))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct ManagedAccountBody {
+    #[schema(value_type = String)]
     token: AccountToken,
     name: String,
     contact_email: String,
+    #[schema(value_type = Option<String>)]
     parent_account_token: Option<AccountToken>,
+    #[schema(value_type = Vec<String>)]
     access_credential_tokens: Vec<IntegrationToken>,
     /// The rules that run, in order: the listed ones plus the parent's apply_to_all rules.
+    #[schema(value_type = Vec<String>)]
     billing_rule_tokens: Vec<RuleToken>,
     #[serde(skip_serializing_if = "Option::is_none")]
     email_domain: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
     msp_billing_profile_token: Option<BillingProfileToken>,
     payment_terms_days: u32,
     /// Always false: costd invoices the integrations the MSP assigns (true is refused, never ignored).
@@ -42,21 +46,10 @@ struct ManagedAccountBody {
     business_information_attributes: BusinessInformationBody,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct ManagedAccountsBody {
     managed_accounts: Vec<ManagedAccountBody>,
     links: Links,
-}
-
-impl From<ManagedError> for ApiError {
-    fn from(e: ManagedError) -> Self {
-        match e {
-            ManagedError::NotFound => ApiError::NotFound("managed account not found".into()),
-            ManagedError::Forbidden(msg) => ApiError::Forbidden(msg),
-            ManagedError::Invalid(errors) => ApiError::BadRequest(errors),
-            ManagedError::Internal(e) => ApiError::from(e),
-        }
-    }
 }
 
 impl From<ManagedView> for ManagedAccountBody {
@@ -81,7 +74,7 @@ impl From<ManagedView> for ManagedAccountBody {
     }
 }
 
-#[utoipa::path(get, path = "/v2/managed_accounts", tag = "managed_accounts", operation_id = "managed_accounts_list", responses((status = 200, description = "OK"), super::openapi::ApiErrors))]
+#[utoipa::path(get, path = "/managed_accounts", tag = "managed_accounts", operation_id = "managed_accounts_list", responses((status = 200, description = "OK", body = ManagedAccountsBody), super::openapi::ApiErrors))]
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -95,7 +88,7 @@ async fn list(
     Ok(axum::Json(ManagedAccountsBody { managed_accounts: found.items.into_iter().map(Into::into).collect(), links }))
 }
 
-#[utoipa::path(post, path = "/v2/managed_accounts", tag = "managed_accounts", operation_id = "managed_accounts_create", responses((status = 201, description = "Created"), super::openapi::ApiErrors))]
+#[utoipa::path(post, path = "/managed_accounts", tag = "managed_accounts", operation_id = "managed_accounts_create", responses((status = 201, description = "Created", body = ManagedAccountBody), super::openapi::ApiErrors))]
 async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -105,30 +98,30 @@ async fn create(
     Ok((StatusCode::CREATED, axum::Json(created.into())))
 }
 
-#[utoipa::path(get, path = "/v2/managed_accounts/{managed_account_token}", tag = "managed_accounts", operation_id = "managed_accounts_show", params(("managed_account_token" = String, Path)), responses((status = 200, description = "OK"), super::openapi::ApiErrors))]
+#[utoipa::path(get, path = "/managed_accounts/{managed_account_token}", tag = "managed_accounts", operation_id = "managed_accounts_show", params(("managed_account_token" = String, Path)), responses((status = 200, description = "OK", body = ManagedAccountBody), super::openapi::ApiErrors))]
 async fn show(
     State(state): State<AppState>,
     caller: Caller,
     Path(text): Path<String>,
 ) -> Result<axum::Json<ManagedAccountBody>> {
-    let token = path_token(&text, AccountToken::parse, || ManagedError::NotFound.into())?;
+    let token = path_token(&text, AccountToken::parse, || ServiceError::NotFound("managed account").into())?;
     Ok(axum::Json(managed::get(state.store.as_ref(), &caller.account_token, &token).await?.into()))
 }
 
-#[utoipa::path(put, path = "/v2/managed_accounts/{managed_account_token}", tag = "managed_accounts", operation_id = "managed_accounts_update", params(("managed_account_token" = String, Path)), responses((status = 200, description = "OK"), super::openapi::ApiErrors))]
+#[utoipa::path(put, path = "/managed_accounts/{managed_account_token}", tag = "managed_accounts", operation_id = "managed_accounts_update", params(("managed_account_token" = String, Path)), responses((status = 200, description = "OK", body = ManagedAccountBody), super::openapi::ApiErrors))]
 async fn update(
     State(state): State<AppState>,
     caller: Caller,
     Path(text): Path<String>,
     Json(fields): Json<ManagedAccountFields>,
 ) -> Result<axum::Json<ManagedAccountBody>> {
-    let token = path_token(&text, AccountToken::parse, || ManagedError::NotFound.into())?;
+    let token = path_token(&text, AccountToken::parse, || ServiceError::NotFound("managed account").into())?;
     Ok(axum::Json(managed::update(state.store.as_ref(), &caller.account_token, &token, fields).await?.into()))
 }
 
-#[utoipa::path(delete, path = "/v2/managed_accounts/{managed_account_token}", tag = "managed_accounts", operation_id = "managed_accounts_remove", params(("managed_account_token" = String, Path)), responses((status = 204, description = "Deleted"), super::openapi::ApiErrors))]
+#[utoipa::path(delete, path = "/managed_accounts/{managed_account_token}", tag = "managed_accounts", operation_id = "managed_accounts_remove", params(("managed_account_token" = String, Path)), responses((status = 204, description = "Deleted"), super::openapi::ApiErrors))]
 async fn remove(State(state): State<AppState>, caller: Caller, Path(text): Path<String>) -> Result<StatusCode> {
-    let token = path_token(&text, AccountToken::parse, || ManagedError::NotFound.into())?;
+    let token = path_token(&text, AccountToken::parse, || ServiceError::NotFound("managed account").into())?;
     managed::delete(state.store.as_ref(), &caller.account_token, &token).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,34 +1,35 @@
 //! `GET /v2/me`: the calling token, its workspaces and the default workspace.
 
 use axum::extract::State;
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use serde::Serialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::auth::Caller;
 use super::workspaces::WorkspaceBody;
 use super::{timestamp, AppState, Result};
 use crate::store::PageRequest;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/me", get(me))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(me))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct MeBody {
     default_workspace_token: Option<String>,
     workspaces: Vec<WorkspaceBody>,
     bearer_token: BearerTokenBody,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct BearerTokenBody {
     description: String,
     created_at: String,
     scope: Vec<&'static str>,
 }
 
-#[utoipa::path(get, path = "/v2/me", tag = "me", operation_id = "me_me", responses((status = 200, description = "OK"), super::openapi::ApiErrors))]
+#[utoipa::path(get, path = "/me", tag = "me", operation_id = "me_me", responses((status = 200, description = "OK", body = MeBody), super::openapi::ApiErrors))]
 async fn me(State(state): State<AppState>, caller: Caller) -> Result<Json<MeBody>> {
     let all = PageRequest { page: 1, limit: super::pagination::MAX_LIMIT };
     let workspaces = state.store.list_workspaces(&caller.account_token, all, None).await?;

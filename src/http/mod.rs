@@ -12,6 +12,7 @@ use axum::middleware::{from_fn, from_fn_with_state};
 use axum::Router;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
+use utoipa_axum::router::OpenApiRouter;
 
 use crate::store::DynStore;
 
@@ -197,9 +198,10 @@ pub const DEFAULT_HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration
 /// How long an authenticated token is trusted without asking the store again.
 pub const DEFAULT_AUTH_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// The whole application.
-pub fn app(state: AppState) -> Router {
-    let v2 = Router::new()
+/// The `/v2` operations that take an API token. Each module's `router()` registers its handlers with their
+/// `#[utoipa::path]` (`routes!`), so a route is written once and is documented by construction.
+fn authenticated() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
         .merge(ping::router())
         .merge(me::router())
         .merge(users::router())
@@ -217,10 +219,24 @@ pub fn app(state: AppState) -> Router {
         .merge(folders::router())
         .merge(discovery::router())
         .merge(data_exports::router())
-        .route_layer(from_fn_with_state(state.clone(), auth::require_token))
-        // Signed links carry their own authority, and the API's description is public: no API token.
-        .merge(files::router())
-        .merge(openapi::router());
+}
+
+/// The `/v2` operations without an API token: signed invoice files and the OpenAPI document.
+fn public() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().merge(files::router()).merge(openapi::router())
+}
+
+/// Every `/v2` operation with its OpenAPI description, under `/v2`: what `GET /v2/openapi.json` serves.
+pub fn api_description() -> utoipa::openapi::OpenApi {
+    use utoipa::OpenApi;
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi()).nest("/v2", authenticated().merge(public())).into_openapi()
+}
+
+/// The whole application.
+pub fn app(state: AppState) -> Router {
+    let authenticated = authenticated().route_layer(from_fn_with_state(state.clone(), auth::require_token));
+    // Signed links carry their own authority, and the API's description is public: no API token.
+    let (v2, _) = authenticated.merge(public()).split_for_parts();
 
     let trace = TraceLayer::new_for_http()
         .make_span_with(|req: &Request| {

@@ -1,12 +1,13 @@
 //! `GET /v2/openapi.json`: costd's own OpenAPI document, generated from the handlers' `#[utoipa::path]`
-//! annotations, so it lists exactly the operations costd serves (a test checks both ways: every
-//! documented operation answers, every route is documented). Field-level schemas are Vantage's
-//! (`shared/vantage-openapi/swagger.json`); this document says which of its operations costd implements.
+//! annotations. The same annotations make the routes (utoipa-axum's `routes!`), so the document lists
+//! exactly the operations costd serves; a test checks that each documented operation answers. Response
+//! bodies are described field by field (`ToSchema` on each body type); request bodies are Vantage's
+//! (`docs/clients.md` says what costd accepts beyond them).
 
-use axum::routing::get;
-use axum::Router;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::AppState;
 
@@ -20,110 +21,6 @@ use super::AppState;
     ),
     modifiers(&Bearer),
     security(("bearer" = [])),
-    paths(
-        openapi_json,
-        super::billing_profiles::list,
-        super::billing_profiles::create,
-        super::billing_profiles::show,
-        super::billing_profiles::update,
-        super::billing_profiles::remove,
-        super::billing_rules::list,
-        super::billing_rules::create,
-        super::billing_rules::show,
-        super::billing_rules::update,
-        super::billing_rules::remove,
-        super::budgets::list,
-        super::budgets::create,
-        super::budgets::show,
-        super::budgets::update,
-        super::budgets::remove,
-        super::budgets::list_alerts,
-        super::budgets::create_alert,
-        super::budgets::show_alert,
-        super::budgets::update_alert,
-        super::budgets::remove_alert,
-        super::budgets::list_cost_alerts,
-        super::budgets::create_cost_alert,
-        super::budgets::show_cost_alert,
-        super::budgets::update_cost_alert,
-        super::budgets::remove_cost_alert,
-        super::budgets::cost_alert_events,
-        super::budgets::cost_alert_event,
-        super::budgets::list_notifications,
-        super::budgets::create_notification,
-        super::budgets::show_notification,
-        super::budgets::update_notification,
-        super::budgets::remove_notification,
-        super::budgets::list_anomaly_notifications,
-        super::budgets::create_anomaly_notification,
-        super::budgets::show_anomaly_notification,
-        super::budgets::update_anomaly_notification,
-        super::budgets::remove_anomaly_notification,
-        super::budgets::list_anomaly_alerts,
-        super::budgets::show_anomaly_alert,
-        super::budgets::update_anomaly_alert,
-        super::budgets::deliveries,
-        super::budgets::signing_secret,
-        super::cost_reports::list,
-        super::cost_reports::create,
-        super::cost_reports::show,
-        super::cost_reports::update,
-        super::cost_reports::remove,
-        super::cost_reports::forecasted_costs,
-        super::costs::costs_handler,
-        super::data_exports::create,
-        super::data_exports::show,
-        super::data_exports::file,
-        super::discovery::providers,
-        super::discovery::services,
-        super::discovery::tags,
-        super::discovery::tag_values,
-        super::files::serve,
-        super::folders::list,
-        super::folders::create,
-        super::folders::show,
-        super::folders::update,
-        super::folders::remove,
-        super::integrations::list,
-        super::integrations::create_custom_provider,
-        super::integrations::show,
-        super::integrations::update,
-        super::integrations::remove,
-        super::integrations::create_aws,
-        super::integrations::create_azure,
-        super::integrations::create_gcp,
-        super::integrations::sync_now,
-        super::invoices::list,
-        super::invoices::create,
-        super::invoices::show,
-        super::invoices::regenerate,
-        super::invoices::download,
-        super::invoices::cost_report,
-        super::invoices::send,
-        super::invoices::send_and_approve,
-        super::managed_accounts::list,
-        super::managed_accounts::create,
-        super::managed_accounts::show,
-        super::managed_accounts::update,
-        super::managed_accounts::remove,
-        super::me::me,
-        super::ping::ping,
-        super::saved_filters::list,
-        super::saved_filters::create,
-        super::saved_filters::show,
-        super::saved_filters::update,
-        super::saved_filters::remove,
-        super::uploads::upload,
-        super::uploads::list,
-        super::uploads::remove,
-        super::users::list,
-        super::users::show,
-        super::workspaces::list,
-        super::workspaces::create,
-        super::workspaces::show,
-        super::workspaces::update,
-        super::workspaces::remove
-    )
 )]
 pub struct ApiDoc;
 
@@ -157,12 +54,13 @@ impl Modify for Bearer {
 }
 
 /// The document, served without a token.
-pub fn router() -> Router<AppState> {
-    Router::new().route("/openapi.json", get(openapi_json))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(openapi_json))
 }
 
-/// costd's OpenAPI document.
-#[utoipa::path(get, path = "/v2/openapi.json", tag = "openapi", operation_id = "openapi_json", security(()), responses((status = 200, description = "This document")))]
-async fn openapi_json() -> axum::Json<utoipa::openapi::OpenApi> {
-    axum::Json(ApiDoc::openapi())
+/// costd's OpenAPI document, built once from the routes.
+#[utoipa::path(get, path = "/openapi.json", tag = "openapi", operation_id = "openapi_json", security(()), responses((status = 200, description = "This document", body = Object)))]
+async fn openapi_json() -> axum::Json<&'static utoipa::openapi::OpenApi> {
+    static DOCUMENT: std::sync::LazyLock<utoipa::openapi::OpenApi> = std::sync::LazyLock::new(super::api_description);
+    axum::Json(&DOCUMENT)
 }

@@ -50,7 +50,7 @@ impl ListParams {
 }
 
 /// Vantage's `links`: absolute URLs; `next`/`prev` null at the ends.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Links {
     #[serde(rename = "self")]
     pub self_: String,

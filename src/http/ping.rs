@@ -1,16 +1,17 @@
 //! `GET /v2/ping`: a health check that also proves the token works.
 
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use serde_json::{json, Value};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/ping", get(ping))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(ping))
 }
 
-#[utoipa::path(get, path = "/v2/ping", tag = "ping", operation_id = "ping_ping", responses((status = 200, description = "OK"), super::openapi::ApiErrors))]
+#[utoipa::path(get, path = "/ping", tag = "ping", operation_id = "ping_ping", responses((status = 200, description = "OK", body = Value), super::openapi::ApiErrors))]
 async fn ping() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }

@@ -2,9 +2,9 @@
 
 use axum::extract::{OriginalUri, Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::get;
-use axum::Router;
 use serde::Serialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::auth::Caller;
 use super::extract::{Json, Query};
@@ -14,14 +14,12 @@ use crate::model::report::{SavedFilterFields, ViewKind};
 use crate::service::reports;
 use crate::store::ReportObject;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/saved_filters", get(list).post(create))
-        .route("/saved_filters/{saved_filter_token}", get(show).put(update).delete(remove))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list, create)).routes(routes!(show, update, remove))
 }
 
 /// A saved filter as Vantage shows it.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct SavedFilterBody {
     token: String,
     title: String,
@@ -52,13 +50,13 @@ fn with_users(f: ReportObject, cost_report_tokens: Vec<String>) -> Result<SavedF
     })
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct SavedFiltersBody {
     saved_filters: Vec<SavedFilterBody>,
     links: Links,
 }
 
-#[utoipa::path(get, path = "/v2/saved_filters", tag = "saved_filters", operation_id = "saved_filters_list", responses((status = 200, description = "OK"), super::openapi::ApiErrors))]
+#[utoipa::path(get, path = "/saved_filters", tag = "saved_filters", operation_id = "saved_filters_list", responses((status = 200, description = "OK", body = SavedFiltersBody), super::openapi::ApiErrors))]
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -73,7 +71,7 @@ async fn list(
     Ok(axum::Json(SavedFiltersBody { saved_filters, links }))
 }
 
-#[utoipa::path(post, path = "/v2/saved_filters", tag = "saved_filters", operation_id = "saved_filters_create", responses((status = 201, description = "Created"), super::openapi::ApiErrors))]
+#[utoipa::path(post, path = "/saved_filters", tag = "saved_filters", operation_id = "saved_filters_create", responses((status = 201, description = "Created", body = SavedFilterBody), super::openapi::ApiErrors))]
 async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -89,7 +87,7 @@ async fn create(
     Ok((StatusCode::CREATED, axum::Json(body(&state, &caller, created).await?)))
 }
 
-#[utoipa::path(get, path = "/v2/saved_filters/{saved_filter_token}", tag = "saved_filters", operation_id = "saved_filters_show", params(("saved_filter_token" = String, Path)), responses((status = 200, description = "OK"), super::openapi::ApiErrors))]
+#[utoipa::path(get, path = "/saved_filters/{saved_filter_token}", tag = "saved_filters", operation_id = "saved_filters_show", params(("saved_filter_token" = String, Path)), responses((status = 200, description = "OK", body = SavedFilterBody), super::openapi::ApiErrors))]
 async fn show(
     State(state): State<AppState>,
     caller: Caller,
@@ -99,7 +97,7 @@ async fn show(
     Ok(axum::Json(body(&state, &caller, found).await?))
 }
 
-#[utoipa::path(put, path = "/v2/saved_filters/{saved_filter_token}", tag = "saved_filters", operation_id = "saved_filters_update", params(("saved_filter_token" = String, Path)), responses((status = 200, description = "OK"), super::openapi::ApiErrors))]
+#[utoipa::path(put, path = "/saved_filters/{saved_filter_token}", tag = "saved_filters", operation_id = "saved_filters_update", params(("saved_filter_token" = String, Path)), responses((status = 200, description = "OK", body = SavedFilterBody), super::openapi::ApiErrors))]
 async fn update(
     State(state): State<AppState>,
     caller: Caller,
@@ -110,7 +108,7 @@ async fn update(
     Ok(axum::Json(body(&state, &caller, updated).await?))
 }
 
-#[utoipa::path(delete, path = "/v2/saved_filters/{saved_filter_token}", tag = "saved_filters", operation_id = "saved_filters_remove", params(("saved_filter_token" = String, Path)), responses((status = 204, description = "Deleted"), super::openapi::ApiErrors))]
+#[utoipa::path(delete, path = "/saved_filters/{saved_filter_token}", tag = "saved_filters", operation_id = "saved_filters_remove", params(("saved_filter_token" = String, Path)), responses((status = 204, description = "Deleted"), super::openapi::ApiErrors))]
 async fn remove(State(state): State<AppState>, caller: Caller, Path(token): Path<String>) -> Result<StatusCode> {
     reports::delete(state.store.as_ref(), &caller.account_token, ViewKind::SavedFilter, &token).await?;
     Ok(StatusCode::NO_CONTENT)

@@ -12,10 +12,10 @@ use axum::body::{Body, Bytes};
 use axum::extract::{DefaultBodyLimit, FromRequest, OriginalUri, Path, Request, State};
 use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::{delete, get, post};
-use axum::Router;
 use futures::StreamExt;
 use serde::Serialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::auth::Caller;
 use super::extract::{Multipart, Query};
@@ -24,26 +24,25 @@ use super::integrations::not_found as integration_not_found;
 use super::pagination::{base_url, Links, ListParams, MAX_LIMIT};
 use super::{path_token, timestamp, ApiError, AppState, Result};
 use crate::model::token::{IntegrationToken, UploadToken};
-use crate::service::uploads::{streamed_csv, upload as service_upload, NewUpload, UploadError};
+use crate::service::uploads::{streamed_csv, upload as service_upload, NewUpload};
 use crate::store::Upload;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/integrations/{integration_token}/costs.csv",
-            // No body limit here: an upload is a stream, limited by `--max-upload-bytes` as it is read
-            // (Vantage stops at 2 MB; we do not).
-            post(upload).layer(DefaultBodyLimit::disable()),
-        )
-        .route("/integrations/{integration_token}/costs", get(list))
-        .route("/integrations/{integration_token}/costs/{user_costs_upload_token}", delete(remove))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        // No body limit here: an upload is a stream, limited by `--max-upload-bytes` as it is read
+        // (Vantage stops at 2 MB; we do not).
+        .merge(OpenApiRouter::new().routes(routes!(upload)).layer(DefaultBodyLimit::disable()))
+        .routes(routes!(list))
+        .routes(routes!(remove))
 }
 
 /// A costs upload as the API shows it.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct UploadBody {
+    #[schema(value_type = String)]
     token: UploadToken,
     filename: String,
+    #[schema(value_type = String)]
     amount: crate::model::amount::Amount,
     start_date: String,
     end_date: String,
@@ -67,7 +66,7 @@ impl From<Upload> for UploadBody {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct UploadsBody {
     user_costs_uploads: Vec<UploadBody>,
     links: Links,
@@ -76,18 +75,7 @@ struct UploadsBody {
 /// Chunks buffered between the request body and the ingest thread (each at most a few hundred KiB).
 const CHUNKS_IN_FLIGHT: usize = 8;
 
-impl From<UploadError> for ApiError {
-    fn from(e: UploadError) -> Self {
-        match e {
-            UploadError::IntegrationNotFound => integration_not_found(),
-            UploadError::Invalid(problems) => ApiError::Unprocessable(problems),
-            e @ UploadError::TooLarge(_) => ApiError::PayloadTooLarge(e.to_string()),
-            UploadError::Internal(e) => ApiError::from(e),
-        }
-    }
-}
-
-#[utoipa::path(post, path = "/v2/integrations/{integration_token}/costs.csv", tag = "uploads", operation_id = "uploads_upload", params(("integration_token" = String, Path)), responses((status = 201, description = "Created"), super::openapi::ApiErrors))]
+#[utoipa::path(post, path = "/integrations/{integration_token}/costs.csv", tag = "uploads", operation_id = "uploads_upload", params(("integration_token" = String, Path)), responses((status = 201, description = "Created", body = UploadBody), super::openapi::ApiErrors))]
 async fn upload(
     State(state): State<AppState>,
     caller: Caller,
@@ -249,7 +237,7 @@ async fn upload_form(state: &AppState, new: NewUpload, body: Body) -> Result<Upl
     Ok(result?.record)
 }
 
-#[utoipa::path(get, path = "/v2/integrations/{integration_token}/costs", tag = "uploads", operation_id = "uploads_list", params(("integration_token" = String, Path)), responses((status = 200, description = "OK"), super::openapi::ApiErrors))]
+#[utoipa::path(get, path = "/integrations/{integration_token}/costs", tag = "uploads", operation_id = "uploads_list", params(("integration_token" = String, Path)), responses((status = 200, description = "OK", body = UploadsBody), super::openapi::ApiErrors))]
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -266,7 +254,7 @@ async fn list(
     Ok(axum::Json(UploadsBody { user_costs_uploads: found.items.into_iter().map(Into::into).collect(), links }))
 }
 
-#[utoipa::path(delete, path = "/v2/integrations/{integration_token}/costs/{user_costs_upload_token}", tag = "uploads", operation_id = "uploads_remove", params(("integration_token" = String, Path), ("user_costs_upload_token" = String, Path)), responses((status = 204, description = "Deleted"), super::openapi::ApiErrors))]
+#[utoipa::path(delete, path = "/integrations/{integration_token}/costs/{user_costs_upload_token}", tag = "uploads", operation_id = "uploads_remove", params(("integration_token" = String, Path), ("user_costs_upload_token" = String, Path)), responses((status = 204, description = "Deleted"), super::openapi::ApiErrors))]
 async fn remove(
     State(state): State<AppState>,
     caller: Caller,

@@ -4,9 +4,9 @@
 
 use axum::extract::{OriginalUri, Path, State};
 use axum::http::HeaderMap;
-use axum::routing::get;
-use axum::Router;
 use serde::Serialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::auth::Caller;
 use super::extract::Query;
@@ -14,12 +14,12 @@ use super::pagination::{base_url, Links, ListParams, MAX_LIMIT};
 use super::{timestamp, ApiError, AppState, Result};
 use crate::store::User;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/users", get(list)).route("/users/{user_token}", get(show))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list)).routes(routes!(show))
 }
 
 /// A user as Vantage's API shows one.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct UserBody {
     token: String,
     name: Option<String>,
@@ -45,13 +45,13 @@ impl From<User> for UserBody {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct UsersBody {
     users: Vec<UserBody>,
     links: Links,
 }
 
-#[utoipa::path(get, path = "/v2/users", tag = "users", operation_id = "users_list", responses((status = 200, description = "OK"), super::openapi::ApiErrors))]
+#[utoipa::path(get, path = "/users", tag = "users", operation_id = "users_list", responses((status = 200, description = "OK", body = UsersBody), super::openapi::ApiErrors))]
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -65,7 +65,7 @@ async fn list(
     Ok(axum::Json(UsersBody { users: found.items.into_iter().map(Into::into).collect(), links }))
 }
 
-#[utoipa::path(get, path = "/v2/users/{user_token}", tag = "users", operation_id = "users_show", params(("user_token" = String, Path)), responses((status = 200, description = "OK"), super::openapi::ApiErrors))]
+#[utoipa::path(get, path = "/users/{user_token}", tag = "users", operation_id = "users_show", params(("user_token" = String, Path)), responses((status = 200, description = "OK", body = UserBody), super::openapi::ApiErrors))]
 async fn show(
     State(state): State<AppState>,
     caller: Caller,

@@ -2,9 +2,9 @@
 
 use axum::extract::{OriginalUri, Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::get;
-use axum::Router;
 use serde::Serialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::auth::Caller;
 use super::extract::{Json, Query};
@@ -13,14 +13,12 @@ use super::{timestamp, ApiError, AppState, Result};
 use crate::model::workspace::{WorkspaceFields, WorkspaceSettings};
 use crate::store::{Workspace, WorkspaceDeletion};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/workspaces", get(list).post(create))
-        .route("/workspaces/{workspace_token}", get(show).put(update).delete(remove))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list, create)).routes(routes!(show, update, remove))
 }
 
 /// A workspace as the API shows it.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct WorkspaceBody {
     token: String,
     name: String,
@@ -43,7 +41,7 @@ impl From<Workspace> for WorkspaceBody {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct WorkspacesBody {
     workspaces: Vec<WorkspaceBody>,
     links: Links,
@@ -53,7 +51,7 @@ fn not_found() -> ApiError {
     ApiError::NotFound("workspace not found".into())
 }
 
-#[utoipa::path(get, path = "/v2/workspaces", tag = "workspaces", operation_id = "workspaces_list", responses((status = 200, description = "OK"), super::openapi::ApiErrors))]
+#[utoipa::path(get, path = "/workspaces", tag = "workspaces", operation_id = "workspaces_list", responses((status = 200, description = "OK", body = WorkspacesBody), super::openapi::ApiErrors))]
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -68,7 +66,7 @@ async fn list(
     Ok(axum::Json(WorkspacesBody { workspaces: found.items.into_iter().map(Into::into).collect(), links }))
 }
 
-#[utoipa::path(post, path = "/v2/workspaces", tag = "workspaces", operation_id = "workspaces_create", responses((status = 201, description = "Created"), super::openapi::ApiErrors))]
+#[utoipa::path(post, path = "/workspaces", tag = "workspaces", operation_id = "workspaces_create", responses((status = 201, description = "Created", body = WorkspaceBody), super::openapi::ApiErrors))]
 async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -79,7 +77,7 @@ async fn create(
     Ok((StatusCode::CREATED, axum::Json(created.into())))
 }
 
-#[utoipa::path(get, path = "/v2/workspaces/{workspace_token}", tag = "workspaces", operation_id = "workspaces_show", params(("workspace_token" = String, Path)), responses((status = 200, description = "OK"), super::openapi::ApiErrors))]
+#[utoipa::path(get, path = "/workspaces/{workspace_token}", tag = "workspaces", operation_id = "workspaces_show", params(("workspace_token" = String, Path)), responses((status = 200, description = "OK", body = WorkspaceBody), super::openapi::ApiErrors))]
 async fn show(
     State(state): State<AppState>,
     caller: Caller,
@@ -89,7 +87,7 @@ async fn show(
     Ok(axum::Json(found.into()))
 }
 
-#[utoipa::path(put, path = "/v2/workspaces/{workspace_token}", tag = "workspaces", operation_id = "workspaces_update", params(("workspace_token" = String, Path)), responses((status = 200, description = "OK"), super::openapi::ApiErrors))]
+#[utoipa::path(put, path = "/workspaces/{workspace_token}", tag = "workspaces", operation_id = "workspaces_update", params(("workspace_token" = String, Path)), responses((status = 200, description = "OK", body = WorkspaceBody), super::openapi::ApiErrors))]
 async fn update(
     State(state): State<AppState>,
     caller: Caller,
@@ -104,7 +102,7 @@ async fn update(
     Ok(axum::Json(updated.into()))
 }
 
-#[utoipa::path(delete, path = "/v2/workspaces/{workspace_token}", tag = "workspaces", operation_id = "workspaces_remove", params(("workspace_token" = String, Path)), responses((status = 204, description = "Deleted"), super::openapi::ApiErrors))]
+#[utoipa::path(delete, path = "/workspaces/{workspace_token}", tag = "workspaces", operation_id = "workspaces_remove", params(("workspace_token" = String, Path)), responses((status = 204, description = "Deleted"), super::openapi::ApiErrors))]
 async fn remove(State(state): State<AppState>, caller: Caller, Path(token): Path<String>) -> Result<StatusCode> {
     match state.store.delete_workspace(&caller.account_token, &token).await? {
         WorkspaceDeletion::Deleted => Ok(StatusCode::NO_CONTENT),

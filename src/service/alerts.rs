@@ -26,6 +26,7 @@
 //! `*.logic.azure.com`) a MessageCard; any other URL costd's JSON, signed with the account's signing
 //! secret (`X-Costd-Signature: t=<unix>,v1=<hex HMAC-SHA256("<t>.<body>")>`, see `service::webhooks`).
 
+use crate::service::ServiceError;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -38,7 +39,7 @@ use crate::model::amount::Amount;
 use crate::model::budget::{BasedOn, Recipient};
 use crate::model::report::ViewKind;
 use crate::model::token::AccountToken;
-use crate::service::budgets::{self, BudgetError};
+use crate::service::budgets;
 use crate::service::costs::CostsContext;
 use crate::service::webhooks::{signature, WebhookClient, WebhookError};
 use crate::store::{DeliveryOutcome, NewNotification, Notification};
@@ -116,7 +117,7 @@ pub async fn evaluate_account(
     ctx: &AlertContext,
     account: &AccountToken,
     today: NaiveDate,
-) -> Result<u64, BudgetError> {
+) -> Result<u64, ServiceError> {
     let store = ctx.costs.store.as_ref();
     let mut messages = Vec::new();
     for alert in budgets::all(store, account, ViewKind::BudgetAlert).await? {
@@ -137,8 +138,8 @@ pub async fn evaluate_account(
             let compared = if forecast {
                 let rest = budgets::forecast_rest(&ctx.costs, account, &budget, &now.period, today).await?;
                 now.actual.checked_add(rest).ok_or_else(|| {
-                    crate::service::costs::CostsError::Overflow(
-                        "a budget period's forecast does not fit Decimal128(38, 18)".into(),
+                    crate::service::ServiceError::unprocessable(
+                        "a budget period's forecast does not fit Decimal128(38, 18)",
                     )
                 })?
             } else {

@@ -7,6 +7,7 @@
 //! anomaly alert (titled by its key, so a second pass finds it) after its messages are written to the
 //! outbox (a crash between the two only rewrites them, a no-op).
 
+use crate::service::ServiceError;
 use std::collections::BTreeMap;
 
 use crate::model::amount::Amount;
@@ -17,15 +18,15 @@ use crate::model::cost_query::{Aggregate, CostQuery, DateBin};
 use crate::model::report::ViewKind;
 use crate::model::token::AccountToken;
 use crate::model::vql::Filter;
-use crate::service::budgets::{self, put, BudgetError};
+use crate::service::budgets::{self, put};
 use crate::service::costs::{costs, CostsContext};
-use crate::service::reports::{self, ReportError};
+use crate::service::reports;
 use crate::store::{PageRequest, ReportObject, ReportObjectFields, ReportObjectFilter, Store};
 
-type Result<T> = std::result::Result<T, BudgetError>;
+type Result<T> = std::result::Result<T, ServiceError>;
 
-fn bad(errors: Vec<String>) -> BudgetError {
-    BudgetError::Report(ReportError::BadRequest(errors))
+fn bad(errors: Vec<String>) -> ServiceError {
+    ServiceError::Invalid(errors)
 }
 
 pub fn notification_definition(n: &ReportObject) -> Result<NotificationDefinition> {
@@ -132,8 +133,9 @@ pub async fn evaluate(
         let Some(r) = store.get_report_object(account, ViewKind::CostReport, &report).await? else { continue };
         let defaults = reports::report_defaults(store, account, &report, today).await?;
         let mut filters = defaults.filters;
-        filters
-            .push(Filter::parse("costs.charge_type = 'Usage'").map_err(|e| BudgetError::Internal(anyhow::anyhow!(e)))?);
+        filters.push(
+            Filter::parse("costs.charge_type = 'Usage'").map_err(|e| ServiceError::Internal(anyhow::anyhow!(e)))?,
+        );
         let query = CostQuery {
             start: day - chrono::Duration::days(7 * i64::from(detector.weeks)),
             end: day,

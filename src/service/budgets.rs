@@ -6,6 +6,7 @@
 //! summed exactly; a hierarchical budget's is its children's, summed period by period. Both stores keep
 //! budgets and alerts beside reports (`report_objects`, kinds `budget` and `budget_alert`).
 
+use crate::service::ServiceError;
 use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
@@ -16,24 +17,14 @@ use crate::model::cost_query::{Aggregate, CostQuery, DateBin};
 use crate::model::report::ViewKind;
 use crate::model::token::AccountToken;
 use crate::model::vql::Filter;
-use crate::service::costs::{costs, CostsContext, CostsError};
-use crate::service::reports::{self, ReportError};
+use crate::service::costs::{costs, CostsContext};
+use crate::service::reports;
 use crate::store::{PageRequest, ReportObject, ReportObjectFields, ReportObjectFilter, Store};
 
-#[derive(Debug, thiserror::Error)]
-pub enum BudgetError {
-    #[error(transparent)]
-    Report(#[from] ReportError),
-    #[error(transparent)]
-    Costs(#[from] CostsError),
-    #[error("{0}")]
-    Internal(#[from] anyhow::Error),
-}
+type Result<T> = std::result::Result<T, ServiceError>;
 
-type Result<T> = std::result::Result<T, BudgetError>;
-
-fn bad(errors: Vec<String>) -> BudgetError {
-    BudgetError::Report(ReportError::BadRequest(errors))
+fn bad(errors: Vec<String>) -> ServiceError {
+    ServiceError::Invalid(errors)
 }
 
 fn json<T: serde::Serialize>(value: &T) -> String {
@@ -43,7 +34,7 @@ fn json<T: serde::Serialize>(value: &T) -> String {
 /// A stored object's definition, read (an unreadable one is an internal error naming it).
 pub(crate) fn stored<T: serde::de::DeserializeOwned>(object: &ReportObject) -> Result<T> {
     serde_json::from_str(&object.definition).map_err(|e| {
-        BudgetError::Internal(anyhow::anyhow!(
+        ServiceError::Internal(anyhow::anyhow!(
             "{} {} has an unreadable definition: {e}",
             object.kind.noun(),
             object.token
@@ -80,10 +71,9 @@ pub(crate) async fn put<T: serde::Serialize>(
     };
     match token {
         None => Ok(store.create_report_object(account, kind, &fields).await?),
-        Some(token) => store
-            .update_report_object(account, kind, token, &fields)
-            .await?
-            .ok_or(BudgetError::Report(ReportError::NotFound(kind.noun()))),
+        Some(token) => {
+            store.update_report_object(account, kind, token, &fields).await?.ok_or(ServiceError::NotFound(kind.noun()))
+        }
     }
 }
 
@@ -231,12 +221,12 @@ pub async fn delete(store: &dyn Store, account: &AccountToken, token: &str) -> R
         }
     }
     if !users.is_empty() {
-        return Err(BudgetError::Report(ReportError::Conflict(format!(
+        return Err(ServiceError::Conflict(format!(
             "the budget is used by {}; remove it from them first",
             users.join(", ")
-        ))));
+        )));
     }
-    Ok(reports::delete(store, account, ViewKind::Budget, token).await?)
+    reports::delete(store, account, ViewKind::Budget, token).await
 }
 
 /// The alerts watching each budget of the account.
@@ -301,7 +291,7 @@ async fn leaf_actuals(
     for row in &answer.result.rows {
         if let Some(p) = out.iter_mut().find(|p| p.period.contains(row.accrued_at)) {
             p.actual = p.actual.checked_add(row.amount).ok_or_else(|| {
-                CostsError::Overflow("a budget period's actual does not fit Decimal128(38, 18)".into())
+                ServiceError::unprocessable("a budget period's actual does not fit Decimal128(38, 18)")
             })?;
         }
     }
@@ -333,7 +323,7 @@ pub async fn performance(
         for one in p.periods {
             let slot = summed.entry((one.period.start, one.period.end)).or_insert((Amount::ZERO, Amount::ZERO));
             let overflow =
-                || CostsError::Overflow("a hierarchical budget's sum does not fit Decimal128(38, 18)".into());
+                || ServiceError::unprocessable("a hierarchical budget's sum does not fit Decimal128(38, 18)");
             slot.0 = slot.0.checked_add(one.period.amount).ok_or_else(overflow)?;
             slot.1 = slot.1.checked_add(one.actual).ok_or_else(overflow)?;
         }
@@ -390,15 +380,15 @@ pub async fn forecast_rest(
         )
         .await
         .map_err(|e| match e {
-            crate::service::forecast::ForecastError::Report(e) => BudgetError::Report(e),
-            crate::service::forecast::ForecastError::Costs(e) => BudgetError::Costs(e),
-            crate::service::forecast::ForecastError::BadRequest(m) => {
-                BudgetError::Internal(anyhow::anyhow!("budget {}: {m}", budget.token))
+            // The forecast's dates are the budget's own: a refusal of them is costd's fault, not the caller's.
+            ServiceError::Invalid(problems) => {
+                ServiceError::Internal(anyhow::anyhow!("budget {}: {}", budget.token, problems.join("; ")))
             }
+            e => e,
         })?;
         for day in f.days() {
             sum = sum.checked_add(day.amount).ok_or_else(|| {
-                CostsError::Overflow("a budget period's forecast does not fit Decimal128(38, 18)".into())
+                ServiceError::unprocessable("a budget period's forecast does not fit Decimal128(38, 18)")
             })?;
         }
     }

@@ -6,6 +6,7 @@
 //! Report notifications (scheduled summaries) live here too: once per day, week or month, the report's
 //! last complete one against the one before, to the outbox under `report_notification:<token>:<start>`.
 
+use crate::service::ServiceError;
 use serde::{Deserialize, Serialize};
 
 use crate::model::amount::Amount;
@@ -16,15 +17,15 @@ use crate::model::cost_query::{Aggregate, CostQuery, DateBin};
 use crate::model::report::ViewKind;
 use crate::model::token::AccountToken;
 use crate::model::vql::Filter;
-use crate::service::budgets::{self, put, BudgetError};
-use crate::service::costs::{costs, CostsContext, CostsError};
-use crate::service::reports::{self, ReportError};
+use crate::service::budgets::{self, put};
+use crate::service::costs::{costs, CostsContext};
+use crate::service::reports;
 use crate::store::{PageRequest, Paged, ReportObject, ReportObjectFields, ReportObjectFilter, Store};
 
-type Result<T> = std::result::Result<T, BudgetError>;
+type Result<T> = std::result::Result<T, ServiceError>;
 
-fn bad(errors: Vec<String>) -> BudgetError {
-    BudgetError::Report(ReportError::BadRequest(errors))
+fn bad(errors: Vec<String>) -> ServiceError {
+    ServiceError::Invalid(errors)
 }
 
 pub fn definition(alert: &ReportObject) -> Result<CostAlertDefinition> {
@@ -137,7 +138,7 @@ pub async fn delete(store: &dyn Store, account: &AccountToken, token: &str) -> R
             store.delete_report_object(account, ViewKind::CostAlertEvent, &e.token).await?;
         }
     }
-    Ok(reports::delete(store, account, ViewKind::CostAlert, token).await?)
+    reports::delete(store, account, ViewKind::CostAlert, token).await
 }
 
 /// A page of an alert's events, newest first, narrowed to one report.
@@ -209,7 +210,7 @@ async fn report_windows(
         filter: Filter::all(defaults.filters),
     };
     let answer = costs(ctx, account, defaults.workspace.as_deref(), &query).await?;
-    let overflow = || CostsError::Overflow("a cost alert's window does not fit Decimal128(38, 18)".into());
+    let overflow = || ServiceError::unprocessable("a cost alert's window does not fit Decimal128(38, 18)");
     let mut by_group: std::collections::BTreeMap<Vec<(String, String)>, (Amount, Amount)> = Default::default();
     if query.groupings.is_empty() {
         by_group.insert(Vec::new(), (Amount::ZERO, Amount::ZERO));

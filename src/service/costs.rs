@@ -5,6 +5,7 @@
 //! pinned until the query ends (see `engine::uploads`), so a concurrent replace or delete changes the
 //! next query's snapshot, never this one's.
 
+use crate::service::ServiceError;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -17,30 +18,11 @@ use crate::model::cost_query::CostQuery;
 use crate::model::token::{AccountToken, IntegrationToken, RuleToken, UploadToken};
 use crate::store::{PageRequest, Store, Upload};
 
-/// Why a costs query gave no result.
-#[derive(Debug, thiserror::Error)]
-pub enum CostsError {
-    /// The named workspace is not the caller's.
-    #[error("workspace not found")]
-    WorkspaceNotFound,
-    /// An amount does not fit `Decimal128(38, 18)` after the rules or in a sum.
-    #[error("{0}")]
-    Overflow(String),
-    /// A rule stored under older, looser checks no longer passes them: it must be updated.
-    #[error("billing rule {token} is no longer valid ({}); update it", .problems.join("; "))]
-    InvalidRule { token: RuleToken, problems: Vec<String> },
-    /// The query ran past the configured time limit and was stopped.
-    #[error("the costs query took longer than {} s and was stopped; narrow its dates or filter", .0.as_secs())]
-    TimedOut(Duration),
-    #[error(transparent)]
-    Internal(#[from] anyhow::Error),
-}
-
-impl From<CostError> for CostsError {
+impl From<CostError> for ServiceError {
     fn from(e: CostError) -> Self {
         match e {
-            CostError::Overflow(msg) => CostsError::Overflow(msg),
-            CostError::Engine(e) => CostsError::Internal(e),
+            CostError::Overflow(msg) => ServiceError::unprocessable(msg),
+            CostError::Engine(e) => ServiceError::Internal(e),
         }
     }
 }
@@ -77,7 +59,11 @@ struct Snapshot {
     pins: crate::engine::uploads::Pins,
 }
 
-async fn snapshot(ctx: &CostsContext, account: &AccountToken, workspace: Option<&str>) -> Result<Snapshot, CostsError> {
+async fn snapshot(
+    ctx: &CostsContext,
+    account: &AccountToken,
+    workspace: Option<&str>,
+) -> Result<Snapshot, ServiceError> {
     let view = view_of(ctx.store.as_ref(), account, workspace).await?;
     let (uploads, pins) = ctx
         .files
@@ -109,7 +95,7 @@ pub async fn costs(
     account: &AccountToken,
     workspace: Option<&str>,
     query: &CostQuery,
-) -> Result<CostsAnswer, CostsError> {
+) -> Result<CostsAnswer, ServiceError> {
     // The wait for a slot and the snapshot (which waits for the files gate) count against the time limit.
     let work = async {
         let _slot = ctx.slots.acquire(account).await;
@@ -117,9 +103,9 @@ pub async fn costs(
         let key = CacheKey::new(account, workspace, &uploads, &source, query);
         let result = ctx.cache.run(key, &source, query).await?;
         drop(pins);
-        Ok::<_, CostsError>(CostsAnswer { result, currency: source.currency })
+        Ok::<_, ServiceError>(CostsAnswer { result, currency: source.currency })
     };
-    tokio::time::timeout(ctx.timeout, work).await.map_err(|_| CostsError::TimedOut(ctx.timeout))?
+    tokio::time::timeout(ctx.timeout, work).await.map_err(|_| ServiceError::timed_out(ctx.timeout))?
 }
 
 /// Writes the costs `account` sees for `query` to the file `out` as CSV, streamed on the query runtime
@@ -131,9 +117,9 @@ pub async fn export(
     workspace: Option<&str>,
     query: &CostQuery,
     out: std::path::PathBuf,
-) -> Result<u64, CostsError> {
+) -> Result<u64, ServiceError> {
     let deadline = tokio::time::Instant::now() + ctx.timeout;
-    let timed_out = |_| CostsError::TimedOut(ctx.timeout);
+    let timed_out = |_| ServiceError::timed_out(ctx.timeout);
     let _slot = tokio::time::timeout_at(deadline, ctx.slots.acquire(account)).await.map_err(timed_out)?;
     let Snapshot { source, pins, .. } =
         tokio::time::timeout_at(deadline, snapshot(ctx, account, workspace)).await.map_err(timed_out)??;
@@ -168,10 +154,10 @@ pub(crate) async fn view_of(
     store: &dyn Store,
     account: &AccountToken,
     workspace: Option<&str>,
-) -> Result<View, CostsError> {
+) -> Result<View, ServiceError> {
     let acct = store.get_account(account).await?.ok_or_else(|| anyhow::anyhow!("no account {account}"))?;
     if let Some(ws) = workspace {
-        store.get_workspace(account, ws).await?.ok_or(CostsError::WorkspaceNotFound)?;
+        store.get_workspace(account, ws).await?.ok_or(ServiceError::NotFound("workspace"))?;
     }
     match acct.parent_account_token {
         Some(parent) => {
@@ -183,7 +169,7 @@ pub(crate) async fn view_of(
             for row in super::managed_accounts::effective_rules_of(store, &parent, &managed.rule_tokens).await? {
                 let token = row.token;
                 let rule = RuleDefinition::try_from(RuleFields::from(row.columns))
-                    .map_err(|problems| CostsError::InvalidRule { token: token.clone(), problems })?;
+                    .map_err(|problems| ServiceError::invalid_rule(&token, &problems))?;
                 rules.push(RuleStep { token, rule });
             }
             Ok(View { owner: parent, integrations: managed.integration_tokens, rules })

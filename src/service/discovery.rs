@@ -5,13 +5,14 @@
 //! caller's costs show: for a managed account whose billing rules may rename, hide or add services, the
 //! names its costs query answers with (never a name its rules hid from it).
 
+use crate::service::ServiceError;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use crate::engine::uploads::UploadFiles;
 use crate::model::cost_query::{Aggregate, CostQuery, DateBin, Settings};
 use crate::model::token::{AccountToken, IntegrationToken};
-use crate::service::costs::{costs, view_of, CostsContext, CostsError};
+use crate::service::costs::{costs, view_of, CostsContext};
 use crate::store::Store;
 
 /// The provider key of a custom-provider integration's costs, as VQL's `costs.provider` and Vantage's tag
@@ -27,7 +28,7 @@ async fn dimensions(
     workspace: Option<&str>,
     kind: &str,
     name: Option<&str>,
-) -> Result<Vec<(IntegrationToken, String, String)>, CostsError> {
+) -> Result<Vec<(IntegrationToken, String, String)>, ServiceError> {
     let view = view_of(store, account, workspace).await?;
     let rows = store.upload_dimensions(&view.owner, kind, name).await?;
     Ok(rows.into_iter().filter(|(i, _, _)| view.integrations.contains(i)).collect())
@@ -38,7 +39,7 @@ pub async fn providers(
     store: &dyn Store,
     account: &AccountToken,
     workspace: Option<&str>,
-) -> Result<Vec<(&'static str, &'static str)>, CostsError> {
+) -> Result<Vec<(&'static str, &'static str)>, ServiceError> {
     let any = !dimensions(store, account, workspace, "service", None).await?.is_empty();
     Ok(if any { vec![("Custom Provider", "custom_provider")] } else { Vec::new() })
 }
@@ -48,7 +49,7 @@ pub async fn services(
     ctx: &CostsContext,
     account: &AccountToken,
     workspace: Option<&str>,
-) -> Result<Vec<String>, CostsError> {
+) -> Result<Vec<String>, ServiceError> {
     let store = ctx.store.as_ref();
     let view = view_of(store, account, workspace).await?;
     if view.rules.is_empty() {
@@ -129,7 +130,7 @@ pub async fn tag_keys(
     account: &AccountToken,
     workspace: Option<&str>,
     query: &TagQuery,
-) -> Result<Vec<Found>, CostsError> {
+) -> Result<Vec<Found>, ServiceError> {
     let rows = dimensions(store, account, workspace, "tag", None).await?;
     Ok(collect(
         rows.into_iter().filter(|(i, key, _)| matches(query, i, key)).map(|(i, key, _)| (i, key)),
@@ -144,7 +145,7 @@ pub async fn tag_values(
     workspace: Option<&str>,
     key: &str,
     query: &TagQuery,
-) -> Result<Option<Vec<Found>>, CostsError> {
+) -> Result<Option<Vec<Found>>, ServiceError> {
     let rows = dimensions(store, account, workspace, "tag", Some(key)).await?;
     if rows.is_empty() {
         return Ok(None);

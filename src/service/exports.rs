@@ -11,6 +11,7 @@
 //! that far) goes with the failed export at the end of its retention. Nothing but that expiry removes an
 //! export's file, so a file is never taken from an export that is still running or completed.
 
+use crate::service::ServiceError;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -21,7 +22,7 @@ use crate::engine::storage::Storage;
 
 use crate::model::cost_query::CostQuery;
 use crate::model::token::{new_token, AccountToken};
-use crate::service::costs::{export, CostsContext, CostsError};
+use crate::service::costs::{export, CostsContext};
 use crate::service::files::{begin_intent, now_ms, with_lease};
 use crate::store::{DataExport, FileIntent, Store};
 
@@ -30,15 +31,6 @@ pub const PREFIX: &str = "dta_xprt_";
 /// Exports one account may have pending at once (on every node together): each is a full costs query
 /// running in the background, so a read token cannot queue an unbounded number of them.
 pub const MAX_PENDING_PER_ACCOUNT: i64 = 3;
-
-/// Why an export was not queued.
-#[derive(Debug, thiserror::Error)]
-pub enum StartError {
-    #[error("the account already has {MAX_PENDING_PER_ACCOUNT} data exports running; wait for one to finish")]
-    TooMany,
-    #[error(transparent)]
-    Internal(#[from] anyhow::Error),
-}
 
 /// How long a completed (or failed) export is kept by default.
 pub const DEFAULT_RETENTION: Duration = Duration::from_secs(24 * 3600);
@@ -98,7 +90,7 @@ pub async fn start(
     workspace: Option<String>,
     query: CostQuery,
     attributes: serde_json::Value,
-) -> Result<DataExport, StartError> {
+) -> Result<DataExport, ServiceError> {
     let token = new_token(PREFIX);
     // The intent first: a pending export without a live intent is one whose node stopped.
     begin_intent(ctx.store.as_ref(), &ctx.files, &token, FileIntent::EXPORT).await?;
@@ -109,8 +101,10 @@ pub async fn start(
         refused => {
             let _ = ctx.store.end_file_intent(&token).await;
             return Err(match refused {
-                Ok(_) => StartError::TooMany,
-                Err(e) => StartError::Internal(e),
+                Ok(_) => ServiceError::TooMany(format!(
+                    "the account already has {MAX_PENDING_PER_ACCOUNT} data exports running; wait for one to finish"
+                )),
+                Err(e) => ServiceError::Internal(e),
             });
         }
     };
@@ -141,10 +135,10 @@ async fn run(
 ) {
     let tmp = files.spool.join(format!("{token}.csv.tmp"));
     let outcome = async {
-        tokio::fs::create_dir_all(&files.spool).await.map_err(|e| CostsError::Internal(e.into()))?;
+        tokio::fs::create_dir_all(&files.spool).await.map_err(|e| ServiceError::Internal(e.into()))?;
         let rows = export(ctx, account, workspace, query, tmp.clone()).await?;
         files.storage.put_file(&tmp, &file_name(token)).await?;
-        Ok::<u64, CostsError>(rows)
+        Ok::<u64, ServiceError>(rows)
     }
     .await;
     let result = match outcome {
@@ -155,7 +149,7 @@ async fn run(
         Err(e) => {
             let _ = tokio::fs::remove_file(&tmp).await;
             let reason = match &e {
-                CostsError::Internal(cause) => {
+                ServiceError::Internal(cause) => {
                     tracing::error!(export = token, error = format!("{cause:#}"), "data export failed");
                     "internal error; the export was not written".to_string()
                 }

@@ -4,6 +4,7 @@
 //! service. Weekly patterns (quiet weekends) carry over; a monthly charge is spread over the weekdays.
 //! Amounts stay exact decimals (the average of 18-place amounts, truncated at the 18th place).
 
+use crate::service::ServiceError;
 use std::collections::BTreeMap;
 
 use chrono::{Datelike, NaiveDate};
@@ -12,8 +13,8 @@ use crate::model::amount::Amount;
 use crate::model::cost_query::{CostQuery, DateBin};
 use crate::model::token::AccountToken;
 use crate::model::vql::Filter;
-use crate::service::costs::{costs, CostsContext, CostsError};
-use crate::service::reports::{report_defaults, ReportError};
+use crate::service::costs::{costs, CostsContext};
+use crate::service::reports::report_defaults;
 
 /// Days of history a forecast reads: four of each weekday.
 pub const HISTORY_DAYS: i64 = 28;
@@ -25,16 +26,6 @@ pub struct ForecastDay {
     pub provider: String,
     pub service: String,
     pub amount: Amount,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum ForecastError {
-    #[error(transparent)]
-    Report(#[from] ReportError),
-    #[error(transparent)]
-    Costs(#[from] CostsError),
-    #[error("{0}")]
-    BadRequest(String),
 }
 
 /// Each weekday's forecast (Monday first) of a series whose daily history (`history`, days missing count
@@ -109,16 +100,16 @@ pub async fn forecast(
     to: Option<NaiveDate>,
     provider: Option<&str>,
     service: Option<&str>,
-) -> Result<Forecast, ForecastError> {
+) -> Result<Forecast, ServiceError> {
     let defaults = report_defaults(ctx.store.as_ref(), account, report, today).await?;
     let from = from.unwrap_or(today);
     let next_month = crate::model::cost_query::month_of(today).1.succ_opt().expect("a date");
     let to = to.unwrap_or(crate::model::cost_query::month_of(next_month).1);
     if to < from {
-        return Err(ForecastError::BadRequest(format!("end_date ({to}) must not be before start_date ({from})")));
+        return Err(ServiceError::invalid(format!("end_date ({to}) must not be before start_date ({from})")));
     }
     if (to - from).num_days() > 366 * 3 {
-        return Err(ForecastError::BadRequest("a forecast covers at most three years".into()));
+        return Err(ServiceError::invalid("a forecast covers at most three years"));
     }
     let query = CostQuery {
         start: from - chrono::Duration::days(HISTORY_DAYS),
@@ -137,7 +128,7 @@ pub async fn forecast(
     let currency = match answer.result.totals.as_slice() {
         [] => answer.currency.clone(),
         [(c, _)] => c.clone(),
-        _ => return Err(ForecastError::BadRequest("the report's costs are in several currencies".into())),
+        _ => return Err(ServiceError::invalid("the report's costs are in several currencies")),
     };
     let mut series: BTreeMap<(String, String), BTreeMap<NaiveDate, i128>> = BTreeMap::new();
     for row in &answer.result.rows {

@@ -6,19 +6,8 @@
 use crate::model::integration::{workspace_list, IntegrationUpdateFields};
 use crate::model::token::{AccountToken, IntegrationToken};
 use crate::service::sync::{sync_integration, Quiet, SyncContext, SyncOptions};
+use crate::service::ServiceError;
 use crate::store::Integration;
-
-/// Why an integration was not changed.
-#[derive(Debug, thiserror::Error)]
-pub enum IntegrationError {
-    #[error("integration not found")]
-    NotFound,
-    /// Bad fields: one sentence each, naming the field.
-    #[error("{}", .0.join("; "))]
-    Invalid(Vec<String>),
-    #[error(transparent)]
-    Internal(#[from] anyhow::Error),
-}
 
 /// `PUT /v2/integrations/{token}`: new credentials (bucket integrations only) are sealed and a sync starts;
 /// new workspaces replace the old ones once every one is found in the account. Answers the integration as
@@ -29,26 +18,24 @@ pub async fn update(
     token: &IntegrationToken,
     fields: IntegrationUpdateFields,
     options: SyncOptions,
-) -> Result<Integration, IntegrationError> {
+) -> Result<Integration, ServiceError> {
     let store = ctx.store.as_ref();
-    let current = store.get_integration(account, token).await?.ok_or(IntegrationError::NotFound)?;
+    let current = store.get_integration(account, token).await?.ok_or(ServiceError::NotFound("integration"))?;
     if fields.credentials.any() {
         let provider = crate::model::bucket_export::Provider::parse(&current.provider)
             .filter(|_| current.location.is_some())
-            .ok_or_else(|| {
-                IntegrationError::Invalid(vec!["only aws and azure integrations have credentials".into()])
-            })?;
-        let credentials = fields.credentials.for_provider(provider, &ctx.allowed).map_err(IntegrationError::Invalid)?;
+            .ok_or_else(|| ServiceError::Invalid(vec!["only aws and azure integrations have credentials".into()]))?;
+        let credentials = fields.credentials.for_provider(provider, &ctx.allowed).map_err(ServiceError::Invalid)?;
         let sealed = ctx.secrets.seal(token, &credentials)?;
         if !store.set_integration_secret(account, token, &sealed).await? {
-            return Err(IntegrationError::NotFound);
+            return Err(ServiceError::NotFound("integration"));
         }
         start_sync(ctx, account, token, current.last_error.as_deref(), options).await?;
     }
     let Some(requested) = fields.workspace_tokens else {
-        return store.get_integration(account, token).await?.ok_or(IntegrationError::NotFound);
+        return store.get_integration(account, token).await?.ok_or(ServiceError::NotFound("integration"));
     };
-    let workspaces = workspace_list(requested).map_err(IntegrationError::Invalid)?;
+    let workspaces = workspace_list(requested).map_err(ServiceError::Invalid)?;
     let mut unknown = Vec::new();
     for ws in &workspaces {
         if store.get_workspace(account, ws).await?.is_none() {
@@ -56,9 +43,9 @@ pub async fn update(
         }
     }
     if !unknown.is_empty() {
-        return Err(IntegrationError::Invalid(unknown));
+        return Err(ServiceError::Invalid(unknown));
     }
-    store.set_integration_workspaces(account, token, &workspaces).await?.ok_or(IntegrationError::NotFound)
+    store.set_integration_workspaces(account, token, &workspaces).await?.ok_or(ServiceError::NotFound("integration"))
 }
 
 /// Marks the integration `importing` (so a read right after the request sees the sync coming), then syncs it

@@ -2,10 +2,11 @@
 //! rules applied — the same query `GET /v2/costs` runs for that account — then numbered, stored whole,
 //! rendered (PDF, CSV), sent by email and frozen. The life cycle is [`InvoiceStatus`]'s.
 
+use crate::service::ServiceError;
 use chrono::NaiveDate;
 use serde::Deserialize;
 
-use super::costs::{costs, CostsContext, CostsError};
+use super::costs::{costs, CostsContext};
 use crate::model::billing_profile::{BillingProfileFields, BillingProfileSettings};
 use crate::model::cost_query::{Aggregate, CostQuery, DateBin, Settings};
 use crate::model::invoice::{BillingPeriod, InvoiceDocument, InvoiceInput, InvoiceStatus, Party};
@@ -15,54 +16,11 @@ use crate::store::{
     ProfileDeletion, Store,
 };
 
-/// Why an invoicing request was refused.
-#[derive(Debug, thiserror::Error)]
-pub enum InvoiceError {
-    #[error("{0} not found")]
-    NotFound(&'static str),
-    /// The caller is a managed account: invoicing is the MSP's.
-    #[error("{0}")]
-    Forbidden(String),
-    /// Bad fields: one sentence each.
-    #[error("{}", .0.join("; "))]
-    Invalid(Vec<String>),
-    /// The request conflicts with what exists (an overlapping invoice, a profile in use, a sent invoice).
-    #[error("{0}")]
-    Conflict(String),
-    /// The costs cannot be invoiced as they are (several currencies, an amount overflow, an invalid rule).
-    #[error("{0}")]
-    Unprocessable(String),
-    /// The costs query ran past its time limit.
-    #[error("{0}")]
-    Unavailable(String),
-    /// The SMTP server refused or could not be reached; nothing was recorded as sent.
-    #[error("the invoice could not be sent: {0}")]
-    SendFailed(String),
-    /// Sent too often lately (see [`crate::mail::SendLimits`]); nothing was sent.
-    #[error("{0}")]
-    TooMany(String),
-    #[error(transparent)]
-    Internal(#[from] anyhow::Error),
-}
-
-impl From<CostsError> for InvoiceError {
-    fn from(e: CostsError) -> Self {
-        match e {
-            CostsError::WorkspaceNotFound => InvoiceError::NotFound("workspace"),
-            e @ (CostsError::Overflow(_) | CostsError::InvalidRule { .. }) => {
-                InvoiceError::Unprocessable(e.to_string())
-            }
-            e @ CostsError::TimedOut(_) => InvoiceError::Unavailable(e.to_string()),
-            CostsError::Internal(e) => InvoiceError::Internal(e),
-        }
-    }
-}
-
 /// Only a top-level (MSP) account invoices.
-async fn require_msp(store: &dyn Store, caller: &AccountToken) -> Result<(), InvoiceError> {
+async fn require_msp(store: &dyn Store, caller: &AccountToken) -> Result<(), ServiceError> {
     let account = store.get_account(caller).await?.ok_or_else(|| anyhow::anyhow!("the caller's account vanished"))?;
     if account.parent_account_token.is_some() {
-        return Err(InvoiceError::Forbidden("invoicing is for MSP accounts; a managed account cannot invoice".into()));
+        return Err(ServiceError::Forbidden("invoicing is for MSP accounts; a managed account cannot invoice".into()));
     }
     Ok(())
 }
@@ -71,7 +29,7 @@ pub async fn list_profiles(
     store: &dyn Store,
     caller: &AccountToken,
     page: PageRequest,
-) -> Result<Paged<BillingProfile>, InvoiceError> {
+) -> Result<Paged<BillingProfile>, ServiceError> {
     require_msp(store, caller).await?;
     Ok(store.list_billing_profiles(caller, page).await?)
 }
@@ -80,17 +38,17 @@ pub async fn get_profile(
     store: &dyn Store,
     caller: &AccountToken,
     token: &BillingProfileToken,
-) -> Result<BillingProfile, InvoiceError> {
-    store.get_billing_profile(caller, token).await?.ok_or(InvoiceError::NotFound("billing profile"))
+) -> Result<BillingProfile, ServiceError> {
+    store.get_billing_profile(caller, token).await?.ok_or(ServiceError::NotFound("billing profile"))
 }
 
 pub async fn create_profile(
     store: &dyn Store,
     caller: &AccountToken,
     fields: BillingProfileFields,
-) -> Result<BillingProfile, InvoiceError> {
+) -> Result<BillingProfile, ServiceError> {
     require_msp(store, caller).await?;
-    let settings = BillingProfileSettings::create(fields).map_err(InvoiceError::Invalid)?;
+    let settings = BillingProfileSettings::create(fields).map_err(ServiceError::Invalid)?;
     Ok(store.create_billing_profile(caller, &settings).await?)
 }
 
@@ -99,21 +57,21 @@ pub async fn update_profile(
     caller: &AccountToken,
     token: &BillingProfileToken,
     fields: BillingProfileFields,
-) -> Result<BillingProfile, InvoiceError> {
+) -> Result<BillingProfile, ServiceError> {
     let current = get_profile(store, caller, token).await?;
-    let settings = current.settings.update(fields).map_err(InvoiceError::Invalid)?;
-    store.update_billing_profile(caller, token, &settings).await?.ok_or(InvoiceError::NotFound("billing profile"))
+    let settings = current.settings.update(fields).map_err(ServiceError::Invalid)?;
+    store.update_billing_profile(caller, token, &settings).await?.ok_or(ServiceError::NotFound("billing profile"))
 }
 
 pub async fn delete_profile(
     store: &dyn Store,
     caller: &AccountToken,
     token: &BillingProfileToken,
-) -> Result<(), InvoiceError> {
+) -> Result<(), ServiceError> {
     match store.delete_billing_profile(caller, token).await? {
         ProfileDeletion::Deleted => Ok(()),
-        ProfileDeletion::NotFound => Err(InvoiceError::NotFound("billing profile")),
-        ProfileDeletion::InUse(n) => Err(InvoiceError::Conflict(format!(
+        ProfileDeletion::NotFound => Err(ServiceError::NotFound("billing profile")),
+        ProfileDeletion::InUse(n) => Err(ServiceError::Conflict(format!(
             "billing profile {token} is used by {n} managed account(s); link them to another profile first"
         ))),
     }
@@ -134,7 +92,7 @@ pub async fn create(
     caller: &AccountToken,
     fields: InvoiceFields,
     today: NaiveDate,
-) -> Result<Invoice, InvoiceError> {
+) -> Result<Invoice, ServiceError> {
     let store = ctx.store.as_ref();
     require_msp(store, caller).await?;
     let mut errors = Vec::new();
@@ -157,7 +115,7 @@ pub async fn create(
             found
         }
     };
-    let (Some(period), Some(account)) = (period, account) else { return Err(InvoiceError::Invalid(errors)) };
+    let (Some(period), Some(account)) = (period, account) else { return Err(ServiceError::Invalid(errors)) };
     let document = generate(ctx, caller, &account, &period, today).await?;
     let new = NewInvoice {
         account_token: account.account.token.clone(),
@@ -167,7 +125,7 @@ pub async fn create(
     };
     match store.create_invoice(caller, &new).await? {
         InvoiceCreate::Created(invoice) => Ok(invoice),
-        InvoiceCreate::Overlaps(other) => Err(InvoiceError::Conflict(format!(
+        InvoiceCreate::Overlaps(other) => Err(ServiceError::Conflict(format!(
             "invoice {} ({}) already covers {}..{} for {}; regenerate it, or invoice a period that does not overlap",
             crate::model::invoice::invoice_number(other.number),
             other.token,
@@ -186,10 +144,10 @@ async fn generate(
     account: &ManagedAccount,
     period: &BillingPeriod,
     today: NaiveDate,
-) -> Result<InvoiceDocument, InvoiceError> {
+) -> Result<InvoiceDocument, ServiceError> {
     let store = ctx.store.as_ref();
     let Some(profile_token) = &account.invoicing.billing_profile else {
-        return Err(InvoiceError::Invalid(vec![format!(
+        return Err(ServiceError::Invalid(vec![format!(
             "managed account {} has no billing profile: set its msp_billing_profile_token first",
             account.account.token
         )]));
@@ -206,7 +164,7 @@ async fn generate(
         [(currency, _)] => currency.clone(),
         several => {
             let names: Vec<&str> = several.iter().map(|(c, _)| c.as_str()).collect();
-            return Err(InvoiceError::Unprocessable(format!(
+            return Err(ServiceError::unprocessable(format!(
                 "the costs of {} for {}..{} are in several currencies ({}); an invoice has one",
                 account.account.token,
                 period.start,
@@ -242,13 +200,13 @@ async fn generate(
         costs,
         adjustments: settings.adjustments,
     })
-    .map_err(InvoiceError::Unprocessable)
+    .map_err(ServiceError::unprocessable)
 }
 
 /// The invoice period's daily costs of its managed account, as they are now (rules applied), by provider,
 /// service and charge type, as CSV (`date`, the three, `amount`, `currency`); `None` once the managed
 /// account is gone (an invoice outlives it; its current costs do not).
-pub async fn daily_costs_csv(ctx: &CostsContext, invoice: &Invoice) -> Result<Option<Vec<u8>>, InvoiceError> {
+pub async fn daily_costs_csv(ctx: &CostsContext, invoice: &Invoice) -> Result<Option<Vec<u8>>, ServiceError> {
     if ctx.store.get_managed_account(&invoice.msp_account_token, &invoice.account_token).await?.is_none() {
         return Ok(None);
     }
@@ -261,7 +219,7 @@ pub async fn daily_costs_csv(ctx: &CostsContext, invoice: &Invoice) -> Result<Op
         }
         csv.finish()
     })();
-    Ok(Some(written.map_err(CostsError::from)?))
+    Ok(Some(written.map_err(ServiceError::from)?))
 }
 
 /// The costs query behind an invoice: the period, by provider, service and charge type, with every kind
@@ -289,7 +247,7 @@ pub async fn list(
     caller: &AccountToken,
     managed_account: Option<&str>,
     page: PageRequest,
-) -> Result<Paged<Invoice>, InvoiceError> {
+) -> Result<Paged<Invoice>, ServiceError> {
     require_msp(store, caller).await?;
     let filter = match managed_account.map(str::trim).filter(|t| !t.is_empty()) {
         None => None,
@@ -302,8 +260,8 @@ pub async fn list(
     Ok(store.list_invoices(caller, filter.as_ref(), page).await?)
 }
 
-pub async fn get(store: &dyn Store, caller: &AccountToken, token: &InvoiceToken) -> Result<Invoice, InvoiceError> {
-    store.get_invoice(caller, token).await?.ok_or(InvoiceError::NotFound("invoice"))
+pub async fn get(store: &dyn Store, caller: &AccountToken, token: &InvoiceToken) -> Result<Invoice, ServiceError> {
+    store.get_invoice(caller, token).await?.ok_or(ServiceError::NotFound("invoice"))
 }
 
 /// Recomputes a draft from today's costs, rules and profile; its number and period stay.
@@ -313,14 +271,14 @@ pub async fn regenerate(
     caller: &AccountToken,
     token: &InvoiceToken,
     today: NaiveDate,
-) -> Result<Invoice, InvoiceError> {
+) -> Result<Invoice, ServiceError> {
     let store = ctx.store.as_ref();
     let invoice = get(store, caller, token).await?;
     if invoice.status.is_frozen() {
         return Err(frozen(&invoice));
     }
     let account = store.get_managed_account(caller, &invoice.account_token).await?.ok_or_else(|| {
-        InvoiceError::Conflict(format!(
+        ServiceError::Conflict(format!(
             "the managed account {} of this invoice no longer exists",
             invoice.account_token
         ))
@@ -329,12 +287,12 @@ pub async fn regenerate(
     match store.regenerate_invoice(caller, token, &document).await? {
         InvoiceChange::Done(i) => Ok(i),
         InvoiceChange::Refused(_) => Err(frozen(&invoice)),
-        InvoiceChange::NotFound => Err(InvoiceError::NotFound("invoice")),
+        InvoiceChange::NotFound => Err(ServiceError::NotFound("invoice")),
     }
 }
 
-fn frozen(invoice: &Invoice) -> InvoiceError {
-    InvoiceError::Conflict(format!(
+fn frozen(invoice: &Invoice) -> ServiceError {
+    ServiceError::Conflict(format!(
         "invoice {} is {} and cannot be regenerated: a sent invoice is final",
         crate::model::invoice::invoice_number(invoice.number),
         invoice.status.as_str()
@@ -346,7 +304,7 @@ pub async fn recipients(
     store: &dyn Store,
     caller: &AccountToken,
     invoice: &Invoice,
-) -> Result<Vec<String>, InvoiceError> {
+) -> Result<Vec<String>, ServiceError> {
     let from_document = invoice.document.buyer.billing.billing_email.clone().unwrap_or_default();
     if !from_document.is_empty() {
         return Ok(from_document);
@@ -355,7 +313,7 @@ pub async fn recipients(
         Some(account) => {
             Ok(account.invoicing.billing.billing_email.clone().unwrap_or_else(|| vec![account.contact_email]))
         }
-        None => Err(InvoiceError::Conflict(format!(
+        None => Err(ServiceError::Conflict(format!(
             "the managed account {} of this invoice no longer exists and the invoice names no billing email",
             invoice.account_token
         ))),
@@ -372,10 +330,10 @@ pub async fn send(
     caller: &AccountToken,
     token: &InvoiceToken,
     approve: bool,
-) -> Result<(Invoice, Vec<String>), InvoiceError> {
+) -> Result<(Invoice, Vec<String>), ServiceError> {
     let invoice = get(store, caller, token).await?;
     let Some(mailer) = mailer else {
-        return Err(InvoiceError::Invalid(vec![
+        return Err(ServiceError::Invalid(vec![
             "costd has no SMTP server to send invoices through: start it with --smtp-url (COSTD_SMTP_URL), \
              or download the invoice and send it yourself"
                 .into(),
@@ -383,7 +341,7 @@ pub async fn send(
     };
     let to = recipients(store, caller, &invoice).await?;
     if to.len() > crate::mail::MAX_RECIPIENTS {
-        return Err(InvoiceError::Invalid(vec![format!(
+        return Err(ServiceError::Invalid(vec![format!(
             "the invoice would go to {} addresses; an invoice is emailed to at most {} (the billing emails of the \
              managed account)",
             to.len(),
@@ -391,25 +349,25 @@ pub async fn send(
         )]));
     }
     // Counted before the status changes: a refused send changes nothing.
-    mailer.limits().check(caller.as_str(), token.as_str()).map_err(InvoiceError::TooMany)?;
+    mailer.limits().check(caller.as_str(), token.as_str()).map_err(ServiceError::TooMany)?;
     let target = if approve { InvoiceStatus::Approved } else { invoice.status.after_send() };
     let sent = match store.set_invoice_status(caller, token, &[invoice.status], target).await? {
         InvoiceChange::Done(i) => i,
         InvoiceChange::Refused(now) => {
-            return Err(InvoiceError::Conflict(format!(
+            return Err(ServiceError::Conflict(format!(
                 "invoice {} changed to {} while being sent; try again",
                 crate::model::invoice::invoice_number(invoice.number),
                 now.as_str()
             )))
         }
-        InvoiceChange::NotFound => return Err(InvoiceError::NotFound("invoice")),
+        InvoiceChange::NotFound => return Err(ServiceError::NotFound("invoice")),
     };
     let files = crate::render::invoice::Files::of(&sent)?;
     if let Err(e) = mailer.send_invoice(&to, &sent, &files).await {
         if sent.status != invoice.status {
             store.set_invoice_status(caller, token, &[sent.status], invoice.status).await?;
         }
-        return Err(InvoiceError::SendFailed(format!("{e:#}")));
+        return Err(ServiceError::Upstream(format!("the invoice could not be sent: {e:#}")));
     }
     Ok((sent, to))
 }

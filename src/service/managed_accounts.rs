@@ -2,27 +2,13 @@
 //! billing rules checked, and the rules each one actually runs (its own, plus the parent's `apply_to_all`
 //! rules at the end of their group). A page of accounts costs a fixed number of store reads.
 
+use crate::service::ServiceError;
 use std::collections::HashMap;
 
 use crate::model::billing_rule::{check_rule_order, effective_rules, RuleGroup};
 use crate::model::managed_account::{ManagedAccountFields, ManagedAccountSettings};
 use crate::model::token::{AccountToken, RuleToken};
 use crate::store::{BillingRuleRow, ManagedAccount, PageRequest, Paged, Store};
-
-/// Why a managed-account request was refused.
-#[derive(Debug, thiserror::Error)]
-pub enum ManagedError {
-    #[error("managed account not found")]
-    NotFound,
-    /// The caller may not have managed accounts (it is one).
-    #[error("{0}")]
-    Forbidden(String),
-    /// Bad fields, unknown integrations or rules, rules out of group order: one sentence each.
-    #[error("{}", .0.join("; "))]
-    Invalid(Vec<String>),
-    #[error(transparent)]
-    Internal(#[from] anyhow::Error),
-}
 
 /// A managed account with the rules it runs, in order.
 #[derive(Debug, Clone)]
@@ -37,15 +23,15 @@ pub async fn list(
     store: &dyn Store,
     parent: &AccountToken,
     page: PageRequest,
-) -> Result<Paged<ManagedView>, ManagedError> {
+) -> Result<Paged<ManagedView>, ServiceError> {
     let found = store.list_managed_accounts(parent, page).await?;
     let items = views(store, parent, found.items).await?;
     Ok(Paged { items, total: found.total })
 }
 
 /// The managed account `token` of `parent`.
-pub async fn get(store: &dyn Store, parent: &AccountToken, token: &AccountToken) -> Result<ManagedView, ManagedError> {
-    let found = store.get_managed_account(parent, token).await?.ok_or(ManagedError::NotFound)?;
+pub async fn get(store: &dyn Store, parent: &AccountToken, token: &AccountToken) -> Result<ManagedView, ServiceError> {
+    let found = store.get_managed_account(parent, token).await?.ok_or(ServiceError::NotFound("managed account"))?;
     one(store, parent, found).await
 }
 
@@ -54,8 +40,8 @@ pub async fn create(
     store: &dyn Store,
     parent: &AccountToken,
     fields: ManagedAccountFields,
-) -> Result<ManagedView, ManagedError> {
-    let settings = ManagedAccountSettings::try_from(fields).map_err(ManagedError::Invalid)?;
+) -> Result<ManagedView, ServiceError> {
+    let settings = ManagedAccountSettings::try_from(fields).map_err(ServiceError::Invalid)?;
     validate(store, parent, &settings).await?;
     let created = store.create_managed_account(parent, &settings).await?;
     one(store, parent, created).await
@@ -67,20 +53,23 @@ pub async fn update(
     parent: &AccountToken,
     token: &AccountToken,
     fields: ManagedAccountFields,
-) -> Result<ManagedView, ManagedError> {
-    let current = store.get_managed_account(parent, token).await?.ok_or(ManagedError::NotFound)?;
-    let settings = current.settings().update(fields).map_err(ManagedError::Invalid)?;
+) -> Result<ManagedView, ServiceError> {
+    let current = store.get_managed_account(parent, token).await?.ok_or(ServiceError::NotFound("managed account"))?;
+    let settings = current.settings().update(fields).map_err(ServiceError::Invalid)?;
     validate(store, parent, &settings).await?;
-    let updated = store.update_managed_account(parent, token, &settings).await?.ok_or(ManagedError::NotFound)?;
+    let updated = store
+        .update_managed_account(parent, token, &settings)
+        .await?
+        .ok_or(ServiceError::NotFound("managed account"))?;
     one(store, parent, updated).await
 }
 
 /// Deletes a managed account with its tokens and workspaces.
-pub async fn delete(store: &dyn Store, parent: &AccountToken, token: &AccountToken) -> Result<(), ManagedError> {
+pub async fn delete(store: &dyn Store, parent: &AccountToken, token: &AccountToken) -> Result<(), ServiceError> {
     if store.delete_managed_account(parent, token).await? {
         Ok(())
     } else {
-        Err(ManagedError::NotFound)
+        Err(ServiceError::NotFound("managed account"))
     }
 }
 
@@ -120,7 +109,7 @@ impl Groups {
     }
 }
 
-async fn one(store: &dyn Store, parent: &AccountToken, account: ManagedAccount) -> Result<ManagedView, ManagedError> {
+async fn one(store: &dyn Store, parent: &AccountToken, account: ManagedAccount) -> Result<ManagedView, ServiceError> {
     Ok(views(store, parent, vec![account]).await?.pop().expect("one view per account"))
 }
 
@@ -151,10 +140,10 @@ async fn validate(
     store: &dyn Store,
     parent: &AccountToken,
     settings: &ManagedAccountSettings,
-) -> Result<(), ManagedError> {
+) -> Result<(), ServiceError> {
     let caller = store.get_account(parent).await?.ok_or_else(|| anyhow::anyhow!("the caller's account vanished"))?;
     if caller.parent_account_token.is_some() {
-        return Err(ManagedError::Forbidden("a managed account cannot have managed accounts".into()));
+        return Err(ServiceError::Forbidden("a managed account cannot have managed accounts".into()));
     }
     let mut errors = Vec::new();
     for t in &settings.integration_tokens {
@@ -177,7 +166,7 @@ async fn validate(
         }
     }
     if !errors.is_empty() {
-        return Err(ManagedError::Invalid(errors));
+        return Err(ServiceError::Invalid(errors));
     }
-    check_rule_order(&ordered).map_err(|e| ManagedError::Invalid(vec![e]))
+    check_rule_order(&ordered).map_err(|e| ServiceError::Invalid(vec![e]))
 }

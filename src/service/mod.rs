@@ -2,6 +2,7 @@
 //! Handlers and commands turn their input into these calls and their results into output; below this
 //! layer, `store` keeps metadata and `engine` computes.
 //!
+//! - [`error`]: the one error every service returns, by kind ([`ServiceError`]), mapped to HTTP once.
 //! - [`uploads`]: ingest → persist → commit → retire, the one path by which cost files enter.
 //! - [`files`]: file intents (what is being written to shared storage) and the janitor, which removes
 //!   upload files no query can still read and no commit can still name.
@@ -24,6 +25,7 @@ pub mod budgets;
 pub mod cost_alerts;
 pub mod costs;
 pub mod discovery;
+pub mod error;
 pub mod exports;
 pub mod files;
 pub mod forecast;
@@ -38,6 +40,8 @@ pub mod sync;
 pub mod uploads;
 pub mod users;
 pub mod webhooks;
+
+pub use error::ServiceError;
 
 /// Runs `pass` now and then every `period` (a pass that overruns delays the next, never stacks), until `stop`
 /// resolves: the background work of `costd serve` (the janitor, the sync loop).

@@ -4,6 +4,7 @@
 //! A report's query is its own filter ANDed with its saved filters' and its folder's saved filters', over
 //! its groupings, settings and dates; `GET /v2/costs?cost_report_token=` starts from it.
 
+use crate::service::ServiceError;
 use chrono::NaiveDate;
 
 use crate::model::cost_query::Defaults;
@@ -15,23 +16,11 @@ use crate::model::token::AccountToken;
 use crate::model::vql::Filter;
 use crate::store::{ReportObject, ReportObjectFields, Store};
 
-#[derive(Debug, thiserror::Error)]
-pub enum ReportError {
-    #[error("{}", .0.join("; "))]
-    BadRequest(Vec<String>),
-    #[error("{0} not found")]
-    NotFound(&'static str),
-    #[error("{0}")]
-    Conflict(String),
-    #[error(transparent)]
-    Internal(#[from] anyhow::Error),
-}
-
-type Result<T> = std::result::Result<T, ReportError>;
+type Result<T> = std::result::Result<T, ServiceError>;
 
 fn stored<T: serde::de::DeserializeOwned>(object: &ReportObject) -> Result<T> {
     serde_json::from_str(&object.definition).map_err(|e| {
-        ReportError::Internal(anyhow::anyhow!(
+        ServiceError::Internal(anyhow::anyhow!(
             "{} {} has an unreadable definition: {e}",
             object.kind.noun(),
             object.token
@@ -54,9 +43,9 @@ pub fn saved_filter_definition(filter: &ReportObject) -> Result<SavedFilterDefin
 
 pub async fn get(store: &dyn Store, account: &AccountToken, kind: ViewKind, token: &str) -> Result<ReportObject> {
     if !token.starts_with(kind.prefix()) {
-        return Err(ReportError::NotFound(kind.noun()));
+        return Err(ServiceError::NotFound(kind.noun()));
     }
-    store.get_report_object(account, kind, token).await?.ok_or(ReportError::NotFound(kind.noun()))
+    store.get_report_object(account, kind, token).await?.ok_or(ServiceError::NotFound(kind.noun()))
 }
 
 /// Text that names nothing (`""`), as a way to clear a reference, is `Some(None)`.
@@ -152,7 +141,7 @@ fn done<T>(errors: Vec<String>, value: T) -> Result<T> {
     if errors.is_empty() {
         Ok(value)
     } else {
-        Err(ReportError::BadRequest(errors))
+        Err(ServiceError::Invalid(errors))
     }
 }
 
@@ -238,7 +227,7 @@ pub async fn update_folder(
         definition: current.definition,
         saved_filter_tokens: place.saved_filter_tokens,
     };
-    store.update_report_object(account, ViewKind::Folder, token, &fields).await?.ok_or(ReportError::NotFound("folder"))
+    store.update_report_object(account, ViewKind::Folder, token, &fields).await?.ok_or(ServiceError::NotFound("folder"))
 }
 
 pub async fn create_saved_filter(
@@ -295,7 +284,7 @@ pub async fn update_saved_filter(
     store
         .update_report_object(account, ViewKind::SavedFilter, token, &fields)
         .await?
-        .ok_or(ReportError::NotFound("saved filter"))
+        .ok_or(ServiceError::NotFound("saved filter"))
 }
 
 pub async fn create_report(
@@ -374,12 +363,12 @@ pub async fn update_report(
     store
         .update_report_object(account, ViewKind::CostReport, token, &fields)
         .await?
-        .ok_or(ReportError::NotFound("cost report"))
+        .ok_or(ServiceError::NotFound("cost report"))
 }
 
 pub async fn delete(store: &dyn Store, account: &AccountToken, kind: ViewKind, token: &str) -> Result<()> {
     if !token.starts_with(kind.prefix()) {
-        return Err(ReportError::NotFound(kind.noun()));
+        return Err(ServiceError::NotFound(kind.noun()));
     }
     if kind == ViewKind::CostReport {
         // A budget follows its report's costs: deleting the report would leave it without any.
@@ -401,7 +390,7 @@ pub async fn delete(store: &dyn Store, account: &AccountToken, kind: ViewKind, t
             .map(|b| b.token.as_str())
             .collect();
         if !following.is_empty() {
-            return Err(ReportError::Conflict(format!(
+            return Err(ServiceError::Conflict(format!(
                 "the budget(s) {} follow this report; delete them or point them at another report first",
                 following.join(", ")
             )));
@@ -409,8 +398,8 @@ pub async fn delete(store: &dyn Store, account: &AccountToken, kind: ViewKind, t
     }
     match store.delete_report_object(account, kind, token).await? {
         crate::store::ReportObjectDeletion::Deleted => Ok(()),
-        crate::store::ReportObjectDeletion::NotFound => Err(ReportError::NotFound(kind.noun())),
-        crate::store::ReportObjectDeletion::NotEmpty(n) => Err(ReportError::Conflict(format!(
+        crate::store::ReportObjectDeletion::NotFound => Err(ServiceError::NotFound(kind.noun())),
+        crate::store::ReportObjectDeletion::NotEmpty(n) => Err(ServiceError::Conflict(format!(
             "the folder holds {n} report(s) or folder(s); move or delete them first"
         ))),
     }

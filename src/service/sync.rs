@@ -21,6 +21,7 @@
 //! integration as `last_error`, naming the file; the period keeps its last good data and the next sync
 //! retries it.
 
+use crate::service::ServiceError;
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -30,7 +31,7 @@ use anyhow::Context;
 use chrono::{NaiveDate, Utc};
 
 use super::secrets::SecretBox;
-use super::uploads::{upload, NewUpload, UploadError};
+use super::uploads::{upload, NewUpload};
 use crate::engine::bills::{self, ExportRows, FetchError, ManifestRef, ReadLog};
 use crate::engine::ingest::{ingest_records, IngestError};
 use crate::engine::uploads::UploadFiles;
@@ -130,19 +131,6 @@ impl SyncReport {
     }
 }
 
-/// Why a sync did not run.
-#[derive(Debug, thiserror::Error)]
-pub enum SyncError {
-    #[error("integration not found")]
-    NotFound,
-    #[error("only aws and azure integrations sync from a bucket; a custom provider's costs are uploaded")]
-    NotBucket,
-    #[error("a sync of this integration is already running")]
-    Busy,
-    #[error(transparent)]
-    Internal(#[from] anyhow::Error),
-}
-
 /// Told about a sync's progress (the CLI draws a bar).
 pub trait SyncProgress: Send + Sync {
     fn period(&self, _period: Period, _what: &str) {}
@@ -169,16 +157,16 @@ pub async fn sync_integration(
     token: &IntegrationToken,
     options: SyncOptions,
     progress: &dyn SyncProgress,
-) -> Result<SyncReport, SyncError> {
+) -> Result<SyncReport, ServiceError> {
     let (integration, owner) = match ctx.store.find_integration(token).await? {
         Some((i, a)) if &a.token == account => (i, a),
-        _ => return Err(SyncError::NotFound),
+        _ => return Err(ServiceError::NotFound("integration")),
     };
-    let Some(location) = integration.location.as_deref() else { return Err(SyncError::NotBucket) };
+    let Some(location) = integration.location.as_deref() else { return Err(ServiceError::invalid(NOT_A_BUCKET)) };
     let location: ExportLocation =
         serde_json::from_str(location).context("the integration's stored export location is not readable")?;
     if !ctx.running.lock().expect("running syncs").insert(token.clone()) {
-        return Err(SyncError::Busy);
+        return Err(ServiceError::Conflict(ALREADY_RUNNING.into()));
     }
     struct Running<'a>(&'a SyncContext, &'a IntegrationToken);
     impl Drop for Running<'_> {
@@ -387,22 +375,29 @@ async fn sync_period(
                 .await?;
             Ok(PeriodOutcome::Loaded { rows, files: count, bytes: total_bytes, upload: done.record.token.to_string() })
         }
-        Err(UploadError::Invalid(problems)) => {
+        Err(ServiceError::Unprocessable(problems)) => {
             let mut listed: Vec<String> = problems.iter().take(LISTED_PROBLEMS).map(|p| read_log.locate(p)).collect();
             if problems.len() > LISTED_PROBLEMS {
                 listed.push(format!("and {} more", problems.len() - LISTED_PROBLEMS));
             }
             Ok(PeriodOutcome::Failed(listed.join("; ")))
         }
-        Err(UploadError::IntegrationNotFound) => Ok(PeriodOutcome::Failed("the integration was deleted".into())),
-        Err(e @ UploadError::TooLarge(_)) => Ok(PeriodOutcome::Failed(e.to_string())),
-        Err(UploadError::Internal(e)) => match read_log.failure {
+        Err(ServiceError::NotFound("integration")) => Ok(PeriodOutcome::Failed("the integration was deleted".into())),
+        Err(ServiceError::Internal(e)) => match read_log.failure {
             // The files were wrong (the reader's own failure, naming the file), not costd.
             Some(why) => Ok(PeriodOutcome::Failed(why)),
             None => Err(e),
         },
+        // Anything else the upload refuses (a file past the size limit) is the export's, not costd's.
+        Err(e) => Ok(PeriodOutcome::Failed(e.to_string())),
     }
 }
+
+/// Why a sync of an integration is refused: it has no bucket to read (a custom provider's costs are uploaded),
+/// or one is already under way.
+pub const NOT_A_BUCKET: &str =
+    "only aws and azure integrations sync from a bucket; a custom provider's costs are uploaded";
+pub const ALREADY_RUNNING: &str = "a sync of this integration is already running";
 
 /// Records a new bucket integration: its credentials sealed for its token, its location as JSON.
 pub async fn create(
@@ -439,7 +434,7 @@ pub async fn sync_all(ctx: &SyncContext, options: SyncOptions) -> anyhow::Result
     for (account, token) in ctx.store.bucket_integrations().await? {
         let line = match sync_integration(ctx, &account, &token, options, &Quiet).await {
             Ok(report) => report.summary(),
-            Err(SyncError::NotFound) => continue,
+            Err(ServiceError::NotFound("integration")) => continue,
             Err(e) => {
                 tracing::warn!(integration = %token, error = format!("{e:#}"), "sync failed");
                 format!("failed: {e}")

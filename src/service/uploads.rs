@@ -6,6 +6,7 @@
 //! live. `service::files` proves that no janitor on any node takes a file this commits; the token is also
 //! pinned in this process throughout, which keeps its local temporary file.
 
+use crate::service::ServiceError;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -39,28 +40,12 @@ pub struct Uploaded {
     pub csv_bytes: u64,
 }
 
-/// Why an upload was not recorded.
-#[derive(Debug, thiserror::Error)]
-pub enum UploadError {
-    /// The integration is not the account's (or was deleted while the file was read).
-    #[error("integration not found")]
-    IntegrationNotFound,
-    /// The file's content is wrong: one sentence per problem (`Row N: …`).
-    #[error("the file has {} problem(s)", .0.len())]
-    Invalid(Vec<String>),
-    /// The file is larger than the configured limit, in bytes.
-    #[error("the file is larger than the upload limit of {0} bytes")]
-    TooLarge(u64),
-    #[error(transparent)]
-    Internal(#[from] anyhow::Error),
-}
-
-impl From<IngestError> for UploadError {
+impl From<IngestError> for ServiceError {
     fn from(e: IngestError) -> Self {
         match e {
-            IngestError::Invalid(problems) => UploadError::Invalid(problems),
-            IngestError::TooLarge(limit) => UploadError::TooLarge(limit),
-            IngestError::Io(e) => UploadError::Internal(e),
+            IngestError::Invalid(problems) => ServiceError::Unprocessable(problems),
+            IngestError::TooLarge(limit) => ServiceError::TooLarge(limit),
+            IngestError::Io(e) => ServiceError::Internal(e),
         }
     }
 }
@@ -88,11 +73,11 @@ pub async fn upload<F>(
     files: &Arc<UploadFiles>,
     new: NewUpload,
     ingest: F,
-) -> Result<Uploaded, UploadError>
+) -> Result<Uploaded, ServiceError>
 where
     F: FnOnce(PathBuf) -> Result<PendingUpload, IngestError> + Send + 'static,
 {
-    store.get_integration(&new.account, &new.integration).await?.ok_or(UploadError::IntegrationNotFound)?;
+    store.get_integration(&new.account, &new.integration).await?.ok_or(ServiceError::NotFound("integration"))?;
     let token = UploadToken::generate();
     tracing::Span::current().record("upload", token.as_str());
     let _pinned = files.pin_new(&token).await;
@@ -131,7 +116,7 @@ where
 /// How staging an upload ended short of a commit.
 enum Staged {
     /// Nothing was recorded: the upload failed with this.
-    Refused(UploadError, Stored),
+    Refused(ServiceError, Stored),
     /// The commit's outcome is unknown.
     Unknown(anyhow::Error),
 }
@@ -143,14 +128,14 @@ enum Stored {
     Maybe,
 }
 
-impl<E: Into<UploadError>> From<E> for Staged {
+impl<E: Into<ServiceError>> From<E> for Staged {
     fn from(e: E) -> Self {
         Staged::Refused(e.into(), Stored::Maybe)
     }
 }
 
 /// A failure before anything was sent to the storage.
-fn before_storage(e: impl Into<UploadError>) -> Staged {
+fn before_storage(e: impl Into<ServiceError>) -> Staged {
     Staged::Refused(e.into(), Stored::Nothing)
 }
 
@@ -208,7 +193,7 @@ where
             tracing::debug!(replaced = replaced.len(), "replaced uploads retired");
             Ok(Uploaded { record, csv_bytes: s.bytes })
         }
-        Ok(UploadCommit::IntegrationGone) => Err(Staged::Refused(UploadError::IntegrationNotFound, Stored::Maybe)),
+        Ok(UploadCommit::IntegrationGone) => Err(Staged::Refused(ServiceError::NotFound("integration"), Stored::Maybe)),
         Ok(UploadCommit::IntentLost) => {
             let lost = anyhow::anyhow!("the upload's intent was cleared (its lease ran out) before its commit");
             Err(Staged::Refused(lost.into(), Stored::Maybe))
