@@ -22,7 +22,7 @@
 //!   accounts, workspaces, cost reports (date intervals), bucket integrations' export locations and credentials,
 //!   tokens, exact amounts. Request bodies become these through `TryFrom`.
 //! - [`store`] (`costd-store`, `crates/store`): the metadata store, one trait per resource, with SQLite
-//!   (default) and PostgreSQL backends written once in its `sql/`.
+//!   (default) and PostgreSQL backends: the SQL written once in its `backend/`, compiled for each.
 //! - [`engine`] (`costd-engine`, `crates/engine`): the cost data: CSV ingest into Parquet, cloud exports' manifests and files (`bills`), upload
 //!   files and their readers, the rule compiler,
 //!   exact amount kernels, VQL compiled, the DataFusion costs query and the runtime it runs on.

@@ -7,7 +7,8 @@
 //! [`Store`] is the one interface the rest of costd uses (the sum of one trait per resource). Two backends implement it, picked from the URL
 //! scheme by [`connect`]: [`sqlite`] (the zero-setup default) and [`postgres`] (production). Each owns its
 //! migrations, so dialect differences stay in DDL; the queries themselves are the SQL both dialects share,
-//! written once in `sql`. Every query that reads or changes a tenant's data takes the account token,
+//! written once as plain Rust in `backend/` (one file per resource) and compiled once per backend (each
+//! declares it with its own sqlx database type), with the row types both read in `sql`. Every query that reads or changes a tenant's data takes the account token,
 //! so one account can never reach another's rows: a foreign token simply finds nothing.
 
 use std::sync::Arc;
@@ -40,9 +41,8 @@ pub use costd_model::upload::Upload;
 pub use costd_model::user::User;
 pub use costd_model::workspace::Workspace;
 
-#[macro_use]
-mod sql;
 pub mod postgres;
+mod sql;
 pub mod sqlite;
 
 /// Where the metadata and cost data live (the flags are `config::StoreArgs`).
@@ -296,7 +296,7 @@ pub enum WorkspaceDeletion {
     LastWorkspace,
 }
 
-/// The metadata store: one trait per resource, each implemented by both backends (`store/sql/<resource>.rs`).
+/// The metadata store: one trait per resource, each implemented by both backends (`backend/<resource>.rs`, compiled for each).
 /// Every method is tenant-scoped by `account` where data belongs to a tenant. Methods of the parts are
 /// callable on `dyn Store` without importing them.
 #[async_trait]

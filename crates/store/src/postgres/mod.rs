@@ -49,4 +49,12 @@ impl PgStore {
     }
 }
 
-impl_store!(PgStore, sqlx::Postgres, " FOR UPDATE");
+// The SQL of every store method (`backend`), compiled for PostgreSQL.
+type Db = sqlx::Postgres;
+type This = PgStore;
+/// Row locks: `SELECT … FOR UPDATE` holds the row until the transaction ends.
+const LOCK: &str = " FOR UPDATE";
+// Compiled twice on purpose (once per backend, with that backend's `Db`): not an accidental duplicate.
+#[allow(clippy::duplicate_mod)]
+#[path = "../backend/mod.rs"]
+mod backend;
