@@ -972,3 +972,62 @@ pub fn unique_violation(e: &anyhow::Error) -> Option<String> {
 pub fn now() -> DateTime<Utc> {
     Utc::now().trunc_subsecs(0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use costd_model::amount::{Amount, MAX_UNSCALED};
+    use proptest::prelude::*;
+
+    /// Binds every value through `Text` into a TEXT column of an in-memory SQLite and reads it back as
+    /// `Text<_>`: the path every stored upload amount and token takes.
+    async fn sqlite_round_trip(
+        amounts: &[Amount],
+        token: &AccountToken,
+    ) -> (Vec<Amount>, AccountToken, Option<String>) {
+        let pool = sqlx::SqlitePool::connect("sqlite::memory:").await.unwrap();
+        sqlx::query("CREATE TABLE t (id INTEGER PRIMARY KEY, amount TEXT, token TEXT, missing TEXT)")
+            .execute(&pool)
+            .await
+            .unwrap();
+        for (id, amount) in amounts.iter().enumerate() {
+            sqlx::query("INSERT INTO t (id, amount, token, missing) VALUES ($1, $2, $3, $4)")
+                .bind(id as i64)
+                .bind(Text(amount))
+                .bind(Text(token))
+                .bind(Text(None::<&AccountToken>))
+                .execute(&pool)
+                .await
+                .unwrap();
+        }
+        let rows: Vec<(Text<Amount>, Text<AccountToken>, Option<String>)> =
+            sqlx::query_as("SELECT amount, token, missing FROM t ORDER BY id").fetch_all(&pool).await.unwrap();
+        let token = rows.first().map_or_else(|| token.clone(), |r| r.1 .0.clone());
+        let missing = rows.first().and_then(|r| r.2.clone());
+        (rows.into_iter().map(|r| r.0 .0).collect(), token, missing)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// Amounts are stored as their exact text: every amount of `Decimal128(38, 18)` reads back equal, to
+        /// the last of its 18 places, and an optional value bound as `None` is NULL.
+        #[test]
+        fn amounts_and_tokens_read_back_exactly_as_they_were_bound(
+            unscaled in prop::collection::vec(-MAX_UNSCALED..=MAX_UNSCALED, 1..20),
+            small in prop::collection::vec(-10_000_000_000_000_000_000i128..10_000_000_000_000_000_000, 1..20),
+        ) {
+            let amounts: Vec<Amount> =
+                unscaled.iter().chain(&small).map(|&u| Amount::from_unscaled(u).expect("in range")).collect();
+            for amount in &amounts {
+                prop_assert_eq!(Amount::from_stored(amount.to_stored()).unwrap(), *amount);
+            }
+            let token = AccountToken::generate();
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let (read, read_token, missing) = runtime.block_on(sqlite_round_trip(&amounts, &token));
+            prop_assert_eq!(read, amounts);
+            prop_assert_eq!(read_token, token);
+            prop_assert_eq!(missing, None);
+        }
+    }
+}
