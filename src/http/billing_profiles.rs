@@ -201,7 +201,7 @@ async fn list(
     Ok(axum::Json(BillingProfilesBody { billing_profiles: found.items.into_iter().map(Into::into).collect(), links }))
 }
 
-#[utoipa::path(post, path = "/billing_profiles", tag = "billing_profiles", operation_id = "billing_profiles_create", responses((status = 201, description = "Created", body = BillingProfileBody), super::openapi::ApiErrors))]
+#[utoipa::path(post, path = "/billing_profiles", tag = "billing_profiles", operation_id = "billing_profiles_create", request_body = BillingProfileFields, responses((status = 201, description = "Created", body = BillingProfileBody), super::openapi::ApiErrors))]
 async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -221,7 +221,7 @@ async fn show(
     Ok(axum::Json(invoicing::get_profile(state.store.as_ref(), &caller.account_token, &token).await?.into()))
 }
 
-#[utoipa::path(put, path = "/billing_profiles/{billing_profile_token}", tag = "billing_profiles", operation_id = "billing_profiles_update", params(("billing_profile_token" = String, Path)), responses((status = 200, description = "OK", body = BillingProfileBody), super::openapi::ApiErrors))]
+#[utoipa::path(put, path = "/billing_profiles/{billing_profile_token}", tag = "billing_profiles", operation_id = "billing_profiles_update", request_body = BillingProfileFields, params(("billing_profile_token" = String, Path)), responses((status = 200, description = "OK", body = BillingProfileBody), super::openapi::ApiErrors))]
 async fn update(
     State(state): State<AppState>,
     caller: Caller,

@@ -10,8 +10,9 @@ use super::auth::Caller;
 use super::extract::{Json, Query};
 use super::pagination::{base_url, Links, ListParams, MAX_LIMIT};
 use super::{path_token, timestamp, ApiError, AppState, Result};
-use crate::model::billing_rule::{RuleColumns, RuleDefinition, RuleFields, RuleType};
+use crate::model::billing_rule::RuleFields;
 use crate::model::token::RuleToken;
+use crate::service::billing_rules;
 use crate::store::BillingRuleRow;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -95,20 +96,19 @@ async fn list(
     headers: HeaderMap,
 ) -> Result<axum::Json<BillingRulesBody>> {
     let page = params.page_request(MAX_LIMIT)?;
-    let found = state.store.list_billing_rules(&caller.account_token, page).await?;
+    let found = billing_rules::list(state.store.as_ref(), &caller.account_token, page).await?;
     let links = Links::new(&base_url(state.public_url.as_deref(), &headers), &uri, page, found.total);
     Ok(axum::Json(BillingRulesBody { billing_rules: found.items.into_iter().map(Into::into).collect(), links }))
 }
 
-#[utoipa::path(post, path = "/billing_rules", tag = "billing_rules", operation_id = "billing_rules_create", responses((status = 201, description = "Created", body = BillingRuleBody), super::openapi::ApiErrors))]
+#[utoipa::path(post, path = "/billing_rules", tag = "billing_rules", operation_id = "billing_rules_create", request_body = RuleFields, responses((status = 201, description = "Created", body = BillingRuleBody), super::openapi::ApiErrors))]
 async fn create(
     State(state): State<AppState>,
     caller: Caller,
     Json(fields): Json<RuleFields>,
 ) -> Result<(StatusCode, axum::Json<BillingRuleBody>)> {
-    let rule = RuleDefinition::try_from(fields).map_err(ApiError::BadRequest)?;
     let created =
-        state.store.create_billing_rule(&caller.account_token, &caller.user_token, &RuleColumns::from(&rule)).await?;
+        billing_rules::create(state.store.as_ref(), &caller.account_token, &caller.user_token, fields).await?;
     Ok((StatusCode::CREATED, axum::Json(created.into())))
 }
 
@@ -119,44 +119,24 @@ async fn show(
     Path(text): Path<String>,
 ) -> Result<axum::Json<BillingRuleBody>> {
     let token = path_token(&text, RuleToken::parse, not_found)?;
-    let found = state.store.get_billing_rule(&caller.account_token, &token).await?.ok_or_else(not_found)?;
-    Ok(axum::Json(found.into()))
+    Ok(axum::Json(billing_rules::get(state.store.as_ref(), &caller.account_token, &token).await?.into()))
 }
 
-#[utoipa::path(put, path = "/billing_rules/{billing_rule_token}", tag = "billing_rules", operation_id = "billing_rules_update", params(("billing_rule_token" = String, Path)), responses((status = 200, description = "OK", body = BillingRuleBody), super::openapi::ApiErrors))]
+#[utoipa::path(put, path = "/billing_rules/{billing_rule_token}", tag = "billing_rules", operation_id = "billing_rules_update", request_body = RuleFields, params(("billing_rule_token" = String, Path)), responses((status = 200, description = "OK", body = BillingRuleBody), super::openapi::ApiErrors))]
 async fn update(
     State(state): State<AppState>,
     caller: Caller,
     Path(text): Path<String>,
-    Json(mut fields): Json<RuleFields>,
+    Json(fields): Json<RuleFields>,
 ) -> Result<axum::Json<BillingRuleBody>> {
     let token = path_token(&text, RuleToken::parse, not_found)?;
-    let current = state.store.get_billing_rule(&caller.account_token, &token).await?.ok_or_else(not_found)?;
-    if let Some(requested) = fields.rule_type.take() {
-        let requested = requested.parse::<RuleType>().map_err(ApiError::bad_request)?;
-        if requested != current.columns.rule_type {
-            return Err(ApiError::bad_request(format!(
-                "type cannot be changed (this rule is {}); create a new rule instead",
-                current.columns.rule_type
-            )));
-        }
-    }
-    let merged = RuleFields::from(current.columns).overlay(fields);
-    let rule = RuleDefinition::try_from(merged).map_err(ApiError::BadRequest)?;
-    let updated = state
-        .store
-        .update_billing_rule(&caller.account_token, &token, &RuleColumns::from(&rule))
-        .await?
-        .ok_or_else(not_found)?;
+    let updated = billing_rules::update(state.store.as_ref(), &caller.account_token, &token, fields).await?;
     Ok(axum::Json(updated.into()))
 }
 
 #[utoipa::path(delete, path = "/billing_rules/{billing_rule_token}", tag = "billing_rules", operation_id = "billing_rules_remove", params(("billing_rule_token" = String, Path)), responses((status = 204, description = "Deleted"), super::openapi::ApiErrors))]
 async fn remove(State(state): State<AppState>, caller: Caller, Path(text): Path<String>) -> Result<StatusCode> {
     let token = path_token(&text, RuleToken::parse, not_found)?;
-    if state.store.delete_billing_rule(&caller.account_token, &token).await? {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(not_found())
-    }
+    billing_rules::delete(state.store.as_ref(), &caller.account_token, &token).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -146,7 +146,7 @@ async fn list(
     Ok(axum::Json(BudgetsBody { budgets: out, links }))
 }
 
-#[utoipa::path(post, path = "/budgets", tag = "budgets", operation_id = "budgets_create", responses((status = 201, description = "Created", body = BudgetBody), super::openapi::ApiErrors))]
+#[utoipa::path(post, path = "/budgets", tag = "budgets", operation_id = "budgets_create", request_body = BudgetFields, responses((status = 201, description = "Created", body = BudgetBody), super::openapi::ApiErrors))]
 async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -182,7 +182,7 @@ async fn show(
     Ok(axum::Json(body))
 }
 
-#[utoipa::path(put, path = "/budgets/{budget_token}", tag = "budgets", operation_id = "budgets_update", params(("budget_token" = String, Path)), responses((status = 200, description = "OK", body = BudgetBody), super::openapi::ApiErrors))]
+#[utoipa::path(put, path = "/budgets/{budget_token}", tag = "budgets", operation_id = "budgets_update", request_body = BudgetFields, params(("budget_token" = String, Path)), responses((status = 200, description = "OK", body = BudgetBody), super::openapi::ApiErrors))]
 async fn update(
     State(state): State<AppState>,
     caller: Caller,
@@ -284,7 +284,7 @@ async fn list_alerts(
     Ok(axum::Json(BudgetAlertsBody { budget_alerts, links }))
 }
 
-#[utoipa::path(post, path = "/budget_alerts", tag = "budgets", operation_id = "budget_alerts_create", responses((status = 201, description = "Created", body = BudgetAlertBody), super::openapi::ApiErrors))]
+#[utoipa::path(post, path = "/budget_alerts", tag = "budgets", operation_id = "budget_alerts_create", request_body = BudgetAlertFields, responses((status = 201, description = "Created", body = BudgetAlertBody), super::openapi::ApiErrors))]
 async fn create_alert(
     State(state): State<AppState>,
     caller: Caller,
@@ -306,7 +306,7 @@ async fn show_alert(
     Ok(axum::Json(alert_body(found)?))
 }
 
-#[utoipa::path(put, path = "/budget_alerts/{budget_alert_token}", tag = "budgets", operation_id = "budget_alerts_update", params(("budget_alert_token" = String, Path)), responses((status = 200, description = "OK", body = BudgetAlertBody), super::openapi::ApiErrors))]
+#[utoipa::path(put, path = "/budget_alerts/{budget_alert_token}", tag = "budgets", operation_id = "budget_alerts_update", request_body = BudgetAlertFields, params(("budget_alert_token" = String, Path)), responses((status = 200, description = "OK", body = BudgetAlertBody), super::openapi::ApiErrors))]
 async fn update_alert(
     State(state): State<AppState>,
     caller: Caller,
@@ -384,7 +384,7 @@ async fn list_cost_alerts(
     Ok(axum::Json(CostAlertsBody { cost_alerts, links }))
 }
 
-#[utoipa::path(post, path = "/cost_alerts", tag = "budgets", operation_id = "cost_alerts_create", responses((status = 201, description = "Created", body = CostAlertBody), super::openapi::ApiErrors))]
+#[utoipa::path(post, path = "/cost_alerts", tag = "budgets", operation_id = "cost_alerts_create", request_body = CostAlertFields, responses((status = 201, description = "Created", body = CostAlertBody), super::openapi::ApiErrors))]
 async fn create_cost_alert(
     State(state): State<AppState>,
     caller: Caller,
@@ -405,7 +405,7 @@ async fn show_cost_alert(
     Ok(axum::Json(cost_alert_body(found)?))
 }
 
-#[utoipa::path(put, path = "/cost_alerts/{cost_alert_token}", tag = "budgets", operation_id = "cost_alerts_update", params(("cost_alert_token" = String, Path)), responses((status = 200, description = "OK", body = CostAlertBody), super::openapi::ApiErrors))]
+#[utoipa::path(put, path = "/cost_alerts/{cost_alert_token}", tag = "budgets", operation_id = "cost_alerts_update", request_body = CostAlertFields, params(("cost_alert_token" = String, Path)), responses((status = 200, description = "OK", body = CostAlertBody), super::openapi::ApiErrors))]
 async fn update_cost_alert(
     State(state): State<AppState>,
     caller: Caller,
@@ -540,7 +540,7 @@ async fn list_notifications(
     Ok(axum::Json(NotificationsBody { report_notifications, links }))
 }
 
-#[utoipa::path(post, path = "/report_notifications", tag = "budgets", operation_id = "report_notifications_create", responses((status = 201, description = "Created", body = NotificationBody), super::openapi::ApiErrors))]
+#[utoipa::path(post, path = "/report_notifications", tag = "budgets", operation_id = "report_notifications_create", request_body = NotificationFields, responses((status = 201, description = "Created", body = NotificationBody), super::openapi::ApiErrors))]
 async fn create_notification(
     State(state): State<AppState>,
     caller: Caller,
@@ -560,7 +560,7 @@ async fn show_notification(
     Ok(axum::Json(notification_body(found)?))
 }
 
-#[utoipa::path(put, path = "/report_notifications/{report_notification_token}", tag = "budgets", operation_id = "report_notifications_update", params(("report_notification_token" = String, Path)), responses((status = 200, description = "OK", body = NotificationBody), super::openapi::ApiErrors))]
+#[utoipa::path(put, path = "/report_notifications/{report_notification_token}", tag = "budgets", operation_id = "report_notifications_update", request_body = NotificationFields, params(("report_notification_token" = String, Path)), responses((status = 200, description = "OK", body = NotificationBody), super::openapi::ApiErrors))]
 async fn update_notification(
     State(state): State<AppState>,
     caller: Caller,
@@ -624,7 +624,7 @@ async fn list_anomaly_notifications(
     Ok(axum::Json(AnomalyNotificationsBody { anomaly_notifications, links }))
 }
 
-#[utoipa::path(post, path = "/anomaly_notifications", tag = "budgets", operation_id = "anomaly_notifications_create", responses((status = 201, description = "Created", body = AnomalyNotificationBody), super::openapi::ApiErrors))]
+#[utoipa::path(post, path = "/anomaly_notifications", tag = "budgets", operation_id = "anomaly_notifications_create", request_body = crate::model::anomaly::NotificationFields, responses((status = 201, description = "Created", body = AnomalyNotificationBody), super::openapi::ApiErrors))]
 async fn create_anomaly_notification(
     State(state): State<AppState>,
     caller: Caller,
@@ -645,7 +645,7 @@ async fn show_anomaly_notification(
     Ok(axum::Json(anomaly_notification_body(found)?))
 }
 
-#[utoipa::path(put, path = "/anomaly_notifications/{anomaly_notification_token}", tag = "budgets", operation_id = "anomaly_notifications_update", params(("anomaly_notification_token" = String, Path)), responses((status = 200, description = "OK", body = AnomalyNotificationBody), super::openapi::ApiErrors))]
+#[utoipa::path(put, path = "/anomaly_notifications/{anomaly_notification_token}", tag = "budgets", operation_id = "anomaly_notifications_update", request_body = crate::model::anomaly::NotificationFields, params(("anomaly_notification_token" = String, Path)), responses((status = 200, description = "OK", body = AnomalyNotificationBody), super::openapi::ApiErrors))]
 async fn update_anomaly_notification(
     State(state): State<AppState>,
     caller: Caller,
@@ -739,7 +739,7 @@ async fn show_anomaly_alert(
     Ok(axum::Json(anomaly_alert_body(found)?))
 }
 
-#[utoipa::path(put, path = "/anomaly_alerts/{anomaly_alert_token}", tag = "budgets", operation_id = "anomaly_alerts_update", params(("anomaly_alert_token" = String, Path)), responses((status = 200, description = "OK", body = AnomalyAlertBody), super::openapi::ApiErrors))]
+#[utoipa::path(put, path = "/anomaly_alerts/{anomaly_alert_token}", tag = "budgets", operation_id = "anomaly_alerts_update", request_body = crate::model::anomaly::AlertUpdate, params(("anomaly_alert_token" = String, Path)), responses((status = 200, description = "OK", body = AnomalyAlertBody), super::openapi::ApiErrors))]
 async fn update_anomaly_alert(
     State(state): State<AppState>,
     caller: Caller,

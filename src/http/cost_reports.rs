@@ -201,7 +201,7 @@ async fn list(
     Ok(axum::Json(CostReportsBody { cost_reports, links }))
 }
 
-#[utoipa::path(post, path = "/cost_reports", tag = "cost_reports", operation_id = "cost_reports_create", responses((status = 201, description = "Created", body = CostReportBody), super::openapi::ApiErrors))]
+#[utoipa::path(post, path = "/cost_reports", tag = "cost_reports", operation_id = "cost_reports_create", request_body = CostReportFields, responses((status = 201, description = "Created", body = CostReportBody), super::openapi::ApiErrors))]
 async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -221,7 +221,7 @@ async fn show(
     Ok(axum::Json(body(&state, found)?))
 }
 
-#[utoipa::path(put, path = "/cost_reports/{cost_report_token}", tag = "cost_reports", operation_id = "cost_reports_update", params(("cost_report_token" = String, Path)), responses((status = 200, description = "OK", body = CostReportBody), super::openapi::ApiErrors))]
+#[utoipa::path(put, path = "/cost_reports/{cost_report_token}", tag = "cost_reports", operation_id = "cost_reports_update", request_body = CostReportFields, params(("cost_report_token" = String, Path)), responses((status = 200, description = "OK", body = CostReportBody), super::openapi::ApiErrors))]
 async fn update(
     State(state): State<AppState>,
     caller: Caller,

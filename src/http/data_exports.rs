@@ -28,7 +28,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 /// Groupings as a list (Vantage's spec) or comma-separated text.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(untagged)]
 enum Groupings {
     List(Vec<String>),
@@ -36,7 +36,7 @@ enum Groupings {
 }
 
 /// `createCostExport`: the costs query's parameters as a JSON body.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 struct ExportFields {
     cost_report_token: Option<String>,
     filter: Option<String>,
@@ -46,6 +46,7 @@ struct ExportFields {
     groupings: Option<Groupings>,
     date_bin: Option<String>,
     schema: Option<String>,
+    #[schema(value_type = Option<Object>)]
     settings: Option<serde_json::Map<String, Value>>,
 }
 
@@ -130,7 +131,7 @@ fn pending(state: &AppState, headers: &HeaderMap, e: &DataExport) -> Response {
     response
 }
 
-#[utoipa::path(post, path = "/costs/data_exports", tag = "data_exports", operation_id = "data_exports_create", responses((status = 202, description = "Queued: the export's Location and its pending state"), super::openapi::ApiErrors))]
+#[utoipa::path(post, path = "/costs/data_exports", tag = "data_exports", operation_id = "data_exports_create", request_body = ExportFields, responses((status = 202, description = "Queued: the export's Location and its pending state"), super::openapi::ApiErrors))]
 async fn create(
     State(state): State<AppState>,
     caller: Caller,

@@ -71,7 +71,7 @@ async fn list(
     Ok(axum::Json(FoldersBody { folders: items.into_iter().map(Into::into).collect(), links }))
 }
 
-#[utoipa::path(post, path = "/folders", tag = "folders", operation_id = "folders_create", responses((status = 201, description = "Created", body = FolderBody), super::openapi::ApiErrors))]
+#[utoipa::path(post, path = "/folders", tag = "folders", operation_id = "folders_create", request_body = FolderFields, responses((status = 201, description = "Created", body = FolderBody), super::openapi::ApiErrors))]
 async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -90,7 +90,7 @@ async fn show(
     Ok(axum::Json(reports::get(state.store.as_ref(), &caller.account_token, ViewKind::Folder, &token).await?.into()))
 }
 
-#[utoipa::path(put, path = "/folders/{folder_token}", tag = "folders", operation_id = "folders_update", params(("folder_token" = String, Path)), responses((status = 200, description = "OK", body = FolderBody), super::openapi::ApiErrors))]
+#[utoipa::path(put, path = "/folders/{folder_token}", tag = "folders", operation_id = "folders_update", request_body = FolderFields, params(("folder_token" = String, Path)), responses((status = 200, description = "OK", body = FolderBody), super::openapi::ApiErrors))]
 async fn update(
     State(state): State<AppState>,
     caller: Caller,

@@ -109,7 +109,7 @@ async fn list(
     Ok(axum::Json(IntegrationsBody { integrations: found.items.into_iter().map(Into::into).collect(), links }))
 }
 
-#[utoipa::path(post, path = "/integrations/custom_provider", tag = "integrations", operation_id = "integrations_create_custom_provider", responses((status = 201, description = "Created", body = IntegrationBody), super::openapi::ApiErrors))]
+#[utoipa::path(post, path = "/integrations/custom_provider", tag = "integrations", operation_id = "integrations_create_custom_provider", request_body = CustomProviderFields, responses((status = 201, description = "Created", body = IntegrationBody), super::openapi::ApiErrors))]
 async fn create_custom_provider(
     State(state): State<AppState>,
     caller: Caller,
@@ -131,7 +131,7 @@ async fn show(
     Ok(axum::Json(found.into()))
 }
 
-#[utoipa::path(put, path = "/integrations/{integration_token}", tag = "integrations", operation_id = "integrations_update", params(("integration_token" = String, Path)), responses((status = 200, description = "OK", body = IntegrationBody), super::openapi::ApiErrors))]
+#[utoipa::path(put, path = "/integrations/{integration_token}", tag = "integrations", operation_id = "integrations_update", request_body = IntegrationUpdateFields, params(("integration_token" = String, Path)), responses((status = 200, description = "OK", body = IntegrationBody), super::openapi::ApiErrors))]
 async fn update(
     State(state): State<AppState>,
     caller: Caller,
@@ -152,7 +152,7 @@ async fn remove(State(state): State<AppState>, caller: Caller, Path(text): Path<
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(post, path = "/integrations/aws", tag = "integrations", operation_id = "integrations_create_aws", responses((status = 201, description = "Created; its first sync starts at once", body = IntegrationBody), super::openapi::ApiErrors))]
+#[utoipa::path(post, path = "/integrations/aws", tag = "integrations", operation_id = "integrations_create_aws", request_body = AwsIntegrationFields, responses((status = 201, description = "Created; its first sync starts at once", body = IntegrationBody), super::openapi::ApiErrors))]
 async fn create_aws(
     State(state): State<AppState>,
     caller: Caller,
@@ -162,7 +162,7 @@ async fn create_aws(
     create_bucket(state, caller, new).await
 }
 
-#[utoipa::path(post, path = "/integrations/azure", tag = "integrations", operation_id = "integrations_create_azure", responses((status = 201, description = "Created; its first sync starts at once", body = IntegrationBody), super::openapi::ApiErrors))]
+#[utoipa::path(post, path = "/integrations/azure", tag = "integrations", operation_id = "integrations_create_azure", request_body = AzureIntegrationFields, responses((status = 201, description = "Created; its first sync starts at once", body = IntegrationBody), super::openapi::ApiErrors))]
 async fn create_azure(
     State(state): State<AppState>,
     caller: Caller,

@@ -78,7 +78,7 @@ struct InvoicesBody {
     links: Links,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct DownloadFields {
     file_type: Option<String>,
 }
@@ -124,7 +124,7 @@ async fn list(
     Ok(axum::Json(InvoicesBody { invoices: found.items.into_iter().map(Into::into).collect(), links }))
 }
 
-#[utoipa::path(post, path = "/invoices", tag = "invoices", operation_id = "invoices_create", responses((status = 201, description = "Created", body = InvoiceBody), super::openapi::ApiErrors))]
+#[utoipa::path(post, path = "/invoices", tag = "invoices", operation_id = "invoices_create", request_body = InvoiceFields, responses((status = 201, description = "Created", body = InvoiceBody), super::openapi::ApiErrors))]
 async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -162,7 +162,7 @@ async fn link(state: &AppState, headers: &HeaderMap, invoice: &Invoice, file: In
     Ok(state.signer().await?.url(&base, &invoice.msp_account_token, &invoice.token, file, expires))
 }
 
-#[utoipa::path(post, path = "/invoices/{invoice_token}/download", tag = "invoices", operation_id = "invoices_download", params(("invoice_token" = String, Path)), responses((status = 200, description = "OK", body = DownloadBody), super::openapi::ApiErrors))]
+#[utoipa::path(post, path = "/invoices/{invoice_token}/download", tag = "invoices", operation_id = "invoices_download", request_body = DownloadFields, params(("invoice_token" = String, Path)), responses((status = 200, description = "OK", body = DownloadBody), super::openapi::ApiErrors))]
 async fn download(
     State(state): State<AppState>,
     caller: Caller,

@@ -88,7 +88,7 @@ async fn list(
     Ok(axum::Json(ManagedAccountsBody { managed_accounts: found.items.into_iter().map(Into::into).collect(), links }))
 }
 
-#[utoipa::path(post, path = "/managed_accounts", tag = "managed_accounts", operation_id = "managed_accounts_create", responses((status = 201, description = "Created", body = ManagedAccountBody), super::openapi::ApiErrors))]
+#[utoipa::path(post, path = "/managed_accounts", tag = "managed_accounts", operation_id = "managed_accounts_create", request_body = ManagedAccountFields, responses((status = 201, description = "Created", body = ManagedAccountBody), super::openapi::ApiErrors))]
 async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -108,7 +108,7 @@ async fn show(
     Ok(axum::Json(managed::get(state.store.as_ref(), &caller.account_token, &token).await?.into()))
 }
 
-#[utoipa::path(put, path = "/managed_accounts/{managed_account_token}", tag = "managed_accounts", operation_id = "managed_accounts_update", params(("managed_account_token" = String, Path)), responses((status = 200, description = "OK", body = ManagedAccountBody), super::openapi::ApiErrors))]
+#[utoipa::path(put, path = "/managed_accounts/{managed_account_token}", tag = "managed_accounts", operation_id = "managed_accounts_update", request_body = ManagedAccountFields, params(("managed_account_token" = String, Path)), responses((status = 200, description = "OK", body = ManagedAccountBody), super::openapi::ApiErrors))]
 async fn update(
     State(state): State<AppState>,
     caller: Caller,

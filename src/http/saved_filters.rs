@@ -71,7 +71,7 @@ async fn list(
     Ok(axum::Json(SavedFiltersBody { saved_filters, links }))
 }
 
-#[utoipa::path(post, path = "/saved_filters", tag = "saved_filters", operation_id = "saved_filters_create", responses((status = 201, description = "Created", body = SavedFilterBody), super::openapi::ApiErrors))]
+#[utoipa::path(post, path = "/saved_filters", tag = "saved_filters", operation_id = "saved_filters_create", request_body = SavedFilterFields, responses((status = 201, description = "Created", body = SavedFilterBody), super::openapi::ApiErrors))]
 async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -97,7 +97,7 @@ async fn show(
     Ok(axum::Json(body(&state, &caller, found).await?))
 }
 
-#[utoipa::path(put, path = "/saved_filters/{saved_filter_token}", tag = "saved_filters", operation_id = "saved_filters_update", params(("saved_filter_token" = String, Path)), responses((status = 200, description = "OK", body = SavedFilterBody), super::openapi::ApiErrors))]
+#[utoipa::path(put, path = "/saved_filters/{saved_filter_token}", tag = "saved_filters", operation_id = "saved_filters_update", request_body = SavedFilterFields, params(("saved_filter_token" = String, Path)), responses((status = 200, description = "OK", body = SavedFilterBody), super::openapi::ApiErrors))]
 async fn update(
     State(state): State<AppState>,
     caller: Caller,

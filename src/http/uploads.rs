@@ -72,10 +72,22 @@ struct UploadsBody {
     links: Links,
 }
 
+/// The upload's form as `/v2/openapi.json` describes it (Vantage's `csv` field). The handler streams the body
+/// itself, multipart or URL-encoded, so nothing is ever parsed into this.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct UploadForm {
+    /// The cost file: Vantage's custom-provider CSV, or a FOCUS export's CSV.
+    #[schema(value_type = String, format = Binary)]
+    csv: Vec<u8>,
+    /// Accepted and ignored: FOCUS columns are read as they are.
+    auto_transform: Option<bool>,
+}
+
 /// Chunks buffered between the request body and the ingest thread (each at most a few hundred KiB).
 const CHUNKS_IN_FLIGHT: usize = 8;
 
-#[utoipa::path(post, path = "/integrations/{integration_token}/costs.csv", tag = "uploads", operation_id = "uploads_upload", params(("integration_token" = String, Path)), responses((status = 201, description = "Created", body = UploadBody), super::openapi::ApiErrors))]
+#[utoipa::path(post, path = "/integrations/{integration_token}/costs.csv", tag = "uploads", operation_id = "uploads_upload", request_body(content((inline(UploadForm) = "multipart/form-data"), (inline(UploadForm) = "application/x-www-form-urlencoded"))), params(("integration_token" = String, Path)), responses((status = 201, description = "Created", body = UploadBody), super::openapi::ApiErrors))]
 async fn upload(
     State(state): State<AppState>,
     caller: Caller,

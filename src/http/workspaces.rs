@@ -9,9 +9,10 @@ use utoipa_axum::routes;
 use super::auth::Caller;
 use super::extract::{Json, Query};
 use super::pagination::{base_url, Links, ListParams, MAX_LIMIT};
-use super::{timestamp, ApiError, AppState, Result};
-use crate::model::workspace::{WorkspaceFields, WorkspaceSettings};
-use crate::store::{Workspace, WorkspaceDeletion};
+use super::{timestamp, AppState, Result};
+use crate::model::workspace::WorkspaceFields;
+use crate::service::workspaces;
+use crate::store::Workspace;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(list, create)).routes(routes!(show, update, remove))
@@ -47,10 +48,6 @@ struct WorkspacesBody {
     links: Links,
 }
 
-fn not_found() -> ApiError {
-    ApiError::NotFound("workspace not found".into())
-}
-
 #[utoipa::path(get, path = "/workspaces", tag = "workspaces", operation_id = "workspaces_list", responses((status = 200, description = "OK", body = WorkspacesBody), super::openapi::ApiErrors))]
 async fn list(
     State(state): State<AppState>,
@@ -60,20 +57,18 @@ async fn list(
     headers: HeaderMap,
 ) -> Result<axum::Json<WorkspacesBody>> {
     let page = params.page_request(MAX_LIMIT)?;
-    let q = params.q.as_deref().filter(|q| !q.trim().is_empty());
-    let found = state.store.list_workspaces(&caller.account_token, page, q).await?;
+    let found = workspaces::list(state.store.as_ref(), &caller.account_token, page, params.q.as_deref()).await?;
     let links = Links::new(&base_url(state.public_url.as_deref(), &headers), &uri, page, found.total);
     Ok(axum::Json(WorkspacesBody { workspaces: found.items.into_iter().map(Into::into).collect(), links }))
 }
 
-#[utoipa::path(post, path = "/workspaces", tag = "workspaces", operation_id = "workspaces_create", responses((status = 201, description = "Created", body = WorkspaceBody), super::openapi::ApiErrors))]
+#[utoipa::path(post, path = "/workspaces", tag = "workspaces", operation_id = "workspaces_create", request_body = WorkspaceFields, responses((status = 201, description = "Created", body = WorkspaceBody), super::openapi::ApiErrors))]
 async fn create(
     State(state): State<AppState>,
     caller: Caller,
     Json(fields): Json<WorkspaceFields>,
 ) -> Result<(StatusCode, axum::Json<WorkspaceBody>)> {
-    let settings = WorkspaceSettings::try_from(fields).map_err(ApiError::BadRequest)?;
-    let created = state.store.create_workspace(&caller.account_token, &settings).await?;
+    let created = workspaces::create(state.store.as_ref(), &caller.account_token, fields).await?;
     Ok((StatusCode::CREATED, axum::Json(created.into())))
 }
 
@@ -83,32 +78,21 @@ async fn show(
     caller: Caller,
     Path(token): Path<String>,
 ) -> Result<axum::Json<WorkspaceBody>> {
-    let found = state.store.get_workspace(&caller.account_token, &token).await?.ok_or_else(not_found)?;
-    Ok(axum::Json(found.into()))
+    Ok(axum::Json(workspaces::get(state.store.as_ref(), &caller.account_token, &token).await?.into()))
 }
 
-#[utoipa::path(put, path = "/workspaces/{workspace_token}", tag = "workspaces", operation_id = "workspaces_update", params(("workspace_token" = String, Path)), responses((status = 200, description = "OK", body = WorkspaceBody), super::openapi::ApiErrors))]
+#[utoipa::path(put, path = "/workspaces/{workspace_token}", tag = "workspaces", operation_id = "workspaces_update", request_body = WorkspaceFields, params(("workspace_token" = String, Path)), responses((status = 200, description = "OK", body = WorkspaceBody), super::openapi::ApiErrors))]
 async fn update(
     State(state): State<AppState>,
     caller: Caller,
     Path(token): Path<String>,
     Json(fields): Json<WorkspaceFields>,
 ) -> Result<axum::Json<WorkspaceBody>> {
-    let current = state.store.get_workspace(&caller.account_token, &token).await?.ok_or_else(not_found)?;
-    let merged = WorkspaceFields::from(current.settings).overlay(fields);
-    let settings = WorkspaceSettings::try_from(merged).map_err(ApiError::BadRequest)?;
-    let updated =
-        state.store.update_workspace(&caller.account_token, &token, &settings).await?.ok_or_else(not_found)?;
-    Ok(axum::Json(updated.into()))
+    Ok(axum::Json(workspaces::update(state.store.as_ref(), &caller.account_token, &token, fields).await?.into()))
 }
 
 #[utoipa::path(delete, path = "/workspaces/{workspace_token}", tag = "workspaces", operation_id = "workspaces_remove", params(("workspace_token" = String, Path)), responses((status = 204, description = "Deleted"), super::openapi::ApiErrors))]
 async fn remove(State(state): State<AppState>, caller: Caller, Path(token): Path<String>) -> Result<StatusCode> {
-    match state.store.delete_workspace(&caller.account_token, &token).await? {
-        WorkspaceDeletion::Deleted => Ok(StatusCode::NO_CONTENT),
-        WorkspaceDeletion::NotFound => Err(not_found()),
-        WorkspaceDeletion::LastWorkspace => Err(ApiError::Unprocessable(vec![
-            "an account must keep at least one workspace; create another before deleting this one".into(),
-        ])),
-    }
+    workspaces::delete(state.store.as_ref(), &caller.account_token, &token).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

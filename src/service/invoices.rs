@@ -78,7 +78,7 @@ pub async fn delete_profile(
 }
 
 /// `POST /v2/invoices` as sent.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 pub struct InvoiceFields {
     pub account_token: Option<String>,
     pub billing_period_start: Option<String>,

@@ -10,6 +10,8 @@
 //! - [`discovery`]: the providers, services and tags of a caller's costs, as recorded at each commit.
 //! - [`exports`]: cost data exports, run in the background into CSV files kept for a retention.
 //! - [`forecast`]: a cost report's forecast: run rate with weekday seasonality over four weeks.
+//! - [`workspaces`] and [`billing_rules`]: created and changed from a request's fields, each update checked
+//!   whole as a create would be.
 //! - [`managed_accounts`]: an MSP's customers, checked, with the rules each one runs.
 //! - [`invoices`]: billing profiles and invoices: computed from the costs query, numbered, frozen, sent.
 //! - [`reports`]: cost reports, saved filters and folders, and the costs query a report stands for.
@@ -21,6 +23,7 @@
 
 pub mod alerts;
 pub mod anomalies;
+pub mod billing_rules;
 pub mod budgets;
 pub mod cost_alerts;
 pub mod costs;
@@ -40,6 +43,7 @@ pub mod sync;
 pub mod uploads;
 pub mod users;
 pub mod webhooks;
+pub mod workspaces;
 
 pub use error::ServiceError;
 

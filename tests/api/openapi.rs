@@ -1,9 +1,11 @@
 //! `GET /v2/openapi.json` lists exactly what costd serves. The routes are made from the handlers'
 //! `#[utoipa::path]` annotations (utoipa-axum's `routes!`), so this checks what that leaves open: every
 //! annotated handler is routed and documented, no HTTP module adds a route beside the annotations, and every
-//! documented operation reaches a handler (never the router's "no such path" 404 or its 405).
+//! documented operation reaches a handler (never the router's "no such path" 404 or its 405). Request bodies
+//! are described too: every handler that reads a JSON body names it, and every field Vantage's own document
+//! gives such a body is in costd's (checked against the field names kept in `tests/data/vantage/`).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use reqwest::Method;
 
@@ -98,4 +100,97 @@ async fn the_openapi_document_lists_exactly_the_routes_costd_serves() {
     // And a route that is not documented is not served.
     let res = app.get("/v2/virtual_tag_configs").await;
     assert!(res.status == 404 && res.text.contains("no such path"), "{}", res.text);
+}
+
+/// The field names a schema describes: its properties, through the `$ref`s, and the `allOf`/`oneOf` that a
+/// flattened or untagged part makes.
+fn fields_of(doc: &serde_json::Value, schema: &serde_json::Value, out: &mut BTreeSet<String>) {
+    if let Some(name) = schema["$ref"].as_str().and_then(|r| r.strip_prefix("#/components/schemas/")) {
+        return fields_of(doc, &doc["components"]["schemas"][name], out);
+    }
+    if let Some(properties) = schema["properties"].as_object() {
+        out.extend(properties.keys().cloned());
+    }
+    for key in ["allOf", "oneOf", "anyOf"] {
+        for part in schema[key].as_array().into_iter().flatten() {
+            fields_of(doc, part, out);
+        }
+    }
+}
+
+/// "METHOD /v2/path" with every path parameter written `{}` (costd and Vantage name a few differently).
+fn operation_key(method: &str, path: &str) -> String {
+    let placeholder = regex::Regex::new(r"\{[^}]+\}").unwrap();
+    format!("{} {}", method.to_uppercase(), placeholder.replace_all(path, "{}"))
+}
+
+#[test]
+fn every_handler_that_reads_a_json_body_names_it_in_its_annotation() {
+    let mut found = 0;
+    for (path, text) in http_modules() {
+        for chunk in text.split("#[utoipa::path(").skip(1) {
+            let annotation = &chunk[..chunk.find(")]\n").unwrap()];
+            let signature = &chunk[..chunk.find(" {\n").unwrap()];
+            if signature.contains(": Json<") {
+                found += 1;
+                assert!(
+                    annotation.contains("request_body"),
+                    "{}: a handler reads a JSON body its annotation does not describe: {annotation}",
+                    path.display()
+                );
+            }
+        }
+    }
+    assert!(found >= 30, "only {found} handlers read a JSON body");
+}
+
+#[tokio::test]
+async fn every_field_vantage_documents_in_a_request_body_is_described_in_costds_document() {
+    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+    let res = app.send(Method::GET, "/v2/openapi.json", None, None).await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    let doc = res.body;
+    let mut served = BTreeSet::new();
+    let mut bodies = BTreeMap::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let key = operation_key(method, path);
+            served.insert(key.clone());
+            let Some(content) = op["requestBody"]["content"].as_object() else { continue };
+            let mut fields = BTreeSet::new();
+            for media in content.values() {
+                fields_of(&doc, &media["schema"], &mut fields);
+            }
+            assert!(!fields.is_empty(), "{key} describes a request body without fields: {}", op["requestBody"]);
+            bodies.insert(key, fields);
+        }
+    }
+    assert!(bodies.len() >= 33, "only {} operations describe their request body", bodies.len());
+    // A costd addition is described like the rest.
+    let aws = &bodies["POST /v2/integrations/aws"];
+    for field in ["bucket", "prefix", "export_name", "region", "access_key_id", "secret_access_key"] {
+        assert!(aws.contains(field), "POST /v2/integrations/aws lacks {field}: {aws:?}");
+    }
+
+    let vantage: BTreeMap<String, Vec<String>> =
+        serde_json::from_str(include_str!("../data/vantage/request_fields.json")).unwrap();
+    let mut checked = 0;
+    let mut missing = Vec::new();
+    for (operation, fields) in &vantage {
+        let (method, path) = operation.split_once(' ').unwrap();
+        let key = operation_key(method, path);
+        // GCP's export is BigQuery tables: costd answers its create with a 400 whatever the body holds.
+        if !served.contains(&key) || key == "POST /v2/integrations/gcp" {
+            continue;
+        }
+        checked += 1;
+        match bodies.get(&key) {
+            None => missing.push(format!("{operation}: no request body")),
+            Some(ours) => {
+                missing.extend(fields.iter().filter(|f| !ours.contains(*f)).map(|f| format!("{operation}: {f}")))
+            }
+        }
+    }
+    assert!(missing.is_empty(), "fields Vantage documents that costd's document does not: {missing:#?}");
+    assert!(checked >= 30, "only {checked} of Vantage's operations with a body were compared");
 }

@@ -203,6 +203,8 @@ pub struct NotificationDefinition {
 
 /// An anomaly notification's create or update body.
 #[derive(Debug, Default, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = AnomalyNotificationFields))]
 pub struct NotificationFields {
     pub cost_report_token: Option<String>,
     pub threshold: Option<serde_json::Value>,
@@ -284,6 +286,7 @@ pub struct AlertDefinition {
 
 /// An anomaly alert's update body (Vantage's `updateAnomalyAlert`).
 #[derive(Debug, Default, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AlertUpdate {
     pub status: Option<String>,
     pub feedback: Option<String>,

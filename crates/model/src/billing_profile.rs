@@ -16,6 +16,7 @@ use super::{decimal, text, MAX_TEXT_LEN};
 
 /// Billing address and contact (a profile's, or a managed account's as the invoice's customer).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BillingInformation {
     pub company_name: Option<String>,
     /// ISO 3166-1 alpha-2, upper case.
@@ -132,16 +133,19 @@ pub struct BillingProfileSettings {
 
 /// `business_information_attributes` as sent.
 #[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BusinessInformationFields {
     pub metadata: Option<BusinessMetadataFields>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BusinessMetadataFields {
     pub custom_fields: Option<Vec<CustomFieldFields>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CustomFieldFields {
     pub name: Option<String>,
     pub value: Option<String>,
@@ -149,6 +153,7 @@ pub struct CustomFieldFields {
 
 /// `banking_information_attributes` as sent.
 #[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BankingInformationFields {
     pub bank_name: Option<String>,
     pub beneficiary_name: Option<String>,
@@ -157,6 +162,7 @@ pub struct BankingInformationFields {
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SecureDataFields {
     pub account_number: Option<String>,
     pub routing_number: Option<String>,
@@ -166,11 +172,13 @@ pub struct SecureDataFields {
 
 /// `invoice_adjustment_attributes` as sent.
 #[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct InvoiceAdjustmentFields {
     pub adjustment_items: Option<Vec<AdjustmentItemFields>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AdjustmentItemFields {
     pub name: Option<String>,
     pub adjustment_type: Option<String>,
@@ -181,6 +189,7 @@ pub struct AdjustmentItemFields {
 
 /// A create or update request as sent.
 #[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BillingProfileFields {
     pub nickname: Option<String>,
     pub billing_information_attributes: Option<BillingInformation>,

@@ -214,6 +214,7 @@ impl AllowedEndpoints {
 
 /// `POST /v2/integrations/aws` as sent.
 #[derive(Debug, Default, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AwsIntegrationFields {
     pub bucket: Option<String>,
     pub prefix: Option<String>,
@@ -228,6 +229,7 @@ pub struct AwsIntegrationFields {
 /// `POST /v2/integrations/azure` as sent: Vantage's `tenant`, `app_id`, `password` (also accepted with an
 /// `azure_` prefix), or an account key or SAS token instead, plus where the export is.
 #[derive(Debug, Default, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AzureIntegrationFields {
     pub storage_account: Option<String>,
     pub container: Option<String>,
@@ -304,6 +306,7 @@ fn endpoint(value: Option<String>, allowed: &AllowedEndpoints, errors: &mut Vec<
 
 /// The credential fields of a create, or of `PUT /v2/integrations/{token}` rotating them.
 #[derive(Debug, Default, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CredentialFields {
     pub access_key_id: Option<String>,
     pub secret_access_key: Option<String>,

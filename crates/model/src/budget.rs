@@ -67,6 +67,7 @@ impl BudgetDefinition {
 
 /// A budget's create or update body.
 #[derive(Debug, Default, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BudgetFields {
     pub name: Option<String>,
     pub workspace_token: Option<String>,
@@ -351,6 +352,7 @@ impl BudgetAlertDefinition {
 /// A budget alert's create or update body. `duration_in_days` arrives as a string ("" for the whole
 /// month) or a number.
 #[derive(Debug, Default, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BudgetAlertFields {
     pub budget_tokens: Option<Vec<String>>,
     pub threshold: Option<Value>,

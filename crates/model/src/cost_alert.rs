@@ -153,6 +153,7 @@ impl CostAlertDefinition {
 
 /// A cost alert's create or update body.
 #[derive(Debug, Default, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CostAlertFields {
     pub title: Option<String>,
     pub interval: Option<String>,
@@ -342,6 +343,7 @@ impl NotificationDefinition {
 
 /// A report notification's create or update body.
 #[derive(Debug, Default, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NotificationFields {
     pub title: Option<String>,
     pub cost_report_token: Option<String>,

@@ -11,6 +11,7 @@ pub const MAX_DESCRIPTION_LEN: usize = 1024;
 
 /// `POST /v2/integrations/custom_provider` as sent.
 #[derive(Debug, Default, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CustomProviderFields {
     pub name: Option<String>,
     pub description: Option<String>,
@@ -47,6 +48,7 @@ impl TryFrom<CustomProviderFields> for NewCustomProvider {
 /// `PUT /v2/integrations/{token}` as sent: its workspaces (Vantage's one attribute) and, for a bucket
 /// integration, new credentials (costd's: keys are rotated).
 #[derive(Debug, Default, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct IntegrationUpdateFields {
     pub workspace_tokens: Option<Vec<String>>,
     #[serde(flatten)]

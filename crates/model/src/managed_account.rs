@@ -44,6 +44,7 @@ impl Default for Invoicing {
 
 /// Create or update fields as sent.
 #[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ManagedAccountFields {
     pub name: Option<String>,
     pub contact_email: Option<String>,

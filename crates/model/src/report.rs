@@ -303,6 +303,7 @@ impl ReportDefinition {
 
 /// The `settings` object of a request: each field given replaces the current value.
 #[derive(Debug, Default, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SettingsFields {
     include_credits: Option<bool>,
     include_refunds: Option<bool>,
@@ -316,6 +317,7 @@ pub struct SettingsFields {
 }
 
 #[derive(Debug, Default, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ChartSettingsFields {
     x_axis_dimension: Option<Vec<String>>,
     y_axis_dimension: Option<String>,
@@ -323,6 +325,7 @@ pub struct ChartSettingsFields {
 
 /// A cost report's create or update body, as Vantage names its fields.
 #[derive(Debug, Default, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CostReportFields {
     pub title: Option<String>,
     pub workspace_token: Option<String>,
@@ -542,6 +545,7 @@ impl ReportDefinition {
 
 /// A folder's or saved filter's create or update body.
 #[derive(Debug, Default, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FolderFields {
     pub title: Option<String>,
     pub parent_folder_token: Option<String>,
@@ -552,6 +556,7 @@ pub struct FolderFields {
 }
 
 #[derive(Debug, Default, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SavedFilterFields {
     pub title: Option<String>,
     pub workspace_token: Option<String>,

@@ -21,6 +21,7 @@ pub struct WorkspaceSettings {
 
 /// Create or update fields as sent; unknown fields are ignored.
 #[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WorkspaceFields {
     pub name: Option<String>,
     pub enable_currency_conversion: Option<bool>,

@@ -140,6 +140,7 @@ impl RuleDefinition {
 /// The fields of a create or update request, as sent. Unknown fields are ignored, as Vantage does,
 /// so clients that send every attribute (Terraform) work unchanged.
 #[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RuleFields {
     #[serde(rename = "type")]
     pub rule_type: Option<String>,
