@@ -800,7 +800,7 @@ async fn deliveries(
 ) -> Result<axum::Json<DeliveriesBody>> {
     let page = ListParams { page: params.page, limit: params.limit, ..Default::default() }.page_request(MAX_LIMIT)?;
     let alert = params.budget_alert_token.as_deref().map(str::trim).filter(|a| !a.is_empty());
-    let found = state.store.list_notifications(&caller.account_token, alert, page).await?;
+    let found = crate::service::alerts::deliveries(state.store.as_ref(), &caller.account_token, alert, page).await?;
     let links = Links::new(&base_url(state.public_url.as_deref(), &headers), &uri, page, found.total);
     let alert_deliveries = found
         .items

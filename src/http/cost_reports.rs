@@ -119,7 +119,7 @@ pub(super) async fn list_objects(
         folder_token: if kind == ViewKind::CostReport { text(&params.folder_token) } else { None },
         title_like: text(&params.q),
     };
-    let found = state.store.list_report_objects(&caller.account_token, kind, &filter, page).await?;
+    let found = reports::list(state.store.as_ref(), &caller.account_token, kind, &filter, page).await?;
     Ok((found.items, Links::new(&base_url(state.public_url.as_deref(), headers), uri, page, found.total)))
 }
 

@@ -16,7 +16,7 @@ use super::auth::Caller;
 use super::extract::Json;
 use super::pagination::base_url;
 use super::{timestamp, ApiError, AppState, Result};
-use crate::service::exports::{self, is_token};
+use crate::service::exports;
 use crate::store::DataExport;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -148,9 +148,7 @@ async fn create(
     let params = super::costs::costs_params(&state, &caller, &raw).await?;
     // What the query would only find out in the background, a caller hears now.
     if let Some(ws) = params.workspace_token.as_deref() {
-        if state.store.get_workspace(&caller.account_token, ws).await?.is_none() {
-            return Err(ApiError::NotFound("workspace not found".into()));
-        }
+        crate::service::workspaces::get(state.store.as_ref(), &caller.account_token, ws).await?;
     }
     let q = &params.query;
     let attributes = json!({
@@ -176,11 +174,7 @@ async fn create(
 }
 
 async fn find(state: &AppState, caller: &Caller, token: &str) -> Result<DataExport> {
-    let not_found = || ApiError::NotFound("data export not found".into());
-    if !is_token(token) {
-        return Err(not_found());
-    }
-    state.store.get_data_export(&caller.account_token, token).await?.ok_or_else(not_found)
+    Ok(exports::get(state.store.as_ref(), &caller.account_token, token).await?)
 }
 
 #[utoipa::path(get, path = "/data_exports/{data_export_token}", tag = "data_exports", operation_id = "data_exports_show", params(("data_export_token" = String, Path)), responses((status = 200, description = "The finished export and its files"), (status = 202, description = "Still running: see Location and Retry-After"), super::openapi::ApiErrors))]

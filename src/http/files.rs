@@ -48,7 +48,7 @@ async fn serve(
         .await?
         .verify(&msp, &invoice_token, file, expires, &signature, chrono::Utc::now().timestamp())
         .map_err(|e| refused(e.to_string()))?;
-    let invoice = state.store.get_invoice(&msp, &invoice_token).await?.ok_or_else(not_found)?;
+    let invoice = crate::service::invoices::get(state.store.as_ref(), &msp, &invoice_token).await?;
     let stem = invoice_number(invoice.number);
     let (body, content_type, name) = match file {
         InvoiceFile::Pdf => (invoice_pdf(&invoice), "application/pdf", format!("{stem}.pdf")),

@@ -11,9 +11,9 @@ use super::extract::{Json, Query};
 use super::pagination::{base_url, Links, ListParams, MAX_LIMIT};
 use super::{path_token, timestamp, ApiError, AppState, Result};
 use crate::model::bucket_export::{AwsIntegrationFields, AzureIntegrationFields, NewBucketIntegration};
-use crate::model::integration::{CustomProviderFields, IntegrationUpdateFields, NewCustomProvider};
+use crate::model::integration::{CustomProviderFields, IntegrationUpdateFields};
 use crate::model::token::IntegrationToken;
-use crate::service::integrations;
+use crate::service::integrations::{self, SyncNow};
 use crate::service::sync::SyncOptions;
 use crate::store::Integration;
 
@@ -96,15 +96,14 @@ async fn list(
     headers: HeaderMap,
 ) -> Result<axum::Json<IntegrationsBody>> {
     let page = ListParams { page: params.page, limit: params.limit, ..Default::default() }.page_request(MAX_LIMIT)?;
-    let found = state
-        .store
-        .list_integrations(
-            &caller.account_token,
-            page,
-            params.provider.as_deref(),
-            params.account_identifier.as_deref(),
-        )
-        .await?;
+    let found = integrations::list(
+        state.store.as_ref(),
+        &caller.account_token,
+        page,
+        params.provider.as_deref(),
+        params.account_identifier.as_deref(),
+    )
+    .await?;
     let links = Links::new(&base_url(state.public_url.as_deref(), &headers), &uri, page, found.total);
     Ok(axum::Json(IntegrationsBody { integrations: found.items.into_iter().map(Into::into).collect(), links }))
 }
@@ -115,8 +114,7 @@ async fn create_custom_provider(
     caller: Caller,
     Json(fields): Json<CustomProviderFields>,
 ) -> Result<(StatusCode, axum::Json<IntegrationBody>)> {
-    let new = NewCustomProvider::try_from(fields).map_err(ApiError::BadRequest)?;
-    let created = state.store.create_integration(&caller.account_token, &new.name, new.description.as_deref()).await?;
+    let created = integrations::create_custom_provider(state.store.as_ref(), &caller.account_token, fields).await?;
     Ok((StatusCode::CREATED, axum::Json(created.into())))
 }
 
@@ -127,8 +125,7 @@ async fn show(
     Path(text): Path<String>,
 ) -> Result<axum::Json<IntegrationBody>> {
     let token = path_token(&text, IntegrationToken::parse, not_found)?;
-    let found = state.store.get_integration(&caller.account_token, &token).await?.ok_or_else(not_found)?;
-    Ok(axum::Json(found.into()))
+    Ok(axum::Json(integrations::get(state.store.as_ref(), &caller.account_token, &token).await?.into()))
 }
 
 #[utoipa::path(put, path = "/integrations/{integration_token}", tag = "integrations", operation_id = "integrations_update", request_body = IntegrationUpdateFields, params(("integration_token" = String, Path)), responses((status = 200, description = "OK", body = IntegrationBody), super::openapi::ApiErrors))]
@@ -147,8 +144,7 @@ async fn update(
 #[utoipa::path(delete, path = "/integrations/{integration_token}", tag = "integrations", operation_id = "integrations_remove", params(("integration_token" = String, Path)), responses((status = 204, description = "Deleted"), super::openapi::ApiErrors))]
 async fn remove(State(state): State<AppState>, caller: Caller, Path(text): Path<String>) -> Result<StatusCode> {
     let token = path_token(&text, IntegrationToken::parse, not_found)?;
-    // The uploads' files are retired with them; the janitor removes them once no query reads them.
-    state.store.delete_integration(&caller.account_token, &token).await?.ok_or_else(not_found)?;
+    integrations::delete(state.store.as_ref(), &caller.account_token, &token).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -212,24 +208,13 @@ async fn sync_now(
     Path(text): Path<String>,
     Query(params): Query<SyncParams>,
 ) -> Result<(StatusCode, axum::Json<IntegrationBody>)> {
-    use crate::service::sync::{sync_integration, Quiet, ALREADY_RUNNING, NOT_A_BUCKET};
     let token = path_token(&text, IntegrationToken::parse, not_found)?;
-    let found = state.store.get_integration(&caller.account_token, &token).await?.ok_or_else(not_found)?;
-    if found.location.is_none() {
-        return Err(ApiError::bad_request(NOT_A_BUCKET));
-    }
-    if state.running_syncs.lock().expect("running syncs").contains(&token) {
-        return Err(ApiError::Conflict(ALREADY_RUNNING.into()));
-    }
     let options = SyncOptions { backfill: params.backfill, today: (state.today)() };
-    if !params.wait {
-        let ctx = state.sync_context();
-        integrations::start_sync(&ctx, &caller.account_token, &token, found.last_error.as_deref(), options).await?;
-        let mut body: IntegrationBody = found.into();
-        body.status = "importing".into();
-        return Ok((StatusCode::ACCEPTED, axum::Json(body)));
-    }
-    sync_integration(&state.sync_context(), &caller.account_token, &token, options, &Quiet).await?;
-    let synced = state.store.get_integration(&caller.account_token, &token).await?.ok_or_else(not_found)?;
-    Ok((StatusCode::OK, axum::Json(synced.into())))
+    Ok(
+        match integrations::sync_now(&state.sync_context(), &caller.account_token, &token, options, params.wait).await?
+        {
+            SyncNow::Started(found) => (StatusCode::ACCEPTED, axum::Json(found.into())),
+            SyncNow::Synced(found) => (StatusCode::OK, axum::Json(found.into())),
+        },
+    )
 }

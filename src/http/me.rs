@@ -32,7 +32,7 @@ struct BearerTokenBody {
 #[utoipa::path(get, path = "/me", tag = "me", operation_id = "me_me", responses((status = 200, description = "OK", body = MeBody), super::openapi::ApiErrors))]
 async fn me(State(state): State<AppState>, caller: Caller) -> Result<Json<MeBody>> {
     let all = PageRequest { page: 1, limit: super::pagination::MAX_LIMIT };
-    let workspaces = state.store.list_workspaces(&caller.account_token, all, None).await?;
+    let workspaces = crate::service::workspaces::list(state.store.as_ref(), &caller.account_token, all, None).await?;
     Ok(Json(MeBody {
         default_workspace_token: workspaces.items.first().map(|w| w.token.clone()),
         workspaces: workspaces.items.into_iter().map(WorkspaceBody::from).collect(),

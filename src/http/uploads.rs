@@ -24,7 +24,7 @@ use super::integrations::not_found as integration_not_found;
 use super::pagination::{base_url, Links, ListParams, MAX_LIMIT};
 use super::{path_token, timestamp, ApiError, AppState, Result};
 use crate::model::token::{IntegrationToken, UploadToken};
-use crate::service::uploads::{streamed_csv, upload as service_upload, NewUpload};
+use crate::service::uploads::{self, streamed_csv, upload as service_upload, NewUpload};
 use crate::store::Upload;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -95,8 +95,7 @@ async fn upload(
     request: Request,
 ) -> Result<(StatusCode, axum::Json<UploadBody>)> {
     let integration = path_token(&text, IntegrationToken::parse, integration_not_found)?;
-    let found =
-        state.store.get_integration(&caller.account_token, &integration).await?.ok_or_else(integration_not_found)?;
+    let found = crate::service::integrations::get(state.store.as_ref(), &caller.account_token, &integration).await?;
     if found.location.is_some() {
         // Its uploads are its export's billing periods, replaced by each sync.
         return Err(ApiError::bad_request(format!(
@@ -260,8 +259,7 @@ async fn list(
 ) -> Result<axum::Json<UploadsBody>> {
     let integration = path_token(&text, IntegrationToken::parse, integration_not_found)?;
     let page = params.page_request(MAX_LIMIT)?;
-    state.store.get_integration(&caller.account_token, &integration).await?.ok_or_else(integration_not_found)?;
-    let found = state.store.list_uploads(&caller.account_token, &integration, page).await?;
+    let found = uploads::list(state.store.as_ref(), &caller.account_token, &integration, page).await?;
     let links = Links::new(&base_url(state.public_url.as_deref(), &headers), &uri, page, found.total);
     Ok(axum::Json(UploadsBody { user_costs_uploads: found.items.into_iter().map(Into::into).collect(), links }))
 }
@@ -275,10 +273,6 @@ async fn remove(
     let not_found = || ApiError::NotFound("costs upload not found".into());
     let integration = path_token(&integration, IntegrationToken::parse, not_found)?;
     let upload = path_token(&upload, UploadToken::parse, not_found)?;
-    // The file is retired with the row; the janitor removes it once no query reads it.
-    if state.store.delete_upload(&caller.account_token, &integration, &upload).await? {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(ApiError::NotFound("costs upload not found".into()))
-    }
+    uploads::delete(state.store.as_ref(), &caller.account_token, &integration, &upload).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

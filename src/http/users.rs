@@ -11,7 +11,8 @@ use utoipa_axum::routes;
 use super::auth::Caller;
 use super::extract::Query;
 use super::pagination::{base_url, Links, ListParams, MAX_LIMIT};
-use super::{timestamp, ApiError, AppState, Result};
+use super::{timestamp, AppState, Result};
+use crate::service::users;
 use crate::store::User;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -60,7 +61,7 @@ async fn list(
     headers: HeaderMap,
 ) -> Result<axum::Json<UsersBody>> {
     let page = params.page_request(MAX_LIMIT)?;
-    let found = state.store.list_users(&caller.account_token, page).await?;
+    let found = users::list(state.store.as_ref(), &caller.account_token, page).await?;
     let links = Links::new(&base_url(state.public_url.as_deref(), &headers), &uri, page, found.total);
     Ok(axum::Json(UsersBody { users: found.items.into_iter().map(Into::into).collect(), links }))
 }
@@ -71,8 +72,5 @@ async fn show(
     caller: Caller,
     Path(token): Path<String>,
 ) -> Result<axum::Json<UserBody>> {
-    match state.store.get_user(&caller.account_token, &token).await? {
-        Some(u) => Ok(axum::Json(u.into())),
-        None => Err(ApiError::NotFound("user not found".into())),
-    }
+    Ok(axum::Json(users::get(state.store.as_ref(), &caller.account_token, &token).await?.into()))
 }

@@ -98,6 +98,16 @@ impl Message {
     }
 }
 
+/// A page of the account's alert messages (the outbox, newest first), optionally only one alert's.
+pub async fn deliveries(
+    store: &dyn crate::store::Store,
+    account: &AccountToken,
+    alert: Option<&str>,
+    page: crate::store::PageRequest,
+) -> Result<crate::store::Paged<crate::store::Notification>, crate::service::ServiceError> {
+    Ok(store.list_notifications(account, alert, page).await?)
+}
+
 /// The secret generic webhooks of `account` are signed with (derived from the deployment's secret, so
 /// every tenant has its own and none can sign for another).
 pub async fn signing_secret(store: &dyn crate::store::Store, account: &AccountToken) -> anyhow::Result<String> {

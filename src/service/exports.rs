@@ -82,6 +82,14 @@ pub fn is_token(text: &str) -> bool {
     text.strip_prefix(PREFIX).is_some_and(|rest| !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
+/// The account's export `token` (any text: what is not an export token is not found).
+pub async fn get(store: &dyn Store, account: &AccountToken, token: &str) -> Result<DataExport, ServiceError> {
+    if !is_token(token) {
+        return Err(ServiceError::NotFound("data export"));
+    }
+    store.get_data_export(account, token).await?.ok_or(ServiceError::NotFound("data export"))
+}
+
 /// Queues an export of `query` as `account` sees it and starts it in the background.
 pub async fn start(
     ctx: CostsContext,

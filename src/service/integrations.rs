@@ -1,13 +1,84 @@
-//! Changing an integration where it takes more than one store call: Vantage's update (its workspaces, each
-//! checked to be the caller's) and costd's key rotation of a bucket integration (the credentials resealed in
-//! place, its loaded periods kept, and a sync started); and starting a sync in the background, which the
-//! create, update and "Sync now" requests all do.
+//! Integrations: a custom provider's create; Vantage's update (its workspaces, each checked to be the
+//! caller's) and costd's key rotation of a bucket integration (the credentials resealed in place, its loaded
+//! periods kept, and a sync started); "Sync now"; and starting a sync in the background, which the create,
+//! update and "Sync now" requests all do. (A bucket integration's create is `service::sync::create`.)
 
-use crate::model::integration::{workspace_list, IntegrationUpdateFields};
+use crate::model::integration::{workspace_list, CustomProviderFields, IntegrationUpdateFields, NewCustomProvider};
 use crate::model::token::{AccountToken, IntegrationToken};
-use crate::service::sync::{sync_integration, Quiet, SyncContext, SyncOptions};
+use crate::service::sync::{sync_integration, Quiet, SyncContext, SyncOptions, ALREADY_RUNNING, NOT_A_BUCKET};
 use crate::service::ServiceError;
-use crate::store::Integration;
+use crate::store::{Integration, PageRequest, Paged, Store};
+
+const NOT_FOUND: ServiceError = ServiceError::NotFound("integration");
+
+/// A page of the account's integrations, optionally only one provider's or those of one name.
+pub async fn list(
+    store: &dyn Store,
+    account: &AccountToken,
+    page: PageRequest,
+    provider: Option<&str>,
+    account_identifier: Option<&str>,
+) -> Result<Paged<Integration>, ServiceError> {
+    Ok(store.list_integrations(account, page, provider, account_identifier).await?)
+}
+
+pub async fn get(
+    store: &dyn Store,
+    account: &AccountToken,
+    token: &IntegrationToken,
+) -> Result<Integration, ServiceError> {
+    store.get_integration(account, token).await?.ok_or(NOT_FOUND)
+}
+
+/// `POST /v2/integrations/custom_provider`: an integration that costs are uploaded into.
+pub async fn create_custom_provider(
+    store: &dyn Store,
+    account: &AccountToken,
+    fields: CustomProviderFields,
+) -> Result<Integration, ServiceError> {
+    let new = NewCustomProvider::try_from(fields).map_err(ServiceError::Invalid)?;
+    Ok(store.create_integration(account, &new.name, new.description.as_deref()).await?)
+}
+
+/// Deletes the integration with its uploads; their files are retired with them, and the janitor removes them
+/// once no query reads them.
+pub async fn delete(store: &dyn Store, account: &AccountToken, token: &IntegrationToken) -> Result<(), ServiceError> {
+    store.delete_integration(account, token).await?.ok_or(NOT_FOUND)?;
+    Ok(())
+}
+
+/// What "Sync now" did.
+pub enum SyncNow {
+    /// The sync runs in the background: the integration as it was, its `status` `importing`.
+    Started(Integration),
+    /// The sync ran: the integration as it is afterwards.
+    Synced(Integration),
+}
+
+/// "Sync now" (`POST /v2/integrations/{token}/sync`): the bucket integration syncs in the background, or
+/// before this returns when `wait`. A second sync of one integration in this process is refused at once.
+pub async fn sync_now(
+    ctx: &SyncContext,
+    account: &AccountToken,
+    token: &IntegrationToken,
+    options: SyncOptions,
+    wait: bool,
+) -> Result<SyncNow, ServiceError> {
+    let mut found = get(ctx.store.as_ref(), account, token).await?;
+    if found.location.is_none() {
+        return Err(ServiceError::invalid(NOT_A_BUCKET));
+    }
+    if ctx.running.lock().expect("running syncs").contains(token) {
+        return Err(ServiceError::Conflict(ALREADY_RUNNING.into()));
+    }
+    if !wait {
+        start_sync(ctx, account, token, found.last_error.as_deref(), options).await?;
+        found.status = "importing".into();
+        return Ok(SyncNow::Started(found));
+    }
+    sync_integration(ctx, account, token, options, &Quiet).await?;
+    Ok(SyncNow::Synced(get(ctx.store.as_ref(), account, token).await?))
+}
 
 /// `PUT /v2/integrations/{token}`: new credentials (bucket integrations only) are sealed and a sync starts;
 /// new workspaces replace the old ones once every one is found in the account. Answers the integration as

@@ -14,7 +14,7 @@ use crate::model::report::{
 };
 use crate::model::token::AccountToken;
 use crate::model::vql::Filter;
-use crate::store::{ReportObject, ReportObjectFields, Store};
+use crate::store::{PageRequest, Paged, ReportObject, ReportObjectFields, Store};
 
 type Result<T> = std::result::Result<T, ServiceError>;
 
@@ -39,6 +39,17 @@ pub fn report_definition(report: &ReportObject) -> Result<ReportDefinition> {
 
 pub fn saved_filter_definition(filter: &ReportObject) -> Result<SavedFilterDefinition> {
     stored(filter)
+}
+
+/// A page of the account's report objects of one kind that `filter` keeps.
+pub async fn list(
+    store: &dyn Store,
+    account: &AccountToken,
+    kind: ViewKind,
+    filter: &crate::model::report::ReportObjectFilter,
+    page: PageRequest,
+) -> Result<Paged<ReportObject>> {
+    Ok(store.list_report_objects(account, kind, filter, page).await?)
 }
 
 pub async fn get(store: &dyn Store, account: &AccountToken, kind: ViewKind, token: &str) -> Result<ReportObject> {

@@ -16,7 +16,7 @@ use crate::engine::ingest::{IngestError, PendingUpload};
 use crate::engine::uploads::UploadFiles;
 use crate::model::token::{AccountToken, IntegrationToken, UploadToken};
 use crate::service::files::{begin_intent, with_lease};
-use crate::store::{FileIntent, Store, Upload, UploadCommit};
+use crate::store::{FileIntent, PageRequest, Paged, Store, Upload, UploadCommit};
 
 /// Who uploads what, where.
 #[derive(Debug, Clone)]
@@ -47,6 +47,31 @@ impl From<IngestError> for ServiceError {
             IngestError::TooLarge(limit) => ServiceError::TooLarge(limit),
             IngestError::Io(e) => ServiceError::Internal(e),
         }
+    }
+}
+
+/// A page of the integration's live uploads.
+pub async fn list(
+    store: &dyn Store,
+    account: &AccountToken,
+    integration: &IntegrationToken,
+    page: PageRequest,
+) -> Result<Paged<Upload>, ServiceError> {
+    store.get_integration(account, integration).await?.ok_or(ServiceError::NotFound("integration"))?;
+    Ok(store.list_uploads(account, integration, page).await?)
+}
+
+/// Deletes an upload; its file is retired with the row, and the janitor removes it once no query reads it.
+pub async fn delete(
+    store: &dyn Store,
+    account: &AccountToken,
+    integration: &IntegrationToken,
+    upload: &UploadToken,
+) -> Result<(), ServiceError> {
+    if store.delete_upload(account, integration, upload).await? {
+        Ok(())
+    } else {
+        Err(ServiceError::NotFound("costs upload"))
     }
 }
 

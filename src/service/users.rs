@@ -1,10 +1,20 @@
-//! The user directory as alerts use it: `user_tokens` checked to be the caller's users when an alert or a
-//! notification is saved, and turned into addresses when its messages are written (a user added to the
-//! directory later, or whose address changes, is reached as they are then).
+//! The user directory: read by `/v2/users`, and as alerts use it: `user_tokens` checked to be the caller's
+//! users when an alert or a notification is saved, and turned into addresses when its messages are written (a
+//! user added to the directory later, or whose address changes, is reached as they are then).
 
 use crate::model::budget::Recipient;
 use crate::model::token::AccountToken;
-use crate::store::Store;
+use crate::service::ServiceError;
+use crate::store::{PageRequest, Paged, Store, User};
+
+/// A page of the account's users.
+pub async fn list(store: &dyn Store, account: &AccountToken, page: PageRequest) -> Result<Paged<User>, ServiceError> {
+    Ok(store.list_users(account, page).await?)
+}
+
+pub async fn get(store: &dyn Store, account: &AccountToken, token: &str) -> Result<User, ServiceError> {
+    store.get_user(account, token).await?.ok_or(ServiceError::NotFound("user"))
+}
 
 /// Lists, by index, each of `tokens` that is not a user of `account` (one store read).
 pub async fn check_tokens(

@@ -1,8 +1,8 @@
 //! The layering ARCHITECTURE.md draws. The model, the engine and the store are crates (`crates/`), so a wrong
 //! import between them is a compile error as long as their manifests list only what their layer may use:
 //! these tests hold the manifests to that. HTTP and the services share this package, so that HTTP reaches
-//! the engine only through the services is checked on the source (test modules, from `#[cfg(test)]` on,
-//! are exempt: a test may compare against anything).
+//! the engine only through the services is checked on the source, as is that the API's handlers call no store
+//! method themselves (test modules, from `#[cfg(test)]` on, are exempt: a test may compare against anything).
 
 use std::path::{Path, PathBuf};
 
@@ -95,4 +95,33 @@ fn http_reaches_the_engine_only_through_the_services() {
         }
     }
     assert!(found.is_empty(), "a handler reaches the engine:\n{}", found.join("\n"));
+}
+
+#[test]
+fn the_api_handlers_reach_the_store_only_through_the_services() {
+    // `src/http/<resource>.rs` hand the store to a service (`state.store.as_ref()`) and call no store method
+    // themselves, so what a request does is written once, in `src/service/`, for the API and the CLI alike.
+    // (`mod.rs` builds the shared state; the console's sessions live in `src/http/console/`.)
+    let dir = root().join("src/http");
+    let call = regex::Regex::new(r"\bstore\s*\.\s*([a-z_]+)\s*\(").unwrap();
+    let mut checked = 0;
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "rs") || path.ends_with("mod.rs") {
+            continue;
+        }
+        checked += 1;
+        let text = std::fs::read_to_string(&path).unwrap();
+        let code = &text[..text.find("#[cfg(test)]").unwrap_or(text.len())];
+        for (n, line) in code.lines().enumerate() {
+            for m in call.captures_iter(line) {
+                if !matches!(&m[1], "as_ref" | "clone") && !line.trim_start().starts_with("//") {
+                    found.push(format!("{}:{}: {}", path.display(), n + 1, line.trim()));
+                }
+            }
+        }
+    }
+    assert!(checked > 15, "only {checked} HTTP modules read");
+    assert!(found.is_empty(), "a handler calls the store itself:\n{}", found.join("\n"));
 }
