@@ -4,12 +4,14 @@
 //! A tags column repeats few texts: one per tag set in use (a resource's tags, the same on each of its
 //! rows), which is also why the Parquet writer keeps it dictionary-encoded. So every function here parses
 //! each distinct text of a batch once (`per_distinct`) and gives the other rows with that text the same
-//! answer: a row costs a hash of its text, not a JSON parse. The answer depends on the text alone, so this
-//! changes nothing a query returns (the property tests below compare against a parse of every row).
+//! answer: a row costs a lookup of its 16-byte view (rows of one Parquet dictionary page share it), or of its
+//! text where views differ, not a JSON parse. The values come out as `Utf8View`, each distinct value written
+//! once and each row a view of it. The answer depends on the text alone, so this changes nothing a query
+//! returns (the property tests below compare against a parse of every row, in every column layout).
 
 use std::sync::{Arc, OnceLock};
 
-use arrow::array::{Array, AsArray, BooleanArray, StringArray};
+use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, StringArray, StringViewArray, UInt32Array};
 use arrow::datatypes::DataType;
 use datafusion::common::{HashMap, ScalarValue};
 use datafusion::logical_expr::{col, create_udf, lit, ColumnarValue, Expr, ScalarUDF, Volatility};
@@ -127,17 +129,42 @@ struct PerDistinct<T> {
 }
 
 fn per_distinct<'a, T>(tags: &TagsColumn<'a>, mut f: impl FnMut(&'a str) -> T) -> PerDistinct<T> {
-    let mut seen: HashMap<&'a str, u32> = HashMap::default();
+    let mut by_text: HashMap<&'a str, u32> = HashMap::default();
     let mut results = Vec::new();
-    let mut rows = Vec::with_capacity(tags.len());
-    for i in 0..tags.len() {
-        rows.push(tags.get(i).map(|text| {
-            *seen.entry(text).or_insert_with(|| {
-                results.push(f(text));
-                (results.len() - 1) as u32
-            })
-        }));
-    }
+    let mut result_of = |text: &'a str| {
+        *by_text.entry(text).or_insert_with(|| {
+            results.push(f(text));
+            (results.len() - 1) as u32
+        })
+    };
+    let rows = match tags {
+        // A view names its bytes (inline, or a buffer, offset and length), so rows with one view have one
+        // text. The Parquet reader gives every row of a dictionary page a view into the page's dictionary, so
+        // most rows are answered by a lookup of their 16-byte view, without hashing or comparing their text.
+        // Equal texts under different views (another page's dictionary) still meet in `by_text`.
+        TagsColumn::View(array) => {
+            let mut by_view: HashMap<u128, u32> = HashMap::default();
+            let mut last: Option<(u128, u32)> = None;
+            let views = array.views();
+            (0..array.len())
+                .map(|i| {
+                    if array.is_null(i) {
+                        return None;
+                    }
+                    let view = views[i];
+                    Some(match last {
+                        Some((v, r)) if v == view => r,
+                        _ => {
+                            let r = *by_view.entry(view).or_insert_with(|| result_of(array.value(i)));
+                            last = Some((view, r));
+                            r
+                        }
+                    })
+                })
+                .collect()
+        }
+        TagsColumn::Plain(_) => (0..tags.len()).map(|i| tags.get(i).map(&mut result_of)).collect(),
+    };
     PerDistinct { results, rows }
 }
 
@@ -145,6 +172,16 @@ impl<T> PerDistinct<T> {
     /// Each row's result (`None` for a null row).
     fn each(&self) -> impl Iterator<Item = Option<&T>> + '_ {
         self.rows.iter().map(|r| r.map(|i| &self.results[i as usize]))
+    }
+
+    /// Each row's `text` of its result, as a `Utf8View` column: each distinct text is written (and checked as
+    /// UTF-8) once, and each row is a 16-byte view of it, gathered by `take` (texts of up to 12 bytes, most tag
+    /// values, live in the view itself). A `Utf8` column would copy the text into every row, and views built
+    /// row by row would be checked row by row.
+    fn texts(&self, text: impl Fn(&T) -> Option<&str>) -> datafusion::error::Result<ArrayRef> {
+        let distinct: StringViewArray = self.results.iter().map(text).collect();
+        let rows: UInt32Array = self.rows.iter().copied().collect();
+        Ok(arrow::compute::take(&distinct, &rows, None)?)
     }
 }
 
@@ -173,24 +210,23 @@ fn tag_value_udf() -> &'static ScalarUDF {
         create_udf(
             "tag_value",
             vec![DataType::Utf8View, DataType::Utf8],
-            DataType::Utf8,
+            DataType::Utf8View,
             Volatility::Immutable,
             Arc::new(|args: &[ColumnarValue]| {
                 if let (ColumnarValue::Array(tags), Some(key)) = (&args[0], constant_text(&args[1])) {
                     let tags = TagsColumn::of(tags)?;
                     let Some(key) = key else {
-                        return Ok(ColumnarValue::Array(arrow::array::new_null_array(&DataType::Utf8, tags.len())));
+                        return Ok(ColumnarValue::Array(arrow::array::new_null_array(&DataType::Utf8View, tags.len())));
                     };
                     let wanted = [key];
                     let values =
                         per_distinct(&tags, |text| wanted_values(text, &wanted).and_then(|mut v| v.pop().flatten()));
-                    let out: StringArray = values.each().map(|v| v.and_then(Option::as_deref)).collect();
-                    return Ok(ColumnarValue::Array(Arc::new(out)));
+                    return Ok(ColumnarValue::Array(values.texts(Option::as_deref)?));
                 }
                 let arrays = ColumnarValue::values_to_arrays(args)?;
                 let tags = TagsColumn::of(&arrays[0])?;
                 let keys = arrays[1].as_string::<i32>();
-                let out: StringArray = (0..tags.len())
+                let out: StringViewArray = (0..tags.len())
                     .map(|i| {
                         let text = tags.get(i)?;
                         if keys.is_null(i) {
@@ -259,21 +295,10 @@ pub fn tag_values(keys: &[String]) -> Expr {
         Arc::new(move |args: &[ColumnarValue]| {
             let arrays = ColumnarValue::values_to_arrays(args)?;
             let tags = TagsColumn::of(&arrays[0])?;
-            let mut columns: Vec<arrow::array::StringBuilder> =
-                wanted.iter().map(|_| arrow::array::StringBuilder::with_capacity(tags.len(), 0)).collect();
             let values = per_distinct(&tags, |text| wanted_values(text, &wanted));
-            for row in values.each() {
-                match row.and_then(Option::as_ref) {
-                    Some(values) => {
-                        for (column, value) in columns.iter_mut().zip(values) {
-                            column.append_option(value.as_deref());
-                        }
-                    }
-                    None => columns.iter_mut().for_each(|c| c.append_null()),
-                }
-            }
-            let columns: Vec<arrow::array::ArrayRef> =
-                columns.iter_mut().map(|b| Arc::new(b.finish()) as arrow::array::ArrayRef).collect();
+            let columns = (0..wanted.len())
+                .map(|k| values.texts(|row| row.as_ref().and_then(|v| v[k].as_deref())))
+                .collect::<datafusion::error::Result<Vec<_>>>()?;
             let array = arrow::array::StructArray::try_new(out_fields.clone(), columns, None)?;
             Ok(ColumnarValue::Array(Arc::new(array)))
         }),
@@ -283,7 +308,7 @@ pub fn tag_values(keys: &[String]) -> Expr {
 
 /// The fields of a [`tag_values`] struct of `n` keys.
 fn tag_fields(n: usize) -> arrow::datatypes::Fields {
-    (0..n).map(|i| arrow::datatypes::Field::new(format!("k{i}"), DataType::Utf8, true)).collect()
+    (0..n).map(|i| arrow::datatypes::Field::new(format!("k{i}"), DataType::Utf8View, true)).collect()
 }
 
 /// The `i`th value of a [`tag_values`] struct of `n` keys in `column`. (A function of costd's own rather than
@@ -293,7 +318,7 @@ pub fn tag_values_field(column: &str, i: usize, n: usize) -> Expr {
     let udf = create_udf(
         "tag_values_field",
         vec![DataType::Struct(tag_fields(n))],
-        DataType::Utf8,
+        DataType::Utf8View,
         Volatility::Immutable,
         Arc::new(move |args: &[ColumnarValue]| {
             let arrays = ColumnarValue::values_to_arrays(args)?;
@@ -334,7 +359,17 @@ mod tests {
     /// Per asked key, its value on each row.
     type Values = Vec<Vec<Option<String>>>;
 
-    /// What the functions give over one column of `tags` (as the scan gives it, `Utf8View`, when `view`).
+    /// How a test lays out its tags column.
+    #[derive(Debug, Clone, Copy)]
+    enum Layout {
+        Utf8,
+        /// Each row's own view (long texts copied per row).
+        View,
+        /// As the Parquet reader gives a dictionary page: rows with one text share one view of it.
+        SharedViews,
+    }
+
+    /// What the functions give over one column of `tags`, laid out as `layout` says.
     struct Read {
         /// Per asked key, each row's value from `tag_value`.
         one: Values,
@@ -344,16 +379,39 @@ mod tests {
         matches: Vec<Vec<bool>>,
     }
 
-    fn read(tags: &[Option<String>], keys: &[String], asked: &[(Option<String>, Option<String>)], view: bool) -> Read {
+    fn read(
+        tags: &[Option<String>],
+        keys: &[String],
+        asked: &[(Option<String>, Option<String>)],
+        layout: Layout,
+    ) -> Read {
         let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
         runtime.block_on(async {
             let ctx = SessionContext::new();
-            let (column, data_type): (arrow::array::ArrayRef, _) = if view {
-                let a: arrow::array::StringViewArray = tags.iter().map(Option::as_deref).collect();
-                (Arc::new(a), DataType::Utf8View)
-            } else {
-                let a: StringArray = tags.iter().map(Option::as_deref).collect();
-                (Arc::new(a), DataType::Utf8)
+            let (column, data_type): (arrow::array::ArrayRef, _) = match layout {
+                Layout::Utf8 => {
+                    let a: StringArray = tags.iter().map(Option::as_deref).collect();
+                    (Arc::new(a), DataType::Utf8)
+                }
+                Layout::View => {
+                    let a: StringViewArray = tags.iter().map(Option::as_deref).collect();
+                    (Arc::new(a), DataType::Utf8View)
+                }
+                Layout::SharedViews => {
+                    let mut distinct: Vec<&str> = Vec::new();
+                    let rows: arrow::array::UInt32Array = tags
+                        .iter()
+                        .map(|t| {
+                            let t = t.as_deref()?;
+                            Some(distinct.iter().position(|d| *d == t).unwrap_or_else(|| {
+                                distinct.push(t);
+                                distinct.len() - 1
+                            }) as u32)
+                        })
+                        .collect();
+                    let dictionary: StringViewArray = distinct.iter().map(|d| Some(*d)).collect();
+                    (arrow::compute::take(&dictionary, &rows, None).unwrap(), DataType::Utf8View)
+                }
             };
             let schema =
                 Arc::new(arrow::datatypes::Schema::new(vec![arrow::datatypes::Field::new(c::TAGS, data_type, true)]));
@@ -372,7 +430,8 @@ mod tests {
                 batches
                     .iter()
                     .flat_map(|b| {
-                        let a = b.column_by_name(name).unwrap().as_string::<i32>().clone();
+                        let a = arrow::compute::cast(b.column_by_name(name).unwrap(), &DataType::Utf8).unwrap();
+                        let a = a.as_string::<i32>().clone();
                         (0..a.len()).map(move |r| (!a.is_null(r)).then(|| a.value(r).to_string())).collect::<Vec<_>>()
                     })
                     .collect()
@@ -446,7 +505,8 @@ mod tests {
 
         /// Each function, answering once per distinct text, gives every row what a parse of that row alone
         /// gives: the per-key value, the several-keys struct (several `tag:` groupings), and tag conditions
-        /// (missing keys, nulls, numbers, bad JSON, repeated texts; as `Utf8` and as the scan's `Utf8View`).
+        /// (missing keys, nulls, numbers, bad JSON, repeated texts; as `Utf8`, as `Utf8View` and with views shared
+        /// as a Parquet dictionary page gives them).
         #[test]
         fn every_row_gets_what_a_parse_of_that_row_alone_gives(
             rows in proptest::collection::vec(
@@ -455,6 +515,8 @@ mod tests {
                         proptest::sample::select(vec!["env", "team", "Cost Center", "kubernetes.io/cluster"]),
                         proptest::prop_oneof![
                             "[ab]{0,2}".prop_map(serde_json::Value::String),
+                            // Longer than a view holds inline.
+                            "[ab]{13,16}".prop_map(serde_json::Value::String),
                             (0i64..100).prop_map(serde_json::Value::from),
                         ],
                         0..4,
@@ -472,12 +534,12 @@ mod tests {
                 ),
                 0..3,
             ),
-            view in proptest::bool::ANY,
+            layout in proptest::sample::select(vec![Layout::Utf8, Layout::View, Layout::SharedViews]),
         ) {
             let keys: Vec<String> = keys.into_iter().map(str::to_string).collect();
             let asked: Vec<(Option<String>, Option<String>)> =
                 asked.into_iter().map(|(n, v)| (n.map(str::to_string), v.map(str::to_string))).collect();
-            let got = read(&rows, &keys, &asked, view);
+            let got = read(&rows, &keys, &asked, layout);
             // The reference parses every row on its own.
             let expected: Values = (0..keys.len())
                 .map(|k| {
