@@ -6,7 +6,9 @@
 //! (cost inserts, transforms, monthly inserts), each within its start/end dates, every amount rounded half
 //! away from zero to 18 places after each step; then the settings hide charge types, and rows are summed
 //! per month, service and charge type. Rows may carry an EffectiveCost, which is their amount when the
-//! query amortizes; the same query as a data export must give the same rows.
+//! query amortizes; the same query as a data export must give the same rows. Rows may carry tags (`team`,
+//! `env`; rows a rule inserts carry none): grouped by `tag:team`, and by `tag:team,tag:env` (the one-parse
+//! path of several tag groupings), the same rows must sum per month and tag values as the reference says.
 
 use std::collections::BTreeMap;
 
@@ -35,6 +37,39 @@ struct Row {
     amount: Decimal,
     /// FOCUS EffectiveCost, the amortized amount (`None`: the row has none, so it counts its BilledCost).
     effective: Option<Decimal>,
+    tags: Tags,
+}
+
+/// A row's tags (FOCUS `Tags`, a JSON object): a key absent here is absent from the object.
+#[derive(Debug, Clone, Default)]
+struct Tags {
+    team: Option<String>,
+    env: Option<String>,
+}
+
+impl Tags {
+    fn value(&self, key: &str) -> Option<String> {
+        match key {
+            "team" => self.team.clone(),
+            "env" => self.env.clone(),
+            _ => None,
+        }
+    }
+
+    /// The `Tags` cell: the JSON object, quoted for CSV, or empty when the row has no tags.
+    fn cell(&self) -> String {
+        let mut object = serde_json::Map::new();
+        for (key, value) in [("team", &self.team), ("env", &self.env)] {
+            if let Some(v) = value {
+                object.insert(key.into(), json!(v));
+            }
+        }
+        if object.is_empty() {
+            String::new()
+        } else {
+            format!("\"{}\"", Value::Object(object).to_string().replace('"', "\"\""))
+        }
+    }
 }
 
 /// A random rule, with what the API is sent and what the reference does.
@@ -239,6 +274,7 @@ impl Rule {
                             region: String::new(),
                             amount: if credit { -amount.abs() } else { amount.abs() },
                             effective: None,
+                            tags: Tags::default(),
                         });
                     }
                     m = m.checked_add_months(chrono::Months::new(1)).unwrap();
@@ -255,6 +291,7 @@ impl Rule {
                         region: String::new(),
                         amount: *amount,
                         effective: None,
+                        tags: Tags::default(),
                     });
                 }
                 rows
@@ -274,6 +311,7 @@ impl Rule {
                             region: String::new(),
                             amount: round(sum * *factor),
                             effective: None,
+                            tags: Tags::default(),
                         });
                     }
                 }
@@ -290,6 +328,9 @@ fn custom(sql: &str) -> Value {
 const TYPES: [&str; 6] = ["Usage", "Tax", "Credit", "Fee", "Refund", "Discount"];
 const SERVICES: [&str; 3] = ["EC2", "S3", "RDS"];
 const REGIONS: [&str; 2] = ["us-east-1", "eu-west-1"];
+/// Tag values: short ones, and one longer than an Arrow string view holds inline.
+const TEAMS: [&str; 3] = ["web", "data", "platform-engineering"];
+const ENVS: [&str; 2] = ["prod", "dev"];
 
 fn day() -> impl Strategy<Value = NaiveDate> {
     // 2024-06-15 to 2024-09-15: rows on both sides of the window.
@@ -302,14 +343,17 @@ fn money() -> impl Strategy<Value = Decimal> {
 }
 
 fn row() -> impl Strategy<Value = Row> {
-    (day(), 0..TYPES.len(), 0..SERVICES.len(), 0..REGIONS.len(), money(), proptest::option::of(money())).prop_map(
-        |(day, t, s, r, amount, effective)| Row {
+    let tags = (proptest::option::of(0..TEAMS.len()), proptest::option::of(0..ENVS.len()))
+        .prop_map(|(t, e)| Tags { team: t.map(|t| TEAMS[t].into()), env: e.map(|e| ENVS[e].into()) });
+    (day(), 0..TYPES.len(), 0..SERVICES.len(), 0..REGIONS.len(), money(), proptest::option::of(money()), tags).prop_map(
+        |(day, t, s, r, amount, effective, tags)| Row {
             day,
             charge_type: TYPES[t].into(),
             service: SERVICES[s].into(),
             region: REGIONS[r].into(),
             amount,
             effective,
+            tags,
         },
     )
 }
@@ -356,11 +400,8 @@ struct Shown {
     amortize: bool,
 }
 
-fn reference(
-    files: &[Vec<Row>],
-    rules: &[Rule],
-    shown: Shown,
-) -> (BTreeMap<(String, String, String), Decimal>, Decimal) {
+/// The rows the query sums: in the window, amortized when asked, after every rule, less the hidden charge types.
+fn shown_rows(files: &[Vec<Row>], rules: &[Rule], shown: Shown) -> Vec<Row> {
     let window = (date(START), date(END));
     let mut rows: Vec<Row> = files
         .iter()
@@ -371,13 +412,18 @@ fn reference(
     for rule in rules {
         rows = rule.apply(rows, window);
     }
+    rows.retain(|r| (shown.credits || r.charge_type != "Credit") && (shown.refunds || r.charge_type != "Refund"));
+    rows
+}
+
+fn reference(
+    files: &[Vec<Row>],
+    rules: &[Rule],
+    shown: Shown,
+) -> (BTreeMap<(String, String, String), Decimal>, Decimal) {
     let mut grouped: BTreeMap<(String, String, String), Decimal> = BTreeMap::new();
     let mut total = Decimal::ZERO;
-    for r in rows {
-        let hidden = (r.charge_type == "Credit" && !shown.credits) || (r.charge_type == "Refund" && !shown.refunds);
-        if hidden {
-            continue;
-        }
+    for r in shown_rows(files, rules, shown) {
         *grouped.entry((first_of(r.day).to_string(), r.service.clone(), r.charge_type.clone())).or_default() +=
             r.amount;
         total += r.amount;
@@ -385,11 +431,31 @@ fn reference(
     (grouped, total)
 }
 
+/// The same rows summed per month and the values of tags `keys` (none where a row lacks the tag).
+type ByTags = BTreeMap<(String, Vec<Option<String>>), Decimal>;
+
+fn reference_by_tags(files: &[Vec<Row>], rules: &[Rule], shown: Shown, keys: &[&str]) -> ByTags {
+    let mut grouped = ByTags::new();
+    for r in shown_rows(files, rules, shown) {
+        let values = keys.iter().map(|k| r.tags.value(k)).collect();
+        *grouped.entry((first_of(r.day).to_string(), values)).or_default() += r.amount;
+    }
+    grouped
+}
+
 fn csv_of(rows: &[Row]) -> String {
-    let mut s = String::from("ChargeCategory,ChargePeriodStart,BilledCost,EffectiveCost,ServiceName,RegionId\n");
+    let mut s = String::from("ChargeCategory,ChargePeriodStart,BilledCost,EffectiveCost,ServiceName,RegionId,Tags\n");
     for r in rows {
         let effective = r.effective.map(|e| e.to_string()).unwrap_or_default();
-        s.push_str(&format!("{},{},{},{effective},{},{}\n", r.charge_type, r.day, r.amount, r.service, r.region));
+        s.push_str(&format!(
+            "{},{},{},{effective},{},{},{}\n",
+            r.charge_type,
+            r.day,
+            r.amount,
+            r.service,
+            r.region,
+            r.tags.cell()
+        ));
     }
     s
 }
@@ -447,6 +513,29 @@ async fn compare(app: &TestApp, files: &[Vec<Row>], rules: &[Rule], shown: Shown
         rounded.to_string()
     };
     prop_assert_eq!(res.body["total_cost"]["amount"].as_str().unwrap(), shown_total);
+
+    // By tags: one tag grouping, and two (read from one parse of each row's tags).
+    for keys in [&["team"][..], &["team", "env"][..]] {
+        let groupings: Vec<String> = keys.iter().map(|k| format!("tag:{k}")).collect();
+        let query = format!(
+            "/v2/costs?start_date={}&end_date={}&groupings={}&date_bin=month&limit=5000\
+             &settings[include_credits]={}&settings[include_refunds]={}&settings[amortize]={}",
+            date(START),
+            date(END),
+            groupings.join(","),
+            shown.credits,
+            shown.refunds,
+            shown.amortize
+        );
+        let res = app.send(reqwest::Method::GET, &query, Some(&token), None).await;
+        prop_assert_eq!(res.status, 200, "{}", res.text);
+        let mut got = ByTags::new();
+        for c in res.body["costs"].as_array().unwrap() {
+            let values = groupings.iter().map(|g| c[g.as_str()].as_str().map(str::to_string)).collect();
+            got.insert((c["accrued_at"].as_str().unwrap().to_string(), values), dec(c["amount"].as_str().unwrap()));
+        }
+        prop_assert_eq!(&got, &reference_by_tags(files, rules, shown, keys), "by {:?}, rules {:?}", groupings, rules);
+    }
 
     // The same query as a data export: its CSV holds the same rows to the last place.
     let body = json!({"start_date": date(START).to_string(), "end_date": date(END).to_string(),
