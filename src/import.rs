@@ -77,6 +77,7 @@ pub async fn run(
         integration: integration.token.clone(),
         filename: Some(filename),
         created_by: account.owner_user_token.clone(),
+        source: crate::service::uploads::UploadSource::File,
     };
     let ingest = move |tmp: std::path::PathBuf| {
         let input = maybe_gunzip(input).map_err(|e| IngestError::Io(e.into()))?;

@@ -185,7 +185,9 @@ async fn create_bucket(
     let created =
         crate::service::sync::create(state.store.as_ref(), &state.secrets, &caller.account_token, new).await?;
     let options = SyncOptions { backfill: false, today: (state.today)() };
-    integrations::spawn_sync(state.sync_context(), caller.account_token.clone(), created.token.clone(), options);
+    integrations::start_sync(&state.sync_context(), &caller.account_token, &created.token, None, options)
+        .await
+        .map_err(crate::service::ServiceError::from)?;
     Ok((StatusCode::CREATED, axum::Json(created.into())))
 }
 

@@ -25,6 +25,7 @@ pub mod cost_reports;
 pub mod costs;
 pub mod data_exports;
 pub mod discovery;
+pub mod drain;
 pub mod error;
 pub mod extract;
 pub mod files;
@@ -85,6 +86,8 @@ pub struct AppState {
     pub secrets: crate::service::secrets::SecretBox,
     /// Bucket integrations this process is syncing.
     pub running_syncs: crate::service::sync::RunningSyncs,
+    /// How many syncs each account, and the node, may run at once.
+    pub sync_slots: std::sync::Arc<crate::service::sync::SyncSlots>,
     /// How alerts' webhooks are called (`--allow-webhook-host`, time-out).
     pub webhooks: crate::service::webhooks::WebhookClient,
     /// The first retry of a failed alert delivery waits this long (doubling, at most an hour).
@@ -128,6 +131,7 @@ impl AppState {
             // A key of this process only: `serve` sets the configured one.
             secrets: crate::service::secrets::SecretBox::new(rand::random()),
             running_syncs: Default::default(),
+            sync_slots: crate::service::sync::default_sync_slots(),
             webhooks: crate::service::webhooks::WebhookClient::new(Vec::new(), DEFAULT_WEBHOOK_TIMEOUT),
             alert_retry_base: std::time::Duration::from_secs(30),
             alert_max_attempts: 12,
@@ -159,6 +163,8 @@ impl AppState {
             allowed: self.allowed_endpoints.clone(),
             running: self.running_syncs.clone(),
             loaded: self.alert_wake.evaluate.clone(),
+            slots: self.sync_slots.clone(),
+            max_bytes: self.max_upload_bytes,
         }
     }
 
@@ -255,6 +261,9 @@ pub fn app(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
         .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(body_idle_timeout))
         .layer(from_fn(error::log_internal_errors))
+        // Outside every handler and the auth layer: an error answered before the body was read waits
+        // until the client has finished sending it (bounded), so the client reads the status.
+        .layer(from_fn(drain::unread_body))
         .layer(trace)
         .with_state(state)
 }
@@ -265,25 +274,66 @@ pub async fn serve(
     app: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    serve_with(listener, app, shutdown, DEFAULT_HEADER_READ_TIMEOUT).await
+    serve_with(listener, app, shutdown, ConnectionLimits::default()).await
 }
 
-/// [`serve`], with connections that send no complete request head within `header_read_timeout` closed.
-/// (`axum::serve` has no such time-out: 1,100 connections sending half a request each kept every file
-/// descriptor of a server with a limit of 1,024, and then not even a ping was answered.)
+/// What one node allows its connections.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectionLimits {
+    /// A connection with no request in flight that has not completed a request head for this long (since it
+    /// opened, or since its last response ended) is closed, on HTTP/1 and HTTP/2 alike.
+    pub header_read_timeout: std::time::Duration,
+    /// Connections held at once; past it new ones wait in the listen queue while those in use keep working.
+    pub max_connections: usize,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        ConnectionLimits {
+            header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+            max_connections: default_max_connections(),
+        }
+    }
+}
+
+/// Connections a node holds by default: its open-file limit less room for the store, the upload files and
+/// the sync downloads (a quarter, and at least 64 descriptors), and at least 16.
+pub fn default_max_connections() -> usize {
+    // Linux says it in /proc (no unsafe call needed); elsewhere the common default of 1,024 is assumed.
+    let soft = std::fs::read_to_string("/proc/self/limits")
+        .ok()
+        .and_then(|limits| {
+            let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+            let soft = line.trim_start_matches("Max open files").split_whitespace().next()?;
+            Some(if soft == "unlimited" { usize::MAX } else { soft.parse().ok()? })
+        })
+        .unwrap_or(1024);
+    let soft = soft.min(1 << 20);
+    soft.saturating_sub((soft / 4).max(64)).max(16)
+}
+
+/// [`serve`] under `limits`. `axum::serve` has neither bound: 1,100 connections that sent nothing (or only
+/// HTTP/2's preface, which waits on no header time-out) kept every file descriptor of a server with a limit
+/// of 1,024, and then not even a ping was answered.
 pub async fn serve_with(
     listener: tokio::net::TcpListener,
     app: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
-    header_read_timeout: std::time::Duration,
+    limits: ConnectionLimits,
 ) -> std::io::Result<()> {
     use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
     let mut connections = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-    connections.http1().timer(TokioTimer::new()).header_read_timeout(header_read_timeout);
+    connections.http1().timer(TokioTimer::new()).header_read_timeout(limits.header_read_timeout);
     connections.http2().timer(TokioTimer::new());
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
     tokio::pin!(shutdown);
     loop {
+        // A free slot first: past the bound, connections wait in the listen queue, not in costd.
+        let slot = tokio::select! {
+            slot = slots.clone().acquire_owned() => slot.expect("never closed"),
+            () = &mut shutdown => break,
+        };
         let stream = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => stream,
@@ -297,18 +347,148 @@ pub async fn serve_with(
             },
             () = &mut shutdown => break,
         };
-        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        let activity = connection::Activity::new();
+        let service = connection::tracked(app.clone(), activity.clone());
         let connection = connections.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
         let connection = graceful.watch(connection);
+        let timeout = limits.header_read_timeout;
         tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!(error = %e, "a connection ended with an error");
+            tokio::select! {
+                ended = connection => if let Err(e) = ended {
+                    tracing::debug!(error = %e, "a connection ended with an error");
+                },
+                () = activity.idle_for(timeout) => tracing::debug!("closed a connection that sent no request in time"),
             }
+            drop(slot);
         });
     }
     drop(listener);
     graceful.shutdown().await;
     Ok(())
+}
+
+pub mod connection {
+    //! What a connection is doing, for [`super::serve_with`]'s watchdog: requests in flight (from a complete
+    //! head until the response body ends or is dropped) and when the last one ended.
+
+    use std::pin::Pin;
+    use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use std::task::{Context, Poll};
+    use std::time::Duration;
+
+    use axum::body::Body;
+    use axum::Router;
+    use tokio::time::Instant;
+
+    /// One connection's requests.
+    pub struct Activity {
+        opened: Instant,
+        in_flight: AtomicUsize,
+        /// Milliseconds after `opened` when the last request ended (0: none yet).
+        last_ended_ms: AtomicU64,
+    }
+
+    impl Activity {
+        pub fn new() -> Arc<Activity> {
+            Arc::new(Activity {
+                opened: Instant::now(),
+                in_flight: AtomicUsize::new(0),
+                last_ended_ms: AtomicU64::new(0),
+            })
+        }
+
+        fn begin(self: &Arc<Self>) -> InFlight {
+            self.in_flight.fetch_add(1, Ordering::SeqCst);
+            InFlight(self.clone())
+        }
+
+        /// Resolves once the connection has had no request in flight for `timeout` since it opened or since
+        /// its last request ended.
+        pub async fn idle_for(&self, timeout: Duration) {
+            loop {
+                let since = self.opened + Duration::from_millis(self.last_ended_ms.load(Ordering::SeqCst));
+                let deadline = since + timeout;
+                if Instant::now() >= deadline {
+                    if self.in_flight.load(Ordering::SeqCst) == 0 {
+                        let again = self.opened + Duration::from_millis(self.last_ended_ms.load(Ordering::SeqCst));
+                        if again == since {
+                            return;
+                        }
+                    }
+                    // Busy, or a request ended meanwhile: look again a little later.
+                    tokio::time::sleep(timeout.min(Duration::from_secs(1))).await;
+                    continue;
+                }
+                tokio::time::sleep_until(deadline).await;
+            }
+        }
+    }
+
+    /// A request of the connection, from its head until its response body is done.
+    struct InFlight(Arc<Activity>);
+
+    impl Drop for InFlight {
+        fn drop(&mut self) {
+            let ended = self.0.opened.elapsed().as_millis().max(1);
+            self.0.last_ended_ms.store(u64::try_from(ended).unwrap_or(u64::MAX), Ordering::SeqCst);
+            self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    /// A response body that keeps its request in flight until it is done or dropped.
+    struct Tracked {
+        body: Body,
+        _request: InFlight,
+    }
+
+    impl http_body::Body for Tracked {
+        type Data = axum::body::Bytes;
+        type Error = axum::Error;
+
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+        ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+            Pin::new(&mut self.body).poll_frame(cx)
+        }
+
+        fn is_end_stream(&self) -> bool {
+            self.body.is_end_stream()
+        }
+
+        fn size_hint(&self) -> http_body::SizeHint {
+            self.body.size_hint()
+        }
+    }
+
+    /// `app` as one connection's service, telling `activity` about each request.
+    #[derive(Clone)]
+    pub struct TrackedService {
+        app: Router,
+        activity: Arc<Activity>,
+    }
+
+    /// `app` serving one connection whose requests `activity` follows.
+    pub fn tracked(app: Router, activity: Arc<Activity>) -> TrackedService {
+        TrackedService { app, activity }
+    }
+
+    impl hyper::service::Service<hyper::Request<hyper::body::Incoming>> for TrackedService {
+        type Response = hyper::Response<Body>;
+        type Error = std::convert::Infallible;
+        type Future = Pin<Box<dyn std::future::Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+
+        fn call(&self, request: hyper::Request<hyper::body::Incoming>) -> Self::Future {
+            let request_in_flight = self.activity.begin();
+            let app = self.app.clone();
+            Box::pin(async move {
+                use tower::ServiceExt;
+                let response = app.oneshot(request.map(Body::new)).await?;
+                Ok(response.map(|body| Body::new(Tracked { body, _request: request_in_flight })))
+            })
+        }
+    }
 }
 
 /// A token from the path, of the kind the route names. Text that is no such token cannot name a resource

@@ -95,15 +95,7 @@ async fn upload(
     request: Request,
 ) -> Result<(StatusCode, axum::Json<UploadBody>)> {
     let integration = path_token(&text, IntegrationToken::parse, integration_not_found)?;
-    let found = crate::service::integrations::get(state.store.as_ref(), &caller.account_token, &integration).await?;
-    if found.location.is_some() {
-        // Its uploads are its export's billing periods, replaced by each sync.
-        return Err(ApiError::bad_request(format!(
-            "costs of an {} integration come from its export, synced from the bucket; upload CSVs into a custom \
-             provider integration",
-            found.provider
-        )));
-    }
+    // Whether it takes files at all (a bucket integration does not) is the upload service's rule.
     // Each upload holds a blocking thread for its ingest: a tenant (or everyone together) gets a bounded
     // number at once, and hears so at once rather than queueing connections.
     let _slots = state.upload_slots.try_acquire(&caller.account_token).map_err(|busy| match busy {
@@ -119,6 +111,7 @@ async fn upload(
         integration: integration.clone(),
         filename,
         created_by: caller.user_token.clone(),
+        source: uploads::UploadSource::File,
     };
     let record = if content_type.starts_with("application/x-www-form-urlencoded") {
         upload_form(&state, new(None), request.into_body()).await?

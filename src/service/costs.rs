@@ -22,6 +22,7 @@ impl From<CostError> for ServiceError {
     fn from(e: CostError) -> Self {
         match e {
             CostError::Overflow(msg) => ServiceError::unprocessable(msg),
+            CostError::RulesTooLarge(msg) => ServiceError::unprocessable(msg),
             CostError::Engine(e) => ServiceError::Internal(e),
         }
     }

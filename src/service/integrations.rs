@@ -5,7 +5,9 @@
 
 use crate::model::integration::{workspace_list, CustomProviderFields, IntegrationUpdateFields, NewCustomProvider};
 use crate::model::token::{AccountToken, IntegrationToken};
-use crate::service::sync::{sync_integration, Quiet, SyncContext, SyncOptions, ALREADY_RUNNING, NOT_A_BUCKET};
+use crate::service::sync::{
+    claim, claimed_token, sync_claimed, Quiet, SyncClaim, SyncContext, SyncOptions, SyncReport, NOT_A_BUCKET,
+};
 use crate::service::ServiceError;
 use crate::store::{Integration, PageRequest, Paged, Store};
 
@@ -56,7 +58,9 @@ pub enum SyncNow {
 }
 
 /// "Sync now" (`POST /v2/integrations/{token}/sync`): the bucket integration syncs in the background, or
-/// before this returns when `wait`. A second sync of one integration in this process is refused at once.
+/// before this returns when `wait`. It is claimed first (`service::sync::claim`), so a second sync of one
+/// integration, or one past the account's or the node's syncs, is refused at once; the sync runs in a task of
+/// its own holding the claim, so a waiting request that is dropped leaves it to finish, still claimed.
 pub async fn sync_now(
     ctx: &SyncContext,
     account: &AccountToken,
@@ -68,15 +72,18 @@ pub async fn sync_now(
     if found.location.is_none() {
         return Err(ServiceError::invalid(NOT_A_BUCKET));
     }
-    if ctx.running.lock().expect("running syncs").contains(token) {
-        return Err(ServiceError::Conflict(ALREADY_RUNNING.into()));
-    }
+    let claimed = claim(ctx, account, token).await?;
+    ctx.store.record_sync(token, "importing", None, found.last_error.as_deref()).await?;
+    let running = spawn_claimed(ctx.clone(), claimed, options);
     if !wait {
-        start_sync(ctx, account, token, found.last_error.as_deref(), options).await?;
         found.status = "importing".into();
         return Ok(SyncNow::Started(found));
     }
-    sync_integration(ctx, account, token, options, &Quiet).await?;
+    match running.await {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => return Err(e),
+        Err(e) => return Err(anyhow::Error::new(e).context("the sync task failed").into()),
+    }
     Ok(SyncNow::Synced(get(ctx.store.as_ref(), account, token).await?))
 }
 
@@ -119,8 +126,9 @@ pub async fn update(
     store.set_integration_workspaces(account, token, &workspaces).await?.ok_or(ServiceError::NotFound("integration"))
 }
 
-/// Marks the integration `importing` (so a read right after the request sees the sync coming), then syncs it
-/// in the background.
+/// Claims the integration and marks it `importing` (so a read right after the request sees the sync coming),
+/// then syncs it in the background. A sync already under way (or no free slot) is left to itself: it is
+/// logged, and the integration's next sync picks up what changed.
 pub async fn start_sync(
     ctx: &SyncContext,
     account: &AccountToken,
@@ -128,17 +136,32 @@ pub async fn start_sync(
     last_error: Option<&str>,
     options: SyncOptions,
 ) -> anyhow::Result<()> {
+    let claimed = match claim(ctx, account, token).await {
+        Ok(c) => c,
+        Err(ServiceError::Internal(e)) => return Err(e),
+        Err(busy) => {
+            tracing::info!(integration = %token, reason = %busy, "no sync started now");
+            return Ok(());
+        }
+    };
     ctx.store.record_sync(token, "importing", None, last_error).await?;
-    spawn_sync(ctx.clone(), account.clone(), token.clone(), options);
+    spawn_claimed(ctx.clone(), claimed, options);
     Ok(())
 }
 
-/// Syncs the integration in the background; the outcome is in its `status`, `last_synced_at` and
-/// `last_error`.
-pub fn spawn_sync(ctx: SyncContext, account: AccountToken, token: IntegrationToken, options: SyncOptions) {
+/// Syncs a claimed integration in a task of its own; the outcome is in its `status`, `last_synced_at` and
+/// `last_error`, and in the task's result.
+fn spawn_claimed(
+    ctx: SyncContext,
+    claimed: SyncClaim,
+    options: SyncOptions,
+) -> tokio::task::JoinHandle<Result<SyncReport, ServiceError>> {
     tokio::spawn(async move {
-        if let Err(e) = sync_integration(&ctx, &account, &token, options, &Quiet).await {
+        let token = claimed_token(&claimed);
+        let result = sync_claimed(&ctx, claimed, options, &Quiet).await;
+        if let Err(e) = &result {
             tracing::warn!(integration = %token, error = format!("{e:#}"), "sync failed");
         }
-    });
+        result
+    })
 }

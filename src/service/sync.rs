@@ -2,14 +2,22 @@
 //! whenever the cloud writes a new manifest for it.
 //!
 //! One sync of one integration:
-//! 1. list the export's manifests (`engine::bills::list_manifests`: the newest per period, from the listing
-//!    alone);
+//! 0. claim it ([`claim`]): one sync per integration in the process, one across the deployment (a named store
+//!    lock, advisory on PostgreSQL), and a slot of the account's and of the node's ([`SyncSlots`]); a request
+//!    that cannot have all of them is refused at once (409, 429, 503). The claim moves into the task that
+//!    syncs, so a request that waits and is dropped leaves a sync that still holds its claim: no second load
+//!    of the integration starts beside it;
+//! 1. list the export's manifests (`engine::bills::list_manifests`: the newest per period and export, from
+//!    the listing alone; an Azure root may hold several exports, each in its own folder, and a month is every
+//!    cost export's newest run together);
 //! 2. choose the periods: the current and the previous month (AWS restates a closed month up to two weeks
 //!    later), every period never loaded, and with `backfill` every period listed;
 //! 3. skip a period whose manifest has the key and etag it was last loaded from (no read at all), or whose
 //!    manifest, read, has the same execution/run id (one small read);
-//! 4. otherwise download exactly the files its manifest lists (all of them, or the period is left as it was),
-//!    and hand their rows to [`super::uploads::upload`] under the period's upload name. That is the upload
+//! 4. otherwise download exactly the files its manifests list (all of them, or the period is left as it was;
+//!    an export that is not cost data, an Azure price sheet, is skipped with a note), and hand their rows to
+//!    [`super::uploads::upload`] under the period's upload name, read under the upload's limits (field and
+//!    row bounds, `--max-upload-bytes`, a byte bound per Parquet row group; `engine::bills::ReadLimits`). That is the upload
 //!    path every CSV takes (file intent, ingest, persist, verify, one commit that retires the upload of the
 //!    same name), so a refresh replaces its period atomically: a query sees the old rows or the new, never
 //!    both, never neither, and an acknowledged period is never lost;
@@ -31,8 +39,8 @@ use anyhow::Context;
 use chrono::{NaiveDate, Utc};
 
 use super::secrets::SecretBox;
-use super::uploads::{upload, NewUpload};
-use crate::engine::bills::{self, ExportRows, FetchError, ManifestRef, ReadLog};
+use super::uploads::{upload, NewUpload, UploadSource};
+use crate::engine::bills::{self, ExportRows, FetchError, ManifestRef, ReadLimits, ReadLog};
 use crate::engine::ingest::{ingest_records, IngestError};
 use crate::engine::uploads::UploadFiles;
 use crate::model::bucket_export::{ExportLocation, Period};
@@ -59,6 +67,22 @@ pub struct SyncContext {
     pub running: RunningSyncs,
     /// Woken when a period was replaced, so budget alerts look at it now (`service::alerts`).
     pub loaded: Arc<tokio::sync::Notify>,
+    /// Syncs an account, and this node, may run at once.
+    pub slots: Arc<SyncSlots>,
+    /// Most bytes of cost data one period may hold (`--max-upload-bytes`); `None`: no limit.
+    pub max_bytes: Option<u64>,
+}
+
+/// Syncs in flight: each holds a blocking thread for its ingest and a download directory, as an upload does.
+pub type SyncSlots = super::slots::UploadSlots;
+/// Syncs one account may run at once on a node.
+pub const SYNCS_PER_ACCOUNT: usize = 2;
+/// Syncs one node runs at once.
+pub const SYNCS_OVERALL: usize = 4;
+
+/// The default sync slots.
+pub fn default_sync_slots() -> Arc<SyncSlots> {
+    Arc::new(SyncSlots::new(SYNCS_PER_ACCOUNT, SYNCS_OVERALL))
 }
 
 /// The integrations a process is syncing.
@@ -71,7 +95,16 @@ impl SyncContext {
         secrets: SecretBox,
         allowed: crate::model::bucket_export::AllowedEndpoints,
     ) -> SyncContext {
-        SyncContext { store, files, secrets, allowed, running: Default::default(), loaded: Default::default() }
+        SyncContext {
+            store,
+            files,
+            secrets,
+            allowed,
+            running: Default::default(),
+            loaded: Default::default(),
+            slots: default_sync_slots(),
+            max_bytes: None,
+        }
     }
 }
 
@@ -107,6 +140,8 @@ pub struct SyncReport {
     pub periods: BTreeMap<Period, PeriodOutcome>,
     /// A failure before any period (credentials, listing).
     pub error: Option<String>,
+    /// What was passed over and why (an export that is not cost data), one sentence each.
+    pub notes: Vec<String>,
 }
 
 impl SyncReport {
@@ -149,8 +184,76 @@ impl Drop for Downloads {
     }
 }
 
-/// Syncs one integration of `account` (see the module doc).
-#[tracing::instrument(skip_all, fields(integration = %token))]
+/// The right to sync one integration now (step 0 of the module doc); released when dropped.
+pub struct SyncClaim {
+    account: AccountToken,
+    token: IntegrationToken,
+    running: RunningSyncs,
+    _slots: (tokio::sync::OwnedSemaphorePermit, tokio::sync::OwnedSemaphorePermit),
+    _lock: crate::store::StoreLock,
+}
+
+impl Drop for SyncClaim {
+    fn drop(&mut self) {
+        self.running.lock().expect("running syncs").remove(&self.token);
+    }
+}
+
+/// The integration a claim is for.
+pub fn claimed_token(claim: &SyncClaim) -> IntegrationToken {
+    claim.token.clone()
+}
+
+/// The name of the store lock one integration's sync holds across the deployment.
+fn sync_lock(token: &IntegrationToken) -> String {
+    format!("costd-sync:{token}")
+}
+
+/// Claims a sync of `account`'s bucket integration `token`, or says at once why it cannot run now.
+pub async fn claim(
+    ctx: &SyncContext,
+    account: &AccountToken,
+    token: &IntegrationToken,
+) -> Result<SyncClaim, ServiceError> {
+    let found = ctx.store.get_integration(account, token).await?.ok_or(ServiceError::NotFound("integration"))?;
+    if found.location.is_none() {
+        return Err(ServiceError::invalid(NOT_A_BUCKET));
+    }
+    if !ctx.running.lock().expect("running syncs").insert(token.clone()) {
+        return Err(ServiceError::Conflict(ALREADY_RUNNING.into()));
+    }
+    // From here the token is in `running`: a failure below must take it out again.
+    struct Undo<'a>(Option<(&'a RunningSyncs, &'a IntegrationToken)>);
+    impl Drop for Undo<'_> {
+        fn drop(&mut self) {
+            if let Some((running, token)) = self.0.take() {
+                running.lock().expect("running syncs").remove(token);
+            }
+        }
+    }
+    let mut undo = Undo(Some((&ctx.running, token)));
+    let slots = ctx.slots.try_acquire(account).map_err(|busy| match busy {
+        super::slots::Busy::Account(n) => {
+            ServiceError::TooMany(format!("this account already has {n} syncs running; wait for one to finish"))
+        }
+        super::slots::Busy::Node => {
+            ServiceError::Unavailable("the server is busy with other syncs; try again shortly".into())
+        }
+    })?;
+    let Some(lock) = ctx.store.try_lock(&sync_lock(token)).await? else {
+        return Err(ServiceError::Conflict(format!("{ALREADY_RUNNING} on another node")));
+    };
+    undo.0 = None;
+    Ok(SyncClaim {
+        account: account.clone(),
+        token: token.clone(),
+        running: ctx.running.clone(),
+        _slots: slots,
+        _lock: lock,
+    })
+}
+
+/// Syncs one integration of `account` (see the module doc): claims it, then [`sync_claimed`].
 pub async fn sync_integration(
     ctx: &SyncContext,
     account: &AccountToken,
@@ -158,6 +261,19 @@ pub async fn sync_integration(
     options: SyncOptions,
     progress: &dyn SyncProgress,
 ) -> Result<SyncReport, ServiceError> {
+    let claim = claim(ctx, account, token).await?;
+    sync_claimed(ctx, claim, options, progress).await
+}
+
+/// Syncs the integration `claim` holds; the claim is released when this returns (or is dropped).
+#[tracing::instrument(skip_all, fields(integration = %claim.token))]
+pub async fn sync_claimed(
+    ctx: &SyncContext,
+    claim: SyncClaim,
+    options: SyncOptions,
+    progress: &dyn SyncProgress,
+) -> Result<SyncReport, ServiceError> {
+    let (account, token) = (&claim.account, &claim.token);
     let (integration, owner) = match ctx.store.find_integration(token).await? {
         Some((i, a)) if &a.token == account => (i, a),
         _ => return Err(ServiceError::NotFound("integration")),
@@ -165,16 +281,6 @@ pub async fn sync_integration(
     let Some(location) = integration.location.as_deref() else { return Err(ServiceError::invalid(NOT_A_BUCKET)) };
     let location: ExportLocation =
         serde_json::from_str(location).context("the integration's stored export location is not readable")?;
-    if !ctx.running.lock().expect("running syncs").insert(token.clone()) {
-        return Err(ServiceError::Conflict(ALREADY_RUNNING.into()));
-    }
-    struct Running<'a>(&'a SyncContext, &'a IntegrationToken);
-    impl Drop for Running<'_> {
-        fn drop(&mut self) {
-            self.0.running.lock().expect("running syncs").remove(self.1);
-        }
-    }
-    let _running = Running(ctx, token);
 
     ctx.store.record_sync(token, "importing", None, integration.last_error.as_deref()).await?;
     let report = run(ctx, &location, account, token, &owner.owner_user_token, options, progress).await;
@@ -202,8 +308,10 @@ pub async fn sync_integration(
         summary = report.summary(),
         replaced = ?report.periods.iter().filter(|(_, o)| matches!(o, PeriodOutcome::Loaded { .. })).map(|(p, _)| p.to_string()).collect::<Vec<_>>(),
         errors = errors.len(),
+        notes = ?report.notes,
         "synced"
     );
+    drop(claim);
     Ok(report)
 }
 
@@ -266,72 +374,131 @@ async fn run(
         if !(options.backfill || before.is_none() || recent.contains(period)) {
             continue;
         }
+        let listed = Listed::of(found);
         // A backfill loads every period again, changed or not (after a fix to the files, or to costd).
         if let Some(b) = before.filter(|_| !options.backfill) {
-            if b.manifest_key == found.key && b.manifest_etag.is_some() && b.manifest_etag == found.etag {
+            if b.manifest_key == listed.key && b.manifest_etag.is_some() && b.manifest_etag == listed.etag {
                 report.periods.insert(*period, PeriodOutcome::Unchanged);
                 continue;
             }
         }
         progress.period(*period, "reading its manifest");
-        let outcome =
-            sync_period(ctx, &bucket, location, account, token, created_by, found, before, options.backfill, progress)
-                .await?;
+        let outcome = sync_period(
+            ctx,
+            &bucket,
+            location,
+            PeriodLoad {
+                account,
+                token,
+                created_by,
+                period: *period,
+                found,
+                listed,
+                before,
+                backfill: options.backfill,
+            },
+            progress,
+            &mut report.notes,
+        )
+        .await?;
         report.periods.insert(*period, outcome);
     }
     Ok(report)
 }
 
-/// Loads one period from its manifest, unless it is the one loaded last.
-#[allow(clippy::too_many_arguments)]
+/// A period's manifests (one per export) as one identity: the keys, etags and run ids of every export's
+/// newest manifest, in export order. With one export, exactly that manifest's, as before exports were told
+/// apart, so an upgrade reads nothing again.
+struct Listed {
+    key: String,
+    etag: Option<String>,
+}
+
+impl Listed {
+    fn of(found: &[ManifestRef]) -> Listed {
+        let key = found.iter().map(|m| m.key.as_str()).collect::<Vec<_>>().join("\n");
+        let etag = found.iter().map(|m| m.etag.clone()).collect::<Option<Vec<_>>>().map(|e| e.join("\n"));
+        Listed { key, etag }
+    }
+}
+
+/// Which period of which integration is loaded, from which manifests.
+struct PeriodLoad<'a> {
+    account: &'a AccountToken,
+    token: &'a IntegrationToken,
+    created_by: &'a str,
+    period: Period,
+    found: &'a [ManifestRef],
+    listed: Listed,
+    before: Option<&'a SyncedPeriod>,
+    backfill: bool,
+}
+
+/// Loads one period from its manifests, unless they are the ones loaded last.
 async fn sync_period(
     ctx: &SyncContext,
     bucket: &Arc<dyn object_store::ObjectStore>,
     location: &ExportLocation,
-    account: &AccountToken,
-    token: &IntegrationToken,
-    created_by: &str,
-    found: &ManifestRef,
-    before: Option<&SyncedPeriod>,
-    backfill: bool,
+    load: PeriodLoad<'_>,
     progress: &dyn SyncProgress,
+    notes: &mut Vec<String>,
 ) -> anyhow::Result<PeriodOutcome> {
-    let bytes = match bills::read_manifest(bucket.as_ref(), &found.key).await {
-        Ok(b) => b,
-        Err(e) => return Ok(PeriodOutcome::Failed(e.to_string())),
-    };
-    let manifest = match bills::parse_manifest(location, &found.key, &bytes) {
-        Ok(m) => m,
-        Err(e) => return Ok(PeriodOutcome::Failed(e)),
-    };
-    if let Some(b) = before.filter(|b| b.manifest_id == manifest.id && !backfill) {
+    let PeriodLoad { account, token, created_by, period, found, listed, before, backfill } = load;
+    // Every export's manifest, read and parsed; exports that are not cost data are noted and passed over.
+    let mut ids = Vec::with_capacity(found.len());
+    let mut read: Vec<(&ManifestRef, bills::Manifest)> = Vec::with_capacity(found.len());
+    for m in found {
+        let bytes = match bills::read_manifest(bucket.as_ref(), &m.key).await {
+            Ok(b) => b,
+            Err(e) => return Ok(PeriodOutcome::Failed(e.to_string())),
+        };
+        let manifest = match bills::parse_manifest(location, &m.key, &bytes) {
+            Ok(parsed) => parsed,
+            Err(e) => return Ok(PeriodOutcome::Failed(e)),
+        };
+        ids.push(manifest.id.clone());
+        match manifest.skipped() {
+            Some(why) => notes.push(format!("{period}: {}: {why}", m.key)),
+            None => read.push((m, manifest)),
+        }
+    }
+    let manifest_id = ids.join("\n");
+    if let Some(b) = before.filter(|b| b.manifest_id == manifest_id && !backfill) {
         // The same refresh under a new etag (copied, touched): remember the etag, read nothing more.
-        let same = SyncedPeriod { manifest_key: found.key.clone(), manifest_etag: found.etag.clone(), ..b.clone() };
+        let same = SyncedPeriod { manifest_key: listed.key.clone(), manifest_etag: listed.etag.clone(), ..b.clone() };
         ctx.store.set_synced_period(token, &same).await?;
+        return Ok(PeriodOutcome::Unchanged);
+    }
+    if read.is_empty() {
+        // Nothing of this month is cost data: its last load (if any) stays as it is.
         return Ok(PeriodOutcome::Unchanged);
     }
 
     let dir = ctx.files.spool().join(format!("sync-{}", hex::encode(rand::random::<[u8; 8]>())));
     std::fs::create_dir_all(&dir).with_context(|| format!("failed to create {}", dir.display()))?;
     let downloads = Downloads(dir);
-    progress.period(found.period, &format!("downloading {} file(s)", manifest.files.len()));
+    let files: Vec<String> = read.iter().flat_map(|(_, m)| m.files.iter().cloned()).collect();
+    progress.period(period, &format!("downloading {} file(s)", files.len()));
     let started = std::time::Instant::now();
-    let sizes = match bills::check_listed(bucket.as_ref(), &manifest.files, found.last_modified).await {
-        Ok(s) => s,
-        Err(e @ FetchError::Missing(_)) => {
-            return Ok(PeriodOutcome::Failed(format!(
-                "{e}; the period keeps its last data and is retried at the next sync"
-            )))
+    let mut sizes = Vec::with_capacity(files.len());
+    for (m, manifest) in &read {
+        match bills::check_listed(bucket.as_ref(), &manifest.files, m.last_modified).await {
+            Ok(s) => sizes.extend(s),
+            Err(e @ FetchError::Missing(_)) => {
+                return Ok(PeriodOutcome::Failed(format!(
+                    "{e}; the period keeps its last data and is retried at the next sync"
+                )))
+            }
+            Err(e @ FetchError::InProgress(_)) => {
+                return Ok(PeriodOutcome::Failed(format!("{e}; the period keeps its last data")))
+            }
+            Err(e) => return Ok(PeriodOutcome::Failed(e.to_string())),
         }
-        Err(e @ FetchError::InProgress(_)) => {
-            return Ok(PeriodOutcome::Failed(format!("{e}; the period keeps its last data")))
-        }
-        Err(e) => return Ok(PeriodOutcome::Failed(e.to_string())),
-    };
+    }
     let (count, total_bytes) = (sizes.len(), sizes.iter().sum::<u64>());
-    progress.period(found.period, &format!("loading {count} file(s), {:.1} MB", total_bytes as f64 / 1e6));
+    progress.period(period, &format!("loading {count} file(s), {:.1} MB", total_bytes as f64 / 1e6));
     // The files download one after another while the rows of those already here are read.
-    let (downloading, arrivals) = bills::download(bucket.clone(), manifest.files.clone(), downloads.0.clone());
+    let (downloading, arrivals) = bills::download(bucket.clone(), files, downloads.0.clone());
     struct Abort(tokio::task::JoinHandle<()>);
     impl Drop for Abort {
         fn drop(&mut self) {
@@ -344,16 +511,19 @@ async fn sync_period(
     let new = NewUpload {
         account: account.clone(),
         integration: token.clone(),
-        filename: Some(period_upload_name(found.period)),
+        filename: Some(period_upload_name(period)),
         created_by: created_by.to_string(),
+        source: UploadSource::ExportPeriod,
     };
     let ingest_log = log.clone();
+    let limits = ReadLimits { max_bytes: ctx.max_bytes };
     let ingest = move |tmp: PathBuf| {
-        let mut rows = ExportRows::arriving(count, arrivals, ingest_log).map_err(|e| IngestError::Io(e.into()))?;
+        let mut rows =
+            ExportRows::arriving(count, arrivals, ingest_log, limits).map_err(|e| IngestError::Io(e.into()))?;
         ingest_records(&mut rows, &tmp, &mut ())
     };
     let result = upload(ctx.store.as_ref(), &ctx.files, new, ingest).await;
-    tracing::info!(period = %found.period, ok = result.is_ok(), secs = started.elapsed().as_secs_f64(), "loaded");
+    tracing::info!(%period, ok = result.is_ok(), secs = started.elapsed().as_secs_f64(), "loaded");
     drop(downloads);
     let read_log = log.lock().expect("read log").clone();
     match result {
@@ -363,10 +533,10 @@ async fn sync_period(
                 .set_synced_period(
                     token,
                     &SyncedPeriod {
-                        period: found.period.to_string(),
-                        manifest_key: found.key.clone(),
-                        manifest_etag: found.etag.clone(),
-                        manifest_id: manifest.id,
+                        period: period.to_string(),
+                        manifest_key: listed.key,
+                        manifest_etag: listed.etag,
+                        manifest_id,
                         upload_token: done.record.token.to_string(),
                         rows,
                         synced_at: crate::store::now(),
@@ -434,6 +604,8 @@ pub async fn sync_all(ctx: &SyncContext, options: SyncOptions) -> anyhow::Result
     for (account, token) in ctx.store.bucket_integrations().await? {
         let line = match sync_integration(ctx, &account, &token, options, &Quiet).await {
             Ok(report) => report.summary(),
+            // A sync of it is under way ("Sync now", another node's `costd sync`): that one loads it.
+            Err(ServiceError::Conflict(why)) => format!("skipped: {why}"),
             Err(ServiceError::NotFound("integration")) => continue,
             Err(e) => {
                 tracing::warn!(integration = %token, error = format!("{e:#}"), "sync failed");

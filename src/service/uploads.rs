@@ -30,6 +30,27 @@ pub struct NewUpload {
     pub filename: Option<String>,
     /// The user shown as `created_by_token`.
     pub created_by: String,
+    /// What the rows are: a file someone sends, or a billing period a sync read from a bucket.
+    pub source: UploadSource,
+}
+
+/// Where an upload's rows come from. A bucket integration's costs are its export's billing periods, each
+/// replaced whole by the next sync: a file uploaded into one (the API, `costd import`) would be counted
+/// beside them and never replaced, so only a sync writes there, and only files go into a custom provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UploadSource {
+    /// A CSV sent by a person or a script (`POST …/costs.csv`, `costd import`).
+    File,
+    /// A billing period of a bucket integration's export (`service::sync`).
+    ExportPeriod,
+}
+
+/// Why a file cannot go into a bucket integration.
+pub fn bucket_refusal(provider: &str) -> String {
+    format!(
+        "costs of an {provider} integration come from its export, synced from the bucket; upload CSVs into a \
+         custom provider integration"
+    )
 }
 
 /// A committed upload.
@@ -102,7 +123,15 @@ pub async fn upload<F>(
 where
     F: FnOnce(PathBuf) -> Result<PendingUpload, IngestError> + Send + 'static,
 {
-    store.get_integration(&new.account, &new.integration).await?.ok_or(ServiceError::NotFound("integration"))?;
+    let integration =
+        store.get_integration(&new.account, &new.integration).await?.ok_or(ServiceError::NotFound("integration"))?;
+    match (new.source, integration.location.is_some()) {
+        (UploadSource::File, true) => return Err(ServiceError::invalid(bucket_refusal(&integration.provider))),
+        (UploadSource::ExportPeriod, false) => {
+            return Err(ServiceError::invalid(crate::service::sync::NOT_A_BUCKET));
+        }
+        _ => {}
+    }
     let token = UploadToken::generate();
     tracing::Span::current().record("upload", token.as_str());
     let _pinned = files.pin_new(&token).await;

@@ -24,11 +24,11 @@ on_both_stores!(
 );
 
 /// The day the tests' "current month" is taken from: 2024-10 and 2024-09 are the recent periods.
-fn today() -> chrono::NaiveDate {
+pub(crate) fn today() -> chrono::NaiveDate {
     chrono::NaiveDate::from_ymd_opt(2024, 10, 15).unwrap()
 }
 
-fn gzip(bytes: &[u8]) -> Vec<u8> {
+pub(crate) fn gzip(bytes: &[u8]) -> Vec<u8> {
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     gz.write_all(bytes).unwrap();
     gz.finish().unwrap()
@@ -44,7 +44,7 @@ fn sample_chunks(sample: &[u8], n: usize) -> Vec<Vec<u8>> {
 }
 
 /// A Parquet chunk as AWS writes FOCUS: timestamps, decimal costs, a map of tags.
-fn parquet_chunk(rows: &[(&str, &str, &str, &str)]) -> Vec<u8> {
+pub(crate) fn parquet_chunk(rows: &[(&str, &str, &str, &str)]) -> Vec<u8> {
     use arrow::array::{Array, Decimal128Array, MapBuilder, StringArray, StringBuilder, TimestampMicrosecondArray};
     use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
     use arrow::record_batch::RecordBatch;
@@ -97,7 +97,7 @@ fn parquet_chunk(rows: &[(&str, &str, &str, &str)]) -> Vec<u8> {
 }
 
 /// An AWS Data Exports manifest for `files` (keys in `bucket`).
-fn aws_manifest(bucket: &str, execution: &str, files: &[String]) -> Vec<u8> {
+pub(crate) fn aws_manifest(bucket: &str, execution: &str, files: &[String]) -> Vec<u8> {
     let files: Vec<String> = files.iter().map(|k| format!("s3://{bucket}/{k}")).collect();
     serde_json::to_vec(&json!({
         "version": "1.0",
@@ -111,7 +111,7 @@ fn aws_manifest(bucket: &str, execution: &str, files: &[String]) -> Vec<u8> {
 
 impl S3Server {
     /// Writes an object as the cloud would: signed (moto refuses unsigned overwrites).
-    async fn put_bytes(&self, bucket: &str, key: &str, body: Vec<u8>) {
+    pub(crate) async fn put_bytes(&self, bucket: &str, key: &str, body: Vec<u8>) {
         use object_store::ObjectStoreExt;
         let store = object_store::aws::AmazonS3Builder::new()
             .with_bucket_name(bucket)
@@ -126,7 +126,7 @@ impl S3Server {
     }
 
     /// Delivers one refresh of a period the way AWS does: data files first, then the manifest.
-    async fn deliver(&self, bucket: &str, period: &str, execution: &str, chunks: Vec<(String, Vec<u8>)>) {
+    pub(crate) async fn deliver(&self, bucket: &str, period: &str, execution: &str, chunks: Vec<(String, Vec<u8>)>) {
         let mut keys = Vec::new();
         for (name, body) in chunks {
             let key = format!("cur/focus/data/BILLING_PERIOD={period}/{name}");
@@ -139,7 +139,7 @@ impl S3Server {
 }
 
 /// The same `app` store and backend, with the test server allowed and today fixed.
-async fn spawn_allowing(backend: Backend, endpoint: &str) -> TestApp {
+pub(crate) async fn spawn_allowing(backend: Backend, endpoint: &str) -> TestApp {
     let endpoint = endpoint.to_string();
     TestApp::spawn_with(backend, move |state| {
         state.allowed_endpoints = costd::model::bucket_export::AllowedEndpoints::parse(&[endpoint], false).unwrap();
@@ -197,14 +197,14 @@ impl TestApp {
         sum
     }
 
-    async fn uploads_of(&self, integration: &str) -> Vec<Value> {
+    pub(crate) async fn uploads_of(&self, integration: &str) -> Vec<Value> {
         let res = self.get(&format!("/v2/integrations/{integration}/costs")).await;
         assert_eq!(res.status, 200, "{}", res.text);
         res.body["user_costs_uploads"].as_array().cloned().unwrap_or_default()
     }
 }
 
-fn aws_body(s3: &S3Server, bucket: &str) -> Value {
+pub(crate) fn aws_body(s3: &S3Server, bucket: &str) -> Value {
     json!({
         "bucket": bucket, "prefix": "cur", "export_name": "focus", "region": "us-east-1",
         "endpoint": s3.endpoint, "access_key_id": "testing", "secret_access_key": "moto-secret-key",
@@ -410,21 +410,22 @@ async fn a_manifest_naming_a_missing_file_leaves_the_period_as_it_was_and_says_w
 }
 
 /// Azurite (npm) on a free port, stopped when dropped; Azure's own Blob client writes the export.
-struct Azurite {
+pub(crate) struct Azurite {
     _child: tokio::process::Child,
     _dir: tempfile::TempDir,
-    endpoint: String,
+    pub(crate) endpoint: String,
     tools: std::path::PathBuf,
 }
 
-const AZURITE_ACCOUNT: &str = "devstoreaccount1";
+pub(crate) const AZURITE_ACCOUNT: &str = "devstoreaccount1";
 /// Azurite's well-known development key (public, in Microsoft's documentation).
-const AZURITE_KEY: &str = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
+pub(crate) const AZURITE_KEY: &str =
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
 
 static AZURITE_INSTALL: tokio::sync::OnceCell<Option<std::path::PathBuf>> = tokio::sync::OnceCell::const_new();
 
 impl Azurite {
-    async fn start() -> Option<Azurite> {
+    pub(crate) async fn start() -> Option<Azurite> {
         let tools = AZURITE_INSTALL
             .get_or_init(|| async {
                 let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
@@ -485,7 +486,7 @@ impl Azurite {
     }
 
     /// Writes (or, with no bytes, deletes) blobs of `container` through Azure's own client.
-    async fn put(&self, container: &str, blobs: Vec<(String, Option<Vec<u8>>)>) {
+    pub(crate) async fn put(&self, container: &str, blobs: Vec<(String, Option<Vec<u8>>)>) {
         let dir = tempfile::tempdir().unwrap();
         let mut args = vec![
             format!(
@@ -510,7 +511,7 @@ impl Azurite {
     }
 }
 
-fn azure_manifest(run: &str, blobs: &[String]) -> Vec<u8> {
+pub(crate) fn azure_manifest(run: &str, blobs: &[String]) -> Vec<u8> {
     serde_json::to_vec(&json!({
         "manifestVersion": "2024-04-01",
         "dataFormat": "Csv",
@@ -523,7 +524,8 @@ fn azure_manifest(run: &str, blobs: &[String]) -> Vec<u8> {
     .unwrap()
 }
 
-const AZURE_HEADER: &str = "BilledCost,BillingCurrency,ChargeCategory,ChargePeriodStart,ServiceName,ProviderName,Tags";
+pub(crate) const AZURE_HEADER: &str =
+    "BilledCost,BillingCurrency,ChargeCategory,ChargePeriodStart,ServiceName,ProviderName,Tags";
 
 async fn an_azure_export_syncs_from_blob_storage_newest_run_first(app: TestApp) {
     let Some(azurite) = Azurite::start().await else { return };
@@ -665,7 +667,7 @@ async fn served_json(served: &crate::cli::Served, method: reqwest::Method, path:
 
 /// An account and a bucket integration recorded in the SQLite store of `data` as the API records them (its
 /// credentials sealed with the data dir's key), for the command line to sync: (account, integration).
-async fn recorded_integration(
+pub(crate) async fn recorded_integration(
     data: &std::path::Path,
     allowed: &str,
     new: impl FnOnce(&costd::model::bucket_export::AllowedEndpoints) -> costd::model::bucket_export::NewBucketIntegration,

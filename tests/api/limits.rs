@@ -14,7 +14,9 @@ async fn a_connection_that_never_finishes_its_request_head_is_closed() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let app = axum::Router::new().route("/", axum::routing::get(|| async { "ok" }));
-    tokio::spawn(costd::http::serve_with(listener, app, std::future::pending(), Duration::from_millis(500)));
+    let limits =
+        costd::http::ConnectionLimits { header_read_timeout: Duration::from_millis(500), ..Default::default() };
+    tokio::spawn(costd::http::serve_with(listener, app, std::future::pending(), limits));
 
     let mut slow = tokio::net::TcpStream::connect(addr).await.unwrap();
     slow.write_all(b"GET / HTTP/1.1\r\nHost: costd\r\nX-Half: ").await.unwrap();

@@ -15,6 +15,7 @@ mod costs;
 mod differential;
 mod discovery;
 mod exports;
+mod hostile;
 mod intents;
 mod invoices;
 mod layers;

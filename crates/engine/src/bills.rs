@@ -97,10 +97,14 @@ pub fn connect(location: &ExportLocation, credentials: &Credentials) -> anyhow::
     }
 }
 
-/// The newest manifest of one billing period, as the listing shows it (nothing read yet).
+/// The newest manifest of one export's billing period, as the listing shows it (nothing read yet).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ManifestRef {
     pub period: Period,
+    /// Which export of the location it belongs to: for Azure, the folders between the root folder and the
+    /// period's date-range folder (Azure writes every export of a scope under one root, each in its own
+    /// folder); `""` for AWS, whose location names one export, and for an Azure root that is one export's.
+    pub export: String,
     pub key: String,
     pub etag: Option<String>,
     pub last_modified: DateTime<Utc>,
@@ -115,54 +119,84 @@ fn manifest_root(location: &ExportLocation) -> String {
     }
 }
 
+/// Where an AWS export's files live: `<prefix>/<export name>/`, the same keys in the source bucket and in
+/// a bucket S3 replication copies the export into.
+fn aws_export_prefix(prefix: &str, export_name: &str) -> String {
+    let mut out: String = [prefix, export_name].iter().filter(|p| !p.is_empty()).copied().collect::<Vec<_>>().join("/");
+    out.push('/');
+    out
+}
+
 /// The billing period a manifest's key belongs to, if it is a manifest of this export at all.
 pub fn manifest_period(location: &ExportLocation, key: &str) -> Option<Period> {
+    manifest_of(location, key).map(|(_, period)| period)
+}
+
+/// The export and billing period a manifest's key belongs to, if it is a manifest of this location at all.
+pub fn manifest_of(location: &ExportLocation, key: &str) -> Option<(String, Period)> {
     let parts: Vec<&str> = key.split('/').collect();
     let file = *parts.last()?;
     match location {
         ExportLocation::Aws { export_name, .. } => {
-            if file != format!("{export_name}-Manifest.json") {
+            // `<export>-Manifest.json`, or `Manifest.json` at the partition level (create-new delivery).
+            if file != format!("{export_name}-Manifest.json") && file != "Manifest.json" {
                 return None;
             }
-            parts.iter().find_map(|p| p.strip_prefix("BILLING_PERIOD=")).and_then(Period::parse)
+            let period = parts.iter().find_map(|p| p.strip_prefix("BILLING_PERIOD=")).and_then(Period::parse)?;
+            Some((String::new(), period))
         }
-        ExportLocation::Azure { .. } => {
+        ExportLocation::Azure { root_folder_path, .. } => {
             if !file.eq_ignore_ascii_case("manifest.json") {
                 return None;
             }
-            // `…/<export>/YYYYMMDD-YYYYMMDD/[<run id>/]manifest.json`
-            parts.iter().rev().find_map(|p| {
+            // `<root>/[<export>/]YYYYMMDD-YYYYMMDD/[<run id>/]manifest.json`
+            let digits = |s: &str| s.len() == 8 && s.bytes().all(|b| b.is_ascii_digit());
+            let (at, period) = parts.iter().enumerate().rev().find_map(|(i, p)| {
                 let (start, end) = p.split_once('-')?;
-                let digits = |s: &str| s.len() == 8 && s.bytes().all(|b| b.is_ascii_digit());
-                (digits(start) && digits(end)).then(|| Period::parse(&format!("{}-{}", &start[..4], &start[4..6])))?
-            })
+                (digits(start) && digits(end))
+                    .then(|| Period::parse(&format!("{}-{}", &start[..4], &start[4..6])))?
+                    .map(|period| (i, period))
+            })?;
+            let root_depth = root_folder_path.split('/').filter(|p| !p.is_empty()).count();
+            let export = parts.get(root_depth.min(at)..at).map(|p| p.join("/")).unwrap_or_default();
+            Some((export, period))
         }
     }
 }
 
-/// Lists the export's manifests and keeps the newest of each period (create-new delivery keeps every run's).
+/// Lists the export's manifests and keeps the newest of each period and export (create-new delivery keeps
+/// every run's), exports in name order.
 pub async fn list_manifests(
     store: &dyn ObjectStore,
     location: &ExportLocation,
-) -> anyhow::Result<BTreeMap<Period, ManifestRef>> {
+) -> anyhow::Result<BTreeMap<Period, Vec<ManifestRef>>> {
     let root = manifest_root(location);
     let prefix = (!root.is_empty()).then(|| ObjectPath::from(root.as_str()));
     let mut listing = store.list(prefix.as_ref());
-    let mut newest: BTreeMap<Period, ManifestRef> = BTreeMap::new();
+    let mut newest: BTreeMap<(Period, String), ManifestRef> = BTreeMap::new();
     while let Some(meta) = listing.next().await {
         let meta = meta.with_context(|| format!("failed to list {root:?}"))?;
         let key = meta.location.to_string();
-        let Some(period) = manifest_period(location, &key) else { continue };
-        let found = ManifestRef { period, key, etag: meta.e_tag, last_modified: meta.last_modified };
-        match newest.get(&period) {
+        let Some((export, period)) = manifest_of(location, &key) else { continue };
+        let found = ManifestRef { period, export, key, etag: meta.e_tag, last_modified: meta.last_modified };
+        match newest.get(&(period, found.export.clone())) {
             Some(kept) if (kept.last_modified, &kept.key) >= (found.last_modified, &found.key) => {}
             _ => {
-                newest.insert(period, found);
+                newest.insert((period, found.export.clone()), found);
             }
         }
     }
-    Ok(newest)
+    let mut by_period: BTreeMap<Period, Vec<ManifestRef>> = BTreeMap::new();
+    for ((period, _), found) in newest {
+        by_period.entry(period).or_default().push(found);
+    }
+    Ok(by_period)
 }
+
+/// Most data files one manifest may list: real ones list a few to a few hundred.
+pub const MAX_MANIFEST_FILES: usize = 10_000;
+/// Most columns an export file may have: FOCUS has about 60 and CUR 2.0 about 130, with every optional one.
+pub const MAX_EXPORT_COLUMNS: usize = 2_000;
 
 /// What a manifest says: which refresh it is and exactly which files hold the period's rows.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -171,6 +205,19 @@ pub struct Manifest {
     pub id: String,
     /// Object keys, in the manifest's order.
     pub files: Vec<String>,
+    /// Azure's `exportConfig.type` (`FocusCost`, `ActualCost`, `PriceSheet`, …), when the manifest says.
+    pub dataset: Option<String>,
+}
+
+impl Manifest {
+    /// Why this export's files are not read, when they are not cost data costd reads: Azure writes price
+    /// sheets, reservation details and its other datasets beside the cost exports, under the same root.
+    pub fn skipped(&self) -> Option<String> {
+        let dataset = self.dataset.as_deref()?;
+        (!dataset.eq_ignore_ascii_case("FocusCost")).then(|| {
+            format!("a {dataset} export, not FOCUS cost data (costd reads Azure's FocusCost exports): skipped")
+        })
+    }
 }
 
 #[derive(Deserialize)]
@@ -185,6 +232,7 @@ struct AwsManifest {
 #[serde(rename_all = "camelCase")]
 struct AzureManifest {
     run_info: Option<AzureRunInfo>,
+    export_config: Option<AzureExportConfig>,
     #[serde(default)]
     blobs: Vec<AzureBlob>,
 }
@@ -196,6 +244,12 @@ struct AzureRunInfo {
 }
 
 #[derive(Deserialize)]
+struct AzureExportConfig {
+    #[serde(rename = "type")]
+    kind: Option<String>,
+}
+
+#[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct AzureBlob {
     blob_name: String,
@@ -204,28 +258,38 @@ struct AzureBlob {
 /// Parses a manifest's bytes. `key` names it in errors.
 pub fn parse_manifest(location: &ExportLocation, key: &str, bytes: &[u8]) -> Result<Manifest, String> {
     let bad = |e: serde_json::Error| format!("{key}: the manifest is not valid JSON of the expected shape ({e})");
-    let (id, files) = match location {
-        ExportLocation::Aws { bucket, .. } => {
+    let (id, files, dataset) = match location {
+        ExportLocation::Aws { bucket, prefix, export_name, .. } => {
             let m: AwsManifest = serde_json::from_slice(bytes).map_err(bad)?;
             let id = m.execution_id.ok_or_else(|| format!("{key}: the manifest has no executionId"))?;
+            let export_prefix = aws_export_prefix(prefix, export_name);
+            check_count(key, m.data_files.len())?;
             let files = m
                 .data_files
                 .into_iter()
                 .map(|f| match f.strip_prefix("s3://") {
                     Some(rest) => match rest.split_once('/') {
                         Some((b, k)) if b == bucket => Ok(k.to_string()),
-                        _ => Err(format!("{key}: the manifest names {f}, outside the bucket {bucket}")),
+                        // S3 replication copies an export with its manifest, which still names the source
+                        // bucket: the same keys are read here, where they lie under this export's prefix.
+                        Some((_, k)) if k.starts_with(&export_prefix) => Ok(k.to_string()),
+                        _ => Err(format!(
+                            "{key}: the manifest names {f}, outside the bucket {bucket} and the export's prefix \
+                             {export_prefix}"
+                        )),
                     },
                     None => Ok(f.trim_start_matches('/').to_string()),
                 })
                 .collect::<Result<Vec<_>, _>>()?;
-            (id, files)
+            (id, files, None)
         }
         ExportLocation::Azure { .. } => {
             let m: AzureManifest = serde_json::from_slice(bytes).map_err(bad)?;
             let id =
                 m.run_info.and_then(|r| r.run_id).ok_or_else(|| format!("{key}: the manifest has no runInfo.runId"))?;
-            (id, m.blobs.into_iter().map(|b| b.blob_name.trim_start_matches('/').to_string()).collect())
+            check_count(key, m.blobs.len())?;
+            let files = m.blobs.into_iter().map(|b| b.blob_name.trim_start_matches('/').to_string()).collect();
+            (id, files, m.export_config.and_then(|c| c.kind))
         }
     };
     if files.is_empty() {
@@ -234,7 +298,19 @@ pub fn parse_manifest(location: &ExportLocation, key: &str, bytes: &[u8]) -> Res
     if let Some(f) = files.iter().find(|f| f.is_empty() || f.split('/').any(|p| p == "..")) {
         return Err(format!("{key}: the manifest names an invalid file {f:?}"));
     }
-    Ok(Manifest { id, files })
+    // A file listed twice would be counted twice.
+    let mut seen = std::collections::HashSet::with_capacity(files.len());
+    if let Some(f) = files.iter().find(|f| !seen.insert(f.as_str())) {
+        return Err(format!("{key}: the manifest lists {f} more than once"));
+    }
+    Ok(Manifest { id, files, dataset })
+}
+
+fn check_count(key: &str, files: usize) -> Result<(), String> {
+    if files > MAX_MANIFEST_FILES {
+        return Err(format!("{key}: the manifest lists {files} files, more than the {MAX_MANIFEST_FILES} costd reads"));
+    }
+    Ok(())
 }
 
 /// Reads a manifest (at most [`MAX_MANIFEST_BYTES`]).
@@ -405,10 +481,14 @@ struct Fields {
     row_ends: Vec<usize>,
 }
 
+/// Longest field handed on: one byte past the ingest's own limit, so the ingest still refuses the row by
+/// name, without the reader copying a field of any length first.
+const HANDED_FIELD_BYTES: usize = super::ingest::MAX_FIELD_BYTES + 1;
+
 impl Fields {
     fn push(&mut self, record: &csv::ByteRecord) {
         for field in record {
-            self.data.extend_from_slice(field);
+            self.data.extend_from_slice(&field[..field.len().min(HANDED_FIELD_BYTES)]);
             self.field_ends.push(self.data.len());
         }
         self.row_ends.push(self.field_ends.len());
@@ -430,61 +510,115 @@ impl Fields {
     }
 }
 
+/// What the reader thread hands over: rows, then `Done` once every file was read whole. A channel that
+/// closes without `Done` means the reader died (a panic): an error, never the end of the period.
+enum Handed {
+    Rows(Fields),
+    Done,
+}
+
+/// What an export's files may hold: the same bounds as an upload.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ReadLimits {
+    /// Most bytes of cost data the period's files may hold (`--max-upload-bytes`): decompressed CSV, and the
+    /// text of the Parquet values read. `None`: no limit.
+    pub max_bytes: Option<u64>,
+}
+
 /// The rows of several export files (Parquet, gzip CSV or CSV, told apart by their first bytes) as one stream
 /// of records with one header, read on a thread of its own: the ingest's [`RecordSource`].
 ///
 /// [`RecordSource`]: super::ingest::RecordSource
 pub struct ExportRows {
-    rx: Receiver<io::Result<Fields>>,
+    rx: Receiver<io::Result<Handed>>,
     fields: Fields,
     at: usize,
     bytes: u64,
+    done: bool,
+    log: Arc<Mutex<ReadLog>>,
 }
 
 impl ExportRows {
     /// The rows of `files`, all there already.
     pub fn new(files: Vec<LocalFile>, log: Arc<Mutex<ReadLog>>) -> io::Result<ExportRows> {
+        Self::with_limits(files, log, ReadLimits::default())
+    }
+
+    /// [`ExportRows::new`] under `limits`.
+    pub fn with_limits(files: Vec<LocalFile>, log: Arc<Mutex<ReadLog>>, limits: ReadLimits) -> io::Result<ExportRows> {
         let expected = files.len();
         let (tx, rx) = sync_channel(expected.max(1));
         for f in files {
             tx.send(Ok(f)).expect("room for every file");
         }
-        Self::arriving(expected, rx, log)
+        Self::arriving(expected, rx, log, limits)
     }
 
-    /// The rows of `expected` files as they arrive. Fewer arriving (the downloads ended early) or a failed
-    /// download ends the stream with an error, so the rows read so far are never taken for the whole.
-    pub fn arriving(expected: usize, files: Arrivals, log: Arc<Mutex<ReadLog>>) -> io::Result<ExportRows> {
+    /// The rows of `expected` files as they arrive. Fewer arriving (the downloads ended early), a failed
+    /// download or a reader that dies ends the stream with an error, so the rows read so far are never taken
+    /// for the whole.
+    pub fn arriving(
+        expected: usize,
+        files: Arrivals,
+        log: Arc<Mutex<ReadLog>>,
+        limits: ReadLimits,
+    ) -> io::Result<ExportRows> {
         let (tx, rx) = sync_channel(4);
+        let reader_log = log.clone();
         std::thread::Builder::new().name("export-reader".into()).spawn(move || {
-            let mut out = Batcher { tx: tx.clone(), fields: Fields::default() };
-            let files = (0..expected).map(|i| match files.recv() {
-                Ok(Ok(file)) => Ok(file),
-                Ok(Err(e)) => Err(io::Error::other(e.to_string())),
-                Err(_) => Err(io::Error::other(format!("only {i} of the manifest's {expected} files arrived"))),
+            let log = reader_log;
+            let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                let mut out = Batcher { tx: tx.clone(), fields: Fields::default() };
+                let files = (0..expected).map(|i| match files.recv() {
+                    Ok(Ok(file)) => Ok(file),
+                    Ok(Err(e)) => Err(io::Error::other(e.to_string())),
+                    Err(_) => Err(io::Error::other(format!("only {i} of the manifest's {expected} files arrived"))),
+                });
+                write_rows(files, &mut out, &log, limits).and_then(|()| out.send())
+            }));
+            let result = read.unwrap_or_else(|panic| {
+                let what = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                let file = log.lock().expect("read log").starts.last().map(|(_, key)| key.clone());
+                tracing::error!(file = file.as_deref().unwrap_or(""), panic = what, "the export reader panicked");
+                Err(fail(file.as_deref().unwrap_or("the export"), "could not be read (the reader failed on it)"))
             });
-            let result = write_rows(files, &mut out, &log).and_then(|()| out.send());
-            if let Err(e) = result {
-                log.lock().expect("read log").failure.get_or_insert_with(|| e.to_string());
-                let _ = tx.send(Err(e));
-            }
+            let message = match result {
+                Ok(()) => Ok(Handed::Done),
+                Err(e) => {
+                    log.lock().expect("read log").failure.get_or_insert_with(|| e.to_string());
+                    Err(e)
+                }
+            };
+            let _ = tx.send(message);
         })?;
-        Ok(ExportRows { rx, fields: Fields::default(), at: 0, bytes: 0 })
+        Ok(ExportRows { rx, fields: Fields::default(), at: 0, bytes: 0, done: false, log })
     }
 }
 
 impl super::ingest::RecordSource for ExportRows {
     fn next_record(&mut self, record: &mut csv::ByteRecord) -> Result<bool, csv::Error> {
         while self.at == self.fields.rows() {
+            if self.done {
+                return Ok(false);
+            }
             match self.rx.recv() {
-                Ok(Ok(fields)) => {
+                Ok(Ok(Handed::Rows(fields))) => {
                     self.bytes += fields.data.len() as u64;
                     self.fields = fields;
                     self.at = 0;
                 }
+                Ok(Ok(Handed::Done)) => self.done = true,
                 Ok(Err(e)) => return Err(e.into()),
-                // The reader finished (its sender dropped) after its last rows.
-                Err(_) => return Ok(false),
+                // The reader went away without saying it was done: whatever it read is not the whole period.
+                Err(_) => {
+                    let e = io::Error::other("the export's reader stopped before the last file's end");
+                    self.log.lock().expect("read log").failure.get_or_insert_with(|| e.to_string());
+                    return Err(e.into());
+                }
             }
         }
         self.fields.read(self.at, record);
@@ -502,7 +636,7 @@ const HANDED_ROWS: usize = 4096;
 
 /// Gathers rows into [`Fields`] and hands them to the ingest.
 struct Batcher {
-    tx: SyncSender<io::Result<Fields>>,
+    tx: SyncSender<io::Result<Handed>>,
     fields: Fields,
 }
 
@@ -518,7 +652,7 @@ impl Batcher {
     fn send(&mut self) -> io::Result<()> {
         if self.fields.rows() > 0 {
             let fields = std::mem::take(&mut self.fields);
-            self.tx.send(Ok(fields)).map_err(|_| io::Error::other("the ingest stopped reading"))?;
+            self.tx.send(Ok(Handed::Rows(fields))).map_err(|_| io::Error::other("the ingest stopped reading"))?;
         }
         Ok(())
     }
@@ -528,13 +662,50 @@ fn fail(key: &str, what: impl std::fmt::Display) -> io::Error {
     io::Error::other(format!("{key}: {what}"))
 }
 
+/// Bytes of cost data read so far against [`ReadLimits::max_bytes`].
+struct Budget {
+    limit: Option<u64>,
+    used: u64,
+}
+
+impl Budget {
+    fn remaining(&self) -> Option<u64> {
+        self.limit.map(|l| l.saturating_sub(self.used))
+    }
+
+    fn spend(&mut self, key: &str, bytes: u64) -> io::Result<()> {
+        self.used += bytes;
+        match self.limit {
+            Some(limit) if self.used > limit => Err(self.too_large(key, limit)),
+            _ => Ok(()),
+        }
+    }
+
+    fn too_large(&self, key: &str, limit: u64) -> io::Error {
+        fail(
+            key,
+            format_args!(
+                "the period's files hold more than {limit} bytes of cost data, the upload limit (--max-upload-bytes)"
+            ),
+        )
+    }
+}
+
 /// Writes every file's rows under the first file's header; later files must have the same columns (any order).
 fn write_rows(
     files: impl Iterator<Item = io::Result<LocalFile>>,
     out: &mut Batcher,
     log: &Mutex<ReadLog>,
+    limits: ReadLimits,
 ) -> io::Result<()> {
-    let mut sink = Sink { all_names: None, header: None, cur: None, out, scratch: csv::ByteRecord::new() };
+    let mut sink = Sink {
+        first_names: None,
+        header: None,
+        cur: None,
+        out,
+        scratch: csv::ByteRecord::new(),
+        budget: Budget { limit: limits.max_bytes, used: 0 },
+    };
     let mut rows_written: u64 = 0;
     for file in files {
         let file = file?;
@@ -561,24 +732,40 @@ fn write_rows(
 
 /// Where rows go: one header (the first file's), CUR 2.0 rows mapped onto FOCUS columns on the way.
 struct Sink<'a> {
-    /// Every column of the first file: later files must have the same.
-    all_names: Option<Vec<String>>,
+    /// Every column of the first file (lower-cased, as written): later files must have the same.
+    first_names: Option<Vec<(String, String)>>,
     /// The columns passed on, as the first file names them.
     header: Option<Vec<String>>,
     cur: Option<CurPlan>,
     out: &'a mut Batcher,
     scratch: csv::ByteRecord,
+    budget: Budget,
 }
 
 impl Sink<'_> {
     /// Takes a file's column names: where each of the header's columns is in this file. The first file sets
     /// the header: the columns the ingest reads, in its order (an export's other columns, often the larger
-    /// part, are never decoded), written as FOCUS names when it is a CUR 2.0 export.
+    /// part, are never decoded), written as FOCUS names when it is a CUR 2.0 export. Linear in the number of
+    /// columns, which is bounded ([`MAX_EXPORT_COLUMNS`]).
     fn start(&mut self, key: &str, names: Vec<String>) -> io::Result<Vec<usize>> {
-        let Some(first) = &self.all_names else {
-            let read = read_columns(&names);
-            let order: Vec<usize> =
-                (0..names.len()).filter(|&i| read.iter().any(|r| r.eq_ignore_ascii_case(&names[i]))).collect();
+        if names.len() > MAX_EXPORT_COLUMNS {
+            return Err(fail(
+                key,
+                format_args!("has {} columns, more than the {MAX_EXPORT_COLUMNS} costd reads", names.len()),
+            ));
+        }
+        let lower: Vec<String> = names.iter().map(|n| n.to_ascii_lowercase()).collect();
+        let mut positions: std::collections::HashMap<&str, usize> =
+            std::collections::HashMap::with_capacity(names.len());
+        for (i, name) in lower.iter().enumerate() {
+            if positions.insert(name.as_str(), i).is_some() {
+                return Err(fail(key, format_args!("has the column {} more than once", names[i])));
+            }
+        }
+        let Some(first) = &self.first_names else {
+            let read: std::collections::HashSet<String> =
+                read_columns(&names).iter().map(|r| r.to_ascii_lowercase()).collect();
+            let order: Vec<usize> = (0..names.len()).filter(|&i| read.contains(&lower[i])).collect();
             let header: Vec<String> = order.iter().map(|&i| names[i].clone()).collect();
             self.cur = CurPlan::detect(&header);
             let first_record: csv::ByteRecord = match &self.cur {
@@ -587,23 +774,17 @@ impl Sink<'_> {
             };
             self.out.push(&first_record)?;
             self.header = Some(header);
-            self.all_names = Some(names);
+            self.first_names = Some(lower.iter().cloned().zip(names.iter().cloned()).collect());
             return Ok(order);
         };
-        let lower: Vec<String> = names.iter().map(|n| n.to_ascii_lowercase()).collect();
-        for name in first.iter() {
-            if !lower.contains(&name.to_ascii_lowercase()) {
-                return Err(fail(key, format_args!("has no column {name}, which the first file has")));
-            }
+        if let Some((_, name)) = first.iter().find(|(lower, _)| !positions.contains_key(lower.as_str())) {
+            return Err(fail(key, format_args!("has no column {name}, which the first file has")));
         }
         if names.len() != first.len() {
             return Err(fail(key, "has columns the first file of the manifest does not have"));
         }
-        let header = self.header.as_ref().expect("set with all_names");
-        Ok(header
-            .iter()
-            .map(|h| lower.iter().position(|n| *n == h.to_ascii_lowercase()).expect("checked above"))
-            .collect())
+        let header = self.header.as_ref().expect("set with first_names");
+        Ok(header.iter().map(|h| positions[h.to_ascii_lowercase().as_str()]).collect())
     }
 
     /// Writes one row given in the header's column order.
@@ -619,15 +800,32 @@ impl Sink<'_> {
 }
 
 fn csv_rows(file: &LocalFile, sink: &mut Sink) -> io::Result<u64> {
+    use super::ingest::guard::{Guard, Limits, StreamProblem};
     let input = super::ingest::maybe_gunzip(File::open(&file.path)?)?;
-    let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(input);
+    // The upload's guard: a quote left open or a huge row is an error before it is buffered, a file cut
+    // inside quotes is an error, and the decompressed bytes count against the period's budget.
+    let guarded = Guard::new(input, Limits { max_bytes: sink.budget.remaining() });
+    let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(guarded);
+    let key = file.key.as_str();
+    let problem = |e: csv::Error, rows: u64, budget: &Budget| -> io::Error {
+        if let csv::ErrorKind::Io(io) = e.kind() {
+            match StreamProblem::of(io) {
+                Some(StreamProblem::TooLarge { .. }) => {
+                    return budget.too_large(key, budget.limit.unwrap_or_default());
+                }
+                Some(p) => return fail(key, p),
+                None => {}
+            }
+        }
+        fail(key, format_args!("row {}: {e}", rows + 1))
+    };
     let mut record = csv::ByteRecord::new();
-    if !reader.read_byte_record(&mut record).map_err(|e| fail(&file.key, e))? {
+    if !reader.read_byte_record(&mut record).map_err(|e| problem(e, 0, &sink.budget))? {
         return Ok(0);
     }
     let names = super::ingest::header_names(&record);
     let width = names.len();
-    let order = sink.start(&file.key, names)?;
+    let order = sink.start(key, names)?;
     let identity = order.len() == width && order.iter().enumerate().all(|(i, &j)| i == j);
     let mut rows = 0;
     let mut reordered = csv::ByteRecord::new();
@@ -635,7 +833,7 @@ fn csv_rows(file: &LocalFile, sink: &mut Sink) -> io::Result<u64> {
         match reader.read_byte_record(&mut record) {
             Ok(true) => {}
             Ok(false) => break,
-            Err(e) => return Err(fail(&file.key, format_args!("row {}: {e}", rows + 1))),
+            Err(e) => return Err(problem(e, rows, &sink.budget)),
         }
         rows += 1;
         if identity {
@@ -653,45 +851,172 @@ fn csv_rows(file: &LocalFile, sink: &mut Sink) -> io::Result<u64> {
             sink.row(&reordered)?;
         }
     }
+    let read = reader.get_ref().bytes_read();
+    sink.budget.spend(key, read)?;
     Ok(rows)
 }
 
+/// Most bytes the columns read of one Parquet row group may hold uncompressed, as its metadata says.
+pub const MAX_ROW_GROUP_BYTES: i64 = 1 << 30;
+/// Rows per Parquet batch when its text columns cannot be read as dictionaries (each value may be long).
+const PARQUET_FALLBACK_BATCH_ROWS: usize = 256;
+
 fn parquet_rows(file: &LocalFile, sink: &mut Sink) -> io::Result<u64> {
-    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-    let builder = ParquetRecordBatchReaderBuilder::try_new(File::open(&file.path)?)
-        .map_err(|e| fail(&file.key, format_args!("is not a readable Parquet file ({e})")))?;
+    use parquet::arrow::arrow_reader::{ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
+    let unreadable = |e: &dyn std::fmt::Display| fail(&file.key, format_args!("is not a readable Parquet file ({e})"));
+    let builder = ParquetRecordBatchReaderBuilder::try_new(File::open(&file.path)?).map_err(|e| unreadable(&e))?;
     let names: Vec<String> = builder.schema().fields().iter().map(|f| f.name().clone()).collect();
     let order = sink.start(&file.key, names.clone())?;
     // Only the columns passed on are decoded; a batch holds them in the file's order.
     let mut decoded = order.clone();
     decoded.sort_unstable();
+    check_row_groups(file, builder.metadata(), builder.parquet_schema(), &decoded)?;
+    // Text is read as dictionaries where the file has them: a few long values repeated on every row (a few
+    // KB of file) stay one copy each instead of one per row of the batch.
+    let hinted = Arc::new(arrow::datatypes::Schema::new(
+        builder
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone().with_data_type(dictionary_text(f.data_type())))
+            .collect::<Vec<_>>(),
+    ));
+    let options = ArrowReaderOptions::new().with_schema(hinted);
+    let (builder, batch_rows) =
+        match ParquetRecordBatchReaderBuilder::try_new_with_options(File::open(&file.path)?, options) {
+            Ok(b) => (b, PARQUET_BATCH_ROWS),
+            Err(e) => {
+                tracing::debug!(file = file.key, error = %e, "text columns read without dictionaries");
+                let b =
+                    ParquetRecordBatchReaderBuilder::try_new(File::open(&file.path)?).map_err(|e| unreadable(&e))?;
+                (b, PARQUET_FALLBACK_BATCH_ROWS)
+            }
+        };
     let mask = parquet::arrow::ProjectionMask::roots(builder.parquet_schema(), decoded.iter().copied());
-    let reader = builder
-        .with_projection(mask)
-        .with_batch_size(PARQUET_BATCH_ROWS)
-        .build()
-        .map_err(|e| fail(&file.key, format_args!("is not a readable Parquet file ({e})")))?;
+    let reader = builder.with_projection(mask).with_batch_size(batch_rows).build().map_err(|e| unreadable(&e))?;
     let mut rows = 0u64;
     let mut record = csv::ByteRecord::new();
+    let mut scratch = String::new();
     for batch in reader {
-        let batch = batch.map_err(|e| fail(&file.key, format_args!("is not a readable Parquet file ({e})")))?;
+        let batch = batch.map_err(|e| unreadable(&e))?;
         let columns = order
             .iter()
             .map(|&i| {
                 let at = decoded.binary_search(&i).expect("decoded holds every passed column");
-                as_text(batch.column(at)).map_err(|e| fail(&file.key, format_args!("column {}: {e}", names[i])))
+                TextColumn::of(batch.column(at)).map_err(|e| fail(&file.key, format_args!("column {}: {e}", names[i])))
             })
-            .collect::<io::Result<Vec<StringArray>>>()?;
+            .collect::<io::Result<Vec<TextColumn>>>()?;
+        let mut bytes = 0u64;
         for row in 0..batch.num_rows() {
             record.clear();
-            for col in &columns {
-                record.push_field(if col.is_null(row) { b"" } else { col.value(row).as_bytes() });
+            for (col, &i) in columns.iter().zip(&order) {
+                let value = col.value(row, &mut scratch).map_err(|e| {
+                    fail(&file.key, format_args!("row {}: column {}: {e}", rows + row as u64 + 1, names[i]))
+                })?;
+                let value = value.unwrap_or_default();
+                let kept = &value[..value.len().min(HANDED_FIELD_BYTES)];
+                bytes += kept.len() as u64;
+                record.push_field(kept);
             }
             sink.row(&record)?;
         }
+        sink.budget.spend(&file.key, bytes)?;
         rows += batch.num_rows() as u64;
     }
     Ok(rows)
+}
+
+/// Refuses a file whose metadata says a row group's columns read hold more than [`MAX_ROW_GROUP_BYTES`]
+/// uncompressed: a few KB of compressed pages may claim gigabytes.
+fn check_row_groups(
+    file: &LocalFile,
+    metadata: &parquet::file::metadata::ParquetMetaData,
+    schema: &parquet::schema::types::SchemaDescriptor,
+    roots: &[usize],
+) -> io::Result<()> {
+    let leaves: Vec<usize> =
+        (0..schema.num_columns()).filter(|&c| roots.contains(&schema.get_column_root_idx(c))).collect();
+    for (g, group) in metadata.row_groups().iter().enumerate() {
+        let bytes: i64 = leaves.iter().map(|&c| group.column(c).uncompressed_size().max(0)).sum();
+        if bytes > MAX_ROW_GROUP_BYTES {
+            return Err(fail(
+                &file.key,
+                format_args!(
+                    "row group {g} holds {bytes} bytes uncompressed in the columns costd reads, more than {MAX_ROW_GROUP_BYTES}"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `data_type` with every text and binary leaf read as a dictionary of it.
+fn dictionary_text(data_type: &DataType) -> DataType {
+    use arrow::datatypes::Field;
+    let dict = |values: DataType| DataType::Dictionary(Box::new(DataType::Int32), Box::new(values));
+    let field = |f: &Arc<Field>| Arc::new(f.as_ref().clone().with_data_type(dictionary_text(f.data_type())));
+    match data_type {
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => dict(DataType::Utf8),
+        DataType::Binary | DataType::LargeBinary | DataType::BinaryView => dict(DataType::Binary),
+        DataType::List(f) => DataType::List(field(f)),
+        DataType::LargeList(f) => DataType::LargeList(field(f)),
+        DataType::Struct(fields) => DataType::Struct(fields.iter().map(field).collect()),
+        DataType::Map(f, sorted) => DataType::Map(field(f), *sorted),
+        other => other.clone(),
+    }
+}
+
+/// One column of a Parquet batch as the text of each row, without one copy of a long value per row.
+enum TextColumn {
+    /// Short values (numbers, dates) or plain text, one per row.
+    Text(StringArray),
+    /// Each row's key into the distinct values (null: no value).
+    Dictionary { keys: Vec<Option<usize>>, values: StringArray },
+    /// Maps, structs and lists: each row's JSON, written when its row is.
+    Json(ArrayRef),
+}
+
+impl TextColumn {
+    fn of(column: &ArrayRef) -> Result<TextColumn, String> {
+        match column.data_type() {
+            DataType::Dictionary(_, _) => {
+                let dict = column.as_any_dictionary();
+                let values = as_text(dict.values())?;
+                let nulls = column.logical_nulls();
+                let keys = dict
+                    .normalized_keys()
+                    .into_iter()
+                    .enumerate()
+                    .map(|(row, k)| {
+                        let null = nulls.as_ref().is_some_and(|n| n.is_null(row)) || values.is_null(k);
+                        (!null).then_some(k)
+                    })
+                    .collect();
+                Ok(TextColumn::Dictionary { keys, values })
+            }
+            DataType::Map(_, _) | DataType::Struct(_) | DataType::List(_) | DataType::LargeList(_) => {
+                Ok(TextColumn::Json(column.clone()))
+            }
+            _ => Ok(TextColumn::Text(as_text(column)?)),
+        }
+    }
+
+    /// Row `row`'s text (`None`: null); JSON is written into `scratch`.
+    fn value<'a>(&'a self, row: usize, scratch: &'a mut String) -> Result<Option<&'a [u8]>, String> {
+        Ok(match self {
+            TextColumn::Text(text) => (!text.is_null(row)).then(|| text.value(row).as_bytes()),
+            TextColumn::Dictionary { keys, values } => keys[row].map(|k| values.value(k).as_bytes()),
+            TextColumn::Json(column) => {
+                if column.is_null(row) {
+                    return Ok(None);
+                }
+                scratch.clear();
+                use std::fmt::Write as _;
+                let _ = write!(scratch, "{}", json_of(column, row)?);
+                Some(scratch.as_bytes())
+            }
+        })
+    }
 }
 
 /// The columns the ingest reads out of `names`: the FOCUS columns of the cost schema, or for a CUR 2.0 export
@@ -912,7 +1237,9 @@ fn days_text(days: impl Iterator<Item = Option<i64>>) -> StringArray {
             continue;
         };
         if last != Some(day) {
-            match epoch.checked_add_signed(chrono::Duration::days(day)).filter(|d| (0..=9999).contains(&d.year())) {
+            // A day past what a date can be (`-infinity` written as the smallest timestamp) is no panic.
+            let date = chrono::TimeDelta::try_days(day).and_then(|days| epoch.checked_add_signed(days));
+            match date.filter(|d| (0..=9999).contains(&d.year())) {
                 Some(d) => {
                     let (y, m, dd) = (d.year() as u32, d.month(), d.day());
                     let digits =
@@ -1028,6 +1355,34 @@ mod tests {
         assert_eq!(manifest_period(&aws(), "cur/focus/data/BILLING_PERIOD=2024-09/focus-00001.csv.gz"), None);
         assert_eq!(manifest_period(&azure(), "costs/daily/20240901-20240930/3f1c/manifest.json"), p("2024-09"));
         assert_eq!(manifest_period(&azure(), "costs/daily/20240901-20240930/part_0_0001.csv.gz"), None);
+        // AWS's partition-level manifest of create-new delivery.
+        assert_eq!(
+            manifest_period(&aws(), "cur/focus/metadata/BILLING_PERIOD=2024-09/20240915T000000Z/Manifest.json"),
+            p("2024-09")
+        );
+    }
+
+    #[test]
+    fn each_azure_export_under_the_root_is_its_own() {
+        let of = |key| manifest_of(&azure(), key).map(|(e, p)| (e, p.to_string()));
+        assert_eq!(of("costs/sub-a/20240901-20240930/r1/manifest.json"), Some(("sub-a".into(), "2024-09".into())));
+        assert_eq!(of("costs/sub-b/20240901-20240930/manifest.json"), Some(("sub-b".into(), "2024-09".into())));
+        assert_eq!(of("costs/20240901-20240930/r1/manifest.json"), Some(("".into(), "2024-09".into())));
+        assert_eq!(of("costs/team/x/20241001-20241031/manifest.json"), Some(("team/x".into(), "2024-10".into())));
+    }
+
+    #[test]
+    fn an_azure_export_that_is_not_cost_data_is_skipped_with_its_type() {
+        let body = |kind: &str| {
+            format!(
+                r#"{{"runInfo":{{"runId":"r1"}},"exportConfig":{{"type":"{kind}"}},"blobs":[{{"blobName":"a.csv"}}]}}"#
+            )
+        };
+        let prices = parse_manifest(&azure(), "m.json", body("PriceSheet").as_bytes()).unwrap();
+        assert!(prices.skipped().unwrap().starts_with("a PriceSheet export, not FOCUS cost data"));
+        assert_eq!(parse_manifest(&azure(), "m.json", body("FocusCost").as_bytes()).unwrap().skipped(), None);
+        let untyped = br#"{"runInfo":{"runId":"r1"},"blobs":[{"blobName":"a.csv"}]}"#;
+        assert_eq!(parse_manifest(&azure(), "m.json", untyped).unwrap().skipped(), None);
     }
 
     #[test]
@@ -1038,6 +1393,19 @@ mod tests {
         assert_eq!(m.files, ["cur/focus/data/BILLING_PERIOD=2024-09/focus-00001.snappy.parquet"]);
         let elsewhere = br#"{"executionId":"e1","dataFiles":["s3://other/x.csv.gz"]}"#;
         assert!(parse_manifest(&aws(), "m.json", elsewhere).unwrap_err().contains("outside the bucket bills"));
+        // A replica: the source bucket's name, the export's own keys.
+        let replica = br#"{"executionId":"e1","dataFiles":["s3://source-bills/cur/focus/data/BILLING_PERIOD=2024-09/a.parquet"]}"#;
+        assert_eq!(
+            parse_manifest(&aws(), "m.json", replica).unwrap().files,
+            ["cur/focus/data/BILLING_PERIOD=2024-09/a.parquet"]
+        );
+        let beside = br#"{"executionId":"e1","dataFiles":["s3://source-bills/cur/focus-other/data/a.parquet"]}"#;
+        assert!(parse_manifest(&aws(), "m.json", beside).unwrap_err().contains("outside the bucket"));
+        let twice = br#"{"executionId":"e1","dataFiles":["s3://bills/cur/a.csv","s3://bills/cur/a.csv"]}"#;
+        assert!(parse_manifest(&aws(), "m.json", twice).unwrap_err().contains("lists cur/a.csv more than once"));
+        let many: Vec<String> = (0..=MAX_MANIFEST_FILES).map(|i| format!("s3://bills/cur/{i}.csv")).collect();
+        let many = serde_json::to_vec(&serde_json::json!({"executionId": "e1", "dataFiles": many})).unwrap();
+        assert!(parse_manifest(&aws(), "m.json", &many).unwrap_err().contains("more than the 10000"));
         let empty = br#"{"executionId":"e1","dataFiles":[]}"#;
         assert!(parse_manifest(&aws(), "m.json", empty).unwrap_err().contains("no data files"));
         assert!(parse_manifest(&aws(), "m.json", b"{").unwrap_err().starts_with("m.json: the manifest is not valid"));
@@ -1198,11 +1566,13 @@ mod tests {
         tx.send(Ok(a)).unwrap();
         drop(tx); // the second of two never comes
         let mut text = String::new();
-        let e = text_of(ExportRows::arriving(2, rx, Default::default()).unwrap(), &mut text).unwrap_err();
+        let e = text_of(ExportRows::arriving(2, rx, Default::default(), ReadLimits::default()).unwrap(), &mut text)
+            .unwrap_err();
         assert!(e.to_string().contains("only 1 of the manifest's 2 files arrived"), "{e}");
         let (tx, rx) = sync_channel(1);
         tx.send(Err(FetchError::Missing("b.csv".into()))).unwrap();
-        let e = text_of(ExportRows::arriving(1, rx, Default::default()).unwrap(), &mut text).unwrap_err();
+        let e = text_of(ExportRows::arriving(1, rx, Default::default(), ReadLimits::default()).unwrap(), &mut text)
+            .unwrap_err();
         assert!(e.to_string().starts_with("b.csv: listed by the manifest but missing"), "{e}");
     }
 
@@ -1232,5 +1602,163 @@ mod tests {
         let mut text = String::new();
         let e = text_of(ExportRows::new(vec![bad], Default::default()).unwrap(), &mut text).unwrap_err();
         assert!(e.to_string().starts_with("x.parquet: is not a readable Parquet file"), "{e}");
+    }
+
+    #[test]
+    fn a_reader_that_goes_away_without_saying_done_is_an_error_never_the_end() {
+        let (tx, rx) = sync_channel(2);
+        let mut fields = Fields::default();
+        fields.push(&csv::ByteRecord::from(vec!["BilledCost"]));
+        tx.send(Ok(Handed::Rows(fields))).unwrap();
+        drop(tx); // as a panicking reader thread would
+        let mut rows =
+            ExportRows { rx, fields: Fields::default(), at: 0, bytes: 0, done: false, log: Default::default() };
+        use crate::ingest::RecordSource;
+        let mut record = csv::ByteRecord::new();
+        assert!(rows.next_record(&mut record).unwrap());
+        let e = rows.next_record(&mut record).unwrap_err();
+        assert!(e.to_string().contains("stopped before the last file's end"), "{e}");
+        assert!(rows.log.lock().unwrap().failure.is_some());
+    }
+
+    #[test]
+    fn an_infinite_timestamp_is_a_day_the_ingest_refuses_not_a_panic() {
+        use arrow::array::{TimestampMicrosecondArray, TimestampNanosecondArray, TimestampSecondArray};
+        for col in [
+            Arc::new(TimestampSecondArray::from(vec![i64::MIN, i64::MAX])) as ArrayRef,
+            Arc::new(TimestampMicrosecondArray::from(vec![i64::MIN, i64::MAX])),
+        ] {
+            let text = as_text(&col).unwrap();
+            assert!(text.value(0).starts_with("day -"), "{}", text.value(0));
+            assert!(text.value(1).starts_with("day "), "{}", text.value(1));
+        }
+        // Nanoseconds span 1677 to 2262: every value is a date.
+        let nanos: ArrayRef = Arc::new(TimestampNanosecondArray::from(vec![i64::MIN]));
+        assert_eq!(as_text(&nanos).unwrap().value(0), "1677-09-21");
+    }
+
+    #[test]
+    fn an_export_csv_with_a_quote_left_open_is_refused_before_it_is_buffered() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut body = b"BilledCost,ServiceName\n1.5,\"EC2".to_vec();
+        body.extend(std::iter::repeat_n(b'x', crate::ingest::guard::MAX_RECORD_BYTES as usize + 10));
+        let a = local(dir.path(), "a.csv", &body);
+        let mut text = String::new();
+        let e = text_of(ExportRows::new(vec![a], Default::default()).unwrap(), &mut text).unwrap_err();
+        assert!(e.to_string().starts_with("a.csv: Row 1: the row is longer than"), "{e}");
+        let cut = local(dir.path(), "b.csv", b"BilledCost,ServiceName\n1.5,\"EC2\n");
+        let e = text_of(ExportRows::new(vec![cut], Default::default()).unwrap(), &mut text).unwrap_err();
+        assert!(e.to_string().starts_with("b.csv: Row 1: the file ends inside a quoted field"), "{e}");
+    }
+
+    #[test]
+    fn a_period_past_the_upload_limit_is_refused_naming_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = local(dir.path(), "a.csv", b"BilledCost,ServiceName\n1.5,EC2\n");
+        let b = local(dir.path(), "b.csv", b"BilledCost,ServiceName\n2.5,S3\n");
+        let limits = ReadLimits { max_bytes: Some(40) };
+        let mut text = String::new();
+        let e =
+            text_of(ExportRows::with_limits(vec![a, b], Default::default(), limits).unwrap(), &mut text).unwrap_err();
+        assert!(e.to_string().starts_with("b.csv: the period's files hold more than 40 bytes"), "{e}");
+    }
+
+    #[test]
+    fn columns_are_checked_in_linear_time_and_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let names: Vec<String> = (0..1500).map(|i| format!("x_{i}")).collect();
+        let header = format!("BilledCost,ServiceName,{}\n", names.join(","));
+        let row = format!("1,EC2{}\n", ",".repeat(names.len()));
+        let mut reversed = names.clone();
+        reversed.reverse();
+        let header2 = format!("ServiceName,BilledCost,{}\n", reversed.join(","));
+        let row2 = format!("EC2,2{}\n", ",".repeat(names.len()));
+        let a = local(dir.path(), "a.csv", format!("{header}{row}").as_bytes());
+        let b = local(dir.path(), "b.csv", format!("{header2}{row2}").as_bytes());
+        let mut text = String::new();
+        text_of(ExportRows::new(vec![a, b], Default::default()).unwrap(), &mut text).unwrap();
+        assert_eq!(text, "BilledCost,ServiceName\n1,EC2\n2,EC2\n");
+        let wide: Vec<String> = (0..=MAX_EXPORT_COLUMNS).map(|i| format!("c{i}")).collect();
+        let w = local(dir.path(), "w.csv", format!("{}\n", wide.join(",")).as_bytes());
+        let e = text_of(ExportRows::new(vec![w], Default::default()).unwrap(), &mut text).unwrap_err();
+        assert!(e.to_string().starts_with("w.csv: has 2001 columns, more than the 2000"), "{e}");
+        let twice = local(dir.path(), "t.csv", b"BilledCost,billedcost\n1,2\n");
+        let e = text_of(ExportRows::new(vec![twice], Default::default()).unwrap(), &mut text).unwrap_err();
+        assert!(e.to_string().contains("has the column billedcost more than once"), "{e}");
+    }
+
+    /// A Parquet file whose text columns repeat one long value on every row through the dictionary: a few KB
+    /// on disk, gigabytes if each row held its own copy.
+    fn repeated_long_values(dir: &Path, rows: usize, long: usize) -> LocalFile {
+        use arrow::array::{MapBuilder, StringBuilder};
+        use arrow::datatypes::{Field, Schema};
+        use arrow::record_batch::RecordBatch;
+        let value = "v".repeat(long);
+        let service = StringArray::from(vec![Some(value.as_str()); rows]);
+        let mut tags = MapBuilder::new(None, StringBuilder::new(), StringBuilder::new());
+        for _ in 0..rows {
+            tags.keys().append_value("team");
+            tags.values().append_value(&value);
+            tags.append(true).unwrap();
+        }
+        let tags = tags.finish();
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("ServiceName", arrow::datatypes::DataType::Utf8, true),
+            Field::new("Tags", tags.data_type().clone(), true),
+        ]));
+        let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(service), Arc::new(tags)]).unwrap();
+        let props = parquet::file::properties::WriterProperties::builder()
+            .set_compression(parquet::basic::Compression::ZSTD(Default::default()))
+            .build();
+        let path = dir.join("long.parquet");
+        let mut w = parquet::arrow::ArrowWriter::try_new(File::create(&path).unwrap(), schema, Some(props)).unwrap();
+        w.write(&batch).unwrap();
+        w.close().unwrap();
+        let bytes = std::fs::metadata(&path).unwrap().len();
+        LocalFile { key: "long.parquet".into(), path, bytes }
+    }
+
+    #[test]
+    fn long_parquet_values_repeated_by_the_dictionary_stay_one_copy_and_rows_are_cut_for_the_ingest() {
+        use parquet::arrow::arrow_reader::{ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
+        let dir = tempfile::tempdir().unwrap();
+        let file = repeated_long_values(dir.path(), 1000, 200_000);
+        assert!(file.bytes < 1 << 20, "the file is small: {}", file.bytes);
+        // The reader's hint reads both the column and the map's values as dictionaries.
+        let plain = ParquetRecordBatchReaderBuilder::try_new(File::open(&file.path).unwrap()).unwrap();
+        let hinted = Arc::new(arrow::datatypes::Schema::new(
+            plain
+                .schema()
+                .fields()
+                .iter()
+                .map(|f| f.as_ref().clone().with_data_type(dictionary_text(f.data_type())))
+                .collect::<Vec<_>>(),
+        ));
+        let options = ArrowReaderOptions::new().with_schema(hinted);
+        let mut reader =
+            ParquetRecordBatchReaderBuilder::try_new_with_options(File::open(&file.path).unwrap(), options)
+                .unwrap()
+                .with_batch_size(PARQUET_BATCH_ROWS)
+                .build()
+                .unwrap();
+        let batch = reader.next().unwrap().unwrap();
+        assert!(matches!(batch.column(0).data_type(), DataType::Dictionary(_, _)), "{:?}", batch.schema());
+        assert!(batch.get_array_memory_size() < 64 << 20, "{} bytes in memory", batch.get_array_memory_size());
+        // Every row comes out, each field cut one byte past the ingest's limit.
+        let (tx, rx) = sync_channel(1);
+        tx.send(Ok(file)).unwrap();
+        drop(tx);
+        let mut rows = ExportRows::arriving(1, rx, Default::default(), ReadLimits::default()).unwrap();
+        use crate::ingest::RecordSource;
+        let mut record = csv::ByteRecord::new();
+        assert!(rows.next_record(&mut record).unwrap());
+        assert_eq!(record, csv::ByteRecord::from(vec!["ServiceName", "Tags"]));
+        let mut n = 0;
+        while rows.next_record(&mut record).unwrap() {
+            assert_eq!(record.get(0).unwrap().len(), HANDED_FIELD_BYTES);
+            assert_eq!(record.get(1).unwrap().len(), HANDED_FIELD_BYTES);
+            n += 1;
+        }
+        assert_eq!(n, 1000);
     }
 }

@@ -111,6 +111,9 @@ pub enum CostError {
     /// `Decimal128(38, 18)`: the one way data, rather than a query or a rule, can fail a query.
     #[error("{0}")]
     Overflow(String),
+    /// The rules make more rows than they may keep ([`crate::rules::compile::RULES_TOO_LARGE`]).
+    #[error("{0}")]
+    RulesTooLarge(String),
     #[error(transparent)]
     Engine(#[from] anyhow::Error),
 }
@@ -124,6 +127,11 @@ impl From<DataFusionError> for CostError {
             },
             _ => None,
         };
+        if let DataFusionError::ResourcesExhausted(msg) = e.find_root() {
+            if msg.starts_with(crate::rules::compile::RULES_TOO_LARGE) {
+                return CostError::RulesTooLarge(msg.clone());
+            }
+        }
         match overflow {
             Some(msg) => CostError::Overflow(msg),
             None => CostError::Engine(anyhow::Error::new(e).context("the costs query failed")),

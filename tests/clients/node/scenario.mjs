@@ -36,10 +36,14 @@ async function expectError(status, fn, contains = "") {
   throw new Error(`expected a ${status}`);
 }
 
-function mint(account, scope) {
-  const args = ["token", "create", "--account", account, "--scope", scope, "--data-dir", process.env.COSTD_DATA_DIR];
+function costdCli(args) {
+  args = [...args, "--data-dir", process.env.COSTD_DATA_DIR];
   if (process.env.COSTD_DATABASE_URL) args.push("--database-url", process.env.COSTD_DATABASE_URL);
   return execFileSync(process.env.COSTD_BIN, args, { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
+}
+
+function mint(account, scope) {
+  return costdCli(["token", "create", "--account", account, "--scope", scope]);
 }
 
 const client = new APIV2Client(process.env.COSTD_TOKEN, false, URL);
@@ -63,6 +67,19 @@ await expectError(404, () => client.workspaces.get(ws.token));
 // integrations and uploads (FormData with the client's own bare multipart Content-Type)
 const small = await client.integrations.createCustomProviderIntegration({ name: "Node small", description: "d" });
 const sample = await client.integrations.createCustomProviderIntegration({ name: "Node sample" });
+// An upload into another account's integration is a 404 the client reads, though costd answers before the
+// client has sent its 20 MB (Node's fetch once saw only EPIPE, "fetch failed").
+const stranger = new APIV2Client(mint(costdCli(["account", "create", "--name", "Node stranger"]), "read,write"), false, URL);
+const theirs = await stranger.integrations.createCustomProviderIntegration({ name: "Theirs" });
+const big = SMALL + "\n".repeat(20 * 1024 * 1024);
+await expectError(404, () =>
+  client.integrations.createUserCostsUploadViaCsv(theirs.token, { csv: new File([big], "big.csv", { type: "text/csv" }) }),
+);
+await expectError(401, () =>
+  new APIV2Client("no-such-token", false, URL).integrations.createUserCostsUploadViaCsv(theirs.token, {
+    csv: new File([big], "big.csv", { type: "text/csv" }),
+  }),
+);
 check(small.provider === "custom_provider" && small.status === "imported", "create integration");
 const listed = (await client.integrations.list({ provider: "custom_provider" })).integrations.map((i) => i.token);
 check(listed.includes(small.token) && listed.includes(sample.token), "list integrations");

@@ -542,6 +542,12 @@ fn convert(
             problems.push(format!("Row {row}: has {} fields, the header has {header_len}", record.len()));
             continue;
         }
+        // Length first: a field cut at the limit by a reader (`engine::bills`) may end inside a character.
+        if let Some(i) = (0..record.len()).find(|&i| record.get(i).is_some_and(|f| f.len() > MAX_FIELD_BYTES)) {
+            let name = cols.names.get(i).map_or("a field", String::as_str);
+            problems.push(format!("Row {row}: a field is longer than {MAX_FIELD_BYTES} bytes ({name})"));
+            continue;
+        }
         // The row's bytes as text, once; each field must also start and end on a character boundary (a
         // two-byte character split by a comma is valid UTF-8 as a whole and invalid in each field).
         let line = std::str::from_utf8(record.as_slice()).ok().filter(|line| {
@@ -555,11 +561,6 @@ fn convert(
             problems.push(format!("Row {row}: {name} is not valid UTF-8"));
             continue;
         };
-        if let Some(i) = (0..record.len()).find(|&i| record.get(i).is_some_and(|f| f.len() > MAX_FIELD_BYTES)) {
-            let name = cols.names.get(i).map_or("a field", String::as_str);
-            problems.push(format!("Row {row}: a field is longer than {MAX_FIELD_BYTES} bytes ({name})"));
-            continue;
-        }
         let field = |i: usize| -> &str { record.range(i).map_or("", |r| &line[r]) };
         let mut values = [Value::Null; FIELDS.len()];
         match convert_row(&cols, field, &mut values) {

@@ -85,6 +85,11 @@ fn column_of(column: CostColumn) -> &'static str {
 /// optimisation that no time-out could stop. So from the second `INSERT … SELECT` on, the rows so far are
 /// computed once and kept in memory ([`DataFrame::cache`], which runs as a cancellable part of the query),
 /// and the plan grows by a constant per statement. A single one, by far the common case, still streams.
+///
+/// Each `INSERT … SELECT` can double the rows, so 26 statements of 2.7 KB of SQL would otherwise hold 2^26
+/// times the input in memory. The rows kept are counted as they arrive: past [`MAX_RULE_GROWTH`] times the
+/// rows of the first keep (or [`RULE_ROWS_FLOOR`], whichever is more) the query stops with
+/// [`RULES_TOO_LARGE`] before holding more, whatever the statement count.
 pub async fn apply_rules(
     ctx: &SessionContext,
     mut costs: DataFrame,
@@ -92,11 +97,67 @@ pub async fn apply_rules(
     window: Window,
     currency: &str,
 ) -> Result<DataFrame> {
-    let mut selects = 0usize;
+    let mut selects = Selects::default();
     for step in rules {
         costs = apply_rule(ctx, costs, step, window, currency, &mut selects).await?;
     }
     Ok(costs)
+}
+
+/// How many times the rows of the first keep the rows a rule set keeps in memory may reach.
+pub const MAX_RULE_GROWTH: usize = 8;
+/// Rows a rule set may always keep, however few it started from.
+pub const RULE_ROWS_FLOOR: usize = 100_000;
+/// The start of the message of a query stopped because its rules make too many rows.
+pub const RULES_TOO_LARGE: &str = "the billing rules make too many rows";
+
+/// The `INSERT … SELECT` statements met so far in a rule set, and the rows of its first keep.
+#[derive(Default)]
+struct Selects {
+    count: usize,
+    first_rows: Option<usize>,
+}
+
+/// [`DataFrame::cache`], counting rows as they arrive: past `limit` the query stops before holding more.
+async fn cache_bounded(costs: DataFrame, limit: usize, step: &RuleStep, base: usize) -> Result<(DataFrame, usize)> {
+    use datafusion::datasource::MemTable;
+    use futures::TryStreamExt;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let state = costs.clone().into_parts().0;
+    let context = SessionContext::new_with_state(state);
+    let task = Arc::new(costs.task_ctx());
+    let plan = costs.create_physical_plan().await?;
+    let schema = plan.schema();
+    let rows = Arc::new(AtomicUsize::new(0));
+    let streams = datafusion::physical_plan::execute_stream_partitioned(plan, task)?;
+    let partitions = futures::future::try_join_all(streams.into_iter().map(|stream| {
+        let rows = rows.clone();
+        async move {
+            stream
+                .map_err(|e| e)
+                .try_fold(Vec::new(), |mut kept, batch| {
+                    let rows = rows.clone();
+                    async move {
+                        let total = rows.fetch_add(batch.num_rows(), Ordering::Relaxed) + batch.num_rows();
+                        if total > limit {
+                            return Err(DataFusionError::ResourcesExhausted(format!(
+                                "{RULES_TOO_LARGE}: billing rule {} makes more than {limit} rows from {base} (at most \
+                                 {MAX_RULE_GROWTH} times as many, or {RULE_ROWS_FLOOR}); its INSERT … SELECT \
+                                 statements multiply the rows, so the query was stopped",
+                                step.token
+                            )));
+                        }
+                        kept.push(batch);
+                        Ok(kept)
+                    }
+                })
+                .await
+        }
+    }))
+    .await?;
+    let kept = rows.load(Ordering::Relaxed);
+    let table = MemTable::try_new(schema, partitions)?;
+    Ok((context.read_table(Arc::new(table))?, kept))
 }
 
 async fn apply_rule(
@@ -105,7 +166,7 @@ async fn apply_rule(
     step: &RuleStep,
     window: Window,
     currency: &str,
-    selects: &mut usize,
+    selects: &mut Selects,
 ) -> Result<DataFrame> {
     let rule = &step.rule;
     match &rule.rule {
@@ -149,10 +210,16 @@ async fn apply_rule(
                         insert_values(ctx, costs, step, columns, rows, window, currency)?
                     }
                     CustomStatement::InsertSelect { columns, projection, selection, group_by, having } => {
-                        if *selects > 0 {
-                            costs = costs.cache().await?;
+                        if selects.count > 0 {
+                            let base = selects.first_rows.unwrap_or(0);
+                            let limit = selects
+                                .first_rows
+                                .map_or(usize::MAX, |first| first.saturating_mul(MAX_RULE_GROWTH).max(RULE_ROWS_FLOOR));
+                            let (cached, rows) = cache_bounded(costs, limit, step, base).await?;
+                            selects.first_rows.get_or_insert(rows);
+                            costs = cached;
                         }
-                        *selects += 1;
+                        selects.count += 1;
                         let parts = SelectParts {
                             columns,
                             projection,
