@@ -341,7 +341,8 @@ async fn several_azure_exports_under_one_root_make_one_month_and_other_datasets_
     let export = |folder: &str, run: &str, kind: &str, csv: String| {
         let base = format!("costs/{folder}/20241001-20241031/{run}");
         let part = format!("{base}/part_0_0001.csv.gz");
-        let mut manifest: serde_json::Value = serde_json::from_slice(&azure_manifest(run, &[part.clone()])).unwrap();
+        let mut manifest: serde_json::Value =
+            serde_json::from_slice(&azure_manifest(run, std::slice::from_ref(&part))).unwrap();
         manifest["exportConfig"]["type"] = json!(kind);
         manifest["exportConfig"]["exportName"] = json!(folder);
         vec![

@@ -10,7 +10,7 @@ use costd_model::billing_rule::custom_sql::CostColumn;
 use costd_model::cost_query::ColumnGrouping;
 use costd_model::vql::Field as VqlField;
 
-/// Precision and scale of every amount: `Decimal128(38, 18)` (DESIGN.md "Money").
+/// Precision and scale of every amount: `Decimal128(38, 18)` (docs/design.md "Money").
 pub const AMOUNT_PRECISION: u8 = 38;
 pub const AMOUNT_SCALE: i8 = costd_model::amount::SCALE as i8;
 
@@ -127,7 +127,7 @@ const fn text(stored: Stored, focus: Option<&'static str>, low_cardinality: bool
     }
 }
 
-/// Every cost column, stored ones in file order (DESIGN.md "Cost data" mapping).
+/// Every cost column, stored ones in file order (docs/design.md "Cost data" mapping).
 pub const FIELDS: [CostField; 29] = [
     CostField {
         kind: Kind::Date,

@@ -2,7 +2,7 @@
 //! `Decimal128(38, 18)` uses inside the engine. Parsed from text (CSV fields, SQL literals) and formatted the
 //! way the API shows them, without ever passing through a float.
 
-/// Decimal places every amount keeps: `Decimal128(38, 18)` (DESIGN.md "Money").
+/// Decimal places every amount keeps: `Decimal128(38, 18)` (docs/design.md "Money").
 pub const SCALE: u32 = 18;
 /// Largest unscaled magnitude a `Decimal128(38, _)` holds: 10^38 − 1 (just under 10^20 at 18 places).
 pub const MAX_UNSCALED: i128 = 99_999_999_999_999_999_999_999_999_999_999_999_999;
@@ -117,7 +117,7 @@ impl std::fmt::Display for Amount {
     }
 }
 
-/// Amounts go out as decimal strings (DESIGN.md "Wire format").
+/// Amounts go out as decimal strings (docs/design.md "Wire format").
 impl serde::Serialize for Amount {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(&format(self.0))

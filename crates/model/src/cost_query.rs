@@ -193,7 +193,7 @@ pub struct CostQuery {
     pub filter: Option<Filter>,
 }
 
-/// `total_cost.amount`: rounded to 2 places, half away from zero (DESIGN.md "Money").
+/// `total_cost.amount`: rounded to 2 places, half away from zero (docs/design.md "Money").
 pub fn round_total(total: Amount) -> String {
     total.rounded(2).to_string()
 }

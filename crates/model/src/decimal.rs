@@ -3,7 +3,7 @@
 use rust_decimal::Decimal;
 use serde_json::Value;
 
-/// Most decimal places an amount keeps exactly (DESIGN.md "Money": Arrow `Decimal128(38, 18)` inside).
+/// Most decimal places an amount keeps exactly (docs/design.md "Money": Arrow `Decimal128(38, 18)` inside).
 pub const MAX_SCALE: u32 = 18;
 
 /// Parses a JSON number or string as an exact decimal. JSON numbers keep their written digits because

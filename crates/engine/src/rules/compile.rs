@@ -1,4 +1,4 @@
-//! Billing rules compiled into DataFusion plan steps over the costs table (DESIGN.md "Billing rules"):
+//! Billing rules compiled into DataFusion plan steps over the costs table (docs/design.md "Billing rules"):
 //! exclusion → filter, adjustment → CASE projection, custom UPDATE → CASE projection per assigned column,
 //! credit/charge → monthly line items unioned in, custom INSERTs → unions. Custom SQL arrives as the typed
 //! [`RuleExpr`] the model checked when the rule was saved, and maps here with one exhaustive match: every
@@ -1035,6 +1035,58 @@ mod tests {
             accepted > 250,
             "only {accepted} of 500 typed rules were accepted: the property below would test little"
         );
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 12, failure_persistence: None, ..Default::default() })]
+        /// Rows kept in memory by `INSERT … SELECT` chains: within the bound the money is exactly the
+        /// reference's (each statement copies every row, its amount moved by its own power of two); past it
+        /// the query stops with [`RULES_TOO_LARGE`], never holding more than the bound.
+        #[test]
+        fn row_multiplying_rules_are_exact_within_the_bound_and_stopped_past_it(
+            cents in proptest::collection::btree_set(1i128..100_000, 3),
+            statements in proptest::prop_oneof![2u32..=16, proptest::strategy::Just(17u32)],
+        ) {
+            let amounts: Vec<i128> = cents.into_iter().map(|c| c * ONE / 100).collect();
+            let sql = (0..statements)
+                .map(|i| format!(
+                    "INSERT INTO costs (amount, service, accrued_at) SELECT amount + {}, MIN(service), MIN(accrued_at) \
+                     FROM costs GROUP BY amount",
+                    1000u64 << i
+                ))
+                .collect::<Vec<_>>()
+                .join("; ");
+            let rules = vec![step(json!({"type": "custom", "title": "t", "sql_query": sql}))];
+            // The reference: every statement adds each row again, moved by its shift.
+            let (mut total, mut rows) = (amounts.iter().sum::<i128>(), 3i128);
+            for i in 0..statements {
+                total = 2 * total + (1000i128 << i) * ONE * rows;
+                rows *= 2;
+            }
+            let kept_last = 3usize << (statements - 1);
+            let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            let got: std::result::Result<i128, DataFusionError> = runtime.block_on(async {
+                let ctx = SessionContext::new();
+                let window = Window {
+                    start: NaiveDate::from_ymd_opt(2024, 7, 1).unwrap(),
+                    end: NaiveDate::from_ymd_opt(2024, 8, 31).unwrap(),
+                };
+                let table = table(&ctx, [amounts[0], amounts[1], amounts[2]]);
+                let df = apply_rules(&ctx, table, &rules, window, "USD").await?;
+                let mut sum = 0i128;
+                for b in df.collect().await? {
+                    sum += b.column_by_name(c::AMOUNT).unwrap().as_primitive::<Decimal128Type>().iter().map(Option::unwrap).sum::<i128>();
+                }
+                Ok(sum)
+            });
+            if kept_last <= RULE_ROWS_FLOOR {
+                proptest::prop_assert_eq!(got.map_err(|e| e.to_string()), Ok(total));
+            } else {
+                let e = got.expect_err("past the bound");
+                let stopped = matches!(e.find_root(), DataFusionError::ResourcesExhausted(m) if m.starts_with(RULES_TOO_LARGE));
+                proptest::prop_assert!(stopped, "{e}");
+            }
+        }
     }
 
     proptest::proptest! {

@@ -1,4 +1,4 @@
-//! The custom-SQL billing rule grammar (DESIGN.md "Billing rules"), parsed with sqlparser into costd's own
+//! The custom-SQL billing rule grammar (docs/design.md "Billing rules"), parsed with sqlparser into costd's own
 //! closed, typed AST ([`RuleExpr`]). A rule is checked here, when it is created or updated, for shape *and*
 //! types, so that a rule that was accepted can never make a costs query fail.
 //!
@@ -236,7 +236,7 @@ pub enum RuleExpr {
     Aggregate(AggFn, Option<Box<RuleExpr>>),
 }
 
-/// Where a custom statement runs among a managed account's rules (DESIGN.md: inserts, transforms, monthly inserts).
+/// Where a custom statement runs among a managed account's rules (docs/design.md: inserts, transforms, monthly inserts).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum RuleGroup {
     /// `INSERT INTO costs … VALUES …`: rows added before any transform.

@@ -127,7 +127,7 @@ pub struct RuleDefinition {
 }
 
 impl RuleDefinition {
-    /// The group the rule runs in among a managed account's rules (DESIGN.md "Billing rules").
+    /// The group the rule runs in among a managed account's rules (docs/design.md "Billing rules").
     pub fn group(&self) -> RuleGroup {
         match &self.rule {
             BillingRule::Custom(sql) => sql.group(),
