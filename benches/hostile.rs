@@ -49,35 +49,31 @@ fn main() {
     let endpoint = format!("http://127.0.0.1:{moto_port}");
     rt.block_on(wait_for(&endpoint));
 
-    let data = tempfile::tempdir().unwrap();
-    let (server, url) = serve(&bin, data.path(), &["--allow-endpoint", &endpoint], false);
-    let server = Killed(server);
-    let pid = server.0.id();
-    let attacker = std::fs::read_to_string(data.path().join("bootstrap-token")).unwrap().trim().to_string();
-    let other = tenant(&bin, data.path(), "Bystander");
-    std::thread::sleep(Duration::from_secs(1));
-    let idle = rss_kib(pid).unwrap_or(0);
-    println!("idle RSS: {} MiB", idle / 1024);
-
     for (case, file, name) in [
         ("1a: gzip CSV with an open quote", &open_quote, "focus-00001.csv.gz"),
         ("1b: Parquet with long dictionary values", &long_values, "focus-00001.snappy.parquet"),
     ] {
+        let server = Server::start(&bin, &["--allow-endpoint", &endpoint], false);
         let bucket = rt.block_on(put_export(&endpoint, file, name));
-        let figures = watched(&rt, pid, &url, &other, idle, || {
+        let figures = server.watched(&rt, || {
             rt.block_on(async {
                 let body = json!({"bucket": bucket, "prefix": "cur", "export_name": "focus", "region": "us-east-1",
                                   "endpoint": endpoint, "access_key_id": "testing", "secret_access_key": "testing"});
-                let created = call(&url, &attacker, reqwest::Method::POST, "/v2/integrations/aws", Some(body)).await;
+                let created =
+                    call(&server.url, &server.attacker, reqwest::Method::POST, "/v2/integrations/aws", Some(body))
+                        .await;
                 let token = created["token"].as_str().unwrap_or_default().to_string();
-                settle(&url, &attacker, &token).await
+                settle(&server.url, &server.attacker, &token).await
             })
         });
         figures.print(case);
     }
 
     // Case 5: 26 doubling statements over two rows.
-    let figures = watched(&rt, pid, &url, &other, idle, || {
+    let statements: u32 = std::env::var("HOSTILE_STATEMENTS").ok().map_or(26, |n| n.parse().unwrap());
+    let server = Server::start(&bin, &[], false);
+    let (url, attacker) = (server.url.clone(), server.attacker.clone());
+    let figures = server.watched(&rt, || {
         rt.block_on(async {
             let integration =
                 call(&url, &attacker, reqwest::Method::POST, "/v2/integrations/custom_provider", Some(json!({"name": "x"})))
@@ -95,7 +91,7 @@ fn main() {
                 .send()
                 .await
                 .unwrap();
-            let sql = (0..26)
+            let sql = (0..statements)
                 .map(|i| {
                     format!(
                         "INSERT INTO costs (amount, service, accrued_at) SELECT amount + {}, MIN(service), \
@@ -110,7 +106,7 @@ fn main() {
             let managed = call(&url, &attacker, reqwest::Method::POST, "/v2/managed_accounts",
                 Some(json!({"name": "M", "contact_email": "m@x.io", "access_credential_tokens": [integration],
                             "billing_rule_tokens": [rule["token"]]}))).await;
-            let token = support::read_token(&bin, data.path(), managed["token"].as_str().unwrap());
+            let token = support::read_token(&bin, server.data.path(), managed["token"].as_str().unwrap());
             let res = reqwest::Client::new()
                 .get(format!("{url}/v2/costs?start_date=2024-09-01&end_date=2024-09-30"))
                 .bearer_auth(&token)
@@ -123,19 +119,13 @@ fn main() {
             }
         })
     });
-    figures.print("5: 26 doubling INSERT … SELECT statements");
-    drop(server);
+    figures.print(&format!("5: {statements} doubling INSERT … SELECT statements"));
 
     // Case 6: a server with 1,024 open files and 1,100 silent connections.
-    let data6 = tempfile::tempdir().unwrap();
-    let (server, url) = serve(&bin, data6.path(), &[], true);
-    let server = Killed(server);
-    let pid = server.0.id();
-    let other = tenant(&bin, data6.path(), "Bystander");
-    std::thread::sleep(Duration::from_secs(1));
-    let idle = rss_kib(pid).unwrap_or(0);
+    let server = Server::start(&bin, &[], true);
+    let (url, other) = (server.url.clone(), server.other.clone());
     let addr = url.trim_start_matches("http://").to_string();
-    let figures = watched(&rt, pid, &url, &other, idle, || {
+    let figures = server.watched(&rt, || {
         rt.block_on(async {
             let mut silent = Vec::new();
             for i in 0..1100 {
@@ -177,6 +167,38 @@ fn main() {
     figures.print("6: 1,100 silent connections, ulimit -n 1024");
 }
 
+/// A `costd serve` of its own data dir, with the attacking tenant's (bootstrap) token and a bystander's.
+struct Server {
+    child: Killed,
+    url: String,
+    attacker: String,
+    other: String,
+    idle_kib: u64,
+    data: tempfile::TempDir,
+}
+
+impl Server {
+    fn start(bin: &str, flags: &[&str], few_files: bool) -> Server {
+        let data = tempfile::tempdir().unwrap();
+        let (child, url) = serve(bin, data.path(), flags, few_files);
+        let attacker = std::fs::read_to_string(data.path().join("bootstrap-token")).unwrap().trim().to_string();
+        let other = tenant(bin, data.path(), "Bystander");
+        std::thread::sleep(Duration::from_secs(1));
+        let idle_kib = rss_kib(child.id()).unwrap_or(0);
+        Server { child: Killed(child), url, attacker, other, idle_kib, data }
+    }
+
+    fn watched(&self, rt: &tokio::runtime::Runtime, attack: impl FnOnce() -> String) -> Figures {
+        let mut figures = watched(rt, self.child.0.id(), &self.url, &self.other, self.idle_kib, attack);
+        let alive = std::fs::metadata(format!("/proc/{}/status", self.child.0.id())).is_ok()
+            && rss_kib(self.child.0.id()).is_some();
+        if !alive {
+            figures.outcome.push_str(" [the server died]");
+        }
+        figures
+    }
+}
+
 /// A child process killed when dropped.
 struct Killed(Child);
 
@@ -201,7 +223,8 @@ async fn wait_for(url: &str) {
     panic!("{url} did not answer");
 }
 
-/// `costd serve` on a free port (with `ulimit -n 1024` when `few_files`), its loops off.
+/// `costd serve` on a free port (with `ulimit -n 1024` when `few_files`), its loops off. The child is the
+/// server itself (`exec` replaces the shell).
 fn serve(bin: &str, data: &Path, flags: &[&str], few_files: bool) -> (Child, String) {
     let mut args: Vec<String> = vec![
         "serve",
@@ -218,15 +241,17 @@ fn serve(bin: &str, data: &Path, flags: &[&str], few_files: bool) -> (Child, Str
     .collect();
     args.push(data.display().to_string());
     args.extend(flags.iter().map(|f| f.to_string()));
-    let mut command = if few_files {
-        let mut c = Command::new("bash");
-        c.arg("-c").arg("ulimit -n 1024 && exec \"$0\" \"$@\"").arg(bin).args(&args);
-        c
-    } else {
-        let mut c = Command::new(bin);
-        c.args(&args);
-        c
-    };
+    // HOSTILE_MEMORY_LIMIT_MB caps the server's address space (for a build that would take all of the
+    // machine's memory: it then dies instead of the machine swapping).
+    let mut limits = String::new();
+    if few_files {
+        limits.push_str("ulimit -n 1024 && ");
+    }
+    if let Ok(mb) = std::env::var("HOSTILE_MEMORY_LIMIT_MB") {
+        limits.push_str(&format!("ulimit -v {} && ", mb.parse::<u64>().expect("HOSTILE_MEMORY_LIMIT_MB") * 1024));
+    }
+    let mut command = Command::new("bash");
+    command.arg("-c").arg(format!("{limits}exec \"$0\" \"$@\"")).arg(bin).args(&args);
     let mut child = command.env("RUST_LOG", "error").stdout(Stdio::piped()).spawn().expect("costd serve starts");
     let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()));
     let url = loop {

@@ -217,7 +217,7 @@ struct BudgetAlertBody {
     based_on: &'static str,
 }
 
-fn alert_body(a: ReportObject) -> Result<BudgetAlertBody> {
+fn alert_body(a: ReportObject, caller: &crate::model::account::Principal) -> Result<BudgetAlertBody> {
     let d = budgets::alert_definition(&a)?;
     Ok(BudgetAlertBody {
         token: a.token,
@@ -230,7 +230,7 @@ fn alert_body(a: ReportObject) -> Result<BudgetAlertBody> {
         threshold: d.threshold,
         period_to_track: d.period_to_track.as_str(),
         integration_provider: None,
-        recipient_channels: d.recipient_channels,
+        recipient_channels: channels_for(caller, d.recipient_channels),
         based_on: d.based_on.as_str(),
     })
 }
@@ -280,7 +280,7 @@ async fn list_alerts(
             (items, Links::new(&base_url(state.public_url.as_deref(), &headers), &uri, page, total))
         }
     };
-    let budget_alerts = items.into_iter().map(alert_body).collect::<Result<_>>()?;
+    let budget_alerts = items.into_iter().map(|o| alert_body(o, &caller)).collect::<Result<_>>()?;
     Ok(axum::Json(BudgetAlertsBody { budget_alerts, links }))
 }
 
@@ -293,7 +293,7 @@ async fn create_alert(
     let created = budgets::create_alert(state.store.as_ref(), &caller.account_token, fields).await?;
     // A new alert may fire on the costs already there.
     state.alert_wake.evaluate.notify_one();
-    Ok((StatusCode::CREATED, axum::Json(alert_body(created)?)))
+    Ok((StatusCode::CREATED, axum::Json(alert_body(created, &caller)?)))
 }
 
 #[utoipa::path(get, path = "/budget_alerts/{budget_alert_token}", tag = "budgets", operation_id = "budget_alerts_show", params(("budget_alert_token" = String, Path)), responses((status = 200, description = "OK", body = BudgetAlertBody), super::openapi::ApiErrors))]
@@ -303,7 +303,7 @@ async fn show_alert(
     Path(token): Path<String>,
 ) -> Result<axum::Json<BudgetAlertBody>> {
     let found = reports::get(state.store.as_ref(), &caller.account_token, ViewKind::BudgetAlert, &token).await?;
-    Ok(axum::Json(alert_body(found)?))
+    Ok(axum::Json(alert_body(found, &caller)?))
 }
 
 #[utoipa::path(put, path = "/budget_alerts/{budget_alert_token}", tag = "budgets", operation_id = "budget_alerts_update", request_body = BudgetAlertFields, params(("budget_alert_token" = String, Path)), responses((status = 200, description = "OK", body = BudgetAlertBody), super::openapi::ApiErrors))]
@@ -315,7 +315,7 @@ async fn update_alert(
 ) -> Result<axum::Json<BudgetAlertBody>> {
     let updated = budgets::update_alert(state.store.as_ref(), &caller.account_token, &token, fields).await?;
     state.alert_wake.evaluate.notify_one();
-    Ok(axum::Json(alert_body(updated)?))
+    Ok(axum::Json(alert_body(updated, &caller)?))
 }
 
 #[utoipa::path(delete, path = "/budget_alerts/{budget_alert_token}", tag = "budgets", operation_id = "budget_alerts_remove", params(("budget_alert_token" = String, Path)), responses((status = 204, description = "Deleted"), super::openapi::ApiErrors))]
@@ -346,14 +346,14 @@ struct CostAlertBody {
     report_tokens: Vec<String>,
 }
 
-fn cost_alert_body(a: ReportObject) -> Result<CostAlertBody> {
+fn cost_alert_body(a: ReportObject, caller: &crate::model::account::Principal) -> Result<CostAlertBody> {
     let d = cost_alerts::definition(&a)?;
     Ok(CostAlertBody {
         token: a.token,
         title: a.title,
         email_recipients: d.email_recipients,
-        slack_channels: d.slack_channels,
-        teams_channels: d.teams_channels,
+        slack_channels: channels_for(caller, d.slack_channels),
+        teams_channels: channels_for(caller, d.teams_channels),
         created_at: timestamp(a.created_at),
         updated_at: timestamp(a.updated_at),
         workspace_token: a.workspace_token,
@@ -380,7 +380,7 @@ async fn list_cost_alerts(
     headers: HeaderMap,
 ) -> Result<axum::Json<CostAlertsBody>> {
     let (items, links) = list_objects(&state, &caller, ViewKind::CostAlert, &params, &uri, &headers).await?;
-    let cost_alerts = items.into_iter().map(cost_alert_body).collect::<Result<_>>()?;
+    let cost_alerts = items.into_iter().map(|o| cost_alert_body(o, &caller)).collect::<Result<_>>()?;
     Ok(axum::Json(CostAlertsBody { cost_alerts, links }))
 }
 
@@ -392,7 +392,7 @@ async fn create_cost_alert(
 ) -> Result<(StatusCode, axum::Json<CostAlertBody>)> {
     let created = cost_alerts::create(state.store.as_ref(), &caller.account_token, fields).await?;
     state.alert_wake.evaluate.notify_one();
-    Ok((StatusCode::CREATED, axum::Json(cost_alert_body(created)?)))
+    Ok((StatusCode::CREATED, axum::Json(cost_alert_body(created, &caller)?)))
 }
 
 #[utoipa::path(get, path = "/cost_alerts/{cost_alert_token}", tag = "budgets", operation_id = "cost_alerts_show", params(("cost_alert_token" = String, Path)), responses((status = 200, description = "OK", body = CostAlertBody), super::openapi::ApiErrors))]
@@ -402,7 +402,7 @@ async fn show_cost_alert(
     Path(token): Path<String>,
 ) -> Result<axum::Json<CostAlertBody>> {
     let found = reports::get(state.store.as_ref(), &caller.account_token, ViewKind::CostAlert, &token).await?;
-    Ok(axum::Json(cost_alert_body(found)?))
+    Ok(axum::Json(cost_alert_body(found, &caller)?))
 }
 
 #[utoipa::path(put, path = "/cost_alerts/{cost_alert_token}", tag = "budgets", operation_id = "cost_alerts_update", request_body = CostAlertFields, params(("cost_alert_token" = String, Path)), responses((status = 200, description = "OK", body = CostAlertBody), super::openapi::ApiErrors))]
@@ -414,7 +414,7 @@ async fn update_cost_alert(
 ) -> Result<axum::Json<CostAlertBody>> {
     let updated = cost_alerts::update(state.store.as_ref(), &caller.account_token, &token, fields).await?;
     state.alert_wake.evaluate.notify_one();
-    Ok(axum::Json(cost_alert_body(updated)?))
+    Ok(axum::Json(cost_alert_body(updated, &caller)?))
 }
 
 #[utoipa::path(delete, path = "/cost_alerts/{cost_alert_token}", tag = "budgets", operation_id = "cost_alerts_remove", params(("cost_alert_token" = String, Path)), responses((status = 204, description = "Deleted"), super::openapi::ApiErrors))]
@@ -508,7 +508,7 @@ struct NotificationBody {
     change: &'static str,
 }
 
-fn notification_body(n: ReportObject) -> Result<NotificationBody> {
+fn notification_body(n: ReportObject, caller: &crate::model::account::Principal) -> Result<NotificationBody> {
     let d = cost_alerts::notification_definition(&n)?;
     Ok(NotificationBody {
         token: n.token,
@@ -517,7 +517,7 @@ fn notification_body(n: ReportObject) -> Result<NotificationBody> {
         change: d.change.as_str(),
         cost_report_token: d.cost_report_token,
         user_tokens: d.user_tokens,
-        recipient_channels: d.recipient_channels,
+        recipient_channels: channels_for(caller, d.recipient_channels),
     })
 }
 
@@ -536,7 +536,7 @@ async fn list_notifications(
     headers: HeaderMap,
 ) -> Result<axum::Json<NotificationsBody>> {
     let (items, links) = list_objects(&state, &caller, ViewKind::ReportNotification, &params, &uri, &headers).await?;
-    let report_notifications = items.into_iter().map(notification_body).collect::<Result<_>>()?;
+    let report_notifications = items.into_iter().map(|o| notification_body(o, &caller)).collect::<Result<_>>()?;
     Ok(axum::Json(NotificationsBody { report_notifications, links }))
 }
 
@@ -547,7 +547,7 @@ async fn create_notification(
     Json(fields): Json<NotificationFields>,
 ) -> Result<(StatusCode, axum::Json<NotificationBody>)> {
     let created = cost_alerts::create_notification(state.store.as_ref(), &caller.account_token, fields).await?;
-    Ok((StatusCode::CREATED, axum::Json(notification_body(created)?)))
+    Ok((StatusCode::CREATED, axum::Json(notification_body(created, &caller)?)))
 }
 
 #[utoipa::path(get, path = "/report_notifications/{report_notification_token}", tag = "budgets", operation_id = "report_notifications_show", params(("report_notification_token" = String, Path)), responses((status = 200, description = "OK", body = NotificationBody), super::openapi::ApiErrors))]
@@ -557,7 +557,7 @@ async fn show_notification(
     Path(token): Path<String>,
 ) -> Result<axum::Json<NotificationBody>> {
     let found = reports::get(state.store.as_ref(), &caller.account_token, ViewKind::ReportNotification, &token).await?;
-    Ok(axum::Json(notification_body(found)?))
+    Ok(axum::Json(notification_body(found, &caller)?))
 }
 
 #[utoipa::path(put, path = "/report_notifications/{report_notification_token}", tag = "budgets", operation_id = "report_notifications_update", request_body = NotificationFields, params(("report_notification_token" = String, Path)), responses((status = 200, description = "OK", body = NotificationBody), super::openapi::ApiErrors))]
@@ -568,7 +568,7 @@ async fn update_notification(
     Json(fields): Json<NotificationFields>,
 ) -> Result<axum::Json<NotificationBody>> {
     let updated = cost_alerts::update_notification(state.store.as_ref(), &caller.account_token, &token, fields).await?;
-    Ok(axum::Json(notification_body(updated)?))
+    Ok(axum::Json(notification_body(updated, &caller)?))
 }
 
 #[utoipa::path(delete, path = "/report_notifications/{report_notification_token}", tag = "budgets", operation_id = "report_notifications_remove", params(("report_notification_token" = String, Path)), responses((status = 204, description = "Deleted"), super::openapi::ApiErrors))]
@@ -592,7 +592,10 @@ struct AnomalyNotificationBody {
     recipient_channels: Vec<String>,
 }
 
-fn anomaly_notification_body(n: ReportObject) -> Result<AnomalyNotificationBody> {
+fn anomaly_notification_body(
+    n: ReportObject,
+    caller: &crate::model::account::Principal,
+) -> Result<AnomalyNotificationBody> {
     let d = anomalies::notification_definition(&n)?;
     Ok(AnomalyNotificationBody {
         token: n.token,
@@ -601,7 +604,7 @@ fn anomaly_notification_body(n: ReportObject) -> Result<AnomalyNotificationBody>
         updated_at: timestamp(n.updated_at),
         threshold: d.threshold,
         user_tokens: d.user_tokens,
-        recipient_channels: d.recipient_channels,
+        recipient_channels: channels_for(caller, d.recipient_channels),
     })
 }
 
@@ -620,7 +623,8 @@ async fn list_anomaly_notifications(
     headers: HeaderMap,
 ) -> Result<axum::Json<AnomalyNotificationsBody>> {
     let (items, links) = list_objects(&state, &caller, ViewKind::AnomalyNotification, &params, &uri, &headers).await?;
-    let anomaly_notifications = items.into_iter().map(anomaly_notification_body).collect::<Result<_>>()?;
+    let anomaly_notifications =
+        items.into_iter().map(|o| anomaly_notification_body(o, &caller)).collect::<Result<_>>()?;
     Ok(axum::Json(AnomalyNotificationsBody { anomaly_notifications, links }))
 }
 
@@ -631,7 +635,7 @@ async fn create_anomaly_notification(
     Json(fields): Json<crate::model::anomaly::NotificationFields>,
 ) -> Result<(StatusCode, axum::Json<AnomalyNotificationBody>)> {
     let created = anomalies::create_notification(state.store.as_ref(), &caller.account_token, fields).await?;
-    Ok((StatusCode::CREATED, axum::Json(anomaly_notification_body(created)?)))
+    Ok((StatusCode::CREATED, axum::Json(anomaly_notification_body(created, &caller)?)))
 }
 
 #[utoipa::path(get, path = "/anomaly_notifications/{anomaly_notification_token}", tag = "budgets", operation_id = "anomaly_notifications_show", params(("anomaly_notification_token" = String, Path)), responses((status = 200, description = "OK", body = AnomalyNotificationBody), super::openapi::ApiErrors))]
@@ -642,7 +646,7 @@ async fn show_anomaly_notification(
 ) -> Result<axum::Json<AnomalyNotificationBody>> {
     let found =
         reports::get(state.store.as_ref(), &caller.account_token, ViewKind::AnomalyNotification, &token).await?;
-    Ok(axum::Json(anomaly_notification_body(found)?))
+    Ok(axum::Json(anomaly_notification_body(found, &caller)?))
 }
 
 #[utoipa::path(put, path = "/anomaly_notifications/{anomaly_notification_token}", tag = "budgets", operation_id = "anomaly_notifications_update", request_body = crate::model::anomaly::NotificationFields, params(("anomaly_notification_token" = String, Path)), responses((status = 200, description = "OK", body = AnomalyNotificationBody), super::openapi::ApiErrors))]
@@ -653,7 +657,7 @@ async fn update_anomaly_notification(
     Json(fields): Json<crate::model::anomaly::NotificationFields>,
 ) -> Result<axum::Json<AnomalyNotificationBody>> {
     let updated = anomalies::update_notification(state.store.as_ref(), &caller.account_token, &token, fields).await?;
-    Ok(axum::Json(anomaly_notification_body(updated)?))
+    Ok(axum::Json(anomaly_notification_body(updated, &caller)?))
 }
 
 #[utoipa::path(delete, path = "/anomaly_notifications/{anomaly_notification_token}", tag = "budgets", operation_id = "anomaly_notifications_remove", params(("anomaly_notification_token" = String, Path)), responses((status = 204, description = "Deleted"), super::openapi::ApiErrors))]
@@ -780,6 +784,16 @@ struct DeliveriesBody {
     links: Links,
 }
 
+/// Recipients as the caller may see them: a webhook URL's path and query are its secret (whoever has them can
+/// post into the channel), so a token that cannot write sees each as `alert_deliveries` shows it.
+fn channels_for(caller: &crate::model::account::Principal, channels: Vec<String>) -> Vec<String> {
+    if caller.scopes.write {
+        channels
+    } else {
+        channels.iter().map(|c| shown_recipient(c)).collect()
+    }
+}
+
 /// A recipient as a list may show it: a webhook URL's path and query carry its secret.
 fn shown_recipient(recipient: &str) -> String {
     match url::Url::parse(recipient) {
@@ -839,6 +853,10 @@ struct SigningSecretBody {
 
 #[utoipa::path(get, path = "/webhook_signing_secret", tag = "budgets", operation_id = "webhook_signing_secret", responses((status = 200, description = "OK", body = SigningSecretBody), super::openapi::ApiErrors))]
 async fn signing_secret(State(state): State<AppState>, caller: Caller) -> Result<axum::Json<SigningSecretBody>> {
+    // Whoever holds it can forge costd's alerts to the account's receivers: only a token that may write.
+    if !caller.scopes.write {
+        return Err(ApiError::Forbidden("the webhook signing secret needs a token with the write scope".into()));
+    }
     let secret = crate::service::alerts::signing_secret(state.store.as_ref(), &caller.account_token).await?;
     Ok(axum::Json(SigningSecretBody {
         secret,

@@ -308,9 +308,13 @@ fn render(message: &Message, notification: &Notification, url: &url::Url) -> (se
     let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
     let link = message.link.as_deref();
     if host == "hooks.slack.com" {
-        let mut text = format!("*{}*\n{}", message.subject, message.text);
+        // Titles and cost data are a tenant's text: `<!channel>` or `<https://x|y>` in them arrive as text.
+        let mut text = format!("*{}*\n{}", slack_text(&message.subject), slack_text(&message.text));
         if let Some(l) = link {
-            text.push_str(&format!("\n<{l}|Open in costd>"));
+            text.push_str(&format!(
+                "\n<{}|Open in costd>",
+                l.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+            ));
         }
         (serde_json::json!({ "text": text }), false)
     } else if host.ends_with(".webhook.office.com") || host.ends_with(".logic.azure.com") {
@@ -318,8 +322,8 @@ fn render(message: &Message, notification: &Notification, url: &url::Url) -> (se
             "@type": "MessageCard",
             "@context": "https://schema.org/extensions",
             "summary": message.subject,
-            "title": message.subject,
-            "text": message.text,
+            "title": teams_text(&message.subject),
+            "text": teams_text(&message.text),
         });
         if let Some(l) = link {
             card["potentialAction"] = serde_json::json!([{
@@ -341,6 +345,44 @@ fn render(message: &Message, notification: &Notification, url: &url::Url) -> (se
             true,
         )
     }
+}
+
+/// Text as Slack's mrkdwn shows it literally: its control characters escaped as Slack asks (`&`, `<`, `>`),
+/// so no mention (`<!channel>`), link (`<url|text>`) or formatting in a tenant's text takes effect.
+fn slack_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            // Zero-width space after a formatting character: shown as it is, never bold, italic or code.
+            '*' | '_' | '~' | '`' => {
+                out.push(c);
+                out.push('\u{200B}');
+            }
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// Text as a Teams card's markdown shows it literally: HTML's characters as entities, markdown's escaped.
+fn teams_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '\\' | '*' | '_' | '[' | ']' | '(' | ')' | '#' | '`' | '~' | '!' | '|' => {
+                out.push('\\');
+                out.push(c);
+            }
+            _ => out.push(c),
+        }
+    }
+    out
 }
 
 /// One attempt at one message.
@@ -468,6 +510,45 @@ mod tests {
         assert_eq!(backoff(base, 5), Duration::from_secs(480));
         assert_eq!(backoff(base, 12), Duration::from_secs(3600));
         assert_eq!(backoff(base, 1000), Duration::from_secs(3600));
+    }
+
+    #[test]
+    fn a_tenants_text_arrives_in_slack_and_teams_as_text() {
+        let message = Message {
+            event: "cost_alert".into(),
+            subject: "Report <!channel> *now*".into(),
+            text: "Service <https://evil.example|click> & [more](https://evil.example) rose".into(),
+            link: Some("https://costs.example.com/r_1?a=1&b=2".into()),
+            data: Default::default(),
+        };
+        let notification = Notification {
+            id: 1,
+            token: "ntf".into(),
+            account: "acct_a".into(),
+            source_token: "x".into(),
+            event_key: "k".into(),
+            recipient: "r".into(),
+            message: String::new(),
+            status: "pending".into(),
+            attempts: 0,
+            next_attempt_ms: 0,
+            last_error: None,
+            created_at: chrono::Utc::now(),
+            delivered_at: None,
+        };
+        let slack = url::Url::parse("https://hooks.slack.com/services/T/B/x").unwrap();
+        let (body, signed) = render(&message, &notification, &slack);
+        assert!(!signed);
+        let text = body["text"].as_str().unwrap();
+        assert!(text.contains("&lt;!channel&gt;") && !text.contains("<!channel>"), "{text}");
+        assert!(text.contains("&lt;https://evil.example|click&gt;") && text.contains(" &amp; "), "{text}");
+        assert!(text.ends_with("<https://costs.example.com/r_1?a=1&amp;b=2|Open in costd>"), "{text}");
+        assert!(text.starts_with("*Report &lt;!channel&gt; *\u{200B}now*\u{200B}*"), "{text}");
+        let teams = url::Url::parse("https://acme.webhook.office.com/webhookb2/x").unwrap();
+        let (card, _) = render(&message, &notification, &teams);
+        let text = card["text"].as_str().unwrap();
+        assert!(text.contains("\\[more\\]\\(https://evil.example\\)") && text.contains("&lt;https"), "{text}");
+        assert_eq!(card["title"], "Report &lt;\\!channel&gt; \\*now\\*");
     }
 
     #[test]

@@ -39,7 +39,29 @@ pub fn is_public(ip: IpAddr) -> bool {
             if let Some(v4) = v6.to_ipv4_mapped() {
                 return is_public(IpAddr::V4(v4));
             }
-            let first = v6.segments()[0];
+            let s = v6.segments();
+            let v4 = |hi: u16, lo: u16| {
+                IpAddr::V4(std::net::Ipv4Addr::new((hi >> 8) as u8, hi as u8, (lo >> 8) as u8, lo as u8))
+            };
+            // IPv6 forms that carry an IPv4 address reach it through a translator or tunnel: judged by it.
+            // IPv4-compatible `::a.b.c.d` (deprecated, still routed by some stacks):
+            if s[..6] == [0; 6] && !(v6.is_loopback() || v6.is_unspecified()) {
+                return is_public(v4(s[6], s[7]));
+            }
+            // NAT64's well-known prefix `64:ff9b::/96`:
+            if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+                return is_public(v4(s[6], s[7]));
+            }
+            // A local-use NAT64 prefix (`64:ff9b:1::/48`) translates into the operator's own network, and
+            // Teredo (`2001::/32`) hides its addresses: never public.
+            if (s[0] == 0x64 && s[1] == 0xff9b && s[2] == 1) || (s[0] == 0x2001 && s[1] == 0) {
+                return false;
+            }
+            // 6to4 (`2002::/16`): the IPv4 address in bits 16 to 48.
+            if s[0] == 0x2002 {
+                return is_public(v4(s[1], s[2]));
+            }
+            let first = s[0];
             !(v6.is_loopback()
                 || v6.is_unspecified()
                 || v6.is_multicast()
@@ -100,14 +122,12 @@ impl WebhookClient {
         if addresses.is_empty() {
             return Err(WebhookError::Failed(format!("{host} resolves to no address")));
         }
-        if !self.allows(host, port) {
-            if let Some(inside) = addresses.iter().find(|a| !is_public(a.ip())) {
-                return Err(WebhookError::Refused(format!(
-                    "{host} resolves to {}, a private, loopback or link-local address; the operator can allow the \
-                     host with --allow-webhook-host",
-                    inside.ip()
-                )));
-            }
+        if !self.allows(host, port) && addresses.iter().any(|a| !is_public(a.ip())) {
+            // The address a name resolves to stays unsaid: a refusal must not map the operator's network.
+            return Err(WebhookError::Refused(format!(
+                "{host} is or resolves to a private, loopback or link-local address; the operator can allow the \
+                 host with --allow-webhook-host"
+            )));
         }
         Ok(addresses)
     }
@@ -200,10 +220,23 @@ mod tests {
             "::ffff:127.0.0.1",
             "::ffff:169.254.169.254",
             "::",
+            // NAT64, 6to4 and IPv4-compatible forms of inside addresses; local-use NAT64 and Teredo.
+            "64:ff9b::10.0.0.1",
+            "64:ff9b::a9fe:a9fe",
+            "64:ff9b::127.0.0.1",
+            "2002:a9fe:a9fe::1",
+            "2002:0a00:0001::",
+            "2002:7f00:1::",
+            "::10.0.0.1",
+            "::169.254.169.254",
+            "64:ff9b:1::8.8.8.8",
+            "2001:0:4136:e378:8000:63bf:3fff:fdd2",
         ] {
             assert!(!is_public(inside.parse().unwrap()), "{inside}");
         }
-        for outside in ["8.8.8.8", "52.95.110.1", "2606:4700::1111", "100.128.0.1"] {
+        for outside in
+            ["8.8.8.8", "52.95.110.1", "2606:4700::1111", "100.128.0.1", "64:ff9b::8.8.8.8", "2002:0808:0808::1"]
+        {
             assert!(is_public(outside.parse().unwrap()), "{outside}");
         }
     }
@@ -215,6 +248,13 @@ mod tests {
         {
             let e = client.addresses(&url::Url::parse(url).unwrap()).await.unwrap_err();
             assert!(matches!(&e, WebhookError::Refused(m) if m.contains("--allow-webhook-host")), "{url}: {e}");
+        }
+        // A name's refusal does not say what it resolves to.
+        let e = client.addresses(&url::Url::parse("http://localhost:8080/").unwrap()).await.unwrap_err();
+        assert!(!e.to_string().contains("127.0.0.1") && !e.to_string().contains("::1"), "{e}");
+        for url in ["http://[64:ff9b::a9fe:a9fe]/", "http://[2002:a9fe:a9fe::1]/", "http://[::a9fe:a9fe]/"] {
+            let e = client.addresses(&url::Url::parse(url).unwrap()).await.unwrap_err();
+            assert!(matches!(&e, WebhookError::Refused(_)), "{url}: {e}");
         }
         assert!(matches!(
             client.addresses(&url::Url::parse("ftp://example.com/").unwrap()).await,

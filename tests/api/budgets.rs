@@ -11,7 +11,11 @@ use serde_json::{json, Value};
 use crate::helpers::{on_both_stores, Backend, TestApp};
 use crate::invoices::smtp_server;
 
-on_both_stores!(budgets_follow_their_reports_costs_exactly, bad_budget_and_alert_bodies_are_400_naming_each_field);
+on_both_stores!(
+    budgets_follow_their_reports_costs_exactly,
+    bad_budget_and_alert_bodies_are_400_naming_each_field,
+    a_read_only_token_sees_no_webhook_secret
+);
 
 /// EC2 in February 50; in March EC2 100.10 + 400, S3 0.2, tax 10.
 const COSTS: &str = "ChargeCategory,ChargePeriodStart,BilledCost,ServiceName\n\
@@ -169,6 +173,30 @@ async fn budgets_follow_their_reports_costs_exactly(app: TestApp) {
     let (_, other) = app.other_account().await;
     let res = app.send(reqwest::Method::GET, &format!("/v2/budgets/{all}"), Some(&other), None).await;
     assert_eq!(res.status, 404);
+}
+
+/// A webhook URL's path is its secret, and the signing secret forges costd's alerts: a token that cannot
+/// write sees neither.
+async fn a_read_only_token_sees_no_webhook_secret(app: TestApp) {
+    let (ec2, _) = arrange(&app).await;
+    let hook = "https://hooks.slack.com/services/T000/B000/secret-part";
+    let alert = created(
+        &app,
+        "/v2/budget_alerts",
+        json!({"budget_tokens": [ec2], "threshold": 50, "recipient_channels": [hook, "ops@example.com"]}),
+    )
+    .await;
+    assert_eq!(alert["recipient_channels"][0], hook, "the writer sees what it wrote");
+    let reader = app.mint(&app.account, "read").await;
+    for path in [format!("/v2/budget_alerts/{}", token(&alert)), "/v2/budget_alerts".to_string()] {
+        let res = app.send(reqwest::Method::GET, &path, Some(&reader), None).await;
+        assert_eq!(res.status, 200, "{}", res.text);
+        assert!(!res.text.contains("secret-part"), "{}", res.text);
+        assert!(res.text.contains("https://hooks.slack.com/…") && res.text.contains("ops@example.com"), "{}", res.text);
+    }
+    let res = app.send(reqwest::Method::GET, "/v2/webhook_signing_secret", Some(&reader), None).await;
+    assert_eq!(res.status, 403, "{}", res.text);
+    assert_eq!(app.get("/v2/webhook_signing_secret").await.status, 200);
 }
 
 async fn bad_budget_and_alert_bodies_are_400_naming_each_field(app: TestApp) {

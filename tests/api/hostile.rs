@@ -217,6 +217,12 @@ async fn syncs_are_claimed_once_per_integration_and_bounded_per_account(app: Tes
     let first = res.body["token"].as_str().unwrap().to_string();
     // Its first sync fails fast (the endpoint closes every connection).
     assert_eq!(app.settled(&first).await["status"], "error");
+    // Another node (or `costd sync` on the same data dir) holds the integration's lock: refused here.
+    let elsewhere = app.store.try_lock(&format!("costd-sync:{first}")).await.unwrap().expect("free");
+    let busy = app.post(&format!("/v2/integrations/{first}/sync"), json!({})).await;
+    assert_eq!(busy.status, 409, "{}", busy.text);
+    assert!(busy.error_text().contains("already running on another node"), "{}", busy.text);
+    elsewhere.release().await;
 
     // From now on the endpoint never answers. A waiting "Sync now" whose client gives up leaves its sync
     // running, still claimed: the next "Sync now" is refused, not started beside it.

@@ -57,21 +57,26 @@ async fn a_replaced_upload_is_retired_in_the_commit_of_its_replacement(app: Test
 async fn a_named_lock_has_one_holder_at_a_time_on_a_shared_store(app: TestApp) {
     let store = app.store.as_ref();
     let held = store.try_lock("costd-conformance").await.unwrap().expect("a free lock is granted");
-    match app.backend {
-        // Several nodes share a PostgreSQL store: while one holds the lock no other gets it, and releasing
-        // it frees it at once.
-        crate::helpers::Backend::Postgres => {
-            assert!(store.try_lock("costd-conformance").await.unwrap().is_none(), "a held lock is refused");
-            assert!(store.try_lock("costd-another").await.unwrap().is_some(), "locks are by name");
-        }
-        // A SQLite file has one process, whose passes take turns by themselves: the lock is always granted.
-        crate::helpers::Backend::Sqlite => {
-            assert!(store.try_lock("costd-conformance").await.unwrap().is_some());
-        }
-    }
+    // While one holds the lock no other gets it (another node of a PostgreSQL store; another pass of this
+    // process, or `costd sync` beside `costd serve`, on a SQLite file), and releasing it frees it at once.
+    assert!(store.try_lock("costd-conformance").await.unwrap().is_none(), "a held lock is refused");
+    assert!(store.try_lock("costd-another").await.unwrap().is_some(), "locks are by name");
+    assert!(store.try_lock("costd-sync:accss_crdntl_0123").await.unwrap().is_some(), "any name");
     held.release().await;
     let again = store.try_lock("costd-conformance").await.unwrap();
     assert!(again.is_some(), "a released lock is free again");
+    drop(again);
+    if matches!(app.backend, crate::helpers::Backend::Sqlite) {
+        // Another process on the same data dir (`costd sync` beside `costd serve`) is refused while it is held.
+        let held = store.try_lock("costd-sync:accss_crdntl_0123").await.unwrap().expect("free");
+        let settings =
+            costd::store::StoreSettings { data_dir: app.data_dir(), database_url: None, db_max_connections: 1 };
+        let other = costd::store::connect(&settings).await.unwrap();
+        assert!(other.try_lock("costd-sync:accss_crdntl_0123").await.unwrap().is_none());
+        drop(held);
+        assert!(other.try_lock("costd-sync:accss_crdntl_0123").await.unwrap().is_some());
+        other.close().await;
+    }
 }
 
 async fn users_are_one_per_address_per_account_and_read_in_one_batch_in_the_order_asked(app: TestApp) {

@@ -344,6 +344,14 @@ impl Releasable for () {
     }
 }
 
+impl Releasable for std::fs::File {
+    fn release(self: Box<Self>) -> futures::future::BoxFuture<'static, ()> {
+        // Closing the file ends its lock.
+        drop(self);
+        Box::pin(async {})
+    }
+}
+
 impl Releasable for sqlx::Transaction<'static, sqlx::Postgres> {
     fn release(self: Box<Self>) -> futures::future::BoxFuture<'static, ()> {
         // Ending the transaction ends its transaction-scoped advisory lock.

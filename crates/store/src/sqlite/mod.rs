@@ -15,6 +15,8 @@ pub struct SqliteStore {
     read: SqlitePool,
     /// The single writer.
     write: SqlitePool,
+    /// Where named locks live: one file per name, beside the database.
+    locks: std::path::PathBuf,
 }
 
 impl SqliteStore {
@@ -47,14 +49,33 @@ impl SqliteStore {
             .connect_with(options.read_only(true))
             .await
             .with_context(|| format!("failed to open the SQLite database {path} for reading"))?;
-        Ok(SqliteStore { read, write })
+        Ok(SqliteStore { read, write, locks: std::path::PathBuf::from(format!("{path}.locks")) })
     }
 }
 
 impl SqliteStore {
-    /// One process owns a SQLite store's background work: the lock is always granted.
-    async fn try_lock_named(&self, _name: &str) -> anyhow::Result<Option<crate::StoreLock>> {
-        Ok(Some(crate::StoreLock::new(())))
+    /// A named lock is an exclusive `flock` on a file of its own beside the database: held by one holder at a
+    /// time, whether the others are in this process (`costd serve`) or another on the same data dir
+    /// (`costd sync`), and let go by the kernel when its holder dies.
+    async fn try_lock_named(&self, name: &str) -> anyhow::Result<Option<crate::StoreLock>> {
+        let file_name: String =
+            name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect();
+        let path = self.locks.join(file_name);
+        // A local open and a non-blocking flock: microseconds, so done on the calling thread.
+        std::fs::create_dir_all(&self.locks).with_context(|| format!("failed to create {}", self.locks.display()))?;
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .with_context(|| format!("failed to open the lock file {}", path.display()))?;
+        match file.try_lock() {
+            Ok(()) => Ok(Some(crate::StoreLock::new(file))),
+            Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+            Err(std::fs::TryLockError::Error(e)) => {
+                Err(anyhow::Error::new(e).context(format!("failed to lock {}", path.display())))
+            }
+        }
     }
 }
 
