@@ -421,43 +421,134 @@ async fn deliver(ctx: &AlertContext, n: &Notification) -> Result<(), WebhookErro
 /// How long a claimed attempt may take before another worker may try the message again.
 const LEASE: Duration = Duration::from_secs(120);
 
-/// Delivers the messages due now; answers how many were attempted.
-pub async fn deliver_due(ctx: &AlertContext) -> anyhow::Result<usize> {
-    let store = ctx.costs.store.as_ref();
-    let now = Utc::now().timestamp_millis();
-    let due = store.due_notifications(now, 100).await?;
-    let mut attempted = 0;
+/// Messages one node delivers at once.
+pub const DELIVERIES_AT_ONCE: usize = 16;
+/// Of those, one account's at most: its receivers that never answer hold at most this many, for at most the
+/// webhook time-out each, while every other account's messages go out beside them.
+pub const DELIVERIES_PER_ACCOUNT: usize = 2;
+/// Due messages read at a time.
+const DUE_BATCH: i64 = 500;
+
+/// Due messages, the accounts taken in turn (one message of each, then the next of each, …), so the first
+/// messages of a quiet account come before the hundredth of a busy one.
+fn in_turn(due: Vec<Notification>) -> std::collections::VecDeque<Notification> {
+    let mut queues: Vec<(AccountToken, std::collections::VecDeque<Notification>)> = Vec::new();
     for n in due {
-        if !store.claim_notification(n.id, n.next_attempt_ms, now + LEASE.as_millis() as i64).await? {
-            continue;
+        match queues.iter_mut().find(|(a, _)| *a == n.account) {
+            Some((_, q)) => q.push_back(n),
+            None => queues.push((n.account.clone(), std::collections::VecDeque::from([n]))),
         }
-        attempted += 1;
-        let attempt = n.attempts + 1;
-        let outcome = match deliver(ctx, &n).await {
-            Ok(()) => {
-                tracing::info!(notification = %n.token, attempt, "alert delivered");
-                DeliveryOutcome::Delivered
+    }
+    let mut out = std::collections::VecDeque::new();
+    while queues.iter().any(|(_, q)| !q.is_empty()) {
+        for (_, q) in &mut queues {
+            if let Some(n) = q.pop_front() {
+                out.push_back(n);
             }
-            Err(WebhookError::Refused(error)) => {
-                tracing::warn!(notification = %n.token, %error, "alert refused");
-                DeliveryOutcome::Failed { error }
+        }
+    }
+    out
+}
+
+/// Deliveries in flight on this node, each in a task of its own.
+#[derive(Default)]
+struct Deliveries {
+    running: tokio::task::JoinSet<AccountToken>,
+    per_account: std::collections::HashMap<AccountToken, usize>,
+}
+
+impl Deliveries {
+    /// Starts messages of `queue` while there is room (overall and for their account); those of an account
+    /// without room stay in the queue. Answers how many were started.
+    async fn start(
+        &mut self,
+        ctx: &AlertContext,
+        queue: &mut std::collections::VecDeque<Notification>,
+    ) -> anyhow::Result<usize> {
+        let mut started = 0;
+        let mut waiting = std::collections::VecDeque::new();
+        while self.running.len() < DELIVERIES_AT_ONCE {
+            let Some(n) = queue.pop_front() else { break };
+            if self.per_account.get(&n.account).copied().unwrap_or(0) >= DELIVERIES_PER_ACCOUNT {
+                waiting.push_back(n);
+                continue;
             }
-            Err(WebhookError::Failed(error)) if attempt >= ctx.max_attempts => {
-                tracing::warn!(notification = %n.token, attempt, %error, "alert failed for the last time");
-                DeliveryOutcome::Failed { error }
+            let lease = Utc::now().timestamp_millis() + LEASE.as_millis() as i64;
+            if !ctx.costs.store.claim_notification(n.id, n.next_attempt_ms, lease).await? {
+                continue; // another node took it
             }
-            Err(WebhookError::Failed(error)) => {
-                let wait = backoff(ctx.retry_base, attempt);
-                tracing::info!(notification = %n.token, attempt, %error, retry_in_ms = wait.as_millis() as u64, "alert delivery failed");
-                DeliveryOutcome::Retry {
-                    next_attempt_ms: Utc::now().timestamp_millis() + wait.as_millis() as i64,
-                    error,
+            *self.per_account.entry(n.account.clone()).or_default() += 1;
+            let ctx = ctx.clone();
+            self.running.spawn(async move {
+                let account = n.account.clone();
+                if let Err(e) = attempt(&ctx, n).await {
+                    tracing::warn!(error = %format!("{e:#}"), "an alert delivery could not be recorded");
+                }
+                account
+            });
+            started += 1;
+        }
+        waiting.append(queue);
+        *queue = waiting;
+        Ok(started)
+    }
+
+    /// Waits for one delivery to end (immediately `None` when none runs).
+    async fn one_done(&mut self) -> Option<()> {
+        let done = self.running.join_next().await?;
+        if let Ok(account) = done {
+            if let Some(n) = self.per_account.get_mut(&account) {
+                *n -= 1;
+                if *n == 0 {
+                    self.per_account.remove(&account);
                 }
             }
-        };
-        store.finish_notification(n.id, &outcome).await?;
+        } else {
+            // A delivery task that panicked: its account's count is rebuilt from what still runs.
+            self.per_account.clear();
+        }
+        Some(())
     }
-    Ok(attempted)
+}
+
+/// One attempt at one claimed message, and its outcome recorded.
+async fn attempt(ctx: &AlertContext, n: Notification) -> anyhow::Result<()> {
+    let attempt = n.attempts + 1;
+    let outcome = match deliver(ctx, &n).await {
+        Ok(()) => {
+            tracing::info!(notification = %n.token, attempt, "alert delivered");
+            DeliveryOutcome::Delivered
+        }
+        Err(WebhookError::Refused(error)) => {
+            tracing::warn!(notification = %n.token, %error, "alert refused");
+            DeliveryOutcome::Failed { error }
+        }
+        Err(WebhookError::Failed(error)) if attempt >= ctx.max_attempts => {
+            tracing::warn!(notification = %n.token, attempt, %error, "alert failed for the last time");
+            DeliveryOutcome::Failed { error }
+        }
+        Err(WebhookError::Failed(error)) => {
+            let wait = backoff(ctx.retry_base, attempt);
+            tracing::info!(notification = %n.token, attempt, %error, retry_in_ms = wait.as_millis() as u64, "alert delivery failed");
+            DeliveryOutcome::Retry { next_attempt_ms: Utc::now().timestamp_millis() + wait.as_millis() as i64, error }
+        }
+    };
+    ctx.costs.store.finish_notification(n.id, &outcome).await
+}
+
+/// Delivers the messages due now, each once: the accounts in turn, [`DELIVERIES_AT_ONCE`] at a time and
+/// [`DELIVERIES_PER_ACCOUNT`] of one account. Answers how many were attempted.
+pub async fn deliver_due(ctx: &AlertContext) -> anyhow::Result<usize> {
+    let due = ctx.costs.store.due_notifications(Utc::now().timestamp_millis(), DUE_BATCH).await?;
+    let mut queue = in_turn(due);
+    let mut deliveries = Deliveries::default();
+    let mut attempted = 0;
+    loop {
+        attempted += deliveries.start(ctx, &mut queue).await?;
+        if deliveries.one_done().await.is_none() {
+            return Ok(attempted);
+        }
+    }
 }
 
 /// The wait after the `attempt`th failure: base × 2^(attempt−1), at most an hour.
@@ -466,35 +557,62 @@ pub fn backoff(base: Duration, attempt: i32) -> Duration {
     base.saturating_mul(factor).min(Duration::from_secs(3600))
 }
 
-/// The server's alert work until `stop`: an evaluation pass every `interval` and whenever an upload
-/// commits on this node, and delivery after each pass, whenever messages were written, and every second.
+/// The server's alert work until `stop`, in two loops that never wait on each other: evaluation (a pass
+/// every `interval` and whenever an upload commits on this node) and delivery (whenever messages were
+/// written, whenever one ends, and every second: due messages start while there is room, the accounts in
+/// turn, so one account's receivers that never answer cannot hold another's messages back).
 pub async fn run(ctx: AlertContext, interval: Duration, stop: impl std::future::Future<Output = ()>) {
-    let mut state = PassState::default();
-    let mut tick = tokio::time::interval(interval);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut poll = tokio::time::interval(Duration::from_secs(1));
-    poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    tokio::pin!(stop);
-    loop {
-        tokio::select! {
-            _ = &mut stop => return,
-            _ = tick.tick() => {
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let evaluation = {
+        let ctx = ctx.clone();
+        let mut stop_rx = stop_rx.clone();
+        tokio::spawn(async move {
+            let mut state = PassState::default();
+            let mut tick = tokio::time::interval(interval);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = stop_rx.changed() => return,
+                    _ = tick.tick() => {}
+                    _ = ctx.evaluate.notified() => {}
+                }
                 if let Err(e) = run_pass(&ctx, &mut state).await {
                     tracing::warn!(error = %format!("{e:#}"), "the alerts' pass failed");
                 }
             }
-            _ = ctx.evaluate.notified() => {
-                if let Err(e) = run_pass(&ctx, &mut state).await {
-                    tracing::warn!(error = %format!("{e:#}"), "the alerts' pass failed");
+        })
+    };
+    let delivery = {
+        let mut stop_rx = stop_rx;
+        tokio::spawn(async move {
+            let mut deliveries = Deliveries::default();
+            let mut poll = tokio::time::interval(Duration::from_secs(1));
+            poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                let busy = !deliveries.running.is_empty();
+                tokio::select! {
+                    _ = stop_rx.changed() => break,
+                    _ = ctx.deliver.notified() => {}
+                    _ = poll.tick() => {}
+                    Some(()) = deliveries.one_done(), if busy => {}
+                }
+                let due = ctx.costs.store.due_notifications(Utc::now().timestamp_millis(), DUE_BATCH).await;
+                let started = match due {
+                    Ok(due) => deliveries.start(&ctx, &mut in_turn(due)).await,
+                    Err(e) => Err(e),
+                };
+                if let Err(e) = started {
+                    tracing::warn!(error = %format!("{e:#}"), "alert delivery failed");
                 }
             }
-            _ = ctx.deliver.notified() => {}
-            _ = poll.tick() => {}
-        }
-        if let Err(e) = deliver_due(&ctx).await {
-            tracing::warn!(error = %format!("{e:#}"), "alert delivery failed");
-        }
-    }
+            // Deliveries under way finish (each within its time-out) before the worker stops.
+            while deliveries.one_done().await.is_some() {}
+        })
+    };
+    stop.await;
+    let _ = stop_tx.send(true);
+    let _ = evaluation.await;
+    let _ = delivery.await;
 }
 
 #[cfg(test)]

@@ -14,7 +14,8 @@ use crate::invoices::smtp_server;
 on_both_stores!(
     budgets_follow_their_reports_costs_exactly,
     bad_budget_and_alert_bodies_are_400_naming_each_field,
-    a_read_only_token_sees_no_webhook_secret
+    a_read_only_token_sees_no_webhook_secret,
+    one_tenants_silent_webhooks_do_not_hold_back_anothers_alert
 );
 
 /// EC2 in February 50; in March EC2 100.10 + 400, S3 0.2, tax 10.
@@ -199,6 +200,85 @@ async fn a_read_only_token_sees_no_webhook_secret(app: TestApp) {
     assert_eq!(app.get("/v2/webhook_signing_secret").await.status, 200);
 }
 
+/// 12 webhooks of one tenant that accept the connection and never answer, written before another tenant's
+/// one alert: the other's is delivered within its own time-out, not after the 12 others'.
+async fn one_tenants_silent_webhooks_do_not_hold_back_anothers_alert(app: TestApp) {
+    use costd::service::alerts::AlertContext;
+    // Never answers: holds every connection it accepts.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let silent_port = silent.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = silent.accept().await {
+            held.push(s);
+        }
+    });
+    // Answers at once, and says when.
+    let (arrived_tx, mut arrived) = tokio::sync::mpsc::unbounded_channel::<std::time::Instant>();
+    let receiver = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let receiver_port = receiver.local_addr().unwrap().port();
+    let hook = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move || {
+            let tx = arrived_tx.clone();
+            async move {
+                let _ = tx.send(std::time::Instant::now());
+                "ok"
+            }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(receiver, hook).await.unwrap() });
+
+    let timeout = std::time::Duration::from_secs(3);
+    let context: Arc<Mutex<Option<AlertContext>>> = Default::default();
+    let slot = context.clone();
+    let Some(app) = TestApp::spawn_with(app.backend, move |s| {
+        s.webhooks = costd::service::webhooks::WebhookClient::new(vec!["127.0.0.1".into()], timeout);
+        *slot.lock().unwrap() = Some(s.alert_context());
+    })
+    .await
+    else {
+        return;
+    };
+    let ctx = context.lock().unwrap().clone().unwrap();
+    let (other, _) = app.other_account().await;
+    let message = serde_json::to_string(&costd::service::alerts::Message {
+        event: "budget_alert".into(),
+        subject: "s".into(),
+        text: "t".into(),
+        link: None,
+        data: Default::default(),
+    })
+    .unwrap();
+    let new = |account: &costd::model::token::AccountToken, i: usize, url: String| costd::store::NewNotification {
+        account: account.clone(),
+        source_token: format!("bdgt_alrt_{i}"),
+        event_key: format!("k{i}"),
+        recipient: url,
+        message: message.clone(),
+    };
+    let now = chrono::Utc::now().timestamp_millis();
+    let noisy: Vec<_> =
+        (0..12).map(|i| new(&app.account.token, i, format!("http://127.0.0.1:{silent_port}/hook{i}"))).collect();
+    app.store.enqueue_notifications(&noisy, now).await.unwrap();
+    let quiet = [new(&other.token, 99, format!("http://127.0.0.1:{receiver_port}/hook"))];
+    app.store.enqueue_notifications(&quiet, now).await.unwrap();
+
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let started = std::time::Instant::now();
+    let worker = tokio::spawn(costd::service::alerts::run(ctx.clone(), std::time::Duration::from_secs(3600), async {
+        let _ = stop_rx.await;
+    }));
+    ctx.deliver.notify_one();
+    let at = tokio::time::timeout(std::time::Duration::from_secs(60), arrived.recv())
+        .await
+        .expect("the other tenant's alert arrives")
+        .unwrap();
+    assert!(at - started < timeout, "delivered after {:?}, behind the silent webhooks", at - started);
+    let _ = stop_tx.send(());
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(30), worker).await;
+}
+
 async fn bad_budget_and_alert_bodies_are_400_naming_each_field(app: TestApp) {
     let (ec2, _) = arrange(&app).await;
     let res = app
@@ -233,6 +313,13 @@ async fn bad_budget_and_alert_bodies_are_400_naming_each_field(app: TestApp) {
     }
     let res = app.post("/v2/budget_alerts", json!({"budget_tokens": ["bdgt_0000000000000000"], "threshold": 50})).await;
     assert!(res.status == 400 && res.text.contains("no budget bdgt_0000000000000000"), "{}", res.text);
+    // An alert is no mailing list: 21 recipients is one too many.
+    let many: Vec<String> = (0..21).map(|i| format!("ops{i}@example.com")).collect();
+    let res = app
+        .post("/v2/budget_alerts", json!({"budget_tokens": [ec2], "threshold": 50, "recipient_channels": many}))
+        .await;
+    assert_eq!(res.status, 400, "{}", res.text);
+    assert!(res.text.contains("at most 20 recipients"), "{}", res.text);
     assert_eq!(app.get("/v2/budget_alerts").await.body["budget_alerts"], json!([]), "nothing stored");
 }
 

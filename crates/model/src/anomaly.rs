@@ -255,6 +255,7 @@ impl NotificationDefinition {
             Some(r) => crate::budget::recipient_channels(r, &mut errors),
             None => current.map(|c| c.recipient_channels.clone()).unwrap_or_default(),
         };
+        crate::budget::check_recipient_count(recipient_channels.len() + user_tokens.len(), &mut errors);
         if errors.is_empty() {
             Ok(NotificationDefinition { cost_report_token: report, threshold, user_tokens, recipient_channels })
         } else {

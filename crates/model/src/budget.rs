@@ -263,6 +263,20 @@ impl Recipient {
     }
 }
 
+/// Most recipients one alert or notification may have (addresses, webhooks and users together): an alert is
+/// a message to its owners' channels, not a mailing list costd could be made to relay.
+pub const MAX_RECIPIENTS: usize = 20;
+
+/// Adds a problem when an alert has more than [`MAX_RECIPIENTS`] recipients.
+pub fn check_recipient_count(count: usize, errors: &mut Vec<String>) {
+    if count > MAX_RECIPIENTS {
+        errors.push(format!(
+            "an alert may have at most {MAX_RECIPIENTS} recipients (addresses, webhooks and users together), got \
+             {count}"
+        ));
+    }
+}
+
 /// A `recipient_channels` list: each an email address or a webhook URL, repeats dropped, each problem
 /// listed by its index.
 pub fn recipient_channels(values: &[String], errors: &mut Vec<String>) -> Vec<String> {
@@ -425,6 +439,7 @@ impl BudgetAlertDefinition {
             Some(r) => recipient_channels(r, &mut errors),
             None => current.map(|c| c.recipient_channels.clone()).unwrap_or_default(),
         };
+        check_recipient_count(recipient_channels.len() + user_tokens.len(), &mut errors);
         if let Some(p) = fields.integration_provider.as_deref().map(str::trim).filter(|p| !p.is_empty()) {
             errors.push(format!(
                 "integration_provider {p:?}: costd has no chat integrations to pick; put a Slack or Teams incoming \

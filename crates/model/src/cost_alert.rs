@@ -282,6 +282,10 @@ impl CostAlertDefinition {
             list(&f.slack_channels, current.map(|c| &c.slack_channels), "slack_channels", true, &mut errors);
         let teams_channels =
             list(&f.teams_channels, current.map(|c| &c.teams_channels), "teams_channels", true, &mut errors);
+        crate::budget::check_recipient_count(
+            email_recipients.len() + slack_channels.len() + teams_channels.len(),
+            &mut errors,
+        );
         match (errors.is_empty(), interval, unit_type, threshold) {
             (true, Some(interval), Some(unit_type), Some(threshold)) => Ok(CostAlertDefinition {
                 interval,
@@ -408,6 +412,7 @@ impl NotificationDefinition {
             Some(r) => crate::budget::recipient_channels(r, &mut errors),
             None => current.map(|c| c.recipient_channels.clone()).unwrap_or_default(),
         };
+        crate::budget::check_recipient_count(recipient_channels.len() + user_tokens.len(), &mut errors);
         match (errors.is_empty(), report, frequency, change) {
             (true, Some(cost_report_token), Some(frequency), Some(change)) => {
                 Ok(NotificationDefinition { cost_report_token, frequency, change, user_tokens, recipient_channels })
