@@ -245,6 +245,60 @@ fn comparison(windows: Windows, before: Amount, now: Amount, change: Amount) -> 
     ]
 }
 
+/// One group's firing, before its message and event are written.
+struct Fired {
+    key: String,
+    subject_name: String,
+    percent: String,
+    rise: Amount,
+    description: String,
+    metadata: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Groups listed by name in a digest; the rest are counted.
+const DIGEST_LISTED: usize = 20;
+
+/// One message for several groups of a report firing in one window: the largest rises listed, the rest
+/// counted, every group's numbers in `data.groups`. Its event key names the window and the set of groups,
+/// so the same firings evaluated again (another node, a restart) write nothing, and groups that fire later
+/// in the window make a digest of their own.
+fn digest(
+    title: &str,
+    alert: &str,
+    report_title: &str,
+    report: &str,
+    window_start: chrono::NaiveDate,
+    fired: &[Fired],
+    link: Option<String>,
+) -> (crate::service::alerts::Message, String) {
+    use sha2::Digest as _;
+    let mut order: Vec<&Fired> = fired.iter().collect();
+    order.sort_by(|a, b| b.rise.cmp(&a.rise).then_with(|| a.key.cmp(&b.key)));
+    let mut text = format!("{} groups of {report_title} rose past the alert's threshold:\n", fired.len());
+    for f in order.iter().take(DIGEST_LISTED) {
+        text.push_str(&format!("- {}\n", f.description));
+    }
+    if fired.len() > DIGEST_LISTED {
+        text.push_str(&format!("… and {} more (each is an event of the alert).\n", fired.len() - DIGEST_LISTED));
+    }
+    let mut keys: Vec<&str> = fired.iter().map(|f| f.key.as_str()).collect();
+    keys.sort_unstable();
+    let set = hex::encode(&sha2::Sha256::digest(keys.join("\n").as_bytes())[..8]);
+    let mut data = serde_json::Map::new();
+    data.insert("cost_alert_token".into(), alert.into());
+    data.insert("report_token".into(), report.into());
+    data.insert("groups_fired".into(), fired.len().to_string().into());
+    data.insert("groups".into(), order.iter().map(|f| serde_json::Value::Object(f.metadata.clone())).collect());
+    let message = crate::service::alerts::Message {
+        event: "cost_alert".into(),
+        subject: format!("{title}: {} groups of {report_title} rose", fired.len()),
+        text,
+        link,
+        data,
+    };
+    (message, format!("cost_alert:{alert}:{report}:{window_start}:digest:{set}"))
+}
+
 /// The titles (event keys) of every event recorded under `alert`.
 async fn recorded_keys(
     store: &dyn Store,
@@ -286,6 +340,9 @@ pub async fn evaluate(
         for report in &d.report_tokens {
             let Some(r) = store.get_report_object(account, ViewKind::CostReport, report).await? else { continue };
             let (groups, currency) = report_windows(ctx, account, &r, today, windows, true).await?;
+            // The firings of this report's groups in this window not recorded yet: each is its own event,
+            // and together they are one message per recipient (a digest when there are several).
+            let mut fired: Vec<Fired> = Vec::new();
             for g in groups {
                 let (before, now) = (g.before, g.now);
                 if !d.fires(before, now) {
@@ -337,18 +394,32 @@ pub async fn evaluate(
                     let group = g.group.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())));
                     metadata.insert("group".into(), serde_json::Value::Object(group.collect()));
                 }
-                let message = crate::service::alerts::Message {
-                    event: "cost_alert".into(),
-                    subject: format!("{}: {subject_name} cost up {percent}", alert.title),
-                    text: description.clone(),
-                    link: public_url.map(|u| format!("{}/#/costs?cost_report_token={report}", u.trim_end_matches('/'))),
-                    data: metadata.clone(),
-                };
-                let messages = message.to_each(account, &alert.token, &key, d.recipients().iter().map(|r| r.as_text()));
-                if !messages.is_empty() {
-                    written += store.enqueue_notifications(&messages, chrono::Utc::now().timestamp_millis()).await?;
-                }
-                let event = EventDefinition { report_token: report.clone(), description, metadata };
+                fired.push(Fired { key, subject_name, percent, rise, description, metadata });
+            }
+            if fired.is_empty() {
+                continue;
+            }
+            let link = public_url.map(|u| format!("{}/#/costs?cost_report_token={report}", u.trim_end_matches('/')));
+            let (message, key) = match fired.as_slice() {
+                [one] => (
+                    crate::service::alerts::Message {
+                        event: "cost_alert".into(),
+                        subject: format!("{}: {} cost up {}", alert.title, one.subject_name, one.percent),
+                        text: one.description.clone(),
+                        link,
+                        data: one.metadata.clone(),
+                    },
+                    one.key.clone(),
+                ),
+                many => digest(&alert.title, &alert.token, &r.title, report, windows.0 .0, many, link),
+            };
+            let messages = message.to_each(account, &alert.token, &key, d.recipients().iter().map(|r| r.as_text()));
+            if !messages.is_empty() {
+                written += store.enqueue_notifications(&messages, chrono::Utc::now().timestamp_millis()).await?;
+            }
+            for f in fired {
+                let event =
+                    EventDefinition { report_token: report.clone(), description: f.description, metadata: f.metadata };
                 store
                     .create_report_object(
                         account,
@@ -356,14 +427,14 @@ pub async fn evaluate(
                         &ReportObjectFields {
                             workspace_token: alert.workspace_token.clone(),
                             folder_token: Some(alert.token.clone()),
-                            title: key.clone(),
+                            title: f.key.clone(),
                             definition: serde_json::to_string(&event).expect("plain data serialises"),
                             saved_filter_tokens: Vec::new(),
                         },
                     )
                     .await?;
                 if let Some(s) = seen.as_mut() {
-                    s.insert(key);
+                    s.insert(f.key);
                 }
             }
         }

@@ -15,7 +15,8 @@ on_both_stores!(
     budgets_follow_their_reports_costs_exactly,
     bad_budget_and_alert_bodies_are_400_naming_each_field,
     a_read_only_token_sees_no_webhook_secret,
-    one_tenants_silent_webhooks_do_not_hold_back_anothers_alert
+    one_tenants_silent_webhooks_do_not_hold_back_anothers_alert,
+    a_grouped_cost_alert_firing_for_many_groups_sends_one_digest_per_recipient
 );
 
 /// EC2 in February 50; in March EC2 100.10 + 400, S3 0.2, tax 10.
@@ -277,6 +278,41 @@ async fn one_tenants_silent_webhooks_do_not_hold_back_anothers_alert(app: TestAp
     assert!(at - started < timeout, "delivered after {:?}, behind the silent webhooks", at - started);
     let _ = stop_tx.send(());
     let _ = tokio::time::timeout(std::time::Duration::from_secs(30), worker).await;
+}
+
+/// 25 services each rise tenfold from one week to the next: 25 events, and one message per recipient.
+async fn a_grouped_cost_alert_firing_for_many_groups_sends_one_digest_per_recipient(app: TestApp) {
+    use costd::service::alerts::{run_pass, PassState};
+    let Some((app, ctx)) = spawn_alerting(app.backend, chrono::NaiveDate::from_ymd_opt(2024, 3, 20).unwrap()).await
+    else {
+        return;
+    };
+    let mut csv = String::from("ChargeCategory,ChargePeriodStart,BilledCost,ServiceName\n");
+    for day in 4..=17 {
+        for s in 0..25 {
+            csv.push_str(&format!("Usage,2024-03-{day:02},{},Service {s:02}\n", if day <= 10 { 1 } else { 10 + s }));
+        }
+    }
+    let integration = token(&app.create_integration("cloud").await);
+    assert_eq!(app.upload(&integration, "costs.csv", csv.into_bytes()).await.status, 201);
+    let by_service =
+        token(&created(&app, "/v2/cost_reports", json!({"title": "By service", "groupings": "service"})).await);
+    let alert = token(
+        &created(
+            &app,
+            "/v2/cost_alerts",
+            json!({"title": "Weekly jump", "interval": "week", "threshold": 50, "unit_type": "percentage",
+                   "report_tokens": [by_service], "email_recipients": ["ops@example.com", "cfo@example.com"]}),
+        )
+        .await,
+    );
+    assert_eq!(run_pass(&ctx, &mut PassState::default()).await.unwrap(), Some(2), "one digest per recipient");
+    assert_eq!(run_pass(&ctx, &mut PassState::default()).await.unwrap(), Some(0), "written once");
+    let sent = deliveries(&app).await;
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    assert!(sent.iter().all(|d| d["subject"] == "Weekly jump: 25 groups of By service rose"), "{sent:?}");
+    let events = app.get(&format!("/v2/cost_alerts/{alert}/events?limit=100")).await;
+    assert_eq!(events.body["cost_alert_events"].as_array().unwrap().len(), 25, "{}", events.text);
 }
 
 async fn bad_budget_and_alert_bodies_are_400_naming_each_field(app: TestApp) {
