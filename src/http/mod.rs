@@ -94,6 +94,10 @@ pub struct AppState {
     pub alert_retry_base: std::time::Duration,
     /// Attempts before an alert delivery is failed.
     pub alert_max_attempts: i32,
+    /// Alert messages one account may send an hour from this node (more wait their turn).
+    pub alert_messages_per_hour: usize,
+    /// When this node sent each account's recent alert messages.
+    pub alert_sent: crate::service::alerts::SentLog,
     /// Wakes the alerts' worker: `evaluate` after an upload committed, `deliver` after messages were written.
     pub alert_wake: AlertWake,
 }
@@ -135,6 +139,8 @@ impl AppState {
             webhooks: crate::service::webhooks::WebhookClient::new(Vec::new(), DEFAULT_WEBHOOK_TIMEOUT),
             alert_retry_base: std::time::Duration::from_secs(30),
             alert_max_attempts: 12,
+            alert_messages_per_hour: crate::service::alerts::MESSAGES_PER_HOUR,
+            alert_sent: Default::default(),
             alert_wake: Default::default(),
         }
     }
@@ -148,6 +154,8 @@ impl AppState {
             public_url: self.public_url.clone(),
             retry_base: self.alert_retry_base,
             max_attempts: self.alert_max_attempts,
+            messages_per_hour: self.alert_messages_per_hour,
+            sent: self.alert_sent.clone(),
             evaluate: self.alert_wake.evaluate.clone(),
             deliver: self.alert_wake.deliver.clone(),
             today: self.today.clone(),

@@ -56,6 +56,10 @@ pub struct AlertContext {
     pub retry_base: Duration,
     /// Attempts before a message is failed.
     pub max_attempts: i32,
+    /// Messages one account may send an hour from this node; more stay pending until the hour allows.
+    pub messages_per_hour: usize,
+    /// When this node sent each account's recent messages.
+    pub sent: SentLog,
     /// Wakes the worker for an evaluation pass (after an upload committed on this node).
     pub evaluate: Arc<tokio::sync::Notify>,
     /// Wakes the worker for delivery (after an evaluation wrote messages).
@@ -421,13 +425,42 @@ async fn deliver(ctx: &AlertContext, n: &Notification) -> Result<(), WebhookErro
 /// How long a claimed attempt may take before another worker may try the message again.
 const LEASE: Duration = Duration::from_secs(120);
 
+/// Alert messages one account may send an hour from one node, by default: alerts go to their owners'
+/// channels, and a tenant cannot make costd a relay of thousands of mails or webhook calls an hour.
+pub const MESSAGES_PER_HOUR: usize = 300;
+
+/// When each account's recent messages were sent from this node (the last hour's).
+pub type SentLog =
+    Arc<std::sync::Mutex<std::collections::HashMap<AccountToken, std::collections::VecDeque<std::time::Instant>>>>;
+
+/// Whether `account` may send one more message now under `per_hour`; if so, the send is recorded.
+fn take_turn(sent: &SentLog, account: &AccountToken, per_hour: usize) -> bool {
+    let now = std::time::Instant::now();
+    let hour = Duration::from_secs(3600);
+    let mut sent = sent.lock().unwrap_or_else(|e| e.into_inner());
+    sent.retain(|_, times| {
+        while times.front().is_some_and(|t| now.duration_since(*t) >= hour) {
+            times.pop_front();
+        }
+        !times.is_empty()
+    });
+    let times = sent.entry(account.clone()).or_default();
+    if times.len() >= per_hour {
+        return false;
+    }
+    times.push_back(now);
+    true
+}
+
 /// Messages one node delivers at once.
 pub const DELIVERIES_AT_ONCE: usize = 16;
 /// Of those, one account's at most: its receivers that never answer hold at most this many, for at most the
 /// webhook time-out each, while every other account's messages go out beside them.
 pub const DELIVERIES_PER_ACCOUNT: usize = 2;
-/// Due messages read at a time.
+/// Due messages read at a time, and of one account (read fairly by the store, so an account with thousands
+/// due cannot fill the batch).
 const DUE_BATCH: i64 = 500;
+const DUE_PER_ACCOUNT: i64 = 50;
 
 /// Due messages, the accounts taken in turn (one message of each, then the next of each, …), so the first
 /// messages of a quiet account come before the hundredth of a busy one.
@@ -471,6 +504,10 @@ impl Deliveries {
             let Some(n) = queue.pop_front() else { break };
             if self.per_account.get(&n.account).copied().unwrap_or(0) >= DELIVERIES_PER_ACCOUNT {
                 waiting.push_back(n);
+                continue;
+            }
+            if !take_turn(&ctx.sent, &n.account, ctx.messages_per_hour) {
+                // The account's hour is full: the message stays pending, its turn comes when the hour allows.
                 continue;
             }
             let lease = Utc::now().timestamp_millis() + LEASE.as_millis() as i64;
@@ -539,7 +576,7 @@ async fn attempt(ctx: &AlertContext, n: Notification) -> anyhow::Result<()> {
 /// Delivers the messages due now, each once: the accounts in turn, [`DELIVERIES_AT_ONCE`] at a time and
 /// [`DELIVERIES_PER_ACCOUNT`] of one account. Answers how many were attempted.
 pub async fn deliver_due(ctx: &AlertContext) -> anyhow::Result<usize> {
-    let due = ctx.costs.store.due_notifications(Utc::now().timestamp_millis(), DUE_BATCH).await?;
+    let due = ctx.costs.store.due_notifications(Utc::now().timestamp_millis(), DUE_PER_ACCOUNT, DUE_BATCH).await?;
     let mut queue = in_turn(due);
     let mut deliveries = Deliveries::default();
     let mut attempted = 0;
@@ -596,7 +633,8 @@ pub async fn run(ctx: AlertContext, interval: Duration, stop: impl std::future::
                     _ = poll.tick() => {}
                     Some(()) = deliveries.one_done(), if busy => {}
                 }
-                let due = ctx.costs.store.due_notifications(Utc::now().timestamp_millis(), DUE_BATCH).await;
+                let due =
+                    ctx.costs.store.due_notifications(Utc::now().timestamp_millis(), DUE_PER_ACCOUNT, DUE_BATCH).await;
                 let started = match due {
                     Ok(due) => deliveries.start(&ctx, &mut in_turn(due)).await,
                     Err(e) => Err(e),

@@ -16,7 +16,8 @@ on_both_stores!(
     bad_budget_and_alert_bodies_are_400_naming_each_field,
     a_read_only_token_sees_no_webhook_secret,
     one_tenants_silent_webhooks_do_not_hold_back_anothers_alert,
-    a_grouped_cost_alert_firing_for_many_groups_sends_one_digest_per_recipient
+    a_grouped_cost_alert_firing_for_many_groups_sends_one_digest_per_recipient,
+    an_account_sends_at_most_its_hourly_messages_and_the_rest_wait
 );
 
 /// EC2 in February 50; in March EC2 100.10 + 400, S3 0.2, tax 10.
@@ -313,6 +314,58 @@ async fn a_grouped_cost_alert_firing_for_many_groups_sends_one_digest_per_recipi
     assert!(sent.iter().all(|d| d["subject"] == "Weekly jump: 25 groups of By service rose"), "{sent:?}");
     let events = app.get(&format!("/v2/cost_alerts/{alert}/events?limit=100")).await;
     assert_eq!(events.body["cost_alert_events"].as_array().unwrap().len(), 25, "{}", events.text);
+}
+
+/// Past its messages for the hour an account's alerts wait (pending, not lost), and nobody else's do.
+async fn an_account_sends_at_most_its_hourly_messages_and_the_rest_wait(app: TestApp) {
+    use costd::service::alerts::{deliver_due, AlertContext};
+    let receiver = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = receiver.local_addr().unwrap().port();
+    let hook = axum::Router::new().route("/hook", axum::routing::post(|| async { "ok" }));
+    tokio::spawn(async move { axum::serve(receiver, hook).await.unwrap() });
+    let context: Arc<Mutex<Option<AlertContext>>> = Default::default();
+    let slot = context.clone();
+    let Some(app) = TestApp::spawn_with(app.backend, move |s| {
+        s.webhooks =
+            costd::service::webhooks::WebhookClient::new(vec!["127.0.0.1".into()], std::time::Duration::from_secs(5));
+        s.alert_messages_per_hour = 3;
+        *slot.lock().unwrap() = Some(s.alert_context());
+    })
+    .await
+    else {
+        return;
+    };
+    let ctx = context.lock().unwrap().clone().unwrap();
+    let (other, other_token) = app.other_account().await;
+    let message = serde_json::to_string(&costd::service::alerts::Message {
+        event: "budget_alert".into(),
+        subject: "s".into(),
+        text: "t".into(),
+        link: None,
+        data: Default::default(),
+    })
+    .unwrap();
+    let new = |account: &costd::model::token::AccountToken, i: usize| costd::store::NewNotification {
+        account: account.clone(),
+        source_token: format!("bdgt_alrt_{i}"),
+        event_key: format!("k{i}"),
+        recipient: format!("http://127.0.0.1:{port}/hook"),
+        message: message.clone(),
+    };
+    let now = chrono::Utc::now().timestamp_millis();
+    let mine: Vec<_> = (0..5).map(|i| new(&app.account.token, i)).collect();
+    app.store.enqueue_notifications(&mine, now).await.unwrap();
+    app.store.enqueue_notifications(&[new(&other.token, 9)], now).await.unwrap();
+    assert_eq!(deliver_due(&ctx).await.unwrap(), 4, "three of mine, and the other account's");
+    let statuses = |list: Vec<Value>| {
+        let mut s: Vec<String> = list.iter().map(|d| d["status"].as_str().unwrap().to_string()).collect();
+        s.sort();
+        s
+    };
+    assert_eq!(statuses(deliveries(&app).await), ["delivered", "delivered", "delivered", "pending", "pending"]);
+    let theirs = app.send(reqwest::Method::GET, "/v2/alert_deliveries", Some(&other_token), None).await;
+    assert_eq!(statuses(theirs.body["alert_deliveries"].as_array().unwrap().clone()), ["delivered"]);
+    assert_eq!(deliver_due(&ctx).await.unwrap(), 0, "the hour is full");
 }
 
 async fn bad_budget_and_alert_bodies_are_400_naming_each_field(app: TestApp) {

@@ -13,7 +13,34 @@ on_both_stores!(
     a_replaced_upload_is_retired_in_the_commit_of_its_replacement,
     a_named_lock_has_one_holder_at_a_time_on_a_shared_store,
     users_are_one_per_address_per_account_and_read_in_one_batch_in_the_order_asked,
+    due_alert_messages_are_read_each_accounts_first_before_anyones_second,
 );
+
+async fn due_alert_messages_are_read_each_accounts_first_before_anyones_second(app: TestApp) {
+    let store = app.store.as_ref();
+    let (other, _) = app.other_account().await;
+    let new = |account: &costd::model::token::AccountToken, i: usize| costd::store::NewNotification {
+        account: account.clone(),
+        source_token: "bdgt_alrt_x".into(),
+        event_key: format!("k{i}"),
+        recipient: "ops@example.com".into(),
+        message: "{}".into(),
+    };
+    let busy: Vec<_> = (0..60).map(|i| new(&app.account.token, i)).collect();
+    store.enqueue_notifications(&busy, 1).await.unwrap();
+    store.enqueue_notifications(&[new(&other.token, 99)], 1).await.unwrap();
+    // Written after 60 of the busy account's, read in the first two.
+    let due = store.due_notifications(10, 50, 10).await.unwrap();
+    assert_eq!(due.len(), 10);
+    assert!(
+        due[..2].iter().any(|n| n.account == other.token),
+        "{:?}",
+        due.iter().map(|n| &n.event_key).collect::<Vec<_>>()
+    );
+    let all = store.due_notifications(10, 50, 1000).await.unwrap();
+    assert_eq!(all.len(), 51, "50 of the busy account's, 1 of the other's");
+    assert!(store.due_notifications(0, 50, 1000).await.unwrap().is_empty(), "none due yet");
+}
 
 const PAGE: PageRequest = PageRequest { page: 1, limit: 100 };
 

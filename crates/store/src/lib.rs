@@ -634,8 +634,9 @@ pub enum DeliveryOutcome {
 pub trait NotificationStore: Send + Sync {
     /// Writes the messages not written before (by event key and recipient); answers how many were new.
     async fn enqueue_notifications(&self, messages: &[NewNotification], now_ms: i64) -> anyhow::Result<u64>;
-    /// Pending messages due at `now_ms`, oldest first.
-    async fn due_notifications(&self, now_ms: i64, limit: i64) -> anyhow::Result<Vec<Notification>>;
+    /// Pending messages due at `now_ms`: the oldest `per_account` of each account, the accounts' first
+    /// messages before their second (oldest first within a turn), at most `limit`.
+    async fn due_notifications(&self, now_ms: i64, per_account: i64, limit: i64) -> anyhow::Result<Vec<Notification>>;
     /// Takes a due message for one attempt, until `lease_until_ms` (so no other worker sends it meanwhile);
     /// false when another worker took it first.
     async fn claim_notification(&self, id: i64, due_ms: i64, lease_until_ms: i64) -> anyhow::Result<bool>;

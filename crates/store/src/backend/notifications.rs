@@ -35,13 +35,22 @@ impl crate::NotificationStore for This {
     }
 
     #[tracing::instrument(skip(self))]
-    async fn due_notifications(&self, now_ms: i64, limit: i64) -> anyhow::Result<Vec<crate::Notification>> {
+    async fn due_notifications(
+        &self,
+        now_ms: i64,
+        per_account: i64,
+        limit: i64,
+    ) -> anyhow::Result<Vec<crate::Notification>> {
+        // The oldest `per_account` of each account, first of each before second of any: an account with
+        // thousands due cannot fill the batch, so every account's first message is read.
         let sql = format!(
-            "SELECT {} FROM notifications WHERE status = 'pending' AND next_attempt_ms <= $1 ORDER BY id LIMIT $2",
-            crate::sql::NOTIFICATION_COLUMNS
+            "SELECT {columns} FROM (SELECT {columns}, ROW_NUMBER() OVER (PARTITION BY account_token ORDER BY id) \
+             AS turn FROM notifications WHERE status = 'pending' AND next_attempt_ms <= $1) due \
+             WHERE turn <= $2 ORDER BY turn, id LIMIT $3",
+            columns = crate::sql::NOTIFICATION_COLUMNS
         );
         let rows: Vec<crate::sql::NotificationRow> =
-            sqlx::query_as(&sql).bind(now_ms).bind(limit).fetch_all(&self.write).await?;
+            sqlx::query_as(&sql).bind(now_ms).bind(per_account).bind(limit).fetch_all(&self.write).await?;
         Ok(rows.into_iter().map(Into::into).collect())
     }
 
