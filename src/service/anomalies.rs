@@ -2,8 +2,10 @@
 //!
 //! For each report with an anomaly notification, the pass reads the report's **usage** costs (its filters
 //! and `costs.charge_type = 'Usage'`: purchases, tax and credits are not anomalies) by day, provider and
-//! service over the detector's weeks up to yesterday (the last complete day), and judges yesterday per
-//! series. An anomaly whose rise also reaches the notification's `threshold` is recorded once as an
+//! service over the detector's weeks before the judged days, and judges each of the last [`LATE_DAYS`]
+//! complete days per series: bills arrive a day or two late and are restated, so a spike three days back in
+//! a bill synced today is found today. A day's anomaly is keyed by report, provider, service and day, so it
+//! is found once, whatever restatement or pass judges it again. An anomaly whose rise also reaches the notification's `threshold` is recorded once as an
 //! anomaly alert (titled by its key, so a second pass finds it) after its messages are written to the
 //! outbox (a crash between the two only rewrites them, a no-op).
 
@@ -107,7 +109,11 @@ pub async fn update_alert(
     .await
 }
 
-/// Finds yesterday's anomalies of every report with an anomaly notification; answers the messages written.
+/// How many complete days, up to yesterday, each pass judges (late and restated bills).
+pub const LATE_DAYS: i64 = 14;
+
+/// Finds the anomalies of the last [`LATE_DAYS`] complete days of every report with an anomaly notification;
+/// answers the messages written.
 pub async fn evaluate(
     ctx: &CostsContext,
     account: &AccountToken,
@@ -120,7 +126,8 @@ pub async fn evaluate(
         return Ok(0);
     }
     let detector = Detector::default();
-    let day = today.pred_opt().expect("a date");
+    let yesterday = today.pred_opt().expect("a date");
+    let first_judged = yesterday - chrono::Duration::days(LATE_DAYS - 1);
     // Each notification with where its messages go (its channels and its users' addresses).
     let mut by_report: BTreeMap<String, Vec<(NotificationDefinition, Vec<String>)>> = BTreeMap::new();
     for n in &notifications {
@@ -137,8 +144,8 @@ pub async fn evaluate(
             Filter::parse("costs.charge_type = 'Usage'").map_err(|e| ServiceError::Internal(anyhow::anyhow!(e)))?,
         );
         let query = CostQuery {
-            start: day - chrono::Duration::days(7 * i64::from(detector.weeks)),
-            end: day,
+            start: first_judged - chrono::Duration::days(7 * i64::from(detector.weeks)),
+            end: yesterday,
             groupings: vec![
                 crate::model::cost_query::ColumnGrouping::Provider.into(),
                 crate::model::cost_query::ColumnGrouping::Service.into(),
@@ -156,8 +163,11 @@ pub async fn evaluate(
             *series.entry((row.dimension(0), row.dimension(1))).or_default().entry(row.accrued_at).or_default() +=
                 row.amount.unscaled();
         }
-        for ((provider, service), days) in series {
-            let Verdict::Anomaly { expected, upper } = detector.judge(&days, day) else { continue };
+        let judged = first_judged.iter_days().take_while(|d| *d <= yesterday);
+        for (((provider, service), days), day) in
+            series.iter().flat_map(|(s, days)| judged.clone().map(move |day| ((s.clone(), days), day)))
+        {
+            let Verdict::Anomaly { expected, upper } = detector.judge(days, day) else { continue };
             let actual = days.get(&day).copied().unwrap_or(0);
             let rise = actual - expected;
             let week: i128 = (0..7).map(|i| days.get(&(day - chrono::Duration::days(i))).copied().unwrap_or(0)).sum();

@@ -17,7 +17,8 @@ on_both_stores!(
     a_read_only_token_sees_no_webhook_secret,
     one_tenants_silent_webhooks_do_not_hold_back_anothers_alert,
     a_grouped_cost_alert_firing_for_many_groups_sends_one_digest_per_recipient,
-    an_account_sends_at_most_its_hourly_messages_and_the_rest_wait
+    an_account_sends_at_most_its_hourly_messages_and_the_rest_wait,
+    a_spike_in_a_late_bill_is_found_once_and_not_again_when_the_bill_is_restated
 );
 
 /// EC2 in February 50; in March EC2 100.10 + 400, S3 0.2, tax 10.
@@ -366,6 +367,43 @@ async fn an_account_sends_at_most_its_hourly_messages_and_the_rest_wait(app: Tes
     let theirs = app.send(reqwest::Method::GET, "/v2/alert_deliveries", Some(&other_token), None).await;
     assert_eq!(statuses(theirs.body["alert_deliveries"].as_array().unwrap().clone()), ["delivered"]);
     assert_eq!(deliver_due(&ctx).await.unwrap(), 0, "the hour is full");
+}
+
+/// Bills arrive late: a spike three days back in a bill uploaded today is found today, once; the bill
+/// restated (the same file again, the spike revised) finds it nowhere again.
+async fn a_spike_in_a_late_bill_is_found_once_and_not_again_when_the_bill_is_restated(app: TestApp) {
+    use costd::service::alerts::{run_pass, PassState};
+    let Some((app, ctx)) = spawn_alerting(app.backend, chrono::NaiveDate::from_ymd_opt(2024, 2, 29).unwrap()).await
+    else {
+        return;
+    };
+    let bill = |spike: &str| {
+        let mut csv = String::from("ChargeCategory,ChargePeriodStart,BilledCost,ServiceName\n");
+        let first = chrono::NaiveDate::from_ymd_opt(2024, 1, 1).unwrap();
+        for i in 0..59 {
+            let day = first + chrono::Duration::days(i);
+            let ec2 = if day == chrono::NaiveDate::from_ymd_opt(2024, 2, 26).unwrap() { spike } else { "100" };
+            csv.push_str(&format!("Usage,{day},{ec2},EC2\n"));
+        }
+        csv.into_bytes()
+    };
+    let integration = token(&app.create_integration("cloud").await);
+    let report = token(&created(&app, "/v2/cost_reports", json!({"title": "All"})).await);
+    created(
+        &app,
+        "/v2/anomaly_notifications",
+        json!({"cost_report_token": report, "threshold": 50, "recipient_channels": ["oncall@example.com"]}),
+    )
+    .await;
+    assert_eq!(app.upload(&integration, "bill.csv", bill("1000")).await.status, 201);
+    assert_eq!(run_pass(&ctx, &mut PassState::default()).await.unwrap(), Some(1), "found on the day it arrived");
+    let found = app.get("/v2/anomaly_alerts").await.body["anomaly_alerts"].as_array().unwrap().clone();
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!((found[0]["day"].as_str(), found[0]["amount"].as_str()), (Some("2024-02-26"), Some("1000.0")));
+    // The provider restates the bill: the day is found already, by any node, on any pass.
+    assert_eq!(app.upload(&integration, "bill.csv", bill("900")).await.status, 201);
+    assert_eq!(run_pass(&ctx, &mut PassState::default()).await.unwrap(), Some(0), "found once");
+    assert_eq!(app.get("/v2/anomaly_alerts").await.body["anomaly_alerts"].as_array().unwrap().len(), 1);
 }
 
 async fn bad_budget_and_alert_bodies_are_400_naming_each_field(app: TestApp) {
