@@ -136,8 +136,17 @@ async fn query(cli: &Cli, settings: &crate::config::QuerySettings) -> anyhow::Re
                     )
                 })
                 .collect();
-            let total =
-                result.totals.first().map(|(c, t)| serde_json::json!({"amount": round_total(*t), "currency": c}));
+            // One total per currency: several are listed each, never one shown as if it were the whole.
+            let each: Vec<serde_json::Value> = result
+                .totals
+                .iter()
+                .map(|(c, t)| serde_json::json!({"amount": round_total(*t), "currency": c}))
+                .collect();
+            let total = match each.as_slice() {
+                [] => serde_json::Value::Null,
+                [one] => one.clone(),
+                _ => serde_json::Value::Array(each),
+            };
             println!("{}", serde_json::to_string_pretty(&serde_json::json!({"total_cost": total, "costs": costs}))?);
         }
         _ => {

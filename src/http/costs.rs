@@ -66,18 +66,9 @@ async fn costs_handler(
     let params = costs_params(&state, &caller, uri.query().unwrap_or_default()).await?;
     let answer =
         costs(&state.costs_context(), &caller.account_token, params.workspace_token.as_deref(), &params.query).await?;
+    let currency = answer.single_currency()?;
     let result = answer.result;
-    let (amount, currency) = match result.totals.as_slice() {
-        [] => (crate::model::amount::Amount::ZERO, answer.currency),
-        [(cur, total)] => (*total, cur.clone()),
-        several => {
-            let names: Vec<&str> = several.iter().map(|(c, _)| c.as_str()).collect();
-            return Err(ApiError::Unprocessable(vec![format!(
-                "the costs are in several currencies ({}); filter to one, e.g. with a workspace or VQL filter",
-                names.join(", ")
-            )]));
-        }
-    };
+    let amount = result.totals.first().map_or(crate::model::amount::Amount::ZERO, |(_, total)| *total);
     let total_rows = result.rows.len() as i64;
     let skip = (params.page.page as usize - 1).saturating_mul(params.page.limit as usize);
     let costs = result

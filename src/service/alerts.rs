@@ -132,15 +132,65 @@ pub async fn evaluate_account(
     account: &AccountToken,
     today: NaiveDate,
 ) -> Result<u64, ServiceError> {
+    let costs = &ctx.costs;
+    let url = ctx.public_url.as_deref();
+    // Each kind is judged on its own, and each alert within it: one that cannot be judged (a report whose
+    // costs are in several currencies, a stored definition that no longer parses) is logged by name, and
+    // the others go on.
+    let mut written = 0;
+    for (kind, judged) in [
+        ("budget alerts", budget_alerts(ctx, account, today).await),
+        ("cost alerts", crate::service::cost_alerts::evaluate(costs, account, today, url).await),
+        ("report notifications", crate::service::cost_alerts::evaluate_notifications(costs, account, today, url).await),
+        ("anomaly notifications", crate::service::anomalies::evaluate(costs, account, today, url).await),
+    ] {
+        match judged {
+            Ok(n) => written += n,
+            Err(e) => tracing::warn!(kind, error = %format!("{e:#}"), "alerts could not be judged"),
+        }
+    }
+    if written > 0 {
+        tracing::info!(written, "alerts fired");
+        ctx.deliver.notify_one();
+    }
+    Ok(written)
+}
+
+/// Writes the messages of every budget alert of `account` that fires on `today`; answers how many were new.
+async fn budget_alerts(ctx: &AlertContext, account: &AccountToken, today: NaiveDate) -> Result<u64, ServiceError> {
     let store = ctx.costs.store.as_ref();
     let mut messages = Vec::new();
     for alert in budgets::all(store, account, ViewKind::BudgetAlert).await? {
-        let definition = budgets::alert_definition(&alert)?;
+        match budget_alert_messages(ctx, account, &alert, today).await {
+            Ok(m) => messages.extend(m),
+            Err(e) => {
+                tracing::warn!(alert = %alert.token, error = %format!("{e:#}"), "a budget alert could not be judged")
+            }
+        }
+    }
+    Ok(if messages.is_empty() {
+        0
+    } else {
+        store.enqueue_notifications(&messages, Utc::now().timestamp_millis()).await?
+    })
+}
+
+/// The messages of one budget alert that fires on `today`.
+async fn budget_alert_messages(
+    ctx: &AlertContext,
+    account: &AccountToken,
+    alert: &crate::store::ReportObject,
+    today: NaiveDate,
+) -> Result<Vec<crate::store::NewNotification>, ServiceError> {
+    let store = ctx.costs.store.as_ref();
+    let mut messages = Vec::new();
+    {
+        let definition = budgets::alert_definition(alert)?;
         let recipients =
             crate::service::users::recipients(store, account, &definition.recipients(), &definition.user_tokens)
                 .await?;
         if recipients.is_empty() {
-            continue;
+            return Ok(messages);
         }
         for budget_token in &definition.budget_tokens {
             let Some(budget) = store.get_report_object(account, ViewKind::Budget, budget_token).await? else {
@@ -233,21 +283,7 @@ pub async fn evaluate_account(
             messages.extend(message.to_each(account, &alert.token, &key, recipients.iter().cloned()));
         }
     }
-    let mut written = if messages.is_empty() {
-        0
-    } else {
-        store.enqueue_notifications(&messages, Utc::now().timestamp_millis()).await?
-    };
-    written += crate::service::cost_alerts::evaluate(&ctx.costs, account, today, ctx.public_url.as_deref()).await?;
-    written +=
-        crate::service::cost_alerts::evaluate_notifications(&ctx.costs, account, today, ctx.public_url.as_deref())
-            .await?;
-    written += crate::service::anomalies::evaluate(&ctx.costs, account, today, ctx.public_url.as_deref()).await?;
-    if written > 0 {
-        tracing::info!(written, "alerts fired");
-        ctx.deliver.notify_one();
-    }
-    Ok(written)
+    Ok(messages)
 }
 
 /// `part` as a percentage of `whole`, to one decimal place, truncated (exact integer arithmetic).

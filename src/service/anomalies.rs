@@ -157,7 +157,13 @@ pub async fn evaluate(
             filter: Filter::all(filters),
         };
         let answer = costs(ctx, account, defaults.workspace.as_deref(), &query).await?;
-        let currency = answer.result.totals.first().map(|(c, _)| c.clone()).unwrap_or(answer.currency.clone());
+        let currency = match answer.single_currency() {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(report = %report, error = %e, "a report's anomalies could not be judged");
+                continue;
+            }
+        };
         let mut series: BTreeMap<(String, String), BTreeMap<chrono::NaiveDate, i128>> = BTreeMap::new();
         for row in &answer.result.rows {
             *series.entry((row.dimension(0), row.dimension(1))).or_default().entry(row.accrued_at).or_default() +=

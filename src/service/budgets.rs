@@ -284,10 +284,7 @@ async fn leaf_actuals(
         filter: Filter::all(defaults.filters),
     };
     let answer = costs(ctx, account, defaults.workspace.as_deref(), &query).await?;
-    let currency = match answer.result.totals.as_slice() {
-        [(c, _), ..] => c.clone(),
-        [] => answer.currency.clone(),
-    };
+    let currency = answer.single_currency()?;
     for row in &answer.result.rows {
         if let Some(p) = out.iter_mut().find(|p| p.period.contains(row.accrued_at)) {
             p.actual = p.actual.checked_add(row.amount).ok_or_else(|| {

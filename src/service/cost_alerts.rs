@@ -224,7 +224,7 @@ async fn report_windows(
             slot.0 = slot.0.checked_add(row.amount).ok_or_else(overflow)?;
         }
     }
-    let currency = answer.result.totals.first().map(|(c, _)| c.clone()).unwrap_or(answer.currency.clone());
+    let currency = answer.single_currency()?;
     Ok((by_group.into_iter().map(|(group, (before, now))| GroupWindows { group, before, now }).collect(), currency))
 }
 
@@ -339,7 +339,14 @@ pub async fn evaluate(
         let mut seen: Option<std::collections::HashSet<String>> = None;
         for report in &d.report_tokens {
             let Some(r) = store.get_report_object(account, ViewKind::CostReport, report).await? else { continue };
-            let (groups, currency) = report_windows(ctx, account, &r, today, windows, true).await?;
+            // A report that cannot be judged (its costs in several currencies) is logged; the rest go on.
+            let (groups, currency) = match report_windows(ctx, account, &r, today, windows, true).await {
+                Ok(judged) => judged,
+                Err(e) => {
+                    tracing::warn!(alert = %alert.token, report = %report, error = %format!("{e:#}"), "a cost alert's report could not be judged");
+                    continue;
+                }
+            };
             // The firings of this report's groups in this window not recorded yet: each is its own event,
             // and together they are one message per recipient (a digest when there are several).
             let mut fired: Vec<Fired> = Vec::new();
@@ -538,7 +545,13 @@ pub async fn evaluate_notifications(
             continue;
         };
         let windows = d.frequency.windows(today);
-        let (whole, currency) = report_windows(ctx, account, &r, today, windows, false).await?;
+        let (whole, currency) = match report_windows(ctx, account, &r, today, windows, false).await {
+            Ok(judged) => judged,
+            Err(e) => {
+                tracing::warn!(notification = %n.token, error = %format!("{e:#}"), "a report notification could not be judged");
+                continue;
+            }
+        };
         let (before, now) = whole.first().map(|w| (w.before, w.now)).unwrap_or((Amount::ZERO, Amount::ZERO));
         let change = now.checked_sub(before).unwrap_or(now);
         let sign = if change.unscaled() >= 0 { "+" } else { "" };

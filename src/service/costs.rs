@@ -53,6 +53,26 @@ pub struct CostsAnswer {
     pub currency: String,
 }
 
+impl CostsAnswer {
+    /// The one currency of the answer's costs. Costs in several currencies are refused (422), never added
+    /// up: `/v2/costs`, budgets, cost alerts, report summaries, anomalies and forecasts all say so in these
+    /// words until exchange rates convert them.
+    pub fn single_currency(&self) -> Result<String, ServiceError> {
+        match self.result.totals.as_slice() {
+            [] => Ok(self.currency.clone()),
+            [(currency, _)] => Ok(currency.clone()),
+            several => {
+                let mut names: Vec<&str> = several.iter().map(|(c, _)| c.as_str()).collect();
+                names.sort_unstable();
+                Err(ServiceError::unprocessable(format!(
+                    "the costs are in several currencies ({}); filter to one, e.g. with a workspace or VQL filter",
+                    names.join(", ")
+                )))
+            }
+        }
+    }
+}
+
 /// What a query reads: the caller's live uploads, pinned until `pins` is dropped, with its rules.
 struct Snapshot {
     uploads: Vec<Upload>,

@@ -125,11 +125,7 @@ pub async fn forecast(
         filter: Filter::all(defaults.filters),
     };
     let answer = costs(ctx, account, defaults.workspace.as_deref(), &query).await?;
-    let currency = match answer.result.totals.as_slice() {
-        [] => answer.currency.clone(),
-        [(c, _)] => c.clone(),
-        _ => return Err(ServiceError::invalid("the report's costs are in several currencies")),
-    };
+    let currency = answer.single_currency()?;
     let mut series: BTreeMap<(String, String), BTreeMap<NaiveDate, i128>> = BTreeMap::new();
     for row in &answer.result.rows {
         let (p, s) = (row.dimension(0), row.dimension(1));

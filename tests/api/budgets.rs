@@ -18,7 +18,8 @@ on_both_stores!(
     one_tenants_silent_webhooks_do_not_hold_back_anothers_alert,
     a_grouped_cost_alert_firing_for_many_groups_sends_one_digest_per_recipient,
     an_account_sends_at_most_its_hourly_messages_and_the_rest_wait,
-    a_spike_in_a_late_bill_is_found_once_and_not_again_when_the_bill_is_restated
+    a_spike_in_a_late_bill_is_found_once_and_not_again_when_the_bill_is_restated,
+    a_budget_over_costs_in_two_currencies_refuses_and_adds_no_euros_to_dollars
 );
 
 /// EC2 in February 50; in March EC2 100.10 + 400, S3 0.2, tax 10.
@@ -404,6 +405,49 @@ async fn a_spike_in_a_late_bill_is_found_once_and_not_again_when_the_bill_is_res
     assert_eq!(app.upload(&integration, "bill.csv", bill("900")).await.status, 201);
     assert_eq!(run_pass(&ctx, &mut PassState::default()).await.unwrap(), Some(0), "found once");
     assert_eq!(app.get("/v2/anomaly_alerts").await.body["anomaly_alerts"].as_array().unwrap().len(), 1);
+}
+
+/// A report over USD and EUR costs: its budget's performance is refused in `/v2/costs`'s words, its alerts
+/// are not judged (never euros added to dollars), and the account's other alerts still are.
+async fn a_budget_over_costs_in_two_currencies_refuses_and_adds_no_euros_to_dollars(app: TestApp) {
+    use costd::service::alerts::{run_pass, PassState};
+    let Some((app, ctx)) = spawn_alerting(app.backend, chrono::NaiveDate::from_ymd_opt(2024, 3, 20).unwrap()).await
+    else {
+        return;
+    };
+    let dollars =
+        "ChargeCategory,ChargePeriodStart,BilledCost,ServiceName,BillingCurrency\nUsage,2024-03-05,600,EC2,USD\n";
+    let euros =
+        "ChargeCategory,ChargePeriodStart,BilledCost,ServiceName,BillingCurrency\nUsage,2024-03-06,500,VM,EUR\n";
+    let aws = token(&app.create_integration("aws").await);
+    let azure = token(&app.create_integration("azure").await);
+    assert_eq!(app.upload(&aws, "usd.csv", dollars.as_bytes().to_vec()).await.status, 201);
+    assert_eq!(app.upload(&azure, "eur.csv", euros.as_bytes().to_vec()).await.status, 201);
+    let all = token(&created(&app, "/v2/cost_reports", json!({"title": "All"})).await);
+    let ec2 =
+        token(&created(&app, "/v2/cost_reports", json!({"title": "EC2", "filter": "costs.service = 'EC2'"})).await);
+    let budget = |report: &str, name: &str| json!({"name": name, "cost_report_token": report, "periods": [{"start_at": "2024-03-01", "amount": 1000}]});
+    let mixed = token(&created(&app, "/v2/budgets", budget(&all, "Mixed")).await);
+    let usd = token(&created(&app, "/v2/budgets", budget(&ec2, "Dollars")).await);
+    for b in [&mixed, &usd] {
+        created(
+            &app,
+            "/v2/budget_alerts",
+            json!({"budget_tokens": [b], "threshold": 50, "recipient_channels": [format!("{b}@example.com")]}),
+        )
+        .await;
+    }
+    let res = app.get(&format!("/v2/budgets/{mixed}?include_performance=true")).await;
+    assert_eq!(res.status, 422, "{}", res.text);
+    assert!(res.text.contains("the costs are in several currencies (") && res.text.contains("EUR"), "{}", res.text);
+    let costs = app.get("/v2/costs?start_date=2024-03-01&end_date=2024-03-31").await;
+    assert_eq!(costs.status, 422);
+    assert_eq!(costs.body, res.body, "the same words as /v2/costs");
+    // 600 USD of 1000 fires the dollars' alert; the mixed budget (600 USD + 500 EUR) is not judged.
+    assert_eq!(run_pass(&ctx, &mut PassState::default()).await.unwrap(), Some(1));
+    let sent = deliveries(&app).await;
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0]["recipient"], format!("{usd}@example.com"));
 }
 
 async fn bad_budget_and_alert_bodies_are_400_naming_each_field(app: TestApp) {
