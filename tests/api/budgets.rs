@@ -204,6 +204,18 @@ async fn a_read_only_token_sees_no_webhook_secret(app: TestApp) {
     assert_eq!(app.get("/v2/webhook_signing_secret").await.status, 200);
 }
 
+/// An alert message as the outbox keeps it, for tests that write the outbox themselves.
+fn plain_message() -> String {
+    let message = costd::service::alerts::Message {
+        event: "budget_alert".into(),
+        subject: "s".into(),
+        text: "t".into(),
+        link: None,
+        data: Default::default(),
+    };
+    serde_json::to_string(&message).unwrap()
+}
+
 /// 12 webhooks of one tenant that accept the connection and never answer, written before another tenant's
 /// one alert: the other's is delivered within its own time-out, not after the 12 others'.
 async fn one_tenants_silent_webhooks_do_not_hold_back_anothers_alert(app: TestApp) {
@@ -246,14 +258,7 @@ async fn one_tenants_silent_webhooks_do_not_hold_back_anothers_alert(app: TestAp
     };
     let ctx = context.lock().unwrap().clone().unwrap();
     let (other, _) = app.other_account().await;
-    let message = serde_json::to_string(&costd::service::alerts::Message {
-        event: "budget_alert".into(),
-        subject: "s".into(),
-        text: "t".into(),
-        link: None,
-        data: Default::default(),
-    })
-    .unwrap();
+    let message = plain_message();
     let new = |account: &costd::model::token::AccountToken, i: usize, url: String| costd::store::NewNotification {
         account: account.clone(),
         source_token: format!("bdgt_alrt_{i}"),
@@ -339,14 +344,7 @@ async fn an_account_sends_at_most_its_hourly_messages_and_the_rest_wait(app: Tes
     };
     let ctx = context.lock().unwrap().clone().unwrap();
     let (other, other_token) = app.other_account().await;
-    let message = serde_json::to_string(&costd::service::alerts::Message {
-        event: "budget_alert".into(),
-        subject: "s".into(),
-        text: "t".into(),
-        link: None,
-        data: Default::default(),
-    })
-    .unwrap();
+    let message = plain_message();
     let new = |account: &costd::model::token::AccountToken, i: usize| costd::store::NewNotification {
         account: account.clone(),
         source_token: format!("bdgt_alrt_{i}"),

@@ -873,15 +873,7 @@ fn parquet_rows(file: &LocalFile, sink: &mut Sink) -> io::Result<u64> {
     check_row_groups(file, builder.metadata(), builder.parquet_schema(), &decoded)?;
     // Text is read as dictionaries where the file has them: a few long values repeated on every row (a few
     // KB of file) stay one copy each instead of one per row of the batch.
-    let hinted = Arc::new(arrow::datatypes::Schema::new(
-        builder
-            .schema()
-            .fields()
-            .iter()
-            .map(|f| f.as_ref().clone().with_data_type(dictionary_text(f.data_type())))
-            .collect::<Vec<_>>(),
-    ));
-    let options = ArrowReaderOptions::new().with_schema(hinted);
+    let options = ArrowReaderOptions::new().with_schema(dictionary_schema(builder.schema()));
     let (builder, batch_rows) =
         match ParquetRecordBatchReaderBuilder::try_new_with_options(File::open(&file.path)?, options) {
             Ok(b) => (b, PARQUET_BATCH_ROWS),
@@ -948,6 +940,13 @@ fn check_row_groups(
         }
     }
     Ok(())
+}
+
+/// `schema` with every text and binary leaf read as a dictionary of it.
+fn dictionary_schema(schema: &arrow::datatypes::Schema) -> arrow::datatypes::SchemaRef {
+    let fields: Vec<_> =
+        schema.fields().iter().map(|f| f.as_ref().clone().with_data_type(dictionary_text(f.data_type()))).collect();
+    Arc::new(arrow::datatypes::Schema::new(fields))
 }
 
 /// `data_type` with every text and binary leaf read as a dictionary of it.
@@ -1726,15 +1725,7 @@ mod tests {
         assert!(file.bytes < 1 << 20, "the file is small: {}", file.bytes);
         // The reader's hint reads both the column and the map's values as dictionaries.
         let plain = ParquetRecordBatchReaderBuilder::try_new(File::open(&file.path).unwrap()).unwrap();
-        let hinted = Arc::new(arrow::datatypes::Schema::new(
-            plain
-                .schema()
-                .fields()
-                .iter()
-                .map(|f| f.as_ref().clone().with_data_type(dictionary_text(f.data_type())))
-                .collect::<Vec<_>>(),
-        ));
-        let options = ArrowReaderOptions::new().with_schema(hinted);
+        let options = ArrowReaderOptions::new().with_schema(dictionary_schema(plain.schema()));
         let mut reader =
             ParquetRecordBatchReaderBuilder::try_new_with_options(File::open(&file.path).unwrap(), options)
                 .unwrap()
