@@ -335,13 +335,20 @@ pub async fn serve_with(
     connections.http2().timer(TokioTimer::new());
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
+    let pressure = std::sync::Arc::new(tokio::sync::Notify::new());
     tokio::pin!(shutdown);
     loop {
-        // A free slot first: past the bound, connections wait in the listen queue, not in costd.
-        let slot = tokio::select! {
-            slot = slots.clone().acquire_owned() => slot.expect("never closed"),
-            () = &mut shutdown => break,
+        // A free slot first: past the bound, connections wait in the listen queue, not in costd, and every
+        // connection that has had no request in flight for a moment is asked to close (so connections that
+        // say nothing give way to ones with a request, instead of holding every slot for the time-out).
+        let slot = loop {
+            tokio::select! {
+                slot = slots.clone().acquire_owned() => break Some(slot.expect("never closed")),
+                () = tokio::time::sleep(std::time::Duration::from_millis(200)) => pressure.notify_waiters(),
+                () = &mut shutdown => break None,
+            }
         };
+        let Some(slot) = slot else { break };
         let stream = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => stream,
@@ -360,12 +367,13 @@ pub async fn serve_with(
         let connection = connections.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
         let connection = graceful.watch(connection);
         let timeout = limits.header_read_timeout;
+        let pressure = pressure.clone();
         tokio::spawn(async move {
             tokio::select! {
                 ended = connection => if let Err(e) = ended {
                     tracing::debug!(error = %e, "a connection ended with an error");
                 },
-                () = activity.idle_for(timeout) => tracing::debug!("closed a connection that sent no request in time"),
+                () = activity.idle_for(timeout, &pressure) => tracing::debug!("closed a connection that sent no request in time"),
             }
             drop(slot);
         });
@@ -412,26 +420,40 @@ pub mod connection {
         }
 
         /// Resolves once the connection has had no request in flight for `timeout` since it opened or since
-        /// its last request ended.
-        pub async fn idle_for(&self, timeout: Duration) {
+        /// its last request ended, or for [`UNDER_PRESSURE`] when the node is out of connection slots and
+        /// `pressure` is signalled.
+        pub async fn idle_for(&self, timeout: Duration, pressure: &tokio::sync::Notify) {
             loop {
                 let since = self.opened + Duration::from_millis(self.last_ended_ms.load(Ordering::SeqCst));
                 let deadline = since + timeout;
                 if Instant::now() >= deadline {
-                    if self.in_flight.load(Ordering::SeqCst) == 0 {
-                        let again = self.opened + Duration::from_millis(self.last_ended_ms.load(Ordering::SeqCst));
-                        if again == since {
-                            return;
-                        }
+                    if self.idle_since(since) {
+                        return;
                     }
                     // Busy, or a request ended meanwhile: look again a little later.
                     tokio::time::sleep(timeout.min(Duration::from_secs(1))).await;
                     continue;
                 }
-                tokio::time::sleep_until(deadline).await;
+                tokio::select! {
+                    () = tokio::time::sleep_until(deadline) => {}
+                    () = pressure.notified() => {
+                        if Instant::now() >= since + UNDER_PRESSURE && self.idle_since(since) {
+                            return;
+                        }
+                    }
+                }
             }
         }
+
+        /// No request in flight, and none ended since `since`.
+        fn idle_since(&self, since: Instant) -> bool {
+            self.in_flight.load(Ordering::SeqCst) == 0
+                && self.opened + Duration::from_millis(self.last_ended_ms.load(Ordering::SeqCst)) == since
+        }
     }
+
+    /// How long a connection may sit without a request while others wait for a slot.
+    pub const UNDER_PRESSURE: Duration = Duration::from_secs(1);
 
     /// A request of the connection, from its head until its response body is done.
     struct InFlight(Arc<Activity>);

@@ -472,3 +472,22 @@ async fn silent_connections_are_closed_and_bounded() {
         assert!(read.is_ok(), "a silent connection stayed open");
     }
 }
+
+/// Out of connection slots, the node closes connections that have sat without a request for a second, so a
+/// client with a request gets in within seconds, not after the silent ones' 30 s time-out.
+#[tokio::test]
+async fn out_of_slots_the_node_sheds_silent_connections_for_ones_with_a_request() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = axum::Router::new().route("/", axum::routing::get(|| async { "ok" }));
+    let limits = costd::http::ConnectionLimits { header_read_timeout: Duration::from_secs(30), max_connections: 20 };
+    tokio::spawn(costd::http::serve_with(listener, app, std::future::pending(), limits));
+    let mut silent = Vec::new();
+    for _ in 0..60 {
+        silent.push(tokio::net::TcpStream::connect(addr).await.unwrap());
+    }
+    let asked = Instant::now();
+    let ok = tokio::time::timeout(Duration::from_secs(20), reqwest::get(format!("http://{addr}/"))).await;
+    assert_eq!(ok.expect("answered well before the header time-out").unwrap().status(), 200);
+    assert!(asked.elapsed() < Duration::from_secs(10), "{:?}", asked.elapsed());
+}
