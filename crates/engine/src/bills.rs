@@ -858,6 +858,8 @@ fn csv_rows(file: &LocalFile, sink: &mut Sink) -> io::Result<u64> {
 
 /// Most bytes the columns read of one Parquet row group may hold uncompressed, as its metadata says.
 pub const MAX_ROW_GROUP_BYTES: i64 = 1 << 30;
+/// Most bytes one decoded Parquet batch may hold.
+const MAX_BATCH_BYTES: usize = 512 << 20;
 /// Rows per Parquet batch when its text columns cannot be read as dictionaries (each value may be long).
 const PARQUET_FALLBACK_BATCH_ROWS: usize = 256;
 
@@ -891,6 +893,18 @@ fn parquet_rows(file: &LocalFile, sink: &mut Sink) -> io::Result<u64> {
     let mut scratch = String::new();
     for batch in reader {
         let batch = batch.map_err(|e| unreadable(&e))?;
+        // Dictionaries keep a batch small; a file read without them (the fallback) is held to this too.
+        if batch.get_array_memory_size() > MAX_BATCH_BYTES {
+            return Err(fail(
+                &file.key,
+                format_args!(
+                    "rows {} to {} hold {} bytes in memory, more than {MAX_BATCH_BYTES}",
+                    rows + 1,
+                    rows + batch.num_rows() as u64,
+                    batch.get_array_memory_size()
+                ),
+            ));
+        }
         let columns = order
             .iter()
             .map(|&i| {
