@@ -5,9 +5,7 @@
 
 use crate::model::integration::{workspace_list, CustomProviderFields, IntegrationUpdateFields, NewCustomProvider};
 use crate::model::token::{AccountToken, IntegrationToken};
-use crate::service::sync::{
-    claim, claimed_token, sync_claimed, Quiet, SyncClaim, SyncContext, SyncOptions, SyncReport, NOT_A_BUCKET,
-};
+use crate::service::sync::{claim, sync_claimed, Quiet, SyncClaim, SyncContext, SyncOptions, SyncReport, NOT_A_BUCKET};
 use crate::service::ServiceError;
 use crate::store::{Integration, PageRequest, Paged, Store};
 
@@ -157,7 +155,7 @@ fn spawn_claimed(
     options: SyncOptions,
 ) -> tokio::task::JoinHandle<Result<SyncReport, ServiceError>> {
     tokio::spawn(async move {
-        let token = claimed_token(&claimed);
+        let token = claimed.token().clone();
         let result = sync_claimed(&ctx, claimed, options, &Quiet).await;
         if let Err(e) = &result {
             tracing::warn!(integration = %token, error = format!("{e:#}"), "sync failed");

@@ -3,7 +3,8 @@
 //!
 //! One sync of one integration:
 //! 0. claim it ([`claim`]): one sync per integration in the process, one across the deployment (a named store
-//!    lock, advisory on PostgreSQL), and a slot of the account's and of the node's ([`SyncSlots`]); a request
+//!    lock: advisory on PostgreSQL, a locked file on SQLite), and a slot of the account's and of the node's
+//!    ([`SyncSlots`]); a request
 //!    that cannot have all of them is refused at once (409, 429, 503). The claim moves into the task that
 //!    syncs, so a request that waits and is dropped leaves a sync that still holds its claim: no second load
 //!    of the integration starts beside it;
@@ -17,9 +18,9 @@
 //! 4. otherwise download exactly the files its manifests list (all of them, or the period is left as it was;
 //!    an export that is not cost data, an Azure price sheet, is skipped with a note), and hand their rows to
 //!    [`super::uploads::upload`] under the period's upload name, read under the upload's limits (field and
-//!    row bounds, `--max-upload-bytes`, a byte bound per Parquet row group; `engine::bills::ReadLimits`). That is the upload
-//!    path every CSV takes (file intent, ingest, persist, verify, one commit that retires the upload of the
-//!    same name), so a refresh replaces its period atomically: a query sees the old rows or the new, never
+//!    row bounds, `--max-upload-bytes`, byte bounds per Parquet row group and batch;
+//!    `engine::bills::ReadLimits`). That is the upload path every CSV takes (file intent, ingest, persist,
+//!    verify, one commit that retires the upload of the same name), so a refresh replaces its period atomically: a query sees the old rows or the new, never
 //!    both, never neither, and an acknowledged period is never lost;
 //! 5. record the manifest the period was loaded from, then the integration's status and last error.
 //!
@@ -199,9 +200,11 @@ impl Drop for SyncClaim {
     }
 }
 
-/// The integration a claim is for.
-pub fn claimed_token(claim: &SyncClaim) -> IntegrationToken {
-    claim.token.clone()
+impl SyncClaim {
+    /// The integration the claim is for.
+    pub fn token(&self) -> &IntegrationToken {
+        &self.token
+    }
 }
 
 /// The name of the store lock one integration's sync holds across the deployment.
