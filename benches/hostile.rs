@@ -253,14 +253,7 @@ fn serve(bin: &str, data: &Path, flags: &[&str], few_files: bool) -> (Child, Str
     let mut command = Command::new("bash");
     command.arg("-c").arg(format!("{limits}exec \"$0\" \"$@\"")).arg(bin).args(&args);
     let mut child = command.env("RUST_LOG", "error").stdout(Stdio::piped()).spawn().expect("costd serve starts");
-    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()));
-    let url = loop {
-        let line = lines.next().expect("serve prints where it listens").unwrap();
-        if let Some(u) = line.strip_prefix("listening on ") {
-            break u.to_string();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
+    let url = support::listening_url(&mut child);
     (child, url)
 }
 

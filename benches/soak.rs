@@ -161,15 +161,7 @@ fn start(data_dir: &std::path::Path, port: u16, database_url: Option<&str>, extr
         None => cmd.env_remove("COSTD_DATABASE_URL"),
     };
     let mut child = cmd.spawn().expect("costd serve starts");
-    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()));
-    let url = loop {
-        let line = lines.next().expect("serve prints where it listens").unwrap();
-        if let Some(u) = line.strip_prefix("listening on ") {
-            break u.to_string();
-        }
-    };
-    // Keep draining stdout so the child never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
+    let url = support::listening_url(&mut child);
     Server { child, url }
 }
 

@@ -164,6 +164,13 @@ pub fn serve(costd: &str, data_dir: &Path) -> (std::process::Child, String) {
         .stdout(std::process::Stdio::piped())
         .spawn()
         .expect("costd serve starts");
+    let url = listening_url(&mut child);
+    (child, url)
+}
+
+/// The base URL a `costd serve` child (its stdout piped) prints once it listens; its stdout is drained
+/// afterwards, so the child never blocks on a full pipe.
+pub fn listening_url(child: &mut std::process::Child) -> String {
     let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().expect("piped stdout")));
     let url = loop {
         let line = lines.next().expect("serve prints where it listens").expect("readable stdout");
@@ -171,7 +178,8 @@ pub fn serve(costd: &str, data_dir: &Path) -> (std::process::Child, String) {
             break u.to_string();
         }
     };
-    (child, url)
+    std::thread::spawn(move || for _ in lines {});
+    url
 }
 
 /// An MSP account over a fresh SQLite store in `data_dir`, an integration holding `csv` (imported by the

@@ -351,10 +351,7 @@ fn render(message: &Message, notification: &Notification, url: &url::Url) -> (se
         // Titles and cost data are a tenant's text: `<!channel>` or `<https://x|y>` in them arrive as text.
         let mut text = format!("*{}*\n{}", slack_text(&message.subject), slack_text(&message.text));
         if let Some(l) = link {
-            text.push_str(&format!(
-                "\n<{}|Open in costd>",
-                l.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
-            ));
+            text.push_str(&format!("\n<{}|Open in costd>", escaped(l, |_, _| false)));
         }
         (serde_json::json!({ "text": text }), false)
     } else if host.ends_with(".webhook.office.com") || host.ends_with(".logic.azure.com") {
@@ -387,42 +384,46 @@ fn render(message: &Message, notification: &Notification, url: &url::Url) -> (se
     }
 }
 
-/// Text as Slack's mrkdwn shows it literally: its control characters escaped as Slack asks (`&`, `<`, `>`),
-/// so no mention (`<!channel>`), link (`<url|text>`) or formatting in a tenant's text takes effect.
-fn slack_text(text: &str) -> String {
+/// `text` with HTML's three characters as entities (as Slack and Teams both read them), and every other
+/// character passed through `other`, which writes it (escaped) and answers whether it did.
+fn escaped(text: &str, other: impl Fn(char, &mut String) -> bool) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
-            // Zero-width space after a formatting character: shown as it is, never bold, italic or code.
-            '*' | '_' | '~' | '`' => {
-                out.push(c);
-                out.push('\u{200B}');
-            }
+            _ if other(c, &mut out) => {}
             _ => out.push(c),
         }
     }
     out
 }
 
+/// Text as Slack's mrkdwn shows it literally: its control characters escaped as Slack asks (`&`, `<`, `>`),
+/// so no mention (`<!channel>`), link (`<url|text>`) or formatting in a tenant's text takes effect.
+fn slack_text(text: &str) -> String {
+    escaped(text, |c, out| {
+        // Zero-width space after a formatting character: shown as it is, never bold, italic or code.
+        let formatting = matches!(c, '*' | '_' | '~' | '`');
+        if formatting {
+            out.push(c);
+            out.push('\u{200B}');
+        }
+        formatting
+    })
+}
+
 /// Text as a Teams card's markdown shows it literally: HTML's characters as entities, markdown's escaped.
 fn teams_text(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '\\' | '*' | '_' | '[' | ']' | '(' | ')' | '#' | '`' | '~' | '!' | '|' => {
-                out.push('\\');
-                out.push(c);
-            }
-            _ => out.push(c),
+    escaped(text, |c, out| {
+        let markdown = matches!(c, '\\' | '*' | '_' | '[' | ']' | '(' | ')' | '#' | '`' | '~' | '!' | '|');
+        if markdown {
+            out.push('\\');
+            out.push(c);
         }
-    }
-    out
+        markdown
+    })
 }
 
 /// One attempt at one message.

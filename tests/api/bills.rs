@@ -140,10 +140,20 @@ impl S3Server {
 
 /// The same `app` store and backend, with the test server allowed and today fixed.
 pub(crate) async fn spawn_allowing(backend: Backend, endpoint: &str) -> TestApp {
+    spawn_allowing_with(backend, endpoint, |_| {}).await
+}
+
+/// [`spawn_allowing`], with the server's state changed by `configure` too.
+pub(crate) async fn spawn_allowing_with(
+    backend: Backend,
+    endpoint: &str,
+    configure: impl FnOnce(&mut costd::http::AppState),
+) -> TestApp {
     let endpoint = endpoint.to_string();
     TestApp::spawn_with(backend, move |state| {
         state.allowed_endpoints = costd::model::bucket_export::AllowedEndpoints::parse(&[endpoint], false).unwrap();
         state.today = Arc::new(today);
+        configure(state);
     })
     .await
     .unwrap()

@@ -14,8 +14,8 @@ use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::bills::{
-    aws_body, aws_manifest, azure_manifest, gzip, parquet_chunk, recorded_integration, spawn_allowing, today, Azurite,
-    AZURE_HEADER, AZURITE_ACCOUNT, AZURITE_KEY,
+    aws_body, aws_manifest, azure_manifest, gzip, parquet_chunk, recorded_integration, spawn_allowing,
+    spawn_allowing_with, Azurite, AZURE_HEADER, AZURITE_ACCOUNT, AZURITE_KEY,
 };
 use crate::helpers::{on_both_stores, Backend, TestApp};
 use crate::scale::S3Server;
@@ -40,13 +40,7 @@ async fn loaded_october(
     configure: impl FnOnce(&mut costd::http::AppState),
 ) -> Option<(TestApp, S3Server, String, String)> {
     let s3 = S3Server::start().await?;
-    let endpoint = s3.endpoint.clone();
-    let app = TestApp::spawn_with(backend, move |state| {
-        state.allowed_endpoints = costd::model::bucket_export::AllowedEndpoints::parse(&[endpoint], false).unwrap();
-        state.today = Arc::new(today);
-        configure(state);
-    })
-    .await?;
+    let app = spawn_allowing_with(backend, &s3.endpoint, configure).await;
     let bucket = s3.bucket().await;
     s3.deliver(
         &bucket,
