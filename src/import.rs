@@ -84,7 +84,8 @@ pub async fn run(
         // The command line is the operator's own: no size limit.
         ingest_csv(input, &tmp, Limits::default(), &mut progress)
     };
-    let result = upload(store.as_ref(), &files, new, ingest).await;
+    // Nothing in this process judges alerts: `serve`'s next pass finds the account's new data in the store.
+    let result = upload(store.as_ref(), &files, &Default::default(), new, ingest).await;
     bar.finish_and_clear();
     let (record, csv_bytes) = match result {
         Ok(done) => (done.record, done.csv_bytes),

@@ -1,15 +1,15 @@
 //! `/v2/billing_profiles`: an MSP's invoicing identities — company and address, custom fields, bank
 //! details, and the adjustments (taxes, fees, discounts) its invoices carry.
 
-use axum::extract::{OriginalUri, Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use serde::Serialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::auth::Caller;
-use super::extract::{Json, Query};
-use super::pagination::{base_url, Links, ListParams, MAX_LIMIT};
+use super::extract::Json;
+use super::pagination::{Links, Paging};
 use super::{path_token, timestamp, ApiError, AppState, Result};
 use crate::model::billing_profile::{
     masked, BankingInformation, BillingInformation, BillingProfileFields, CustomField,
@@ -191,13 +191,11 @@ fn not_found() -> ApiError {
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
-    Query(params): Query<ListParams>,
-    OriginalUri(uri): OriginalUri,
-    headers: HeaderMap,
+    paging: Paging,
 ) -> Result<axum::Json<BillingProfilesBody>> {
-    let page = params.page_request(MAX_LIMIT)?;
+    let page = paging.page;
     let found = invoicing::list_profiles(state.store.as_ref(), &caller.account_token, page).await?;
-    let links = Links::new(&base_url(state.public_url.as_deref(), &headers), &uri, page, found.total);
+    let links = paging.links(found.total);
     Ok(axum::Json(BillingProfilesBody { billing_profiles: found.items.into_iter().map(Into::into).collect(), links }))
 }
 

@@ -1,14 +1,14 @@
 //! `/v2/billing_rules`: list, create, get, update (PUT; `type` is immutable), delete.
 
-use axum::extract::{OriginalUri, Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use serde::Serialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::auth::Caller;
-use super::extract::{Json, Query};
-use super::pagination::{base_url, Links, ListParams, MAX_LIMIT};
+use super::extract::Json;
+use super::pagination::{Links, Paging};
 use super::{path_token, timestamp, ApiError, AppState, Result};
 use crate::model::billing_rule::RuleFields;
 use crate::model::token::RuleToken;
@@ -91,13 +91,11 @@ fn not_found() -> ApiError {
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
-    Query(params): Query<ListParams>,
-    OriginalUri(uri): OriginalUri,
-    headers: HeaderMap,
+    paging: Paging,
 ) -> Result<axum::Json<BillingRulesBody>> {
-    let page = params.page_request(MAX_LIMIT)?;
+    let page = paging.page;
     let found = billing_rules::list(state.store.as_ref(), &caller.account_token, page).await?;
-    let links = Links::new(&base_url(state.public_url.as_deref(), &headers), &uri, page, found.total);
+    let links = paging.links(found.total);
     Ok(axum::Json(BillingRulesBody { billing_rules: found.items.into_iter().map(Into::into).collect(), links }))
 }
 

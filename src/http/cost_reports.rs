@@ -1,15 +1,15 @@
 //! `/v2/cost_reports`: saved costs queries (filter, saved filters, groupings, settings, dates, chart), listed
 //! by workspace, folder or title. `GET /v2/costs?cost_report_token=` runs one (see [`super::costs`]).
 
-use axum::extract::{OriginalUri, Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use serde::Serialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::auth::Caller;
 use super::extract::{Json, Query};
-use super::pagination::{base_url, Links, ListParams, MAX_LIMIT};
+use super::pagination::{Links, ListParams, ListUrl, Paging};
 use super::{timestamp, ApiError, AppState, Result};
 use crate::model::cost_query::CostSettings;
 use crate::model::report::{ChartSettings, CostReportFields, ViewKind};
@@ -30,8 +30,6 @@ struct ForecastParams {
     end_date: Option<String>,
     provider: Option<String>,
     service: Option<String>,
-    page: Option<u32>,
-    limit: Option<u32>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -55,8 +53,8 @@ async fn forecasted_costs(
     caller: Caller,
     Path(token): Path<String>,
     Query(params): Query<ForecastParams>,
-    OriginalUri(uri): OriginalUri,
-    headers: HeaderMap,
+    paging: std::result::Result<Paging, ApiError>,
+    url: ListUrl,
 ) -> Result<axum::Json<ForecastedCostsBody>> {
     let mut errors = Vec::new();
     let mut date = |name: &str, v: &Option<String>| {
@@ -67,14 +65,14 @@ async fn forecasted_costs(
         })
     };
     let (from, to) = (date("start_date", &params.start_date), date("end_date", &params.end_date));
-    let page = ListParams { page: params.page, limit: params.limit, ..Default::default() }.page_request(MAX_LIMIT);
-    if let Err(ApiError::BadRequest(e)) = &page {
+    // Problems with the page are listed with the dates'.
+    if let Err(ApiError::BadRequest(e)) = &paging {
         errors.extend(e.iter().cloned());
     }
     if !errors.is_empty() {
         return Err(ApiError::BadRequest(errors));
     }
-    let page = page?;
+    let page = paging?.page;
     let forecast = forecast(
         &state.costs_context(),
         &caller.account_token,
@@ -87,10 +85,9 @@ async fn forecasted_costs(
     )
     .await?;
     let total = i64::try_from(forecast.len()).unwrap_or(i64::MAX);
-    let links = Links::new(&base_url(state.public_url.as_deref(), &headers), &uri, page, total);
-    let skip = (page.page as usize - 1).saturating_mul(page.limit as usize);
+    let links = url.links(page, total);
     let forecasted_costs = forecast
-        .page(skip, page.limit as usize)
+        .page(usize::try_from(page.offset()).unwrap_or(usize::MAX), page.limit as usize)
         .into_iter()
         .map(|d| ForecastedCost {
             date: d.date.to_string(),
@@ -109,10 +106,9 @@ pub(super) async fn list_objects(
     caller: &Caller,
     kind: ViewKind,
     params: &ListParams,
-    uri: &axum::http::Uri,
-    headers: &HeaderMap,
+    paging: &Paging,
 ) -> Result<(Vec<ReportObject>, Links)> {
-    let page = params.page_request(MAX_LIMIT)?;
+    let page = paging.page;
     let text = |v: &Option<String>| v.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(str::to_string);
     let filter = ReportObjectFilter {
         workspace_token: text(&params.workspace_token),
@@ -120,7 +116,7 @@ pub(super) async fn list_objects(
         title_like: text(&params.q),
     };
     let found = reports::list(state.store.as_ref(), &caller.account_token, kind, &filter, page).await?;
-    Ok((found.items, Links::new(&base_url(state.public_url.as_deref(), headers), uri, page, found.total)))
+    Ok((found.items, paging.links(found.total)))
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -192,11 +188,10 @@ struct CostReportsBody {
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
+    paging: Paging,
     Query(params): Query<ListParams>,
-    OriginalUri(uri): OriginalUri,
-    headers: HeaderMap,
 ) -> Result<axum::Json<CostReportsBody>> {
-    let (items, links) = list_objects(&state, &caller, ViewKind::CostReport, &params, &uri, &headers).await?;
+    let (items, links) = list_objects(&state, &caller, ViewKind::CostReport, &params, &paging).await?;
     let cost_reports = items.into_iter().map(|r| body(&state, r)).collect::<Result<_>>()?;
     Ok(axum::Json(CostReportsBody { cost_reports, links }))
 }

@@ -1,15 +1,14 @@
 //! `GET /v2/costs`: the caller's costs, grouped and binned; a managed account sees its integrations' costs
 //! with its billing rules applied in order, the parent account its raw costs.
 
-use axum::extract::{OriginalUri, State};
-use axum::http::HeaderMap;
+use axum::extract::State;
 use serde::Serialize;
 use serde_json::{Map, Value};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::auth::Caller;
-use super::pagination::{base_url, Links};
+use super::pagination::{Links, ListUrl};
 use super::{ApiError, AppState, Result};
 use crate::model::cost_query::{parse_params_with, report_token, Defaults};
 use crate::model::cost_query::{round_total, Aggregate};
@@ -60,22 +59,17 @@ pub(super) async fn costs_params(
 async fn costs_handler(
     State(state): State<AppState>,
     caller: Caller,
-    OriginalUri(uri): OriginalUri,
-    headers: HeaderMap,
+    url: ListUrl,
 ) -> Result<axum::Json<CostsBody>> {
-    let params = costs_params(&state, &caller, uri.query().unwrap_or_default()).await?;
+    let params = costs_params(&state, &caller, url.query()).await?;
     let answer =
         costs(&state.costs_context(), &caller.account_token, params.workspace_token.as_deref(), &params.query).await?;
     let currency = answer.single_currency()?;
     let result = answer.result;
     let amount = result.totals.first().map_or(crate::model::amount::Amount::ZERO, |(_, total)| *total);
-    let total_rows = result.rows.len() as i64;
-    let skip = (params.page.page as usize - 1).saturating_mul(params.page.limit as usize);
-    let costs = result
-        .rows
-        .iter()
-        .skip(skip)
-        .take(params.page.limit as usize)
+    let (rows, links) = url.slice(params.page, result.rows.iter().collect());
+    let costs = rows
+        .into_iter()
         .cloned()
         .map(|r| {
             let mut m = Map::new();
@@ -93,7 +87,6 @@ async fn costs_handler(
             m
         })
         .collect();
-    let links = Links::new(&base_url(state.public_url.as_deref(), &headers), &uri, params.page, total_rows);
     let total_usage = (params.query.aggregate == Aggregate::Usage).then(|| {
         result
             .usage_totals

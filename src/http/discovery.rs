@@ -1,16 +1,15 @@
 //! Discovery: `GET /v2/cost_providers`, `/v2/cost_services`, `/v2/tags` and `/v2/tags/{key}/values`: what
 //! the caller's costs hold, to filter and group by (see [`crate::service::discovery`]).
 
-use axum::extract::{OriginalUri, Path, State};
-use axum::http::HeaderMap;
+use axum::extract::{Path, State};
 use serde::Serialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::auth::Caller;
-use super::pagination::{base_url, Links, DEFAULT_LIMIT, MAX_LIMIT};
+use super::pagination::{Links, ListUrl, DEFAULT_LIMIT, MAX_LIMIT};
 use super::{ApiError, AppState, Result};
-use crate::service::discovery::{self, Found, TagQuery};
+use crate::service::discovery::{self, TagQuery};
 use crate::store::PageRequest;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -87,13 +86,12 @@ struct ProvidersBody {
 async fn providers(
     State(state): State<AppState>,
     caller: Caller,
-    OriginalUri(uri): OriginalUri,
-    headers: HeaderMap,
+    url: ListUrl,
 ) -> Result<axum::Json<ProvidersBody>> {
-    let p = params(uri.query().unwrap_or_default(), false)?;
+    let p = params(url.query(), false)?;
     let found = discovery::providers(state.store.as_ref(), &caller.account_token, p.workspace.as_deref()).await?;
     let page = PageRequest { page: 1, limit: (found.len() as u32).max(1) };
-    let links = Links::new(&base_url(state.public_url.as_deref(), &headers), &uri, page, found.len() as i64);
+    let links = url.links(page, found.len() as i64);
     Ok(axum::Json(ProvidersBody {
         cost_providers: found.into_iter().map(|(name, key)| Provider { name, key }).collect(),
         links,
@@ -116,23 +114,16 @@ struct ServicesBody {
 async fn services(
     State(state): State<AppState>,
     caller: Caller,
-    OriginalUri(uri): OriginalUri,
-    headers: HeaderMap,
+    url: ListUrl,
 ) -> Result<axum::Json<ServicesBody>> {
-    let p = params(uri.query().unwrap_or_default(), false)?;
+    let p = params(url.query(), false)?;
     let found = discovery::services(&state.costs_context(), &caller.account_token, p.workspace.as_deref()).await?;
     let page = PageRequest { page: 1, limit: (found.len() as u32).max(1) };
-    let links = Links::new(&base_url(state.public_url.as_deref(), &headers), &uri, page, found.len() as i64);
+    let links = url.links(page, found.len() as i64);
     Ok(axum::Json(ServicesBody {
         cost_services: found.into_iter().map(|name| Service { name, provider: "custom_provider" }).collect(),
         links,
     }))
-}
-
-/// One page of `found`.
-fn page_of(found: Vec<Found>, page: PageRequest) -> Vec<Found> {
-    let skip = (page.page as usize - 1).saturating_mul(page.limit as usize);
-    found.into_iter().skip(skip).take(page.limit as usize).collect()
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -153,14 +144,13 @@ struct TagsBody {
 async fn tags(
     State(state): State<AppState>,
     caller: Caller,
-    OriginalUri(uri): OriginalUri,
-    headers: HeaderMap,
+    url: ListUrl,
 ) -> Result<axum::Json<TagsBody>> {
-    let p = params(uri.query().unwrap_or_default(), true)?;
+    let p = params(url.query(), true)?;
     let found =
         discovery::tag_keys(state.store.as_ref(), &caller.account_token, p.workspace.as_deref(), &p.query).await?;
-    let links = Links::new(&base_url(state.public_url.as_deref(), &headers), &uri, p.page, found.len() as i64);
-    let tags = page_of(found, p.page)
+    let (found, links) = url.slice(p.page, found);
+    let tags = found
         .into_iter()
         .map(|f| Tag { tag_key: f.name, hidden: false, preferred: false, providers: f.providers })
         .collect();
@@ -184,16 +174,15 @@ async fn tag_values(
     State(state): State<AppState>,
     caller: Caller,
     Path(key): Path<String>,
-    OriginalUri(uri): OriginalUri,
-    headers: HeaderMap,
+    url: ListUrl,
 ) -> Result<axum::Json<TagValuesBody>> {
-    let p = params(uri.query().unwrap_or_default(), true)?;
+    let p = params(url.query(), true)?;
     let found =
         discovery::tag_values(state.store.as_ref(), &caller.account_token, p.workspace.as_deref(), &key, &p.query)
             .await?
             .ok_or_else(|| ApiError::NotFound(format!("no costs carry the tag {key:?}")))?;
-    let links = Links::new(&base_url(state.public_url.as_deref(), &headers), &uri, p.page, found.len() as i64);
+    let (found, links) = url.slice(p.page, found);
     let tag_values =
-        page_of(found, p.page).into_iter().map(|f| TagValue { tag_value: f.name, providers: f.providers }).collect();
+        found.into_iter().map(|f| TagValue { tag_value: f.name, providers: f.providers }).collect();
     Ok(axum::Json(TagValuesBody { tag_values, links }))
 }

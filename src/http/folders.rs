@@ -1,14 +1,14 @@
 //! `/v2/folders`: folders of cost reports (list by workspace or title, create, get, update, delete).
 
-use axum::extract::{OriginalUri, Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use serde::Serialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::auth::Caller;
 use super::extract::{Json, Query};
-use super::pagination::{Links, ListParams};
+use super::pagination::{Links, ListParams, Paging};
 use super::{timestamp, ApiError, AppState, Result};
 use crate::model::report::{folder_type, FolderFields, ViewKind};
 use crate::service::reports;
@@ -57,9 +57,8 @@ struct FoldersBody {
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
+    paging: Paging,
     Query(params): Query<ListParams>,
-    OriginalUri(uri): OriginalUri,
-    headers: HeaderMap,
 ) -> Result<axum::Json<FoldersBody>> {
     let mut errors = Vec::new();
     folder_type(params.kind.as_deref(), &mut errors);
@@ -67,7 +66,7 @@ async fn list(
         return Err(ApiError::BadRequest(errors));
     }
     let (items, links) =
-        super::cost_reports::list_objects(&state, &caller, ViewKind::Folder, &params, &uri, &headers).await?;
+        super::cost_reports::list_objects(&state, &caller, ViewKind::Folder, &params, &paging).await?;
     Ok(axum::Json(FoldersBody { folders: items.into_iter().map(Into::into).collect(), links }))
 }
 

@@ -1,14 +1,14 @@
 //! `/v2/integrations`: custom-provider integrations (create, list, get, update workspaces, delete).
 
-use axum::extract::{OriginalUri, Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::auth::Caller;
 use super::extract::{Json, Query};
-use super::pagination::{base_url, Links, ListParams, MAX_LIMIT};
+use super::pagination::{Links, Paging};
 use super::{path_token, timestamp, ApiError, AppState, Result};
 use crate::model::bucket_export::{AwsIntegrationFields, AzureIntegrationFields, NewBucketIntegration};
 use crate::model::integration::{CustomProviderFields, IntegrationUpdateFields};
@@ -77,8 +77,6 @@ struct IntegrationsBody {
 
 #[derive(Deserialize)]
 struct IntegrationListParams {
-    page: Option<u32>,
-    limit: Option<u32>,
     provider: Option<String>,
     account_identifier: Option<String>,
 }
@@ -92,10 +90,9 @@ async fn list(
     State(state): State<AppState>,
     caller: Caller,
     Query(params): Query<IntegrationListParams>,
-    OriginalUri(uri): OriginalUri,
-    headers: HeaderMap,
+    paging: Paging,
 ) -> Result<axum::Json<IntegrationsBody>> {
-    let page = ListParams { page: params.page, limit: params.limit, ..Default::default() }.page_request(MAX_LIMIT)?;
+    let page = paging.page;
     let found = integrations::list(
         state.store.as_ref(),
         &caller.account_token,
@@ -104,7 +101,7 @@ async fn list(
         params.account_identifier.as_deref(),
     )
     .await?;
-    let links = Links::new(&base_url(state.public_url.as_deref(), &headers), &uri, page, found.total);
+    let links = paging.links(found.total);
     Ok(axum::Json(IntegrationsBody { integrations: found.items.into_iter().map(Into::into).collect(), links }))
 }
 

@@ -2,7 +2,7 @@
 //! regenerate (drafts only), download links (PDF, CSV), the period's cost report, send and send-and-approve
 //! (by email; freezes the invoice). The life cycle is [`crate::model::invoice::InvoiceStatus`]'s.
 
-use axum::extract::{OriginalUri, Path, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use serde::{Deserialize, Serialize};
 use utoipa_axum::router::OpenApiRouter;
@@ -10,7 +10,7 @@ use utoipa_axum::routes;
 
 use super::auth::Caller;
 use super::extract::{Json, Query};
-use super::pagination::{base_url, Links, ListParams, MAX_LIMIT};
+use super::pagination::{Links, ListParams, Paging, base_url};
 use super::{path_token, timestamp, ApiError, AppState, Result};
 use crate::model::invoice::invoice_number;
 use crate::model::token::{AccountToken, InvoiceToken};
@@ -113,14 +113,13 @@ async fn list(
     State(state): State<AppState>,
     caller: Caller,
     Query(params): Query<ListParams>,
-    OriginalUri(uri): OriginalUri,
-    headers: HeaderMap,
+    paging: Paging,
 ) -> Result<axum::Json<InvoicesBody>> {
-    let page = params.page_request(MAX_LIMIT)?;
+    let page = paging.page;
     let found =
         invoicing::list(state.store.as_ref(), &caller.account_token, params.managed_account_token.as_deref(), page)
             .await?;
-    let links = Links::new(&base_url(state.public_url.as_deref(), &headers), &uri, page, found.total);
+    let links = paging.links(found.total);
     Ok(axum::Json(InvoicesBody { invoices: found.items.into_iter().map(Into::into).collect(), links }))
 }
 

@@ -2,16 +2,16 @@
 //! some of its billing rules applied, in order.
 
 use crate::service::ServiceError;
-use axum::extract::{OriginalUri, Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use serde::Serialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::auth::Caller;
 use super::billing_profiles::{BillingInformationBody, BusinessInformationBody};
-use super::extract::{Json, Query};
-use super::pagination::{base_url, Links, ListParams, MAX_LIMIT};
+use super::extract::Json;
+use super::pagination::{Links, Paging};
 use super::{path_token, AppState, Result};
 use crate::model::managed_account::ManagedAccountFields;
 use crate::model::token::{AccountToken, BillingProfileToken, IntegrationToken, RuleToken};
@@ -78,13 +78,11 @@ impl From<ManagedView> for ManagedAccountBody {
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
-    Query(params): Query<ListParams>,
-    OriginalUri(uri): OriginalUri,
-    headers: HeaderMap,
+    paging: Paging,
 ) -> Result<axum::Json<ManagedAccountsBody>> {
-    let page = params.page_request(MAX_LIMIT)?;
+    let page = paging.page;
     let found = managed::list(state.store.as_ref(), &caller.account_token, page).await?;
-    let links = Links::new(&base_url(state.public_url.as_deref(), &headers), &uri, page, found.total);
+    let links = paging.links(found.total);
     Ok(axum::Json(ManagedAccountsBody { managed_accounts: found.items.into_iter().map(Into::into).collect(), links }))
 }
 

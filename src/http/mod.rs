@@ -16,11 +16,16 @@ use utoipa_axum::router::OpenApiRouter;
 
 use crate::store::DynStore;
 
+pub mod alert_deliveries;
+pub mod anomaly_alerts;
+pub mod anomaly_notifications;
 pub mod auth;
 pub mod billing_profiles;
 pub mod billing_rules;
+pub mod budget_alerts;
 pub mod budgets;
 pub mod console;
+pub mod cost_alerts;
 pub mod cost_reports;
 pub mod costs;
 pub mod data_exports;
@@ -38,6 +43,7 @@ pub mod me;
 pub mod openapi;
 pub mod pagination;
 pub mod ping;
+pub mod report_notifications;
 pub mod saved_filters;
 pub mod uploads;
 pub mod users;
@@ -229,6 +235,12 @@ fn authenticated() -> OpenApiRouter<AppState> {
         .merge(costs::router())
         .merge(cost_reports::router())
         .merge(budgets::router())
+        .merge(budget_alerts::router())
+        .merge(cost_alerts::router())
+        .merge(report_notifications::router())
+        .merge(anomaly_notifications::router())
+        .merge(anomaly_alerts::router())
+        .merge(alert_deliveries::router())
         .merge(saved_filters::router())
         .merge(folders::router())
         .merge(discovery::router())

@@ -1,5 +1,9 @@
-//! `page`/`limit` parameters and the `links` object every list answers with.
+//! `page`/`limit` parameters and the `links` object every list answers with, written once: a list handler
+//! takes [`Paging`] (the checked page and what its links need) and answers `paging.links(total)`, or
+//! `paging.slice(all)` for a list it holds whole in memory.
 
+use axum::extract::{FromRequestParts, OriginalUri};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, Uri};
 use serde::{Deserialize, Serialize};
 
@@ -46,6 +50,91 @@ impl ListParams {
         } else {
             Err(ApiError::BadRequest(errors))
         }
+    }
+}
+
+/// Where a list's links point: the configured public URL or the Host header, and the request's own path and
+/// query (as the client sent them, before any nesting stripped a prefix). For lists that read their page
+/// with the rest of their query (costs, discovery); the others take [`Paging`].
+#[derive(Debug, Clone)]
+pub struct ListUrl {
+    base: String,
+    uri: Uri,
+}
+
+impl FromRequestParts<super::AppState> for ListUrl {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &super::AppState) -> Result<Self, Self::Rejection> {
+        let uri = parts.extensions.get::<OriginalUri>().map(|o| o.0.clone()).unwrap_or_else(|| parts.uri.clone());
+        Ok(ListUrl { base: base_url(state.public_url.as_deref(), &parts.headers), uri })
+    }
+}
+
+impl ListUrl {
+    /// The request's query string.
+    pub fn query(&self) -> &str {
+        self.uri.query().unwrap_or_default()
+    }
+
+    /// The links of `page` of a list of `total` items.
+    pub fn links(&self, page: PageRequest, total: i64) -> Links {
+        Links::new(&self.base, &self.uri, page, total)
+    }
+
+    /// `page` of a list held whole, and its links.
+    pub fn slice<T>(&self, page: PageRequest, all: Vec<T>) -> (Vec<T>, Links) {
+        let links = self.links(page, all.len() as i64);
+        let skip = usize::try_from(page.offset()).unwrap_or(usize::MAX);
+        (all.into_iter().skip(skip).take(page.limit as usize).collect(), links)
+    }
+}
+
+/// A list request's page (`page` ≥ 1, 1 ≤ `limit` ≤ `MAX`, checked: a 400 naming both otherwise) and where
+/// its links point.
+#[derive(Debug, Clone)]
+pub struct Paging<const MAX: u32 = MAX_LIMIT> {
+    pub page: PageRequest,
+    pub url: ListUrl,
+}
+
+impl<const MAX: u32> FromRequestParts<super::AppState> for Paging<MAX> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &super::AppState) -> Result<Self, Self::Rejection> {
+        let url = match ListUrl::from_request_parts(parts, state).await {
+            Ok(url) => url,
+            Err(never) => match never {},
+        };
+        let mut params = ListParams::default();
+        let mut errors = Vec::new();
+        for (k, v) in form_urlencoded::parse(url.query().as_bytes()) {
+            let slot = match k.as_ref() {
+                "page" => &mut params.page,
+                "limit" => &mut params.limit,
+                _ => continue,
+            };
+            match v.trim().parse::<u32>() {
+                Ok(n) => *slot = Some(n),
+                Err(_) => errors.push(format!("{k} must be a whole number, got {v:?}")),
+            }
+        }
+        if !errors.is_empty() {
+            return Err(ApiError::BadRequest(errors));
+        }
+        Ok(Paging { page: params.page_request(MAX)?, url })
+    }
+}
+
+impl<const MAX: u32> Paging<MAX> {
+    /// The links of this page of a list of `total` items.
+    pub fn links(&self, total: i64) -> Links {
+        self.url.links(self.page, total)
+    }
+
+    /// This page of a list held whole, and its links.
+    pub fn slice<T>(&self, all: Vec<T>) -> (Vec<T>, Links) {
+        self.url.slice(self.page, all)
     }
 }
 

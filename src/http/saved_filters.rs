@@ -1,14 +1,14 @@
 //! `/v2/saved_filters`: named VQL filters that cost reports (and folders) apply.
 
-use axum::extract::{OriginalUri, Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use serde::Serialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::auth::Caller;
 use super::extract::{Json, Query};
-use super::pagination::{Links, ListParams};
+use super::pagination::{Links, ListParams, Paging};
 use super::{timestamp, AppState, Result};
 use crate::model::report::{SavedFilterFields, ViewKind};
 use crate::service::reports;
@@ -60,12 +60,11 @@ struct SavedFiltersBody {
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
+    paging: Paging,
     Query(params): Query<ListParams>,
-    OriginalUri(uri): OriginalUri,
-    headers: HeaderMap,
 ) -> Result<axum::Json<SavedFiltersBody>> {
     let (items, links) =
-        super::cost_reports::list_objects(&state, &caller, ViewKind::SavedFilter, &params, &uri, &headers).await?;
+        super::cost_reports::list_objects(&state, &caller, ViewKind::SavedFilter, &params, &paging).await?;
     let users = reports::saved_filter_users(state.store.as_ref(), &caller.account_token, &items).await?;
     let saved_filters = items.into_iter().zip(users).map(|(f, users)| with_users(f, users)).collect::<Result<_>>()?;
     Ok(axum::Json(SavedFiltersBody { saved_filters, links }))

@@ -9,19 +9,19 @@
 
 use crate::service::slots::Busy;
 use axum::body::{Body, Bytes};
-use axum::extract::{DefaultBodyLimit, FromRequest, OriginalUri, Path, Request, State};
+use axum::extract::{DefaultBodyLimit, FromRequest, Path, Request, State};
 use axum::http::header::CONTENT_TYPE;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use futures::StreamExt;
 use serde::Serialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::auth::Caller;
-use super::extract::{Multipart, Query};
+use super::extract::Multipart;
 use super::form::{sniff_boundary, UrlEncodedCsv};
 use super::integrations::not_found as integration_not_found;
-use super::pagination::{base_url, Links, ListParams, MAX_LIMIT};
+use super::pagination::{Links, Paging};
 use super::{path_token, timestamp, ApiError, AppState, Result};
 use crate::model::token::{IntegrationToken, UploadToken};
 use crate::service::uploads::{self, streamed_csv, upload as service_upload, NewUpload};
@@ -125,8 +125,6 @@ async fn upload(
              field csv",
         ));
     };
-    // The account's budget alerts look at the new costs now, not at the next pass.
-    state.alert_wake.evaluate.notify_one();
     Ok((StatusCode::CREATED, axum::Json(record.into())))
 }
 
@@ -201,7 +199,7 @@ async fn upload_multipart(
             }
         };
         let (result, body_error) =
-            tokio::join!(service_upload(state.store.as_ref(), &state.files, new(filename), ingest), pump);
+            tokio::join!(service_upload(state.store.as_ref(), &state.files, &state.alert_wake.evaluate, new(filename), ingest), pump);
         if let Some(e) = body_error {
             return Err(multipart_error(e));
         }
@@ -236,7 +234,7 @@ async fn upload_form(state: &AppState, new: NewUpload, body: Body) -> Result<Upl
         }
         decoder.finish()
     };
-    let (result, body_error) = tokio::join!(service_upload(state.store.as_ref(), &state.files, new, ingest), pump);
+    let (result, body_error) = tokio::join!(service_upload(state.store.as_ref(), &state.files, &state.alert_wake.evaluate, new, ingest), pump);
     body_error.map_err(ApiError::bad_request)?;
     Ok(result?.record)
 }
@@ -246,14 +244,12 @@ async fn list(
     State(state): State<AppState>,
     caller: Caller,
     Path(text): Path<String>,
-    Query(params): Query<ListParams>,
-    OriginalUri(uri): OriginalUri,
-    headers: HeaderMap,
+    paging: Paging,
 ) -> Result<axum::Json<UploadsBody>> {
     let integration = path_token(&text, IntegrationToken::parse, integration_not_found)?;
-    let page = params.page_request(MAX_LIMIT)?;
+    let page = paging.page;
     let found = uploads::list(state.store.as_ref(), &caller.account_token, &integration, page).await?;
-    let links = Links::new(&base_url(state.public_url.as_deref(), &headers), &uri, page, found.total);
+    let links = paging.links(found.total);
     Ok(axum::Json(UploadsBody { user_costs_uploads: found.items.into_iter().map(Into::into).collect(), links }))
 }
 

@@ -2,15 +2,13 @@
 //! it. Users are added by the operator (`costd user add`); `user_tokens` on alerts and notifications name
 //! them.
 
-use axum::extract::{OriginalUri, Path, State};
-use axum::http::HeaderMap;
+use axum::extract::{Path, State};
 use serde::Serialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::auth::Caller;
-use super::extract::Query;
-use super::pagination::{base_url, Links, ListParams, MAX_LIMIT};
+use super::pagination::{Links, Paging};
 use super::{timestamp, AppState, Result};
 use crate::service::users;
 use crate::store::User;
@@ -56,13 +54,11 @@ struct UsersBody {
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
-    Query(params): Query<ListParams>,
-    OriginalUri(uri): OriginalUri,
-    headers: HeaderMap,
+    paging: Paging,
 ) -> Result<axum::Json<UsersBody>> {
-    let page = params.page_request(MAX_LIMIT)?;
+    let page = paging.page;
     let found = users::list(state.store.as_ref(), &caller.account_token, page).await?;
-    let links = Links::new(&base_url(state.public_url.as_deref(), &headers), &uri, page, found.total);
+    let links = paging.links(found.total);
     Ok(axum::Json(UsersBody { users: found.items.into_iter().map(Into::into).collect(), links }))
 }
 

@@ -1,14 +1,14 @@
 //! `/v2/workspaces`: list (search by name with `q`), create, get, update, delete.
 
-use axum::extract::{OriginalUri, Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use serde::Serialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::auth::Caller;
 use super::extract::{Json, Query};
-use super::pagination::{base_url, Links, ListParams, MAX_LIMIT};
+use super::pagination::{Links, ListParams, Paging};
 use super::{timestamp, AppState, Result};
 use crate::model::workspace::WorkspaceFields;
 use crate::service::workspaces;
@@ -53,12 +53,11 @@ async fn list(
     State(state): State<AppState>,
     caller: Caller,
     Query(params): Query<ListParams>,
-    OriginalUri(uri): OriginalUri,
-    headers: HeaderMap,
+    paging: Paging,
 ) -> Result<axum::Json<WorkspacesBody>> {
-    let page = params.page_request(MAX_LIMIT)?;
+    let page = paging.page;
     let found = workspaces::list(state.store.as_ref(), &caller.account_token, page, params.q.as_deref()).await?;
-    let links = Links::new(&base_url(state.public_url.as_deref(), &headers), &uri, page, found.total);
+    let links = paging.links(found.total);
     Ok(axum::Json(WorkspacesBody { workspaces: found.items.into_iter().map(Into::into).collect(), links }))
 }
 

@@ -3,8 +3,9 @@
 //!
 //! A budget's actual for a period is its report's costs query (the report's filters, saved filters,
 //! settings and workspace; its own dates and groupings do not matter) over the period's days up to today,
-//! summed exactly; a hierarchical budget's is its children's, summed period by period. Both stores keep
-//! budgets and alerts beside reports (`report_objects`, kinds `budget` and `budget_alert`).
+//! summed exactly; a hierarchical budget's is its children's, summed period by period. Budgets and alerts
+//! are records of their own tables (`store::wing`): a budget's children and an alert's budgets are foreign
+//! keys, so a budget in use is not deleted (409 naming its users).
 
 use crate::service::ServiceError;
 use std::collections::BTreeMap;
@@ -12,85 +13,21 @@ use std::collections::BTreeMap;
 use chrono::NaiveDate;
 
 use crate::model::amount::Amount;
-use crate::model::budget::{BudgetAlertDefinition, BudgetAlertFields, BudgetDefinition, BudgetFields, BudgetPeriod};
-use crate::model::cost_query::{Aggregate, CostQuery, DateBin};
+use crate::model::budget::{
+    Budget, BudgetAlert, BudgetAlertDefinition, BudgetAlertFields, BudgetDefinition, BudgetFields, BudgetPeriod,
+};
 use crate::model::report::ViewKind;
+use crate::service::records;
+use crate::store::wing::{BudgetAlerts, Budgets, RecordFilter};
 use crate::model::token::AccountToken;
-use crate::model::vql::Filter;
-use crate::service::costs::{costs, CostsContext};
-use crate::service::reports;
-use crate::store::{PageRequest, ReportObject, ReportObjectFields, ReportObjectFilter, Store};
+use crate::service::costs::CostsContext;
+use crate::service::series::{report_series, By, SeriesQuery};
+use crate::store::Store;
 
 type Result<T> = std::result::Result<T, ServiceError>;
 
 fn bad(errors: Vec<String>) -> ServiceError {
     ServiceError::Invalid(errors)
-}
-
-fn json<T: serde::Serialize>(value: &T) -> String {
-    serde_json::to_string(value).expect("plain data serialises")
-}
-
-/// A stored object's definition, read (an unreadable one is an internal error naming it).
-pub(crate) fn stored<T: serde::de::DeserializeOwned>(object: &ReportObject) -> Result<T> {
-    serde_json::from_str(&object.definition).map_err(|e| {
-        ServiceError::Internal(anyhow::anyhow!(
-            "{} {} has an unreadable definition: {e}",
-            object.kind.noun(),
-            object.token
-        ))
-    })
-}
-
-pub fn budget_definition(budget: &ReportObject) -> Result<BudgetDefinition> {
-    stored(budget)
-}
-
-pub fn alert_definition(alert: &ReportObject) -> Result<BudgetAlertDefinition> {
-    stored(alert)
-}
-
-/// Creates (`token` none) or replaces an object of `kind` outside any folder: how budgets, alerts and
-/// notifications are written.
-#[allow(clippy::too_many_arguments)]
-pub(crate) async fn put<T: serde::Serialize>(
-    store: &dyn Store,
-    account: &AccountToken,
-    kind: ViewKind,
-    token: Option<&str>,
-    workspace_token: String,
-    title: String,
-    definition: &T,
-) -> Result<ReportObject> {
-    let fields = ReportObjectFields {
-        workspace_token,
-        folder_token: None,
-        title,
-        definition: json(definition),
-        saved_filter_tokens: Vec::new(),
-    };
-    match token {
-        None => Ok(store.create_report_object(account, kind, &fields).await?),
-        Some(token) => {
-            store.update_report_object(account, kind, token, &fields).await?.ok_or(ServiceError::NotFound(kind.noun()))
-        }
-    }
-}
-
-/// Every object of `kind` in the account (budgets and alerts are few per account: a list, not a query).
-pub async fn all(store: &dyn Store, account: &AccountToken, kind: ViewKind) -> Result<Vec<ReportObject>> {
-    let mut out = Vec::new();
-    for page in 1.. {
-        let found = store
-            .list_report_objects(account, kind, &ReportObjectFilter::default(), PageRequest { page, limit: 1000 })
-            .await?;
-        let done = found.items.len() < 1000;
-        out.extend(found.items);
-        if done {
-            break;
-        }
-    }
-    Ok(out)
 }
 
 fn name(value: Option<&str>, current: Option<&str>, errors: &mut Vec<String>) -> String {
@@ -126,10 +63,10 @@ async fn placement(
             errors.push("child_budget_tokens: a budget cannot contain itself".into());
             continue;
         }
-        match store.get_report_object(account, ViewKind::Budget, child).await? {
+        match store.record::<Budgets>(account, child).await? {
             None => errors.push(format!("child_budget_tokens: no budget {child} in this account")),
             Some(c) => {
-                if budget_definition(&c)?.is_hierarchical() {
+                if c.definition.is_hierarchical() {
                     errors.push(format!(
                         "child_budget_tokens: {child} has children of its own; a hierarchical budget holds leaf budgets"
                     ));
@@ -145,13 +82,12 @@ async fn placement(
     }
     // A leaf budget used as a child may not become hierarchical (a budget stays one level deep).
     if let (Some(token), true) = (token, definition.is_hierarchical()) {
-        for parent in all(store, account, ViewKind::Budget).await? {
-            if budget_definition(&parent)?.child_budget_tokens.iter().any(|c| c == token) {
-                errors.push(format!(
-                    "child_budget_tokens: this budget is a child of {}; it cannot have children",
-                    parent.token
-                ));
-            }
+        let filter = RecordFilter { linked: Some(("budget_children", token.to_string())), ..Default::default() };
+        for parent in store.all_records::<Budgets>(account, &filter).await? {
+            errors.push(format!(
+                "child_budget_tokens: this budget is a child of {}; it cannot have children",
+                parent.token
+            ));
         }
     }
     let given = workspace_given.map(str::trim).filter(|w| !w.is_empty());
@@ -167,7 +103,7 @@ async fn placement(
     }
 }
 
-pub async fn create(store: &dyn Store, account: &AccountToken, fields: BudgetFields) -> Result<ReportObject> {
+pub async fn create(store: &dyn Store, account: &AccountToken, fields: BudgetFields) -> Result<Budget> {
     let mut errors = Vec::new();
     let title = name(fields.name.as_deref(), None, &mut errors);
     let definition = BudgetDefinition::overlay(None, &fields).unwrap_or_else(|e| {
@@ -179,7 +115,7 @@ pub async fn create(store: &dyn Store, account: &AccountToken, fields: BudgetFie
     if !errors.is_empty() {
         return Err(bad(errors));
     }
-    put(store, account, ViewKind::Budget, None, workspace, title, &definition).await
+    records::put::<Budgets>(store, account, None, workspace, title, &definition).await
 }
 
 pub async fn update(
@@ -187,14 +123,14 @@ pub async fn update(
     account: &AccountToken,
     token: &str,
     fields: BudgetFields,
-) -> Result<ReportObject> {
-    let current = reports::get(store, account, ViewKind::Budget, token).await?;
+) -> Result<Budget> {
+    let current = records::get::<Budgets>(store, account, token).await?;
     let mut errors = Vec::new();
     let title = name(fields.name.as_deref(), Some(&current.title), &mut errors);
     if fields.workspace_token.is_some() {
         errors.push("workspace_token is set when a budget is created (it follows its report)".into());
     }
-    let definition = BudgetDefinition::overlay(Some(&budget_definition(&current)?), &fields).unwrap_or_else(|e| {
+    let definition = BudgetDefinition::overlay(Some(&current.definition), &fields).unwrap_or_else(|e| {
         errors.extend(e);
         BudgetDefinition::default()
     });
@@ -203,38 +139,21 @@ pub async fn update(
     if !errors.is_empty() {
         return Err(bad(errors));
     }
-    put(store, account, ViewKind::Budget, Some(token), workspace, title, &definition).await
+    records::put::<Budgets>(store, account, Some(token), workspace, title, &definition).await
 }
 
-/// Deletes a budget that no hierarchical budget holds and no alert watches (409 naming them otherwise).
+/// Deletes a budget that no hierarchical budget holds and no alert watches (the foreign keys refuse it
+/// otherwise: 409 naming them).
 pub async fn delete(store: &dyn Store, account: &AccountToken, token: &str) -> Result<()> {
-    reports::get(store, account, ViewKind::Budget, token).await?;
-    let mut users = Vec::new();
-    for parent in all(store, account, ViewKind::Budget).await? {
-        if budget_definition(&parent)?.child_budget_tokens.iter().any(|c| c == token) {
-            users.push(format!("budget {}", parent.token));
-        }
-    }
-    for alert in all(store, account, ViewKind::BudgetAlert).await? {
-        if alert_definition(&alert)?.budget_tokens.iter().any(|b| b == token) {
-            users.push(format!("budget alert {}", alert.token));
-        }
-    }
-    if !users.is_empty() {
-        return Err(ServiceError::Conflict(format!(
-            "the budget is used by {}; remove it from them first",
-            users.join(", ")
-        )));
-    }
-    reports::delete(store, account, ViewKind::Budget, token).await
+    records::delete::<Budgets>(store, account, token).await
 }
 
 /// The alerts watching each budget of the account.
 pub async fn alerts_by_budget(store: &dyn Store, account: &AccountToken) -> Result<BTreeMap<String, Vec<String>>> {
     let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for alert in all(store, account, ViewKind::BudgetAlert).await? {
-        for budget in alert_definition(&alert)?.budget_tokens {
-            out.entry(budget).or_default().push(alert.token.clone());
+    for alert in records::all::<BudgetAlerts>(store, account).await? {
+        for budget in alert.definition.budget_tokens {
+            out.entry(budget).or_default().push(alert.token.to_string());
         }
     }
     Ok(out)
@@ -272,26 +191,13 @@ async fn leaf_actuals(
     if end < first.start {
         return Ok(Performance { periods: out, currency: "USD".into() });
     }
-    let defaults = reports::report_defaults(ctx.store.as_ref(), account, report, today).await?;
-    let query = CostQuery {
-        start: first.start,
-        end,
-        groupings: Vec::new(),
-        date_bin: DateBin::Day,
-        descending: false,
-        settings: defaults.settings.engine(),
-        aggregate: Aggregate::Cost,
-        filter: Filter::all(defaults.filters),
-    };
-    let answer = costs(ctx, account, defaults.workspace.as_deref(), &query).await?;
-    let currency = answer.single_currency()?;
-    for row in &answer.result.rows {
-        if let Some(p) = out.iter_mut().find(|p| p.period.contains(row.accrued_at)) {
-            p.actual = p.actual.checked_add(row.amount).ok_or_else(|| {
-                ServiceError::unprocessable("a budget period's actual does not fit Decimal128(38, 18)")
-            })?;
-        }
+    let query = SeriesQuery { start: first.start, end, by: By::Whole, usage_only: false };
+    let series = report_series(ctx, account, report, today, &query).await?;
+    let by_period = series.sum_by("a budget period's actual", |p| out.iter().position(|o| o.period.contains(p.day)))?;
+    for (i, actual) in by_period {
+        out[i].actual = actual;
     }
+    let currency = series.currency;
     Ok(Performance { periods: out, currency })
 }
 
@@ -299,21 +205,20 @@ async fn leaf_actuals(
 pub async fn performance(
     ctx: &CostsContext,
     account: &AccountToken,
-    budget: &ReportObject,
+    budget: &Budget,
     today: NaiveDate,
     wanted: impl Fn(&BudgetPeriod) -> bool,
 ) -> Result<Performance> {
-    let definition = budget_definition(budget)?;
+    let definition = &budget.definition;
     if !definition.is_hierarchical() {
         let periods: Vec<BudgetPeriod> = definition.periods.iter().copied().filter(|p| wanted(p)).collect();
-        return leaf_actuals(ctx, account, &definition, &periods, today).await;
+        return leaf_actuals(ctx, account, definition, &periods, today).await;
     }
     // Children's periods, summed where they are the same days.
     let mut summed: BTreeMap<(NaiveDate, NaiveDate), (Amount, Amount)> = BTreeMap::new();
     let mut currency = None;
-    for child in &definition.child_budget_tokens {
-        let Some(c) = ctx.store.get_report_object(account, ViewKind::Budget, child).await? else { continue };
-        let child_definition = budget_definition(&c)?;
+    for c in children(ctx.store.as_ref(), account, definition).await? {
+        let child_definition = c.definition;
         let periods: Vec<BudgetPeriod> = child_definition.periods.iter().copied().filter(|p| wanted(p)).collect();
         let p = leaf_actuals(ctx, account, &child_definition, &periods, today).await?;
         currency.get_or_insert(p.currency);
@@ -344,24 +249,23 @@ pub async fn performance(
 pub async fn forecast_rest(
     ctx: &CostsContext,
     account: &AccountToken,
-    budget: &ReportObject,
+    budget: &Budget,
     period: &BudgetPeriod,
     today: NaiveDate,
 ) -> Result<Amount> {
     let Some(from) = today.succ_opt().filter(|d| *d <= period.end) else { return Ok(Amount::ZERO) };
     let from = from.max(period.start);
-    let definition = budget_definition(budget)?;
+    let definition = &budget.definition;
     let mut reports = Vec::new();
     if definition.is_hierarchical() {
-        for child in &definition.child_budget_tokens {
-            let Some(c) = ctx.store.get_report_object(account, ViewKind::Budget, child).await? else { continue };
-            let d = budget_definition(&c)?;
+        for c in children(ctx.store.as_ref(), account, definition).await? {
+            let d = c.definition;
             if d.periods.iter().any(|p| (p.start, p.end) == (period.start, period.end)) {
                 reports.extend(d.cost_report_token);
             }
         }
     } else {
-        reports.extend(definition.cost_report_token);
+        reports.extend(definition.cost_report_token.clone());
     }
     let mut sum = Amount::ZERO;
     for report in reports {
@@ -393,21 +297,36 @@ pub async fn forecast_rest(
 }
 
 /// The periods a budget shows: its own, or (hierarchical) its children's summed, without actuals.
-pub async fn periods_of(store: &dyn Store, account: &AccountToken, budget: &ReportObject) -> Result<Vec<BudgetPeriod>> {
-    let definition = budget_definition(budget)?;
-    if !definition.is_hierarchical() {
-        return Ok(definition.periods);
-    }
-    let mut summed: BTreeMap<(NaiveDate, NaiveDate), Amount> = BTreeMap::new();
-    for child in &definition.child_budget_tokens {
-        if let Some(c) = store.get_report_object(account, ViewKind::Budget, child).await? {
-            for p in budget_definition(&c)?.periods {
+pub async fn periods_of(store: &dyn Store, account: &AccountToken, budget: &Budget) -> Result<Vec<BudgetPeriod>> {
+    Ok(periods_of_page(store, account, std::slice::from_ref(budget)).await?.pop().unwrap_or_default())
+}
+
+/// [`periods_of`] for each of a page of budgets, reading the account's budgets at most once.
+pub async fn periods_of_page(store: &dyn Store, account: &AccountToken, page: &[Budget]) -> Result<Vec<Vec<BudgetPeriod>>> {
+    let by_token: std::collections::HashMap<String, Budget> = if page.iter().any(|b| b.definition.is_hierarchical()) {
+        records::all::<Budgets>(store, account).await?.into_iter().map(|b| (b.token.to_string(), b)).collect()
+    } else {
+        Default::default()
+    };
+    let mut out = Vec::with_capacity(page.len());
+    for budget in page {
+        let definition = &budget.definition;
+        if !definition.is_hierarchical() {
+            out.push(definition.periods.clone());
+            continue;
+        }
+        let mut summed: BTreeMap<(NaiveDate, NaiveDate), Amount> = BTreeMap::new();
+        for c in definition.child_budget_tokens.iter().filter_map(|t| by_token.get(t)) {
+            for p in &c.definition.periods {
                 let slot = summed.entry((p.start, p.end)).or_insert(Amount::ZERO);
-                *slot = slot.checked_add(p.amount).unwrap_or(*slot);
+                *slot = slot.checked_add(p.amount).ok_or_else(|| {
+                    ServiceError::unprocessable("a hierarchical budget's sum does not fit Decimal128(38, 18)")
+                })?;
             }
         }
+        out.push(summed.into_iter().map(|((start, end), amount)| BudgetPeriod { start, end, amount }).collect());
     }
-    Ok(summed.into_iter().map(|((start, end), amount)| BudgetPeriod { start, end, amount }).collect())
+    Ok(out)
 }
 
 async fn check_budgets(
@@ -417,7 +336,7 @@ async fn check_budgets(
     errors: &mut Vec<String>,
 ) -> Result<()> {
     for token in tokens {
-        if store.get_report_object(account, ViewKind::Budget, token).await?.is_none() {
+        if store.record::<Budgets>(account, token).await?.is_none() {
             errors.push(format!("budget_tokens: no budget {token} in this account"));
         }
     }
@@ -433,7 +352,7 @@ pub async fn create_alert(
     store: &dyn Store,
     account: &AccountToken,
     fields: BudgetAlertFields,
-) -> Result<ReportObject> {
+) -> Result<BudgetAlert> {
     let definition = BudgetAlertDefinition::overlay(None, &fields).map_err(bad)?;
     let mut errors = Vec::new();
     check_budgets(store, account, &definition.budget_tokens, &mut errors).await?;
@@ -441,8 +360,9 @@ pub async fn create_alert(
     if !errors.is_empty() {
         return Err(bad(errors));
     }
-    let first = reports::get(store, account, ViewKind::Budget, &definition.budget_tokens[0]).await?;
-    put(store, account, ViewKind::BudgetAlert, None, first.workspace_token, alert_title(&definition), &definition).await
+    let first = records::get::<Budgets>(store, account, &definition.budget_tokens[0]).await?;
+    records::put::<BudgetAlerts>(store, account, None, first.workspace_token, alert_title(&definition), &definition)
+        .await
 }
 
 pub async fn update_alert(
@@ -450,23 +370,52 @@ pub async fn update_alert(
     account: &AccountToken,
     token: &str,
     fields: BudgetAlertFields,
-) -> Result<ReportObject> {
-    let current = reports::get(store, account, ViewKind::BudgetAlert, token).await?;
-    let definition = BudgetAlertDefinition::overlay(Some(&alert_definition(&current)?), &fields).map_err(bad)?;
+) -> Result<BudgetAlert> {
+    let current = records::get::<BudgetAlerts>(store, account, token).await?;
+    let definition = BudgetAlertDefinition::overlay(Some(&current.definition), &fields).map_err(bad)?;
     let mut errors = Vec::new();
     check_budgets(store, account, &definition.budget_tokens, &mut errors).await?;
     crate::service::users::check_tokens(store, account, &definition.user_tokens, &mut errors).await?;
     if !errors.is_empty() {
         return Err(bad(errors));
     }
-    put(
+    records::put::<BudgetAlerts>(
         store,
         account,
-        ViewKind::BudgetAlert,
         Some(token),
         current.workspace_token,
         alert_title(&definition),
         &definition,
     )
     .await
+}
+
+/// A hierarchical budget's children, in its order (one read; a child deleted meanwhile is left out).
+async fn children(store: &dyn Store, account: &AccountToken, definition: &BudgetDefinition) -> Result<Vec<Budget>> {
+    if definition.child_budget_tokens.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut all: std::collections::HashMap<String, Budget> = records::all::<Budgets>(store, account)
+        .await?
+        .into_iter()
+        .map(|b| (b.token.to_string(), b))
+        .collect();
+    Ok(definition.child_budget_tokens.iter().filter_map(|t| all.remove(t)).collect())
+}
+
+/// A page of the account's budget alerts, in one workspace and watching one budget when those are named.
+pub async fn list_alerts(
+    store: &dyn Store,
+    account: &AccountToken,
+    workspace_token: Option<&str>,
+    budget_token: Option<&str>,
+    page: crate::store::PageRequest,
+) -> Result<crate::store::Paged<BudgetAlert>> {
+    let text = |v: Option<&str>| v.map(str::trim).filter(|v| !v.is_empty()).map(str::to_string);
+    let filter = RecordFilter {
+        workspace_token: text(workspace_token),
+        linked: text(budget_token).map(|b| ("budget_alert_budgets", b)),
+        ..Default::default()
+    };
+    Ok(store.records::<BudgetAlerts>(account, &filter, page).await?)
 }

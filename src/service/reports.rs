@@ -381,38 +381,20 @@ pub async fn delete(store: &dyn Store, account: &AccountToken, kind: ViewKind, t
     if !token.starts_with(kind.prefix()) {
         return Err(ServiceError::NotFound(kind.noun()));
     }
-    if kind == ViewKind::CostReport {
-        // A budget follows its report's costs: deleting the report would leave it without any.
-        let budgets = store
-            .list_report_objects(
-                account,
-                ViewKind::Budget,
-                &Default::default(),
-                crate::store::PageRequest { page: 1, limit: 1000 },
-            )
-            .await?;
-        let following: Vec<&str> = budgets
-            .items
-            .iter()
-            .filter(|b| {
-                serde_json::from_str::<crate::model::budget::BudgetDefinition>(&b.definition)
-                    .is_ok_and(|d| d.cost_report_token.as_deref() == Some(token))
-            })
-            .map(|b| b.token.as_str())
-            .collect();
-        if !following.is_empty() {
-            return Err(ServiceError::Conflict(format!(
-                "the budget(s) {} follow this report; delete them or point them at another report first",
-                following.join(", ")
-            )));
-        }
-    }
     match store.delete_report_object(account, kind, token).await? {
         crate::store::ReportObjectDeletion::Deleted => Ok(()),
         crate::store::ReportObjectDeletion::NotFound => Err(ServiceError::NotFound(kind.noun())),
         crate::store::ReportObjectDeletion::NotEmpty(n) => Err(ServiceError::Conflict(format!(
             "the folder holds {n} report(s) or folder(s); move or delete them first"
         ))),
+        // Budgets, alerts and notifications that follow a report hold it (foreign keys).
+        crate::store::ReportObjectDeletion::InUse(users) => {
+            let named: Vec<String> = users.iter().map(|(noun, token)| format!("{noun} {token}")).collect();
+            Err(ServiceError::Conflict(format!(
+                "the {} follow this report; delete them or point them at another report first",
+                named.join(", ")
+            )))
+        }
     }
 }
 

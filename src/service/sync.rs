@@ -66,8 +66,8 @@ pub struct SyncContext {
     pub allowed: crate::model::bucket_export::AllowedEndpoints,
     /// Integrations this process is syncing now: a second request for one of them is refused at once.
     pub running: RunningSyncs,
-    /// Woken when a period was replaced, so budget alerts look at it now (`service::alerts`).
-    pub loaded: Arc<tokio::sync::Notify>,
+    /// Woken when a period was replaced, so alerts look at it now (`service::uploads::upload` signals it).
+    pub loaded: crate::service::uploads::DataChanged,
     /// Syncs an account, and this node, may run at once.
     pub slots: Arc<SyncSlots>,
     /// Most bytes of cost data one period may hold (`--max-upload-bytes`); `None`: no limit.
@@ -304,9 +304,6 @@ pub async fn sync_claimed(
     };
     let error_text = (!errors.is_empty()).then(|| errors.join("\n"));
     ctx.store.record_sync(token, status, synced_at, error_text.as_deref()).await?;
-    if report.periods.values().any(|o| matches!(o, PeriodOutcome::Loaded { .. })) {
-        ctx.loaded.notify_one();
-    }
     tracing::info!(
         summary = report.summary(),
         replaced = ?report.periods.iter().filter(|(_, o)| matches!(o, PeriodOutcome::Loaded { .. })).map(|(p, _)| p.to_string()).collect::<Vec<_>>(),
@@ -525,7 +522,7 @@ async fn sync_period(
             ExportRows::arriving(count, arrivals, ingest_log, limits).map_err(|e| IngestError::Io(e.into()))?;
         ingest_records(&mut rows, &tmp, &mut ())
     };
-    let result = upload(ctx.store.as_ref(), &ctx.files, new, ingest).await;
+    let result = upload(ctx.store.as_ref(), &ctx.files, &ctx.loaded, new, ingest).await;
     tracing::info!(%period, ok = result.is_ok(), secs = started.elapsed().as_secs_f64(), "loaded");
     drop(downloads);
     let read_log = log.lock().expect("read log").clone();

@@ -111,12 +111,17 @@ pub fn streamed_csv(
     }
 }
 
+/// Wakes whoever judges cost data once new data is committed (the alerts' pass waits on it): every path
+/// by which cost data enters commits through [`upload`], which signals it.
+pub type DataChanged = Arc<tokio::sync::Notify>;
+
 /// Ingests with `ingest` (run on a blocking thread, given the temporary file to write) and records the
 /// result. Nothing is recorded unless every row passed; a failure leaves no file behind.
 #[tracing::instrument(skip_all, fields(integration = %new.integration, upload))]
 pub async fn upload<F>(
     store: &dyn Store,
     files: &Arc<UploadFiles>,
+    changed: &DataChanged,
     new: NewUpload,
     ingest: F,
 ) -> Result<Uploaded, ServiceError>
@@ -141,6 +146,8 @@ where
     match outcome {
         Ok(uploaded) => {
             tracing::info!(rows = uploaded.record.rows, "upload committed");
+            // The account's alerts look at the new costs now, not at the next interval's pass.
+            changed.notify_one();
             Ok(uploaded)
         }
         // Whether the commit happened is unknown (a connection lost around COMMIT): the intent and the files

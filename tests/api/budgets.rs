@@ -19,7 +19,8 @@ on_both_stores!(
     a_grouped_cost_alert_firing_for_many_groups_sends_one_digest_per_recipient,
     an_account_sends_at_most_its_hourly_messages_and_the_rest_wait,
     a_spike_in_a_late_bill_is_found_once_and_not_again_when_the_bill_is_restated,
-    a_budget_over_costs_in_two_currencies_refuses_and_adds_no_euros_to_dollars
+    a_budget_over_costs_in_two_currencies_refuses_and_adds_no_euros_to_dollars,
+    a_late_bill_is_judged_again_for_the_cost_alert_windows_and_budget_periods_it_restates
 );
 
 /// EC2 in February 50; in March EC2 100.10 + 400, S3 0.2, tax 10.
@@ -403,6 +404,69 @@ async fn a_spike_in_a_late_bill_is_found_once_and_not_again_when_the_bill_is_res
     assert_eq!(app.upload(&integration, "bill.csv", bill("900")).await.status, 201);
     assert_eq!(run_pass(&ctx, &mut PassState::default()).await.unwrap(), Some(0), "found once");
     assert_eq!(app.get("/v2/anomaly_alerts").await.body["anomaly_alerts"].as_array().unwrap().len(), 1);
+}
+
+/// Bills arrive late: a cost alert judges again each window that ended within 14 days (and after it was
+/// made), and a budget alert the period that just ended, once each, however often the bill is restated.
+/// The test's "today" is ahead of the real clock, so the alerts exist before the windows end.
+async fn a_late_bill_is_judged_again_for_the_cost_alert_windows_and_budget_periods_it_restates(app: TestApp) {
+    use chrono::Datelike;
+    use costd::service::alerts::{run_pass, PassState};
+    let made = chrono::Utc::now().date_naive();
+    // A month that starts after the alerts are made; today is the 3rd of the month after.
+    let first = (made + chrono::Duration::days(32)).with_day(1).unwrap();
+    let next = (first + chrono::Duration::days(32)).with_day(1).unwrap();
+    let today = next + chrono::Duration::days(2);
+    let Some((app, ctx)) = spawn_alerting(app.backend, today).await else { return };
+    // Every day of the month at 10; `late` adds a day of 500 five days before the month's end.
+    let spike_day = next - chrono::Duration::days(5);
+    let bill = |late: bool| {
+        let mut csv = String::from("ChargeCategory,ChargePeriodStart,BilledCost,ServiceName\n");
+        for day in first.iter_days().take_while(|d| *d < next) {
+            let cost = if late && day == spike_day { "500" } else { "10" };
+            csv.push_str(&format!("Usage,{day},{cost},EC2\n"));
+        }
+        csv.into_bytes()
+    };
+    let integration = token(&app.create_integration("cloud").await);
+    let report = token(&created(&app, "/v2/cost_reports", json!({"title": "All"})).await);
+    let alert = token(
+        &created(
+            &app,
+            "/v2/cost_alerts",
+            json!({"title": "Daily jump", "interval": "day", "threshold": 100, "unit_type": "currency",
+                   "report_tokens": [report], "email_recipients": ["ops@example.com"]}),
+        )
+        .await,
+    );
+    let budget = token(
+        &created(
+            &app,
+            "/v2/budgets",
+            json!({"name": "Month", "cost_report_token": report, "periods": [{"start_at": first.to_string(), "amount": 400}]}),
+        )
+        .await,
+    );
+    created(
+        &app,
+        "/v2/budget_alerts",
+        json!({"budget_tokens": [budget], "threshold": 100, "recipient_channels": ["finance@example.com"]}),
+    )
+    .await;
+    assert_eq!(app.upload(&integration, "bill.csv", bill(false)).await.status, 201);
+    assert_eq!(run_pass(&ctx, &mut PassState::default()).await.unwrap(), Some(0), "10 a day: at most 310 of 400");
+    // The restated bill: a spike eight days before today, in a window that ended a week ago, and the
+    // month (which ended two days ago) now over its budget.
+    assert_eq!(app.upload(&integration, "bill.csv", bill(true)).await.status, 201);
+    assert_eq!(run_pass(&ctx, &mut PassState::default()).await.unwrap(), Some(2), "one email each");
+    let events = app.get(&format!("/v2/cost_alerts/{alert}/events")).await.body["cost_alert_events"].clone();
+    let events = events.as_array().unwrap();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["metadata"]["current_start"].as_str(), Some(spike_day.to_string().as_str()));
+    // Judged again on every pass, and restated again: never a second firing.
+    assert_eq!(run_pass(&ctx, &mut PassState::default()).await.unwrap(), Some(0));
+    assert_eq!(app.upload(&integration, "bill.csv", bill(true)).await.status, 201);
+    assert_eq!(run_pass(&ctx, &mut PassState::default()).await.unwrap(), Some(0), "once per window and period");
 }
 
 /// A report over USD and EUR costs: its budget's performance is refused in `/v2/costs`'s words, its alerts

@@ -15,6 +15,7 @@ on_both_stores!(
     users_are_one_per_address_per_account_and_read_in_one_batch_in_the_order_asked,
     due_alert_messages_are_read_each_accounts_first_before_anyones_second,
 );
+// The alert tables' migration has tests of its own below: they seed a store at migration 15, not a new one.
 
 async fn due_alert_messages_are_read_each_accounts_first_before_anyones_second(app: TestApp) {
     let store = app.store.as_ref();
@@ -125,4 +126,117 @@ async fn users_are_one_per_address_per_account_and_read_in_one_batch_in_the_orde
     assert!(store.get_user(&other.token, &ana.token).await.unwrap().is_none());
     let page = store.list_users(me, PageRequest { page: 2, limit: 1 }).await.unwrap();
     assert_eq!((page.total, page.items[0].email.as_str()), (2, "ben@example.com"), "oldest first");
+}
+
+/// Rows of the alerts wing as they were stored before migration 0016 (all in `report_objects`): a report, two
+/// leaf budgets and a hierarchical one, an alert on a budget naming a user, a cost alert with an event,
+/// a report summary, an anomaly notification, and the same anomaly recorded twice (the old title check
+/// could race).
+const OLD_SHAPE: &str = r#"
+INSERT INTO accounts (token, name, owner_user_token, created_at) VALUES ('acct_m', 'M', 'usr_owner', '2026-01-01T00:00:00Z');
+INSERT INTO workspaces (token, account_token, name, enable_currency_conversion, currency, exchange_rate_date, created_at)
+  VALUES ('wrkspc_m', 'acct_m', 'W', {false}, 'USD', 'daily', '2026-01-01T00:00:00Z');
+INSERT INTO users (token, account_token, name, email, role, created_at) VALUES ('usr_m', 'acct_m', NULL, 'm@example.com', 'owner', '2026-01-01T00:00:00Z');
+INSERT INTO report_objects (token, kind, account_token, workspace_token, folder_token, title, definition, created_at, updated_at) VALUES
+ ('rprt_m', 'cost_report', 'acct_m', 'wrkspc_m', NULL, 'All', '{}', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z'),
+ ('bdgt_leaf1', 'budget', 'acct_m', 'wrkspc_m', NULL, 'Leaf 1', '{"cost_report_token":"rprt_m","child_budget_tokens":[],"periods":[{"start":"2026-01-01","end":"2026-01-31","amount":"100"}]}', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z'),
+ ('bdgt_leaf2', 'budget', 'acct_m', 'wrkspc_m', NULL, 'Leaf 2', '{"cost_report_token":"rprt_m","child_budget_tokens":[],"periods":[]}', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z'),
+ ('bdgt_top', 'budget', 'acct_m', 'wrkspc_m', NULL, 'Top', '{"cost_report_token":null,"child_budget_tokens":["bdgt_leaf2","bdgt_leaf1"],"periods":[]}', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z'),
+ ('bdgt_alrt_m', 'budget_alert', 'acct_m', 'wrkspc_m', NULL, '80% of bdgt_leaf1', '{"budget_tokens":["bdgt_leaf1"],"threshold":80,"user_tokens":["usr_m"],"duration_in_days":null,"period_to_track":"start_of_the_month","recipient_channels":[]}', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z'),
+ ('cst_alrt_m', 'cost_alert', 'acct_m', 'wrkspc_m', NULL, 'Jump', '{"interval":"day","threshold":"10","unit_type":"currency","minimum_threshold":null,"report_tokens":["rprt_m"],"email_recipients":["ops@example.com"],"slack_channels":[],"teams_channels":[]}', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z'),
+ ('rprt_ntfctn_m', 'report_notification', 'acct_m', 'wrkspc_m', NULL, 'Daily', '{"cost_report_token":"rprt_m","frequency":"day","change":"dollars","user_tokens":["usr_m"],"recipient_channels":[]}', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z'),
+ ('anmly_ntfctn_m', 'anomaly_notification', 'acct_m', 'wrkspc_m', NULL, 'anomalies of All', '{"cost_report_token":"rprt_m","threshold":10,"user_tokens":[],"recipient_channels":["ops@example.com"]}', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z'),
+ ('anmly_alrt_a', 'anomaly_alert', 'acct_m', 'wrkspc_m', NULL, 'anomaly:rprt_m:aws:EC2:2026-01-05', '{"cost_report_token":"rprt_m","provider":"aws","service":"EC2","category":"Usage","day":"2026-01-05","amount":"900","previous_amount":"100","seven_day_average":"200","status":"active","feedback":null}', '2026-01-06T00:00:00Z', '2026-01-06T00:00:00Z'),
+ ('anmly_alrt_b', 'anomaly_alert', 'acct_m', 'wrkspc_m', NULL, 'anomaly:rprt_m:aws:EC2:2026-01-05', '{"cost_report_token":"rprt_m","provider":"aws","service":"EC2","category":"Usage","day":"2026-01-05","amount":"900","previous_amount":"100","seven_day_average":"200","status":"active","feedback":null}', '2026-01-06T00:00:01Z', '2026-01-06T00:00:01Z');
+INSERT INTO report_objects (token, kind, account_token, workspace_token, folder_token, title, definition, created_at, updated_at) VALUES
+ ('cst_alrt_evnt_m', 'cost_alert_event', 'acct_m', 'wrkspc_m', 'cst_alrt_m', 'cost_alert:cst_alrt_m:rprt_m:2026-01-04', '{"report_token":"rprt_m","description":"rose","metadata":{"change":"20"}}', '2026-01-05T00:00:00Z', '2026-01-05T00:00:00Z');
+"#;
+
+#[tokio::test]
+async fn the_alert_tables_migration_moves_every_kind_out_of_report_objects_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.sqlite3");
+    let url = format!("sqlite://{}", path.display());
+    {
+        let options = <sqlx::sqlite::SqliteConnectOptions as std::str::FromStr>::from_str(&url)
+            .unwrap()
+            .create_if_missing(true)
+            .foreign_keys(true);
+        let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
+        before_0016(sqlx::migrate!("crates/store/src/sqlite/migrations")).run(&pool).await.unwrap();
+        sqlx::raw_sql(&OLD_SHAPE.replace("{false}", "0")).execute(&pool).await.unwrap();
+        pool.close().await;
+    }
+    let store = costd::store::sqlite::SqliteStore::connect(&path.display().to_string(), 2).await.unwrap();
+    the_old_rows_arrive_typed(std::sync::Arc::new(store)).await;
+}
+
+#[tokio::test]
+async fn the_alert_tables_migration_moves_every_kind_out_of_report_objects_on_postgres() {
+    let Some(url) = crate::helpers::postgres_schema_url().await else { return };
+    {
+        let pool = sqlx::PgPool::connect(&url).await.unwrap();
+        before_0016(sqlx::migrate!("crates/store/src/postgres/migrations")).run(&pool).await.unwrap();
+        sqlx::raw_sql(&OLD_SHAPE.replace("{false}", "FALSE")).execute(&pool).await.unwrap();
+        pool.close().await;
+    }
+    let store = costd::store::postgres::PgStore::connect(&url, 2).await.unwrap();
+    the_old_rows_arrive_typed(std::sync::Arc::new(store)).await;
+}
+
+/// The migrations before the alert tables.
+fn before_0016(mut migrator: sqlx::migrate::Migrator) -> sqlx::migrate::Migrator {
+    migrator.migrations = std::borrow::Cow::Owned(migrator.migrations.iter().filter(|m| m.version < 16).cloned().collect());
+    assert_eq!(migrator.migrations.len(), 15);
+    migrator
+}
+
+async fn the_old_rows_arrive_typed(store: costd::store::DynStore) {
+    use costd::store::wing::{
+        AnomalyAlerts, AnomalyNotifications, BudgetAlerts, Budgets, CostAlertEvents, CostAlerts, RecordDeletion,
+        RecordFilter, ReportNotifications,
+    };
+    let store = store.as_ref();
+    let account = costd::model::token::AccountToken::from("acct_m");
+    let all = RecordFilter::default();
+    let budgets = store.all_records::<Budgets>(&account, &all).await.unwrap();
+    assert_eq!(budgets.iter().map(|b| b.title.as_str()).collect::<Vec<_>>(), ["Leaf 1", "Leaf 2", "Top"], "in order");
+    assert_eq!(budgets[2].definition.child_budget_tokens, ["bdgt_leaf2", "bdgt_leaf1"], "children in their order");
+    assert_eq!(budgets[0].definition.periods[0].amount.to_string(), "100.0");
+    let alert = store.record::<BudgetAlerts>(&account, "bdgt_alrt_m").await.unwrap().unwrap();
+    assert_eq!((alert.definition.threshold, alert.definition.user_tokens.clone()), (80, vec!["usr_m".to_string()]));
+    assert_eq!(store.all_records::<CostAlerts>(&account, &all).await.unwrap().len(), 1);
+    let events = store.all_records::<CostAlertEvents>(&account, &all).await.unwrap();
+    assert_eq!(
+        (events.len(), events[0].definition.alert_token.as_str(), events[0].definition.report_token.as_str()),
+        (1, "cst_alrt_m", "rprt_m"),
+        "the event names its alert now"
+    );
+    assert_eq!(store.all_records::<ReportNotifications>(&account, &all).await.unwrap().len(), 1);
+    assert_eq!(store.all_records::<AnomalyNotifications>(&account, &all).await.unwrap().len(), 1);
+    let anomalies = store.all_records::<AnomalyAlerts>(&account, &all).await.unwrap();
+    assert_eq!(anomalies.len(), 1, "one anomaly per report, provider, service and day");
+
+    // report_objects holds reports, folders and saved filters again.
+    let reports = store
+        .list_report_objects(&account, costd::model::report::ViewKind::CostReport, &Default::default(), PAGE)
+        .await
+        .unwrap();
+    assert_eq!(reports.total, 1);
+
+    // The references are the database's now: what is in use is refused, naming its users.
+    match store.delete_record_of::<Budgets>(&account, "bdgt_leaf1").await.unwrap() {
+        RecordDeletion::InUse(users) => {
+            let named: Vec<&str> = users.iter().map(|(_, t)| t.as_str()).collect();
+            assert_eq!(named, ["bdgt_top", "bdgt_alrt_m"]);
+        }
+        other => panic!("{other:?}"),
+    }
+    match store.delete_report_object(&account, costd::model::report::ViewKind::CostReport, "rprt_m").await.unwrap() {
+        costd::store::ReportObjectDeletion::InUse(users) => assert_eq!(users.len(), 5, "{users:?}"),
+        other => panic!("{other:?}"),
+    }
+    // Deleting the cost alert takes its event along.
+    assert_eq!(store.delete_record_of::<CostAlerts>(&account, "cst_alrt_m").await.unwrap(), RecordDeletion::Deleted);
+    assert!(store.all_records::<CostAlertEvents>(&account, &all).await.unwrap().is_empty());
 }

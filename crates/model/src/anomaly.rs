@@ -190,6 +190,12 @@ pub fn score(detector: &Detector, year: &[(BTreeMap<NaiveDate, i128>, Vec<NaiveD
     scores
 }
 
+/// An anomaly notification as the store returns it.
+pub type AnomalyNotification =
+    crate::record::Record<crate::token::AnomalyNotificationToken, NotificationDefinition>;
+/// One anomaly found, as the store returns it.
+pub type AnomalyAlert = crate::record::Record<crate::token::AnomalyAlertToken, AlertDefinition>;
+
 /// Who hears of a report's anomalies, as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct NotificationDefinition {

@@ -44,6 +44,11 @@ impl BudgetPeriod {
     }
 }
 
+/// A budget as the store returns it.
+pub type Budget = crate::record::Record<crate::token::BudgetToken, BudgetDefinition>;
+/// A budget alert as the store returns it.
+pub type BudgetAlert = crate::record::Record<crate::token::BudgetAlertToken, BudgetAlertDefinition>;
+
 /// A budget as stored, less its name and workspace (store columns).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BudgetDefinition {

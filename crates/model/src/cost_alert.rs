@@ -97,6 +97,22 @@ impl UnitType {
     }
 }
 
+/// A cost alert as the store returns it.
+pub type CostAlert = crate::record::Record<crate::token::CostAlertToken, CostAlertDefinition>;
+/// One firing of a cost alert as the store returns it (titled by its event key).
+pub type CostAlertEvent = crate::record::Record<crate::token::CostAlertEventToken, EventDefinition>;
+/// A scheduled report summary as the store returns it.
+pub type ReportNotification = crate::record::Record<crate::token::ReportNotificationToken, NotificationDefinition>;
+
+/// One firing of a cost alert, as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventDefinition {
+    pub alert_token: String,
+    pub report_token: String,
+    pub description: String,
+    pub metadata: serde_json::Map<String, Value>,
+}
+
 /// A cost alert as stored, less its title and workspace.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CostAlertDefinition {

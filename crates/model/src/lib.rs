@@ -16,6 +16,7 @@ pub mod decimal;
 pub mod integration;
 pub mod invoice;
 pub mod managed_account;
+pub mod record;
 pub mod report;
 pub mod spreadsheet;
 pub mod token;

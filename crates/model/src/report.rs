@@ -20,54 +20,23 @@ use crate::cost_query::DateBin;
 use crate::cost_query::{month_of, parse_groupings, AggregateBy, CostSettings, Grouping};
 use crate::vql::Filter;
 
-/// The kinds of object that share the reports store: each has a workspace, a title and a definition.
+/// The kinds of object that share the reports store: each has a workspace, a title and a definition. (The
+/// alerts wing has tables of its own: `record`.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ViewKind {
     Folder,
     SavedFilter,
     CostReport,
-    /// A budget (`model::budget`): its title is its name.
-    Budget,
-    /// A budget alert: titled by the service (alerts have no name in Vantage's API).
-    BudgetAlert,
-    /// A cost alert (`model::cost_alert`).
-    CostAlert,
-    /// One firing of a cost alert: its folder is the alert, its definition the event's numbers.
-    CostAlertEvent,
-    /// A scheduled summary of a report (`model::cost_alert::NotificationDefinition`).
-    ReportNotification,
-    /// Who hears of a report's anomalies (`model::anomaly::NotificationDefinition`).
-    AnomalyNotification,
-    /// One anomaly found (`model::anomaly::AlertDefinition`), titled by its key.
-    AnomalyAlert,
 }
 
 impl ViewKind {
-    pub const ALL: [ViewKind; 10] = [
-        ViewKind::AnomalyNotification,
-        ViewKind::AnomalyAlert,
-        ViewKind::ReportNotification,
-        ViewKind::Folder,
-        ViewKind::SavedFilter,
-        ViewKind::CostReport,
-        ViewKind::Budget,
-        ViewKind::BudgetAlert,
-        ViewKind::CostAlert,
-        ViewKind::CostAlertEvent,
-    ];
+    pub const ALL: [ViewKind; 3] = [ViewKind::Folder, ViewKind::SavedFilter, ViewKind::CostReport];
 
     pub fn as_str(self) -> &'static str {
         match self {
             ViewKind::Folder => "folder",
             ViewKind::SavedFilter => "saved_filter",
             ViewKind::CostReport => "cost_report",
-            ViewKind::Budget => "budget",
-            ViewKind::BudgetAlert => "budget_alert",
-            ViewKind::CostAlert => "cost_alert",
-            ViewKind::CostAlertEvent => "cost_alert_event",
-            ViewKind::ReportNotification => "report_notification",
-            ViewKind::AnomalyNotification => "anomaly_notification",
-            ViewKind::AnomalyAlert => "anomaly_alert",
         }
     }
 
@@ -77,13 +46,6 @@ impl ViewKind {
             ViewKind::Folder => "fldr_",
             ViewKind::SavedFilter => "svd_fltr_",
             ViewKind::CostReport => crate::token::prefix::REPORT,
-            ViewKind::Budget => "bdgt_",
-            ViewKind::BudgetAlert => "bdgt_alrt_",
-            ViewKind::CostAlert => "cst_alrt_",
-            ViewKind::CostAlertEvent => "cst_alrt_evnt_",
-            ViewKind::ReportNotification => "rprt_ntfctn_",
-            ViewKind::AnomalyNotification => "anmly_ntfctn_",
-            ViewKind::AnomalyAlert => "anmly_alrt_",
         }
     }
 
@@ -93,13 +55,6 @@ impl ViewKind {
             ViewKind::Folder => "folder",
             ViewKind::SavedFilter => "saved filter",
             ViewKind::CostReport => "cost report",
-            ViewKind::Budget => "budget",
-            ViewKind::BudgetAlert => "budget alert",
-            ViewKind::CostAlert => "cost alert",
-            ViewKind::CostAlertEvent => "cost alert event",
-            ViewKind::ReportNotification => "report notification",
-            ViewKind::AnomalyNotification => "anomaly notification",
-            ViewKind::AnomalyAlert => "anomaly alert",
         }
     }
 }

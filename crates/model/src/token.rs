@@ -143,6 +143,41 @@ token_type!(
     InvoiceToken,
     prefix::INVOICE
 );
+token_type!(
+    /// A budget: `bdgt_…`.
+    BudgetToken,
+    "bdgt_"
+);
+token_type!(
+    /// A budget alert: `bdgt_alrt_…`.
+    BudgetAlertToken,
+    "bdgt_alrt_"
+);
+token_type!(
+    /// A cost alert: `cst_alrt_…`.
+    CostAlertToken,
+    "cst_alrt_"
+);
+token_type!(
+    /// One firing of a cost alert: `cst_alrt_evnt_…`.
+    CostAlertEventToken,
+    "cst_alrt_evnt_"
+);
+token_type!(
+    /// A scheduled report summary: `rprt_ntfctn_…`.
+    ReportNotificationToken,
+    "rprt_ntfctn_"
+);
+token_type!(
+    /// Who hears of a report's anomalies: `anmly_ntfctn_…`.
+    AnomalyNotificationToken,
+    "anmly_ntfctn_"
+);
+token_type!(
+    /// One anomaly found: `anmly_alrt_…`.
+    AnomalyAlertToken,
+    "anmly_alrt_"
+);
 
 /// The token of a part of a resource (a billing profile's billing information, say): `prefix` and the
 /// owner's random digits, so it is stable without being stored and unique as its owner is.

@@ -44,6 +44,7 @@ pub use costd_model::workspace::Workspace;
 pub mod postgres;
 mod sql;
 pub mod sqlite;
+pub mod wing;
 
 /// Where the metadata and cost data live (the flags are `config::StoreArgs`).
 #[derive(Clone)]
@@ -228,6 +229,8 @@ pub enum ReportObjectDeletion {
     NotFound,
     /// Refused: a folder with this many reports or folders in it.
     NotEmpty(i64),
+    /// Refused by a foreign key: a cost report these (noun, token) follow.
+    InUse(Vec<(String, String)>),
 }
 
 /// What committing an upload did.
@@ -314,6 +317,7 @@ pub trait Store:
     + NotificationStore
     + ExportStore
     + UserStore
+    + wing::RecordStore
     + Send
     + Sync
     + 'static

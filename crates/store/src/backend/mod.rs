@@ -21,6 +21,7 @@ mod rules;
 mod tokens;
 mod uploads;
 mod users;
+mod wing;
 mod workspaces;
 
 #[allow(unused_imports)]

@@ -5,6 +5,11 @@
 #[allow(unused_imports)]
 use super::*;
 
+/// The accounts with anything the alerts pass judges (a query of one column).
+fn judged_accounts() -> String {
+    crate::wing::JUDGED_TABLES.map(|t| format!("SELECT account_token FROM {t}")).join(" UNION ")
+}
+
 #[async_trait::async_trait]
 impl crate::NotificationStore for This {
     #[tracing::instrument(skip_all, fields(messages = messages.len()))]
@@ -96,9 +101,8 @@ impl crate::NotificationStore for This {
 
     #[tracing::instrument(skip(self))]
     async fn accounts_with_alerts(&self) -> anyhow::Result<Vec<::costd_model::token::AccountToken>> {
-        Ok(crate::Text::all(sqlx::query_scalar(
-            "SELECT DISTINCT account_token FROM report_objects WHERE kind IN ('budget_alert', 'cost_alert', 'report_notification', 'anomaly_notification') ORDER BY account_token",
-        )
+        let sql = format!("SELECT DISTINCT account_token FROM ({}) judged ORDER BY account_token", judged_accounts());
+        Ok(crate::Text::all(sqlx::query_scalar(&sql)
         .fetch_all(&self.read)
         .await?))
     }
@@ -108,14 +112,15 @@ impl crate::NotificationStore for This {
         &self,
         since: chrono::DateTime<chrono::Utc>,
     ) -> anyhow::Result<Vec<::costd_model::token::AccountToken>> {
-        Ok(crate::Text::all(sqlx::query_scalar(
+        let sql = format!(
             "SELECT DISTINCT changed.account_token FROM ( \
                  SELECT account_token FROM cost_uploads WHERE created_at >= $1 \
                  UNION SELECT m.account_token FROM managed_account_integrations m \
                  JOIN cost_uploads u ON u.integration_token = m.integration_token WHERE u.created_at >= $1 \
-             ) changed WHERE changed.account_token IN \
-             (SELECT account_token FROM report_objects WHERE kind IN ('budget_alert', 'cost_alert', 'report_notification', 'anomaly_notification')) ORDER BY changed.account_token",
-        )
+             ) changed WHERE changed.account_token IN ({}) ORDER BY changed.account_token",
+            judged_accounts()
+        );
+        Ok(crate::Text::all(sqlx::query_scalar(&sql)
         .bind(since)
         .fetch_all(&self.read)
         .await?))

@@ -193,9 +193,20 @@ impl crate::ReportStore for This {
         if inside > 0 {
             return Ok(ReportObjectDeletion::NotEmpty(inside));
         }
-        sqlx::query("DELETE FROM report_objects WHERE token = $1").bind(token).execute(&mut *tx).await?;
-        tx.commit().await?;
-        Ok(ReportObjectDeletion::Deleted)
+        match sqlx::query("DELETE FROM report_objects WHERE token = $1").bind(token).execute(&mut *tx).await {
+            Ok(_) => {
+                tx.commit().await?;
+                Ok(ReportObjectDeletion::Deleted)
+            }
+            // A budget, alert or notification follows the report: the constraint refused it; name them (a
+            // fresh connection: PostgreSQL's transaction is aborted).
+            Err(e) if e.as_database_error().is_some_and(|d| d.is_foreign_key_violation()) => {
+                drop(tx);
+                let mut conn = self.read.acquire().await?;
+                Ok(ReportObjectDeletion::InUse(super::wing::in_use(&mut conn, "report_objects", token).await?))
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     #[tracing::instrument(skip(self))]
