@@ -10,11 +10,9 @@ use std::collections::BTreeMap;
 use chrono::{Datelike, NaiveDate};
 
 use crate::model::amount::Amount;
-use crate::model::cost_query::{CostQuery, DateBin};
 use crate::model::token::AccountToken;
-use crate::model::vql::Filter;
-use crate::service::costs::{costs, CostsContext};
-use crate::service::reports::report_defaults;
+use crate::service::costs::CostsContext;
+use crate::service::series::{report_series, By, SeriesQuery};
 
 /// Days of history a forecast reads: four of each weekday.
 pub const HISTORY_DAYS: i64 = 28;
@@ -101,7 +99,6 @@ pub async fn forecast(
     provider: Option<&str>,
     service: Option<&str>,
 ) -> Result<Forecast, ServiceError> {
-    let defaults = report_defaults(ctx.store.as_ref(), account, report, today).await?;
     let from = from.unwrap_or(today);
     let next_month = crate::model::cost_query::month_of(today).1.succ_opt().expect("a date");
     let to = to.unwrap_or(crate::model::cost_query::month_of(next_month).1);
@@ -111,28 +108,19 @@ pub async fn forecast(
     if (to - from).num_days() > 366 * 3 {
         return Err(ServiceError::invalid("a forecast covers at most three years"));
     }
-    let query = CostQuery {
+    let query = SeriesQuery {
         start: from - chrono::Duration::days(HISTORY_DAYS),
         end: from.pred_opt().expect("a date"),
-        groupings: vec![
-            crate::model::cost_query::ColumnGrouping::Provider.into(),
-            crate::model::cost_query::ColumnGrouping::Service.into(),
-        ],
-        date_bin: DateBin::Day,
-        descending: false,
-        settings: defaults.settings.engine(),
-        aggregate: crate::model::cost_query::Aggregate::Cost,
-        filter: Filter::all(defaults.filters),
+        by: By::ProviderService,
+        usage_only: false,
     };
-    let answer = costs(ctx, account, defaults.workspace.as_deref(), &query).await?;
-    let currency = answer.single_currency()?;
-    let mut series: BTreeMap<(String, String), BTreeMap<NaiveDate, i128>> = BTreeMap::new();
-    for row in &answer.result.rows {
-        let (p, s) = (row.dimension(0), row.dimension(1));
-        for key in [("all".to_string(), "all".to_string()), (p, s)] {
-            *series.entry(key).or_default().entry(row.accrued_at).or_default() += row.amount.unscaled();
-        }
-    }
+    let history = report_series(ctx, account, report, today, &query).await?;
+    let currency = history.currency.clone();
+    let group = |p: &crate::service::series::Point, i: usize| p.group.get(i).map(|(_, v)| v.clone()).unwrap_or_default();
+    let what = "a forecast's history";
+    let mut series: BTreeMap<(String, String), BTreeMap<NaiveDate, i128>> =
+        history.daily(what, |p| Some((group(p, 0), group(p, 1))))?;
+    series.insert(("all".into(), "all".into()), history.daily(what, |_| Some(()))?.remove(&()).unwrap_or_default());
     series.entry(("all".into(), "all".into())).or_default();
     let wanted = |v: &str, filter: Option<&str>| filter.is_none_or(|f| f == v);
     let mut kept = Vec::new();
