@@ -20,6 +20,10 @@
 //! - [`sync`]: bucket integrations: each billing period of a cloud's export becomes one upload, replaced whole
 //!   by each new manifest; the server's loop, `costd sync` and "Sync now".
 //! - [`secrets`]: integration credentials sealed at rest.
+//! - The alerts wing: [`budgets`], [`cost_alerts`], [`anomalies`] (what the API reads and writes, on the
+//!   wing's own tables through [`records`]); [`series`] (a report's costs by day and group, one currency,
+//!   checked sums: what every alert and the forecast read); [`alerts`] (the evaluators, one per kind, the
+//!   pass that runs them, messages and fair delivery). Nothing the wing's evaluators use imports [`alerts`].
 
 pub mod alerts;
 pub mod anomalies;

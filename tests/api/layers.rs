@@ -125,3 +125,31 @@ fn the_api_handlers_reach_the_store_only_through_the_services() {
     assert!(checked > 15, "only {checked} HTTP modules read");
     assert!(found.is_empty(), "a handler calls the store itself:\n{}", found.join("\n"));
 }
+
+#[test]
+fn the_alerts_wing_has_no_import_cycle() {
+    // `service::alerts` (the evaluators, messages, delivery) uses the services of each kind (budgets, cost
+    // alerts, anomalies, the report series); none of them, nor anything else under `src/service/`, uses it
+    // back. The uses of it are the HTTP layer, the app that runs its loop, and the CLI.
+    let dir = root().join("src/service");
+    let uses = regex::Regex::new(r"(service::alerts\b|super::alerts\b)").unwrap();
+    let mut checked = 0;
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "rs") || path.ends_with("mod.rs") {
+            continue;
+        }
+        checked += 1;
+        let text = std::fs::read_to_string(&path).unwrap();
+        let code = &text[..text.find("#[cfg(test)]").unwrap_or(text.len())];
+        for (n, line) in code.lines().enumerate() {
+            let line = line.trim_start();
+            if uses.is_match(line) && !line.starts_with("//") {
+                found.push(format!("{}:{}: {line}", path.display(), n + 1));
+            }
+        }
+    }
+    assert!(checked > 15, "only {checked} service modules read");
+    assert!(found.is_empty(), "a service the alerts wing uses uses it back:\n{}", found.join("\n"));
+}
