@@ -102,26 +102,10 @@ fn the_api_handlers_reach_the_store_only_through_the_services() {
     // `src/http/<resource>.rs` hand the store to a service (`state.store.as_ref()`) and call no store method
     // themselves, so what a request does is written once, in `src/service/`, for the API and the CLI alike.
     // (`mod.rs` builds the shared state; the console's sessions live in `src/http/console/`.)
-    let dir = root().join("src/http");
     let call = regex::Regex::new(r"\bstore\s*\.\s*([a-z_]+)\s*\(").unwrap();
-    let mut checked = 0;
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir(&dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().is_none_or(|e| e != "rs") || path.ends_with("mod.rs") {
-            continue;
-        }
-        checked += 1;
-        let text = std::fs::read_to_string(&path).unwrap();
-        let code = &text[..text.find("#[cfg(test)]").unwrap_or(text.len())];
-        for (n, line) in code.lines().enumerate() {
-            for m in call.captures_iter(line) {
-                if !matches!(&m[1], "as_ref" | "clone") && !line.trim_start().starts_with("//") {
-                    found.push(format!("{}:{}: {}", path.display(), n + 1, line.trim()));
-                }
-            }
-        }
-    }
+    let (checked, found) = lines_matching("src/http", |line| {
+        call.captures_iter(line).any(|m| !matches!(&m[1], "as_ref" | "clone"))
+    });
     assert!(checked > 15, "only {checked} HTTP modules read");
     assert!(found.is_empty(), "a handler calls the store itself:\n{}", found.join("\n"));
 }
@@ -131,11 +115,18 @@ fn the_alerts_wing_has_no_import_cycle() {
     // `service::alerts` (the evaluators, messages, delivery) uses the services of each kind (budgets, cost
     // alerts, anomalies, the report series); none of them, nor anything else under `src/service/`, uses it
     // back. The uses of it are the HTTP layer, the app that runs its loop, and the CLI.
-    let dir = root().join("src/service");
     let uses = regex::Regex::new(r"(service::alerts\b|super::alerts\b)").unwrap();
+    let (checked, found) = lines_matching("src/service", |line| uses.is_match(line));
+    assert!(checked > 15, "only {checked} service modules read");
+    assert!(found.is_empty(), "a service the alerts wing uses uses it back:\n{}", found.join("\n"));
+}
+
+/// The code lines (not comments, not test modules) of `dir`'s `.rs` files but `mod.rs` that `matches`, as
+/// `path:line: text`, and how many files were read.
+fn lines_matching(dir: &str, matches: impl Fn(&str) -> bool) -> (usize, Vec<String>) {
     let mut checked = 0;
     let mut found = Vec::new();
-    for entry in std::fs::read_dir(&dir).unwrap() {
+    for entry in std::fs::read_dir(root().join(dir)).unwrap() {
         let path = entry.unwrap().path();
         if path.extension().is_none_or(|e| e != "rs") || path.ends_with("mod.rs") {
             continue;
@@ -145,11 +136,10 @@ fn the_alerts_wing_has_no_import_cycle() {
         let code = &text[..text.find("#[cfg(test)]").unwrap_or(text.len())];
         for (n, line) in code.lines().enumerate() {
             let line = line.trim_start();
-            if uses.is_match(line) && !line.starts_with("//") {
+            if !line.starts_with("//") && matches(line) {
                 found.push(format!("{}:{}: {line}", path.display(), n + 1));
             }
         }
     }
-    assert!(checked > 15, "only {checked} service modules read");
-    assert!(found.is_empty(), "a service the alerts wing uses uses it back:\n{}", found.join("\n"));
+    (checked, found)
 }

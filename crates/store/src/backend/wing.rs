@@ -12,21 +12,18 @@ fn is_foreign_key_violation(e: &sqlx::Error) -> bool {
     e.as_database_error().is_some_and(|d| d.is_foreign_key_violation())
 }
 
-/// Writes a record's link lists (inside the caller's transaction), each target once, in order.
+/// Replaces a record's link lists (inside the caller's transaction), each target once, in order.
 async fn set_links(
     conn: &mut <Db as sqlx::Database>::Connection,
     table: &'static Table,
     token: &str,
     row: &RawRecord,
-    replace: bool,
 ) -> Result<(), sqlx::Error> {
     for (link, targets) in table.links.iter().zip(&row.keys.links) {
-        if replace {
-            sqlx::query(&format!("DELETE FROM {} WHERE {} = $1", link.table, link.owner))
-                .bind(token)
-                .execute(&mut *conn)
-                .await?;
-        }
+        sqlx::query(&format!("DELETE FROM {} WHERE {} = $1", link.table, link.owner))
+            .bind(token)
+            .execute(&mut *conn)
+            .await?;
         let insert = format!("INSERT INTO {} ({}, {}, position) VALUES ($1, $2, $3)", link.table, link.owner, link.target);
         let mut seen = std::collections::HashSet::new();
         for (position, target) in targets.iter().enumerate() {
@@ -36,6 +33,48 @@ async fn set_links(
         }
     }
     Ok(())
+}
+
+/// Runs an insert or update of a record (`sql` binds $1 account, $2 token, $3 workspace, $4 title,
+/// $5 definition, $6 now, then the table's key columns) and writes its links, in one transaction. `none`:
+/// what it means when the statement touched no row.
+async fn write_row(
+    pool: &sqlx::Pool<Db>,
+    sql: &str,
+    account: &::costd_model::token::AccountToken,
+    table: &'static Table,
+    token: &str,
+    row: &RawRecord,
+    none: Written<()>,
+) -> anyhow::Result<Written<()>> {
+    let mut tx = pool.begin().await?;
+    let written: Result<bool, sqlx::Error> = async {
+        let mut q = sqlx::query(sql)
+            .bind(crate::Text(&account))
+            .bind(token)
+            .bind(&row.workspace_token)
+            .bind(&row.title)
+            .bind(&row.definition)
+            .bind(crate::now());
+        for value in &row.keys.columns {
+            q = q.bind(value);
+        }
+        if q.execute(&mut *tx).await?.rows_affected() == 0 {
+            return Ok(false);
+        }
+        set_links(&mut tx, table, token, row).await?;
+        Ok(true)
+    }
+    .await;
+    match written {
+        Ok(true) => {
+            tx.commit().await?;
+            Ok(Written::Done(()))
+        }
+        Ok(false) => Ok(none),
+        Err(e) if is_foreign_key_violation(&e) => Ok(Written::BrokenReference),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Who references `token` of `target` (a wing table or `report_objects`), as (noun, owner token).
@@ -63,7 +102,7 @@ impl crate::wing::RecordStore for This {
         token: &str,
         row: &RawRecord,
     ) -> anyhow::Result<Written<()>> {
-        let mut names = String::from("token, account_token, workspace_token, title, definition, created_at, updated_at");
+        let mut names = String::from("account_token, token, workspace_token, title, definition, created_at, updated_at");
         let mut values = String::from("$1, $2, $3, $4, $5, $6, $6");
         for (i, c) in table.columns.iter().enumerate() {
             names.push_str(", ");
@@ -71,34 +110,8 @@ impl crate::wing::RecordStore for This {
             values.push_str(&format!(", ${}", i + 7));
         }
         let sql = format!("INSERT INTO {} ({names}) VALUES ({values}) ON CONFLICT DO NOTHING", table.name);
-        let mut tx = self.write.begin().await?;
-        let written: Result<bool, sqlx::Error> = async {
-            let mut q = sqlx::query(&sql)
-                .bind(token)
-                .bind(crate::Text(&account))
-                .bind(&row.workspace_token)
-                .bind(&row.title)
-                .bind(&row.definition)
-                .bind(crate::now());
-            for value in &row.keys.columns {
-                q = q.bind(value);
-            }
-            if q.execute(&mut *tx).await?.rows_affected() == 0 {
-                return Ok(false);
-            }
-            set_links(&mut tx, table, token, row, false).await?;
-            Ok(true)
-        }
-        .await;
-        match written {
-            Ok(true) => {
-                tx.commit().await?;
-                Ok(Written::Done(()))
-            }
-            Ok(false) => Ok(Written::Duplicate),
-            Err(e) if is_foreign_key_violation(&e) => Ok(Written::BrokenReference),
-            Err(e) => Err(e.into()),
-        }
+        // Nothing inserted: the unique key (or, never in practice, the random token) was taken.
+        write_row(&self.write, &sql, account, table, token, row, Written::Duplicate).await
     }
 
     #[tracing::instrument(skip(self, row), fields(table = table.name))]
@@ -114,34 +127,7 @@ impl crate::wing::RecordStore for This {
             sets.push_str(&format!(", {c} = ${}", i + 7));
         }
         let sql = format!("UPDATE {} SET {sets} WHERE account_token = $1 AND token = $2", table.name);
-        let mut tx = self.write.begin().await?;
-        let written: Result<bool, sqlx::Error> = async {
-            let mut q = sqlx::query(&sql)
-                .bind(crate::Text(&account))
-                .bind(token)
-                .bind(&row.workspace_token)
-                .bind(&row.title)
-                .bind(&row.definition)
-                .bind(crate::now());
-            for value in &row.keys.columns {
-                q = q.bind(value);
-            }
-            if q.execute(&mut *tx).await?.rows_affected() == 0 {
-                return Ok(false);
-            }
-            set_links(&mut tx, table, token, row, true).await?;
-            Ok(true)
-        }
-        .await;
-        match written {
-            Ok(true) => {
-                tx.commit().await?;
-                Ok(Written::Done(()))
-            }
-            Ok(false) => Ok(Written::NotFound),
-            Err(e) if is_foreign_key_violation(&e) => Ok(Written::BrokenReference),
-            Err(e) => Err(e.into()),
-        }
+        write_row(&self.write, &sql, account, table, token, row, Written::NotFound).await
     }
 
     #[tracing::instrument(skip(self), fields(table = table.name))]
