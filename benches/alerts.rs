@@ -39,11 +39,7 @@ fn month_csv(start: chrono::NaiveDate, i: usize, day_offset: u32) -> String {
         for (s, service) in ["EC2", "S3", "RDS", "Lambda", "CloudFront"].iter().enumerate() {
             let cents = 1000 + (i * 37 + day as usize * 11 + s * 7) % 5000;
             let on = start + chrono::Duration::days(i64::from((day + day_offset - 1) % 30));
-            csv.push_str(&format!(
-                "Usage,{on},{}.{:02},{service}\n",
-                cents / 100,
-                cents % 100
-            ));
+            csv.push_str(&format!("Usage,{on},{}.{:02},{service}\n", cents / 100, cents % 100));
         }
     }
     csv

@@ -88,11 +88,7 @@ fn not_found() -> ApiError {
 }
 
 #[utoipa::path(get, path = "/billing_rules", tag = "billing_rules", operation_id = "billing_rules_list", responses((status = 200, description = "OK", body = BillingRulesBody), super::openapi::ApiErrors))]
-async fn list(
-    State(state): State<AppState>,
-    caller: Caller,
-    paging: Paging,
-) -> Result<axum::Json<BillingRulesBody>> {
+async fn list(State(state): State<AppState>, caller: Caller, paging: Paging) -> Result<axum::Json<BillingRulesBody>> {
     let page = paging.page;
     let found = billing_rules::list(state.store.as_ref(), &caller.account_token, page).await?;
     let links = paging.links(found.total);

@@ -56,11 +56,7 @@ pub(super) async fn costs_params(
 }
 
 #[utoipa::path(get, path = "/costs", tag = "costs", operation_id = "costs_costs_handler", responses((status = 200, description = "OK", body = CostsBody), super::openapi::ApiErrors))]
-async fn costs_handler(
-    State(state): State<AppState>,
-    caller: Caller,
-    url: ListUrl,
-) -> Result<axum::Json<CostsBody>> {
+async fn costs_handler(State(state): State<AppState>, caller: Caller, url: ListUrl) -> Result<axum::Json<CostsBody>> {
     let params = costs_params(&state, &caller, url.query()).await?;
     let answer =
         costs(&state.costs_context(), &caller.account_token, params.workspace_token.as_deref(), &params.query).await?;

@@ -83,11 +83,7 @@ struct ProvidersBody {
 }
 
 #[utoipa::path(get, path = "/cost_providers", tag = "discovery", operation_id = "discovery_providers", responses((status = 200, description = "OK", body = ProvidersBody), super::openapi::ApiErrors))]
-async fn providers(
-    State(state): State<AppState>,
-    caller: Caller,
-    url: ListUrl,
-) -> Result<axum::Json<ProvidersBody>> {
+async fn providers(State(state): State<AppState>, caller: Caller, url: ListUrl) -> Result<axum::Json<ProvidersBody>> {
     let p = params(url.query(), false)?;
     let found = discovery::providers(state.store.as_ref(), &caller.account_token, p.workspace.as_deref()).await?;
     let page = PageRequest { page: 1, limit: (found.len() as u32).max(1) };
@@ -111,11 +107,7 @@ struct ServicesBody {
 }
 
 #[utoipa::path(get, path = "/cost_services", tag = "discovery", operation_id = "discovery_services", responses((status = 200, description = "OK", body = ServicesBody), super::openapi::ApiErrors))]
-async fn services(
-    State(state): State<AppState>,
-    caller: Caller,
-    url: ListUrl,
-) -> Result<axum::Json<ServicesBody>> {
+async fn services(State(state): State<AppState>, caller: Caller, url: ListUrl) -> Result<axum::Json<ServicesBody>> {
     let p = params(url.query(), false)?;
     let found = discovery::services(&state.costs_context(), &caller.account_token, p.workspace.as_deref()).await?;
     let page = PageRequest { page: 1, limit: (found.len() as u32).max(1) };
@@ -141,11 +133,7 @@ struct TagsBody {
 }
 
 #[utoipa::path(get, path = "/tags", tag = "discovery", operation_id = "discovery_tags", responses((status = 200, description = "OK", body = TagsBody), super::openapi::ApiErrors))]
-async fn tags(
-    State(state): State<AppState>,
-    caller: Caller,
-    url: ListUrl,
-) -> Result<axum::Json<TagsBody>> {
+async fn tags(State(state): State<AppState>, caller: Caller, url: ListUrl) -> Result<axum::Json<TagsBody>> {
     let p = params(url.query(), true)?;
     let found =
         discovery::tag_keys(state.store.as_ref(), &caller.account_token, p.workspace.as_deref(), &p.query).await?;
@@ -182,7 +170,6 @@ async fn tag_values(
             .await?
             .ok_or_else(|| ApiError::NotFound(format!("no costs carry the tag {key:?}")))?;
     let (found, links) = url.slice(p.page, found);
-    let tag_values =
-        found.into_iter().map(|f| TagValue { tag_value: f.name, providers: f.providers }).collect();
+    let tag_values = found.into_iter().map(|f| TagValue { tag_value: f.name, providers: f.providers }).collect();
     Ok(axum::Json(TagValuesBody { tag_values, links }))
 }

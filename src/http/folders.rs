@@ -65,8 +65,7 @@ async fn list(
     if !errors.is_empty() {
         return Err(ApiError::BadRequest(errors));
     }
-    let (items, links) =
-        super::cost_reports::list_objects(&state, &caller, ViewKind::Folder, &params, &paging).await?;
+    let (items, links) = super::cost_reports::list_objects(&state, &caller, ViewKind::Folder, &params, &paging).await?;
     Ok(axum::Json(FoldersBody { folders: items.into_iter().map(Into::into).collect(), links }))
 }
 

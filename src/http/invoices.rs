@@ -10,7 +10,7 @@ use utoipa_axum::routes;
 
 use super::auth::Caller;
 use super::extract::{Json, Query};
-use super::pagination::{Links, ListParams, Paging, base_url};
+use super::pagination::{base_url, Links, ListParams, Paging};
 use super::{path_token, timestamp, ApiError, AppState, Result};
 use crate::model::invoice::invoice_number;
 use crate::model::token::{AccountToken, InvoiceToken};

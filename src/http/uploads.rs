@@ -198,8 +198,10 @@ async fn upload_multipart(
                 }
             }
         };
-        let (result, body_error) =
-            tokio::join!(service_upload(state.store.as_ref(), &state.files, &state.alert_wake.evaluate, new(filename), ingest), pump);
+        let (result, body_error) = tokio::join!(
+            service_upload(state.store.as_ref(), &state.files, &state.alert_wake.evaluate, new(filename), ingest),
+            pump
+        );
         if let Some(e) = body_error {
             return Err(multipart_error(e));
         }
@@ -234,7 +236,8 @@ async fn upload_form(state: &AppState, new: NewUpload, body: Body) -> Result<Upl
         }
         decoder.finish()
     };
-    let (result, body_error) = tokio::join!(service_upload(state.store.as_ref(), &state.files, &state.alert_wake.evaluate, new, ingest), pump);
+    let (result, body_error) =
+        tokio::join!(service_upload(state.store.as_ref(), &state.files, &state.alert_wake.evaluate, new, ingest), pump);
     body_error.map_err(ApiError::bad_request)?;
     Ok(result?.record)
 }

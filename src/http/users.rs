@@ -51,11 +51,7 @@ struct UsersBody {
 }
 
 #[utoipa::path(get, path = "/users", tag = "users", operation_id = "users_list", responses((status = 200, description = "OK", body = UsersBody), super::openapi::ApiErrors))]
-async fn list(
-    State(state): State<AppState>,
-    caller: Caller,
-    paging: Paging,
-) -> Result<axum::Json<UsersBody>> {
+async fn list(State(state): State<AppState>, caller: Caller, paging: Paging) -> Result<axum::Json<UsersBody>> {
     let page = paging.page;
     let found = users::list(state.store.as_ref(), &caller.account_token, page).await?;
     let links = paging.links(found.total);

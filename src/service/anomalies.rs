@@ -2,7 +2,9 @@
 //! reads and writes them. The detector is `model::anomaly`; the pass that judges reports and records
 //! anomalies is `service::alerts::anomalies`.
 
-use crate::model::anomaly::{AlertUpdate, AnomalyAlert, AnomalyNotification, NotificationDefinition, NotificationFields};
+use crate::model::anomaly::{
+    AlertUpdate, AnomalyAlert, AnomalyNotification, NotificationDefinition, NotificationFields,
+};
 use crate::model::report::ViewKind;
 use crate::model::token::AccountToken;
 use crate::service::{records, ServiceError};

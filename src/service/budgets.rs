@@ -17,11 +17,11 @@ use crate::model::budget::{
     Budget, BudgetAlert, BudgetAlertDefinition, BudgetAlertFields, BudgetDefinition, BudgetFields, BudgetPeriod,
 };
 use crate::model::report::ViewKind;
-use crate::service::records;
-use crate::store::wing::{BudgetAlerts, Budgets, RecordFilter};
 use crate::model::token::AccountToken;
 use crate::service::costs::CostsContext;
+use crate::service::records;
 use crate::service::series::{report_series, By, SeriesQuery};
+use crate::store::wing::{BudgetAlerts, Budgets, RecordFilter};
 use crate::store::Store;
 
 type Result<T> = std::result::Result<T, ServiceError>;
@@ -118,12 +118,7 @@ pub async fn create(store: &dyn Store, account: &AccountToken, fields: BudgetFie
     records::put::<Budgets>(store, account, None, workspace, title, &definition).await
 }
 
-pub async fn update(
-    store: &dyn Store,
-    account: &AccountToken,
-    token: &str,
-    fields: BudgetFields,
-) -> Result<Budget> {
+pub async fn update(store: &dyn Store, account: &AccountToken, token: &str, fields: BudgetFields) -> Result<Budget> {
     let current = records::get::<Budgets>(store, account, token).await?;
     let mut errors = Vec::new();
     let title = name(fields.name.as_deref(), Some(&current.title), &mut errors);
@@ -302,7 +297,11 @@ pub async fn periods_of(store: &dyn Store, account: &AccountToken, budget: &Budg
 }
 
 /// [`periods_of`] for each of a page of budgets, reading the account's budgets at most once.
-pub async fn periods_of_page(store: &dyn Store, account: &AccountToken, page: &[Budget]) -> Result<Vec<Vec<BudgetPeriod>>> {
+pub async fn periods_of_page(
+    store: &dyn Store,
+    account: &AccountToken,
+    page: &[Budget],
+) -> Result<Vec<Vec<BudgetPeriod>>> {
     let by_token: std::collections::HashMap<String, Budget> = if page.iter().any(|b| b.definition.is_hierarchical()) {
         records::all::<Budgets>(store, account).await?.into_iter().map(|b| (b.token.to_string(), b)).collect()
     } else {
@@ -348,11 +347,7 @@ fn alert_title(d: &BudgetAlertDefinition) -> String {
     format!("{}% of {}", d.threshold, d.budget_tokens.join(", "))
 }
 
-pub async fn create_alert(
-    store: &dyn Store,
-    account: &AccountToken,
-    fields: BudgetAlertFields,
-) -> Result<BudgetAlert> {
+pub async fn create_alert(store: &dyn Store, account: &AccountToken, fields: BudgetAlertFields) -> Result<BudgetAlert> {
     let definition = BudgetAlertDefinition::overlay(None, &fields).map_err(bad)?;
     let mut errors = Vec::new();
     check_budgets(store, account, &definition.budget_tokens, &mut errors).await?;
@@ -395,11 +390,8 @@ async fn children(store: &dyn Store, account: &AccountToken, definition: &Budget
     if definition.child_budget_tokens.is_empty() {
         return Ok(Vec::new());
     }
-    let mut all: std::collections::HashMap<String, Budget> = records::all::<Budgets>(store, account)
-        .await?
-        .into_iter()
-        .map(|b| (b.token.to_string(), b))
-        .collect();
+    let mut all: std::collections::HashMap<String, Budget> =
+        records::all::<Budgets>(store, account).await?.into_iter().map(|b| (b.token.to_string(), b)).collect();
     Ok(definition.child_budget_tokens.iter().filter_map(|t| all.remove(t)).collect())
 }
 

@@ -116,7 +116,8 @@ pub async fn forecast(
     };
     let history = report_series(ctx, account, report, today, &query).await?;
     let currency = history.currency.clone();
-    let group = |p: &crate::service::series::Point, i: usize| p.group.get(i).map(|(_, v)| v.clone()).unwrap_or_default();
+    let group =
+        |p: &crate::service::series::Point, i: usize| p.group.get(i).map(|(_, v)| v.clone()).unwrap_or_default();
     let what = "a forecast's history";
     let mut series: BTreeMap<(String, String), BTreeMap<NaiveDate, i128>> =
         history.daily(what, |p| Some((group(p, 0), group(p, 1))))?;

@@ -59,7 +59,11 @@ pub struct Series {
 impl Series {
     /// The points summed by `key` (points it maps to `None` are left out), exactly: a sum past
     /// Decimal128(38, 18) is a 422 naming `what`.
-    pub fn sum_by<K: Ord>(&self, what: &str, key: impl Fn(&Point) -> Option<K>) -> Result<BTreeMap<K, Amount>, ServiceError> {
+    pub fn sum_by<K: Ord>(
+        &self,
+        what: &str,
+        key: impl Fn(&Point) -> Option<K>,
+    ) -> Result<BTreeMap<K, Amount>, ServiceError> {
         let mut out: BTreeMap<K, Amount> = BTreeMap::new();
         for p in &self.points {
             let Some(k) = key(p) else { continue };
@@ -153,7 +157,11 @@ mod tests {
         let big = "90000000000000000000";
         let series = Series {
             currency: "USD".into(),
-            points: vec![point("2026-01-01", "EC2", "0.1"), point("2026-01-02", "EC2", "0.2"), point("2026-01-01", "S3", big)],
+            points: vec![
+                point("2026-01-01", "EC2", "0.1"),
+                point("2026-01-02", "EC2", "0.2"),
+                point("2026-01-01", "S3", big),
+            ],
         };
         let by_service = series.sum_by("x", |p| Some(p.group[0].1.clone())).unwrap();
         assert_eq!(by_service["EC2"], Amount::parse("a", "0.3").unwrap());

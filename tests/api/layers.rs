@@ -103,9 +103,8 @@ fn the_api_handlers_reach_the_store_only_through_the_services() {
     // themselves, so what a request does is written once, in `src/service/`, for the API and the CLI alike.
     // (`mod.rs` builds the shared state; the console's sessions live in `src/http/console/`.)
     let call = regex::Regex::new(r"\bstore\s*\.\s*([a-z_]+)\s*\(").unwrap();
-    let (checked, found) = lines_matching("src/http", |line| {
-        call.captures_iter(line).any(|m| !matches!(&m[1], "as_ref" | "clone"))
-    });
+    let (checked, found) =
+        lines_matching("src/http", |line| call.captures_iter(line).any(|m| !matches!(&m[1], "as_ref" | "clone")));
     assert!(checked > 15, "only {checked} HTTP modules read");
     assert!(found.is_empty(), "a handler calls the store itself:\n{}", found.join("\n"));
 }

@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod alert_money;
 mod auth;
 mod billing_rules;
 mod bills;

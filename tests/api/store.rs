@@ -186,7 +186,8 @@ async fn the_alert_tables_migration_moves_every_kind_out_of_report_objects_on_po
 
 /// The migrations before the alert tables.
 fn before_0016(mut migrator: sqlx::migrate::Migrator) -> sqlx::migrate::Migrator {
-    migrator.migrations = std::borrow::Cow::Owned(migrator.migrations.iter().filter(|m| m.version < 16).cloned().collect());
+    migrator.migrations =
+        std::borrow::Cow::Owned(migrator.migrations.iter().filter(|m| m.version < 16).cloned().collect());
     assert_eq!(migrator.migrations.len(), 15);
     migrator
 }

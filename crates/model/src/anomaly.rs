@@ -236,8 +236,7 @@ pub fn score_late(
 }
 
 /// An anomaly notification as the store returns it.
-pub type AnomalyNotification =
-    crate::record::Record<crate::token::AnomalyNotificationToken, NotificationDefinition>;
+pub type AnomalyNotification = crate::record::Record<crate::token::AnomalyNotificationToken, NotificationDefinition>;
 /// One anomaly found, as the store returns it.
 pub type AnomalyAlert = crate::record::Record<crate::token::AnomalyAlertToken, AlertDefinition>;
 

@@ -139,7 +139,11 @@ impl CostAlertDefinition {
 
     /// Whether a rise from `previous` to `current` fires the alert (see the module doc).
     pub fn fires(&self, previous: Amount, current: Amount) -> bool {
-        let rise = current.unscaled() - previous.unscaled();
+        // Two amounts of opposite signs near the range's ends differ by more than an i128 holds: such a
+        // rise passes any threshold.
+        let Some(rise) = current.unscaled().checked_sub(previous.unscaled()) else {
+            return current > previous;
+        };
         if rise <= 0 {
             return false;
         }
@@ -452,6 +456,16 @@ mod tests {
 
     fn alert(json: Value) -> Result<CostAlertDefinition, Vec<String>> {
         CostAlertDefinition::overlay(None, &serde_json::from_value(json).unwrap())
+    }
+
+    #[test]
+    fn a_rise_across_the_whole_decimal_range_fires_instead_of_overflowing() {
+        let top = "99999999999999999999";
+        let d = alert(serde_json::json!({"title": "x", "interval": "day", "threshold": 5, "unit_type": "currency",
+                             "report_tokens": ["rprt_1"]}))
+        .unwrap();
+        assert!(d.fires(a(&format!("-{top}")), a(top)));
+        assert!(!d.fires(a(top), a(&format!("-{top}"))));
     }
 
     #[test]

@@ -78,8 +78,20 @@ pub(crate) struct Reference {
 
 /// Every reference to a wing kind or a cost report that blocks a delete (history cascades instead).
 pub(crate) const REFERENCES: &[Reference] = &[
-    Reference { table: "budgets", owner: "token", column: "cost_report_token", target: "report_objects", noun: "budget" },
-    Reference { table: "budget_children", owner: "budget_token", column: "child_token", target: "budgets", noun: "budget" },
+    Reference {
+        table: "budgets",
+        owner: "token",
+        column: "cost_report_token",
+        target: "report_objects",
+        noun: "budget",
+    },
+    Reference {
+        table: "budget_children",
+        owner: "budget_token",
+        column: "child_token",
+        target: "budgets",
+        noun: "budget",
+    },
     Reference {
         table: "budget_alert_budgets",
         owner: "alert_token",
@@ -318,8 +330,12 @@ pub trait RecordStore: Send + Sync {
         token: &str,
         row: &RawRecord,
     ) -> anyhow::Result<Written<()>>;
-    async fn get_record(&self, account: &AccountToken, table: &'static Table, token: &str)
-        -> anyhow::Result<Option<RawRow>>;
+    async fn get_record(
+        &self,
+        account: &AccountToken,
+        table: &'static Table,
+        token: &str,
+    ) -> anyhow::Result<Option<RawRow>>;
     async fn list_records(
         &self,
         account: &AccountToken,
@@ -327,14 +343,17 @@ pub trait RecordStore: Send + Sync {
         filter: &RecordFilter,
         page: PageRequest,
     ) -> anyhow::Result<Paged<RawRow>>;
-    async fn delete_record(&self, account: &AccountToken, table: &'static Table, token: &str)
-        -> anyhow::Result<RecordDeletion>;
+    async fn delete_record(
+        &self,
+        account: &AccountToken,
+        table: &'static Table,
+        token: &str,
+    ) -> anyhow::Result<RecordDeletion>;
 }
 
 fn decode<K: Kind>(row: RawRow) -> anyhow::Result<Record<K::Token, K::Definition>> {
-    let definition = serde_json::from_str(&row.definition).map_err(|e| {
-        anyhow::anyhow!("{} {} has an unreadable definition: {e}", K::TABLE.noun, row.token)
-    })?;
+    let definition = serde_json::from_str(&row.definition)
+        .map_err(|e| anyhow::anyhow!("{} {} has an unreadable definition: {e}", K::TABLE.noun, row.token))?;
     Ok(Record {
         token: K::Token::from(row.token),
         workspace_token: row.workspace_token,
@@ -375,7 +394,10 @@ impl dyn Store {
         page: PageRequest,
     ) -> anyhow::Result<Paged<Record<K::Token, K::Definition>>> {
         let found = self.list_records(account, K::TABLE, filter, page).await?;
-        Ok(Paged { items: found.items.into_iter().map(decode::<K>).collect::<anyhow::Result<_>>()?, total: found.total })
+        Ok(Paged {
+            items: found.items.into_iter().map(decode::<K>).collect::<anyhow::Result<_>>()?,
+            total: found.total,
+        })
     }
 
     /// Every record of kind `K` the filter passes (read 1,000 at a time).
@@ -429,7 +451,11 @@ impl dyn Store {
     }
 
     /// Deletes a record of kind `K` (what cascades with it goes too).
-    pub async fn delete_record_of<K: Kind>(&self, account: &AccountToken, token: &str) -> anyhow::Result<RecordDeletion> {
+    pub async fn delete_record_of<K: Kind>(
+        &self,
+        account: &AccountToken,
+        token: &str,
+    ) -> anyhow::Result<RecordDeletion> {
         self.delete_record(account, K::TABLE, token).await
     }
 
@@ -514,7 +540,10 @@ mod tests {
         ];
         for r in REFERENCES {
             let owner_table = tables.iter().any(|t| t.name == r.table && t.columns.contains(&r.column))
-                || tables.iter().flat_map(|t| t.links).any(|l| l.table == r.table && l.target == r.column && l.owner == r.owner);
+                || tables
+                    .iter()
+                    .flat_map(|t| t.links)
+                    .any(|l| l.table == r.table && l.target == r.column && l.owner == r.owner);
             assert!(owner_table, "{r:?}");
         }
     }

@@ -35,7 +35,12 @@ impl Evaluator for BudgetAlertEvaluator {
         "budget alerts"
     }
 
-    async fn evaluate(&self, ctx: &AlertContext, account: &AccountToken, today: NaiveDate) -> Result<u64, ServiceError> {
+    async fn evaluate(
+        &self,
+        ctx: &AlertContext,
+        account: &AccountToken,
+        today: NaiveDate,
+    ) -> Result<u64, ServiceError> {
         budget_alerts(ctx, account, today).await
     }
 }
@@ -178,7 +183,6 @@ async fn budget_alert_messages(
     }
     Ok(messages)
 }
-
 
 #[cfg(test)]
 mod tests {

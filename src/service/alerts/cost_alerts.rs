@@ -88,7 +88,11 @@ impl GroupWindows {
 }
 
 /// Each group's costs in each of `windows`: one series over all of them.
-pub(super) fn windows_of(series: &Series, windows: &[Windows], per_group: bool) -> Result<Vec<(Windows, Vec<GroupWindows>)>> {
+pub(super) fn windows_of(
+    series: &Series,
+    windows: &[Windows],
+    per_group: bool,
+) -> Result<Vec<(Windows, Vec<GroupWindows>)>> {
     let by_day = series.sum_by("a cost alert's window", |p| Some((p.group.clone(), p.day)))?;
     let mut groups: BTreeMap<Vec<(String, String)>, ()> = by_day.keys().map(|(g, _)| (g.clone(), ())).collect();
     if !per_group {
@@ -174,7 +178,12 @@ async fn recorded_keys(store: &dyn Store, account: &AccountToken, alert: &str) -
 }
 
 /// Judges one alert's windows; answers the messages written.
-async fn evaluate_alert(ctx: &AlertContext, account: &AccountToken, alert: &CostAlert, today: NaiveDate) -> Result<u64> {
+async fn evaluate_alert(
+    ctx: &AlertContext,
+    account: &AccountToken,
+    alert: &CostAlert,
+    today: NaiveDate,
+) -> Result<u64> {
     let store = ctx.costs.store.as_ref();
     let public_url = ctx.public_url.as_deref();
     let d = &alert.definition;
@@ -182,7 +191,8 @@ async fn evaluate_alert(ctx: &AlertContext, account: &AccountToken, alert: &Cost
     let mut written = 0;
     let mut seen: Option<HashSet<String>> = None;
     for report in &d.report_tokens {
-        let Some(r) = store.get_report_object(account, crate::model::report::ViewKind::CostReport, report).await? else {
+        let Some(r) = store.get_report_object(account, crate::model::report::ViewKind::CostReport, report).await?
+        else {
             continue;
         };
         let start = judged_windows.iter().map(|w| w.1 .0).min().expect("one window at least");
@@ -199,102 +209,99 @@ async fn evaluate_alert(ctx: &AlertContext, account: &AccountToken, alert: &Cost
         };
         let currency = series.currency.clone();
         for (windows, groups) in windows_of(&series, &judged_windows, per_group)? {
-                // The firings of this report's groups in this window not recorded yet: each is its own event,
-                // and together they are one message per recipient (a digest when there are several).
-                let mut fired: Vec<Fired> = Vec::new();
-                for g in groups {
-                    let (before, now) = (g.before, g.now);
-                    if !d.fires(before, now) {
-                        continue;
-                    }
-                    let mut key = format!("cost_alert:{}:{}:{}", alert.token, report, windows.0 .0);
-                    if !g.group.is_empty() {
-                        key = format!("{key}:{}", g.label());
-                    }
-                    if seen.is_none() {
-                        seen = Some(recorded_keys(store, account, &alert.token).await?);
-                    }
-                    if seen.as_ref().is_some_and(|s| s.contains(&key)) {
-                        continue;
-                    }
-                    let subject_name =
-                        if g.group.is_empty() { r.title.clone() } else { format!("{} ({})", r.title, g.label()) };
-                    let rise = now.checked_sub(before).ok_or_else(|| {
-                        ServiceError::unprocessable("a cost alert's change does not fit Decimal128(38, 18)")
-                    })?;
-                    let percent = if before.unscaled() > 0 {
-                        format!("{}%", percent(rise, before))
-                    } else {
-                        "new".to_string()
-                    };
-                    let (cur, prev) = windows;
-                    let description = format!(
-                        "{subject_name} rose from {} to {} {currency} ({}{}, {percent}) for the {} of {} against {} to {}.",
-                        before.rounded(2),
-                        now.rounded(2),
-                        if rise.unscaled() >= 0 { "+" } else { "" },
-                        rise.rounded(2),
-                        d.interval.as_str(),
-                        if cur.0 == cur.1 { cur.0.to_string() } else { format!("{} to {}", cur.0, cur.1) },
-                        prev.0,
-                        prev.1
-                    );
-                    let mut metadata = serde_json::Map::new();
-                    for (k, v) in comparison(windows, before, now, rise).into_iter().chain([
-                        ("cost_alert_token", alert.token.to_string()),
-                        ("report_token", report.clone()),
-                        ("report_title", r.title.clone()),
-                        ("interval", d.interval.as_str().to_string()),
-                        ("threshold", d.threshold.to_string()),
-                        ("unit_type", d.unit_type.as_str().to_string()),
-                        ("currency", currency.clone()),
-                    ]) {
-                        metadata.insert(k.into(), serde_json::Value::String(v));
-                    }
-                    if !g.group.is_empty() {
-                        let group = g.group.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())));
-                        metadata.insert("group".into(), serde_json::Value::Object(group.collect()));
-                    }
-                    fired.push(Fired { key, subject_name, percent, rise, description, metadata });
-                }
-                if fired.is_empty() {
+            // The firings of this report's groups in this window not recorded yet: each is its own event,
+            // and together they are one message per recipient (a digest when there are several).
+            let mut fired: Vec<Fired> = Vec::new();
+            for g in groups {
+                let (before, now) = (g.before, g.now);
+                if !d.fires(before, now) {
                     continue;
                 }
-                let link = public_url.map(|u| format!("{}/#/costs?cost_report_token={report}", u.trim_end_matches('/')));
-                let (message, key) = match fired.as_slice() {
-                    [one] => (
-                        Message {
-                            event: "cost_alert".into(),
-                            subject: format!("{}: {} cost up {}", alert.title, one.subject_name, one.percent),
-                            text: one.description.clone(),
-                            link,
-                            data: one.metadata.clone(),
-                        },
-                        one.key.clone(),
-                    ),
-                    many => digest(&alert.title, &alert.token, &r.title, report, windows.0 .0, many, link),
-                };
-                let messages = message.to_each(account, &alert.token, &key, d.recipients().iter().map(|r| r.as_text()));
-                if !messages.is_empty() {
-                    written += store.enqueue_notifications(&messages, chrono::Utc::now().timestamp_millis()).await?;
+                let mut key = format!("cost_alert:{}:{}:{}", alert.token, report, windows.0 .0);
+                if !g.group.is_empty() {
+                    key = format!("{key}:{}", g.label());
                 }
-                for f in fired {
-                    let event = EventDefinition {
-                        alert_token: alert.token.to_string(),
-                        report_token: report.clone(),
-                        description: f.description,
-                        metadata: f.metadata,
-                    };
-                    // Written once: a second pass that got here (another node) finds the key taken.
-                    store
-                        .create_record::<CostAlertEvents>(account, alert.workspace_token.clone(), f.key.clone(), &event)
-                        .await?;
-                    if let Some(s) = seen.as_mut() {
-                        s.insert(f.key);
-                    }
+                if seen.is_none() {
+                    seen = Some(recorded_keys(store, account, &alert.token).await?);
+                }
+                if seen.as_ref().is_some_and(|s| s.contains(&key)) {
+                    continue;
+                }
+                let subject_name =
+                    if g.group.is_empty() { r.title.clone() } else { format!("{} ({})", r.title, g.label()) };
+                let rise = now.checked_sub(before).ok_or_else(|| {
+                    ServiceError::unprocessable("a cost alert's change does not fit Decimal128(38, 18)")
+                })?;
+                let percent =
+                    if before.unscaled() > 0 { format!("{}%", percent(rise, before)) } else { "new".to_string() };
+                let (cur, prev) = windows;
+                let description = format!(
+                    "{subject_name} rose from {} to {} {currency} ({}{}, {percent}) for the {} of {} against {} to {}.",
+                    before.rounded(2),
+                    now.rounded(2),
+                    if rise.unscaled() >= 0 { "+" } else { "" },
+                    rise.rounded(2),
+                    d.interval.as_str(),
+                    if cur.0 == cur.1 { cur.0.to_string() } else { format!("{} to {}", cur.0, cur.1) },
+                    prev.0,
+                    prev.1
+                );
+                let mut metadata = serde_json::Map::new();
+                for (k, v) in comparison(windows, before, now, rise).into_iter().chain([
+                    ("cost_alert_token", alert.token.to_string()),
+                    ("report_token", report.clone()),
+                    ("report_title", r.title.clone()),
+                    ("interval", d.interval.as_str().to_string()),
+                    ("threshold", d.threshold.to_string()),
+                    ("unit_type", d.unit_type.as_str().to_string()),
+                    ("currency", currency.clone()),
+                ]) {
+                    metadata.insert(k.into(), serde_json::Value::String(v));
+                }
+                if !g.group.is_empty() {
+                    let group = g.group.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())));
+                    metadata.insert("group".into(), serde_json::Value::Object(group.collect()));
+                }
+                fired.push(Fired { key, subject_name, percent, rise, description, metadata });
+            }
+            if fired.is_empty() {
+                continue;
+            }
+            let link = public_url.map(|u| format!("{}/#/costs?cost_report_token={report}", u.trim_end_matches('/')));
+            let (message, key) = match fired.as_slice() {
+                [one] => (
+                    Message {
+                        event: "cost_alert".into(),
+                        subject: format!("{}: {} cost up {}", alert.title, one.subject_name, one.percent),
+                        text: one.description.clone(),
+                        link,
+                        data: one.metadata.clone(),
+                    },
+                    one.key.clone(),
+                ),
+                many => digest(&alert.title, &alert.token, &r.title, report, windows.0 .0, many, link),
+            };
+            let messages = message.to_each(account, &alert.token, &key, d.recipients().iter().map(|r| r.as_text()));
+            if !messages.is_empty() {
+                written += store.enqueue_notifications(&messages, chrono::Utc::now().timestamp_millis()).await?;
+            }
+            for f in fired {
+                let event = EventDefinition {
+                    alert_token: alert.token.to_string(),
+                    report_token: report.clone(),
+                    description: f.description,
+                    metadata: f.metadata,
+                };
+                // Written once: a second pass that got here (another node) finds the key taken.
+                store
+                    .create_record::<CostAlertEvents>(account, alert.workspace_token.clone(), f.key.clone(), &event)
+                    .await?;
+                if let Some(s) = seen.as_mut() {
+                    s.insert(f.key);
                 }
             }
         }
+    }
     Ok(written)
 }
 

@@ -243,5 +243,4 @@ mod tests {
         assert_eq!(backoff(base, 12), Duration::from_secs(3600));
         assert_eq!(backoff(base, 1000), Duration::from_secs(3600));
     }
-
 }

@@ -44,7 +44,6 @@ impl Message {
     }
 }
 
-
 /// An amount as messages state it.
 pub(super) fn money(amount: Amount, currency: &str) -> String {
     format!("{} {currency}", amount.rounded(2))
@@ -61,7 +60,6 @@ pub(crate) fn percent(part: Amount, whole: Amount) -> String {
         None => format!("{}", part.unscaled() / whole.unscaled() * 100),
     }
 }
-
 
 /// Two windows: the current one and the one before, each its first and last day.
 pub(super) type Windows = ((chrono::NaiveDate, chrono::NaiveDate), (chrono::NaiveDate, chrono::NaiveDate));

@@ -13,7 +13,7 @@
 //! 1. pick the accounts: those with an upload committed since the previous pass (their data changed), or
 //!    every account with alerts on the first pass of a process and of each day (a window can open without
 //!    new data);
-//! 2. for each account, a few at a time, run every evaluator in [`EVALUATORS`]: one that fails (a report
+//! 2. for each account, a few at a time, run every evaluator in [`EVALUATORS`], side by side: one that fails (a report
 //!    whose costs are in several currencies, an unreadable definition) is logged by name and the others go on;
 //! 3. each firing is written to the outbox once per recipient under its event key (a unique constraint), so
 //!    evaluating again (on another node, after a restart, after every upload, a restated bill) never writes
@@ -96,7 +96,6 @@ pub async fn signing_secret(store: &dyn crate::store::Store, account: &AccountTo
     Ok(format!("whsec_{}", hex::encode(mac.finalize().into_bytes())))
 }
 
-
 /// One kind of alert, judged for one account on one day.
 #[async_trait::async_trait]
 pub trait Evaluator: Send + Sync {
@@ -104,7 +103,8 @@ pub trait Evaluator: Send + Sync {
     fn name(&self) -> &'static str;
     /// Writes the messages of the account's alerts of this kind that fire on `today` (and records their
     /// events); answers how many messages were new.
-    async fn evaluate(&self, ctx: &AlertContext, account: &AccountToken, today: NaiveDate) -> Result<u64, ServiceError>;
+    async fn evaluate(&self, ctx: &AlertContext, account: &AccountToken, today: NaiveDate)
+        -> Result<u64, ServiceError>;
 }
 
 /// Every kind the pass judges, in order.
@@ -122,9 +122,12 @@ pub async fn evaluate_account(
     account: &AccountToken,
     today: NaiveDate,
 ) -> Result<u64, ServiceError> {
+    // The kinds are independent (each writes its own keys), so they are judged side by side: the pass after
+    // an upload waits for the slowest kind, not for the sum of them.
+    let judged = futures::future::join_all(EVALUATORS.iter().map(|e| e.evaluate(ctx, account, today))).await;
     let mut written = 0;
-    for evaluator in EVALUATORS {
-        match evaluator.evaluate(ctx, account, today).await {
+    for (evaluator, outcome) in EVALUATORS.iter().zip(judged) {
+        match outcome {
             Ok(n) => written += n,
             Err(e) => tracing::warn!(kind = evaluator.name(), error = %format!("{e:#}"), "alerts could not be judged"),
         }
@@ -220,8 +223,11 @@ pub async fn run(ctx: AlertContext, interval: Duration, stop: impl std::future::
                     _ = poll.tick() => {}
                     Some(()) = deliveries.one_done(), if busy => {}
                 }
-                let due =
-                    ctx.costs.store.due_notifications(Utc::now().timestamp_millis(), delivery::DUE_PER_ACCOUNT, delivery::DUE_BATCH).await;
+                let due = ctx
+                    .costs
+                    .store
+                    .due_notifications(Utc::now().timestamp_millis(), delivery::DUE_PER_ACCOUNT, delivery::DUE_BATCH)
+                    .await;
                 let started = match due {
                     Ok(due) => deliveries.start(&ctx, &mut delivery::in_turn(due)).await,
                     Err(e) => Err(e),
@@ -239,4 +245,3 @@ pub async fn run(ctx: AlertContext, interval: Duration, stop: impl std::future::
     let _ = evaluation.await;
     let _ = delivery.await;
 }
-

@@ -34,11 +34,7 @@ impl Evaluator for ReportSummaryEvaluator {
 
 /// Writes the summary of every report notification of `account` whose period ended before `today` and was
 /// not sent yet; answers the messages written.
-async fn summaries(
-    ctx: &AlertContext,
-    account: &AccountToken,
-    today: chrono::NaiveDate,
-) -> Result<u64> {
+async fn summaries(ctx: &AlertContext, account: &AccountToken, today: chrono::NaiveDate) -> Result<u64> {
     let store = ctx.costs.store.as_ref();
     let public_url = ctx.public_url.as_deref();
     let mut written = 0;
@@ -64,9 +60,9 @@ async fn summaries(
             }
         };
         let (before, now) = whole.first().map(|w| (w.before, w.now)).unwrap_or((Amount::ZERO, Amount::ZERO));
-        let change = now.checked_sub(before).ok_or_else(|| {
-            ServiceError::unprocessable("a report summary's change does not fit Decimal128(38, 18)")
-        })?;
+        let change = now
+            .checked_sub(before)
+            .ok_or_else(|| ServiceError::unprocessable("a report summary's change does not fit Decimal128(38, 18)"))?;
         let sign = if change.unscaled() >= 0 { "+" } else { "" };
         let stated = match (d.change, before.unscaled() > 0) {
             (Change::Percentage, true) => format!("{sign}{}%", percent(change, before)),

@@ -102,9 +102,7 @@ impl crate::NotificationStore for This {
     #[tracing::instrument(skip(self))]
     async fn accounts_with_alerts(&self) -> anyhow::Result<Vec<::costd_model::token::AccountToken>> {
         let sql = format!("SELECT DISTINCT account_token FROM ({}) judged ORDER BY account_token", judged_accounts());
-        Ok(crate::Text::all(sqlx::query_scalar(&sql)
-        .fetch_all(&self.read)
-        .await?))
+        Ok(crate::Text::all(sqlx::query_scalar(&sql).fetch_all(&self.read).await?))
     }
 
     #[tracing::instrument(skip(self))]
@@ -120,10 +118,7 @@ impl crate::NotificationStore for This {
              ) changed WHERE changed.account_token IN ({}) ORDER BY changed.account_token",
             judged_accounts()
         );
-        Ok(crate::Text::all(sqlx::query_scalar(&sql)
-        .bind(since)
-        .fetch_all(&self.read)
-        .await?))
+        Ok(crate::Text::all(sqlx::query_scalar(&sql).bind(since).fetch_all(&self.read).await?))
     }
 
     #[tracing::instrument(skip(self))]

@@ -24,7 +24,8 @@ async fn set_links(
             .bind(token)
             .execute(&mut *conn)
             .await?;
-        let insert = format!("INSERT INTO {} ({}, {}, position) VALUES ($1, $2, $3)", link.table, link.owner, link.target);
+        let insert =
+            format!("INSERT INTO {} ({}, {}, position) VALUES ($1, $2, $3)", link.table, link.owner, link.target);
         let mut seen = std::collections::HashSet::new();
         for (position, target) in targets.iter().enumerate() {
             if seen.insert(target) {
@@ -102,7 +103,8 @@ impl crate::wing::RecordStore for This {
         token: &str,
         row: &RawRecord,
     ) -> anyhow::Result<Written<()>> {
-        let mut names = String::from("account_token, token, workspace_token, title, definition, created_at, updated_at");
+        let mut names =
+            String::from("account_token, token, workspace_token, title, definition, created_at, updated_at");
         let mut values = String::from("$1, $2, $3, $4, $5, $6, $6");
         for (i, c) in table.columns.iter().enumerate() {
             names.push_str(", ");
