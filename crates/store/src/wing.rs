@@ -142,7 +142,7 @@ impl Kind for Budgets {
     const TABLE: &'static Table = &Table {
         name: "budgets",
         noun: "budget",
-        prefix: "bdgt_",
+        prefix: BudgetToken::PREFIX,
         columns: &["cost_report_token"],
         links: &[Link { table: "budget_children", owner: "budget_token", target: "child_token" }],
     };
@@ -157,7 +157,7 @@ impl Kind for BudgetAlerts {
     const TABLE: &'static Table = &Table {
         name: "budget_alerts",
         noun: "budget alert",
-        prefix: "bdgt_alrt_",
+        prefix: BudgetAlertToken::PREFIX,
         columns: &[],
         links: &[
             Link { table: "budget_alert_budgets", owner: "alert_token", target: "budget_token" },
@@ -175,7 +175,7 @@ impl Kind for CostAlerts {
     const TABLE: &'static Table = &Table {
         name: "cost_alerts",
         noun: "cost alert",
-        prefix: "cst_alrt_",
+        prefix: CostAlertToken::PREFIX,
         columns: &[],
         links: &[Link { table: "cost_alert_reports", owner: "alert_token", target: "report_token" }],
     };
@@ -190,7 +190,7 @@ impl Kind for CostAlertEvents {
     const TABLE: &'static Table = &Table {
         name: "cost_alert_events",
         noun: "cost alert event",
-        prefix: "cst_alrt_evnt_",
+        prefix: CostAlertEventToken::PREFIX,
         columns: &["alert_token", "report_token"],
         links: &[],
     };
@@ -205,7 +205,7 @@ impl Kind for ReportNotifications {
     const TABLE: &'static Table = &Table {
         name: "report_notifications",
         noun: "report notification",
-        prefix: "rprt_ntfctn_",
+        prefix: ReportNotificationToken::PREFIX,
         columns: &["cost_report_token"],
         links: &[Link { table: "report_notification_users", owner: "notification_token", target: USERS }],
     };
@@ -220,7 +220,7 @@ impl Kind for AnomalyNotifications {
     const TABLE: &'static Table = &Table {
         name: "anomaly_notifications",
         noun: "anomaly notification",
-        prefix: "anmly_ntfctn_",
+        prefix: AnomalyNotificationToken::PREFIX,
         columns: &["cost_report_token"],
         links: &[Link { table: "anomaly_notification_users", owner: "notification_token", target: USERS }],
     };
@@ -235,7 +235,7 @@ impl Kind for AnomalyAlerts {
     const TABLE: &'static Table = &Table {
         name: "anomaly_alerts",
         noun: "anomaly alert",
-        prefix: "anmly_alrt_",
+        prefix: AnomalyAlertToken::PREFIX,
         columns: &["cost_report_token", "provider", "service", "day"],
         links: &[],
     };
