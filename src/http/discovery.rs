@@ -140,7 +140,7 @@ async fn tags(State(state): State<AppState>, caller: Caller, url: ListUrl) -> Re
     let (found, links) = url.slice(p.page, found);
     let tags = found
         .into_iter()
-        .map(|f| Tag { tag_key: f.name, hidden: false, preferred: false, providers: f.providers })
+        .map(|f| Tag { tag_key: f.name, hidden: f.hidden, preferred: f.preferred, providers: f.providers })
         .collect();
     Ok(axum::Json(TagsBody { tags, links }))
 }

@@ -47,6 +47,7 @@ pub mod report_notifications;
 pub mod saved_filters;
 pub mod uploads;
 pub mod users;
+pub mod virtual_tag_configs;
 pub mod workspaces;
 
 pub use error::{ApiError, Result};
@@ -245,6 +246,7 @@ fn authenticated() -> OpenApiRouter<AppState> {
         .merge(folders::router())
         .merge(discovery::router())
         .merge(data_exports::router())
+        .merge(virtual_tag_configs::router())
 }
 
 /// The `/v2` operations without an API token: signed invoice files and the OpenAPI document.

@@ -105,6 +105,7 @@ async fn snapshot(
             .collect(),
         storage: Some(ctx.files.storage().clone()),
         rules: view.rules,
+        virtual_tags: view.virtual_tags,
     };
     Ok(Snapshot { uploads, source, pins })
 }
@@ -167,6 +168,8 @@ pub(crate) struct View {
     pub owner: AccountToken,
     pub integrations: Vec<IntegrationToken>,
     pub rules: Vec<RuleStep>,
+    /// The virtual tags its queries apply (a managed account's: its MSP's and its own).
+    pub virtual_tags: Vec<crate::model::virtual_tag::VirtualTagDefinition>,
 }
 
 /// For a managed account: its integrations (owned by its parent) with its rules; for a top-level account:
@@ -193,7 +196,8 @@ pub(crate) async fn view_of(
                     .map_err(|problems| ServiceError::invalid_rule(&token, &problems))?;
                 rules.push(RuleStep { token, rule });
             }
-            Ok(View { owner: parent, integrations: managed.integration_tokens, rules })
+            let virtual_tags = super::virtual_tags::applied(store, account, Some(&parent)).await?;
+            Ok(View { owner: parent, integrations: managed.integration_tokens, rules, virtual_tags })
         }
         None => {
             let mut integrations = Vec::new();
@@ -218,7 +222,8 @@ pub(crate) async fn view_of(
                 }
                 page += 1;
             }
-            Ok(View { owner: account.clone(), integrations, rules: Vec::new() })
+            let virtual_tags = super::virtual_tags::applied(store, account, None).await?;
+            Ok(View { owner: account.clone(), integrations, rules: Vec::new(), virtual_tags })
         }
     }
 }
@@ -234,6 +239,8 @@ pub struct CacheKey {
     uploads: Vec<(IntegrationToken, UploadToken)>,
     /// Each rule's token and stored fields, in run order.
     rules: Vec<(RuleToken, RuleColumns)>,
+    /// Every virtual tag applied, whole and in order: a changed tag is a new key.
+    virtual_tags: Vec<crate::model::virtual_tag::VirtualTagDefinition>,
     query: CostQuery,
 }
 
@@ -250,6 +257,7 @@ impl CacheKey {
             workspace: workspace.map(str::to_string),
             uploads: uploads.iter().map(|u| (u.integration_token.clone(), u.token.clone())).collect(),
             rules: source.rules.iter().map(|step| (step.token.clone(), RuleColumns::from(&step.rule))).collect(),
+            virtual_tags: source.virtual_tags.clone(),
             query: query.clone(),
         }
     }

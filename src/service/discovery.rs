@@ -92,6 +92,9 @@ pub async fn services(
 pub struct Found {
     pub name: String,
     pub providers: Vec<String>,
+    /// A virtual tag's key marked hidden or preferred (provider keys are neither).
+    pub hidden: bool,
+    pub preferred: bool,
 }
 
 /// Which tag keys or values to list and in what order.
@@ -116,26 +119,36 @@ fn collect(entries: impl Iterator<Item = (IntegrationToken, String)>, descending
     for (integration, name) in entries {
         by_name.entry(name).or_default().insert(provider_key(&integration));
     }
-    let mut found: Vec<Found> =
-        by_name.into_iter().map(|(name, p)| Found { name, providers: p.into_iter().collect() }).collect();
+    let mut found: Vec<Found> = by_name
+        .into_iter()
+        .map(|(name, p)| Found { name, providers: p.into_iter().collect(), hidden: false, preferred: false })
+        .collect();
     if descending {
         found.reverse();
     }
     found
 }
 
-/// `GET /v2/tags`: the tag keys, sorted by key.
+/// `GET /v2/tags`: the tag keys, sorted by key: the providers' and the virtual tags' (which every
+/// integration in the view carries, as a query computes them over all its costs).
 pub async fn tag_keys(
     store: &dyn Store,
     account: &AccountToken,
     workspace: Option<&str>,
     query: &TagQuery,
 ) -> Result<Vec<Found>, ServiceError> {
-    let rows = dimensions(store, account, workspace, "tag", None).await?;
-    Ok(collect(
-        rows.into_iter().filter(|(i, key, _)| matches(query, i, key)).map(|(i, key, _)| (i, key)),
-        query.descending,
-    ))
+    let view = view_of(store, account, workspace).await?;
+    let rows = store.upload_dimensions(&view.owner, "tag", None).await?;
+    let provided = rows.into_iter().filter(|(i, _, _)| view.integrations.contains(i)).map(|(i, key, _)| (i, key));
+    let virtual_keys =
+        view.virtual_tags.iter().flat_map(|t| view.integrations.iter().map(|i| (i.clone(), t.key.clone())));
+    let mut found = collect(provided.chain(virtual_keys).filter(|(i, key)| matches(query, i, key)), query.descending);
+    for f in &mut found {
+        if let Some(tag) = view.virtual_tags.iter().find(|t| t.key == f.name) {
+            (f.hidden, f.preferred) = (tag.hidden, tag.preferred);
+        }
+    }
+    Ok(found)
 }
 
 /// `GET /v2/tags/{key}/values`: the values of one key, sorted; `None` when no cost in the view has the key.
@@ -146,12 +159,23 @@ pub async fn tag_values(
     key: &str,
     query: &TagQuery,
 ) -> Result<Option<Vec<Found>>, ServiceError> {
-    let rows = dimensions(store, account, workspace, "tag", Some(key)).await?;
-    if rows.is_empty() {
+    let view = view_of(store, account, workspace).await?;
+    let rows = store.upload_dimensions(&view.owner, "tag", Some(key)).await?;
+    let rows: Vec<_> = rows.into_iter().filter(|(i, _, _)| view.integrations.contains(i)).collect();
+    // A virtual tag's values are its names (and its shares'), which any integration's costs may get, and
+    // the provider's values of its key, which a cost no value matches keeps.
+    let virtual_names: Vec<String> = view
+        .virtual_tags
+        .iter()
+        .filter(|t| t.key == key)
+        .flat_map(|t| t.values.iter().flat_map(|v| v.assign.names()))
+        .collect();
+    if rows.is_empty() && !view.virtual_tags.iter().any(|t| t.key == key) {
         return Ok(None);
     }
+    let named = virtual_names.iter().flat_map(|n| view.integrations.iter().map(|i| (i.clone(), n.clone())));
     Ok(Some(collect(
-        rows.into_iter().filter(|(i, _, value)| matches(query, i, value)).map(|(i, _, value)| (i, value)),
+        rows.into_iter().map(|(i, _, value)| (i, value)).chain(named).filter(|(i, value)| matches(query, i, value)),
         query.descending,
     )))
 }

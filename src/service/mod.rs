@@ -48,6 +48,7 @@ pub mod slots;
 pub mod sync;
 pub mod uploads;
 pub mod users;
+pub mod virtual_tags;
 pub mod webhooks;
 pub mod workspaces;
 

@@ -27,4 +27,5 @@ mod reports;
 mod scale;
 mod store;
 mod uploads;
+mod virtual_tags;
 mod workspaces;

@@ -73,6 +73,13 @@ fn multiply(values: &Decimal128Array, mantissa: i128, scale: u32) -> Result<Deci
     product.with_precision_and_scale(AMOUNT_PRECISION, AMOUNT_SCALE)
 }
 
+/// `x × fraction` (an amount unscaled at 18 places), rounded half away from zero to 18 places: one share
+/// of a split (`engine::allocation`).
+pub(crate) fn scaled_by_fraction(x: i128, fraction: Decimal) -> Result<i128, ArrowError> {
+    let fraction = fraction.normalize();
+    scaled_by(x, fraction.mantissa(), 10u128.pow(fraction.scale()))
+}
+
 fn scaled<const D: u128>(x: i128, mantissa: i128) -> Result<i128, ArrowError> {
     scaled_by(x, mantissa, D)
 }

@@ -41,6 +41,8 @@ pub struct CostSource {
     /// Every upload is in `currency`, so unless a rule sets a currency every row is, and the query need
     /// not group by it.
     pub one_currency: bool,
+    /// The account's virtual tags (`engine::allocation`), computed where a query reads them.
+    pub virtual_tags: Vec<costd_model::virtual_tag::VirtualTagDefinition>,
 }
 
 /// One upload a query reads.
@@ -244,9 +246,13 @@ async fn grouped(source: &CostSource, query: &CostQuery) -> Result<DataFrame, Co
     if !hidden.is_empty() {
         costs = costs.filter(col(c::CHARGE_TYPE).in_list(hidden, true))?;
     }
+    // The virtual tags the query reads, as columns (splits make a row per share).
+    let used = super::allocation::used(&source.virtual_tags, query);
+    let (mut costs, virtual_columns) = super::allocation::apply(costs, &source.virtual_tags, &used)?;
     if let Some(filter) = &query.filter {
-        costs = costs.filter(super::vql::compile(filter))?;
+        costs = costs.filter(super::vql::compile_with(filter, &virtual_columns))?;
     }
+    let virtual_column = |key: &str| virtual_columns.iter().find(|(k, _)| k == key).map(|(_, column)| column.clone());
 
     // SELECT bin(accrued_at) AS accrued_at, <groupings>, currency, sum(amount) … GROUP BY … ORDER BY accrued_at
     let bin = match query.date_bin {
@@ -261,7 +267,7 @@ async fn grouped(source: &CostSource, query: &CostQuery) -> Result<DataFrame, Co
         .groupings
         .iter()
         .filter_map(|g| match g {
-            Grouping::Tag(key) => Some(key.clone()),
+            Grouping::Tag(key) if virtual_column(key).is_none() => Some(key.clone()),
             _ => None,
         })
         .collect();
@@ -270,7 +276,8 @@ async fn grouped(source: &CostSource, query: &CostQuery) -> Result<DataFrame, Co
     }
     for (i, g) in query.groupings.iter().enumerate() {
         let expr = match g {
-            Grouping::Tagged => super::tags::tagged(),
+            Grouping::Tagged => super::tags::tagged_or(virtual_columns.iter().map(|(_, column)| col(column.as_str()))),
+            Grouping::Tag(key) if virtual_column(key).is_some() => col(virtual_column(key).unwrap_or_default()),
             Grouping::Tag(key) => match tag_keys.iter().position(|k| k == key) {
                 Some(k) if tag_keys.len() > 1 => super::tags::tag_values_field(TAG_VALUES, k, tag_keys.len()),
                 _ => super::tags::tag_value(key),
@@ -322,6 +329,8 @@ pub(crate) async fn with_rollups(source: &CostSource, query: &CostQuery) -> Resu
         return Ok(None);
     }
     let Some(places) = super::rollup::factor_places(&source.rules) else { return Ok(None) };
+    // A split multiplies amounts by its shares' fractions: on sums exactly as on rows while no product rounds.
+    let places = places + source.virtual_tags.iter().map(|t| t.split_places()).max().unwrap_or(0);
     // What the plan over the rows reads from them, after DataFusion pruned every column it does not need:
     // the coarsest level holding all of it answers.
     let plan = grouped(source, query).await?.into_optimized_plan()?;

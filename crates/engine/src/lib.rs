@@ -5,6 +5,7 @@
 //! - [`uploads`]: upload files and the readers and writers that pin them; [`storage`]: where they live (a
 //!   local directory or an S3-compatible bucket).
 //! - [`rules`]: the billing-rule grammar (custom SQL parsed and checked when a rule is saved).
+//! - [`allocation`]: virtual tags as columns of the costs plan, shared costs split exactly.
 //! - [`amounts`]: exact amount × factor for rules, without the cast DataFusion would add.
 //! - [`dates`]: week, month and quarter bins of dates, as plan functions.
 //! - [`discovery`]: an upload's distinct services and tags, read once before it is committed.
@@ -12,6 +13,7 @@
 //!   queries whose rules and filters they answer exactly.
 //! - [`runtime`]: the Tokio runtime queries run on, apart from the one serving requests.
 
+pub mod allocation;
 pub mod amounts;
 pub mod bills;
 pub mod costs;

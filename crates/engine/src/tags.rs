@@ -330,11 +330,17 @@ pub fn tag_values_field(column: &str, i: usize, n: usize) -> Expr {
 
 /// `'true'` when the row has at least one tag, else `'false'` (the `tagged` grouping).
 pub fn tagged() -> Expr {
+    tagged_or(std::iter::empty())
+}
+
+/// The same where a row is also tagged by a non-null value in any of `virtual_values`.
+pub fn tagged_or(virtual_values: impl Iterator<Item = Expr>) -> Expr {
     let has = tag_match_udf().call(vec![
         col(c::TAGS),
         lit(datafusion::common::ScalarValue::Utf8(None)),
         lit(datafusion::common::ScalarValue::Utf8(None)),
     ]);
+    let has = virtual_values.fold(has, |e, v| e.or(v.is_not_null()));
     datafusion::logical_expr::when(has, lit("true")).otherwise(lit("false")).expect("a valid CASE")
 }
 

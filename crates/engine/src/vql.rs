@@ -23,29 +23,56 @@ fn equals(field: Field, value: &str) -> Expr {
     }
 }
 
-/// The expression keeping the rows `filter` keeps.
+/// The expression keeping the rows `filter` keeps, reading provider tags only.
 pub fn compile(filter: &Filter) -> Expr {
-    expr(filter.condition())
+    expr(filter.condition(), &Vec::new())
 }
 
-fn expr(c: &Condition) -> Expr {
+/// The same where the plan computed virtual tags: a tag condition naming one's key reads its column, and a
+/// condition on any tag (`tags.value = 'x'`, `tags.name = NULL`) sees provider and virtual tags alike.
+pub fn compile_with(filter: &Filter, virtual_tags: &super::allocation::TagColumns) -> Expr {
+    expr(filter.condition(), virtual_tags)
+}
+
+/// Rows of any of these providers (`custom_provider:<token>` naming one integration).
+pub fn providers(values: &[String]) -> Expr {
+    values.iter().map(|v| equals(Field::Provider, v)).reduce(|a, b| a.or(b)).unwrap_or(lit(false))
+}
+
+fn expr(c: &Condition, vtags: &[(String, String)]) -> Expr {
     use super::tags::{has_tag, untagged};
+    let virtual_value = |value: Option<&str>| -> Vec<Expr> {
+        vtags
+            .iter()
+            .map(|(_, column)| match value {
+                Some(v) => col(column.as_str()).eq(lit(v.to_string())).is_true(),
+                None => col(column.as_str()).is_not_null(),
+            })
+            .collect()
+    };
     match c {
-        Condition::And(l, r) => expr(l).and(expr(r)),
-        Condition::Or(l, r) => expr(l).or(expr(r)),
-        Condition::Not(inner) => expr(inner).not(),
+        Condition::And(l, r) => expr(l, vtags).and(expr(r, vtags)),
+        Condition::Or(l, r) => expr(l, vtags).or(expr(r, vtags)),
+        Condition::Not(inner) => expr(inner, vtags).not(),
         Condition::Equals(field, value) => equals(*field, value),
         // A provider may be `custom_provider:<token>`, which is two columns: a disjunction of equalities.
-        Condition::In(Field::Provider, values) => {
-            values.iter().map(|v| equals(Field::Provider, v)).reduce(|a, b| a.or(b)).unwrap_or(lit(false))
-        }
+        Condition::In(Field::Provider, values) => providers(values),
         Condition::In(field, values) => {
             col(column(*field)).in_list(values.iter().map(|v| lit(v.clone())).collect(), false)
         }
         Condition::Like(field, pattern) => col(column(*field)).like(lit(pattern.clone())),
         Condition::Matches(field, pattern) => f::regexp_like(col(column(*field)), lit(pattern.clone()), Some(lit("i"))),
-        Condition::Tag { name, value } => has_tag(name.as_deref(), value.as_deref()),
-        Condition::Untagged => untagged(),
+        Condition::Tag { name: Some(name), value } => match vtags.iter().find(|(key, _)| key == name) {
+            Some((_, column)) => match value {
+                Some(v) => col(column.as_str()).eq(lit(v.clone())).is_true(),
+                None => col(column.as_str()).is_not_null(),
+            },
+            None => has_tag(Some(name), value.as_deref()),
+        },
+        Condition::Tag { name: None, value } => {
+            virtual_value(value.as_deref()).into_iter().fold(has_tag(None, value.as_deref()), Expr::or)
+        }
+        Condition::Untagged => virtual_value(None).into_iter().fold(untagged(), |e, tagged| e.and(tagged.not())),
     }
 }
 

@@ -22,6 +22,7 @@ pub mod spreadsheet;
 pub mod token;
 pub mod upload;
 pub mod user;
+pub mod virtual_tag;
 pub mod vql;
 pub mod workspace;
 

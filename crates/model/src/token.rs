@@ -179,6 +179,17 @@ token_type!(
     "anmly_alrt_"
 );
 
+token_type!(
+    /// A virtual tag: `vtag_…`.
+    VirtualTagToken,
+    "vtag_"
+);
+token_type!(
+    /// One value of a virtual tag: `vtag_val_…`.
+    VirtualTagValueToken,
+    "vtag_val_"
+);
+
 /// The token of a part of a resource (a billing profile's billing information, say): `prefix` and the
 /// owner's random digits, so it is stable without being stored and unique as its owner is.
 pub fn part_token(prefix: &str, owner: &str) -> String {

@@ -25,7 +25,7 @@ use costd_model::billing_rule::RuleColumns;
 use costd_model::invoice::{InvoiceDocument, InvoiceStatus};
 pub use costd_model::managed_account::ManagedAccountSettings;
 use costd_model::token::{
-    AccountToken, BillingProfileToken, IntegrationToken, InvoiceToken, RuleToken, Scopes, UploadToken,
+    AccountToken, BillingProfileToken, IntegrationToken, InvoiceToken, RuleToken, Scopes, UploadToken, VirtualTagToken,
 };
 use costd_model::workspace::WorkspaceSettings;
 
@@ -185,10 +185,11 @@ bind_as_text!(
     UploadToken,
     BillingProfileToken,
     InvoiceToken,
+    VirtualTagToken,
     costd_model::amount::Amount
 );
 
-token_text!(AccountToken, RuleToken, IntegrationToken, UploadToken, BillingProfileToken, InvoiceToken);
+token_text!(AccountToken, RuleToken, IntegrationToken, UploadToken, BillingProfileToken, InvoiceToken, VirtualTagToken);
 
 /// Amounts are stored as the exact text the API shows (`1234.56`): never summed by the database, and never
 /// a float on their way there or back.
@@ -317,6 +318,7 @@ pub trait Store:
     + NotificationStore
     + ExportStore
     + UserStore
+    + VirtualTagStore
     + wing::RecordStore
     + Send
     + Sync
@@ -788,6 +790,60 @@ pub trait BillingProfileStore: Send + Sync {
         account: &AccountToken,
         token: &BillingProfileToken,
     ) -> anyhow::Result<ProfileDeletion>;
+}
+
+/// A virtual tag with the version its row had when read (what an update made from the read names).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredVirtualTag {
+    pub tag: costd_model::virtual_tag::VirtualTag,
+    pub version: i64,
+}
+
+/// How a virtual tag's write ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum VirtualTagWrite {
+    Done(StoredVirtualTag),
+    /// The account has a tag of this key already.
+    DuplicateKey,
+    /// The account has [`costd_model::virtual_tag::MAX_TAGS`] tags already.
+    TooMany,
+    /// No such tag in the account.
+    NotFound,
+    /// The tag changed since the version the update was made from (read it again).
+    Stale,
+}
+
+/// Virtual tags (`/v2/virtual_tag_configs`), per account.
+#[async_trait]
+pub trait VirtualTagStore: Send + Sync {
+    /// Creates a tag unless the account has one of its key or has the most it may.
+    async fn create_virtual_tag(
+        &self,
+        account: &AccountToken,
+        created_by: Option<&str>,
+        definition: &costd_model::virtual_tag::VirtualTagDefinition,
+    ) -> anyhow::Result<VirtualTagWrite>;
+    /// Every tag of these accounts, each account's oldest first, the accounts in the order given.
+    async fn list_virtual_tags(&self, accounts: &[AccountToken]) -> anyhow::Result<Vec<StoredVirtualTag>>;
+    async fn get_virtual_tag(
+        &self,
+        account: &AccountToken,
+        token: &costd_model::token::VirtualTagToken,
+    ) -> anyhow::Result<Option<StoredVirtualTag>>;
+    /// Replaces a tag's definition if its row is still at `version`.
+    async fn update_virtual_tag(
+        &self,
+        account: &AccountToken,
+        token: &costd_model::token::VirtualTagToken,
+        version: i64,
+        definition: &costd_model::virtual_tag::VirtualTagDefinition,
+    ) -> anyhow::Result<VirtualTagWrite>;
+    /// false when the account has no such tag.
+    async fn delete_virtual_tag(
+        &self,
+        account: &AccountToken,
+        token: &costd_model::token::VirtualTagToken,
+    ) -> anyhow::Result<bool>;
 }
 
 /// Cost reports, saved filters and folders, one kind at a time.

@@ -21,6 +21,7 @@ mod rules;
 mod tokens;
 mod uploads;
 mod users;
+mod virtual_tags;
 mod wing;
 mod workspaces;
 

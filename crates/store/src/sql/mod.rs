@@ -13,6 +13,7 @@ mod rules;
 mod tokens;
 mod uploads;
 mod users;
+mod virtual_tags;
 mod workspaces;
 
 pub(crate) use accounts::AccountRow;
@@ -27,6 +28,7 @@ pub(crate) use rules::RuleRow;
 pub(crate) use tokens::{PrincipalRow, SessionRow};
 pub(crate) use uploads::UploadRow;
 pub(crate) use users::{UserRow, USER_COLUMNS};
+pub(crate) use virtual_tags::{definition_json, VirtualTagRow, VIRTUAL_TAG_COLUMNS};
 pub(crate) use workspaces::WorkspaceRow;
 
 pub(crate) const INTEGRATION_COLUMNS: &str =

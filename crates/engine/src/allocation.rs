@@ -1,0 +1,422 @@
+//! Virtual tags in the costs plan (docs/allocation.md): each virtual tag a query reads becomes one text
+//! column of the costs, computed after the billing rules and before the query's own filter, so groupings
+//! (`tag:<key>`), VQL tag conditions, and everything built on the costs query (reports, budgets, alerts,
+//! exports, invoices) see it like a provider tag. Nothing is written: a changed tag is a new plan.
+//!
+//! Per tag, for each cost row:
+//! 1. `p`, the provider's value: the row's tag of the key, else of a collapsed key (within the collapsed
+//!    key's providers and filter);
+//! 2. the index of the first value whose filter keeps the row on a day its date ranges hold (the filters
+//!    see provider columns and provider tags only, so one virtual tag can never depend on another and
+//!    there are no cycles to refuse); a tag that is not `overridable` leaves rows with a `p` alone;
+//! 3. a row matched by a percentage split becomes one row per share ([`DataFrame::unnest_columns`]): each
+//!    share but the last is `amount × pct / 100` rounded half away from zero to 18 places, and the last is
+//!    the amount less the others, so the shares add up to the row's amount exactly. Usage is split the same
+//!    way; no other column changes;
+//! 4. the column holds the value's name (or the share's), else `p`, else NULL (not tagged by the key).
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use arrow::array::{Array, AsArray, Decimal128Array, Int32Array, ListBuilder, PrimitiveBuilder};
+use arrow::datatypes::{DataType, Decimal128Type, Int32Type};
+use datafusion::common::ScalarValue;
+use datafusion::dataframe::DataFrame;
+use datafusion::error::DataFusionError;
+use datafusion::functions::expr_fn::coalesce;
+use datafusion::logical_expr::{cast, col, create_udf, lit, when, ColumnarValue, Expr, Volatility};
+use rust_decimal::Decimal;
+
+use costd_model::cost_query::{CostQuery, Grouping};
+use costd_model::virtual_tag::{Assign, TagValue, VirtualTagDefinition};
+use costd_model::vql::Condition;
+
+use super::ingest::parse::days_since_epoch;
+use super::schema::{amount_type, col as c, AMOUNT_PRECISION, AMOUNT_SCALE};
+
+/// The virtual tags a plan computes: (key, the column holding its value), in the order of the source.
+pub type TagColumns = Vec<(String, String)>;
+
+/// The column of the `i`th virtual tag of a source.
+fn value_column(i: usize) -> String {
+    format!("__vtag_{i}")
+}
+
+fn index_column(i: usize) -> String {
+    format!("__vtag_{i}_value")
+}
+
+fn provider_column(i: usize) -> String {
+    format!("__vtag_{i}_provider")
+}
+
+fn share_column(i: usize) -> String {
+    format!("__vtag_{i}_share")
+}
+
+/// The indices (into `tags`) of the virtual tags `query` reads: those it groups by or names in its filter;
+/// every one when it asks whether a row is tagged at all, or for a tag value under any key.
+pub fn used(tags: &[VirtualTagDefinition], query: &CostQuery) -> Vec<usize> {
+    let mut keys = BTreeSet::new();
+    let mut all = false;
+    for g in &query.groupings {
+        match g {
+            Grouping::Tag(key) => {
+                keys.insert(key.as_str());
+            }
+            Grouping::Tagged => all = true,
+            Grouping::Column(_) => {}
+        }
+    }
+    if let Some(filter) = &query.filter {
+        walk(filter.condition(), &mut |c| match c {
+            Condition::Tag { name: Some(name), .. } => {
+                keys.insert(name.as_str());
+            }
+            Condition::Tag { name: None, .. } | Condition::Untagged => all = true,
+            _ => {}
+        });
+    }
+    (0..tags.len()).filter(|&i| all || keys.contains(tags[i].key.as_str())).collect()
+}
+
+fn walk<'a>(c: &'a Condition, f: &mut impl FnMut(&'a Condition)) {
+    f(c);
+    match c {
+        Condition::And(l, r) | Condition::Or(l, r) => {
+            walk(l, f);
+            walk(r, f);
+        }
+        Condition::Not(inner) => walk(inner, f),
+        _ => {}
+    }
+}
+
+/// `costs` with a value column for each of `tags` at `used` (see the module doc); answers the columns.
+pub fn apply(
+    mut costs: DataFrame,
+    tags: &[VirtualTagDefinition],
+    used: &[usize],
+) -> Result<(DataFrame, TagColumns), DataFusionError> {
+    // Every tag's value index from the provider's columns first: a split's rows must not be seen (and split
+    // again) by the next tag's filters as new costs, only as shares of the same cost.
+    for &i in used {
+        let tag = &tags[i];
+        costs = costs.with_column(&provider_column(i), provider_value(tag))?;
+        costs = costs.with_column(&index_column(i), value_index(tag, col(provider_column(i))))?;
+    }
+    let mut columns = TagColumns::new();
+    for &i in used {
+        let tag = &tags[i];
+        let share = if tag.splits() {
+            costs = costs.with_column(&share_column(i), shares_udf(tag).call(vec![col(index_column(i))]))?;
+            costs = costs.unnest_columns(&[&share_column(i)])?;
+            let split =
+                |column: &str| split_udf(tag).call(vec![col(column), col(index_column(i)), col(share_column(i))]);
+            costs =
+                costs.with_column(c::AMOUNT, split(c::AMOUNT))?.with_column(c::USAGE_AMOUNT, split(c::USAGE_AMOUNT))?;
+            col(share_column(i))
+        } else {
+            lit(0i32)
+        };
+        costs = costs.with_column(&value_column(i), value_name(tag, col(index_column(i)), share, i))?;
+        columns.push((tag.key.clone(), value_column(i)));
+    }
+    Ok((costs, columns))
+}
+
+/// The provider's value of the tag's key: its own tag, else the first collapsed key's in scope.
+fn provider_value(tag: &VirtualTagDefinition) -> Expr {
+    let text = |e: Expr| cast(e, DataType::Utf8);
+    let mut options = vec![text(super::tags::tag_value(&tag.key))];
+    for collapsed in &tag.collapsed_tag_keys {
+        let mut scope = lit(true);
+        if !collapsed.providers.is_empty() {
+            scope = scope.and(super::vql::providers(&collapsed.providers));
+        }
+        if let Some(filter) = &collapsed.filter {
+            scope = scope.and(super::vql::compile(filter));
+        }
+        let value = text(super::tags::tag_value(&collapsed.key));
+        options.push(when(scope, value).otherwise(lit(ScalarValue::Utf8(None))).expect("a valid CASE"));
+    }
+    if options.len() == 1 {
+        options.remove(0)
+    } else {
+        coalesce(options)
+    }
+}
+
+/// Whether `value` applies to a row: its filter keeps it on a day its date ranges hold.
+fn applies(value: &TagValue) -> Expr {
+    let day = |d: chrono::NaiveDate| lit(ScalarValue::Date32(Some(days_since_epoch(d))));
+    let filter = value.filter.as_ref().map_or(lit(true), super::vql::compile);
+    if value.date_ranges.is_empty() {
+        return filter;
+    }
+    let in_ranges = value
+        .date_ranges
+        .iter()
+        .map(|r| {
+            let mut e = lit(true);
+            if let Some(start) = r.start {
+                e = e.and(col(c::ACCRUED_AT).gt_eq(day(start)));
+            }
+            if let Some(end) = r.end {
+                e = e.and(col(c::ACCRUED_AT).lt_eq(day(end)));
+            }
+            e
+        })
+        .reduce(Expr::or)
+        .unwrap_or(lit(true));
+    filter.and(in_ranges)
+}
+
+/// `CASE WHEN … THEN … ELSE otherwise END` (just `otherwise` without a branch).
+fn case(branches: Vec<(Expr, Expr)>, otherwise: Expr) -> Expr {
+    if branches.is_empty() {
+        return otherwise;
+    }
+    Expr::Case(datafusion::logical_expr::Case {
+        expr: None,
+        when_then_expr: branches.into_iter().map(|(w, t)| (Box::new(w), Box::new(t))).collect(),
+        else_expr: Some(Box::new(otherwise)),
+    })
+}
+
+/// The index of the first value applying to a row (NULL: none, or a provider value the tag may not override).
+fn value_index(tag: &VirtualTagDefinition, provider: Expr) -> Expr {
+    let none = lit(ScalarValue::Int32(None));
+    let mut branches = Vec::new();
+    if !tag.overridable {
+        branches.push((provider.is_not_null(), none.clone()));
+    }
+    for (k, value) in tag.values.iter().enumerate() {
+        branches.push((applies(value), lit(k as i32)));
+    }
+    case(branches, none)
+}
+
+/// The name a row gets: its value's (or its share's), else the provider's.
+fn value_name(tag: &VirtualTagDefinition, index: Expr, share: Expr, i: usize) -> Expr {
+    let mut branches = Vec::new();
+    for (k, value) in tag.values.iter().enumerate() {
+        let is_value = index.clone().eq(lit(k as i32));
+        match &value.assign {
+            Assign::Name(name) => branches.push((is_value, lit(name.clone()))),
+            Assign::Percentages { shares, .. } => {
+                for (s, share_of) in shares.iter().enumerate() {
+                    let is_share = is_value.clone().and(share.clone().eq(lit(s as i32)));
+                    branches.push((is_share, lit(share_of.value.clone())));
+                }
+            }
+        }
+    }
+    case(branches, col(provider_column(i)))
+}
+
+/// Per value index, the fractions (`pct / 100`) of its shares when it splits.
+fn fractions(tag: &VirtualTagDefinition) -> Vec<Option<Vec<Decimal>>> {
+    tag.values
+        .iter()
+        .map(|v| match &v.assign {
+            Assign::Percentages { shares, .. } => {
+                Some(shares.iter().map(|s| s.pct / Decimal::ONE_HUNDRED).collect::<Vec<_>>())
+            }
+            Assign::Name(_) => None,
+        })
+        .collect()
+}
+
+/// Index → the list of its share numbers (`[0, 1, …]` for a split, `[0]` otherwise), to unnest.
+fn shares_udf(tag: &VirtualTagDefinition) -> datafusion::logical_expr::ScalarUDF {
+    let counts: Vec<usize> = fractions(tag).into_iter().map(|f| f.map_or(1, |shares| shares.len().max(1))).collect();
+    let item = Arc::new(arrow::datatypes::Field::new("item", DataType::Int32, true));
+    let out = DataType::List(item.clone());
+    create_udf(
+        "vtag_shares",
+        vec![DataType::Int32],
+        out,
+        Volatility::Immutable,
+        Arc::new(move |args: &[ColumnarValue]| {
+            let arrays = ColumnarValue::values_to_arrays(args)?;
+            let index = arrays[0].as_primitive::<Int32Type>();
+            let mut list = ListBuilder::new(PrimitiveBuilder::<Int32Type>::new()).with_field(item.clone());
+            for i in 0..index.len() {
+                let n = if index.is_null(i) { 1 } else { counts.get(index.value(i) as usize).copied().unwrap_or(1) };
+                for s in 0..n {
+                    list.values().append_value(s as i32);
+                }
+                list.append(true);
+            }
+            Ok(ColumnarValue::Array(Arc::new(list.finish())))
+        }),
+    )
+}
+
+/// (amount, index, share) → the share's part of the amount (the whole amount where the row is not split).
+fn split_udf(tag: &VirtualTagDefinition) -> datafusion::logical_expr::ScalarUDF {
+    let fractions = fractions(tag);
+    create_udf(
+        "vtag_split",
+        vec![amount_type(), DataType::Int32, DataType::Int32],
+        amount_type(),
+        Volatility::Immutable,
+        Arc::new(move |args: &[ColumnarValue]| {
+            let arrays = ColumnarValue::values_to_arrays(args)?;
+            let (amounts, index, share) = (
+                arrays[0].as_primitive::<Decimal128Type>(),
+                arrays[1].as_primitive::<Int32Type>(),
+                arrays[2].as_any().downcast_ref::<Int32Array>().expect("share numbers"),
+            );
+            let mut out = Vec::with_capacity(amounts.len());
+            for i in 0..amounts.len() {
+                if amounts.is_null(i) {
+                    out.push(None);
+                    continue;
+                }
+                let amount = amounts.value(i);
+                let split = (!index.is_null(i)).then(|| fractions.get(index.value(i) as usize)).flatten();
+                let part = match split {
+                    Some(Some(shares)) if !share.is_null(i) => share_of(amount, shares, share.value(i) as usize)?,
+                    _ => amount,
+                };
+                out.push(Some(part));
+            }
+            let array = Decimal128Array::from(out).with_precision_and_scale(AMOUNT_PRECISION, AMOUNT_SCALE)?;
+            Ok(ColumnarValue::Array(Arc::new(array)))
+        }),
+    )
+}
+
+/// Share `s` of `amount` (unscaled at 18 places) split by `fractions`: each but the last rounded half away
+/// from zero, the last whatever the others leave, so the shares add up to `amount` exactly.
+pub fn share_of(amount: i128, fractions: &[Decimal], s: usize) -> Result<i128, arrow::error::ArrowError> {
+    let last = fractions.len().saturating_sub(1);
+    if s < last {
+        return super::amounts::scaled_by_fraction(amount, fractions[s]);
+    }
+    let mut rest = amount;
+    for &f in &fractions[..last] {
+        // |share| ≤ |amount| while the fractions are at most 1, so the remainder stays in range.
+        rest -= super::amounts::scaled_by_fraction(amount, f)?;
+    }
+    Ok(rest)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn the_last_share_takes_what_rounding_leaves() {
+        let thirds = [Decimal::new(333333, 6), Decimal::new(333333, 6), Decimal::new(333334, 6)];
+        // 1e-18 split in thirds: the first two round to 0, the last holds it all.
+        assert_eq!((0..3).map(|s| share_of(1, &thirds, s).unwrap()).collect::<Vec<_>>(), vec![0, 0, 1]);
+        let half = [Decimal::new(5, 1), Decimal::new(5, 1)];
+        // 3e-18 in halves: 1.5 rounds away from zero to 2, the last gets 1.
+        assert_eq!((0..2).map(|s| share_of(-3, &half, s).unwrap()).collect::<Vec<_>>(), vec![-2, -1]);
+    }
+
+    /// A source of one upload of `csv` in `dir`, tagged by `tag`.
+    fn source(dir: &std::path::Path, csv: &str, tag: serde_json::Value) -> super::super::costs::CostSource {
+        use super::super::costs::{CostSource, SourceFile};
+        let tmp = dir.join("usr_csts_upld_1.parquet.tmp");
+        let pending = super::super::ingest::ingest_csv(csv.as_bytes(), &tmp, Default::default(), &mut ()).unwrap();
+        pending.persist(&dir.join("usr_csts_upld_1.parquet")).unwrap();
+        let fields: costd_model::virtual_tag::TagFields = serde_json::from_value(tag).unwrap();
+        CostSource {
+            files: vec![SourceFile {
+                integration: "accss_crdntl_1".into(),
+                upload: "usr_csts_upld_1".into(),
+                rollup_decimals: None,
+            }],
+            storage: Some(super::super::storage::Storage::Local { dir: dir.to_path_buf() }),
+            currency: "USD".into(),
+            one_currency: true,
+            virtual_tags: vec![VirtualTagDefinition::try_from(fields).unwrap()],
+            ..CostSource::default()
+        }
+    }
+
+    fn query(groupings: &[&str], filter: Option<&str>) -> CostQuery {
+        use costd_model::cost_query::{Aggregate, DateBin, Settings};
+        CostQuery {
+            start: chrono::NaiveDate::from_ymd_opt(2024, 7, 1).unwrap(),
+            end: chrono::NaiveDate::from_ymd_opt(2024, 7, 31).unwrap(),
+            groupings: groupings.iter().map(|g| g.parse().unwrap()).collect(),
+            date_bin: DateBin::Month,
+            descending: false,
+            settings: Settings::default(),
+            aggregate: Aggregate::Cost,
+            filter: filter.map(|f| costd_model::vql::Filter::parse(f).unwrap()),
+        }
+    }
+
+    const CSV: &str = "ChargeCategory,ChargePeriodStart,BilledCost,ServiceName,Tags\n\
+        Usage,2024-07-01,10.00,Support,{}\n\
+        Usage,2024-07-02,0.000000000000000001,Support,{}\n\
+        Usage,2024-07-03,7.00,Compute,\"{\"\"team\"\":\"\"web\"\"}\"\n\
+        Usage,2024-07-20,5.00,Compute,{}\n\
+        Usage,2024-07-04,3.00,Storage,\"{\"\"Team\"\":\"\"ops\"\"}\"\n";
+
+    fn by_value(result: &super::super::costs::CostResult) -> Vec<(String, String)> {
+        result.rows.iter().map(|r| (r.dimension(0), r.amount.to_string())).collect()
+    }
+
+    #[tokio::test]
+    async fn a_virtual_tag_names_splits_and_keeps_every_cent() {
+        let dir = tempfile::tempdir().unwrap();
+        let tag = serde_json::json!({"key": "team", "overridable": false,
+        "collapsed_tag_keys": [{"key": "Team"}],
+        "values": [
+            {"filter": "costs.service = 'Support'", "percentages": [
+                {"value": "web", "pct": 33.333333}, {"value": "data", "pct": 33.333333}, {"value": "ops", "pct": 33.333334}]},
+            {"filter": "costs.service = 'Compute'", "name": "platform",
+             "date_ranges": [{"start_date": "2024-07-10", "end_date": null}]}
+        ]});
+        let source = source(dir.path(), CSV, tag);
+        let result = super::super::costs::run(&source, &query(&["tag:team"], None)).await.unwrap();
+        assert_eq!(
+            by_value(&result),
+            vec![
+                ("data".into(), "3.3333333".into()),
+                ("ops".into(), "6.333333400000000001".into()),
+                ("platform".into(), "5.0".into()),
+                ("web".into(), "10.3333333".into()),
+            ],
+            "Support split (the 1e-18 all to the last share), Compute from the 10th, the provider's web and Team kept"
+        );
+        assert_eq!(result.totals[0].1.to_string(), "25.000000000000000001");
+        let web =
+            super::super::costs::run(&source, &query(&["service"], Some("tags.name = 'team' AND tags.value = 'web'")))
+                .await
+                .unwrap();
+        assert_eq!(by_value(&web), vec![("Compute".into(), "7.0".into()), ("Support".into(), "3.3333333".into())]);
+        let untagged = super::super::costs::run(&source, &query(&["service"], Some("tags.name = NULL"))).await.unwrap();
+        assert_eq!(by_value(&untagged), vec![], "every row has a team now");
+    }
+
+    proptest! {
+        /// A split never makes or loses money, to the last of 18 places.
+        #[test]
+        fn a_split_adds_up_to_the_amount(
+            amount in -(10i128.pow(37))..10i128.pow(37),
+            raw in prop::collection::vec(1u32..100_000_000, 1..12),
+        ) {
+            // Percentages with 6 places, scaled so they add up to exactly 100.
+            let total: u64 = raw.iter().map(|&r| u64::from(r)).sum();
+            let mut pcts: Vec<Decimal> = raw
+                .iter()
+                .map(|&r| (Decimal::from(r) * Decimal::from(100) / Decimal::from(total)).round_dp(6))
+                .collect();
+            let others: Decimal = pcts[..pcts.len() - 1].iter().copied().sum();
+            *pcts.last_mut().unwrap() = Decimal::ONE_HUNDRED - others;
+            prop_assume!(pcts.iter().all(|p| !p.is_sign_negative()));
+            let fractions: Vec<Decimal> = pcts.iter().map(|p| p / Decimal::ONE_HUNDRED).collect();
+            let parts: Vec<i128> = (0..fractions.len()).map(|s| share_of(amount, &fractions, s).unwrap()).collect();
+            prop_assert_eq!(parts.iter().sum::<i128>(), amount);
+        }
+    }
+}
