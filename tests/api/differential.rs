@@ -9,6 +9,11 @@
 //! query amortizes; the same query as a data export must give the same rows. Rows may carry tags (`team`,
 //! `env`; rows a rule inserts carry none): grouped by `tag:team`, and by `tag:team,tag:env` (the one-parse
 //! path of several tag groupings), the same rows must sum per month and tag values as the reference says.
+//! A random virtual tag (docs/allocation.md), saved by the MSP and read by its managed account, groups the
+//! same rows by `tag:<key>`: the first value whose filter and date ranges match names a row or splits it by
+//! percentages (each share but the last rounded half away from zero to 18 places, in exact integers here;
+//! the last takes the rest), a provider value of the key (or of the collapsed `env`) stays where the tag may
+//! not override it, and the sums per month and value must agree, their total unchanged.
 
 use std::collections::BTreeMap;
 
@@ -443,6 +448,155 @@ fn reference_by_tags(files: &[Vec<Row>], rules: &[Rule], shown: Shown, keys: &[&
     grouped
 }
 
+/// A random virtual tag and what the reference does with it.
+#[derive(Debug, Clone)]
+struct VirtualTag {
+    key: &'static str,
+    overridable: bool,
+    /// Whether the provider's `env` counts as the key's value.
+    collapse_env: bool,
+    values: Vec<VirtualValue>,
+}
+
+#[derive(Debug, Clone)]
+struct VirtualValue {
+    filter: VirtualFilter,
+    ranges: Vec<Range>,
+    /// One name, or (name, percentage) shares adding up to 100.
+    assign: Result<&'static str, Vec<(&'static str, Decimal)>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum VirtualFilter {
+    All,
+    Service(&'static str),
+    Region(&'static str),
+    EnvProd,
+}
+
+impl VirtualFilter {
+    fn vql(&self) -> String {
+        match self {
+            VirtualFilter::All => String::new(),
+            VirtualFilter::Service(s) => format!("costs.service = '{s}'"),
+            VirtualFilter::Region(r) => format!("costs.region = '{r}'"),
+            VirtualFilter::EnvProd => "tags.name = 'env' AND tags.value = 'prod'".into(),
+        }
+    }
+
+    fn keeps(&self, r: &Row) -> bool {
+        match self {
+            VirtualFilter::All => true,
+            VirtualFilter::Service(s) => r.service == *s,
+            VirtualFilter::Region(g) => r.region == *g,
+            VirtualFilter::EnvProd => r.tags.env.as_deref() == Some("prod"),
+        }
+    }
+}
+
+impl VirtualTag {
+    fn body(&self) -> Value {
+        let values: Vec<Value> = self
+            .values
+            .iter()
+            .map(|v| {
+                let mut body = json!({"filter": v.filter.vql()});
+                match &v.assign {
+                    Ok(name) => body["name"] = json!(name),
+                    Err(shares) => {
+                        body["percentages"] = shares
+                            .iter()
+                            .map(|(value, pct)| json!({"value": value, "pct": serde_json::Number::from_str(&pct.to_string()).unwrap()}))
+                            .collect();
+                    }
+                }
+                body["date_ranges"] = v
+                    .ranges
+                    .iter()
+                    .map(|r| json!({"start_date": r.start.map(|d| d.to_string()), "end_date": r.end.map(|d| d.to_string())}))
+                    .collect();
+                body
+            })
+            .collect();
+        let collapsed: Vec<Value> = if self.collapse_env { vec![json!({"key": "env"})] } else { Vec::new() };
+        json!({"key": self.key, "overridable": self.overridable, "collapsed_tag_keys": collapsed, "values": values})
+    }
+
+    /// A row as the tag leaves it: (its value of the key, amount) for each share.
+    fn apply(&self, r: &Row) -> Vec<(Option<String>, Decimal)> {
+        let provider = r.tags.value(self.key).or_else(|| if self.collapse_env { r.tags.env.clone() } else { None });
+        if provider.is_some() && !self.overridable {
+            return vec![(provider, r.amount)];
+        }
+        let matched = self
+            .values
+            .iter()
+            .find(|v| v.filter.keeps(r) && (v.ranges.is_empty() || v.ranges.iter().any(|g| g.covers(r.day))));
+        match matched.map(|v| &v.assign) {
+            None => vec![(provider, r.amount)],
+            Some(Ok(name)) => vec![(Some(name.to_string()), r.amount)],
+            Some(Err(shares)) => {
+                // Exactly, in integers of 10^-18: share = amount × pct / 100, half away from zero.
+                let mut amount = r.amount;
+                amount.rescale(18);
+                let units = amount.mantissa();
+                let mut parts = Vec::new();
+                let mut rest = units;
+                for (i, (value, pct)) in shares.iter().enumerate() {
+                    let part = if i + 1 == shares.len() {
+                        rest
+                    } else {
+                        let pct = pct.normalize();
+                        let divisor = 100 * 10i128.pow(pct.scale());
+                        let product = units * pct.mantissa();
+                        let (q, rem) = (product / divisor, product % divisor);
+                        let part = if 2 * rem.abs() >= divisor { q + product.signum() } else { q };
+                        rest -= part;
+                        part
+                    };
+                    parts.push((Some(value.to_string()), Decimal::from_i128_with_scale(part, 18).normalize()));
+                }
+                parts
+            }
+        }
+    }
+}
+
+fn virtual_tag() -> impl Strategy<Value = VirtualTag> {
+    let filter = prop_oneof![
+        Just(VirtualFilter::All),
+        proptest::sample::select(SERVICES.to_vec()).prop_map(VirtualFilter::Service),
+        proptest::sample::select(REGIONS.to_vec()).prop_map(VirtualFilter::Region),
+        Just(VirtualFilter::EnvProd),
+    ];
+    let splits: Vec<Vec<(&'static str, &'static str)>> = vec![
+        vec![("a", "33.333333"), ("b", "33.333333"), ("c", "33.333334")],
+        vec![("a", "12.5"), ("web", "87.5")],
+        vec![("b", "0.000001"), ("c", "99.999999")],
+        vec![("a", "100")],
+    ];
+    let assign = prop_oneof![
+        proptest::sample::select(vec!["alpha", "beta", "web"]).prop_map(Ok),
+        proptest::sample::select(splits)
+            .prop_map(|shares| Err(shares.into_iter().map(|(v, p)| (v, dec(p))).collect::<Vec<_>>())),
+    ];
+    let value = (filter, prop::collection::vec(range(), 0..3), assign)
+        .prop_map(|(filter, ranges, assign)| VirtualValue { filter, ranges, assign });
+    (proptest::sample::select(vec!["team", "owner"]), any::<bool>(), any::<bool>(), prop::collection::vec(value, 1..5))
+        .prop_map(|(key, overridable, collapse_env, values)| VirtualTag { key, overridable, collapse_env, values })
+}
+
+/// The rows summed per month and value of the virtual tag (none where it leaves a row untagged).
+fn reference_by_virtual_tag(files: &[Vec<Row>], rules: &[Rule], shown: Shown, tag: &VirtualTag) -> ByTags {
+    let mut grouped = ByTags::new();
+    for r in shown_rows(files, rules, shown) {
+        for (value, amount) in tag.apply(&r) {
+            *grouped.entry((first_of(r.day).to_string(), vec![value])).or_default() += amount;
+        }
+    }
+    grouped
+}
+
 fn csv_of(rows: &[Row]) -> String {
     let mut s = String::from("ChargeCategory,ChargePeriodStart,BilledCost,EffectiveCost,ServiceName,RegionId,Tags\n");
     for r in rows {
@@ -460,7 +614,13 @@ fn csv_of(rows: &[Row]) -> String {
     s
 }
 
-async fn compare(app: &TestApp, files: &[Vec<Row>], rules: &[Rule], shown: Shown) -> Result<(), TestCaseError> {
+async fn compare(
+    app: &TestApp,
+    files: &[Vec<Row>],
+    rules: &[Rule],
+    shown: Shown,
+    tag: &VirtualTag,
+) -> Result<(), TestCaseError> {
     let integration = app.create_integration("Random").await["token"].as_str().unwrap().to_string();
     for (i, rows) in files.iter().enumerate() {
         let res = app.upload(&integration, &format!("f{i}.csv"), csv_of(rows).into_bytes()).await;
@@ -537,6 +697,30 @@ async fn compare(app: &TestApp, files: &[Vec<Row>], rules: &[Rule], shown: Shown
         prop_assert_eq!(&got, &reference_by_tags(files, rules, shown, keys), "by {:?}, rules {:?}", groupings, rules);
     }
 
+    // By a virtual tag the MSP saved: the managed account's costs allocated, every share exact, none lost.
+    let res = app.post("/v2/virtual_tag_configs", tag.body()).await;
+    prop_assert_eq!(res.status, 201, "{:?}: {}", tag, res.text);
+    let grouping = format!("tag:{}", tag.key);
+    let query = format!(
+        "/v2/costs?start_date={}&end_date={}&groupings={grouping}&date_bin=month&limit=5000\
+         &settings[include_credits]={}&settings[include_refunds]={}&settings[amortize]={}",
+        date(START),
+        date(END),
+        shown.credits,
+        shown.refunds,
+        shown.amortize
+    );
+    let res = app.send(reqwest::Method::GET, &query, Some(&token), None).await;
+    prop_assert_eq!(res.status, 200, "{}", res.text);
+    let mut got = ByTags::new();
+    for c in res.body["costs"].as_array().unwrap() {
+        let value = c[grouping.as_str()].as_str().map(str::to_string);
+        got.insert((c["accrued_at"].as_str().unwrap().to_string(), vec![value]), dec(c["amount"].as_str().unwrap()));
+    }
+    let by_tag = reference_by_virtual_tag(files, rules, shown, tag);
+    prop_assert_eq!(by_tag.values().sum::<Decimal>(), total, "the reference's allocation lost money");
+    prop_assert_eq!(&got, &by_tag, "by {:?}, rules {:?}", tag, rules);
+
     // The same query as a data export: its CSV holds the same rows to the last place.
     let body = json!({"start_date": date(START).to_string(), "end_date": date(END).to_string(),
         "groupings": ["service", "charge_type"], "date_bin": "month",
@@ -581,13 +765,14 @@ fn differential(backend: Backend, cases: u32) {
         prop::collection::vec(prop::collection::vec(row(), 1..15), 1..4),
         prop::collection::vec(rule(), 0..7),
         any::<(bool, bool, bool)>(),
+        virtual_tag(),
     );
-    let result = runner.run(&strategy, |(files, mut rules, (credits, refunds, amortize))| {
+    let result = runner.run(&strategy, |(files, mut rules, (credits, refunds, amortize), tag)| {
         // A managed account's rules must list their groups in order; keep each group's own order.
         rules.sort_by_key(group);
         runtime.block_on(async {
             let Some(app) = TestApp::spawn(backend).await else { return Ok(()) };
-            compare(&app, &files, &rules, Shown { credits, refunds, amortize }).await
+            compare(&app, &files, &rules, Shown { credits, refunds, amortize }, &tag).await
         })
     });
     if let Err(e) = result {
