@@ -110,7 +110,7 @@ struct VirtualTagConfigBody {
     hidden: bool,
     preferred: bool,
     overridable: bool,
-    backfill_until: Option<String>,
+    backfill_until: String,
     collapsed_tag_keys: Vec<CollapsedKeyBody>,
     values: Vec<ValueBody>,
 }
@@ -125,7 +125,9 @@ impl From<VirtualTag> for VirtualTagConfigBody {
             hidden: d.hidden,
             preferred: d.preferred,
             overridable: d.overridable,
-            backfill_until: d.backfill_until.map(|b| b.format("%Y-%m-%d").to_string()),
+            // Vantage's clients require a date here. costd computes a virtual tag on every day a query
+            // reads, so a tag saved without one is backfilled to the beginning: the earliest date shown.
+            backfill_until: d.backfill_until.unwrap_or(EARLIEST).format("%Y-%m-%d").to_string(),
             collapsed_tag_keys: d
                 .collapsed_tag_keys
                 .into_iter()
@@ -164,6 +166,12 @@ struct ListParams {
     /// Keys containing this text (any case).
     q: Option<String>,
 }
+
+/// What `backfill_until` shows for a tag saved without one.
+const EARLIEST: chrono::NaiveDate = match chrono::NaiveDate::from_ymd_opt(1970, 1, 1) {
+    Some(d) => d,
+    None => panic!("a valid date"),
+};
 
 fn not_found() -> ApiError {
     ApiError::NotFound("virtual tag config not found".into())

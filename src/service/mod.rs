@@ -13,6 +13,7 @@
 //! - [`workspaces`] and [`billing_rules`]: created and changed from a request's fields, each update checked
 //!   whole as a create would be.
 //! - [`managed_accounts`]: an MSP's customers, checked, with the rules each one runs.
+//! - [`virtual_tags`]: virtual tags (allocation, docs/allocation.md), saved whole; the tags a query applies.
 //! - [`invoices`]: billing profiles and invoices: computed from the costs query, numbered, frozen, sent.
 //! - [`reports`]: cost reports, saved filters and folders, and the costs query a report stands for.
 //! - [`signed`]: expiring signed links to files costd serves (invoice PDFs and CSVs).

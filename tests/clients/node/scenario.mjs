@@ -321,6 +321,29 @@ if (process.env.COSTD_SMTP_MAILDIR) {
 await client.managedAccounts.update(managed.token, { msp_billing_profile_token: "" });
 await client.billingProfiles.delete(profile.token);
 
+// Virtual tags: EC2 split 40/60 (July's 110 with its tax), S3 named; values added, patched, deleted.
+const vtag = await client.virtualTagConfigs.create({
+  key: "node-team", overridable: true,
+  values: [{ filter: "costs.service = 'EC2'", percentages: [{ value: "web", pct: 40 }, { value: "data", pct: 60 }] }],
+});
+check(vtag.token.startsWith("vtag_") && vtag.values[0].percentages[1].pct === 60, `virtual tag ${JSON.stringify(vtag)}`);
+const s3 = await client.virtualTagConfigs.createValue(vtag.token, { filter: "costs.service = 'S3'", name: "storage" });
+check(s3.token.startsWith("vtag_val_") && s3.name === "storage", `value ${JSON.stringify(s3)}`);
+check((await client.virtualTagConfigs.getValue(vtag.token, s3.token)).filter === "costs.service = 'S3'", "get value");
+const byTeam = await client.costs.list({ ...JULY, groupings: ["tag:node-team"], date_bin: "month" });
+const teamAmounts = Object.fromEntries(byTeam.costs.map((c) => [c["tag:node-team"], c.amount]));
+check(teamAmounts.web === "44.0" && teamAmounts.data === "66.0" && teamAmounts.storage === "50.5" && byTeam.total_cost.amount === "160.5",
+  `costs by a virtual tag ${JSON.stringify(byTeam.costs)}`);
+const patched = await client.virtualTagConfigs.updateValue(vtag.token, s3.token, { name: "blob" });
+check(patched.name === "blob" && patched.token === s3.token, "patch value");
+check((await client.virtualTagConfigs.getStatus(vtag.token)).processing === false, "virtual tag status");
+await expectError(400, () => client.virtualTagConfigs.updateValue(vtag.token, s3.token, { filter: "costs.nope = 1" }), "filter");
+await client.virtualTagConfigs.deleteValue(vtag.token, s3.token);
+check((await client.virtualTagConfigs.get(vtag.token)).values.length === 1, "value deleted");
+check((await client.virtualTagConfigs.list({})).virtual_tag_configs.some((t) => t.key === "node-team"), "list virtual tags");
+await client.virtualTagConfigs.delete(vtag.token);
+await expectError(404, () => client.virtualTagConfigs.get(vtag.token));
+
 // deletes
 await client.integrations.deleteUserCostsUpload(small.token, up.token);
 check((await client.costs.list(JULY)).total_cost.amount === "0.0", "costs after deleting the upload");

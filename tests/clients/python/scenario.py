@@ -16,6 +16,11 @@ import sys
 import urllib.request
 
 from vantage import (
+    CreateVirtualTagConfig,
+    UpdateVirtualTagConfig,
+    VirtualTagConfigValue,
+    VirtualTagConfigValueDateRange,
+    VirtualTagConfigValuePercentage,
     AdjustmentItem,
     BankingInformation,
     BillingInformation,
@@ -364,6 +369,36 @@ def invoicing(client, managed, mine):
     expect_error(404, lambda: client.billing_profiles.get(profile.token))
 
 
+def virtual_tags(client, mine):
+    """A virtual tag splitting EC2 25/75 and naming S3, through client.virtual_tag_configs, read by costs."""
+    tag = client.virtual_tag_configs.create(CreateVirtualTagConfig(key="py-team", overridable=True, values=[
+        VirtualTagConfigValue(filter="costs.service = 'EC2'", percentages=[
+            VirtualTagConfigValuePercentage(value="web", pct=25.0),
+            VirtualTagConfigValuePercentage(value="data", pct=75.0)]),
+        VirtualTagConfigValue(filter="costs.service = 'S3'", name="storage",
+                              date_ranges=[VirtualTagConfigValueDateRange(start_date="2024-07-01", end_date=None)]),
+    ]))
+    check(tag.token.startswith("vtag_") and tag.key == "py-team" and len(tag.values) == 2, f"{tag}")
+    check([p.pct for p in tag.values[0].percentages] == [25.0, 75.0], f"{tag.values[0]}")
+    check(client.virtual_tag_configs.get(tag.token).values[1].name == "storage", "get virtual tag")
+    check(any(t.token == tag.token for t in client.virtual_tag_configs.list().virtual_tag_configs), "list virtual tags")
+    check(client.virtual_tag_configs.get_status(tag.token).processing is False, "virtual tag status")
+    # EC2 in July is 110 (with its 10 of tax): a quarter is web's, S3's 50.5 is storage's.
+    web = client.costs.list(filter="tags.name = 'py-team' AND tags.value = 'web'", **JULY)
+    check(web.total_cost.amount == "27.5", f"web's share {web.total_cost.amount}")
+    storage = client.costs.list(filter="tags.name = 'py-team' AND tags.value = 'storage'", **JULY)
+    check(storage.total_cost.amount == "50.5", f"storage {storage.total_cost.amount}")
+    renamed = client.virtual_tag_configs.update(tag.token, UpdateVirtualTagConfig(key="py-owner"))
+    check(renamed.key == "py-owner" and renamed.values[0].percentages[1].value == "data", f"{renamed}")
+    expect_error(400, lambda: client.virtual_tag_configs.create(CreateVirtualTagConfig(key="bad", overridable=False, values=[
+        VirtualTagConfigValue(filter="", percentages=[VirtualTagConfigValuePercentage(value="a", pct=60.0)])])),
+        "add up to exactly 100")
+    # The managed account sees its MSP's tag (its costs are its rules' shapes of the same rows).
+    check(any(t.tag_key == "py-owner" for t in mine.tags.list(search_query="py-").tags), "managed sees the tag key")
+    client.virtual_tag_configs.delete(tag.token)
+    expect_error(404, lambda: client.virtual_tag_configs.get(tag.token))
+
+
 def main():
     client = Client(os.environ["COSTD_TOKEN"], base_url=URL)
 
@@ -476,6 +511,7 @@ def main():
     reports(client)
     report_date_shapes(client)
     invoicing(client, managed, mine)
+    virtual_tags(client, mine)
 
     # deletes: the upload's costs vanish at once; then everything goes
     client.integrations.delete_user_costs_upload(small.token, up.token)
