@@ -614,6 +614,19 @@ fn csv_of(rows: &[Row]) -> String {
     s
 }
 
+/// The managed account's `/v2/costs` for the window by month and `groupings`, with the settings `shown`.
+fn costs_path(groupings: &str, shown: Shown) -> String {
+    format!(
+        "/v2/costs?start_date={}&end_date={}&groupings={groupings}&date_bin=month&limit=5000\
+         &settings[include_credits]={}&settings[include_refunds]={}&settings[amortize]={}",
+        date(START),
+        date(END),
+        shown.credits,
+        shown.refunds,
+        shown.amortize
+    )
+}
+
 async fn compare(
     app: &TestApp,
     files: &[Vec<Row>],
@@ -641,15 +654,7 @@ async fn compare(
         .await;
     prop_assert_eq!(managed.status, 201, "{}", managed.text);
     let token = app.mint_for(managed.body["token"].as_str().unwrap(), "read").await;
-    let query = format!(
-        "/v2/costs?start_date={}&end_date={}&groupings=service,charge_type&date_bin=month&limit=5000\
-         &settings[include_credits]={}&settings[include_refunds]={}&settings[amortize]={}",
-        date(START),
-        date(END),
-        shown.credits,
-        shown.refunds,
-        shown.amortize
-    );
+    let query = costs_path("service,charge_type", shown);
     let res = app.send(reqwest::Method::GET, &query, Some(&token), None).await;
     prop_assert_eq!(res.status, 200, "{}", res.text);
 
@@ -677,16 +682,7 @@ async fn compare(
     // By tags: one tag grouping, and two (read from one parse of each row's tags).
     for keys in [&["team"][..], &["team", "env"][..]] {
         let groupings: Vec<String> = keys.iter().map(|k| format!("tag:{k}")).collect();
-        let query = format!(
-            "/v2/costs?start_date={}&end_date={}&groupings={}&date_bin=month&limit=5000\
-             &settings[include_credits]={}&settings[include_refunds]={}&settings[amortize]={}",
-            date(START),
-            date(END),
-            groupings.join(","),
-            shown.credits,
-            shown.refunds,
-            shown.amortize
-        );
+        let query = costs_path(&groupings.join(","), shown);
         let res = app.send(reqwest::Method::GET, &query, Some(&token), None).await;
         prop_assert_eq!(res.status, 200, "{}", res.text);
         let mut got = ByTags::new();
@@ -701,15 +697,7 @@ async fn compare(
     let res = app.post("/v2/virtual_tag_configs", tag.body()).await;
     prop_assert_eq!(res.status, 201, "{:?}: {}", tag, res.text);
     let grouping = format!("tag:{}", tag.key);
-    let query = format!(
-        "/v2/costs?start_date={}&end_date={}&groupings={grouping}&date_bin=month&limit=5000\
-         &settings[include_credits]={}&settings[include_refunds]={}&settings[amortize]={}",
-        date(START),
-        date(END),
-        shown.credits,
-        shown.refunds,
-        shown.amortize
-    );
+    let query = costs_path(&grouping, shown);
     let res = app.send(reqwest::Method::GET, &query, Some(&token), None).await;
     prop_assert_eq!(res.status, 200, "{}", res.text);
     let mut got = ByTags::new();
