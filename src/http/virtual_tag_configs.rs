@@ -74,8 +74,10 @@ impl From<TagValue> for ValueBody {
                     .into_iter()
                     .map(|s| PercentageBody {
                         value: s.value,
-                        // A decimal's text is a valid JSON number, kept digit for digit.
-                        pct: serde_json::from_str(&s.pct.normalize().to_string()).unwrap_or_else(|_| 0.into()),
+                        // A decimal prints plain digits (never an exponent): always a JSON number, kept
+                        // digit for digit by `arbitrary_precision`.
+                        pct: serde_json::from_str(&s.pct.normalize().to_string())
+                            .expect("a decimal's text is a JSON number"),
                     })
                     .collect(),
             ),
