@@ -102,7 +102,11 @@ pub fn apply(
     // again) by the next tag's filters as new costs, only as shares of the same cost.
     for &i in used {
         let tag = &tags[i];
-        costs = costs.with_column(&provider_column(i), provider_value(tag))?;
+        // An overriding tag whose values end in a catch-all names every row itself: the provider's value
+        // would never be read, so the row's tags are not parsed for it.
+        let catch_all = tag.values.iter().any(|v| v.filter.is_none() && v.date_ranges.is_empty());
+        let provider = if tag.overridable && catch_all { lit(ScalarValue::Utf8(None)) } else { provider_value(tag) };
+        costs = costs.with_column(&provider_column(i), provider)?;
         costs = costs.with_column(&index_column(i), value_index(tag, col(provider_column(i))))?;
     }
     let mut columns = TagColumns::new();
