@@ -328,13 +328,14 @@ mod tests {
         use super::super::costs::{CostSource, SourceFile};
         let tmp = dir.join("usr_csts_upld_1.parquet.tmp");
         let pending = super::super::ingest::ingest_csv(csv.as_bytes(), &tmp, Default::default(), &mut ()).unwrap();
+        let rollup_decimals = pending.summary.rollup_decimals;
         pending.persist(&dir.join("usr_csts_upld_1.parquet")).unwrap();
         let fields: costd_model::virtual_tag::TagFields = serde_json::from_value(tag).unwrap();
         CostSource {
             files: vec![SourceFile {
                 integration: "accss_crdntl_1".into(),
                 upload: "usr_csts_upld_1".into(),
-                rollup_decimals: None,
+                rollup_decimals,
             }],
             storage: Some(super::super::storage::Storage::Local { dir: dir.to_path_buf() }),
             currency: "USD".into(),
@@ -400,6 +401,38 @@ mod tests {
         assert_eq!(by_value(&web), vec![("Compute".into(), "7.0".into()), ("Support".into(), "3.3333333".into())]);
         let untagged = super::super::costs::run(&source, &query(&["service"], Some("tags.name = NULL"))).await.unwrap();
         assert_eq!(by_value(&untagged), vec![], "every row has a team now");
+    }
+
+    /// A tag that reads no provider tag (an overriding catch-all, filters on rolled-up columns) is answered
+    /// from the upload's rollup, and the rollup gives the very digits the rows give.
+    #[tokio::test]
+    async fn a_split_over_the_rollup_gives_the_digits_of_the_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut csv = String::from("ChargeCategory,ChargePeriodStart,BilledCost,ServiceName\n");
+        for i in 0..200i64 {
+            let service = ["Support", "Compute", "Storage"][(i % 3) as usize];
+            csv.push_str(&format!(
+                "Usage,2024-07-{:02},{}.{:04},{service}\n",
+                i % 28 + 1,
+                i * 37 - 900,
+                (i * 7919) % 10_000
+            ));
+        }
+        let tag = serde_json::json!({"key": "owner", "overridable": true, "values": [
+            {"filter": "costs.service = 'Compute'", "name": "platform"},
+            {"filter": "", "percentages": [{"value": "web", "pct": 33.333333}, {"value": "data", "pct": 66.666667}]}]});
+        let source = source(dir.path(), &csv, tag);
+        assert!(source.files[0].rollup_decimals.is_some());
+        let q = query(&["tag:owner", "service"], None);
+        let rolled = super::super::costs::with_rollups(&source, &q).await.unwrap();
+        assert!(rolled.is_some(), "the rollup answers a tag that reads no provider tag");
+        let mut rows = source.clone();
+        rows.files[0].rollup_decimals = None;
+        let (a, b) =
+            (super::super::costs::run(&source, &q).await.unwrap(), super::super::costs::run(&rows, &q).await.unwrap());
+        assert_eq!(a.rows, b.rows);
+        assert_eq!(a.totals, b.totals);
+        assert!(a.rows.iter().any(|r| r.dimension(0) == "web"), "{:?}", a.rows);
     }
 
     proptest! {
