@@ -32,6 +32,7 @@ pub mod data_exports;
 pub mod discovery;
 pub mod drain;
 pub mod error;
+pub mod exchange_rates;
 pub mod extract;
 pub mod files;
 pub mod folders;
@@ -247,6 +248,7 @@ fn authenticated() -> OpenApiRouter<AppState> {
         .merge(discovery::router())
         .merge(data_exports::router())
         .merge(virtual_tag_configs::router())
+        .merge(exchange_rates::router())
 }
 
 /// The `/v2` operations without an API token: signed invoice files and the OpenAPI document.

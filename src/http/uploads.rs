@@ -128,6 +128,50 @@ async fn upload(
     Ok((StatusCode::CREATED, axum::Json(record.into())))
 }
 
+/// The `csv` field of a small file (exchange rates), whole, from either body Vantage's clients send: more
+/// than `limit` bytes is a 413.
+pub(super) async fn small_csv(state: &AppState, request: Request, limit: usize) -> Result<Vec<u8>> {
+    let too_large = || ApiError::PayloadTooLarge(format!("the csv file may be at most {limit} bytes"));
+    let content_type =
+        request.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default().to_ascii_lowercase();
+    if content_type.starts_with("application/x-www-form-urlencoded") {
+        // Percent-encoding at most triples the file.
+        let body = axum::body::to_bytes(request.into_body(), limit.saturating_mul(3)).await.map_err(|_| too_large())?;
+        let (mut decoder, mut csv) = (UrlEncodedCsv::default(), Vec::new());
+        decoder.feed(&body, &mut csv).map_err(ApiError::bad_request)?;
+        decoder.finish().map_err(ApiError::bad_request)?;
+        return if csv.len() > limit { Err(too_large()) } else { Ok(csv) };
+    }
+    if !content_type.starts_with("multipart/form-data") {
+        return Err(ApiError::bad_request(
+            "the body must be multipart/form-data or application/x-www-form-urlencoded with the file in the field csv",
+        ));
+    }
+    let request = with_boundary(request).await?;
+    let mut multipart = Multipart::from_request(request, state).await?.0;
+    let multipart_error = |e: axum::extract::multipart::MultipartError| {
+        ApiError::bad_request(format!("the multipart body could not be read: {}", e.body_text()))
+    };
+    let mut csv = None::<Vec<u8>>;
+    while let Some(mut field) = multipart.next_field().await.map_err(multipart_error)? {
+        if field.name() != Some("csv") {
+            continue;
+        }
+        if csv.is_some() {
+            return Err(ApiError::bad_request("send one csv file"));
+        }
+        let mut bytes = Vec::new();
+        while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
+            if bytes.len() + chunk.len() > limit {
+                return Err(too_large());
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        csv = Some(bytes);
+    }
+    csv.ok_or_else(|| ApiError::bad_request("the multipart field csv (the file) is required"))
+}
+
 /// A multipart request whose Content-Type lacks its boundary, with the boundary read from the body's first
 /// line (Vantage's TypeScript client sends `multipart/form-data` bare); any other request as it is.
 async fn with_boundary(request: Request) -> Result<Request> {

@@ -22,7 +22,7 @@ impl From<CostError> for ServiceError {
     fn from(e: CostError) -> Self {
         match e {
             CostError::Overflow(msg) => ServiceError::unprocessable(msg),
-            CostError::RulesTooLarge(msg) => ServiceError::unprocessable(msg),
+            CostError::RulesTooLarge(msg) | CostError::NoRate(msg) => ServiceError::unprocessable(msg),
             CostError::Engine(e) => ServiceError::Internal(e),
         }
     }
@@ -92,7 +92,24 @@ async fn snapshot(
             uploads.iter().map(|u| u.token.to_string()).collect()
         })
         .await?;
+    let conversion = match &view.workspace {
+        Some(settings) => {
+            let writes_currency = view.rules.iter().any(RuleStep::sets_currency);
+            let currencies = uploads.iter().map(|u| u.currency.as_str());
+            super::exchange_rates::conversion(
+                ctx.store.as_ref(),
+                account,
+                view.parent.as_ref(),
+                settings,
+                currencies,
+                writes_currency,
+            )
+            .await?
+        }
+        None => None,
+    };
     let source = CostSource {
+        // A rule's line items are in the bill's currency (and converted with the rest).
         currency: uploads.first().map(|u| u.currency.clone()).unwrap_or_else(|| "USD".into()),
         one_currency: uploads.windows(2).all(|pair| pair[0].currency == pair[1].currency),
         files: uploads
@@ -106,6 +123,7 @@ async fn snapshot(
         storage: Some(ctx.files.storage().clone()),
         rules: view.rules,
         virtual_tags: view.virtual_tags,
+        conversion,
     };
     Ok(Snapshot { uploads, source, pins })
 }
@@ -125,7 +143,9 @@ pub async fn costs(
         let key = CacheKey::new(account, workspace, &uploads, &source, query);
         let result = ctx.cache.run(key, &source, query).await?;
         drop(pins);
-        Ok::<_, ServiceError>(CostsAnswer { result, currency: source.currency })
+        // A total of nothing is in the workspace's currency when it converts.
+        let currency = source.conversion.map_or(source.currency, |c| c.to);
+        Ok::<_, ServiceError>(CostsAnswer { result, currency })
     };
     tokio::time::timeout(ctx.timeout, work).await.map_err(|_| ServiceError::timed_out(ctx.timeout))?
 }
@@ -170,6 +190,10 @@ pub(crate) struct View {
     pub rules: Vec<RuleStep>,
     /// The virtual tags its queries apply (a managed account's: its MSP's and its own).
     pub virtual_tags: Vec<crate::model::virtual_tag::VirtualTagDefinition>,
+    /// The settings of the workspace the query shows costs in (the one named, else the account's first).
+    pub workspace: Option<crate::model::workspace::WorkspaceSettings>,
+    /// A managed account's MSP.
+    pub parent: Option<AccountToken>,
 }
 
 /// For a managed account: its integrations (owned by its parent) with its rules; for a top-level account:
@@ -180,9 +204,11 @@ pub(crate) async fn view_of(
     workspace: Option<&str>,
 ) -> Result<View, ServiceError> {
     let acct = store.get_account(account).await?.ok_or_else(|| anyhow::anyhow!("no account {account}"))?;
-    if let Some(ws) = workspace {
-        store.get_workspace(account, ws).await?.ok_or(ServiceError::NotFound("workspace"))?;
+    let settings = match workspace {
+        Some(ws) => Some(store.get_workspace(account, ws).await?.ok_or(ServiceError::NotFound("workspace"))?),
+        None => store.list_workspaces(account, PageRequest { page: 1, limit: 1 }, None).await?.items.into_iter().next(),
     }
+    .map(|w| w.settings);
     match acct.parent_account_token {
         Some(parent) => {
             let managed = store
@@ -197,7 +223,14 @@ pub(crate) async fn view_of(
                 rules.push(RuleStep { token, rule });
             }
             let virtual_tags = super::virtual_tags::applied(store, account, Some(&parent)).await?;
-            Ok(View { owner: parent, integrations: managed.integration_tokens, rules, virtual_tags })
+            Ok(View {
+                owner: parent.clone(),
+                integrations: managed.integration_tokens,
+                rules,
+                virtual_tags,
+                workspace: settings,
+                parent: Some(parent),
+            })
         }
         None => {
             let mut integrations = Vec::new();
@@ -223,7 +256,14 @@ pub(crate) async fn view_of(
                 page += 1;
             }
             let virtual_tags = super::virtual_tags::applied(store, account, None).await?;
-            Ok(View { owner: account.clone(), integrations, rules: Vec::new(), virtual_tags })
+            Ok(View {
+                owner: account.clone(),
+                integrations,
+                rules: Vec::new(),
+                virtual_tags,
+                workspace: settings,
+                parent: None,
+            })
         }
     }
 }
@@ -241,6 +281,8 @@ pub struct CacheKey {
     rules: Vec<(RuleToken, RuleColumns)>,
     /// Every virtual tag applied, whole and in order: a changed tag is a new key.
     virtual_tags: Vec<crate::model::virtual_tag::VirtualTagDefinition>,
+    /// The workspace's currency and every rate it converts with: a new rate is a new key.
+    conversion: Option<crate::model::exchange_rate::Conversion>,
     query: CostQuery,
 }
 
@@ -258,6 +300,7 @@ impl CacheKey {
             uploads: uploads.iter().map(|u| (u.integration_token.clone(), u.token.clone())).collect(),
             rules: source.rules.iter().map(|step| (step.token.clone(), RuleColumns::from(&step.rule))).collect(),
             virtual_tags: source.virtual_tags.clone(),
+            conversion: source.conversion.clone(),
             query: query.clone(),
         }
     }

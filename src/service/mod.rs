@@ -13,6 +13,7 @@
 //! - [`workspaces`] and [`billing_rules`]: created and changed from a request's fields, each update checked
 //!   whole as a create would be.
 //! - [`managed_accounts`]: an MSP's customers, checked, with the rules each one runs.
+//! - [`exchange_rates`]: exchange rates (docs/currency.md), a CSV stored whole; the conversion a query's workspace applies.
 //! - [`virtual_tags`]: virtual tags (allocation, docs/allocation.md), saved whole; the tags a query applies.
 //! - [`invoices`]: billing profiles and invoices: computed from the costs query, numbered, frozen, sent.
 //! - [`reports`]: cost reports, saved filters and folders, and the costs query a report stands for.
@@ -34,6 +35,7 @@ pub mod cost_alerts;
 pub mod costs;
 pub mod discovery;
 pub mod error;
+pub mod exchange_rates;
 pub mod exports;
 pub mod files;
 pub mod forecast;

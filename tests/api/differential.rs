@@ -14,6 +14,10 @@
 //! percentages (each share but the last rounded half away from zero to 18 places, in exact integers here;
 //! the last takes the rest), a provider value of the key (or of the collapsed `env`) stays where the tag may
 //! not override it, and the sums per month and value must agree, their total unchanged.
+//! The files are in EUR or USD at random, and the customer's workspace shows costs in USD with random
+//! rates the MSP uploaded (given either way, by the day or by the billing period's end): after the rules,
+//! each EUR row is converted by the rate in effect for it, × or ÷, rounded half away from zero to 18 places
+//! once (in integers here), before anything is summed or split (docs/currency.md).
 
 use std::collections::BTreeMap;
 
@@ -43,6 +47,8 @@ struct Row {
     /// FOCUS EffectiveCost, the amortized amount (`None`: the row has none, so it counts its BilledCost).
     effective: Option<Decimal>,
     tags: Tags,
+    /// Its file's BillingCurrency; `None` for a row a rule inserted, which takes the first upload's.
+    currency: Option<&'static str>,
 }
 
 /// A row's tags (FOCUS `Tags`, a JSON object): a key absent here is absent from the object.
@@ -280,6 +286,7 @@ impl Rule {
                             amount: if credit { -amount.abs() } else { amount.abs() },
                             effective: None,
                             tags: Tags::default(),
+                            currency: None,
                         });
                     }
                     m = m.checked_add_months(chrono::Months::new(1)).unwrap();
@@ -297,6 +304,7 @@ impl Rule {
                         amount: *amount,
                         effective: None,
                         tags: Tags::default(),
+                        currency: None,
                     });
                 }
                 rows
@@ -317,6 +325,7 @@ impl Rule {
                             amount: round(sum * *factor),
                             effective: None,
                             tags: Tags::default(),
+                            currency: None,
                         });
                     }
                 }
@@ -359,6 +368,7 @@ fn row() -> impl Strategy<Value = Row> {
             amount,
             effective,
             tags,
+            currency: None,
         },
     )
 }
@@ -406,7 +416,7 @@ struct Shown {
 }
 
 /// The rows the query sums: in the window, amortized when asked, after every rule, less the hidden charge types.
-fn shown_rows(files: &[Vec<Row>], rules: &[Rule], shown: Shown) -> Vec<Row> {
+fn shown_rows(files: &[Vec<Row>], rules: &[Rule], shown: Shown, rates: &Rates) -> Vec<Row> {
     let window = (date(START), date(END));
     let mut rows: Vec<Row> = files
         .iter()
@@ -417,6 +427,13 @@ fn shown_rows(files: &[Vec<Row>], rules: &[Rule], shown: Shown) -> Vec<Row> {
     for rule in rules {
         rows = rule.apply(rows, window);
     }
+    // Then every row in USD, the workspace's currency; a rule's rows are in the first upload's currency.
+    let first = files[0][0].currency;
+    for r in &mut rows {
+        if r.currency.or(first) == Some("EUR") {
+            r.amount = rates.convert(r.amount, r.day);
+        }
+    }
     rows.retain(|r| (shown.credits || r.charge_type != "Credit") && (shown.refunds || r.charge_type != "Refund"));
     rows
 }
@@ -425,10 +442,11 @@ fn reference(
     files: &[Vec<Row>],
     rules: &[Rule],
     shown: Shown,
+    rates: &Rates,
 ) -> (BTreeMap<(String, String, String), Decimal>, Decimal) {
     let mut grouped: BTreeMap<(String, String, String), Decimal> = BTreeMap::new();
     let mut total = Decimal::ZERO;
-    for r in shown_rows(files, rules, shown) {
+    for r in shown_rows(files, rules, shown, rates) {
         *grouped.entry((first_of(r.day).to_string(), r.service.clone(), r.charge_type.clone())).or_default() +=
             r.amount;
         total += r.amount;
@@ -439,9 +457,9 @@ fn reference(
 /// The same rows summed per month and the values of tags `keys` (none where a row lacks the tag).
 type ByTags = BTreeMap<(String, Vec<Option<String>>), Decimal>;
 
-fn reference_by_tags(files: &[Vec<Row>], rules: &[Rule], shown: Shown, keys: &[&str]) -> ByTags {
+fn reference_by_tags(files: &[Vec<Row>], rules: &[Rule], shown: Shown, rates: &Rates, keys: &[&str]) -> ByTags {
     let mut grouped = ByTags::new();
-    for r in shown_rows(files, rules, shown) {
+    for r in shown_rows(files, rules, shown, rates) {
         let values = keys.iter().map(|k| r.tags.value(k)).collect();
         *grouped.entry((first_of(r.day).to_string(), values)).or_default() += r.amount;
     }
@@ -587,9 +605,15 @@ fn virtual_tag() -> impl Strategy<Value = VirtualTag> {
 }
 
 /// The rows summed per month and value of the virtual tag (none where it leaves a row untagged).
-fn reference_by_virtual_tag(files: &[Vec<Row>], rules: &[Rule], shown: Shown, tag: &VirtualTag) -> ByTags {
+fn reference_by_virtual_tag(
+    files: &[Vec<Row>],
+    rules: &[Rule],
+    shown: Shown,
+    rates: &Rates,
+    tag: &VirtualTag,
+) -> ByTags {
     let mut grouped = ByTags::new();
-    for r in shown_rows(files, rules, shown) {
+    for r in shown_rows(files, rules, shown, rates) {
         for (value, amount) in tag.apply(&r) {
             *grouped.entry((first_of(r.day).to_string(), vec![value])).or_default() += amount;
         }
@@ -597,18 +621,75 @@ fn reference_by_virtual_tag(files: &[Vec<Row>], rules: &[Rule], shown: Shown, ta
     grouped
 }
 
+/// Random exchange rates between EUR and USD (docs/currency.md) and how the workspace picks them.
+#[derive(Debug, Clone)]
+struct Rates {
+    /// Given as EUR→USD (a cost multiplies), else as USD→EUR (a cost divides).
+    direct: bool,
+    /// `end_of_billing_period_rate`: the rate in effect on the last day of the cost's month.
+    end_of_period: bool,
+    /// (effective day, rate), ascending; the first on or before the window's start.
+    rates: Vec<(NaiveDate, Decimal)>,
+}
+
+impl Rates {
+    fn csv(&self) -> String {
+        let (base, to) = if self.direct { ("EUR", "USD") } else { ("USD", "EUR") };
+        let mut csv = String::from("base_currency_code,currency_code,rate,date\n");
+        for (day, rate) in &self.rates {
+            csv.push_str(&format!("{base},{to},{rate},{day}\n"));
+        }
+        csv
+    }
+
+    /// `amount` (EUR) of `day` in USD, exactly: × or ÷ the rate in effect, rounded half away from zero to
+    /// 18 places once, in integers.
+    fn convert(&self, amount: Decimal, day: NaiveDate) -> Decimal {
+        let on = if self.end_of_period { (first_of(day) + chrono::Months::new(1)).pred_opt().unwrap() } else { day };
+        let rate = self.rates.iter().rev().find(|(d, _)| *d <= on).expect("a rate in effect").1;
+        let a = amount.mantissa() * 10i128.pow(18 - amount.scale());
+        let (m, unit) = (rate.mantissa(), 10i128.pow(rate.scale()));
+        let (numerator, denominator) = if self.direct { (a * m, unit) } else { (a * unit, m) };
+        let (q, r) = (numerator / denominator, numerator % denominator);
+        let rounded = if 2 * r.abs() >= denominator { q + numerator.signum() } else { q };
+        Decimal::from_i128_with_scale(rounded, 18).normalize()
+    }
+}
+
+fn rates() -> impl Strategy<Value = Rates> {
+    // Rates from 0.5 to 2, with up to 6 places; one in effect from June, up to three more in the window.
+    let rate = (500_000i64..2_000_000, 0u32..=6).prop_map(|(n, places)| {
+        let exact = Decimal::new(n, 6);
+        exact.round_dp_with_strategy(places, MidpointAwayFromZero).max(Decimal::new(5, 1)).normalize()
+    });
+    let later = prop::collection::btree_map(
+        (0i64..62).prop_map(|n| date(START) + chrono::Duration::days(n)),
+        rate.clone(),
+        0..4,
+    );
+    (any::<bool>(), any::<bool>(), 0i64..31, rate, later).prop_map(|(direct, end_of_period, before, first, later)| {
+        let since = date(START) - chrono::Duration::days(before);
+        let mut rates = vec![(since, first)];
+        rates.extend(later.into_iter().filter(|(d, _)| *d > since));
+        Rates { direct, end_of_period, rates }
+    })
+}
+
 fn csv_of(rows: &[Row]) -> String {
-    let mut s = String::from("ChargeCategory,ChargePeriodStart,BilledCost,EffectiveCost,ServiceName,RegionId,Tags\n");
+    let mut s = String::from(
+        "ChargeCategory,ChargePeriodStart,BilledCost,EffectiveCost,ServiceName,RegionId,Tags,BillingCurrency\n",
+    );
     for r in rows {
         let effective = r.effective.map(|e| e.to_string()).unwrap_or_default();
         s.push_str(&format!(
-            "{},{},{},{effective},{},{},{}\n",
+            "{},{},{},{effective},{},{},{},{}\n",
             r.charge_type,
             r.day,
             r.amount,
             r.service,
             r.region,
-            r.tags.cell()
+            r.tags.cell(),
+            r.currency.unwrap_or("USD")
         ));
     }
     s
@@ -633,6 +714,7 @@ async fn compare(
     rules: &[Rule],
     shown: Shown,
     tag: &VirtualTag,
+    rates: &Rates,
 ) -> Result<(), TestCaseError> {
     let integration = app.create_integration("Random").await["token"].as_str().unwrap().to_string();
     for (i, rows) in files.iter().enumerate() {
@@ -654,11 +736,32 @@ async fn compare(
         .await;
     prop_assert_eq!(managed.status, 201, "{}", managed.text);
     let token = app.mint_for(managed.body["token"].as_str().unwrap(), "read").await;
+    // The MSP's rates, and the customer's workspace showing every cost in USD.
+    let form = reqwest::multipart::Form::new()
+        .part("csv", reqwest::multipart::Part::bytes(rates.csv().into_bytes()).file_name("rates.csv"));
+    let res = app
+        .client
+        .post(format!("{}/v2/exchange_rates/csv", app.base_url))
+        .bearer_auth(&app.token)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    prop_assert_eq!(res.status().as_u16(), 201);
+    let writer = app.mint_for(managed.body["token"].as_str().unwrap(), "read,write").await;
+    let res = app.send(reqwest::Method::GET, "/v2/workspaces", Some(&writer), None).await;
+    let workspace = res.body["workspaces"][0]["token"].as_str().unwrap().to_string();
+    let body = json!({"currency": "USD", "enable_currency_conversion": true,
+        "exchange_rate_date": if rates.end_of_period { "end_of_billing_period_rate" } else { "daily_rate" }});
+    let res = app
+        .send(reqwest::Method::PUT, &format!("/v2/workspaces/{workspace}"), Some(&writer), Some(body.to_string()))
+        .await;
+    prop_assert_eq!(res.status, 200, "{}", res.text);
     let query = costs_path("service,charge_type", shown);
     let res = app.send(reqwest::Method::GET, &query, Some(&token), None).await;
     prop_assert_eq!(res.status, 200, "{}", res.text);
 
-    let (expected, total) = reference(files, rules, shown);
+    let (expected, total) = reference(files, rules, shown, rates);
     let mut got: BTreeMap<(String, String, String), Decimal> = BTreeMap::new();
     for c in res.body["costs"].as_array().unwrap() {
         let key = (
@@ -690,7 +793,13 @@ async fn compare(
             let values = groupings.iter().map(|g| c[g.as_str()].as_str().map(str::to_string)).collect();
             got.insert((c["accrued_at"].as_str().unwrap().to_string(), values), dec(c["amount"].as_str().unwrap()));
         }
-        prop_assert_eq!(&got, &reference_by_tags(files, rules, shown, keys), "by {:?}, rules {:?}", groupings, rules);
+        prop_assert_eq!(
+            &got,
+            &reference_by_tags(files, rules, shown, rates, keys),
+            "by {:?}, rules {:?}",
+            groupings,
+            rules
+        );
     }
 
     // By a virtual tag the MSP saved: the managed account's costs allocated, every share exact, none lost.
@@ -705,7 +814,7 @@ async fn compare(
         let value = c[grouping.as_str()].as_str().map(str::to_string);
         got.insert((c["accrued_at"].as_str().unwrap().to_string(), vec![value]), dec(c["amount"].as_str().unwrap()));
     }
-    let by_tag = reference_by_virtual_tag(files, rules, shown, tag);
+    let by_tag = reference_by_virtual_tag(files, rules, shown, rates, tag);
     prop_assert_eq!(by_tag.values().sum::<Decimal>(), total, "the reference's allocation lost money");
     prop_assert_eq!(&got, &by_tag, "by {:?}, rules {:?}", tag, rules);
 
@@ -753,14 +862,19 @@ fn differential(backend: Backend, cases: u32) {
         prop::collection::vec(prop::collection::vec(row(), 1..15), 1..4),
         prop::collection::vec(rule(), 0..7),
         any::<(bool, bool, bool)>(),
-        virtual_tag(),
+        (virtual_tag(), rates(), prop::collection::vec(any::<bool>(), 4)),
     );
-    let result = runner.run(&strategy, |(files, mut rules, (credits, refunds, amortize), tag)| {
+    let result = runner.run(&strategy, |(mut files, mut rules, (credits, refunds, amortize), (tag, rates, euros))| {
+        for (rows, euro) in files.iter_mut().zip(euros) {
+            for r in rows {
+                r.currency = Some(if euro { "EUR" } else { "USD" });
+            }
+        }
         // A managed account's rules must list their groups in order; keep each group's own order.
         rules.sort_by_key(group);
         runtime.block_on(async {
             let Some(app) = TestApp::spawn(backend).await else { return Ok(()) };
-            compare(&app, &files, &rules, Shown { credits, refunds, amortize }, &tag).await
+            compare(&app, &files, &rules, Shown { credits, refunds, amortize }, &tag, &rates).await
         })
     });
     if let Err(e) = result {

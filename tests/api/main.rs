@@ -15,6 +15,7 @@ mod console;
 mod costs;
 mod differential;
 mod discovery;
+mod exchange_rates;
 mod exports;
 mod hostile;
 mod intents;

@@ -177,7 +177,7 @@ fn applies(value: &TagValue) -> Expr {
 }
 
 /// `CASE WHEN … THEN … ELSE otherwise END` (just `otherwise` without a branch).
-fn case(branches: Vec<(Expr, Expr)>, otherwise: Expr) -> Expr {
+pub(crate) fn case(branches: Vec<(Expr, Expr)>, otherwise: Expr) -> Expr {
     if branches.is_empty() {
         return otherwise;
     }

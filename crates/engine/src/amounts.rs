@@ -80,6 +80,30 @@ pub(crate) fn scaled_by_fraction(x: i128, fraction: Decimal) -> Result<i128, Arr
     scaled_by(x, fraction.mantissa(), 10u128.pow(fraction.scale()))
 }
 
+/// `x ÷ divisor` (a positive decimal), rounded half away from zero to 18 places: an amount converted by the
+/// inverse of an exchange rate (`engine::currency`).
+pub(crate) fn divided_by_fraction(x: i128, divisor: Decimal) -> Result<i128, ArrowError> {
+    let divisor = divisor.normalize();
+    // x × 10^scale / mantissa, in 256 bits: x may use all 38 digits and the scale is at most 28.
+    let numerator = i256::from_i128(x).wrapping_mul(i256::from_i128(10i128.pow(divisor.scale())));
+    let d = i256::from_i128(divisor.mantissa()).wrapping_abs();
+    if d == i256::ZERO {
+        return Err(ArrowError::DivideByZero);
+    }
+    let magnitude = numerator.wrapping_abs();
+    let quotient = magnitude.wrapping_div(d);
+    let remainder = magnitude.wrapping_sub(quotient.wrapping_mul(d));
+    let rounded = if remainder >= d.wrapping_sub(remainder) { quotient.wrapping_add(i256::ONE) } else { quotient };
+    let signed = if (x < 0) != divisor.is_sign_negative() { rounded.wrapping_neg() } else { rounded };
+    match signed.to_i128() {
+        Some(v) if v.unsigned_abs() <= MAX_UNSCALED as u128 => Ok(v),
+        _ => Err(ArrowError::ArithmeticOverflow(format!(
+            "{} ÷ {divisor} does not fit an amount (at most 38 digits, 18 after the point)",
+            super::ingest::parse::format_amount(x)
+        ))),
+    }
+}
+
 fn scaled<const D: u128>(x: i128, mantissa: i128) -> Result<i128, ArrowError> {
     scaled_by(x, mantissa, D)
 }

@@ -43,6 +43,8 @@ pub struct CostSource {
     pub one_currency: bool,
     /// The account's virtual tags (`engine::allocation`), computed where a query reads them.
     pub virtual_tags: Vec<costd_model::virtual_tag::VirtualTagDefinition>,
+    /// The workspace converts every cost to its currency (`engine::currency`), after the rules.
+    pub conversion: Option<costd_model::exchange_rate::Conversion>,
 }
 
 /// One upload a query reads.
@@ -116,6 +118,9 @@ pub enum CostError {
     /// The rules make more rows than they may keep ([`crate::rules::compile::RULES_TOO_LARGE`]).
     #[error("{0}")]
     RulesTooLarge(String),
+    /// A cost's currency has no exchange rate in effect on its day ([`crate::currency::NO_RATE`]).
+    #[error("{0}")]
+    NoRate(String),
     #[error(transparent)]
     Engine(#[from] anyhow::Error),
 }
@@ -129,6 +134,11 @@ impl From<DataFusionError> for CostError {
             },
             _ => None,
         };
+        if let DataFusionError::Execution(msg) = e.find_root() {
+            if msg.starts_with(crate::currency::NO_RATE) {
+                return CostError::NoRate(msg.clone());
+            }
+        }
         if let DataFusionError::ResourcesExhausted(msg) = e.find_root() {
             if msg.starts_with(crate::rules::compile::RULES_TOO_LARGE) {
                 return CostError::RulesTooLarge(msg.clone());
@@ -229,6 +239,10 @@ async fn grouped(source: &CostSource, query: &CostQuery) -> Result<DataFrame, Co
     let window = Window { start: query.start, end: query.end };
     let currency = if source.currency.is_empty() { "USD" } else { &source.currency };
     let mut costs = apply_rules(&ctx, costs, &source.rules, window, currency).await?;
+    // The workspace's currency, once the rules have run in the bill's.
+    if let Some(conversion) = &source.conversion {
+        costs = super::currency::convert(costs, conversion, (date_lit(query.start), date_lit(query.end)))?;
+    }
 
     // WHERE charge_type NOT IN (the kinds the settings hide)
     let mut hidden = Vec::new();
@@ -288,8 +302,14 @@ async fn grouped(source: &CostSource, query: &CostQuery) -> Result<DataFrame, Co
         group_exprs.push(expr.alias(grouping_column(i)));
     }
     // Grouping by a text column costs a row encoding per row; a currency known in advance is a constant.
-    let fixed_currency = source.one_currency && !source.rules.iter().any(RuleStep::sets_currency);
-    group_exprs.push(if fixed_currency { lit(currency.to_string()) } else { col(c::CURRENCY) }.alias("cur"));
+    let fixed_currency = match &source.conversion {
+        Some(conversion) => Some(conversion.to.as_str()),
+        None => (source.one_currency && !source.rules.iter().any(RuleStep::sets_currency)).then_some(currency),
+    };
+    group_exprs.push(match fixed_currency {
+        Some(currency) => lit(currency.to_string()).alias("cur"),
+        None => col(c::CURRENCY).alias("cur"),
+    });
     let with_usage = query.aggregate == Aggregate::Usage;
     if with_usage {
         group_exprs.push(col(c::USAGE_UNIT).alias("unit"));
@@ -331,6 +351,14 @@ pub(crate) async fn with_rollups(source: &CostSource, query: &CostQuery) -> Resu
     let Some(places) = super::rollup::factor_places(&source.rules) else { return Ok(None) };
     // A split multiplies amounts by its shares' fractions: on sums exactly as on rows while no product rounds.
     let places = places + source.virtual_tags.iter().map(|t| t.split_places()).max().unwrap_or(0);
+    // A rate multiplies the same way; one given the other way divides, which sums do not commute with.
+    let places = match &source.conversion {
+        Some(conversion) => match conversion.added_places() {
+            Some(more) => places + more,
+            None => return Ok(None),
+        },
+        None => places,
+    };
     // What the plan over the rows reads from them, after DataFusion pruned every column it does not need:
     // the coarsest level holding all of it answers.
     let plan = grouped(source, query).await?.into_optimized_plan()?;

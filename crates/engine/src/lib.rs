@@ -7,6 +7,7 @@
 //! - [`rules`]: the billing-rule grammar (custom SQL parsed and checked when a rule is saved).
 //! - [`allocation`]: virtual tags as columns of the costs plan, shared costs split exactly.
 //! - [`amounts`]: exact amount × factor for rules, without the cast DataFusion would add.
+//! - [`currency`]: costs converted to a workspace's currency by the rates the user supplied, row by row.
 //! - [`dates`]: week, month and quarter bins of dates, as plan functions.
 //! - [`discovery`]: an upload's distinct services and tags, read once before it is committed.
 //! - [`rollup`]: an upload's daily sums by its low-cardinality dimensions, built during its ingest, read by
@@ -17,6 +18,7 @@ pub mod allocation;
 pub mod amounts;
 pub mod bills;
 pub mod costs;
+pub mod currency;
 pub mod dates;
 pub mod discovery;
 pub mod ingest;

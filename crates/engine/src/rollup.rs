@@ -645,6 +645,7 @@ mod tests {
             currency: "USD".into(),
             one_currency: true,
             virtual_tags: Vec::new(),
+            conversion: None,
         }
     }
 

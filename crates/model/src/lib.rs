@@ -13,6 +13,7 @@ pub mod cost_alert;
 pub mod cost_query;
 pub mod data_export;
 pub mod decimal;
+pub mod exchange_rate;
 pub mod integration;
 pub mod invoice;
 pub mod managed_account;

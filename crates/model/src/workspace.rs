@@ -60,13 +60,11 @@ impl TryFrom<WorkspaceFields> for WorkspaceSettings {
         let name = required_text("name", f.name, &mut errors);
         let currency = f.currency.unwrap_or_else(|| "USD".into());
         let currency = text("currency", currency, &mut errors).and_then(|c| {
-            let c = c.trim().to_ascii_uppercase();
-            if c.len() == 3 && c.chars().all(|ch| ch.is_ascii_uppercase()) {
-                Some(c)
-            } else {
-                errors.push(format!("currency must be a three-letter ISO 4217 code like USD, got {c:?}"));
-                None
+            let code = crate::exchange_rate::currency_code(&c);
+            if code.is_none() {
+                errors.push(format!("currency must be a three-letter ISO 4217 code like USD, got {:?}", c.trim()));
             }
+            code
         });
         let exchange_rate_date = f.exchange_rate_date.unwrap_or_else(|| "daily_rate".into());
         if !EXCHANGE_RATE_DATES.contains(&exchange_rate_date.as_str()) {

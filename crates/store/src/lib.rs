@@ -319,6 +319,7 @@ pub trait Store:
     + ExportStore
     + UserStore
     + VirtualTagStore
+    + ExchangeRateStore
     + wing::RecordStore
     + Send
     + Sync
@@ -844,6 +845,37 @@ pub trait VirtualTagStore: Send + Sync {
         account: &AccountToken,
         token: &costd_model::token::VirtualTagToken,
     ) -> anyhow::Result<bool>;
+}
+
+/// An exchange rate as stored, with when it was last written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredExchangeRate {
+    pub rate: costd_model::exchange_rate::ExchangeRate,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Exchange rates (`/v2/exchange_rates`), per account: one rate per (base, currency, effective day).
+#[async_trait]
+pub trait ExchangeRateStore: Send + Sync {
+    /// Writes `rates` in one transaction (all or nothing); a rate of a (base, currency, day) the account
+    /// has already replaces it.
+    async fn put_exchange_rates(
+        &self,
+        account: &AccountToken,
+        rates: &[costd_model::exchange_rate::ExchangeRate],
+    ) -> anyhow::Result<()>;
+    /// One page of the account's rates, newest effective day first, then by base and currency.
+    async fn list_exchange_rates(
+        &self,
+        account: &AccountToken,
+        page: PageRequest,
+    ) -> anyhow::Result<Paged<StoredExchangeRate>>;
+    /// Every rate of `account` from or to `currency` (what converting costs to it needs).
+    async fn exchange_rates_with(
+        &self,
+        account: &AccountToken,
+        currency: &str,
+    ) -> anyhow::Result<Vec<costd_model::exchange_rate::ExchangeRate>>;
 }
 
 /// Cost reports, saved filters and folders, one kind at a time.

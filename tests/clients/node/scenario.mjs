@@ -344,6 +344,22 @@ check((await client.virtualTagConfigs.list({})).virtual_tag_configs.some((t) => 
 await client.virtualTagConfigs.delete(vtag.token);
 await expectError(404, () => client.virtualTagConfigs.get(vtag.token));
 
+// exchange rates and a workspace converting to EUR (July's dollars at half)
+await client.exchangeRates.createViaCsv({ csv: new File(["USD,EUR,0.5,2024-01-01\n"], "rates.csv", { type: "text/csv" }) });
+const rates = (await client.exchangeRates.list({})).exchange_rates;
+check(rates.some((r) => r.base_currency_code === "USD" && r.currency_code === "EUR" && r.rate === "0.5"), `rates ${JSON.stringify(rates)}`);
+await expectError(400, () => client.exchangeRates.createViaCsv({ csv: new File(["USD,EUR,1,2024-13-01\n"], "r.csv") }), "line 1: date");
+// The default workspace (which holds the July upload) shown in EUR, then back to USD without conversion.
+const home = me.default_workspace_token;
+const plain = await client.costs.list({ ...JULY, workspace_token: home, groupings: ["service"] });
+await client.workspaces.update(home, { currency: "EUR", enable_currency_conversion: true });
+const converted = await client.costs.list({ ...JULY, workspace_token: home, groupings: ["service"] });
+await client.workspaces.update(home, { currency: "USD", enable_currency_conversion: false });
+const tenThousandths = (costs) => costs.reduce((sum, c) => sum + Math.round(Number(c.amount) * 10000), 0);
+check(plain.costs.length > 0 && converted.costs.every((c) => c.currency === "EUR") && converted.total_cost.currency === "EUR",
+  `converted ${JSON.stringify(converted)}`);
+check(tenThousandths(converted.costs) * 2 === tenThousandths(plain.costs), `at half: ${JSON.stringify(converted.costs)}`);
+
 // deletes
 await client.integrations.deleteUserCostsUpload(small.token, up.token);
 check((await client.costs.list(JULY)).total_cost.amount === "0.0", "costs after deleting the upload");

@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 import urllib.request
+from decimal import Decimal
 
 from vantage import (
     CreateVirtualTagConfig,
@@ -399,6 +400,26 @@ def virtual_tags(client, mine):
     expect_error(404, lambda: client.virtual_tag_configs.get(tag.token))
 
 
+def currencies(client):
+    """Rates through client.exchange_rates; the workspace converting to EUR shows July's dollars at half."""
+    client.exchange_rates.create_via_csv({"csv": "base_currency_code,currency_code,rate,date\nUSD,EUR,0.5,2024-01-01\n"})
+    rates = client.exchange_rates.list().exchange_rates
+    check(any((r.base_currency_code, r.currency_code, r.rate, r.effective_date) == ("USD", "EUR", "0.5", "2024-01-01")
+              for r in rates), f"exchange rates {rates}")
+    expect_error(400, lambda: client.exchange_rates.create_via_csv({"csv": "USD,EUR,abc,2024-01-02\n"}), "line 1: rate")
+    check(len(client.exchange_rates.list().exchange_rates) == len(rates), "a bad file stores nothing")
+    # The default workspace (which holds the July upload) shown in EUR, then back to USD without conversion.
+    home = client.me.get().default_workspace_token
+    plain = client.costs.list(workspace_token=home, groupings=["service"], **JULY)
+    client.workspaces.update(home, UpdateWorkspace(currency="EUR", enable_currency_conversion=True))
+    converted = client.costs.list(workspace_token=home, groupings=["service"], **JULY)
+    client.workspaces.update(home, UpdateWorkspace(currency="USD", enable_currency_conversion=False))
+    check(plain.costs and all(c.currency == "USD" for c in plain.costs), f"{plain.costs}")
+    check(all(c.currency == "EUR" for c in converted.costs) and converted.total_cost.currency == "EUR", f"{converted}")
+    check(sum(Decimal(c.amount) for c in converted.costs) == sum(Decimal(c.amount) for c in plain.costs) / 2,
+          f"converted at 0.5: {converted.costs} from {plain.costs}")
+
+
 def main():
     client = Client(os.environ["COSTD_TOKEN"], base_url=URL)
 
@@ -512,6 +533,7 @@ def main():
     report_date_shapes(client)
     invoicing(client, managed, mine)
     virtual_tags(client, mine)
+    currencies(client)
 
     # deletes: the upload's costs vanish at once; then everything goes
     client.integrations.delete_user_costs_upload(small.token, up.token)

@@ -3,6 +3,7 @@
 
 mod accounts;
 mod billing_profiles;
+mod exchange_rates;
 mod exports;
 mod integrations;
 mod invoices;
@@ -49,3 +50,4 @@ pub(crate) fn like_pattern(term: &str) -> String {
     let escaped = term.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
     format!("%{escaped}%")
 }
+pub(crate) use exchange_rates::{ExchangeRateRow, EXCHANGE_RATE_COLUMNS};
