@@ -739,15 +739,8 @@ async fn compare(
     // The MSP's rates, and the customer's workspace showing every cost in USD.
     let form = reqwest::multipart::Form::new()
         .part("csv", reqwest::multipart::Part::bytes(rates.csv().into_bytes()).file_name("rates.csv"));
-    let res = app
-        .client
-        .post(format!("{}/v2/exchange_rates/csv", app.base_url))
-        .bearer_auth(&app.token)
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
-    prop_assert_eq!(res.status().as_u16(), 201);
+    let res = app.post_form("/v2/exchange_rates/csv", &app.token, form).await;
+    prop_assert_eq!(res.status, 201, "{}", res.text);
     let writer = app.mint_for(managed.body["token"].as_str().unwrap(), "read,write").await;
     let res = app.send(reqwest::Method::GET, "/v2/workspaces", Some(&writer), None).await;
     let workspace = res.body["workspaces"][0]["token"].as_str().unwrap().to_string();

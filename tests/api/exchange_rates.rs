@@ -4,7 +4,7 @@
 
 use reqwest::multipart::{Form, Part};
 use reqwest::Method;
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::helpers::{on_both_stores, TestApp};
 
@@ -18,17 +18,7 @@ impl TestApp {
     /// `POST /v2/exchange_rates/csv` with `csv` as a multipart file (the TypeScript client's form).
     async fn upload_rates_as(&self, token: &str, csv: &str) -> crate::helpers::Resp {
         let form = Form::new().part("csv", Part::bytes(csv.as_bytes().to_vec()).file_name("rates.csv"));
-        let res = self
-            .client
-            .post(format!("{}/v2/exchange_rates/csv", self.base_url))
-            .bearer_auth(token)
-            .multipart(form)
-            .send()
-            .await
-            .unwrap();
-        let status = res.status().as_u16();
-        let text = res.text().await.unwrap();
-        crate::helpers::Resp { status, body: serde_json::from_str(&text).unwrap_or(Value::Null), text }
+        self.post_form("/v2/exchange_rates/csv", token, form).await
     }
 
     async fn upload_rates(&self, csv: &str) -> crate::helpers::Resp {

@@ -269,6 +269,21 @@ impl TestApp {
         Resp { status, body, text }
     }
 
+    /// POSTs `form` (multipart) to `path` with `token`: how the uploads and rates tests send a file.
+    pub async fn post_form(&self, path: &str, token: &str, form: reqwest::multipart::Form) -> Resp {
+        let res = self
+            .client
+            .post(format!("{}{path}", self.base_url))
+            .bearer_auth(token)
+            .multipart(form)
+            .send()
+            .await
+            .unwrap();
+        let status = res.status().as_u16();
+        let text = res.text().await.unwrap();
+        Resp { status, body: serde_json::from_str(&text).unwrap_or(Value::Null), text }
+    }
+
     pub async fn get(&self, path: &str) -> Resp {
         self.send(Method::GET, path, Some(&self.token), None).await
     }

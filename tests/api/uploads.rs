@@ -87,17 +87,7 @@ impl TestApp {
     pub async fn upload_as(&self, token: &str, integration: &str, filename: &str, body: Vec<u8>) -> Resp {
         let form =
             Form::new().text("auto_transform", "false").part("csv", Part::bytes(body).file_name(filename.to_string()));
-        let res = self
-            .client
-            .post(format!("{}/v2/integrations/{integration}/costs.csv", self.base_url))
-            .bearer_auth(token)
-            .multipart(form)
-            .send()
-            .await
-            .unwrap();
-        let status = res.status().as_u16();
-        let text = res.text().await.unwrap();
-        Resp { status, body: serde_json::from_str(&text).unwrap_or(Value::Null), text }
+        self.post_form(&format!("/v2/integrations/{integration}/costs.csv"), token, form).await
     }
 
     /// Files in the uploads directory (committed and temporary).
