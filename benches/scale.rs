@@ -127,6 +127,7 @@ fn run(rows: u64) {
     let mut virtual_tags: Vec<Duration> = runs.iter().map(|r| r.virtual_tag).collect();
     virtual_tags.sort();
     let virtual_tag = virtual_tags[RUNS / 2];
+    let (by_multiplying, by_dividing) = converted(&rt, dir.path(), &parent_token, &managed);
     let rss = runs.iter().map(|r| r.rss_mib).fold(0.0, f64::max);
     let peak = runs.iter().map(|r| r.peak_rss_mib).fold(0.0, f64::max);
 
@@ -172,7 +173,95 @@ fn run(rows: u64) {
         ratio(virtual_tag, tag),
         saved.as_secs_f64()
     );
+    println!(
+        "{rows} rows: managed account, 5 rules, month x service in a workspace converting every row to EUR: by a \
+         multiplying rate {:.3} s (rollup still answers), by a dividing rate {:.3} s (every row); unconverted {:.3} s",
+        by_multiplying.as_secs_f64(),
+        by_dividing.as_secs_f64(),
+        month.as_secs_f64()
+    );
     println!("{rows} rows: server RSS after these queries {rss:.0} MiB, peak {peak:.0} MiB (goal < 500)");
+}
+
+/// The month query (median of cold servers) once the managed account's workspace shows costs in EUR: with
+/// only a EUR→USD rate (each USD row divides), then with a USD→EUR one too (a direct rate multiplies).
+fn converted(
+    rt: &tokio::runtime::Runtime,
+    data_dir: &std::path::Path,
+    parent: &str,
+    managed: &str,
+) -> (Duration, Duration) {
+    let out = Command::new(COSTD)
+        .args(["token", "create", "--account", managed, "--scope", "read,write", "--data-dir"])
+        .arg(data_dir)
+        .output()
+        .unwrap();
+    let writer = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let post_rates = |url: String, csv: &'static str| {
+        let parent = parent.to_string();
+        async move {
+            let form = reqwest::multipart::Form::new()
+                .part("csv", reqwest::multipart::Part::bytes(csv.as_bytes().to_vec()).file_name("rates.csv"));
+            let res = reqwest::Client::new()
+                .post(format!("{url}/v2/exchange_rates/csv"))
+                .bearer_auth(&parent)
+                .multipart(form)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status().as_u16(), 201);
+        }
+    };
+    let cold_month = || {
+        let mut times: Vec<Duration> = (0..RUNS)
+            .map(|_| {
+                let (mut child, url) = support::serve(COSTD, data_dir);
+                let took = rt.block_on(async {
+                    let started = Instant::now();
+                    let res = reqwest::Client::new()
+                        .get(format!("{url}{}", month_by_service()))
+                        .bearer_auth(&writer)
+                        .send()
+                        .await
+                        .unwrap();
+                    assert_eq!(res.status().as_u16(), 200);
+                    let body: serde_json::Value = res.json().await.unwrap();
+                    assert_eq!(body["total_cost"]["currency"], "EUR", "{body}");
+                    started.elapsed()
+                });
+                let _ = child.kill();
+                let _ = child.wait();
+                took
+            })
+            .collect();
+        times.sort();
+        times[RUNS / 2]
+    };
+    let (mut child, url) = support::serve(COSTD, data_dir);
+    rt.block_on(async {
+        post_rates(url.clone(), "EUR,USD,1.087,2000-01-01\n").await;
+        let client = reqwest::Client::new();
+        let res = client.get(format!("{url}/v2/workspaces")).bearer_auth(&writer).send().await.unwrap();
+        let body: serde_json::Value = res.json().await.unwrap();
+        let workspace = body["workspaces"][0]["token"].as_str().unwrap().to_string();
+        let res = client
+            .put(format!("{url}/v2/workspaces/{workspace}"))
+            .bearer_auth(&writer)
+            .json(&serde_json::json!({"currency": "EUR", "enable_currency_conversion": true}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status().as_u16(), 200);
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    let dividing = cold_month();
+    let (mut child, url) = support::serve(COSTD, data_dir);
+    rt.block_on(post_rates(url, "USD,EUR,0.92,2000-01-01\n"));
+    let _ = child.kill();
+    let _ = child.wait();
+    let multiplying = cold_month();
+    (multiplying, dividing)
 }
 
 /// Starts `costd serve`, times the month query and then the day query, reads its memory, and stops it.
