@@ -84,24 +84,28 @@ pub(crate) fn scaled_by_fraction(x: i128, fraction: Decimal) -> Result<i128, Arr
 /// inverse of an exchange rate (`engine::currency`).
 pub(crate) fn divided_by_fraction(x: i128, divisor: Decimal) -> Result<i128, ArrowError> {
     let divisor = divisor.normalize();
-    // x × 10^scale / mantissa, in 256 bits: x may use all 38 digits and the scale is at most 28.
+    // x × 10^scale / mantissa: x may use all 38 digits and the scale is at most 28.
     let numerator = i256::from_i128(x).wrapping_mul(i256::from_i128(10i128.pow(divisor.scale())));
-    let d = i256::from_i128(divisor.mantissa()).wrapping_abs();
-    if d == i256::ZERO {
+    if divisor.mantissa() == 0 {
         return Err(ArrowError::DivideByZero);
     }
-    let magnitude = numerator.wrapping_abs();
-    let quotient = magnitude.wrapping_div(d);
-    let remainder = magnitude.wrapping_sub(quotient.wrapping_mul(d));
-    let rounded = if remainder >= d.wrapping_sub(remainder) { quotient.wrapping_add(i256::ONE) } else { quotient };
-    let signed = if (x < 0) != divisor.is_sign_negative() { rounded.wrapping_neg() } else { rounded };
-    match signed.to_i128() {
-        Some(v) if v.unsigned_abs() <= MAX_UNSCALED as u128 => Ok(v),
-        _ => Err(ArrowError::ArithmeticOverflow(format!(
+    quotient(numerator, divisor.mantissa()).ok_or_else(|| {
+        ArrowError::ArithmeticOverflow(format!(
             "{} ÷ {divisor} does not fit an amount (at most 38 digits, 18 after the point)",
             super::ingest::parse::format_amount(x)
-        ))),
-    }
+        ))
+    })
+}
+
+/// `numerator / divisor` (not zero) rounded half away from zero, as an amount; `None` beyond 38 digits.
+fn quotient(numerator: i256, divisor: i128) -> Option<i128> {
+    let d = i256::from_i128(divisor).wrapping_abs();
+    let magnitude = numerator.wrapping_abs();
+    let q = magnitude.wrapping_div(d);
+    let remainder = magnitude.wrapping_sub(q.wrapping_mul(d));
+    let rounded = if remainder >= d.wrapping_sub(remainder) { q.wrapping_add(i256::ONE) } else { q };
+    let signed = if numerator.is_negative() != (divisor < 0) { rounded.wrapping_neg() } else { rounded };
+    signed.to_i128().filter(|v| v.unsigned_abs() <= MAX_UNSCALED as u128)
 }
 
 fn scaled<const D: u128>(x: i128, mantissa: i128) -> Result<i128, ArrowError> {
@@ -189,17 +193,7 @@ fn divide(a: i128, b: i128) -> Result<Option<i128>, ArrowError> {
     }
     // a × 10^18 / b, in 256 bits: a may use all 38 digits.
     let numerator = i256::from_i128(a).wrapping_mul(i256::from_i128(10i128.pow(AMOUNT_SCALE as u32)));
-    let d = i256::from_i128(b).wrapping_abs();
-    let magnitude = numerator.wrapping_abs();
-    let quotient = magnitude.wrapping_div(d);
-    let remainder = magnitude.wrapping_sub(quotient.wrapping_mul(d));
-    let rounded = if remainder >= d.wrapping_sub(remainder) { quotient.wrapping_add(i256::ONE) } else { quotient };
-    let negative = (a < 0) != (b < 0);
-    let signed = if negative { rounded.wrapping_neg() } else { rounded };
-    match signed.to_i128() {
-        Some(v) if v.unsigned_abs() <= MAX_UNSCALED as u128 => Ok(Some(v)),
-        _ => Err(overflow_of(a, "÷", b)),
-    }
+    quotient(numerator, b).map(Some).ok_or_else(|| overflow_of(a, "÷", b))
 }
 
 /// `x` rounded to `places` (0–18) decimal places, half away from zero.
