@@ -24,6 +24,7 @@ pub mod billing_profiles;
 pub mod billing_rules;
 pub mod budget_alerts;
 pub mod budgets;
+pub mod business_metrics;
 pub mod console;
 pub mod cost_alerts;
 pub mod cost_reports;
@@ -46,6 +47,7 @@ pub mod pagination;
 pub mod ping;
 pub mod report_notifications;
 pub mod saved_filters;
+pub mod unit_costs;
 pub mod uploads;
 pub mod users;
 pub mod virtual_tag_configs;
@@ -249,6 +251,8 @@ fn authenticated() -> OpenApiRouter<AppState> {
         .merge(data_exports::router())
         .merge(virtual_tag_configs::router())
         .merge(exchange_rates::router())
+        .merge(business_metrics::router())
+        .merge(unit_costs::router())
 }
 
 /// The `/v2` operations without an API token: signed invoice files and the OpenAPI document.

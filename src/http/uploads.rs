@@ -128,9 +128,30 @@ async fn upload(
     Ok((StatusCode::CREATED, axum::Json(record.into())))
 }
 
+/// A small file's form: the `csv` field whole, and the other short fields sent with it (`forecasted`).
+pub(super) struct SmallForm {
+    pub csv: Vec<u8>,
+    fields: Vec<(String, String)>,
+}
+
+impl SmallForm {
+    /// The text of field `name`, when sent.
+    pub fn field(&self, name: &str) -> Option<&str> {
+        self.fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+}
+
+/// Longest value of a field other than `csv` that is kept (they are flags).
+const MAX_FIELD: usize = 1024;
+
 /// The `csv` field of a small file (exchange rates), whole, from either body Vantage's clients send: more
 /// than `limit` bytes is a 413.
 pub(super) async fn small_csv(state: &AppState, request: Request, limit: usize) -> Result<Vec<u8>> {
+    Ok(small_form(state, request, limit).await?.csv)
+}
+
+/// [`small_csv`] with the form's other short fields (business metric values: `forecasted`).
+pub(super) async fn small_form(state: &AppState, request: Request, limit: usize) -> Result<SmallForm> {
     let too_large = || ApiError::PayloadTooLarge(format!("the csv file may be at most {limit} bytes"));
     let content_type =
         request.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default().to_ascii_lowercase();
@@ -140,7 +161,16 @@ pub(super) async fn small_csv(state: &AppState, request: Request, limit: usize) 
         let (mut decoder, mut csv) = (UrlEncodedCsv::default(), Vec::new());
         decoder.feed(&body, &mut csv).map_err(ApiError::bad_request)?;
         decoder.finish().map_err(ApiError::bad_request)?;
-        return if csv.len() > limit { Err(too_large()) } else { Ok(csv) };
+        if csv.len() > limit {
+            return Err(too_large());
+        }
+        // The other fields are short: decode those, never the file again.
+        let fields = body
+            .split(|b| *b == b'&')
+            .filter(|pair| pair.len() <= MAX_FIELD && !pair.starts_with(b"csv="))
+            .flat_map(|pair| form_urlencoded::parse(pair).map(|(k, v)| (k.into_owned(), v.into_owned())))
+            .collect();
+        return Ok(SmallForm { csv, fields });
     }
     if !content_type.starts_with("multipart/form-data") {
         return Err(ApiError::bad_request(
@@ -152,24 +182,32 @@ pub(super) async fn small_csv(state: &AppState, request: Request, limit: usize) 
     let multipart_error = |e: axum::extract::multipart::MultipartError| {
         ApiError::bad_request(format!("the multipart body could not be read: {}", e.body_text()))
     };
-    let mut csv = None::<Vec<u8>>;
+    let (mut csv, mut fields) = (None::<Vec<u8>>, Vec::new());
     while let Some(mut field) = multipart.next_field().await.map_err(multipart_error)? {
-        if field.name() != Some("csv") {
-            continue;
-        }
-        if csv.is_some() {
+        let name = field.name().unwrap_or_default().to_string();
+        let is_csv = name == "csv";
+        if is_csv && csv.is_some() {
             return Err(ApiError::bad_request("send one csv file"));
         }
+        let cap = if is_csv { limit } else { MAX_FIELD };
         let mut bytes = Vec::new();
         while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
-            if bytes.len() + chunk.len() > limit {
-                return Err(too_large());
+            if bytes.len() + chunk.len() > cap {
+                if is_csv {
+                    return Err(too_large());
+                }
+                return Err(ApiError::bad_request(format!("the form field {name} is longer than {MAX_FIELD} bytes")));
             }
             bytes.extend_from_slice(&chunk);
         }
-        csv = Some(bytes);
+        if is_csv {
+            csv = Some(bytes);
+        } else {
+            fields.push((name, String::from_utf8_lossy(&bytes).into_owned()));
+        }
     }
-    csv.ok_or_else(|| ApiError::bad_request("the multipart field csv (the file) is required"))
+    let csv = csv.ok_or_else(|| ApiError::bad_request("the multipart field csv (the file) is required"))?;
+    Ok(SmallForm { csv, fields })
 }
 
 /// A multipart request whose Content-Type lacks its boundary, with the boundary read from the body's first

@@ -22,19 +22,7 @@ pub async fn upload_csv(store: &dyn Store, account: &AccountToken, csv: &[u8]) -
 
 /// The rates of a CSV file, or every problem with it (by line).
 fn parse_csv(csv: &[u8]) -> Result<Vec<ExchangeRate>> {
-    let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(csv);
-    let mut rows = Vec::new();
-    for record in reader.records() {
-        let record = record.map_err(|e| {
-            let line = e.position().map_or(0, |p| p.line());
-            ServiceError::Invalid(vec![format!("line {line}: the CSV cannot be read: {e}")])
-        })?;
-        let line = record.position().map_or(rows.len() as u64 + 1, |p| p.line());
-        rows.push((line, record.iter().map(str::to_string).collect()));
-        if rows.len() > crate::model::exchange_rate::MAX_CSV_ROWS + 1 {
-            break;
-        }
-    }
+    let rows = super::csv_rows(csv, crate::model::exchange_rate::MAX_CSV_ROWS).map_err(ServiceError::Invalid)?;
     parse_csv_rows(rows).map_err(ServiceError::Invalid)
 }
 

@@ -14,6 +14,8 @@
 //!   whole as a create would be.
 //! - [`managed_accounts`]: an MSP's customers, checked, with the rules each one runs.
 //! - [`exchange_rates`]: exchange rates (docs/currency.md), a CSV stored whole; the conversion a query's workspace applies.
+//! - [`business_metrics`] and [`unit_costs`]: business metrics (docs/unit-costs.md), their values from CSV or
+//!   the API, and a cost report's cost per unit of them.
 //! - [`virtual_tags`]: virtual tags (allocation, docs/allocation.md), saved whole; the tags a query applies.
 //! - [`invoices`]: billing profiles and invoices: computed from the costs query, numbered, frozen, sent.
 //! - [`reports`]: cost reports, saved filters and folders, and the costs query a report stands for.
@@ -31,6 +33,7 @@ pub mod alerts;
 pub mod anomalies;
 pub mod billing_rules;
 pub mod budgets;
+pub mod business_metrics;
 pub mod cost_alerts;
 pub mod costs;
 pub mod discovery;
@@ -49,6 +52,7 @@ pub mod series;
 pub mod signed;
 pub mod slots;
 pub mod sync;
+pub mod unit_costs;
 pub mod uploads;
 pub mod users;
 pub mod virtual_tags;
@@ -56,6 +60,26 @@ pub mod webhooks;
 pub mod workspaces;
 
 pub use error::ServiceError;
+
+/// The rows of a small CSV file the user uploads whole (rates, metric values) as (1-based line, cells), for
+/// `model::csv_table`; reading stops a row past `max_rows` (the parser names that line). A file the CSV
+/// reader cannot read is one problem naming its line.
+pub fn csv_rows(csv: &[u8], max_rows: usize) -> Result<Vec<(u64, Vec<String>)>, Vec<String>> {
+    let mut reader = ::csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(csv);
+    let mut rows = Vec::new();
+    for record in reader.records() {
+        let record = record.map_err(|e| {
+            let line = e.position().map_or(0, |p| p.line());
+            vec![format!("line {line}: the CSV cannot be read: {e}")]
+        })?;
+        let line = record.position().map_or(rows.len() as u64 + 1, |p| p.line());
+        rows.push((line, record.iter().map(str::to_string).collect()));
+        if rows.len() > max_rows + 1 {
+            break;
+        }
+    }
+    Ok(rows)
+}
 
 /// Runs `pass` now and then every `period` (a pass that overruns delays the next, never stacks), until `stop`
 /// resolves: the background work of `costd serve` (the janitor, the sync loop).

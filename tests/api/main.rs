@@ -8,6 +8,7 @@ mod auth;
 mod billing_rules;
 mod bills;
 mod budgets;
+mod business_metrics;
 mod cli;
 mod clients;
 mod consistency;

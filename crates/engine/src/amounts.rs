@@ -80,9 +80,9 @@ pub(crate) fn scaled_by_fraction(x: i128, fraction: Decimal) -> Result<i128, Arr
     scaled_by(x, fraction.mantissa(), 10u128.pow(fraction.scale()))
 }
 
-/// `x ÷ divisor` (a positive decimal), rounded half away from zero to 18 places: an amount converted by the
-/// inverse of an exchange rate (`engine::currency`).
-pub(crate) fn divided_by_fraction(x: i128, divisor: Decimal) -> Result<i128, ArrowError> {
+/// `x ÷ divisor` (a decimal, not zero), rounded half away from zero to 18 places: an amount converted by
+/// the inverse of an exchange rate (`engine::currency`), a unit cost (the service's unit costs).
+pub fn divided_by_fraction(x: i128, divisor: Decimal) -> Result<i128, ArrowError> {
     let divisor = divisor.normalize();
     // x × 10^scale / mantissa: x may use all 38 digits and the scale is at most 28.
     let numerator = i256::from_i128(x).wrapping_mul(i256::from_i128(10i128.pow(divisor.scale())));

@@ -39,6 +39,20 @@ impl std::str::FromStr for DateBin {
     }
 }
 
+impl DateBin {
+    /// The first day of the bin `day` falls in: itself, its week's Monday, its month's or quarter's first
+    /// day (as the engine bins rows).
+    pub fn start_of(self, day: NaiveDate) -> NaiveDate {
+        match self {
+            DateBin::Day => day,
+            DateBin::Week => day - chrono::Days::new(u64::from(day.weekday().num_days_from_monday())),
+            DateBin::Month => day.with_day(1).expect("every month has a first day"),
+            DateBin::Quarter => NaiveDate::from_ymd_opt(day.year(), (day.month() - 1) / 3 * 3 + 1, 1)
+                .expect("every quarter has a first day"),
+        }
+    }
+}
+
 /// Which charge types show (Vantage's `settings[include_*]`) and which amount is summed: what the engine
 /// needs of [`CostSettings`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -499,6 +513,17 @@ pub fn parse_params_with(raw: &str, defaults: Defaults) -> Result<Params, Vec<St
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_bin_starts_on_its_monday_first_of_month_or_quarter() {
+        let d = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+        assert_eq!(DateBin::Day.start_of(d("2026-08-13")), d("2026-08-13"));
+        assert_eq!(DateBin::Week.start_of(d("2026-08-13")), d("2026-08-10"));
+        assert_eq!(DateBin::Week.start_of(d("2026-08-10")), d("2026-08-10"));
+        assert_eq!(DateBin::Month.start_of(d("2026-08-13")), d("2026-08-01"));
+        assert_eq!(DateBin::Quarter.start_of(d("2026-08-13")), d("2026-07-01"));
+        assert_eq!(DateBin::Quarter.start_of(d("2026-12-31")), d("2026-10-01"));
+    }
 
     #[test]
     fn the_defaults_are_this_month_by_day_newest_first() {

@@ -41,68 +41,24 @@ pub fn currency_code(text: &str) -> Option<String> {
 }
 
 /// The rates of a CSV file's rows, each row its 1-based line number and cells. A first row naming the
-/// columns is a header (columns in any order); otherwise the columns are [`CSV_COLUMNS`] in that order.
-/// Every bad row is reported (`line 4: rate must be …`), and any makes the whole file refused.
+/// columns is a header (columns in any order; `effective_date` may name `date`); otherwise the columns are
+/// [`CSV_COLUMNS`] in that order. Every bad row is reported (`line 4: rate must be …`), and any makes the
+/// whole file refused.
 pub fn parse_csv_rows(rows: impl IntoIterator<Item = (u64, Vec<String>)>) -> Result<Vec<ExchangeRate>, Vec<String>> {
-    let mut rows = rows.into_iter().peekable();
-    let mut order = [0usize, 1, 2, 3];
-    let mut errors = Vec::new();
-    if let Some((_, first)) = rows.peek() {
-        let names: Vec<String> =
-            first.iter().map(|c| c.trim().trim_start_matches('\u{feff}').to_ascii_lowercase()).collect();
-        if names.iter().any(|n| CSV_COLUMNS.contains(&n.as_str()) || n == "effective_date") {
-            for (k, column) in CSV_COLUMNS.iter().enumerate() {
-                let found = names.iter().position(|n| n == column || (*column == "date" && n == "effective_date"));
-                match found {
-                    Some(i) => order[k] = i,
-                    None => errors.push(format!("line 1: the header has no column {column}")),
-                }
-            }
-            rows.next();
-        }
-    }
-    if !errors.is_empty() {
-        return Err(errors);
-    }
-    let mut rates: Vec<ExchangeRate> = Vec::new();
-    // (base, currency, date) → the line that set it: one file may not say two things about one day.
-    let mut seen = std::collections::HashMap::new();
-    for (line, cells) in rows {
-        if cells.iter().all(|c| c.trim().is_empty()) {
-            continue;
-        }
-        if rates.len() + errors.len() >= MAX_CSV_ROWS {
-            errors.push(format!("line {line}: a file may hold at most {MAX_CSV_ROWS} rates; split it"));
-            break;
-        }
-        let cell = |k: usize| cells.get(order[k]).map(|c| c.trim()).unwrap_or_default();
-        match parse_row(cell(0), cell(1), cell(2), cell(3)) {
-            Ok(rate) => {
-                let key = (rate.base.clone(), rate.currency.clone(), rate.effective_date);
-                if let Some(first) = seen.insert(key, line) {
-                    errors.push(format!(
-                        "line {line}: {} to {} on {} is already on line {first}",
-                        rate.base, rate.currency, rate.effective_date
-                    ));
-                } else {
-                    rates.push(rate);
-                }
-            }
-            Err(problems) => errors.extend(problems.into_iter().map(|p| format!("line {line}: {p}"))),
-        }
-        if errors.len() >= 20 {
-            errors.push("(more errors not shown)".into());
-            break;
-        }
-    }
-    if rates.is_empty() && errors.is_empty() {
-        errors.push(format!("the file has no rates; each row is {}", CSV_COLUMNS.join(",")));
-    }
-    if errors.is_empty() {
-        Ok(rates)
-    } else {
-        Err(errors)
-    }
+    use crate::csv_table::{parse_rows, Column, Table};
+    const COLUMNS: [Column; 4] = [
+        Column { name: CSV_COLUMNS[0], aliases: &[], required: true },
+        Column { name: CSV_COLUMNS[1], aliases: &[], required: true },
+        Column { name: CSV_COLUMNS[2], aliases: &[], required: true },
+        Column { name: CSV_COLUMNS[3], aliases: &["effective_date"], required: true },
+    ];
+    parse_rows(
+        &Table { columns: &COLUMNS, max_rows: MAX_CSV_ROWS, items: "rates" },
+        rows,
+        |c| parse_row(c.get(0), c.get(1), c.get(2), c.get(3)),
+        |r| (r.base.clone(), r.currency.clone(), r.effective_date),
+        |r| format!("{} to {} on {}", r.base, r.currency, r.effective_date),
+    )
 }
 
 /// One row's cells as a rate.

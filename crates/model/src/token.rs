@@ -189,6 +189,11 @@ token_type!(
     VirtualTagValueToken,
     "vtag_val_"
 );
+token_type!(
+    /// A business metric (`/v2/business_metrics`): `bsnss_mtrc_…`.
+    BusinessMetricToken,
+    "bsnss_mtrc_"
+);
 
 /// The token of a part of a resource (a billing profile's billing information, say): `prefix` and the
 /// owner's random digits, so it is stable without being stored and unique as its owner is.

@@ -25,7 +25,8 @@ use costd_model::billing_rule::RuleColumns;
 use costd_model::invoice::{InvoiceDocument, InvoiceStatus};
 pub use costd_model::managed_account::ManagedAccountSettings;
 use costd_model::token::{
-    AccountToken, BillingProfileToken, IntegrationToken, InvoiceToken, RuleToken, Scopes, UploadToken, VirtualTagToken,
+    AccountToken, BillingProfileToken, BusinessMetricToken, IntegrationToken, InvoiceToken, RuleToken, Scopes,
+    UploadToken, VirtualTagToken,
 };
 use costd_model::workspace::WorkspaceSettings;
 
@@ -186,10 +187,20 @@ bind_as_text!(
     BillingProfileToken,
     InvoiceToken,
     VirtualTagToken,
+    BusinessMetricToken,
     costd_model::amount::Amount
 );
 
-token_text!(AccountToken, RuleToken, IntegrationToken, UploadToken, BillingProfileToken, InvoiceToken, VirtualTagToken);
+token_text!(
+    AccountToken,
+    RuleToken,
+    IntegrationToken,
+    UploadToken,
+    BillingProfileToken,
+    InvoiceToken,
+    VirtualTagToken,
+    BusinessMetricToken
+);
 
 /// Amounts are stored as the exact text the API shows (`1234.56`): never summed by the database, and never
 /// a float on their way there or back.
@@ -222,6 +233,15 @@ pub use costd_model::PageRequest;
 pub struct Paged<T> {
     pub items: Vec<T>,
     pub total: i64,
+}
+
+impl<T> Paged<T> {
+    /// `page` of a whole list read at once (short lists, or lists made in memory).
+    pub fn of(all: Vec<T>, page: PageRequest) -> Paged<T> {
+        let total = all.len() as i64;
+        let items = all.into_iter().skip(page.offset() as usize).take(page.limit as usize).collect();
+        Paged { items, total }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -320,6 +340,7 @@ pub trait Store:
     + UserStore
     + VirtualTagStore
     + ExchangeRateStore
+    + BusinessMetricStore
     + wing::RecordStore
     + Send
     + Sync
@@ -876,6 +897,93 @@ pub trait ExchangeRateStore: Send + Sync {
         account: &AccountToken,
         currency: &str,
     ) -> anyhow::Result<Vec<costd_model::exchange_rate::ExchangeRate>>;
+}
+
+/// How a business metric's write ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MetricWrite {
+    Done(costd_model::business_metric::BusinessMetric),
+    /// No such metric in the account.
+    NotFound,
+    /// The account has [`costd_model::business_metric::MAX_METRICS`] metrics already.
+    TooMany,
+    /// An attachment names this token, which is no cost report of the account.
+    UnknownReport(String),
+}
+
+/// Which of a metric's values a read or a delete takes: days from `start` to `end` (inclusive, either
+/// open), of one label (`Some("")`: the unlabelled values) or of any.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ValueRange {
+    pub start: Option<chrono::NaiveDate>,
+    pub end: Option<chrono::NaiveDate>,
+    pub label: Option<String>,
+}
+
+/// Business metrics (`/v2/business_metrics`), per account: the metric, its cost-report attachments and its
+/// daily values (historical and forecast). A write is one transaction: a bad attachment leaves everything
+/// as it was.
+#[async_trait]
+pub trait BusinessMetricStore: Send + Sync {
+    /// Creates a metric from a checked change whose title is set, unless the account has the most it may.
+    async fn create_business_metric(
+        &self,
+        account: &AccountToken,
+        created_by: Option<&str>,
+        change: &costd_model::business_metric::MetricChange,
+    ) -> anyhow::Result<MetricWrite>;
+    /// Every metric of the account with its attachments, oldest first (an account has at most
+    /// [`costd_model::business_metric::MAX_METRICS`]).
+    async fn list_business_metrics(
+        &self,
+        account: &AccountToken,
+    ) -> anyhow::Result<Vec<costd_model::business_metric::BusinessMetric>>;
+    async fn get_business_metric(
+        &self,
+        account: &AccountToken,
+        token: &BusinessMetricToken,
+    ) -> anyhow::Result<Option<costd_model::business_metric::BusinessMetric>>;
+    /// Applies the fields `change` sets; a list set replaces the whole list.
+    async fn update_business_metric(
+        &self,
+        account: &AccountToken,
+        token: &BusinessMetricToken,
+        change: &costd_model::business_metric::MetricChange,
+    ) -> anyhow::Result<MetricWrite>;
+    /// false when the account has no such metric.
+    async fn delete_business_metric(&self, account: &AccountToken, token: &BusinessMetricToken)
+        -> anyhow::Result<bool>;
+    /// Adds values in one transaction, each replacing the value of its day and label; false when the
+    /// account has no such metric.
+    async fn put_metric_values(
+        &self,
+        account: &AccountToken,
+        token: &BusinessMetricToken,
+        kind: costd_model::business_metric::ValueKind,
+        values: &[costd_model::business_metric::MetricValue],
+    ) -> anyhow::Result<bool>;
+    /// The values in `range`, oldest day first, then by label; `None` when the account has no such metric.
+    async fn metric_values(
+        &self,
+        account: &AccountToken,
+        token: &BusinessMetricToken,
+        kind: costd_model::business_metric::ValueKind,
+        range: &ValueRange,
+    ) -> anyhow::Result<Option<Vec<costd_model::business_metric::MetricValue>>>;
+    /// Deletes the values in `range` and answers how many; `None` when the account has no such metric.
+    async fn delete_metric_values(
+        &self,
+        account: &AccountToken,
+        token: &BusinessMetricToken,
+        kind: costd_model::business_metric::ValueKind,
+        range: &ValueRange,
+    ) -> anyhow::Result<Option<u64>>;
+    /// The labels the metric's values have (historical or forecast), sorted; `None` when no such metric.
+    async fn metric_labels(
+        &self,
+        account: &AccountToken,
+        token: &BusinessMetricToken,
+    ) -> anyhow::Result<Option<Vec<String>>>;
 }
 
 /// Cost reports, saved filters and folders, one kind at a time.

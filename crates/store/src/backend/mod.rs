@@ -11,6 +11,7 @@
 
 mod accounts;
 mod billing_profiles;
+mod business_metrics;
 mod exchange_rates;
 mod exports;
 mod integrations;

@@ -3,6 +3,7 @@
 
 mod accounts;
 mod billing_profiles;
+mod business_metrics;
 mod exchange_rates;
 mod exports;
 mod integrations;
@@ -19,6 +20,7 @@ mod workspaces;
 
 pub(crate) use accounts::AccountRow;
 pub(crate) use billing_profiles::{settings_json, ProfileRow, PROFILE_COLUMNS};
+pub(crate) use business_metrics::{day, AttachmentRow, MetricRow, ValueRow, ATTACHMENT_COLUMNS, METRIC_COLUMNS};
 pub(crate) use exports::{ExportRow, EXPORT_COLUMNS};
 pub(crate) use integrations::{group_workspaces, IntegrationRow, SyncedPeriodRow};
 pub(crate) use invoices::{document_json, status_in, InvoiceRow, INVOICE_COLUMNS};
