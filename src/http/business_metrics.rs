@@ -228,13 +228,16 @@ async fn labels(
     }))
 }
 
-/// `start_date`, `label_values` (repeated, or `label_values[]`) and `date_bin` (day or month).
+/// `start_date`, `label_values` and `date_bin` (day or month).
 fn values_query(query: &str) -> Result<ValuesQuery> {
     let mut out = ValuesQuery::default();
     for (k, v) in pairs(query) {
         match k.as_str() {
             "start_date" => out.start = Some(query_day("start_date", &v)?),
-            "label_values" | "label_values[]" => out.labels.push(v),
+            // Repeated (`label_values[]=a&label_values[]=b`) or, as the TypeScript client joins an array,
+            // comma-separated.
+            "label_values[]" => out.labels.push(v),
+            "label_values" => out.labels.extend(v.split(',').map(str::to_string)),
             "date_bin" => {
                 out.bin = Some(match v.as_str() {
                     "day" => ValueBin::Day,
@@ -285,17 +288,31 @@ async fn forecasted_values(
 }
 
 /// Deletes values: `start_date` and `end_date` inclusive, `label` when present (empty: the unlabelled
-/// values), `forecasted=true` the forecast instead of the history.
+/// values), `forecasted=true` the forecast instead of the history. Read from the query string, or from a JSON
+/// body (the TypeScript client sends a DELETE's parameters as one).
 #[utoipa::path(delete, path = "/business_metrics/{business_metric_token}/values", tag = "business_metrics", operation_id = "business_metrics_delete_values", params(("business_metric_token" = String, Path), ("start_date" = Option<String>, Query), ("end_date" = Option<String>, Query), ("label" = Option<String>, Query), ("forecasted" = Option<bool>, Query)), responses((status = 200, description = "OK", body = DeletedBody), super::openapi::ApiErrors))]
 async fn delete_values(
     State(state): State<AppState>,
     caller: Caller,
     Path(text): Path<String>,
     axum::extract::RawQuery(query): axum::extract::RawQuery,
+    body: axum::body::Bytes,
 ) -> Result<axum::Json<DeletedBody>> {
     let token = token(&text)?;
+    let mut params = pairs(query.as_deref().unwrap_or_default());
+    if body.iter().any(|b| !b.is_ascii_whitespace()) {
+        let sent: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&body)
+            .map_err(|e| ApiError::bad_request(format!("the body must be a JSON object of parameters: {e}")))?;
+        for (k, v) in sent {
+            match v {
+                serde_json::Value::Null => {}
+                serde_json::Value::String(s) => params.push((k, s)),
+                other => params.push((k, other.to_string())),
+            }
+        }
+    }
     let (mut range, mut kind) = (ValueRange::default(), ValueKind::Actual);
-    for (k, v) in pairs(query.as_deref().unwrap_or_default()) {
+    for (k, v) in params {
         match k.as_str() {
             "start_date" => range.start = Some(query_day("start_date", &v)?),
             "end_date" => range.end = Some(query_day("end_date", &v)?),

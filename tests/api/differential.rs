@@ -18,6 +18,10 @@
 //! rates the MSP uploaded (given either way, by the day or by the billing period's end): after the rules,
 //! each EUR row is converted by the rate in effect for it, × or ÷, rounded half away from zero to 18 places
 //! once (in integers here), before anything is summed or split (docs/currency.md).
+//! The customer's cost report of the same costs, with a random business metric attached (random days and
+//! amounts, zero sums included, a random unit scale, unit cost or gross margin), answers unit costs per month
+//! that must equal the reference's monthly cost divided by the metric's monthly sum, rounded half away from
+//! zero to 18 places once, in integers here; a month whose metric sums to zero has none (docs/unit-costs.md).
 
 use std::collections::BTreeMap;
 
@@ -696,6 +700,92 @@ fn csv_of(rows: &[Row]) -> String {
 }
 
 /// The managed account's `/v2/costs` for the window by month and `groupings`, with the settings `shown`.
+/// A random business metric: a value on some days of the window (units of 10^-places), attached to a report
+/// per 10^exponent as a unit cost or a gross margin.
+#[derive(Debug, Clone)]
+struct Metric {
+    values: BTreeMap<NaiveDate, i64>,
+    places: u32,
+    exponent: u32,
+    gross: bool,
+}
+
+fn metric() -> impl Strategy<Value = Metric> {
+    (
+        prop::collection::btree_map(0i64..62, prop_oneof![Just(0i64), 1i64..1_000_000], 0..6),
+        0u32..3,
+        prop::sample::select(vec![0u32, 2, 3]),
+        any::<bool>(),
+    )
+        .prop_map(|(values, places, exponent, gross)| Metric {
+            values: values.into_iter().map(|(d, v)| (date(START) + chrono::Duration::days(d), v)).collect(),
+            places,
+            exponent,
+            gross,
+        })
+}
+
+impl Metric {
+    fn body(&self, report: &str) -> Value {
+        let scale = match self.exponent {
+            0 => "per_unit",
+            2 => "per_hundred",
+            _ => "per_thousand",
+        };
+        let values: Vec<Value> = self
+            .values
+            .iter()
+            .map(|(day, units)| json!({"date": day.to_string(), "amount": Decimal::new(*units, self.places).to_string()}))
+            .collect();
+        json!({"title": "Units", "values": values, "cost_report_tokens_with_metadata": [{"cost_report_token": report,
+            "unit_scale": scale, "calculation_type": if self.gross { "gross_margin" } else { "unit_cost" }}]})
+    }
+}
+
+/// An amount's text as an integer of 10^-18.
+fn unscaled(text: &str) -> i128 {
+    let d = dec(text);
+    d.mantissa() * 10i128.pow(18 - d.scale())
+}
+
+/// `n ÷ d` rounded half away from zero.
+fn divide(n: i128, d: i128) -> i128 {
+    let (q, r) = (n / d, n % d);
+    if 2 * r.abs() >= d.abs() {
+        q + if (n < 0) == (d < 0) { 1 } else { -1 }
+    } else {
+        q
+    }
+}
+
+/// The unit costs per month (as unscaled 18-place integers) of the reference's costs `grouped` and `metric`.
+fn reference_unit_costs(grouped: &BTreeMap<(String, String, String), Decimal>, metric: &Metric) -> Vec<(String, i128)> {
+    let mut cost: BTreeMap<String, i128> = BTreeMap::new();
+    for ((month, _, _), amount) in grouped {
+        *cost.entry(month.clone()).or_default() += unscaled(&amount.to_string());
+    }
+    let mut units: BTreeMap<String, i128> = BTreeMap::new();
+    for (day, v) in &metric.values {
+        *units.entry(first_of(*day).to_string()).or_default() += i128::from(*v);
+    }
+    let places = 10i128.pow(metric.places);
+    units
+        .into_iter()
+        .filter(|(_, u)| *u != 0)
+        .map(|(month, u)| {
+            let c = cost.get(&month).copied().unwrap_or(0);
+            let unit = if metric.gross {
+                // (s − c) × 100 ÷ s, with s = u ÷ 10^places.
+                divide((u * 10i128.pow(18) / places - c) * 100 * places, u)
+            } else {
+                // c ÷ (s ÷ 10^exponent).
+                divide(c * 10i128.pow(metric.exponent) * places, u)
+            };
+            (month, unit)
+        })
+        .collect()
+}
+
 fn costs_path(groupings: &str, shown: Shown) -> String {
     format!(
         "/v2/costs?start_date={}&end_date={}&groupings={groupings}&date_bin=month&limit=5000\
@@ -715,6 +805,7 @@ async fn compare(
     shown: Shown,
     tag: &VirtualTag,
     rates: &Rates,
+    metric: &Metric,
 ) -> Result<(), TestCaseError> {
     let integration = app.create_integration("Random").await["token"].as_str().unwrap().to_string();
     for (i, rows) in files.iter().enumerate() {
@@ -844,6 +935,26 @@ async fn compare(
         exported.insert((f[0].to_string(), f[1].to_string(), f[2].to_string()), dec(f[3]));
     }
     prop_assert_eq!(&exported, &expected, "the export differs for rules {:?}", rules);
+
+    // Unit costs: the customer's report of the same costs, a random metric attached, per month.
+    let body = json!({"title": "All", "start_date": date(START).to_string(), "end_date": date(END).to_string(),
+        "settings": {"include_credits": shown.credits, "include_refunds": shown.refunds, "amortize": shown.amortize}});
+    let res = app.send(reqwest::Method::POST, "/v2/cost_reports", Some(&writer), Some(body.to_string())).await;
+    prop_assert_eq!(res.status, 201, "{}", res.text);
+    let report = res.body["token"].as_str().unwrap().to_string();
+    let body = metric.body(&report).to_string();
+    let res = app.send(reqwest::Method::POST, "/v2/business_metrics", Some(&writer), Some(body)).await;
+    prop_assert_eq!(res.status, 201, "{}", res.text);
+    let path = format!("/v2/unit_costs?cost_report_token={report}&date_bin=month&order=asc");
+    let res = app.send(reqwest::Method::GET, &path, Some(&token), None).await;
+    prop_assert_eq!(res.status, 200, "{}", res.text);
+    let got: Vec<(String, i128)> = res.body["unit_costs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| (u["date"].as_str().unwrap().to_string(), unscaled(u["unit_cost_amount"].as_str().unwrap())))
+        .collect();
+    prop_assert_eq!(got, reference_unit_costs(&expected, metric), "unit costs of {:?}", metric);
     Ok(())
 }
 
@@ -855,21 +966,22 @@ fn differential(backend: Backend, cases: u32) {
         prop::collection::vec(prop::collection::vec(row(), 1..15), 1..4),
         prop::collection::vec(rule(), 0..7),
         any::<(bool, bool, bool)>(),
-        (virtual_tag(), rates(), prop::collection::vec(any::<bool>(), 4)),
+        (virtual_tag(), rates(), prop::collection::vec(any::<bool>(), 4), metric()),
     );
-    let result = runner.run(&strategy, |(mut files, mut rules, (credits, refunds, amortize), (tag, rates, euros))| {
-        for (rows, euro) in files.iter_mut().zip(euros) {
-            for r in rows {
-                r.currency = Some(if euro { "EUR" } else { "USD" });
+    let result =
+        runner.run(&strategy, |(mut files, mut rules, (credits, refunds, amortize), (tag, rates, euros, metric))| {
+            for (rows, euro) in files.iter_mut().zip(euros) {
+                for r in rows {
+                    r.currency = Some(if euro { "EUR" } else { "USD" });
+                }
             }
-        }
-        // A managed account's rules must list their groups in order; keep each group's own order.
-        rules.sort_by_key(group);
-        runtime.block_on(async {
-            let Some(app) = TestApp::spawn(backend).await else { return Ok(()) };
-            compare(&app, &files, &rules, Shown { credits, refunds, amortize }, &tag, &rates).await
-        })
-    });
+            // A managed account's rules must list their groups in order; keep each group's own order.
+            rules.sort_by_key(group);
+            runtime.block_on(async {
+                let Some(app) = TestApp::spawn(backend).await else { return Ok(()) };
+                compare(&app, &files, &rules, Shown { credits, refunds, amortize }, &tag, &rates, &metric).await
+            })
+        });
     if let Err(e) = result {
         panic!("{e}");
     }

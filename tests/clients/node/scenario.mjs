@@ -360,6 +360,34 @@ check(plain.costs.length > 0 && converted.costs.every((c) => c.currency === "EUR
   `converted ${JSON.stringify(converted)}`);
 check(tenThousandths(converted.costs) * 2 === tenThousandths(plain.costs), `at half: ${JSON.stringify(converted.costs)}`);
 
+// business metrics and unit costs: a report's cost per thousand requests, exact
+const perRequest = await client.costReports.create({ title: "S3 per request", filter: "costs.service = 'S3'",
+  start_date: "2024-07-01", end_date: "2024-07-31", previous_period_end_date: "2024-06-30" });
+const requests = await client.businessMetrics.create({ title: "Node requests",
+  cost_report_tokens_with_metadata: [{ cost_report_token: perRequest.token, unit_scale: "per_thousand" }],
+  values: [{ date: "2024-07-07", amount: 2000 }] });
+check(requests.token.startsWith("bsnss_mtrc_") && requests.cost_report_tokens_with_metadata[0].unit_scale === "per_thousand",
+  `business metric ${JSON.stringify(requests)}`);
+await client.businessMetrics.updateValuesCSV(requests.token,
+  { csv: new File(["date,amount,label\n2024-07-08,2000,web\n2024-09-01,5,web\n"], "values.csv", { type: "text/csv" }), forecasted: "false" });
+await expectError(422, () => client.businessMetrics.updateValuesCSV(requests.token,
+  { csv: new File(["2024-07-09,1,web\n2024-07-09,2,web\n"], "v.csv") }), "line 2: 2024-07-09");
+const webValues = (await client.businessMetrics.getValues(requests.token, { label_values: ["web"], date_bin: "month" })).values;
+check(JSON.stringify(webValues.map((v) => [v.date, v.amount, v.label]))
+  === JSON.stringify([["2024-09-01T00:00:00Z", "5.0", "web"], ["2024-07-01T00:00:00Z", "2000.0", "web"]]), `values ${JSON.stringify(webValues)}`);
+check((await client.businessMetrics.getLabels(requests.token, {})).labels.map((l) => l.value).join() === "web", "labels");
+check((await client.businessMetrics.deleteValues(requests.token, { start_date: "2024-09-01" })).deleted_count === 1, "delete values");
+const units = (await client.unitCosts.list({ cost_report_token: perRequest.token, date_bin: "month" })).unit_costs;
+const s3Cost = (await client.costs.list({ cost_report_token: perRequest.token, date_bin: "month" })).total_cost.amount;
+// 4000 requests per thousand: the (positive) cost divided by 4, rounded half up at 18 places, in integers.
+const unitUnscaled = (text) => { const [i, f = ""] = text.split("."); return BigInt(i + f.padEnd(18, "0")); };
+const quarterOf = (text) => (unitUnscaled(text) + 2n) / 4n;
+check(units.length === 1 && unitUnscaled(units[0].unit_cost_amount) === quarterOf(s3Cost) && units[0].business_metric_amount === "4000.0"
+  && units[0].scale === 1000, `unit costs ${JSON.stringify(units)} for ${s3Cost}`);
+await client.businessMetrics.delete(requests.token);
+await expectError(404, () => client.businessMetrics.get(requests.token));
+await client.costReports.delete(perRequest.token);
+
 // deletes
 await client.integrations.deleteUserCostsUpload(small.token, up.token);
 check((await client.costs.list(JULY)).total_cost.amount === "0.0", "costs after deleting the upload");

@@ -14,9 +14,13 @@ import shutil
 import subprocess
 import sys
 import urllib.request
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal, localcontext
 
 from vantage import (
+    AttachedCostReportForBusinessMetric,
+    BusinessMetricValue,
+    CreateBusinessMetric,
+    UpdateBusinessMetric,
     CreateVirtualTagConfig,
     UpdateVirtualTagConfig,
     VirtualTagConfigValue,
@@ -420,6 +424,42 @@ def currencies(client):
           f"converted at 0.5: {converted.costs} from {plain.costs}")
 
 
+def unit_economics(client):
+    """Business metrics through client.business_metrics; the report's unit cost is its cost / the metric, exact."""
+    report = client.cost_reports.create(CreateCostReport(
+        title="S3 per request", filter="costs.service = 'S3'", start_date="2024-07-01", end_date="2024-07-31",
+        previous_period_end_date="2024-06-30"))
+    metric = client.business_metrics.create(CreateBusinessMetric(
+        title="Requests",
+        cost_report_tokens_with_metadata=[
+            AttachedCostReportForBusinessMetric(cost_report_token=report.token, unit_scale="per_thousand")],
+        values=[BusinessMetricValue(date="2024-07-07T00:00:00Z", amount="3000")]))
+    check(metric.token.startswith("bsnss_mtrc_") and metric.import_type == "csv", f"{metric}")
+    check([(a.cost_report_token, a.unit_scale) for a in metric.cost_report_tokens_with_metadata]
+          == [(report.token, "per_thousand")], f"{metric}")
+    client.business_metrics.update_values_csv(metric.token, {"csv": "date,amount,label\n2024-07-08,1000,web\n"})
+    values = client.business_metrics.get_values(metric.token).values
+    check([(v.date, v.amount, v.label) for v in values]
+          == [("2024-07-08T00:00:00Z", "1000.0", "web"), ("2024-07-07T00:00:00Z", "3000.0", None)], f"{values}")
+    expect_error(422, lambda: client.business_metrics.update_values_csv(metric.token, {"csv": "2024-07-09,many\n"}),
+                 "line 1: amount")
+    check(len(client.business_metrics.get_values(metric.token).values) == 2, "a bad file stores nothing")
+    units = client.unit_costs.list(cost_report_token=report.token, date_bin="month").unit_costs
+    cost = Decimal(client.costs.list(cost_report_token=report.token, date_bin="month").total_cost.amount)
+    with localcontext() as exact:
+        exact.prec = 80
+        expected = (cost / (Decimal(4000) / 1000)).quantize(Decimal("1e-18"), rounding=ROUND_HALF_UP)
+    check(len(units) == 1 and Decimal(units[0].unit_cost_amount) == expected, f"{units} for {cost}")
+    check((units[0].business_metric_amount, units[0].scale, units[0].date) == ("4000.0", 1000.0, "2024-07-01"),
+          f"{units}")
+    client.business_metrics.update(metric.token, UpdateBusinessMetric(title="API requests"))
+    check(client.business_metrics.get(metric.token).title == "API requests", "update business metric")
+    check(any(m.token == metric.token for m in client.business_metrics.list().business_metrics), "list metrics")
+    client.business_metrics.delete(metric.token)
+    expect_error(404, lambda: client.business_metrics.get(metric.token))
+    client.cost_reports.delete(report.token)
+
+
 def main():
     client = Client(os.environ["COSTD_TOKEN"], base_url=URL)
 
@@ -534,6 +574,7 @@ def main():
     invoicing(client, managed, mine)
     virtual_tags(client, mine)
     currencies(client)
+    unit_economics(client)
 
     # deletes: the upload's costs vanish at once; then everything goes
     client.integrations.delete_user_costs_upload(small.token, up.token)
