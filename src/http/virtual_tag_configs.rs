@@ -12,7 +12,7 @@ use super::auth::Caller;
 use super::extract::{Json, Query};
 use super::{path_token, ApiError, AppState, Result};
 use crate::model::token::{VirtualTagToken, VirtualTagValueToken};
-use crate::model::virtual_tag::{Assign, TagFields, TagValue, ValueFields, VirtualTag};
+use crate::model::virtual_tag::{Assign, Basis, TagFields, TagValue, ValueFields, VirtualTag};
 use crate::service::virtual_tags;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -65,8 +65,23 @@ struct ValueBody {
 
 impl From<TagValue> for ValueBody {
     fn from(v: TagValue) -> Self {
+        let (mut business_metric_token, mut label_key, mut label_values, mut cost_metric) = (None, None, None, None);
         let (name, display_name, percentages) = match v.assign {
             Assign::Name(n) => (Some(n), None, Vec::new()),
+            Assign::Proportional { display_name, basis } => {
+                match basis {
+                    Basis::Costs { filter, tag } => {
+                        let filter = filter.map(|f| f.text().to_string()).unwrap_or_default();
+                        cost_metric = Some(serde_json::json!({"filter": filter, "aggregation": {"tag": tag}}));
+                    }
+                    Basis::Metric { token, label_key: key, labels } => {
+                        business_metric_token = Some(token);
+                        label_key = key;
+                        label_values = Some(labels);
+                    }
+                }
+                (None, display_name, Vec::new())
+            }
             Assign::Percentages { display_name, shares } => (
                 None,
                 display_name,
@@ -88,10 +103,10 @@ impl From<TagValue> for ValueBody {
             filter: v.filter.map(|f| f.text().to_string()),
             name,
             display_name,
-            business_metric_token: None,
-            label_key: None,
-            label_values: None,
-            cost_metric: None,
+            business_metric_token,
+            label_key,
+            label_values,
+            cost_metric,
             label_transforms: Vec::new(),
             percentages,
             date_ranges: v

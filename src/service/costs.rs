@@ -6,7 +6,7 @@
 //! next query's snapshot, never this one's.
 
 use crate::service::ServiceError;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -14,9 +14,10 @@ use crate::engine::costs::{CostError, CostResult, CostSource, SourceFile};
 use crate::engine::rules::compile::RuleStep;
 use crate::engine::uploads::UploadFiles;
 use crate::model::billing_rule::{RuleColumns, RuleDefinition, RuleFields};
-use crate::model::cost_query::CostQuery;
-use crate::model::token::{AccountToken, IntegrationToken, RuleToken, UploadToken};
-use crate::store::{PageRequest, Store, Upload};
+use crate::model::business_metric::{MetricValue, ValueKind};
+use crate::model::cost_query::{CostQuery, DateBin};
+use crate::model::token::{AccountToken, BusinessMetricToken, IntegrationToken, RuleToken, UploadToken};
+use crate::store::{PageRequest, Store, Upload, ValueRange};
 
 impl From<CostError> for ServiceError {
     fn from(e: CostError) -> Self {
@@ -78,6 +79,8 @@ struct Snapshot {
     uploads: Vec<Upload>,
     source: CostSource,
     pins: crate::engine::uploads::Pins,
+    /// A managed account's MSP (whose virtual tags, and their metrics, the account's queries apply).
+    parent: Option<AccountToken>,
 }
 
 async fn snapshot(
@@ -124,8 +127,39 @@ async fn snapshot(
         rules: view.rules,
         virtual_tags: view.virtual_tags,
         conversion,
+        metric_values: Default::default(),
     };
-    Ok(Snapshot { uploads, source, pins })
+    Ok(Snapshot { uploads, source, pins, parent: view.parent })
+}
+
+/// The values, in the whole months `query` touches, of the business metrics that the virtual tags it reads
+/// split by (each metric the account's own or its MSP's, as the tag naming it is).
+async fn metric_values(
+    store: &dyn Store,
+    account: &AccountToken,
+    parent: Option<&AccountToken>,
+    source: &CostSource,
+    query: &CostQuery,
+) -> Result<BTreeMap<String, Vec<MetricValue>>, ServiceError> {
+    let used = crate::engine::allocation::used(&source.virtual_tags, query);
+    let tokens: BTreeSet<&str> = used.iter().flat_map(|&i| source.virtual_tags[i].metrics()).collect();
+    let mut out = BTreeMap::new();
+    if tokens.is_empty() {
+        return Ok(out);
+    }
+    let start = DateBin::Month.start_of(query.start);
+    let end = DateBin::Month.start_of(query.end).checked_add_months(chrono::Months::new(1)).and_then(|d| d.pred_opt());
+    let range = ValueRange { start: Some(start), end: Some(end.unwrap_or(query.end)), label: None };
+    for token in tokens {
+        let Some(token) = BusinessMetricToken::parse(token) else { continue };
+        for owner in std::iter::once(account).chain(parent) {
+            if let Some(values) = store.metric_values(owner, &token, ValueKind::Actual, &range).await? {
+                out.insert(token.as_str().to_string(), values);
+                break;
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// The costs `account` sees, for `query`, restricted to `workspace` when given.
@@ -139,7 +173,8 @@ pub async fn costs(
     // The wait for a slot and the snapshot (which waits for the files gate) count against the time limit.
     let work = async {
         let _slot = ctx.slots.acquire(account).await;
-        let Snapshot { uploads, source, pins } = snapshot(ctx, account, workspace).await?;
+        let Snapshot { uploads, mut source, pins, parent } = snapshot(ctx, account, workspace).await?;
+        source.metric_values = metric_values(ctx.store.as_ref(), account, parent.as_ref(), &source, query).await?;
         let key = CacheKey::new(account, workspace, &uploads, &source, query);
         let result = ctx.cache.run(key, &source, query).await?;
         drop(pins);
@@ -163,8 +198,9 @@ pub async fn export(
     let deadline = tokio::time::Instant::now() + ctx.timeout;
     let timed_out = |_| ServiceError::timed_out(ctx.timeout);
     let _slot = tokio::time::timeout_at(deadline, ctx.slots.acquire(account)).await.map_err(timed_out)?;
-    let Snapshot { source, pins, .. } =
+    let Snapshot { mut source, pins, parent, .. } =
         tokio::time::timeout_at(deadline, snapshot(ctx, account, workspace)).await.map_err(timed_out)??;
+    source.metric_values = metric_values(ctx.store.as_ref(), account, parent.as_ref(), &source, query).await?;
     let query = query.clone();
     let work = crate::engine::runtime::run(async move {
         let file = std::fs::File::create(&out).map_err(|e| {
@@ -283,6 +319,8 @@ pub struct CacheKey {
     virtual_tags: Vec<crate::model::virtual_tag::VirtualTagDefinition>,
     /// The workspace's currency and every rate it converts with: a new rate is a new key.
     conversion: Option<crate::model::exchange_rate::Conversion>,
+    /// The values of every business metric a split reads: a new value is a new key.
+    metric_values: BTreeMap<String, Vec<MetricValue>>,
     query: CostQuery,
 }
 
@@ -301,6 +339,7 @@ impl CacheKey {
             rules: source.rules.iter().map(|step| (step.token.clone(), RuleColumns::from(&step.rule))).collect(),
             virtual_tags: source.virtual_tags.clone(),
             conversion: source.conversion.clone(),
+            metric_values: source.metric_values.clone(),
             query: query.clone(),
         }
     }

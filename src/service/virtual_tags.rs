@@ -4,9 +4,10 @@
 //! (an update, a value added or changed) name the version they read and are redone from a fresh read
 //! when another write came between, so two value edits at once both land.
 
-use crate::model::token::{AccountToken, VirtualTagToken, VirtualTagValueToken};
+use crate::model::token::{AccountToken, BusinessMetricToken, VirtualTagToken, VirtualTagValueToken};
 use crate::model::virtual_tag::{
-    parse_value, TagFields, TagValue, ValueFields, VirtualTag, VirtualTagDefinition, MAX_TAGS, MAX_VALUES,
+    parse_value, Assign, Basis, TagFields, TagValue, ValueFields, VirtualTag, VirtualTagDefinition, MAX_TAGS,
+    MAX_VALUES,
 };
 use crate::store::{Store, StoredVirtualTag, VirtualTagWrite};
 
@@ -25,6 +26,28 @@ fn value_not_found() -> ServiceError {
 
 fn parsed(fields: TagFields) -> Result<VirtualTagDefinition> {
     VirtualTagDefinition::try_from(fields).map_err(ServiceError::Invalid)
+}
+
+/// Every business metric the tag's splits name is one of `account`'s (another tenant's is as unknown as a
+/// made-up token), each refusal naming its value.
+async fn check_metrics(store: &dyn Store, account: &AccountToken, definition: &VirtualTagDefinition) -> Result<()> {
+    let mut problems = Vec::new();
+    for (i, value) in definition.values.iter().enumerate() {
+        let Assign::Proportional { basis: Basis::Metric { token, .. }, .. } = &value.assign else { continue };
+        let found = match BusinessMetricToken::parse(token) {
+            Some(t) => store.get_business_metric(account, &t).await?.is_some(),
+            None => false,
+        };
+        if !found {
+            problems
+                .push(format!("values[{i}].business_metric_token: {token} is not a business metric of this account"));
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(ServiceError::Invalid(problems))
+    }
 }
 
 fn duplicate(key: &str) -> ServiceError {
@@ -56,6 +79,7 @@ pub async fn create(
     fields: TagFields,
 ) -> Result<VirtualTag> {
     let definition = parsed(fields)?;
+    check_metrics(store, account, &definition).await?;
     match store.create_virtual_tag(account, Some(created_by), &definition).await? {
         VirtualTagWrite::Done(t) => Ok(t.tag),
         VirtualTagWrite::DuplicateKey => Err(duplicate(&definition.key)),
@@ -83,6 +107,7 @@ async fn rewrite<T>(
     for _ in 0..ATTEMPTS {
         let current = read(store, account, token).await?;
         let (definition, answer) = change(&current.tag.definition)?;
+        check_metrics(store, account, &definition).await?;
         match store.update_virtual_tag(account, token, current.version, &definition).await? {
             VirtualTagWrite::Done(t) => return Ok((t.tag, answer)),
             VirtualTagWrite::DuplicateKey => return Err(duplicate(&definition.key)),

@@ -11,6 +11,7 @@ on_both_stores!(
     a_bad_virtual_tag_is_refused_naming_the_field_and_nothing_is_saved,
     costs_group_by_a_virtual_tag_and_a_shared_cost_is_split_to_the_last_place,
     a_managed_account_sees_its_msps_virtual_tags_and_its_own_win,
+    a_shared_cost_is_split_by_another_cost_and_by_a_metric_month_by_month,
 );
 
 const CSV: &str = "ChargeCategory,ChargePeriodStart,BilledCost,ServiceName,Tags\n\
@@ -291,4 +292,100 @@ async fn a_managed_account_sees_its_msps_virtual_tags_and_its_own_win(app: TestA
     assert_eq!(rows, vec![("gold".to_string(), "117.01".to_string())]);
     let (rows, _) = costs_by(&app, None, "tag:tier", None).await;
     assert_eq!(rows, vec![("(none)".to_string(), "17.0".to_string()), ("msp".into(), "100.01".into())]);
+}
+
+async fn a_shared_cost_is_split_by_another_cost_and_by_a_metric_month_by_month(app: TestApp) {
+    // Support is shared by Compute's cost per team; Storage by the requests each product served.
+    let csv = "ChargeCategory,ChargePeriodStart,BilledCost,ServiceName,Tags\n\
+        Usage,2024-07-01,100.00,Support,\n\
+        Usage,2024-07-03,6.00,Compute,\"{\"\"team\"\": \"\"web\"\"}\"\n\
+        Usage,2024-07-04,2.00,Compute,\"{\"\"team\"\": \"\"data\"\"}\"\n\
+        Usage,2024-07-05,1.00,Compute,\"{\"\"team\"\": \"\"data\"\"}\"\n\
+        Usage,2024-07-06,10.00,Storage,\n\
+        Usage,2024-08-01,50.00,Support,\n";
+    let integration = app.create_integration("Bills").await["token"].as_str().unwrap().to_string();
+    assert_eq!(app.upload(&integration, "c.csv", csv.as_bytes().to_vec()).await.status, 201);
+    let metric = app
+        .post(
+            "/v2/business_metrics",
+            json!({"title": "Requests", "values": [
+        {"date": "2024-07-01", "amount": "1", "label": "api"}, {"date": "2024-07-02", "amount": "2", "label": "app"},
+        {"date": "2024-07-02", "amount": "9", "label": "internal"}]}),
+        )
+        .await;
+    assert_eq!(metric.status, 201, "{}", metric.text);
+    let metric = metric.body["token"].as_str().unwrap().to_string();
+    let tag = create(
+        &app,
+        json!({"key": "owner", "overridable": true, "values": [
+            {"filter": "costs.service = 'Support'", "display_name": "Support",
+             "cost_metric": {"filter": "costs.service = 'Compute'", "aggregation": {"tag": "team"}}},
+            {"filter": "costs.service = 'Storage'", "business_metric_token": metric, "label_key": "product",
+             "label_values": ["api", "app"]}]}),
+    )
+    .await;
+    // Read back as sent.
+    assert_eq!(
+        tag["values"][0]["cost_metric"],
+        json!({"filter": "costs.service = 'Compute'", "aggregation": {"tag": "team"}}),
+        "{tag}"
+    );
+    assert_eq!(
+        (tag["values"][1]["business_metric_token"].as_str(), tag["values"][1]["label_values"].clone()),
+        (Some(metric.as_str()), json!(["api", "app"]))
+    );
+
+    // The customer's queries apply the MSP's tag and read the MSP's metric.
+    let managed = app
+        .create_managed_account(json!({"name": "Customer", "contact_email": "c@example.com",
+            "access_credential_tokens": [integration]}))
+        .await;
+    let theirs = app.mint_for(managed["token"].as_str().unwrap(), "read").await;
+    for token in [None, Some(theirs.as_str())] {
+        let (rows, total) = costs_by(&app, token, "tag:owner", None).await;
+        let row = |v: &str, a: &str| (v.to_string(), a.to_string());
+        assert_eq!(
+            rows,
+            vec![
+                // Storage 10.00 by requests: api 1, app 2 (internal is not a label the value counts).
+                row("(none)", "9.0"),
+                row("api", "3.333333333333333333"),
+                row("app", "6.666666666666666667"),
+                // Support 100.00 by Compute: web 6, data 3.
+                row("data", "33.333333333333333333"),
+                row("web", "66.666666666666666667"),
+            ],
+            "{token:?}"
+        );
+        assert_eq!(total, "119.0", "allocation makes and loses nothing");
+    }
+    // August has no Compute cost: Support stays whole and says it was not allocated.
+    let res = app.get("/v2/costs?start_date=2024-08-01&end_date=2024-08-31&date_bin=month&groupings=tag:owner").await;
+    assert_eq!(res.body["costs"][0]["tag:owner"], "Support (unallocated)", "{}", res.text);
+    assert_eq!(res.body["costs"][0]["amount"], "50.0", "{}", res.text);
+
+    // A new value of the metric is in the next query (the result cache's key holds the values).
+    let res = app
+        .client
+        .put(format!("{}/v2/business_metrics/{metric}/values.csv", app.base_url))
+        .bearer_auth(&app.token)
+        .multipart(
+            reqwest::multipart::Form::new()
+                .part("csv", reqwest::multipart::Part::bytes(b"2024-07-03,7,api\n".to_vec()).file_name("v.csv")),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    let (rows, _) = costs_by(&app, None, "tag:owner", Some("costs.service = 'Storage'")).await;
+    assert_eq!(rows, vec![("api".to_string(), "8.0".to_string()), ("app".to_string(), "2.0".to_string())]);
+
+    // Another tenant's metric (or none) is refused naming the value; nothing is saved.
+    let (_, other) = app.other_account().await;
+    let body = json!({"key": "theirs", "values": [{"filter": "", "business_metric_token": metric}]});
+    let res = app.send(Method::POST, "/v2/virtual_tag_configs", Some(&other), Some(body.to_string())).await;
+    assert_eq!(res.status, 400, "{}", res.text);
+    assert!(res.error_text().contains("values[0].business_metric_token"), "{}", res.text);
+    let res = app.send(Method::GET, "/v2/virtual_tag_configs", Some(&other), None).await;
+    assert_eq!(res.body["virtual_tag_configs"], json!([]));
 }

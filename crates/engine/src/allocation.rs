@@ -9,17 +9,25 @@
 //! 2. the index of the first value whose filter keeps the row on a day its date ranges hold (the filters
 //!    see provider columns and provider tags only, so one virtual tag can never depend on another and
 //!    there are no cycles to refuse); a tag that is not `overridable` leaves rows with a `p` alone;
-//! 3. a row matched by a percentage split becomes one row per share ([`DataFrame::unnest_columns`]): each
-//!    share but the last is `amount × pct / 100` rounded half away from zero to 18 places, and the last is
-//!    the amount less the others, so the shares add up to the row's amount exactly. Usage is split the same
-//!    way; no other column changes;
+//! 3. a row matched by a split becomes one row per share ([`DataFrame::unnest_columns`]): each share but the
+//!    last is `amount × pct / 100` (a percentage split) or `amount × part / whole` (a proportional split:
+//!    the row's month's parts of its basis, [`bases`]) rounded half away from zero to 18 places, and the
+//!    last is the amount less the others, so the shares add up to the row's amount exactly. Usage is split
+//!    the same way; no other column changes. A proportional split whose basis has nothing in the row's
+//!    month leaves the row whole, named "unallocated";
 //! 4. the column holds the value's name (or the share's), else `p`, else NULL (not tagged by the key).
+//!
+//! A proportional split's basis is read before the plan is built, for the whole months the query touches:
+//! another costs query over the same source (rules, conversion and the query's settings; no virtual tags,
+//! so no tag can depend on another) summed by month and provider tag, or a business metric's values
+//! summed by month and label. Only positive parts share; they are ordered by name, so the last share (the
+//! one that takes the rounding) is the same in every query.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
-use arrow::array::{Array, AsArray, Decimal128Array, Int32Array, ListBuilder, PrimitiveBuilder};
-use arrow::datatypes::{DataType, Decimal128Type, Int32Type};
+use arrow::array::{Array, AsArray, Decimal128Array, Int32Array, ListBuilder, PrimitiveBuilder, StringBuilder};
+use arrow::datatypes::{DataType, Date32Type, Decimal128Type, Int32Type};
 use datafusion::common::ScalarValue;
 use datafusion::dataframe::DataFrame;
 use datafusion::error::DataFusionError;
@@ -27,10 +35,11 @@ use datafusion::functions::expr_fn::coalesce;
 use datafusion::logical_expr::{cast, col, create_udf, lit, when, ColumnarValue, Expr, Volatility};
 use rust_decimal::Decimal;
 
-use costd_model::cost_query::{CostQuery, Grouping};
-use costd_model::virtual_tag::{Assign, TagValue, VirtualTagDefinition};
+use costd_model::cost_query::{Aggregate, CostQuery, DateBin, Grouping};
+use costd_model::virtual_tag::{Assign, Basis, TagValue, VirtualTagDefinition};
 use costd_model::vql::Condition;
 
+use super::costs::{CostError, CostSource};
 use super::ingest::parse::days_since_epoch;
 use super::schema::{amount_type, col as c, AMOUNT_PRECISION, AMOUNT_SCALE};
 
@@ -92,11 +101,108 @@ fn walk<'a>(c: &'a Condition, f: &mut impl FnMut(&'a Condition)) {
     }
 }
 
-/// `costs` with a value column for each of `tags` at `used` (see the module doc); answers the columns.
+/// A proportional split's parts in each month: (name, part) with positive parts, ordered by name, keyed by
+/// the month's first day (days since the epoch).
+pub type MonthParts = HashMap<i32, Vec<(String, i128)>>;
+
+/// The parts of every proportional split a query applies: by (tag index, value index).
+pub type Bases = HashMap<(usize, usize), Arc<MonthParts>>;
+
+/// The first day of the month of `day` and the last of the month of `end`: the whole months a query touches.
+fn whole_months(start: chrono::NaiveDate, end: chrono::NaiveDate) -> (chrono::NaiveDate, chrono::NaiveDate) {
+    use chrono::Datelike;
+    let first = start.with_day(1).expect("every month has a first day");
+    let next = if end.month() == 12 {
+        chrono::NaiveDate::from_ymd_opt(end.year() + 1, 1, 1)
+    } else {
+        chrono::NaiveDate::from_ymd_opt(end.year(), end.month() + 1, 1)
+    };
+    (first, next.and_then(|n| n.pred_opt()).unwrap_or(end))
+}
+
+/// The parts of each proportional split of the `used` tags, for the months of `query` (see the module doc).
+pub(crate) async fn bases(source: &CostSource, query: &CostQuery, used: &[usize]) -> Result<Bases, CostError> {
+    let (start, end) = whole_months(query.start, query.end);
+    let mut out = Bases::new();
+    // The same basis (a filter and a tag) read once however many values name it.
+    let mut read: HashMap<&Basis, Arc<MonthParts>> = HashMap::new();
+    for &i in used {
+        for (k, value) in source.virtual_tags[i].values.iter().enumerate() {
+            let Assign::Proportional { basis, .. } = &value.assign else { continue };
+            let parts = match read.get(basis) {
+                Some(parts) => parts.clone(),
+                None => {
+                    let parts = Arc::new(match basis {
+                        Basis::Costs { filter, tag } => {
+                            let basis_query = CostQuery {
+                                start,
+                                end,
+                                groupings: vec![Grouping::Tag(tag.clone())],
+                                date_bin: DateBin::Month,
+                                descending: false,
+                                settings: query.settings,
+                                aggregate: Aggregate::Cost,
+                                filter: filter.clone(),
+                            };
+                            // Provider tags only: no virtual tag (nor a split) shapes another's basis.
+                            let plain = CostSource {
+                                virtual_tags: Vec::new(),
+                                metric_values: BTreeMap::new(),
+                                ..source.clone()
+                            };
+                            let result = Box::pin(super::costs::run(&plain, &basis_query)).await?;
+                            parts_of(result.rows.into_iter().filter_map(|r| {
+                                let name = r.dimensions.into_iter().next().and_then(|(_, v)| v)?;
+                                Some((r.accrued_at, name, r.amount.unscaled()))
+                            }))
+                        }
+                        Basis::Metric { token, labels, .. } => {
+                            let values = source.metric_values.get(token).map(Vec::as_slice).unwrap_or_default();
+                            parts_of(values.iter().filter_map(|v| {
+                                let label = v.label.clone()?;
+                                if v.date < start || v.date > end || !(labels.is_empty() || labels.contains(&label)) {
+                                    return None;
+                                }
+                                let amount = costd_model::amount::Amount::from_decimal(v.amount)?;
+                                Some((v.date, label, amount.unscaled()))
+                            }))
+                        }
+                    });
+                    read.insert(basis, parts.clone());
+                    parts
+                }
+            };
+            out.insert((i, k), parts);
+        }
+    }
+    Ok(out)
+}
+
+/// (day, name, amount) summed by month and name: the positive parts, ordered by name.
+fn parts_of(items: impl Iterator<Item = (chrono::NaiveDate, String, i128)>) -> MonthParts {
+    let mut sums: BTreeMap<(i32, String), i128> = BTreeMap::new();
+    for (day, name, amount) in items {
+        let month = super::dates::month_start(days_since_epoch(day));
+        let slot = sums.entry((month, name)).or_default();
+        // Saturating: a basis past 10^38 only skews its own proportions, never an amount.
+        *slot = slot.saturating_add(amount);
+    }
+    let mut parts = MonthParts::new();
+    for ((month, name), amount) in sums {
+        if amount > 0 {
+            parts.entry(month).or_default().push((name, amount));
+        }
+    }
+    parts
+}
+
+/// `costs` with a value column for each of `tags` at `used` (see the module doc), the proportional splits'
+/// parts from `bases`; answers the columns.
 pub fn apply(
     mut costs: DataFrame,
     tags: &[VirtualTagDefinition],
     used: &[usize],
+    bases: &Bases,
 ) -> Result<(DataFrame, TagColumns), DataFusionError> {
     // Every tag's value index from the provider's columns first: a split's rows must not be seen (and split
     // again) by the next tag's filters as new costs, only as shares of the same cost.
@@ -112,18 +218,22 @@ pub fn apply(
     let mut columns = TagColumns::new();
     for &i in used {
         let tag = &tags[i];
+        let splitter = Arc::new(Splitter::new(tag, i, bases));
         let share = if tag.splits() {
-            costs = costs.with_column(&share_column(i), shares_udf(tag).call(vec![col(index_column(i))]))?;
+            let day = col(c::ACCRUED_AT);
+            costs = costs
+                .with_column(&share_column(i), shares_udf(&splitter).call(vec![col(index_column(i)), day.clone()]))?;
             costs = costs.unnest_columns(&[&share_column(i)])?;
-            let split =
-                |column: &str| split_udf(tag).call(vec![col(column), col(index_column(i)), col(share_column(i))]);
+            let split = |column: &str| {
+                split_udf(&splitter).call(vec![col(column), col(index_column(i)), col(share_column(i)), day.clone()])
+            };
             costs =
                 costs.with_column(c::AMOUNT, split(c::AMOUNT))?.with_column(c::USAGE_AMOUNT, split(c::USAGE_AMOUNT))?;
             col(share_column(i))
         } else {
             lit(0i32)
         };
-        costs = costs.with_column(&value_column(i), value_name(tag, col(index_column(i)), share, i))?;
+        costs = costs.with_column(&value_column(i), value_name(tag, col(index_column(i)), share, i, &splitter))?;
         columns.push((tag.key.clone(), value_column(i)));
     }
     Ok((costs, columns))
@@ -202,12 +312,14 @@ fn value_index(tag: &VirtualTagDefinition, provider: Expr) -> Expr {
 }
 
 /// The name a row gets: its value's (or its share's), else the provider's.
-fn value_name(tag: &VirtualTagDefinition, index: Expr, share: Expr, i: usize) -> Expr {
+fn value_name(tag: &VirtualTagDefinition, index: Expr, share: Expr, i: usize, splitter: &Arc<Splitter>) -> Expr {
     let mut branches = Vec::new();
     for (k, value) in tag.values.iter().enumerate() {
         let is_value = index.clone().eq(lit(k as i32));
         match &value.assign {
             Assign::Name(name) => branches.push((is_value, lit(name.clone()))),
+            Assign::Proportional { .. } => branches
+                .push((is_value, names_udf(splitter).call(vec![index.clone(), share.clone(), col(c::ACCRUED_AT)]))),
             Assign::Percentages { shares, .. } => {
                 for (s, share_of) in shares.iter().enumerate() {
                     let is_share = is_value.clone().and(share.clone().eq(lit(s as i32)));
@@ -219,35 +331,98 @@ fn value_name(tag: &VirtualTagDefinition, index: Expr, share: Expr, i: usize) ->
     case(branches, col(provider_column(i)))
 }
 
-/// Per value index, the fractions (`pct / 100`) of its shares when it splits.
-fn fractions(tag: &VirtualTagDefinition) -> Vec<Option<Vec<Decimal>>> {
-    tag.values
-        .iter()
-        .map(|v| match &v.assign {
-            Assign::Percentages { shares, .. } => {
-                Some(shares.iter().map(|s| s.pct / Decimal::ONE_HUNDRED).collect::<Vec<_>>())
-            }
-            Assign::Name(_) => None,
-        })
-        .collect()
+/// How one value of a tag splits a row.
+enum ValueSplit {
+    /// It names the row whole.
+    Whole,
+    /// By fixed fractions (`pct / 100`).
+    Fixed(Vec<Decimal>),
+    /// By its basis's parts in the row's month; unallocated (whole, under this name) in a month without.
+    ByMonth(Arc<MonthParts>, String),
 }
 
-/// Index → the list of its share numbers (`[0, 1, …]` for a split, `[0]` otherwise), to unnest.
-fn shares_udf(tag: &VirtualTagDefinition) -> datafusion::logical_expr::ScalarUDF {
-    let counts: Vec<usize> = fractions(tag).into_iter().map(|f| f.map_or(1, |shares| shares.len().max(1))).collect();
+/// What a tag's values do to a row, for the split functions of the plan.
+struct Splitter {
+    values: Vec<ValueSplit>,
+}
+
+impl Splitter {
+    fn new(tag: &VirtualTagDefinition, i: usize, bases: &Bases) -> Splitter {
+        let values = tag
+            .values
+            .iter()
+            .enumerate()
+            .map(|(k, v)| match &v.assign {
+                Assign::Name(_) => ValueSplit::Whole,
+                Assign::Percentages { shares, .. } => {
+                    ValueSplit::Fixed(shares.iter().map(|s| s.pct / Decimal::ONE_HUNDRED).collect())
+                }
+                Assign::Proportional { .. } => {
+                    ValueSplit::ByMonth(bases.get(&(i, k)).cloned().unwrap_or_default(), v.assign.unallocated())
+                }
+            })
+            .collect();
+        Splitter { values }
+    }
+
+    fn split(&self, index: Option<i32>) -> &ValueSplit {
+        index.and_then(|k| self.values.get(k as usize)).unwrap_or(&ValueSplit::Whole)
+    }
+
+    /// The parts of `day`'s month (none: unallocated).
+    fn parts(parts: &MonthParts, day: i32) -> &[(String, i128)] {
+        parts.get(&super::dates::month_start(day)).map(Vec::as_slice).unwrap_or_default()
+    }
+
+    /// How many shares a row of value `index` on `day` becomes.
+    fn count(&self, index: Option<i32>, day: i32) -> usize {
+        match self.split(index) {
+            ValueSplit::Whole => 1,
+            ValueSplit::Fixed(fractions) => fractions.len().max(1),
+            ValueSplit::ByMonth(parts, _) => Self::parts(parts, day).len().max(1),
+        }
+    }
+
+    /// Share `s` of `amount` for a row of value `index` on `day`.
+    fn part(&self, amount: i128, index: Option<i32>, s: usize, day: i32) -> Result<i128, arrow::error::ArrowError> {
+        match self.split(index) {
+            ValueSplit::Whole => Ok(amount),
+            ValueSplit::Fixed(fractions) => share_of(amount, fractions, s),
+            ValueSplit::ByMonth(parts, _) => match Self::parts(parts, day) {
+                [] => Ok(amount),
+                parts => share_by_parts(amount, parts, s),
+            },
+        }
+    }
+
+    /// The name of share `s` of a row of a proportional value `index` on `day`.
+    fn name(&self, index: Option<i32>, s: usize, day: i32) -> Option<&str> {
+        match self.split(index) {
+            ValueSplit::ByMonth(parts, unallocated) => match Self::parts(parts, day) {
+                [] => Some(unallocated.as_str()),
+                parts => parts.get(s).map(|(name, _)| name.as_str()),
+            },
+            _ => None,
+        }
+    }
+}
+
+/// (index, day) → the list of its share numbers (`[0, 1, …]` for a split, `[0]` otherwise), to unnest.
+fn shares_udf(splitter: &Arc<Splitter>) -> datafusion::logical_expr::ScalarUDF {
+    let splitter = splitter.clone();
     let item = Arc::new(arrow::datatypes::Field::new("item", DataType::Int32, true));
     let out = DataType::List(item.clone());
     create_udf(
         "vtag_shares",
-        vec![DataType::Int32],
+        vec![DataType::Int32, DataType::Date32],
         out,
         Volatility::Immutable,
         Arc::new(move |args: &[ColumnarValue]| {
             let arrays = ColumnarValue::values_to_arrays(args)?;
-            let index = arrays[0].as_primitive::<Int32Type>();
+            let (index, day) = (arrays[0].as_primitive::<Int32Type>(), arrays[1].as_primitive::<Date32Type>());
             let mut list = ListBuilder::new(PrimitiveBuilder::<Int32Type>::new()).with_field(item.clone());
             for i in 0..index.len() {
-                let n = if index.is_null(i) { 1 } else { counts.get(index.value(i) as usize).copied().unwrap_or(1) };
+                let n = splitter.count(index.is_valid(i).then(|| index.value(i)), day.value(i));
                 for s in 0..n {
                     list.values().append_value(s as i32);
                 }
@@ -258,20 +433,21 @@ fn shares_udf(tag: &VirtualTagDefinition) -> datafusion::logical_expr::ScalarUDF
     )
 }
 
-/// (amount, index, share) → the share's part of the amount (the whole amount where the row is not split).
-fn split_udf(tag: &VirtualTagDefinition) -> datafusion::logical_expr::ScalarUDF {
-    let fractions = fractions(tag);
+/// (amount, index, share, day) → the share's part of the amount (the whole amount where the row is not split).
+fn split_udf(splitter: &Arc<Splitter>) -> datafusion::logical_expr::ScalarUDF {
+    let splitter = splitter.clone();
     create_udf(
         "vtag_split",
-        vec![amount_type(), DataType::Int32, DataType::Int32],
+        vec![amount_type(), DataType::Int32, DataType::Int32, DataType::Date32],
         amount_type(),
         Volatility::Immutable,
         Arc::new(move |args: &[ColumnarValue]| {
             let arrays = ColumnarValue::values_to_arrays(args)?;
-            let (amounts, index, share) = (
+            let (amounts, index, share, day) = (
                 arrays[0].as_primitive::<Decimal128Type>(),
                 arrays[1].as_primitive::<Int32Type>(),
                 arrays[2].as_any().downcast_ref::<Int32Array>().expect("share numbers"),
+                arrays[3].as_primitive::<Date32Type>(),
             );
             let mut out = Vec::with_capacity(amounts.len());
             for i in 0..amounts.len() {
@@ -280,10 +456,11 @@ fn split_udf(tag: &VirtualTagDefinition) -> datafusion::logical_expr::ScalarUDF 
                     continue;
                 }
                 let amount = amounts.value(i);
-                let split = (!index.is_null(i)).then(|| fractions.get(index.value(i) as usize)).flatten();
-                let part = match split {
-                    Some(Some(shares)) if !share.is_null(i) => share_of(amount, shares, share.value(i) as usize)?,
-                    _ => amount,
+                let part = if share.is_null(i) {
+                    amount
+                } else {
+                    let index = index.is_valid(i).then(|| index.value(i));
+                    splitter.part(amount, index, share.value(i) as usize, day.value(i))?
                 };
                 out.push(Some(part));
             }
@@ -291,6 +468,47 @@ fn split_udf(tag: &VirtualTagDefinition) -> datafusion::logical_expr::ScalarUDF 
             Ok(ColumnarValue::Array(Arc::new(array)))
         }),
     )
+}
+
+/// (index, share, day) → the name of a proportional split's share.
+fn names_udf(splitter: &Arc<Splitter>) -> datafusion::logical_expr::ScalarUDF {
+    let splitter = splitter.clone();
+    create_udf(
+        "vtag_share_name",
+        vec![DataType::Int32, DataType::Int32, DataType::Date32],
+        DataType::Utf8,
+        Volatility::Immutable,
+        Arc::new(move |args: &[ColumnarValue]| {
+            let arrays = ColumnarValue::values_to_arrays(args)?;
+            let (index, share, day) = (
+                arrays[0].as_primitive::<Int32Type>(),
+                arrays[1].as_primitive::<Int32Type>(),
+                arrays[2].as_primitive::<Date32Type>(),
+            );
+            let mut out = StringBuilder::new();
+            for i in 0..index.len() {
+                let s = if share.is_valid(i) { share.value(i) as usize } else { 0 };
+                out.append_option(splitter.name(index.is_valid(i).then(|| index.value(i)), s, day.value(i)));
+            }
+            Ok(ColumnarValue::Array(Arc::new(out.finish())))
+        }),
+    )
+}
+
+/// Share `s` of `amount` split by `parts`: each but the last `amount × part / whole` rounded half away
+/// from zero, the last whatever the others leave, so the shares add up to `amount` exactly.
+pub fn share_by_parts(amount: i128, parts: &[(String, i128)], s: usize) -> Result<i128, arrow::error::ArrowError> {
+    // Parts are positive: the whole is at least each of them, so every share is at most the amount.
+    let whole = parts.iter().fold(0i128, |sum, (_, p)| sum.saturating_add(*p));
+    let last = parts.len().saturating_sub(1);
+    if s < last {
+        return super::amounts::scaled_by_ratio(amount, parts[s].1, whole);
+    }
+    let mut rest = amount;
+    for (_, p) in &parts[..last] {
+        rest -= super::amounts::scaled_by_ratio(amount, *p, whole)?;
+    }
+    Ok(rest)
 }
 
 /// Share `s` of `amount` (unscaled at 18 places) split by `fractions`: each but the last rounded half away
@@ -435,6 +653,71 @@ mod tests {
         assert!(a.rows.iter().any(|r| r.dimension(0) == "web"), "{:?}", a.rows);
     }
 
+    /// Splits in proportion to another cost by tag and to a metric by label, per month, exactly; a month
+    /// without a basis leaves the cost whole and says so.
+    #[tokio::test]
+    async fn a_proportional_split_follows_its_basis_month_by_month() {
+        let dir = tempfile::tempdir().unwrap();
+        let csv = "ChargeCategory,ChargePeriodStart,BilledCost,ServiceName,Tags\n\
+            Usage,2024-07-01,10.00,Support,{}\n\
+            Usage,2024-07-02,3.00,EC2,\"{\"\"team\"\":\"\"web\"\"}\"\n\
+            Usage,2024-07-03,1.00,EC2,\"{\"\"team\"\":\"\"data\"\"}\"\n\
+            Usage,2024-07-04,-5.00,EC2,\"{\"\"team\"\":\"\"ops\"\"}\"\n\
+            Usage,2024-07-05,1.00,Storage,{}\n\
+            Usage,2024-08-01,1.00,Support,{}\n";
+        let tag = serde_json::json!({"key": "team", "overridable": false, "values": [
+            {"filter": "costs.service = 'Support'", "display_name": "Support",
+             "cost_metric": {"filter": "costs.service = 'EC2'", "aggregation": {"tag": "team"}}},
+            {"filter": "costs.service = 'Storage'", "business_metric_token": "bsnss_mtrc_1"}]});
+        let mut source = source(dir.path(), csv, tag);
+        let value = |day: &str, amount: &str, label: Option<&str>| costd_model::business_metric::MetricValue {
+            date: day.parse().unwrap(),
+            amount: amount.parse().unwrap(),
+            label: label.map(str::to_string),
+        };
+        source.metric_values.insert(
+            "bsnss_mtrc_1".into(),
+            vec![
+                value("2024-07-10", "1", Some("a")),
+                value("2024-07-11", "2", Some("b")),
+                value("2024-07-12", "5", None),
+            ],
+        );
+        let mut q = query(&["tag:team"], None);
+        q.end = chrono::NaiveDate::from_ymd_opt(2024, 8, 31).unwrap();
+        let result = super::super::costs::run(&source, &q).await.unwrap();
+        let rows: Vec<(String, String, String)> =
+            result.rows.iter().map(|r| (r.accrued_at.to_string(), r.dimension(0), r.amount.to_string())).collect();
+        let row = |d: &str, v: &str, a: &str| (d.to_string(), v.to_string(), a.to_string());
+        assert_eq!(
+            rows,
+            vec![
+                // Support's 10.00 by July's EC2 cost per team (web 3, data 1; ops's negative cost has no part),
+                // Storage's 1.00 by the metric's labels (a 1, b 2; the unlabelled value has no part).
+                row("2024-07-01", "a", "0.333333333333333333"),
+                row("2024-07-01", "b", "0.666666666666666667"),
+                row("2024-07-01", "data", "3.5"),
+                row("2024-07-01", "ops", "-5.0"),
+                row("2024-07-01", "web", "10.5"),
+                // No EC2 cost in August: Support's cost stays whole, unallocated.
+                row("2024-08-01", "Support (unallocated)", "1.0"),
+            ]
+        );
+        assert_eq!(result.totals[0].1.to_string(), "11.0", "nothing made or lost");
+        // A query of part of July splits by the whole month's basis.
+        let mut part = query(&["tag:team"], Some("costs.service = 'Support'"));
+        part.end = chrono::NaiveDate::from_ymd_opt(2024, 7, 1).unwrap();
+        let result = super::super::costs::run(&source, &part).await.unwrap();
+        assert_eq!(by_value(&result), vec![("data".into(), "2.5".into()), ("web".into(), "7.5".into())]);
+    }
+
+    #[test]
+    fn a_share_by_parts_rounds_each_but_the_last() {
+        let parts = [("a".to_string(), 1), ("b".to_string(), 1), ("c".to_string(), 1)];
+        assert_eq!((0..3).map(|s| share_by_parts(100, &parts, s).unwrap()).collect::<Vec<_>>(), vec![33, 33, 34]);
+        assert_eq!((0..3).map(|s| share_by_parts(-2, &parts, s).unwrap()).collect::<Vec<_>>(), vec![-1, -1, 0]);
+    }
+
     proptest! {
         /// A split never makes or loses money, to the last of 18 places.
         #[test]
@@ -454,6 +737,18 @@ mod tests {
             let fractions: Vec<Decimal> = pcts.iter().map(|p| p / Decimal::ONE_HUNDRED).collect();
             let parts: Vec<i128> = (0..fractions.len()).map(|s| share_of(amount, &fractions, s).unwrap()).collect();
             prop_assert_eq!(parts.iter().sum::<i128>(), amount);
+        }
+
+        /// A split by parts never makes or loses money either, whatever the parts.
+        #[test]
+        fn a_split_by_parts_adds_up_to_the_amount(
+            amount in -(10i128.pow(37))..10i128.pow(37),
+            raw in prop::collection::vec(1i128..10i128.pow(30), 1..12),
+        ) {
+            let parts: Vec<(String, i128)> = raw.into_iter().enumerate().map(|(i, p)| (format!("v{i}"), p)).collect();
+            let shares: Vec<i128> = (0..parts.len()).map(|s| share_by_parts(amount, &parts, s).unwrap()).collect();
+            prop_assert_eq!(shares.iter().sum::<i128>(), amount);
+            prop_assert!(shares.iter().all(|s| s.unsigned_abs() <= amount.unsigned_abs()));
         }
     }
 }

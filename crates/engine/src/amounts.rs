@@ -97,6 +97,21 @@ pub fn divided_by_fraction(x: i128, divisor: Decimal) -> Result<i128, ArrowError
     })
 }
 
+/// `x × part ÷ whole` (`whole` not zero), rounded half away from zero to 18 places: one share of a split in
+/// proportions (`engine::allocation`), exact in 256 bits for any two amounts.
+pub(crate) fn scaled_by_ratio(x: i128, part: i128, whole: i128) -> Result<i128, ArrowError> {
+    if whole == 0 {
+        return Err(ArrowError::DivideByZero);
+    }
+    let numerator = i256::from_i128(x).wrapping_mul(i256::from_i128(part));
+    quotient(numerator, whole).ok_or_else(|| {
+        ArrowError::ArithmeticOverflow(format!(
+            "{} × {part} ÷ {whole} does not fit an amount",
+            super::ingest::parse::format_amount(x)
+        ))
+    })
+}
+
 /// `numerator / divisor` (not zero) rounded half away from zero, as an amount; `None` beyond 38 digits.
 fn quotient(numerator: i256, divisor: i128) -> Option<i128> {
     let d = i256::from_i128(divisor).wrapping_abs();

@@ -45,6 +45,8 @@ pub struct CostSource {
     pub virtual_tags: Vec<costd_model::virtual_tag::VirtualTagDefinition>,
     /// The workspace converts every cost to its currency (`engine::currency`), after the rules.
     pub conversion: Option<costd_model::exchange_rate::Conversion>,
+    /// The values (of the query's months) of the business metrics the virtual tags split by, by token.
+    pub metric_values: std::collections::BTreeMap<String, Vec<costd_model::business_metric::MetricValue>>,
 }
 
 /// One upload a query reads.
@@ -262,7 +264,8 @@ async fn grouped(source: &CostSource, query: &CostQuery) -> Result<DataFrame, Co
     }
     // The virtual tags the query reads, as columns (splits make a row per share).
     let used = super::allocation::used(&source.virtual_tags, query);
-    let (mut costs, virtual_columns) = super::allocation::apply(costs, &source.virtual_tags, &used)?;
+    let bases = super::allocation::bases(source, query, &used).await?;
+    let (mut costs, virtual_columns) = super::allocation::apply(costs, &source.virtual_tags, &used, &bases)?;
     if let Some(filter) = &query.filter {
         costs = costs.filter(super::vql::compile_with(filter, &virtual_columns))?;
     }
@@ -349,6 +352,11 @@ pub(crate) async fn with_rollups(source: &CostSource, query: &CostQuery) -> Resu
         return Ok(None);
     }
     let Some(places) = super::rollup::factor_places(&source.rules) else { return Ok(None) };
+    // A proportional split divides each row by its basis, which rounds: only the rows give its digits.
+    let used = super::allocation::used(&source.virtual_tags, query);
+    if used.iter().any(|&i| source.virtual_tags[i].splits_by_proportion()) {
+        return Ok(None);
+    }
     // A split multiplies amounts by its shares' fractions: on sums exactly as on rows while no product rounds.
     let places = places + source.virtual_tags.iter().map(|t| t.split_places()).max().unwrap_or(0);
     // A rate multiplies the same way; one given the other way divides, which sums do not commute with.

@@ -644,8 +644,7 @@ mod tests {
             rules,
             currency: "USD".into(),
             one_currency: true,
-            virtual_tags: Vec::new(),
-            conversion: None,
+            ..CostSource::default()
         }
     }
 

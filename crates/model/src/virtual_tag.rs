@@ -1,7 +1,8 @@
 //! Virtual tags (`/v2/virtual_tag_configs`, docs/allocation.md): a tag key whose value on a cost is given by
 //! ordered rules instead of the provider. The first value whose VQL filter matches a cost (and whose date
-//! ranges hold its day) names it, or splits it between several names by fixed percentages. Where no value
-//! matches, the cost keeps the provider's own tag of that key (or of a collapsed key), if it has one.
+//! ranges hold its day) names it, or splits it between several names: by fixed percentages, or in each
+//! month by the proportions of another cost (by a provider tag) or of a business metric (by label). Where no
+//! value matches, the cost keeps the provider's own tag of that key (or of a collapsed key), if it has one.
 //!
 //! Request bodies and the stored JSON are one form ([`TagFields`], [`ValueFields`]); [`VirtualTagDefinition`]
 //! is what they mean, checked: filters parsed, dates read, percentages exact (JSON numbers keep their
@@ -86,6 +87,31 @@ pub enum Assign {
     Name(String),
     /// The cost split by fixed percentages (adding up to exactly 100), each share under its own name.
     Percentages { display_name: Option<String>, shares: Vec<Share> },
+    /// The cost split, in each month, in the proportions `basis` has that month; each share under the
+    /// name of its part of the basis (a tag value, a label).
+    Proportional { display_name: Option<String>, basis: Basis },
+}
+
+/// What a proportional split divides a cost by, per calendar month.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Basis {
+    /// `cost_metric`: the costs `filter` keeps (the same query's costs, provider columns and tags only),
+    /// summed by their provider tag `tag`; each value of the tag a share.
+    Costs { filter: Option<Filter>, tag: String },
+    /// `business_metric_token`: the metric's values summed by label (only `labels`, when any); each label
+    /// a share. `label_key` is kept as sent: costd's values have one label each.
+    Metric { token: String, label_key: Option<String>, labels: Vec<String> },
+}
+
+impl Assign {
+    /// The name a row of a proportional split gets in a month the basis is zero (or has no part): the
+    /// cost stays whole and says it was not allocated.
+    pub fn unallocated(&self) -> String {
+        match self {
+            Assign::Proportional { display_name: Some(d), .. } => format!("{d} (unallocated)"),
+            _ => "unallocated".to_string(),
+        }
+    }
 }
 
 impl Assign {
@@ -94,6 +120,8 @@ impl Assign {
         match self {
             Assign::Name(n) => vec![n.clone()],
             Assign::Percentages { shares, .. } => shares.iter().map(|s| s.value.clone()).collect(),
+            // Known only from the basis each month: `unallocated` is the one name known in advance.
+            Assign::Proportional { .. } => vec![self.unallocated()],
         }
     }
 }
@@ -129,7 +157,7 @@ impl VirtualTagDefinition {
                 Assign::Percentages { shares, .. } => {
                     shares.iter().map(|s| (s.pct / Decimal::ONE_HUNDRED).normalize().scale()).max()
                 }
-                Assign::Name(_) => None,
+                Assign::Name(_) | Assign::Proportional { .. } => None,
             })
             .max()
             .unwrap_or(0)
@@ -137,7 +165,21 @@ impl VirtualTagDefinition {
 
     /// Whether any value splits costs.
     pub fn splits(&self) -> bool {
-        self.values.iter().any(|v| matches!(v.assign, Assign::Percentages { .. }))
+        self.values.iter().any(|v| !matches!(v.assign, Assign::Name(_)))
+    }
+
+    /// Whether any value splits by proportions: its shares divide by a basis, which rounds, so a sum split
+    /// differs from the sum of its rows' splits (such a tag is computed on rows, never on rollups).
+    pub fn splits_by_proportion(&self) -> bool {
+        self.values.iter().any(|v| matches!(v.assign, Assign::Proportional { .. }))
+    }
+
+    /// The business metrics the tag's splits read.
+    pub fn metrics(&self) -> impl Iterator<Item = &str> {
+        self.values.iter().filter_map(|v| match &v.assign {
+            Assign::Proportional { basis: Basis::Metric { token, .. }, .. } => Some(token.as_str()),
+            _ => None,
+        })
     }
 }
 
@@ -241,28 +283,35 @@ impl TagFields {
 }
 
 impl ValueFields {
-    /// `self` (a PATCH) over `current`. Naming a value drops a split and splitting drops the name, so
-    /// a PATCH can turn one into the other.
+    /// `self` (a PATCH) over `current`. A PATCH that says how a value assigns (a name, percentages, a
+    /// cost metric or a business metric) replaces how it did, so a PATCH can turn one into another.
     pub fn over(self, current: ValueFields) -> ValueFields {
-        let (name, percentages, display_name) = if self.name.is_some() {
-            (self.name, None, None)
-        } else if self.percentages.as_ref().is_some_and(|p| !p.is_empty()) {
-            (None, self.percentages, self.display_name.or(current.display_name))
+        let assigns = |f: &ValueFields| {
+            f.name.is_some()
+                || f.percentages.as_ref().is_some_and(|p| !p.is_empty())
+                || f.cost_metric.as_ref().is_some_and(|c| !c.is_null())
+                || f.business_metric_token.is_some()
+        };
+        let kept = if assigns(&self) {
+            ValueFields {
+                display_name: if self.name.is_some() { None } else { self.display_name.clone() },
+                ..self.clone()
+            }
         } else {
-            (current.name, current.percentages, self.display_name.or(current.display_name))
+            ValueFields { display_name: self.display_name.clone().or(current.display_name.clone()), ..current.clone() }
         };
         ValueFields {
             token: current.token,
             filter: self.filter.or(current.filter),
-            name,
-            display_name,
-            percentages,
             date_ranges: self.date_ranges.or(current.date_ranges),
-            business_metric_token: self.business_metric_token.or(current.business_metric_token),
-            cost_metric: self.cost_metric.or(current.cost_metric),
-            label_key: self.label_key.or(current.label_key),
-            label_values: self.label_values.or(current.label_values),
             label_transforms: self.label_transforms.or(current.label_transforms),
+            name: kept.name,
+            display_name: kept.display_name,
+            percentages: kept.percentages,
+            business_metric_token: kept.business_metric_token,
+            cost_metric: kept.cost_metric,
+            label_key: kept.label_key,
+            label_values: kept.label_values,
         }
     }
 }
@@ -290,21 +339,12 @@ fn filter(field: &str, text: &str, errors: &mut Vec<String>) -> Option<Filter> {
 /// Parses one value; `at` names it in messages (`values[2]`). A value without a token gets a new one.
 pub fn parse_value(at: &str, f: ValueFields, errors: &mut Vec<String>) -> Option<TagValue> {
     let before = errors.len();
-    // Allocation by a business metric or another cost's proportions comes with business metrics; until
-    // then such a value is refused, never silently treated as a plain name.
-    for (present, field) in [
-        (f.business_metric_token.is_some(), "business_metric_token"),
-        (f.cost_metric.is_some(), "cost_metric"),
-        (f.label_key.is_some(), "label_key"),
-        (f.label_values.is_some(), "label_values"),
-        (f.label_transforms.as_ref().is_some_and(|t| !t.is_empty()), "label_transforms"),
-    ] {
-        if present {
-            errors.push(format!(
-                "{at}.{field}: costd does not support allocation by business metrics or cost metrics yet; \
-                 use name or percentages"
-            ));
-        }
+    // A value's name may not come from a metric's labels yet; refused, never silently ignored.
+    if f.label_transforms.as_ref().is_some_and(|t| !t.is_empty()) {
+        errors.push(format!("{at}.label_transforms: costd does not support label transforms; use name"));
+    }
+    if f.business_metric_token.is_none() && (f.label_key.is_some() || f.label_values.is_some()) {
+        errors.push(format!("{at}: label_key and label_values go with business_metric_token"));
     }
     let parsed_filter = match f.filter.as_deref() {
         None => {
@@ -327,20 +367,38 @@ pub fn parse_value(at: &str, f: ValueFields, errors: &mut Vec<String>) -> Option
         ranges.push(DateRange { start, end });
     }
     // An empty list is no split: what a GET shows a named value with, sent back as it was read.
-    let assign = match (f.name, f.percentages.filter(|p| !p.is_empty())) {
-        (Some(_), Some(_)) => {
-            errors.push(format!("{at}: give either name or percentages, not both"));
+    let percentages = f.percentages.filter(|p| !p.is_empty());
+    let given: Vec<&str> = [
+        (f.name.is_some(), "name"),
+        (percentages.is_some(), "percentages"),
+        (f.cost_metric.as_ref().is_some_and(|c| !c.is_null()), "cost_metric"),
+        (f.business_metric_token.is_some(), "business_metric_token"),
+    ]
+    .into_iter()
+    .filter_map(|(given, field)| given.then_some(field))
+    .collect();
+    let assign = match given.as_slice() {
+        [] => {
+            errors.push(format!("{at} needs a name, percentages, cost_metric or business_metric_token"));
             None
         }
-        (Some(_), None) if f.display_name.is_some() => {
-            errors.push(format!("{at}.display_name is for percentages; a named value's name is its display"));
+        [_, _, ..] => {
+            errors.push(format!("{at}: give one of {}, not several", given.join(", ")));
             None
         }
-        (Some(name), None) => text(&format!("{at}.name"), name, errors).map(Assign::Name),
-        (None, Some(shares)) => parse_shares(at, shares, f.display_name, errors),
-        (None, None) => {
-            errors.push(format!("{at} needs a name or percentages"));
+        ["name"] if f.display_name.is_some() => {
+            errors.push(format!("{at}.display_name is for splits; a named value's name is its display"));
             None
+        }
+        ["name"] => f.name.and_then(|name| text(&format!("{at}.name"), name, errors)).map(Assign::Name),
+        ["percentages"] => parse_shares(at, percentages.unwrap_or_default(), f.display_name, errors),
+        [_] => {
+            let display_name = f.display_name.and_then(|d| text(&format!("{at}.display_name"), d, errors));
+            let basis = match f.cost_metric.filter(|c| !c.is_null()) {
+                Some(metric) => parse_cost_metric(at, &metric, errors),
+                None => parse_metric_basis(at, f.business_metric_token, f.label_key, f.label_values, errors),
+            };
+            basis.map(|basis| Assign::Proportional { display_name, basis })
         }
     };
     let token = match f.token {
@@ -354,6 +412,62 @@ pub fn parse_value(at: &str, f: ValueFields, errors: &mut Vec<String>) -> Option
         return None;
     }
     Some(TagValue { token: token?, filter: parsed_filter, date_ranges: ranges, assign: assign? })
+}
+
+/// `cost_metric`: `{"filter": "<VQL>", "aggregation": {"tag": "<provider tag key>"}}`.
+fn parse_cost_metric(at: &str, metric: &Value, errors: &mut Vec<String>) -> Option<Basis> {
+    let at = format!("{at}.cost_metric");
+    let Some(object) = metric.as_object() else {
+        errors.push(format!("{at} must be an object with filter and aggregation"));
+        return None;
+    };
+    let before = errors.len();
+    let basis_filter = match object.get("filter") {
+        None | Some(Value::Null) => {
+            errors.push(format!("{at}.filter is required (\"\" for every cost)"));
+            None
+        }
+        Some(Value::String(t)) if t.trim().is_empty() => None,
+        Some(Value::String(t)) => filter(&format!("{at}.filter"), t, errors),
+        Some(_) => {
+            errors.push(format!("{at}.filter must be a VQL string"));
+            None
+        }
+    };
+    let tag = match object.get("aggregation").and_then(|a| a.get("tag")) {
+        Some(Value::String(t)) => text(&format!("{at}.aggregation.tag"), t.clone(), errors),
+        _ => {
+            errors.push(format!("{at}.aggregation.tag is required: the provider tag key whose values share the cost"));
+            None
+        }
+    };
+    if errors.len() > before {
+        return None;
+    }
+    Some(Basis::Costs { filter: basis_filter, tag: tag? })
+}
+
+/// `business_metric_token` (with `label_key`, `label_values`).
+fn parse_metric_basis(
+    at: &str,
+    token: Option<String>,
+    label_key: Option<String>,
+    labels: Option<Vec<String>>,
+    errors: &mut Vec<String>,
+) -> Option<Basis> {
+    let token = token.unwrap_or_default();
+    if crate::token::BusinessMetricToken::parse(token.trim()).is_none() {
+        errors.push(format!("{at}.business_metric_token {token:?} is not a business metric token"));
+        return None;
+    }
+    let mut kept = Vec::new();
+    for (i, l) in labels.unwrap_or_default().into_iter().enumerate() {
+        if let Some(l) = text(&format!("{at}.label_values[{i}]"), l, errors) {
+            kept.push(l);
+        }
+    }
+    let label_key = label_key.map(|k| k.trim().to_string()).filter(|k| !k.is_empty());
+    Some(Basis::Metric { token: token.trim().to_string(), label_key, labels: kept })
 }
 
 fn parse_shares(
@@ -491,8 +605,23 @@ impl TryFrom<TagFields> for VirtualTagDefinition {
 
 impl From<&TagValue> for ValueFields {
     fn from(v: &TagValue) -> Self {
+        let mut fields = ValueFields::default();
         let (name, display_name, percentages) = match &v.assign {
             Assign::Name(n) => (Some(n.clone()), None, None),
+            Assign::Proportional { display_name, basis } => {
+                match basis {
+                    Basis::Costs { filter, tag } => {
+                        let filter = filter.as_ref().map(|f| f.text().to_string()).unwrap_or_default();
+                        fields.cost_metric = Some(serde_json::json!({"filter": filter, "aggregation": {"tag": tag}}));
+                    }
+                    Basis::Metric { token, label_key, labels } => {
+                        fields.business_metric_token = Some(token.clone());
+                        fields.label_key = label_key.clone();
+                        fields.label_values = (!labels.is_empty()).then(|| labels.clone());
+                    }
+                }
+                (None, display_name.clone(), None)
+            }
             Assign::Percentages { display_name, shares } => (
                 None,
                 display_name.clone(),
@@ -522,7 +651,7 @@ impl From<&TagValue> for ValueFields {
                     })
                     .collect(),
             ),
-            ..ValueFields::default()
+            ..fields
         }
     }
 }
@@ -611,16 +740,56 @@ mod tests {
             {"filter": "costs.nope = 'x'", "name": "a"},
             {"name": "b"},
             {"filter": "", "name": "c", "percentages": [{"value": "x", "pct": 100}]},
-            {"filter": "", "business_metric_token": "bsnss_mtrc_1"},
+            {"filter": "", "business_metric_token": "mtrc_1", "label_transforms": [{"type": "split"}]},
             {"filter": "", "name": "d", "date_ranges": [{"start_date": "2024-02-01", "end_date": "2024-01-01"}]}
         ]}))
         .unwrap_err();
         assert_eq!(e[0], "key is required");
         assert!(e[1].starts_with("values[0].filter is not valid VQL"), "{e:?}");
         assert_eq!(e[2], "values[1].filter is required");
-        assert_eq!(e[3], "values[2]: give either name or percentages, not both");
-        assert!(e[4].starts_with("values[3].business_metric_token: costd does not support"), "{e:?}");
+        assert_eq!(e[3], "values[2]: give one of name, percentages, not several");
+        assert_eq!(e[4], "values[3].label_transforms: costd does not support label transforms; use name");
+        assert_eq!(e[5], "values[3].business_metric_token \"mtrc_1\" is not a business metric token");
         assert!(e.iter().any(|m| m.contains("values[4].date_ranges[0]: start_date 2024-02-01 is after")), "{e:?}");
+    }
+
+    #[test]
+    fn splits_by_a_cost_or_a_metric_parse_and_read_back_the_same() {
+        let d = parse(json!({"key": "team", "values": [
+            {"filter": "costs.service = 'Support'", "display_name": "Support",
+             "cost_metric": {"filter": "costs.service = 'EC2'", "aggregation": {"tag": "team"}}},
+            {"filter": "", "business_metric_token": "bsnss_mtrc_1", "label_key": "product", "label_values": ["a", "b"]}
+        ]}))
+        .unwrap();
+        let Assign::Proportional { display_name, basis: Basis::Costs { filter, tag } } = &d.values[0].assign else {
+            panic!("{:?}", d.values[0])
+        };
+        assert_eq!(
+            (display_name.as_deref(), filter.as_ref().map(|f| f.text()), tag.as_str()),
+            (Some("Support"), Some("costs.service = 'EC2'"), "team")
+        );
+        assert_eq!(d.values[0].assign.unallocated(), "Support (unallocated)");
+        assert_eq!(
+            d.values[1].assign,
+            Assign::Proportional {
+                display_name: None,
+                basis: Basis::Metric {
+                    token: "bsnss_mtrc_1".into(),
+                    label_key: Some("product".into()),
+                    labels: vec!["a".into(), "b".into()]
+                }
+            }
+        );
+        assert!(d.splits() && d.splits_by_proportion());
+        assert_eq!(d.metrics().collect::<Vec<_>>(), vec!["bsnss_mtrc_1"]);
+        assert_eq!(VirtualTagDefinition::try_from(TagFields::from(&d)).unwrap(), d);
+        let e = parse(json!({"key": "k", "values": [
+            {"filter": "", "cost_metric": {"filter": "costs.nope = 1"}},
+            {"filter": "", "label_values": ["a"]}]}))
+        .unwrap_err();
+        assert!(e[0].starts_with("values[0].cost_metric.filter is not valid VQL"), "{e:?}");
+        assert!(e[1].starts_with("values[0].cost_metric.aggregation.tag is required"), "{e:?}");
+        assert_eq!(e[2], "values[1]: label_key and label_values go with business_metric_token");
     }
 
     #[test]
