@@ -13,7 +13,11 @@
 //! same rows by `tag:<key>`: the first value whose filter and date ranges match names a row or splits it by
 //! percentages (each share but the last rounded half away from zero to 18 places, in exact integers here;
 //! the last takes the rest), a provider value of the key (or of the collapsed `env`) stays where the tag may
-//! not override it, and the sums per month and value must agree, their total unchanged.
+//! not override it, and the sums per month and value must agree, their total unchanged. A value may also
+//! split in proportion, per month, to the cost of the rows another filter keeps by their provider `team`
+//! tag, or to the MSP's random business metric by label: each share `amount × part / whole` rounded half
+//! away from zero (in integers here), the last the rest, only positive parts sharing, ordered by name; a
+//! month with no part leaves the row whole as `unallocated`.
 //! The files are in EUR or USD at random, and the customer's workspace shows costs in USD with random
 //! rates the MSP uploaded (given either way, by the day or by the billing period's end): after the rules,
 //! each EUR row is converted by the rate in effect for it, × or ÷, rounded half away from zero to 18 places
@@ -484,8 +488,44 @@ struct VirtualTag {
 struct VirtualValue {
     filter: VirtualFilter,
     ranges: Vec<Range>,
-    /// One name, or (name, percentage) shares adding up to 100.
-    assign: Result<&'static str, Vec<(&'static str, Decimal)>>,
+    assign: VirtualAssign,
+}
+
+#[derive(Debug, Clone)]
+enum VirtualAssign {
+    Name(&'static str),
+    /// (name, percentage) shares adding up to 100.
+    Shares(Vec<(&'static str, Decimal)>),
+    /// In proportion to the month's cost of the rows the filter keeps, by their provider `team`.
+    ByCost(VirtualFilter),
+    /// In proportion to the month's values of the MSP's metric, by label.
+    ByMetric,
+}
+
+/// A proportional split's parts per month (first day): (name, part in 10^-18) with positive parts, by name.
+type Parts = BTreeMap<String, Vec<(String, i128)>>;
+
+/// The positive sums per month and name of (day, name, amount in 10^-18).
+fn parts_of(items: impl Iterator<Item = (NaiveDate, String, i128)>) -> Parts {
+    let mut sums: BTreeMap<(String, String), i128> = BTreeMap::new();
+    for (day, name, amount) in items {
+        *sums.entry((first_of(day).to_string(), name)).or_default() += amount;
+    }
+    let mut parts = Parts::new();
+    for ((month, name), amount) in sums {
+        if amount > 0 {
+            parts.entry(month).or_default().push((name, amount));
+        }
+    }
+    parts
+}
+
+/// A random business metric of the MSP's, labelled: (day, label) → units (whole numbers).
+type SplitMetric = BTreeMap<(NaiveDate, &'static str), i64>;
+
+fn split_metric() -> impl Strategy<Value = SplitMetric> {
+    prop::collection::btree_map((0i64..62, prop::sample::select(vec!["web", "data", "x"])), 0i64..1000, 0..6)
+        .prop_map(|m| m.into_iter().map(|((d, l), v)| ((date(START) + chrono::Duration::days(d), l), v)).collect())
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -517,20 +557,24 @@ impl VirtualFilter {
 }
 
 impl VirtualTag {
-    fn body(&self) -> Value {
+    fn body(&self, metric: &str) -> Value {
         let values: Vec<Value> = self
             .values
             .iter()
             .map(|v| {
                 let mut body = json!({"filter": v.filter.vql()});
                 match &v.assign {
-                    Ok(name) => body["name"] = json!(name),
-                    Err(shares) => {
+                    VirtualAssign::Name(name) => body["name"] = json!(name),
+                    VirtualAssign::Shares(shares) => {
                         body["percentages"] = shares
                             .iter()
                             .map(|(value, pct)| json!({"value": value, "pct": serde_json::Number::from_str(&pct.to_string()).unwrap()}))
                             .collect();
                     }
+                    VirtualAssign::ByCost(basis) => {
+                        body["cost_metric"] = json!({"filter": basis.vql(), "aggregation": {"tag": "team"}});
+                    }
+                    VirtualAssign::ByMetric => body["business_metric_token"] = json!(metric),
                 }
                 body["date_ranges"] = v
                     .ranges
@@ -544,8 +588,34 @@ impl VirtualTag {
         json!({"key": self.key, "overridable": self.overridable, "collapsed_tag_keys": collapsed, "values": values})
     }
 
+    /// Each proportional value's parts (by the value's index), from the rows the query shows and the metric.
+    fn parts(&self, shown: &[Row], metric: &SplitMetric) -> BTreeMap<usize, Parts> {
+        let units = |d: Decimal| {
+            let mut d = d;
+            d.rescale(18);
+            d.mantissa()
+        };
+        let mut out = BTreeMap::new();
+        for (k, v) in self.values.iter().enumerate() {
+            let parts = match &v.assign {
+                VirtualAssign::ByCost(basis) => parts_of(
+                    shown
+                        .iter()
+                        .filter(|r| basis.keeps(r))
+                        .filter_map(|r| Some((r.day, r.tags.team.clone()?, units(r.amount)))),
+                ),
+                VirtualAssign::ByMetric => parts_of(
+                    metric.iter().map(|((day, label), v)| (*day, label.to_string(), i128::from(*v) * 10i128.pow(18))),
+                ),
+                _ => continue,
+            };
+            out.insert(k, parts);
+        }
+        out
+    }
+
     /// A row as the tag leaves it: (its value of the key, amount) for each share.
-    fn apply(&self, r: &Row) -> Vec<(Option<String>, Decimal)> {
+    fn apply(&self, r: &Row, parts: &BTreeMap<usize, Parts>) -> Vec<(Option<String>, Decimal)> {
         let provider = r.tags.value(self.key).or_else(|| if self.collapse_env { r.tags.env.clone() } else { None });
         if provider.is_some() && !self.overridable {
             return vec![(provider, r.amount)];
@@ -553,11 +623,34 @@ impl VirtualTag {
         let matched = self
             .values
             .iter()
-            .find(|v| v.filter.keeps(r) && (v.ranges.is_empty() || v.ranges.iter().any(|g| g.covers(r.day))));
-        match matched.map(|v| &v.assign) {
+            .position(|v| v.filter.keeps(r) && (v.ranges.is_empty() || v.ranges.iter().any(|g| g.covers(r.day))));
+        match matched.map(|k| (k, &self.values[k].assign)) {
             None => vec![(provider, r.amount)],
-            Some(Ok(name)) => vec![(Some(name.to_string()), r.amount)],
-            Some(Err(shares)) => {
+            Some((_, VirtualAssign::Name(name))) => vec![(Some(name.to_string()), r.amount)],
+            Some((k, VirtualAssign::ByCost(_) | VirtualAssign::ByMetric)) => {
+                let month = parts[&k].get(&first_of(r.day).to_string()).cloned().unwrap_or_default();
+                if month.is_empty() {
+                    return vec![(Some("unallocated".to_string()), r.amount)];
+                }
+                let mut amount = r.amount;
+                amount.rescale(18);
+                let units = amount.mantissa();
+                let whole: i128 = month.iter().map(|(_, p)| p).sum();
+                let mut rest = units;
+                let mut shares = Vec::new();
+                for (i, (name, part)) in month.iter().enumerate() {
+                    let share = if i + 1 == month.len() {
+                        rest
+                    } else {
+                        let share = divide_product(units, *part, whole);
+                        rest -= share;
+                        share
+                    };
+                    shares.push((Some(name.clone()), Decimal::from_i128_with_scale(share, 18).normalize()));
+                }
+                shares
+            }
+            Some((_, VirtualAssign::Shares(shares))) => {
                 // Exactly, in integers of 10^-18: share = amount × pct / 100, half away from zero.
                 let mut amount = r.amount;
                 amount.rescale(18);
@@ -597,10 +690,17 @@ fn virtual_tag() -> impl Strategy<Value = VirtualTag> {
         vec![("b", "0.000001"), ("c", "99.999999")],
         vec![("a", "100")],
     ];
+    let basis = prop_oneof![
+        Just(VirtualFilter::All),
+        proptest::sample::select(SERVICES.to_vec()).prop_map(VirtualFilter::Service),
+        Just(VirtualFilter::EnvProd),
+    ];
     let assign = prop_oneof![
-        proptest::sample::select(vec!["alpha", "beta", "web"]).prop_map(Ok),
+        proptest::sample::select(vec!["alpha", "beta", "web"]).prop_map(VirtualAssign::Name),
         proptest::sample::select(splits)
-            .prop_map(|shares| Err(shares.into_iter().map(|(v, p)| (v, dec(p))).collect::<Vec<_>>())),
+            .prop_map(|shares| VirtualAssign::Shares(shares.into_iter().map(|(v, p)| (v, dec(p))).collect())),
+        basis.prop_map(VirtualAssign::ByCost),
+        Just(VirtualAssign::ByMetric),
     ];
     let value = (filter, prop::collection::vec(range(), 0..3), assign)
         .prop_map(|(filter, ranges, assign)| VirtualValue { filter, ranges, assign });
@@ -615,10 +715,13 @@ fn reference_by_virtual_tag(
     shown: Shown,
     rates: &Rates,
     tag: &VirtualTag,
+    metric: &SplitMetric,
 ) -> ByTags {
     let mut grouped = ByTags::new();
-    for r in shown_rows(files, rules, shown, rates) {
-        for (value, amount) in tag.apply(&r) {
+    let rows = shown_rows(files, rules, shown, rates);
+    let parts = tag.parts(&rows, metric);
+    for r in rows {
+        for (value, amount) in tag.apply(&r, &parts) {
             *grouped.entry((first_of(r.day).to_string(), vec![value])).or_default() += amount;
         }
     }
@@ -758,6 +861,21 @@ fn divide(n: i128, d: i128) -> i128 {
     }
 }
 
+/// `a × b ÷ d` rounded half away from zero, in 256 bits (two amounts' product passes i128).
+fn divide_product(a: i128, b: i128, d: i128) -> i128 {
+    use arrow::datatypes::i256;
+    let n = i256::from_i128(a).wrapping_mul(i256::from_i128(b));
+    let d = i256::from_i128(d);
+    let (q, r) = (n.wrapping_div(d), n.wrapping_rem(d));
+    let away = r.wrapping_abs().wrapping_mul(i256::from_i128(2)) >= d.wrapping_abs();
+    let q = if away {
+        q.wrapping_add(if n.is_negative() == d.is_negative() { i256::ONE } else { i256::MINUS_ONE })
+    } else {
+        q
+    };
+    q.to_i128().expect("a share is at most its amount")
+}
+
 /// The unit costs per month (as unscaled 18-place integers) of the reference's costs `grouped` and `metric`.
 fn reference_unit_costs(grouped: &BTreeMap<(String, String, String), Decimal>, metric: &Metric) -> Vec<(String, i128)> {
     let mut cost: BTreeMap<String, i128> = BTreeMap::new();
@@ -805,7 +923,7 @@ async fn compare(
     shown: Shown,
     tag: &VirtualTag,
     rates: &Rates,
-    metric: &Metric,
+    (metric, split): (&Metric, &SplitMetric),
 ) -> Result<(), TestCaseError> {
     let integration = app.create_integration("Random").await["token"].as_str().unwrap().to_string();
     for (i, rows) in files.iter().enumerate() {
@@ -886,8 +1004,16 @@ async fn compare(
         );
     }
 
-    // By a virtual tag the MSP saved: the managed account's costs allocated, every share exact, none lost.
-    let res = app.post("/v2/virtual_tag_configs", tag.body()).await;
+    // By a virtual tag the MSP saved: the managed account's costs allocated, every share exact, none lost;
+    // its splits by a metric read the MSP's.
+    let values: Vec<Value> = split
+        .iter()
+        .map(|((day, label), v)| json!({"date": day.to_string(), "amount": v.to_string(), "label": label}))
+        .collect();
+    let res = app.post("/v2/business_metrics", json!({"title": "Split by", "values": values})).await;
+    prop_assert_eq!(res.status, 201, "{}", res.text);
+    let split_token = res.body["token"].as_str().unwrap().to_string();
+    let res = app.post("/v2/virtual_tag_configs", tag.body(&split_token)).await;
     prop_assert_eq!(res.status, 201, "{:?}: {}", tag, res.text);
     let grouping = format!("tag:{}", tag.key);
     let query = costs_path(&grouping, shown);
@@ -898,7 +1024,7 @@ async fn compare(
         let value = c[grouping.as_str()].as_str().map(str::to_string);
         got.insert((c["accrued_at"].as_str().unwrap().to_string(), vec![value]), dec(c["amount"].as_str().unwrap()));
     }
-    let by_tag = reference_by_virtual_tag(files, rules, shown, rates, tag);
+    let by_tag = reference_by_virtual_tag(files, rules, shown, rates, tag, split);
     prop_assert_eq!(by_tag.values().sum::<Decimal>(), total, "the reference's allocation lost money");
     prop_assert_eq!(&got, &by_tag, "by {:?}, rules {:?}", tag, rules);
 
@@ -966,10 +1092,11 @@ fn differential(backend: Backend, cases: u32) {
         prop::collection::vec(prop::collection::vec(row(), 1..15), 1..4),
         prop::collection::vec(rule(), 0..7),
         any::<(bool, bool, bool)>(),
-        (virtual_tag(), rates(), prop::collection::vec(any::<bool>(), 4), metric()),
+        (virtual_tag(), rates(), prop::collection::vec(any::<bool>(), 4), metric(), split_metric()),
     );
-    let result =
-        runner.run(&strategy, |(mut files, mut rules, (credits, refunds, amortize), (tag, rates, euros, metric))| {
+    let result = runner.run(
+        &strategy,
+        |(mut files, mut rules, (credits, refunds, amortize), (tag, rates, euros, metric, split))| {
             for (rows, euro) in files.iter_mut().zip(euros) {
                 for r in rows {
                     r.currency = Some(if euro { "EUR" } else { "USD" });
@@ -979,9 +1106,11 @@ fn differential(backend: Backend, cases: u32) {
             rules.sort_by_key(group);
             runtime.block_on(async {
                 let Some(app) = TestApp::spawn(backend).await else { return Ok(()) };
-                compare(&app, &files, &rules, Shown { credits, refunds, amortize }, &tag, &rates, &metric).await
+                compare(&app, &files, &rules, Shown { credits, refunds, amortize }, &tag, &rates, (&metric, &split))
+                    .await
             })
-        });
+        },
+    );
     if let Err(e) = result {
         panic!("{e}");
     }
