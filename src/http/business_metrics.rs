@@ -95,7 +95,7 @@ struct BusinessMetricsBody {
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
-struct ValueBody {
+struct MetricValueBody {
     /// Midnight UTC of the value's day (or month, with `date_bin=month`).
     date: String,
     /// Exact decimal text.
@@ -103,9 +103,9 @@ struct ValueBody {
     label: Option<String>,
 }
 
-impl From<MetricValue> for ValueBody {
+impl From<MetricValue> for MetricValueBody {
     fn from(v: MetricValue) -> Self {
-        ValueBody {
+        MetricValueBody {
             date: format!("{}T00:00:00Z", v.date.format("%Y-%m-%d")),
             amount: to_wire(v.amount),
             label: v.label,
@@ -115,7 +115,7 @@ impl From<MetricValue> for ValueBody {
 
 #[derive(Serialize, utoipa::ToSchema)]
 struct ValuesBody {
-    values: Vec<ValueBody>,
+    values: Vec<MetricValueBody>,
     links: Links,
 }
 

@@ -16,7 +16,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(providers))
         .routes(routes!(services))
-        .routes(routes!(tags))
+        .routes(routes!(tags, update_tags))
         .routes(routes!(tag_values))
 }
 
@@ -138,6 +138,34 @@ async fn tags(State(state): State<AppState>, caller: Caller, url: ListUrl) -> Re
     let found =
         discovery::tag_keys(state.store.as_ref(), &caller.account_token, p.workspace.as_deref(), &p.query).await?;
     let (found, links) = url.slice(p.page, found);
+    let tags = found
+        .into_iter()
+        .map(|f| Tag { tag_key: f.name, hidden: f.hidden, preferred: f.preferred, providers: f.providers })
+        .collect();
+    Ok(axum::Json(TagsBody { tags, links }))
+}
+
+/// `PUT /v2/tags`: one key (`tag_key`) or several (`tag_keys`), and the flags to set.
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+struct UpdateTagsFields {
+    tag_key: Option<String>,
+    tag_keys: Option<Vec<String>>,
+    hidden: Option<bool>,
+    preferred: Option<bool>,
+}
+
+#[utoipa::path(put, path = "/tags", tag = "discovery", operation_id = "discovery_update_tags", request_body = UpdateTagsFields, responses((status = 200, description = "OK", body = TagsBody), super::openapi::ApiErrors))]
+async fn update_tags(
+    State(state): State<AppState>,
+    caller: Caller,
+    url: ListUrl,
+    super::extract::Json(fields): super::extract::Json<UpdateTagsFields>,
+) -> Result<axum::Json<TagsBody>> {
+    let keys = fields.tag_key.into_iter().chain(fields.tag_keys.unwrap_or_default()).collect();
+    let update = discovery::TagUpdate { keys, hidden: fields.hidden, preferred: fields.preferred };
+    let found = discovery::update_tags(state.store.as_ref(), &caller.account_token, update).await?;
+    let page = PageRequest { page: 1, limit: (found.len() as u32).max(1) };
+    let links = url.links(page, found.len() as i64);
     let tags = found
         .into_iter()
         .map(|f| Tag { tag_key: f.name, hidden: f.hidden, preferred: f.preferred, providers: f.providers })

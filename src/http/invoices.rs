@@ -89,7 +89,7 @@ struct DownloadBody {
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
-struct CostReportBody {
+struct InvoiceCostReportBody {
     cost_report_url: String,
 }
 
@@ -180,16 +180,18 @@ async fn download(
     Ok(axum::Json(DownloadBody { download_url: link(&state, &headers, &invoice, file).await? }))
 }
 
-#[utoipa::path(get, path = "/invoices/{invoice_token}/cost_report", tag = "invoices", operation_id = "invoices_cost_report", params(("invoice_token" = String, Path)), responses((status = 200, description = "OK", body = CostReportBody), super::openapi::ApiErrors))]
+#[utoipa::path(get, path = "/invoices/{invoice_token}/cost_report", tag = "invoices", operation_id = "invoices_cost_report", params(("invoice_token" = String, Path)), responses((status = 200, description = "OK", body = InvoiceCostReportBody), super::openapi::ApiErrors))]
 async fn cost_report(
     State(state): State<AppState>,
     caller: Caller,
     Path(text): Path<String>,
     headers: HeaderMap,
-) -> Result<axum::Json<CostReportBody>> {
+) -> Result<axum::Json<InvoiceCostReportBody>> {
     let token = path_token(&text, InvoiceToken::parse, not_found)?;
     let invoice = invoicing::get(state.store.as_ref(), &caller.account_token, &token).await?;
-    Ok(axum::Json(CostReportBody { cost_report_url: link(&state, &headers, &invoice, InvoiceFile::CostReport).await? }))
+    Ok(axum::Json(InvoiceCostReportBody {
+        cost_report_url: link(&state, &headers, &invoice, InvoiceFile::CostReport).await?,
+    }))
 }
 
 async fn send_as(state: AppState, caller: Caller, text: String, approve: bool) -> Result<axum::Json<SendBody>> {

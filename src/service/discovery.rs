@@ -92,7 +92,8 @@ pub async fn services(
 pub struct Found {
     pub name: String,
     pub providers: Vec<String>,
-    /// A virtual tag's key marked hidden or preferred (provider keys are neither).
+    /// A key marked hidden or preferred: a virtual tag's in its definition, a provider key's by
+    /// `PUT /v2/tags` ([`update_tags`]).
     pub hidden: bool,
     pub preferred: bool,
 }
@@ -143,12 +144,68 @@ pub async fn tag_keys(
     let virtual_keys =
         view.virtual_tags.iter().flat_map(|t| view.integrations.iter().map(|i| (i.clone(), t.key.clone())));
     let mut found = collect(provided.chain(virtual_keys).filter(|(i, key)| matches(query, i, key)), query.descending);
+    // The account's own virtual tag's flags, else its setting of the key, else its MSP's virtual tag's.
+    let own = super::virtual_tags::list(store, account, None).await?;
+    let settings = store.tag_settings(account).await?;
     for f in &mut found {
-        if let Some(tag) = view.virtual_tags.iter().find(|t| t.key == f.name) {
-            (f.hidden, f.preferred) = (tag.hidden, tag.preferred);
-        }
+        let own_tag =
+            own.iter().find(|t| t.definition.key == f.name).map(|t| (t.definition.hidden, t.definition.preferred));
+        let setting = settings.iter().find(|(k, _, _)| *k == f.name).map(|(_, h, p)| (*h, *p));
+        let inherited = view.virtual_tags.iter().find(|t| t.key == f.name).map(|t| (t.hidden, t.preferred));
+        (f.hidden, f.preferred) = own_tag.or(setting).or(inherited).unwrap_or((false, false));
     }
     Ok(found)
+}
+
+/// What `PUT /v2/tags` changes: the keys (`tag_key`, `tag_keys`) and the flags sent.
+#[derive(Debug, Clone, Default)]
+pub struct TagUpdate {
+    pub keys: Vec<String>,
+    pub hidden: Option<bool>,
+    pub preferred: Option<bool>,
+}
+
+/// `PUT /v2/tags`: marks keys hidden or preferred; answers them as `GET /v2/tags` lists them. A key of one of
+/// the account's virtual tags changes in the tag's definition, any other key in the account's settings. A
+/// key no cost in the caller's view carries (and no virtual tag) is a 404, and nothing is changed.
+pub async fn update_tags(
+    store: &dyn Store,
+    account: &AccountToken,
+    update: TagUpdate,
+) -> Result<Vec<Found>, ServiceError> {
+    // Keys as sent: a provider's key may have spaces at its ends.
+    let mut keys: Vec<String> = update.keys.into_iter().filter(|k| !k.is_empty()).collect();
+    keys.dedup();
+    if keys.is_empty() {
+        return Err(ServiceError::invalid("tag_key or tag_keys is required"));
+    }
+    if update.hidden.is_none() && update.preferred.is_none() {
+        return Err(ServiceError::invalid("send hidden or preferred (or both)"));
+    }
+    let known = tag_keys(store, account, None, &TagQuery::default()).await?;
+    if keys.iter().any(|k| !known.iter().any(|f| &f.name == k)) {
+        return Err(ServiceError::NotFound("tag key"));
+    }
+    let own = super::virtual_tags::list(store, account, None).await?;
+    let mut settings = Vec::new();
+    for key in &keys {
+        match own.iter().find(|t| &t.definition.key == key) {
+            Some(tag) => {
+                let fields = crate::model::virtual_tag::TagFields {
+                    hidden: update.hidden,
+                    preferred: update.preferred,
+                    ..Default::default()
+                };
+                super::virtual_tags::update(store, account, &tag.token, fields).await?;
+            }
+            None => settings.push(key.clone()),
+        }
+    }
+    if !settings.is_empty() {
+        store.put_tag_settings(account, &settings, update.hidden, update.preferred).await?;
+    }
+    let listed = tag_keys(store, account, None, &TagQuery::default()).await?;
+    Ok(listed.into_iter().filter(|f| keys.contains(&f.name)).collect())
 }
 
 /// `GET /v2/tags/{key}/values`: the values of one key, sorted; `None` when no cost in the view has the key.

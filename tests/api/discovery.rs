@@ -11,6 +11,7 @@ on_both_stores!(
     discovery_follows_the_callers_view_and_the_live_uploads,
     uploads_from_before_discovery_are_caught_up,
     a_managed_account_sees_the_services_its_rules_leave_it,
+    tag_keys_are_hidden_and_preferred_and_me_takes_no_dashboard,
 );
 
 const A: &str = r#"ChargeCategory,ChargePeriodStart,BilledCost,ServiceName,Tags
@@ -188,4 +189,74 @@ async fn a_managed_account_sees_the_services_its_rules_leave_it(app: TestApp) {
     // The MSP itself sees the costs as uploaded.
     let res = app.get("/v2/cost_services").await;
     assert_eq!(names(&res.body, "cost_services", "name"), ["EC2", "Internal Markup Engine", "Sales Tax Service"]);
+}
+
+async fn tag_keys_are_hidden_and_preferred_and_me_takes_no_dashboard(app: TestApp) {
+    integration(&app, "A", A).await;
+    let res =
+        app.post("/v2/virtual_tag_configs", json!({"key": "owner", "values": [{"filter": "", "name": "x"}]})).await;
+    assert_eq!(res.status, 201, "{}", res.text);
+    let vtag = res.body["token"].as_str().unwrap().to_string();
+
+    // One key, then several (a provider key and a virtual tag's); only what is sent changes.
+    let res = app.put("/v2/tags", json!({"tag_key": "Team", "hidden": true})).await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    assert_eq!(res.body["tags"].as_array().unwrap().len(), 1, "{}", res.text);
+    assert_eq!(
+        (&res.body["tags"][0]["tag_key"], &res.body["tags"][0]["hidden"], &res.body["tags"][0]["preferred"]),
+        (&json!("Team"), &json!(true), &json!(false))
+    );
+    let res = app.put("/v2/tags", json!({"tag_keys": ["Team", "owner"], "preferred": true})).await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    let flags = |body: &Value| -> Vec<(String, bool, bool)> {
+        body["tags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| {
+                (
+                    t["tag_key"].as_str().unwrap().to_string(),
+                    t["hidden"].as_bool().unwrap(),
+                    t["preferred"].as_bool().unwrap(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(flags(&res.body), vec![("Team".to_string(), true, true), ("owner".to_string(), false, true)]);
+    let listed = flags(&app.get("/v2/tags").await.body);
+    assert!(
+        listed.contains(&("Team".to_string(), true, true))
+            && listed.contains(&("Cost Center".to_string(), false, false)),
+        "{listed:?}"
+    );
+    // A virtual tag's flags live in its definition.
+    assert_eq!(app.get(&format!("/v2/virtual_tag_configs/{vtag}")).await.body["preferred"], true);
+
+    // Unknown keys and empty changes are refused; nothing changes; a read-only token cannot.
+    let res = app.put("/v2/tags", json!({"tag_keys": ["Team", "nope"], "hidden": false})).await;
+    assert_eq!(res.status, 404, "{}", res.text);
+    assert!(flags(&app.get("/v2/tags").await.body).contains(&("Team".to_string(), true, true)));
+    assert_eq!(app.put("/v2/tags", json!({"tag_key": "Team"})).await.status, 400);
+    assert_eq!(app.put("/v2/tags", json!({"hidden": true})).await.status, 400);
+    let reader = app.mint_for(app.account.token.as_ref(), "read").await;
+    let body = json!({"tag_key": "Team", "hidden": false}).to_string();
+    assert_eq!(app.send(Method::PUT, "/v2/tags", Some(&reader), Some(body)).await.status, 403);
+    // Another account's settings are its own.
+    let (_, other) = app.other_account().await;
+    let res = app
+        .send(Method::PUT, "/v2/tags", Some(&other), Some(json!({"tag_key": "Team", "hidden": true}).to_string()))
+        .await;
+    assert_eq!(res.status, 404, "it has no costs tagged Team: {}", res.text);
+
+    // PUT /v2/me: no dashboards in costd, so null is the only default.
+    let res = app.put("/v2/me", json!({"default_dashboard_token": null})).await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    assert!(
+        res.body["default_workspace_token"].is_string() && res.body["default_dashboard_token"].is_null(),
+        "{}",
+        res.text
+    );
+    let res = app.put("/v2/me", json!({"default_dashboard_token": "dshbrd_1"})).await;
+    assert_eq!(res.status, 422, "{}", res.text);
+    assert!(res.error_text().contains("no dashboards"), "{}", res.text);
 }

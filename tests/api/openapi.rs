@@ -124,6 +124,24 @@ fn operation_key(method: &str, path: &str) -> String {
     format!("{} {}", method.to_uppercase(), placeholder.replace_all(path, "{}"))
 }
 
+/// Schemas are named by their type's name alone: two body types of one name in two modules would share one
+/// entry of the document, one describing the other's operations.
+#[test]
+fn no_two_schemas_share_a_name() {
+    let schema =
+        regex::Regex::new(r"utoipa::ToSchema[^\]]*\)\]\s*(?:#\[[^\]]*\]\s*)*(?:pub(?:\([a-z]+\))? )?struct (\w+)")
+            .unwrap();
+    let mut seen: BTreeMap<String, std::path::PathBuf> = BTreeMap::new();
+    for (path, text) in http_modules() {
+        for m in schema.captures_iter(&text) {
+            if let Some(first) = seen.insert(m[1].to_string(), path.clone()) {
+                panic!("{} is a schema in {} and in {}", &m[1], first.display(), path.display());
+            }
+        }
+    }
+    assert!(seen.len() > 60, "only {} schemas found", seen.len());
+}
+
 #[test]
 fn every_handler_that_reads_a_json_body_names_it_in_its_annotation() {
     let mut found = 0;

@@ -341,6 +341,7 @@ pub trait Store:
     + VirtualTagStore
     + ExchangeRateStore
     + BusinessMetricStore
+    + TagSettingStore
     + wing::RecordStore
     + Send
     + Sync
@@ -984,6 +985,22 @@ pub trait BusinessMetricStore: Send + Sync {
         account: &AccountToken,
         token: &BusinessMetricToken,
     ) -> anyhow::Result<Option<Vec<String>>>;
+}
+
+/// Provider tag keys' display flags (`PUT /v2/tags`), per account; a virtual tag's are in its definition.
+#[async_trait]
+pub trait TagSettingStore: Send + Sync {
+    /// Sets `hidden` and `preferred` of each key (`None`: unchanged; a key set first starts false), in one
+    /// transaction.
+    async fn put_tag_settings(
+        &self,
+        account: &AccountToken,
+        keys: &[String],
+        hidden: Option<bool>,
+        preferred: Option<bool>,
+    ) -> anyhow::Result<()>;
+    /// The account's keys with flags: (key, hidden, preferred), by key.
+    async fn tag_settings(&self, account: &AccountToken) -> anyhow::Result<Vec<(String, bool, bool)>>;
 }
 
 /// Cost reports, saved filters and folders, one kind at a time.

@@ -21,6 +21,8 @@ from vantage import (
     BusinessMetricValue,
     CreateBusinessMetric,
     UpdateBusinessMetric,
+    UpdateMe,
+    UpdateTag,
     CreateVirtualTagConfig,
     UpdateVirtualTagConfig,
     VirtualTagConfigValue,
@@ -460,6 +462,19 @@ def unit_economics(client):
     client.cost_reports.delete(report.token)
 
 
+def tag_flags(client):
+    """PUT /v2/tags hides a key (and shows it again); PUT /v2/me answers the caller as GET does."""
+    keys = [t.tag_key for t in client.tags.list().tags]
+    check(keys, "the uploads carry tags")
+    updated = client.tags.update(UpdateTag(tag_key=keys[0], hidden=True)).tags
+    check([(t.tag_key, t.hidden) for t in updated] == [(keys[0], True)], f"{updated} for {keys[0]!r}")
+    check(any(t.tag_key == keys[0] and t.hidden for t in client.tags.list().tags), "the key is listed hidden")
+    client.tags.update(UpdateTag(tag_key=keys[0], hidden=False))
+    expect_error(404, lambda: client.tags.update(UpdateTag(tag_key="no such key", hidden=True)))
+    me = client.me.update(UpdateMe())
+    check(me.default_workspace_token == client.me.get().default_workspace_token, f"{me}")
+
+
 def main():
     client = Client(os.environ["COSTD_TOKEN"], base_url=URL)
 
@@ -575,6 +590,7 @@ def main():
     virtual_tags(client, mine)
     currencies(client)
     unit_economics(client)
+    tag_flags(client)
 
     # deletes: the upload's costs vanish at once; then everything goes
     client.integrations.delete_user_costs_upload(small.token, up.token)
