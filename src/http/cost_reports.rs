@@ -11,6 +11,7 @@ use super::auth::Caller;
 use super::extract::{Json, Query};
 use super::pagination::{Links, ListParams, ListUrl, Paging};
 use super::{timestamp, ApiError, AppState, Result};
+use crate::model::business_metric::Attachment;
 use crate::model::cost_query::CostSettings;
 use crate::model::report::{ChartSettings, CostReportFields, ViewKind};
 use crate::service::forecast::forecast;
@@ -152,15 +153,36 @@ struct CostReportBody {
     chart_settings: ChartSettings,
 }
 
-fn body(state: &AppState, r: ReportObject) -> Result<CostReportBody> {
+/// The business metrics attached to the account's reports, by report.
+type Attached = std::collections::HashMap<String, Vec<(crate::model::token::BusinessMetricToken, Attachment)>>;
+
+fn body(state: &AppState, r: ReportObject, attached: &Attached) -> Result<CostReportBody> {
     let d = reports::report_definition(&r)?;
+    let metrics = attached
+        .get(&r.token)
+        .map(|list| {
+            list.iter()
+                .map(|(token, a)| {
+                    let mut item = serde_json::json!({"business_metric_token": token, "unit_scale": a.unit_scale.as_str(),
+                        "calculation_type": a.calculation_type.as_str()});
+                    if let Some(label) = &a.label {
+                        item["label"] = serde_json::json!(label);
+                    }
+                    if let Some(filter) = &a.label_filter {
+                        item["label_filter"] = serde_json::json!(filter);
+                    }
+                    item
+                })
+                .collect()
+        })
+        .unwrap_or_default();
     let previous = d.settings.show_previous_period.then(|| d.previous_dates((state.today)()));
     Ok(CostReportBody {
         token: r.token,
         title: r.title,
         folder_token: r.folder_token,
         saved_filter_tokens: r.saved_filter_tokens,
-        business_metric_tokens_with_metadata: Vec::new(),
+        business_metric_tokens_with_metadata: metrics,
         default_forecast: DefaultForecast { kind: "baseline", report_forecast_token: None },
         filter: d.filter,
         groupings: d.groupings,
@@ -192,7 +214,8 @@ async fn list(
     Query(params): Query<ListParams>,
 ) -> Result<axum::Json<CostReportsBody>> {
     let (items, links) = list_objects(&state, &caller, ViewKind::CostReport, &params, &paging).await?;
-    let cost_reports = items.into_iter().map(|r| body(&state, r)).collect::<Result<_>>()?;
+    let attached = reports::metrics_of(state.store.as_ref(), &caller.account_token).await?;
+    let cost_reports = items.into_iter().map(|r| body(&state, r, &attached)).collect::<Result<_>>()?;
     Ok(axum::Json(CostReportsBody { cost_reports, links }))
 }
 
@@ -203,7 +226,8 @@ async fn create(
     Json(fields): Json<CostReportFields>,
 ) -> Result<(StatusCode, axum::Json<CostReportBody>)> {
     let created = reports::create_report(state.store.as_ref(), &caller.account_token, fields).await?;
-    Ok((StatusCode::CREATED, axum::Json(body(&state, created)?)))
+    let attached = reports::metrics_of(state.store.as_ref(), &caller.account_token).await?;
+    Ok((StatusCode::CREATED, axum::Json(body(&state, created, &attached)?)))
 }
 
 #[utoipa::path(get, path = "/cost_reports/{cost_report_token}", tag = "cost_reports", operation_id = "cost_reports_show", params(("cost_report_token" = String, Path)), responses((status = 200, description = "OK", body = CostReportBody), super::openapi::ApiErrors))]
@@ -213,7 +237,8 @@ async fn show(
     Path(token): Path<String>,
 ) -> Result<axum::Json<CostReportBody>> {
     let found = reports::get(state.store.as_ref(), &caller.account_token, ViewKind::CostReport, &token).await?;
-    Ok(axum::Json(body(&state, found)?))
+    let attached = reports::metrics_of(state.store.as_ref(), &caller.account_token).await?;
+    Ok(axum::Json(body(&state, found, &attached)?))
 }
 
 #[utoipa::path(put, path = "/cost_reports/{cost_report_token}", tag = "cost_reports", operation_id = "cost_reports_update", request_body = CostReportFields, params(("cost_report_token" = String, Path)), responses((status = 200, description = "OK", body = CostReportBody), super::openapi::ApiErrors))]
@@ -224,7 +249,8 @@ async fn update(
     Json(fields): Json<CostReportFields>,
 ) -> Result<axum::Json<CostReportBody>> {
     let updated = reports::update_report(state.store.as_ref(), &caller.account_token, &token, fields).await?;
-    Ok(axum::Json(body(&state, updated)?))
+    let attached = reports::metrics_of(state.store.as_ref(), &caller.account_token).await?;
+    Ok(axum::Json(body(&state, updated, &attached)?))
 }
 
 #[utoipa::path(delete, path = "/cost_reports/{cost_report_token}", tag = "cost_reports", operation_id = "cost_reports_remove", params(("cost_report_token" = String, Path)), responses((status = 204, description = "Deleted"), super::openapi::ApiErrors))]

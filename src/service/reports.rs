@@ -7,12 +7,13 @@
 use crate::service::ServiceError;
 use chrono::NaiveDate;
 
+use crate::model::business_metric::{parse_report_metrics, Attachment};
 use crate::model::cost_query::Defaults;
 use crate::model::report::{
     filter_field, folder_type, title, CostReportFields, FolderFields, ReportDefinition, SavedFilterDefinition,
     SavedFilterFields, ViewKind,
 };
-use crate::model::token::AccountToken;
+use crate::model::token::{AccountToken, BusinessMetricToken};
 use crate::model::vql::Filter;
 use crate::store::{PageRequest, Paged, ReportObject, ReportObjectFields, Store};
 
@@ -298,12 +299,63 @@ pub async fn update_saved_filter(
         .ok_or(ServiceError::NotFound("saved filter"))
 }
 
+/// The report's `business_metric_tokens_with_metadata`, checked (each metric the account's), for `report`.
+async fn report_metrics(
+    store: &dyn Store,
+    account: &AccountToken,
+    report: &str,
+    fields: &CostReportFields,
+    errors: &mut Vec<String>,
+) -> Result<Option<Vec<(BusinessMetricToken, Attachment)>>> {
+    let Some(list) = fields.business_metric_tokens_with_metadata.clone() else { return Ok(None) };
+    let parsed = match parse_report_metrics(report, list) {
+        Ok(parsed) => parsed,
+        Err(e) => {
+            errors.extend(e);
+            return Ok(None);
+        }
+    };
+    let mut out = Vec::new();
+    for (i, (token, attachment)) in parsed.into_iter().enumerate() {
+        let token = BusinessMetricToken::parse(&token).expect("checked by the parser");
+        if store.get_business_metric(account, &token).await?.is_none() {
+            errors.push(format!(
+                "business_metric_tokens_with_metadata[{i}].business_metric_token: {token} is not a business metric \
+                 of this account"
+            ));
+        }
+        out.push((token, attachment));
+    }
+    Ok(Some(out))
+}
+
+/// Attaches `metrics` to the report (when the request named them).
+async fn attach_metrics(
+    store: &dyn Store,
+    account: &AccountToken,
+    report: &str,
+    metrics: Option<Vec<(BusinessMetricToken, Attachment)>>,
+) -> Result<()> {
+    let Some(mut metrics) = metrics else { return Ok(()) };
+    for (_, a) in &mut metrics {
+        a.cost_report_token = report.to_string();
+    }
+    match store.set_report_metrics(account, report, &metrics).await? {
+        None => Ok(()),
+        // Deleted since it was checked.
+        Some(token) => Err(ServiceError::invalid(format!(
+            "business_metric_tokens_with_metadata: {token} is not a business metric of this account"
+        ))),
+    }
+}
+
 pub async fn create_report(
     store: &dyn Store,
     account: &AccountToken,
     fields: CostReportFields,
 ) -> Result<ReportObject> {
     let mut errors = Vec::new();
+    let metrics = report_metrics(store, account, "", &fields, &mut errors).await?;
     let title = title(fields.title.as_deref(), None, &mut errors);
     let definition = ReportDefinition::overlay(&ReportDefinition::default(), &fields).unwrap_or_else(|e| {
         errors.extend(e);
@@ -315,7 +367,7 @@ pub async fn create_report(
         place(store, account, fields.workspace_token.as_deref(), None, folder, "folder_token", &filters, &mut errors)
             .await?;
     done(errors, ())?;
-    Ok(store
+    let report = store
         .create_report_object(
             account,
             ViewKind::CostReport,
@@ -327,7 +379,9 @@ pub async fn create_report(
                 saved_filter_tokens: place.saved_filter_tokens,
             },
         )
-        .await?)
+        .await?;
+    attach_metrics(store, account, &report.token, metrics).await?;
+    Ok(report)
 }
 
 pub async fn update_report(
@@ -338,6 +392,7 @@ pub async fn update_report(
 ) -> Result<ReportObject> {
     let current = get(store, account, ViewKind::CostReport, token).await?;
     let mut errors = Vec::new();
+    let metrics = report_metrics(store, account, token, &fields, &mut errors).await?;
     let title = title(fields.title.as_deref(), Some(&current.title), &mut errors);
     if fields.workspace_token.is_some() {
         errors.push("workspace_token is set when a report is created; move it with folder_token".into());
@@ -371,10 +426,26 @@ pub async fn update_report(
         definition: json(&definition),
         saved_filter_tokens: place.saved_filter_tokens,
     };
-    store
+    let report = store
         .update_report_object(account, ViewKind::CostReport, token, &fields)
         .await?
-        .ok_or(ServiceError::NotFound("cost report"))
+        .ok_or(ServiceError::NotFound("cost report"))?;
+    attach_metrics(store, account, token, metrics).await?;
+    Ok(report)
+}
+
+/// The business metrics attached to each of `reports` (by report token), as the reports show them.
+pub async fn metrics_of(
+    store: &dyn Store,
+    account: &AccountToken,
+) -> Result<std::collections::HashMap<String, Vec<(BusinessMetricToken, Attachment)>>> {
+    let mut by_report: std::collections::HashMap<String, Vec<(BusinessMetricToken, Attachment)>> = Default::default();
+    for metric in store.list_business_metrics(account).await? {
+        for a in metric.attachments {
+            by_report.entry(a.cost_report_token.clone()).or_default().push((metric.token.clone(), a));
+        }
+    }
+    Ok(by_report)
 }
 
 pub async fn delete(store: &dyn Store, account: &AccountToken, kind: ViewKind, token: &str) -> Result<()> {

@@ -117,6 +117,33 @@ async fn a_metric_is_created_listed_updated_and_deleted_and_refuses_what_it_cann
     let res = app.send(Method::PUT, &format!("/v2/business_metrics/{m}"), Some(&reader), Some("{}".into())).await;
     assert_eq!(res.status, 403, "{}", res.text);
 
+    // Attached from the report's side too: created with it, shown on it, replaced by an update.
+    let body = json!({"title": "By report", "business_metric_tokens_with_metadata": [
+        {"business_metric_token": m, "unit_scale": "per_million", "label_filter": ["web"]}]});
+    let res = app.post("/v2/cost_reports", body).await;
+    assert_eq!(res.status, 201, "{}", res.text);
+    let second = token(&res.body);
+    assert_eq!(
+        res.body["business_metric_tokens_with_metadata"],
+        json!([{"business_metric_token": m, "unit_scale": "per_million", "calculation_type": "unit_cost", "label_filter": ["web"]}])
+    );
+    let attached = app.get(&format!("/v2/business_metrics/{m}")).await.body["cost_report_tokens_with_metadata"].clone();
+    assert_eq!(attached.as_array().unwrap().len(), 2, "{attached}");
+    assert_eq!(attached[1]["cost_report_token"], json!(second));
+    let res = app.put(&format!("/v2/cost_reports/{second}"), json!({"business_metric_tokens_with_metadata": []})).await;
+    assert_eq!(res.body["business_metric_tokens_with_metadata"], json!([]), "{}", res.text);
+    let bad = json!({"title": "Bad", "business_metric_tokens_with_metadata": [{"business_metric_token": "bsnss_mtrc_0000000000000000"}]});
+    let res = app.post("/v2/cost_reports", bad).await;
+    assert_eq!(res.status, 400, "{}", res.text);
+    assert!(res.error_text().contains("business_metric_tokens_with_metadata[0].business_metric_token"), "{}", res.text);
+    let titles: Vec<String> = app.get("/v2/cost_reports").await.body["cost_reports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["title"].as_str().unwrap().to_string())
+        .collect();
+    assert!(!titles.contains(&"Bad".to_string()), "nothing half-created: {titles:?}");
+
     // Deleting the report detaches it; deleting the metric deletes its values.
     assert_eq!(app.delete(&format!("/v2/cost_reports/{report}")).await.status, 204);
     let res = app.get(&format!("/v2/business_metrics/{m}")).await;

@@ -272,47 +272,100 @@ fn parse_attachments(list: Vec<AttachmentFields>, errors: &mut Vec<String>) -> V
     }
     let mut out: Vec<Attachment> = Vec::new();
     for (i, a) in list.into_iter().enumerate() {
-        let at = |field: &str| format!("cost_report_tokens_with_metadata[{i}].{field}");
-        let report = match a.cost_report_token.map(|t| t.trim().to_string()) {
-            Some(t) if !t.is_empty() => t,
+        let at = format!("cost_report_tokens_with_metadata[{i}]");
+        let report = match a.cost_report_token.as_deref().map(str::trim) {
+            Some(t) if !t.is_empty() => t.to_string(),
             _ => {
-                errors.push(format!("{} is required", at("cost_report_token")));
+                errors.push(format!("{at}.cost_report_token is required"));
                 continue;
             }
         };
         if out.iter().any(|o| o.cost_report_token == report) {
-            errors.push(format!("{}: {report} is attached twice", at("cost_report_token")));
+            errors.push(format!("{at}.cost_report_token: {report} is attached twice"));
         }
-        let unit_scale = match a.unit_scale.as_deref() {
-            None => Some(UnitScale::PerUnit),
-            Some(s) => UnitScale::ALL.into_iter().find(|u| u.as_str() == s).or_else(|| {
-                let names: Vec<&str> = UnitScale::ALL.iter().map(|u| u.as_str()).collect();
-                errors.push(format!("{} must be one of {}, got {s:?}", at("unit_scale"), names.join(", ")));
-                None
-            }),
-        };
-        let calculation_type = match a.calculation_type.as_deref() {
-            None => Some(CalculationType::UnitCost),
-            Some(s) => {
-                CalculationType::parse(s).map_err(|e| errors.push(format!("{}: {e}", at("calculation_type")))).ok()
-            }
-        };
-        if a.label_filters.as_ref().is_some_and(|f| !f.is_null() && f.as_object().is_none_or(|o| !o.is_empty())) {
-            errors.push(format!(
-                "{}: costd's values have one label each; filter them with label_filter",
-                at("label_filters")
-            ));
-        }
-        let label = a.label.map(|l| l.trim().to_string()).filter(|l| !l.is_empty());
-        if label.as_ref().is_some_and(|l| l.chars().count() > MAX_TEXT) {
-            errors.push(format!("{} may have at most {MAX_TEXT} characters", at("label")));
-        }
-        let label_filter = a.label_filter.filter(|f| !f.is_empty());
-        if let (Some(unit_scale), Some(calculation_type)) = (unit_scale, calculation_type) {
-            out.push(Attachment { cost_report_token: report, unit_scale, calculation_type, label, label_filter });
+        if let Some(attachment) = parse_attachment(&at, a, report, errors) {
+            out.push(attachment);
         }
     }
     out
+}
+
+/// One attachment's settings (`at` names it in messages), to `report`.
+fn parse_attachment(at: &str, a: AttachmentFields, report: String, errors: &mut Vec<String>) -> Option<Attachment> {
+    let field = |name: &str| format!("{at}.{name}");
+    let unit_scale = match a.unit_scale.as_deref() {
+        None => Some(UnitScale::PerUnit),
+        Some(s) => UnitScale::ALL.into_iter().find(|u| u.as_str() == s).or_else(|| {
+            let names: Vec<&str> = UnitScale::ALL.iter().map(|u| u.as_str()).collect();
+            errors.push(format!("{} must be one of {}, got {s:?}", field("unit_scale"), names.join(", ")));
+            None
+        }),
+    };
+    let calculation_type = match a.calculation_type.as_deref() {
+        None => Some(CalculationType::UnitCost),
+        Some(s) => {
+            CalculationType::parse(s).map_err(|e| errors.push(format!("{}: {e}", field("calculation_type")))).ok()
+        }
+    };
+    if a.label_filters.as_ref().is_some_and(|f| !f.is_null() && f.as_object().is_none_or(|o| !o.is_empty())) {
+        errors.push(format!(
+            "{}: costd's values have one label each; filter them with label_filter",
+            field("label_filters")
+        ));
+    }
+    let label = a.label.map(|l| l.trim().to_string()).filter(|l| !l.is_empty());
+    if label.as_ref().is_some_and(|l| l.chars().count() > MAX_TEXT) {
+        errors.push(format!("{} may have at most {MAX_TEXT} characters", field("label")));
+    }
+    let label_filter = a.label_filter.filter(|f| !f.is_empty());
+    Some(Attachment {
+        cost_report_token: report,
+        unit_scale: unit_scale?,
+        calculation_type: calculation_type?,
+        label,
+        label_filter,
+    })
+}
+
+/// A cost report's `business_metric_tokens_with_metadata` (the same attachments, named from the report's
+/// side): (metric token, the attachment to `report`), every problem named by its index.
+pub fn parse_report_metrics(
+    report: &str,
+    list: Vec<serde_json::Value>,
+) -> Result<Vec<(String, Attachment)>, Vec<String>> {
+    let field = "business_metric_tokens_with_metadata";
+    let mut errors = Vec::new();
+    if list.len() > MAX_ATTACHMENTS {
+        return Err(vec![format!("{field} may hold at most {MAX_ATTACHMENTS} metrics")]);
+    }
+    let mut out: Vec<(String, Attachment)> = Vec::new();
+    for (i, item) in list.into_iter().enumerate() {
+        let at = format!("{field}[{i}]");
+        let token =
+            item.get("business_metric_token").and_then(|t| t.as_str()).map(str::trim).unwrap_or_default().to_string();
+        if crate::token::BusinessMetricToken::parse(&token).is_none() {
+            errors.push(format!("{at}.business_metric_token must be a business metric token, got {token:?}"));
+            continue;
+        }
+        if out.iter().any(|(t, _)| *t == token) {
+            errors.push(format!("{at}.business_metric_token: {token} is attached twice"));
+        }
+        let fields: AttachmentFields = match serde_json::from_value(item) {
+            Ok(f) => f,
+            Err(e) => {
+                errors.push(format!("{at}: {e}"));
+                continue;
+            }
+        };
+        if let Some(attachment) = parse_attachment(&at, fields, report.to_string(), &mut errors) {
+            out.push((token, attachment));
+        }
+    }
+    if errors.is_empty() {
+        Ok(out)
+    } else {
+        Err(errors)
+    }
 }
 
 /// A day as values give it: `2024-03-01`, or midnight UTC of it as a timestamp (`2024-03-01T00:00:00Z`,

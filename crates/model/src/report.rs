@@ -288,7 +288,9 @@ pub struct CostReportFields {
     pub saved_filter_tokens: Option<Vec<String>>,
     groupings: Option<String>,
     filter: Option<String>,
-    business_metric_tokens_with_metadata: Option<Vec<serde_json::Value>>,
+    /// The business metrics attached from the report's side (`business_metric::parse_report_metrics`):
+    /// kept apart from the report's definition, as the attachments belong to both.
+    pub business_metric_tokens_with_metadata: Option<Vec<serde_json::Value>>,
     default_forecast: Option<serde_json::Value>,
     settings: Option<SettingsFields>,
     previous_period_start_date: Option<String>,
@@ -360,9 +362,6 @@ impl ReportDefinition {
             parse_groupings(g, &mut list, &mut errors);
             next.groupings =
                 (!list.is_empty()).then(|| list.iter().map(|g| g.to_string()).collect::<Vec<_>>().join(","));
-        }
-        if fields.business_metric_tokens_with_metadata.as_ref().is_some_and(|b| !b.is_empty()) {
-            errors.push("business_metric_tokens_with_metadata: costd has no business metrics; send none".into());
         }
         if fields.default_forecast.as_ref().is_some_and(|f| !f.is_null()) {
             errors.push("default_forecast: costd has no report forecasts to select; send none".into());
@@ -670,7 +669,6 @@ mod tests {
                 "chart_type": "donut", "date_bin": "hour", "start_date": "2024-02-30", "end_date": "2024-03-01",
                 "previous_period_start_date": "2024-01-01",
                 "settings": {"unallocated": true, "aggregate_by": "count", "complete_period": true},
-                "business_metric_tokens_with_metadata": [{"business_metric_token": "bsnss_mtrc_1"}],
                 "chart_settings": {"x_axis_dimension": ["date", "service"], "y_axis_dimension": "money"}
             })),
         )
@@ -686,7 +684,6 @@ mod tests {
             "settings.unallocated",
             "settings.aggregate_by: count",
             "settings.complete_period",
-            "business_metric",
             "x_axis_dimension",
             "y_axis_dimension",
         ] {

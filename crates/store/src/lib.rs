@@ -979,6 +979,15 @@ pub trait BusinessMetricStore: Send + Sync {
         kind: costd_model::business_metric::ValueKind,
         range: &ValueRange,
     ) -> anyhow::Result<Option<u64>>;
+    /// Replaces the business metrics attached to the cost report `report` (each metric token with its
+    /// attachment), in one transaction; answers the first token that is no metric of the account (and then
+    /// changes nothing).
+    async fn set_report_metrics(
+        &self,
+        account: &AccountToken,
+        report: &str,
+        metrics: &[(BusinessMetricToken, costd_model::business_metric::Attachment)],
+    ) -> anyhow::Result<Option<String>>;
     /// The labels the metric's values have (historical or forecast), sorted; `None` when no such metric.
     async fn metric_labels(
         &self,

@@ -362,6 +362,55 @@ impl crate::BusinessMetricStore for This {
         Ok(Some(done.rows_affected()))
     }
 
+    #[tracing::instrument(skip(self, metrics), fields(metrics = metrics.len()))]
+    async fn set_report_metrics(
+        &self,
+        account: &AccountToken,
+        report: &str,
+        metrics: &[(BusinessMetricToken, Attachment)],
+    ) -> anyhow::Result<Option<String>> {
+        let mut tx = self.write.begin().await?;
+        for (token, _) in metrics {
+            if !lock_metric(&mut tx, account, token).await? {
+                return Ok(Some(token.to_string()));
+            }
+        }
+        // Only the account's own metrics' rows: the report's token is the account's (checked by the caller).
+        sqlx::query(
+            "DELETE FROM business_metric_reports WHERE cost_report_token = $1 AND business_metric_token IN \
+             (SELECT token FROM business_metrics WHERE account_token = $2)",
+        )
+        .bind(report)
+        .bind(crate::Text(&account))
+        .execute(&mut *tx)
+        .await?;
+        for (token, a) in metrics {
+            // After the metric's own attachments: its position is its last.
+            let position: i64 = sqlx::query_scalar(
+                "SELECT CAST(COALESCE(MAX(position) + 1, 0) AS BIGINT) FROM business_metric_reports \
+                 WHERE business_metric_token = $1",
+            )
+            .bind(crate::Text(token))
+            .fetch_one(&mut *tx)
+            .await?;
+            sqlx::query(
+                "INSERT INTO business_metric_reports (business_metric_token, cost_report_token, position, unit_scale, \
+                 calculation_type, label, label_filter) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(crate::Text(token))
+            .bind(report)
+            .bind(position)
+            .bind(a.unit_scale.as_str())
+            .bind(a.calculation_type.as_str())
+            .bind(a.label.as_deref())
+            .bind(a.label_filter.as_ref().map(|f| serde_json::to_string(f).expect("strings serialise")))
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(None)
+    }
+
     #[tracing::instrument(skip(self))]
     async fn metric_labels(
         &self,
