@@ -14,7 +14,7 @@ use super::pagination::{base_url, Links, ListParams, Paging};
 use super::{path_token, timestamp, ApiError, AppState, Result};
 use crate::model::invoice::invoice_number;
 use crate::model::token::{AccountToken, InvoiceToken};
-use crate::render::invoice::cents;
+use crate::render::invoice::plain_total;
 use crate::service::invoices::{self as invoicing, InvoiceFields};
 use crate::service::signed::InvoiceFile;
 use crate::store::Invoice;
@@ -36,7 +36,7 @@ struct InvoiceBody {
     #[schema(value_type = String)]
     token: InvoiceToken,
     invoice_number: String,
-    /// Rounded once to cents, half away from zero.
+    /// Rounded once to the currency's places, half away from zero.
     total: String,
     currency: String,
     billing_period_start: String,
@@ -56,7 +56,7 @@ impl From<Invoice> for InvoiceBody {
     fn from(i: Invoice) -> Self {
         InvoiceBody {
             invoice_number: invoice_number(i.number),
-            total: cents(i.document.total),
+            total: plain_total(i.document.total, &i.document.currency),
             currency: i.document.currency,
             billing_period_start: i.period.start.to_string(),
             billing_period_end: i.period.end.to_string(),

@@ -3,13 +3,16 @@
 //! a CSV of the same lines. Both are rendered from the stored document, so a frozen invoice renders the
 //! same every time.
 //!
-//! Amounts print exactly as computed (cost lines keep every decimal the data has, at least two); only the
-//! total is rounded, once, to cents, as [`crate::model::invoice`] documents.
+//! Amounts print at the currency's places (cents; whole yen): each line and adjustment rounded half away from
+//! zero, the subtotal their sum, and a rounding line wherever those roundings do not cancel out, so what is
+//! printed adds up to the total, which is rounded once from the exact amounts
+//! ([`InvoiceDocument::printed`](crate::model::invoice::InvoiceDocument::printed)). The CSV also keeps every
+//! line's exact amount.
 
 use super::pdf::{fit, Document, Font, PAGE_HEIGHT};
 use crate::model::amount::Amount;
 use crate::model::billing_profile::{AdjustmentType, Calculation};
-use crate::model::invoice::{invoice_number, InvoiceStatus, Party};
+use crate::model::invoice::{currency_places, invoice_number, InvoiceStatus, Party};
 use crate::model::spreadsheet::text_cell;
 use crate::store::Invoice;
 
@@ -25,6 +28,21 @@ impl Files {
     pub fn of(invoice: &Invoice) -> anyhow::Result<Files> {
         Ok(Files { stem: invoice_number(invoice.number), pdf: pdf(invoice), csv: csv(invoice)? })
     }
+}
+
+/// An amount rounded to `places` as printed: thousands grouped, exactly `places` decimals (`1,234.50`).
+pub fn money_at(amount: Amount, places: u32) -> String {
+    let text = money(amount.rounded(places));
+    let (whole, fraction) = text.split_once('.').unwrap_or((&text, ""));
+    match places {
+        0 => whole.to_string(),
+        p => format!("{whole}.{:0<width$.width$}", fraction, width = p as usize),
+    }
+}
+
+/// An invoice total as the API and the CSV show it: `1234.50` (`1235` in yen).
+pub fn plain_total(total: Amount, currency: &str) -> String {
+    money_at(total, currency_places(currency)).replace(',', "")
 }
 
 /// `1234.5` as `1,234.50`: thousands grouped, every decimal kept, at least two.
@@ -46,11 +64,6 @@ pub fn money(amount: Amount) -> String {
     format!("{sign}{grouped}.{fraction}")
 }
 
-/// An invoice total (already rounded to cents) as the API and the CSV show it: `1234.50`.
-pub fn cents(total: Amount) -> String {
-    money(total).replace(',', "")
-}
-
 fn adjustment_label(name: &str, kind: AdjustmentType, calculation: Calculation, rate: rust_decimal::Decimal) -> String {
     let how = match calculation {
         Calculation::Percentage => format!("{}% of subtotal", rate.normalize()),
@@ -67,9 +80,12 @@ fn status_label(status: InvoiceStatus) -> &'static str {
     }
 }
 
-/// The CSV: one row per cost line, then the subtotal, each adjustment and the total.
+/// The CSV: one row per cost line, then the subtotal, each adjustment, the rounding (when not zero) and the
+/// total; `amount` as printed, `exact_amount` as computed.
 pub fn csv(invoice: &Invoice) -> anyhow::Result<Vec<u8>> {
     let d = &invoice.document;
+    let printed = d.printed();
+    let at = |a: Amount| money_at(a, printed.places).replace(',', "");
     let number = invoice_number(invoice.number);
     let mut w = csv::Writer::from_writer(Vec::new());
     w.write_record([
@@ -81,32 +97,48 @@ pub fn csv(invoice: &Invoice) -> anyhow::Result<Vec<u8>> {
         "description",
         "amount",
         "currency",
+        "exact_amount",
     ])?;
     // Everything but the amounts and the number is text from uploads or the MSP's profile: made safe for a
     // spreadsheet.
     let currency = text_cell(&d.currency);
-    for l in &d.lines {
-        let amount = l.amount.to_string();
+    for (l, shown) in d.lines.iter().zip(&printed.lines) {
         let (provider, service, charge_type) =
             (text_cell(&l.provider), text_cell(&l.service), text_cell(&l.charge_type));
-        w.write_record([&number, "cost", &*provider, &*service, &*charge_type, "", &amount, &*currency])?;
-    }
-    w.write_record([&number, "subtotal", "", "", "", "Subtotal", &d.subtotal.to_string(), &*currency])?;
-    for a in &d.adjustments {
-        let label = adjustment_label(&a.name, a.adjustment_type, a.calculation_type, a.rate);
-        w.write_record([&number, "adjustment", "", "", "", &*text_cell(&label), &a.amount.to_string(), &*currency])?;
+        let row =
+            [&number, "cost", &*provider, &*service, &*charge_type, "", &at(*shown), &*currency, &l.amount.to_string()];
+        w.write_record(row)?;
     }
     w.write_record([
         &number,
-        "total",
+        "subtotal",
         "",
         "",
         "",
-        "Total (rounded once to 2 decimals, half away from zero)",
-        &cents(d.total),
+        "Subtotal",
+        &at(printed.subtotal),
         &*currency,
+        &d.subtotal.to_string(),
     ])?;
+    for (a, shown) in d.adjustments.iter().zip(&printed.adjustments) {
+        let label = adjustment_label(&a.name, a.adjustment_type, a.calculation_type, a.rate);
+        let row =
+            [&number, "adjustment", "", "", "", &*text_cell(&label), &at(*shown), &*currency, &a.amount.to_string()];
+        w.write_record(row)?;
+    }
+    if printed.rounding != Amount::ZERO {
+        let rounding = at(printed.rounding);
+        w.write_record([&number, "rounding", "", "", "", &rounding_label(printed.places), &rounding, &*currency, ""])?;
+    }
+    let total = plain_total(d.total, &d.currency);
+    let label = format!("Total (rounded once to {} decimals, half away from zero)", printed.places);
+    w.write_record([&number, "total", "", "", "", &label, &total, &*currency, &d.total.to_string()])?;
     Ok(w.into_inner()?)
+}
+
+/// What the rounding line says.
+fn rounding_label(places: u32) -> String {
+    format!("Rounding (lines print at {places} decimals; the total is rounded once)")
 }
 
 const LEFT: f32 = 50.0;
@@ -130,6 +162,8 @@ fn party_lines(p: &Party) -> Vec<(Font, String)> {
 /// The PDF.
 pub fn pdf(invoice: &Invoice) -> Vec<u8> {
     let d = &invoice.document;
+    let printed = d.printed();
+    let at = |a: Amount| money_at(a, printed.places);
     let number = invoice_number(invoice.number);
     let mut doc = Document::new(&format!("Invoice {number}"));
     let mut y = PAGE_HEIGHT - 60.0;
@@ -185,7 +219,7 @@ pub fn pdf(invoice: &Invoice) -> Vec<u8> {
         doc.text(LEFT + 4.0, y, Font::Regular, 9.0, 0.35, "No costs in this period.");
         y -= 14.0;
     }
-    for line in &d.lines {
+    for (line, shown) in d.lines.iter().zip(&printed.lines) {
         if y < BOTTOM {
             doc.new_page();
             y = PAGE_HEIGHT - 60.0;
@@ -199,12 +233,12 @@ pub fn pdf(invoice: &Invoice) -> Vec<u8> {
             let shown = if value.is_empty() { "(none)" } else { value.as_str() };
             doc.text(*x, y, Font::Regular, 9.0, 0.0, &fit(shown, Font::Regular, 9.0, *width));
         }
-        doc.text_right(RIGHT - 4.0, y, Font::Regular, 9.0, 0.0, &money(line.amount));
+        doc.text_right(RIGHT - 4.0, y, Font::Regular, 9.0, 0.0, &at(*shown));
         y -= 13.0;
     }
 
     // Totals; kept together on one page with the payment details.
-    let needed = 40.0 + 13.0 * d.adjustments.len() as f32 + 110.0;
+    let needed = 53.0 + 13.0 * d.adjustments.len() as f32 + 110.0;
     if y - needed < 40.0 {
         doc.new_page();
         y = PAGE_HEIGHT - 60.0;
@@ -214,18 +248,24 @@ pub fn pdf(invoice: &Invoice) -> Vec<u8> {
     doc.rule(LEFT, RIGHT, y + 6.0, 0.6, 0.6);
     y -= 8.0;
     doc.text_right(RIGHT - 130.0, y, Font::Regular, 9.0, 0.0, "Subtotal");
-    doc.text_right(RIGHT - 4.0, y, Font::Regular, 9.0, 0.0, &money(d.subtotal));
+    doc.text_right(RIGHT - 4.0, y, Font::Regular, 9.0, 0.0, &at(printed.subtotal));
     y -= 13.0;
-    for a in &d.adjustments {
+    for (a, shown) in d.adjustments.iter().zip(&printed.adjustments) {
         let label = adjustment_label(&a.name, a.adjustment_type, a.calculation_type, a.rate);
         doc.text_right(RIGHT - 130.0, y, Font::Regular, 9.0, 0.0, &fit(&label, Font::Regular, 9.0, 300.0));
-        doc.text_right(RIGHT - 4.0, y, Font::Regular, 9.0, 0.0, &money(a.amount));
+        doc.text_right(RIGHT - 4.0, y, Font::Regular, 9.0, 0.0, &at(*shown));
+        y -= 13.0;
+    }
+    if printed.rounding != Amount::ZERO {
+        let label = rounding_label(printed.places);
+        doc.text_right(RIGHT - 130.0, y, Font::Regular, 9.0, 0.0, &fit(&label, Font::Regular, 9.0, 300.0));
+        doc.text_right(RIGHT - 4.0, y, Font::Regular, 9.0, 0.0, &at(printed.rounding));
         y -= 13.0;
     }
     y -= 4.0;
     doc.fill(RIGHT - 250.0, y - 7.0, 250.0, 22.0, 0.92);
     doc.text_right(RIGHT - 130.0, y, Font::Bold, 12.0, 0.0, "Total due");
-    doc.text_right(RIGHT - 4.0, y, Font::Bold, 12.0, 0.0, &format!("{} {}", d.currency, money(d.total)));
+    doc.text_right(RIGHT - 4.0, y, Font::Bold, 12.0, 0.0, &format!("{} {}", d.currency, at(d.total)));
     y -= 34.0;
 
     // How to pay.
@@ -310,7 +350,7 @@ mod tests {
         // 150 × 1.005 = 150.75, rounded once (not 150 × 1.01 = 151.50).
         assert!(
             csv.trim_end().ends_with(
-                "INV-000007,total,,,,\"Total (rounded once to 2 decimals, half away from zero)\",150.75,EUR"
+                "INV-000007,total,,,,\"Total (rounded once to 2 decimals, half away from zero)\",150.75,EUR,150.75"
             ),
             "{csv}"
         );
@@ -323,5 +363,9 @@ mod tests {
         assert_eq!(money(a("-20.52022672899")), "-20.52022672899");
         assert_eq!(money(a("0")), "0.00");
         assert_eq!(money(a("999")), "999.00");
+        assert_eq!(money_at(a("1234567.005"), 2), "1,234,567.01");
+        assert_eq!(money_at(a("-0.004"), 2), "0.00");
+        assert_eq!(money_at(a("1234.5"), 0), "1,235");
+        assert_eq!(plain_total(a("1234.5"), "USD"), "1234.50");
     }
 }

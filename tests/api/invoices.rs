@@ -208,13 +208,26 @@ async fn an_invoice_bills_the_costs_with_rules_plus_adjustments_rounded_once(app
     let rows: Vec<Vec<String>> = text.lines().skip(1).map(|l| l.split(',').map(str::to_string).collect()).collect();
     let costs: Vec<&Vec<String>> = rows.iter().filter(|r| r[1] == "cost").collect();
     assert_eq!(costs.len(), 4, "EC2 usage, EC2 tax, S3 usage, Support fee: {text}");
-    let line_sum: Decimal = costs.iter().map(|r| Decimal::from_str(&r[6]).unwrap()).sum();
-    assert_eq!(line_sum, subtotal, "{text}");
+    // Each line as printed (cents) and exact; the exact lines sum to the subtotal.
+    let exact_sum: Decimal = costs.iter().map(|r| Decimal::from_str(&r[8]).unwrap()).sum();
+    assert_eq!(exact_sum, subtotal, "{text}");
+    for r in &costs {
+        assert_eq!(Decimal::from_str(&r[6]).unwrap(), round2(Decimal::from_str(&r[8]).unwrap()), "{text}");
+        assert_eq!(r[6].split_once('.').map(|(_, f)| f.len()), Some(2), "cents: {text}");
+    }
     let adjustments: Vec<&Vec<String>> = rows.iter().filter(|r| r[1] == "adjustment").collect();
     assert_eq!(adjustments.len(), 3, "{text}");
-    // The description is quoted (it has commas): the amount is the last field but one.
-    assert_eq!(adjustments[2][adjustments[2].len() - 2], "-2.4351782", "{text}");
-    assert!(text.trim_end().ends_with("147.46,USD"), "{text}");
+    // The description is quoted (it has commas): the printed and exact amounts are the fields around currency.
+    assert_eq!(adjustments[2][adjustments[2].len() - 3], "-2.44", "{text}");
+    assert_eq!(adjustments[2][adjustments[2].len() - 1], "-2.4351782", "{text}");
+    // What is printed (lines, adjustments and the rounding line when there is one) adds up to the total.
+    let printed: Decimal = rows
+        .iter()
+        .filter(|r| ["cost", "adjustment", "rounding"].contains(&r[1].as_str()))
+        .map(|r| Decimal::from_str(&r[r.len() - 3]).unwrap())
+        .sum();
+    assert_eq!(printed, expected, "{text}");
+    assert!(text.trim_end().ends_with("147.46,USD,147.46"), "{text}");
 
     // The PDF, read back by an independent parser.
     let pdf = download(&app, token, "pdf").await;
@@ -596,7 +609,7 @@ async fn sending_freezes(backend: Backend) {
     assert_eq!(refused.status, 409, "{}", refused.text);
     assert_eq!(app.get(&format!("/v2/invoices/{token}")).await.body["total"], "143.83");
     let csv = String::from_utf8(download(&app, &token, "csv").await).unwrap();
-    assert!(csv.trim_end().ends_with("143.83,USD"), "{csv}");
+    assert!(csv.trim_end().ends_with("143.83,USD,143.83"), "{csv}");
 
     let approved = app.post(&format!("/v2/invoices/{token}/send_and_approve"), json!({})).await;
     assert_eq!(approved.status, 200, "{}", approved.text);

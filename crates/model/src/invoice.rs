@@ -218,6 +218,7 @@ impl InvoiceDocument {
             });
         }
         let due_on = input.issued_on + chrono::Duration::days(i64::from(input.payment_terms_days));
+        let places = currency_places(&input.currency);
         Ok(InvoiceDocument {
             seller: input.seller,
             buyer: input.buyer,
@@ -229,8 +230,54 @@ impl InvoiceDocument {
             lines,
             subtotal,
             adjustments,
-            total: total.rounded(2),
+            total: total.rounded(places),
         })
+    }
+
+    /// The invoice as printed: each cost line and adjustment at the currency's places (half away from
+    /// zero), the subtotal the sum of the printed lines, and the rounding line that makes what is printed add
+    /// up to the total exactly (the total is rounded once from the exact amounts, so the printed lines'
+    /// own roundings are what the rounding line gives back).
+    pub fn printed(&self) -> Printed {
+        let places = currency_places(&self.currency);
+        let lines: Vec<Amount> = self.lines.iter().map(|l| l.amount.rounded(places)).collect();
+        let adjustments: Vec<Amount> = self.adjustments.iter().map(|a| a.amount.rounded(places)).collect();
+        // Each printed amount is within half a unit of its exact one: the sums stay far inside 38 digits.
+        let subtotal = lines.iter().fold(Amount::ZERO, |acc, l| acc.checked_add(*l).unwrap_or(acc));
+        let shown = adjustments.iter().fold(subtotal, |acc, a| acc.checked_add(*a).unwrap_or(acc));
+        let rounding = self.total.checked_sub(shown).unwrap_or(Amount::ZERO);
+        Printed { places, lines, subtotal, adjustments, rounding }
+    }
+}
+
+/// What an invoice prints ([`InvoiceDocument::printed`]): amounts at the currency's places.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Printed {
+    /// The currency's decimal places.
+    pub places: u32,
+    /// Each cost line, in the document's order.
+    pub lines: Vec<Amount>,
+    /// The sum of the printed lines.
+    pub subtotal: Amount,
+    /// Each adjustment, in the document's order.
+    pub adjustments: Vec<Amount>,
+    /// The total less everything printed above it (zero when the roundings cancel out).
+    pub rounding: Amount,
+}
+
+/// The decimal places a currency's amounts are paid in (ISO 4217's minor units): none for the yen, won and
+/// the like, three for the Gulf dinars, two for every other code.
+pub fn currency_places(code: &str) -> u32 {
+    const NONE: [&str; 16] = [
+        "BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "UYI", "VND", "VUV", "XAF", "XOF",
+    ];
+    const THREE: [&str; 7] = ["BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"];
+    if NONE.contains(&code) {
+        0
+    } else if THREE.contains(&code) {
+        3
+    } else {
+        2
     }
 }
 
@@ -318,6 +365,56 @@ mod tests {
         // 1.0099 + 0.10099 − 0.5 = 0.61089 → 0.61 (rounding each line first would give 1.01 + 0.10 − 0.50).
         assert_eq!(doc.total.to_string(), "0.61");
         assert_eq!(doc.due_on, NaiveDate::from_ymd_opt(2024, 10, 11).unwrap());
+    }
+
+    #[test]
+    fn printed_lines_are_at_the_currencys_places_and_a_rounding_line_makes_them_add_up() {
+        let doc = InvoiceDocument::compute(input(
+            vec![("aws", "EC2", "Usage", "0.004"), ("aws", "S3", "Usage", "0.004"), ("aws", "RDS", "Usage", "0.004")],
+            vec![item(AdjustmentType::Charge, Calculation::Percentage, "10")],
+        ))
+        .unwrap();
+        // 0.012 + 0.0012 = 0.0132 → 0.01; each line prints 0.00 and the charge 0.00: the rounding line is 0.01.
+        let printed = doc.printed();
+        assert_eq!(printed.lines, vec![Amount::ZERO; 3]);
+        assert_eq!((printed.subtotal, printed.adjustments.clone()), (Amount::ZERO, vec![Amount::ZERO]));
+        assert_eq!(printed.rounding.to_string(), "0.01");
+        let sum =
+            printed.lines.iter().chain(&printed.adjustments).fold(printed.rounding, |s, x| s.checked_add(*x).unwrap());
+        assert_eq!(sum, doc.total);
+        // A yen invoice is in whole yen, its total too.
+        let mut yen = input(vec![("p", "s", "c", "100.5"), ("p", "t", "c", "0.4")], vec![]);
+        yen.currency = "JPY".into();
+        let doc = InvoiceDocument::compute(yen).unwrap();
+        assert_eq!(doc.total.to_string(), "101.0");
+        let printed = doc.printed();
+        assert_eq!(
+            (printed.places, printed.lines.clone(), printed.rounding),
+            (0, vec![a("101"), a("0")], Amount::ZERO)
+        );
+        assert_eq!((currency_places("KWD"), currency_places("EUR")), (3, 2));
+    }
+
+    proptest! {
+        /// Whatever the lines, what an invoice prints adds up to its total exactly.
+        #[test]
+        fn printed_amounts_add_up_to_the_total(
+            lines in prop::collection::vec(-10_000_000_000i64..10_000_000_000, 1..20),
+            pct in 0u32..50,
+        ) {
+            let costs: Vec<(String, String, String, Amount)> = lines
+                .iter()
+                .enumerate()
+                .map(|(i, x)| ("p".to_string(), format!("s{i}"), "c".to_string(), Amount::from_decimal(Decimal::new(*x, 6)).unwrap()))
+                .collect();
+            let mut i = input(vec![], vec![item(AdjustmentType::Discount, Calculation::Percentage, &pct.to_string())]);
+            i.costs = costs;
+            let doc = InvoiceDocument::compute(i).unwrap();
+            let p = doc.printed();
+            let sum = p.lines.iter().chain(&p.adjustments).fold(p.rounding, |s, x| s.checked_add(*x).unwrap());
+            prop_assert_eq!(sum, doc.total);
+            prop_assert!(p.lines.iter().all(|l| l.rounded(2) == *l));
+        }
     }
 
     #[test]

@@ -309,7 +309,7 @@ const pdfUrl = (await client.invoices.downloadInvoice(invoice.token, { file_type
 const pdf = Buffer.from(await (await fetch(pdfUrl)).arrayBuffer());
 check(pdf.subarray(0, 5).toString() === "%PDF-", "a PDF");
 const csvUrl = (await client.invoices.downloadInvoice(invoice.token, { file_type: "csv" })).download_url;
-check((await (await fetch(csvUrl)).text()).trim().endsWith("153.04,USD"), "the CSV total");
+check((await (await fetch(csvUrl)).text()).trim().endsWith("153.04,USD,153.04"), "the CSV total");
 check((await client.invoices.getCostReport(invoice.token)).cost_report_url.includes("/cost_report.csv?"), "cost report");
 await expectError(400, () => client.invoices.create({ account_token: managed.token, billing_period_start: "2024-13-01", billing_period_end: "2024-07-31" }), "billing_period_start");
 if (process.env.COSTD_SMTP_MAILDIR) {

@@ -354,7 +354,7 @@ def invoicing(client, managed, mine):
     if text is not None:
         check(invoice.invoice_number in text and "USD 160.33" in text and "Py MSP Ltd" in text, text)
     csv = fetch(client.invoices.download(invoice.token, DownloadInvoiceRequest(file_type="csv")).download_url).decode()
-    check(csv.strip().endswith("160.33,USD"), csv)
+    check(csv.strip().endswith("160.33,USD,160.33"), csv)
     report = fetch(client.invoices.get_cost_report(invoice.token).cost_report_url).decode()
     check(report.startswith("date,provider,service,charge_type,amount,currency"), report)
 
