@@ -22,17 +22,7 @@ impl TestApp {
         if forecasted {
             form = form.text("forecasted", "true");
         }
-        let res = self
-            .client
-            .put(format!("{}/v2/business_metrics/{metric}/values.csv", self.base_url))
-            .bearer_auth(&self.token)
-            .multipart(form)
-            .send()
-            .await
-            .unwrap();
-        let status = res.status().as_u16();
-        let text = res.text().await.unwrap();
-        Resp { status, body: serde_json::from_str(&text).unwrap_or(Value::Null), text }
+        self.send_form(Method::PUT, &format!("/v2/business_metrics/{metric}/values.csv"), &self.token, form).await
     }
 
     async fn cost_report(&self, body: Value) -> String {

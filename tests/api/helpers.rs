@@ -271,9 +271,14 @@ impl TestApp {
 
     /// POSTs `form` (multipart) to `path` with `token`: how the uploads and rates tests send a file.
     pub async fn post_form(&self, path: &str, token: &str, form: reqwest::multipart::Form) -> Resp {
+        self.send_form(Method::POST, path, token, form).await
+    }
+
+    /// Sends `form` (multipart) to `path` with `token` (a `PUT` of metric values, a `POST` of a file).
+    pub async fn send_form(&self, method: Method, path: &str, token: &str, form: reqwest::multipart::Form) -> Resp {
         let res = self
             .client
-            .post(format!("{}{path}", self.base_url))
+            .request(method, format!("{}{path}", self.base_url))
             .bearer_auth(token)
             .multipart(form)
             .send()

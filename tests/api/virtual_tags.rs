@@ -365,18 +365,10 @@ async fn a_shared_cost_is_split_by_another_cost_and_by_a_metric_month_by_month(a
     assert_eq!(res.body["costs"][0]["amount"], "50.0", "{}", res.text);
 
     // A new value of the metric is in the next query (the result cache's key holds the values).
-    let res = app
-        .client
-        .put(format!("{}/v2/business_metrics/{metric}/values.csv", app.base_url))
-        .bearer_auth(&app.token)
-        .multipart(
-            reqwest::multipart::Form::new()
-                .part("csv", reqwest::multipart::Part::bytes(b"2024-07-03,7,api\n".to_vec()).file_name("v.csv")),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status().as_u16(), 200);
+    let form = reqwest::multipart::Form::new()
+        .part("csv", reqwest::multipart::Part::bytes(b"2024-07-03,7,api\n".to_vec()).file_name("v.csv"));
+    let res = app.send_form(Method::PUT, &format!("/v2/business_metrics/{metric}/values.csv"), &app.token, form).await;
+    assert_eq!(res.status, 200, "{}", res.text);
     let (rows, _) = costs_by(&app, None, "tag:owner", Some("costs.service = 'Storage'")).await;
     assert_eq!(rows, vec![("api".to_string(), "8.0".to_string()), ("app".to_string(), "2.0".to_string())]);
 

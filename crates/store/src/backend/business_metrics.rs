@@ -51,21 +51,42 @@ async fn set_attachments(
         .execute(&mut *conn)
         .await?;
     for (position, a) in attachments.iter().enumerate() {
-        sqlx::query(
-            "INSERT INTO business_metric_reports (business_metric_token, cost_report_token, position, unit_scale, \
-             calculation_type, label, label_filter) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(crate::Text(&token))
-        .bind(&a.cost_report_token)
-        .bind(position as i64)
-        .bind(a.unit_scale.as_str())
-        .bind(a.calculation_type.as_str())
-        .bind(a.label.as_deref())
-        .bind(a.label_filter.as_ref().map(|f| serde_json::to_string(f).expect("strings serialise")))
-        .execute(&mut *conn)
-        .await?;
+        insert_attachment(conn, token, a, position as i64).await?;
     }
     Ok(None)
+}
+
+/// One attachment row: `metric` attached to `a`'s report, at `position` among the metric's attachments.
+async fn insert_attachment(
+    conn: &mut Conn,
+    metric: &BusinessMetricToken,
+    a: &Attachment,
+    position: i64,
+) -> anyhow::Result<()> {
+    sqlx::query(
+        "INSERT INTO business_metric_reports (business_metric_token, cost_report_token, position, unit_scale, \
+         calculation_type, label, label_filter) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(crate::Text(metric))
+    .bind(&a.cost_report_token)
+    .bind(position)
+    .bind(a.unit_scale.as_str())
+    .bind(a.calculation_type.as_str())
+    .bind(a.label.as_deref())
+    .bind(a.label_filter.as_ref().map(|f| serde_json::to_string(f).expect("strings serialise")))
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Marks the metric changed now.
+async fn touch(conn: &mut Conn, metric: &BusinessMetricToken) -> anyhow::Result<()> {
+    sqlx::query("UPDATE business_metrics SET updated_at = $2 WHERE token = $1")
+        .bind(crate::Text(metric))
+        .bind(crate::now())
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
 }
 
 /// Writes values, each replacing the value of its day and label.
@@ -131,11 +152,7 @@ async fn apply(
             replace_values(conn, token, kind, values).await?;
         }
     }
-    sqlx::query("UPDATE business_metrics SET updated_at = $2 WHERE token = $1")
-        .bind(crate::Text(&token))
-        .bind(crate::now())
-        .execute(&mut *conn)
-        .await?;
+    touch(conn, token).await?;
     Ok(None)
 }
 
@@ -311,11 +328,7 @@ impl crate::BusinessMetricStore for This {
             return Ok(false);
         }
         upsert_values(&mut tx, token, kind, values).await?;
-        sqlx::query("UPDATE business_metrics SET updated_at = $2 WHERE token = $1")
-            .bind(crate::Text(&token))
-            .bind(crate::now())
-            .execute(&mut *tx)
-            .await?;
+        touch(&mut tx, token).await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -393,19 +406,7 @@ impl crate::BusinessMetricStore for This {
             .bind(crate::Text(token))
             .fetch_one(&mut *tx)
             .await?;
-            sqlx::query(
-                "INSERT INTO business_metric_reports (business_metric_token, cost_report_token, position, unit_scale, \
-                 calculation_type, label, label_filter) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            )
-            .bind(crate::Text(token))
-            .bind(report)
-            .bind(position)
-            .bind(a.unit_scale.as_str())
-            .bind(a.calculation_type.as_str())
-            .bind(a.label.as_deref())
-            .bind(a.label_filter.as_ref().map(|f| serde_json::to_string(f).expect("strings serialise")))
-            .execute(&mut *tx)
-            .await?;
+            insert_attachment(&mut tx, token, a, position).await?;
         }
         tx.commit().await?;
         Ok(None)
