@@ -142,9 +142,9 @@ pub async fn unit_costs(
     }
     // Stable: within a date the metrics keep their order.
     if query.descending {
-        out.sort_by(|a, b| b.date.cmp(&a.date));
+        out.sort_by_key(|u| std::cmp::Reverse(u.date));
     } else {
-        out.sort_by(|a, b| a.date.cmp(&b.date));
+        out.sort_by_key(|u| u.date);
     }
     Ok(out)
 }

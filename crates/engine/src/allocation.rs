@@ -11,7 +11,7 @@
 //!    there are no cycles to refuse); a tag that is not `overridable` leaves rows with a `p` alone;
 //! 3. a row matched by a split becomes one row per share ([`DataFrame::unnest_columns`]): each share but the
 //!    last is `amount × pct / 100` (a percentage split) or `amount × part / whole` (a proportional split:
-//!    the row's month's parts of its basis, [`bases`]) rounded half away from zero to 18 places, and the
+//!    the row's month's parts of its basis, `bases`) rounded half away from zero to 18 places, and the
 //!    last is the amount less the others, so the shares add up to the row's amount exactly. Usage is split
 //!    the same way; no other column changes. A proportional split whose basis has nothing in the row's
 //!    month leaves the row whole, named "unallocated";
