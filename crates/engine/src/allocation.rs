@@ -313,19 +313,15 @@ fn value_index(tag: &VirtualTagDefinition, provider: Expr) -> Expr {
 
 /// The name a row gets: its value's (or its share's), else the provider's.
 fn value_name(tag: &VirtualTagDefinition, index: Expr, share: Expr, i: usize, splitter: &Arc<Splitter>) -> Expr {
+    // A split's rows are many: one pass of a lookup names them, where a CASE would compare every row once per
+    // share and build each name.
+    if tag.splits() {
+        return names_udf(splitter).call(vec![index, share, col(c::ACCRUED_AT), col(provider_column(i))]);
+    }
     let mut branches = Vec::new();
     for (k, value) in tag.values.iter().enumerate() {
-        let is_value = index.clone().eq(lit(k as i32));
-        match &value.assign {
-            Assign::Name(name) => branches.push((is_value, lit(name.clone()))),
-            Assign::Proportional { .. } => branches
-                .push((is_value, names_udf(splitter).call(vec![index.clone(), share.clone(), col(c::ACCRUED_AT)]))),
-            Assign::Percentages { shares, .. } => {
-                for (s, share_of) in shares.iter().enumerate() {
-                    let is_share = is_value.clone().and(share.clone().eq(lit(s as i32)));
-                    branches.push((is_share, lit(share_of.value.clone())));
-                }
-            }
+        if let Assign::Name(name) = &value.assign {
+            branches.push((index.clone().eq(lit(k as i32)), lit(name.clone())));
         }
     }
     case(branches, col(provider_column(i)))
@@ -334,9 +330,9 @@ fn value_name(tag: &VirtualTagDefinition, index: Expr, share: Expr, i: usize, sp
 /// How one value of a tag splits a row.
 enum ValueSplit {
     /// It names the row whole.
-    Whole,
-    /// By fixed fractions (`pct / 100`).
-    Fixed(Vec<Decimal>),
+    Whole(String),
+    /// By fixed fractions (`pct / 100`, as mantissa and power of ten), each share under its name.
+    Fixed(Vec<(String, i128, u128)>),
     /// By its basis's parts in the row's month; unallocated (whole, under this name) in a month without.
     ByMonth(Arc<MonthParts>, String),
 }
@@ -353,10 +349,16 @@ impl Splitter {
             .iter()
             .enumerate()
             .map(|(k, v)| match &v.assign {
-                Assign::Name(_) => ValueSplit::Whole,
-                Assign::Percentages { shares, .. } => {
-                    ValueSplit::Fixed(shares.iter().map(|s| s.pct / Decimal::ONE_HUNDRED).collect())
-                }
+                Assign::Name(name) => ValueSplit::Whole(name.clone()),
+                Assign::Percentages { shares, .. } => ValueSplit::Fixed(
+                    shares
+                        .iter()
+                        .map(|s| {
+                            let f = (s.pct / Decimal::ONE_HUNDRED).normalize();
+                            (s.value.clone(), f.mantissa(), 10u128.pow(f.scale()))
+                        })
+                        .collect(),
+                ),
                 Assign::Proportional { .. } => {
                     ValueSplit::ByMonth(bases.get(&(i, k)).cloned().unwrap_or_default(), v.assign.unallocated())
                 }
@@ -365,8 +367,8 @@ impl Splitter {
         Splitter { values }
     }
 
-    fn split(&self, index: Option<i32>) -> &ValueSplit {
-        index.and_then(|k| self.values.get(k as usize)).unwrap_or(&ValueSplit::Whole)
+    fn split(&self, index: Option<i32>) -> Option<&ValueSplit> {
+        index.and_then(|k| self.values.get(k as usize))
     }
 
     /// The parts of `day`'s month (none: unallocated).
@@ -377,32 +379,45 @@ impl Splitter {
     /// How many shares a row of value `index` on `day` becomes.
     fn count(&self, index: Option<i32>, day: i32) -> usize {
         match self.split(index) {
-            ValueSplit::Whole => 1,
-            ValueSplit::Fixed(fractions) => fractions.len().max(1),
-            ValueSplit::ByMonth(parts, _) => Self::parts(parts, day).len().max(1),
+            None | Some(ValueSplit::Whole(_)) => 1,
+            Some(ValueSplit::Fixed(fractions)) => fractions.len().max(1),
+            Some(ValueSplit::ByMonth(parts, _)) => Self::parts(parts, day).len().max(1),
         }
     }
 
     /// Share `s` of `amount` for a row of value `index` on `day`.
     fn part(&self, amount: i128, index: Option<i32>, s: usize, day: i32) -> Result<i128, arrow::error::ArrowError> {
         match self.split(index) {
-            ValueSplit::Whole => Ok(amount),
-            ValueSplit::Fixed(fractions) => share_of(amount, fractions, s),
-            ValueSplit::ByMonth(parts, _) => match Self::parts(parts, day) {
+            None | Some(ValueSplit::Whole(_)) => Ok(amount),
+            Some(ValueSplit::Fixed(fractions)) => {
+                let last = fractions.len().saturating_sub(1);
+                if s < last {
+                    let (_, mantissa, divisor) = fractions[s];
+                    return super::amounts::scaled_by(amount, mantissa, divisor);
+                }
+                // The last share: what the others leave, so the shares add up to the amount exactly.
+                let mut rest = amount;
+                for &(_, mantissa, divisor) in &fractions[..last] {
+                    rest -= super::amounts::scaled_by(amount, mantissa, divisor)?;
+                }
+                Ok(rest)
+            }
+            Some(ValueSplit::ByMonth(parts, _)) => match Self::parts(parts, day) {
                 [] => Ok(amount),
                 parts => share_by_parts(amount, parts, s),
             },
         }
     }
 
-    /// The name of share `s` of a row of a proportional value `index` on `day`.
+    /// The name of share `s` of a row of value `index` on `day` (`None`: no value applies).
     fn name(&self, index: Option<i32>, s: usize, day: i32) -> Option<&str> {
-        match self.split(index) {
+        match self.split(index)? {
+            ValueSplit::Whole(name) => Some(name.as_str()),
+            ValueSplit::Fixed(shares) => shares.get(s).map(|(name, _, _)| name.as_str()),
             ValueSplit::ByMonth(parts, unallocated) => match Self::parts(parts, day) {
                 [] => Some(unallocated.as_str()),
                 parts => parts.get(s).map(|(name, _)| name.as_str()),
             },
-            _ => None,
         }
     }
 }
@@ -470,12 +485,13 @@ fn split_udf(splitter: &Arc<Splitter>) -> datafusion::logical_expr::ScalarUDF {
     )
 }
 
-/// (index, share, day) → the name of a proportional split's share.
+/// (index, share, day, provider value) → the name a row of a splitting tag gets: its value's or share's,
+/// else the provider's.
 fn names_udf(splitter: &Arc<Splitter>) -> datafusion::logical_expr::ScalarUDF {
     let splitter = splitter.clone();
     create_udf(
-        "vtag_share_name",
-        vec![DataType::Int32, DataType::Int32, DataType::Date32],
+        "vtag_name",
+        vec![DataType::Int32, DataType::Int32, DataType::Date32, DataType::Utf8],
         DataType::Utf8,
         Volatility::Immutable,
         Arc::new(move |args: &[ColumnarValue]| {
@@ -485,10 +501,14 @@ fn names_udf(splitter: &Arc<Splitter>) -> datafusion::logical_expr::ScalarUDF {
                 arrays[1].as_primitive::<Int32Type>(),
                 arrays[2].as_primitive::<Date32Type>(),
             );
-            let mut out = StringBuilder::new();
+            let provider = arrays[3].as_string::<i32>();
+            let mut out = StringBuilder::with_capacity(index.len(), index.len() * 8);
             for i in 0..index.len() {
                 let s = if share.is_valid(i) { share.value(i) as usize } else { 0 };
-                out.append_option(splitter.name(index.is_valid(i).then(|| index.value(i)), s, day.value(i)));
+                match splitter.name(index.is_valid(i).then(|| index.value(i)), s, day.value(i)) {
+                    Some(name) => out.append_value(name),
+                    None => out.append_option(provider.is_valid(i).then(|| provider.value(i))),
+                }
             }
             Ok(ColumnarValue::Array(Arc::new(out.finish())))
         }),

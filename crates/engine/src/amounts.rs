@@ -127,8 +127,10 @@ fn scaled<const D: u128>(x: i128, mantissa: i128) -> Result<i128, ArrowError> {
     scaled_by(x, mantissa, D)
 }
 
+/// `x × mantissa ÷ divisor`, rounded half away from zero: an amount times a decimal factor given as its digits
+/// and power of ten.
 #[inline(always)]
-fn scaled_by(x: i128, mantissa: i128, divisor: u128) -> Result<i128, ArrowError> {
+pub(crate) fn scaled_by(x: i128, mantissa: i128, divisor: u128) -> Result<i128, ArrowError> {
     let Some(product) = x.checked_mul(mantissa) else {
         return scaled_wide(x, mantissa, divisor);
     };
