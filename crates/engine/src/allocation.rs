@@ -331,8 +331,8 @@ fn value_name(tag: &VirtualTagDefinition, index: Expr, share: Expr, i: usize, sp
 enum ValueSplit {
     /// It names the row whole.
     Whole(String),
-    /// By fixed fractions (`pct / 100`, as mantissa and power of ten), each share under its name.
-    Fixed(Vec<(String, i128, u128)>),
+    /// By fixed fractions (`pct / 100`, as digits and places), each share under its name.
+    Fixed(Vec<(String, i128, u32)>),
     /// By its basis's parts in the row's month; unallocated (whole, under this name) in a month without.
     ByMonth(Arc<MonthParts>, String),
 }
@@ -355,7 +355,7 @@ impl Splitter {
                         .iter()
                         .map(|s| {
                             let f = (s.pct / Decimal::ONE_HUNDRED).normalize();
-                            (s.value.clone(), f.mantissa(), 10u128.pow(f.scale()))
+                            (s.value.clone(), f.mantissa(), f.scale())
                         })
                         .collect(),
                 ),
@@ -392,13 +392,13 @@ impl Splitter {
             Some(ValueSplit::Fixed(fractions)) => {
                 let last = fractions.len().saturating_sub(1);
                 if s < last {
-                    let (_, mantissa, divisor) = fractions[s];
-                    return super::amounts::scaled_by(amount, mantissa, divisor);
+                    let (_, mantissa, places) = fractions[s];
+                    return super::amounts::scaled_by_places(amount, mantissa, places);
                 }
                 // The last share: what the others leave, so the shares add up to the amount exactly.
                 let mut rest = amount;
-                for &(_, mantissa, divisor) in &fractions[..last] {
-                    rest -= super::amounts::scaled_by(amount, mantissa, divisor)?;
+                for &(_, mantissa, places) in &fractions[..last] {
+                    rest -= super::amounts::scaled_by_places(amount, mantissa, places)?;
                 }
                 Ok(rest)
             }
