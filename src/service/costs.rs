@@ -15,7 +15,7 @@ use crate::engine::rules::compile::RuleStep;
 use crate::engine::uploads::UploadFiles;
 use crate::model::billing_rule::{RuleColumns, RuleDefinition, RuleFields};
 use crate::model::business_metric::{MetricValue, ValueKind};
-use crate::model::cost_query::{CostQuery, DateBin};
+use crate::model::cost_query::CostQuery;
 use crate::model::token::{AccountToken, BusinessMetricToken, IntegrationToken, RuleToken, UploadToken};
 use crate::store::{PageRequest, Store, Upload, ValueRange};
 
@@ -147,9 +147,8 @@ async fn metric_values(
     if tokens.is_empty() {
         return Ok(out);
     }
-    let start = DateBin::Month.start_of(query.start);
-    let end = DateBin::Month.start_of(query.end).checked_add_months(chrono::Months::new(1)).and_then(|d| d.pred_opt());
-    let range = ValueRange { start: Some(start), end: Some(end.unwrap_or(query.end)), label: None };
+    let (start, end) = crate::engine::allocation::whole_months(query.start, query.end);
+    let range = ValueRange { start: Some(start), end: Some(end), label: None };
     for token in tokens {
         let Some(token) = BusinessMetricToken::parse(token) else { continue };
         for owner in std::iter::once(account).chain(parent) {

@@ -108,8 +108,9 @@ pub type MonthParts = HashMap<i32, Vec<(String, i128)>>;
 /// The parts of every proportional split a query applies: by (tag index, value index).
 pub type Bases = HashMap<(usize, usize), Arc<MonthParts>>;
 
-/// The first day of the month of `day` and the last of the month of `end`: the whole months a query touches.
-fn whole_months(start: chrono::NaiveDate, end: chrono::NaiveDate) -> (chrono::NaiveDate, chrono::NaiveDate) {
+/// The first day of the month of `start` and the last of the month of `end`: the whole months a query
+/// touches, which a proportional split's basis covers.
+pub fn whole_months(start: chrono::NaiveDate, end: chrono::NaiveDate) -> (chrono::NaiveDate, chrono::NaiveDate) {
     use chrono::Datelike;
     let first = start.with_day(1).expect("every month has a first day");
     let next = if end.month() == 12 {
