@@ -11,7 +11,8 @@ use std::sync::Arc;
 
 use crate::engine::uploads::UploadFiles;
 use crate::model::cost_query::{Aggregate, CostQuery, DateBin, Settings};
-use crate::model::token::{AccountToken, IntegrationToken};
+use crate::model::token::{AccountToken, BusinessMetricToken, IntegrationToken};
+use crate::model::virtual_tag::{Assign, Basis};
 use crate::service::costs::{costs, view_of, CostsContext};
 use crate::store::Store;
 
@@ -220,13 +221,32 @@ pub async fn tag_values(
     let rows = store.upload_dimensions(&view.owner, "tag", Some(key)).await?;
     let rows: Vec<_> = rows.into_iter().filter(|(i, _, _)| view.integrations.contains(i)).collect();
     // A virtual tag's values are its names (and its shares'), which any integration's costs may get, and
-    // the provider's values of its key, which a cost no value matches keeps.
-    let virtual_names: Vec<String> = view
-        .virtual_tags
-        .iter()
-        .filter(|t| t.key == key)
-        .flat_map(|t| t.values.iter().flat_map(|v| v.assign.names()))
-        .collect();
+    // the provider's values of its key, which a cost no value matches keeps. A proportional split's shares
+    // are named by its basis: the provider's values of the basis tag, or the metric's labels.
+    let mut virtual_names: Vec<String> = Vec::new();
+    for tag in view.virtual_tags.iter().filter(|t| t.key == key) {
+        for value in &tag.values {
+            virtual_names.extend(value.assign.names());
+            match &value.assign {
+                Assign::Proportional { basis: Basis::Costs { tag: basis, .. }, .. } => {
+                    let provided = store.upload_dimensions(&view.owner, "tag", Some(basis)).await?;
+                    virtual_names.extend(
+                        provided.into_iter().filter(|(i, _, _)| view.integrations.contains(i)).map(|(_, _, v)| v),
+                    );
+                }
+                Assign::Proportional { basis: Basis::Metric { token, labels, .. }, .. } => {
+                    let Some(token) = BusinessMetricToken::parse(token) else { continue };
+                    for owner in std::iter::once(account).chain(view.parent.as_ref()) {
+                        if let Some(found) = store.metric_labels(owner, &token).await? {
+                            virtual_names.extend(found.into_iter().filter(|l| labels.is_empty() || labels.contains(l)));
+                            break;
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
     if rows.is_empty() && !view.virtual_tags.iter().any(|t| t.key == key) {
         return Ok(None);
     }

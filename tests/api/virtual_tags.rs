@@ -359,6 +359,15 @@ async fn a_shared_cost_is_split_by_another_cost_and_by_a_metric_month_by_month(a
         );
         assert_eq!(total, "119.0", "allocation makes and loses nothing");
     }
+    // Discovery lists the names the splits may give: the basis tag's values, the metric's labels.
+    let res = app.get("/v2/tags/owner/values").await;
+    let values: Vec<&str> =
+        res.body["tag_values"].as_array().unwrap().iter().map(|v| v["tag_value"].as_str().unwrap()).collect();
+    for name in ["Support (unallocated)", "api", "app", "data", "unallocated", "web"] {
+        assert!(values.contains(&name), "{name} in {values:?}");
+    }
+    assert!(!values.contains(&"internal"), "a label the value does not count: {values:?}");
+
     // August has no Compute cost: Support stays whole and says it was not allocated.
     let res = app.get("/v2/costs?start_date=2024-08-01&end_date=2024-08-31&date_bin=month&groupings=tag:owner").await;
     assert_eq!(res.body["costs"][0]["tag:owner"], "Support (unallocated)", "{}", res.text);
