@@ -582,8 +582,12 @@ impl Receiver {
         if let Some(n) = die_on {
             command.args(["--die-on", &n.to_string()]);
         }
-        let child = command.kill_on_drop(true).spawn().expect("python3 runs the webhook receiver");
+        let mut child = command.kill_on_drop(true).spawn().expect("python3 runs the webhook receiver");
         for _ in 0..200 {
+            // Something answering while the receiver has ended is another socket on the port, not the receiver.
+            if let Some(status) = child.try_wait().unwrap() {
+                panic!("the webhook receiver ended at start ({status}): port {port} was taken");
+            }
             if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
                 return Receiver { child };
             }
@@ -622,7 +626,11 @@ async fn delivered_once(backend: Backend) {
     use costd::service::alerts::{deliver_due, run_pass, AlertContext, PassState};
     let smtp = smtp_server().await;
     let mailer = costd::mail::Mailer::new(&smtp.url(), "costd <alerts@costd.example>").unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    // The receiver's port, held (bound, not listening: a call to it is refused, as to a receiver that is down)
+    // until the receiver starts, so no other test's socket takes it meanwhile.
+    let reserved = tokio::net::TcpSocket::new_v4().unwrap();
+    reserved.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let port = reserved.local_addr().unwrap().port();
     let context: Arc<Mutex<Option<AlertContext>>> = Default::default();
     let slot = context.clone();
     let Some(app) = TestApp::spawn_with(backend, move |s| {
@@ -679,6 +687,7 @@ async fn delivered_once(backend: Backend) {
     assert!(secret.starts_with("whsec_"), "{secret}");
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("received.jsonl");
+    drop(reserved);
     let mut receiver = Receiver::start(port, &secret, &log, Some(1)).await;
     assert_eq!(deliver_due(&ctx).await.unwrap(), 1);
     for _ in 0..100 {
