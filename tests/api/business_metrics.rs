@@ -166,25 +166,12 @@ async fn values_come_from_csv_whole_or_not_at_all_and_are_listed_summed_and_dele
     assert_eq!(res.body["values"].as_array().unwrap().len(), 4, "{}", res.text);
 
     // The Python client's form: form-urlencoded, `forecasted` beside the file; a day sent again replaces it.
-    let body: String = url::form_urlencoded::Serializer::new(String::new())
-        .append_pair("forecasted", "true")
-        .append_pair("csv", "2024-09-01,100,web\n2024-09-01,150,web\n")
-        .finish();
-    let put = |body: String| {
-        app.client
-            .put(format!("{}/v2/business_metrics/{m}/values.csv", app.base_url))
-            .bearer_auth(&app.token)
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(body)
-            .send()
-    };
-    let res = put(body).await.unwrap();
-    assert_eq!(res.status().as_u16(), 422, "one file may not give a day and label twice");
-    let body: String = url::form_urlencoded::Serializer::new(String::new())
-        .append_pair("csv", "2024-09-01,100,web\n")
-        .append_pair("forecasted", "true")
-        .finish();
-    assert_eq!(put(body).await.unwrap().status().as_u16(), 200);
+    let path = format!("/v2/business_metrics/{m}/values.csv");
+    let twice = [("forecasted", "true"), ("csv", "2024-09-01,100,web\n2024-09-01,150,web\n")];
+    let res = app.send_urlencoded(Method::PUT, &path, &app.token, &twice).await;
+    assert_eq!(res.status, 422, "one file may not give a day and label twice: {}", res.text);
+    let once = [("csv", "2024-09-01,100,web\n"), ("forecasted", "true")];
+    assert_eq!(app.send_urlencoded(Method::PUT, &path, &app.token, &once).await.status, 200);
     let res = app.get(&format!("/v2/business_metrics/{m}/forecasted_values")).await;
     assert_eq!(
         res.body["values"],

@@ -66,19 +66,9 @@ async fn rates_are_uploaded_listed_and_a_bad_file_stores_nothing(app: TestApp) {
     assert_eq!(res.status, 201, "{}", res.text);
     assert_eq!(res.body["exchange_rates_count"], 1);
     // The Python client's form: form-urlencoded, no header row.
-    let body: String = url::form_urlencoded::Serializer::new(String::new())
-        .append_pair("csv", "EUR,USD,1.09,2024-07-15\nUSD,JPY,161.5,2024-07-01\n")
-        .finish();
-    let res = app
-        .client
-        .post(format!("{}/v2/exchange_rates/csv", app.base_url))
-        .bearer_auth(&app.token)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status().as_u16(), 201);
+    let csv = [("csv", "EUR,USD,1.09,2024-07-15\nUSD,JPY,161.5,2024-07-01\n")];
+    let res = app.send_urlencoded(Method::POST, "/v2/exchange_rates/csv", &app.token, &csv).await;
+    assert_eq!(res.status, 201, "{}", res.text);
 
     let res = app.get("/v2/exchange_rates?limit=2").await;
     assert_eq!(res.status, 200, "{}", res.text);

@@ -274,6 +274,24 @@ impl TestApp {
         self.send_form(Method::POST, path, token, form).await
     }
 
+    /// Sends `fields` as a form-urlencoded body to `path` with `token`: how vantage-python sends a file
+    /// (httpx `data={"csv": …}`).
+    pub async fn send_urlencoded(&self, method: Method, path: &str, token: &str, fields: &[(&str, &str)]) -> Resp {
+        let body = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(fields).finish();
+        let res = self
+            .client
+            .request(method, format!("{}{path}", self.base_url))
+            .bearer_auth(token)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let status = res.status().as_u16();
+        let text = res.text().await.unwrap();
+        Resp { status, body: serde_json::from_str(&text).unwrap_or(Value::Null), text }
+    }
+
     /// Sends `form` (multipart) to `path` with `token` (a `PUT` of metric values, a `POST` of a file).
     pub async fn send_form(&self, method: Method, path: &str, token: &str, form: reqwest::multipart::Form) -> Resp {
         let res = self

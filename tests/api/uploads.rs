@@ -350,21 +350,11 @@ async fn uploads_arrive_as_vantage_clients_send_them(app: TestApp) {
     let integration = app.create_integration("Clients").await["token"].as_str().unwrap().to_string();
     let url = format!("{}/v2/integrations/{integration}/costs.csv", app.base_url);
     // vantage-python: httpx `data={"csv": …}`, a form-urlencoded body (a form Vantage's spec lists).
-    let body = form_urlencoded::Serializer::new(String::new())
-        .append_pair("auto_transform", "false")
-        .append_pair("csv", &csv(3))
-        .finish();
-    let res = app
-        .client
-        .post(&url)
-        .bearer_auth(&app.token)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status().as_u16(), 201);
-    let first: Value = res.json().await.unwrap();
+    let path = format!("/v2/integrations/{integration}/costs.csv");
+    let fields = [("auto_transform", "false"), ("csv", &csv(3))];
+    let res = app.send_urlencoded(reqwest::Method::POST, &path, &app.token, &fields).await;
+    assert_eq!(res.status, 201, "{}", res.text);
+    let first: Value = res.body;
     assert_eq!(first["amount"], "3.75");
     assert_eq!(first["filename"], format!("{}.csv", first["token"].as_str().unwrap()), "named after its token");
 
