@@ -14,13 +14,14 @@
 //! - [`service`]: what a request or command does, once for both: uploads (ingest → commit → retire), the
 //!   costs query over a pinned snapshot with its result cache, managed accounts, invoicing (billing profiles,
 //!   invoices, signed download links), cost reports with saved filters and folders (the query a report
-//!   stands for, its forecast), virtual tags (allocation), exchange rates and currency conversion, discovery, data exports, the upload-file janitor, syncing bucket integrations
+//!   stands for, its forecast), segments (a tree of reports that divide the costs), virtual tags (allocation), exchange rates and currency conversion, discovery, data exports, the upload-file janitor, syncing bucket integrations
 //!   (AWS and Azure cost exports) with their credentials sealed at rest, and the alerts wing (budgets, cost
 //!   alerts, report summaries, anomalies: `service::alerts` judges them over one report series and delivers
 //!   their messages).
 //! - [`model`] (the `costd-model` crate, `crates/model`): parsed domain types, no I/O: the costs query (`model::cost_query`, parsed from a query
 //!   string or a stored report alike, with VQL as a typed AST in `model::vql`), billing rules with the
-//!   typed custom-SQL grammar, virtual tags (`model::virtual_tag`), exchange rates (`model::exchange_rate`), managed
+//!   typed custom-SQL grammar, virtual tags (`model::virtual_tag`), segments and the scope a segment's report applies
+//!   (`model::segment`), exchange rates (`model::exchange_rate`), managed
 //!   accounts, workspaces, cost reports (date intervals), bucket integrations' export locations and credentials,
 //!   tokens, exact amounts. Request bodies become these through `TryFrom`.
 //! - [`store`] (`costd-store`, `crates/store`): the metadata store, one trait per resource, with SQLite

@@ -47,6 +47,7 @@ pub mod pagination;
 pub mod ping;
 pub mod report_notifications;
 pub mod saved_filters;
+pub mod segments;
 pub mod unit_costs;
 pub mod uploads;
 pub mod users;
@@ -252,6 +253,7 @@ fn authenticated() -> OpenApiRouter<AppState> {
         .merge(virtual_tag_configs::router())
         .merge(exchange_rates::router())
         .merge(business_metrics::router())
+        .merge(segments::router())
         .merge(unit_costs::router())
 }
 

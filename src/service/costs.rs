@@ -460,6 +460,7 @@ mod tests {
             settings: Settings::default(),
             aggregate: Aggregate::Cost,
             filter: filter.map(|f| crate::model::vql::Filter::parse(f).unwrap()),
+            segment: None,
         }
     }
 

@@ -82,6 +82,7 @@ pub async fn services(
         },
         aggregate: Aggregate::Cost,
         filter: None,
+        segment: None,
     };
     let answer = costs(ctx, account, workspace, &query).await?;
     let names: BTreeSet<String> = answer.result.rows.iter().map(|r| r.dimension(0)).filter(|n| !n.is_empty()).collect();

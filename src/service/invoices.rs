@@ -239,6 +239,7 @@ pub fn invoice_query(period: &BillingPeriod, date_bin: DateBin) -> CostQuery {
         settings: Settings { include_credits: true, include_refunds: true, ..Settings::default() },
         aggregate: Aggregate::Cost,
         filter: None,
+        segment: None,
     }
 }
 

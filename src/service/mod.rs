@@ -48,6 +48,7 @@ pub mod managed_accounts;
 pub mod records;
 pub mod reports;
 pub mod secrets;
+pub mod segments;
 pub mod series;
 pub mod signed;
 pub mod slots;

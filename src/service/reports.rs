@@ -72,6 +72,37 @@ struct Placement {
     saved_filter_tokens: Vec<String>,
 }
 
+/// The workspace a new object goes to: the one named (checked to be the account's), else `current`, else
+/// the account's only one; `None` with the problem listed.
+pub(crate) async fn workspace(
+    store: &dyn Store,
+    account: &AccountToken,
+    given: Option<&str>,
+    current: Option<&str>,
+    errors: &mut Vec<String>,
+) -> Result<Option<String>> {
+    Ok(match (given, current) {
+        (Some(w), _) => match store.get_workspace(account, w).await? {
+            Some(_) => Some(w.to_string()),
+            None => {
+                errors.push(format!("workspace_token: no workspace {w} in this account"));
+                None
+            }
+        },
+        (None, Some(w)) => Some(w.to_string()),
+        (None, None) => {
+            let all = store.list_workspaces(account, crate::store::PageRequest { page: 1, limit: 2 }, None).await?;
+            match all.items.as_slice() {
+                [only] => Some(only.token.clone()),
+                _ => {
+                    errors.push("workspace_token is required: this account has several workspaces; name one".into());
+                    None
+                }
+            }
+        }
+    })
+}
+
 /// Resolves the workspace (the folder's, the one named, or the account's only one), the folder and the
 /// saved filters, listing every problem.
 #[allow(clippy::too_many_arguments)]
@@ -105,27 +136,7 @@ async fn place(
             None
         }
         (Some(f), _) => Some(f.workspace_token.clone()),
-        (None, Some(w)) => match store.get_workspace(account, w).await? {
-            Some(_) => Some(w.to_string()),
-            None => {
-                errors.push(format!("workspace_token: no workspace {w} in this account"));
-                None
-            }
-        },
-        (None, None) => match current_workspace {
-            Some(w) => Some(w.to_string()),
-            None => {
-                let all = store.list_workspaces(account, crate::store::PageRequest { page: 1, limit: 2 }, None).await?;
-                match all.items.as_slice() {
-                    [only] => Some(only.token.clone()),
-                    _ => {
-                        errors
-                            .push("workspace_token is required: this account has several workspaces; name one".into());
-                        None
-                    }
-                }
-            }
-        },
+        (None, given) => workspace(store, account, given, current_workspace, errors).await?,
     };
     let mut filters: Vec<String> = Vec::new();
     for token in saved_filters.iter().map(|t| t.trim()) {
@@ -391,6 +402,7 @@ pub async fn update_report(
     fields: CostReportFields,
 ) -> Result<ReportObject> {
     let current = get(store, account, ViewKind::CostReport, token).await?;
+    generated_by_segment(&current)?;
     let mut errors = Vec::new();
     let metrics = report_metrics(store, account, token, &fields, &mut errors).await?;
     let title = title(fields.title.as_deref(), Some(&current.title), &mut errors);
@@ -448,9 +460,23 @@ pub async fn metrics_of(
     Ok(by_report)
 }
 
+/// A report a segment generated is changed and deleted through the segment only.
+fn generated_by_segment(report: &ReportObject) -> Result<()> {
+    match report_definition(report)?.segment_token {
+        Some(segment) => Err(ServiceError::Conflict(format!(
+            "cost report {} is segment {segment}'s; change or delete it through /v2/segments/{segment}",
+            report.token
+        ))),
+        None => Ok(()),
+    }
+}
+
 pub async fn delete(store: &dyn Store, account: &AccountToken, kind: ViewKind, token: &str) -> Result<()> {
     if !token.starts_with(kind.prefix()) {
         return Err(ServiceError::NotFound(kind.noun()));
+    }
+    if kind == ViewKind::CostReport {
+        generated_by_segment(&get(store, account, kind, token).await?)?;
     }
     match store.delete_report_object(account, kind, token).await? {
         crate::store::ReportObjectDeletion::Deleted => Ok(()),
@@ -524,8 +550,18 @@ pub async fn report_defaults(
     today: NaiveDate,
 ) -> Result<Defaults> {
     let report = get(store, account, ViewKind::CostReport, token).await?;
-    let definition = report_definition(&report)?;
+    let mut definition = report_definition(&report)?;
     let (start, end) = definition.dates(today);
+    // A segment's report: the segment's scope (which holds its filter) and inherited settings.
+    let segment = match &definition.segment_token {
+        Some(segment) => {
+            let (scope, settings) = super::segments::report_scope(store, account, segment).await?;
+            definition.filter = None;
+            definition.settings = settings;
+            Some(scope)
+        }
+        None => None,
+    };
     Ok(Defaults {
         start,
         end,
@@ -535,6 +571,7 @@ pub async fn report_defaults(
         filters: report_filters(store, account, &report, &definition).await?,
         workspace: Some(report.workspace_token.clone()),
         from_report: true,
+        segment,
     })
 }
 

@@ -124,6 +124,7 @@ pub async fn report_series(
         settings: defaults.settings.engine(),
         aggregate: Aggregate::Cost,
         filter: Filter::all(filters),
+        segment: defaults.segment,
     };
     let answer = costs(ctx, account, defaults.workspace.as_deref(), &cost_query).await?;
     let currency = answer.single_currency()?;

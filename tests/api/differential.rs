@@ -26,6 +26,10 @@
 //! amounts, zero sums included, a random unit scale, unit cost or gross margin), answers unit costs per month
 //! that must equal the reference's monthly cost divided by the metric's monthly sum, rounded half away from
 //! zero to 18 places once, in integers here; a month whose metric sums to zero has none (docs/unit-costs.md).
+//! The customer's random segment tree (docs/segments.md): each segment's report must hold, per month, the
+//! rows the reference assigns it (among siblings the lowest priority, then the oldest, whose filter is true
+//! for the row; down the tree as far as a child takes it; a tracked parent's unallocated child last, with
+//! everything), a row with no region never kept by `costs.region != 'x'` and never lost either.
 
 use std::collections::BTreeMap;
 
@@ -916,15 +920,21 @@ fn costs_path(groupings: &str, shown: Shown) -> String {
     )
 }
 
-async fn compare(
-    app: &TestApp,
-    files: &[Vec<Row>],
-    rules: &[Rule],
+/// One random case: the uploads, rules, settings shown, and what the MSP and its customer configure.
+struct Case {
+    files: Vec<Vec<Row>>,
+    rules: Vec<Rule>,
     shown: Shown,
-    tag: &VirtualTag,
-    rates: &Rates,
-    (metric, split): (&Metric, &SplitMetric),
-) -> Result<(), TestCaseError> {
+    tag: VirtualTag,
+    rates: Rates,
+    metric: Metric,
+    split: SplitMetric,
+    segments: Vec<SegmentCase>,
+}
+
+async fn compare(app: &TestApp, case: &Case) -> Result<(), TestCaseError> {
+    let Case { files, rules, shown, tag, rates, metric, split, segments } = case;
+    let shown = *shown;
     let integration = app.create_integration("Random").await["token"].as_str().unwrap().to_string();
     for (i, rows) in files.iter().enumerate() {
         let res = app.upload(&integration, &format!("f{i}.csv"), csv_of(rows).into_bytes()).await;
@@ -1081,7 +1091,172 @@ async fn compare(
         .map(|u| (u["date"].as_str().unwrap().to_string(), unscaled(u["unit_cost_amount"].as_str().unwrap())))
         .collect();
     prop_assert_eq!(got, reference_unit_costs(&expected, metric), "unit costs of {:?}", metric);
+
+    // Segments: the customer's random tree, each segment's report against the reference's assignment.
+    let mut tokens: Vec<String> = Vec::new();
+    for (i, case) in segments.iter().enumerate() {
+        let mut body = json!({"title": format!("S{i}"), "priority": case.priority, "track_unallocated": case.track});
+        if let Some(filter) = case.filter.vql() {
+            body["filter"] = json!(filter);
+        }
+        match case.parent {
+            Some(p) => body["parent_segment_token"] = json!(tokens[p]),
+            None => {
+                body["report_settings"] = json!({"include_credits": shown.credits, "include_refunds": shown.refunds, "amortize": shown.amortize})
+            }
+        }
+        let res = app.send(reqwest::Method::POST, "/v2/segments", Some(&writer), Some(body.to_string())).await;
+        prop_assert_eq!(res.status, 201, "{:?}: {}", case, res.text);
+        tokens.push(res.body["token"].as_str().unwrap().to_string());
+    }
+    let res = app.send(reqwest::Method::GET, "/v2/segments?limit=1000", Some(&token), None).await;
+    prop_assert_eq!(res.status, 200, "{}", res.text);
+    let listed = res.body["segments"].as_array().unwrap().clone();
+    let report_of = |token: &str| -> Option<String> {
+        listed.iter().find(|s| s["token"] == token).map(|s| s["report_token"].as_str().unwrap().to_string())
+    };
+    let unallocated_of = |parent: &str| -> Option<String> {
+        listed
+            .iter()
+            .find(|s| s["parent_segment_token"] == parent && s["title"] == "Unallocated Costs")
+            .map(|s| s["report_token"].as_str().unwrap().to_string())
+    };
+    let expected = reference_by_segment(&shown_rows(files, rules, shown, rates), segments);
+    for (node, reference) in expected.iter().enumerate() {
+        let report = if node < segments.len() {
+            report_of(&tokens[node])
+        } else {
+            // The unallocated children, in the order of the segments that track them.
+            let parent =
+                segments.iter().enumerate().filter(|(_, c)| c.track).nth(node - segments.len()).map(|(i, _)| i);
+            parent.and_then(|p| unallocated_of(&tokens[p]))
+        };
+        let Some(report) = report else {
+            return Err(TestCaseError::fail(format!("segment {node} of {segments:?} has no report")));
+        };
+        let path = format!(
+            "/v2/costs?cost_report_token={report}&start_date={}&end_date={}&date_bin=month&groupings=service&limit=5000",
+            date(START),
+            date(END)
+        );
+        let res = app.send(reqwest::Method::GET, &path, Some(&token), None).await;
+        prop_assert_eq!(res.status, 200, "{}", res.text);
+        let mut got: BTreeMap<String, Decimal> = BTreeMap::new();
+        for c in res.body["costs"].as_array().unwrap() {
+            *got.entry(c["accrued_at"].as_str().unwrap().to_string()).or_default() +=
+                dec(c["amount"].as_str().unwrap());
+        }
+        got.retain(|_, v| !v.is_zero());
+        prop_assert_eq!(&got, reference, "segment {} of {:?}, rules {:?}", node, segments, rules);
+    }
     Ok(())
+}
+
+/// A random segment: its parent (an earlier one), priority, filter, and whether it tracks unallocated costs.
+#[derive(Debug, Clone)]
+struct SegmentCase {
+    parent: Option<usize>,
+    priority: i32,
+    filter: SegmentFilter,
+    track: bool,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum SegmentFilter {
+    All,
+    Service(&'static str),
+    Region(&'static str),
+    /// `costs.region != 'x'`: not true for a row with no region (a rule's), which goes on to the next.
+    NotRegion(&'static str),
+    EnvProd,
+}
+
+impl SegmentFilter {
+    fn vql(&self) -> Option<String> {
+        match self {
+            SegmentFilter::All => None,
+            SegmentFilter::Service(s) => Some(format!("costs.service = '{s}'")),
+            SegmentFilter::Region(r) => Some(format!("costs.region = '{r}'")),
+            SegmentFilter::NotRegion(r) => Some(format!("costs.region != '{r}'")),
+            SegmentFilter::EnvProd => Some("tags.name = 'env' AND tags.value = 'prod'".into()),
+        }
+    }
+
+    fn keeps(&self, r: &Row) -> bool {
+        match self {
+            SegmentFilter::All => true,
+            SegmentFilter::Service(s) => r.service == *s,
+            SegmentFilter::Region(g) => r.region == *g,
+            SegmentFilter::NotRegion(g) => !r.region.is_empty() && r.region != *g,
+            SegmentFilter::EnvProd => r.tags.env.as_deref() == Some("prod"),
+        }
+    }
+}
+
+fn segments() -> impl Strategy<Value = Vec<SegmentCase>> {
+    let filter = prop_oneof![
+        Just(SegmentFilter::All),
+        proptest::sample::select(SERVICES.to_vec()).prop_map(SegmentFilter::Service),
+        proptest::sample::select(REGIONS.to_vec()).prop_map(SegmentFilter::Region),
+        proptest::sample::select(REGIONS.to_vec()).prop_map(SegmentFilter::NotRegion),
+        Just(SegmentFilter::EnvProd),
+    ];
+    prop::collection::vec((any::<prop::sample::Index>(), any::<bool>(), 0..3i32, filter, any::<bool>()), 1..6).prop_map(
+        |cases| {
+            cases
+                .into_iter()
+                .enumerate()
+                .map(|(i, (index, child, priority, filter, track))| SegmentCase {
+                    parent: (i > 0 && child).then(|| index.index(i)),
+                    priority,
+                    filter,
+                    track,
+                })
+                .collect()
+        },
+    )
+}
+
+/// Each segment's cost per month (zero months left out): the random segments in order, then the
+/// unallocated child of each that tracks them. Among siblings the lowest priority number, then the
+/// oldest, takes a row its filter keeps; the unallocated child comes last and keeps everything; a row goes
+/// down the tree as far as a child takes it.
+fn reference_by_segment(rows: &[Row], cases: &[SegmentCase]) -> Vec<BTreeMap<String, Decimal>> {
+    // (parent, priority, filter, unallocated), in creation order.
+    let mut nodes: Vec<(Option<usize>, i32, SegmentFilter, bool)> =
+        cases.iter().map(|c| (c.parent, c.priority, c.filter, false)).collect();
+    for (i, c) in cases.iter().enumerate() {
+        if c.track {
+            nodes.push((Some(i), i32::MAX, SegmentFilter::All, true));
+        }
+    }
+    let mut totals = vec![BTreeMap::<String, Decimal>::new(); nodes.len()];
+    for r in rows {
+        let mut parent = None;
+        loop {
+            let mut siblings: Vec<usize> = (0..nodes.len()).filter(|&n| nodes[n].0 == parent).collect();
+            siblings.sort_by_key(|&n| (nodes[n].3, nodes[n].1, n));
+            let Some(taken) = siblings.into_iter().find(|&n| nodes[n].2.keeps(r)) else { break };
+            *totals[taken].entry(first_of(r.day).to_string()).or_default() += r.amount;
+            parent = Some(taken);
+        }
+    }
+    // The reference's own check: a parent that tracks its unallocated costs is the sum of its children.
+    for (i, c) in cases.iter().enumerate() {
+        if c.track {
+            let mut children = BTreeMap::<String, Decimal>::new();
+            for n in (0..nodes.len()).filter(|&n| nodes[n].0 == Some(i)) {
+                for (month, v) in &totals[n] {
+                    *children.entry(month.clone()).or_default() += v;
+                }
+            }
+            assert_eq!(children, totals[i], "the reference lost money under segment {i}");
+        }
+    }
+    for t in &mut totals {
+        t.retain(|_, v| !v.is_zero());
+    }
+    totals
 }
 
 fn differential(backend: Backend, cases: u32) {
@@ -1092,11 +1267,11 @@ fn differential(backend: Backend, cases: u32) {
         prop::collection::vec(prop::collection::vec(row(), 1..15), 1..4),
         prop::collection::vec(rule(), 0..7),
         any::<(bool, bool, bool)>(),
-        (virtual_tag(), rates(), prop::collection::vec(any::<bool>(), 4), metric(), split_metric()),
+        (virtual_tag(), rates(), prop::collection::vec(any::<bool>(), 4), metric(), split_metric(), segments()),
     );
     let result = runner.run(
         &strategy,
-        |(mut files, mut rules, (credits, refunds, amortize), (tag, rates, euros, metric, split))| {
+        |(mut files, mut rules, (credits, refunds, amortize), (tag, rates, euros, metric, split, segments))| {
             for (rows, euro) in files.iter_mut().zip(euros) {
                 for r in rows {
                     r.currency = Some(if euro { "EUR" } else { "USD" });
@@ -1106,8 +1281,8 @@ fn differential(backend: Backend, cases: u32) {
             rules.sort_by_key(group);
             runtime.block_on(async {
                 let Some(app) = TestApp::spawn(backend).await else { return Ok(()) };
-                compare(&app, &files, &rules, Shown { credits, refunds, amortize }, &tag, &rates, (&metric, &split))
-                    .await
+                let shown = Shown { credits, refunds, amortize };
+                compare(&app, &Case { files, rules, shown, tag, rates, metric, split, segments }).await
             })
         },
     );

@@ -27,6 +27,7 @@ mod managed_accounts;
 mod openapi;
 mod reports;
 mod scale;
+mod segments;
 mod store;
 mod uploads;
 mod virtual_tags;

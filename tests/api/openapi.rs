@@ -98,7 +98,7 @@ async fn the_openapi_document_lists_exactly_the_routes_costd_serves() {
         assert!(!res.text.contains("no such path"), "{method} {concrete}: {} {}", res.status, res.text);
     }
     // And a route that is not documented is not served.
-    let res = app.get("/v2/segments").await;
+    let res = app.get("/v2/dashboards").await;
     assert!(res.status == 404 && res.text.contains("no such path"), "{}", res.text);
 }
 

@@ -77,7 +77,7 @@ pub fn used(tags: &[VirtualTagDefinition], query: &CostQuery) -> Vec<usize> {
             Grouping::Column(_) => {}
         }
     }
-    if let Some(filter) = &query.filter {
+    for filter in query.filters() {
         walk(filter.condition(), &mut |c| match c {
             Condition::Tag { name: Some(name), .. } => {
                 keys.insert(name.as_str());
@@ -144,6 +144,7 @@ pub(crate) async fn bases(source: &CostSource, query: &CostQuery, used: &[usize]
                                 settings: query.settings,
                                 aggregate: Aggregate::Cost,
                                 filter: filter.clone(),
+                                segment: None,
                             };
                             // Provider tags only: no virtual tag (nor a split) shapes another's basis.
                             let plain = CostSource {
@@ -595,6 +596,7 @@ mod tests {
             settings: Settings::default(),
             aggregate: Aggregate::Cost,
             filter: filter.map(|f| costd_model::vql::Filter::parse(f).unwrap()),
+            segment: None,
         }
     }
 

@@ -269,6 +269,9 @@ async fn grouped(source: &CostSource, query: &CostQuery) -> Result<DataFrame, Co
     if let Some(filter) = &query.filter {
         costs = costs.filter(super::vql::compile_with(filter, &virtual_columns))?;
     }
+    if let Some(segment) = &query.segment {
+        costs = costs.filter(super::vql::segment(segment, &virtual_columns))?;
+    }
     let virtual_column = |key: &str| virtual_columns.iter().find(|(k, _)| k == key).map(|(_, column)| column.clone());
 
     // SELECT bin(accrued_at) AS accrued_at, <groupings>, currency, sum(amount) … GROUP BY … ORDER BY accrued_at
@@ -620,6 +623,7 @@ mod tests {
             settings: Settings::default(),
             aggregate: Aggregate::Cost,
             filter: None,
+            segment: None,
         }
     }
 

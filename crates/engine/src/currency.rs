@@ -162,6 +162,7 @@ mod tests {
             settings: Settings::default(),
             aggregate: Aggregate::Cost,
             filter: None,
+            segment: None,
         }
     }
 

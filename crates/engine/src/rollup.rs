@@ -624,6 +624,7 @@ mod tests {
             settings: Settings { include_credits: true, ..Settings::default() },
             aggregate: Aggregate::Cost,
             filter: None,
+            segment: None,
         }
     }
 

@@ -6,6 +6,7 @@ use std::ops::Not;
 use datafusion::functions::expr_fn as f;
 use datafusion::logical_expr::{col, lit, Expr};
 
+use costd_model::segment::SegmentScope;
 use costd_model::vql::{Condition, Field, Filter};
 
 /// The column a field reads (from [`super::schema::FIELDS`]).
@@ -32,6 +33,20 @@ pub fn compile(filter: &Filter) -> Expr {
 /// condition on any tag (`tags.value = 'x'`, `tags.name = NULL`) sees provider and virtual tags alike.
 pub fn compile_with(filter: &Filter, virtual_tags: &super::allocation::TagColumns) -> Expr {
     expr(filter.condition(), virtual_tags)
+}
+
+/// The rows a segment is assigned (`costd_model::segment`): at every level, those its filter keeps and no
+/// higher-priority sibling's filter keeps. "Keeps" is "is true": a filter that is NULL for a row (a
+/// comparison with a missing region) does not keep it, so the row stays for the siblings after, where a
+/// plain `NOT` would drop it from every one of them and lose its cost.
+pub fn segment(scope: &SegmentScope, virtual_tags: &super::allocation::TagColumns) -> Expr {
+    let keeps = |f: &Option<Filter>| f.as_ref().map_or(lit(true), |f| expr(f.condition(), virtual_tags).is_true());
+    scope
+        .levels
+        .iter()
+        .flat_map(|level| std::iter::once(keeps(&level.keep)).chain(level.before.iter().map(|f| keeps(f).not())))
+        .reduce(Expr::and)
+        .unwrap_or(lit(true))
 }
 
 /// Rows of any of these providers (`custom_provider:<token>` naming one integration).

@@ -205,6 +205,15 @@ pub struct CostQuery {
     pub aggregate: Aggregate,
     /// Every filter the query applies (a report's, its saved filters', `filter=`), ANDed.
     pub filter: Option<Filter>,
+    /// A segment's report: only the costs the segment is assigned (`model::segment`).
+    pub segment: Option<crate::segment::SegmentScope>,
+}
+
+impl CostQuery {
+    /// Every VQL filter the query reads: its own and its segment's.
+    pub fn filters(&self) -> impl Iterator<Item = &Filter> {
+        self.filter.iter().chain(self.segment.iter().flat_map(|s| s.filters()))
+    }
 }
 
 /// `total_cost.amount`: rounded to 2 places, half away from zero (docs/design.md "Money").
@@ -307,8 +316,8 @@ impl CostSettings {
         let mut problems = Vec::new();
         if self.unallocated {
             problems.push(format!(
-                "{}: costd allocates no costs (no Kubernetes or segment reports), so none are unallocated; \
-                 pass false",
+                "{}: costd has no Kubernetes allocation; a segment's unallocated costs are its \
+                 \"Unallocated Costs\" segment (track_unallocated): pass false",
                 name("unallocated")
             ));
         }
@@ -390,6 +399,8 @@ pub struct Defaults {
     pub workspace: Option<String>,
     /// Defaults come from `cost_report_token=`, which is then no error.
     pub from_report: bool,
+    /// The report is a segment's: its costs are the segment's.
+    pub segment: Option<crate::segment::SegmentScope>,
 }
 
 impl Defaults {
@@ -405,6 +416,7 @@ impl Defaults {
             filters: Vec::new(),
             workspace: None,
             from_report: false,
+            segment: None,
         }
     }
 }
@@ -504,6 +516,7 @@ pub fn parse_params_with(raw: &str, defaults: Defaults) -> Result<Params, Vec<St
             settings: settings.engine(),
             aggregate: settings.aggregate(),
             filter: Filter::all(filters),
+            segment: defaults.segment,
         },
         workspace_token,
         page: PageRequest { page, limit },

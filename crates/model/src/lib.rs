@@ -21,6 +21,7 @@ pub mod invoice;
 pub mod managed_account;
 pub mod record;
 pub mod report;
+pub mod segment;
 pub mod spreadsheet;
 pub mod token;
 pub mod upload;

@@ -196,6 +196,10 @@ pub struct ReportDefinition {
     pub chart_type: String,
     pub date_bin: String,
     pub chart_settings: ChartSettings,
+    /// The segment that generated the report (`model::segment`): the report shows that segment's costs,
+    /// and is changed only through it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub segment_token: Option<String>,
 }
 
 impl Default for ReportDefinition {
@@ -213,6 +217,7 @@ impl Default for ReportDefinition {
             chart_type: "line".into(),
             date_bin: "cumulative".into(),
             chart_settings: ChartSettings::default(),
+            segment_token: None,
         }
     }
 }

@@ -194,6 +194,11 @@ token_type!(
     BusinessMetricToken,
     "bsnss_mtrc_"
 );
+token_type!(
+    /// A segment (`/v2/segments`): `fltr_sgmt_…`.
+    SegmentToken,
+    "fltr_sgmt_"
+);
 
 /// The token of a part of a resource (a billing profile's billing information, say): `prefix` and the
 /// owner's random digits, so it is stable without being stored and unique as its owner is.

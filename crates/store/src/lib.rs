@@ -26,7 +26,7 @@ use costd_model::invoice::{InvoiceDocument, InvoiceStatus};
 pub use costd_model::managed_account::ManagedAccountSettings;
 use costd_model::token::{
     AccountToken, BillingProfileToken, BusinessMetricToken, IntegrationToken, InvoiceToken, RuleToken, Scopes,
-    UploadToken, VirtualTagToken,
+    SegmentToken, UploadToken, VirtualTagToken,
 };
 use costd_model::workspace::WorkspaceSettings;
 
@@ -188,6 +188,7 @@ bind_as_text!(
     InvoiceToken,
     VirtualTagToken,
     BusinessMetricToken,
+    SegmentToken,
     costd_model::amount::Amount
 );
 
@@ -199,7 +200,8 @@ token_text!(
     BillingProfileToken,
     InvoiceToken,
     VirtualTagToken,
-    BusinessMetricToken
+    BusinessMetricToken,
+    SegmentToken
 );
 
 /// Amounts are stored as the exact text the API shows (`1234.56`): never summed by the database, and never
@@ -341,6 +343,7 @@ pub trait Store:
     + VirtualTagStore
     + ExchangeRateStore
     + BusinessMetricStore
+    + SegmentStore
     + TagSettingStore
     + wing::RecordStore
     + Send
@@ -1010,6 +1013,49 @@ pub trait TagSettingStore: Send + Sync {
     ) -> anyhow::Result<()>;
     /// The account's keys with flags: (key, hidden, preferred), by key.
     async fn tag_settings(&self, account: &AccountToken) -> anyhow::Result<Vec<(String, bool, bool)>>;
+}
+
+/// An account's segments, read whole, with the version of the tree they were read at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SegmentTree {
+    pub version: i64,
+    pub segments: Vec<costd_model::segment::Segment>,
+}
+
+/// A write of segments and their generated reports, applied whole in one transaction. Reports go first (a
+/// new segment names its new report), then segments in the order given (parents before children), then
+/// the deletions in the order given (children before parents), each with its report.
+#[derive(Debug, Clone, Default)]
+pub struct SegmentBatch {
+    /// Cost reports to create (the token the service gave them) or to update in place.
+    pub reports: Vec<(String, ReportObjectFields)>,
+    /// Segments to create or replace, by token.
+    pub put: Vec<costd_model::segment::Segment>,
+    pub delete: Vec<costd_model::segment::Segment>,
+}
+
+/// How a segment write ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SegmentWrite {
+    Done,
+    /// The tree changed since it was read: read it again and redo the write.
+    Stale,
+    /// A deleted segment's report is followed by these (noun, token): budgets, alerts, notifications.
+    ReportInUse(Vec<(String, String)>),
+}
+
+/// Segments (`/v2/segments`), per account: the tree read and written whole.
+#[async_trait]
+pub trait SegmentStore: Send + Sync {
+    /// Every segment of the account, oldest first, and the tree's version.
+    async fn segment_tree(&self, account: &AccountToken) -> anyhow::Result<SegmentTree>;
+    /// Applies `batch` if the tree is still at `version`.
+    async fn write_segments(
+        &self,
+        account: &AccountToken,
+        version: i64,
+        batch: &SegmentBatch,
+    ) -> anyhow::Result<SegmentWrite>;
 }
 
 /// Cost reports, saved filters and folders, one kind at a time.

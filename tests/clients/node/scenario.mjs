@@ -388,6 +388,28 @@ await client.businessMetrics.delete(requests.token);
 await expectError(404, () => client.businessMetrics.get(requests.token));
 await client.costReports.delete(perRequest.token);
 
+// segments: a parent, a child and the unallocated rest, each with its generated report, adding up exactly
+const businessUnits = await client.segments.create({ title: "Node units", filter: "costs.provider = 'custom_provider'",
+  track_unallocated: true, report_settings: { include_credits: false } });
+check(businessUnits.token.startsWith("fltr_sgmt_") && businessUnits.report_token.startsWith("rprt_") && businessUnits.priority === 100,
+  `segment ${JSON.stringify(businessUnits)}`);
+const ec2Segment = await client.segments.create({ title: "Node EC2", parent_segment_token: businessUnits.token, priority: 1,
+  filter: "costs.service = 'EC2'" });
+const unitsRest = (await client.segments.list({})).segments
+  .find((s) => s.parent_segment_token === businessUnits.token && s.title === "Unallocated Costs");
+check(unitsRest && unitsRest.filter === null, "the unallocated segment");
+const segmentTotal = async (s) => (await client.costs.list({ ...JULY, cost_report_token: s.report_token })).total_cost.amount;
+const segmentTotals = [await segmentTotal(businessUnits), await segmentTotal(ec2Segment), await segmentTotal(unitsRest)];
+check(JSON.stringify(segmentTotals) === JSON.stringify(["160.5", "110.0", "50.5"]), `segment totals ${segmentTotals}`);
+check((await client.segments.update(ec2Segment.token, { title: "Node compute" })).title === "Node compute", "update segment");
+check((await client.segments.get(ec2Segment.token)).title === "Node compute", "get segment");
+await expectError(400, () => client.segments.update(ec2Segment.token, { filter: "costs.nope = 1" }), "filter");
+await expectError(409, () => client.costReports.delete(ec2Segment.report_token), "/v2/segments/");
+await expectError(409, () => client.segments.delete(businessUnits.token), ec2Segment.token);
+await client.segments.delete(ec2Segment.token);
+await client.segments.delete(businessUnits.token);
+await expectError(404, () => client.segments.get(businessUnits.token));
+
 // deletes
 await client.integrations.deleteUserCostsUpload(small.token, up.token);
 check((await client.costs.list(JULY)).total_cost.amount === "0.0", "costs after deleting the upload");

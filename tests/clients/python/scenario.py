@@ -17,6 +17,9 @@ import urllib.request
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 
 from vantage import (
+    CreateSegment,
+    ReportSettings,
+    UpdateSegment,
     AttachedCostReportForBusinessMetric,
     BusinessMetricValue,
     CreateBusinessMetric,
@@ -462,6 +465,40 @@ def unit_economics(client):
     client.cost_reports.delete(report.token)
 
 
+def segments(client):
+    """Segments through client.segments: a parent, a child and the unallocated rest, each a report; the
+    child and the rest add up to the parent to the last place."""
+    top = client.segments.create(CreateSegment(
+        title="Python units", filter="costs.provider = 'custom_provider'", track_unallocated=True,
+        report_settings=ReportSettings(include_credits=False)))
+    check(top.token.startswith("fltr_sgmt_") and top.report_token.startswith("rprt_") and top.priority == 100, f"{top}")
+    check(top.report_settings is not None and top.report_settings.include_tax is True, f"{top}")
+    child = client.segments.create(CreateSegment(
+        title="Python S3", parent_segment_token=top.token, priority=1, filter="costs.service = 'S3'"))
+    check(child.parent_segment_token == top.token and child.workspace_token == top.workspace_token, f"{child}")
+    listed = client.segments.list().segments
+    rest = [s for s in listed if s.parent_segment_token == top.token and s.title == "Unallocated Costs"]
+    check(len(rest) == 1 and rest[0].filter is None, f"{listed}")
+
+    def total(segment):
+        costs = client.costs.list(cost_report_token=segment.report_token, groupings=["service"], date_bin="month",
+                                  **JULY).costs
+        return sum((Decimal(c.amount) for c in costs), Decimal(0))
+
+    whole, s3, other = total(top), total(child), total(rest[0])
+    check(whole > 0 and s3 > 0 and s3 + other == whole, f"{s3} + {other} != {whole}")
+    # vantage-python's UpdateSegment always sends track_unallocated (false unless set), as Vantage documents.
+    top = client.segments.update(top.token, UpdateSegment(title="Python BUs", track_unallocated=True))
+    check(top.title == "Python BUs" and top.track_unallocated, f"{top}")
+    check(client.segments.get(child.token).title == "Python S3", "get segment")
+    expect_error(400, lambda: client.segments.update(child.token, UpdateSegment(filter="costs.nope = 1")), "filter")
+    expect_error(409, lambda: client.cost_reports.delete(child.report_token), "/v2/segments/")
+    expect_error(409, lambda: client.segments.delete(top.token), child.token)
+    client.segments.delete(child.token)
+    client.segments.delete(top.token)
+    expect_error(404, lambda: client.segments.get(top.token))
+
+
 def tag_flags(client):
     """PUT /v2/tags hides a key (and shows it again); PUT /v2/me answers the caller as GET does."""
     keys = [t.tag_key for t in client.tags.list().tags]
@@ -590,6 +627,7 @@ def main():
     virtual_tags(client, mine)
     currencies(client)
     unit_economics(client)
+    segments(client)
     tag_flags(client)
 
     # deletes: the upload's costs vanish at once; then everything goes

@@ -20,6 +20,7 @@ mod managed_accounts;
 mod notifications;
 mod reports;
 mod rules;
+mod segments;
 mod tag_settings;
 mod tokens;
 mod uploads;

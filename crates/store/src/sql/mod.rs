@@ -12,6 +12,7 @@ mod managed_accounts;
 mod notifications;
 mod reports;
 mod rules;
+mod segments;
 mod tokens;
 mod uploads;
 mod users;
@@ -28,6 +29,7 @@ pub(crate) use managed_accounts::{InvoicingDetails, ManagedRow, MANAGED_COLUMNS}
 pub(crate) use notifications::{NotificationRow, NOTIFICATION_COLUMNS};
 pub(crate) use reports::{ReportObjectRow, REPORT_OBJECT_COLUMNS};
 pub(crate) use rules::RuleRow;
+pub(crate) use segments::{settings_json as segment_settings_json, SegmentRow, SEGMENT_COLUMNS};
 pub(crate) use tokens::{PrincipalRow, SessionRow};
 pub(crate) use uploads::UploadRow;
 pub(crate) use users::{UserRow, USER_COLUMNS};
