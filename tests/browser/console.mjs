@@ -393,6 +393,78 @@ try {
   await until(async () => (await page.textContent("#anomalies-table tbody tr")).includes("archived"), "the archived anomaly");
   ok(true, "an anomaly is archived from the page");
 
+  // ---- Allocation: a virtual tag with a split, saved from the page (a bad filter refused at its value first)
+  // and previewed; a metric and rates uploaded (bad files refused line by line, nothing kept); the tag as the
+  // costs page's grouping; a workspace shown in euros.
+  await page.click("a[href='#/allocation']");
+  await page.waitForSelector("#vtag-form");
+  await page.fill("#p-from", "2024-09-01");
+  await page.dispatchEvent("#p-from", "change");
+  await page.fill("#p-to", "2024-09-30");
+  await page.dispatchEvent("#p-to", "change");
+  await page.fill("#vt-key", "team");
+  await page.fill("#vt-value-0-filter", "costs.service = 'Compute");
+  await page.selectOption("#vt-value-0-kind", "percentages");
+  await page.fill("#vt-value-0-shares", "web=60, data=40");
+  await page.click("#vtag-form >> text=Add value");
+  await page.fill("#vt-value-1-filter", "costs.service = 'Storage'");
+  await page.fill("#vt-value-1-name", "data");
+  await page.click("#vtag-form button[type=submit]");
+  await until(async () => (await page.textContent("#vt-value-0-err")).includes("values[0].filter"), "the bad filter's error at its value");
+  ok(true, "a virtual tag with a bad filter is refused at that value");
+  await page.fill("#vt-value-0-filter", "costs.service = 'Compute'");
+  await page.click("#vtag-form button[type=submit]");
+  await page.waitForSelector("#vtag-preview");
+  const allocated = Object.fromEntries((await page.$$eval("#vtag-preview tbody tr", (rows) =>
+    rows.map((r) => [...r.querySelectorAll("td")].map((td) => td.getAttribute("title") || td.textContent)))).map(([v, a]) => [v, a]));
+  ok(allocated.web === "75.15" && allocated.data === "100.6" && allocated["(not tagged)"] === "10",
+    `the preview shows each value's exact share and what stays untagged (${JSON.stringify(allocated)})`);
+  ok((await page.textContent("#vtag-preview tfoot")).includes("185.75") && (await page.textContent("#vtag-unallocated")).includes("10.00"),
+    "the preview's values add up to the total, the untagged part said");
+  await shot("10-allocation-preview");
+  await page.fill("#m-title", "Requests");
+  await page.setInputFiles("#m-file", { name: "requests.csv", mimeType: "text/csv", buffer: Buffer.from("date,amount,label\n2024-09-01,many,\n") });
+  await page.click("#metric-form button[type=submit]");
+  await until(async () => (await page.textContent("#m-file-err")).includes("line 2"), "the metric file's error");
+  const metricsLeft = await page.evaluate(async () => (await (await fetch("/v2/business_metrics")).json()).business_metrics.length);
+  ok(metricsLeft === 0, `a refused metric file leaves no metric behind (${metricsLeft})`);
+  await page.setInputFiles("#m-file", { name: "requests.csv", mimeType: "text/csv", buffer: Buffer.from("date,amount,label\n2024-09-01,1000,web\n") });
+  await page.click("#metric-form button[type=submit]");
+  await until(async () => (await page.$("#metrics-table")) && (await page.textContent("#metrics-table")).includes("Requests"), "the metric");
+  ok(true, "a business metric is uploaded from the page");
+  await page.setInputFiles("#x-file", { name: "rates.csv", mimeType: "text/csv", buffer: Buffer.from("USD,EUR,1,2024-13-01\n") });
+  await page.click("#rates-form button[type=submit]");
+  await until(async () => (await page.textContent("#x-file-err")).includes("line 1"), "the rates file's error");
+  ok(true, "a bad rates file is refused naming its line");
+  await page.setInputFiles("#x-file", { name: "rates.csv", mimeType: "text/csv", buffer: Buffer.from("USD,EUR,0.5,2024-01-01\n") });
+  await page.click("#rates-form button[type=submit]");
+  await until(async () => (await page.$("#rates-table")) && (await page.textContent("#rates-table")).includes("0.5"), "the rate")
+    .catch(async (e) => { throw new Error(`${e.message}; the page says: ${(await page.textContent("main")).slice(-900)}`); });
+  ok(true, "exchange rates are uploaded from the page");
+  await shot("10-allocation");
+  // The virtual tag groups the costs page.
+  await page.click("a[href='#/costs']");
+  await page.waitForSelector("#costs-chart");
+  await setRange("2024-09-01", "2024-09-30");
+  await page.selectOption("#c-bin", "month");
+  await page.selectOption("#c-groupings", "tag:team");
+  await until(async () => { const t = await page.textContent("#costs-table"); return t.includes("web") && t.includes("75.15"); }, "costs by the virtual tag")
+    .catch(async (e) => { throw new Error(`${e.message}; the table says: ${(await page.textContent("#costs-table")).slice(0, 900)}`); });
+  ok(true, "the costs page groups by the virtual tag");
+  // A workspace in euros: September's costs at half, then back to dollars.
+  await page.click("a[href='#/allocation']");
+  await page.waitForSelector("#currency-form");
+  await page.fill("#w-currency", "EUR");
+  await page.check("#currency-form input[type=checkbox]");
+  await page.click("#currency-form button[type=submit]");
+  await until(async () => (await page.textContent("#allocation-status")).includes("EUR"), "the saved currency");
+  const euros = await page.evaluate(async () => (await (await fetch("/v2/costs?start_date=2024-09-01&end_date=2024-09-30&groupings=service")).json()).total_cost);
+  ok(euros.amount === "92.88" && euros.currency === "EUR", `the workspace shows September in euros (${JSON.stringify(euros)})`);
+  await page.fill("#w-currency", "USD");
+  await page.uncheck("#currency-form input[type=checkbox]");
+  await page.click("#currency-form button[type=submit]");
+  await until(async () => (await page.textContent("#allocation-status")).includes("USD"), "the currency back in dollars");
+
   // ---- Writes need the CSRF header even with the cookie.
   const forged = await page.evaluate(async () => (await fetch("/v2/billing_rules", { method: "POST", headers: { "Content-Type": "application/json" },
     body: JSON.stringify({ type: "adjustment", title: "forged", percentage: 1 }) })).status);

@@ -2,7 +2,8 @@
 // tests/api/console.rs with the embedded assets copied beside this file under assets/.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { addDecimals, allBins, binStart, presetRange, previousPeriod, projectPeriods, bandShares, dailySeries } from "./assets/pages.js";
+import { addDecimals, allBins, binStart, presetRange, previousPeriod, projectPeriods, bandShares, dailySeries, parseShares,
+  allocationOf } from "./assets/pages.js";
 
 // A decimal string of `units` at 18 places, written the way the API writes amounts (no trailing zeros).
 function text(units) {
@@ -118,4 +119,28 @@ test("an anomaly's history has every day, exact sums per day and zeros where the
   assert.deepEqual(days.map((d) => [d.date, d.text]), [["2024-02-28", "0"], ["2024-02-29", "0"], ["2024-03-01", "0.3"],
     ["2024-03-02", "0"], ["2024-03-03", "123456789012345678.000000000000000001"]]);
   assert.equal(days[2].value, 0.3);
+});
+
+test("a split's shares are read as name=percentage, and anything else is named", () => {
+  assert.deepEqual(parseShares("web=60, data = 40%"), [{ value: "web", pct: "60" }, { value: "data", pct: "40" }]);
+  assert.deepEqual(parseShares("a=33.333333,b=66.666667"), [{ value: "a", pct: "33.333333" }, { value: "b", pct: "66.666667" }]);
+  assert.throws(() => parseShares("web 60"), /web 60/);
+  assert.throws(() => parseShares(" , "), /name=percentage/);
+});
+
+test("a virtual tag's preview adds every month of a value exactly, and its values up to the total", () => {
+  for (let seed = 1; seed < 300; seed++) {
+    const names = ["web", "data", "Support (unallocated)", null];
+    const rows = [];
+    let total = 0n;
+    for (let i = 0; i < 12; i++) {
+      const units = randomUnits(seed * 100 + i);
+      total += units;
+      rows.push({ "tag:team": names[(seed + i) % names.length], amount: text(units) });
+    }
+    const { values, total: shown } = allocationOf(rows, "team");
+    assert.equal(shown, text(total));
+    assert.equal(values.reduce((s, v) => addDecimals(s, v.amount), "0"), text(total));
+    for (const v of values) assert.equal(v.unallocated, v.name === null || v.name.endsWith("(unallocated)"));
+  }
 });

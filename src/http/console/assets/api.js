@@ -60,14 +60,15 @@ export function nextPath(body) {
 }
 
 /** Uploads a file as multipart field `csv`, reporting progress (0..1); XHR because fetch has no upload progress. */
-export function upload(path, file, onProgress) {
+export function upload(path, file, onProgress, method = "POST") {
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
-    xhr.open("POST", path);
+    xhr.open(method, path);
     xhr.setRequestHeader("X-CSRF-Token", session.csrf || "");
     xhr.setRequestHeader("Accept", "application/json");
     xhr.upload.onprogress = (e) => { if (e.lengthComputable) onProgress(e.loaded / e.total); };
     xhr.onload = () => {
+      if (session.onWrite) session.onWrite();
       let body = null;
       try { body = JSON.parse(xhr.responseText); } catch { body = null; }
       if (xhr.status >= 200 && xhr.status < 300) resolve(body);

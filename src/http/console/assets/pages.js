@@ -184,6 +184,7 @@ pages.costs = async function costsPage(main, params) {
   for (const k of ["start_date", "end_date"]) if (params.get(k)) { st[k === "start_date" ? "start" : "end"] = params.get(k); st.preset = "custom"; }
   if (params.get("date_bin")) st.bin = params.get("date_bin");
   if (params.get("groupings")) st.groupings = params.get("groupings").split(",");
+  if (params.get("report")) st.report = params.get("report");
 
   const query = () => {
     const q = new URLSearchParams();
@@ -197,7 +198,11 @@ pages.costs = async function costsPage(main, params) {
   };
   // The costs query is what a person waits for: ask it first, alongside the lists the controls need.
   fetchCosts(query()).catch(() => {});
-  const [me, reports] = await Promise.all([get("/v2/me"), getAll("/v2/cost_reports", "cost_reports").catch(() => [])]);
+  const [me, reports, tags] = await Promise.all([get("/v2/me"), getAll("/v2/cost_reports", "cost_reports").catch(() => []),
+    getAll("/v2/tags", "tags").catch(() => [])]);
+  // Tag keys (virtual tags among them) group as `tag:<key>`; a grouping from the address is kept.
+  const choices = [...GROUPINGS, ...tags.map((t) => `tag:${t.tag_key}`)];
+  for (const g of st.groupings) if (!choices.includes(g)) choices.push(g);
 
   const preset = h("select", {}, PRESETS.map(([v, l]) => h("option", { value: v }, l)));
   preset.value = st.preset;
@@ -205,9 +210,9 @@ pages.costs = async function costsPage(main, params) {
   const end = h("input", { type: "date", value: st.end, required: true });
   const bin = h("select", {}, ["day", "week", "month", "quarter"].map((b) => h("option", { value: b }, b)));
   bin.value = st.bin;
-  const groupings = h("select", {}, GROUPINGS.map((g) => h("option", { value: g }, g)));
+  const groupings = h("select", {}, choices.map((g) => h("option", { value: g }, g)));
   groupings.value = st.groupings[0];
-  const thenBy = h("select", {}, h("option", { value: "" }, "(nothing)"), GROUPINGS.map((g) => h("option", { value: g }, g)));
+  const thenBy = h("select", {}, h("option", { value: "" }, "(nothing)"), choices.map((g) => h("option", { value: g }, g)));
   thenBy.value = st.groupings[1] || "";
   const workspace = h("select", {}, h("option", { value: "" }, "All workspaces"), me.workspaces.map((w) => h("option", { value: w.token }, w.name)));
   workspace.value = st.workspace;
@@ -371,7 +376,7 @@ pages.costs = async function costsPage(main, params) {
         const r = await get(`/v2/cost_reports/${report.value}`);
         filter.value = r.filter || "";
         if (r.groupings) {
-          const gs = r.groupings.split(",").filter((g) => GROUPINGS.includes(g));
+          const gs = r.groupings.split(",").filter((g) => choices.includes(g));
           if (gs[0]) groupings.value = gs[0];
           thenBy.value = gs[1] || "";
         }
@@ -1039,4 +1044,311 @@ pages.budgets = async function budgetsPage(main) {
       : h("p", { class: "muted" }, "No anomalies. Add an anomaly notification to a report (POST /v2/anomaly_notifications) to be told of them."),
     h("h2", {}, "Alert deliveries"), deliveries.length ? deliveryTable : h("p", { class: "muted" }, "No alert has fired yet."));
   document.title = "Budgets · costd";
+};
+
+// ----------------------------------------------------------------------------------------- allocation
+
+/** "web=60, data=40" as a split's shares ([{value, pct}]); throws a sentence naming what is wrong. */
+export function parseShares(text) {
+  const shares = [];
+  for (const part of text.split(",").map((p) => p.trim()).filter(Boolean)) {
+    const m = part.match(/^(.+?)\s*=\s*(-?[0-9]+(?:\.[0-9]+)?)\s*%?$/);
+    if (!m) throw new Error(`“${part}” is not name=percentage (as in web=60)`);
+    shares.push({ value: m[1].trim(), pct: m[2] });
+  }
+  if (!shares.length) throw new Error("give the shares as name=percentage, separated by commas (web=60, data=40)");
+  return shares;
+}
+
+/**
+ * A virtual tag's allocation from the rows of `/v2/costs?groupings=tag:<key>`: each value's exact sum (names of
+ * a split's unallocated months end in "(unallocated)"; costs the tag leaves untagged are `null`), largest first,
+ * and the total, which the values add up to exactly.
+ */
+export function allocationOf(rows, key) {
+  const by = new Map();
+  let total = "0";
+  for (const r of rows) {
+    const name = r[`tag:${key}`] ?? null;
+    by.set(name, addDecimals(by.get(name) || "0", r.amount));
+    total = addDecimals(total, r.amount);
+  }
+  const values = [...by.entries()].map(([name, amount]) => ({ name, amount,
+    unallocated: name === null || name.endsWith("(unallocated)") }));
+  values.sort((a, b) => Number(b.amount) - Number(a.amount));
+  return { values, total };
+}
+
+/** The value rows of the virtual tag form: filter, and a name or a split (percentages, by a cost, by a metric). */
+function valueEditor(metrics) {
+  const rows = h("div", { id: "vt-values" });
+  const add = (i) => {
+    const id = `vt-value-${i}`;
+    const kind = h("select", { id: `${id}-kind` },
+      h("option", { value: "name" }, "Name the cost"), h("option", { value: "percentages" }, "Split by percentages"),
+      h("option", { value: "cost" }, "Split by another cost"), h("option", { value: "metric" }, "Split by a business metric"));
+    const inputs = {
+      filter: h("input", { type: "text", id: `${id}-filter`, placeholder: "costs.service = 'Support'" }),
+      name: h("input", { type: "text", id: `${id}-name`, placeholder: "platform" }),
+      shares: h("input", { type: "text", id: `${id}-shares`, placeholder: "web=60, data=40" }),
+      basis: h("input", { type: "text", id: `${id}-basis`, placeholder: "costs.service = 'Compute'" }),
+      tag: h("input", { type: "text", id: `${id}-tag`, placeholder: "team" }),
+      metric: h("select", { id: `${id}-metric` }, metrics.map((m) => h("option", { value: m.token }, m.title))),
+      display: h("input", { type: "text", id: `${id}-display`, placeholder: "Shared support" }),
+    };
+    const labelled = (key, label) => h("div", { class: "field", "data-part": key }, h("label", { for: inputs[key].id }, label), inputs[key]);
+    const parts = {
+      name: [labelled("name", "Name")],
+      percentages: [labelled("shares", "Shares (name=percent)"), labelled("display", "Shown as")],
+      cost: [labelled("basis", "In proportion to (VQL)"), labelled("tag", "by the tag"), labelled("display", "Shown as")],
+      metric: [labelled("metric", "Metric"), labelled("display", "Shown as")],
+    };
+    const err = h("p", { class: "err", id: `${id}-err`, role: "alert" });
+    const row = h("fieldset", { class: "vt-value", "data-index": i }, h("legend", {}, `Value ${i + 1}`),
+      h("div", { class: "row" }, h("div", { class: "field" }, h("label", { for: inputs.filter.id }, "Costs matching (VQL)"), inputs.filter),
+        h("div", { class: "field" }, h("label", { for: kind.id }, "Then"), kind),
+        ...Object.values(parts).flat()), err);
+    const shape = () => {
+      for (const el of row.querySelectorAll("[data-part]")) el.hidden = !parts[kind.value].includes(el);
+      // "Shown as" is shared by three kinds: show it once if the kind has it.
+      const display = row.querySelectorAll("[data-part=display]");
+      display.forEach((el, n) => { el.hidden = n > 0 || kind.value === "name"; });
+    };
+    kind.addEventListener("change", shape);
+    rows.append(row);
+    shape();
+    row.read = () => {
+      const v = { filter: inputs.filter.value.trim() };
+      const display = inputs.display.value.trim();
+      if (kind.value === "name") v.name = inputs.name.value.trim();
+      if (kind.value === "percentages") v.percentages = parseShares(inputs.shares.value);
+      if (kind.value === "cost") v.cost_metric = { filter: inputs.basis.value.trim(), aggregation: { tag: inputs.tag.value.trim() } };
+      if (kind.value === "metric") v.business_metric_token = inputs.metric.value;
+      if (kind.value !== "name" && display) v.display_name = display;
+      return v;
+    };
+  };
+  add(0);
+  return { element: rows, add: () => add(rows.children.length), rows: () => [...rows.children] };
+}
+
+/** Puts `values[i]…` errors on value row i; the rest go to the form's own line. */
+function showValueErrors(form, errors) {
+  clearErrors(form);
+  const general = [];
+  for (const msg of errors) {
+    const m = msg.match(/^values\[(\d+)\]/);
+    const err = m && form.querySelector(`#vt-value-${m[1]}-err`);
+    if (err) err.textContent = err.textContent ? `${err.textContent}\n${msg}` : msg;
+    else if (/^key\b/.test(msg)) form.querySelector("#vt-key-err").textContent = msg;
+    else general.push(msg);
+  }
+  form.querySelector(".form-err").textContent = general.join("\n");
+}
+
+/** How a saved virtual tag allocates the costs of `from..to`: each value's amount and share, what stays unallocated. */
+async function allocationPreview(tag, from, to, into) {
+  into.replaceChildren(h("p", { class: "muted" }, `Allocating ${from} → ${to} by ${tag.key}…`));
+  const q = new URLSearchParams({ start_date: from, end_date: to, date_bin: "month", groupings: `tag:${tag.key}` });
+  try {
+    const { rows } = await fetchCosts(q);
+    const { values, total } = allocationOf(rows, tag.key);
+    const pct = (a) => (Number(total) === 0 ? "—" : `${(100 * Number(a) / Number(total)).toFixed(1)}%`);
+    const unallocated = values.filter((v) => v.unallocated).reduce((s, v) => addDecimals(s, v.amount), "0");
+    into.replaceChildren(h("h3", {}, `How ${tag.key} allocates ${from} → ${to}`),
+      h("table", { id: "vtag-preview" },
+        h("thead", {}, h("tr", {}, h("th", {}, "Value"), h("th", { class: "num" }, "Amount"), h("th", { class: "num" }, "Share"))),
+        h("tbody", {}, values.map((v) => h("tr", { class: v.unallocated ? "unallocated" : "" },
+          h("td", {}, v.name === null ? "(not tagged)" : v.name), h("td", { class: "num", title: v.amount }, money(v.amount)),
+          h("td", { class: "num" }, pct(v.amount))))),
+        h("tfoot", {}, h("tr", {}, h("th", {}, "Total"), h("th", { class: "num", title: total }, money(total)), h("th", {}, "")))),
+      h("p", { class: "muted", id: "vtag-unallocated" }, `Unallocated or untagged: ${money(unallocated)} (${pct(unallocated)}). `,
+        "The values add up to the total exactly; each split's shares are rounded once, the last takes the rest."));
+  } catch (x) { into.replaceChildren(h("p", { class: "form-err", role: "alert" }, errorText(x))); }
+}
+
+// The preview's dates, kept while the page redraws.
+const allocationState = {};
+
+pages.allocation = async function allocationPage(main) {
+  const [tags, metrics, rates, segments, me] = await Promise.all([
+    getAll("/v2/virtual_tag_configs", "virtual_tag_configs"), getAll("/v2/business_metrics", "business_metrics").catch(() => []),
+    getAll("/v2/exchange_rates", "exchange_rates").catch(() => []), getAll("/v2/segments", "segments").catch(() => []),
+    get("/v2/me")]);
+  const status = h("p", { id: "allocation-status", class: "ok", role: "status" });
+  if (!allocationState.from) [allocationState.from, allocationState.to] = presetRange("this_month");
+  const from = h("input", { type: "date", value: allocationState.from });
+  const to = h("input", { type: "date", value: allocationState.to });
+  from.addEventListener("change", () => { allocationState.from = from.value; });
+  to.addEventListener("change", () => { allocationState.to = to.value; });
+  const preview = h("div", { id: "vtag-preview-area", "aria-live": "polite" });
+  const describe = (v) => v.percentages && v.percentages.length
+    ? `${v.display_name || "split"}: ${v.percentages.map((p) => `${p.value} ${p.pct}%`).join(", ")}`
+    : v.cost_metric ? `${v.display_name || "split"}: by ${v.cost_metric.aggregation.tag} of ${v.cost_metric.filter}`
+      : v.business_metric_token ? `${v.display_name || "split"}: by metric ${v.business_metric_token}` : v.name;
+  const tagTable = h("table", { id: "vtags-table" },
+    h("thead", {}, h("tr", {}, h("th", {}, "Key"), h("th", {}, "Values, first match wins"), h("th", {}, ""))),
+    h("tbody", {}, tags.map((t) => h("tr", {}, h("td", {}, t.key),
+      h("td", {}, h("ol", {}, t.values.map((v) => h("li", {}, h("code", {}, v.filter || "(every cost)"), " → ", describe(v))))),
+      h("td", { class: "nowrap" },
+        h("button", { type: "button", class: "link", "aria-label": `Preview ${t.key}`, onclick: () => allocationPreview(t, from.value, to.value, preview) }, "Preview"),
+        writable() ? h("button", { type: "button", class: "link", "aria-label": `Delete ${t.key}`, onclick: async () => {
+          if (!confirm(`Delete the virtual tag “${t.key}”?`)) return;
+          try { await api("DELETE", `/v2/virtual_tag_configs/${t.token}`); await pages.allocation(main); } catch (x) { alert(errorText(x)); }
+        } }, "Delete") : "")))));
+
+  // A new virtual tag: its key and ordered values; saved whole or refused, each error at its value.
+  const key = h("input", { type: "text", placeholder: "team" });
+  const editor = valueEditor(metrics);
+  const tagForm = h("form", { class: "panel", id: "vtag-form", "aria-labelledby": "new-vtag" }, h("h2", { id: "new-vtag" }, "New virtual tag"),
+    field("vt-key", "Key", key, ["key"]), editor.element,
+    h("div", { class: "row" }, h("button", { type: "button", class: "secondary", onclick: editor.add }, "Add value"),
+      h("button", { type: "submit" }, "Save and preview")),
+    h("p", { class: "form-err", role: "alert" }));
+  tagForm.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const values = [];
+    const problems = [];
+    editor.rows().forEach((row, i) => {
+      try { values.push(row.read()); } catch (x) { problems.push(`values[${i}]: ${x.message}`); }
+    });
+    if (problems.length) return showValueErrors(tagForm, problems);
+    try {
+      const made = (await api("POST", "/v2/virtual_tag_configs", { key: key.value.trim(), values })).body;
+      await pages.allocation(main);
+      main.querySelector("#allocation-status").textContent = `Saved the virtual tag “${made.key}”.`;
+      await allocationPreview(made, allocationState.from, allocationState.to, main.querySelector("#vtag-preview-area"));
+    } catch (x) { if (x instanceof ApiError) showValueErrors(tagForm, x.errors); else throw x; }
+  });
+
+  // Segments, as a tree: each with its priority and filter; a form to add one.
+  const depth = (s) => { let d = 0; for (let p = s; p && p.parent_segment_token; p = segments.find((x) => x.token === p.parent_segment_token)) d++; return d; };
+  const ordered = [];
+  const place = (parent) => segments.filter((s) => (s.parent_segment_token || null) === parent)
+    .sort((a, b) => (a.title === "Unallocated Costs") - (b.title === "Unallocated Costs") || a.priority - b.priority)
+    .forEach((s) => { ordered.push(s); place(s.token); });
+  place(null);
+  const segmentTable = h("table", { id: "segments-table" },
+    h("thead", {}, h("tr", {}, h("th", {}, "Segment"), h("th", { class: "num" }, "Priority"), h("th", {}, "Filter"), h("th", {}, ""))),
+    h("tbody", {}, ordered.map((s) => h("tr", {},
+      h("td", { class: `depth-${Math.min(depth(s), 7)}` }, s.title), h("td", { class: "num" }, String(s.priority)),
+      h("td", {}, h("code", {}, s.filter || "(the rest)")),
+      h("td", { class: "nowrap" }, h("a", { href: `#/costs?report=${s.report_token}` }, "Costs"), " ",
+        writable() && s.title !== "Unallocated Costs" ? h("button", { type: "button", class: "link", "aria-label": `Delete ${s.title}`, onclick: async () => {
+          try { await api("DELETE", `/v2/segments/${s.token}`); await pages.allocation(main); } catch (x) { alert(errorText(x)); }
+        } }, "Delete") : "")))));
+  const seg = { title: h("input", { type: "text" }), parent: h("select", {}, h("option", { value: "" }, "(top level)"),
+    ordered.filter((s) => s.title !== "Unallocated Costs").map((s) => h("option", { value: s.token }, s.title))),
+  priority: h("input", { type: "number", min: 0, placeholder: "100" }), filter: h("input", { type: "text", placeholder: "costs.provider = 'aws'" }),
+  track: h("input", { type: "checkbox" }) };
+  const segmentForm = h("form", { class: "panel", id: "segment-form", "aria-labelledby": "new-segment" }, h("h2", { id: "new-segment" }, "New segment"),
+    h("div", { class: "row" }, field("sg-title", "Title", seg.title, ["title"]), field("sg-parent", "Inside", seg.parent, ["parent_segment_token"]),
+      field("sg-priority", "Priority (lower first)", seg.priority, ["priority"]), field("sg-filter", "Filter (VQL)", seg.filter, ["filter"])),
+    h("label", { class: "nowrap" }, seg.track, " Track its unallocated costs"),
+    h("div", { class: "row" }, h("button", { type: "submit" }, "Create segment")), h("p", { class: "form-err", role: "alert" }));
+  segmentForm.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const body = { title: seg.title.value, track_unallocated: seg.track.checked };
+    if (seg.parent.value) body.parent_segment_token = seg.parent.value;
+    if (seg.priority.value) body.priority = Number(seg.priority.value);
+    if (seg.filter.value.trim()) body.filter = seg.filter.value.trim();
+    try { await api("POST", "/v2/segments", body); await pages.allocation(main); }
+    catch (x) { if (x instanceof ApiError) showErrors(segmentForm, x.errors); else throw x; }
+  });
+
+  // Business metrics: a title and a values file, stored together or not at all.
+  const metricTitle = h("input", { type: "text" });
+  const metricFile = h("input", { type: "file", accept: ".csv,text/csv" });
+  const metricForm = h("form", { class: "panel", id: "metric-form", "aria-labelledby": "new-metric" }, h("h2", { id: "new-metric" }, "Upload a business metric"),
+    h("p", { class: "muted" }, "A CSV of ", h("code", {}, "date,amount,label"), " rows (the label may be empty)."),
+    h("div", { class: "row" }, field("m-title", "Title", metricTitle, ["title"]), field("m-file", "Values (CSV)", metricFile, ["csv", "values"])),
+    h("div", { class: "row" }, h("button", { type: "submit" }, "Upload")), h("p", { class: "form-err", role: "alert" }));
+  metricForm.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    clearErrors(metricForm);
+    if (!metricFile.files[0]) { metricForm.querySelector("#m-file-err").textContent = "choose a CSV file"; return; }
+    let made = null;
+    try {
+      made = (await api("POST", "/v2/business_metrics", { title: metricTitle.value })).body;
+      await upload(`/v2/business_metrics/${made.token}/values.csv`, metricFile.files[0], () => {}, "PUT");
+      await pages.allocation(main);
+      main.querySelector("#allocation-status").textContent = `Uploaded the business metric “${made.title}”.`;
+    } catch (x) {
+      // A refused file leaves no empty metric behind.
+      if (made) await api("DELETE", `/v2/business_metrics/${made.token}`).catch(() => {});
+      if (x instanceof ApiError && !made) showErrors(metricForm, x.errors);
+      else metricForm.querySelector("#m-file-err").textContent = errorText(x);
+    }
+  });
+  const metricTable = h("table", { id: "metrics-table" },
+    h("thead", {}, h("tr", {}, h("th", {}, "Metric"), h("th", {}, "Reports"), h("th", {}, "Token"))),
+    h("tbody", {}, metrics.map((m) => h("tr", {}, h("td", {}, m.title), h("td", {}, String((m.cost_report_tokens_with_metadata || []).length)),
+      h("td", { class: "token" }, m.token)))));
+
+  // Exchange rates: a file of base,currency,rate,date, stored whole or refused line by line.
+  const ratesFile = h("input", { type: "file", accept: ".csv,text/csv" });
+  const ratesForm = h("form", { class: "panel", id: "rates-form", "aria-labelledby": "new-rates" }, h("h2", { id: "new-rates" }, "Upload exchange rates"),
+    h("p", { class: "muted" }, "A CSV of ", h("code", {}, "base_currency_code,currency_code,rate,date"), " rows, each rate in force from its date."),
+    h("div", { class: "row" }, field("x-file", "Rates (CSV)", ratesFile, ["csv"]), h("div", { class: "field" }, h("button", { type: "submit" }, "Upload"))),
+    h("p", { class: "form-err", role: "alert" }));
+  ratesForm.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    clearErrors(ratesForm);
+    if (!ratesFile.files[0]) { ratesForm.querySelector("#x-file-err").textContent = "choose a CSV file"; return; }
+    try {
+      await upload("/v2/exchange_rates/csv", ratesFile.files[0], () => {});
+      await pages.allocation(main);
+      main.querySelector("#allocation-status").textContent = "Uploaded the exchange rates.";
+    } catch (x) { ratesForm.querySelector("#x-file-err").textContent = errorText(x); }
+  });
+  const latest = [...rates].sort((a, b) => (a.effective_date < b.effective_date ? 1 : -1)).slice(0, 20);
+  const ratesTable = h("table", { id: "rates-table" },
+    h("thead", {}, h("tr", {}, h("th", {}, "From"), h("th", {}, "To"), h("th", { class: "num" }, "Rate"), h("th", {}, "In force from"))),
+    h("tbody", {}, latest.map((r) => h("tr", {}, h("td", {}, r.base_currency_code), h("td", {}, r.currency_code),
+      h("td", { class: "num" }, r.rate), h("td", {}, String(r.effective_date).slice(0, 10))))));
+
+  // A workspace's currency: costs shown converted by the rates above.
+  const ws = h("select", {}, me.workspaces.map((w) => h("option", { value: w.token }, w.name)));
+  const currency = h("input", { type: "text", maxlength: 3, placeholder: "USD" });
+  const convert = h("input", { type: "checkbox" });
+  const rateDate = h("select", {}, h("option", { value: "daily_rate" }, "the cost's day"),
+    h("option", { value: "end_of_billing_period_rate" }, "the end of its month"));
+  const fill = async () => {
+    const w = await get(`/v2/workspaces/${ws.value}`).catch(() => null);
+    if (!w) return;
+    currency.value = w.currency || "USD";
+    convert.checked = !!w.enable_currency_conversion;
+    rateDate.value = w.exchange_rate_date || "daily_rate";
+  };
+  ws.addEventListener("change", fill);
+  const currencyForm = h("form", { class: "panel", id: "currency-form", "aria-labelledby": "ws-currency" }, h("h2", { id: "ws-currency" }, "Workspace currency"),
+    h("div", { class: "row" }, field("w-ws", "Workspace", ws, ["workspace_token"]), field("w-currency", "Currency", currency, ["currency"]),
+      field("w-rate-date", "Rate of", rateDate, ["exchange_rate_date"])),
+    h("label", { class: "nowrap" }, convert, " Convert every cost to this currency"),
+    h("div", { class: "row" }, h("button", { type: "submit" }, "Save currency")), h("p", { class: "form-err", role: "alert" }));
+  currencyForm.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    clearErrors(currencyForm);
+    try {
+      await api("PUT", `/v2/workspaces/${ws.value}`, { currency: currency.value.trim().toUpperCase(),
+        enable_currency_conversion: convert.checked, exchange_rate_date: rateDate.value });
+      costsCache.clear();
+      main.querySelector("#allocation-status").textContent = `Saved: costs in ${currency.value.trim().toUpperCase()}${convert.checked ? ", converted" : ""}.`;
+    } catch (x) { if (x instanceof ApiError) showErrors(currencyForm, x.errors); else throw x; }
+  });
+  if (me.workspaces.length) await fill();
+
+  main.replaceChildren(h("h1", {}, "Allocation"), status,
+    h("section", { "aria-labelledby": "vtags-title" }, h("h2", { id: "vtags-title" }, "Virtual tags"),
+      tags.length ? tagTable : h("p", { class: "muted" }, "No virtual tags yet."),
+      h("div", { class: "row" }, field("p-from", "Preview from", from, []), field("p-to", "to", to, [])), preview,
+      writable() ? tagForm : ""),
+    h("section", { "aria-labelledby": "segments-title" }, h("h2", { id: "segments-title" }, "Segments"),
+      segments.length ? segmentTable : h("p", { class: "muted" }, "No segments yet."), writable() ? segmentForm : ""),
+    h("section", { "aria-labelledby": "metrics-title" }, h("h2", { id: "metrics-title" }, "Business metrics"),
+      metrics.length ? metricTable : h("p", { class: "muted" }, "No business metrics yet."), writable() ? metricForm : ""),
+    h("section", { "aria-labelledby": "rates-title" }, h("h2", { id: "rates-title" }, "Exchange rates"),
+      rates.length ? ratesTable : h("p", { class: "muted" }, "No exchange rates yet."), writable() ? ratesForm : ""),
+    writable() && me.workspaces.length ? currencyForm : "");
+  document.title = "Allocation · costd";
 };
