@@ -133,6 +133,23 @@ pub fn csv(invoice: &Invoice) -> anyhow::Result<Vec<u8>> {
     let total = plain_total(d.total, &d.currency);
     let label = format!("Total (rounded once to {} decimals, half away from zero)", printed.places);
     w.write_record([&number, "total", "", "", "", &label, &total, &*currency, &d.total.to_string()])?;
+    // The rates the costs were converted by: the description says which, `exact_amount` holds the rate.
+    if let Some(conversion) = &d.conversion {
+        for (line, rate) in conversion.lines(&d.currency).iter().skip(1).zip(&conversion.rates) {
+            let how = format!("{} ({})", line, conversion.lines(&d.currency)[0].trim_end_matches(':'));
+            w.write_record([
+                &number,
+                "exchange_rate",
+                "",
+                "",
+                "",
+                &*text_cell(&how),
+                "",
+                &*currency,
+                &rate.rate.normalize().to_string(),
+            ])?;
+        }
+    }
     Ok(w.into_inner()?)
 }
 
@@ -238,7 +255,8 @@ pub fn pdf(invoice: &Invoice) -> Vec<u8> {
     }
 
     // Totals; kept together on one page with the payment details.
-    let needed = 53.0 + 13.0 * d.adjustments.len() as f32 + 110.0;
+    let rates = d.conversion.as_ref().map_or(0, |c| c.rates.len() + 2);
+    let needed = 53.0 + 13.0 * d.adjustments.len() as f32 + 110.0 + 12.0 * rates as f32;
     if y - needed < 40.0 {
         doc.new_page();
         y = PAGE_HEIGHT - 60.0;
@@ -267,6 +285,17 @@ pub fn pdf(invoice: &Invoice) -> Vec<u8> {
     doc.text_right(RIGHT - 130.0, y, Font::Bold, 12.0, 0.0, "Total due");
     doc.text_right(RIGHT - 4.0, y, Font::Bold, 12.0, 0.0, &format!("{} {}", d.currency, at(d.total)));
     y -= 34.0;
+
+    // The rates the costs were converted by, when they were.
+    if let Some(conversion) = &d.conversion {
+        doc.text(LEFT, y, Font::Bold, 9.0, 0.35, "EXCHANGE RATES");
+        y -= 13.0;
+        for line in conversion.lines(&d.currency) {
+            doc.text(LEFT, y, Font::Regular, 9.0, 0.0, &fit(&line, Font::Regular, 9.0, RIGHT - LEFT));
+            y -= 12.0;
+        }
+        y -= 10.0;
+    }
 
     // How to pay.
     doc.text(LEFT, y, Font::Bold, 9.0, 0.35, "PAYMENT");
@@ -323,6 +352,7 @@ mod tests {
             currency: "EUR".into(),
             costs,
             adjustments: vec![],
+            conversion: None,
         })
         .unwrap();
         Invoice {

@@ -52,6 +52,9 @@ pub struct CostsAnswer {
     pub result: Arc<CostResult>,
     /// The currency a total of nothing is shown in (the uploads' currency, or USD).
     pub currency: String,
+    /// The conversion the workspace applied, and the currencies of the uploads it read (what an invoice
+    /// prints the rates of).
+    pub conversion: Option<(crate::model::exchange_rate::Conversion, Vec<String>)>,
 }
 
 impl CostsAnswer {
@@ -178,8 +181,12 @@ pub async fn costs(
         let result = ctx.cache.run(key, &source, query).await?;
         drop(pins);
         // A total of nothing is in the workspace's currency when it converts.
-        let currency = source.conversion.map_or(source.currency, |c| c.to);
-        Ok::<_, ServiceError>(CostsAnswer { result, currency })
+        let currency = source.conversion.as_ref().map_or(source.currency, |c| c.to.clone());
+        let mut currencies: Vec<String> = uploads.iter().map(|u| u.currency.clone()).collect();
+        currencies.sort_unstable();
+        currencies.dedup();
+        let conversion = source.conversion.map(|c| (c, currencies));
+        Ok::<_, ServiceError>(CostsAnswer { result, currency, conversion })
     };
     tokio::time::timeout(ctx.timeout, work).await.map_err(|_| ServiceError::timed_out(ctx.timeout))?
 }

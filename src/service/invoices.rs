@@ -9,7 +9,10 @@ use serde::Deserialize;
 use super::costs::{costs, CostsContext};
 use crate::model::billing_profile::{BillingProfileFields, BillingProfileSettings};
 use crate::model::cost_query::{Aggregate, CostQuery, DateBin, Settings};
-use crate::model::invoice::{BillingPeriod, InvoiceDocument, InvoiceInput, InvoiceStatus, Party};
+use crate::model::exchange_rate::{Direction, RateDate};
+use crate::model::invoice::{
+    BillingPeriod, InvoiceConversion, InvoiceDocument, InvoiceInput, InvoiceStatus, Party, RateUsed,
+};
 use crate::model::token::{AccountToken, BillingProfileToken, InvoiceToken};
 use crate::store::{
     BillingProfile, Invoice, InvoiceChange, InvoiceCreate, ManagedAccount, NewInvoice, PageRequest, Paged,
@@ -190,6 +193,23 @@ async fn generate(
         billing: account.invoicing.billing.clone(),
         custom_fields: account.invoicing.custom_fields.clone(),
     };
+    // The rates each upload's currency was converted by over the period, when the workspace converts.
+    let conversion = answer.conversion.as_ref().and_then(|(conversion, currencies)| {
+        let mut rates = Vec::new();
+        for from in currencies.iter().filter(|c| **c != conversion.to) {
+            for (effective_date, rate, direction) in conversion.used(from, period.start, period.end) {
+                let (base, currency) = match direction {
+                    Direction::Multiply => (from.clone(), conversion.to.clone()),
+                    Direction::Divide => (conversion.to.clone(), from.clone()),
+                };
+                rates.push(RateUsed { base, currency, rate, effective_date });
+            }
+        }
+        (!rates.is_empty()).then(|| InvoiceConversion {
+            end_of_billing_period: conversion.date == RateDate::EndOfBillingPeriod,
+            rates,
+        })
+    });
     InvoiceDocument::compute(InvoiceInput {
         seller,
         buyer,
@@ -199,6 +219,7 @@ async fn generate(
         currency,
         costs,
         adjustments: settings.adjustments,
+        conversion,
     })
     .map_err(ServiceError::unprocessable)
 }

@@ -18,6 +18,7 @@ on_both_stores!(
     invoice_numbers_have_no_gaps_or_duplicates_under_concurrent_creates,
     invoicing_refuses_bad_periods_other_tenants_read_only_tokens_and_managed_accounts,
     managed_accounts_carry_their_invoicing_settings,
+    an_invoice_in_the_customers_currency_prints_the_rates_it_was_converted_by,
 );
 
 const SEPTEMBER: &str = "start_date=2024-09-01&end_date=2024-09-30";
@@ -670,4 +671,52 @@ async fn revoked_download_links_stop_working_and_new_ones_work() {
     let new = link().await;
     assert_ne!(new, old);
     assert_eq!(reqwest::get(&new).await.unwrap().status(), 200);
+}
+
+async fn an_invoice_in_the_customers_currency_prints_the_rates_it_was_converted_by(app: TestApp) {
+    let (account, _) = msp_setup(&app, json!([])).await;
+    // The MSP's rates: 0.5 all year, 0.8 from mid-September; the customer's workspace shows euros.
+    let form = reqwest::multipart::Form::new().part(
+        "csv",
+        reqwest::multipart::Part::bytes(b"USD,EUR,0.5,2024-01-01\nUSD,EUR,0.8,2024-09-15\n".to_vec())
+            .file_name("r.csv"),
+    );
+    assert_eq!(app.post_form("/v2/exchange_rates/csv", &app.token, form).await.status, 201);
+    let writer = app.mint_for(&account, "read,write").await;
+    let workspace = app.send(Method::GET, "/v2/workspaces", Some(&writer), None).await.body["workspaces"][0]["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for (date, rates) in [("daily_rate", vec!["0.5", "0.8"]), ("end_of_billing_period_rate", vec!["0.8"])] {
+        let body = json!({"currency": "EUR", "enable_currency_conversion": true, "exchange_rate_date": date});
+        let res =
+            app.send(Method::PUT, &format!("/v2/workspaces/{workspace}"), Some(&writer), Some(body.to_string())).await;
+        assert_eq!(res.status, 200, "{}", res.text);
+        let res = create_invoice(&app, &account, "2024-09-01", "2024-09-30").await;
+        let invoice = match res.status {
+            201 => res.body,
+            // The second pass regenerates the first's draft under the new setting.
+            409 => {
+                let listed = app.get("/v2/invoices").await.body["invoices"][0]["token"].as_str().unwrap().to_string();
+                app.post(&format!("/v2/invoices/{listed}/regenerate"), json!({})).await.body
+            }
+            _ => panic!("{}", res.text),
+        };
+        // The invoice is the customer's costs in euros, to the cent.
+        let (exact, _) = exact_costs(&app, &account).await;
+        assert_eq!(dec(&invoice["total"]), round2(exact), "{invoice}");
+        let token = invoice["token"].as_str().unwrap();
+        let csv = String::from_utf8(download(&app, token, "csv").await).unwrap();
+        let printed: Vec<&str> =
+            csv.lines().filter(|l| l.contains(",exchange_rate,")).map(|l| l.rsplit(',').next().unwrap()).collect();
+        assert_eq!(printed, rates, "{date}: {csv}");
+        assert!(csv.contains(",EUR,"), "{csv}");
+        let pdf = download(&app, token, "pdf").await;
+        if let Some(text) = pdf_text(&pdf) {
+            assert!(text.contains("1 USD = 0.8 EUR, in effect from 2024-09-15"), "{date}: {text}");
+            assert!(text.contains("EUR"), "{text}");
+            let daily = text.contains("1 USD = 0.5 EUR, in effect from 2024-01-01");
+            assert_eq!(daily, date == "daily_rate", "{date}: {text}");
+        }
+    }
 }

@@ -222,6 +222,35 @@ impl Conversion {
         Some(places)
     }
 
+    /// Every rate costs in `currency` from `start` to `end` were converted by, oldest first: with daily rates,
+    /// the rate in effect on `start` and each one taking effect later in the period; with the billing
+    /// period's end, the rate in effect on the last day of each month the period touches. Each is
+    /// (the day the rate took effect, the rate, its direction), once.
+    pub fn used(&self, currency: &str, start: NaiveDate, end: NaiveDate) -> Vec<(NaiveDate, Decimal, Direction)> {
+        let Some(pair) = self.pair(currency) else { return Vec::new() };
+        let in_effect = |day: NaiveDate| pair.rates.iter().rev().find(|(d, _)| *d <= day).copied();
+        let mut days = vec![self.date.rate_day(start)];
+        match self.date {
+            RateDate::Daily => days.extend(pair.rates.iter().map(|(d, _)| *d).filter(|d| *d > start && *d <= end)),
+            RateDate::EndOfBillingPeriod => {
+                let mut month_end = self.date.rate_day(start);
+                while month_end < self.date.rate_day(end) {
+                    month_end = self.date.rate_day(month_end + chrono::Days::new(1));
+                    days.push(month_end);
+                }
+            }
+        }
+        let mut used: Vec<(NaiveDate, Decimal, Direction)> = Vec::new();
+        for day in days {
+            if let Some((effective, rate)) = in_effect(day) {
+                if !used.iter().any(|(d, _, _)| *d == effective) {
+                    used.push((effective, rate, pair.direction));
+                }
+            }
+        }
+        used
+    }
+
     /// Why a cost in `currency` on `day` cannot be converted (no rate in effect), in the user's words.
     pub fn missing(&self, currency: &str, day: NaiveDate) -> String {
         let rate_day = self.date.rate_day(day);
@@ -247,6 +276,37 @@ mod tests {
 
     fn day(s: &str) -> NaiveDate {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn the_rates_a_period_used_are_the_one_in_effect_at_its_start_and_those_after_or_each_months_end() {
+        let rate = |base: &str, r: &str, d: &str| ExchangeRate {
+            base: base.into(),
+            currency: "EUR".into(),
+            rate: r.parse().unwrap(),
+            effective_date: day(d),
+        };
+        let rates =
+            [rate("USD", "0.5", "2024-01-01"), rate("USD", "0.8", "2024-09-15"), rate("USD", "0.9", "2024-10-20")];
+        let daily = Conversion::new("EUR", RateDate::Daily, &rates);
+        let used: Vec<(NaiveDate, String)> = daily
+            .used("USD", day("2024-09-01"), day("2024-10-31"))
+            .into_iter()
+            .map(|(d, r, _)| (d, r.to_string()))
+            .collect();
+        assert_eq!(
+            used,
+            [(day("2024-01-01"), "0.5".into()), (day("2024-09-15"), "0.8".into()), (day("2024-10-20"), "0.9".into())]
+        );
+        let monthly = Conversion::new("EUR", RateDate::EndOfBillingPeriod, &rates);
+        let used: Vec<NaiveDate> =
+            monthly.used("USD", day("2024-08-10"), day("2024-10-31")).into_iter().map(|(d, _, _)| d).collect();
+        assert_eq!(
+            used,
+            [day("2024-01-01"), day("2024-09-15"), day("2024-10-20")],
+            "August's, September's, October's ends"
+        );
+        assert!(monthly.used("GBP", day("2024-08-10"), day("2024-10-31")).is_empty());
     }
 
     #[test]

@@ -158,6 +158,43 @@ pub struct InvoiceDocument {
     pub adjustments: Vec<AdjustmentLine>,
     /// Subtotal plus adjustments, rounded once to 2 places, half away from zero.
     pub total: Amount,
+    /// How the costs came to be in `currency`, when the managed account's workspace converts them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conversion: Option<InvoiceConversion>,
+}
+
+/// The exchange rates an invoice's costs were converted by (docs/currency.md), as printed on it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvoiceConversion {
+    /// Each cost at the rate of its own day, or of its billing period's last day.
+    pub end_of_billing_period: bool,
+    pub rates: Vec<RateUsed>,
+}
+
+/// One rate an invoice used: `1 base = rate currency`, in effect from `effective_date`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RateUsed {
+    pub base: String,
+    pub currency: String,
+    #[serde(with = "rust_decimal::serde::str")]
+    pub rate: rust_decimal::Decimal,
+    pub effective_date: NaiveDate,
+}
+
+impl InvoiceConversion {
+    /// What the invoice prints: how the costs were converted, then one sentence per rate.
+    pub fn lines(&self, to: &str) -> Vec<String> {
+        let when = if self.end_of_billing_period {
+            "the rate in effect on the last day of its month"
+        } else {
+            "the rate in effect on its own day"
+        };
+        let mut lines = vec![format!("Costs converted to {to}, each at {when}:")];
+        lines.extend(self.rates.iter().map(|r| {
+            format!("1 {} = {} {}, in effect from {}", r.base, r.rate.normalize(), r.currency, r.effective_date)
+        }));
+        lines
+    }
 }
 
 /// What goes into an invoice before it is computed.
@@ -172,6 +209,7 @@ pub struct InvoiceInput {
     /// (provider, service, charge_type, amount) rows, in any order and possibly repeating a key.
     pub costs: Vec<(String, String, String, Amount)>,
     pub adjustments: Vec<AdjustmentItem>,
+    pub conversion: Option<InvoiceConversion>,
 }
 
 /// The default payment terms (Vantage's: "Defaults to 10").
@@ -231,6 +269,7 @@ impl InvoiceDocument {
             subtotal,
             adjustments,
             total: total.rounded(places),
+            conversion: input.conversion,
         })
     }
 
@@ -335,6 +374,7 @@ mod tests {
             currency: "USD".into(),
             costs: costs.into_iter().map(|(p, s, c, x)| (p.into(), s.into(), c.into(), a(x))).collect(),
             adjustments,
+            conversion: None,
         }
     }
 
