@@ -44,6 +44,8 @@ struct ManagedAccountBody {
     include_managed_account_integrations: bool,
     billing_information_attributes: BillingInformationBody,
     business_information_attributes: BusinessInformationBody,
+    /// costd's: the tag key its invoices' lines are grouped by (null: by provider).
+    invoice_tag_key: Option<String>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -63,6 +65,7 @@ impl From<ManagedView> for ManagedAccountBody {
             include_managed_account_integrations: false,
             billing_information_attributes: BillingInformationBody::new(&owner, invoicing.billing),
             business_information_attributes: BusinessInformationBody::new(&owner, invoicing.custom_fields),
+            invoice_tag_key: invoicing.tag_key,
             token: m.account.token,
             name: m.account.name,
             contact_email: m.contact_email,

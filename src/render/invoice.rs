@@ -88,10 +88,13 @@ pub fn csv(invoice: &Invoice) -> anyhow::Result<Vec<u8>> {
     let at = |a: Amount| money_at(a, printed.places).replace(',', "");
     let number = invoice_number(invoice.number);
     let mut w = csv::Writer::from_writer(Vec::new());
+    // Grouped by a tag, the first column is its value, headed `tag:<key>`.
+    let first =
+        d.tag_key.as_ref().map_or_else(|| "provider".to_string(), |k| text_cell(&format!("tag:{k}")).into_owned());
     w.write_record([
         "invoice_number",
         "line_type",
-        "provider",
+        &first,
         "service",
         "charge_type",
         "description",
@@ -221,8 +224,9 @@ pub fn pdf(invoice: &Invoice) -> Vec<u8> {
     y -= 26.0;
 
     // Line items.
-    let columns =
-        [(LEFT + 4.0, "Provider", 90.0), (LEFT + 100.0, "Service", 200.0), (LEFT + 310.0, "Charge type", 80.0)];
+    // Grouped by a tag, the first column is its value.
+    let first = d.tag_key.as_deref().unwrap_or("Provider");
+    let columns = [(LEFT + 4.0, first, 90.0), (LEFT + 100.0, "Service", 200.0), (LEFT + 310.0, "Charge type", 80.0)];
     let header = |doc: &mut Document, y: f32| {
         doc.fill(LEFT, y - 5.0, RIGHT - LEFT, 17.0, 0.92);
         for (x, title, _) in columns {
@@ -353,6 +357,7 @@ mod tests {
             costs,
             adjustments: vec![],
             conversion: None,
+            tag_key: None,
         })
         .unwrap();
         Invoice {

@@ -160,7 +160,8 @@ async fn generate(
         .await?
         .ok_or_else(|| anyhow::anyhow!("managed account {} links a missing billing profile", account.account.token))?;
     let msp_account = store.get_account(msp).await?.ok_or_else(|| anyhow::anyhow!("the MSP account vanished"))?;
-    let query = invoice_query(period, DateBin::Month);
+    let tag_key = account.invoicing.tag_key.clone();
+    let query = invoice_query(period, DateBin::Month, tag_key.as_deref());
     let answer = costs(ctx, &account.account.token, None, &query).await?;
     let currency = match answer.result.totals.as_slice() {
         [] => answer.currency.clone(),
@@ -220,6 +221,7 @@ async fn generate(
         costs,
         adjustments: settings.adjustments,
         conversion,
+        tag_key,
     })
     .map_err(ServiceError::unprocessable)
 }
@@ -231,7 +233,7 @@ pub async fn daily_costs_csv(ctx: &CostsContext, invoice: &Invoice) -> Result<Op
     if ctx.store.get_managed_account(&invoice.msp_account_token, &invoice.account_token).await?.is_none() {
         return Ok(None);
     }
-    let query = invoice_query(&invoice.period, DateBin::Day);
+    let query = invoice_query(&invoice.period, DateBin::Day, invoice.document.tag_key.as_deref());
     let answer = costs(ctx, &invoice.account_token, None, &query).await?;
     let written = (|| {
         let mut csv = crate::engine::costs::CostRowsCsv::new(Vec::new(), &query, "date")?;
@@ -243,14 +245,19 @@ pub async fn daily_costs_csv(ctx: &CostsContext, invoice: &Invoice) -> Result<Op
     Ok(Some(written.map_err(ServiceError::from)?))
 }
 
-/// The costs query behind an invoice: the period, by provider, service and charge type, with every kind
-/// of cost (credits and refunds included: an invoice bills what the rules produce, all of it).
-pub fn invoice_query(period: &BillingPeriod, date_bin: DateBin) -> CostQuery {
+/// The costs query behind an invoice: the period, by provider (or the managed account's invoice tag),
+/// service and charge type, with every kind of cost (credits and refunds included: an invoice bills what
+/// the rules produce, all of it).
+pub fn invoice_query(period: &BillingPeriod, date_bin: DateBin, tag_key: Option<&str>) -> CostQuery {
+    let first = match tag_key {
+        Some(key) => crate::model::cost_query::Grouping::Tag(key.to_string()),
+        None => crate::model::cost_query::ColumnGrouping::Provider.into(),
+    };
     CostQuery {
         start: period.start,
         end: period.end,
         groupings: vec![
-            crate::model::cost_query::ColumnGrouping::Provider.into(),
+            first,
             crate::model::cost_query::ColumnGrouping::Service.into(),
             crate::model::cost_query::ColumnGrouping::ChargeType.into(),
         ],

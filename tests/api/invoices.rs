@@ -19,6 +19,7 @@ on_both_stores!(
     invoicing_refuses_bad_periods_other_tenants_read_only_tokens_and_managed_accounts,
     managed_accounts_carry_their_invoicing_settings,
     an_invoice_in_the_customers_currency_prints_the_rates_it_was_converted_by,
+    an_msp_invoices_a_customers_costs_by_a_virtual_tag,
 );
 
 const SEPTEMBER: &str = "start_date=2024-09-01&end_date=2024-09-30";
@@ -719,4 +720,56 @@ async fn an_invoice_in_the_customers_currency_prints_the_rates_it_was_converted_
             assert_eq!(daily, date == "daily_rate", "{date}: {text}");
         }
     }
+}
+
+async fn an_msp_invoices_a_customers_costs_by_a_virtual_tag(app: TestApp) {
+    let (account, _) = msp_setup(&app, json!([])).await;
+    // The MSP's virtual tag: EC2 is the platform team's, S3 is shared half and half by web and data.
+    let res = app
+        .post(
+            "/v2/virtual_tag_configs",
+            json!({"key": "team", "values": [
+                {"filter": "costs.service = 'EC2'", "name": "platform"},
+                {"filter": "costs.service = 'S3'", "percentages": [{"value": "web", "pct": 50}, {"value": "data", "pct": 50}]}]}),
+        )
+        .await;
+    assert_eq!(res.status, 201, "{}", res.text);
+    let res = app.put(&format!("/v2/managed_accounts/{account}"), json!({"invoice_tag_key": "team"})).await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    assert_eq!(res.body["invoice_tag_key"], "team");
+    let res = create_invoice(&app, &account, "2024-09-01", "2024-09-30").await;
+    assert_eq!(res.status, 201, "{}", res.text);
+    let (exact, _) = exact_costs(&app, &account).await;
+    assert_eq!(dec(&res.body["total"]), round2(exact), "{}", res.text);
+    let token = res.body["token"].as_str().unwrap().to_string();
+    let csv = String::from_utf8(download(&app, &token, "csv").await).unwrap();
+    assert!(csv.starts_with("invoice_number,line_type,tag:team,service,"), "{csv}");
+    // Each team's lines add up to what GET /v2/costs shows the customer for the team, to the last place.
+    let mut by_team: std::collections::BTreeMap<String, Decimal> = Default::default();
+    for row in csv.lines().filter(|l| l.contains(",cost,")) {
+        let f: Vec<&str> = row.split(',').collect();
+        *by_team.entry(f[2].to_string()).or_default() += Decimal::from_str(f[8]).unwrap();
+    }
+    let reader = app.mint_for(&account, "read").await;
+    let path = format!(
+        "/v2/costs?{SEPTEMBER}&groupings=tag:team&date_bin=month&settings[include_credits]=true&settings[include_refunds]=true"
+    );
+    let res = app.send(Method::GET, &path, Some(&reader), None).await;
+    let mut expected: std::collections::BTreeMap<String, Decimal> = Default::default();
+    for c in res.body["costs"].as_array().unwrap() {
+        *expected.entry(c["tag:team"].as_str().unwrap_or("").to_string()).or_default() += dec(&c["amount"]);
+    }
+    assert_eq!(by_team, expected, "{csv}");
+    assert_eq!(by_team.keys().cloned().collect::<Vec<_>>(), ["", "data", "platform", "web"], "{csv}");
+    assert_eq!(by_team["web"], by_team["data"], "S3 split half and half: {csv}");
+    if let Some(text) = pdf_text(&download(&app, &token, "pdf").await) {
+        assert!(text.contains("team") && text.contains("platform") && text.contains("(none)"), "{text}");
+    }
+    // "" goes back to lines by provider.
+    let res = app.put(&format!("/v2/managed_accounts/{account}"), json!({"invoice_tag_key": ""})).await;
+    assert_eq!(res.body["invoice_tag_key"], Value::Null, "{}", res.text);
+    let res = app.post(&format!("/v2/invoices/{token}/regenerate"), json!({})).await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    let csv = String::from_utf8(download(&app, &token, "csv").await).unwrap();
+    assert!(csv.starts_with("invoice_number,line_type,provider,"), "{csv}");
 }

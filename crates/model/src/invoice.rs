@@ -158,6 +158,10 @@ pub struct InvoiceDocument {
     pub adjustments: Vec<AdjustmentLine>,
     /// Subtotal plus adjustments, rounded once to 2 places, half away from zero.
     pub total: Amount,
+    /// The tag key the lines are grouped by (their `provider` holds its value, `""` for a cost without it);
+    /// `None`: by provider.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag_key: Option<String>,
     /// How the costs came to be in `currency`, when the managed account's workspace converts them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub conversion: Option<InvoiceConversion>,
@@ -210,6 +214,8 @@ pub struct InvoiceInput {
     pub costs: Vec<(String, String, String, Amount)>,
     pub adjustments: Vec<AdjustmentItem>,
     pub conversion: Option<InvoiceConversion>,
+    /// The costs' first field is this tag's value rather than the provider.
+    pub tag_key: Option<String>,
 }
 
 /// The default payment terms (Vantage's: "Defaults to 10").
@@ -270,6 +276,7 @@ impl InvoiceDocument {
             adjustments,
             total: total.rounded(places),
             conversion: input.conversion,
+            tag_key: input.tag_key,
         })
     }
 
@@ -375,6 +382,7 @@ mod tests {
             costs: costs.into_iter().map(|(p, s, c, x)| (p.into(), s.into(), c.into(), a(x))).collect(),
             adjustments,
             conversion: None,
+            tag_key: None,
         }
     }
 

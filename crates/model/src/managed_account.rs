@@ -29,6 +29,9 @@ pub struct Invoicing {
     /// The customer's billing details printed on its invoices (its name alone when empty).
     pub billing: BillingInformation,
     pub custom_fields: Vec<CustomField>,
+    /// Its invoices' lines by this tag's values (a virtual tag's or a provider tag's), then service and
+    /// charge type, instead of by provider (costd's `invoice_tag_key`).
+    pub tag_key: Option<String>,
 }
 
 impl Default for Invoicing {
@@ -38,6 +41,7 @@ impl Default for Invoicing {
             payment_terms_days: DEFAULT_PAYMENT_TERMS_DAYS,
             billing: BillingInformation::default(),
             custom_fields: Vec::new(),
+            tag_key: None,
         }
     }
 }
@@ -57,6 +61,8 @@ pub struct ManagedAccountFields {
     pub include_managed_account_integrations: Option<bool>,
     pub billing_information_attributes: Option<BillingInformation>,
     pub business_information_attributes: Option<BusinessInformationFields>,
+    /// costd's: group the invoices' lines by this tag key (`""` clears).
+    pub invoice_tag_key: Option<String>,
 }
 
 /// A list of tokens of one kind (`what` names it in messages): each once, each of that kind (a token of
@@ -129,6 +135,7 @@ impl ManagedAccountSettings {
             f.include_managed_account_integrations,
             f.billing_information_attributes,
             f.business_information_attributes,
+            f.invoice_tag_key,
             &mut errors,
         );
         match (name, contact_email) {
@@ -153,6 +160,7 @@ fn apply_invoicing(
     include_own: Option<bool>,
     billing: Option<BillingInformation>,
     business: Option<BusinessInformationFields>,
+    tag_key: Option<String>,
     errors: &mut Vec<String>,
 ) -> Invoicing {
     let base = base.cloned().unwrap_or_default();
@@ -186,7 +194,16 @@ fn apply_invoicing(
     };
     let custom_fields =
         business.and_then(|b| b.custom_fields("business_information_attributes", errors)).unwrap_or(base.custom_fields);
-    Invoicing { billing_profile, payment_terms_days, billing, custom_fields }
+    let tag_key = match tag_key.as_deref().map(str::trim) {
+        None => base.tag_key,
+        Some("") => None,
+        Some(k) if k.chars().count() > 255 => {
+            errors.push("invoice_tag_key must be at most 255 characters".to_string());
+            base.tag_key
+        }
+        Some(k) => Some(k.to_string()),
+    };
+    Invoicing { billing_profile, payment_terms_days, billing, custom_fields, tag_key }
 }
 
 /// A managed account as its parent sees it.

@@ -15,12 +15,17 @@ pub(crate) const MANAGED_COLUMNS: &str =
 pub(crate) struct InvoicingDetails {
     billing: BillingInformation,
     custom_fields: Vec<CustomField>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    tag_key: Option<String>,
 }
 
 impl InvoicingDetails {
     pub(crate) fn json(invoicing: &Invoicing) -> String {
-        let details =
-            InvoicingDetails { billing: invoicing.billing.clone(), custom_fields: invoicing.custom_fields.clone() };
+        let details = InvoicingDetails {
+            billing: invoicing.billing.clone(),
+            custom_fields: invoicing.custom_fields.clone(),
+            tag_key: invoicing.tag_key.clone(),
+        };
         serde_json::to_string(&details).expect("plain data serialises")
     }
 }
@@ -58,6 +63,7 @@ impl ManagedRow {
                 .map_or(costd_model::invoice::DEFAULT_PAYMENT_TERMS_DAYS, |d| d.max(0) as u32),
             billing: details.billing,
             custom_fields: details.custom_fields,
+            tag_key: details.tag_key,
         };
         ManagedAccount {
             account: self.account.into(),
