@@ -130,12 +130,14 @@ impl ManagedAccountSettings {
         };
         let invoicing = apply_invoicing(
             base.map(|b| &b.invoicing),
-            f.msp_billing_profile_token,
-            f.payment_terms_days,
-            f.include_managed_account_integrations,
-            f.billing_information_attributes,
-            f.business_information_attributes,
-            f.invoice_tag_key,
+            InvoicingRequest {
+                profile: f.msp_billing_profile_token,
+                terms: f.payment_terms_days,
+                include_own: f.include_managed_account_integrations,
+                billing: f.billing_information_attributes,
+                business: f.business_information_attributes,
+                tag_key: f.invoice_tag_key,
+            },
             &mut errors,
         );
         match (name, contact_email) {
@@ -152,17 +154,19 @@ impl ManagedAccountSettings {
     }
 }
 
-/// The invoicing fields of a request over the stored ones.
-fn apply_invoicing(
-    base: Option<&Invoicing>,
+/// The invoicing fields of a request.
+struct InvoicingRequest {
     profile: Option<String>,
     terms: Option<i64>,
     include_own: Option<bool>,
     billing: Option<BillingInformation>,
     business: Option<BusinessInformationFields>,
     tag_key: Option<String>,
-    errors: &mut Vec<String>,
-) -> Invoicing {
+}
+
+/// The invoicing fields of a request over the stored ones.
+fn apply_invoicing(base: Option<&Invoicing>, request: InvoicingRequest, errors: &mut Vec<String>) -> Invoicing {
+    let InvoicingRequest { profile, terms, include_own, billing, business, tag_key } = request;
     let base = base.cloned().unwrap_or_default();
     let billing_profile = match profile.as_deref().map(str::trim) {
         None => base.billing_profile,
