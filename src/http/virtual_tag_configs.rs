@@ -20,6 +20,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list, create))
         .routes(routes!(show, update, remove))
         .routes(routes!(status))
+        .routes(routes!(update_async))
+        .routes(routes!(async_status))
         .routes(routes!(create_value))
         .routes(routes!(show_value, update_value, remove_value))
 }
@@ -245,6 +247,45 @@ async fn remove(State(state): State<AppState>, caller: Caller, Path(text): Path<
     let token = path_token(&text, VirtualTagToken::parse, not_found)?;
     virtual_tags::delete(state.store.as_ref(), &caller.account_token, &token).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+struct AsyncUpdateBody {
+    request_id: String,
+    status_url: String,
+}
+
+/// Vantage's asynchronous update: applied before it answers 202 (see `virtual_tags::update_async`).
+#[utoipa::path(put, path = "/virtual_tag_configs/{token}/async", tag = "virtual_tags", operation_id = "virtual_tag_configs_update_async", request_body = TagFields, params(("token" = String, Path)), responses((status = 202, description = "Accepted (already applied)", body = AsyncUpdateBody), super::openapi::ApiErrors))]
+async fn update_async(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(text): Path<String>,
+    Json(fields): Json<TagFields>,
+) -> Result<(StatusCode, axum::Json<AsyncUpdateBody>)> {
+    let token = path_token(&text, VirtualTagToken::parse, not_found)?;
+    let request_id = virtual_tags::update_async(state.store.as_ref(), &caller.account_token, &token, fields).await?;
+    let status_url = format!("/v2/virtual_tag_configs/async/{request_id}");
+    Ok((StatusCode::ACCEPTED, axum::Json(AsyncUpdateBody { request_id, status_url })))
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+struct AsyncStatusBody {
+    request_id: String,
+    status: &'static str,
+    virtual_tag_config: VirtualTagConfigBody,
+}
+
+/// 200 once the update is applied (Vantage's clients read 200 as done and 404 as not yet); costd applies
+/// it before answering its PUT, so an id it gave is done until its tag is deleted.
+#[utoipa::path(get, path = "/virtual_tag_configs/async/{request_id}", tag = "virtual_tags", operation_id = "virtual_tag_configs_async_status", params(("request_id" = String, Path)), responses((status = 200, description = "Applied", body = AsyncStatusBody), super::openapi::ApiErrors))]
+async fn async_status(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(request_id): Path<String>,
+) -> Result<axum::Json<AsyncStatusBody>> {
+    let tag = virtual_tags::async_update(state.store.as_ref(), &caller.account_token, &request_id).await?;
+    Ok(axum::Json(AsyncStatusBody { request_id, status: "completed", virtual_tag_config: tag.into() }))
 }
 
 /// Always complete: queries compute virtual tags as they run, so there is nothing to process.

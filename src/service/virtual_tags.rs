@@ -102,14 +102,25 @@ async fn rewrite<T>(
     store: &dyn Store,
     account: &AccountToken,
     token: &VirtualTagToken,
-    mut change: impl FnMut(&VirtualTagDefinition) -> Result<(VirtualTagDefinition, T)>,
+    change: impl FnMut(&VirtualTagDefinition) -> Result<(VirtualTagDefinition, T)>,
 ) -> Result<(VirtualTag, T)> {
+    let (stored, answer) = rewrite_stored(store, account, token, change).await?;
+    Ok((stored.tag, answer))
+}
+
+/// [`rewrite`], answering the tag as stored (with the version the write made).
+async fn rewrite_stored<T>(
+    store: &dyn Store,
+    account: &AccountToken,
+    token: &VirtualTagToken,
+    mut change: impl FnMut(&VirtualTagDefinition) -> Result<(VirtualTagDefinition, T)>,
+) -> Result<(StoredVirtualTag, T)> {
     for _ in 0..ATTEMPTS {
         let current = read(store, account, token).await?;
         let (definition, answer) = change(&current.tag.definition)?;
         check_metrics(store, account, &definition).await?;
         match store.update_virtual_tag(account, token, current.version, &definition).await? {
-            VirtualTagWrite::Done(t) => return Ok((t.tag, answer)),
+            VirtualTagWrite::Done(t) => return Ok((t, answer)),
             VirtualTagWrite::DuplicateKey => return Err(duplicate(&definition.key)),
             VirtualTagWrite::NotFound => return Err(not_found()),
             VirtualTagWrite::TooMany => return Err(too_many()),
@@ -132,6 +143,37 @@ pub async fn update(
         rewrite(store, account, token, |current| Ok((parsed(fields.clone().over(TagFields::from(current)))?, ())))
             .await?;
     Ok(tag)
+}
+
+/// Vantage's asynchronous update (`PUT …/{token}/async`): applied before it answers, as a query computes
+/// virtual tags when it runs and nothing is left to process; the request id names the tag and the version
+/// this update wrote (`<token>-<version>`), so any node can answer for it without keeping anything.
+#[tracing::instrument(skip(store, fields))]
+pub async fn update_async(
+    store: &dyn Store,
+    account: &AccountToken,
+    token: &VirtualTagToken,
+    fields: TagFields,
+) -> Result<String> {
+    let (stored, ()) = rewrite_stored(store, account, token, |current| {
+        Ok((parsed(fields.clone().over(TagFields::from(current)))?, ()))
+    })
+    .await?;
+    Ok(format!("{token}-{}", stored.version))
+}
+
+/// The tag an asynchronous update's request id names, once that update is applied (always, by the time its
+/// id exists); not found for an id this account never got or a tag deleted since.
+pub async fn async_update(store: &dyn Store, account: &AccountToken, request_id: &str) -> Result<VirtualTag> {
+    let not_found = || ServiceError::NotFound("async virtual tag config update");
+    let (token, version) = request_id.rsplit_once('-').ok_or_else(not_found)?;
+    let token = VirtualTagToken::parse(token).ok_or_else(not_found)?;
+    let version: i64 = version.parse().map_err(|_| not_found())?;
+    let stored = store.get_virtual_tag(account, &token).await?.ok_or_else(not_found)?;
+    if stored.version < version {
+        return Err(not_found());
+    }
+    Ok(stored.tag)
 }
 
 #[tracing::instrument(skip(store))]

@@ -114,6 +114,29 @@ async fn a_virtual_tag_is_created_read_listed_changed_and_deleted(app: TestApp) 
     assert_eq!(res.body["overridable"], true);
     assert_eq!(res.body["values"], tag["values"]);
 
+    // Vantage's asynchronous update: 202 with a request id whose status is 200 once applied (at once here;
+    // Vantage's clients read 200 as done and 404 as not yet), with the tag as it now is.
+    let res = app.put(&format!("/v2/virtual_tag_configs/{token}/async"), json!({"hidden": false})).await;
+    assert_eq!(res.status, 202, "{}", res.text);
+    let request = res.body["request_id"].as_str().unwrap().to_string();
+    assert_eq!(res.body["status_url"], format!("/v2/virtual_tag_configs/async/{request}"));
+    let res = app.get(&format!("/v2/virtual_tag_configs/async/{request}")).await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    assert_eq!(
+        (res.body["status"].as_str(), res.body["virtual_tag_config"]["hidden"].as_bool()),
+        (Some("completed"), Some(false))
+    );
+    let res = app
+        .put(&format!("/v2/virtual_tag_configs/{token}/async"), json!({"values": [{"filter": "costs.nope = 1"}]}))
+        .await;
+    assert_eq!(res.status, 400, "a bad update is refused at once, as PUT refuses it: {}", res.text);
+    let (_, stranger) = app.other_account().await;
+    let res = app.send(Method::GET, &format!("/v2/virtual_tag_configs/async/{request}"), Some(&stranger), None).await;
+    assert_eq!(res.status, 404, "another account's request id: {}", res.text);
+    for made_up in ["nothing", "vtag_0000000000000000-1", &format!("{token}-999")] {
+        assert_eq!(app.get(&format!("/v2/virtual_tag_configs/async/{made_up}")).await.status, 404, "{made_up}");
+    }
+
     // Values: added last, read, patched in place, deleted.
     let path = format!("/v2/virtual_tag_configs/{token}/values");
     let res = app.post(&path, json!({"filter": "costs.service = 'Network'", "name": "netops"})).await;

@@ -337,6 +337,10 @@ check(teamAmounts.web === "44.0" && teamAmounts.data === "66.0" && teamAmounts.s
 const patched = await client.virtualTagConfigs.updateValue(vtag.token, s3.token, { name: "blob" });
 check(patched.name === "blob" && patched.token === s3.token, "patch value");
 check((await client.virtualTagConfigs.getStatus(vtag.token)).processing === false, "virtual tag status");
+const asyncUpdate = await client.virtualTagConfigs.updateAsyncVirtualTagConfig(vtag.token, { overridable: false });
+check(asyncUpdate.status_url === `/v2/virtual_tag_configs/async/${asyncUpdate.request_id}`, `async update ${JSON.stringify(asyncUpdate)}`);
+check(await client.virtualTagConfigs.getAsyncVirtualTagConfigStatus(asyncUpdate.request_id) === true, "the async update is applied");
+check(await client.virtualTagConfigs.getAsyncVirtualTagConfigStatus("no-such-request") === false, "an unknown request is not done");
 await expectError(400, () => client.virtualTagConfigs.updateValue(vtag.token, s3.token, { filter: "costs.nope = 1" }), "filter");
 await client.virtualTagConfigs.deleteValue(vtag.token, s3.token);
 check((await client.virtualTagConfigs.get(vtag.token)).values.length === 1, "value deleted");

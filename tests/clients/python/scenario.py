@@ -28,6 +28,7 @@ from vantage import (
     UpdateTag,
     CreateVirtualTagConfig,
     UpdateVirtualTagConfig,
+    UpdateAsyncVirtualTagConfig,
     VirtualTagConfigValue,
     VirtualTagConfigValueDateRange,
     VirtualTagConfigValuePercentage,
@@ -393,6 +394,10 @@ def virtual_tags(client, mine):
     check(client.virtual_tag_configs.get(tag.token).values[1].name == "storage", "get virtual tag")
     check(any(t.token == tag.token for t in client.virtual_tag_configs.list().virtual_tag_configs), "list virtual tags")
     check(client.virtual_tag_configs.get_status(tag.token).processing is False, "virtual tag status")
+    pending = client.virtual_tag_configs.update_async(tag.token, UpdateAsyncVirtualTagConfig(overridable=False))
+    check(pending.status_url == f"/v2/virtual_tag_configs/async/{pending.request_id}", f"{pending}")
+    check(client.virtual_tag_configs.get_async_virtual_tag_config_status(pending.request_id) is True, "async update applied")
+    check(client.virtual_tag_configs.get_async_virtual_tag_config_status("no-such-request") is False, "unknown request")
     # EC2 in July is 110 (with its 10 of tax): a quarter is web's, S3's 50.5 is storage's.
     web = client.costs.list(filter="tags.name = 'py-team' AND tags.value = 'web'", **JULY)
     check(web.total_cost.amount == "27.5", f"web's share {web.total_cost.amount}")
