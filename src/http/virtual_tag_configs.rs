@@ -68,6 +68,7 @@ struct ValueBody {
 impl From<TagValue> for ValueBody {
     fn from(v: TagValue) -> Self {
         let (mut business_metric_token, mut label_key, mut label_values, mut cost_metric) = (None, None, None, None);
+        let mut label_transforms = Vec::new();
         let (name, display_name, percentages) = match v.assign {
             Assign::Name(n) => (Some(n), None, Vec::new()),
             Assign::Proportional { display_name, basis } => {
@@ -76,10 +77,11 @@ impl From<TagValue> for ValueBody {
                         let filter = filter.map(|f| f.text().to_string()).unwrap_or_default();
                         cost_metric = Some(serde_json::json!({"filter": filter, "aggregation": {"tag": tag}}));
                     }
-                    Basis::Metric { token, label_key: key, labels } => {
+                    Basis::Metric { token, label_key: key, labels, transforms } => {
                         business_metric_token = Some(token);
                         label_key = key;
                         label_values = Some(labels);
+                        label_transforms = transforms.iter().map(|t| t.to_json()).collect();
                     }
                 }
                 (None, display_name, Vec::new())
@@ -109,7 +111,7 @@ impl From<TagValue> for ValueBody {
             label_key,
             label_values,
             cost_metric,
-            label_transforms: Vec::new(),
+            label_transforms,
             percentages,
             date_ranges: v
                 .date_ranges

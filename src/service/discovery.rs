@@ -235,11 +235,16 @@ pub async fn tag_values(
                         provided.into_iter().filter(|(i, _, _)| view.integrations.contains(i)).map(|(_, _, v)| v),
                     );
                 }
-                Assign::Proportional { basis: Basis::Metric { token, labels, .. }, .. } => {
+                Assign::Proportional { basis: Basis::Metric { token, labels, transforms, .. }, .. } => {
                     let Some(token) = BusinessMetricToken::parse(token) else { continue };
                     for owner in std::iter::once(account).chain(view.parent.as_ref()) {
                         if let Some(found) = store.metric_labels(owner, &token).await? {
-                            virtual_names.extend(found.into_iter().filter(|l| labels.is_empty() || labels.contains(l)));
+                            virtual_names.extend(
+                                found
+                                    .into_iter()
+                                    .filter(|l| labels.is_empty() || labels.contains(l))
+                                    .map(|l| crate::model::virtual_tag::transformed(transforms, &l)),
+                            );
                             break;
                         }
                     }

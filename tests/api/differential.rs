@@ -15,7 +15,8 @@
 //! the last takes the rest), a provider value of the key (or of the collapsed `env`) stays where the tag may
 //! not override it, and the sums per month and value must agree, their total unchanged. A value may also
 //! split in proportion, per month, to the cost of the rows another filter keeps by their provider `team`
-//! tag, or to the MSP's random business metric by label: each share `amount × part / whole` rounded half
+//! tag, or to the MSP's random business metric by label (its labels renamed and merged by label transforms
+//! at random: `web/1` and `web/2` share as one, `t-web`): each share `amount × part / whole` rounded half
 //! away from zero (in integers here), the last the rest, only positive parts sharing, ordered by name; a
 //! month with no part leaves the row whole as `unallocated`.
 //! The files are in EUR or USD at random, and the customer's workspace shows costs in USD with random
@@ -502,8 +503,18 @@ enum VirtualAssign {
     Shares(Vec<(&'static str, Decimal)>),
     /// In proportion to the month's cost of the rows the filter keeps, by their provider `team`.
     ByCost(VirtualFilter),
-    /// In proportion to the month's values of the MSP's metric, by label.
-    ByMetric,
+    /// In proportion to the month's values of the MSP's metric, by label; with `true`, by the label's part
+    /// before its "/" and prefixed `t-` (label transforms: `web/1` and `web/2` share as one, `t-web`).
+    ByMetric(bool),
+}
+
+/// The share name a metric's label gives, with or without the transforms.
+fn metric_name(label: &str, transformed: bool) -> String {
+    if transformed {
+        format!("t-{}", label.split('/').next().unwrap_or(label))
+    } else {
+        label.to_string()
+    }
 }
 
 /// A proportional split's parts per month (first day): (name, part in 10^-18) with positive parts, by name.
@@ -528,7 +539,7 @@ fn parts_of(items: impl Iterator<Item = (NaiveDate, String, i128)>) -> Parts {
 type SplitMetric = BTreeMap<(NaiveDate, &'static str), i64>;
 
 fn split_metric() -> impl Strategy<Value = SplitMetric> {
-    prop::collection::btree_map((0i64..62, prop::sample::select(vec!["web", "data", "x"])), 0i64..1000, 0..6)
+    prop::collection::btree_map((0i64..62, prop::sample::select(vec!["web/1", "web/2", "data"])), 0i64..1000, 0..6)
         .prop_map(|m| m.into_iter().map(|((d, l), v)| ((date(START) + chrono::Duration::days(d), l), v)).collect())
 }
 
@@ -578,7 +589,13 @@ impl VirtualTag {
                     VirtualAssign::ByCost(basis) => {
                         body["cost_metric"] = json!({"filter": basis.vql(), "aggregation": {"tag": "team"}});
                     }
-                    VirtualAssign::ByMetric => body["business_metric_token"] = json!(metric),
+                    VirtualAssign::ByMetric(transformed) => {
+                        body["business_metric_token"] = json!(metric);
+                        if *transformed {
+                            body["label_transforms"] = json!([{"type": "split", "delimiter": "/", "index": 0},
+                                {"type": "format", "template": "t-{label}"}]);
+                        }
+                    }
                 }
                 body["date_ranges"] = v
                     .ranges
@@ -608,9 +625,9 @@ impl VirtualTag {
                         .filter(|r| basis.keeps(r))
                         .filter_map(|r| Some((r.day, r.tags.team.clone()?, units(r.amount)))),
                 ),
-                VirtualAssign::ByMetric => parts_of(
-                    metric.iter().map(|((day, label), v)| (*day, label.to_string(), i128::from(*v) * 10i128.pow(18))),
-                ),
+                VirtualAssign::ByMetric(transformed) => parts_of(metric.iter().map(|((day, label), v)| {
+                    (*day, metric_name(label, *transformed), i128::from(*v) * 10i128.pow(18))
+                })),
                 _ => continue,
             };
             out.insert(k, parts);
@@ -631,7 +648,7 @@ impl VirtualTag {
         match matched.map(|k| (k, &self.values[k].assign)) {
             None => vec![(provider, r.amount)],
             Some((_, VirtualAssign::Name(name))) => vec![(Some(name.to_string()), r.amount)],
-            Some((k, VirtualAssign::ByCost(_) | VirtualAssign::ByMetric)) => {
+            Some((k, VirtualAssign::ByCost(_) | VirtualAssign::ByMetric(_))) => {
                 let month = parts[&k].get(&first_of(r.day).to_string()).cloned().unwrap_or_default();
                 if month.is_empty() {
                     return vec![(Some("unallocated".to_string()), r.amount)];
@@ -704,7 +721,7 @@ fn virtual_tag() -> impl Strategy<Value = VirtualTag> {
         proptest::sample::select(splits)
             .prop_map(|shares| VirtualAssign::Shares(shares.into_iter().map(|(v, p)| (v, dec(p))).collect())),
         basis.prop_map(VirtualAssign::ByCost),
-        Just(VirtualAssign::ByMetric),
+        any::<bool>().prop_map(VirtualAssign::ByMetric),
     ];
     let value = (filter, prop::collection::vec(range(), 0..3), assign)
         .prop_map(|(filter, ranges, assign)| VirtualValue { filter, ranges, assign });

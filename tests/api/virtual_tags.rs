@@ -404,6 +404,36 @@ async fn a_shared_cost_is_split_by_another_cost_and_by_a_metric_month_by_month(a
     let (rows, _) = costs_by(&app, None, "tag:owner", Some("costs.service = 'Storage'")).await;
     assert_eq!(rows, vec![("api".to_string(), "8.0".to_string()), ("app".to_string(), "2.0".to_string())]);
 
+    // Label transforms name the shares: the part before the first "p" (api and app become one share, "a",
+    // of 8 + 2 = 10 requests; internal has no "p" and stays whole, 9), then a template.
+    let tag = create(
+        &app,
+        json!({"key": "surface", "values": [{"filter": "costs.service = 'Storage'", "business_metric_token": metric,
+            "label_transforms": [{"type": "split", "delimiter": "p", "index": 0}, {"type": "format", "template": "svc-{label}"}]}]}),
+    )
+    .await;
+    assert_eq!(
+        tag["values"][0]["label_transforms"],
+        json!([{"type": "split", "delimiter": "p", "index": 0}, {"type": "format", "template": "svc-{label}"}]),
+        "read back as sent: {tag}"
+    );
+    let (rows, _) = costs_by(&app, None, "tag:surface", Some("costs.service = 'Storage'")).await;
+    assert_eq!(
+        rows,
+        vec![
+            // 10.00 × 10/19, rounded once; the last share the rest.
+            ("svc-a".to_string(), "5.263157894736842105".to_string()),
+            ("svc-internal".to_string(), "4.736842105263157895".to_string())
+        ]
+    );
+    let res = app.get("/v2/tags/surface/values").await;
+    let values: Vec<&str> =
+        res.body["tag_values"].as_array().unwrap().iter().map(|v| v["tag_value"].as_str().unwrap()).collect();
+    assert!(
+        values.contains(&"svc-a") && values.contains(&"svc-internal"),
+        "discovery lists transformed names: {values:?}"
+    );
+
     // Another tenant's metric (or none) is refused naming the value; nothing is saved.
     let (_, other) = app.other_account().await;
     let body = json!({"key": "theirs", "values": [{"filter": "", "business_metric_token": metric}]});

@@ -158,7 +158,7 @@ pub(crate) async fn bases(source: &CostSource, query: &CostQuery, used: &[usize]
                                 Some((r.accrued_at, name, r.amount.unscaled()))
                             }))
                         }
-                        Basis::Metric { token, labels, .. } => {
+                        Basis::Metric { token, labels, transforms, .. } => {
                             let values = source.metric_values.get(token).map(Vec::as_slice).unwrap_or_default();
                             parts_of(values.iter().filter_map(|v| {
                                 let label = v.label.clone()?;
@@ -166,7 +166,8 @@ pub(crate) async fn bases(source: &CostSource, query: &CostQuery, used: &[usize]
                                     return None;
                                 }
                                 let amount = costd_model::amount::Amount::from_decimal(v.amount)?;
-                                Some((v.date, label, amount.unscaled()))
+                                let name = costd_model::virtual_tag::transformed(transforms, &label);
+                                Some((v.date, name, amount.unscaled()))
                             }))
                         }
                     });

@@ -99,8 +99,82 @@ pub enum Basis {
     /// summed by their provider tag `tag`; each value of the tag a share.
     Costs { filter: Option<Filter>, tag: String },
     /// `business_metric_token`: the metric's values summed by label (only `labels`, when any); each label
-    /// a share. `label_key` is kept as sent: costd's values have one label each.
-    Metric { token: String, label_key: Option<String>, labels: Vec<String> },
+    /// a share, named by the label after `transforms` (labels that become one name share as one).
+    /// `label_key` is kept as sent: costd's values have one label each.
+    Metric { token: String, label_key: Option<String>, labels: Vec<String>, transforms: Vec<LabelTransform> },
+}
+
+/// How a metric's label becomes a value's name (Vantage's `label_transforms`), applied in order.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum LabelTransform {
+    /// The `index`-th part (from 0) of the label split at `delimiter`; a label with fewer parts stays whole.
+    Split { delimiter: String, index: usize },
+    /// `template` with `{label}` (or `{value}`) replaced by the label.
+    Format { template: String },
+}
+
+impl LabelTransform {
+    pub fn apply(&self, label: &str) -> String {
+        match self {
+            LabelTransform::Split { delimiter, index } => {
+                label.split(delimiter.as_str()).nth(*index).map_or_else(|| label.to_string(), str::to_string)
+            }
+            LabelTransform::Format { template } => template.replace("{label}", label).replace("{value}", label),
+        }
+    }
+
+    /// As the API shows it.
+    pub fn to_json(&self) -> Value {
+        match self {
+            LabelTransform::Split { delimiter, index } => {
+                serde_json::json!({"type": "split", "delimiter": delimiter, "index": index})
+            }
+            LabelTransform::Format { template } => serde_json::json!({"type": "format", "template": template}),
+        }
+    }
+}
+
+/// The name a label gives after `transforms`.
+pub fn transformed(transforms: &[LabelTransform], label: &str) -> String {
+    transforms.iter().fold(label.to_string(), |name, t| t.apply(&name))
+}
+
+/// `label_transforms`: each `{"type": "split", "delimiter": "/", "index": 1}` or `{"type": "format",
+/// "template": "team-{label}"}`; every problem named by its place.
+fn parse_transforms(at: &str, list: Vec<Value>, errors: &mut Vec<String>) -> Vec<LabelTransform> {
+    let mut out = Vec::new();
+    for (i, t) in list.into_iter().enumerate() {
+        let at = format!("{at}.label_transforms[{i}]");
+        let text_of = |key: &str| t.get(key).and_then(Value::as_str).map(str::to_string);
+        match t.get("type").and_then(Value::as_str) {
+            Some("split") => {
+                let delimiter = text_of("delimiter").filter(|d| !d.is_empty());
+                let index = match t.get("index") {
+                    None | Some(Value::Null) => Some(0),
+                    Some(v) => v.as_u64().and_then(|i| usize::try_from(i).ok()).filter(|i| *i < 1000),
+                };
+                match (delimiter, index) {
+                    (Some(delimiter), Some(index)) => out.push(LabelTransform::Split { delimiter, index }),
+                    (None, _) => errors.push(format!("{at}.delimiter is required for a split (as in \"/\")")),
+                    (_, None) => errors.push(format!("{at}.index must be a whole number from 0 to 999")),
+                }
+            }
+            Some("format") => match text_of("template") {
+                Some(template) if template.contains("{label}") || template.contains("{value}") => {
+                    if template.chars().count() > 255 {
+                        errors.push(format!("{at}.template must be at most 255 characters"));
+                    } else {
+                        out.push(LabelTransform::Format { template });
+                    }
+                }
+                _ => {
+                    errors.push(format!("{at}.template is required and must hold {{label}} (as in \"team-{{label}}\")"))
+                }
+            },
+            other => errors.push(format!("{at}.type must be split or format, got {other:?}")),
+        }
+    }
+    out
 }
 
 impl Assign {
@@ -339,12 +413,11 @@ fn filter(field: &str, text: &str, errors: &mut Vec<String>) -> Option<Filter> {
 /// Parses one value; `at` names it in messages (`values[2]`). A value without a token gets a new one.
 pub fn parse_value(at: &str, f: ValueFields, errors: &mut Vec<String>) -> Option<TagValue> {
     let before = errors.len();
-    // A value's name may not come from a metric's labels yet; refused, never silently ignored.
-    if f.label_transforms.as_ref().is_some_and(|t| !t.is_empty()) {
-        errors.push(format!("{at}.label_transforms: costd does not support label transforms; use name"));
-    }
-    if f.business_metric_token.is_none() && (f.label_key.is_some() || f.label_values.is_some()) {
-        errors.push(format!("{at}: label_key and label_values go with business_metric_token"));
+    let transforms = f.label_transforms.clone().unwrap_or_default();
+    if f.business_metric_token.is_none()
+        && (f.label_key.is_some() || f.label_values.is_some() || !transforms.is_empty())
+    {
+        errors.push(format!("{at}: label_key, label_values and label_transforms go with business_metric_token"));
     }
     let parsed_filter = match f.filter.as_deref() {
         None => {
@@ -396,7 +469,17 @@ pub fn parse_value(at: &str, f: ValueFields, errors: &mut Vec<String>) -> Option
             let display_name = f.display_name.and_then(|d| text(&format!("{at}.display_name"), d, errors));
             let basis = match f.cost_metric.filter(|c| !c.is_null()) {
                 Some(metric) => parse_cost_metric(at, &metric, errors),
-                None => parse_metric_basis(at, f.business_metric_token, f.label_key, f.label_values, errors),
+                None => {
+                    let transforms = parse_transforms(at, transforms, errors);
+                    parse_metric_basis(at, f.business_metric_token, f.label_key, f.label_values, errors).map(
+                        |b| match b {
+                            Basis::Metric { token, label_key, labels, .. } => {
+                                Basis::Metric { token, label_key, labels, transforms }
+                            }
+                            other => other,
+                        },
+                    )
+                }
             };
             basis.map(|basis| Assign::Proportional { display_name, basis })
         }
@@ -467,7 +550,7 @@ fn parse_metric_basis(
         }
     }
     let label_key = label_key.map(|k| k.trim().to_string()).filter(|k| !k.is_empty());
-    Some(Basis::Metric { token: token.trim().to_string(), label_key, labels: kept })
+    Some(Basis::Metric { token: token.trim().to_string(), label_key, labels: kept, transforms: Vec::new() })
 }
 
 fn parse_shares(
@@ -614,10 +697,12 @@ impl From<&TagValue> for ValueFields {
                         let filter = filter.as_ref().map(|f| f.text().to_string()).unwrap_or_default();
                         fields.cost_metric = Some(serde_json::json!({"filter": filter, "aggregation": {"tag": tag}}));
                     }
-                    Basis::Metric { token, label_key, labels } => {
+                    Basis::Metric { token, label_key, labels, transforms } => {
                         fields.business_metric_token = Some(token.clone());
                         fields.label_key = label_key.clone();
                         fields.label_values = (!labels.is_empty()).then(|| labels.clone());
+                        fields.label_transforms =
+                            (!transforms.is_empty()).then(|| transforms.iter().map(LabelTransform::to_json).collect());
                     }
                 }
                 (None, display_name.clone(), None)
@@ -748,7 +833,7 @@ mod tests {
         assert!(e[1].starts_with("values[0].filter is not valid VQL"), "{e:?}");
         assert_eq!(e[2], "values[1].filter is required");
         assert_eq!(e[3], "values[2]: give one of name, percentages, not several");
-        assert_eq!(e[4], "values[3].label_transforms: costd does not support label transforms; use name");
+        assert_eq!(e[4], "values[3].label_transforms[0].delimiter is required for a split (as in \"/\")");
         assert_eq!(e[5], "values[3].business_metric_token \"mtrc_1\" is not a business metric token");
         assert!(e.iter().any(|m| m.contains("values[4].date_ranges[0]: start_date 2024-02-01 is after")), "{e:?}");
     }
@@ -758,7 +843,8 @@ mod tests {
         let d = parse(json!({"key": "team", "values": [
             {"filter": "costs.service = 'Support'", "display_name": "Support",
              "cost_metric": {"filter": "costs.service = 'EC2'", "aggregation": {"tag": "team"}}},
-            {"filter": "", "business_metric_token": "bsnss_mtrc_1", "label_key": "product", "label_values": ["a", "b"]}
+            {"filter": "", "business_metric_token": "bsnss_mtrc_1", "label_key": "product", "label_values": ["a", "b"],
+             "label_transforms": [{"type": "split", "delimiter": "/", "index": 1}, {"type": "format", "template": "team-{label}"}]}
         ]}))
         .unwrap();
         let Assign::Proportional { display_name, basis: Basis::Costs { filter, tag } } = &d.values[0].assign else {
@@ -776,7 +862,11 @@ mod tests {
                 basis: Basis::Metric {
                     token: "bsnss_mtrc_1".into(),
                     label_key: Some("product".into()),
-                    labels: vec!["a".into(), "b".into()]
+                    labels: vec!["a".into(), "b".into()],
+                    transforms: vec![
+                        LabelTransform::Split { delimiter: "/".into(), index: 1 },
+                        LabelTransform::Format { template: "team-{label}".into() }
+                    ]
                 }
             }
         );
@@ -789,7 +879,7 @@ mod tests {
         .unwrap_err();
         assert!(e[0].starts_with("values[0].cost_metric.filter is not valid VQL"), "{e:?}");
         assert!(e[1].starts_with("values[0].cost_metric.aggregation.tag is required"), "{e:?}");
-        assert_eq!(e[2], "values[1]: label_key and label_values go with business_metric_token");
+        assert_eq!(e[2], "values[1]: label_key, label_values and label_transforms go with business_metric_token");
     }
 
     #[test]
@@ -810,5 +900,28 @@ mod tests {
         let patched = ValueFields { name: Some("x".into()), ..ValueFields::default() }.over(current);
         assert_eq!((patched.name.as_deref(), patched.percentages, patched.display_name), (Some("x"), None, None));
         assert_eq!(patched.filter.as_deref(), Some("costs.service = 'S'"));
+    }
+
+    #[test]
+    fn label_transforms_split_then_format_and_refuse_what_they_cannot_do() {
+        let t = [
+            LabelTransform::Split { delimiter: "/".into(), index: 1 },
+            LabelTransform::Format { template: "team-{label}".into() },
+        ];
+        assert_eq!(transformed(&t, "prod/web/eu"), "team-web");
+        assert_eq!(transformed(&t, "single"), "team-single", "too few parts: the label stays whole");
+        assert_eq!(transformed(&[], "x"), "x");
+        let e = parse(json!({"key": "k", "values": [
+            {"filter": "", "business_metric_token": "bsnss_mtrc_1", "label_transforms": [
+                {"type": "format", "template": "no placeholder"}, {"type": "upper"}, {"type": "split", "delimiter": "/", "index": -1}]},
+            {"filter": "", "name": "n", "label_transforms": [{"type": "format", "template": "{label}"}]}]}))
+        .unwrap_err();
+        assert!(e[0].contains("values[0].label_transforms[0].template is required and must hold {label}"), "{e:?}");
+        assert!(e[1].contains("values[0].label_transforms[1].type must be split or format"), "{e:?}");
+        assert!(e[2].contains("values[0].label_transforms[2].index must be a whole number"), "{e:?}");
+        assert!(
+            e.iter().any(|m| m.contains("values[1]: label_key, label_values and label_transforms go with")),
+            "{e:?}"
+        );
     }
 }
