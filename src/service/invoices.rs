@@ -8,12 +8,12 @@ use serde::Deserialize;
 
 use super::costs::{costs, CostsContext};
 use crate::model::billing_profile::{BillingProfileFields, BillingProfileSettings};
-use crate::model::cost_query::{Aggregate, CostQuery, DateBin, Settings};
+use crate::model::cost_query::{Aggregate, ColumnGrouping, CostQuery, DateBin, Grouping, Settings};
 use crate::model::exchange_rate::{Direction, RateDate};
 use crate::model::invoice::{
     BillingPeriod, InvoiceConversion, InvoiceDocument, InvoiceInput, InvoiceStatus, Party, RateUsed,
 };
-use crate::model::token::{AccountToken, BillingProfileToken, InvoiceToken};
+use crate::model::token::{AccountToken, BillingProfileToken, IntegrationToken, InvoiceToken};
 use crate::store::{
     BillingProfile, Invoice, InvoiceChange, InvoiceCreate, ManagedAccount, NewInvoice, PageRequest, Paged,
     ProfileDeletion, Store,
@@ -161,7 +161,12 @@ async fn generate(
         .ok_or_else(|| anyhow::anyhow!("managed account {} links a missing billing profile", account.account.token))?;
     let msp_account = store.get_account(msp).await?.ok_or_else(|| anyhow::anyhow!("the MSP account vanished"))?;
     let tag_key = account.invoicing.tag_key.clone();
-    let query = invoice_query(period, DateBin::Month, tag_key.as_deref());
+    // Lines by the tag's values, or by provider named as the customer knows it: a cost's integration's name.
+    let first = match &tag_key {
+        Some(key) => vec![Grouping::Tag(key.clone())],
+        None => vec![Grouping::Integration, ColumnGrouping::Provider.into()],
+    };
+    let query = invoice_query(period, DateBin::Month, first);
     let answer = costs(ctx, &account.account.token, None, &query).await?;
     let currency = match answer.result.totals.as_slice() {
         [] => answer.currency.clone(),
@@ -177,12 +182,37 @@ async fn generate(
             )));
         }
     };
-    let costs = answer
-        .result
-        .rows
-        .iter()
-        .map(|row| (row.dimension(0), row.dimension(1), row.dimension(2), row.amount))
-        .collect();
+    let costs = if tag_key.is_some() {
+        answer
+            .result
+            .rows
+            .iter()
+            .map(|row| (row.dimension(0), row.dimension(1), row.dimension(2), row.amount))
+            .collect()
+    } else {
+        // An integration's name (an MSP's own, so read from it); a billing rule's line item keeps its provider.
+        let mut names: std::collections::HashMap<String, String> = std::collections::HashMap::new();
+        for row in answer.result.rows.iter() {
+            let integration = row.dimension(0);
+            if integration.is_empty() || names.contains_key(&integration) {
+                continue;
+            }
+            let name = match IntegrationToken::parse(&integration) {
+                Some(t) => store.get_integration(msp, &t).await?.map(|i| i.name),
+                None => None,
+            };
+            names.insert(integration, name.unwrap_or_else(|| row.dimension(1)));
+        }
+        answer
+            .result
+            .rows
+            .iter()
+            .map(|row| {
+                let provider = names.get(&row.dimension(0)).cloned().unwrap_or_else(|| row.dimension(1));
+                (provider, row.dimension(2), row.dimension(3), row.amount)
+            })
+            .collect()
+    };
     let settings = profile.settings;
     let seller = Party {
         name: settings.billing.company_name.clone().unwrap_or_else(|| msp_account.name.clone()),
@@ -233,7 +263,11 @@ pub async fn daily_costs_csv(ctx: &CostsContext, invoice: &Invoice) -> Result<Op
     if ctx.store.get_managed_account(&invoice.msp_account_token, &invoice.account_token).await?.is_none() {
         return Ok(None);
     }
-    let query = invoice_query(&invoice.period, DateBin::Day, invoice.document.tag_key.as_deref());
+    let first = match &invoice.document.tag_key {
+        Some(key) => Grouping::Tag(key.clone()),
+        None => ColumnGrouping::Provider.into(),
+    };
+    let query = invoice_query(&invoice.period, DateBin::Day, vec![first]);
     let answer = costs(ctx, &invoice.account_token, None, &query).await?;
     let written = (|| {
         let mut csv = crate::engine::costs::CostRowsCsv::new(Vec::new(), &query, "date")?;
@@ -245,22 +279,16 @@ pub async fn daily_costs_csv(ctx: &CostsContext, invoice: &Invoice) -> Result<Op
     Ok(Some(written.map_err(ServiceError::from)?))
 }
 
-/// The costs query behind an invoice: the period, by provider (or the managed account's invoice tag),
-/// service and charge type, with every kind of cost (credits and refunds included: an invoice bills what
-/// the rules produce, all of it).
-pub fn invoice_query(period: &BillingPeriod, date_bin: DateBin, tag_key: Option<&str>) -> CostQuery {
-    let first = match tag_key {
-        Some(key) => crate::model::cost_query::Grouping::Tag(key.to_string()),
-        None => crate::model::cost_query::ColumnGrouping::Provider.into(),
-    };
+/// The costs query behind an invoice: the period, by `first` (the integration and provider, or the managed
+/// account's invoice tag), then service and charge type, with every kind of cost (credits and refunds
+/// included: an invoice bills what the rules produce, all of it).
+pub fn invoice_query(period: &BillingPeriod, date_bin: DateBin, first: Vec<Grouping>) -> CostQuery {
+    let mut groupings = first;
+    groupings.extend([ColumnGrouping::Service.into(), ColumnGrouping::ChargeType.into()]);
     CostQuery {
         start: period.start,
         end: period.end,
-        groupings: vec![
-            first,
-            crate::model::cost_query::ColumnGrouping::Service.into(),
-            crate::model::cost_query::ColumnGrouping::ChargeType.into(),
-        ],
+        groupings,
         date_bin,
         descending: false,
         // Amortized, as `GET /v2/costs` is by default, so an invoice matches what the costs API shows.

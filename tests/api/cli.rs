@@ -448,7 +448,7 @@ async fn invoices_are_created_listed_and_downloaded_from_the_cli() {
     )
     .await;
     let text = String::from_utf8(out.stdout).unwrap();
-    assert!(text.contains("INV-000001,cost,custom_provider,EC2,Usage,,12.35,USD,12.345"), "{text}");
+    assert!(text.contains("INV-000001,cost,CLI,EC2,Usage,,12.35,USD,12.345"), "the integration by name: {text}");
     served.child.kill().await.unwrap();
 }
 

@@ -210,6 +210,10 @@ async fn an_invoice_bills_the_costs_with_rules_plus_adjustments_rounded_once(app
     let rows: Vec<Vec<String>> = text.lines().skip(1).map(|l| l.split(',').map(str::to_string).collect()).collect();
     let costs: Vec<&Vec<String>> = rows.iter().filter(|r| r[1] == "cost").collect();
     assert_eq!(costs.len(), 4, "EC2 usage, EC2 tax, S3 usage, Support fee: {text}");
+    // The provider as the customer knows it: the integration's name, not `custom_provider`; a billing rule's
+    // charge says so.
+    let providers: Vec<(&str, &str)> = costs.iter().map(|r| (r[2].as_str(), r[3].as_str())).collect();
+    assert_eq!(providers, [("AWS", "EC2"), ("AWS", "EC2"), ("AWS", "S3"), ("billing_rule", "Support")], "{text}");
     // Each line as printed (cents) and exact; the exact lines sum to the subtotal.
     let exact_sum: Decimal = costs.iter().map(|r| Decimal::from_str(&r[8]).unwrap()).sum();
     assert_eq!(exact_sum, subtotal, "{text}");

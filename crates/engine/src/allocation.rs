@@ -74,6 +74,7 @@ pub fn used(tags: &[VirtualTagDefinition], query: &CostQuery) -> Vec<usize> {
                 keys.insert(key.as_str());
             }
             Grouping::Tagged => all = true,
+            Grouping::Integration => {}
             Grouping::Column(_) => {}
         }
     }

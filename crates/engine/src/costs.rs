@@ -303,6 +303,7 @@ async fn grouped(source: &CostSource, query: &CostQuery) -> Result<DataFrame, Co
                 _ => super::tags::tag_value(key),
             },
             Grouping::Column(c) => col(super::schema::grouping_column(*c)),
+            Grouping::Integration => col(INTEGRATION),
         };
         // Positional names: a grouping's own text (`tag:kubernetes.io/cluster`) is no safe column name.
         group_exprs.push(expr.alias(grouping_column(i)));

@@ -141,6 +141,9 @@ pub enum Grouping {
     Tagged,
     /// `tag:<key>`: the value of the row's tag `key` (never empty).
     Tag(String),
+    /// The integration a row came from (its token; none for a billing rule's line item). costd's own, not a
+    /// `groupings=` value: invoices name their lines by it.
+    Integration,
 }
 
 impl Grouping {
@@ -150,6 +153,7 @@ impl Grouping {
             Grouping::Column(c) => Cow::Borrowed(c.name()),
             Grouping::Tagged => Cow::Borrowed("tagged"),
             Grouping::Tag(key) => Cow::Owned(format!("tag:{key}")),
+            Grouping::Integration => Cow::Borrowed("integration"),
         }
     }
 }
