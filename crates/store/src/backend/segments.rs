@@ -7,7 +7,8 @@ use super::*;
 use ::costd_model::segment::Segment;
 use ::costd_model::token::AccountToken;
 
-/// Creates or updates a generated cost report (inside the caller's transaction).
+/// Creates or updates a generated cost report (inside the caller's transaction): one upsert, which only
+/// ever updates a cost report of this account.
 async fn put_report(
     conn: &mut <Db as sqlx::Database>::Connection,
     account: &AccountToken,
@@ -15,12 +16,16 @@ async fn put_report(
     fields: &crate::ReportObjectFields,
     now: chrono::DateTime<chrono::Utc>,
 ) -> anyhow::Result<()> {
-    let updated = sqlx::query(
-        "UPDATE report_objects SET workspace_token = $3, folder_token = $4, title = $5, definition = $6, \
-         updated_at = $7 WHERE account_token = $1 AND token = $2 AND kind = 'cost_report'",
+    sqlx::query(
+        "INSERT INTO report_objects (token, kind, account_token, workspace_token, folder_token, title, definition, \
+         created_at, updated_at) VALUES ($1, 'cost_report', $2, $3, $4, $5, $6, $7, $7) \
+         ON CONFLICT (token) DO UPDATE SET workspace_token = excluded.workspace_token, \
+         folder_token = excluded.folder_token, title = excluded.title, definition = excluded.definition, \
+         updated_at = excluded.updated_at \
+         WHERE report_objects.account_token = excluded.account_token AND report_objects.kind = 'cost_report'",
     )
-    .bind(crate::Text(&account))
     .bind(token)
+    .bind(crate::Text(&account))
     .bind(&fields.workspace_token)
     .bind(&fields.folder_token)
     .bind(&fields.title)
@@ -28,75 +33,44 @@ async fn put_report(
     .bind(now)
     .execute(&mut *conn)
     .await?;
-    if updated.rows_affected() == 0 {
-        sqlx::query(
-            "INSERT INTO report_objects (token, kind, account_token, workspace_token, folder_token, title, \
-             definition, created_at, updated_at) VALUES ($1, 'cost_report', $2, $3, $4, $5, $6, $7, $7)",
-        )
-        .bind(token)
-        .bind(crate::Text(&account))
-        .bind(&fields.workspace_token)
-        .bind(&fields.folder_token)
-        .bind(&fields.title)
-        .bind(&fields.definition)
-        .bind(now)
-        .execute(&mut *conn)
-        .await?;
-    }
     Ok(())
 }
 
-/// Creates or replaces a segment (inside the caller's transaction).
+/// Creates or replaces a segment (inside the caller's transaction): one upsert, which keeps the segment's
+/// creation time and only ever updates a segment of this account.
 async fn put_segment(
     conn: &mut <Db as sqlx::Database>::Connection,
     account: &AccountToken,
     s: &Segment,
     now: chrono::DateTime<chrono::Utc>,
 ) -> anyhow::Result<()> {
-    let settings = crate::sql::segment_settings_json(&s.report_settings);
-    let updated = sqlx::query(
-        "UPDATE segments SET workspace_token = $3, parent_token = $4, title = $5, description = $6, priority = $7, \
-         track_unallocated = $8, report_settings = $9, filter = $10, report_token = $11, unallocated = $12, \
-         updated_at = $13 WHERE account_token = $1 AND token = $2",
+    sqlx::query(
+        "INSERT INTO segments (token, account_token, workspace_token, parent_token, title, description, priority, \
+         track_unallocated, report_settings, filter, report_token, unallocated, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
+         ON CONFLICT (token) DO UPDATE SET workspace_token = excluded.workspace_token, \
+         parent_token = excluded.parent_token, title = excluded.title, description = excluded.description, \
+         priority = excluded.priority, track_unallocated = excluded.track_unallocated, \
+         report_settings = excluded.report_settings, filter = excluded.filter, \
+         report_token = excluded.report_token, unallocated = excluded.unallocated, updated_at = excluded.updated_at \
+         WHERE segments.account_token = excluded.account_token",
     )
-    .bind(crate::Text(&account))
     .bind(crate::Text(&s.token))
+    .bind(crate::Text(&account))
     .bind(&s.workspace_token)
     .bind(s.parent.as_ref().map(crate::Text))
     .bind(&s.title)
     .bind(&s.description)
     .bind(s.priority)
     .bind(s.track_unallocated)
-    .bind(&settings)
+    .bind(crate::sql::segment_settings_json(&s.report_settings))
     .bind(&s.filter)
     .bind(&s.report_token)
     .bind(s.unallocated)
+    .bind(s.created_at)
     .bind(now)
     .execute(&mut *conn)
     .await?;
-    if updated.rows_affected() == 0 {
-        sqlx::query(
-            "INSERT INTO segments (token, account_token, workspace_token, parent_token, title, description, \
-             priority, track_unallocated, report_settings, filter, report_token, unallocated, created_at, \
-             updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
-        )
-        .bind(crate::Text(&s.token))
-        .bind(crate::Text(&account))
-        .bind(&s.workspace_token)
-        .bind(s.parent.as_ref().map(crate::Text))
-        .bind(&s.title)
-        .bind(&s.description)
-        .bind(s.priority)
-        .bind(s.track_unallocated)
-        .bind(&settings)
-        .bind(&s.filter)
-        .bind(&s.report_token)
-        .bind(s.unallocated)
-        .bind(s.created_at)
-        .bind(now)
-        .execute(&mut *conn)
-        .await?;
-    }
     Ok(())
 }
 
