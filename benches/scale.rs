@@ -14,6 +14,9 @@
 //!   50/30/20: issue 35), against the same query by the real tag `team` (goal ≤ 1.5×) and DuckDB computing
 //!   the same allocation in SQL (a CASE on the filters, a join for the split; goal ≤ 1.0×), its total
 //!   checked against the untagged one; and how long saving the tag took;
+//! - a segment's report (issue 35): month × service of a child segment two levels down (its parent takes
+//!   what a higher-priority sibling left, it keeps the US regions), cold, against the whole account's same
+//!   query; the segments' totals checked to add up to the whole;
 //! - the server's RSS after these queries (their results stay in its cache).
 //!
 //! Each line ends with costd/DuckDB and the issue's goal. Run: `cargo bench --bench scale` (inputs are
@@ -130,6 +133,7 @@ fn run(rows: u64) {
     let mut virtual_tags: Vec<Duration> = runs.iter().map(|r| r.virtual_tag).collect();
     virtual_tags.sort();
     let virtual_tag = virtual_tags[RUNS / 2];
+    let segment = segmented(&rt, dir.path(), &managed);
     let (by_multiplying, by_dividing) = converted(&rt, dir.path(), &parent_token, &managed);
     let rss = runs.iter().map(|r| r.rss_mib).fold(0.0, f64::max);
     let peak = runs.iter().map(|r| r.peak_rss_mib).fold(0.0, f64::max);
@@ -186,7 +190,90 @@ fn run(rows: u64) {
         by_dividing.as_secs_f64(),
         month.as_secs_f64()
     );
+    println!(
+        "{rows} rows: managed account, 5 rules, month x service of a segment two levels down, cold: {:.3} s \
+         (median of {RUNS} fresh servers); the whole account {:.3} s; segment/whole {:.2}",
+        segment.as_secs_f64(),
+        month.as_secs_f64(),
+        ratio(segment, month)
+    );
     println!("{rows} rows: server RSS after these queries {rss:.0} MiB, peak {peak:.0} MiB (goal < 500)");
+}
+
+/// The managed account's segments: Compute first, then the rest (tracking its unallocated costs) with a
+/// child keeping the US regions. Answers the child's report's month × service, cold (median of fresh
+/// servers), after checking that the top-level segments' totals add up to the whole.
+fn segmented(rt: &tokio::runtime::Runtime, data_dir: &std::path::Path, managed: &str) -> Duration {
+    let out = Command::new(COSTD)
+        .args(["token", "create", "--account", managed, "--scope", "read,write", "--data-dir"])
+        .arg(data_dir)
+        .output()
+        .unwrap();
+    let writer = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let (mut child, url) = support::serve(COSTD, data_dir);
+    let reports: Vec<String> = rt.block_on(async {
+        let client = reqwest::Client::new();
+        let mut made: Vec<serde_json::Value> = Vec::new();
+        for body in [
+            serde_json::json!({"title": "Compute", "priority": 1, "filter": "costs.service IN ('Amazon Elastic Compute \
+                Cloud', 'AWS Lambda', 'Amazon Elastic Kubernetes Service')"}),
+            serde_json::json!({"title": "Rest", "priority": 2, "track_unallocated": true}),
+        ] {
+            let res = client.post(format!("{url}/v2/segments")).bearer_auth(&writer).json(&body).send().await.unwrap();
+            assert_eq!(res.status().as_u16(), 201);
+            made.push(res.json().await.unwrap());
+        }
+        let body = serde_json::json!({"title": "US", "parent_segment_token": made[1]["token"],
+            "filter": "costs.region IN ('us-east-1', 'us-west-2')"});
+        let res = client.post(format!("{url}/v2/segments")).bearer_auth(&writer).json(&body).send().await.unwrap();
+        assert_eq!(res.status().as_u16(), 201);
+        made.push(res.json().await.unwrap());
+        made.iter().map(|s| s["report_token"].as_str().unwrap().to_string()).collect()
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    let month_of = |url: &str, report: Option<&str>| {
+        let report = report.map(|r| format!("&cost_report_token={r}")).unwrap_or_default();
+        let (url, writer) = (url.to_string(), writer.clone());
+        async move {
+            let started = Instant::now();
+            let res = reqwest::Client::new()
+                .get(format!("{url}{}{report}", month_by_service()))
+                .bearer_auth(&writer)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status().as_u16(), 200);
+            let body: serde_json::Value = res.json().await.unwrap();
+            let exact: rust_decimal::Decimal = body["costs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c["amount"].as_str().unwrap().parse::<rust_decimal::Decimal>().unwrap())
+                .sum();
+            (started.elapsed(), exact)
+        }
+    };
+    let mut times: Vec<Duration> = (0..RUNS)
+        .map(|_| {
+            let (mut child, url) = support::serve(COSTD, data_dir);
+            let (took, _) = rt.block_on(month_of(&url, Some(&reports[2])));
+            let _ = child.kill();
+            let _ = child.wait();
+            took
+        })
+        .collect();
+    times.sort();
+    let (mut child, url) = support::serve(COSTD, data_dir);
+    rt.block_on(async {
+        let (_, whole) = month_of(&url, None).await;
+        let (_, compute) = month_of(&url, Some(&reports[0])).await;
+        let (_, rest) = month_of(&url, Some(&reports[1])).await;
+        assert_eq!(compute + rest, whole, "the top-level segments add up to the whole");
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    times[RUNS / 2]
 }
 
 /// The month query (median of cold servers) once the managed account's workspace shows costs in EUR: with
