@@ -200,16 +200,21 @@ fn run(rows: u64) {
     println!("{rows} rows: server RSS after these queries {rss:.0} MiB, peak {peak:.0} MiB (goal < 500)");
 }
 
+/// A new read/write token of `account`.
+fn writer_token(data_dir: &std::path::Path, account: &str) -> String {
+    let out = Command::new(COSTD)
+        .args(["token", "create", "--account", account, "--scope", "read,write", "--data-dir"])
+        .arg(data_dir)
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
 /// The managed account's segments: Compute first, then the rest (tracking its unallocated costs) with a
 /// child keeping the US regions. Answers the child's report's month × service, cold (median of fresh
 /// servers), after checking that the top-level segments' totals add up to the whole.
 fn segmented(rt: &tokio::runtime::Runtime, data_dir: &std::path::Path, managed: &str) -> Duration {
-    let out = Command::new(COSTD)
-        .args(["token", "create", "--account", managed, "--scope", "read,write", "--data-dir"])
-        .arg(data_dir)
-        .output()
-        .unwrap();
-    let writer = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let writer = writer_token(data_dir, managed);
     let (mut child, url) = support::serve(COSTD, data_dir);
     let reports: Vec<String> = rt.block_on(async {
         let client = reqwest::Client::new();
@@ -284,12 +289,7 @@ fn converted(
     parent: &str,
     managed: &str,
 ) -> (Duration, Duration) {
-    let out = Command::new(COSTD)
-        .args(["token", "create", "--account", managed, "--scope", "read,write", "--data-dir"])
-        .arg(data_dir)
-        .output()
-        .unwrap();
-    let writer = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let writer = writer_token(data_dir, managed);
     let post_rates = |url: String, csv: &'static str| {
         let parent = parent.to_string();
         async move {

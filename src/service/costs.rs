@@ -182,10 +182,13 @@ pub async fn costs(
         drop(pins);
         // A total of nothing is in the workspace's currency when it converts.
         let currency = source.conversion.as_ref().map_or(source.currency, |c| c.to.clone());
-        let mut currencies: Vec<String> = uploads.iter().map(|u| u.currency.clone()).collect();
-        currencies.sort_unstable();
-        currencies.dedup();
-        let conversion = source.conversion.map(|c| (c, currencies));
+        // The uploads' currencies only matter (to an invoice) when the workspace converts.
+        let conversion = source.conversion.map(|c| {
+            let mut currencies: Vec<String> = uploads.iter().map(|u| u.currency.clone()).collect();
+            currencies.sort_unstable();
+            currencies.dedup();
+            (c, currencies)
+        });
         Ok::<_, ServiceError>(CostsAnswer { result, currency, conversion })
     };
     tokio::time::timeout(ctx.timeout, work).await.map_err(|_| ServiceError::timed_out(ctx.timeout))?

@@ -52,6 +52,13 @@ pub struct Resp {
 }
 
 impl Resp {
+    /// A response read whole: its status, its text, and the text as JSON (null when empty or not JSON).
+    async fn read(res: reqwest::Response) -> Resp {
+        let status = res.status().as_u16();
+        let text = res.text().await.unwrap();
+        Resp { status, body: serde_json::from_str(&text).unwrap_or(Value::Null), text }
+    }
+
     /// The `errors` array of an error body, asserting the body has Vantage's shape.
     pub fn errors(&self) -> Vec<String> {
         let errors = self
@@ -262,11 +269,7 @@ impl TestApp {
         if let Some(b) = body {
             req = req.header("content-type", "application/json").body(b);
         }
-        let res = req.send().await.expect("request is sent");
-        let status = res.status().as_u16();
-        let text = res.text().await.unwrap();
-        let body = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::Null) };
-        Resp { status, body, text }
+        Resp::read(req.send().await.expect("request is sent")).await
     }
 
     /// POSTs `form` (multipart) to `path` with `token`: how the uploads and rates tests send a file.
@@ -287,9 +290,7 @@ impl TestApp {
             .send()
             .await
             .unwrap();
-        let status = res.status().as_u16();
-        let text = res.text().await.unwrap();
-        Resp { status, body: serde_json::from_str(&text).unwrap_or(Value::Null), text }
+        Resp::read(res).await
     }
 
     /// Sends `form` (multipart) to `path` with `token` (a `PUT` of metric values, a `POST` of a file).
@@ -302,9 +303,7 @@ impl TestApp {
             .send()
             .await
             .unwrap();
-        let status = res.status().as_u16();
-        let text = res.text().await.unwrap();
-        Resp { status, body: serde_json::from_str(&text).unwrap_or(Value::Null), text }
+        Resp::read(res).await
     }
 
     pub async fn get(&self, path: &str) -> Resp {
