@@ -20,7 +20,9 @@
 //! - the server's RSS after these queries (their results stay in its cache).
 //!
 //! Each line ends with costd/DuckDB and the goal. Run: `cargo bench --bench scale` (inputs are
-//! generated into `bench-data/`, ~270 bytes a row; the 10M-row CSV is 2.7 GB).
+//! generated into `bench-data/`, ~270 bytes a row; the 10M-row CSV is 2.7 GB). With `COSTD_BENCH_KEEP=1`
+//! the data dir and the managed account are kept and printed, so a query can be profiled afterwards
+//! (`costd query --account … --data-dir … --groupings tag:owner` under `perf`).
 
 mod support;
 
@@ -119,6 +121,9 @@ fn run(rows: u64) {
     let _ = child.kill();
     let _ = child.wait();
     let token = support::read_token(COSTD, dir.path(), &managed);
+    if std::env::var_os("COSTD_BENCH_KEEP").is_some() {
+        println!("kept: --data-dir {} --account {managed}", dir.path().display());
+    }
 
     let mut runs: Vec<ColdRun> = (0..RUNS).map(|_| cold_run(&rt, dir.path(), &token)).collect();
     runs.sort_by_key(|r| r.month);
@@ -198,6 +203,9 @@ fn run(rows: u64) {
         ratio(segment, month)
     );
     println!("{rows} rows: server RSS after these queries {rss:.0} MiB, peak {peak:.0} MiB (goal < 500)");
+    if std::env::var_os("COSTD_BENCH_KEEP").is_some() {
+        let _ = dir.keep();
+    }
 }
 
 /// A new read/write token of `account`.

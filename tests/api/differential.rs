@@ -18,7 +18,9 @@
 //! tag, or to the MSP's random business metric by label (its labels renamed and merged by label transforms
 //! at random: `web/1` and `web/2` share as one, `t-web`): each share `amount × part / whole` rounded half
 //! away from zero (in integers here), the last the rest, only positive parts sharing, ordered by name; a
-//! month with no part leaves the row whole as `unallocated`.
+//! month with no part leaves the row whole as `unallocated`. Grouped by the tag alone, costd sums each
+//! group's shares without a row per share (`engine::allocation::fused`); with a filter naming the tag it
+//! makes a row per share: both must give the reference's rows (the tagged ones, with the filter).
 //! The files are in EUR or USD at random, and the customer's workspace shows costs in USD with random
 //! rates the MSP uploaded (given either way, by the day or by the billing period's end): after the rules,
 //! each EUR row is converted by the rate in effect for it, × or ÷, rounded half away from zero to 18 places
@@ -1054,6 +1056,20 @@ async fn compare(app: &TestApp, case: &Case) -> Result<(), TestCaseError> {
     let by_tag = reference_by_virtual_tag(files, rules, shown, rates, tag, split);
     prop_assert_eq!(by_tag.values().sum::<Decimal>(), total, "the reference's allocation lost money");
     prop_assert_eq!(&got, &by_tag, "by {:?}, rules {:?}", tag, rules);
+    // A filter naming the tag reads its value row by row, share by share (the plan a split only grouped by
+    // skips): the tagged rows are the same, to the digit.
+    let filter = format!("tags.name = '{}'", tag.key);
+    let filtered = format!("{query}&filter={}", form_urlencoded::byte_serialize(filter.as_bytes()).collect::<String>());
+    let res = app.send(reqwest::Method::GET, &filtered, Some(&token), None).await;
+    prop_assert_eq!(res.status, 200, "{}", res.text);
+    let mut tagged = ByTags::new();
+    for c in res.body["costs"].as_array().unwrap() {
+        let value = c[grouping.as_str()].as_str().map(str::to_string);
+        tagged.insert((c["accrued_at"].as_str().unwrap().to_string(), vec![value]), dec(c["amount"].as_str().unwrap()));
+    }
+    let expected_tagged: ByTags =
+        by_tag.iter().filter(|((_, v), _)| v[0].is_some()).map(|(k, v)| (k.clone(), *v)).collect();
+    prop_assert_eq!(&tagged, &expected_tagged, "filtered by {:?}, rules {:?}", tag, rules);
 
     // The same query as a data export: its CSV holds the same rows to the last place.
     let body = json!({"start_date": date(START).to_string(), "end_date": date(END).to_string(),

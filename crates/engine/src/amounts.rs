@@ -103,13 +103,30 @@ pub(crate) fn scaled_by_ratio(x: i128, part: i128, whole: i128) -> Result<i128, 
     if whole == 0 {
         return Err(ArrowError::DivideByZero);
     }
-    let numerator = i256::from_i128(x).wrapping_mul(i256::from_i128(part));
-    quotient(numerator, whole).ok_or_else(|| {
+    let overflow = || {
         ArrowError::ArithmeticOverflow(format!(
             "{} × {part} ÷ {whole} does not fit an amount",
             super::ingest::parse::format_amount(x)
         ))
-    })
+    };
+    // In 128 bits where the product fits (a 256-bit division costs many times more), the same rounding.
+    if let Some(product) = x.checked_mul(part) {
+        let divisor = whole.unsigned_abs();
+        let magnitude = product.unsigned_abs();
+        let q = magnitude / divisor;
+        let remainder = magnitude - q * divisor;
+        let rounded = q + u128::from(remainder >= divisor - remainder);
+        if rounded > MAX_UNSCALED as u128 {
+            return Err(overflow());
+        }
+        return Ok(if (product < 0) != (whole < 0) { -(rounded as i128) } else { rounded as i128 });
+    }
+    ratio_wide(x, part, whole).ok_or_else(overflow)
+}
+
+/// [`scaled_by_ratio`] in 256 bits, for any two amounts.
+fn ratio_wide(x: i128, part: i128, whole: i128) -> Option<i128> {
+    quotient(i256::from_i128(x).wrapping_mul(i256::from_i128(part)), whole)
 }
 
 /// `numerator / divisor` (not zero) rounded half away from zero, as an amount; `None` beyond 38 digits.
@@ -413,6 +430,16 @@ mod tests {
     }
 
     proptest::proptest! {
+        /// The 128-bit path of a ratio rounds as the 256-bit one does, for every sign.
+        #[test]
+        fn a_ratio_in_128_bits_is_the_ratio_in_256(
+            x in -(10i128.pow(30))..10i128.pow(30),
+            part in -(10i128.pow(8))..10i128.pow(8),
+            whole in proptest::strategy::Strategy::prop_filter(-(10i128.pow(9))..10i128.pow(9), "not zero", |w| *w != 0),
+        ) {
+            proptest::prop_assert_eq!(scaled_by_ratio(x, part, whole).ok(), ratio_wide(x, part, whole));
+        }
+
         // Values below 10^5 with at most 9 places: every exact result fits rust_decimal's 28 digits, so the
         // reference itself never rounds before the final rounding to 18 places.
         #[test]

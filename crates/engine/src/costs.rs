@@ -265,7 +265,11 @@ async fn grouped(source: &CostSource, query: &CostQuery) -> Result<DataFrame, Co
     // The virtual tags the query reads, as columns (splits make a row per share).
     let used = super::allocation::used(&source.virtual_tags, query);
     let bases = super::allocation::bases(source, query, &used).await?;
-    let (mut costs, virtual_columns) = super::allocation::apply(costs, &source.virtual_tags, &used, &bases)?;
+    let fused = super::allocation::fusable(&source.virtual_tags, &used, query);
+    let fused_key = fused.map(|i| source.virtual_tags[i].key.clone());
+    let bins_span_months = matches!(query.date_bin, DateBin::Week | DateBin::Quarter);
+    let (mut costs, virtual_columns, fused) =
+        super::allocation::apply(costs, &source.virtual_tags, &used, &bases, fused, bins_span_months)?;
     if let Some(filter) = &query.filter {
         costs = costs.filter(super::vql::compile_with(filter, &virtual_columns))?;
     }
@@ -287,15 +291,21 @@ async fn grouped(source: &CostSource, query: &CostQuery) -> Result<DataFrame, Co
         .groupings
         .iter()
         .filter_map(|g| match g {
-            Grouping::Tag(key) if virtual_column(key).is_none() => Some(key.clone()),
+            Grouping::Tag(key) if virtual_column(key).is_none() && fused_key.as_ref() != Some(key) => Some(key.clone()),
             _ => None,
         })
         .collect();
     if tag_keys.len() > 1 {
         costs = costs.with_column(TAG_VALUES, super::tags::tag_values(&tag_keys))?;
     }
+    let mut fused_grouping = None;
     for (i, g) in query.groupings.iter().enumerate() {
         let expr = match g {
+            // Named after its shares are summed (below).
+            Grouping::Tag(key) if fused_key.as_ref() == Some(key) => {
+                fused_grouping = Some(i);
+                continue;
+            }
             Grouping::Tagged => super::tags::tagged_or(virtual_columns.iter().map(|(_, column)| col(column.as_str()))),
             Grouping::Tag(key) if virtual_column(key).is_some() => col(virtual_column(key).unwrap_or_default()),
             Grouping::Tag(key) => match tag_keys.iter().position(|k| k == key) {
@@ -333,7 +343,24 @@ async fn grouped(source: &CostSource, query: &CostQuery) -> Result<DataFrame, Co
         sort.push(col("unit").sort(true, true));
         sums.push(sum(wide(c::USAGE_AMOUNT)).alias("usage"));
     }
-    Ok(costs.aggregate(group_exprs, sums)?.sort(sort)?)
+    let (Some(fused), Some(position)) = (fused, fused_grouping) else {
+        return Ok(costs.aggregate(group_exprs, sums)?.sort(sort)?);
+    };
+    // A splitting tag only grouped by: each group's shares summed, then named and grouped again
+    // (`engine::allocation::fused`).
+    let names: Vec<Expr> = group_exprs.iter().map(|e| col(e.schema_name().to_string())).collect();
+    group_exprs.extend(fused.keys());
+    let mut sums = vec![fused.sum(c::AMOUNT).alias("total")];
+    let mut summed = vec!["total"];
+    if with_usage {
+        sums.push(fused.sum(c::USAGE_AMOUNT).alias("usage"));
+        summed.push("usage");
+    }
+    let shares = fused.shares(costs.aggregate(group_exprs, sums)?, &summed, "bin", &grouping_column(position))?;
+    let mut again = names;
+    again.push(col(grouping_column(position)));
+    let sums: Vec<Expr> = summed.iter().map(|s| sum(col(*s)).alias(*s)).collect();
+    Ok(shares.aggregate(again, sums)?.sort(sort)?)
 }
 
 /// DataFusion skips a listed path that does not exist. Upload files are immutable and pinned for the

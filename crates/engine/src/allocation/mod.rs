@@ -39,6 +39,8 @@ use costd_model::cost_query::{Aggregate, CostQuery, DateBin, Grouping};
 use costd_model::virtual_tag::{Assign, Basis, TagValue, VirtualTagDefinition};
 use costd_model::vql::Condition;
 
+pub mod fused;
+
 use super::costs::{CostError, CostSource};
 use super::ingest::parse::days_since_epoch;
 use super::schema::{amount_type, col as c, AMOUNT_PRECISION, AMOUNT_SCALE};
@@ -197,32 +199,89 @@ fn parts_of(items: impl Iterator<Item = (chrono::NaiveDate, String, i128)>) -> M
             parts.entry(month).or_default().push((name, amount));
         }
     }
+    // Only a month's proportions matter: its parts divided by their greatest common divisor give every
+    // share's digits unchanged, and amounts of a few places (sums of 6-place costs are multiples of 10^12
+    // at 18 places) become small enough that `amount × part` fits 128 bits, the fast path.
+    for month in parts.values_mut() {
+        let divisor = month.iter().fold(0u128, |g, (_, p)| gcd(g, p.unsigned_abs()));
+        if divisor > 1 {
+            for (_, p) in month.iter_mut() {
+                *p = (p.unsigned_abs() / divisor) as i128;
+            }
+        }
+    }
     parts
 }
 
+fn gcd(mut a: u128, mut b: u128) -> u128 {
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    a
+}
+
+/// The one splitting tag of `used` that `query` only groups by, so its shares can be summed without a row
+/// per share ([`fused`]): `None` when the general plan is needed (several splitting tags, a filter or
+/// segment naming a tag, a `tagged` grouping, or another tag of the same key read first).
+pub fn fusable(tags: &[VirtualTagDefinition], used: &[usize], query: &CostQuery) -> Option<usize> {
+    let splitting: Vec<usize> = used.iter().copied().filter(|&i| tags[i].splits()).collect();
+    let [i] = splitting[..] else { return None };
+    let key = tags[i].key.as_str();
+    if used.iter().find(|&&j| tags[j].key == key) != Some(&i) {
+        return None;
+    }
+    let mut groupings = 0;
+    for g in &query.groupings {
+        match g {
+            Grouping::Tag(k) if k == key => groupings += 1,
+            Grouping::Tagged => return None,
+            _ => {}
+        }
+    }
+    let mut names_a_tag = false;
+    for filter in query.filters() {
+        walk(filter.condition(), &mut |c| {
+            names_a_tag |= matches!(c, Condition::Tag { .. } | Condition::Untagged);
+        });
+    }
+    (groupings == 1 && !names_a_tag).then_some(i)
+}
+
 /// `costs` with a value column for each of `tags` at `used` (see the module doc), the proportional splits'
-/// parts from `bases`; answers the columns.
+/// parts from `bases`; answers the columns. The tag at `fused` (from [`fusable`]) gets its value index and
+/// provider columns only, and how its shares are summed (`bins_span_months`: a bin of the query, a week
+/// or a quarter, may hold days of two months).
 pub fn apply(
     mut costs: DataFrame,
     tags: &[VirtualTagDefinition],
     used: &[usize],
     bases: &Bases,
-) -> Result<(DataFrame, TagColumns), DataFusionError> {
+    fused: Option<usize>,
+    bins_span_months: bool,
+) -> Result<(DataFrame, TagColumns, Option<fused::FusedSplit>), DataFusionError> {
     // Every tag's value index from the provider's columns first: a split's rows must not be seen (and split
     // again) by the next tag's filters as new costs, only as shares of the same cost.
+    let mut reads_provider = Vec::with_capacity(used.len());
     for &i in used {
         let tag = &tags[i];
         // An overriding tag whose values end in a catch-all names every row itself: the provider's value
         // would never be read, so the row's tags are not parsed for it.
         let catch_all = tag.values.iter().any(|v| v.filter.is_none() && v.date_ranges.is_empty());
-        let provider = if tag.overridable && catch_all { lit(ScalarValue::Utf8(None)) } else { provider_value(tag) };
+        let ignored = tag.overridable && catch_all;
+        reads_provider.push(!ignored);
+        let provider = if ignored { lit(ScalarValue::Utf8(None)) } else { provider_value(tag) };
         costs = costs.with_column(&provider_column(i), provider)?;
         costs = costs.with_column(&index_column(i), value_index(tag, col(provider_column(i))))?;
     }
     let mut columns = TagColumns::new();
-    for &i in used {
+    let mut fused_split = None;
+    for (n, &i) in used.iter().enumerate() {
         let tag = &tags[i];
         let splitter = Arc::new(Splitter::new(tag, i, bases));
+        if fused == Some(i) {
+            fused_split = Some(fused::FusedSplit::new(splitter, i, reads_provider[n], bins_span_months));
+            continue;
+        }
         let share = if tag.splits() {
             let day = col(c::ACCRUED_AT);
             costs = costs
@@ -240,7 +299,7 @@ pub fn apply(
         costs = costs.with_column(&value_column(i), value_name(tag, col(index_column(i)), share, i, &splitter))?;
         columns.push((tag.key.clone(), value_column(i)));
     }
-    Ok((costs, columns))
+    Ok((costs, columns, fused_split))
 }
 
 /// The provider's value of the tag's key: its own tag, else the first collapsed key's in scope.
@@ -331,17 +390,32 @@ fn value_name(tag: &VirtualTagDefinition, index: Expr, share: Expr, i: usize, sp
     case(branches, col(provider_column(i)))
 }
 
+/// A split's parts by month, ordered: (first day, first day of the next month, parts).
+type Months = Vec<(i32, i32, Vec<(String, i128)>)>;
+
+fn months(parts: &MonthParts) -> Months {
+    let mut months: Months = parts
+        .iter()
+        // Every month has at most 31 days: 31 days after its first is in the next one.
+        .map(|(&start, parts)| (start, super::dates::month_start(start + 31), parts.clone()))
+        .collect();
+    months.sort_unstable_by_key(|(start, _, _)| *start);
+    months
+}
+
 /// How one value of a tag splits a row.
+#[derive(Debug)]
 enum ValueSplit {
     /// It names the row whole.
     Whole(String),
     /// By fixed fractions (`pct / 100`, as digits and places), each share under its name.
     Fixed(Vec<(String, i128, u32)>),
     /// By its basis's parts in the row's month; unallocated (whole, under this name) in a month without.
-    ByMonth(Arc<MonthParts>, String),
+    ByMonth(Arc<Months>, String),
 }
 
 /// What a tag's values do to a row, for the split functions of the plan.
+#[derive(Debug)]
 struct Splitter {
     values: Vec<ValueSplit>,
 }
@@ -364,7 +438,8 @@ impl Splitter {
                         .collect(),
                 ),
                 Assign::Proportional { .. } => {
-                    ValueSplit::ByMonth(bases.get(&(i, k)).cloned().unwrap_or_default(), v.assign.unallocated())
+                    let parts = bases.get(&(i, k)).map(|p| months(p)).unwrap_or_default();
+                    ValueSplit::ByMonth(Arc::new(parts), v.assign.unallocated())
                 }
             })
             .collect();
@@ -376,8 +451,14 @@ impl Splitter {
     }
 
     /// The parts of `day`'s month (none: unallocated).
-    fn parts(parts: &MonthParts, day: i32) -> &[(String, i128)] {
-        parts.get(&super::dates::month_start(day)).map(Vec::as_slice).unwrap_or_default()
+    fn parts(months: &Months, day: i32) -> &[(String, i128)] {
+        // The last month starting on or before `day`, if `day` is in it: a search, not a date conversion
+        // and a hash per row.
+        let i = months.partition_point(|(start, _, _)| *start <= day);
+        match i.checked_sub(1).map(|i| &months[i]) {
+            Some((_, next, parts)) if day < *next => parts,
+            _ => &[],
+        }
     }
 
     /// How many shares a row of value `index` on `day` becomes.
@@ -411,6 +492,44 @@ impl Splitter {
                 parts => share_by_parts(amount, parts, s),
             },
         }
+    }
+
+    /// Every share of `amount` for a row of value `index` on `day`, into `out`: share `s` is
+    /// [`Self::part`]`(amount, index, s, day)`, each worked out once.
+    fn parts_into(
+        &self,
+        amount: i128,
+        index: Option<i32>,
+        day: i32,
+        out: &mut Vec<i128>,
+    ) -> Result<(), arrow::error::ArrowError> {
+        out.clear();
+        match self.split(index) {
+            None | Some(ValueSplit::Whole(_)) => out.push(amount),
+            Some(ValueSplit::Fixed(fractions)) => {
+                let mut rest = amount;
+                for &(_, mantissa, places) in &fractions[..fractions.len().saturating_sub(1)] {
+                    let share = super::amounts::scaled_by_places(amount, mantissa, places)?;
+                    rest -= share;
+                    out.push(share);
+                }
+                out.push(rest);
+            }
+            Some(ValueSplit::ByMonth(parts, _)) => match Self::parts(parts, day) {
+                [] => out.push(amount),
+                parts => {
+                    let whole = parts.iter().fold(0i128, |sum, (_, p)| sum.saturating_add(*p));
+                    let mut rest = amount;
+                    for (_, p) in &parts[..parts.len() - 1] {
+                        let share = super::amounts::scaled_by_ratio(amount, *p, whole)?;
+                        rest -= share;
+                        out.push(share);
+                    }
+                    out.push(rest);
+                }
+            },
+        }
+        Ok(())
     }
 
     /// The name of share `s` of a row of value `index` on `day` (`None`: no value applies).
@@ -736,6 +855,64 @@ mod tests {
         assert_eq!(by_value(&result), vec![("data".into(), "2.5".into()), ("web".into(), "7.5".into())]);
     }
 
+    /// A splitting tag only grouped by is summed without a row per share (`fused`): the same rows, to the
+    /// last digit, as the general plan gives when a filter reads the tag, in every bin and with usage.
+    #[tokio::test]
+    async fn summing_shares_per_group_gives_the_digits_of_a_row_per_share() {
+        use costd_model::cost_query::{Aggregate, DateBin};
+        let dir = tempfile::tempdir().unwrap();
+        let mut csv = String::from(
+            "ChargeCategory,ChargePeriodStart,BilledCost,ServiceName,ConsumedQuantity,ConsumedUnit,Tags\n",
+        );
+        for i in 0..300i64 {
+            let service = ["Support", "EC2", "Storage", "Other"][(i % 4) as usize];
+            let team = ["web", "data", "ops"][(i % 3) as usize];
+            // EC2's rows all have a team (no value names them); some of the others have none.
+            let tags = if i % 5 == 0 && service != "EC2" {
+                "{}".to_string()
+            } else {
+                format!("\"{{\"\"team\"\":\"\"{team}\"\"}}\"")
+            };
+            csv.push_str(&format!(
+                "Usage,2024-{:02}-{:02},{}.{:06},{service},{}.{:03},Hrs,{tags}\n",
+                7 + i % 3,
+                i % 28 + 1,
+                i * 37 - 900,
+                (i * 7919) % 1_000_000,
+                i % 7,
+                (i * 31) % 1000,
+            ));
+        }
+        let tag = serde_json::json!({"key": "team", "overridable": false, "values": [
+            {"filter": "costs.service = 'Support'",
+             "cost_metric": {"filter": "costs.service = 'EC2'", "aggregation": {"tag": "team"}}},
+            {"filter": "costs.service = 'Storage'", "percentages": [
+                {"value": "web", "pct": 33.333333}, {"value": "data", "pct": 66.666667}]},
+            {"filter": "costs.service = 'Other'", "name": "data"}]});
+        let source = source(dir.path(), &csv, tag);
+        for bin in [DateBin::Day, DateBin::Week, DateBin::Month, DateBin::Quarter] {
+            for aggregate in [Aggregate::Cost, Aggregate::Usage] {
+                let mut fused = query(&["tag:team", "service"], None);
+                (fused.date_bin, fused.aggregate) = (bin, aggregate);
+                fused.end = chrono::NaiveDate::from_ymd_opt(2024, 9, 30).unwrap();
+                let used = used(&source.virtual_tags, &fused);
+                assert_eq!(fusable(&source.virtual_tags, &used, &fused), Some(0));
+                // Every row has a team (its own, or a value's): the filter keeps them all, row by row.
+                let mut general = fused.clone();
+                general.filter = Some(costd_model::vql::Filter::parse("tags.name = 'team'").unwrap());
+                assert_eq!(fusable(&source.virtual_tags, &used, &general), None);
+                let (a, b) = (
+                    super::super::costs::run(&source, &fused).await.unwrap(),
+                    super::super::costs::run(&source, &general).await.unwrap(),
+                );
+                assert_eq!(a.rows, b.rows, "{bin:?} {aggregate:?}");
+                assert_eq!(a.totals, b.totals);
+                assert_eq!(a.usage_totals, b.usage_totals);
+                assert!(a.rows.iter().any(|r| r.dimension(0) == "web"), "{:?}", a.rows);
+            }
+        }
+    }
+
     #[test]
     fn a_share_by_parts_rounds_each_but_the_last() {
         let parts = [("a".to_string(), 1), ("b".to_string(), 1), ("c".to_string(), 1)];
@@ -762,6 +939,20 @@ mod tests {
             let fractions: Vec<Decimal> = pcts.iter().map(|p| p / Decimal::ONE_HUNDRED).collect();
             let parts: Vec<i128> = (0..fractions.len()).map(|s| share_of(amount, &fractions, s).unwrap()).collect();
             prop_assert_eq!(parts.iter().sum::<i128>(), amount);
+        }
+
+        /// Parts divided by a common divisor (what the bases do, for the 128-bit path) split alike.
+        #[test]
+        fn parts_in_the_same_proportions_split_alike(
+            amount in -(10i128.pow(37))..10i128.pow(37),
+            raw in prop::collection::vec(1i128..10i128.pow(9), 1..8),
+            k in 1i128..10i128.pow(20),
+        ) {
+            let small: Vec<(String, i128)> = raw.iter().enumerate().map(|(i, p)| (format!("v{i}"), *p)).collect();
+            let large: Vec<(String, i128)> = small.iter().map(|(n, p)| (n.clone(), p * k)).collect();
+            for s in 0..small.len() {
+                prop_assert_eq!(share_by_parts(amount, &small, s).unwrap(), share_by_parts(amount, &large, s).unwrap());
+            }
         }
 
         /// A split by parts never makes or loses money either, whatever the parts.
