@@ -10,7 +10,10 @@
 //! month of costs starts after the alerts are made, so every pass judges 14 days again (the late bills the
 //! alerts wing re-judges): the same goals.
 //!
-//! Run: `cargo bench --bench alerts` (`COSTD_ALERT_REJUDGE=1 cargo bench --bench alerts`).
+//! Run: `cargo bench --bench alerts` (`COSTD_ALERT_REJUDGE=1 cargo bench --bench alerts`). With
+//! `COSTD_BENCH_TRACE=sqlx::query=debug,alerts=info` it logs every store statement with its time and stops
+//! after the warm pass (how the pass's store reads were found to grow with the MSP's size: each managed
+//! account's query decoded every upload of its MSP).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -28,6 +31,9 @@ fn main() {
     }
     let accounts: usize =
         std::env::var("COSTD_ALERT_ACCOUNTS").ok().map_or(500, |n| n.parse().expect("COSTD_ALERT_ACCOUNTS"));
+    if std::env::var_os("COSTD_BENCH_TRACE").is_some() {
+        tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_env("COSTD_BENCH_TRACE")).init();
+    }
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     rt.block_on(run(accounts));
 }
@@ -157,9 +163,14 @@ async fn run(accounts: usize) {
     let t = Instant::now();
     let written = run_pass(&ctx, &mut pass).await.unwrap();
     timed("full pass, cold cache", t.elapsed(), written);
+    tracing::info!("the warm pass starts");
     let t = Instant::now();
     let written = run_pass(&ctx, &mut PassState::default()).await.unwrap();
     timed("full pass, warm cache", t.elapsed(), written);
+    tracing::info!("the warm pass ended");
+    if std::env::var_os("COSTD_BENCH_TRACE").is_some() {
+        return;
+    }
 
     // One upload into one customer's integration: the next pass evaluates that customer alone. A pass looks
     // back a minute before the previous one (commits in flight, clocks of other nodes), so each round waits

@@ -162,11 +162,27 @@ impl crate::UploadStore for This {
         account: &::costd_model::token::AccountToken,
         integrations: &[::costd_model::token::IntegrationToken],
     ) -> anyhow::Result<Vec<crate::Upload>> {
-        let sql =
-            format!("SELECT {} FROM cost_uploads WHERE account_token = $1 ORDER BY id", crate::sql::UPLOAD_COLUMNS);
-        // One statement, so a query sees each upload replacement or delete entirely or not at all.
-        let rows: Vec<crate::sql::UploadRow> =
-            sqlx::query_as(&sql).bind(crate::Text(&account)).fetch_all(&self.read).await?;
+        if integrations.is_empty() {
+            return Ok(Vec::new());
+        }
+        // One statement, so a query sees each upload replacement or delete entirely or not at all. It names
+        // the integrations (a managed account sees a few of its MSP's hundreds, whose uploads it must not
+        // read and decode on every query) while they stay far below SQLite's limit of bound parameters.
+        let mut q = sqlx::QueryBuilder::<Db>::new(format!(
+            "SELECT {} FROM cost_uploads WHERE account_token = ",
+            crate::sql::UPLOAD_COLUMNS
+        ));
+        q.push_bind(crate::Text(&account));
+        if integrations.len() <= 500 {
+            q.push(" AND integration_token IN (");
+            let mut list = q.separated(", ");
+            for i in integrations {
+                list.push_bind(crate::Text(i));
+            }
+            list.push_unseparated(")");
+        }
+        q.push(" ORDER BY id");
+        let rows: Vec<crate::sql::UploadRow> = q.build_query_as().fetch_all(&self.read).await?;
         Ok(rows
             .into_iter()
             .map(crate::Upload::from)
