@@ -7,12 +7,12 @@
 //! 1. group the rows by the query's other groups and by what decides a row's shares (the tag's value index,
 //!    the provider's value where the tag may keep it, and the row's month when a proportional split's parts
 //!    change within a bin: a week or a quarter);
-//! 2. within each group, [`SplitSum`] splits every row into its shares exactly as the general plan does
-//!    ([`Splitter::parts_into`]: each share rounded half away from zero, the last what the others leave) and
+//! 2. within each group, `SplitSum` splits every row into its shares exactly as the general plan does
+//!    (`Splitter::parts_into`: each share rounded half away from zero, the last what the others leave) and
 //!    sums share by share, in 256 bits: every row of a group has the same shares, so share `s` of the group
 //!    is the sum of share `s` of its rows;
 //! 3. unnest each group's sums (a few rows per group, not per cost), name the shares as the general plan
-//!    names them ([`super::names_udf`]), and group once more by name, so a name two values (or a value and
+//!    names them (`names_udf`), and group once more by name, so a name two values (or a value and
 //!    the provider) share is one group.
 //!
 //! Each share is rounded per row, as before, so the digits are those of the general plan
