@@ -1048,11 +1048,19 @@ async fn compare(app: &TestApp, case: &Case) -> Result<(), TestCaseError> {
     let query = costs_path(&grouping, shown);
     let res = app.send(reqwest::Method::GET, &query, Some(&token), None).await;
     prop_assert_eq!(res.status, 200, "{}", res.text);
-    let mut got = ByTags::new();
-    for c in res.body["costs"].as_array().unwrap() {
-        let value = c[grouping.as_str()].as_str().map(str::to_string);
-        got.insert((c["accrued_at"].as_str().unwrap().to_string(), vec![value]), dec(c["amount"].as_str().unwrap()));
-    }
+    // The costs by month and the tag's value.
+    let by_value = |body: &Value| -> ByTags {
+        let mut out = ByTags::new();
+        for c in body["costs"].as_array().unwrap() {
+            let value = c[grouping.as_str()].as_str().map(str::to_string);
+            out.insert(
+                (c["accrued_at"].as_str().unwrap().to_string(), vec![value]),
+                dec(c["amount"].as_str().unwrap()),
+            );
+        }
+        out
+    };
+    let got = by_value(&res.body);
     let by_tag = reference_by_virtual_tag(files, rules, shown, rates, tag, split);
     prop_assert_eq!(by_tag.values().sum::<Decimal>(), total, "the reference's allocation lost money");
     prop_assert_eq!(&got, &by_tag, "by {:?}, rules {:?}", tag, rules);
@@ -1062,11 +1070,7 @@ async fn compare(app: &TestApp, case: &Case) -> Result<(), TestCaseError> {
     let filtered = format!("{query}&filter={}", form_urlencoded::byte_serialize(filter.as_bytes()).collect::<String>());
     let res = app.send(reqwest::Method::GET, &filtered, Some(&token), None).await;
     prop_assert_eq!(res.status, 200, "{}", res.text);
-    let mut tagged = ByTags::new();
-    for c in res.body["costs"].as_array().unwrap() {
-        let value = c[grouping.as_str()].as_str().map(str::to_string);
-        tagged.insert((c["accrued_at"].as_str().unwrap().to_string(), vec![value]), dec(c["amount"].as_str().unwrap()));
-    }
+    let tagged = by_value(&res.body);
     let expected_tagged: ByTags =
         by_tag.iter().filter(|((_, v), _)| v[0].is_some()).map(|(k, v)| (k.clone(), *v)).collect();
     prop_assert_eq!(&tagged, &expected_tagged, "filtered by {:?}, rules {:?}", tag, rules);
