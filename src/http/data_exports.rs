@@ -1,6 +1,7 @@
-//! Cost data exports: `POST /v2/costs/data_exports` (202 with the export's `Location`),
+//! Cost data exports: `POST /v2/costs/data_exports` (202 with the export's `Location`; unit costs' in
+//! `super::unit_costs`),
 //! `GET /v2/data_exports/{token}` (202 with `Location` and `Retry-After` while it runs, then 200 with the
-//! file links), and `GET /v2/data_exports/{token}/files/costs.csv`, streamed with the caller's token,
+//! file links), and `GET /v2/data_exports/{token}/files/costs.csv` (or `unit_costs.csv`), streamed with the caller's token,
 //! gzip-compressed when the request accepts it.
 
 use axum::body::Body;
@@ -100,8 +101,9 @@ fn export_url(state: &AppState, headers: &HeaderMap, token: &str) -> String {
 
 /// Vantage's `DataExport`, plus `error` when it failed.
 fn body(state: &AppState, headers: &HeaderMap, e: &DataExport) -> Value {
+    let export_type = exports::export_type(e);
     let files: Vec<String> = if e.status == "completed" {
-        vec![format!("{}/files/costs.csv", export_url(state, headers, &e.token))]
+        vec![format!("{}/files/{}", export_url(state, headers, &e.token), exports::file_of(&export_type))]
     } else {
         Vec::new()
     };
@@ -109,7 +111,7 @@ fn body(state: &AppState, headers: &HeaderMap, e: &DataExport) -> Value {
         "token": e.token,
         "status": e.status,
         "created_at": timestamp(e.created_at),
-        "export_type": "cost_report",
+        "export_type": export_type,
         "manifest": {
             "files": files,
             "completed_at": e.completed_at.map(timestamp),
@@ -122,7 +124,7 @@ fn body(state: &AppState, headers: &HeaderMap, e: &DataExport) -> Value {
 }
 
 /// The answer while an export runs: 202, where to look and when.
-fn pending(state: &AppState, headers: &HeaderMap, e: &DataExport) -> Response {
+pub(super) fn pending(state: &AppState, headers: &HeaderMap, e: &DataExport) -> Response {
     let mut response = (StatusCode::ACCEPTED, axum::Json(body(state, headers, e))).into_response();
     if let Ok(location) = HeaderValue::from_str(&export_url(state, headers, &e.token)) {
         response.headers_mut().insert(header::LOCATION, location);
@@ -161,15 +163,10 @@ async fn create(
         "date_bin": format!("{:?}", q.date_bin).to_lowercase(),
         "workspace_token": params.workspace_token,
     });
-    let created = exports::start(
-        state.costs_context(),
-        state.exports.clone(),
-        caller.account_token.clone(),
-        params.workspace_token.clone(),
-        params.query,
-        attributes,
-    )
-    .await?;
+    let job = exports::ExportJob::Costs { workspace: params.workspace_token.clone(), query: params.query };
+    let created =
+        exports::start(state.costs_context(), state.exports.clone(), caller.account_token.clone(), job, attributes)
+            .await?;
     Ok(pending(&state, &headers, &created))
 }
 
@@ -198,7 +195,7 @@ async fn file(
     Path((token, name)): Path<(String, String)>,
 ) -> Result<Response> {
     let e = find(&state, &caller, &token).await?;
-    if name != "costs.csv" || e.status != "completed" {
+    if name != exports::file_of(&exports::export_type(&e)) || e.status != "completed" {
         return Err(ApiError::NotFound("no such file in this data export".into()));
     }
     let Some(stream) = state.exports.open(&token).await? else {

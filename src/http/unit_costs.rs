@@ -1,8 +1,12 @@
 //! `GET /v2/unit_costs`: a cost report's cost per unit of each business metric attached to it
-//! (docs/unit-costs.md), by date bin, in Vantage's shape.
+//! (docs/unit-costs.md), by date bin, in Vantage's shape; `POST /v2/unit_costs/data_exports`: the same as a
+//! CSV file, through the data exports (`service::exports`).
 
 use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::Response;
 use chrono::NaiveDate;
+use serde::Deserialize;
 use serde::Serialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -15,7 +19,7 @@ use crate::model::decimal::to_wire;
 use crate::service::unit_costs::{unit_costs, UnitCost, UnitCostQuery};
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(list))
+    OpenApiRouter::new().routes(routes!(list)).routes(routes!(create_export))
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -101,6 +105,75 @@ async fn list(State(state): State<AppState>, caller: Caller, paging: Paging) -> 
     let all = unit_costs(&state.costs_context(), &caller.account_token, &query, (state.today)()).await?;
     let (page, links) = paging.slice(all);
     Ok(axum::Json(UnitCostsBody { links, unit_costs: page.into_iter().map(Into::into).collect() }))
+}
+
+/// `createUnitCostsExport`: the report and what overrides its window and date bin.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+struct UnitCostsExportFields {
+    cost_report_token: Option<String>,
+    /// Accepted for Vantage's clients; a report's unit costs are in the report's workspace.
+    #[allow(dead_code)]
+    workspace_token: Option<String>,
+    start_date: Option<String>,
+    end_date: Option<String>,
+    date_bin: Option<String>,
+}
+
+#[utoipa::path(post, path = "/unit_costs/data_exports", tag = "unit_costs", operation_id = "unit_costs_export", request_body = UnitCostsExportFields, responses((status = 202, description = "Queued: the export's Location and its pending state"), super::openapi::ApiErrors))]
+async fn create_export(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    super::extract::Json(fields): super::extract::Json<UnitCostsExportFields>,
+) -> Result<Response> {
+    // The body as the query string `GET /v2/unit_costs` takes (one checker for both), oldest first: a file
+    // is read top to bottom. (The serializer is not `Send`: it must be gone before the first await.)
+    let text = {
+        let mut q = form_urlencoded::Serializer::new(String::new());
+        for (key, value) in [
+            ("cost_report_token", &fields.cost_report_token),
+            ("start_date", &fields.start_date),
+            ("end_date", &fields.end_date),
+            ("date_bin", &fields.date_bin),
+        ] {
+            if let Some(v) = value {
+                q.append_pair(key, v);
+            }
+        }
+        q.append_pair("order", "asc");
+        q.finish()
+    };
+    let query = query(&text)?;
+    let today = (state.today)();
+    // What the export would only find out in the background (no such report, a window backwards), the
+    // caller hears now.
+    let defaults = crate::service::reports::report_defaults(
+        state.store.as_ref(),
+        &caller.account_token,
+        &query.cost_report_token,
+        today,
+    )
+    .await?;
+    let (start, end) = (query.start.unwrap_or(defaults.start), query.end.unwrap_or(defaults.end));
+    if start > end {
+        return Err(ApiError::BadRequest(vec![format!("start_date {start} is after end_date {end}")]));
+    }
+    let attributes = serde_json::json!({
+        "report_token": query.cost_report_token,
+        "start_date": start.to_string(),
+        "end_date": end.to_string(),
+        "date_bin": format!("{:?}", query.date_bin.unwrap_or(defaults.date_bin)).to_lowercase(),
+    });
+    let job = crate::service::exports::ExportJob::UnitCosts { query, today };
+    let created = crate::service::exports::start(
+        state.costs_context(),
+        state.exports.clone(),
+        caller.account_token.clone(),
+        job,
+        attributes,
+    )
+    .await?;
+    Ok(super::data_exports::pending(&state, &headers, &created))
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
-//! Cost data exports: `POST /v2/costs/data_exports` queues the costs query and answers at once; the query
-//! runs in the background on the query runtime and streams its result into `<data dir>/exports/<token>.csv.tmp`,
+//! Data exports: `POST /v2/costs/data_exports` queues the costs query (and `POST /v2/unit_costs/data_exports`
+//! a report's unit costs, [`ExportJob`]) and answers at once; the query runs in the background on the query runtime and streams its result into `<data dir>/exports/<token>.csv.tmp`,
 //! which then becomes `<token>.csv` in the exports storage (beside the uploads: the data dir's `exports`, or
 //! `<prefix>/exports` in the bucket) before the export is marked completed. The file is served with the
 //! caller's token until `valid_until` (the retention after completion), when the sweep removes the file and
@@ -24,6 +24,7 @@ use crate::model::cost_query::CostQuery;
 use crate::model::token::{new_token, AccountToken};
 use crate::service::costs::{export, CostsContext};
 use crate::service::files::{begin_intent, now_ms, with_lease};
+use crate::service::unit_costs::UnitCostQuery;
 use crate::store::{DataExport, FileIntent, Store};
 
 /// Vantage's data export token prefix.
@@ -90,15 +91,53 @@ pub async fn get(store: &dyn Store, account: &AccountToken, token: &str) -> Resu
     store.get_data_export(account, token).await?.ok_or(ServiceError::NotFound("data export"))
 }
 
-/// Queues an export of `query` as `account` sees it and starts it in the background.
+/// What an export writes.
+#[derive(Debug, Clone)]
+pub enum ExportJob {
+    /// The costs query as `GET /v2/costs` groups it (`costs.csv`).
+    Costs { workspace: Option<String>, query: CostQuery },
+    /// A report's unit costs as `GET /v2/unit_costs` lists them, oldest first (`unit_costs.csv`).
+    UnitCosts { query: UnitCostQuery, today: chrono::NaiveDate },
+}
+
+impl ExportJob {
+    /// Vantage's `export_type` of an export: `attributes.export_type` as [`start`] records it.
+    pub fn export_type(&self) -> &'static str {
+        match self {
+            ExportJob::Costs { .. } => "cost_report",
+            ExportJob::UnitCosts { .. } => "unit_costs",
+        }
+    }
+}
+
+/// The `export_type` an export recorded (exports from before unit costs recorded none: costs).
+pub fn export_type(export: &DataExport) -> String {
+    serde_json::from_str::<serde_json::Value>(&export.attributes)
+        .ok()
+        .and_then(|a| a.get("export_type").and_then(|t| t.as_str()).map(str::to_string))
+        .unwrap_or_else(|| "cost_report".to_string())
+}
+
+/// The name of an export's one file, as its links name it.
+pub fn file_of(export_type: &str) -> &'static str {
+    match export_type {
+        "unit_costs" => "unit_costs.csv",
+        _ => "costs.csv",
+    }
+}
+
+/// Queues `job` as `account` sees it and starts it in the background; `attributes` are recorded with the
+/// job's `export_type`.
 pub async fn start(
     ctx: CostsContext,
     files: ExportFiles,
     account: AccountToken,
-    workspace: Option<String>,
-    query: CostQuery,
-    attributes: serde_json::Value,
+    job: ExportJob,
+    mut attributes: serde_json::Value,
 ) -> Result<DataExport, ServiceError> {
+    if let Some(map) = attributes.as_object_mut() {
+        map.insert("export_type".into(), job.export_type().into());
+    }
     let token = new_token(PREFIX);
     // The intent first: a pending export without a live intent is one whose node stopped.
     begin_intent(ctx.store.as_ref(), &ctx.files, &token, FileIntent::EXPORT).await?;
@@ -121,7 +160,7 @@ pub async fn start(
         async move {
             let store = ctx.store.clone();
             let uploads = ctx.files.clone();
-            let work = run(&ctx, &files, &token, &account, workspace.as_deref(), &query);
+            let work = run(&ctx, &files, &token, &account, &job);
             with_lease(store.as_ref(), &uploads, &token, work).await;
             if let Err(e) = store.end_file_intent(&token).await {
                 // Its lease ends on its own; the export is already finished.
@@ -133,18 +172,19 @@ pub async fn start(
     Ok(created)
 }
 
-async fn run(
-    ctx: &CostsContext,
-    files: &ExportFiles,
-    token: &str,
-    account: &AccountToken,
-    workspace: Option<&str>,
-    query: &CostQuery,
-) {
+async fn run(ctx: &CostsContext, files: &ExportFiles, token: &str, account: &AccountToken, job: &ExportJob) {
     let tmp = files.spool.join(format!("{token}.csv.tmp"));
     let outcome = async {
         tokio::fs::create_dir_all(&files.spool).await.map_err(|e| ServiceError::Internal(e.into()))?;
-        let rows = export(ctx, account, workspace, query, tmp.clone()).await?;
+        let rows = match job {
+            ExportJob::Costs { workspace, query } => {
+                export(ctx, account, workspace.as_deref(), query, tmp.clone()).await?
+            }
+            ExportJob::UnitCosts { query, today } => {
+                let all = crate::service::unit_costs::unit_costs(ctx, account, query, *today).await?;
+                write_unit_costs(&all, &tmp)?
+            }
+        };
         files.storage.put_file(&tmp, &file_name(token)).await?;
         Ok::<u64, ServiceError>(rows)
     }
@@ -169,6 +209,42 @@ async fn run(
     if let Err(e) = result {
         tracing::error!(export = token, error = format!("{e:#}"), "could not record the end of a data export");
     }
+}
+
+/// Writes unit costs as CSV to `path` (the fields of `GET /v2/unit_costs`; titles made safe as spreadsheet
+/// cells); answers the rows written.
+fn write_unit_costs(all: &[crate::service::unit_costs::UnitCost], path: &Path) -> Result<u64, ServiceError> {
+    use crate::model::spreadsheet::text_cell;
+    let failed = |e: csv::Error| ServiceError::Internal(anyhow::Error::new(e).context("failed to write the export"));
+    let mut w = csv::Writer::from_path(path).map_err(failed)?;
+    w.write_record([
+        "date",
+        "business_metric_token",
+        "business_metric_title",
+        "calculation_type",
+        "unit_cost_amount",
+        "business_metric_amount",
+        "scale",
+        "currency",
+    ])
+    .map_err(failed)?;
+    for u in all {
+        w.write_record([
+            u.date.to_string().as_str(),
+            u.metric.token.as_str(),
+            &text_cell(&u.metric.title),
+            u.attachment.calculation_type.as_str(),
+            &u.unit_cost.to_string(),
+            &crate::model::decimal::to_wire(u.metric_amount),
+            &u.attachment.unit_scale.factor().to_string(),
+            &u.currency,
+        ])
+        .map_err(failed)?;
+    }
+    let file =
+        w.into_inner().map_err(|e| ServiceError::Internal(anyhow::anyhow!("failed to write the export: {e}")))?;
+    file.sync_all().map_err(|e| ServiceError::Internal(anyhow::Error::new(e).context("failed to sync the export")))?;
+    Ok(all.len() as u64)
 }
 
 /// Removes exports past their retention, file first. Answers how many went.

@@ -1,7 +1,7 @@
 //! Business metrics and unit costs over real HTTP (`/v2/business_metrics`, `/v2/unit_costs`): a metric
 //! attached to a cost report, values from CSV (either client's form) and the API, bad files refused naming
 //! their lines with nothing stored, and unit costs exact to the digit, per day and per month, with the
-//! report's filter and a label filter applied.
+//! report's filter and a label filter applied; the same unit costs as a data export's CSV file.
 
 use reqwest::multipart::{Form, Part};
 use reqwest::Method;
@@ -309,6 +309,45 @@ async fn a_reports_unit_costs_divide_its_cost_by_the_metric_exactly(app: TestApp
     let july: Vec<&str> =
         res.body["unit_costs"].as_array().unwrap().iter().map(|u| u["unit_cost_amount"].as_str().unwrap()).collect();
     assert_eq!(july, vec!["10.0", "25.0"], "{}", res.text);
+
+    // The same unit costs as a file (`POST /v2/unit_costs/data_exports`, a read token may ask), oldest
+    // first, to the digit of the list.
+    let reader = app.mint(&app.account, "read").await;
+    let body = json!({"cost_report_token": report, "date_bin": "day"}).to_string();
+    let res = app.send(Method::POST, "/v2/unit_costs/data_exports", Some(&reader), Some(body)).await;
+    assert_eq!(res.status, 202, "{}", res.text);
+    assert_eq!(res.body["export_type"], "unit_costs", "{}", res.text);
+    let export = res.body["token"].as_str().unwrap().to_string();
+    let mut done = Value::Null;
+    for _ in 0..200 {
+        let res = app.send(Method::GET, &format!("/v2/data_exports/{export}"), Some(&reader), None).await;
+        if res.status == 200 {
+            done = res.body;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert_eq!(done["status"], "completed", "{done}");
+    let url = done["manifest"]["files"][0].as_str().unwrap().to_string();
+    assert!(url.ends_with(&format!("/v2/data_exports/{export}/files/unit_costs.csv")), "{url}");
+    let file = app.client.get(&url).bearer_auth(&reader).send().await.unwrap().text().await.unwrap();
+    let lines: Vec<&str> = file.lines().collect();
+    assert_eq!(
+        lines[0],
+        "date,business_metric_token,business_metric_title,calculation_type,unit_cost_amount,business_metric_amount,scale,currency"
+    );
+    assert_eq!(lines[1], format!("2024-07-01,{requests},Requests,unit_cost,3.333333333333333333,3000.0,1000,USD"));
+    assert_eq!(lines[2], format!("2024-07-01,{revenue},Revenue,gross_margin,75.0,40.0,1,USD"));
+    assert_eq!(lines.len(), 6, "{file}");
+    let costs_csv = url.replace("unit_costs.csv", "costs.csv");
+    assert_eq!(app.client.get(&costs_csv).bearer_auth(&reader).send().await.unwrap().status().as_u16(), 404);
+    // Refused at once: no report named, or another account's.
+    let res = app.send(Method::POST, "/v2/unit_costs/data_exports", Some(&reader), Some("{}".into())).await;
+    assert_eq!(res.status, 400, "{}", res.text);
+    let (_, other) = app.other_account().await;
+    let body = json!({"cost_report_token": report}).to_string();
+    let res = app.send(Method::POST, "/v2/unit_costs/data_exports", Some(&other), Some(body)).await;
+    assert_eq!(res.status, 404, "{}", res.text);
 
     // Bad parameters are named; another account's report is not found.
     let res = app.get(&format!("/v2/unit_costs?cost_report_token={report}&date_bin=hour")).await;

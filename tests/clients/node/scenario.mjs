@@ -388,6 +388,18 @@ const unitUnscaled = (text) => { const [i, f = ""] = text.split("."); return Big
 const quarterOf = (text) => (unitUnscaled(text) + 2n) / 4n;
 check(units.length === 1 && unitUnscaled(units[0].unit_cost_amount) === quarterOf(s3Cost) && units[0].business_metric_amount === "4000.0"
   && units[0].scale === 1000, `unit costs ${JSON.stringify(units)} for ${s3Cost}`);
+// The same unit costs as a data export's file.
+const unitLocation = await client.unitCosts.createExport({ cost_report_token: perRequest.token, date_bin: "month" });
+check(typeof unitLocation === "string" && unitLocation.includes("/v2/data_exports/dta_xprt_"), `unit costs export ${unitLocation}`);
+let unitExport;
+for (let i = 0; i < 200; i++) {
+  unitExport = await client.dataExports.get(unitLocation.split("/").pop());
+  if (unitExport.status !== "pending") break;
+  await new Promise((r) => setTimeout(r, 50));
+}
+check(unitExport.status === "completed" && unitExport.export_type === "unit_costs", JSON.stringify(unitExport));
+const unitLines = (await (await fetch(unitExport.manifest.files[0], { headers: { Authorization: `Bearer ${process.env.COSTD_TOKEN}` } })).text()).trim().split("\n");
+check(unitLines.length === 2 && unitLines[1].includes(`,${units[0].unit_cost_amount},4000.0,1000,`), `unit costs CSV ${JSON.stringify(unitLines)}`);
 await client.businessMetrics.delete(requests.token);
 await expectError(404, () => client.businessMetrics.get(requests.token));
 await client.costReports.delete(perRequest.token);

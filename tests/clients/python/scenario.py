@@ -44,6 +44,7 @@ from vantage import (
     UpdateBillingProfile,
     CreateBillingRule,
     CreateCostExport,
+    CreateUnitCostsExport,
     CreateBudget,
     CreateCostAlert,
     CreateReportNotification,
@@ -462,6 +463,21 @@ def unit_economics(client):
     check(len(units) == 1 and Decimal(units[0].unit_cost_amount) == expected, f"{units} for {cost}")
     check((units[0].business_metric_amount, units[0].scale, units[0].date) == ("4000.0", 1000.0, "2024-07-01"),
           f"{units}")
+    # The same unit costs as a data export's file.
+    import time
+    location = client.unit_costs.create_export(CreateUnitCostsExport(cost_report_token=report.token, date_bin="month"))
+    check(isinstance(location, str) and "/v2/data_exports/dta_xprt_" in location, f"unit costs export {location}")
+    for _ in range(200):
+        export = client.data_exports.get(location.rsplit("/", 1)[1])
+        if export.status != "pending":
+            break
+        time.sleep(0.05)
+    check(export.status == "completed" and export.export_type == "unit_costs", f"{export}")
+    req = urllib.request.Request(export.manifest.files[0], headers={"Authorization": f"Bearer {os.environ['COSTD_TOKEN']}"})
+    with urllib.request.urlopen(req) as r:
+        lines = r.read().decode().splitlines()
+    check(len(lines) == 2 and lines[1].startswith(f"2024-07-01,{metric.token},")
+          and f",{units[0].unit_cost_amount},4000.0,1000," in lines[1], f"unit costs CSV {lines}")
     client.business_metrics.update(metric.token, UpdateBusinessMetric(title="API requests"))
     check(client.business_metrics.get(metric.token).title == "API requests", "update business metric")
     check(any(m.token == metric.token for m in client.business_metrics.list().business_metrics), "list metrics")
