@@ -208,6 +208,17 @@ fn run(rows: u64) {
     }
 }
 
+/// `GET {url}{path}` with `token`, timed to its decoded body; the answer must be a 200.
+async fn timed_get(url: &str, path: &str, token: &str) -> (Duration, serde_json::Value) {
+    // The client is made before the clock starts: building one loads its TLS roots.
+    let client = reqwest::Client::new();
+    let started = Instant::now();
+    let res = client.get(format!("{url}{path}")).bearer_auth(token).send().await.unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    let body: serde_json::Value = res.json().await.unwrap();
+    (started.elapsed(), body)
+}
+
 /// A new read/write token of `account`.
 fn writer_token(data_dir: &std::path::Path, account: &str) -> String {
     let out = Command::new(COSTD)
@@ -249,22 +260,14 @@ fn segmented(rt: &tokio::runtime::Runtime, data_dir: &std::path::Path, managed: 
         let report = report.map(|r| format!("&cost_report_token={r}")).unwrap_or_default();
         let (url, writer) = (url.to_string(), writer.clone());
         async move {
-            let started = Instant::now();
-            let res = reqwest::Client::new()
-                .get(format!("{url}{}{report}", month_by_service()))
-                .bearer_auth(&writer)
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(res.status().as_u16(), 200);
-            let body: serde_json::Value = res.json().await.unwrap();
+            let (took, body) = timed_get(&url, &format!("{}{report}", month_by_service()), &writer).await;
             let exact: rust_decimal::Decimal = body["costs"]
                 .as_array()
                 .unwrap()
                 .iter()
                 .map(|c| c["amount"].as_str().unwrap().parse::<rust_decimal::Decimal>().unwrap())
                 .sum();
-            (started.elapsed(), exact)
+            (took, exact)
         }
     };
     let mut times: Vec<Duration> = (0..RUNS)
@@ -317,19 +320,8 @@ fn converted(
         let mut times: Vec<Duration> = (0..RUNS)
             .map(|_| {
                 let (mut child, url) = support::serve(COSTD, data_dir);
-                let took = rt.block_on(async {
-                    let started = Instant::now();
-                    let res = reqwest::Client::new()
-                        .get(format!("{url}{}", month_by_service()))
-                        .bearer_auth(&writer)
-                        .send()
-                        .await
-                        .unwrap();
-                    assert_eq!(res.status().as_u16(), 200);
-                    let body: serde_json::Value = res.json().await.unwrap();
-                    assert_eq!(body["total_cost"]["currency"], "EUR", "{body}");
-                    started.elapsed()
-                });
+                let (took, body) = rt.block_on(timed_get(&url, &month_by_service(), &writer));
+                assert_eq!(body["total_cost"]["currency"], "EUR", "{body}");
                 let _ = child.kill();
                 let _ = child.wait();
                 took
@@ -373,21 +365,10 @@ fn cold_run(rt: &tokio::runtime::Runtime, data_dir: &std::path::Path, token: &st
         let client = reqwest::Client::new();
         let ping = client.get(format!("{url}/v2/ping")).bearer_auth(token).send().await.unwrap();
         assert_eq!(ping.status().as_u16(), 200);
-        let timed = |path: String| {
-            let client = client.clone();
-            let url = url.clone();
-            async move {
-                let started = Instant::now();
-                let res = client.get(format!("{url}{path}")).bearer_auth(token).send().await.unwrap();
-                assert_eq!(res.status().as_u16(), 200);
-                let body: serde_json::Value = res.json().await.unwrap();
-                (started.elapsed(), body)
-            }
-        };
-        let (month, body) = timed(month_by_service()).await;
-        let (day, _) = timed(day_by_service_region_account()).await;
-        let (tag, by_tag) = timed(month_by_tag()).await;
-        let (virtual_tag, by_virtual_tag) = timed(month_by_virtual_tag()).await;
+        let (month, body) = timed_get(&url, &month_by_service(), token).await;
+        let (day, _) = timed_get(&url, &day_by_service_region_account(), token).await;
+        let (tag, by_tag) = timed_get(&url, &month_by_tag(), token).await;
+        let (virtual_tag, by_virtual_tag) = timed_get(&url, &month_by_virtual_tag(), token).await;
         let total = body["total_cost"]["amount"].as_str().unwrap().to_string();
         assert_eq!(by_tag["total_cost"]["amount"].as_str(), Some(total.as_str()), "the rows and the rollup agree");
         assert_eq!(
