@@ -1,7 +1,8 @@
 //! Data exports: `POST /v2/costs/data_exports` queues the costs query (and `POST /v2/unit_costs/data_exports`
-//! a report's unit costs, [`ExportJob`]) and answers at once; the query runs in the background on the query runtime and streams its result into `<data dir>/exports/<token>.csv.tmp`,
-//! which then becomes `<token>.csv` in the exports storage (beside the uploads: the data dir's `exports`, or
-//! `<prefix>/exports` in the bucket) before the export is marked completed. The file is served with the
+//! a report's unit costs, [`ExportJob`]) and answers at once; the query runs in the background on the query
+//! runtime and streams its result into `<data dir>/exports/<token>.csv.tmp`, which then becomes `<token>.csv`
+//! in the exports storage (beside the uploads: the data dir's `exports`, or `<prefix>/exports` in the
+//! bucket) before the export is marked completed. The file is served with the
 //! caller's token until `valid_until` (the retention after completion), when the sweep removes the file and
 //! the record.
 //!
