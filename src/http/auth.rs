@@ -26,6 +26,7 @@ fn reads_by_post(path: &str) -> bool {
     (path.starts_with("/invoices/") && path.ends_with("/download"))
         || path == "/costs/data_exports"
         || path == "/unit_costs/data_exports"
+        || path == "/virtual_tag_configs/preview"
 }
 
 /// Authenticates the request and checks its scope; handlers then read `Extension<Principal>`.

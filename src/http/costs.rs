@@ -32,7 +32,7 @@ struct Usage {
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
-struct CostsBody {
+pub(super) struct CostsBody {
     total_cost: TotalCost,
     /// With `settings[aggregate_by]=usage`: the usage per unit, rounded to 2 places as Vantage says.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -60,6 +60,16 @@ async fn costs_handler(State(state): State<AppState>, caller: Caller, url: ListU
     let params = costs_params(&state, &caller, url.query()).await?;
     let answer =
         costs(&state.costs_context(), &caller.account_token, params.workspace_token.as_deref(), &params.query).await?;
+    Ok(axum::Json(costs_body(answer, &params, &url)?))
+}
+
+/// A costs answer in `/v2/costs`'s shape: its page of rows (paged as `url` asks), the total and, when usage
+/// is aggregated, the usage per unit.
+pub(super) fn costs_body(
+    answer: crate::service::costs::CostsAnswer,
+    params: &crate::model::cost_query::Params,
+    url: &ListUrl,
+) -> Result<CostsBody> {
     let currency = answer.single_currency()?;
     let result = answer.result;
     let amount = result.totals.first().map_or(crate::model::amount::Amount::ZERO, |(_, total)| *total);
@@ -90,10 +100,5 @@ async fn costs_handler(State(state): State<AppState>, caller: Caller, url: ListU
             .map(|(unit, total)| Usage { amount: round_total(*total), unit: unit.clone() })
             .collect()
     });
-    Ok(axum::Json(CostsBody {
-        total_cost: TotalCost { amount: round_total(amount), currency },
-        total_usage,
-        costs,
-        links,
-    }))
+    Ok(CostsBody { total_cost: TotalCost { amount: round_total(amount), currency }, total_usage, costs, links })
 }

@@ -10,6 +10,7 @@ use utoipa_axum::routes;
 
 use super::auth::Caller;
 use super::extract::{Json, Query};
+use super::pagination::ListUrl;
 use super::{path_token, ApiError, AppState, Result};
 use crate::model::token::{VirtualTagToken, VirtualTagValueToken};
 use crate::model::virtual_tag::{Assign, Basis, TagFields, TagValue, ValueFields, VirtualTag};
@@ -18,6 +19,7 @@ use crate::service::virtual_tags;
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list, create))
+        .routes(routes!(preview))
         .routes(routes!(show, update, remove))
         .routes(routes!(status))
         .routes(routes!(update_async))
@@ -220,6 +222,25 @@ async fn create(
 ) -> Result<(StatusCode, axum::Json<VirtualTagConfigBody>)> {
     let created = virtual_tags::create(state.store.as_ref(), &caller.account_token, &caller.user_token, fields).await?;
     Ok((StatusCode::CREATED, axum::Json(created.into())))
+}
+
+/// costd's extension (docs/allocation.md): the costs a tag would give if saved, in `/v2/costs`'s shape
+/// grouped by the tag's key, for the query string's window and settings (`start_date`, `end_date`,
+/// `date_bin`, `filter`, `workspace_token`, …). The body is a create's; it takes the place of the saved tag
+/// of its key, so an edit is previewed by sending the edited tag. Nothing is written; a read token may ask.
+#[utoipa::path(post, path = "/virtual_tag_configs/preview", tag = "virtual_tags", operation_id = "virtual_tag_configs_preview", request_body = TagFields, responses((status = 200, description = "OK", body = super::costs::CostsBody), super::openapi::ApiErrors))]
+async fn preview(
+    State(state): State<AppState>,
+    caller: Caller,
+    url: ListUrl,
+    Json(fields): Json<TagFields>,
+) -> Result<axum::Json<super::costs::CostsBody>> {
+    let params = super::costs::costs_params(&state, &caller, url.query()).await?;
+    let workspace = params.workspace_token.as_deref();
+    let (_, answer) =
+        virtual_tags::preview(&state.costs_context(), &caller.account_token, workspace, fields, params.query.clone())
+            .await?;
+    Ok(axum::Json(super::costs::costs_body(answer, &params, &url)?))
 }
 
 #[utoipa::path(get, path = "/virtual_tag_configs/{token}", tag = "virtual_tags", operation_id = "virtual_tag_configs_show", params(("token" = String, Path)), responses((status = 200, description = "OK", body = VirtualTagConfigBody), super::openapi::ApiErrors))]

@@ -172,10 +172,41 @@ pub async fn costs(
     workspace: Option<&str>,
     query: &CostQuery,
 ) -> Result<CostsAnswer, ServiceError> {
+    costs_with(ctx, account, workspace, query, None).await
+}
+
+/// [`costs`] as they would be with `draft` saved: a virtual tag not yet saved (or an edit of a saved one)
+/// takes the place of the tag of its key, for this query only. The result is cached under the draft (the
+/// cache key holds every tag whole), so previewing never serves or shadows a saved tag's costs.
+#[tracing::instrument(skip_all, fields(account))]
+pub async fn costs_with_draft(
+    ctx: &CostsContext,
+    account: &AccountToken,
+    workspace: Option<&str>,
+    query: &CostQuery,
+    draft: &crate::model::virtual_tag::VirtualTagDefinition,
+) -> Result<CostsAnswer, ServiceError> {
+    costs_with(ctx, account, workspace, query, Some(draft)).await
+}
+
+async fn costs_with(
+    ctx: &CostsContext,
+    account: &AccountToken,
+    workspace: Option<&str>,
+    query: &CostQuery,
+    draft: Option<&crate::model::virtual_tag::VirtualTagDefinition>,
+) -> Result<CostsAnswer, ServiceError> {
     // The wait for a slot and the snapshot (which waits for the files gate) count against the time limit.
     let work = async {
         let _slot = ctx.slots.acquire(account).await;
         let Snapshot { uploads, mut source, pins, parent } = snapshot(ctx, account, workspace).await?;
+        if let Some(draft) = draft {
+            // In the place of the tag of its key (the applied tags hold one per key), else last, as a new tag.
+            match source.virtual_tags.iter_mut().find(|t| t.key == draft.key) {
+                Some(saved) => *saved = draft.clone(),
+                None => source.virtual_tags.push(draft.clone()),
+            }
+        }
         source.metric_values = metric_values(ctx.store.as_ref(), account, parent.as_ref(), &source, query).await?;
         let key = CacheKey::new(account, workspace, &uploads, &source, query);
         let result = ctx.cache.run(key, &source, query).await?;

@@ -11,7 +11,9 @@ use crate::model::virtual_tag::{
 };
 use crate::store::{Store, StoredVirtualTag, VirtualTagWrite};
 
+use super::costs::{CostsAnswer, CostsContext};
 use super::error::{Result, ServiceError};
+use crate::model::cost_query::{CostQuery, Grouping};
 
 /// How often a write made from a read is redone when others keep writing the same tag.
 const ATTEMPTS: usize = 5;
@@ -128,6 +130,23 @@ async fn rewrite_stored<T>(
         }
     }
     Err(ServiceError::TooMany("the virtual tag config is being changed by others; try again".into()))
+}
+
+/// How the tag `fields` defines would allocate the costs of `query` (grouped by the tag's key alone), as if
+/// it were saved in place of the account's tag of its key: checked as a create is, nothing written.
+#[tracing::instrument(skip(ctx, fields, query))]
+pub async fn preview(
+    ctx: &CostsContext,
+    account: &AccountToken,
+    workspace: Option<&str>,
+    fields: TagFields,
+    mut query: CostQuery,
+) -> Result<(VirtualTagDefinition, CostsAnswer)> {
+    let draft = parsed(fields)?;
+    check_metrics(ctx.store.as_ref(), account, &draft).await?;
+    query.groupings = vec![Grouping::Tag(draft.key.clone())];
+    let answer = super::costs::costs_with_draft(ctx, account, workspace, &query, &draft).await?;
+    Ok((draft, answer))
 }
 
 /// Replaces the fields sent (`values`, when sent, replaces the whole list; a value sent with its token

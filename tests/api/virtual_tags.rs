@@ -12,6 +12,7 @@ on_both_stores!(
     costs_group_by_a_virtual_tag_and_a_shared_cost_is_split_to_the_last_place,
     a_managed_account_sees_its_msps_virtual_tags_and_its_own_win,
     a_shared_cost_is_split_by_another_cost_and_by_a_metric_month_by_month,
+    an_unsaved_or_edited_tag_is_previewed_without_writing_anything,
 );
 
 const CSV: &str = "ChargeCategory,ChargePeriodStart,BilledCost,ServiceName,Tags\n\
@@ -442,4 +443,57 @@ async fn a_shared_cost_is_split_by_another_cost_and_by_a_metric_month_by_month(a
     assert!(res.error_text().contains("values[0].business_metric_token"), "{}", res.text);
     let res = app.send(Method::GET, "/v2/virtual_tag_configs", Some(&other), None).await;
     assert_eq!(res.body["virtual_tag_configs"], json!([]));
+}
+
+async fn an_unsaved_or_edited_tag_is_previewed_without_writing_anything(app: TestApp) {
+    let integration = app.create_integration("Bills").await["token"].as_str().unwrap().to_string();
+    assert_eq!(app.upload(&integration, "c.csv", CSV.as_bytes().to_vec()).await.status, 201);
+    let window = "start_date=2024-07-01&end_date=2024-07-31&date_bin=month";
+    let rows_of = |body: &Value| -> Vec<(String, String)> {
+        let mut rows: Vec<(String, String)> = body["costs"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{body}"))
+            .iter()
+            .map(|r| {
+                (r["tag:team"].as_str().unwrap_or("(none)").to_string(), r["amount"].as_str().unwrap().to_string())
+            })
+            .collect();
+        rows.sort();
+        rows
+    };
+
+    // A draft gives what a saved tag would, read by a read-only token, and nothing is saved.
+    let reader = app.mint(&app.account, "read").await;
+    let path = format!("/v2/virtual_tag_configs/preview?{window}");
+    let res = app.send(Method::POST, &path, Some(&reader), Some(team_tag().to_string())).await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    assert_eq!(res.body["total_cost"]["amount"], "117.01", "{}", res.text);
+    let previewed = rows_of(&res.body);
+    assert_eq!(app.get("/v2/virtual_tag_configs").await.body["virtual_tag_configs"], json!([]), "nothing saved");
+    let (untagged, _) = costs_by(&app, None, "tag:team", None).await;
+    assert_eq!(untagged, vec![("(none)".to_string(), "110.01".to_string()), ("web".into(), "7.0".into())]);
+    let tag = create(&app, team_tag()).await;
+    let (saved, _) = costs_by(&app, None, "tag:team", None).await;
+    assert_eq!(previewed, saved);
+
+    // An edit is previewed in place of the saved tag; the saved tag's costs stay as they were.
+    let mut edited = team_tag();
+    edited["values"][0]["percentages"] = json!([{"value": "web", "pct": 50}, {"value": "data", "pct": 50}]);
+    let res = app.send(Method::POST, &path, Some(&reader), Some(edited.to_string())).await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    let rows = rows_of(&res.body);
+    assert!(rows.contains(&("data".to_string(), "50.005".to_string())), "{rows:?}");
+    assert!(rows.contains(&("ops".to_string(), "3.0".to_string())), "{rows:?}");
+    let (after, _) = costs_by(&app, None, "tag:team", None).await;
+    assert_eq!(after, saved, "the preview shadows nothing");
+    assert_eq!(app.get(&format!("/v2/virtual_tag_configs/{}", tag["token"].as_str().unwrap())).await.body, tag);
+
+    // A bad draft is refused as a create is, naming the value; the window as /v2/costs refuses it.
+    let mut bad = team_tag();
+    bad["values"][0]["percentages"][0]["pct"] = json!(3);
+    let res = app.post(&path, bad).await;
+    assert_eq!(res.status, 400, "{}", res.text);
+    assert!(res.error_text().contains("values[0].percentages"), "{}", res.text);
+    let res = app.post("/v2/virtual_tag_configs/preview?start_date=2024-07-31&end_date=2024-07-01", team_tag()).await;
+    assert_eq!(res.status, 400, "{}", res.text);
 }

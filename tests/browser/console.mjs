@@ -413,7 +413,15 @@ try {
   await until(async () => (await page.textContent("#vt-value-0-err")).includes("values[0].filter"), "the bad filter's error at its value");
   ok(true, "a virtual tag with a bad filter is refused at that value");
   await page.fill("#vt-value-0-filter", "costs.service = 'Compute'");
+  // Previewed before it is saved: the same exact shares, and nothing written.
+  await page.click("#vt-preview-draft");
+  await until(async () => (await page.$("#vtag-preview")) && (await page.textContent("#vtag-preview-area")).includes("not saved"), "the draft's preview");
+  const drafted = await page.$$eval("#vtag-preview tbody tr", (rows) => rows.map((r) => r.querySelector("td").textContent + "=" + r.querySelector("td.num").getAttribute("title")));
+  const savedBefore = await page.evaluate(async () => (await (await fetch("/v2/virtual_tag_configs")).json()).virtual_tag_configs.length);
+  ok(drafted.includes("web=75.15") && drafted.includes("data=100.6") && savedBefore === 0,
+    `an unsaved tag is previewed and nothing is saved (${drafted}; ${savedBefore} saved)`);
   await page.click("#vtag-form button[type=submit]");
+  await until(async () => (await page.textContent("#allocation-status")).includes("Saved the virtual tag"), "the saved tag");
   await page.waitForSelector("#vtag-preview");
   const allocated = Object.fromEntries((await page.$$eval("#vtag-preview tbody tr", (rows) =>
     rows.map((r) => [...r.querySelectorAll("td")].map((td) => td.getAttribute("title") || td.textContent)))).map(([v, a]) => [v, a]));
@@ -451,8 +459,29 @@ try {
   await until(async () => { const t = await page.textContent("#costs-table"); return t.includes("web") && t.includes("75.15"); }, "costs by the virtual tag")
     .catch(async (e) => { throw new Error(`${e.message}; the table says: ${(await page.textContent("#costs-table")).slice(0, 900)}`); });
   ok(true, "the costs page groups by the virtual tag");
-  // A workspace in euros: September's costs at half, then back to dollars.
+  // A saved tag edited from the page: the edit previewed (the saved split still in force), then saved.
   await page.click("a[href='#/allocation']");
+  await page.waitForSelector("#vtags-table");
+  const tokensBefore = await page.evaluate(async () => (await (await fetch("/v2/virtual_tag_configs")).json()).virtual_tag_configs[0].values.map((v) => v.token).join());
+  await page.click("button[aria-label='Edit team']");
+  ok((await page.inputValue("#vt-value-0-shares")) === "web=60, data=40" && (await page.inputValue("#vt-value-1-name")) === "data",
+    "editing fills the form with the saved values");
+  await page.fill("#vt-value-0-shares", "web=50, data=50");
+  await page.click("#vt-preview-draft");
+  await until(async () => (await page.$("#vtag-preview")) && (await page.textContent("#vtag-preview-area")).includes("not saved"), "the edit's preview");
+  const editedShares = await page.$$eval("#vtag-preview tbody tr", (rows) => rows.map((r) => r.querySelector("td").textContent + "=" + r.querySelector("td.num").getAttribute("title")));
+  const stillWeb = await page.evaluate(async () => (await (await fetch("/v2/costs?start_date=2024-09-01&end_date=2024-09-30&groupings=tag:team&filter=" +
+    encodeURIComponent("tags.name = 'team' AND tags.value = 'web'"))).json()).total_cost.amount);
+  ok(editedShares.includes("web=62.625") && editedShares.includes("data=113.125") && stillWeb === "75.15",
+    `an edit is previewed while the saved split stays in force (${editedShares}; web ${stillWeb})`);
+  await page.click("#vtag-form button[type=submit]");
+  await until(async () => (await page.textContent("#allocation-status")).includes("Saved the virtual tag"), "the edited tag saved");
+  const edited = await page.evaluate(async () => (await (await fetch("/v2/virtual_tag_configs")).json()).virtual_tag_configs);
+  ok(edited.length === 1 && edited[0].values.length === 2 && edited[0].values[0].percentages.map((p) => `${p.value}=${p.pct}`).join(",") === "web=50,data=50"
+    && edited[0].values.map((v) => v.token).join() === tokensBefore,
+    `the edit is saved in place, its values keeping their tokens (${JSON.stringify(edited.map((t) => t.values))})`);
+  await shot("10-allocation-edited");
+  // A workspace in euros: September's costs at half, then back to dollars.
   await page.waitForSelector("#currency-form");
   await page.fill("#w-currency", "EUR");
   await page.check("#currency-form input[type=checkbox]");

@@ -1082,7 +1082,9 @@ export function allocationOf(rows, key) {
 /** The value rows of the virtual tag form: filter, and a name or a split (percentages, by a cost, by a metric). */
 function valueEditor(metrics) {
   const rows = h("div", { id: "vt-values" });
-  const add = (i) => {
+  // `saved`: a saved tag's value to edit; what the form does not show (its token, date ranges, a metric's
+  // labels) is sent back as it was.
+  const add = (i, saved) => {
     const id = `vt-value-${i}`;
     const kind = h("select", { id: `${id}-kind` },
       h("option", { value: "name" }, "Name the cost"), h("option", { value: "percentages" }, "Split by percentages"),
@@ -1114,11 +1116,33 @@ function valueEditor(metrics) {
       const display = row.querySelectorAll("[data-part=display]");
       display.forEach((el, n) => { el.hidden = n > 0 || kind.value === "name"; });
     };
+    if (saved) {
+      inputs.filter.value = saved.filter || "";
+      inputs.display.value = saved.display_name || "";
+      if (saved.percentages && saved.percentages.length) {
+        kind.value = "percentages";
+        inputs.shares.value = saved.percentages.map((p) => `${p.value}=${p.pct}`).join(", ");
+      } else if (saved.cost_metric) {
+        kind.value = "cost";
+        inputs.basis.value = saved.cost_metric.filter || "";
+        inputs.tag.value = (saved.cost_metric.aggregation || {}).tag || "";
+      } else if (saved.business_metric_token) {
+        kind.value = "metric";
+        inputs.metric.value = saved.business_metric_token;
+      } else inputs.name.value = saved.name || "";
+    }
     kind.addEventListener("change", shape);
     rows.append(row);
     shape();
     row.read = () => {
       const v = { filter: inputs.filter.value.trim() };
+      if (saved) {
+        if (saved.token) v.token = saved.token;
+        if (saved.date_ranges && saved.date_ranges.length) v.date_ranges = saved.date_ranges;
+        if (kind.value === "metric" && saved.business_metric_token === inputs.metric.value) {
+          for (const f of ["label_key", "label_values", "label_transforms"]) if (saved[f]) v[f] = saved[f];
+        }
+      }
       const display = inputs.display.value.trim();
       if (kind.value === "name") v.name = inputs.name.value.trim();
       if (kind.value === "percentages") v.percentages = parseShares(inputs.shares.value);
@@ -1129,7 +1153,11 @@ function valueEditor(metrics) {
     };
   };
   add(0);
-  return { element: rows, add: () => add(rows.children.length), rows: () => [...rows.children] };
+  return {
+    element: rows, add: () => add(rows.children.length), rows: () => [...rows.children],
+    /** The rows of a saved tag's values (one empty row for none). */
+    set: (values) => { rows.replaceChildren(); (values.length ? values : [undefined]).forEach((v, i) => add(i, v)); },
+  };
 }
 
 /** Puts `values[i]…` errors on value row i; the rest go to the form's own line. */
@@ -1146,16 +1174,32 @@ function showValueErrors(form, errors) {
   form.querySelector(".form-err").textContent = general.join("\n");
 }
 
-/** How a saved virtual tag allocates the costs of `from..to`: each value's amount and share, what stays unallocated. */
-async function allocationPreview(tag, from, to, into) {
-  into.replaceChildren(h("p", { class: "muted" }, `Allocating ${from} → ${to} by ${tag.key}…`));
+/** The costs rows a draft tag would give (`POST /v2/virtual_tag_configs/preview`), every page. */
+async function draftCosts(q, draft) {
+  const rows = [];
+  let url = `/v2/virtual_tag_configs/preview?${q}&limit=5000`;
+  for (let i = 0; url && i < 200; i++) {
+    const { body } = await api("POST", url, draft);
+    rows.push(...body.costs);
+    url = nextPath(body);
+  }
+  return { rows };
+}
+
+/**
+ * How a virtual tag allocates the costs of `from..to`: each value's amount and share, what stays unallocated.
+ * With `draft` (true), `tag` is a body not yet saved (a new tag, or a saved one's edit) and nothing is written.
+ */
+async function allocationPreview(tag, from, to, into, draft, onRefused) {
+  const what = draft ? `${tag.key} (not saved)` : tag.key;
+  into.replaceChildren(h("p", { class: "muted" }, `Allocating ${from} → ${to} by ${what}…`));
   const q = new URLSearchParams({ start_date: from, end_date: to, date_bin: "month", groupings: `tag:${tag.key}` });
   try {
-    const { rows } = await fetchCosts(q);
+    const { rows } = draft ? await draftCosts(q, tag) : await fetchCosts(q);
     const { values, total } = allocationOf(rows, tag.key);
     const pct = (a) => (Number(total) === 0 ? "—" : `${(100 * Number(a) / Number(total)).toFixed(1)}%`);
     const unallocated = values.filter((v) => v.unallocated).reduce((s, v) => addDecimals(s, v.amount), "0");
-    into.replaceChildren(h("h3", {}, `How ${tag.key} allocates ${from} → ${to}`),
+    into.replaceChildren(h("h3", {}, `How ${what} allocates ${from} → ${to}`),
       h("table", { id: "vtag-preview" },
         h("thead", {}, h("tr", {}, h("th", {}, "Value"), h("th", { class: "num" }, "Amount"), h("th", { class: "num" }, "Share"))),
         h("tbody", {}, values.map((v) => h("tr", { class: v.unallocated ? "unallocated" : "" },
@@ -1164,7 +1208,11 @@ async function allocationPreview(tag, from, to, into) {
         h("tfoot", {}, h("tr", {}, h("th", {}, "Total"), h("th", { class: "num", title: total }, money(total)), h("th", {}, "")))),
       h("p", { class: "muted", id: "vtag-unallocated" }, `Unallocated or untagged: ${money(unallocated)} (${pct(unallocated)}). `,
         "The values add up to the total exactly; each split's shares are rounded once, the last takes the rest."));
-  } catch (x) { into.replaceChildren(h("p", { class: "form-err", role: "alert" }, errorText(x))); }
+  } catch (x) {
+    // A draft's refusal belongs at its values (`onRefused`); anything else is said here.
+    if (onRefused && x instanceof ApiError && x.status < 500) { into.replaceChildren(); onRefused(x.errors); }
+    else into.replaceChildren(h("p", { class: "form-err", role: "alert" }, errorText(x)));
+  }
 }
 
 // The preview's dates, kept while the page redraws.
@@ -1192,29 +1240,75 @@ pages.allocation = async function allocationPage(main) {
       h("td", {}, h("ol", {}, t.values.map((v) => h("li", {}, h("code", {}, v.filter || "(every cost)"), " → ", describe(v))))),
       h("td", { class: "nowrap" },
         h("button", { type: "button", class: "link", "aria-label": `Preview ${t.key}`, onclick: () => allocationPreview(t, from.value, to.value, preview) }, "Preview"),
+        writable() ? h("button", { type: "button", class: "link", "aria-label": `Edit ${t.key}`, onclick: () => edit(t) }, "Edit") : "",
         writable() ? h("button", { type: "button", class: "link", "aria-label": `Delete ${t.key}`, onclick: async () => {
           if (!confirm(`Delete the virtual tag “${t.key}”?`)) return;
           try { await api("DELETE", `/v2/virtual_tag_configs/${t.token}`); await pages.allocation(main); } catch (x) { alert(errorText(x)); }
         } }, "Delete") : "")))));
 
-  // A new virtual tag: its key and ordered values; saved whole or refused, each error at its value.
+  // A new virtual tag, or a saved one's edit: its key and ordered values; previewed without saving, or saved
+  // whole or refused, each error at its value.
   const key = h("input", { type: "text", placeholder: "team" });
   const editor = valueEditor(metrics);
-  const tagForm = h("form", { class: "panel", id: "vtag-form", "aria-labelledby": "new-vtag" }, h("h2", { id: "new-vtag" }, "New virtual tag"),
-    field("vt-key", "Key", key, ["key"]), editor.element,
-    h("div", { class: "row" }, h("button", { type: "button", class: "secondary", onclick: editor.add }, "Add value"),
-      h("button", { type: "submit" }, "Save and preview")),
-    h("p", { class: "form-err", role: "alert" }));
-  tagForm.addEventListener("submit", async (e) => {
-    e.preventDefault();
+  const title = h("h2", { id: "new-vtag" }, "New virtual tag");
+  const saveButton = h("button", { type: "submit" }, "Save and preview");
+  let editing = null;
+  const reset = () => {
+    editing = null;
+    key.value = "";
+    editor.set([]);
+    title.textContent = "New virtual tag";
+    saveButton.textContent = "Save and preview";
+    cancel.hidden = true;
+    clearErrors(tagForm);
+  };
+  const cancel = h("button", { type: "button", class: "secondary", hidden: true, onclick: reset }, "Cancel edit");
+  // The form's tag as a body: a saved tag's other settings (overriding, collapsed keys) kept, so its preview
+  // is what saving would give. Null when a row cannot be read (its error shown at the row).
+  const body = () => {
     const values = [];
     const problems = [];
     editor.rows().forEach((row, i) => {
       try { values.push(row.read()); } catch (x) { problems.push(`values[${i}]: ${x.message}`); }
     });
-    if (problems.length) return showValueErrors(tagForm, problems);
+    if (problems.length) { showValueErrors(tagForm, problems); return null; }
+    const out = { key: key.value.trim(), values };
+    if (editing) {
+      out.overridable = editing.overridable;
+      out.collapsed_tag_keys = editing.collapsed_tag_keys;
+    }
+    return out;
+  };
+  const previewDraft = async () => {
+    const draft = body();
+    if (!draft) return;
+    clearErrors(tagForm);
+    await allocationPreview(draft, from.value, to.value, preview, true, (errors) => showValueErrors(tagForm, errors));
+  };
+  const tagForm = h("form", { class: "panel", id: "vtag-form", "aria-labelledby": "new-vtag" }, title,
+    field("vt-key", "Key", key, ["key"]), editor.element,
+    h("div", { class: "row" }, h("button", { type: "button", class: "secondary", onclick: editor.add }, "Add value"),
+      h("button", { type: "button", class: "secondary", id: "vt-preview-draft", onclick: previewDraft }, "Preview without saving"),
+      saveButton, cancel),
+    h("p", { class: "form-err", role: "alert" }));
+  const edit = (t) => {
+    reset();
+    editing = t;
+    key.value = t.key;
+    editor.set(t.values);
+    title.textContent = `Edit virtual tag “${t.key}”`;
+    saveButton.textContent = "Save changes and preview";
+    cancel.hidden = false;
+    key.focus();
+  };
+  tagForm.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const draft = body();
+    if (!draft) return;
     try {
-      const made = (await api("POST", "/v2/virtual_tag_configs", { key: key.value.trim(), values })).body;
+      const made = editing
+        ? (await api("PUT", `/v2/virtual_tag_configs/${editing.token}`, { key: draft.key, values: draft.values })).body
+        : (await api("POST", "/v2/virtual_tag_configs", draft)).body;
       await pages.allocation(main);
       main.querySelector("#allocation-status").textContent = `Saved the virtual tag “${made.key}”.`;
       await allocationPreview(made, allocationState.from, allocationState.to, main.querySelector("#vtag-preview-area"));
