@@ -131,6 +131,7 @@ async fn snapshot(
         virtual_tags: view.virtual_tags,
         conversion,
         metric_values: Default::default(),
+        split_rows: Vec::new(),
     };
     Ok(Snapshot { uploads, source, pins, parent: view.parent })
 }

@@ -47,6 +47,10 @@ pub struct CostSource {
     pub conversion: Option<costd_model::exchange_rate::Conversion>,
     /// The values (of the query's months) of the business metrics the virtual tags split by, by token.
     pub metric_values: std::collections::BTreeMap<String, Vec<costd_model::business_metric::MetricValue>>,
+    /// Set by [`with_rollups`] when `files` are rollups and a proportional split is applied: every upload
+    /// again, whose rows (one per cost) give the rows that split divides, which it rounds one by one. The
+    /// rollups give every other row. Empty otherwise.
+    pub split_rows: Vec<SourceFile>,
 }
 
 /// One upload a query reads.
@@ -184,9 +188,12 @@ fn storage_of(source: &CostSource) -> Result<&super::storage::Storage, CostError
 /// The files of each integration, each integration once, in the order integrations first appear. Files of
 /// one integration need not be adjacent (the store lists uploads in commit order), and each file must be
 /// read exactly once.
-fn files_by_integration(source: &CostSource) -> Result<Vec<(&str, Vec<String>)>, CostError> {
+fn files_by_integration<'a>(
+    source: &CostSource,
+    files: &'a [SourceFile],
+) -> Result<Vec<(&'a str, Vec<String>)>, CostError> {
     let mut grouped: Vec<(&str, Vec<String>)> = Vec::new();
-    for file in &source.files {
+    for file in files {
         let path = storage_of(source)?.location(&file.upload);
         match grouped.iter_mut().find(|(i, _)| *i == file.integration) {
             Some((_, paths)) => paths.push(path),
@@ -206,16 +213,27 @@ fn session() -> SessionContext {
     SessionContext::new_with_config(config)
 }
 
-/// The grouped, sorted plan of `query` over `source` (not yet run).
-async fn grouped(source: &CostSource, query: &CostQuery) -> Result<DataFrame, CostError> {
-    let ctx = session();
-    if let Some(storage) = &source.storage {
-        storage.register(&ctx);
-    }
+/// What shapes the costs before a query's own filter: the query, the virtual tags it reads, their parts.
+struct Shape<'a> {
+    query: &'a CostQuery,
+    used: &'a [usize],
+    bases: &'a super::allocation::Bases,
+    fused: Option<usize>,
+}
+
+/// The costs of `files` as a query filters and groups them: in its window, after the rules, the
+/// conversion and the settings' hidden kinds, with the virtual tags it reads.
+async fn shaped(
+    ctx: &SessionContext,
+    source: &CostSource,
+    files: &[SourceFile],
+    shape: &Shape<'_>,
+) -> Result<(DataFrame, super::allocation::TagColumns, Option<super::allocation::fused::FusedSplit>), CostError> {
+    let query = shape.query;
     // SELECT *, '<integration>' AS integration FROM <its uploads> UNION ALL … (one scan per integration,
     // so VQL can name `custom_provider:<integration token>`)
     let mut raw: Option<DataFrame> = None;
-    for (integration, paths) in files_by_integration(source)? {
+    for (integration, paths) in files_by_integration(source, files)? {
         let scan = ctx
             .read_parquet(paths, ParquetReadOptions::default().schema(&scan_schema()))
             .await?
@@ -240,7 +258,7 @@ async fn grouped(source: &CostSource, query: &CostQuery) -> Result<DataFrame, Co
 
     let window = Window { start: query.start, end: query.end };
     let currency = if source.currency.is_empty() { "USD" } else { &source.currency };
-    let mut costs = apply_rules(&ctx, costs, &source.rules, window, currency).await?;
+    let mut costs = apply_rules(ctx, costs, &source.rules, window, currency).await?;
     // The workspace's currency, once the rules have run in the bill's.
     if let Some(conversion) = &source.conversion {
         costs = super::currency::convert(costs, conversion, (date_lit(query.start), date_lit(query.end)))?;
@@ -262,14 +280,36 @@ async fn grouped(source: &CostSource, query: &CostQuery) -> Result<DataFrame, Co
     if !hidden.is_empty() {
         costs = costs.filter(col(c::CHARGE_TYPE).in_list(hidden, true))?;
     }
+    let bins_span_months = matches!(query.date_bin, DateBin::Week | DateBin::Quarter);
+    Ok(super::allocation::apply(costs, &source.virtual_tags, shape.used, shape.bases, shape.fused, bins_span_months)?)
+}
+
+/// The grouped, sorted plan of `query` over `source` (not yet run), the proportional splits' parts from
+/// `bases` (every month the query touches; none where only the plan's columns matter).
+async fn grouped(
+    source: &CostSource,
+    query: &CostQuery,
+    bases: &super::allocation::Bases,
+) -> Result<DataFrame, CostError> {
+    let ctx = session();
+    if let Some(storage) = &source.storage {
+        storage.register(&ctx);
+    }
     // The virtual tags the query reads, as columns (splits make a row per share).
     let used = super::allocation::used(&source.virtual_tags, query);
-    let bases = super::allocation::bases(source, query, &used).await?;
     let fused = super::allocation::fusable(&source.virtual_tags, &used, query);
     let fused_key = fused.map(|i| source.virtual_tags[i].key.clone());
-    let bins_span_months = matches!(query.date_bin, DateBin::Week | DateBin::Quarter);
-    let (mut costs, virtual_columns, fused) =
-        super::allocation::apply(costs, &source.virtual_tags, &used, &bases, fused, bins_span_months)?;
+    let shape = Shape { query, used: &used, bases, fused };
+    let (mut costs, virtual_columns, fused) = shaped(&ctx, source, &source.files, &shape).await?;
+    if !source.split_rows.is_empty() {
+        // `files` are rollups: the rows a proportional split divides come from the rows, the rest from the
+        // rollups (`with_rollups`). Each side is every cost, so each keeps its own part.
+        let divided = fused.as_ref().and_then(|f| f.divided()).ok_or_else(|| {
+            CostError::Engine(anyhow::anyhow!("rows to split were given to a plan that does not split them"))
+        })?;
+        let (rows, _, _) = shaped(&ctx, source, &source.split_rows, &shape).await?;
+        costs = costs.filter(divided.clone().is_not_true())?.union(rows.filter(divided)?)?;
+    }
     if let Some(filter) = &query.filter {
         costs = costs.filter(super::vql::compile_with(filter, &virtual_columns))?;
     }
@@ -319,6 +359,7 @@ async fn grouped(source: &CostSource, query: &CostQuery) -> Result<DataFrame, Co
         group_exprs.push(expr.alias(grouping_column(i)));
     }
     // Grouping by a text column costs a row encoding per row; a currency known in advance is a constant.
+    let currency = if source.currency.is_empty() { "USD" } else { &source.currency };
     let fixed_currency = match &source.conversion {
         Some(conversion) => Some(conversion.to.as_str()),
         None => (source.one_currency && !source.rules.iter().any(RuleStep::sets_currency)).then_some(currency),
@@ -366,7 +407,7 @@ async fn grouped(source: &CostSource, query: &CostQuery) -> Result<DataFrame, Co
 /// DataFusion skips a listed path that does not exist. Upload files are immutable and pinned for the
 /// query, so a missing one is lost data: fail loudly rather than answer short.
 async fn check_files(source: &CostSource) -> Result<(), CostError> {
-    for file in &source.files {
+    for file in source.files.iter().chain(&source.split_rows) {
         let storage = storage_of(source)?;
         if !storage.exists(&file.upload).await? {
             let missing = storage.location(&file.upload);
@@ -382,10 +423,18 @@ pub(crate) async fn with_rollups(source: &CostSource, query: &CostQuery) -> Resu
     if query.aggregate != Aggregate::Cost || source.files.iter().all(|f| f.rollup_decimals.is_none()) {
         return Ok(None);
     }
+    // A provider tag's value is in no rollup: say so without planning (a split's basis is such a query).
+    let provider_tag = |key: &str| !source.virtual_tags.iter().any(|t| t.key == key);
+    if query.groupings.iter().any(|g| matches!(g, Grouping::Tag(key) if provider_tag(key))) {
+        return Ok(None);
+    }
     let Some(places) = super::rollup::factor_places(&source.rules) else { return Ok(None) };
-    // A proportional split divides each row by its basis, which rounds: only the rows give its digits.
+    // A proportional split divides each row by its basis, which rounds: only the rows give its digits. When
+    // the plan sums that split without a row per share (`allocation::fused`), the rows it divides are read
+    // from the rows (`split_rows`) and every other row from the rollups; else the rows answer.
     let used = super::allocation::used(&source.virtual_tags, query);
-    if used.iter().any(|&i| source.virtual_tags[i].splits_by_proportion()) {
+    let divides = used.iter().any(|&i| source.virtual_tags[i].splits_by_proportion());
+    if divides && super::allocation::fusable(&source.virtual_tags, &used, query).is_none() {
         return Ok(None);
     }
     // A split multiplies amounts by its shares' fractions: on sums exactly as on rows while no product rounds.
@@ -399,8 +448,8 @@ pub(crate) async fn with_rollups(source: &CostSource, query: &CostQuery) -> Resu
         None => places,
     };
     // What the plan over the rows reads from them, after DataFusion pruned every column it does not need:
-    // the coarsest level holding all of it answers.
-    let plan = grouped(source, query).await?.into_optimized_plan()?;
+    // the coarsest level holding all of it answers. (The splits' parts change no column read.)
+    let plan = grouped(source, query, &Default::default()).await?.into_optimized_plan()?;
     let read = columns_read(&plan)?;
     let Some(level) = super::rollup::Level::ALL
         .into_iter()
@@ -421,7 +470,8 @@ pub(crate) async fn with_rollups(source: &CostSource, query: &CostQuery) -> Resu
     if files == source.files {
         return Ok(None);
     }
-    Ok(Some(CostSource { files, ..source.clone() }))
+    let split_rows = if divides { source.files.clone() } else { Vec::new() };
+    Ok(Some(CostSource { files, split_rows, ..source.clone() }))
 }
 
 /// The columns the scans of `plan` read (in their projections and pushed filters); `None` when a scan
@@ -450,18 +500,29 @@ fn columns_read(plan: &datafusion::logical_expr::LogicalPlan) -> Result<Option<V
 /// Runs `query` over `source`: on the uploads' rollups where they answer exactly, else on their rows.
 #[tracing::instrument(skip_all, fields(files = source.files.len(), rules = source.rules.len()))]
 pub async fn run(source: &CostSource, query: &CostQuery) -> Result<CostResult, CostError> {
+    let bases = bases_of(source, query).await?;
     if let Some(rolled) = with_rollups(source, query).await? {
-        match run_over(&rolled, query).await {
+        match run_over(&rolled, query, &bases).await {
             // A sum may pass 38 digits before a rule scales it back; the rows say whether it really does.
             Err(CostError::Overflow(_)) => {}
             done => return done,
         }
     }
-    run_over(source, query).await
+    run_over(source, query, &bases).await
 }
 
-async fn run_over(source: &CostSource, query: &CostQuery) -> Result<CostResult, CostError> {
-    let grouped = grouped(source, query).await?;
+/// The parts of the proportional splits `query` applies (read once, whichever files answer).
+async fn bases_of(source: &CostSource, query: &CostQuery) -> Result<super::allocation::Bases, CostError> {
+    let used = super::allocation::used(&source.virtual_tags, query);
+    super::allocation::bases(source, query, &used).await
+}
+
+async fn run_over(
+    source: &CostSource,
+    query: &CostQuery,
+    bases: &super::allocation::Bases,
+) -> Result<CostResult, CostError> {
+    let grouped = grouped(source, query, bases).await?;
     let task_ctx = grouped.task_ctx();
     let plan = grouped.create_physical_plan().await?;
     let batches = datafusion::physical_plan::collect(plan.clone(), Arc::new(task_ctx)).await?;
@@ -495,9 +556,10 @@ pub async fn export_csv(
     out: &mut (dyn std::io::Write + Send),
 ) -> Result<u64, CostError> {
     use futures::StreamExt;
+    let bases = bases_of(source, query).await?;
     let rolled = with_rollups(source, query).await?;
     let source = rolled.as_ref().unwrap_or(source);
-    let grouped = grouped(source, query).await?;
+    let grouped = grouped(source, query, &bases).await?;
     let mut stream = grouped.execute_stream().await?;
     let mut csv = CostRowsCsv::new(out, query, "accrued_at")?;
     let mut written = 0;

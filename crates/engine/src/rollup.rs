@@ -17,6 +17,9 @@
 //! - no product is rounded: a row's amount has at most `decimals` places (recorded per upload), and
 //!   `decimals` plus the places of every factor the rules may apply stays within 18, so
 //!   Σ round(aᵢ·f) = Σ aᵢ·f = round((Σ aᵢ)·f) exactly.
+//!
+//! A split in proportion to a basis divides, which does round: the rows it divides are read from the rows
+//! beside the rollups (`CostSource::split_rows`), never from the rollups.
 
 use std::sync::Arc;
 

@@ -66,6 +66,16 @@ impl FusedSplit {
         FusedSplit { splitter, tag, provider, by_month }
     }
 
+    /// Whether a row is one a proportional split divides (its value's), which only the rows, not their
+    /// rollups, give the digits of (`engine::costs::with_rollups`); `None` when no value so splits.
+    pub fn divided(&self) -> Option<Expr> {
+        let values: Vec<Expr> = (self.splitter.values.iter().enumerate())
+            .filter(|(_, v)| matches!(v, ValueSplit::ByMonth(..)))
+            .map(|(k, _)| lit(k as i32))
+            .collect();
+        (!values.is_empty()).then(|| col(index_column(self.tag)).in_list(values, false))
+    }
+
     /// What decides a row's shares, as group keys.
     pub fn keys(&self) -> Vec<Expr> {
         let mut keys = vec![col(index_column(self.tag)).alias(INDEX)];

@@ -797,6 +797,49 @@ mod tests {
         assert!(a.rows.iter().any(|r| r.dimension(0) == "web"), "{:?}", a.rows);
     }
 
+    /// A proportional split over rolled-up uploads: the rows it divides are read one per cost (each share
+    /// rounded per row), every other row from the rollup, and the result is the rows' to the last digit.
+    #[tokio::test]
+    async fn a_proportional_split_reads_only_the_rows_it_divides_and_keeps_their_digits() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut csv = String::from("ChargeCategory,ChargePeriodStart,BilledCost,ServiceName,Tags\n");
+        for i in 0..240i64 {
+            let service = ["Support", "EC2", "Storage", "Other"][(i % 4) as usize];
+            let team = ["web", "data", "ops"][(i % 3) as usize];
+            // Several rows of one day and service: their sum splits to other digits than they do one by one.
+            csv.push_str(&format!(
+                "Usage,2024-07-{:02},{}.{:07},{service},\"{{\"\"team\"\":\"\"{team}\"\"}}\"\n",
+                i % 5 + 1,
+                i % 17,
+                (i * 7919) % 10_000_000
+            ));
+        }
+        let tag = serde_json::json!({"key": "owner", "overridable": true, "values": [
+            {"filter": "costs.service = 'Storage'", "name": "platform"},
+            {"filter": "costs.service = 'Support'", "display_name": "Support",
+             "cost_metric": {"filter": "costs.service = 'EC2'", "aggregation": {"tag": "team"}}},
+            {"filter": "", "percentages": [{"value": "web", "pct": 50}, {"value": "data", "pct": 50}]}]});
+        let source = source(dir.path(), &csv, tag);
+        let q = query(&["tag:owner"], None);
+        let rolled = super::super::costs::with_rollups(&source, &q).await.unwrap().expect("the rollup answers");
+        assert_eq!(rolled.split_rows, source.files, "the divided rows come from the rows");
+        let mut rows = source.clone();
+        rows.files[0].rollup_decimals = None;
+        let (a, b) =
+            (super::super::costs::run(&source, &q).await.unwrap(), super::super::costs::run(&rows, &q).await.unwrap());
+        assert_eq!(a.rows, b.rows);
+        assert_eq!(a.totals, b.totals);
+        assert!(a.rows.iter().any(|r| r.dimension(0) == "ops"), "Support split by EC2's teams: {:?}", a.rows);
+        // Read from the rollup alone (every row summed first), Support's shares have other digits: the
+        // test can tell the two apart.
+        let only_rollup = super::super::costs::CostSource { split_rows: Vec::new(), ..rolled };
+        let c = super::super::costs::run(&only_rollup, &q).await;
+        assert!(c.is_err() || c.unwrap().rows != b.rows);
+        // Grouped by another column too, or filtered by the tag (the general plan): the rows answer.
+        let filtered = query(&["service"], Some("tags.name = 'owner' AND tags.value = 'ops'"));
+        assert!(super::super::costs::with_rollups(&source, &filtered).await.unwrap().is_none());
+    }
+
     /// Splits in proportion to another cost by tag and to a metric by label, per month, exactly; a month
     /// without a basis leaves the cost whole and says so.
     #[tokio::test]
