@@ -30,6 +30,21 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 bail!("no account {account} in this store");
             };
             let token = mint_token(store.as_ref(), &account, scopes, description).await?;
+            let actor = crate::service::audit::Actor {
+                account: account.token.clone(),
+                user: "operator".into(),
+                user_token: None,
+                source: crate::model::audit::AuditSource::Cli,
+            };
+            let written = crate::service::audit::Written {
+                object_type: "ApiToken".into(),
+                object_token: Some(token.id.clone()),
+                event: crate::model::audit::AuditEvent::Created,
+                before: serde_json::Value::Null,
+                // Never the secret: the token's id, what it may do and what it is for.
+                after: serde_json::json!({"token": token.id.clone(), "scopes": scopes.as_str(), "title": description}),
+            };
+            crate::service::audit::record(store.as_ref(), &actor, written).await;
             eprintln!(
                 "created token {} ({}) for {}; the secret is shown only once:",
                 token.id,

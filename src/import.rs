@@ -101,6 +101,25 @@ pub async fn run(
         Err(ServiceError::Internal(e)) => return Err(e),
         Err(e) => bail!("{e}"),
     };
+    // The operator's import, in the account's audit log as an API upload would be.
+    let actor = crate::service::audit::Actor {
+        account: account.token.clone(),
+        user: "operator".into(),
+        user_token: None,
+        source: crate::model::audit::AuditSource::Cli,
+    };
+    let imported = serde_json::json!({
+        "token": integration.token.as_str(), "name": integration.name.clone(), "imported_upload_token": record.token.to_string(),
+        "imported_rows": record.rows, "imported_amount": record.amount.to_string(),
+    });
+    let written = crate::service::audit::Written {
+        object_type: crate::service::audit::object_type("integrations"),
+        object_token: Some(integration.token.to_string()),
+        event: crate::model::audit::AuditEvent::Updated,
+        before: serde_json::json!({"token": integration.token.as_str(), "name": integration.name.clone()}),
+        after: imported,
+    };
+    crate::service::audit::record(store.as_ref(), &actor, written).await;
     let secs = started.elapsed().as_secs_f64();
     let shown = if compressed { "decompressed " } else { "" };
     let mb = csv_bytes as f64 / 1e6;

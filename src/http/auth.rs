@@ -20,7 +20,7 @@ use crate::store::Principal;
 
 /// POSTs that only read, which Vantage's spec gives the `read` scope: asking for an invoice's download link,
 /// and for a cost or unit-cost data export.
-fn reads_by_post(path: &str) -> bool {
+pub(super) fn reads_by_post(path: &str) -> bool {
     // Inside the `/v2` nest the prefix is already stripped.
     let path = path.strip_prefix("/v2").unwrap_or(path);
     (path.starts_with("/invoices/") && path.ends_with("/download"))

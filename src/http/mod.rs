@@ -19,6 +19,7 @@ use crate::store::DynStore;
 pub mod alert_deliveries;
 pub mod anomaly_alerts;
 pub mod anomaly_notifications;
+pub mod audit_logs;
 pub mod auth;
 pub mod billing_profiles;
 pub mod billing_rules;
@@ -255,6 +256,7 @@ fn authenticated() -> OpenApiRouter<AppState> {
         .merge(business_metrics::router())
         .merge(segments::router())
         .merge(unit_costs::router())
+        .merge(audit_logs::router())
 }
 
 /// The `/v2` operations without an API token: signed invoice files and the OpenAPI document.
@@ -270,7 +272,12 @@ pub fn api_description() -> utoipa::openapi::OpenApi {
 
 /// The whole application.
 pub fn app(state: AppState) -> Router {
-    let authenticated = authenticated().route_layer(from_fn_with_state(state.clone(), auth::require_token));
+    // Every write recorded once the caller is known (inside auth); objects read through the handlers alone.
+    let reader = authenticated().split_for_parts().0.with_state(state.clone());
+    let audit = audit_logs::AuditLayer { state: state.clone(), reader };
+    let authenticated = authenticated()
+        .route_layer(from_fn_with_state(audit, audit_logs::record_writes))
+        .route_layer(from_fn_with_state(state.clone(), auth::require_token));
     // Signed links carry their own authority, and the API's description is public: no API token.
     let (v2, _) = authenticated.merge(public()).split_for_parts();
 

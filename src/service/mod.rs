@@ -2,6 +2,7 @@
 //! Handlers and commands turn their input into these calls and their results into output; below this
 //! layer, `store` keeps metadata and `engine` computes.
 //!
+//! - [`audit`]: the audit log: every write recorded with who, through what, and the values it changed.
 //! - [`error`]: the one error every service returns, by kind ([`ServiceError`]), mapped to HTTP once.
 //! - [`uploads`]: ingest → persist → commit → retire, the one path by which cost files enter.
 //! - [`files`]: file intents (what is being written to shared storage) and the janitor, which removes
@@ -31,6 +32,7 @@
 
 pub mod alerts;
 pub mod anomalies;
+pub mod audit;
 pub mod billing_rules;
 pub mod budgets;
 pub mod business_metrics;

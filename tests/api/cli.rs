@@ -124,6 +124,21 @@ async fn tokens_created_and_revoked_from_the_cli_take_effect() {
     let out = costd(&["account", "create", "--name", "Second"], dir.path()).await;
     let second = String::from_utf8(out.stdout).unwrap().trim().to_string();
     assert!(second.starts_with("acct_"), "{second}");
+    // The token made from the command line is in the account's audit log, by its id, never its secret.
+    let log: serde_json::Value = client
+        .get(format!("{}/v2/audit_logs?source=cli", served.url))
+        .bearer_auth(served.bootstrap_token.as_ref().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let entry = &log["audit_logs"][0];
+    assert_eq!(entry["object_type"], "ApiToken", "{log}");
+    assert_eq!(entry["event"], "record_created");
+    assert!(entry["object_token"].as_str().unwrap().starts_with("tkn_"), "{entry}");
+    assert!(!log.to_string().contains(&read_only), "the secret is nowhere in the log");
     served.child.kill().await.unwrap();
 }
 
@@ -257,6 +272,20 @@ async fn import_loads_plain_gzipped_and_piped_files_and_rejects_bad_ones() {
     let out =
         costd(&["import", "--integration", "accss_crdntl_0000000000000000", plain.to_str().unwrap()], dir.path()).await;
     assert!(!out.status.success());
+    // The operator's imports are in the audit log (three that landed; the refused one is not).
+    let log: serde_json::Value = client
+        .get(format!("{}/v2/audit_logs?source=cli", served.url))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let log = log["audit_logs"].as_array().unwrap();
+    assert_eq!(log.len(), 3, "{log:#?}");
+    assert!(log.iter().all(|e| e["user"] == "operator" && e["object_token"] == integration.as_str()), "{log:#?}");
+    assert_eq!(log[2]["changed_values"]["imported_rows"], serde_json::json!([null, 10]));
     served.child.kill().await.unwrap();
 }
 

@@ -4,6 +4,7 @@
 mod helpers;
 
 mod alert_money;
+mod audit_logs;
 mod auth;
 mod billing_rules;
 mod bills;

@@ -47,7 +47,7 @@ pub struct CostSource {
     pub conversion: Option<costd_model::exchange_rate::Conversion>,
     /// The values (of the query's months) of the business metrics the virtual tags split by, by token.
     pub metric_values: std::collections::BTreeMap<String, Vec<costd_model::business_metric::MetricValue>>,
-    /// Set by [`with_rollups`] when `files` are rollups and a proportional split is applied: every upload
+    /// Set by `with_rollups` when `files` are rollups and a proportional split is applied: every upload
     /// again, whose rows (one per cost) give the rows that split divides, which it rounds one by one. The
     /// rollups give every other row. Empty otherwise.
     pub split_rows: Vec<SourceFile>,

@@ -4,6 +4,7 @@
 pub mod account;
 pub mod amount;
 pub mod anomaly;
+pub mod audit;
 pub mod billing_profile;
 pub mod billing_rule;
 pub mod bucket_export;

@@ -199,6 +199,11 @@ token_type!(
     SegmentToken,
     "fltr_sgmt_"
 );
+token_type!(
+    /// An audit log entry (`/v2/audit_logs`): `adt_lg_…`.
+    AuditLogToken,
+    "adt_lg_"
+);
 
 /// The token of a part of a resource (a billing profile's billing information, say): `prefix` and the
 /// owner's random digits, so it is stable without being stored and unique as its owner is.

@@ -25,8 +25,8 @@ use costd_model::billing_rule::RuleColumns;
 use costd_model::invoice::{InvoiceDocument, InvoiceStatus};
 pub use costd_model::managed_account::ManagedAccountSettings;
 use costd_model::token::{
-    AccountToken, BillingProfileToken, BusinessMetricToken, IntegrationToken, InvoiceToken, RuleToken, Scopes,
-    SegmentToken, UploadToken, VirtualTagToken,
+    AccountToken, AuditLogToken, BillingProfileToken, BusinessMetricToken, IntegrationToken, InvoiceToken, RuleToken,
+    Scopes, SegmentToken, UploadToken, VirtualTagToken,
 };
 use costd_model::workspace::WorkspaceSettings;
 
@@ -189,6 +189,7 @@ bind_as_text!(
     VirtualTagToken,
     BusinessMetricToken,
     SegmentToken,
+    AuditLogToken,
     costd_model::amount::Amount
 );
 
@@ -201,7 +202,8 @@ token_text!(
     InvoiceToken,
     VirtualTagToken,
     BusinessMetricToken,
-    SegmentToken
+    SegmentToken,
+    AuditLogToken
 );
 
 /// Amounts are stored as the exact text the API shows (`1234.56`): never summed by the database, and never
@@ -345,6 +347,7 @@ pub trait Store:
     + BusinessMetricStore
     + SegmentStore
     + TagSettingStore
+    + AuditStore
     + wing::RecordStore
     + Send
     + Sync
@@ -1042,6 +1045,26 @@ pub enum SegmentWrite {
     Stale,
     /// A deleted segment's report is followed by these (noun, token): budgets, alerts, notifications.
     ReportInUse(Vec<(String, String)>),
+}
+
+/// The audit log (`/v2/audit_logs`), per account: entries are added, never changed or removed.
+#[async_trait]
+pub trait AuditStore: Send + Sync {
+    /// Adds `entry`.
+    async fn append_audit(&self, entry: &costd_model::audit::AuditEntry) -> anyhow::Result<()>;
+    /// One page of the account's entries that `filter` keeps, newest first.
+    async fn list_audit(
+        &self,
+        account: &AccountToken,
+        filter: &costd_model::audit::AuditFilter,
+        page: PageRequest,
+    ) -> anyhow::Result<Paged<costd_model::audit::AuditEntry>>;
+    /// The account's entry `token`, if it has one.
+    async fn get_audit(
+        &self,
+        account: &AccountToken,
+        token: &costd_model::token::AuditLogToken,
+    ) -> anyhow::Result<Option<costd_model::audit::AuditEntry>>;
 }
 
 /// Segments (`/v2/segments`), per account: the tree read and written whole.

@@ -434,6 +434,12 @@ for (const r of rules) await client.billingRules.delete(r.token);
 await client.integrations.delete(small.token);
 await client.integrations.delete(sample.token);
 await expectError(404, () => client.billingRules.get(rules[0].token));
+// The audit log: each rule's delete is an entry of this token, its last title before and nothing after.
+const deleted = (await client.auditLogs.list({ action: "delete", object_type: "billing_rule", limit: 100 })).audit_logs;
+check(rules.every((r) => deleted.some((e) => e.object_token === r.token))
+  && deleted.every((e) => e.event === "record_destroyed" && e.source === "api"), `audit log of the deletes ${JSON.stringify(deleted[0])}`);
+const entry = await client.auditLogs.get(deleted[0].token);
+check(entry.token === deleted[0].token && entry.changed_values.title[1] === null, `one audit log ${JSON.stringify(entry)}`);
 await expectError(401, () => new APIV2Client("cstd_not_a_token", false, URL).me.get());
 const version = JSON.parse(readFileSync("node_modules/@vantage-sh/vantage-client/package.json", "utf8")).version;
 console.log(`node client (@vantage-sh/vantage-client ${version}): ${checks} checks passed`);

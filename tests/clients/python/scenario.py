@@ -661,6 +661,16 @@ def main():
     client.integrations.delete(small.token)
     client.integrations.delete(sample.token)
     expect_error(404, lambda: client.billing_rules.get(rules[0].token))
+    # The audit log: each rule's delete is an entry of this token, its last title before and nothing after.
+    # (The Node scenario, run first on the same server, deleted its own.)
+    deleted = client.audit_logs.list(action="delete", object_type="billing_rule", limit=100).audit_logs
+    check(
+        {r.token for r in rules} <= {e.object_token for e in deleted}
+        and all(e.event == "record_destroyed" and e.source == "api" for e in deleted),
+        f"audit log of the deletes {deleted[:1]}",
+    )
+    entry = client.audit_logs.get(deleted[0].token)
+    check(entry.token == deleted[0].token and entry.changed_values["title"][1] is None, f"one audit log {entry}")
     expect_error(401, lambda: Client("cstd_not_a_token", base_url=URL).me.get())
     version = importlib.metadata.version("vantage-python")
     print(f"python client (vantage-python {version}): {checks} checks passed")

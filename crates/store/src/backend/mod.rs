@@ -10,6 +10,7 @@
 //! several share are here.
 
 mod accounts;
+mod audit_logs;
 mod billing_profiles;
 mod business_metrics;
 mod exchange_rates;

@@ -2,6 +2,7 @@
 //! their conversions into model entities, the column lists, and small helpers. One file per resource.
 
 mod accounts;
+mod audit_logs;
 mod billing_profiles;
 mod business_metrics;
 mod exchange_rates;
@@ -20,6 +21,7 @@ mod virtual_tags;
 mod workspaces;
 
 pub(crate) use accounts::AccountRow;
+pub(crate) use audit_logs::{AuditRow, AUDIT_COLUMNS};
 pub(crate) use billing_profiles::{settings_json, ProfileRow, PROFILE_COLUMNS};
 pub(crate) use business_metrics::{day, AttachmentRow, MetricRow, ValueRow, ATTACHMENT_COLUMNS, METRIC_COLUMNS};
 pub(crate) use exports::{ExportRow, EXPORT_COLUMNS};
