@@ -8,6 +8,7 @@ use crate::config::{
     AccountCommand, Cli, Command, InvoiceCommand, LinksCommand, ServeSettings, SyncSettings, TokenCommand, UserCommand,
 };
 use crate::model::token::{secret_hash, AccountToken, Scopes};
+use crate::service::audit::{self, Actor, Written};
 use crate::store;
 
 /// Runs one command to completion.
@@ -18,6 +19,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Account(AccountCommand::Create { name }) => {
             let store = store::connect(&cli.store()).await?;
             let account = store.create_account(name, None).await?;
+            let shown = serde_json::json!({"token": account.token.as_str(), "name": name});
+            let written = Written::created("Account", account.token.to_string(), shown);
+            audit::record(store.as_ref(), &Actor::operator(&account.token), written).await;
             println!("{}", account.token);
             Ok(())
         }
@@ -30,21 +34,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 bail!("no account {account} in this store");
             };
             let token = mint_token(store.as_ref(), &account, scopes, description).await?;
-            let actor = crate::service::audit::Actor {
-                account: account.token.clone(),
-                user: "operator".into(),
-                user_token: None,
-                source: crate::model::audit::AuditSource::Cli,
-            };
-            let written = crate::service::audit::Written {
-                object_type: "ApiToken".into(),
-                object_token: Some(token.id.clone()),
-                event: crate::model::audit::AuditEvent::Created,
-                before: serde_json::Value::Null,
-                // Never the secret: the token's id, what it may do and what it is for.
-                after: serde_json::json!({"token": token.id.clone(), "scopes": scopes.as_str(), "title": description}),
-            };
-            crate::service::audit::record(store.as_ref(), &actor, written).await;
+            // Never the secret: the token's id, what it may do and what it is for.
+            let shown = serde_json::json!({"token": token.id.clone(), "scopes": scopes.as_str(), "title": description});
+            let written = Written::created("ApiToken", token.id.clone(), shown);
+            audit::record(store.as_ref(), &Actor::operator(&account.token), written).await;
             eprintln!(
                 "created token {} ({}) for {}; the secret is shown only once:",
                 token.id,
@@ -56,11 +49,21 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Token(TokenCommand::Revoke { secret_or_id }) => {
             let store = store::connect(&cli.store()).await?;
-            let revoked = store.revoke_api_token(&secret_hash(secret_or_id)).await?
-                || store.revoke_api_token(secret_or_id).await?;
-            if !revoked {
+            let revoked = match store.revoke_api_token(&secret_hash(secret_or_id)).await? {
+                Some(revoked) => Some(revoked),
+                None => store.revoke_api_token(secret_or_id).await?,
+            };
+            let Some(revoked) = revoked else {
                 bail!("no live token matches; it may be revoked already");
-            }
+            };
+            let written = Written {
+                object_type: "ApiToken".into(),
+                object_token: Some(revoked.id.clone()),
+                event: crate::model::audit::AuditEvent::Destroyed,
+                before: serde_json::json!({"token": revoked.id, "title": revoked.description}),
+                after: serde_json::Value::Null,
+            };
+            audit::record(store.as_ref(), &Actor::operator(&revoked.account), written).await;
             println!("revoked");
             Ok(())
         }
@@ -212,6 +215,14 @@ async fn user(cli: &Cli, command: &UserCommand) -> anyhow::Result<()> {
                 }
                 other => other?,
             };
+            let shown = serde_json::json!({"token": created.token.to_string(), "email": created.email.clone(),
+                "name": created.name.clone(), "role": created.role.to_string()});
+            audit::record(
+                store.as_ref(),
+                &Actor::operator(&token),
+                Written::created("User", created.token.to_string(), shown),
+            )
+            .await;
             eprintln!("added {} ({}) to {account}", created.email, created.role);
             println!("{}", created.token);
         }
@@ -243,6 +254,11 @@ async fn invoice(cli: &Cli, command: &InvoiceCommand) -> anyhow::Result<()> {
             };
             let created = invoicing::create(&ctx, &msp, fields, chrono::Utc::now().date_naive()).await.map_err(show)?;
             let d = &created.document;
+            let shown = serde_json::json!({"token": created.token.to_string(), "title": invoice_number(created.number),
+                "account_token": managed_account, "billing_period_start": start, "billing_period_end": end,
+                "total": d.total.to_string(), "currency": d.currency.clone()});
+            let written = Written::created("Invoice", created.token.to_string(), shown);
+            audit::record(ctx.store.as_ref(), &Actor::operator(&msp), written).await;
             println!(
                 "{} {} {} {} ({} lines, due {})",
                 invoice_number(created.number),

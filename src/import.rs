@@ -102,12 +102,7 @@ pub async fn run(
         Err(e) => bail!("{e}"),
     };
     // The operator's import, in the account's audit log as an API upload would be.
-    let actor = crate::service::audit::Actor {
-        account: account.token.clone(),
-        user: "operator".into(),
-        user_token: None,
-        source: crate::model::audit::AuditSource::Cli,
-    };
+    let actor = crate::service::audit::Actor::operator(&account.token);
     let imported = serde_json::json!({
         "token": integration.token.as_str(), "name": integration.name.clone(), "imported_upload_token": record.token.to_string(),
         "imported_rows": record.rows, "imported_amount": record.amount.to_string(),

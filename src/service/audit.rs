@@ -27,6 +27,13 @@ pub struct Actor {
     pub source: AuditSource,
 }
 
+impl Actor {
+    /// The operator at the server's command line, writing in `account`.
+    pub fn operator(account: &AccountToken) -> Actor {
+        Actor { account: account.clone(), user: "operator".into(), user_token: None, source: AuditSource::Cli }
+    }
+}
+
 /// One object's write: what kind, which, and its API body before and after (`Null`: none).
 #[derive(Debug, Clone)]
 pub struct Written {
@@ -35,6 +42,19 @@ pub struct Written {
     pub event: AuditEvent,
     pub before: Value,
     pub after: Value,
+}
+
+impl Written {
+    /// A new object of `object_type`, as `after` shows it.
+    pub fn created(object_type: &str, object_token: impl Into<String>, after: Value) -> Written {
+        Written {
+            object_type: object_type.into(),
+            object_token: Some(object_token.into()),
+            event: AuditEvent::Created,
+            before: Value::Null,
+            after,
+        }
+    }
 }
 
 /// Adds the entry for `written` by `actor`; a write that changed nothing is not recorded.

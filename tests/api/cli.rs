@@ -134,10 +134,12 @@ async fn tokens_created_and_revoked_from_the_cli_take_effect() {
         .json()
         .await
         .unwrap();
-    let entry = &log["audit_logs"][0];
-    assert_eq!(entry["object_type"], "ApiToken", "{log}");
-    assert_eq!(entry["event"], "record_created");
-    assert!(entry["object_token"].as_str().unwrap().starts_with("tkn_"), "{entry}");
+    let entries = log["audit_logs"].as_array().unwrap();
+    let events: Vec<(&str, &str)> =
+        entries.iter().map(|e| (e["object_type"].as_str().unwrap(), e["event"].as_str().unwrap())).collect();
+    assert_eq!(events, [("ApiToken", "record_destroyed"), ("ApiToken", "record_created")], "{log}");
+    assert!(entries[1]["object_token"].as_str().unwrap().starts_with("tkn_"), "{log}");
+    assert_eq!(entries[0]["object_token"], entries[1]["object_token"], "the revoke names the token it ended");
     assert!(!log.to_string().contains(&read_only), "the secret is nowhere in the log");
     served.child.kill().await.unwrap();
 }
@@ -187,6 +189,20 @@ async fn users_added_from_the_cli_are_listed_by_the_api() {
     assert_eq!(missing.unwrap().status(), 404);
     let out = costd(&["user", "list", "--account", &account], dir.path()).await;
     assert!(String::from_utf8_lossy(&out.stdout).contains("ana@example.com\tViewer\tAna"), "{out:?}");
+    // The one user added is in the audit log, by the operator; the refused adds are not.
+    let log: serde_json::Value = client
+        .get(format!("{}/v2/audit_logs?object_type=user", served.url))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let log = log["audit_logs"].as_array().unwrap();
+    assert_eq!(log.len(), 1, "{log:#?}");
+    assert_eq!((log[0]["object_token"].as_str(), log[0]["source"].as_str()), (Some(user.as_str()), Some("cli")));
+    assert_eq!(log[0]["object_title"], "Ana");
     served.child.kill().await.unwrap();
 }
 
@@ -478,6 +494,24 @@ async fn invoices_are_created_listed_and_downloaded_from_the_cli() {
     .await;
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("INV-000001,cost,CLI,EC2,Usage,,12.35,USD,12.345"), "the integration by name: {text}");
+    // The invoice made at the command line is in the MSP's audit log (the refused second one is not).
+    let log: serde_json::Value = client
+        .get(format!("{url}/v2/audit_logs?object_type=invoice"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let log = log["audit_logs"].as_array().unwrap();
+    assert_eq!(log.len(), 1, "{log:#?}");
+    assert_eq!(
+        (log[0]["object_token"].as_str(), log[0]["object_title"].as_str()),
+        (Some(invoice.as_str()), Some("INV-000001"))
+    );
+    // The invoice's total, at the currency's precision.
+    assert_eq!(log[0]["changed_values"]["total"], serde_json::json!([null, "12.35"]));
     served.child.kill().await.unwrap();
 }
 

@@ -437,8 +437,8 @@ pub trait TokenStore: Send + Sync {
     async fn create_api_token(&self, token: &NewApiToken) -> anyhow::Result<String>;
     /// The live (not revoked) token with this secret hash.
     async fn principal_for_secret_hash(&self, secret_hash: &str) -> anyhow::Result<Option<Principal>>;
-    /// Revokes the token with this secret hash or id; false when no live token matched.
-    async fn revoke_api_token(&self, secret_hash_or_id: &str) -> anyhow::Result<bool>;
+    /// Revokes the token with this secret hash or id; `None` when no live token matched.
+    async fn revoke_api_token(&self, secret_hash_or_id: &str) -> anyhow::Result<Option<RevokedToken>>;
     /// Stores a web-console session acting with the API token `token_id` (`tkn_…`) until `expires_at`
     /// (Unix seconds); expired sessions are dropped on the way.
     async fn create_console_session(&self, secret_hash: &str, token_id: &str, expires_at: i64) -> anyhow::Result<()>;
@@ -1045,6 +1045,14 @@ pub enum SegmentWrite {
     Stale,
     /// A deleted segment's report is followed by these (noun, token): budgets, alerts, notifications.
     ReportInUse(Vec<(String, String)>),
+}
+
+/// A token just revoked: whose it was, its id and what it was for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RevokedToken {
+    pub account: AccountToken,
+    pub id: String,
+    pub description: String,
 }
 
 /// The audit log (`/v2/audit_logs`), per account: entries are added, never changed or removed.

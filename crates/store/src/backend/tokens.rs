@@ -37,16 +37,17 @@ impl crate::TokenStore for This {
     }
 
     #[tracing::instrument(skip_all)]
-    async fn revoke_api_token(&self, secret_hash_or_id: &str) -> anyhow::Result<bool> {
-        let done = sqlx::query(
+    async fn revoke_api_token(&self, secret_hash_or_id: &str) -> anyhow::Result<Option<crate::RevokedToken>> {
+        let revoked: Option<(crate::Text<::costd_model::token::AccountToken>, String, String)> = sqlx::query_as(
             "UPDATE api_tokens SET revoked_at = $1 \
-             WHERE (secret_hash = $2 OR token = $2) AND revoked_at IS NULL",
+             WHERE (secret_hash = $2 OR token = $2) AND revoked_at IS NULL \
+             RETURNING account_token, token, description",
         )
         .bind(crate::now())
         .bind(secret_hash_or_id)
-        .execute(&self.write)
+        .fetch_optional(&self.write)
         .await?;
-        Ok(done.rows_affected() > 0)
+        Ok(revoked.map(|(account, id, description)| crate::RevokedToken { account: account.0, id, description }))
     }
 
     #[tracing::instrument(skip_all)]
