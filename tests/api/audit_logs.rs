@@ -119,16 +119,7 @@ async fn the_log_is_filtered_the_accounts_own_and_never_changed(app: TestApp) {
 }
 
 async fn a_console_write_is_an_entry_from_the_console(app: TestApp) {
-    let res = app
-        .client
-        .post(format!("{}/console/session", app.base_url))
-        .json(&json!({"token": app.token}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 201);
-    let cookie = res.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string();
-    let session: Value = res.json().await.unwrap();
+    let (cookie, session) = crate::console::sign_in(&app, &app.token).await;
     let res = app
         .client
         .post(format!("{}/v2/billing_rules", app.base_url))

@@ -125,15 +125,7 @@ async fn tokens_created_and_revoked_from_the_cli_take_effect() {
     let second = String::from_utf8(out.stdout).unwrap().trim().to_string();
     assert!(second.starts_with("acct_"), "{second}");
     // The token made from the command line is in the account's audit log, by its id, never its secret.
-    let log: serde_json::Value = client
-        .get(format!("{}/v2/audit_logs?source=cli", served.url))
-        .bearer_auth(served.bootstrap_token.as_ref().unwrap())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let log = audit_log(&client, &served.url, served.bootstrap_token.as_ref().unwrap(), "?source=cli").await;
     let entries = log["audit_logs"].as_array().unwrap();
     let events: Vec<(&str, &str)> =
         entries.iter().map(|e| (e["object_type"].as_str().unwrap(), e["event"].as_str().unwrap())).collect();
@@ -190,20 +182,19 @@ async fn users_added_from_the_cli_are_listed_by_the_api() {
     let out = costd(&["user", "list", "--account", &account], dir.path()).await;
     assert!(String::from_utf8_lossy(&out.stdout).contains("ana@example.com\tViewer\tAna"), "{out:?}");
     // The one user added is in the audit log, by the operator; the refused adds are not.
-    let log: serde_json::Value = client
-        .get(format!("{}/v2/audit_logs?object_type=user", served.url))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let log = audit_log(&client, &served.url, &token, "?object_type=user").await;
     let log = log["audit_logs"].as_array().unwrap();
     assert_eq!(log.len(), 1, "{log:#?}");
     assert_eq!((log[0]["object_token"].as_str(), log[0]["source"].as_str()), (Some(user.as_str()), Some("cli")));
     assert_eq!(log[0]["object_title"], "Ana");
     served.child.kill().await.unwrap();
+}
+
+/// `GET /v2/audit_logs<query>` of the account whose token is `token`.
+async fn audit_log(client: &reqwest::Client, url: &str, token: &str, query: &str) -> serde_json::Value {
+    let res = client.get(format!("{url}/v2/audit_logs{query}")).bearer_auth(token).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    res.json().await.unwrap()
 }
 
 async fn create_integration(client: &reqwest::Client, url: &str, token: &str) -> String {
@@ -289,15 +280,7 @@ async fn import_loads_plain_gzipped_and_piped_files_and_rejects_bad_ones() {
         costd(&["import", "--integration", "accss_crdntl_0000000000000000", plain.to_str().unwrap()], dir.path()).await;
     assert!(!out.status.success());
     // The operator's imports are in the audit log (three that landed; the refused one is not).
-    let log: serde_json::Value = client
-        .get(format!("{}/v2/audit_logs?source=cli", served.url))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let log = audit_log(&client, &served.url, &token, "?source=cli").await;
     let log = log["audit_logs"].as_array().unwrap();
     assert_eq!(log.len(), 3, "{log:#?}");
     assert!(log.iter().all(|e| e["user"] == "operator" && e["object_token"] == integration.as_str()), "{log:#?}");
@@ -495,15 +478,7 @@ async fn invoices_are_created_listed_and_downloaded_from_the_cli() {
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("INV-000001,cost,CLI,EC2,Usage,,12.35,USD,12.345"), "the integration by name: {text}");
     // The invoice made at the command line is in the MSP's audit log (the refused second one is not).
-    let log: serde_json::Value = client
-        .get(format!("{url}/v2/audit_logs?object_type=invoice"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let log = audit_log(&client, &url, &token, "?object_type=invoice").await;
     let log = log["audit_logs"].as_array().unwrap();
     assert_eq!(log.len(), 1, "{log:#?}");
     assert_eq!(

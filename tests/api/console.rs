@@ -15,7 +15,7 @@ on_both_stores!(
 );
 
 /// Signs in; answers the cookie pair (`costd_session=…`) and the session body.
-async fn sign_in(app: &TestApp, token: &str) -> (String, Value) {
+pub(crate) async fn sign_in(app: &TestApp, token: &str) -> (String, Value) {
     let res = app
         .client
         .post(format!("{}/console/session", app.base_url))

@@ -765,6 +765,21 @@ mod tests {
         assert_eq!(by_value(&untagged), vec![], "every row has a team now");
     }
 
+    /// `q` over `source` as it runs (its rollup where that answers) and over its rows alone, asserted equal
+    /// to the last digit; the result.
+    async fn as_rolled_and_as_rows(
+        source: &super::super::costs::CostSource,
+        q: &CostQuery,
+    ) -> super::super::costs::CostResult {
+        let mut rows = source.clone();
+        rows.files[0].rollup_decimals = None;
+        let (a, b) =
+            (super::super::costs::run(source, q).await.unwrap(), super::super::costs::run(&rows, q).await.unwrap());
+        assert_eq!(a.rows, b.rows);
+        assert_eq!(a.totals, b.totals);
+        a
+    }
+
     /// A tag that reads no provider tag (an overriding catch-all, filters on rolled-up columns) is answered
     /// from the upload's rollup, and the rollup gives the very digits the rows give.
     #[tokio::test]
@@ -788,12 +803,7 @@ mod tests {
         let q = query(&["tag:owner", "service"], None);
         let rolled = super::super::costs::with_rollups(&source, &q).await.unwrap();
         assert!(rolled.is_some(), "the rollup answers a tag that reads no provider tag");
-        let mut rows = source.clone();
-        rows.files[0].rollup_decimals = None;
-        let (a, b) =
-            (super::super::costs::run(&source, &q).await.unwrap(), super::super::costs::run(&rows, &q).await.unwrap());
-        assert_eq!(a.rows, b.rows);
-        assert_eq!(a.totals, b.totals);
+        let a = as_rolled_and_as_rows(&source, &q).await;
         assert!(a.rows.iter().any(|r| r.dimension(0) == "web"), "{:?}", a.rows);
     }
 
@@ -823,18 +833,13 @@ mod tests {
         let q = query(&["tag:owner"], None);
         let rolled = super::super::costs::with_rollups(&source, &q).await.unwrap().expect("the rollup answers");
         assert_eq!(rolled.split_rows, source.files, "the divided rows come from the rows");
-        let mut rows = source.clone();
-        rows.files[0].rollup_decimals = None;
-        let (a, b) =
-            (super::super::costs::run(&source, &q).await.unwrap(), super::super::costs::run(&rows, &q).await.unwrap());
-        assert_eq!(a.rows, b.rows);
-        assert_eq!(a.totals, b.totals);
+        let a = as_rolled_and_as_rows(&source, &q).await;
         assert!(a.rows.iter().any(|r| r.dimension(0) == "ops"), "Support split by EC2's teams: {:?}", a.rows);
         // Read from the rollup alone (every row summed first), Support's shares have other digits: the
         // test can tell the two apart.
         let only_rollup = super::super::costs::CostSource { split_rows: Vec::new(), ..rolled };
         let c = super::super::costs::run(&only_rollup, &q).await;
-        assert!(c.is_err() || c.unwrap().rows != b.rows);
+        assert!(c.is_err() || c.unwrap().rows != a.rows);
         // Grouped by another column too, or filtered by the tag (the general plan): the rows answer.
         let filtered = query(&["service"], Some("tags.name = 'owner' AND tags.value = 'ops'"));
         assert!(super::super::costs::with_rollups(&source, &filtered).await.unwrap().is_none());
