@@ -17,7 +17,8 @@
 //!   stands for, its forecast), segments (a tree of reports that divide the costs), virtual tags (allocation), exchange rates and currency conversion, discovery, data exports, the upload-file janitor, syncing bucket integrations
 //!   (AWS and Azure cost exports) with their credentials sealed at rest, and the alerts wing (budgets, cost
 //!   alerts, report summaries, anomalies: `service::alerts` judges them over one report series and delivers
-//!   their messages).
+//!   their messages), and the audit log (`service::audit`: every write of the API, the console and the CLI,
+//!   with who, the source and the values it changed; recorded by `http::audit_logs`'s layer and the commands).
 //! - [`model`] (the `costd-model` crate, `crates/model`): parsed domain types, no I/O: the costs query (`model::cost_query`, parsed from a query
 //!   string or a stored report alike, with VQL as a typed AST in `model::vql`), billing rules with the
 //!   typed custom-SQL grammar, virtual tags (`model::virtual_tag`), segments and the scope a segment's report applies

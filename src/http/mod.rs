@@ -2,8 +2,9 @@
 //!
 //! [`app`] builds the router (no I/O), [`serve`] runs it on a bound listener until `shutdown` resolves,
 //! so tests bind port 0 and production binds the configured address. One module per resource owns its
-//! routes; this module adds the layers: auth on every `/v2` route, a body limit, a trace span per request
-//! (method, matched path, account) and the 500-cause logger inside that span.
+//! routes; this module adds the layers: auth on every `/v2` route and, inside it, the audit log's
+//! (`audit_logs::record_writes`), a body limit, a trace span per request (method, matched path, account)
+//! and the 500-cause logger inside that span.
 
 use std::future::Future;
 
