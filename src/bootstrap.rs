@@ -31,11 +31,23 @@ pub async fn mint_token(
     scopes: Scopes,
     description: &str,
 ) -> anyhow::Result<MintedToken> {
+    mint_token_of(store, account, &account.owner_user_token, scopes, description).await
+}
+
+/// A new token owned by `user_token` (a user of the account's directory, whose role bounds what the token
+/// may do; the account's owner for an account token).
+pub async fn mint_token_of(
+    store: &dyn Store,
+    account: &Account,
+    user_token: &str,
+    scopes: Scopes,
+    description: &str,
+) -> anyhow::Result<MintedToken> {
     let secret = new_secret();
     let id = store
         .create_api_token(&NewApiToken {
             account_token: account.token.clone(),
-            user_token: account.owner_user_token.clone(),
+            user_token: user_token.to_string(),
             secret_hash: secret_hash(&secret),
             scopes,
             description: description.to_string(),

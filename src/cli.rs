@@ -25,7 +25,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{}", account.token);
             Ok(())
         }
-        Command::Token(TokenCommand::Create { account, scope, description }) => {
+        Command::Token(TokenCommand::Create { account, scope, description, user }) => {
             let scopes: Scopes = scope.parse().map_err(anyhow::Error::msg)?;
             let store = store::connect(&cli.store()).await?;
             let token =
@@ -33,7 +33,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let Some(account) = store.get_account(&token).await? else {
                 bail!("no account {account} in this store");
             };
-            let token = mint_token(store.as_ref(), &account, scopes, description).await?;
+            let token = match user {
+                None => mint_token(store.as_ref(), &account, scopes, description).await?,
+                Some(user) => {
+                    let Some(found) = store.get_user(&account.token, user).await? else {
+                        bail!("no user {user} in {}; add one with `costd user add`", account.token);
+                    };
+                    crate::bootstrap::mint_token_of(store.as_ref(), &account, &found.token, scopes, description).await?
+                }
+            };
             // Never the secret: the token's id, what it may do and what it is for.
             let shown = serde_json::json!({"token": token.id.clone(), "scopes": scopes.as_str(), "title": description});
             let written = Written::created("ApiToken", token.id.clone(), shown);

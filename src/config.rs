@@ -430,6 +430,10 @@ pub enum TokenCommand {
         /// A description shown by `GET /v2/me`.
         #[arg(long, default_value = "API token")]
         description: String,
+        /// The directory user (`usr_…`, `costd user add`) who owns the token: their role bounds what it may
+        /// do (a Viewer reads only; an Editor cannot manage users or integrations). Default: the account's.
+        #[arg(long)]
+        user: Option<String>,
     },
     /// Revoke a token, given its secret or its id (`tkn_…`).
     Revoke {

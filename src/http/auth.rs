@@ -2,7 +2,8 @@
 //!
 //! The secret is hashed (SHA-256) and looked up; the resulting [`Principal`] goes into the request's
 //! extensions. GET/HEAD need the `read` scope, every other method `write`
-//! (except the POSTs Vantage documents as reads: an invoice's download link).
+//! (except the POSTs Vantage documents as reads: an invoice's download link). A token a directory user owns
+//! is bounded by the user's role too (a Viewer writes nothing, an Editor manages no users or integrations).
 
 use std::collections::HashMap;
 use std::sync::RwLock;
@@ -46,6 +47,9 @@ pub async fn require_token(State(state): State<AppState>, mut req: Request, next
     };
     let needs_write =
         !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) && !reads_by_post(req.uri().path());
+    if let (true, Some(role)) = (needs_write, principal.role) {
+        role.may_write(req.uri().path()).map_err(ApiError::Forbidden)?;
+    }
     if needs_write && !principal.scopes.write {
         return Err(ApiError::Forbidden("this API token has no write scope".into()));
     }

@@ -181,6 +181,15 @@ async fn users_added_from_the_cli_are_listed_by_the_api() {
     assert_eq!(missing.unwrap().status(), 404);
     let out = costd(&["user", "list", "--account", &account], dir.path()).await;
     assert!(String::from_utf8_lossy(&out.stdout).contains("ana@example.com\tViewer\tAna"), "{out:?}");
+    // A token Ana owns is a Viewer's: it reads, and every write is refused naming her role.
+    let out = costd(&["token", "create", "--account", &account, "--user", &user], dir.path()).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let anas = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let rules = format!("{}/v2/billing_rules", served.url);
+    assert_eq!(status_of(&client, reqwest::Method::GET, rules.clone(), &anas).await, 200);
+    assert_eq!(status_of(&client, reqwest::Method::POST, rules, &anas).await, 403);
+    let out = costd(&["token", "create", "--account", &account, "--user", "usr_0000000000000000"], dir.path()).await;
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("no user"), "{out:?}");
     // The one user added is in the audit log, by the operator; the refused adds are not.
     let log = audit_log(&client, &served.url, &token, "?object_type=user").await;
     let log = log["audit_logs"].as_array().unwrap();

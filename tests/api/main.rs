@@ -27,6 +27,7 @@ mod limits;
 mod managed_accounts;
 mod openapi;
 mod reports;
+mod roles;
 mod scale;
 mod segments;
 mod store;

@@ -25,4 +25,7 @@ pub struct Principal {
     pub scopes: Scopes,
     pub description: String,
     pub created_at: DateTime<Utc>,
+    /// The role of the directory user who owns the token (`costd token create --user`), which bounds what
+    /// it may do (docs/access.md); `None` for an account's own token, bounded by its scopes alone.
+    pub role: Option<crate::user::Role>,
 }

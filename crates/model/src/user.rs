@@ -1,7 +1,8 @@
 //! A user of an account's directory (Vantage's `User`): a name, an address and a role. `user_tokens` on
 //! budget alerts, report notifications and anomaly notifications name users, and their messages go to the
-//! user's address. costd has no sign-in of its own (API tokens are the callers), so a user is an address
-//! book entry the operator adds (`costd user add`); Vantage's API lists and shows them.
+//! user's address. costd has no sign-in of its own yet (API tokens are the callers): a user is a directory
+//! entry the operator adds (`costd user add`), which Vantage's API lists and shows, and a token a user owns
+//! (`costd token create --user`) may do what the user's role allows ([`Role::may_write`], docs/access.md).
 
 use chrono::{DateTime, Utc};
 
@@ -21,6 +22,23 @@ impl Role {
             Role::Admin => "Admin",
             Role::Editor => "Editor",
             Role::Viewer => "Viewer",
+        }
+    }
+
+    /// Whether a token its user owns may make the write to `path` (a `/v2` path, prefix or not): a Viewer
+    /// changes nothing, an Editor everything but users and integrations (and the costs uploaded into
+    /// them), an Admin or Owner anything its token's scopes allow. `Err` says why not.
+    pub fn may_write(self, path: &str) -> Result<(), String> {
+        let path = path.strip_prefix("/v2").unwrap_or(path);
+        let under = |collection: &str| {
+            path.strip_prefix(collection).is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+        };
+        match self {
+            Role::Viewer => Err("this token's user is a Viewer, who can read but not change anything".into()),
+            Role::Editor if under("/users") || under("/integrations") => {
+                Err("this token's user is an Editor, who cannot manage users or integrations".into())
+            }
+            _ => Ok(()),
         }
     }
 
@@ -83,6 +101,17 @@ pub struct User {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_role_bounds_the_writes_of_its_users_tokens() {
+        assert!(Role::Viewer.may_write("/v2/billing_rules").is_err());
+        assert!(Role::Editor.may_write("/v2/billing_rules").is_ok());
+        for path in ["/integrations/custom_provider", "/v2/integrations/intgr_1/costs.csv", "/users/usr_1"] {
+            assert!(Role::Editor.may_write(path).unwrap_err().contains("Editor"), "{path}");
+            assert!(Role::Admin.may_write(path).is_ok() && Role::Owner.may_write(path).is_ok(), "{path}");
+        }
+        assert!(Role::Editor.may_write("/integrations_x").is_ok(), "a collection is a whole path segment");
+    }
 
     #[test]
     fn a_user_is_a_lower_cased_address_with_a_role() {

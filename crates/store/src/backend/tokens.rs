@@ -26,13 +26,13 @@ impl crate::TokenStore for This {
     }
 
     async fn principal_for_secret_hash(&self, secret_hash: &str) -> anyhow::Result<Option<crate::Principal>> {
-        let row: Option<crate::sql::PrincipalRow> = sqlx::query_as(
-            "SELECT token, account_token, user_token, scopes, description, created_at \
-             FROM api_tokens WHERE secret_hash = $1 AND revoked_at IS NULL",
-        )
-        .bind(secret_hash)
-        .fetch_optional(&self.read)
-        .await?;
+        let sql = format!(
+            "SELECT {} FROM api_tokens t {} WHERE t.secret_hash = $1 AND t.revoked_at IS NULL",
+            crate::sql::PRINCIPAL_COLUMNS,
+            crate::sql::OWNER_JOIN
+        );
+        let row: Option<crate::sql::PrincipalRow> =
+            sqlx::query_as(&sql).bind(secret_hash).fetch_optional(&self.read).await?;
         row.map(TryInto::try_into).transpose()
     }
 
@@ -72,15 +72,14 @@ impl crate::TokenStore for This {
     }
 
     async fn console_session(&self, secret_hash: &str, now: i64) -> anyhow::Result<Option<crate::ConsoleSession>> {
-        let row: Option<crate::sql::SessionRow> = sqlx::query_as(
-            "SELECT t.token, t.account_token, t.user_token, t.scopes, t.description, t.created_at, \
-             s.view_account_token FROM console_sessions s JOIN api_tokens t ON t.token = s.api_token \
+        let sql = format!(
+            "SELECT {}, s.view_account_token FROM console_sessions s JOIN api_tokens t ON t.token = s.api_token {} \
              WHERE s.secret_hash = $1 AND s.expires_at > $2 AND t.revoked_at IS NULL",
-        )
-        .bind(secret_hash)
-        .bind(now)
-        .fetch_optional(&self.read)
-        .await?;
+            crate::sql::PRINCIPAL_COLUMNS,
+            crate::sql::OWNER_JOIN
+        );
+        let row: Option<crate::sql::SessionRow> =
+            sqlx::query_as(&sql).bind(secret_hash).bind(now).fetch_optional(&self.read).await?;
         row.map(TryInto::try_into).transpose()
     }
 

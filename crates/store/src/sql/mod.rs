@@ -32,7 +32,7 @@ pub(crate) use notifications::{NotificationRow, NOTIFICATION_COLUMNS};
 pub(crate) use reports::{ReportObjectRow, REPORT_OBJECT_COLUMNS};
 pub(crate) use rules::RuleRow;
 pub(crate) use segments::{settings_json as segment_settings_json, SegmentRow, SEGMENT_COLUMNS};
-pub(crate) use tokens::{PrincipalRow, SessionRow};
+pub(crate) use tokens::{PrincipalRow, SessionRow, OWNER_JOIN, PRINCIPAL_COLUMNS};
 pub(crate) use uploads::UploadRow;
 pub(crate) use users::{UserRow, USER_COLUMNS};
 pub(crate) use virtual_tags::{definition_json, VirtualTagRow, VIRTUAL_TAG_COLUMNS};
