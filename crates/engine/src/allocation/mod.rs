@@ -969,6 +969,60 @@ mod tests {
     }
 
     proptest! {
+        #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+        /// Any costs, any percentages, a split by another cost: reading the rollups for every row the
+        /// proportional split does not divide (and the rows for those it does) gives the rows' digits, in
+        /// every bin, and the total without the tag.
+        #[test]
+        fn a_split_over_rollups_and_rows_gives_the_digits_of_the_rows(
+            rows in prop::collection::vec((0u8..4, 0u8..3, 0usize..5, -5_000_000i64..5_000_000, 0u32..=9), 50..120),
+            web in 1u32..100,
+            bin in 0usize..3,
+        ) {
+            use costd_model::cost_query::DateBin;
+            let mut csv = String::from("ChargeCategory,ChargePeriodStart,BilledCost,ServiceName,Tags\n");
+            for (service, team, day, units, places) in &rows {
+                let service = ["Support", "EC2", "Storage", "Other"][usize::from(*service)];
+                let team = ["web", "data", "ops"][usize::from(*team)];
+                // Few days (so the upload gets a rollup), two in one week across July and August.
+                let day = ["2024-07-01", "2024-07-15", "2024-07-31", "2024-08-01", "2024-08-15"][*day];
+                let amount = Decimal::new(*units, *places);
+                csv.push_str(&format!(
+                    "Usage,{day},{amount},{service},\"{{\"\"team\"\":\"\"{team}\"\"}}\"\n"
+                ));
+            }
+            let tag = serde_json::json!({"key": "owner", "overridable": true, "values": [
+                {"filter": "costs.service = 'Storage'", "name": "platform"},
+                {"filter": "costs.service = 'Support'", "display_name": "Support",
+                 "cost_metric": {"filter": "costs.service = 'EC2'", "aggregation": {"tag": "team"}}},
+                {"filter": "", "percentages": [{"value": "web", "pct": web}, {"value": "data", "pct": 100 - web}]}]});
+            let dir = tempfile::tempdir().unwrap();
+            let source = source(dir.path(), &csv, tag);
+            prop_assert!(source.files[0].rollup_decimals.is_some(), "the upload has a rollup");
+            let mut q = query(&["tag:owner"], None);
+            q.end = chrono::NaiveDate::from_ymd_opt(2024, 8, 31).unwrap();
+            q.date_bin = [DateBin::Month, DateBin::Week, DateBin::Day][bin];
+            let mut rows_only = source.clone();
+            rows_only.files[0].rollup_decimals = None;
+            let mut untagged = q.clone();
+            untagged.groupings = Vec::new();
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let (rolled, plain, whole, mixed) = rt.block_on(async {
+                let mixed = super::super::costs::with_rollups(&source, &q).await.unwrap();
+                (
+                    super::super::costs::run(&source, &q).await.unwrap(),
+                    super::super::costs::run(&rows_only, &q).await.unwrap(),
+                    super::super::costs::run(&source, &untagged).await.unwrap(),
+                    mixed.is_some_and(|m| !m.split_rows.is_empty()),
+                )
+            });
+            prop_assert!(mixed, "the plan reads the rollups and the divided rows");
+            prop_assert_eq!(&rolled.rows, &plain.rows);
+            prop_assert_eq!(&rolled.totals, &whole.totals, "allocation makes and loses nothing");
+        }
+    }
+
+    proptest! {
         /// A split never makes or loses money, to the last of 18 places.
         #[test]
         fn a_split_adds_up_to_the_amount(
