@@ -362,7 +362,7 @@ pub enum UserCommand {
         email: String,
         #[arg(long)]
         name: Option<String>,
-        /// Owner, Admin (the default), Editor or Viewer.
+        /// Owner, Admin (the default), Editor, "Integration Owner" or Viewer: what tokens the user owns may do.
         #[arg(long)]
         role: Option<String>,
     },

@@ -3,7 +3,8 @@
 //! The secret is hashed (SHA-256) and looked up; the resulting [`Principal`] goes into the request's
 //! extensions. GET/HEAD need the `read` scope, every other method `write`
 //! (except the POSTs Vantage documents as reads: an invoice's download link). A token a directory user owns
-//! is bounded by the user's role too (a Viewer writes nothing, an Editor manages no users or integrations).
+//! is bounded by the user's role too (a Viewer writes nothing, an Editor manages no users or integrations, an
+//! Integration Owner no users).
 
 use std::collections::HashMap;
 use std::sync::RwLock;

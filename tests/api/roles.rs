@@ -11,6 +11,7 @@ use costd::model::user::{NewUser, Role};
 on_both_stores!(
     a_viewers_token_can_make_no_write_on_any_route_of_the_api,
     an_editor_cannot_manage_users_or_integrations_and_an_admin_can,
+    an_integration_owner_manages_integrations_and_their_costs,
 );
 
 /// A read/write token owned by a new directory user with `role`.
@@ -80,4 +81,16 @@ async fn an_editor_cannot_manage_users_or_integrations_and_an_admin_can(app: Tes
     assert_eq!(res.status, 403, "{}", res.text);
     // An account's own token (no user) is bounded by its scopes alone, as before.
     assert_eq!(app.delete(&format!("/v2/integrations/{made}")).await.status, 204);
+}
+
+async fn an_integration_owner_manages_integrations_and_their_costs(app: TestApp) {
+    let owner = token_of(&app, Role::IntegrationOwner, "integrations@example.com").await;
+    let body = json!({"name": "Bills"}).to_string();
+    let res = app.send(Method::POST, "/v2/integrations/custom_provider", Some(&owner), Some(body)).await;
+    assert!(res.status < 300, "{} {}", res.status, res.text);
+    let made = res.body["token"].as_str().unwrap().to_string();
+    let rule = json!({"type": "adjustment", "title": "Theirs", "percentage": 90}).to_string();
+    assert_eq!(app.send(Method::POST, "/v2/billing_rules", Some(&owner), Some(rule)).await.status, 201);
+    let res = app.send(Method::DELETE, &format!("/v2/integrations/{made}"), Some(&owner), None).await;
+    assert_eq!(res.status, 204, "{}", res.text);
 }

@@ -12,6 +12,8 @@ pub enum Role {
     Owner,
     Admin,
     Editor,
+    /// An Editor who also manages integrations (and the costs uploaded into them), but not users.
+    IntegrationOwner,
     Viewer,
 }
 
@@ -21,13 +23,15 @@ impl Role {
             Role::Owner => "Owner",
             Role::Admin => "Admin",
             Role::Editor => "Editor",
+            Role::IntegrationOwner => "Integration Owner",
             Role::Viewer => "Viewer",
         }
     }
 
     /// Whether a token its user owns may make the write to `path` (a `/v2` path, prefix or not): a Viewer
     /// changes nothing, an Editor everything but users and integrations (and the costs uploaded into
-    /// them), an Admin or Owner anything its token's scopes allow. `Err` says why not.
+    /// them), an Integration Owner everything but users, an Admin or Owner anything its token's scopes
+    /// allow. `Err` says why not.
     pub fn may_write(self, path: &str) -> Result<(), String> {
         let path = path.strip_prefix("/v2").unwrap_or(path);
         let under = |collection: &str| {
@@ -38,6 +42,9 @@ impl Role {
             Role::Editor if under("/users") || under("/integrations") => {
                 Err("this token's user is an Editor, who cannot manage users or integrations".into())
             }
+            Role::IntegrationOwner if under("/users") => {
+                Err("this token's user is an Integration Owner, who cannot manage users".into())
+            }
             _ => Ok(()),
         }
     }
@@ -47,8 +54,9 @@ impl Role {
             "owner" => Ok(Role::Owner),
             "admin" => Ok(Role::Admin),
             "editor" => Ok(Role::Editor),
+            "integration owner" | "integration_owner" | "integration-owner" => Ok(Role::IntegrationOwner),
             "viewer" => Ok(Role::Viewer),
-            _ => Err(format!("role must be Owner, Admin, Editor or Viewer, got {text:?}")),
+            _ => Err(format!("role must be Owner, Admin, Editor, Integration Owner or Viewer, got {text:?}")),
         }
     }
 }
@@ -111,6 +119,10 @@ mod tests {
             assert!(Role::Admin.may_write(path).is_ok() && Role::Owner.may_write(path).is_ok(), "{path}");
         }
         assert!(Role::Editor.may_write("/integrations_x").is_ok(), "a collection is a whole path segment");
+        assert!(Role::IntegrationOwner.may_write("/integrations/custom_provider").is_ok());
+        assert!(Role::IntegrationOwner.may_write("/v2/users/usr_1").unwrap_err().contains("Integration Owner"));
+        assert_eq!(Role::parse("integration owner"), Ok(Role::IntegrationOwner));
+        assert_eq!(Role::parse(Role::IntegrationOwner.as_str()), Ok(Role::IntegrationOwner));
     }
 
     #[test]
